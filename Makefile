@@ -1,0 +1,178 @@
+# ipcq - plain Makefile.
+#
+#   make            static and shared library, tools
+#   make demo       build and run the pipeline demo
+#   make test       install missing packages, build under ASan+UBSan, run every test
+#   make tsan       build under ThreadSanitizer, run the threaded tests
+#   make stress     long tier of the tests
+#   make bench      benchmarks (never part of test)
+#   make install    prefix=/usr/local DESTDIR=
+#   make deps       install the Debian packages the project needs (as root)
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+prefix ?= /usr/local
+exec_prefix ?= $(prefix)
+libdir ?= $(exec_prefix)/lib
+includedir ?= $(prefix)/include
+bindir ?= $(exec_prefix)/bin
+mandir ?= $(prefix)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CXX ?= c++
+# V selects the build variant: release (default), asan, tsan.
+V ?= release
+B := build/$(V)
+
+CFLAGS ?= -O2 -g
+WERROR ?= 1
+WARN := -Wall -Wextra -Wshadow -Wundef -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wcast-align -Wwrite-strings
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -pthread
+ifeq ($(V),asan)
+override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -DIPCQ_DEBUG=1
+SANLD := -fsanitize=address,undefined
+endif
+ifeq ($(V),tsan)
+override CFLAGS += -fsanitize=thread -DIPCQ_TSAN=1 -DIPCQ_DEBUG=1
+SANLD := -fsanitize=thread
+endif
+ifeq ($(V),debug)
+override CFLAGS += -O0 -DIPCQ_DEBUG=1
+endif
+LIBS := -lurcu-common -lhwloc -lnuma -pthread
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
+LIB_HDR := include/ipcq.h $(wildcard lib/*.h)
+STATIC := $(B)/libipcq.a
+SONAME := libipcq.so.$(VERSION_MAJOR)
+SHARED := $(B)/libipcq.so.$(VERSION)
+
+TEST_SRC := $(sort $(wildcard tests/t_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+TEST_COMMON := tests/testutil.h
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/%)
+DEMO_BIN := $(B)/ipcq-demo
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+.PHONY: all lib tools tests demo test check tsan stress bench deps install \
+	uninstall clean cxx-check build-tests
+
+all: lib tools
+
+lib: $(STATIC) $(SHARED) $(B)/libipcq.so $(B)/ipcq.pc
+
+$(B)/lib/%.o: lib/%.c $(LIB_HDR) | $(B)/lib
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DIPCQ_BUILDING_LIBRARY -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ) lib/libipcq.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libipcq.map \
+		-Wl,-z,defs -o $@ $(LIB_OBJ) $(SANLD) $(LIBS)
+
+$(B)/libipcq.so: $(SHARED)
+	ln -sf libipcq.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(B)/ipcq.pc: ipcq.pc.in Makefile | $(B)
+	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' \
+		-e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B) $(B)/lib $(B)/tests $(B)/bench:
+	mkdir -p $@
+
+tools: $(TOOL_BIN)
+
+$(B)/%: tools/%.c $(STATIC) include/ipcq.h
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
+
+$(B)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) | $(B)/tests
+	$(CC) $(CFLAGS) -Ilib -o $@ $< $(STATIC) $(SANLD) $(LIBS) -lm
+
+$(B)/bench/%: bench/%.c $(STATIC) bench/benchutil.h | $(B)/bench
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS) -lm
+
+$(DEMO_BIN): demo/pipeline.c $(STATIC) | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
+
+build-tests: $(TEST_BIN) $(TOOL_BIN)
+
+# The header must compile as C++ too.
+cxx-check: | $(B)
+	printf '#include "ipcq.h"\nint main(){ struct ipcq_config c; ipcq_config_init(&c); return c.capacity == 1024 ? 0 : 1; }\n' > $(B)/cxx_check.cc
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/cxx_check.cc
+
+# ---- tiers ---------------------------------------------------------------
+
+# make test: the tier CI runs.  Installs what is missing, builds everything
+# under ASan+UBSan and runs the whole suite with a per-test timeout.
+test: deps
+	$(MAKE) --no-print-directory cxx-check V=asan
+	$(MAKE) --no-print-directory build-tests V=asan
+	tests/run.sh build/asan/tests
+
+check: test
+
+tsan: deps
+	$(MAKE) --no-print-directory build-tests V=tsan
+	IPCQ_TSAN=1 tests/run.sh build/tsan/tests $$(cat tests/TSAN_TESTS)
+
+stress: deps
+	$(MAKE) --no-print-directory build-tests V=release
+	IPCQ_STRESS=1 TEST_TIMEOUT=1800 tests/run.sh build/release/tests
+
+demo: deps
+	$(MAKE) --no-print-directory $(DEMO_BIN) V=release
+	$(DEMO_BIN)
+
+bench: deps
+	$(MAKE) --no-print-directory $(BENCH_BIN) V=release
+	bench/run.sh build/release/bench
+
+# ---- packages -------------------------------------------------------------
+
+DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev
+
+deps:
+	@./.ci/deps.sh $(DEB_PKGS)
+
+# ---- install ----------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(libdir)/pkgconfig \
+		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3 $(DESTDIR)$(mandir)/man7
+	install -m 0644 include/ipcq.h $(DESTDIR)$(includedir)/ipcq.h
+	install -m 0644 $(STATIC) $(DESTDIR)$(libdir)/libipcq.a
+	install -m 0755 $(SHARED) $(DESTDIR)$(libdir)/libipcq.so.$(VERSION)
+	ln -sf libipcq.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libipcq.so
+	install -m 0644 $(B)/ipcq.pc $(DESTDIR)$(libdir)/pkgconfig/ipcq.pc
+	for t in $(TOOL_BIN); do install -m 0755 $$t $(DESTDIR)$(bindir)/; done
+	for m in $(wildcard man/*.1); do install -m 0644 $$m $(DESTDIR)$(mandir)/man1/; done
+	for m in $(wildcard man/*.3); do install -m 0644 $$m $(DESTDIR)$(mandir)/man3/; done
+	for m in $(wildcard man/*.7); do install -m 0644 $$m $(DESTDIR)$(mandir)/man7/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/ipcq.h $(DESTDIR)$(libdir)/libipcq.a \
+		$(DESTDIR)$(libdir)/libipcq.so* $(DESTDIR)$(libdir)/pkgconfig/ipcq.pc
+	for t in $(notdir $(TOOL_BIN)); do rm -f $(DESTDIR)$(bindir)/$$t; done
+	for m in $(notdir $(wildcard man/*.1)); do rm -f $(DESTDIR)$(mandir)/man1/$$m; done
+	for m in $(notdir $(wildcard man/*.3)); do rm -f $(DESTDIR)$(mandir)/man3/$$m; done
+	for m in $(notdir $(wildcard man/*.7)); do rm -f $(DESTDIR)$(mandir)/man7/$$m; done
+
+clean:
+	rm -rf build

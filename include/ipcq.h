@@ -1,0 +1,504 @@
+/*
+ * ipcq.h - inter-process message queues in POSIX shared memory.
+ *
+ * ipcq moves messages between processes of one machine through a bounded,
+ * lock-free, multi-producer multi-consumer ring that lives in a shared-memory
+ * segment (/dev/shm/ipcq.<name>).  Every participant (producer or consumer)
+ * is registered in the segment and holds an OFD lock on its own byte of it
+ * while attached, so its liveness is known exactly, without a daemon.
+ *
+ * Conventions used by every function below:
+ *  - Return values are >= 0 on success and a negative errno value on failure
+ *    (-EINVAL, -EAGAIN, ...).  errno is never the error channel.
+ *    ipcq_strerror() turns a return value into a sentence.
+ *  - Handles are opaque and made through out-parameters.
+ *  - Timeouts are in nanoseconds: IPCQ_NOWAIT (0) never blocks, IPCQ_FOREVER
+ *    (-1) blocks until the call can complete, any positive value blocks at
+ *    most that long and then fails with -ETIMEDOUT.
+ *  - Nothing in the library prints, exits or raises a signal.
+ *
+ * Synchronization table (which calls may run at the same time):
+ *
+ *   same queue, different handles (any processes, any threads)
+ *       everything may run concurrently: send, recv, batch forms, info,
+ *       open, close, attach, detach.  ipcq_unlink removes the name only;
+ *       attached handles keep working.
+ *   same handle, different threads
+ *       ipcq_send* from at most one thread at a time, ipcq_recv* from at
+ *       most one thread at a time; one sender and one receiver thread may
+ *       share a handle attached in both roles.  ipcq_info may run at any
+ *       time.  ipcq_attach, ipcq_detach and ipcq_close must not run
+ *       concurrently with anything else on that handle.
+ *   ordering guarantees
+ *       messages of one producer handle are received in the order they were
+ *       sent (per-producer FIFO).  With several consumers, each message goes
+ *       to exactly one of them; the order in which two consumers finish
+ *       processing is up to the application.  A successful send
+ *       happens-before the receive that returns the message: everything the
+ *       producer wrote before ipcq_send is visible to the receiver after
+ *       ipcq_recv.
+ */
+#ifndef IPCQ_H
+#define IPCQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define IPCQ_API __attribute__((visibility("default")))
+#else
+#define IPCQ_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+#define IPCQ_VERSION_MAJOR 0
+#define IPCQ_VERSION_MINOR 1
+#define IPCQ_VERSION_PATCH 0
+/** Version as one integer: major * 10000 + minor * 100 + patch. */
+#define IPCQ_VERSION \
+	(IPCQ_VERSION_MAJOR * 10000 + IPCQ_VERSION_MINOR * 100 + IPCQ_VERSION_PATCH)
+
+/**
+ * ipcq_version - version of the library actually linked.
+ *
+ * Returns IPCQ_VERSION as the library was built (compare with the macro to
+ * detect a header/library mismatch).  Never fails; may run at any time.
+ */
+IPCQ_API int ipcq_version(void);
+
+/**
+ * ipcq_version_string - the same version as "MAJOR.MINOR.PATCH".
+ *
+ * Returns a static string.  Never fails; may run at any time.
+ */
+IPCQ_API const char *ipcq_version_string(void);
+
+/**
+ * ipcq_strerror - describe a return value of this library.
+ *
+ * @err: a value returned by an ipcq function (negative errno), or a positive
+ *       errno value.
+ *
+ * Returns a static, human-readable sentence that says what the error means
+ * for a queue ("segment is corrupt or not an ipcq queue", ...).  Never
+ * fails; thread-safe.
+ */
+IPCQ_API const char *ipcq_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Limits and constants                                                */
+/* ------------------------------------------------------------------ */
+
+/** Longest queue name, in bytes, without the terminating NUL. */
+#define IPCQ_NAME_MAX 200
+/** Longest participant name given to ipcq_attach(), without the NUL. */
+#define IPCQ_PARTICIPANT_NAME_MAX 47
+/** Smallest and largest ring capacity (slots, a power of two). */
+#define IPCQ_CAPACITY_MIN 2u
+#define IPCQ_CAPACITY_MAX (1u << 24)
+/** Largest message: 16 MiB.  capacity * slot size must also fit the limit below. */
+#define IPCQ_MSG_SIZE_MAX (16u << 20)
+/** Largest segment ipcq_create() accepts: 64 GiB. */
+#define IPCQ_SEGMENT_MAX (64ull << 30)
+/** Largest number of participants a queue can register. */
+#define IPCQ_PARTICIPANTS_MAX 4096u
+
+/** Timeouts (nanoseconds) for the blocking calls. */
+#define IPCQ_NOWAIT ((int64_t)0)
+#define IPCQ_FOREVER ((int64_t)-1)
+
+/** Wait strategies: what a blocking call does while it cannot proceed. */
+enum ipcq_wait_strategy {
+	/** Use the queue's default (only valid in struct ipcq_attach_opts). */
+	IPCQ_WAIT_DEFAULT = 0,
+	/**
+	 * Spin spin_count times, then sched_yield() yield_count times, then
+	 * sleep on a futex until woken.  Costs no CPU while idle; the peer
+	 * makes a FUTEX_WAKE system call only while someone sleeps.
+	 */
+	IPCQ_WAIT_ADAPTIVE = 1,
+	/**
+	 * Never sleep: poll with the CPU's pause instruction, calling
+	 * sched_yield() every spin_count polls so that a preempted peer on
+	 * an overcommitted machine still gets to run.  Lowest latency;
+	 * burns a core while waiting.
+	 */
+	IPCQ_WAIT_BUSY_POLL = 2,
+	/** Poll with sched_yield() only; never sleeps on a futex. */
+	IPCQ_WAIT_YIELD = 3,
+};
+
+/** Roles given to ipcq_attach(); a handle may hold both. */
+#define IPCQ_ROLE_PRODUCER 0x1u
+#define IPCQ_ROLE_CONSUMER 0x2u
+
+/* ------------------------------------------------------------------ */
+/* Queue configuration                                                 */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct ipcq_config - parameters of a new queue, read by ipcq_create().
+ *
+ * Always start from IPCQ_CONFIG_INIT (C) or ipcq_config_init() (C or C++):
+ * the first field stamps the size of the structure the caller was compiled
+ * with, so that later versions can add fields without breaking callers.
+ * Every field is checked; a bad value makes ipcq_create() fail with -EINVAL
+ * and create nothing.
+ */
+struct ipcq_config {
+	/** sizeof(struct ipcq_config) as the caller knows it. */
+	uint32_t size;
+	/** Slots in the ring: a power of two in [IPCQ_CAPACITY_MIN, IPCQ_CAPACITY_MAX]. Default 1024. */
+	uint32_t capacity;
+	/** Largest message in bytes, 1..IPCQ_MSG_SIZE_MAX.  Default 1024. */
+	uint32_t max_msg_size;
+	/**
+	 * Permission bits of the segment: 0600 (default, owner only), 0640 or
+	 * 0660 (share with the group).  Bits for others, and any bit outside
+	 * 0777, are refused: a queue others can read or write is a queue
+	 * anybody can spy on or corrupt.
+	 */
+	uint32_t mode;
+	/** Default wait strategy of handles on this queue (enum ipcq_wait_strategy, not DEFAULT). Default ADAPTIVE. */
+	uint32_t wait_strategy;
+	/** Adaptive/busy-poll: polls before yielding, 0..1000000.  Default 200. */
+	uint32_t spin_count;
+	/** Adaptive: sched_yield() calls before sleeping, 0..1000000.  Default 20. */
+	uint32_t yield_count;
+	/** Participant table size, 1..IPCQ_PARTICIPANTS_MAX.  Default 64. */
+	uint32_t max_participants;
+	/**
+	 * Poison side-ring capacity (power of two, or 0 for none).  Reserved
+	 * for the delivery-guarantee features; must be 0 in this version.
+	 */
+	uint32_t side_capacity;
+	/** Deliveries before a message is quarantined; reserved, must be 0. */
+	uint32_t max_deliveries;
+	/** NUMA node; reserved, must be IPCQ_NUMA_ANY in this version. */
+	int32_t numa_node;
+	/** Backpressure watermarks in slots; reserved, must be 0. */
+	uint32_t high_watermark;
+	uint32_t low_watermark;
+	/** Flags (IPCQ_CF_*); none defined yet, must be 0. */
+	uint32_t flags;
+	/** Reserved for future fields, must be zero. */
+	uint32_t reserved[8];
+};
+
+/** Any NUMA node (the kernel's default policy). */
+#define IPCQ_NUMA_ANY (-1)
+
+/** Initializer with every default; use as `struct ipcq_config c = IPCQ_CONFIG_INIT;`. */
+#define IPCQ_CONFIG_INIT                                                  \
+	{                                                                 \
+		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
+		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, 0u, 0u, IPCQ_NUMA_ANY, \
+		0u, 0u, 0u, { 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u }            \
+	}
+
+/**
+ * ipcq_config_init - fill @cfg with the defaults of IPCQ_CONFIG_INIT.
+ *
+ * For C++ and for callers that prefer a function.  Never fails
+ * (returns 0, or -EINVAL when @cfg is NULL).
+ */
+IPCQ_API int ipcq_config_init(struct ipcq_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Queue lifetime                                                      */
+/* ------------------------------------------------------------------ */
+
+/** An open queue: one mapping of the segment, one file description. */
+struct ipcq;
+
+/**
+ * ipcq_create - create a new queue and open it.
+ *
+ * @name: queue name: 1..IPCQ_NAME_MAX bytes of letters, digits, '.', '_'
+ *        and '-', not starting with '.'.  The segment is
+ *        /dev/shm/ipcq.<name>.
+ * @cfg:  configuration, or NULL for every default.
+ * @out:  receives the handle; untouched on failure.
+ *
+ * The segment is built under a temporary name, reserved in full with
+ * posix_fallocate (tmpfs allocates lazily: without this a queue larger
+ * than the free space in /dev/shm would die of SIGBUS long after creation)
+ * and then linked to its name in one step, so no process ever opens a
+ * half-built queue.  The name is never followed through a symbolic link.
+ * The handle is not attached; call ipcq_attach() to send or receive.
+ *
+ * Errors: -EINVAL bad name or config (nothing created), -ENAMETOOLONG name
+ * too long, -EEXIST a queue (or anything else) already has that name,
+ * -ENOSPC /dev/shm has no room for the whole segment, -EFBIG the segment
+ * would exceed IPCQ_SEGMENT_MAX, -EACCES no permission in /dev/shm,
+ * -ENOMEM out of memory or address space.
+ * Does not block.  May run concurrently with anything.
+ */
+IPCQ_API int ipcq_create(const char *name, const struct ipcq_config *cfg,
+			 struct ipcq **out);
+
+/**
+ * ipcq_open - open an existing queue.
+ *
+ * @name: queue name, as for ipcq_create().
+ * @out:  receives the handle; untouched on failure.
+ *
+ * The segment is untrusted input: its magic, layout version and format
+ * signature are checked, and every size and offset is checked against the
+ * real size of the file before anything else is read.  The handle is not
+ * attached; call ipcq_attach() to send or receive.
+ *
+ * Errors: -EINVAL bad name, -ENAMETOOLONG, -ENOENT no such queue, -EACCES
+ * no permission, -ELOOP the name is a symbolic link, -EPERM the segment is
+ * writable by others (anybody could corrupt it) or is not a regular file,
+ * -EPROTO a segment of another ipcq layout version or build (foreign),
+ * -EBADMSG the segment is corrupt or truncated, -ENOMEM.
+ * Does not block.  May run concurrently with anything.
+ */
+IPCQ_API int ipcq_open(const char *name, struct ipcq **out);
+
+/**
+ * ipcq_close - detach (if attached), unmap and free a handle.
+ *
+ * @q: a handle from ipcq_create() or ipcq_open(), or NULL (no-op).
+ *
+ * The queue itself stays; see ipcq_unlink().  Returns 0.
+ * Must not run concurrently with any other call on @q.
+ */
+IPCQ_API int ipcq_close(struct ipcq *q);
+
+/**
+ * ipcq_unlink - remove a queue's name.
+ *
+ * @name: queue name.
+ *
+ * Processes that have the queue open keep using it; the memory is freed
+ * when the last one closes it.  Only a regular file is removed.
+ *
+ * Errors: -EINVAL bad name, -ENAMETOOLONG, -ENOENT no such queue, -EACCES
+ * no permission.  Does not block.
+ */
+IPCQ_API int ipcq_unlink(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Participants                                                        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct ipcq_attach_opts - how a handle takes part in a queue.
+ * Start from IPCQ_ATTACH_OPTS_INIT or ipcq_attach_opts_init().
+ */
+struct ipcq_attach_opts {
+	/** sizeof(struct ipcq_attach_opts) as the caller knows it. */
+	uint32_t size;
+	/** Wait strategy of this handle, IPCQ_WAIT_DEFAULT for the queue's. */
+	uint32_t wait_strategy;
+	/** Overrides of the queue's spin/yield counts; UINT32_MAX keeps the queue's. */
+	uint32_t spin_count;
+	uint32_t yield_count;
+	/** Participant name shown by monitors, NULL for none (<= IPCQ_PARTICIPANT_NAME_MAX bytes, printable). */
+	const char *name;
+	/** Flags; none defined yet, must be 0. */
+	uint32_t flags;
+	/** Reserved, must be zero. */
+	uint32_t reserved[7];
+};
+
+#define IPCQ_ATTACH_OPTS_INIT                                              \
+	{                                                                  \
+		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
+		UINT32_MAX, UINT32_MAX, NULL, 0u, { 0u, 0u, 0u, 0u, 0u, 0u, 0u } \
+	}
+
+/** ipcq_attach_opts_init - fill @opts with IPCQ_ATTACH_OPTS_INIT.  Returns 0 or -EINVAL. */
+IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
+
+/**
+ * ipcq_attach - register the handle as a producer and/or consumer.
+ *
+ * @q:     an unattached handle.
+ * @roles: IPCQ_ROLE_PRODUCER, IPCQ_ROLE_CONSUMER or both.
+ * @opts:  options, or NULL for the defaults.
+ *
+ * Takes a free entry of the queue's participant table and an OFD lock on
+ * that entry's byte of the segment, held until ipcq_detach(), ipcq_close()
+ * or the death of the process: the kernel drops the lock when the process
+ * dies, which is how every other participant knows it is gone.  An entry
+ * whose holder died is reused.
+ *
+ * Errors: -EINVAL bad roles or options, -EALREADY already attached,
+ * -EUSERS the participant table is full (all entries held by live
+ * processes), -ENOLCK the kernel refused the lock.
+ * Does not block.  Not concurrent with other calls on @q.
+ */
+IPCQ_API int ipcq_attach(struct ipcq *q, unsigned roles,
+			 const struct ipcq_attach_opts *opts);
+
+/**
+ * ipcq_detach - leave the participant table.
+ *
+ * Returns 0, or -EINVAL if @q is not attached.  Not concurrent with other
+ * calls on @q.
+ */
+IPCQ_API int ipcq_detach(struct ipcq *q);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/** A message buffer for the batch calls. */
+struct ipcq_buf {
+	/** send: the payload; recv: where to copy the payload. */
+	void *data;
+	/** send: payload length; recv: in: room at data, out: payload length. */
+	size_t len;
+};
+
+/** What a receive tells about each message besides its payload. */
+struct ipcq_msginfo {
+	/** Payload length in bytes (also set, to the needed size, on -ENOBUFS). */
+	uint64_t len;
+	/** Per-producer sequence number, counting from 1. */
+	uint64_t seq;
+	/** Enqueue time, CLOCK_MONOTONIC_COARSE, nanoseconds (a few ms resolution). */
+	uint64_t enqueue_ns;
+	/** Participant-table index of the producer that sent it. */
+	uint32_t producer;
+	/** How many times it has been delivered, this delivery included. */
+	uint32_t deliveries;
+	/** IPCQ_MSG_* flags. */
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+/** The message was delivered before (msginfo flags). */
+#define IPCQ_MSG_REDELIVERED 0x1u
+
+/**
+ * ipcq_send - enqueue one message.
+ *
+ * @q:          a handle attached as producer.
+ * @data:       payload (may be NULL when @len is 0).
+ * @len:        payload length, 0..max_msg_size.
+ * @timeout_ns: IPCQ_NOWAIT, IPCQ_FOREVER or a timeout in nanoseconds.
+ *
+ * Returns 0 when the message is in the queue.  When the ring is full the
+ * call waits for room according to @timeout_ns and the handle's wait
+ * strategy.  The hot path takes no lock and makes no system call.
+ *
+ * Errors: -EPERM not attached as producer, -EMSGSIZE @len > max_msg_size,
+ * -EINVAL @data NULL with @len > 0, -EAGAIN full and IPCQ_NOWAIT,
+ * -ETIMEDOUT still full after @timeout_ns, -EINTR a signal interrupted a
+ * sleep.  On any error nothing was enqueued.
+ * Blocks only as @timeout_ns allows.  See the synchronization table.
+ */
+IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
+		       int64_t timeout_ns);
+
+/**
+ * ipcq_send_batch - enqueue up to @n messages claiming their slots with one
+ * atomic operation.
+ *
+ * @q:          a handle attached as producer.
+ * @msgs:       @n messages (data, len).
+ * @n:          1..capacity.
+ * @timeout_ns: how long to wait for room for the first message.
+ *
+ * Enqueues as many of msgs[0..n-1], in order, as there is room for, at
+ * least one, and returns how many (1..n).  The caller resends the rest.
+ *
+ * Errors: as ipcq_send(); -EMSGSIZE if any message is too long (then
+ * nothing is sent), -EINVAL @n is 0 or above the capacity.
+ */
+IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
+			     unsigned n, int64_t timeout_ns);
+
+/**
+ * ipcq_recv - dequeue one message.
+ *
+ * @q:          a handle attached as consumer.
+ * @buf:        where to copy the payload.
+ * @cap:        room at @buf in bytes.
+ * @info:       receives the message's metadata, or NULL.
+ * @timeout_ns: IPCQ_NOWAIT, IPCQ_FOREVER or a timeout in nanoseconds.
+ *
+ * Returns the payload length (>= 0).  When the queue is empty the call
+ * waits for a message according to @timeout_ns and the wait strategy.
+ *
+ * Errors: -EPERM not attached as consumer, -ENOBUFS @cap is smaller than
+ * the next message (the message stays queued, untouched, and info->len
+ * says how much room it needs), -EINVAL @buf NULL with @cap > 0,
+ * -EAGAIN empty and IPCQ_NOWAIT, -ETIMEDOUT still empty after
+ * @timeout_ns, -EINTR a signal interrupted a sleep.
+ */
+IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
+		       struct ipcq_msginfo *info, int64_t timeout_ns);
+
+/**
+ * ipcq_recv_batch - dequeue up to @n messages with one atomic claim.
+ *
+ * @q:          a handle attached as consumer.
+ * @msgs:       @n buffers; on entry msgs[i].len is the room at
+ *              msgs[i].data, on return the payload length.
+ * @infos:      @n metadata records, or NULL.
+ * @n:          1..capacity.
+ * @timeout_ns: how long to wait for the first message.
+ *
+ * Returns how many messages were received (1..n), in queue order.  Takes
+ * the longest run of ready messages that fit their buffers.
+ *
+ * Errors: as ipcq_recv(); -ENOBUFS when the first message does not fit
+ * msgs[0] (infos[0].len, if given, says the needed room).
+ */
+IPCQ_API int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs,
+			     struct ipcq_msginfo *infos, unsigned n,
+			     int64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
+/* Inspection                                                          */
+/* ------------------------------------------------------------------ */
+
+/** A queue's shape and state, filled by ipcq_info(). */
+struct ipcq_info {
+	uint32_t size;              /**< sizeof(struct ipcq_info), set by the caller */
+	uint32_t capacity;          /**< slots */
+	uint32_t max_msg_size;      /**< bytes */
+	uint32_t slot_size;         /**< bytes per slot, header included */
+	uint32_t max_participants;  /**< participant table size */
+	uint32_t participants;      /**< entries held by live processes */
+	uint32_t wait_strategy;     /**< queue default */
+	uint32_t mode;              /**< permission bits of the segment */
+	uint64_t segment_size;      /**< bytes */
+	uint64_t enqueued;          /**< positions claimed by producers so far */
+	uint64_t dequeued;          /**< positions claimed by consumers so far */
+	uint64_t depth;             /**< enqueued - dequeued: messages waiting or being written */
+	uint64_t created_ns;        /**< CLOCK_REALTIME at creation */
+	int32_t participant_index;  /**< this handle's entry, -1 if not attached */
+	uint32_t reserved[7];
+};
+
+/**
+ * ipcq_info - read a queue's shape and current state.
+ *
+ * @q:    any handle.
+ * @info: filled; set info->size = sizeof(*info) first.
+ *
+ * Reads only; never writes to the segment.  Figures are a snapshot of
+ * values that other processes keep changing.
+ * Errors: -EINVAL NULL argument or info->size too small.
+ * Does not block; may run concurrently with anything.
+ */
+IPCQ_API int ipcq_info(struct ipcq *q, struct ipcq_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPCQ_H */

@@ -1,0 +1,70 @@
+/*
+ * error.c - versions, error strings and the initializers of the public
+ * structures.  Owns no shared state.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ipcq_internal.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+int ipcq_version(void)
+{
+	return IPCQ_VERSION;
+}
+
+const char *ipcq_version_string(void)
+{
+	return STR(IPCQ_VERSION_MAJOR) "." STR(IPCQ_VERSION_MINOR) "." STR(IPCQ_VERSION_PATCH);
+}
+
+const char *ipcq_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0: return "success";
+	case EINVAL: return "invalid argument (bad name, configuration, option or handle)";
+	case ENAMETOOLONG: return "queue name too long";
+	case EEXIST: return "a queue with that name already exists";
+	case ENOENT: return "no such queue";
+	case EACCES: return "permission denied";
+	case EPERM: return "operation not permitted (handle not attached in that role, "
+			   "or segment writable by others or not a regular file)";
+	case ELOOP: return "queue name is a symbolic link: refused";
+	case EBADMSG: return "segment is corrupt, truncated or not an ipcq queue";
+	case EPROTO: return "segment was made by an incompatible ipcq layout or build";
+	case ENOSPC: return "not enough free space in /dev/shm for the whole queue";
+	case EFBIG: return "queue would be larger than the segment limit";
+	case ENOMEM: return "out of memory";
+	case EAGAIN: return "queue full (send) or empty (receive), and the call was not to wait";
+	case ETIMEDOUT: return "timed out";
+	case EINTR: return "interrupted by a signal";
+	case EMSGSIZE: return "message larger than the queue's maximum message size";
+	case ENOBUFS: return "receive buffer too small for the next message (it stays queued)";
+	case EALREADY: return "handle already attached";
+	case EUSERS: return "participant table full";
+	case ENOLCK: return "the kernel refused the liveness lock";
+	default: return "unknown error";
+	}
+}
+
+int ipcq_config_init(struct ipcq_config *cfg)
+{
+	const struct ipcq_config def = IPCQ_CONFIG_INIT;
+	if (!cfg)
+		return -EINVAL;
+	*cfg = def;
+	return 0;
+}
+
+int ipcq_attach_opts_init(struct ipcq_attach_opts *opts)
+{
+	const struct ipcq_attach_opts def = IPCQ_ATTACH_OPTS_INIT;
+	if (!opts)
+		return -EINVAL;
+	*opts = def;
+	return 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * ipcq_internal.h - the shared-memory layout of a queue and the private
+ * handle.  Never included from outside lib/.
+ *
+ * The segment format is an ABI: fixed-width integers only, offsets instead
+ * of pointers, every hot word on its own 128-byte line (two lines, because
+ * the adjacent-line prefetcher couples 64-byte lines in pairs), a magic, a
+ * layout version and a format signature computed from the sizes of these
+ * structs, so that a segment built by a different layout is refused
+ * (-EPROTO) rather than misread.
+ *
+ * Segment map (all offsets are from the start of the segment, each region
+ * aligned to IPCQ_LINE):
+ *
+ *   0                 struct ipcq_shm_header       (one 4 KiB page)
+ *   off_control       struct ipcq_shm_control      (cursors, wait words)
+ *   off_participants  max_participants x struct ipcq_shm_participant
+ *   off_ring          capacity x slot_size         (the main ring)
+ *   total_size
+ *
+ * Who writes what:
+ *   header            the creator, before the segment gets its name; then
+ *                     read-only for everybody
+ *   control.enq       producers (CAS), control.deq consumers (CAS)
+ *   control.data_*    consumers waiting for data (waiters), producers
+ *                     (futex word); control.space_* the mirror image
+ *   participant i     the process holding the OFD lock on byte
+ *                     off_participants + i * sizeof(participant); the
+ *                     counters line is written by that process only
+ *   slot              the producer that claimed it until it publishes, then
+ *                     the consumer that claimed it until it releases
+ */
+#ifndef IPCQ_INTERNAL_H
+#define IPCQ_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipcq.h"
+#include "atomic_internal.h"
+
+#define IPCQ_LINE 128u
+#define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
+#define IPCQ_LAYOUT_VERSION 1u
+#define IPCQ_HEADER_SIZE 4096u
+#define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
+
+#if defined(__GNUC__)
+#define IPCQ_COLD __attribute__((cold, noinline))
+#define IPCQ_LIKELY(x) __builtin_expect(!!(x), 1)
+#define IPCQ_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define IPCQ_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+/* ---- header ------------------------------------------------------------ */
+
+struct ipcq_shm_header {
+	uint64_t magic;            /* IPCQ_MAGIC */
+	uint32_t layout_version;   /* IPCQ_LAYOUT_VERSION */
+	uint32_t format_sig;       /* ipcq__format_signature() */
+	uint32_t header_size;      /* IPCQ_HEADER_SIZE */
+	uint32_t line_size;        /* IPCQ_LINE */
+	uint32_t page_size;        /* of the creator */
+	uint32_t capacity;         /* slots, power of two */
+	uint32_t slot_size;        /* bytes, multiple of 64 */
+	uint32_t max_msg_size;     /* bytes, <= slot_size - slot header */
+	uint32_t max_participants;
+	uint32_t participant_size; /* sizeof(struct ipcq_shm_participant) */
+	uint32_t wait_strategy;    /* default for handles */
+	uint32_t spin_count;
+	uint32_t yield_count;
+	uint32_t mode;             /* permission bits asked for at create */
+	uint32_t side_capacity;    /* 0: no side ring in this layout */
+	uint32_t max_deliveries;
+	int32_t numa_node;
+	uint32_t high_watermark;
+	uint32_t low_watermark;
+	uint32_t flags;
+	uint64_t features;         /* feature bits; none yet */
+	uint64_t created_ns;       /* CLOCK_REALTIME */
+	uint64_t total_size;
+	uint64_t off_control;
+	uint64_t off_participants;
+	uint64_t off_ring;
+	uint64_t reserved[16];
+};
+
+/* ---- control block: one hot word per 128-byte line ---------------------- */
+
+struct ipcq_shm_control {
+	/* Next position a producer claims.  Written by producers (CAS). */
+	uint64_t enq;
+	uint8_t pad0[IPCQ_LINE - 8];
+	/* Next position a consumer claims.  Written by consumers (CAS). */
+	uint64_t deq;
+	uint8_t pad1[IPCQ_LINE - 8];
+	/* Consumers sleeping for data: counter (consumers), futex word
+	 * (bumped by producers before FUTEX_WAKE). */
+	uint32_t data_waiters;
+	int32_t data_futex;
+	uint8_t pad2[IPCQ_LINE - 8];
+	/* Producers sleeping for space: counter (producers), futex word
+	 * (bumped by consumers). */
+	uint32_t space_waiters;
+	int32_t space_futex;
+	uint8_t pad3[IPCQ_LINE - 8];
+	uint8_t reserved[4 * IPCQ_LINE];
+};
+
+/* ---- participant table --------------------------------------------------- */
+
+enum {
+	IPCQ_PART_FREE = 0,     /* never used */
+	IPCQ_PART_ACTIVE = 1,   /* attached (alive while its lock is held) */
+	IPCQ_PART_DETACHED = 2, /* left cleanly */
+};
+
+/* What a participant is about to do or doing at pos (its work record). */
+enum {
+	IPCQ_OP_IDLE = 0,
+	IPCQ_OP_ENQUEUE = 1, /* claiming/writing [pos, pos + n) as producer */
+	IPCQ_OP_DEQUEUE = 2, /* claiming/reading [pos, pos + n) as consumer */
+};
+
+enum {
+	IPCQ_CTR_SENT,       /* messages enqueued */
+	IPCQ_CTR_SENT_BYTES,
+	IPCQ_CTR_SEND_CALLS, /* successful send/send_batch calls */
+	IPCQ_CTR_RECV,       /* messages dequeued */
+	IPCQ_CTR_RECV_BYTES,
+	IPCQ_CTR_RECV_CALLS,
+	IPCQ_CTR_FULL,       /* send found the ring full */
+	IPCQ_CTR_EMPTY,      /* recv found the ring empty */
+	IPCQ_CTR_SLEEPS,     /* futex sleeps */
+	IPCQ_CTR_WAKES,      /* futex wakes issued */
+	IPCQ_CTR_BLOCKED_NS, /* time spent waiting in blocking calls */
+	IPCQ_CTR_COUNT_ = 32
+};
+
+struct ipcq_shm_participant {
+	/* line 0: identity and work record, written by the owner. */
+	uint32_t state;       /* IPCQ_PART_* */
+	uint32_t roles;       /* IPCQ_ROLE_* */
+	uint32_t pid;
+	uint32_t generation;  /* bumped at each attach of this entry */
+	uint64_t start_time;  /* process start time (clock ticks since boot) */
+	uint64_t attach_ns;   /* CLOCK_REALTIME */
+	char name[48];
+	uint64_t prod_pos;    /* producer work record: first position */
+	uint32_t prod_n;      /* positions */
+	uint32_t prod_op;     /* IPCQ_OP_ENQUEUE or IPCQ_OP_IDLE */
+	uint64_t cons_pos;    /* consumer work record */
+	uint32_t cons_n;
+	uint32_t cons_op;     /* IPCQ_OP_DEQUEUE or IPCQ_OP_IDLE */
+	uint8_t pad0[IPCQ_LINE - 112];
+	/* lines 1-2: counters, written by the owner only. */
+	uint64_t ctr[IPCQ_CTR_COUNT_];
+};
+
+/* ---- slots -------------------------------------------------------------- */
+
+struct ipcq_shm_slot {
+	/*
+	 * Sequence word (Vyukov): == pos when free for the producer of pos,
+	 * == pos + 1 when the message of pos is published, == pos + capacity
+	 * when released for the producer of the next lap.
+	 */
+	uint64_t seq;
+	uint64_t pseq;       /* producer sequence */
+	uint64_t enqueue_ns; /* CLOCK_MONOTONIC_COARSE */
+	uint32_t len;        /* payload bytes */
+	uint16_t producer;   /* participant index */
+	uint8_t deliveries;
+	uint8_t flags;
+};
+
+#define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
+
+_Static_assert(sizeof(struct ipcq_shm_header) <= IPCQ_HEADER_SIZE, "header fits its page");
+_Static_assert(offsetof(struct ipcq_shm_control, deq) - offsetof(struct ipcq_shm_control, enq) == IPCQ_LINE,
+	       "cursors 128 bytes apart");
+_Static_assert(offsetof(struct ipcq_shm_control, data_waiters) % IPCQ_LINE == 0, "data wait line");
+_Static_assert(offsetof(struct ipcq_shm_control, space_waiters) % IPCQ_LINE == 0, "space wait line");
+_Static_assert(sizeof(struct ipcq_shm_control) % IPCQ_LINE == 0, "control block is whole lines");
+_Static_assert(offsetof(struct ipcq_shm_participant, ctr) == IPCQ_LINE, "counters on their own line");
+_Static_assert(sizeof(struct ipcq_shm_participant) % IPCQ_LINE == 0, "participants are whole lines");
+_Static_assert(sizeof(struct ipcq_shm_slot) == 32, "slot header is 32 bytes");
+_Static_assert(IPCQ_PARTICIPANTS_MAX <= 65535, "producer index fits 16 bits");
+
+/* ---- the private handle -------------------------------------------------- */
+
+struct ipcq_map; /* a mapping shared by the handles of one process */
+
+struct ipcq {
+	int fd;       /* the segment, O_RDWR (or O_RDONLY for monitors) */
+	int lock_fd;  /* own open file description holding the OFD lock, -1 if none */
+	int readonly;
+	struct ipcq_map *map;
+	uint8_t *base;
+	uint64_t size;
+	struct ipcq_shm_header *hdr;
+	struct ipcq_shm_control *ctl;
+	struct ipcq_shm_participant *parts;
+	uint8_t *ring;
+	/* copies of validated header fields: never re-read from shared memory */
+	uint64_t mask;
+	uint32_t capacity;
+	uint32_t slot_size;
+	uint32_t max_msg_size;
+	uint32_t max_participants;
+	/* attachment */
+	int32_t index;  /* participant entry, -1 when not attached */
+	unsigned roles;
+	struct ipcq_shm_participant *me;
+	uint32_t wait_strategy;
+	uint32_t spin_count;
+	uint32_t yield_count;
+	struct {
+		uint32_t strategy, spin, yield;
+	} default_wait;         /* the queue's, from the validated header */
+	uint64_t next_pseq;     /* producer sequence of the next message */
+	struct ipcq *next_attached; /* list of attached handles (fork handling) */
+	char name[IPCQ_NAME_MAX + 1];
+};
+
+static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
+{
+	return (struct ipcq_shm_slot *)(q->ring + (pos & q->mask) * q->slot_size);
+}
+
+/* Counters: single writer, so a relaxed load-add-store is enough; the
+ * relaxed atomic store only keeps concurrent readers from seeing a torn
+ * value. */
+static inline void ipcq__count(struct ipcq *q, unsigned ctr, uint64_t v)
+{
+	uint64_t *c = &q->me->ctr[ctr];
+	ipcq__store_relaxed(c, ipcq__load_relaxed(c) + v);
+}
+
+/* segment.c */
+IPCQ_HIDDEN uint32_t ipcq__format_signature(void);
+IPCQ_HIDDEN int ipcq__check_name(const char *name);
+IPCQ_HIDDEN uint64_t ipcq__now_ns(int clock);
+
+IPCQ_HIDDEN int ipcq__open_segment(const char *name, int readonly, struct ipcq **out);
+
+/* registry.c */
+IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);
+
+/* wait.c */
+struct ipcq__waiter {
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	int64_t timeout_ns;
+	uint64_t started_ns;
+	uint32_t round;
+	uint32_t midop;
+};
+IPCQ_HIDDEN void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns);
+IPCQ_HIDDEN void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w);
+/* Wait until data may be available (consumer side) / space (producer). */
+IPCQ_HIDDEN int ipcq__wait_data(struct ipcq *q, struct ipcq__waiter *w);
+IPCQ_HIDDEN int ipcq__wait_space(struct ipcq *q, struct ipcq__waiter *w);
+IPCQ_HIDDEN void ipcq__wake_data(struct ipcq *q);
+IPCQ_HIDDEN void ipcq__wake_space(struct ipcq *q);
+
+#endif

@@ -1,0 +1,561 @@
+/*
+ * segment.c - the shared-memory segment: create, validate, map, unlink.
+ *
+ * Owns: the segment file /dev/shm/ipcq.<name>, its header, and the
+ * process-wide table of mappings (one mapping per segment per process, so
+ * that every handle of a process on one queue sees the same addresses:
+ * cheaper, and ThreadSanitizer can then follow threads that use different
+ * handles).
+ *
+ * Writes to shared memory: the whole segment while it is being built under
+ * a temporary name (nobody else can see it yet); nothing afterwards.
+ *
+ * Invariants:
+ *  - a segment is visible under its name only once it is complete: it is
+ *    built under a temporary name that no queue name can take (a leading
+ *    '.'), reserved in full, initialized, and then link()ed to its name,
+ *    which fails rather than replaces anything already there;
+ *  - nothing is ever opened through a symbolic link (O_NOFOLLOW);
+ *  - ipcq_open() trusts no byte of the segment: the header is read with
+ *    pread() into private memory, every field is checked against the layout
+ *    this build computes and against the real file size, and only the
+ *    private copy is used afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipcq_internal.h"
+
+struct ipcq_map {
+	dev_t dev;
+	ino_t ino;
+	uint8_t *base;
+	uint64_t size;
+	int prot;
+	unsigned refs;
+	struct ipcq_map *next;
+};
+
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ipcq_map *maps;
+
+struct layout {
+	uint32_t slot_size;
+	uint64_t off_control;
+	uint64_t off_participants;
+	uint64_t off_ring;
+	uint64_t total;
+};
+
+uint64_t ipcq__now_ns(int clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * The format signature: the sizes and key offsets of every shared struct
+ * and the line size, hashed (FNV-1a).  Two builds that would lay out a
+ * segment differently disagree here.
+ */
+uint32_t ipcq__format_signature(void)
+{
+	const uint64_t v[] = {
+		sizeof(struct ipcq_shm_header),
+		sizeof(struct ipcq_shm_control),
+		offsetof(struct ipcq_shm_control, deq),
+		offsetof(struct ipcq_shm_control, data_waiters),
+		offsetof(struct ipcq_shm_control, space_waiters),
+		sizeof(struct ipcq_shm_participant),
+		offsetof(struct ipcq_shm_participant, prod_pos),
+		offsetof(struct ipcq_shm_participant, ctr),
+		sizeof(struct ipcq_shm_slot),
+		offsetof(struct ipcq_shm_slot, len),
+		IPCQ_LINE,
+		IPCQ_HEADER_SIZE,
+		_Alignof(uint64_t),
+	};
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (int b = 0; b < 8; b++) {
+			h ^= (uint8_t)(v[i] >> (8 * b));
+			h *= 16777619u;
+		}
+	return h;
+}
+
+static int is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* The layout of a queue with these parameters; -EFBIG if too large. */
+static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
+			  struct layout *l)
+{
+	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg, 64);
+	l->off_control = IPCQ_HEADER_SIZE;
+	l->off_participants = l->off_control + sizeof(struct ipcq_shm_control);
+	l->off_ring = round_up(l->off_participants +
+				       (uint64_t)max_parts * sizeof(struct ipcq_shm_participant),
+			       IPCQ_LINE);
+	l->total = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, 4096);
+	return l->total > IPCQ_SEGMENT_MAX ? -EFBIG : 0;
+}
+
+int ipcq__check_name(const char *name)
+{
+	size_t n;
+
+	if (!name || !name[0] || name[0] == '.')
+		return -EINVAL;
+	for (n = 0; name[n]; n++) {
+		char c = name[n];
+		if (n >= IPCQ_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void make_path(char *buf, size_t cap, const char *name)
+{
+	size_t p = strlen(IPCQ_PATH_PREFIX);
+	memcpy(buf, IPCQ_PATH_PREFIX, p);
+	size_t n = strlen(name);
+	if (p + n + 1 > cap)
+		n = cap - p - 1;
+	memcpy(buf + p, name, n);
+	buf[p + n] = '\0';
+}
+
+static int check_strategy(uint32_t s)
+{
+	return s == IPCQ_WAIT_ADAPTIVE || s == IPCQ_WAIT_BUSY_POLL || s == IPCQ_WAIT_YIELD;
+}
+
+IPCQ_COLD static int check_config(const struct ipcq_config *c)
+{
+	if (c->size < offsetof(struct ipcq_config, reserved) || c->size > sizeof(*c))
+		return -EINVAL;
+	if (!is_pow2(c->capacity) || c->capacity < IPCQ_CAPACITY_MIN ||
+	    c->capacity > IPCQ_CAPACITY_MAX)
+		return -EINVAL;
+	if (c->max_msg_size < 1 || c->max_msg_size > IPCQ_MSG_SIZE_MAX)
+		return -EINVAL;
+	/* owner rw always; group none, r or rw; others nothing */
+	if (c->mode != 0600 && c->mode != 0640 && c->mode != 0660)
+		return -EINVAL;
+	if (!check_strategy(c->wait_strategy))
+		return -EINVAL;
+	if (c->spin_count > 1000000 || c->yield_count > 1000000)
+		return -EINVAL;
+	if (c->max_participants < 1 || c->max_participants > IPCQ_PARTICIPANTS_MAX)
+		return -EINVAL;
+	/* not yet supported by this version: must stay at their defaults */
+	if (c->side_capacity || c->max_deliveries || c->numa_node != IPCQ_NUMA_ANY ||
+	    c->high_watermark || c->low_watermark || c->flags)
+		return -EINVAL;
+	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
+	for (size_t i = 0; i < nres; i++)
+		if (c->reserved[i])
+			return -EINVAL;
+	return 0;
+}
+
+/* ---- per-process mapping table ------------------------------------------ */
+
+static int map_get(int fd, const struct stat *st, uint64_t size, int readonly,
+		   struct ipcq_map **out)
+{
+	struct ipcq_map *m;
+	int prot = readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	int rc = 0;
+
+	pthread_mutex_lock(&map_lock);
+	for (m = maps; m; m = m->next)
+		if (m->dev == st->st_dev && m->ino == st->st_ino && m->size == size &&
+		    m->prot == prot) {
+			m->refs++;
+			goto out;
+		}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	void *p = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		free(m);
+		m = NULL;
+		goto out;
+	}
+	m->dev = st->st_dev;
+	m->ino = st->st_ino;
+	m->base = p;
+	m->size = size;
+	m->prot = prot;
+	m->refs = 1;
+	m->next = maps;
+	maps = m;
+out:
+	pthread_mutex_unlock(&map_lock);
+	*out = m;
+	return rc;
+}
+
+static void map_put(struct ipcq_map *m)
+{
+	struct ipcq_map **pp;
+
+	pthread_mutex_lock(&map_lock);
+	if (--m->refs == 0) {
+		for (pp = &maps; *pp; pp = &(*pp)->next)
+			if (*pp == m) {
+				*pp = m->next;
+				break;
+			}
+		munmap(m->base, m->size);
+		free(m);
+	}
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* ---- handles -------------------------------------------------------------- */
+
+static struct ipcq *handle_new(const char *name)
+{
+	struct ipcq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->fd = -1;
+	q->lock_fd = -1;
+	q->index = -1;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	return q;
+}
+
+/* Point the handle at the mapped segment, using validated header copy @h. */
+static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_shm_header *h)
+{
+	q->map = m;
+	q->base = m->base;
+	q->size = h->total_size;
+	q->hdr = (struct ipcq_shm_header *)m->base;
+	q->ctl = (struct ipcq_shm_control *)(m->base + h->off_control);
+	q->parts = (struct ipcq_shm_participant *)(m->base + h->off_participants);
+	q->ring = m->base + h->off_ring;
+	q->capacity = h->capacity;
+	q->mask = h->capacity - 1;
+	q->slot_size = h->slot_size;
+	q->max_msg_size = h->max_msg_size;
+	q->max_participants = h->max_participants;
+	q->wait_strategy = h->wait_strategy;
+	q->spin_count = h->spin_count;
+	q->yield_count = h->yield_count;
+	q->default_wait.strategy = h->wait_strategy;
+	q->default_wait.spin = h->spin_count;
+	q->default_wait.yield = h->yield_count;
+}
+
+static void handle_free(struct ipcq *q)
+{
+	if (q->map)
+		map_put(q->map);
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q);
+}
+
+static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
+			const struct layout *l)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = IPCQ_MAGIC;
+	h->layout_version = IPCQ_LAYOUT_VERSION;
+	h->format_sig = ipcq__format_signature();
+	h->header_size = IPCQ_HEADER_SIZE;
+	h->line_size = IPCQ_LINE;
+	h->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	h->capacity = c->capacity;
+	h->slot_size = l->slot_size;
+	h->max_msg_size = c->max_msg_size;
+	h->max_participants = c->max_participants;
+	h->participant_size = sizeof(struct ipcq_shm_participant);
+	h->wait_strategy = c->wait_strategy;
+	h->spin_count = c->spin_count;
+	h->yield_count = c->yield_count;
+	h->mode = c->mode;
+	h->numa_node = c->numa_node;
+	h->created_ns = ipcq__now_ns(CLOCK_REALTIME);
+	h->total_size = l->total;
+	h->off_control = l->off_control;
+	h->off_participants = l->off_participants;
+	h->off_ring = l->off_ring;
+}
+
+int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **out)
+{
+	struct ipcq_config c = IPCQ_CONFIG_INIT;
+	struct ipcq_shm_header h;
+	struct layout l;
+	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
+	char tmp[sizeof(path) + 64];
+	static unsigned tmp_counter;
+	struct stat st;
+	struct ipcq *q = NULL;
+	struct ipcq_map *m = NULL;
+	int rc, fd = -1, linked = 0;
+
+	if (!out)
+		return -EINVAL;
+	rc = ipcq__check_name(name);
+	if (rc)
+		return rc;
+	if (cfg) {
+		if (cfg->size < offsetof(struct ipcq_config, reserved) || cfg->size > sizeof(c))
+			return -EINVAL;
+		memcpy(&c, cfg, cfg->size);
+	}
+	rc = check_config(&c);
+	if (rc)
+		return rc;
+	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, &l);
+	if (rc)
+		return rc;
+
+	make_path(path, sizeof(path), name);
+	snprintf(tmp, sizeof(tmp), "/dev/shm/.ipcq-new.%d.%u.%s", (int)getpid(),
+		 __atomic_add_fetch(&tmp_counter, 1, __ATOMIC_RELAXED), name);
+	q = handle_new(name);
+	if (!q)
+		return -ENOMEM;
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* the umask must not strip the group bits asked for */
+	if (fchmod(fd, c.mode) < 0 || ftruncate(fd, (off_t)l.total) < 0) {
+		rc = -errno;
+		goto fail_unlink;
+	}
+	/* tmpfs allocates on first touch: reserve everything now, so that a
+	 * queue that does not fit fails here and not with SIGBUS later */
+	rc = posix_fallocate(fd, 0, (off_t)l.total);
+	if (rc) {
+		rc = rc == EFBIG ? -ENOSPC : -rc;
+		goto fail_unlink;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto fail_unlink;
+	}
+	rc = map_get(fd, &st, l.total, 0, &m);
+	if (rc)
+		goto fail_unlink;
+
+	header_fill(&h, &c, &l);
+	memcpy(m->base, &h, sizeof(h));
+	handle_bind(q, m, &h);
+	/* every slot free for the producer of its first lap: seq == index */
+	for (uint64_t i = 0; i < c.capacity; i++)
+		ipcq__slot(q, i)->seq = i;
+	/* The segment gets its name only now; link() never replaces. */
+	if (link(tmp, path) < 0) {
+		rc = -errno;
+		goto fail_unlink;
+	}
+	linked = 1;
+	unlink(tmp);
+	q->fd = fd;
+	*out = q;
+	return 0;
+
+fail_unlink:
+	if (!linked)
+		unlink(tmp);
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (m) {
+		q->map = NULL;
+		map_put(m);
+	}
+	free(q);
+	return rc;
+}
+
+/* Validate a header copy against the file it came from. */
+IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file_size)
+{
+	struct layout l;
+
+	if (h->magic != IPCQ_MAGIC)
+		return -EBADMSG;
+	if (h->layout_version != IPCQ_LAYOUT_VERSION || h->format_sig != ipcq__format_signature())
+		return -EPROTO;
+	if (h->header_size != IPCQ_HEADER_SIZE || h->line_size != IPCQ_LINE ||
+	    h->participant_size != sizeof(struct ipcq_shm_participant))
+		return -EBADMSG;
+	if (!is_pow2(h->capacity) || h->capacity < IPCQ_CAPACITY_MIN ||
+	    h->capacity > IPCQ_CAPACITY_MAX)
+		return -EBADMSG;
+	if (h->max_msg_size < 1 || h->max_msg_size > IPCQ_MSG_SIZE_MAX)
+		return -EBADMSG;
+	if (h->max_participants < 1 || h->max_participants > IPCQ_PARTICIPANTS_MAX)
+		return -EBADMSG;
+	if (!check_strategy(h->wait_strategy) || h->spin_count > 1000000 ||
+	    h->yield_count > 1000000)
+		return -EBADMSG;
+	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, &l))
+		return -EBADMSG;
+	if (h->slot_size != l.slot_size || h->off_control != l.off_control ||
+	    h->off_participants != l.off_participants || h->off_ring != l.off_ring ||
+	    h->total_size != l.total)
+		return -EBADMSG;
+	if (file_size != h->total_size)
+		return -EBADMSG;
+	return 0;
+}
+
+int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
+{
+	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
+	struct ipcq_shm_header h;
+	struct ipcq_map *m = NULL;
+	struct stat st;
+	struct ipcq *q;
+	ssize_t got;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	rc = ipcq__check_name(name);
+	if (rc)
+		return rc;
+	make_path(path, sizeof(path), name);
+	q = handle_new(name);
+	if (!q)
+		return -ENOMEM;
+	q->readonly = readonly;
+	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+	if (q->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (fstat(q->fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* anybody who can write the segment can corrupt every participant */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH)) {
+		rc = -EPERM;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < sizeof(h)) {
+		rc = -EBADMSG;
+		goto fail;
+	}
+	got = pread(q->fd, &h, sizeof(h), 0);
+	if (got != (ssize_t)sizeof(h)) {
+		rc = got < 0 ? -errno : -EBADMSG;
+		goto fail;
+	}
+	rc = header_check(&h, (uint64_t)st.st_size);
+	if (rc)
+		goto fail;
+	rc = map_get(q->fd, &st, h.total_size, readonly, &m);
+	if (rc)
+		goto fail;
+	handle_bind(q, m, &h);
+	*out = q;
+	return 0;
+fail:
+	handle_free(q);
+	return rc;
+}
+
+int ipcq_open(const char *name, struct ipcq **out)
+{
+	return ipcq__open_segment(name, 0, out);
+}
+
+int ipcq_close(struct ipcq *q)
+{
+	if (!q)
+		return 0;
+	if (q->index >= 0)
+		ipcq_detach(q);
+	handle_free(q);
+	return 0;
+}
+
+int ipcq_unlink(const char *name)
+{
+	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
+	struct stat st;
+	int rc = ipcq__check_name(name);
+
+	if (rc)
+		return rc;
+	make_path(path, sizeof(path), name);
+	if (lstat(path, &st) < 0)
+		return -errno;
+	/* only ever remove a queue, never what a symlink points to or a
+	 * directory someone put there */
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	if (unlink(path) < 0)
+		return -errno;
+	return 0;
+}
+
+int ipcq_info(struct ipcq *q, struct ipcq_info *info)
+{
+	if (!q || !info || info->size < offsetof(struct ipcq_info, reserved))
+		return -EINVAL;
+	uint32_t sz = info->size > sizeof(*info) ? (uint32_t)sizeof(*info) : info->size;
+	memset(info, 0, sz);
+	info->size = sz;
+	info->capacity = q->capacity;
+	info->max_msg_size = q->max_msg_size;
+	info->slot_size = q->slot_size;
+	info->max_participants = q->max_participants;
+	info->wait_strategy = q->default_wait.strategy;
+	info->mode = q->hdr->mode;
+	info->segment_size = q->size;
+	info->created_ns = q->hdr->created_ns;
+	/* A snapshot.  deq never passes enq; the acquire keeps the enq load
+	 * after the deq load, so this reader never sees depth < 0.
+	 * I1: orders the two cursor loads; pairs with no store. */
+	info->dequeued = ipcq__load_acquire(&q->ctl->deq);
+	/* relaxed: any value at least as new as the deq load above will do */
+	info->enqueued = ipcq__load_relaxed(&q->ctl->enq);
+	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
+	info->participant_index = q->index;
+	uint32_t alive = 0;
+	for (uint32_t i = 0; i < q->max_participants; i++)
+		if (ipcq__load_relaxed(&q->parts[i].state) == IPCQ_PART_ACTIVE &&
+		    ipcq__participant_alive(q, i) > 0)
+			alive++;
+	info->participants = alive;
+	return 0;
+}

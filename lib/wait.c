@@ -1,0 +1,207 @@
+/*
+ * wait.c - what a blocking call does while the ring cannot serve it.
+ *
+ * Owns: the wait strategies, the waiter counters and futex words of the
+ * control block (data_waiters/data_futex, space_waiters/space_futex).
+ *
+ * Two different things can make a caller wait, and they are waited for
+ * differently:
+ *
+ *  1. Nobody has started what we need: a consumer finds enq <= deq (no
+ *     producer has even claimed the next position), a producer finds
+ *     enq - deq >= capacity (no consumer has claimed the slot it needs).
+ *     This may last forever, so the adaptive strategy ends up asleep on a
+ *     shared futex word.
+ *  2. A peer has claimed what we need and not finished: a producer between
+ *     its claim and its publish, a consumer between its claim and its
+ *     release.  That takes nanoseconds unless the peer was preempted, and
+ *     on an overcommitted machine it often is.  We never spin without bound
+ *     here: we yield the CPU, then sleep briefly, so the preempted peer
+ *     runs and finishes.  (Spinning here is what makes other rings fall by
+ *     orders of magnitude when processes outnumber cores.)
+ *
+ * No lost wake-up (the sleeper's side of the protocol; the waker's side is
+ * in ring.c, labels P2 and C2):
+ *
+ *   sleeper (consumer)                 waker (producer)
+ *   W1 data_waiters += 1   (RMW)       P1 CAS enq: claim pos      (RMW)
+ *   W2 v = data_futex      (acquire)   P2 w = data_waiters        (seq_cst load)
+ *   W3 e = enq, d = deq    (seq_cst)      ... write, publish ...
+ *   if e <= d: FUTEX_WAIT(v)           if w: data_futex += 1; FUTEX_WAKE
+ *
+ * All four RMWs and seq_cst loads sit in one total order.  If W3 does not
+ * see P1, then W1 < W3 < P1 < P2, so P2 sees the waiter and wakes it; if
+ * the wake's increment lands before W2, FUTEX_WAIT finds v stale and
+ * returns at once.  If W3 sees P1, the consumer does not sleep.  The space
+ * side is the mirror image (consumers claim with CAS on deq, then read
+ * space_waiters, label C2 in ring.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <time.h>
+
+#include <urcu/futex.h>
+
+#include "ipcq_internal.h"
+
+/* After this many yields for a peer that is mid-operation, sleep briefly:
+ * sched_yield() alone does not guarantee that a preempted peer on another
+ * run queue gets the CPU. */
+#define MIDOP_YIELDS 64
+#define MIDOP_SLEEP_NS 50000
+
+void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
+{
+	w->timeout_ns = timeout_ns;
+	w->started_ns = ipcq__now_ns(CLOCK_MONOTONIC);
+	w->deadline_ns = timeout_ns > 0 ? w->started_ns + (uint64_t)timeout_ns : 0;
+	w->round = 0;
+	w->midop = 0;
+}
+
+void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
+{
+	if (q->me)
+		ipcq__count(q, IPCQ_CTR_BLOCKED_NS, ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns);
+}
+
+/* 0 while time is left, -ETIMEDOUT after the deadline. */
+static int check_deadline(const struct ipcq__waiter *w, uint64_t *left)
+{
+	if (!w->deadline_ns) {
+		*left = 0;
+		return 0;
+	}
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now >= w->deadline_ns)
+		return -ETIMEDOUT;
+	*left = w->deadline_ns - now;
+	return 0;
+}
+
+static void nap(uint64_t ns)
+{
+	struct timespec ts = { 0, (long)ns };
+	nanosleep(&ts, NULL);
+}
+
+/* A peer is in the middle of what we need: let it run. */
+static int wait_midop(struct ipcq__waiter *w)
+{
+	uint64_t left;
+
+	if (++w->midop % MIDOP_YIELDS == 0)
+		nap(MIDOP_SLEEP_NS);
+	else
+		sched_yield();
+	return check_deadline(w, &left);
+}
+
+/*
+ * Sleep on @futex unless @ready() says no sleep is needed.
+ * Returns 0 to retry, or -ETIMEDOUT / -EINTR.
+ */
+static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, int32_t *futex,
+		    int is_data)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	struct timespec ts, *tsp = NULL;
+	uint64_t left;
+	int rc = 0;
+
+	rc = check_deadline(w, &left);
+	if (rc)
+		return rc;
+	/* W1: announce; pairs with the waker's seq_cst load of the counter
+	 * after its claim (P2 in ring.c for data, C2 for space) */
+	ipcq__fetch_add(waiters, 1u);
+	/* W2: the futex value before the re-check; pairs with the waker's
+	 * increment of the futex word, which follows its publish/release */
+	int32_t v = ipcq__load_acquire(futex);
+	/* W3: re-check after announcing, in the same total order as the
+	 * waker's claim CAS (P1/C1) */
+	uint64_t e = ipcq__load_seq_cst(&c->enq);
+	uint64_t d = ipcq__load_seq_cst(&c->deq);
+	int nothing_started = is_data ? e <= d : e - d >= q->capacity;
+	if (!nothing_started) {
+		ipcq__fetch_add(waiters, (uint32_t)-1);
+		return wait_midop(w);
+	}
+	if (w->deadline_ns) {
+		ts.tv_sec = (time_t)(left / 1000000000ull);
+		ts.tv_nsec = (long)(left % 1000000000ull);
+		tsp = &ts;
+	}
+	ipcq__count(q, IPCQ_CTR_SLEEPS, 1);
+	if (futex_async(futex, FUTEX_WAIT, v, tsp, NULL, 0) < 0) {
+		if (errno == EINTR)
+			rc = -EINTR;
+		/* EAGAIN: the word moved, a wake came; ETIMEDOUT: the
+		 * deadline check below decides */
+	}
+	ipcq__fetch_add(waiters, (uint32_t)-1);
+	if (!rc)
+		rc = check_deadline(w, &left);
+	return rc;
+}
+
+static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
+{
+	uint32_t round = w->round++;
+	uint64_t left;
+
+	switch (q->wait_strategy) {
+	case IPCQ_WAIT_BUSY_POLL:
+		/* yield now and then: a preempted peer must be able to run */
+		if (q->spin_count == 0 || round % q->spin_count == q->spin_count - 1)
+			sched_yield();
+		else
+			ipcq__cpu_relax();
+		return (round & 63) == 63 || w->deadline_ns ? check_deadline(w, &left) : 0;
+	case IPCQ_WAIT_YIELD:
+		sched_yield();
+		return check_deadline(w, &left);
+	default:
+		if (round < q->spin_count) {
+			ipcq__cpu_relax();
+			return (round & 63) == 63 ? check_deadline(w, &left) : 0;
+		}
+		if (round < q->spin_count + q->yield_count) {
+			sched_yield();
+			return check_deadline(w, &left);
+		}
+		if (is_data)
+			return sleep_on(q, w, &q->ctl->data_waiters, &q->ctl->data_futex, 1);
+		return sleep_on(q, w, &q->ctl->space_waiters, &q->ctl->space_futex, 0);
+	}
+}
+
+int ipcq__wait_data(struct ipcq *q, struct ipcq__waiter *w)
+{
+	return wait_common(q, w, 1);
+}
+
+int ipcq__wait_space(struct ipcq *q, struct ipcq__waiter *w)
+{
+	return wait_common(q, w, 0);
+}
+
+static void wake(struct ipcq *q, int32_t *futex)
+{
+	/* R3: makes the sleeper's FUTEX_WAIT(v) fail or its W2 see the new
+	 * value; pairs with W2 */
+	ipcq__fetch_add(futex, 1);
+	futex_async(futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	ipcq__count(q, IPCQ_CTR_WAKES, 1);
+}
+
+void ipcq__wake_data(struct ipcq *q)
+{
+	wake(q, &q->ctl->data_futex);
+}
+
+void ipcq__wake_space(struct ipcq *q)
+{
+	wake(q, &q->ctl->space_futex);
+}
