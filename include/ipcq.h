@@ -175,11 +175,16 @@ struct ipcq_config {
 	/** Participant table size, 1..IPCQ_PARTICIPANTS_MAX.  Default 64. */
 	uint32_t max_participants;
 	/**
-	 * Poison side-ring capacity (power of two, or 0 for none).  Reserved
-	 * for the delivery-guarantee features; must be 0 in this version.
+	 * Poison side-ring capacity: 0 (no side ring) or a power of two up to
+	 * IPCQ_CAPACITY_MAX.  Default 64.  Messages that cannot be processed
+	 * (nacked as poison, or delivered max_deliveries times without being
+	 * acknowledged) are moved there with a reason.
 	 */
 	uint32_t side_capacity;
-	/** Deliveries before a message is quarantined; reserved, must be 0. */
+	/**
+	 * Deliveries a message gets before it is quarantined in the side ring
+	 * instead of being delivered again, 1..255.  Default 5.
+	 */
 	uint32_t max_deliveries;
 	/** NUMA node; reserved, must be IPCQ_NUMA_ANY in this version. */
 	int32_t numa_node;
@@ -188,8 +193,21 @@ struct ipcq_config {
 	uint32_t low_watermark;
 	/** Flags (IPCQ_CF_*); none defined yet, must be 0. */
 	uint32_t flags;
+	/**
+	 * Lease pool: how many messages ack-mode consumers may hold
+	 * unacknowledged, all consumers together; 0 (no ack mode) up to
+	 * IPCQ_CAPACITY_MAX.  Default 256.
+	 */
+	uint32_t lease_capacity;
+	/**
+	 * Grace period in microseconds, 100..60000000, default 10000: how long
+	 * a waiter lets a slot stay stuck before it checks whether the
+	 * participant working on it died, and how often a sleeping waiter
+	 * wakes to check.  A live participant is never robbed, however slow.
+	 */
+	uint32_t grace_us;
 	/** Reserved for future fields, must be zero. */
-	uint32_t reserved[8];
+	uint32_t reserved[6];
 };
 
 /** Any NUMA node (the kernel's default policy). */
@@ -199,8 +217,9 @@ struct ipcq_config {
 #define IPCQ_CONFIG_INIT                                                  \
 	{                                                                 \
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
-		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, 0u, 0u, IPCQ_NUMA_ANY, \
-		0u, 0u, 0u, { 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u }            \
+		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, 64u, 5u,              \
+		IPCQ_NUMA_ANY, 0u, 0u, 0u, 256u, 10000u,                  \
+		{ 0u, 0u, 0u, 0u, 0u, 0u }                                \
 	}
 
 /**
@@ -305,16 +324,33 @@ struct ipcq_attach_opts {
 	uint32_t yield_count;
 	/** Participant name shown by monitors, NULL for none (<= IPCQ_PARTICIPANT_NAME_MAX bytes, printable). */
 	const char *name;
-	/** Flags; none defined yet, must be 0. */
+	/** IPCQ_ATTACH_* flags. */
 	uint32_t flags;
+	/**
+	 * Ack mode: most messages this consumer may hold unacknowledged,
+	 * 1..lease_capacity.  Default 16.  Ignored without IPCQ_ATTACH_ACK.
+	 */
+	uint32_t prefetch;
 	/** Reserved, must be zero. */
-	uint32_t reserved[7];
+	uint32_t reserved[6];
 };
+
+/**
+ * Ack mode (consumers): ipcq_recv() moves each message into the queue's
+ * lease pool and hands out a token (msginfo.token); the message stays there
+ * until ipcq_ack() frees it or ipcq_nack() gives it back.  If the consumer
+ * dies, every message it held is delivered again (delivery count raised),
+ * or quarantined in the side ring once it has had max_deliveries.
+ * At-least-once: a message is delivered again only after a crash or a nack,
+ * and the consumer is told (deliveries, IPCQ_MSG_REDELIVERED).
+ */
+#define IPCQ_ATTACH_ACK 0x1u
 
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
-		UINT32_MAX, UINT32_MAX, NULL, 0u, { 0u, 0u, 0u, 0u, 0u, 0u, 0u } \
+		UINT32_MAX, UINT32_MAX, NULL, 0u, 16u,                     \
+		{ 0u, 0u, 0u, 0u, 0u, 0u }                                 \
 	}
 
 /** ipcq_attach_opts_init - fill @opts with IPCQ_ATTACH_OPTS_INIT.  Returns 0 or -EINVAL. */
@@ -376,10 +412,14 @@ struct ipcq_msginfo {
 	/** IPCQ_MSG_* flags. */
 	uint32_t flags;
 	uint32_t reserved;
+	/** Ack mode: the lease token to pass to ipcq_ack()/ipcq_nack(); 0 otherwise. */
+	uint64_t token;
 };
 
 /** The message was delivered before (msginfo flags). */
 #define IPCQ_MSG_REDELIVERED 0x1u
+/** The message came back from the side ring through ipcq_poison_replay(). */
+#define IPCQ_MSG_REPLAYED 0x2u
 
 /**
  * ipcq_send - enqueue one message.
@@ -408,14 +448,14 @@ IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
  *
  * @q:          a handle attached as producer.
  * @msgs:       @n messages (data, len).
- * @n:          1..capacity.
+ * @n:          1 or more; at most capacity messages are taken per call.
  * @timeout_ns: how long to wait for room for the first message.
  *
  * Enqueues as many of msgs[0..n-1], in order, as there is room for, at
  * least one, and returns how many (1..n).  The caller resends the rest.
  *
- * Errors: as ipcq_send(); -EMSGSIZE if any message is too long (then
- * nothing is sent), -EINVAL @n is 0 or above the capacity.
+ * Errors: as ipcq_send(); -EMSGSIZE if any of the first min(n, capacity)
+ * messages is too long (then nothing is sent), -EINVAL @n is 0.
  */
 IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
 			     unsigned n, int64_t timeout_ns);
@@ -432,11 +472,20 @@ IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
  * Returns the payload length (>= 0).  When the queue is empty the call
  * waits for a message according to @timeout_ns and the wait strategy.
  *
+ * In ack mode (IPCQ_ATTACH_ACK) the message is leased: info->token
+ * identifies it for ipcq_ack()/ipcq_nack(), and messages given back by a
+ * nack or left by a dead consumer are delivered before new ones.
+ * A message that a dead consumer had claimed is delivered again to the
+ * next consumer that receives, flagged IPCQ_MSG_REDELIVERED.
+ *
  * Errors: -EPERM not attached as consumer, -ENOBUFS @cap is smaller than
  * the next message (the message stays queued, untouched, and info->len
  * says how much room it needs), -EINVAL @buf NULL with @cap > 0,
  * -EAGAIN empty and IPCQ_NOWAIT, -ETIMEDOUT still empty after
- * @timeout_ns, -EINTR a signal interrupted a sleep.
+ * @timeout_ns, -EINTR a signal interrupted a sleep, -EBUSY (ack mode) the
+ * handle holds prefetch unacknowledged messages or the lease pool is
+ * exhausted: ack or nack first, -EBADMSG a slot held an impossible length
+ * (only a corrupt segment has one; the slot is released).
  */
 IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
 		       struct ipcq_msginfo *info, int64_t timeout_ns);
@@ -448,11 +497,12 @@ IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
  * @msgs:       @n buffers; on entry msgs[i].len is the room at
  *              msgs[i].data, on return the payload length.
  * @infos:      @n metadata records, or NULL.
- * @n:          1..capacity.
+ * @n:          1 or more; at most capacity messages are taken per call.
  * @timeout_ns: how long to wait for the first message.
  *
  * Returns how many messages were received (1..n), in queue order.  Takes
- * the longest run of ready messages that fit their buffers.
+ * the longest run of ready messages that fit their buffers.  In ack mode
+ * it receives one message per call (returns 1).
  *
  * Errors: as ipcq_recv(); -ENOBUFS when the first message does not fit
  * msgs[0] (infos[0].len, if given, says the needed room).
@@ -460,6 +510,166 @@ IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
 IPCQ_API int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs,
 			     struct ipcq_msginfo *infos, unsigned n,
 			     int64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
+/* Ack mode                                                            */
+/* ------------------------------------------------------------------ */
+
+/**
+ * ipcq_ack - the message of @token is processed: free its lease.
+ *
+ * @q:     the handle (attached with IPCQ_ATTACH_ACK) that received it.
+ * @token: msginfo.token of that receive.
+ *
+ * Errors: -EPERM not an ack-mode consumer, -ESTALE the token is not a lease
+ * this handle holds (already acked or nacked, or from another handle).
+ * Does not block.  Same thread rules as ipcq_recv().
+ */
+IPCQ_API int ipcq_ack(struct ipcq *q, uint64_t token);
+
+/** What ipcq_nack() does with the message. */
+enum ipcq_nack_action {
+	/** Deliver it again (to any consumer), or quarantine it in the side
+	 *  ring if it has had max_deliveries. */
+	IPCQ_NACK_REQUEUE = 0,
+	/** Move it to the side ring now, reason IPCQ_REASON_NACKED. */
+	IPCQ_NACK_POISON = 1,
+};
+
+/**
+ * ipcq_nack - give back the message of @token unprocessed.
+ *
+ * @q:      the ack-mode handle that received it.
+ * @token:  msginfo.token.
+ * @action: enum ipcq_nack_action.
+ *
+ * Returns 0 when requeued, 1 when the message went to the side ring.
+ * Errors: -EPERM not an ack-mode consumer, -ESTALE not a lease of this
+ * handle, -EINVAL bad action, -ENOSPC the side ring is full or absent (the
+ * message stays leased to this handle, nothing is lost, the event is
+ * counted): purge or replay the side ring, then nack again.
+ * Does not block.
+ */
+IPCQ_API int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action);
+
+/* ------------------------------------------------------------------ */
+/* Crash recovery                                                      */
+/* ------------------------------------------------------------------ */
+
+/** What a recovery pass found and did. */
+struct ipcq_recovery {
+	uint32_t size;              /**< sizeof(struct ipcq_recovery), set by the caller */
+	uint32_t dead;              /**< dead participants that had work to take over */
+	uint64_t skipped;           /**< slots claimed by dead producers, passed over (never acknowledged to the sender) */
+	uint64_t redelivered;       /**< messages claimed by dead consumers or leased to them, made deliverable again */
+	uint64_t completed;         /**< half-done moves of dead participants finished (lease or side ring already had the message) */
+	uint64_t poisoned;          /**< messages moved to the side ring (too many deliveries) */
+	uint64_t freed;             /**< lease and side-ring entries left half-written by the dead, freed */
+	uint64_t pending;           /**< work of the dead still waiting (a consumer must adopt it, or the side ring is full) */
+	uint64_t reserved[4];
+};
+
+/**
+ * ipcq_recover - take over the unfinished work of dead participants, now.
+ *
+ * @q:      any writable handle (attached or not).
+ * @report: filled with what was done, or NULL; set report->size first.
+ *
+ * Recovery also runs by itself: when a waiter finds a slot stuck past the
+ * grace period, and when a handle attaches.  Only the work of participants
+ * whose liveness lock is free (the process is gone) is taken over; a live
+ * participant, however slow, is waited for.  A message a dead consumer had
+ * claimed but not finished is delivered again by the next consumer that
+ * receives (delivery count raised, IPCQ_MSG_REDELIVERED); this call alone
+ * does not deliver it, and counts it as pending until a consumer does.
+ *
+ * Returns the number of actions taken (>= 0).  Errors: -EINVAL, -EPERM a
+ * read-only handle.  Does not block.  May run concurrently with anything.
+ */
+IPCQ_API int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report);
+
+/* ------------------------------------------------------------------ */
+/* The poison side ring                                                */
+/* ------------------------------------------------------------------ */
+
+/** Why a message is in the side ring. */
+enum ipcq_reason {
+	IPCQ_REASON_NACKED = 1,          /**< a consumer nacked it as poison */
+	IPCQ_REASON_MAX_DELIVERIES = 2,  /**< nacked for requeue after max_deliveries */
+	IPCQ_REASON_CONSUMER_CRASHED = 3,/**< its consumers died holding it, max_deliveries times */
+};
+
+/** One side-ring entry, as ipcq_poison_list() reports it. */
+struct ipcq_poison {
+	uint64_t id;            /**< unique, increasing with the time of arrival */
+	uint64_t len;           /**< payload bytes */
+	uint64_t seq;           /**< the producer's sequence number */
+	uint64_t first_ns;      /**< enqueue time (CLOCK_MONOTONIC_COARSE) */
+	uint64_t last_ns;       /**< time it entered the side ring (CLOCK_MONOTONIC_COARSE) */
+	uint32_t producer;      /**< participant index of its producer */
+	uint32_t deliveries;    /**< deliveries it had */
+	uint32_t reason;        /**< enum ipcq_reason */
+	uint32_t last_consumer; /**< participant index of the last consumer that had it */
+	uint32_t last_consumer_pid;
+	uint32_t reserved;
+};
+
+/** Every entry, for ipcq_poison_replay() and ipcq_poison_purge(). */
+#define IPCQ_POISON_ALL UINT64_MAX
+
+/**
+ * ipcq_poison_list - list side-ring entries, oldest first.
+ *
+ * @q:     any handle (read-only ones too).
+ * @after: list entries whose id is greater than this (0 for the start).
+ * @out:   room for @n entries.
+ * @n:     entries wanted.
+ *
+ * Returns how many were written (0 when none is left).  Iterate by passing
+ * the last id returned as @after.  Reads only.
+ * Errors: -EINVAL.  Does not block.
+ */
+IPCQ_API int ipcq_poison_list(struct ipcq *q, uint64_t after, struct ipcq_poison *out,
+			      unsigned n);
+
+/**
+ * ipcq_poison_peek - copy one side-ring entry's payload.
+ *
+ * Returns the payload length.  Errors: -EINVAL, -ENOENT no entry with that
+ * id (purged or replayed meanwhile), -ENOBUFS @cap too small (info->len, if
+ * given, says how much is needed).  Reads only.
+ */
+IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap,
+			      struct ipcq_poison *info);
+
+/**
+ * ipcq_poison_replay - put side-ring entries back into the main ring.
+ *
+ * @q:  a writable handle (attached or not).
+ * @id: one entry, or IPCQ_POISON_ALL.
+ *
+ * Each replayed message keeps its producer and sequence, gets its delivery
+ * count reset, and is flagged IPCQ_MSG_REPLAYED.  Replay stops at the
+ * first entry for which the main ring has no room.  If the replaying
+ * process dies in the middle, an entry may be delivered twice (at least
+ * once, never lost), the second time flagged as a redelivery.
+ *
+ * Returns how many entries were replayed.  Errors: -EINVAL, -EPERM
+ * read-only handle, -ENOENT no such entry, -EAGAIN the main ring is full
+ * (nothing replayed).  Does not block.
+ */
+IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
+
+/**
+ * ipcq_poison_purge - delete side-ring entries.
+ *
+ * @q:  a writable handle.
+ * @id: one entry, or IPCQ_POISON_ALL.
+ *
+ * Returns how many were deleted.  Errors: -EINVAL, -EPERM read-only handle,
+ * -ENOENT no such entry.  Does not block.
+ */
+IPCQ_API int ipcq_poison_purge(struct ipcq *q, uint64_t id);
 
 /* ------------------------------------------------------------------ */
 /* Inspection                                                          */
@@ -481,7 +691,14 @@ struct ipcq_info {
 	uint64_t depth;             /**< enqueued - dequeued: messages waiting or being written */
 	uint64_t created_ns;        /**< CLOCK_REALTIME at creation */
 	int32_t participant_index;  /**< this handle's entry, -1 if not attached */
-	uint32_t reserved[7];
+	uint32_t side_capacity;     /**< side-ring entries */
+	uint32_t side_depth;        /**< side-ring entries in use */
+	uint32_t lease_capacity;    /**< lease-pool entries */
+	uint32_t leased;            /**< messages held by ack-mode consumers */
+	uint32_t redeliverable;     /**< messages waiting to be delivered again */
+	uint32_t max_deliveries;
+	uint32_t grace_us;
+	uint32_t reserved[8];
 };
 
 /**

@@ -3,6 +3,7 @@
  * structures.  Owns no shared state.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ipcq_internal.h"
@@ -23,7 +24,7 @@ const char *ipcq_version_string(void)
 const char *ipcq_strerror(int err)
 {
 	if (err < 0)
-		err = -err;
+		err = err == INT_MIN ? 0x7fffffff : -err;
 	switch (err) {
 	case 0: return "success";
 	case EINVAL: return "invalid argument (bad name, configuration, option or handle)";
@@ -36,7 +37,7 @@ const char *ipcq_strerror(int err)
 	case ELOOP: return "queue name is a symbolic link: refused";
 	case EBADMSG: return "segment is corrupt, truncated or not an ipcq queue";
 	case EPROTO: return "segment was made by an incompatible ipcq layout or build";
-	case ENOSPC: return "not enough free space in /dev/shm for the whole queue";
+	case ENOSPC: return "no room: /dev/shm cannot hold the whole queue, or the side ring is full";
 	case EFBIG: return "queue would be larger than the segment limit";
 	case ENOMEM: return "out of memory";
 	case EAGAIN: return "queue full (send) or empty (receive), and the call was not to wait";
@@ -47,6 +48,8 @@ const char *ipcq_strerror(int err)
 	case EALREADY: return "handle already attached";
 	case EUSERS: return "participant table full";
 	case ENOLCK: return "the kernel refused the liveness lock";
+	case EBUSY: return "ack mode: prefetch limit reached or lease pool exhausted (ack or nack first)";
+	case ESTALE: return "not a lease held by this handle (already acked, nacked, or someone else's)";
 	default: return "unknown error";
 	}
 }

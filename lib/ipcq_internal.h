@@ -16,6 +16,8 @@
  *   off_control       struct ipcq_shm_control      (cursors, wait words)
  *   off_participants  max_participants x struct ipcq_shm_participant
  *   off_ring          capacity x slot_size         (the main ring)
+ *   off_leases        lease_capacity x lease_size  (ack-mode lease pool)
+ *   off_side          side_capacity x side_size    (poison side ring)
  *   total_size
  *
  * Who writes what:
@@ -28,7 +30,10 @@
  *                     off_participants + i * sizeof(participant); the
  *                     counters line is written by that process only
  *   slot              the producer that claimed it until it publishes, then
- *                     the consumer that claimed it until it releases
+ *                     the consumer that claimed it until it releases (or
+ *                     the consumer that adopted it from a dead one)
+ *   lease / side      whoever moved its state word to an owned state with
+ *                     a CAS, until it moves it on (see lease.c, side.c)
  */
 #ifndef IPCQ_INTERNAL_H
 #define IPCQ_INTERNAL_H
@@ -42,7 +47,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 1u
+#define IPCQ_LAYOUT_VERSION 2u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -83,7 +88,13 @@ struct ipcq_shm_header {
 	uint64_t off_control;
 	uint64_t off_participants;
 	uint64_t off_ring;
-	uint64_t reserved[16];
+	uint64_t off_leases;
+	uint64_t off_side;
+	uint32_t lease_capacity;
+	uint32_t lease_size;       /* bytes per lease entry */
+	uint32_t side_size;        /* bytes per side-ring entry */
+	uint32_t grace_us;
+	uint64_t reserved[14];
 };
 
 /* ---- control block: one hot word per 128-byte line ---------------------- */
@@ -105,7 +116,29 @@ struct ipcq_shm_control {
 	uint32_t space_waiters;
 	int32_t space_futex;
 	uint8_t pad3[IPCQ_LINE - 8];
-	uint8_t reserved[4 * IPCQ_LINE];
+	/* Lease entries in state REDELIVER: consumers look at the pool only
+	 * when this is non-zero.  Written (atomic add) by whoever changes such
+	 * an entry. */
+	uint32_t redeliverable;
+	uint32_t pad4a;
+	/* Next side-ring entry id.  Fetch-add by side-ring writers. */
+	uint64_t side_next_id;
+	uint8_t pad4[IPCQ_LINE - 16];
+	/* Queue-level event counters, written (atomic add) by whoever
+	 * recovers or quarantines; rare. */
+	uint64_t qctr[16];
+	uint8_t reserved[2 * IPCQ_LINE];
+};
+
+enum {
+	IPCQ_QCTR_RECOVERIES,    /* recovery passes that took over something */
+	IPCQ_QCTR_SKIPPED,
+	IPCQ_QCTR_REDELIVERED,
+	IPCQ_QCTR_COMPLETED,
+	IPCQ_QCTR_POISONED,
+	IPCQ_QCTR_FREED,
+	IPCQ_QCTR_SIDE_FULL,     /* moves to the side ring refused: full */
+	IPCQ_QCTR_COUNT_
 };
 
 /* ---- participant table --------------------------------------------------- */
@@ -135,6 +168,12 @@ enum {
 	IPCQ_CTR_SLEEPS,     /* futex sleeps */
 	IPCQ_CTR_WAKES,      /* futex wakes issued */
 	IPCQ_CTR_BLOCKED_NS, /* time spent waiting in blocking calls */
+	IPCQ_CTR_ACKS,
+	IPCQ_CTR_NACKS,
+	IPCQ_CTR_REDELIVERIES, /* messages this consumer got again */
+	IPCQ_CTR_POISONED,   /* messages this participant moved to the side ring */
+	IPCQ_CTR_RECOVERIES, /* recovery actions this participant performed */
+	IPCQ_CTR_SIDE_FULL,
 	IPCQ_CTR_COUNT_ = 32
 };
 
@@ -153,7 +192,12 @@ struct ipcq_shm_participant {
 	uint64_t cons_pos;    /* consumer work record */
 	uint32_t cons_n;
 	uint32_t cons_op;     /* IPCQ_OP_DEQUEUE or IPCQ_OP_IDLE */
-	uint8_t pad0[IPCQ_LINE - 112];
+	/* a move of the slot at cons_pos into side-ring entry move_side - 1
+	 * of generation move_gen is under way (0: none) */
+	uint32_t move_side;
+	uint32_t move_gen;
+	uint32_t flags;       /* IPCQ_ATTACH_* */
+	uint32_t pad0a;
 	/* lines 1-2: counters, written by the owner only. */
 	uint64_t ctr[IPCQ_CTR_COUNT_];
 };
@@ -177,6 +221,72 @@ struct ipcq_shm_slot {
 
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
 
+/*
+ * Sequence word bits.  Positions use the low 56 bits (2^56 messages at
+ * 10^9/s last 2284 years).  Bit 63 marks a slot published by recovery in
+ * place of a dead producer's message: consumers pass it.  Bits 56-62 count
+ * adoptions of a claimed slot whose consumer died, so that two recoverers
+ * racing to adopt it cannot both win their CAS.
+ */
+#define IPCQ_SEQ_POS ((1ull << 56) - 1)
+#define IPCQ_SEQ_SKIP (1ull << 63)
+#define IPCQ_SEQ_TAG (0x7full << 56)
+#define IPCQ_SEQ_TAG_ONE (1ull << 56)
+
+/*
+ * State words of lease and side-ring entries:
+ *   bits 32-63 generation (bumped each time the entry becomes free)
+ *   bits 8-23  owner participant index
+ *   bits 0-7   state
+ */
+enum {
+	IPCQ_ENT_FREE = 0,
+	IPCQ_ENT_RESERVED = 1,   /* lease: taken, message being copied in */
+	IPCQ_ENT_OWNED = 2,      /* lease: held by owner, unacknowledged */
+	IPCQ_ENT_REDELIVER = 3,  /* lease: waiting for any consumer */
+	IPCQ_ENT_WRITING = 4,    /* side: being written by owner */
+	IPCQ_ENT_FULL = 5,       /* side: holds a poison message */
+	IPCQ_ENT_TAKING = 6,     /* side: being replayed by owner */
+};
+#define IPCQ_ENT(gen, owner, st) (((uint64_t)(gen) << 32) | ((uint64_t)(owner) << 8) | (st))
+#define IPCQ_ENT_GEN(w) ((uint32_t)((w) >> 32))
+#define IPCQ_ENT_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffff))
+#define IPCQ_ENT_STATE(w) ((uint32_t)((w) & 0xff))
+
+/* The message header shared by lease and side-ring entries. */
+struct ipcq_shm_lease {
+	uint64_t state;       /* IPCQ_ENT(...) */
+	uint64_t src_pos;     /* ring position the message was received from */
+	uint64_t pseq;
+	uint64_t enqueue_ns;
+	uint32_t len;
+	uint16_t producer;
+	uint8_t deliveries;   /* deliveries so far, this one included */
+	uint8_t flags;        /* IPCQ_MSG_* the next delivery carries */
+	uint32_t move_side;   /* side entry + 1 being written from here, 0 none */
+	uint32_t move_gen;
+	uint64_t leased_ns;
+	uint64_t pad;
+};
+
+struct ipcq_shm_side {
+	uint64_t state;       /* IPCQ_ENT(...) */
+	uint64_t id;
+	uint64_t pseq;
+	uint64_t first_ns;
+	uint64_t last_ns;
+	uint32_t len;
+	uint16_t producer;
+	uint8_t deliveries;
+	uint8_t reason;
+	uint32_t last_consumer;
+	uint32_t last_consumer_pid;
+	uint64_t pad;
+};
+
+#define IPCQ_LEASE_HDR ((uint32_t)sizeof(struct ipcq_shm_lease))
+#define IPCQ_SIDE_HDR ((uint32_t)sizeof(struct ipcq_shm_side))
+
 _Static_assert(sizeof(struct ipcq_shm_header) <= IPCQ_HEADER_SIZE, "header fits its page");
 _Static_assert(offsetof(struct ipcq_shm_control, deq) - offsetof(struct ipcq_shm_control, enq) == IPCQ_LINE,
 	       "cursors 128 bytes apart");
@@ -186,6 +296,10 @@ _Static_assert(sizeof(struct ipcq_shm_control) % IPCQ_LINE == 0, "control block 
 _Static_assert(offsetof(struct ipcq_shm_participant, ctr) == IPCQ_LINE, "counters on their own line");
 _Static_assert(sizeof(struct ipcq_shm_participant) % IPCQ_LINE == 0, "participants are whole lines");
 _Static_assert(sizeof(struct ipcq_shm_slot) == 32, "slot header is 32 bytes");
+_Static_assert(sizeof(struct ipcq_shm_lease) == 64, "lease header is one 64-byte line");
+_Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte line");
+_Static_assert(offsetof(struct ipcq_shm_control, redeliverable) % IPCQ_LINE == 0, "redelivery line");
+_Static_assert(offsetof(struct ipcq_shm_control, qctr) % IPCQ_LINE == 0, "queue counters line");
 _Static_assert(IPCQ_PARTICIPANTS_MAX <= 65535, "producer index fits 16 bits");
 
 /* ---- the private handle -------------------------------------------------- */
@@ -203,12 +317,20 @@ struct ipcq {
 	struct ipcq_shm_control *ctl;
 	struct ipcq_shm_participant *parts;
 	uint8_t *ring;
+	uint8_t *leases;
+	uint8_t *side;
 	/* copies of validated header fields: never re-read from shared memory */
 	uint64_t mask;
 	uint32_t capacity;
 	uint32_t slot_size;
 	uint32_t max_msg_size;
 	uint32_t max_participants;
+	uint32_t lease_capacity;
+	uint32_t lease_size;
+	uint32_t side_capacity;
+	uint32_t side_size;
+	uint32_t max_deliveries;
+	uint64_t grace_ns;
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
 	unsigned roles;
@@ -220,6 +342,12 @@ struct ipcq {
 		uint32_t strategy, spin, yield;
 	} default_wait;         /* the queue's, from the validated header */
 	uint64_t next_pseq;     /* producer sequence of the next message */
+	int ack;                /* ack-mode consumer */
+	uint32_t prefetch;
+	uint32_t in_flight;     /* leases held */
+	uint32_t lease_hint;    /* where to look for a free lease first */
+	int64_t adopted;        /* position adopted from a dead consumer, not yet delivered; -1 none */
+	uint64_t last_recovery_ns;
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -227,6 +355,22 @@ struct ipcq {
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
 {
 	return (struct ipcq_shm_slot *)(q->ring + (pos & q->mask) * q->slot_size);
+}
+
+static inline struct ipcq_shm_lease *ipcq__lease(const struct ipcq *q, uint32_t i)
+{
+	return (struct ipcq_shm_lease *)(q->leases + (uint64_t)i * q->lease_size);
+}
+
+static inline struct ipcq_shm_side *ipcq__side(const struct ipcq *q, uint32_t i)
+{
+	return (struct ipcq_shm_side *)(q->side + (uint64_t)i * q->side_size);
+}
+
+static inline void ipcq__qcount(struct ipcq *q, unsigned ctr, uint64_t v)
+{
+	/* RMW: several recoverers may count at once; ordering irrelevant */
+	ipcq__fetch_add(&q->ctl->qctr[ctr], v);
 }
 
 /* Counters: single writer, so a relaxed load-add-store is enough; the
@@ -244,6 +388,58 @@ IPCQ_HIDDEN int ipcq__check_name(const char *name);
 IPCQ_HIDDEN uint64_t ipcq__now_ns(int clock);
 
 IPCQ_HIDDEN int ipcq__open_segment(const char *name, int readonly, struct ipcq **out);
+
+/* crash points (crashpoint.c): IPCQ_CRASHPOINT(name) raises SIGKILL when
+ * IPCQ_CRASH=name[:n] is in the environment (at the n-th pass, default 1).
+ * Compiled in only in debug builds (IPCQ_DEBUG). */
+#if defined(IPCQ_DEBUG)
+IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
+#define IPCQ_CRASHPOINT(name) ipcq__crashpoint(name)
+#else
+#define IPCQ_CRASHPOINT(name) ((void)0)
+#endif
+
+/* ring.c */
+IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
+				   uint16_t producer, uint64_t pseq, uint64_t enqueue_ns,
+				   uint8_t flags, int64_t *pos_out);
+
+IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
+IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
+IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
+
+/* recovery.c */
+IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
+				   int32_t also_dead);
+IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
+
+/* lease.c */
+IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
+				      const struct ipcq_shm_slot *s, uint64_t pos, int adopted);
+IPCQ_HIDDEN int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap,
+				 struct ipcq_msginfo *info, uint64_t *need);
+IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
+					       struct ipcq_msginfo *info, uint64_t *need);
+IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);
+IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, const uint8_t *dead,
+				    struct ipcq_recovery *rep);
+IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint32_t owner, uint64_t pos);
+
+/* side.c */
+struct ipcq__poison_src {
+	const void *payload;
+	uint32_t len;
+	uint16_t producer;
+	uint8_t deliveries;
+	uint8_t reason;
+	uint64_t pseq;
+	uint64_t first_ns;
+	uint32_t *move_side; /* the source's move record, written before the claim */
+	uint32_t *move_gen;
+};
+IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src);
+IPCQ_HIDDEN int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen);
+IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep);
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);

@@ -58,6 +58,9 @@ static void atfork_child(void)
 		q->index = -1;
 		q->roles = 0;
 		q->me = NULL;
+		q->ack = 0;
+		q->adopted = -1;
+		q->in_flight = 0;
 	}
 	attached = NULL;
 	pthread_mutex_unlock(&attached_lock);
@@ -124,7 +127,7 @@ static int check_opts(const struct ipcq_attach_opts *o)
 	if ((o->spin_count != UINT32_MAX && o->spin_count > 1000000) ||
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
 		return -EINVAL;
-	if (o->flags)
+	if (o->flags & ~IPCQ_ATTACH_ACK)
 		return -EINVAL;
 	if (o->name) {
 		size_t n = strnlen(o->name, IPCQ_PARTICIPANT_NAME_MAX + 1);
@@ -177,6 +180,14 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	if (fd < 0)
 		return fd;
 
+	if (o.flags & IPCQ_ATTACH_ACK) {
+		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
+		    o.prefetch > q->lease_capacity) {
+			close(fd);
+			return -EINVAL;
+		}
+	}
+
 	memset(&fl, 0, sizeof(fl));
 	for (i = 0; i < q->max_participants; i++) {
 		fl.l_type = F_WRLCK;
@@ -184,13 +195,31 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 		fl.l_start = lock_offset(q, i);
 		fl.l_len = 1;
 		fl.l_pid = 0;
-		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-			break;
-		if (errno != EAGAIN && errno != EACCES) {
-			rc = errno == ENOLCK ? -ENOLCK : -errno;
-			close(fd);
-			return rc;
+		if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+			if (errno != EAGAIN && errno != EACCES) {
+				rc = errno == ENOLCK ? -ENOLCK : -errno;
+				close(fd);
+				return rc;
+			}
+			continue;
 		}
+		/* acquire: pairs with R5 of the previous holder */
+		if (ipcq__load_acquire(&q->parts[i].state) != IPCQ_PART_ACTIVE)
+			break;
+		/* Its holder died attached.  We hold its lock now, so nobody
+		 * else will recover it: finish its work ourselves, and take the
+		 * entry only if nothing is left (a claimed message waiting for
+		 * a consumer to adopt it keeps the entry as it is). */
+		q->index = (int32_t)i;
+		q->me = &q->parts[i];
+		ipcq__recover_scan(q, NULL, 0, (int32_t)i);
+		int done = ipcq__entry_resolved(q, i);
+		q->index = -1;
+		q->me = NULL;
+		if (done)
+			break;
+		fl.l_type = F_UNLCK;
+		fcntl(fd, F_OFD_SETLK, &fl);
 	}
 	if (i == q->max_participants) {
 		close(fd);
@@ -214,6 +243,8 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	memcpy(p->name, name, sizeof(name));
 	ipcq__store_relaxed(&p->prod_op, (uint32_t)IPCQ_OP_IDLE);
 	ipcq__store_relaxed(&p->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	ipcq__store_relaxed(&p->move_side, 0u);
+	ipcq__store_relaxed(&p->flags, o.flags);
 	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
 		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
 	/* R5: publishes the identity written above; pairs with the acquire
@@ -225,6 +256,10 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	q->me = p;
 	q->roles = roles;
 	q->next_pseq = 1;
+	q->ack = !!(o.flags & IPCQ_ATTACH_ACK);
+	q->prefetch = o.prefetch;
+	q->in_flight = 0;
+	q->adopted = -1;
 	if (o.wait_strategy != IPCQ_WAIT_DEFAULT)
 		q->wait_strategy = o.wait_strategy;
 	if (o.spin_count != UINT32_MAX)
@@ -236,6 +271,8 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	q->next_attached = attached;
 	attached = q;
 	pthread_mutex_unlock(&attached_lock);
+	/* attaching is one of the moments recovery runs */
+	ipcq__recover_scan(q, NULL, 0, -1);
 	return 0;
 }
 
@@ -252,10 +289,20 @@ int ipcq_detach(struct ipcq *q)
 			break;
 		}
 	pthread_mutex_unlock(&attached_lock);
-	/* relaxed: the lock release below is what others act on */
-	ipcq__store_relaxed(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
-	ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
-	ipcq__store_relaxed(&q->me->state, (uint32_t)IPCQ_PART_DETACHED);
+	/* unacknowledged messages are delivered again */
+	if (q->ack)
+		ipcq__lease_release_all(q);
+	/* A message adopted from a dead consumer and not yet delivered: leave
+	 * the entry ACTIVE with its record, so that once the lock is gone
+	 * recovery treats it like any dead consumer's claim. */
+	if (q->adopted < 0) {
+		/* relaxed: the lock release below is what others act on */
+		ipcq__store_relaxed(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+		ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+		ipcq__store_relaxed(&q->me->state, (uint32_t)IPCQ_PART_DETACHED);
+	}
+	q->adopted = -1;
+	q->ack = 0;
 	/* closing the only descriptor of the lock's description drops it */
 	close(q->lock_fd);
 	q->lock_fd = -1;

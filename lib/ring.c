@@ -88,9 +88,18 @@ static uint64_t coarse_now(void)
 	return ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
 }
 
+/* Metadata of a message published on behalf of another (replay). */
+struct send_meta {
+	uint16_t producer;
+	uint8_t flags;
+	uint64_t pseq;
+	uint64_t enqueue_ns;
+};
+
 /* Claim up to n slots and write msgs into them.  Returns the count, or
- * -EAGAIN when the ring is full. */
-static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
+ * -EAGAIN when the ring is full.  *pos_out gets the first position. */
+static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+		    const struct send_meta *meta, uint64_t *pos_out)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
@@ -102,8 +111,8 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
 	for (;;) {
 		/* A1: pairs with R2 of the consumer of the previous lap */
 		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
-		int64_t dif = (int64_t)(seq - pos);
-		if (IPCQ_LIKELY(dif == 0)) {
+		int64_t dif = (int64_t)((seq & IPCQ_SEQ_POS) - pos);
+		if (IPCQ_LIKELY(dif == 0 && seq == pos)) {
 			for (k = 1; k < n; k++)
 				/* A1 for each slot of the run */
 				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) != pos + k)
@@ -118,16 +127,23 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
 				break;
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->enq);
-		} else if (dif < 0) {
+		} else if (dif <= 0) {
 			return -EAGAIN; /* the slot still holds the previous lap */
 		} else {
-			/* relaxed: another producer got pos; catch up */
-			pos = ipcq__load_relaxed(&c->enq);
+			/* relaxed: another producer got pos; catch up.  Its
+			 * claim is visible to us (A1 saw its publish), so the
+			 * cursor must have moved: if not, the segment is
+			 * corrupt, and looping would never end. */
+			uint64_t np = ipcq__load_relaxed(&c->enq);
+			if (IPCQ_UNLIKELY(np == pos))
+				return -EBADMSG;
+			pos = np;
 		}
 	}
+	IPCQ_CRASHPOINT("send.claimed");
 	/* P2: pairs with W1 of a sleeping consumer (see wait.c) */
 	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
-	uint64_t now = coarse_now();
+	uint64_t now = meta ? meta->enqueue_ns : coarse_now();
 	IPCQ_DEBUG_YIELD();
 	for (unsigned i = 0; i < k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
@@ -135,17 +151,20 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
 		/* relaxed: consumers read these only after A2, or
 		 * speculatively before a claim that will then fail */
 		ipcq__store_relaxed(&s->len, len);
-		ipcq__store_relaxed(&s->pseq, q->next_pseq++);
+		ipcq__store_relaxed(&s->pseq, meta ? meta->pseq : q->next_pseq++);
 		ipcq__store_relaxed(&s->enqueue_ns, now);
-		ipcq__store_relaxed(&s->producer, (uint16_t)q->index);
+		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
 		ipcq__store_relaxed(&s->deliveries, (uint8_t)0);
-		ipcq__store_relaxed(&s->flags, (uint8_t)0);
+		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
 		if (len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;
+		if (i == 0)
+			IPCQ_CRASHPOINT("send.written");
 		/* R1: publishes header and payload; pairs with A2 */
 		ipcq__store_release(&s->seq, pos + i + 1);
 	}
+	IPCQ_CRASHPOINT("send.published");
 	/* R4: the record goes idle only after the publish is visible */
 	ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
 	ipcq__count(q, IPCQ_CTR_SENT, k);
@@ -153,7 +172,37 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
 	ipcq__count(q, IPCQ_CTR_SEND_CALLS, 1);
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_data(q);
+	*pos_out = pos;
 	return (int)k;
+}
+
+/* Copy the message of a slot we own to the caller and fill its info. */
+static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ipcq_buf *b,
+			struct ipcq_msginfo *m, uint32_t extra_deliveries, int *bad)
+{
+	/* relaxed: the slot is ours since C1 (or the adoption CAS); A2 made
+	 * it visible */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (IPCQ_UNLIKELY(len > q->max_msg_size || len > b->len)) {
+		*bad = 1; /* changed under us: only a corrupt segment */
+		len = 0;
+	}
+	if (len)
+		memcpy(b->data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	b->len = len;
+	if (m) {
+		m->len = len;
+		m->seq = ipcq__load_relaxed(&s->pseq);
+		m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
+		m->producer = ipcq__load_relaxed(&s->producer);
+		m->deliveries = (uint32_t)ipcq__load_relaxed(&s->deliveries) + 1 + extra_deliveries;
+		m->flags = ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED;
+		if (m->deliveries > 1)
+			m->flags |= IPCQ_MSG_REDELIVERED;
+		m->reserved = 0;
+		m->token = 0;
+	}
+	return len;
 }
 
 /*
@@ -161,42 +210,53 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n)
  * out.  Returns the count, -EAGAIN when empty, -ENOBUFS when the first
  * message does not fit (*need says how much room it needs), -EBADMSG when
  * a slot held an impossible length (corrupt segment; the slot is released).
+ * Slots that recovery published in place of a dead producer's message
+ * (IPCQ_SEQ_SKIP) are claimed and released like the others, and passed.
  */
 static int try_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
-		    unsigned n, uint64_t *need)
+		    unsigned n, uint64_t *need, int64_t lease)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
 	uint64_t pos, seq, bytes = 0;
-	unsigned k;
+	unsigned k, b;
 	int bad = 0;
 
+again:
 	/* relaxed: only a hint; A2 and C1 decide */
 	pos = ipcq__load_relaxed(&c->deq);
 	for (;;) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
-		/* A2: pairs with R1 of the producer of pos */
+		/* A2: pairs with R1 of the producer of pos (or with the
+		 * skip CAS of recovery) */
 		seq = ipcq__load_acquire(&s->seq);
-		int64_t dif = (int64_t)(seq - (pos + 1));
-		if (IPCQ_LIKELY(dif == 0)) {
-			/* A5: the length before the re-check of seq below */
-			uint32_t len = ipcq__load_acquire(&s->len);
-			if (IPCQ_UNLIKELY(len > bufs[0].len)) {
-				/* relaxed: A5 orders it after the length load;
-				 * unchanged seq means len was pos's length */
-				if (ipcq__load_relaxed(&s->seq) == pos + 1) {
-					*need = len;
-					return -ENOBUFS;
+		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == pos + 1)) {
+			if (!(seq & IPCQ_SEQ_SKIP)) {
+				/* A5: the length before the re-check of seq */
+				uint32_t len = ipcq__load_acquire(&s->len);
+				if (IPCQ_UNLIKELY(len > bufs[0].len)) {
+					/* relaxed: A5 orders it after the length
+					 * load; unchanged seq means len was pos's */
+					if (ipcq__load_relaxed(&s->seq) == pos + 1) {
+						*need = len;
+						return -ENOBUFS;
+					}
+					pos = ipcq__load_relaxed(&c->deq);
+					continue;
 				}
-				pos = ipcq__load_relaxed(&c->deq);
-				continue;
 			}
-			for (k = 1; k < n; k++) {
+			b = seq & IPCQ_SEQ_SKIP ? 0 : 1;
+			for (k = 1; b < n && k < q->capacity; k++) {
 				struct ipcq_shm_slot *t = ipcq__slot(q, pos + k);
 				/* A2 for each slot of the run */
-				if (ipcq__load_acquire(&t->seq) != pos + k + 1 ||
-				    ipcq__load_relaxed(&t->len) > bufs[k].len)
+				uint64_t ts = ipcq__load_acquire(&t->seq);
+				if ((ts & ~IPCQ_SEQ_SKIP) != pos + k + 1)
 					break;
+				if (!(ts & IPCQ_SEQ_SKIP)) {
+					if (ipcq__load_relaxed(&t->len) > bufs[b].len)
+						break;
+					b++;
+				}
 			}
 			/* relaxed: published by the CAS's full barrier */
 			ipcq__store_relaxed(&me->cons_pos, pos);
@@ -206,54 +266,158 @@ static int try_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *
 			if (ipcq__cas(&c->deq, pos, pos + k))
 				break;
 			pos = ipcq__load_relaxed(&c->deq);
-		} else if (dif < 0) {
+		} else if ((int64_t)((seq & IPCQ_SEQ_POS) - (pos + 1)) < 0) {
 			return -EAGAIN;
 		} else {
-			pos = ipcq__load_relaxed(&c->deq);
+			/* relaxed: another consumer took pos; as in try_send,
+			 * a cursor that did not move means corruption */
+			uint64_t np = ipcq__load_relaxed(&c->deq);
+			if (IPCQ_UNLIKELY(np == pos))
+				return -EBADMSG;
+			pos = np;
 		}
 	}
+	IPCQ_CRASHPOINT("recv.claimed");
 	/* C2: pairs with W1 of a sleeping producer (see wait.c) */
 	uint32_t waiters = ipcq__load_seq_cst(&c->space_waiters);
 	IPCQ_DEBUG_YIELD();
+	b = 0;
 	for (unsigned i = 0; i < k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
-		/* relaxed: the slot is ours since C1; A2 made it visible */
-		uint32_t len = ipcq__load_relaxed(&s->len);
-		if (IPCQ_UNLIKELY(len > q->max_msg_size || len > bufs[i].len)) {
-			bad = 1; /* changed under us: only a corrupt segment */
-			len = 0;
+		/* relaxed: ours since C1; A2 gave us this value */
+		if (!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)) {
+			if (lease >= 0)
+				bytes += ipcq__lease_fill(q, (uint32_t)lease, s, pos + i, 0);
+			else
+				bytes += deliver(q, s, &bufs[b], infos ? &infos[b] : NULL, 0, &bad);
+			b++;
 		}
-		if (len)
-			memcpy(bufs[i].data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
-		bufs[i].len = len;
-		bytes += len;
-		if (infos) {
-			struct ipcq_msginfo *m = &infos[i];
-			m->len = len;
-			m->seq = ipcq__load_relaxed(&s->pseq);
-			m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
-			m->producer = ipcq__load_relaxed(&s->producer);
-			m->deliveries = (uint32_t)ipcq__load_relaxed(&s->deliveries) + 1;
-			m->flags = m->deliveries > 1 ? IPCQ_MSG_REDELIVERED : 0;
-			m->reserved = 0;
-		}
+		if (i == 0)
+			IPCQ_CRASHPOINT("recv.copied");
 		/* R2: frees the slot for the next lap; pairs with A1 */
 		ipcq__store_release(&s->seq, pos + i + q->capacity);
 	}
+	IPCQ_CRASHPOINT("recv.released");
 	/* R4: idle only after the releases are visible */
 	ipcq__store_release(&me->cons_op, (uint32_t)IPCQ_OP_IDLE);
-	ipcq__count(q, IPCQ_CTR_RECV, k);
-	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
-	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_space(q);
-	return bad ? -EBADMSG : (int)k;
+	if (IPCQ_UNLIKELY(b == 0))
+		goto again; /* only passed-over slots */
+	ipcq__count(q, IPCQ_CTR_RECV, b);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	return bad ? -EBADMSG : (int)b;
+}
+
+/*
+ * Deliver the slot this handle adopted from a dead consumer (fast mode).
+ * The adoption CAS (recovery.c) made it ours; our record covers it.
+ */
+IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
+				     struct ipcq_msginfo *m, uint64_t *need)
+{
+	uint64_t pos = (uint64_t)q->adopted;
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	int bad = 0;
+
+	/* relaxed: ours since the adoption CAS, which was a full barrier */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (len <= q->max_msg_size && len > b->len) {
+		*need = len;
+		return -ENOBUFS; /* stays adopted; the next receive gets it */
+	}
+	/* the adopter counts the delivery that was lost with the dead */
+	uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
+	ipcq__store_relaxed(&s->deliveries, past);
+	if (past >= q->max_deliveries) {
+		/* it killed max_deliveries consumers: quarantine it.  With the
+		 * side ring full it would block the ring for good, so it is
+		 * delivered again instead, its count telling the story (and
+		 * the side-full counter too). */
+		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+			return -EAGAIN;
+	}
+	deliver(q, s, b, m, 0, &bad);
+	IPCQ_CRASHPOINT("recv.adopted_copied");
+	ipcq__release_adopted(q);
+	ipcq__count(q, IPCQ_CTR_RECV, 1);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
+	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+		ipcq__wake_space(q);
+	return bad ? -EBADMSG : 1;
+}
+
+/* Release the adopted slot (R2 for an adopted slot: pairs with A1) and
+ * clear the record (R4). */
+void ipcq__release_adopted(struct ipcq *q)
+{
+	uint64_t pos = (uint64_t)q->adopted;
+	ipcq__store_release(&ipcq__slot(q, pos)->seq, pos + q->capacity);
+	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	q->adopted = -1;
+}
+
+/*
+ * Move the adopted slot at pos into the side ring.  Our record's move
+ * fields name the side entry before it is claimed, so that recovery of a
+ * crash in between finds the move done and only releases the slot.
+ * Returns 0, or -ENOSPC when the side ring is full (the slot stays
+ * adopted; a later receive tries again).
+ */
+int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
+{
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	struct ipcq__poison_src src = {
+		.payload = (const uint8_t *)s + IPCQ_SLOT_HDR,
+		.len = len > q->max_msg_size ? 0 : len,
+		.producer = ipcq__load_relaxed(&s->producer),
+		.deliveries = ipcq__load_relaxed(&s->deliveries),
+		.reason = (uint8_t)reason,
+		.pseq = ipcq__load_relaxed(&s->pseq),
+		.first_ns = ipcq__load_relaxed(&s->enqueue_ns),
+		.move_side = &q->me->move_side,
+		.move_gen = &q->me->move_gen,
+	};
+	int rc = ipcq__side_insert(q, &src);
+	if (rc < 0)
+		return rc;
+	ipcq__release_adopted(q);
+	/* relaxed: the record is idle (R4 above); the move is finished */
+	ipcq__store_relaxed(&q->me->move_side, 0u);
+	return 0;
+}
+
+int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16_t producer,
+		       uint64_t pseq, uint64_t enqueue_ns, uint8_t flags, int64_t *pos_out)
+{
+	struct ipcq_buf b = { (void *)(uintptr_t)payload, len };
+	struct send_meta meta = { producer, flags, pseq, enqueue_ns };
+	uint64_t pos;
+	int rc = try_send(q, &b, 1, &meta, &pos);
+	if (rc > 0 && pos_out)
+		*pos_out = (int64_t)pos;
+	return rc;
+}
+
+/* Time for a recovery pass?  Runs one at most every grace period. */
+static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w)
+{
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now - w->started_ns < q->grace_ns || now - q->last_recovery_ns < q->grace_ns)
+		return 0;
+	q->last_recovery_ns = now;
+	return 1;
 }
 
 IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 			       int64_t timeout_ns)
 {
 	struct ipcq__waiter w;
+	uint64_t pos;
 	int rc;
 
 	ipcq__count(q, IPCQ_CTR_FULL, 1);
@@ -264,12 +428,34 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 		rc = ipcq__wait_space(q, &w);
 		if (rc < 0)
 			break;
-		rc = try_send(q, msgs, n);
+		/* stuck past the grace period: a dead consumer may hold
+		 * the slot we need; a live consumer will adopt it once
+		 * woken, so wake them */
+		if (recovery_due(q, &w) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
+			ipcq__wake_data(q);
+		rc = try_send(q, msgs, n, NULL, &pos);
 		if (rc != -EAGAIN)
 			break;
 	}
 	ipcq__wait_end(q, &w);
 	return rc;
+}
+
+/* One receive attempt in either mode. */
+static int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+		     unsigned n, uint64_t *need)
+{
+	if (q->ack)
+		return ipcq__lease_recv(q, bufs[0].data, bufs[0].len, infos, need);
+	if (IPCQ_UNLIKELY(q->adopted >= 0))
+		return deliver_adopted(q, &bufs[0], infos, need);
+	return try_recv(q, bufs, infos, n, need, -1);
+}
+
+int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need)
+{
+	struct ipcq_buf b = { NULL, cap };
+	return try_recv(q, &b, NULL, 1, need, lease);
 }
 
 IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
@@ -286,7 +472,11 @@ IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipc
 		rc = ipcq__wait_data(q, &w);
 		if (rc < 0)
 			break;
-		rc = try_recv(q, bufs, infos, n, need);
+		/* stuck past the grace period: take over what the dead
+		 * left (adopting one of their claimed messages, if any) */
+		if (recovery_due(q, &w))
+			ipcq__recover_scan(q, NULL, 1, -1);
+		rc = recv_once(q, bufs, infos, n, need);
 		if (rc != -EAGAIN)
 			break;
 	}
@@ -312,7 +502,8 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 		return -EMSGSIZE;
 	if (IPCQ_UNLIKELY(!data && len))
 		return -EINVAL;
-	rc = try_send(q, &b, 1);
+	uint64_t pos;
+	rc = try_send(q, &b, 1, NULL, &pos);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = send_slow(q, &b, 1, timeout_ns);
 	return rc < 0 ? rc : 0;
@@ -326,15 +517,18 @@ int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_PRODUCER))
 		return -EPERM;
-	if (n == 0 || n > q->capacity)
+	if (n == 0)
 		return -EINVAL;
+	if (n > q->capacity)
+		n = q->capacity;
 	for (unsigned i = 0; i < n; i++) {
 		if (msgs[i].len > q->max_msg_size)
 			return -EMSGSIZE;
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
 	}
-	rc = try_send(q, msgs, n);
+	uint64_t pos;
+	rc = try_send(q, msgs, n, NULL, &pos);
 	if (rc == -EAGAIN)
 		rc = send_slow(q, msgs, n, timeout_ns);
 	return rc;
@@ -353,7 +547,7 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		return -EPERM;
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
-	rc = try_recv(q, &b, info, 1, &need);
+	rc = recv_once(q, &b, info, 1, &need);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
 	if (IPCQ_UNLIKELY(rc == -ENOBUFS && info))
@@ -371,12 +565,14 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_CONSUMER))
 		return -EPERM;
-	if (n == 0 || n > q->capacity)
+	if (n == 0)
 		return -EINVAL;
+	if (n > q->capacity)
+		n = q->capacity;
 	for (unsigned i = 0; i < n; i++)
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
-	rc = try_recv(q, msgs, infos, n, &need);
+	rc = recv_once(q, msgs, infos, n, &need);
 	if (rc == -EAGAIN)
 		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
 	if (rc == -ENOBUFS && infos)

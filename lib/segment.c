@@ -49,9 +49,13 @@ static struct ipcq_map *maps;
 
 struct layout {
 	uint32_t slot_size;
+	uint32_t lease_size;
+	uint32_t side_size;
 	uint64_t off_control;
 	uint64_t off_participants;
 	uint64_t off_ring;
+	uint64_t off_leases;
+	uint64_t off_side;
 	uint64_t total;
 };
 
@@ -85,6 +89,10 @@ uint32_t ipcq__format_signature(void)
 		offsetof(struct ipcq_shm_participant, ctr),
 		sizeof(struct ipcq_shm_slot),
 		offsetof(struct ipcq_shm_slot, len),
+		sizeof(struct ipcq_shm_lease),
+		sizeof(struct ipcq_shm_side),
+		offsetof(struct ipcq_shm_participant, move_side),
+		offsetof(struct ipcq_shm_control, redeliverable),
 		IPCQ_LINE,
 		IPCQ_HEADER_SIZE,
 		_Alignof(uint64_t),
@@ -105,15 +113,19 @@ static int is_pow2(uint32_t v)
 
 /* The layout of a queue with these parameters; -EFBIG if too large. */
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
-			  struct layout *l)
+			  uint32_t leases, uint32_t side, struct layout *l)
 {
 	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg, 64);
+	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
+	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, 64);
 	l->off_control = IPCQ_HEADER_SIZE;
 	l->off_participants = l->off_control + sizeof(struct ipcq_shm_control);
 	l->off_ring = round_up(l->off_participants +
 				       (uint64_t)max_parts * sizeof(struct ipcq_shm_participant),
 			       IPCQ_LINE);
-	l->total = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, 4096);
+	l->off_leases = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, IPCQ_LINE);
+	l->off_side = round_up(l->off_leases + (uint64_t)leases * l->lease_size, IPCQ_LINE);
+	l->total = round_up(l->off_side + (uint64_t)side * l->side_size, 4096);
 	return l->total > IPCQ_SEGMENT_MAX ? -EFBIG : 0;
 }
 
@@ -168,9 +180,16 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 		return -EINVAL;
 	if (c->max_participants < 1 || c->max_participants > IPCQ_PARTICIPANTS_MAX)
 		return -EINVAL;
+	if (c->side_capacity && (!is_pow2(c->side_capacity) || c->side_capacity > IPCQ_CAPACITY_MAX))
+		return -EINVAL;
+	if (c->max_deliveries < 1 || c->max_deliveries > 255)
+		return -EINVAL;
+	if (c->lease_capacity > IPCQ_CAPACITY_MAX)
+		return -EINVAL;
+	if (c->grace_us < 100 || c->grace_us > 60000000)
+		return -EINVAL;
 	/* not yet supported by this version: must stay at their defaults */
-	if (c->side_capacity || c->max_deliveries || c->numa_node != IPCQ_NUMA_ANY ||
-	    c->high_watermark || c->low_watermark || c->flags)
+	if (c->numa_node != IPCQ_NUMA_ANY || c->high_watermark || c->low_watermark || c->flags)
 		return -EINVAL;
 	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
@@ -262,6 +281,15 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->ctl = (struct ipcq_shm_control *)(m->base + h->off_control);
 	q->parts = (struct ipcq_shm_participant *)(m->base + h->off_participants);
 	q->ring = m->base + h->off_ring;
+	q->leases = m->base + h->off_leases;
+	q->side = m->base + h->off_side;
+	q->lease_capacity = h->lease_capacity;
+	q->lease_size = h->lease_size;
+	q->side_capacity = h->side_capacity;
+	q->side_size = h->side_size;
+	q->max_deliveries = h->max_deliveries;
+	q->grace_ns = (uint64_t)h->grace_us * 1000;
+	q->adopted = -1;
 	q->capacity = h->capacity;
 	q->mask = h->capacity - 1;
 	q->slot_size = h->slot_size;
@@ -309,6 +337,14 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->off_control = l->off_control;
 	h->off_participants = l->off_participants;
 	h->off_ring = l->off_ring;
+	h->off_leases = l->off_leases;
+	h->off_side = l->off_side;
+	h->lease_capacity = c->lease_capacity;
+	h->lease_size = l->lease_size;
+	h->side_size = l->side_size;
+	h->side_capacity = c->side_capacity;
+	h->max_deliveries = c->max_deliveries;
+	h->grace_us = c->grace_us;
 }
 
 int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **out)
@@ -337,7 +373,8 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	rc = check_config(&c);
 	if (rc)
 		return rc;
-	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, &l);
+	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
+			    c.side_capacity, &l);
 	if (rc)
 		return rc;
 
@@ -425,10 +462,17 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	if (!check_strategy(h->wait_strategy) || h->spin_count > 1000000 ||
 	    h->yield_count > 1000000)
 		return -EBADMSG;
-	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, &l))
+	if ((h->side_capacity && !is_pow2(h->side_capacity)) || h->side_capacity > IPCQ_CAPACITY_MAX ||
+	    h->lease_capacity > IPCQ_CAPACITY_MAX || h->max_deliveries < 1 ||
+	    h->max_deliveries > 255 || h->grace_us < 100 || h->grace_us > 60000000)
 		return -EBADMSG;
-	if (h->slot_size != l.slot_size || h->off_control != l.off_control ||
+	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
+			   h->side_capacity, &l))
+		return -EBADMSG;
+	if (h->slot_size != l.slot_size || h->lease_size != l.lease_size ||
+	    h->side_size != l.side_size || h->off_control != l.off_control ||
 	    h->off_participants != l.off_participants || h->off_ring != l.off_ring ||
+	    h->off_leases != l.off_leases || h->off_side != l.off_side ||
 	    h->total_size != l.total)
 		return -EBADMSG;
 	if (file_size != h->total_size)
@@ -456,9 +500,10 @@ int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
 	if (!q)
 		return -ENOMEM;
 	q->readonly = readonly;
-	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted under the name must not block us */
+	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (q->fd < 0) {
-		rc = -errno;
+		rc = errno == EISDIR ? -EPERM : -errno;
 		goto fail;
 	}
 	if (fstat(q->fd, &st) < 0) {
@@ -557,5 +602,22 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 		    ipcq__participant_alive(q, i) > 0)
 			alive++;
 	info->participants = alive;
+	info->side_capacity = q->side_capacity;
+	info->lease_capacity = q->lease_capacity;
+	info->max_deliveries = q->max_deliveries;
+	info->grace_us = (uint32_t)(q->grace_ns / 1000);
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		/* relaxed: a count for people */
+		uint32_t st = IPCQ_ENT_STATE(ipcq__load_relaxed(&ipcq__side(q, j)->state));
+		if (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING)
+			info->side_depth++;
+	}
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		uint32_t st = IPCQ_ENT_STATE(ipcq__load_relaxed(&ipcq__lease(q, e)->state));
+		if (st == IPCQ_ENT_OWNED)
+			info->leased++;
+		else if (st == IPCQ_ENT_REDELIVER)
+			info->redeliverable++;
+	}
 	return 0;
 }

@@ -128,11 +128,13 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 		ipcq__fetch_add(waiters, (uint32_t)-1);
 		return wait_midop(w);
 	}
-	if (w->deadline_ns) {
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		tsp = &ts;
-	}
+	/* Sleep at most one grace period: a participant that died holding
+	 * what we wait for wakes nobody, and recovery runs from our loop. */
+	if (!w->deadline_ns || left > q->grace_ns)
+		left = q->grace_ns;
+	ts.tv_sec = (time_t)(left / 1000000000ull);
+	ts.tv_nsec = (long)(left % 1000000000ull);
+	tsp = &ts;
 	ipcq__count(q, IPCQ_CTR_SLEEPS, 1);
 	if (futex_async(futex, FUTEX_WAIT, v, tsp, NULL, 0) < 0) {
 		if (errno == EINTR)

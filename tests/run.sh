@@ -11,9 +11,11 @@ if [ $# -gt 0 ]; then
 	list=""
 	for n in "$@"; do list="$list $dir/$n"; done
 else
-	list=$(ls "$dir"/t_* 2>/dev/null | sort)
+	list=$(ls "$dir"/t_* 2>/dev/null | grep -v '\.' | sort)
 fi
 pass=0 fail=0 skip=0 failed=""
+logs="$dir/logs"
+mkdir -p "$logs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
@@ -21,17 +23,17 @@ for t in $list; do
 	[ -x "$t" ] || { echo "MISSING $t"; fail=$((fail + 1)); failed="$failed $(basename "$t")"; continue; }
 	name=$(basename "$t")
 	start=$(date +%s.%N)
-	timeout -k 10 "$limit" "$t" > "$dir/$name.log" 2>&1
+	timeout -k 10 "$limit" "$t" > "$logs/$name.log" 2>&1
 	rc=$?
 	secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
 	case $rc in
 	0) pass=$((pass + 1)); printf 'PASS %-32s %ss\n' "$name" "$secs" ;;
-	77) skip=$((skip + 1)); printf 'SKIP %-32s %s\n' "$name" "$(tail -n 1 "$dir/$name.log")" ;;
+	77) skip=$((skip + 1)); printf 'SKIP %-32s %s\n' "$name" "$(tail -n 1 "$logs/$name.log")" ;;
 	*)
 		fail=$((fail + 1)); failed="$failed $name"
 		[ $rc -eq 124 ] && why="timed out after ${limit}s" || why="exit $rc"
 		printf 'FAIL %-32s %s\n' "$name" "$why"
-		sed 's/^/    | /' "$dir/$name.log" | tail -n 40
+		sed 's/^/    | /' "$logs/$name.log" | tail -n 40
 		;;
 	esac
 done

@@ -1,0 +1,31 @@
+/*
+ * crashpoints.h - every named crash point of the protocol, for the tests
+ * that kill a process at each one in turn.  Keep in step with the
+ * IPCQ_CRASHPOINT() calls in lib/.  X(name, role) with role P (producer
+ * side), C (consumer side) or A (ack-mode consumer) or R (management).
+ */
+#ifndef IPCQ_CRASHPOINTS_H
+#define IPCQ_CRASHPOINTS_H
+
+#define IPCQ_CRASHPOINT_LIST(X)                                              \
+	X("send.claimed", 'P')        /* after the claim CAS, nothing written */ \
+	X("send.written", 'P')        /* first payload written, unpublished */   \
+	X("send.published", 'P')     /* published, record not yet idle */       \
+	X("recv.claimed", 'C')        /* after the claim CAS, nothing read */    \
+	X("recv.copied", 'C')         /* copied out, slot not released */        \
+	X("recv.released", 'C')       /* released, record not yet idle */        \
+	X("recv.adopted_copied", 'C') /* redelivered copy made, not released */  \
+	X("recover.skipped", 'C')     /* a dead producer's slot skipped */       \
+	X("recover.adopted", 'C')     /* a dead consumer's slot adopted */       \
+	X("ack.reserved", 'A')        /* lease reserved, ring not claimed */     \
+	X("ack.filling", 'A')         /* lease filled, not yet OWNED */          \
+	X("ack.leased", 'A')          /* lease OWNED, ring slot not released */  \
+	X("ack.acking", 'A')          /* in ipcq_ack before the free */          \
+	X("nack.start", 'A')          /* in ipcq_nack before anything */         \
+	X("side.claimed", 'A')        /* side entry claimed, not written */      \
+	X("side.written", 'A')        /* side entry FULL, source not freed */    \
+	X("recover.lease_taken", 'A') /* a dead consumer's lease taken over */   \
+	X("replay.taking", 'R')       /* side entry taken for replay */          \
+	X("replay.published", 'R')    /* replayed, side entry not freed */
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * lease.c - ack mode: the lease pool, ipcq_ack() and ipcq_nack().
+ *
+ * Owns: the lease pool (lease_capacity entries of one message each) and
+ * control.redeliverable.
+ *
+ * An ack-mode receive moves the message out of the ring into a lease
+ * entry, so the ring keeps flowing while the consumer works; the entry
+ * holds the message until it is acknowledged.  Each entry has a state word
+ * (generation, owner, state) changed only by CAS:
+ *
+ *   FREE(g) --reserve--> RESERVED(c,g) --fill--> OWNED(c,g) --ack--> FREE(g+1)
+ *   OWNED(c,g) --nack/detach/owner died--> REDELIVER(g) --any consumer--> OWNED(c',g)
+ *   OWNED(c,g) --nack poison / too many deliveries--> side ring, FREE(g+1)
+ *
+ * The token handed to the application is (entry + 1, generation), so an
+ * old token can never ack a newer message of the same entry.
+ *
+ * Crash safety of a receive (ring slot p -> entry e):
+ *   1. reserve e          a crash here leaves RESERVED(dead): recovery
+ *                         frees it
+ *   2. claim p (C1)       the record covers p, e is RESERVED: recovery
+ *                         adopts p for another consumer and frees e
+ *   3. fill e, src_pos=p, OWNED (L1 release)
+ *                         both e and slot p hold the message: recovery sees
+ *                         OWNED(dead) with src_pos == p, releases p and
+ *                         redelivers e; the message exists once
+ *   4. release p (R2)     from here on only e holds it
+ * Whoever recovers a lease first takes it over with a CAS, so two
+ * recoverers never both act on one entry.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipcq_internal.h"
+
+static uint64_t token_of(uint32_t e, uint32_t gen)
+{
+	return ((uint64_t)(e + 1) << 32) | gen;
+}
+
+/* Copy the message of ring slot s (position pos, ours) into lease e, which
+ * we hold RESERVED, and make it OWNED.  Returns the payload length. */
+uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot *s,
+			  uint64_t pos, int adopted)
+{
+	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	/* relaxed: the slot is ours (C1 or adoption); the entry is ours
+	 * (RESERVED by us) */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (len > q->max_msg_size)
+		len = 0; /* corrupt: deliver nothing rather than overrun */
+	uint8_t past = ipcq__load_relaxed(&s->deliveries);
+	ipcq__store_relaxed(&l->src_pos, pos);
+	ipcq__store_relaxed(&l->pseq, ipcq__load_relaxed(&s->pseq));
+	ipcq__store_relaxed(&l->enqueue_ns, ipcq__load_relaxed(&s->enqueue_ns));
+	ipcq__store_relaxed(&l->len, len);
+	ipcq__store_relaxed(&l->producer, ipcq__load_relaxed(&s->producer));
+	ipcq__store_relaxed(&l->deliveries, (uint8_t)(past + 1));
+	ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED));
+	ipcq__store_relaxed(&l->move_side, 0u);
+	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
+	ipcq__store_relaxed(&l->pad, (uint64_t)q->index);
+	if (len)
+		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	uint32_t gen = IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state));
+	IPCQ_CRASHPOINT("ack.filling");
+	/* L1: the entry holds the message before the ring slot is released;
+	 * pairs with the acquire loads of the state by recovery (L2) */
+	ipcq__store_release(&l->state, IPCQ_ENT(gen, q->index, IPCQ_ENT_OWNED));
+	IPCQ_CRASHPOINT("ack.leased");
+	(void)adopted;
+	return len;
+}
+
+/* Find and reserve a free entry; -EBUSY when the pool is exhausted. */
+static int reserve(struct ipcq *q)
+{
+	for (uint32_t n = 0; n < q->lease_capacity; n++) {
+		uint32_t e = (q->lease_hint + n) % q->lease_capacity;
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2: pairs with L1/L3 (the state a previous holder left) */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
+			continue;
+		if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_RESERVED))) {
+			q->lease_hint = e + 1;
+			IPCQ_CRASHPOINT("ack.reserved");
+			return (int)e;
+		}
+	}
+	return -EBUSY;
+}
+
+static void unreserve(struct ipcq *q, uint32_t e)
+{
+	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	uint64_t w = ipcq__load_relaxed(&l->state);
+	/* L3: back to free, next generation */
+	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+}
+
+/* Hand the OWNED entry e to the application. */
+static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *m)
+{
+	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	/* relaxed: the entry is ours (OWNED by us) */
+	uint32_t len = ipcq__load_relaxed(&l->len);
+	if (len)
+		memcpy(buf, (const uint8_t *)l + IPCQ_LEASE_HDR, len);
+	if (m) {
+		m->len = len;
+		m->seq = ipcq__load_relaxed(&l->pseq);
+		m->enqueue_ns = ipcq__load_relaxed(&l->enqueue_ns);
+		m->producer = ipcq__load_relaxed(&l->producer);
+		m->deliveries = ipcq__load_relaxed(&l->deliveries);
+		m->flags = ipcq__load_relaxed(&l->flags);
+		if (m->deliveries > 1)
+			m->flags |= IPCQ_MSG_REDELIVERED;
+		m->reserved = 0;
+		m->token = token_of(e, IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state)));
+	}
+	q->in_flight++;
+	ipcq__count(q, IPCQ_CTR_RECV, 1);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, len);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	if (ipcq__load_relaxed(&l->deliveries) > 1)
+		ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
+	return (int)len;
+}
+
+int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
+				   struct ipcq_msginfo *info, uint64_t *need)
+{
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2 */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER)
+			continue;
+		uint32_t len = ipcq__load_relaxed(&l->len);
+		if (len > cap) {
+			*need = len;
+			return -ENOBUFS;
+		}
+		uint32_t gen = IPCQ_ENT_GEN(w);
+		if (!ipcq__cas(&l->state, w, IPCQ_ENT(gen, q->index, IPCQ_ENT_OWNED)))
+			continue;
+		/* RMW: one fewer waiting; consumers only use it as a hint */
+		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		ipcq__store_relaxed(&l->deliveries, (uint8_t)(ipcq__load_relaxed(&l->deliveries) + 1));
+		ipcq__store_relaxed(&l->pad, (uint64_t)q->index);
+		return hand_out(q, e, buf, info);
+	}
+	return -EAGAIN;
+}
+
+int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
+		     uint64_t *need)
+{
+	int rc, e;
+
+	if (q->in_flight >= q->prefetch)
+		return -EBUSY;
+	/* relaxed: a hint; the entry's state word decides */
+	if (ipcq__load_relaxed(&q->ctl->redeliverable)) {
+		rc = ipcq__lease_take_redeliverable(q, buf, cap, info, need);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	e = reserve(q);
+	if (e < 0)
+		return e;
+	if (q->adopted >= 0) {
+		/* a message adopted from a dead consumer goes first */
+		uint64_t pos = (uint64_t)q->adopted;
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		uint32_t len = ipcq__load_relaxed(&s->len);
+		if (len <= q->max_msg_size && len > cap) {
+			unreserve(q, (uint32_t)e);
+			*need = len;
+			return -ENOBUFS;
+		}
+		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
+		ipcq__store_relaxed(&s->deliveries, past);
+		if (past >= q->max_deliveries &&
+		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
+			unreserve(q, (uint32_t)e);
+			return -EAGAIN;
+		}
+		ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
+		ipcq__release_adopted(q);
+		return hand_out(q, (uint32_t)e, buf, info);
+	}
+	rc = ipcq__ring_recv_lease(q, (uint32_t)e, cap, need);
+	if (rc <= 0) {
+		unreserve(q, (uint32_t)e);
+		return rc;
+	}
+	return hand_out(q, (uint32_t)e, buf, info);
+}
+
+/* The entry of a token, if this handle holds it; NULL otherwise. */
+static struct ipcq_shm_lease *owned_entry(struct ipcq *q, uint64_t token, uint64_t *w_out)
+{
+	uint64_t e1 = token >> 32;
+	if (e1 == 0 || e1 > q->lease_capacity)
+		return NULL;
+	struct ipcq_shm_lease *l = ipcq__lease(q, (uint32_t)(e1 - 1));
+	/* relaxed: only we can move an entry out of OWNED(us) */
+	uint64_t w = ipcq__load_relaxed(&l->state);
+	if (w != IPCQ_ENT((uint32_t)token, q->index, IPCQ_ENT_OWNED))
+		return NULL;
+	*w_out = w;
+	return l;
+}
+
+int ipcq_ack(struct ipcq *q, uint64_t token)
+{
+	struct ipcq_shm_lease *l;
+	uint64_t w;
+
+	if (!q)
+		return -EINVAL;
+	if (!q->ack)
+		return -EPERM;
+	l = owned_entry(q, token, &w);
+	if (!l)
+		return -ESTALE;
+	IPCQ_CRASHPOINT("ack.acking");
+	/* L3: free for the next generation; release orders our reads of the
+	 * payload before a new owner's writes */
+	if (!ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
+		return -ESTALE;
+	q->in_flight--;
+	ipcq__count(q, IPCQ_CTR_ACKS, 1);
+	return 0;
+}
+
+/* Move an entry we own to the side ring; 0 or -ENOSPC. */
+static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, unsigned reason)
+{
+	uint32_t len = ipcq__load_relaxed(&l->len);
+	struct ipcq__poison_src src = {
+		.payload = (const uint8_t *)l + IPCQ_LEASE_HDR,
+		.len = len > q->max_msg_size ? 0 : len,
+		.producer = ipcq__load_relaxed(&l->producer),
+		.deliveries = ipcq__load_relaxed(&l->deliveries),
+		.reason = (uint8_t)reason,
+		.pseq = ipcq__load_relaxed(&l->pseq),
+		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),
+		.move_side = &l->move_side,
+		.move_gen = &l->move_gen,
+	};
+	int rc = ipcq__side_insert(q, &src);
+	if (rc < 0)
+		return rc;
+	/* L3 */
+	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+	return 0;
+}
+
+static void make_redeliverable(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w)
+{
+	/* L4: hands the entry to any consumer; pairs with L2 */
+	if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_REDELIVER))) {
+		/* RMW after the state change: a consumer that sees the count
+		 * finds the entry */
+		ipcq__fetch_add(&q->ctl->redeliverable, 1u);
+		if (ipcq__load_seq_cst(&q->ctl->data_waiters))
+			ipcq__wake_data(q);
+	}
+}
+
+int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
+{
+	struct ipcq_shm_lease *l;
+	uint64_t w;
+
+	if (!q || action > IPCQ_NACK_POISON)
+		return -EINVAL;
+	if (!q->ack)
+		return -EPERM;
+	l = owned_entry(q, token, &w);
+	if (!l)
+		return -ESTALE;
+	ipcq__count(q, IPCQ_CTR_NACKS, 1);
+	IPCQ_CRASHPOINT("nack.start");
+	if (action == IPCQ_NACK_POISON ||
+	    ipcq__load_relaxed(&l->deliveries) >= q->max_deliveries) {
+		unsigned reason = action == IPCQ_NACK_POISON ? IPCQ_REASON_NACKED
+							     : IPCQ_REASON_MAX_DELIVERIES;
+		int rc = lease_to_side(q, l, w, reason);
+		if (rc < 0) {
+			ipcq__count(q, IPCQ_CTR_SIDE_FULL, 1);
+			return rc;
+		}
+		q->in_flight--;
+		ipcq__count(q, IPCQ_CTR_POISONED, 1);
+		return 1;
+	}
+	make_redeliverable(q, l, w);
+	q->in_flight--;
+	return 0;
+}
+
+/* Clean detach: every lease we hold is delivered again. */
+void ipcq__lease_release_all(struct ipcq *q)
+{
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		uint64_t w = ipcq__load_acquire(&l->state);
+		if (IPCQ_ENT_OWNER(w) != (uint32_t)q->index)
+			continue;
+		if (IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED)
+			make_redeliverable(q, l, w);
+		else if (IPCQ_ENT_STATE(w) == IPCQ_ENT_RESERVED)
+			unreserve(q, e);
+	}
+	q->in_flight = 0;
+}
+
+int ipcq__lease_holds(const struct ipcq *q, uint32_t owner, uint64_t pos)
+{
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2 */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		if (w && IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED && IPCQ_ENT_OWNER(w) == owner &&
+		    ipcq__load_relaxed(&l->src_pos) == pos)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Take over the leases of dead participants (dead[i] != 0).  Runs after
+ * their ring records were resolved (recovery.c), so a lease filled from a
+ * slot the dead had not yet released has had that slot released.
+ */
+int ipcq__lease_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep)
+{
+	int acted = 0;
+
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2 */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
+		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) || owner >= q->max_participants ||
+		    !dead[owner])
+			continue;
+		if (st == IPCQ_ENT_RESERVED) {
+			/* the dead never filled it; its ring record covers
+			 * the message */
+			if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
+				rep->freed++;
+				acted++;
+			}
+			continue;
+		}
+		/* OWNED by the dead: take it over first, so that only one
+		 * recoverer acts on it */
+		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_OWNED);
+		if (!ipcq__cas(&l->state, w, mine))
+			continue;
+		IPCQ_CRASHPOINT("recover.lease_taken");
+		acted++;
+		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),
+				     ipcq__load_relaxed(&l->move_gen))) {
+			/* it had been moved to the side ring already */
+			ipcq__cas(&l->state, mine, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+			rep->completed++;
+			continue;
+		}
+		ipcq__store_relaxed(&l->move_side, 0u);
+		if (ipcq__load_relaxed(&l->deliveries) >= q->max_deliveries) {
+			if (lease_to_side(q, l, mine, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
+				rep->poisoned++;
+				ipcq__qcount(q, IPCQ_QCTR_POISONED, 1);
+			} else {
+				/* side ring full: keep it (ours now) until
+				 * there is room; the next pass retries */
+				ipcq__cas(&l->state, mine, w);
+				ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+				rep->pending++;
+			}
+			continue;
+		}
+		make_redeliverable(q, l, mine);
+		rep->redelivered++;
+		ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
+	}
+	return acted;
+}

@@ -1,0 +1,302 @@
+/*
+ * side.c - the poison side ring: messages that cannot be processed.
+ *
+ * Owns: the side-ring entries and control.side_next_id.
+ *
+ * The side ring is a table of side_capacity entries, each with a state
+ * word (generation, owner, state) changed only by CAS, and an id from a
+ * queue-wide counter so that entries list in order of arrival:
+ *
+ *   FREE(g) --insert--> WRITING(w,g) --S1--> FULL(g) --purge--> FREE(g+1)
+ *   FULL(g) --replay--> TAKING(r,g) --published--> FREE(g+1)
+ *
+ * A mover names the entry (index, generation) in its own source record
+ * before it claims it, and frees its source only after S1.  Recovery of a
+ * dead mover asks ipcq__side_moved(): FULL or TAKING with that generation
+ * means the move is done (free the source), anything else means it is not
+ * (keep the source; a WRITING(dead) entry is freed).  So a message is never
+ * lost and never quarantined twice.  A dead replayer's TAKING entry goes
+ * back to FULL: replay is at-least-once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipcq_internal.h"
+
+int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
+{
+	uint32_t j;
+	uint64_t w = 0;
+
+	if (!q->side_capacity || q->index < 0)
+		goto full;
+	for (j = 0; j < q->side_capacity; j++) {
+		struct ipcq_shm_side *e = ipcq__side(q, j);
+		/* S2: pairs with S1/S3 of the entry's previous user */
+		w = ipcq__load_acquire(&e->state);
+		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
+			continue;
+		/* relaxed: ordered before the claim by the CAS's full barrier */
+		ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
+		ipcq__store_relaxed(src->move_side, j + 1);
+		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_WRITING)))
+			break;
+	}
+	if (j == q->side_capacity)
+		goto full;
+	IPCQ_CRASHPOINT("side.claimed");
+	struct ipcq_shm_side *e = ipcq__side(q, j);
+	uint32_t len = src->len > q->max_msg_size ? q->max_msg_size : src->len;
+	ipcq__store_relaxed(&e->id, ipcq__fetch_add(&q->ctl->side_next_id, (uint64_t)1) + 1);
+	ipcq__store_relaxed(&e->pseq, src->pseq);
+	ipcq__store_relaxed(&e->first_ns, src->first_ns);
+	ipcq__store_relaxed(&e->last_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
+	ipcq__store_relaxed(&e->len, len);
+	ipcq__store_relaxed(&e->producer, src->producer);
+	ipcq__store_relaxed(&e->deliveries, src->deliveries);
+	ipcq__store_relaxed(&e->reason, src->reason);
+	ipcq__store_relaxed(&e->last_consumer, (uint32_t)q->index);
+	ipcq__store_relaxed(&e->last_consumer_pid, (uint32_t)getpid());
+	if (len)
+		memcpy((uint8_t *)e + IPCQ_SIDE_HDR, src->payload, len);
+	/* S1: the entry is complete; pairs with S2 and with the acquire loads
+	 * of readers (list, peek, replay) */
+	ipcq__store_release(&e->state, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL));
+	IPCQ_CRASHPOINT("side.written");
+	ipcq__count(q, IPCQ_CTR_POISONED, 1);
+	return 0;
+full:
+	ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+	return -ENOSPC;
+}
+
+int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen)
+{
+	if (move_side == 0 || move_side > q->side_capacity)
+		return 0;
+	/* S2 */
+	uint64_t w = ipcq__load_acquire(&ipcq__side(q, move_side - 1)->state);
+	uint32_t st = IPCQ_ENT_STATE(w);
+	return IPCQ_ENT_GEN(w) == move_gen && (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING);
+}
+
+int ipcq__side_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep)
+{
+	int acted = 0;
+
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		struct ipcq_shm_side *e = ipcq__side(q, j);
+		/* S2 */
+		uint64_t w = ipcq__load_acquire(&e->state);
+		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
+		if (owner >= q->max_participants || !dead[owner])
+			continue;
+		if (st == IPCQ_ENT_WRITING) {
+			/* S3: half-written by the dead; its source still has
+			 * the message */
+			if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
+				rep->freed++;
+				acted++;
+			}
+		} else if (st == IPCQ_ENT_TAKING) {
+			/* a replay that died: keep the entry */
+			if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL))) {
+				rep->completed++;
+				acted++;
+			}
+		}
+	}
+	return acted;
+}
+
+/* ---- the public side-ring API -------------------------------------------- */
+
+static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, uint64_t *w_out)
+{
+	struct ipcq_shm_side *e = ipcq__side(q, j);
+	/* S2 */
+	uint64_t w = ipcq__load_acquire(&e->state);
+	if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FULL)
+		return 0;
+	memset(p, 0, sizeof(*p));
+	/* relaxed: stable while FULL; re-checked by the caller where it
+	 * matters */
+	p->id = ipcq__load_relaxed(&e->id);
+	p->len = ipcq__load_relaxed(&e->len);
+	if (p->len > q->max_msg_size)
+		p->len = q->max_msg_size;
+	p->seq = ipcq__load_relaxed(&e->pseq);
+	p->first_ns = ipcq__load_relaxed(&e->first_ns);
+	p->last_ns = ipcq__load_relaxed(&e->last_ns);
+	p->producer = ipcq__load_relaxed(&e->producer);
+	p->deliveries = ipcq__load_relaxed(&e->deliveries);
+	p->reason = ipcq__load_relaxed(&e->reason);
+	p->last_consumer = ipcq__load_relaxed(&e->last_consumer);
+	p->last_consumer_pid = ipcq__load_relaxed(&e->last_consumer_pid);
+	*w_out = w;
+	return 1;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct ipcq_poison *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int ipcq_poison_list(struct ipcq *q, uint64_t after, struct ipcq_poison *out, unsigned n)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+	unsigned got = 0;
+
+	if (!q || (!out && n))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	/* keep the n smallest ids above @after */
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		if (!poison_read(q, j, &p, &w) || p.id <= after)
+			continue;
+		if (got < n) {
+			out[got++] = p;
+			continue;
+		}
+		unsigned max = 0;
+		for (unsigned i = 1; i < got; i++)
+			if (out[i].id > out[max].id)
+				max = i;
+		if (p.id < out[max].id)
+			out[max] = p;
+	}
+	qsort(out, got, sizeof(*out), by_id);
+	return (int)got;
+}
+
+static int find(const struct ipcq *q, uint64_t id, struct ipcq_poison *p, uint64_t *w)
+{
+	for (uint32_t j = 0; j < q->side_capacity; j++)
+		if (poison_read(q, j, p, w) && p->id == id)
+			return (int)j;
+	return -ENOENT;
+}
+
+int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct ipcq_poison *info)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+
+	if (!q || (!buf && cap))
+		return -EINVAL;
+	int j = find(q, id, &p, &w);
+	if (j < 0)
+		return j;
+	if (info)
+		*info = p;
+	if (p.len > cap)
+		return -ENOBUFS;
+	struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
+	if (p.len)
+		memcpy(buf, (const uint8_t *)e + IPCQ_SIDE_HDR, p.len);
+	/* S4: the payload was read while the entry stayed the same */
+	ipcq__fence();
+	if (ipcq__load_relaxed(&e->state) != w)
+		return -ENOENT;
+	return (int)p.len;
+}
+
+/* Attach a temporary participant for management calls on an unattached
+ * handle: entries name their owner, and a dead owner must be detectable. */
+static int ensure_attached(struct ipcq *q, int *temp)
+{
+	*temp = 0;
+	if (q->readonly)
+		return -EPERM;
+	if (q->index >= 0)
+		return 0;
+	int rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
+	if (rc == 0)
+		*temp = 1;
+	return rc;
+}
+
+int ipcq_poison_replay(struct ipcq *q, uint64_t id)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+	int temp, rc, done = 0;
+
+	if (!q)
+		return -EINVAL;
+	rc = ensure_attached(q, &temp);
+	if (rc)
+		return rc;
+	for (;;) {
+		int j;
+		if (id == IPCQ_POISON_ALL) {
+			/* oldest first */
+			if (ipcq_poison_list(q, 0, &p, 1) != 1)
+				break;
+			j = find(q, p.id, &p, &w);
+		} else {
+			j = find(q, id, &p, &w);
+		}
+		if (j < 0) {
+			if (id != IPCQ_POISON_ALL && !done)
+				rc = j;
+			break;
+		}
+		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
+		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_TAKING);
+		if (!ipcq__cas(&e->state, w, taking))
+			continue; /* someone else got it; look again */
+		IPCQ_CRASHPOINT("replay.taking");
+		int64_t pos;
+		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
+					      (uint16_t)p.producer, p.seq, p.first_ns,
+					      IPCQ_MSG_REPLAYED, &pos);
+		if (sent <= 0) {
+			/* ring full: put it back */
+			ipcq__cas(&e->state, taking, w);
+			if (!done)
+				rc = -EAGAIN;
+			break;
+		}
+		IPCQ_CRASHPOINT("replay.published");
+		/* S3 */
+		ipcq__cas(&e->state, taking, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+		done++;
+		if (id != IPCQ_POISON_ALL)
+			break;
+	}
+	if (temp)
+		ipcq_detach(q);
+	return done ? done : rc;
+}
+
+int ipcq_poison_purge(struct ipcq *q, uint64_t id)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+	int done = 0;
+
+	if (!q)
+		return -EINVAL;
+	if (q->readonly)
+		return -EPERM;
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		if (!poison_read(q, j, &p, &w) || (id != IPCQ_POISON_ALL && p.id != id))
+			continue;
+		/* S3 */
+		if (ipcq__cas(&ipcq__side(q, j)->state, w,
+			      IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
+			done++;
+		if (id != IPCQ_POISON_ALL)
+			break;
+	}
+	if (!done && id != IPCQ_POISON_ALL)
+		return -ENOENT;
+	return done;
+}
