@@ -17,12 +17,15 @@
 
 #if defined(IPCQ_DEBUG)
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t armed_pid;
 static char want[64];
 static long countdown;
 
+/* (Re)read IPCQ_CRASH, once per process: a forked child reads it again. */
 static void init(void)
 {
+	want[0] = '\0';
 	const char *e = getenv("IPCQ_CRASH");
 	if (!e || !*e)
 		return;
@@ -38,11 +41,19 @@ static void init(void)
 
 void ipcq__crashpoint(const char *name)
 {
-	pthread_once(&once, init);
-	if (!want[0] || strcmp(name, want) != 0)
-		return;
-	if (__atomic_sub_fetch(&countdown, 1, __ATOMIC_RELAXED) == 0)
-		kill(getpid(), SIGKILL);
+	pid_t self = getpid();
+	int hit = 0;
+
+	pthread_mutex_lock(&lock);
+	if (armed_pid != self) {
+		armed_pid = self;
+		init();
+	}
+	if (want[0] && strcmp(name, want) == 0 && --countdown == 0)
+		hit = 1;
+	pthread_mutex_unlock(&lock);
+	if (hit)
+		kill(self, SIGKILL);
 }
 
 #endif

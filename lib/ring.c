@@ -445,8 +445,13 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 static int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 		     unsigned n, uint64_t *need)
 {
-	if (q->ack)
-		return ipcq__lease_recv(q, bufs[0].data, bufs[0].len, infos, need);
+	if (q->ack) {
+		int rc = ipcq__lease_recv(q, bufs[0].data, bufs[0].len, infos, need);
+		if (rc < 0)
+			return rc;
+		bufs[0].len = (size_t)rc;
+		return 1;
+	}
 	if (IPCQ_UNLIKELY(q->adopted >= 0))
 		return deliver_adopted(q, &bufs[0], infos, need);
 	return try_recv(q, bufs, infos, n, need, -1);
