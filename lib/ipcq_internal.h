@@ -347,7 +347,7 @@ struct ipcq {
 	uint32_t in_flight;     /* leases held */
 	uint32_t lease_hint;    /* where to look for a free lease first */
 	int64_t adopted;        /* position adopted from a dead consumer, not yet delivered; -1 none */
-	uint64_t last_recovery_ns;
+	uint64_t last_recovery_ns[2]; /* [0] sending side, [1] receiving side */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -380,6 +380,14 @@ static inline void ipcq__count(struct ipcq *q, unsigned ctr, uint64_t v)
 {
 	uint64_t *c = &q->me->ctr[ctr];
 	ipcq__store_relaxed(c, ipcq__load_relaxed(c) + v);
+}
+
+/* Counters that both the sending and the receiving thread of one handle
+ * may bump (waits, wakes, recovery): an atomic add, off the hot path. */
+static inline void ipcq__count_shared(struct ipcq *q, unsigned ctr, uint64_t v)
+{
+	/* RMW: two threads of this handle; no ordering needed */
+	ipcq__fetch_add(&q->me->ctr[ctr], v);
 }
 
 /* segment.c */

@@ -293,11 +293,10 @@ int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
 							     : IPCQ_REASON_MAX_DELIVERIES;
 		int rc = lease_to_side(q, l, w, reason);
 		if (rc < 0) {
-			ipcq__count(q, IPCQ_CTR_SIDE_FULL, 1);
+			ipcq__count_shared(q, IPCQ_CTR_SIDE_FULL, 1);
 			return rc;
 		}
 		q->in_flight--;
-		ipcq__count(q, IPCQ_CTR_POISONED, 1);
 		return 1;
 	}
 	make_redeliverable(q, l, w);

@@ -211,7 +211,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 	if (acted) {
 		ipcq__qcount(q, IPCQ_QCTR_RECOVERIES, 1);
 		if (q->me)
-			ipcq__count(q, IPCQ_CTR_RECOVERIES, (uint64_t)acted);
+			ipcq__count_shared(q, IPCQ_CTR_RECOVERIES, (uint64_t)acted);
 		/* consumers waiting for a slot that was skipped or for
 		 * redeliverable leases */
 		if (ipcq__load_seq_cst(&q->ctl->data_waiters))

@@ -403,13 +403,19 @@ int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16
 	return rc;
 }
 
-/* Time for a recovery pass?  Runs one at most every grace period. */
-static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w)
+/*
+ * Time for a recovery pass?  At most one per grace period per side of the
+ * handle (@side: 0 sending, 1 receiving; the two may be different threads).
+ * Busy-polling waiters look at the clock only every 64 rounds.
+ */
+static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 {
-	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
-	if (now - w->started_ns < q->grace_ns || now - q->last_recovery_ns < q->grace_ns)
+	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
 		return 0;
-	q->last_recovery_ns = now;
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now - w->started_ns < q->grace_ns || now - q->last_recovery_ns[side] < q->grace_ns)
+		return 0;
+	q->last_recovery_ns[side] = now;
 	return 1;
 }
 
@@ -431,7 +437,7 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 		/* stuck past the grace period: a dead consumer may hold
 		 * the slot we need; a live consumer will adopt it once
 		 * woken, so wake them */
-		if (recovery_due(q, &w) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
+		if (recovery_due(q, &w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
 			ipcq__wake_data(q);
 		rc = try_send(q, msgs, n, NULL, &pos);
 		if (rc != -EAGAIN)
@@ -479,7 +485,7 @@ IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipc
 			break;
 		/* stuck past the grace period: take over what the dead
 		 * left (adopting one of their claimed messages, if any) */
-		if (recovery_due(q, &w))
+		if (recovery_due(q, &w, 1))
 			ipcq__recover_scan(q, NULL, 1, -1);
 		rc = recv_once(q, bufs, infos, n, need);
 		if (rc != -EAGAIN)

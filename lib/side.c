@@ -66,7 +66,7 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	 * of readers (list, peek, replay) */
 	ipcq__store_release(&e->state, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL));
 	IPCQ_CRASHPOINT("side.written");
-	ipcq__count(q, IPCQ_CTR_POISONED, 1);
+	ipcq__count_shared(q, IPCQ_CTR_POISONED, 1);
 	return 0;
 full:
 	ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);

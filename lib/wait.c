@@ -63,7 +63,7 @@ void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 {
 	if (q->me)
-		ipcq__count(q, IPCQ_CTR_BLOCKED_NS, ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns);
+		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns);
 }
 
 /* 0 while time is left, -ETIMEDOUT after the deadline. */
@@ -135,7 +135,7 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	ts.tv_sec = (time_t)(left / 1000000000ull);
 	ts.tv_nsec = (long)(left % 1000000000ull);
 	tsp = &ts;
-	ipcq__count(q, IPCQ_CTR_SLEEPS, 1);
+	ipcq__count_shared(q, IPCQ_CTR_SLEEPS, 1);
 	if (futex_async(futex, FUTEX_WAIT, v, tsp, NULL, 0) < 0) {
 		if (errno == EINTR)
 			rc = -EINTR;
@@ -195,7 +195,8 @@ static void wake(struct ipcq *q, int32_t *futex)
 	 * value; pairs with W2 */
 	ipcq__fetch_add(futex, 1);
 	futex_async(futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	ipcq__count(q, IPCQ_CTR_WAKES, 1);
+	if (q->me)
+		ipcq__count_shared(q, IPCQ_CTR_WAKES, 1);
 }
 
 void ipcq__wake_data(struct ipcq *q)
