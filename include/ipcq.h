@@ -188,7 +188,13 @@ struct ipcq_config {
 	uint32_t max_deliveries;
 	/** NUMA node; reserved, must be IPCQ_NUMA_ANY in this version. */
 	int32_t numa_node;
-	/** Backpressure watermarks in slots; reserved, must be 0. */
+	/**
+	 * Backpressure watermarks, in messages waiting (depth).  Both 0 (the
+	 * default): no pressure signalling.  Otherwise 1 <= low_watermark <
+	 * high_watermark <= capacity: when the depth reaches high_watermark
+	 * the queue is "under pressure" (every send says so, see
+	 * IPCQ_SEND_PRESSURE) until it falls below low_watermark.
+	 */
 	uint32_t high_watermark;
 	uint32_t low_watermark;
 	/** Flags (IPCQ_CF_*); none defined yet, must be 0. */
@@ -206,8 +212,15 @@ struct ipcq_config {
 	 * wakes to check.  A live participant is never robbed, however slow.
 	 */
 	uint32_t grace_us;
+	/**
+	 * Deduplication table: how many named producers (IPCQ_ATTACH_DEDUP)
+	 * the queue remembers, 0..IPCQ_PARTICIPANTS_MAX.  Default 64.  A name
+	 * stays in the table after its producer detaches or dies, so that a
+	 * restarted producer resumes; ipcq_dedup_remove() retires it.
+	 */
+	uint32_t dedup_capacity;
 	/** Reserved for future fields, must be zero. */
-	uint32_t reserved[6];
+	uint32_t reserved[5];
 };
 
 /** Any NUMA node (the kernel's default policy). */
@@ -218,8 +231,8 @@ struct ipcq_config {
 	{                                                                 \
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
 		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, 64u, 5u,              \
-		IPCQ_NUMA_ANY, 0u, 0u, 0u, 256u, 10000u,                  \
-		{ 0u, 0u, 0u, 0u, 0u, 0u }                                \
+		IPCQ_NUMA_ANY, 0u, 0u, 0u, 256u, 10000u, 64u,             \
+		{ 0u, 0u, 0u, 0u, 0u }                                    \
 	}
 
 /**
@@ -331,9 +344,39 @@ struct ipcq_attach_opts {
 	 * 1..lease_capacity.  Default 16.  Ignored without IPCQ_ATTACH_ACK.
 	 */
 	uint32_t prefetch;
+	/** Producers: what a send does when the ring is full (enum ipcq_full_policy). */
+	uint32_t full_policy;
 	/** Reserved, must be zero. */
-	uint32_t reserved[6];
+	uint32_t reserved[5];
 };
+
+/** What a producer's send does when the ring is full. */
+enum ipcq_full_policy {
+	/** Wait for room as the call's timeout allows (the default). */
+	IPCQ_FULL_BLOCK = 0,
+	/** Fail at once with -EAGAIN, whatever the timeout. */
+	IPCQ_FULL_FAIL = 1,
+	/**
+	 * Lossy queues (telemetry) only: discard the oldest waiting message
+	 * to make room, and count it (the producer's "dropped" counter).
+	 * Never the default.
+	 */
+	IPCQ_FULL_DROP_OLDEST = 2,
+};
+
+/**
+ * Deduplication (producers): attach under a stable name (opts.name) that
+ * the queue remembers.  Only one live process holds a name at a time (a
+ * second attach is -EBUSY); when its holder dies, the next process to
+ * attach under the name takes it over.  ipcq_last_seq() then tells the
+ * last sequence number the queue accepted under that name, whichever
+ * instruction the holder died at, so the new holder resumes from its own
+ * log: sends whose sequence is not above it are reported as duplicates
+ * (IPCQ_SEND_DUPLICATE) and dropped.  No duplicate reaches a consumer and
+ * no accepted message is lost.  Consumers see the name's table index in
+ * msginfo.stream.
+ */
+#define IPCQ_ATTACH_DEDUP 0x2u
 
 /**
  * Ack mode (consumers): ipcq_recv() moves each message into the queue's
@@ -349,8 +392,8 @@ struct ipcq_attach_opts {
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
-		UINT32_MAX, UINT32_MAX, NULL, 0u, 16u,                     \
-		{ 0u, 0u, 0u, 0u, 0u, 0u }                                 \
+		UINT32_MAX, UINT32_MAX, NULL, 0u, 16u, IPCQ_FULL_BLOCK,    \
+		{ 0u, 0u, 0u, 0u, 0u }                                     \
 	}
 
 /** ipcq_attach_opts_init - fill @opts with IPCQ_ATTACH_OPTS_INIT.  Returns 0 or -EINVAL. */
@@ -369,10 +412,18 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * dies, which is how every other participant knows it is gone.  An entry
  * whose holder died is reused.
  *
- * Errors: -EINVAL bad roles or options, -EALREADY already attached,
- * -EUSERS the participant table is full (all entries held by live
- * processes), -ENOLCK the kernel refused the lock.
- * Does not block.  Not concurrent with other calls on @q.
+ * With IPCQ_ATTACH_DEDUP the handle takes the producer name opts->name
+ * (see IPCQ_ATTACH_DEDUP); the table lock is held briefly while it does.
+ *
+ * Errors: -EINVAL bad roles or options (IPCQ_ATTACH_ACK needs the consumer
+ * role and a lease pool, IPCQ_ATTACH_DEDUP the producer role, a name and a
+ * dedup table), -EALREADY already attached, -EUSERS the participant table
+ * is full (all entries held by live processes or by the unfinished work
+ * of dead ones), -EBUSY a live process holds the producer name, -ENOSPC
+ * the dedup table is full (retire names with ipcq_dedup_remove()),
+ * -ENOLCK the kernel refused the lock.
+ * Does not block (but for the short dedup table lock).  Not concurrent
+ * with other calls on @q.
  */
 IPCQ_API int ipcq_attach(struct ipcq *q, unsigned roles,
 			 const struct ipcq_attach_opts *opts);
@@ -411,7 +462,8 @@ struct ipcq_msginfo {
 	uint32_t deliveries;
 	/** IPCQ_MSG_* flags. */
 	uint32_t flags;
-	uint32_t reserved;
+	/** Named producer (IPCQ_ATTACH_DEDUP): its dedup-table index + 1; 0 for anonymous producers.  With a stream, seq is the name's sequence. */
+	uint32_t stream;
 	/** Ack mode: the lease token to pass to ipcq_ack()/ipcq_nack(); 0 otherwise. */
 	uint64_t token;
 };
@@ -429,18 +481,93 @@ struct ipcq_msginfo {
  * @len:        payload length, 0..max_msg_size.
  * @timeout_ns: IPCQ_NOWAIT, IPCQ_FOREVER or a timeout in nanoseconds.
  *
- * Returns 0 when the message is in the queue.  When the ring is full the
- * call waits for room according to @timeout_ns and the handle's wait
- * strategy.  The hot path takes no lock and makes no system call.
+ * Returns 0 when the message is in the queue, IPCQ_SEND_PRESSURE (1) when
+ * it is in the queue and the queue is under pressure (above its high
+ * watermark: slow down).  A named producer's message gets the name's next
+ * sequence number (ipcq_last_seq() + 1).  When the ring is full the call
+ * applies the handle's full policy: wait for room according to @timeout_ns
+ * and the wait strategy (IPCQ_FULL_BLOCK), fail (IPCQ_FULL_FAIL), or drop
+ * the oldest message (IPCQ_FULL_DROP_OLDEST).  The hot path takes no lock
+ * and makes no system call.
  *
  * Errors: -EPERM not attached as producer, -EMSGSIZE @len > max_msg_size,
- * -EINVAL @data NULL with @len > 0, -EAGAIN full and IPCQ_NOWAIT,
- * -ETIMEDOUT still full after @timeout_ns, -EINTR a signal interrupted a
- * sleep.  On any error nothing was enqueued.
+ * -EINVAL @data NULL with @len > 0, -EAGAIN full and IPCQ_NOWAIT (or
+ * IPCQ_FULL_FAIL), -ETIMEDOUT still full after @timeout_ns, -EINTR a
+ * signal interrupted a sleep, -EBADMSG the segment's cursors are corrupt.
+ * On any error nothing was enqueued.
  * Blocks only as @timeout_ns allows.  See the synchronization table.
  */
 IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
 		       int64_t timeout_ns);
+
+/** Positive returns of the send calls: accepted, but the queue is above
+ *  its high watermark. */
+#define IPCQ_SEND_PRESSURE 1
+/** Not enqueued: the sequence number was not above the last one accepted
+ *  under the producer's name (a replay).  Counted; not an error. */
+#define IPCQ_SEND_DUPLICATE 2
+
+/**
+ * ipcq_send_seq - enqueue one message of a named producer with the
+ * application's own sequence number (an order number, a log offset).
+ *
+ * @q:          a handle attached with IPCQ_ATTACH_DEDUP.
+ * @seq:        1 or more.  Must be above ipcq_last_seq(); gaps are allowed.
+ * @data, @len, @timeout_ns: as ipcq_send().
+ *
+ * Returns 0 or IPCQ_SEND_PRESSURE when enqueued, IPCQ_SEND_DUPLICATE when
+ * @seq is not above the last accepted sequence (nothing enqueued, the
+ * duplicate is counted).
+ * Errors: as ipcq_send(); -EPERM also when the handle has no name
+ * (IPCQ_ATTACH_DEDUP), -EINVAL @seq is 0.
+ */
+IPCQ_API int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
+			   int64_t timeout_ns);
+
+/**
+ * ipcq_last_seq - the last sequence number the queue accepted under this
+ * handle's name (0 if none yet).
+ *
+ * Right after ipcq_attach() with IPCQ_ATTACH_DEDUP this is where a
+ * restarted producer resumes: everything up to it was accepted, nothing
+ * after it was.  Errors: -EINVAL, -EPERM not a named producer.
+ * Does not block.
+ */
+IPCQ_API int ipcq_last_seq(struct ipcq *q, uint64_t *seq);
+
+/**
+ * ipcq_dedup_remove - retire a producer name from the dedup table.
+ *
+ * @q:    a writable handle.
+ * @name: the producer name.
+ *
+ * Errors: -EINVAL, -EPERM read-only handle, -ENOENT no such name, -EBUSY
+ * a live process holds the name.  Does not block for long (takes the
+ * table's lock, held only by attaches and removals).
+ */
+IPCQ_API int ipcq_dedup_remove(struct ipcq *q, const char *name);
+
+/**
+ * ipcq_pressure - is the queue above its high watermark (and not yet back
+ * below the low one)?
+ *
+ * Returns 1 or 0 (always 0 for a queue without watermarks), or -EINVAL.
+ * One load of a word that changes only on transitions.  Never blocks.
+ */
+IPCQ_API int ipcq_pressure(struct ipcq *q);
+
+/**
+ * ipcq_wait_pressure - wait until the queue is no longer under pressure.
+ *
+ * @q:          any handle.
+ * @timeout_ns: IPCQ_NOWAIT, IPCQ_FOREVER or a timeout.
+ *
+ * Returns 0 when the pressure is off.  Sleeps on a futex (no spinning);
+ * woken by the consumer that brings the depth below the low watermark.
+ * Errors: -EINVAL, -EAGAIN under pressure and IPCQ_NOWAIT, -ETIMEDOUT,
+ * -EINTR.
+ */
+IPCQ_API int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns);
 
 /**
  * ipcq_send_batch - enqueue up to @n messages claiming their slots with one
@@ -611,7 +738,7 @@ struct ipcq_poison {
 	uint32_t reason;        /**< enum ipcq_reason */
 	uint32_t last_consumer; /**< participant index of the last consumer that had it */
 	uint32_t last_consumer_pid;
-	uint32_t reserved;
+	uint32_t stream;        /**< named producer's dedup index + 1, or 0 */
 };
 
 /** Every entry, for ipcq_poison_replay() and ipcq_poison_purge(). */
@@ -698,7 +825,12 @@ struct ipcq_info {
 	uint32_t redeliverable;     /**< messages waiting to be delivered again */
 	uint32_t max_deliveries;
 	uint32_t grace_us;
-	uint32_t reserved[8];
+	uint32_t pressure;          /**< 1 while above the high watermark */
+	uint32_t high_watermark;
+	uint32_t low_watermark;
+	uint32_t dedup_capacity;
+	uint32_t dedup_names;       /**< names in the dedup table */
+	uint32_t reserved[3];
 };
 
 /**

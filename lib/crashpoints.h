@@ -2,7 +2,8 @@
  * crashpoints.h - every named crash point of the protocol, for the tests
  * that kill a process at each one in turn.  Keep in step with the
  * IPCQ_CRASHPOINT() calls in lib/.  X(name, role) with role P (producer
- * side), C (consumer side) or A (ack-mode consumer) or R (management).
+ * side), D (named producer), C (consumer side), A (ack-mode consumer) or
+ * R (management).
  */
 #ifndef IPCQ_CRASHPOINTS_H
 #define IPCQ_CRASHPOINTS_H
@@ -11,6 +12,8 @@
 	X("send.claimed", 'P')        /* after the claim CAS, nothing written */ \
 	X("send.written", 'P')        /* first payload written, unpublished */   \
 	X("send.published", 'P')     /* published, record not yet idle */       \
+	X("send.dedup_recorded", 'D') /* named: published, last seq recorded */  \
+	X("dedup.takeover", 'D')      /* taking over a dead holder's name */     \
 	X("recv.claimed", 'C')        /* after the claim CAS, nothing read */    \
 	X("recv.copied", 'C')         /* copied out, slot not released */        \
 	X("recv.released", 'C')       /* released, record not yet idle */        \

@@ -48,7 +48,8 @@ const char *ipcq_strerror(int err)
 	case EALREADY: return "handle already attached";
 	case EUSERS: return "participant table full";
 	case ENOLCK: return "the kernel refused the liveness lock";
-	case EBUSY: return "ack mode: prefetch limit reached or lease pool exhausted (ack or nack first)";
+	case EBUSY: return "busy: the producer name is held by a live process, or (ack mode) the "
+			   "prefetch limit or lease pool is exhausted (ack or nack first)";
 	case ESTALE: return "not a lease held by this handle (already acked, nacked, or someone else's)";
 	default: return "unknown error";
 	}

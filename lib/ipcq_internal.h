@@ -18,6 +18,7 @@
  *   off_ring          capacity x slot_size         (the main ring)
  *   off_leases        lease_capacity x lease_size  (ack-mode lease pool)
  *   off_side          side_capacity x side_size    (poison side ring)
+ *   off_dedup         dedup_capacity x struct ipcq_shm_dedup
  *   total_size
  *
  * Who writes what:
@@ -94,7 +95,10 @@ struct ipcq_shm_header {
 	uint32_t lease_size;       /* bytes per lease entry */
 	uint32_t side_size;        /* bytes per side-ring entry */
 	uint32_t grace_us;
-	uint64_t reserved[14];
+	uint64_t off_dedup;
+	uint32_t dedup_capacity;
+	uint32_t pad_h;
+	uint64_t reserved[12];
 };
 
 /* ---- control block: one hot word per 128-byte line ---------------------- */
@@ -127,7 +131,14 @@ struct ipcq_shm_control {
 	/* Queue-level event counters, written (atomic add) by whoever
 	 * recovers or quarantines; rare. */
 	uint64_t qctr[16];
-	uint8_t reserved[2 * IPCQ_LINE];
+	/* Backpressure: 1 while above the high watermark.  Set by producers,
+	 * cleared by consumers, by CAS, only on transitions; read by every
+	 * send of a queue with watermarks. */
+	uint32_t pressure;
+	int32_t pressure_futex;    /* bumped by the consumer that clears */
+	uint32_t pressure_waiters; /* producers in ipcq_wait_pressure() */
+	uint8_t pad5[IPCQ_LINE - 12];
+	uint8_t reserved[IPCQ_LINE];
 };
 
 enum {
@@ -138,6 +149,7 @@ enum {
 	IPCQ_QCTR_POISONED,
 	IPCQ_QCTR_FREED,
 	IPCQ_QCTR_SIDE_FULL,     /* moves to the side ring refused: full */
+	IPCQ_QCTR_TAKEOVERS,     /* producer names taken over from the dead */
 	IPCQ_QCTR_COUNT_
 };
 
@@ -174,6 +186,10 @@ enum {
 	IPCQ_CTR_POISONED,   /* messages this participant moved to the side ring */
 	IPCQ_CTR_RECOVERIES, /* recovery actions this participant performed */
 	IPCQ_CTR_SIDE_FULL,
+	IPCQ_CTR_DUPLICATES, /* sends dropped as duplicates */
+	IPCQ_CTR_DROPPED,    /* messages discarded by drop-oldest */
+	IPCQ_CTR_PRESSURE_ON,  /* transitions this participant made */
+	IPCQ_CTR_PRESSURE_OFF,
 	IPCQ_CTR_COUNT_ = 32
 };
 
@@ -197,7 +213,7 @@ struct ipcq_shm_participant {
 	uint32_t move_side;
 	uint32_t move_gen;
 	uint32_t flags;       /* IPCQ_ATTACH_* */
-	uint32_t pad0a;
+	uint32_t dedup;       /* dedup-table index + 1 of the name held, 0 none */
 	/* lines 1-2: counters, written by the owner only. */
 	uint64_t ctr[IPCQ_CTR_COUNT_];
 };
@@ -217,6 +233,8 @@ struct ipcq_shm_slot {
 	uint16_t producer;   /* participant index */
 	uint8_t deliveries;
 	uint8_t flags;
+	uint32_t stream;     /* dedup index + 1 of a named producer, 0 none */
+	uint32_t reserved;
 };
 
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
@@ -266,7 +284,8 @@ struct ipcq_shm_lease {
 	uint32_t move_side;   /* side entry + 1 being written from here, 0 none */
 	uint32_t move_gen;
 	uint64_t leased_ns;
-	uint64_t pad;
+	uint32_t last_consumer; /* participant index of the last holder */
+	uint32_t stream;
 };
 
 struct ipcq_shm_side {
@@ -281,8 +300,29 @@ struct ipcq_shm_side {
 	uint8_t reason;
 	uint32_t last_consumer;
 	uint32_t last_consumer_pid;
-	uint64_t pad;
+	uint32_t stream;
+	uint32_t pad;
 };
+
+/*
+ * A producer name.  The state word says who holds it: IPCQ_ENT(holder's
+ * participant generation, holder index, IPCQ_ENT_OWNED), or FREE.  Changed
+ * only under the dedup table lock (an OFD lock on the table's first byte).
+ */
+struct ipcq_shm_dedup {
+	uint64_t state;
+	char name[48];
+	/* last sequence accepted: written by the holder after each publish */
+	uint64_t last;
+	uint64_t duplicates;   /* written by the holder */
+	uint64_t takeovers;    /* written under the table lock */
+	uint8_t pad0[IPCQ_LINE - 80];
+	/* highest sequence a consumer has claimed: CAS-max by consumers,
+	 * before they release the slot */
+	uint64_t consumed_max;
+	uint8_t pad1[IPCQ_LINE - 8];
+};
+_Static_assert(sizeof(struct ipcq_shm_dedup) == 2 * IPCQ_LINE, "dedup entry is two lines");
 
 #define IPCQ_LEASE_HDR ((uint32_t)sizeof(struct ipcq_shm_lease))
 #define IPCQ_SIDE_HDR ((uint32_t)sizeof(struct ipcq_shm_side))
@@ -295,7 +335,8 @@ _Static_assert(offsetof(struct ipcq_shm_control, space_waiters) % IPCQ_LINE == 0
 _Static_assert(sizeof(struct ipcq_shm_control) % IPCQ_LINE == 0, "control block is whole lines");
 _Static_assert(offsetof(struct ipcq_shm_participant, ctr) == IPCQ_LINE, "counters on their own line");
 _Static_assert(sizeof(struct ipcq_shm_participant) % IPCQ_LINE == 0, "participants are whole lines");
-_Static_assert(sizeof(struct ipcq_shm_slot) == 32, "slot header is 32 bytes");
+_Static_assert(sizeof(struct ipcq_shm_slot) == 40, "slot header is 40 bytes");
+_Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
 _Static_assert(sizeof(struct ipcq_shm_lease) == 64, "lease header is one 64-byte line");
 _Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte line");
 _Static_assert(offsetof(struct ipcq_shm_control, redeliverable) % IPCQ_LINE == 0, "redelivery line");
@@ -319,6 +360,7 @@ struct ipcq {
 	uint8_t *ring;
 	uint8_t *leases;
 	uint8_t *side;
+	uint8_t *dedup_tab;
 	/* copies of validated header fields: never re-read from shared memory */
 	uint64_t mask;
 	uint32_t capacity;
@@ -330,6 +372,9 @@ struct ipcq {
 	uint32_t side_capacity;
 	uint32_t side_size;
 	uint32_t max_deliveries;
+	uint32_t dedup_capacity;
+	uint32_t high_watermark;
+	uint32_t low_watermark;
 	uint64_t grace_ns;
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
@@ -348,6 +393,11 @@ struct ipcq {
 	uint32_t lease_hint;    /* where to look for a free lease first */
 	int64_t adopted;        /* position adopted from a dead consumer, not yet delivered; -1 none */
 	uint64_t last_recovery_ns[2]; /* [0] sending side, [1] receiving side */
+	uint32_t full_policy;
+	int32_t dedup;          /* dedup-table index of our name, -1 none */
+	uint64_t last_seq;      /* last sequence accepted under our name */
+	uint64_t cached_deq;    /* producer's stale view of deq (watermarks) */
+	uint64_t cached_enq;    /* consumer's stale view of enq (watermarks) */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -360,6 +410,11 @@ static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t po
 static inline struct ipcq_shm_lease *ipcq__lease(const struct ipcq *q, uint32_t i)
 {
 	return (struct ipcq_shm_lease *)(q->leases + (uint64_t)i * q->lease_size);
+}
+
+static inline struct ipcq_shm_dedup *ipcq__dedup(const struct ipcq *q, uint32_t i)
+{
+	return (struct ipcq_shm_dedup *)(q->dedup_tab + (uint64_t)i * sizeof(struct ipcq_shm_dedup));
 }
 
 static inline struct ipcq_shm_side *ipcq__side(const struct ipcq *q, uint32_t i)
@@ -409,12 +464,20 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 
 /* ring.c */
 IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
-				   uint16_t producer, uint64_t pseq, uint64_t enqueue_ns,
-				   uint8_t flags, int64_t *pos_out);
+				   uint16_t producer, uint32_t stream, uint64_t pseq,
+				   uint64_t enqueue_ns, uint8_t flags, int64_t *pos_out);
 
 IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
+
+/* dedup.c */
+IPCQ_HIDDEN int ipcq__dedup_attach(struct ipcq *q, const char *name);
+IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint64_t seq);
+
+/* pressure.c */
+IPCQ_HIDDEN int ipcq__pressure_after_send(struct ipcq *q, uint64_t end);
+IPCQ_HIDDEN void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end);
 
 /* recovery.c */
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
@@ -440,6 +503,7 @@ struct ipcq__poison_src {
 	uint16_t producer;
 	uint8_t deliveries;
 	uint8_t reason;
+	uint32_t stream;
 	uint64_t pseq;
 	uint64_t first_ns;
 	uint32_t *move_side; /* the source's move record, written before the claim */

@@ -61,7 +61,8 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED));
 	ipcq__store_relaxed(&l->move_side, 0u);
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
-	ipcq__store_relaxed(&l->pad, (uint64_t)q->index);
+	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
+	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&s->stream));
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	uint32_t gen = IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state));
@@ -118,7 +119,7 @@ static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *
 		m->flags = ipcq__load_relaxed(&l->flags);
 		if (m->deliveries > 1)
 			m->flags |= IPCQ_MSG_REDELIVERED;
-		m->reserved = 0;
+		m->stream = ipcq__load_relaxed(&l->stream);
 		m->token = token_of(e, IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state)));
 	}
 	q->in_flight++;
@@ -150,7 +151,7 @@ int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
 		ipcq__store_relaxed(&l->deliveries, (uint8_t)(ipcq__load_relaxed(&l->deliveries) + 1));
-		ipcq__store_relaxed(&l->pad, (uint64_t)q->index);
+		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 		return hand_out(q, e, buf, info);
 	}
 	return -EAGAIN;
@@ -248,6 +249,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 		.producer = ipcq__load_relaxed(&l->producer),
 		.deliveries = ipcq__load_relaxed(&l->deliveries),
 		.reason = (uint8_t)reason,
+		.stream = ipcq__load_relaxed(&l->stream),
 		.pseq = ipcq__load_relaxed(&l->pseq),
 		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),
 		.move_side = &l->move_side,

@@ -61,6 +61,7 @@ static void atfork_child(void)
 		q->ack = 0;
 		q->adopted = -1;
 		q->in_flight = 0;
+		q->dedup = -1;
 	}
 	attached = NULL;
 	pthread_mutex_unlock(&attached_lock);
@@ -127,7 +128,9 @@ static int check_opts(const struct ipcq_attach_opts *o)
 	if ((o->spin_count != UINT32_MAX && o->spin_count > 1000000) ||
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
 		return -EINVAL;
-	if (o->flags & ~IPCQ_ATTACH_ACK)
+	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP))
+		return -EINVAL;
+	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
 		return -EINVAL;
 	if (o->name) {
 		size_t n = strnlen(o->name, IPCQ_PARTICIPANT_NAME_MAX + 1);
@@ -180,6 +183,15 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	if (fd < 0)
 		return fd;
 
+	/* drop-oldest discards through the consumer side of the handle, and
+	 * a dedup name needs a producer, a name and a table */
+	if ((o.full_policy == IPCQ_FULL_DROP_OLDEST &&
+	     ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER))) ||
+	    ((o.flags & IPCQ_ATTACH_DEDUP) &&
+	     (!(roles & IPCQ_ROLE_PRODUCER) || !o.name || !o.name[0] || !q->dedup_capacity))) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (o.flags & IPCQ_ATTACH_ACK) {
 		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
 		    o.prefetch > q->lease_capacity) {
@@ -245,6 +257,7 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	ipcq__store_relaxed(&p->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	ipcq__store_relaxed(&p->move_side, 0u);
 	ipcq__store_relaxed(&p->flags, o.flags);
+	ipcq__store_relaxed(&p->dedup, 0u);
 	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
 		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
 	/* R5: publishes the identity written above; pairs with the acquire
@@ -260,6 +273,11 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;
+	q->full_policy = o.full_policy;
+	q->dedup = -1;
+	q->last_seq = 0;
+	q->cached_deq = 0;
+	q->cached_enq = 0;
 	if (o.wait_strategy != IPCQ_WAIT_DEFAULT)
 		q->wait_strategy = o.wait_strategy;
 	if (o.spin_count != UINT32_MAX)
@@ -273,6 +291,13 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	pthread_mutex_unlock(&attached_lock);
 	/* attaching is one of the moments recovery runs */
 	ipcq__recover_scan(q, NULL, 0, -1);
+	if (o.flags & IPCQ_ATTACH_DEDUP) {
+		rc = ipcq__dedup_attach(q, o.name);
+		if (rc) {
+			ipcq_detach(q);
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -303,6 +328,7 @@ int ipcq_detach(struct ipcq *q)
 	}
 	q->adopted = -1;
 	q->ack = 0;
+	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */
 	close(q->lock_fd);
 	q->lock_fd = -1;

@@ -92,14 +92,19 @@ static uint64_t coarse_now(void)
 struct send_meta {
 	uint16_t producer;
 	uint8_t flags;
+	uint32_t stream;
 	uint64_t pseq;
 	uint64_t enqueue_ns;
 };
 
-/* Claim up to n slots and write msgs into them.  Returns the count, or
- * -EAGAIN when the ring is full.  *pos_out gets the first position. */
+/*
+ * Claim up to n slots and write msgs into them.  Returns the count, or
+ * -EAGAIN when the ring is full.  *pos_out gets the first position.
+ * seq0: for a named producer, the sequence of the first message (the
+ * others follow it one by one); 0 otherwise.
+ */
 static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
-		    const struct send_meta *meta, uint64_t *pos_out)
+		    const struct send_meta *meta, uint64_t seq0, uint64_t *pos_out)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
@@ -150,12 +155,14 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 		uint32_t len = (uint32_t)msgs[i].len;
 		/* relaxed: consumers read these only after A2, or
 		 * speculatively before a claim that will then fail */
+		uint64_t pseq = meta ? meta->pseq : seq0 ? seq0 + i : q->next_pseq++;
 		ipcq__store_relaxed(&s->len, len);
-		ipcq__store_relaxed(&s->pseq, meta ? meta->pseq : q->next_pseq++);
+		ipcq__store_relaxed(&s->pseq, pseq);
 		ipcq__store_relaxed(&s->enqueue_ns, now);
 		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
 		ipcq__store_relaxed(&s->deliveries, (uint8_t)0);
 		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
+		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
 		if (len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;
@@ -163,6 +170,15 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 			IPCQ_CRASHPOINT("send.written");
 		/* R1: publishes header and payload; pairs with A2 */
 		ipcq__store_release(&s->seq, pos + i + 1);
+		if (seq0) {
+			/* accepted: record it for the name (relaxed: only the
+			 * holder writes it; a takeover does not rely on it
+			 * alone, see dedup.c) */
+			ipcq__store_relaxed(&ipcq__dedup(q, (uint32_t)q->dedup)->last, pseq);
+			q->last_seq = pseq;
+			if (i == 0)
+				IPCQ_CRASHPOINT("send.dedup_recorded");
+		}
 	}
 	IPCQ_CRASHPOINT("send.published");
 	/* R4: the record goes idle only after the publish is visible */
@@ -199,11 +215,15 @@ static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ip
 		m->flags = ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED;
 		if (m->deliveries > 1)
 			m->flags |= IPCQ_MSG_REDELIVERED;
-		m->reserved = 0;
+		m->stream = ipcq__load_relaxed(&s->stream);
 		m->token = 0;
 	}
 	return len;
 }
+
+/* try_recv's lease argument: -1 deliver to the caller, >= 0 into that
+ * lease entry, DISCARD drop (the producer's drop-oldest policy). */
+#define DISCARD (-2)
 
 /*
  * Claim up to n published messages that fit their buffers and copy them
@@ -286,8 +306,14 @@ again:
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
 		/* relaxed: ours since C1; A2 gave us this value */
 		if (!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)) {
+			/* relaxed: ours since C1 */
+			uint32_t stream = ipcq__load_relaxed(&s->stream);
+			if (stream)
+				ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
 			if (lease >= 0)
 				bytes += ipcq__lease_fill(q, (uint32_t)lease, s, pos + i, 0);
+			else if (lease == DISCARD)
+				bytes += ipcq__load_relaxed(&s->len);
 			else
 				bytes += deliver(q, s, &bufs[b], infos ? &infos[b] : NULL, 0, &bad);
 			b++;
@@ -302,8 +328,14 @@ again:
 	ipcq__store_release(&me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_space(q);
+	if (q->high_watermark)
+		ipcq__pressure_after_recv(q, pos + k);
 	if (IPCQ_UNLIKELY(b == 0))
 		goto again; /* only passed-over slots */
+	if (IPCQ_UNLIKELY(lease == DISCARD)) {
+		ipcq__count_shared(q, IPCQ_CTR_DROPPED, b);
+		return (int)b;
+	}
 	ipcq__count(q, IPCQ_CTR_RECV, b);
 	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
@@ -355,7 +387,12 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 void ipcq__release_adopted(struct ipcq *q)
 {
 	uint64_t pos = (uint64_t)q->adopted;
-	ipcq__store_release(&ipcq__slot(q, pos)->seq, pos + q->capacity);
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* relaxed: ours since the adoption CAS */
+	uint32_t stream = ipcq__load_relaxed(&s->stream);
+	if (stream)
+		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
+	ipcq__store_release(&s->seq, pos + q->capacity);
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	q->adopted = -1;
 }
@@ -377,6 +414,7 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 		.producer = ipcq__load_relaxed(&s->producer),
 		.deliveries = ipcq__load_relaxed(&s->deliveries),
 		.reason = (uint8_t)reason,
+		.stream = ipcq__load_relaxed(&s->stream),
 		.pseq = ipcq__load_relaxed(&s->pseq),
 		.first_ns = ipcq__load_relaxed(&s->enqueue_ns),
 		.move_side = &q->me->move_side,
@@ -392,12 +430,13 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 }
 
 int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16_t producer,
-		       uint64_t pseq, uint64_t enqueue_ns, uint8_t flags, int64_t *pos_out)
+		       uint32_t stream, uint64_t pseq, uint64_t enqueue_ns, uint8_t flags,
+		       int64_t *pos_out)
 {
 	struct ipcq_buf b = { (void *)(uintptr_t)payload, len };
-	struct send_meta meta = { producer, flags, pseq, enqueue_ns };
+	struct send_meta meta = { producer, flags, stream, pseq, enqueue_ns };
 	uint64_t pos;
-	int rc = try_send(q, &b, 1, &meta, &pos);
+	int rc = try_send(q, &b, 1, &meta, 0, &pos);
 	if (rc > 0 && pos_out)
 		*pos_out = (int64_t)pos;
 	return rc;
@@ -419,27 +458,44 @@ static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 	return 1;
 }
 
+/* Drop-oldest: discard the message at the head to make room.  1 when one
+ * was dropped, -EAGAIN when the head is not ready (being written, or
+ * claimed by a consumer that has not released it yet). */
+static int drop_oldest(struct ipcq *q)
+{
+	struct ipcq_buf b = { NULL, SIZE_MAX };
+	uint64_t need;
+	return try_recv(q, &b, NULL, 1, &need, DISCARD);
+}
+
 IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
-			       int64_t timeout_ns)
+			       uint64_t seq0, int64_t timeout_ns, uint64_t *pos)
 {
 	struct ipcq__waiter w;
-	uint64_t pos;
 	int rc;
 
 	ipcq__count(q, IPCQ_CTR_FULL, 1);
-	if (timeout_ns == IPCQ_NOWAIT)
+	if (q->full_policy == IPCQ_FULL_FAIL ||
+	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
 		return -EAGAIN;
+	/* drop-oldest makes room instead of waiting for it; it waits only
+	 * while the oldest message is still being written or read */
+	if (q->full_policy == IPCQ_FULL_DROP_OLDEST)
+		timeout_ns = IPCQ_FOREVER;
 	ipcq__wait_begin(&w, timeout_ns);
 	for (;;) {
-		rc = ipcq__wait_space(q, &w);
-		if (rc < 0)
+		if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
+			if (drop_oldest(q) < 0 && (rc = ipcq__wait_space(q, &w)) < 0)
+				break;
+		} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
 			break;
+		}
 		/* stuck past the grace period: a dead consumer may hold
 		 * the slot we need; a live consumer will adopt it once
 		 * woken, so wake them */
 		if (recovery_due(q, &w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
 			ipcq__wake_data(q);
-		rc = try_send(q, msgs, n, NULL, &pos);
+		rc = try_send(q, msgs, n, NULL, seq0, pos);
 		if (rc != -EAGAIN)
 			break;
 	}
@@ -513,11 +569,43 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 		return -EMSGSIZE;
 	if (IPCQ_UNLIKELY(!data && len))
 		return -EINVAL;
-	uint64_t pos;
-	rc = try_send(q, &b, 1, NULL, &pos);
+	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	rc = try_send(q, &b, 1, NULL, seq0, &pos);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
-		rc = send_slow(q, &b, 1, timeout_ns);
-	return rc < 0 ? rc : 0;
+		rc = send_slow(q, &b, 1, seq0, timeout_ns, &pos);
+	if (IPCQ_UNLIKELY(rc < 0))
+		return rc;
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + 1) : 0;
+}
+
+int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
+		  int64_t timeout_ns)
+{
+	struct ipcq_buf b = { (void *)(uintptr_t)data, len };
+	uint64_t pos;
+	int rc;
+
+	if (!q || !check_timeout(timeout_ns) || !seq)
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_PRODUCER) || q->dedup < 0)
+		return -EPERM;
+	if (len > q->max_msg_size)
+		return -EMSGSIZE;
+	if (!data && len)
+		return -EINVAL;
+	if (seq <= q->last_seq) {
+		/* a replay of something accepted: drop it, count it */
+		ipcq__count(q, IPCQ_CTR_DUPLICATES, 1);
+		struct ipcq_shm_dedup *e = ipcq__dedup(q, (uint32_t)q->dedup);
+		ipcq__store_relaxed(&e->duplicates, ipcq__load_relaxed(&e->duplicates) + 1);
+		return IPCQ_SEND_DUPLICATE;
+	}
+	rc = try_send(q, &b, 1, NULL, seq, &pos);
+	if (rc == -EAGAIN)
+		rc = send_slow(q, &b, 1, seq, timeout_ns, &pos);
+	if (rc < 0)
+		return rc;
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + 1) : 0;
 }
 
 int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int64_t timeout_ns)
@@ -538,10 +626,12 @@ int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
 	}
-	uint64_t pos;
-	rc = try_send(q, msgs, n, NULL, &pos);
+	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	rc = try_send(q, msgs, n, NULL, seq0, &pos);
 	if (rc == -EAGAIN)
-		rc = send_slow(q, msgs, n, timeout_ns);
+		rc = send_slow(q, msgs, n, seq0, timeout_ns, &pos);
+	if (rc > 0 && q->high_watermark)
+		ipcq__pressure_after_send(q, pos + (uint64_t)rc);
 	return rc;
 }
 

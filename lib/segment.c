@@ -56,6 +56,7 @@ struct layout {
 	uint64_t off_ring;
 	uint64_t off_leases;
 	uint64_t off_side;
+	uint64_t off_dedup;
 	uint64_t total;
 };
 
@@ -93,6 +94,10 @@ uint32_t ipcq__format_signature(void)
 		sizeof(struct ipcq_shm_side),
 		offsetof(struct ipcq_shm_participant, move_side),
 		offsetof(struct ipcq_shm_control, redeliverable),
+		offsetof(struct ipcq_shm_control, pressure),
+		sizeof(struct ipcq_shm_dedup),
+		offsetof(struct ipcq_shm_dedup, consumed_max),
+		offsetof(struct ipcq_shm_participant, dedup),
 		IPCQ_LINE,
 		IPCQ_HEADER_SIZE,
 		_Alignof(uint64_t),
@@ -113,7 +118,7 @@ static int is_pow2(uint32_t v)
 
 /* The layout of a queue with these parameters; -EFBIG if too large. */
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
-			  uint32_t leases, uint32_t side, struct layout *l)
+			  uint32_t leases, uint32_t side, uint32_t dedup, struct layout *l)
 {
 	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg, 64);
 	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
@@ -125,7 +130,8 @@ static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_part
 			       IPCQ_LINE);
 	l->off_leases = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, IPCQ_LINE);
 	l->off_side = round_up(l->off_leases + (uint64_t)leases * l->lease_size, IPCQ_LINE);
-	l->total = round_up(l->off_side + (uint64_t)side * l->side_size, 4096);
+	l->off_dedup = round_up(l->off_side + (uint64_t)side * l->side_size, IPCQ_LINE);
+	l->total = round_up(l->off_dedup + (uint64_t)dedup * sizeof(struct ipcq_shm_dedup), 4096);
 	return l->total > IPCQ_SEGMENT_MAX ? -EFBIG : 0;
 }
 
@@ -188,8 +194,14 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 		return -EINVAL;
 	if (c->grace_us < 100 || c->grace_us > 60000000)
 		return -EINVAL;
+	if (c->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
+		return -EINVAL;
+	if ((c->high_watermark || c->low_watermark) &&
+	    (c->low_watermark < 1 || c->low_watermark >= c->high_watermark ||
+	     c->high_watermark > c->capacity))
+		return -EINVAL;
 	/* not yet supported by this version: must stay at their defaults */
-	if (c->numa_node != IPCQ_NUMA_ANY || c->high_watermark || c->low_watermark || c->flags)
+	if (c->numa_node != IPCQ_NUMA_ANY || c->flags)
 		return -EINVAL;
 	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
@@ -283,6 +295,11 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->ring = m->base + h->off_ring;
 	q->leases = m->base + h->off_leases;
 	q->side = m->base + h->off_side;
+	q->dedup_tab = m->base + h->off_dedup;
+	q->dedup_capacity = h->dedup_capacity;
+	q->high_watermark = h->high_watermark;
+	q->low_watermark = h->low_watermark;
+	q->dedup = -1;
 	q->lease_capacity = h->lease_capacity;
 	q->lease_size = h->lease_size;
 	q->side_capacity = h->side_capacity;
@@ -345,6 +362,10 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->side_capacity = c->side_capacity;
 	h->max_deliveries = c->max_deliveries;
 	h->grace_us = c->grace_us;
+	h->off_dedup = l->off_dedup;
+	h->dedup_capacity = c->dedup_capacity;
+	h->high_watermark = c->high_watermark;
+	h->low_watermark = c->low_watermark;
 }
 
 int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **out)
@@ -374,7 +395,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	if (rc)
 		return rc;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
-			    c.side_capacity, &l);
+			    c.side_capacity, c.dedup_capacity, &l);
 	if (rc)
 		return rc;
 
@@ -466,13 +487,20 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	    h->lease_capacity > IPCQ_CAPACITY_MAX || h->max_deliveries < 1 ||
 	    h->max_deliveries > 255 || h->grace_us < 100 || h->grace_us > 60000000)
 		return -EBADMSG;
+	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
+		return -EBADMSG;
+	if ((h->high_watermark || h->low_watermark) &&
+	    (h->low_watermark < 1 || h->low_watermark >= h->high_watermark ||
+	     h->high_watermark > h->capacity))
+		return -EBADMSG;
 	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
-			   h->side_capacity, &l))
+			   h->side_capacity, h->dedup_capacity, &l))
 		return -EBADMSG;
 	if (h->slot_size != l.slot_size || h->lease_size != l.lease_size ||
 	    h->side_size != l.side_size || h->off_control != l.off_control ||
 	    h->off_participants != l.off_participants || h->off_ring != l.off_ring ||
 	    h->off_leases != l.off_leases || h->off_side != l.off_side ||
+	    h->off_dedup != l.off_dedup ||
 	    h->total_size != l.total)
 		return -EBADMSG;
 	if (file_size != h->total_size)
@@ -619,5 +647,12 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 		else if (st == IPCQ_ENT_REDELIVER)
 			info->redeliverable++;
 	}
+	info->pressure = ipcq__load_relaxed(&q->ctl->pressure) ? 1 : 0;
+	info->high_watermark = q->high_watermark;
+	info->low_watermark = q->low_watermark;
+	info->dedup_capacity = q->dedup_capacity;
+	for (uint32_t d = 0; d < q->dedup_capacity; d++)
+		if (ipcq__load_relaxed(&ipcq__dedup(q, d)->state) != 0)
+			info->dedup_names++;
 	return 0;
 }

@@ -58,6 +58,7 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->producer, src->producer);
 	ipcq__store_relaxed(&e->deliveries, src->deliveries);
 	ipcq__store_relaxed(&e->reason, src->reason);
+	ipcq__store_relaxed(&e->stream, src->stream);
 	ipcq__store_relaxed(&e->last_consumer, (uint32_t)q->index);
 	ipcq__store_relaxed(&e->last_consumer_pid, (uint32_t)getpid());
 	if (len)
@@ -136,6 +137,7 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	p->reason = ipcq__load_relaxed(&e->reason);
 	p->last_consumer = ipcq__load_relaxed(&e->last_consumer);
 	p->last_consumer_pid = ipcq__load_relaxed(&e->last_consumer_pid);
+	p->stream = ipcq__load_relaxed(&e->stream);
 	*w_out = w;
 	return 1;
 }
@@ -255,7 +257,7 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		IPCQ_CRASHPOINT("replay.taking");
 		int64_t pos;
 		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
-					      (uint16_t)p.producer, p.seq, p.first_ns,
+					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
 					      IPCQ_MSG_REPLAYED, &pos);
 		if (sent <= 0) {
 			/* ring full: put it back */

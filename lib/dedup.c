@@ -1,0 +1,209 @@
+/*
+ * dedup.c - named producers and sequence-based deduplication.
+ *
+ * Owns: the dedup table (one entry per producer name) and its lock (an OFD
+ * write lock on the table's first byte, taken with F_OFD_SETLKW by attach
+ * and removal only; the kernel drops it if its holder dies).
+ *
+ * Who writes what in an entry:
+ *   state, name, takeovers   under the table lock
+ *   last, duplicates         the live holder (one process at a time)
+ *   consumed_max             consumers, by CAS-max, after claiming a
+ *                            message of the name and before releasing it
+ *
+ * Exactness across crashes.  The holder publishes a message (R1 in ring.c)
+ * and only then records its sequence in `last`, so a holder that dies in
+ * between leaves `last` one message behind.  The new holder therefore does
+ * not trust `last` alone; it takes the maximum of
+ *   - last,
+ *   - consumed_max: every message a consumer has claimed (consumers raise
+ *     it before they release the slot, so a released slot is covered),
+ *   - the sequences of the name's messages still in the ring, published or
+ *     claimed but not released (read from the slots themselves).
+ * Every message the dead holder published is in one of these places, and
+ * none it did not publish is: its claimed but unpublished slots hold no
+ * valid message and are skipped by recovery, which runs first.  So the new
+ * holder's last_seq is exactly the last accepted message: a replay from
+ * there yields no duplicate and no gap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipcq_internal.h"
+
+static int table_lock(const struct ipcq *q, int fd, short type)
+{
+	struct flock fl;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)(q->dedup_tab - q->base);
+	fl.l_len = 1;
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int find(const struct ipcq *q, const char *name)
+{
+	for (uint32_t i = 0; i < q->dedup_capacity; i++) {
+		const struct ipcq_shm_dedup *e = ipcq__dedup(q, i);
+		/* acquire: pairs with D1 (the name is written before the state) */
+		if (ipcq__load_acquire(&e->state) != 0 &&
+		    strncmp(e->name, name, sizeof(e->name)) == 0)
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+/* Is the holder recorded in state word w a live participant? */
+static int holder_alive(const struct ipcq *q, uint64_t w)
+{
+	uint32_t h = IPCQ_ENT_OWNER(w);
+	if (h >= q->max_participants)
+		return 0;
+	const struct ipcq_shm_participant *p = &q->parts[h];
+	if (ipcq__load_relaxed(&p->generation) != IPCQ_ENT_GEN(w) ||
+	    ipcq__load_relaxed(&p->state) != IPCQ_PART_ACTIVE)
+		return 0;
+	return ipcq__participant_alive(q, h) > 0;
+}
+
+/* Highest sequence of stream (idx + 1) among the messages in the ring. */
+static uint64_t ring_max(const struct ipcq *q, uint32_t idx)
+{
+	uint64_t enq = ipcq__load_acquire(&q->ctl->enq), best = 0;
+	uint64_t p = enq > q->capacity ? enq - q->capacity : 0;
+	for (; p < enq; p++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, p);
+		/* A2: the message is complete once published */
+		uint64_t seq = ipcq__load_acquire(&s->seq);
+		if ((seq & IPCQ_SEQ_POS) != p + 1 || (seq & IPCQ_SEQ_SKIP))
+			continue;
+		/* acquire: these reads happen before the re-check below */
+		uint32_t stream = ipcq__load_acquire(&s->stream);
+		uint64_t pseq = ipcq__load_acquire(&s->pseq);
+		/* relaxed: unchanged means the two reads above were of p */
+		if (ipcq__load_relaxed(&s->seq) != seq)
+			continue; /* released meanwhile: consumed_max covers it */
+		if (stream == idx + 1 && pseq > best)
+			best = pseq;
+	}
+	return best;
+}
+
+int ipcq__dedup_attach(struct ipcq *q, const char *name)
+{
+	struct ipcq_shm_dedup *e;
+	uint64_t last = 0;
+	int rc, idx;
+
+	if (!q->dedup_capacity)
+		return -EINVAL;
+	rc = table_lock(q, q->lock_fd, F_WRLCK);
+	if (rc)
+		return rc;
+	idx = find(q, name);
+	if (idx >= 0) {
+		e = ipcq__dedup(q, (uint32_t)idx);
+		uint64_t w = ipcq__load_acquire(&e->state);
+		if (holder_alive(q, w)) {
+			rc = -EBUSY;
+			goto out;
+		}
+		/* The holder is gone: make its unpublished claims skips first,
+		 * then read what it got accepted (see the top of this file). */
+		ipcq__recover_scan(q, NULL, 0, -1);
+		last = ring_max(q, (uint32_t)idx);
+		/* acquire: after the ring scan; pairs with the CAS-max of the
+		 * consumer that released a slot the scan found released */
+		uint64_t cm = ipcq__load_acquire(&e->consumed_max);
+		uint64_t l = ipcq__load_relaxed(&e->last);
+		if (cm > last)
+			last = cm;
+		if (l > last)
+			last = l;
+		IPCQ_CRASHPOINT("dedup.takeover");
+		ipcq__store_relaxed(&e->last, last);
+		ipcq__store_relaxed(&e->takeovers, ipcq__load_relaxed(&e->takeovers) + 1);
+		ipcq__qcount(q, IPCQ_QCTR_TAKEOVERS, 1);
+	} else {
+		for (idx = 0; idx < (int)q->dedup_capacity; idx++)
+			if (ipcq__load_acquire(&ipcq__dedup(q, (uint32_t)idx)->state) == 0)
+				break;
+		if (idx == (int)q->dedup_capacity) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		e = ipcq__dedup(q, (uint32_t)idx);
+		memset(e->name, 0, sizeof(e->name));
+		memcpy(e->name, name, strnlen(name, sizeof(e->name) - 1));
+		ipcq__store_relaxed(&e->last, (uint64_t)0);
+		ipcq__store_relaxed(&e->duplicates, (uint64_t)0);
+		ipcq__store_relaxed(&e->takeovers, (uint64_t)0);
+		ipcq__store_relaxed(&e->consumed_max, (uint64_t)0);
+	}
+	/* D1: the holder and name are visible together; pairs with the
+	 * acquire loads in find() and holder checks */
+	ipcq__store_release(&e->state,
+			    IPCQ_ENT(ipcq__load_relaxed(&q->me->generation), q->index, IPCQ_ENT_OWNED));
+	ipcq__store_relaxed(&q->me->dedup, (uint32_t)idx + 1);
+	q->dedup = idx;
+	q->last_seq = last;
+	rc = 0;
+out:
+	table_lock(q, q->lock_fd, F_UNLCK);
+	return rc;
+}
+
+void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint64_t seq)
+{
+	if (stream == 0 || stream > q->dedup_capacity)
+		return; /* anonymous, or a corrupt stream number */
+	uint64_t *cm = &ipcq__dedup(q, stream - 1)->consumed_max;
+	/* relaxed first look: most messages raise it by one */
+	uint64_t cur = ipcq__load_relaxed(cm);
+	/* D2: CAS-max, a full barrier before the release of the slot (R2),
+	 * so a takeover that sees the slot released sees this */
+	while (seq > cur && !ipcq__cas(cm, cur, seq))
+		cur = ipcq__load_relaxed(cm);
+}
+
+int ipcq_last_seq(struct ipcq *q, uint64_t *seq)
+{
+	if (!q || !seq)
+		return -EINVAL;
+	if (q->dedup < 0)
+		return -EPERM;
+	*seq = q->last_seq;
+	return 0;
+}
+
+int ipcq_dedup_remove(struct ipcq *q, const char *name)
+{
+	int rc, idx, fd;
+
+	if (!q || !name || !name[0])
+		return -EINVAL;
+	if (q->readonly)
+		return -EPERM;
+	fd = q->lock_fd >= 0 ? q->lock_fd : q->fd;
+	rc = table_lock(q, fd, F_WRLCK);
+	if (rc)
+		return rc;
+	idx = find(q, name);
+	if (idx < 0) {
+		rc = idx;
+	} else if (holder_alive(q, ipcq__load_acquire(&ipcq__dedup(q, (uint32_t)idx)->state))) {
+		rc = -EBUSY;
+	} else {
+		/* D1 for a removal: free */
+		ipcq__store_release(&ipcq__dedup(q, (uint32_t)idx)->state, (uint64_t)0);
+		rc = 0;
+	}
+	table_lock(q, fd, F_UNLCK);
+	return rc;
+}
