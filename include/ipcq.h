@@ -186,7 +186,14 @@ struct ipcq_config {
 	 * instead of being delivered again, 1..255.  Default 5.
 	 */
 	uint32_t max_deliveries;
-	/** NUMA node; reserved, must be IPCQ_NUMA_ANY in this version. */
+	/**
+	 * NUMA node the segment's memory is bound to: a node number,
+	 * IPCQ_NUMA_LOCAL (the node of the CPU the creator runs on), or
+	 * IPCQ_NUMA_ANY (the default: no binding, the kernel's policy).  The
+	 * pages are bound (hwloc, strict) before they are first touched, then
+	 * reserved, so the queue never lands on another node by accident.  An
+	 * unknown node or one without memory is -EINVAL.
+	 */
 	int32_t numa_node;
 	/**
 	 * Backpressure watermarks, in messages waiting (depth).  Both 0 (the
@@ -225,6 +232,8 @@ struct ipcq_config {
 
 /** Any NUMA node (the kernel's default policy). */
 #define IPCQ_NUMA_ANY (-1)
+/** The NUMA node of the CPU the creating thread runs on. */
+#define IPCQ_NUMA_LOCAL (-2)
 
 /** Initializer with every default; use as `struct ipcq_config c = IPCQ_CONFIG_INIT;`. */
 #define IPCQ_CONFIG_INIT                                                  \
@@ -845,6 +854,131 @@ struct ipcq_info {
  * Does not block; may run concurrently with anything.
  */
 IPCQ_API int ipcq_info(struct ipcq *q, struct ipcq_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Monitoring                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * ipcq_open_readonly - open a queue for monitoring.
+ *
+ * Like ipcq_open(), with a read-only descriptor and a read-only mapping:
+ * the handle can read everything (ipcq_info, ipcq_stats, the side ring)
+ * and can change nothing, so a monitor can never corrupt a queue, and it
+ * needs only read permission.  attach, send, recv, recover, replay and
+ * purge fail with -EPERM on it.
+ * Errors: as ipcq_open().
+ */
+IPCQ_API int ipcq_open_readonly(const char *name, struct ipcq **out);
+
+/**
+ * ipcq_list - the queues on this machine.
+ *
+ * @cb:  called with each queue name (the part after "ipcq." in /dev/shm);
+ *       a non-zero return stops the listing and is returned.
+ * @arg: passed to @cb.
+ *
+ * Returns 0 (or @cb's non-zero value).  Errors: -EINVAL, or the -errno of
+ * reading /dev/shm.  Names that are not valid queue names are skipped.
+ */
+IPCQ_API int ipcq_list(int (*cb)(const char *name, void *arg), void *arg);
+
+/** One participant's figures, from ipcq_stats(). */
+struct ipcq_participant_stats {
+	uint32_t index;          /**< entry in the participant table */
+	uint32_t roles;          /**< IPCQ_ROLE_* */
+	uint32_t flags;          /**< IPCQ_ATTACH_* */
+	uint32_t alive;          /**< 1 while its process holds its liveness lock */
+	uint32_t pid;            /**< for people; never used for decisions */
+	uint32_t stream;         /**< dedup index + 1 of the name it holds, 0 none */
+	char name[48];           /**< participant (and producer) name */
+	uint64_t attach_ns;      /**< CLOCK_REALTIME */
+	uint64_t sent, sent_bytes, send_calls;
+	uint64_t received, received_bytes, recv_calls;
+	uint64_t full;           /**< sends that found the ring full */
+	uint64_t empty;          /**< receives that found it empty */
+	uint64_t blocked_ns;     /**< time spent waiting in blocking calls */
+	uint64_t sleeps, wakes;  /**< futex sleeps and wakes */
+	uint64_t acks, nacks;
+	uint64_t redeliveries;   /**< messages it received again */
+	uint64_t poisoned;       /**< messages it moved to the side ring */
+	uint64_t recoveries;     /**< recovery actions it performed */
+	uint64_t side_full;      /**< side-ring moves refused */
+	uint64_t duplicates;     /**< sends dropped as duplicates */
+	uint64_t dropped;        /**< messages discarded by drop-oldest */
+	uint64_t pressure_on, pressure_off; /**< transitions it made */
+	uint64_t reserved[6];
+};
+
+/** A queue's figures, from ipcq_stats(). */
+struct ipcq_stats {
+	uint32_t size;           /**< sizeof(struct ipcq_stats), set by the caller */
+	uint32_t participants;   /**< entries in use (alive or with unfinished work) */
+	struct ipcq_info info;   /**< as ipcq_info() (info.size is set for you) */
+	uint64_t now_ns;         /**< CLOCK_MONOTONIC_COARSE when taken */
+	uint64_t oldest_ns;      /**< enqueue time of the oldest waiting message, 0 if none */
+	uint64_t recoveries, skipped, redelivered, completed, poisoned, freed;
+	uint64_t side_full;      /**< moves to the side ring refused */
+	uint64_t takeovers;      /**< producer names taken over from the dead */
+	uint32_t side_by_reason[4]; /**< side-ring entries by enum ipcq_reason (index 0 unused) */
+	int32_t numa_node;       /**< node asked for at create (IPCQ_NUMA_ANY: none) */
+	uint32_t reserved0;
+	uint64_t reserved[8];
+};
+
+/**
+ * ipcq_stats - a snapshot of a queue and of every participant.
+ *
+ * @q:      any handle, read-only ones included.
+ * @st:     filled; set st->size = sizeof(*st) first.
+ * @parts:  room for @nparts participant records, or NULL.
+ * @nparts: size of @parts.
+ *
+ * Reads only: never writes to the segment, so it may run at any rate
+ * beside a busy queue.  Attached participants are listed, alive or dead
+ * (a process that died attached), up to @nparts; st->participants counts
+ * them all.  Returns how many records were written to @parts.
+ * Errors: -EINVAL.  Does not block.
+ */
+IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
+			struct ipcq_participant_stats *parts, unsigned nparts);
+
+/* ------------------------------------------------------------------ */
+/* NUMA                                                                */
+/* ------------------------------------------------------------------ */
+
+/**
+ * ipcq_numa_node - the NUMA node the queue was bound to at creation, or
+ * IPCQ_NUMA_ANY when it was not bound.  Errors: -EINVAL.
+ */
+IPCQ_API int ipcq_numa_node(struct ipcq *q);
+
+/**
+ * ipcq_numa_placement - where the segment's pages actually are.
+ *
+ * @q:        any handle.
+ * @on_node:  filled with pages[i] = number of the segment's pages on node
+ *            i, for i < @nnodes (may be NULL when @nnodes is 0).
+ * @nnodes:   size of @on_node.
+ * @total:    receives the number of pages examined (or NULL).
+ *
+ * Asks the kernel (move_pages in query mode) for every page of the
+ * mapping.  Returns the number of nodes that hold at least one page.
+ * Errors: -EINVAL, -ENOSYS no NUMA support in the kernel.  Takes time in
+ * proportion to the segment size; not for hot paths.
+ */
+IPCQ_API int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nnodes,
+				 uint64_t *total);
+
+/**
+ * ipcq_pin_thread - bind the calling thread to the CPUs of the queue's
+ * NUMA node (hwloc cpubind).
+ *
+ * Returns 0.  Errors: -EINVAL, -ENODEV the queue is not bound to a node
+ * (IPCQ_NUMA_ANY), -ENOSYS binding not supported here, or the -errno hwloc
+ * reported.
+ */
+IPCQ_API int ipcq_pin_thread(struct ipcq *q);
 
 #ifdef __cplusplus
 }

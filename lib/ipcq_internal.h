@@ -375,6 +375,7 @@ struct ipcq {
 	uint32_t dedup_capacity;
 	uint32_t high_watermark;
 	uint32_t low_watermark;
+	int32_t numa_node;
 	uint64_t grace_ns;
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
@@ -470,6 +471,10 @@ IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t
 IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
+
+/* numa.c */
+IPCQ_HIDDEN int ipcq__numa_resolve(int requested, int *node);
+IPCQ_HIDDEN int ipcq__numa_bind(void *addr, size_t len, int node);
 
 /* dedup.c */
 IPCQ_HIDDEN int ipcq__dedup_attach(struct ipcq *q, const char *name);

@@ -200,8 +200,10 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 	    (c->low_watermark < 1 || c->low_watermark >= c->high_watermark ||
 	     c->high_watermark > c->capacity))
 		return -EINVAL;
-	/* not yet supported by this version: must stay at their defaults */
-	if (c->numa_node != IPCQ_NUMA_ANY || c->flags)
+	if (c->numa_node < IPCQ_NUMA_LOCAL || c->numa_node > 1023)
+		return -EINVAL;
+	/* no flags are defined yet */
+	if (c->flags)
 		return -EINVAL;
 	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
@@ -394,6 +396,10 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	rc = check_config(&c);
 	if (rc)
 		return rc;
+	/* an unknown or memory-less node is refused before anything exists */
+	rc = ipcq__numa_resolve(c.numa_node, &c.numa_node);
+	if (rc)
+		return rc;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
 			    c.side_capacity, c.dedup_capacity, &l);
 	if (rc)
@@ -411,10 +417,17 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		goto fail;
 	}
 	/* the umask must not strip the group bits asked for */
-	if (fchmod(fd, c.mode) < 0 || ftruncate(fd, (off_t)l.total) < 0) {
+	if (fchmod(fd, c.mode) < 0 || ftruncate(fd, (off_t)l.total) < 0 || fstat(fd, &st) < 0) {
 		rc = -errno;
 		goto fail_unlink;
 	}
+	rc = map_get(fd, &st, l.total, 0, &m);
+	if (rc)
+		goto fail_unlink;
+	/* bind to the NUMA node before any page is touched */
+	rc = ipcq__numa_bind(m->base, l.total, c.numa_node);
+	if (rc)
+		goto fail_unlink;
 	/* tmpfs allocates on first touch: reserve everything now, so that a
 	 * queue that does not fit fails here and not with SIGBUS later */
 	rc = posix_fallocate(fd, 0, (off_t)l.total);
@@ -422,13 +435,10 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		rc = rc == EFBIG ? -ENOSPC : -rc;
 		goto fail_unlink;
 	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto fail_unlink;
-	}
-	rc = map_get(fd, &st, l.total, 0, &m);
-	if (rc)
-		goto fail_unlink;
+#ifdef MADV_POPULATE_WRITE
+	/* prefault: map every page now rather than on the hot path */
+	(void)madvise(m->base, l.total, MADV_POPULATE_WRITE);
+#endif
 
 	header_fill(&h, &c, &l);
 	memcpy(m->base, &h, sizeof(h));
@@ -487,7 +497,8 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	    h->lease_capacity > IPCQ_CAPACITY_MAX || h->max_deliveries < 1 ||
 	    h->max_deliveries > 255 || h->grace_us < 100 || h->grace_us > 60000000)
 		return -EBADMSG;
-	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
+	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX ||
+	    (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)))
 		return -EBADMSG;
 	if ((h->high_watermark || h->low_watermark) &&
 	    (h->low_watermark < 1 || h->low_watermark >= h->high_watermark ||

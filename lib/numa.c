@@ -1,0 +1,192 @@
+/*
+ * numa.c - placing a queue on a NUMA node, pinning threads near it, and
+ * reading back where its pages are.
+ *
+ * Owns: the decisions of placement.  Writes nothing in the segment but
+ * the header's numa_node at create (segment.c copies it).
+ *
+ * Facts this file relies on (hwloc 2.x on Linux):
+ *  - only HWLOC_MEMBIND_BIND with HWLOC_MEMBIND_STRICT is a hard bind;
+ *    without STRICT hwloc merely prefers the node;
+ *  - hwloc_alloc_membind() returns private memory and cannot serve a
+ *    shared segment, so the mapped area is bound (hwloc_set_area_membind),
+ *    which for a shared tmpfs mapping sets the policy of the shared object:
+ *    pages faulted later by any process that maps it follow it;
+ *  - the binding must come before the first touch of a page, so create
+ *    binds right after mmap and only then reserves (posix_fallocate) and
+ *    initializes the segment;
+ *  - on a topology that is not the running system (synthetic, XML) the
+ *    binding calls do nothing, so the tests check decisions there and
+ *    placement only on the real machine.
+ */
+#include <errno.h>
+#include <hwloc.h>
+#include <numaif.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "numa_internal.h"
+
+static int topo_load(hwloc_topology_t *t)
+{
+	if (hwloc_topology_init(t) < 0)
+		return -ENOMEM;
+	if (hwloc_topology_load(*t) < 0) {
+		hwloc_topology_destroy(*t);
+		return -ENOSYS;
+	}
+	return 0;
+}
+
+/*
+ * Decide the node for a request: a node number (must exist and have
+ * memory), IPCQ_NUMA_LOCAL (the node of @cpu, the CPU the caller runs on)
+ * or IPCQ_NUMA_ANY (none: returns IPCQ_NUMA_ANY).  Returns the node's OS
+ * index, IPCQ_NUMA_ANY, or -EINVAL.
+ */
+int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
+{
+	if (requested == IPCQ_NUMA_ANY)
+		return IPCQ_NUMA_ANY;
+	if (requested == IPCQ_NUMA_LOCAL) {
+		hwloc_obj_t pu = cpu >= 0 ? hwloc_get_pu_obj_by_os_index(t, (unsigned)cpu) : NULL;
+		hwloc_nodeset_t ns = hwloc_bitmap_alloc();
+		int node = -EINVAL;
+		if (!ns)
+			return -ENOMEM;
+		if (pu) {
+			hwloc_cpuset_to_nodeset(t, pu->cpuset, ns);
+			int first = hwloc_bitmap_first(ns);
+			hwloc_obj_t o = first >= 0 ? hwloc_get_numanode_obj_by_os_index(t, (unsigned)first) : NULL;
+			if (o && o->attr && o->attr->numanode.local_memory)
+				node = first;
+		}
+		if (node < 0) {
+			/* the CPU's node has no memory (or is unknown): the
+			 * first node that has some */
+			hwloc_obj_t o = NULL;
+			while ((o = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, o)))
+				if (o->attr->numanode.local_memory) {
+					node = (int)o->os_index;
+					break;
+				}
+		}
+		hwloc_bitmap_free(ns);
+		return node;
+	}
+	if (requested < 0)
+		return -EINVAL;
+	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)requested);
+	if (!o || !o->attr || !o->attr->numanode.local_memory)
+		return -EINVAL; /* unknown or memory-less node */
+	return requested;
+}
+
+/* Check a requested node before anything is created. */
+int ipcq__numa_resolve(int requested, int *node)
+{
+	hwloc_topology_t t;
+	if (requested == IPCQ_NUMA_ANY) {
+		*node = IPCQ_NUMA_ANY;
+		return 0;
+	}
+	int rc = topo_load(&t);
+	if (rc)
+		return rc;
+	rc = ipcq__numa_pick(t, requested, sched_getcpu());
+	hwloc_topology_destroy(t);
+	if (rc < 0 && rc != IPCQ_NUMA_ANY)
+		return rc;
+	*node = rc;
+	return 0;
+}
+
+/* Bind [addr, addr + len) to @node, strictly; before the first touch. */
+int ipcq__numa_bind(void *addr, size_t len, int node)
+{
+	hwloc_topology_t t;
+	if (node == IPCQ_NUMA_ANY)
+		return 0;
+	int rc = topo_load(&t);
+	if (rc)
+		return rc;
+	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)node);
+	if (!o)
+		rc = -EINVAL;
+	else if (hwloc_set_area_membind(t, addr, len, o->nodeset, HWLOC_MEMBIND_BIND,
+					HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET) < 0)
+		rc = errno ? -errno : -ENOSYS;
+	hwloc_topology_destroy(t);
+	return rc;
+}
+
+int ipcq__numa_pin(hwloc_topology_t t, int node)
+{
+	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)node);
+	if (!o || !o->cpuset || hwloc_bitmap_iszero(o->cpuset))
+		return -EINVAL;
+	if (hwloc_set_cpubind(t, o->cpuset, HWLOC_CPUBIND_THREAD) < 0)
+		return errno ? -errno : -ENOSYS;
+	return 0;
+}
+
+int ipcq_numa_node(struct ipcq *q)
+{
+	if (!q)
+		return -EINVAL;
+	return q->numa_node;
+}
+
+int ipcq_pin_thread(struct ipcq *q)
+{
+	hwloc_topology_t t;
+	if (!q)
+		return -EINVAL;
+	if (q->numa_node == IPCQ_NUMA_ANY)
+		return -ENODEV;
+	int rc = topo_load(&t);
+	if (rc)
+		return rc;
+	rc = ipcq__numa_pin(t, q->numa_node);
+	hwloc_topology_destroy(t);
+	return rc;
+}
+
+int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nnodes, uint64_t *total)
+{
+	if (!q || (!on_node && nnodes))
+		return -EINVAL;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t npages = (q->size + (uint64_t)page - 1) / (uint64_t)page;
+	enum { CHUNK = 1024 };
+	void *pages[CHUNK];
+	int status[CHUNK];
+	uint64_t seen_mask = 0;
+	int nodes_used = 0;
+
+	for (unsigned i = 0; i < nnodes; i++)
+		on_node[i] = 0;
+	for (uint64_t first = 0; first < npages; first += CHUNK) {
+		unsigned n = npages - first < CHUNK ? (unsigned)(npages - first) : CHUNK;
+		for (unsigned i = 0; i < n; i++)
+			pages[i] = q->base + (first + i) * (uint64_t)page;
+		/* query mode: nodes == NULL moves nothing */
+		if (move_pages(0, n, pages, NULL, status, 0) < 0)
+			return errno == ENOSYS ? -ENOSYS : -errno;
+		for (unsigned i = 0; i < n; i++) {
+			int nd = status[i];
+			if (nd < 0)
+				continue; /* not present (-ENOENT) or other */
+			if ((unsigned)nd < nnodes)
+				on_node[nd]++;
+			if (nd < 64 && !(seen_mask & (1ull << nd))) {
+				seen_mask |= 1ull << nd;
+				nodes_used++;
+			}
+		}
+	}
+	if (total)
+		*total = npages;
+	return nodes_used;
+}

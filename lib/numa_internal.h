@@ -1,0 +1,21 @@
+/*
+ * numa_internal.h - the placement decisions of numa.c, exposed to the
+ * tests so that they can be checked on synthetic hwloc topologies.
+ * Never included from outside lib/ and tests/.
+ */
+#ifndef IPCQ_NUMA_INTERNAL_H
+#define IPCQ_NUMA_INTERNAL_H
+
+#include <hwloc.h>
+
+#include "ipcq_internal.h"
+
+/* The node for a request (a node number, IPCQ_NUMA_LOCAL with the caller
+ * running on @cpu, or IPCQ_NUMA_ANY) on topology @t: its OS index,
+ * IPCQ_NUMA_ANY, or -EINVAL (unknown or memory-less node). */
+IPCQ_HIDDEN int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu);
+
+/* Bind the calling thread to the CPUs of @node on @t. */
+IPCQ_HIDDEN int ipcq__numa_pin(hwloc_topology_t t, int node);
+
+#endif
