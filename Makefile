@@ -67,7 +67,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all lib tools tests demo test check tsan stress bench deps install \
-	uninstall clean cxx-check build-tests
+	uninstall clean cxx-check install-check build-tests
 
 all: lib tools
 
@@ -116,12 +116,30 @@ cxx-check: | $(B)
 	printf '#include "ipcq.h"\nint main(){ struct ipcq_config c; ipcq_config_init(&c); return c.capacity == 1024 ? 0 : 1; }\n' > $(B)/cxx_check.cc
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/cxx_check.cc
 
+# Install into a staging directory and build a consumer against the
+# installed header, pkg-config file and shared library, as C and as C++.
+STAGE := $(abspath build/stage)
+install-check:
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install V=release DESTDIR=$(STAGE) prefix=/usr >/dev/null
+	printf '#include <ipcq.h>\n#include <stdio.h>\nint main(void){ printf("ipcq %%s\\n", ipcq_version_string()); return ipcq_version() == IPCQ_VERSION ? 0 : 1; }\n' > build/consumer.c
+	cp build/consumer.c build/consumer.cc
+	$(CC) -std=c11 -Wall -Wextra -Werror -I$(STAGE)/usr/include build/consumer.c \
+		-L$(STAGE)/usr/lib -lipcq -o build/consumer-c
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -I$(STAGE)/usr/include build/consumer.cc \
+		-L$(STAGE)/usr/lib -lipcq -o build/consumer-cxx
+	LD_LIBRARY_PATH=$(STAGE)/usr/lib build/consumer-c
+	LD_LIBRARY_PATH=$(STAGE)/usr/lib build/consumer-cxx
+	PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig pkg-config --libs ipcq | grep -q -- -lipcq
+	test -f $(STAGE)/usr/include/ipcq.h && test -L $(STAGE)/usr/lib/libipcq.so.$(VERSION_MAJOR)
+
 # ---- tiers ---------------------------------------------------------------
 
 # make test: the tier CI runs.  Installs what is missing, builds everything
 # under ASan+UBSan and runs the whole suite with a per-test timeout.
 test: deps
 	$(MAKE) --no-print-directory cxx-check V=asan
+	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory build-tests V=asan
 	tests/run.sh build/asan/tests
 
@@ -145,7 +163,7 @@ bench: deps
 
 # ---- packages -------------------------------------------------------------
 
-DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev
+DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev tmux
 
 deps:
 	@./.ci/deps.sh $(DEB_PKGS)
