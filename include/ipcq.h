@@ -648,6 +648,79 @@ IPCQ_API int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs,
 			     int64_t timeout_ns);
 
 /* ------------------------------------------------------------------ */
+/* Zero copy                                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * ipcq_reserve - claim up to @n slots to write messages in place.
+ *
+ * @q:          a handle attached as producer, with no reservation open.
+ * @n:          1 or more (at most capacity are taken).
+ * @bufs:       receives @n pointers; bufs[i] is max_msg_size bytes of the
+ *              i-th reserved slot, to be written before ipcq_commit().
+ * @timeout_ns: how long to wait for room for the first slot.
+ *
+ * Returns how many slots were reserved (1..n), all with one atomic claim.
+ * Nothing is visible to consumers until ipcq_commit().  A reservation held
+ * by a process that dies is recovered like any claim: the slots are passed
+ * over, and the messages were never sent.  The full policy applies as for
+ * ipcq_send() (drop-oldest included).
+ * Errors: as ipcq_send_batch(); -EALREADY a reservation is open.
+ */
+IPCQ_API int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns);
+
+/**
+ * ipcq_commit - publish reserved slots.
+ *
+ * @q:    the handle with an open reservation of k slots.
+ * @lens: payload lengths of the first @n slots (each <= max_msg_size).
+ * @n:    0..k: slots n..k-1 are given up (consumers pass them).
+ *
+ * Returns 0, or IPCQ_SEND_PRESSURE above the high watermark.  A named
+ * producer's messages get the name's next sequence numbers.
+ * Errors: -EINVAL no reservation open, @n > k, or a length too large (the
+ * reservation stays open).
+ */
+IPCQ_API int ipcq_commit(struct ipcq *q, const size_t *lens, unsigned n);
+
+/** A message read in place by ipcq_peek(). */
+struct ipcq_zmsg {
+	const void *data;          /**< the payload, inside the queue */
+	size_t len;                /**< payload length */
+	struct ipcq_msginfo info;  /**< as ipcq_recv() fills it */
+};
+
+/**
+ * ipcq_peek - claim up to @n messages and read them in place.
+ *
+ * @q:          a handle attached as consumer, with nothing peeked.
+ * @msgs:       receives up to @n messages; data points into the queue and
+ *              stays valid until ipcq_release() (fast mode) or until the
+ *              message is acked or nacked (ack mode).
+ * @n:          1 or more; ack mode takes one message per call.
+ * @timeout_ns: how long to wait for the first message.
+ *
+ * Returns how many messages were claimed (1..n), in queue order.  In fast
+ * mode the slots stay claimed (producers cannot reuse them) until
+ * ipcq_release(); a consumer that dies meanwhile has its messages delivered
+ * again, as with ipcq_recv().  In ack mode the message is leased as by
+ * ipcq_recv() and data points into its lease.
+ * Errors: as ipcq_recv_batch() (no -ENOBUFS); -EALREADY messages are still
+ * peeked.
+ */
+IPCQ_API int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n,
+		       int64_t timeout_ns);
+
+/**
+ * ipcq_release - give back the slots of the last ipcq_peek().
+ *
+ * Fast mode: frees the slots for producers; the data pointers become
+ * invalid.  Ack mode: nothing to do (ack or nack each message); returns 0.
+ * Errors: -EINVAL nothing peeked.
+ */
+IPCQ_API int ipcq_release(struct ipcq *q);
+
+/* ------------------------------------------------------------------ */
 /* Ack mode                                                            */
 /* ------------------------------------------------------------------ */
 

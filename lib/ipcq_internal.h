@@ -399,6 +399,13 @@ struct ipcq {
 	uint64_t last_seq;      /* last sequence accepted under our name */
 	uint64_t cached_deq;    /* producer's stale view of deq (watermarks) */
 	uint64_t cached_enq;    /* consumer's stale view of enq (watermarks) */
+	/* zero copy: the open reservation and the peeked run */
+	uint64_t zc_send_pos;
+	uint32_t zc_send_n;     /* 0: no reservation open */
+	uint32_t zc_recv_n;     /* 0: nothing peeked */
+	uint64_t zc_recv_pos;
+	uint32_t zc_recv_waiters;
+	int zc_recv_ack;        /* the peek was an ack-mode lease */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -494,6 +501,7 @@ IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
 				      const struct ipcq_shm_slot *s, uint64_t pos, int adopted);
 IPCQ_HIDDEN int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap,
 				 struct ipcq_msginfo *info, uint64_t *need);
+IPCQ_HIDDEN int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m);
 IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 					       struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);

@@ -30,6 +30,7 @@
  * recoverers never both act on one entry.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -102,14 +103,18 @@ static void unreserve(struct ipcq *q, uint32_t e)
 	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
 }
 
-/* Hand the OWNED entry e to the application. */
-static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *m)
+/* Hand the OWNED entry e to the application: a copy into buf, or (buf
+ * NULL, zero copy) a pointer to the payload in *ptr. */
+static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *m,
+		    const void **ptr)
 {
 	struct ipcq_shm_lease *l = ipcq__lease(q, e);
 	/* relaxed: the entry is ours (OWNED by us) */
 	uint32_t len = ipcq__load_relaxed(&l->len);
-	if (len)
+	if (buf && len)
 		memcpy(buf, (const uint8_t *)l + IPCQ_LEASE_HDR, len);
+	if (ptr)
+		*ptr = (const uint8_t *)l + IPCQ_LEASE_HDR;
 	if (m) {
 		m->len = len;
 		m->seq = ipcq__load_relaxed(&l->pseq);
@@ -131,8 +136,8 @@ static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *
 	return (int)len;
 }
 
-int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
-				   struct ipcq_msginfo *info, uint64_t *need)
+static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
+			      uint64_t *need, const void **ptr)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
@@ -152,13 +157,21 @@ int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
 		ipcq__store_relaxed(&l->deliveries, (uint8_t)(ipcq__load_relaxed(&l->deliveries) + 1));
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
-		return hand_out(q, e, buf, info);
+		return hand_out(q, e, buf, info, ptr);
 	}
 	return -EAGAIN;
 }
 
-int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
-		     uint64_t *need)
+int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
+				   struct ipcq_msginfo *info, uint64_t *need)
+{
+	return take_redeliverable(q, buf, cap, info, need, NULL);
+}
+
+/* Receive one message into a lease: copied to buf, or (buf NULL) pointed
+ * to by *ptr. */
+static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
+		      uint64_t *need, const void **ptr)
 {
 	int rc, e;
 
@@ -166,7 +179,7 @@ int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo 
 		return -EBUSY;
 	/* relaxed: a hint; the entry's state word decides */
 	if (ipcq__load_relaxed(&q->ctl->redeliverable)) {
-		rc = ipcq__lease_take_redeliverable(q, buf, cap, info, need);
+		rc = take_redeliverable(q, buf, cap, info, need, ptr);
 		if (rc != -EAGAIN)
 			return rc;
 	}
@@ -192,14 +205,29 @@ int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo 
 		}
 		ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
 		ipcq__release_adopted(q);
-		return hand_out(q, (uint32_t)e, buf, info);
+		return hand_out(q, (uint32_t)e, buf, info, ptr);
 	}
 	rc = ipcq__ring_recv_lease(q, (uint32_t)e, cap, need);
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);
 		return rc;
 	}
-	return hand_out(q, (uint32_t)e, buf, info);
+	return hand_out(q, (uint32_t)e, buf, info, ptr);
+}
+
+int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
+		     uint64_t *need)
+{
+	return lease_recv(q, buf, cap, info, need, NULL);
+}
+
+int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m)
+{
+	uint64_t need;
+	int rc = lease_recv(q, NULL, SIZE_MAX, &m->info, &need, &m->data);
+	if (rc >= 0)
+		m->len = (size_t)rc;
+	return rc;
 }
 
 /* The entry of a token, if this handle holds it; NULL otherwise. */

@@ -98,17 +98,15 @@ struct send_meta {
 };
 
 /*
- * Claim up to n slots and write msgs into them.  Returns the count, or
- * -EAGAIN when the ring is full.  *pos_out gets the first position.
- * seq0: for a named producer, the sequence of the first message (the
- * others follow it one by one); 0 otherwise.
+ * Claim up to n free slots with one CAS.  Returns the count k, -EAGAIN when
+ * the ring is full, -EBADMSG when its cursors are corrupt.  *pos_out gets
+ * the first position; the work record covers [pos, pos + k).
  */
-static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
-		    const struct send_meta *meta, uint64_t seq0, uint64_t *pos_out)
+static int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
-	uint64_t pos, seq, bytes = 0;
+	uint64_t pos, seq;
 	unsigned k;
 
 	/* relaxed: only a hint; A1 and P1 decide */
@@ -146,13 +144,35 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 		}
 	}
 	IPCQ_CRASHPOINT("send.claimed");
-	/* P2: pairs with W1 of a sleeping consumer (see wait.c) */
+	*pos_out = pos;
+	return (int)k;
+}
+
+/*
+ * Write the headers of the k claimed slots at pos (and copy their payloads
+ * when msgs is given; zero-copy callers wrote them in place already), then
+ * publish them.  lens[i] / msgs[i].len are the payload lengths; slots from
+ * index `used` on are published as skips (reserved, then not committed).
+ */
+static void publish_send(struct ipcq *q, uint64_t pos, unsigned k, unsigned used,
+			 const struct ipcq_buf *msgs, const size_t *lens,
+			 const struct send_meta *meta, uint64_t seq0)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	uint64_t bytes = 0;
+
+	/* P2: pairs with W1 of a sleeping consumer (see wait.c); after P1 */
 	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
 	uint64_t now = meta ? meta->enqueue_ns : coarse_now();
 	IPCQ_DEBUG_YIELD();
 	for (unsigned i = 0; i < k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
-		uint32_t len = (uint32_t)msgs[i].len;
+		if (i >= used) {
+			/* R1 for an unused reservation: consumers pass it */
+			ipcq__store_release(&s->seq, (pos + i + 1) | IPCQ_SEQ_SKIP);
+			continue;
+		}
+		uint32_t len = (uint32_t)(msgs ? msgs[i].len : lens[i]);
 		/* relaxed: consumers read these only after A2, or
 		 * speculatively before a claim that will then fail */
 		uint64_t pseq = meta ? meta->pseq : seq0 ? seq0 + i : q->next_pseq++;
@@ -163,7 +183,7 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 		ipcq__store_relaxed(&s->deliveries, (uint8_t)0);
 		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
 		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
-		if (len)
+		if (msgs && len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;
 		if (i == 0)
@@ -182,14 +202,27 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 	}
 	IPCQ_CRASHPOINT("send.published");
 	/* R4: the record goes idle only after the publish is visible */
-	ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
-	ipcq__count(q, IPCQ_CTR_SENT, k);
+	ipcq__store_release(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	ipcq__count(q, IPCQ_CTR_SENT, used);
 	ipcq__count(q, IPCQ_CTR_SENT_BYTES, bytes);
 	ipcq__count(q, IPCQ_CTR_SEND_CALLS, 1);
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_data(q);
-	*pos_out = pos;
-	return (int)k;
+}
+
+/*
+ * Claim up to n slots and write msgs into them.  Returns the count, or
+ * -EAGAIN when the ring is full.  *pos_out gets the first position.
+ * seq0: for a named producer, the sequence of the first message (the
+ * others follow it one by one); 0 otherwise.
+ */
+static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+		    const struct send_meta *meta, uint64_t seq0, uint64_t *pos_out)
+{
+	int k = claim_send(q, n, pos_out);
+	if (IPCQ_LIKELY(k > 0))
+		publish_send(q, *pos_out, (unsigned)k, (unsigned)k, msgs, NULL, meta, seq0);
+	return k;
 }
 
 /* Copy the message of a slot we own to the caller and fill its info. */
@@ -203,7 +236,7 @@ static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ip
 		*bad = 1; /* changed under us: only a corrupt segment */
 		len = 0;
 	}
-	if (len)
+	if (len && b->data)
 		memcpy(b->data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	b->len = len;
 	if (m) {
@@ -226,23 +259,21 @@ static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ip
 #define DISCARD (-2)
 
 /*
- * Claim up to n published messages that fit their buffers and copy them
- * out.  Returns the count, -EAGAIN when empty, -ENOBUFS when the first
- * message does not fit (*need says how much room it needs), -EBADMSG when
- * a slot held an impossible length (corrupt segment; the slot is released).
- * Slots that recovery published in place of a dead producer's message
- * (IPCQ_SEQ_SKIP) are claimed and released like the others, and passed.
+ * Claim up to n published messages, the first of which fits bufs[0] (and
+ * each next one its buffer; bufs NULL: no limit).  Returns the number of
+ * positions k claimed (skips included) and in *msgs the number of real
+ * messages among them, -EAGAIN when empty, -ENOBUFS when the first message
+ * does not fit (*need says how much room it needs), -EBADMSG when the
+ * cursors are corrupt.
  */
-static int try_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
-		    unsigned n, uint64_t *need, int64_t lease)
+static int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n, uint64_t *need,
+		      uint64_t *pos_out, unsigned *msgs)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
-	uint64_t pos, seq, bytes = 0;
+	uint64_t pos, seq;
 	unsigned k, b;
-	int bad = 0;
 
-again:
 	/* relaxed: only a hint; A2 and C1 decide */
 	pos = ipcq__load_relaxed(&c->deq);
 	for (;;) {
@@ -251,7 +282,7 @@ again:
 		 * skip CAS of recovery) */
 		seq = ipcq__load_acquire(&s->seq);
 		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == pos + 1)) {
-			if (!(seq & IPCQ_SEQ_SKIP)) {
+			if (bufs && !(seq & IPCQ_SEQ_SKIP)) {
 				/* A5: the length before the re-check of seq */
 				uint32_t len = ipcq__load_acquire(&s->len);
 				if (IPCQ_UNLIKELY(len > bufs[0].len)) {
@@ -273,7 +304,7 @@ again:
 				if ((ts & ~IPCQ_SEQ_SKIP) != pos + k + 1)
 					break;
 				if (!(ts & IPCQ_SEQ_SKIP)) {
-					if (ipcq__load_relaxed(&t->len) > bufs[b].len)
+					if (bufs && ipcq__load_relaxed(&t->len) > bufs[b].len)
 						break;
 					b++;
 				}
@@ -298,18 +329,61 @@ again:
 		}
 	}
 	IPCQ_CRASHPOINT("recv.claimed");
+	*pos_out = pos;
+	*msgs = b;
+	return (int)k;
+}
+
+/* Note a claimed message of a named producer as consumed (dedup.c); runs
+ * after C1 and before the slot's release. */
+static inline void note_consumed(struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	/* relaxed: ours since C1 */
+	uint32_t stream = ipcq__load_relaxed(&s->stream);
+	if (IPCQ_UNLIKELY(stream))
+		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
+}
+
+/* After the releases of [pos, pos + k): R4, wake producers, pressure. */
+static void finish_recv(struct ipcq *q, uint64_t pos, unsigned k, uint32_t waiters)
+{
+	IPCQ_CRASHPOINT("recv.released");
+	/* R4: idle only after the releases are visible */
+	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	if (IPCQ_UNLIKELY(waiters))
+		ipcq__wake_space(q);
+	if (q->high_watermark)
+		ipcq__pressure_after_recv(q, pos + k);
+}
+
+/*
+ * Claim up to n published messages that fit their buffers and copy them
+ * out.  Returns the count, -EAGAIN when empty, -ENOBUFS when the first
+ * message does not fit (*need says how much room it needs), -EBADMSG when
+ * a slot held an impossible length (corrupt segment; the slot is released).
+ * Slots that recovery published in place of a dead producer's message
+ * (IPCQ_SEQ_SKIP) are claimed and released like the others, and passed.
+ */
+static int try_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+		    unsigned n, uint64_t *need, int64_t lease)
+{
+	uint64_t pos, bytes = 0;
+	unsigned b, nmsg;
+	int k, bad = 0;
+
+again:
+	k = claim_recv(q, lease == DISCARD ? NULL : bufs, n, need, &pos, &nmsg);
+	if (k < 0)
+		return k;
 	/* C2: pairs with W1 of a sleeping producer (see wait.c) */
-	uint32_t waiters = ipcq__load_seq_cst(&c->space_waiters);
+	uint32_t waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
 	IPCQ_DEBUG_YIELD();
 	b = 0;
-	for (unsigned i = 0; i < k; i++) {
+	for (unsigned i = 0; i < (unsigned)k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
 		/* relaxed: ours since C1; A2 gave us this value */
 		if (!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)) {
-			/* relaxed: ours since C1 */
-			uint32_t stream = ipcq__load_relaxed(&s->stream);
-			if (stream)
-				ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
+			note_consumed(q, s);
 			if (lease >= 0)
 				bytes += ipcq__lease_fill(q, (uint32_t)lease, s, pos + i, 0);
 			else if (lease == DISCARD)
@@ -323,13 +397,7 @@ again:
 		/* R2: frees the slot for the next lap; pairs with A1 */
 		ipcq__store_release(&s->seq, pos + i + q->capacity);
 	}
-	IPCQ_CRASHPOINT("recv.released");
-	/* R4: idle only after the releases are visible */
-	ipcq__store_release(&me->cons_op, (uint32_t)IPCQ_OP_IDLE);
-	if (IPCQ_UNLIKELY(waiters))
-		ipcq__wake_space(q);
-	if (q->high_watermark)
-		ipcq__pressure_after_recv(q, pos + k);
+	finish_recv(q, pos, (unsigned)k, waiters);
 	if (IPCQ_UNLIKELY(b == 0))
 		goto again; /* only passed-over slots */
 	if (IPCQ_UNLIKELY(lease == DISCARD)) {
@@ -679,4 +747,183 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 	if (rc == -ENOBUFS && infos)
 		infos[0].len = need;
 	return rc;
+}
+
+/* ---- zero copy ------------------------------------------------------------ */
+
+int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
+{
+	uint64_t pos;
+	int k;
+
+	if (!q || !bufs || !n || !check_timeout(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_PRODUCER))
+		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
+	if (n > q->capacity)
+		n = q->capacity;
+	k = claim_send(q, n, &pos);
+	if (k == -EAGAIN) {
+		/* full: wait (or drop) as a copying send would, claiming
+		 * only once there is room */
+		struct ipcq__waiter w;
+		ipcq__count(q, IPCQ_CTR_FULL, 1);
+		if (q->full_policy == IPCQ_FULL_FAIL ||
+		    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
+			return -EAGAIN;
+		ipcq__wait_begin(&w, q->full_policy == IPCQ_FULL_DROP_OLDEST ? IPCQ_FOREVER
+									 : timeout_ns);
+		for (;;) {
+			int rc;
+			if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
+				if (drop_oldest(q) < 0 && (rc = ipcq__wait_space(q, &w)) < 0) {
+					k = rc;
+					break;
+				}
+			} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
+				k = rc;
+				break;
+			}
+			if (recovery_due(q, &w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
+				ipcq__wake_data(q);
+			k = claim_send(q, n, &pos);
+			if (k != -EAGAIN)
+				break;
+		}
+		ipcq__wait_end(q, &w);
+	}
+	if (k < 0)
+		return k;
+	for (int i = 0; i < k; i++)
+		bufs[i] = (uint8_t *)ipcq__slot(q, pos + (uint64_t)i) + IPCQ_SLOT_HDR;
+	q->zc_send_pos = pos;
+	q->zc_send_n = (uint32_t)k;
+	return k;
+}
+
+int ipcq_commit(struct ipcq *q, const size_t *lens, unsigned n)
+{
+	if (!q || !q->zc_send_n || n > q->zc_send_n || (!lens && n))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (lens[i] > q->max_msg_size)
+			return -EINVAL;
+	uint64_t pos = q->zc_send_pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	unsigned k = q->zc_send_n;
+	q->zc_send_n = 0;
+	publish_send(q, pos, k, n, NULL, lens, NULL, seq0);
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + k) : 0;
+}
+
+/* One attempt of ipcq_peek(): -EAGAIN when there is nothing to claim. */
+static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+{
+	uint64_t pos, need = 0;
+	unsigned nmsg, b = 0;
+	int k, bad = 0;
+
+	if (q->ack) {
+		/* ack mode: the message is leased; data points into it */
+		int rc = ipcq__lease_recv_peek(q, &msgs[0]);
+		if (rc < 0)
+			return rc;
+		q->zc_recv_n = 1;
+		q->zc_recv_ack = 1;
+		return 1;
+	}
+again:
+	if (IPCQ_UNLIKELY(q->adopted >= 0)) {
+		/* a message adopted from a dead consumer goes first; it is
+		 * claimed already (our record covers it) */
+		pos = (uint64_t)q->adopted;
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
+		ipcq__store_relaxed(&s->deliveries, past);
+		if (past >= q->max_deliveries &&
+		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+			goto again;
+		q->adopted = -1;
+		k = 1;
+	} else {
+		k = claim_recv(q, NULL, n, &need, &pos, &nmsg);
+		if (k < 0)
+			return k;
+	}
+	/* C2 */
+	q->zc_recv_waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
+	for (unsigned i = 0; i < (unsigned)k; i++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
+		/* relaxed: ours since C1 */
+		if (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)
+			continue;
+		note_consumed(q, s);
+		struct ipcq_buf out = { NULL, SIZE_MAX };
+		deliver(q, s, &out, &msgs[b].info, 0, &bad);
+		msgs[b].data = (const uint8_t *)s + IPCQ_SLOT_HDR;
+		msgs[b].len = out.len;
+		b++;
+	}
+	q->zc_recv_pos = pos;
+	q->zc_recv_n = (uint32_t)k;
+	q->zc_recv_ack = 0;
+	if (b == 0) {
+		/* only passed-over slots: give them back and look again */
+		ipcq_release(q);
+		goto again;
+	}
+	ipcq__count(q, IPCQ_CTR_RECV, b);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	return bad ? -EBADMSG : (int)b;
+}
+
+int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeout_ns)
+{
+	struct ipcq__waiter w;
+	int rc;
+
+	if (!q || !msgs || !n || !check_timeout(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_CONSUMER))
+		return -EPERM;
+	if (q->zc_recv_n)
+		return -EALREADY;
+	if (n > q->capacity)
+		n = q->capacity;
+	rc = peek_once(q, msgs, n);
+	if (rc != -EAGAIN)
+		return rc;
+	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
+	if (timeout_ns == IPCQ_NOWAIT)
+		return -EAGAIN;
+	ipcq__wait_begin(&w, timeout_ns);
+	for (;;) {
+		rc = ipcq__wait_data(q, &w);
+		if (rc < 0)
+			break;
+		if (recovery_due(q, &w, 1))
+			ipcq__recover_scan(q, NULL, 1, -1);
+		rc = peek_once(q, msgs, n);
+		if (rc != -EAGAIN)
+			break;
+	}
+	ipcq__wait_end(q, &w);
+	return rc;
+}
+
+int ipcq_release(struct ipcq *q)
+{
+	if (!q || !q->zc_recv_n)
+		return -EINVAL;
+	unsigned k = q->zc_recv_n;
+	q->zc_recv_n = 0;
+	if (q->zc_recv_ack)
+		return 0;
+	uint64_t pos = q->zc_recv_pos;
+	for (unsigned i = 0; i < k; i++)
+		/* R2: frees the slot for the next lap; pairs with A1 */
+		ipcq__store_release(&ipcq__slot(q, pos + i)->seq, pos + i + q->capacity);
+	finish_recv(q, pos, k, q->zc_recv_waiters);
+	return 0;
 }
