@@ -57,6 +57,7 @@
 #define IPCQ_LIKELY(x) __builtin_expect(!!(x), 1)
 #define IPCQ_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define IPCQ_HIDDEN __attribute__((visibility("hidden")))
+#define IPCQ_INLINE inline __attribute__((always_inline))
 #endif
 
 /* ---- header ------------------------------------------------------------ */

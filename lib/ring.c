@@ -102,7 +102,7 @@ struct send_meta {
  * the ring is full, -EBADMSG when its cursors are corrupt.  *pos_out gets
  * the first position; the work record covers [pos, pos + k).
  */
-static int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
+static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
@@ -154,9 +154,9 @@ static int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
  * publish them.  lens[i] / msgs[i].len are the payload lengths; slots from
  * index `used` on are published as skips (reserved, then not committed).
  */
-static void publish_send(struct ipcq *q, uint64_t pos, unsigned k, unsigned used,
-			 const struct ipcq_buf *msgs, const size_t *lens,
-			 const struct send_meta *meta, uint64_t seq0)
+static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, unsigned used,
+				     const struct ipcq_buf *msgs, const size_t *lens,
+				     const struct send_meta *meta, uint64_t seq0)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	uint64_t bytes = 0;
@@ -216,8 +216,8 @@ static void publish_send(struct ipcq *q, uint64_t pos, unsigned k, unsigned used
  * seq0: for a named producer, the sequence of the first message (the
  * others follow it one by one); 0 otherwise.
  */
-static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
-		    const struct send_meta *meta, uint64_t seq0, uint64_t *pos_out)
+static IPCQ_INLINE int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+				const struct send_meta *meta, uint64_t seq0, uint64_t *pos_out)
 {
 	int k = claim_send(q, n, pos_out);
 	if (IPCQ_LIKELY(k > 0))
@@ -226,8 +226,9 @@ static int try_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
 }
 
 /* Copy the message of a slot we own to the caller and fill its info. */
-static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ipcq_buf *b,
-			struct ipcq_msginfo *m, uint32_t extra_deliveries, int *bad)
+static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s,
+				    struct ipcq_buf *b, struct ipcq_msginfo *m,
+				    uint32_t extra_deliveries, int *bad)
 {
 	/* relaxed: the slot is ours since C1 (or the adoption CAS); A2 made
 	 * it visible */
@@ -266,8 +267,8 @@ static uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s, struct ip
  * does not fit (*need says how much room it needs), -EBADMSG when the
  * cursors are corrupt.
  */
-static int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n, uint64_t *need,
-		      uint64_t *pos_out, unsigned *msgs)
+static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
+				  uint64_t *need, uint64_t *pos_out, unsigned *msgs)
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
@@ -364,8 +365,9 @@ static void finish_recv(struct ipcq *q, uint64_t pos, unsigned k, uint32_t waite
  * Slots that recovery published in place of a dead producer's message
  * (IPCQ_SEQ_SKIP) are claimed and released like the others, and passed.
  */
-static int try_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
-		    unsigned n, uint64_t *need, int64_t lease)
+static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
+				struct ipcq_msginfo *infos, unsigned n, uint64_t *need,
+				int64_t lease)
 {
 	uint64_t pos, bytes = 0;
 	unsigned b, nmsg;
@@ -572,7 +574,7 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 }
 
 /* One receive attempt in either mode. */
-static int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 		     unsigned n, uint64_t *need)
 {
 	if (q->ack) {
@@ -753,7 +755,7 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 
 int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
 {
-	uint64_t pos;
+	uint64_t pos = 0;
 	int k;
 
 	if (!q || !bufs || !n || !check_timeout(timeout_ns))
