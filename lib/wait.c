@@ -124,6 +124,11 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	uint64_t e = ipcq__load_seq_cst(&c->enq);
 	uint64_t d = ipcq__load_seq_cst(&c->deq);
 	int nothing_started = is_data ? e <= d : e - d >= q->capacity;
+	/* ack-mode consumers also take messages given back (nack, dead
+	 * consumers): the giver bumps redeliverable, then reads the waiter
+	 * count (seq_cst), as a producer does after its claim */
+	if (is_data && q->ack && ipcq__load_seq_cst(&c->redeliverable))
+		nothing_started = 0;
 	if (!nothing_started) {
 		ipcq__fetch_add(waiters, (uint32_t)-1);
 		return wait_midop(w);
