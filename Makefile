@@ -59,7 +59,7 @@ SHARED := $(B)/libipcq.so.$(VERSION)
 
 TEST_SRC := $(sort $(wildcard tests/t_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TEST_COMMON := tests/testutil.h
+TEST_COMMON := tests/testutil.h tests/statutil.h
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/%)
 DEMO_BIN := $(B)/ipcq-demo

@@ -1,5 +1,6 @@
 /*
- * pipeline.c - the ipcq demo: an order-handling pipeline of processes.
+ * pipeline.c - the ipcq demo: an order-handling pipeline of processes that
+ * keeps its delivery guarantees while workers crash.
  *
  * Topology (every box is a process, every arrow an ipcq queue):
  *
@@ -9,52 +10,108 @@
  *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
  *        ...       +-->| orders |---+->| worker 1 |--+-->| fills  |-->| sink |
  *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
- *   | gateway G |--+                +->| worker W |--+
+ *   | gateway G |--+   ack mode     +->| worker W |--+
  *   +-----------+                      +----------+
  *
  *   gateway  makes orders (id, client, side, price, quantity, checksum) and
  *            sends them in batches to "demo.orders.<pid>";
- *   worker   takes orders from that queue (each order goes to exactly one
- *            worker), checks the checksum, does the risk check (notional
- *            against a limit) and sends a fill record, accepted or
- *            rejected, to "demo.fills.<pid>";
- *   sink     takes every fill and verifies the whole run: each order id
- *            arrived exactly once (a bitmap), each record is intact (its
- *            checksum) and right (the sink re-derives the order from its id
- *            and redoes the worker's arithmetic), and the order the queues
- *            promise held (see "What is verified" below);
- *   parent   creates both queues, forks everyone, prints progress from
- *            ipcq_info() once a second, reaps the children, prints the
- *            summary and unlinks the queues.
+ *   worker   takes orders from that queue in ack mode (each order is leased
+ *            to exactly one worker at a time), checks the checksum, does the
+ *            risk check (notional against a limit), sends a fill record,
+ *            accepted or rejected, to "demo.fills.<pid>", and only then
+ *            acknowledges the order;
+ *   sink     takes every fill and verifies the whole run (see "What is
+ *            verified" below);
+ *   parent   creates both queues, forks everyone, stages the two crash
+ *            scenes, restarts crashed workers, decides the end of the
+ *            stream, prints progress from ipcq_info() once a second, prints
+ *            the summary and unlinks the queues.
  *
- * End of stream: after its last order each gateway sends one END marker
- * per worker.  A worker stops once it has taken G markers (one per
- * gateway's worth); because ipcq_recv_batch() may hand one worker several
- * markers at once, a worker puts any surplus back on the orders queue for
- * its peers.  Orders of a gateway always sit before that gateway's markers
- * in the ring, so when every marker has been taken every order has been
- * taken too.  Each worker then sends one END to the sink, which stops after
- * W of them.
+ * Ack mode, and why the sink must be idempotent.  A worker attached with
+ * IPCQ_ATTACH_ACK holds each order it receives as a lease until it calls
+ * ipcq_ack().  If the worker dies first, ipcq gives the order to another
+ * worker, flagged IPCQ_MSG_REDELIVERED with its delivery count raised.  So
+ * no order is lost to a crash, but one that crashed its worker after the
+ * fill went out and before the ack is processed twice: that is
+ * at-least-once delivery, and every consumer of such a queue has to cope.
+ * Here the worker copies the flag and the delivery count into the fill,
+ * and the sink, keyed on the order id, counts a second fill for an order
+ * as a "redelivered duplicate" when the fill says its order came back, and
+ * as a failure when it does not (ipcq promises redelivery only after a
+ * crash or a nack, and always flagged).
+ *
+ * The two crash scenes (-K and -P turn them off):
+ *
+ *   kill     the worker whose batch of fills takes the fills sent by all
+ *            workers past KILL_AT_PERCENT of the orders parks itself right
+ *            after that send, before it acks the batch's orders, and the
+ *            parent, waiting for that on a shared word, kills it with
+ *            SIGKILL: the worst moment for exactly-once.  Every order of
+ *            that batch comes back flagged, its fill is sent again, and
+ *            the sink counts the duplicates.  The parent starts a
+ *            replacement worker, which opens the queues and attaches
+ *            itself.
+ *   poison   order POISON_AT_PERCENT% of the way through the ids carries
+ *            ORDER_POISON: any worker that processes it calls abort(), as
+ *            a consumer would on input that hits a bug.  The parent
+ *            restarts each crashed worker; each time ipcq gives the order
+ *            to another worker with its delivery count raised, until after
+ *            MAX_DELIVERIES deliveries it moves the order to the queue's
+ *            poison side ring (reason IPCQ_REASON_CONSUMER_CRASHED) and the
+ *            pipeline flows on.  The parent lists the side ring at the end.
+ *            A worker handles a redelivered order on its own, with nothing
+ *            else leased, so that a poison order cannot drag innocent
+ *            orders it shares a batch with to MAX_DELIVERIES crashes.
+ *
+ *   After each death the parent calls ipcq_recover() and prints what it
+ *   did; without that call the work of the dead would still be taken over,
+ *   by a worker waiting past the grace period or by the replacement when it
+ *   attaches.  Deaths the parent did not stage (any other signal, any
+ *   non-zero exit, more SIGABRTs than MAX_DELIVERIES, one by a worker that
+ *   did not hold the poison order) fail the run.
+ *
+ * End of stream: with crashes about, "every order was taken from the
+ * ring" no longer means "every order was processed": a worker may die
+ * holding leases, and end-of-stream markers sent by the gateways could be
+ * among them, travel with the poison order from crash to crash and be
+ * quarantined with it.  So the parent decides the end, from facts that
+ * crashes cannot undo: every gateway has sent everything, the sink has a
+ * fill for every order id but the poison one, the poison order is in the
+ * side ring, and the orders queue holds nothing (depth 0, no lease held,
+ * none waiting to be redelivered; from here on nobody crashes by design).
+ * Then it sends one END marker per worker position; each worker forwards
+ * an END to the sink and only then acks its marker (had it died before
+ * the forward, its marker would go to another worker), and exits.  The
+ * sink stops when it has an END from every position.
  *
  * What is verified (exit status 0 only if all of it holds):
- *  - exactly once: no order id missing, none received twice, none unknown;
- *  - integrity: every order's and every fill's checksum, and each fill's
- *    notional and risk verdict recomputed from the order id;
+ *  - exactly once: every order id except the poison one reached the sink,
+ *    none is unknown, and every second fill for an id came from an order
+ *    flagged as redelivered (the poison id never reaches the sink);
+ *  - integrity: every order's and every fill's checksum, each fill's
+ *    notional and risk verdict recomputed from the order id, and the
+ *    redelivered flag agreeing with the delivery count;
  *  - order: ipcq promises per-producer FIFO.  So each worker must see the
- *    orders of one gateway in increasing id order (it receives a
- *    subsequence of that gateway's stream), the sink must see the fills of
- *    one worker in the order the worker sent them (increasing id per
- *    gateway), and the per-producer sequence numbers ipcq reports must run
- *    1, 2, 3, ... for every worker without a gap;
- *  - end of stream: W END markers, nothing left in the fills queue after
- *    them.
+ *    first deliveries of one gateway's orders in increasing id order, the
+ *    sink must see the fills one worker made of first deliveries in the
+ *    order the worker sent them, and the per-producer sequence numbers ipcq
+ *    reports must run 1, 2, 3, ... for every worker process without a gap
+ *    (redelivered orders come back whenever a crash happens to be found, so
+ *    they are exempt from the first two);
+ *  - the scenes: the kill happened, and each order of the victim's batch
+ *    reached the sink twice, the second time flagged; the poison crashed
+ *    at most MAX_DELIVERIES workers, every one of them while holding it,
+ *    and the side ring holds exactly that order, for that reason, after
+ *    one delivery per crash;
+ *  - end of stream: one END per position, nothing in the fills queue
+ *    after them, and nothing in the orders queue.
  *
  * Robustness: children get SIGKILL if the parent dies (PR_SET_PDEATHSIG);
- * the parent kills everyone when a child dies abnormally or when nothing
+ * the parent kills everyone when a child dies unexpectedly or when nothing
  * moves for the stall timeout (-t), and unlinks the queues on every path.
  *
  * Usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]
- *                  [-t STALL_SECONDS] [-q]
+ *                  [-t STALL_SECONDS] [-K] [-P] [-q]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -67,6 +124,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,9 +132,22 @@
 #include "ipcq.h"
 
 #define MAX_GATEWAYS 16u
-#define MAX_WORKERS 64u
+#define MAX_WORKERS 64u          /* worker positions (-w) */
 #define MAX_ORDERS 1000000000ull /* the sink's bitmap: 125 MB */
 #define BATCH 64u                /* messages per send/recv batch call */
+
+/* Ack mode: how many orders a worker may hold unacknowledged (its batch). */
+#define PREFETCH BATCH
+/* Deliveries an order gets before ipcq quarantines it (config max_deliveries). */
+#define MAX_DELIVERIES 3u
+/* Replacement workers a run may start: one for the kill, one per poison crash. */
+#define MAX_RESTARTS (1u + MAX_DELIVERIES)
+/* Worker processes over a run: the first W, then the replacements. */
+#define MAX_SLOTS (MAX_WORKERS + MAX_RESTARTS)
+
+/* When the scenes happen, in percent of the orders. */
+#define KILL_AT_PERCENT 30u      /* of the orders, counted in fills sent */
+#define POISON_AT_PERCENT 10u    /* of the order ids */
 
 /* Risk limit: orders whose notional (price x quantity) exceeds it are rejected. */
 #define PRICE_SCALE 10000        /* prices are in ticks of 1/10000 */
@@ -95,35 +166,43 @@ enum msg_type { MSG_ORDER = 1, MSG_FILL = 2, MSG_END = 3 };
 enum side { SIDE_BUY = 1, SIDE_SELL = 2 };
 enum fill_status { FILL_ACCEPTED = 1, FILL_REJECTED = 2 };
 
+/* Order flags.  A poison order stands for the input that hits a bug in a
+ * real consumer: whoever processes it crashes. */
+#define ORDER_POISON 0x1u
+/* Fill flags: the order came with IPCQ_MSG_REDELIVERED. */
+#define FILL_REDELIVERED 0x1u
+
 struct order {
-	uint32_t type;       /* MSG_ORDER, or MSG_END after the last order */
-	uint32_t gateway;    /* which gateway sent it */
+	uint32_t type;       /* MSG_ORDER, or MSG_END (from the parent) */
+	uint32_t gateway;    /* which gateway sent it (0 for an END) */
 	uint64_t order_id;   /* 0 .. n-1, unique over all gateways */
 	uint32_t client_id;
 	uint32_t side;       /* enum side */
 	int64_t price;       /* ticks of 1/PRICE_SCALE */
 	uint32_t quantity;
-	uint32_t pad;        /* zero */
+	uint32_t flags;      /* ORDER_POISON or 0 */
 	uint64_t sent_ns;    /* CLOCK_MONOTONIC when the gateway sent it */
 	uint64_t checksum;   /* of every byte before this field */
 };
 
 struct fill {
 	uint32_t type;       /* MSG_FILL, or MSG_END when the worker stops */
-	uint32_t worker;     /* which worker made it */
-	uint64_t order_id;
+	uint32_t worker;     /* which worker process (slot) made it */
+	uint64_t order_id;   /* MSG_END: the worker's position instead */
 	uint32_t gateway;
 	uint32_t status;     /* enum fill_status */
 	int64_t notional;    /* price x quantity, in ticks */
 	uint64_t order_checksum;
 	uint64_t sent_ns;    /* copied from the order, for the latency */
+	uint32_t deliveries; /* msginfo.deliveries of the order: 1 the first time */
+	uint32_t flags;      /* FILL_REDELIVERED */
 	uint64_t checksum;   /* of every byte before this field */
 };
 
 _Static_assert(sizeof(struct order) == 56, "struct order has padding");
 _Static_assert(offsetof(struct order, checksum) == sizeof(struct order) - 8,
 	       "checksum must be the last field");
-_Static_assert(sizeof(struct fill) == 56, "struct fill has padding");
+_Static_assert(sizeof(struct fill) == 64, "struct fill has padding");
 _Static_assert(offsetof(struct fill, checksum) == sizeof(struct fill) - 8,
 	       "checksum must be the last field");
 
@@ -161,7 +240,7 @@ static uint64_t mix(uint64_t x)
 
 /* The order with id @id; the sink calls it too, to check the fills. */
 static void make_order(struct order *o, uint64_t id, uint32_t gateway,
-		       uint64_t sent_ns)
+		       bool poison, uint64_t sent_ns)
 {
 	uint64_t r = mix(id);
 
@@ -173,6 +252,7 @@ static void make_order(struct order *o, uint64_t id, uint32_t gateway,
 	o->side = (r >> 13) & 1u ? SIDE_SELL : SIDE_BUY;
 	o->price = 100 * PRICE_SCALE + (int64_t)((r >> 16) % (20u * PRICE_SCALE));
 	o->quantity = 1u + (uint32_t)((r >> 40) % 1000u);
+	o->flags = poison ? ORDER_POISON : 0u;
 	o->sent_ns = sent_ns;
 	o->checksum = order_checksum(o);
 }
@@ -192,46 +272,76 @@ static void risk_check(const struct order *o, int64_t *notional,
 /*
  * One anonymous shared mapping, made before fork(), where every child
  * keeps its counters, each child on its own cache lines.  The parent reads
- * the _Atomic ones live for the progress lines (relaxed: they are only
- * displayed); the others it reads after waitpid(), which orders them.
+ * the _Atomic ones live (relaxed: they are only displayed or compared with
+ * a threshold); the others it reads after waitpid(), which orders them.
  */
 struct gateway_stats {
 	_Alignas(128) _Atomic uint64_t sent;
 	uint64_t start_ns;          /* just before the first order */
 };
 
+/* One per worker process ("slot"); replacements get new slots. */
 struct worker_stats {
-	_Alignas(128) _Atomic uint64_t processed;
+	_Alignas(128) _Atomic uint64_t processed; /* fills sent */
+	uint32_t position;          /* which of the W workers it is (set by the parent) */
+	uint32_t replaces;          /* the slot it took over from, or NO_SLOT */
 	uint64_t rejected;          /* by the risk check (a normal outcome) */
+	uint64_t redelivered;       /* orders it got flagged IPCQ_MSG_REDELIVERED */
 	uint64_t bad_checksum;
 	uint64_t bad_message;       /* wrong length or type */
-	uint64_t out_of_order;      /* a gateway's ids not increasing */
-	uint64_t ends_taken;
-	uint64_t ends_passed_on;    /* surplus markers put back */
+	uint64_t bad_flags;         /* IPCQ_MSG_REDELIVERED and deliveries disagree */
+	uint64_t out_of_order;      /* first deliveries of a gateway's ids not increasing */
+	uint64_t ends_taken;        /* END markers: 1 for a worker that finished */
+	uint32_t poison_delivery;   /* set just before abort(): the poison order's delivery */
 };
 
+#define NO_SLOT UINT32_MAX
+
 struct sink_stats {
-	_Alignas(128) _Atomic uint64_t received;
+	_Alignas(128) _Atomic uint64_t received; /* fills, duplicates included */
+	_Atomic uint64_t distinct;  /* order ids seen */
 	uint64_t end_ns;            /* when the last fill arrived */
 	uint64_t accepted, rejected;
-	uint64_t missing, duplicate, unknown;
+	uint64_t missing, unknown, poison_seen;
+	uint64_t dup_flagged;       /* a second fill, the order flagged as redelivered */
+	uint64_t dup_unflagged;     /* a second fill without the flag: a failure */
+	uint64_t redelivered_first; /* flagged, but the first fill for its id */
 	uint64_t bad_checksum, bad_content, bad_message;
 	uint64_t out_of_order, bad_seq;
-	uint64_t ends, extra_after_end;
-	uint64_t per_worker[MAX_WORKERS];
+	uint64_t ends, dup_ends, extra_after_end;
+	uint64_t per_slot[MAX_SLOTS];
 	uint64_t lat_sum_ns, lat_max_ns;
 	uint32_t done;              /* the sink finished its checks */
 };
 
+/*
+ * The kill scene's handshake.  Workers add each batch of fills they send
+ * to fills_sent while the state is IDLE; the one whose batch takes it to
+ * kill_at claims the scene (CAS IDLE -> CLAIMED), writes who it is,
+ * publishes PARKED with a release store and waits to die.  The parent
+ * reads PARKED with an acquire load, and with it the victim's slot, and
+ * sends SIGKILL.  So the kill comes at a message count, whatever the
+ * timing, and at the moment the scene is about.
+ */
+enum kill_state { KILL_IDLE, KILL_CLAIMED, KILL_PARKED };
+
+struct kill_scene {
+	_Alignas(128) _Atomic uint64_t fills_sent; /* by all workers, until the kill */
+	_Atomic uint32_t state;     /* enum kill_state */
+	uint32_t victim;            /* worker slot, written before PARKED */
+	uint32_t unacked;           /* orders whose fills it had sent, unacked */
+};
+
 struct shared {
 	_Alignas(128) _Atomic uint32_t ready;  /* children attached so far */
+	struct kill_scene kill;
 	struct gateway_stats gw[MAX_GATEWAYS];
-	struct worker_stats wk[MAX_WORKERS];
+	struct worker_stats wk[MAX_SLOTS];
 	struct sink_stats sink;
 };
 
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
-	       "64-bit atomics must be lock-free to work across processes");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+	       "atomics must be lock-free to work across processes");
 
 /* What every process knows about the run. */
 struct demo {
@@ -241,9 +351,17 @@ struct demo {
 	unsigned batch;      /* messages per batch call: BATCH, at most capacity */
 	unsigned stall_s;
 	bool quiet;
+	bool kill_scene, poison_scene;
+	uint64_t kill_at;    /* fills sent that start the kill scene */
+	uint64_t poison_id;  /* the poison order, if poison_scene */
 	char orders_name[64], fills_name[64];
 	struct shared *sh;
 };
+
+static bool is_poison(const struct demo *d, uint64_t id)
+{
+	return d->poison_scene && id == d->poison_id;
+}
 
 static uint64_t now_ns(void)
 {
@@ -279,22 +397,26 @@ static uint64_t count_get(_Atomic uint64_t *c)
  * parent's handle: a participant's liveness is an OFD lock, which belongs
  * to the open file description.  A description inherited from the parent
  * would be shared with it, and the lock would outlive the child.
+ * @opts may be NULL (the defaults); its name is set here.
  */
-static int open_attach(const char *qname, unsigned roles, const char *who,
+static int open_attach(const char *qname, unsigned roles,
+		       struct ipcq_attach_opts *opts, const char *who,
 		       struct ipcq **out)
 {
-	struct ipcq_attach_opts opts = IPCQ_ATTACH_OPTS_INIT;
+	struct ipcq_attach_opts defaults = IPCQ_ATTACH_OPTS_INIT;
 	struct ipcq *q = NULL;
 	int rc;
 
+	if (!opts)
+		opts = &defaults;
 	rc = ipcq_open(qname, &q);
 	if (rc < 0) {
 		fprintf(stderr, "%s: ipcq_open(%s): %s\n", who, qname,
 			ipcq_strerror(rc));
 		return rc;
 	}
-	opts.name = who;
-	rc = ipcq_attach(q, roles, &opts);
+	opts->name = who;
+	rc = ipcq_attach(q, roles, opts);
 	if (rc < 0) {
 		fprintf(stderr, "%s: ipcq_attach(%s): %s\n", who, qname,
 			ipcq_strerror(rc));
@@ -365,7 +487,7 @@ static int run_gateway(const struct demo *d, unsigned g)
 	int rc;
 
 	snprintf(who, sizeof(who), "gateway-%u", g);
-	rc = open_attach(d->orders_name, IPCQ_ROLE_PRODUCER, who, &q);
+	rc = open_attach(d->orders_name, IPCQ_ROLE_PRODUCER, NULL, who, &q);
 	if (rc < 0)
 		return 1;
 	signal_ready(d);
@@ -377,27 +499,18 @@ static int run_gateway(const struct demo *d, unsigned g)
 		bufs[i].len = sizeof(batch[i]);
 	}
 
-	/* Gateway g owns the ids g, g + G, g + 2G, ... */
+	/* Gateway g owns the ids g, g + G, g + 2G, ...  The poison order goes
+	 * out like any other: nothing here waits for it. */
 	while (id < d->orders) {
 		uint64_t t = now_ns();
 		unsigned k = 0;
 
 		for (; k < d->batch && id < d->orders; k++, id += d->gateways)
-			make_order(&batch[k], id, g, t);
+			make_order(&batch[k], id, g, is_poison(d, id), t);
 		rc = send_all(q, bufs, k);
 		if (rc < 0)
 			goto fail;
 		count_add(&st->sent, k);
-	}
-
-	/* One END marker per worker, after the last order. */
-	for (unsigned w = 0; w < d->workers; w++) {
-		struct order end = { .type = MSG_END, .gateway = g };
-
-		end.checksum = order_checksum(&end);
-		rc = send_one(q, &end, sizeof(end));
-		if (rc < 0)
-			goto fail;
 	}
 	ipcq_close(q);
 	return 0;
@@ -411,126 +524,237 @@ fail:
 /* Worker                                                              */
 /* ------------------------------------------------------------------ */
 
-static int run_worker(const struct demo *d, unsigned w)
-{
-	struct worker_stats *st = &d->sh->wk[w];
-	struct order in[BATCH];
+/* What one worker process works with. */
+struct worker {
+	const struct demo *d;
+	struct worker_stats *st;
+	unsigned slot;
+	struct ipcq *orders, *fills;
+	uint64_t next_id[MAX_GATEWAYS]; /* lowest id a first delivery may have */
 	struct fill out[BATCH];
-	struct ipcq_buf inb[BATCH], outb[BATCH];
-	uint64_t next_id[MAX_GATEWAYS] = { 0 }; /* lowest id still allowed */
-	struct ipcq *orders = NULL, *fills = NULL;
-	const char *what = "";
-	char who[32];
+	struct ipcq_buf outb[BATCH];
+	const char *what;               /* the call that failed */
+};
+
+/*
+ * The poison order: crash the way a buggy consumer would, in the middle
+ * of processing, with the order still leased.  Say first that this was
+ * the poison, so that the parent can tell this crash from a real one.
+ */
+static _Noreturn void crash_on_poison(struct worker *wk, const struct ipcq_msginfo *info)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	wk->st->poison_delivery = info->deliveries;
+	setrlimit(RLIMIT_CORE, &no_core); /* a crash, not a core file per run */
+	abort();
+}
+
+/*
+ * The kill scene: the worker whose fills take the count to kill_at is the
+ * victim.  Its fills are sent, its orders not yet acked: it parks there
+ * until the parent's SIGKILL comes.
+ */
+static void maybe_park_for_kill(struct worker *wk, unsigned unacked)
+{
+	struct kill_scene *ks = &wk->d->sh->kill;
+	uint32_t want = KILL_IDLE;
+	uint64_t total;
+
+	/* relaxed: a counter and a state only compared with a threshold;
+	 * the CAS decides who the victim is */
+	if (!wk->d->kill_scene ||
+	    atomic_load_explicit(&ks->state, memory_order_relaxed) != KILL_IDLE)
+		return;
+	total = atomic_fetch_add_explicit(&ks->fills_sent, unacked,
+					  memory_order_relaxed) + unacked;
+	if (total < wk->d->kill_at ||
+	    !atomic_compare_exchange_strong(&ks->state, &want, KILL_CLAIMED))
+		return;
+	ks->victim = wk->slot;
+	ks->unacked = unacked;
+	/* pairs with the parent's acquire load: victim and unacked are set */
+	atomic_store_explicit(&ks->state, KILL_PARKED, memory_order_release);
+	for (;;)
+		pause();
+}
+
+/*
+ * Process @n leased orders: risk-check each, send the fills, then ack.
+ * In that order: an order is acked only once its fill is in the fills
+ * queue, so a crash anywhere loses nothing (and may duplicate a fill).
+ */
+static int process(struct worker *wk, const struct order *in,
+		   const struct ipcq_msginfo *info, unsigned n)
+{
+	struct worker_stats *st = wk->st;
 	int rc;
 
-	snprintf(who, sizeof(who), "worker-%u", w);
-	/*
-	 * Consumer of orders, and producer too: only to hand surplus END
-	 * markers back to the other workers.
-	 */
-	if (open_attach(d->orders_name, IPCQ_ROLE_CONSUMER | IPCQ_ROLE_PRODUCER,
-			who, &orders) < 0)
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct order *o = &in[i];
+		bool again = info[i].flags & IPCQ_MSG_REDELIVERED;
+		struct fill *f = &wk->out[i];
+
+		if (o->flags & ORDER_POISON)
+			crash_on_poison(wk, &info[i]);
+		if (again != (info[i].deliveries > 1))
+			st->bad_flags++;
+		/* Per-producer FIFO: one gateway's first deliveries only go up. */
+		if (!again) {
+			if (o->order_id < wk->next_id[o->gateway])
+				st->out_of_order++;
+			wk->next_id[o->gateway] = o->order_id + 1;
+		}
+
+		memset(f, 0, sizeof(*f));
+		f->type = MSG_FILL;
+		f->worker = wk->slot;
+		f->order_id = o->order_id;
+		f->gateway = o->gateway;
+		risk_check(o, &f->notional, &f->status);
+		f->order_checksum = o->checksum;
+		f->sent_ns = o->sent_ns;
+		f->deliveries = info[i].deliveries;
+		f->flags = again ? FILL_REDELIVERED : 0u;
+		f->checksum = fill_checksum(f);
+		if (f->status == FILL_REJECTED)
+			st->rejected++;
+	}
+	rc = send_all(wk->fills, wk->outb, n);
+	if (rc < 0) {
+		wk->what = "ipcq_send_batch(fills)";
+		return rc;
+	}
+	count_add(&st->processed, n);
+
+	maybe_park_for_kill(wk, n);
+
+	for (unsigned i = 0; i < n; i++) {
+		rc = ipcq_ack(wk->orders, info[i].token);
+		if (rc < 0) {
+			wk->what = "ipcq_ack(orders)";
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Is @o a well-formed order or END marker?  Counts what is wrong. */
+static bool valid_order(struct worker *wk, const struct order *o, int len)
+{
+	if ((size_t)len != sizeof(*o) || (o->type != MSG_ORDER && o->type != MSG_END) ||
+	    o->gateway >= wk->d->gateways) {
+		wk->st->bad_message++;
+		return false;
+	}
+	if (o->checksum != order_checksum(o)) {
+		wk->st->bad_checksum++;
+		return false;
+	}
+	return true;
+}
+
+static int run_worker(const struct demo *d, unsigned slot)
+{
+	struct ipcq_attach_opts ack = IPCQ_ATTACH_OPTS_INIT;
+	struct worker wk = { .d = d, .st = &d->sh->wk[slot], .slot = slot };
+	struct worker_stats *st = wk.st;
+	struct order in[BATCH];
+	struct ipcq_msginfo info[BATCH];
+	uint64_t end_token = 0;
+	char who[32];
+	int rc = 0;
+
+	snprintf(who, sizeof(who), "worker-%u", slot);
+	/* Ack mode: every order stays leased to us until we ack it. */
+	ack.flags = IPCQ_ATTACH_ACK;
+	ack.prefetch = PREFETCH;
+	if (open_attach(d->orders_name, IPCQ_ROLE_CONSUMER, &ack, who, &wk.orders) < 0)
 		return 1;
-	if (open_attach(d->fills_name, IPCQ_ROLE_PRODUCER, who, &fills) < 0) {
-		ipcq_close(orders);
+	if (open_attach(d->fills_name, IPCQ_ROLE_PRODUCER, NULL, who, &wk.fills) < 0) {
+		ipcq_close(wk.orders);
 		return 1;
 	}
-	signal_ready(d);
+	if (slot < d->workers)
+		signal_ready(d); /* replacements come later: nobody waits for them */
 
 	for (unsigned i = 0; i < BATCH; i++) {
-		outb[i].data = &out[i];
-		outb[i].len = sizeof(out[i]);
+		wk.outb[i].data = &wk.out[i];
+		wk.outb[i].len = sizeof(wk.out[i]);
 	}
 
-	while (st->ends_taken < d->gateways) {
-		unsigned nf = 0;
+	/* Until the END marker comes (and is held, not yet acked). */
+	while (st->ends_taken == 0) {
+		unsigned n = 0;
+		bool lone = false;
 
-		for (unsigned i = 0; i < BATCH; i++) {
-			inb[i].data = &in[i];
-			inb[i].len = sizeof(in[i]);  /* room; becomes the length */
-		}
-		rc = ipcq_recv_batch(orders, inb, NULL, d->batch, IPCQ_FOREVER);
-		if (rc == -EINTR)
-			continue;
-		if (rc < 0) {
-			what = "ipcq_recv_batch(orders)";
-			goto fail;
-		}
-
-		for (int i = 0; i < rc; i++) {
-			const struct order *o = &in[i];
-			struct fill *f = &out[nf];
-
-			if (inb[i].len != sizeof(*o) ||
-			    (o->type != MSG_ORDER && o->type != MSG_END) ||
-			    o->gateway >= d->gateways) {
-				st->bad_message++;
+		/*
+		 * Collect a batch: wait for one order, then take whatever
+		 * else is ready.  A redelivered order ends the batch and is
+		 * processed on its own (it may be the one that crashed its
+		 * last worker); an END marker ends the batch too.
+		 */
+		while (n < PREFETCH) {
+			rc = ipcq_recv(wk.orders, &in[n], sizeof(in[n]), &info[n],
+				       n == 0 ? IPCQ_FOREVER : IPCQ_NOWAIT);
+			if (rc == -EINTR)
 				continue;
-			}
-			if (o->checksum != order_checksum(o)) {
-				st->bad_checksum++;
-				continue;
-			}
-			if (o->type == MSG_END) {
-				st->ends_taken++;
-				continue;
-			}
-			/* Per-producer FIFO: one gateway's ids only go up. */
-			if (o->order_id < next_id[o->gateway])
-				st->out_of_order++;
-			next_id[o->gateway] = o->order_id + 1;
-
-			memset(f, 0, sizeof(*f));
-			f->type = MSG_FILL;
-			f->worker = w;
-			f->order_id = o->order_id;
-			f->gateway = o->gateway;
-			risk_check(o, &f->notional, &f->status);
-			f->order_checksum = o->checksum;
-			f->sent_ns = o->sent_ns;
-			f->checksum = fill_checksum(f);
-			if (f->status == FILL_REJECTED)
-				st->rejected++;
-			nf++;
-		}
-		if (nf > 0) {
-			rc = send_all(fills, outb, nf);
+			if (rc == -EAGAIN && n > 0)
+				break;
 			if (rc < 0) {
-				what = "ipcq_send_batch(fills)";
+				wk.what = "ipcq_recv(orders)";
 				goto fail;
 			}
-			count_add(&st->processed, nf);
+			if (!valid_order(&wk, &in[n], rc)) {
+				ipcq_ack(wk.orders, info[n].token); /* drop it */
+				continue;
+			}
+			if (in[n].type == MSG_END) {
+				end_token = info[n].token;
+				st->ends_taken++;
+				break;
+			}
+			if (info[n].flags & IPCQ_MSG_REDELIVERED) {
+				st->redelivered++;
+				lone = true;
+				break;
+			}
+			n++;
 		}
-	}
-
-	/* A batch may have brought more END markers than this worker needs. */
-	while (st->ends_taken - st->ends_passed_on > d->gateways) {
-		struct order end = { .type = MSG_END };
-
-		end.checksum = order_checksum(&end);
-		rc = send_one(orders, &end, sizeof(end));
-		if (rc < 0) {
-			what = "ipcq_send(orders, END)";
+		rc = process(&wk, in, info, n);
+		if (rc == 0 && lone)
+			rc = process(&wk, &in[n], &info[n], 1);
+		if (rc < 0)
 			goto fail;
-		}
-		st->ends_passed_on++;
 	}
 
-	/* This worker's last message: its END to the sink. */
-	out[0] = (struct fill){ .type = MSG_END, .worker = w };
-	out[0].checksum = fill_checksum(&out[0]);
-	rc = send_one(fills, &out[0], sizeof(out[0]));
+	/*
+	 * This worker's last message: its END to the sink.  Only then ack
+	 * the END marker: had we died before this send, it would go to
+	 * another worker, which would send the END in our place.
+	 */
+	wk.out[0] = (struct fill){ .type = MSG_END, .worker = slot,
+				   .order_id = st->position };
+	wk.out[0].checksum = fill_checksum(&wk.out[0]);
+	rc = send_one(wk.fills, &wk.out[0], sizeof(wk.out[0]));
 	if (rc < 0) {
-		what = "ipcq_send(fills, END)";
+		wk.what = "ipcq_send(fills, END)";
 		goto fail;
 	}
-	ipcq_close(fills);
-	ipcq_close(orders);
+	rc = ipcq_ack(wk.orders, end_token);
+	if (rc < 0) {
+		wk.what = "ipcq_ack(orders, END)";
+		goto fail;
+	}
+	ipcq_close(wk.fills);
+	ipcq_close(wk.orders);
 	return 0;
 fail:
-	fprintf(stderr, "%s: %s: %s\n", who, what, ipcq_strerror(rc));
-	ipcq_close(fills);
-	ipcq_close(orders);
+	fprintf(stderr, "%s: %s: %s\n", who, wk.what, ipcq_strerror(rc));
+	ipcq_close(wk.fills);
+	ipcq_close(wk.orders);
 	return 1;
 }
 
@@ -538,11 +762,22 @@ fail:
 /* Sink                                                                */
 /* ------------------------------------------------------------------ */
 
+static bool test_bit(const uint8_t *map, uint64_t i)
+{
+	return map[i / 8] & (1u << (i % 8));
+}
+
+static void set_bit(uint8_t *map, uint64_t i)
+{
+	map[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
 /* Check one fill against everything the sink knows; count what is wrong. */
 static void check_fill(const struct demo *d, struct sink_stats *st,
 		       const struct fill *f, uint8_t *seen, uint64_t *next_id,
 		       uint64_t now)
 {
+	bool again = f->flags & FILL_REDELIVERED;
 	struct order o;
 	int64_t notional;
 	uint32_t status;
@@ -552,28 +787,47 @@ static void check_fill(const struct demo *d, struct sink_stats *st,
 		st->unknown++;
 		return;
 	}
-	/* Exactly once: one bit per order id. */
-	if (seen[f->order_id / 8] & (1u << (f->order_id % 8))) {
-		st->duplicate++;
-		return;
-	}
-	seen[f->order_id / 8] |= (uint8_t)(1u << (f->order_id % 8));
+	if (is_poison(d, f->order_id))
+		st->poison_seen++; /* its worker should have crashed */
 
 	/* Right content: re-derive the order, redo the worker's arithmetic. */
-	make_order(&o, f->order_id, f->gateway, f->sent_ns);
+	make_order(&o, f->order_id, f->gateway, is_poison(d, f->order_id),
+		   f->sent_ns);
 	risk_check(&o, &notional, &status);
 	if (f->order_checksum != o.checksum || f->notional != notional ||
-	    f->status != status)
+	    f->status != status || (f->flags & ~FILL_REDELIVERED) ||
+	    again != (f->deliveries > 1) || f->deliveries == 0)
 		st->bad_content++;
+
+	/*
+	 * Idempotent on the order id: the first fill counts, a second one is
+	 * legitimate only if its order came back flagged as redelivered.
+	 */
+	if (test_bit(seen, f->order_id)) {
+		if (again)
+			st->dup_flagged++;
+		else
+			st->dup_unflagged++;
+		return;
+	}
+	set_bit(seen, f->order_id);
+	count_add(&st->distinct, 1);
+	if (again)
+		st->redelivered_first++;
 	if (status == FILL_ACCEPTED)
 		st->accepted++;
 	else
 		st->rejected++;
 
-	/* Per-producer FIFO twice over: gateway -> worker -> sink. */
-	if (f->order_id < next_id[f->worker * MAX_GATEWAYS + f->gateway])
-		st->out_of_order++;
-	next_id[f->worker * MAX_GATEWAYS + f->gateway] = f->order_id + 1;
+	/* Per-producer FIFO twice over, gateway -> worker -> sink, for the
+	 * orders each worker got first hand. */
+	if (!again) {
+		uint64_t *next = &next_id[f->worker * MAX_GATEWAYS + f->gateway];
+
+		if (f->order_id < *next)
+			st->out_of_order++;
+		*next = f->order_id + 1;
+	}
 
 	if (now > f->sent_ns) {
 		st->lat_sum_ns += now - f->sent_ns;
@@ -588,7 +842,8 @@ static int run_sink(const struct demo *d)
 	struct fill in[BATCH];
 	struct ipcq_buf bufs[BATCH];
 	struct ipcq_msginfo infos[BATCH];
-	uint64_t last_seq[MAX_WORKERS] = { 0 };
+	uint64_t last_seq[MAX_SLOTS] = { 0 };
+	bool ended[MAX_WORKERS] = { false };
 	uint64_t *next_id = NULL;
 	uint8_t *seen = NULL;
 	struct ipcq *q = NULL;
@@ -597,15 +852,16 @@ static int run_sink(const struct demo *d)
 	int rc;
 
 	seen = calloc(d->orders / 8 + 1, 1);
-	next_id = calloc((size_t)MAX_WORKERS * MAX_GATEWAYS, sizeof(*next_id));
+	next_id = calloc((size_t)MAX_SLOTS * MAX_GATEWAYS, sizeof(*next_id));
 	if (!seen || !next_id) {
 		fprintf(stderr, "sink: out of memory for the bitmap\n");
 		goto out_mem;
 	}
-	if (open_attach(d->fills_name, IPCQ_ROLE_CONSUMER, "sink", &q) < 0)
+	if (open_attach(d->fills_name, IPCQ_ROLE_CONSUMER, NULL, "sink", &q) < 0)
 		goto out_mem;
 	signal_ready(d);
 
+	/* One END from each worker position. */
 	while (st->ends < d->workers) {
 		uint64_t now;
 
@@ -625,7 +881,7 @@ static int run_sink(const struct demo *d)
 		for (int i = 0; i < rc; i++) {
 			const struct fill *f = &in[i];
 
-			if (bufs[i].len != sizeof(*f) || f->worker >= d->workers ||
+			if (bufs[i].len != sizeof(*f) || f->worker >= MAX_SLOTS ||
 			    (f->type != MSG_FILL && f->type != MSG_END)) {
 				st->bad_message++;
 				continue;
@@ -640,10 +896,15 @@ static int run_sink(const struct demo *d)
 			last_seq[f->worker] = infos[i].seq;
 
 			if (f->type == MSG_END) {
-				st->ends++;
+				if (f->order_id >= d->workers || ended[f->order_id]) {
+					st->dup_ends++;
+				} else {
+					ended[f->order_id] = true;
+					st->ends++;
+				}
 				continue;
 			}
-			st->per_worker[f->worker]++;
+			st->per_slot[f->worker]++;
 			check_fill(d, st, f, seen, next_id, now);
 			got++;
 		}
@@ -670,7 +931,7 @@ static int run_sink(const struct demo *d)
 	}
 
 	for (uint64_t id = 0; id < d->orders; id++)
-		if (!(seen[id / 8] & (1u << (id % 8))))
+		if (!test_bit(seen, id) && !is_poison(d, id))
 			st->missing++;
 	st->done = 1;
 	ipcq_close(q);
@@ -695,10 +956,39 @@ enum role { ROLE_GATEWAY, ROLE_WORKER, ROLE_SINK };
 struct child {
 	pid_t pid;
 	enum role role;
-	unsigned index;
+	unsigned index;      /* gateway number or worker slot */
 	bool running;
 	bool killed;         /* by the parent, giving up */
+	bool scene_kill;     /* by the parent, the kill scene */
 	int status;
+};
+
+/* A worker death the parent staged or expected, and what followed. */
+struct death {
+	unsigned slot;
+	pid_t pid;
+	uint32_t delivery;           /* poison crashes: the poison's delivery */
+	int recover_rc;              /* ipcq_recover() on the orders queue */
+	struct ipcq_recovery rec;
+	unsigned replacement;        /* slot of the worker started in its place */
+	pid_t replacement_pid;
+	double at_s;                 /* seconds into the run */
+};
+
+/* The parent's view of the run. */
+struct parent {
+	struct child kids[1 + MAX_GATEWAYS + MAX_SLOTS];
+	unsigned nkids, running;
+	unsigned next_slot;          /* the next replacement's slot */
+	uint64_t start_ns;
+	struct ipcq *oq;             /* the orders queue: recovery, END markers */
+	unsigned gateways_done;      /* gateways that exited 0 */
+	unsigned ends_sent;          /* END markers sent to the workers */
+	bool kill_sent;
+	struct death kill;           /* the kill scene, once kill.pid != 0 */
+	uint32_t kill_unacked;
+	struct death crash[MAX_DELIVERIES];
+	unsigned ncrashes;           /* poison crashes */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -752,13 +1042,31 @@ static pid_t spawn(const struct demo *d, struct child *c)
 	_exit(rc);
 }
 
-static void kill_all(struct child *kids, unsigned n)
+/* Fork the worker of slot @slot, playing position @position. */
+static pid_t start_worker(const struct demo *d, struct parent *p,
+			  unsigned slot, unsigned position, unsigned replaces)
+{
+	struct child *c = &p->kids[p->nkids];
+
+	d->sh->wk[slot].position = position;
+	d->sh->wk[slot].replaces = replaces;
+	*c = (struct child){ .role = ROLE_WORKER, .index = slot };
+	c->pid = spawn(d, c);
+	if (c->pid < 0)
+		return -1;
+	c->running = true;
+	p->nkids++;
+	p->running++;
+	return c->pid;
+}
+
+static void kill_all(struct parent *p)
 {
 	unsigned killed = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		if (kids[i].running && kill(kids[i].pid, SIGKILL) == 0) {
-			kids[i].killed = true;
+	for (unsigned i = 0; i < p->nkids; i++) {
+		if (p->kids[i].running && kill(p->kids[i].pid, SIGKILL) == 0) {
+			p->kids[i].killed = true;
 			killed++;
 		}
 	}
@@ -767,45 +1075,200 @@ static void kill_all(struct child *kids, unsigned n)
 			killed);
 }
 
+static double since_start(const struct parent *p)
+{
+	return (double)(now_ns() - p->start_ns) / 1e9;
+}
+
+static void print_recovery(const char *indent, const struct death *x)
+{
+	const struct ipcq_recovery *r = &x->rec;
+
+	if (x->recover_rc < 0)
+		printf("%sipcq_recover(): %s\n", indent, ipcq_strerror(x->recover_rc));
+	else if (x->recover_rc == 0)
+		printf("%sipcq_recover(): 0 actions (nothing left to take over)\n", indent);
+	else
+		printf("%sipcq_recover(): %u dead participant(s), %" PRIu64
+		       " redelivered, %" PRIu64 " quarantined, %" PRIu64
+		       " completed, %" PRIu64 " freed, %" PRIu64 " pending\n",
+		       indent, r->dead, r->redelivered, r->poisoned, r->completed,
+		       r->freed, r->pending);
+}
+
+/*
+ * A worker died the way the parent expected: take over its leases now
+ * (ipcq would also do it by itself, see the top of the file), say what
+ * recovery did, and start a replacement in the same position.
+ */
+static bool replace_worker(const struct demo *d, struct parent *p,
+			   const struct child *c, struct death *x)
+{
+	x->slot = c->index;
+	x->pid = c->pid;
+	x->at_s = since_start(p);
+	x->rec = (struct ipcq_recovery){ .size = sizeof(x->rec) };
+	x->recover_rc = ipcq_recover(p->oq, &x->rec);
+
+	if (p->next_slot >= MAX_SLOTS) {
+		fprintf(stderr, "ipcq-demo: too many worker restarts\n");
+		return false;
+	}
+	x->replacement = p->next_slot++;
+	x->replacement_pid = start_worker(d, p, x->replacement,
+					  d->sh->wk[c->index].position, c->index);
+	if (x->replacement_pid < 0) {
+		perror("ipcq-demo: fork");
+		return false;
+	}
+	if (!d->quiet) {
+		print_recovery("           ", x);
+		printf("           started worker %u (pid %d) in its place\n",
+		       x->replacement, (int)x->replacement_pid);
+	}
+	return true;
+}
+
+/* A child exited.  Returns false if that fails the run. */
+static bool child_exited(const struct demo *d, struct parent *p,
+			 struct child *c, int status)
+{
+	char name[32];
+
+	c->running = false;
+	c->status = status;
+	p->running--;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (c->role == ROLE_GATEWAY)
+			p->gateways_done++;
+		return true;
+	}
+	if (c->killed)
+		return false;
+
+	if (c->role == ROLE_WORKER && c->scene_kill &&
+	    WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		if (!d->quiet)
+			printf("  %5.2fs  kill scene: worker %u (pid %d) SIGKILLed after sending %u fills, before acking their orders\n",
+			       since_start(p), c->index, (int)c->pid, p->kill_unacked);
+		return replace_worker(d, p, c, &p->kill);
+	}
+
+	/* A poison crash: SIGABRT from a worker that said it held the poison. */
+	uint32_t delivery = c->role == ROLE_WORKER ? d->sh->wk[c->index].poison_delivery : 0;
+
+	if (d->poison_scene && delivery > 0 &&
+	    WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+	    p->ncrashes < MAX_DELIVERIES) {
+		struct death *x = &p->crash[p->ncrashes++];
+
+		x->delivery = delivery;
+		if (!d->quiet)
+			printf("  %5.2fs  poison scene: worker %u (pid %d) crashed (SIGABRT) on order %" PRIu64
+			       ", delivery %u of at most %u\n",
+			       since_start(p), c->index, (int)c->pid, d->poison_id,
+			       delivery, MAX_DELIVERIES);
+		return replace_worker(d, p, c, x);
+	}
+
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "ipcq-demo: %s (pid %d) killed by signal %d (%s)%s\n",
+			child_name(c, name, sizeof(name)), (int)c->pid,
+			WTERMSIG(status), strsignal(WTERMSIG(status)),
+			delivery ? " on the poison order, more often than expected" : "");
+	else
+		fprintf(stderr, "ipcq-demo: %s (pid %d) exited with status %d\n",
+			child_name(c, name, sizeof(name)), (int)c->pid,
+			WEXITSTATUS(status));
+	return false;
+}
+
 /* Reap what has exited; false if a child failed. */
-static bool reap(struct child *kids, unsigned n, unsigned *running, bool block)
+static bool reap(const struct demo *d, struct parent *p, bool block)
 {
 	bool ok = true;
 	int status;
 	pid_t pid;
 
-	while (*running > 0 &&
+	while (p->running > 0 &&
 	       (pid = waitpid(-1, &status, block ? 0 : WNOHANG)) > 0) {
-		for (unsigned i = 0; i < n; i++) {
-			char name[32];
-
-			if (kids[i].pid != pid || !kids[i].running)
-				continue;
-			kids[i].running = false;
-			kids[i].status = status;
-			(*running)--;
-			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		for (unsigned i = 0; i < p->nkids; i++) {
+			if (p->kids[i].pid == pid && p->kids[i].running) {
+				if (!child_exited(d, p, &p->kids[i], status))
+					ok = false;
 				break;
-			ok = false;
-			if (kids[i].killed)
-				break;
-			if (WIFSIGNALED(status))
-				fprintf(stderr, "ipcq-demo: %s (pid %d) killed by signal %d (%s)\n",
-					child_name(&kids[i], name, sizeof(name)),
-					(int)pid, WTERMSIG(status),
-					strsignal(WTERMSIG(status)));
-			else
-				fprintf(stderr, "ipcq-demo: %s (pid %d) exited with status %d\n",
-					child_name(&kids[i], name, sizeof(name)),
-					(int)pid, WEXITSTATUS(status));
-			break;
+			}
 		}
 	}
 	return ok;
 }
 
+/*
+ * The kill scene: SIGKILL the victim once it has parked (see struct
+ * kill_scene).  Waits on the shared word, never on time.
+ */
+static void kill_scene_step(const struct demo *d, struct parent *p)
+{
+	struct kill_scene *ks = &d->sh->kill;
+
+	if (!d->kill_scene || p->kill_sent)
+		return;
+	/* acquire: pairs with the victim's release store; victim is set */
+	if (atomic_load_explicit(&ks->state, memory_order_acquire) != KILL_PARKED)
+		return;
+	for (unsigned i = 0; i < p->nkids; i++) {
+		struct child *c = &p->kids[i];
+
+		if (c->role == ROLE_WORKER && c->index == ks->victim && c->running) {
+			p->kill_unacked = ks->unacked;
+			c->scene_kill = true;
+			kill(c->pid, SIGKILL);
+			p->kill_sent = true;
+			break;
+		}
+	}
+}
+
+/*
+ * The end of the stream (see the top of the file): once nothing is left
+ * to do, one END marker per worker position, sent without blocking so
+ * that the parent keeps watching the children meanwhile.
+ */
+static bool end_step(const struct demo *d, struct parent *p)
+{
+	uint64_t expected = d->orders - (d->poison_scene ? 1 : 0);
+	struct ipcq_info oi = { .size = sizeof(oi) };
+
+	if (p->ends_sent == 0) {
+		/* The cheap tests first; ipcq_info() scans the queue. */
+		if (p->gateways_done < d->gateways ||
+		    count_get(&d->sh->sink.distinct) < expected ||
+		    (d->poison_scene && p->ncrashes == 0))
+			return true;
+		if (ipcq_info(p->oq, &oi) < 0 || oi.depth || oi.leased ||
+		    oi.redeliverable || (d->poison_scene && oi.side_depth == 0))
+			return true;
+	}
+	while (p->ends_sent < d->workers) {
+		struct order end = { .type = MSG_END, .order_id = p->ends_sent };
+		int rc;
+
+		end.checksum = order_checksum(&end);
+		rc = ipcq_send(p->oq, &end, sizeof(end), IPCQ_NOWAIT);
+		if (rc == -EAGAIN || rc == -EINTR)
+			return true; /* full: the next tick */
+		if (rc < 0) {
+			fprintf(stderr, "ipcq-demo: ipcq_send(orders, END): %s\n",
+				ipcq_strerror(rc));
+			return false;
+		}
+		p->ends_sent++;
+	}
+	return true;
+}
+
 struct snapshot {
-	uint64_t sent, processed, received;
+	uint64_t ready, sent, processed, received;
 	struct ipcq_info oi, fi;
 };
 
@@ -813,9 +1276,10 @@ static void take_snapshot(const struct demo *d, struct ipcq *oq,
 			  struct ipcq *fq, struct snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->ready = atomic_load_explicit(&d->sh->ready, memory_order_relaxed);
 	for (unsigned g = 0; g < d->gateways; g++)
 		s->sent += count_get(&d->sh->gw[g].sent);
-	for (unsigned w = 0; w < d->workers; w++)
+	for (unsigned w = 0; w < MAX_SLOTS; w++)
 		s->processed += count_get(&d->sh->wk[w].processed);
 	s->received = count_get(&d->sh->sink.received);
 	s->oi.size = sizeof(s->oi);
@@ -826,7 +1290,8 @@ static void take_snapshot(const struct demo *d, struct ipcq *oq,
 
 static bool same_progress(const struct snapshot *a, const struct snapshot *b)
 {
-	return a->sent == b->sent && a->processed == b->processed &&
+	/* Children still attaching (slow under sanitizers) count as moving. */
+	return a->ready == b->ready && a->sent == b->sent && a->processed == b->processed &&
 	       a->received == b->received &&
 	       a->oi.enqueued == b->oi.enqueued && a->oi.dequeued == b->oi.dequeued &&
 	       a->fi.enqueued == b->fi.enqueued && a->fi.dequeued == b->fi.dequeued;
@@ -834,39 +1299,45 @@ static bool same_progress(const struct snapshot *a, const struct snapshot *b)
 
 static void print_progress(double t, const struct snapshot *s, uint64_t rate)
 {
-	printf("  %5.1fs  sent %10" PRIu64 "  orders depth %6" PRIu64
-	       "  fills depth %6" PRIu64 "  received %10" PRIu64 "  (%" PRIu64 "/s)\n",
-	       t, s->sent, s->oi.depth, s->fi.depth, s->received, rate);
+	printf("  %5.2fs  sent %10" PRIu64 "  orders depth %6" PRIu64
+	       " leased %4u  fills depth %6" PRIu64 "  received %10" PRIu64
+	       "  (%" PRIu64 "/s)\n",
+	       t, s->sent, s->oi.depth, s->oi.leased, s->fi.depth, s->received, rate);
 	fflush(stdout);
 }
 
 /*
- * Watch the children: progress once a second, and give up (kill them all)
- * when one fails, on SIGINT/SIGTERM, or when nothing has moved in either
- * queue for the stall timeout.  Returns true if every child exited 0.
+ * Watch the children: run the kill scene, replace the workers that died
+ * as expected, print progress once a second, and give up (kill them all)
+ * when a child fails, on SIGINT/SIGTERM, or when nothing has moved in
+ * either queue for the stall timeout.  Returns true if every child ended
+ * well.
  */
-static bool supervise(const struct demo *d, struct child *kids, unsigned n,
-		      struct ipcq *oq, struct ipcq *fq)
+static bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 {
-	const struct timespec tick = { 0, 50 * 1000000 };
+	const struct timespec tick = { 0, 2 * 1000000 };
 	struct snapshot last, cur;
-	uint64_t start = now_ns(), last_print = start, last_move = start;
-	unsigned running = n;
+	uint64_t last_print = p->start_ns, last_move = p->start_ns;
 	bool ok = true;
 
-	take_snapshot(d, oq, fq, &last);
-	while (running > 0) {
+	take_snapshot(d, p->oq, fq, &last);
+	while (p->running > 0) {
 		uint64_t now;
 
-		if (!reap(kids, n, &running, false)) {
+		if (!reap(d, p, false)) {
 			ok = false;
 			break;
 		}
-		if (running == 0)
+		if (p->running == 0)
 			break;
 		if (interrupted) {
 			fprintf(stderr, "ipcq-demo: %s, stopping\n",
 				strsignal(interrupted));
+			ok = false;
+			break;
+		}
+		kill_scene_step(d, p);
+		if (!end_step(d, p)) {
 			ok = false;
 			break;
 		}
@@ -875,9 +1346,9 @@ static bool supervise(const struct demo *d, struct child *kids, unsigned n,
 		now = now_ns();
 		if (now - last_print < 1000000000ull)
 			continue;
-		take_snapshot(d, oq, fq, &cur);
+		take_snapshot(d, p->oq, fq, &cur);
 		if (!d->quiet)
-			print_progress((double)(now - start) / 1e9, &cur,
+			print_progress((double)(now - p->start_ns) / 1e9, &cur,
 				       (cur.received - last.received) * 1000000000ull /
 				       (now - last_print));
 		if (!same_progress(&cur, &last))
@@ -885,20 +1356,27 @@ static bool supervise(const struct demo *d, struct child *kids, unsigned n,
 		else if (now - last_move >= (uint64_t)d->stall_s * 1000000000ull) {
 			fprintf(stderr,
 				"ipcq-demo: STALL: nothing moved for %u s with %u process(es) still running\n"
-				"  orders: enqueued %" PRIu64 " dequeued %" PRIu64 " depth %" PRIu64 " participants %u\n"
+				"  orders: enqueued %" PRIu64 " dequeued %" PRIu64 " depth %" PRIu64
+				" leased %u redeliverable %u participants %u\n"
 				"  fills:  enqueued %" PRIu64 " dequeued %" PRIu64 " depth %" PRIu64 " participants %u\n"
-				"  gateways sent %" PRIu64 ", workers processed %" PRIu64 ", sink received %" PRIu64 "\n",
-				d->stall_s, running,
-				cur.oi.enqueued, cur.oi.dequeued, cur.oi.depth, cur.oi.participants,
+				"  gateways sent %" PRIu64 ", workers processed %" PRIu64 ", sink received %" PRIu64
+				" fills for %" PRIu64 " of %" PRIu64 " order ids\n"
+				"  poison crashes %u, side ring depth %u, END markers sent %u\n",
+				d->stall_s, p->running,
+				cur.oi.enqueued, cur.oi.dequeued, cur.oi.depth, cur.oi.leased,
+				cur.oi.redeliverable, cur.oi.participants,
 				cur.fi.enqueued, cur.fi.dequeued, cur.fi.depth, cur.fi.participants,
-				cur.sent, cur.processed, cur.received);
-			for (unsigned i = 0; i < n; i++) {
+				cur.sent, cur.processed, cur.received,
+				count_get(&d->sh->sink.distinct),
+				d->orders - (d->poison_scene ? 1 : 0), p->ncrashes,
+				cur.oi.side_depth, p->ends_sent);
+			for (unsigned i = 0; i < p->nkids; i++) {
 				char name[32];
 
-				if (kids[i].running)
+				if (p->kids[i].running)
 					fprintf(stderr, "  still running: %s (pid %d)\n",
-						child_name(&kids[i], name, sizeof(name)),
-						(int)kids[i].pid);
+						child_name(&p->kids[i], name, sizeof(name)),
+						(int)p->kids[i].pid);
 			}
 			ok = false;
 			break;
@@ -907,20 +1385,91 @@ static bool supervise(const struct demo *d, struct child *kids, unsigned n,
 		last_print = now;
 	}
 	if (!ok) {
-		kill_all(kids, n);
-		reap(kids, n, &running, true);
+		kill_all(p);
+		reap(d, p, true);
 	}
 	return ok;
 }
 
+static const char *reason_name(uint32_t reason)
+{
+	switch (reason) {
+	case IPCQ_REASON_NACKED:
+		return "nacked";
+	case IPCQ_REASON_MAX_DELIVERIES:
+		return "max-deliveries";
+	case IPCQ_REASON_CONSUMER_CRASHED:
+		return "consumer-crashed";
+	default:
+		return "unknown";
+	}
+}
+
+/*
+ * List the poison side ring of the orders queue and check it: with the
+ * poison scene it must hold exactly the poison order, quarantined because
+ * its consumers crashed; without it, nothing.  Returns true if so.
+ */
+static bool report_side_ring(const struct demo *d, struct ipcq *oq,
+			     unsigned crashes)
+{
+	struct ipcq_poison list[8];
+	unsigned expected = d->poison_scene ? 1 : 0, good = 0;
+	int n = ipcq_poison_list(oq, 0, list, 8);
+
+	if (n < 0) {
+		printf("  side ring          FAILED: ipcq_poison_list: %s\n", ipcq_strerror(n));
+		return false;
+	}
+	printf("  side ring          %d entr%s%s\n", n, n == 1 ? "y" : "ies",
+	       n == 0 ? "" : ":");
+	for (int i = 0; i < n; i++) {
+		const struct ipcq_poison *e = &list[i];
+		struct ipcq_poison again;
+		struct order o;
+		int len = ipcq_poison_peek(oq, e->id, &o, sizeof(o), &again);
+		bool ok;
+
+		if (len < 0) {
+			printf("    id %" PRIu64 ": ipcq_poison_peek: %s\n", e->id,
+			       ipcq_strerror(len));
+			continue;
+		}
+		ok = (size_t)len == sizeof(o) && o.checksum == order_checksum(&o) &&
+		     o.type == MSG_ORDER && is_poison(d, o.order_id) &&
+		     e->reason == IPCQ_REASON_CONSUMER_CRASHED &&
+		     e->deliveries == MAX_DELIVERIES && crashes == e->deliveries &&
+		     e->seq == o.order_id / d->gateways + 1;
+		if (ok)
+			good++;
+		printf("    id %" PRIu64 "  reason %s  deliveries %u  producer %u  seq %" PRIu64
+		       "  last consumer pid %u  order id %" PRIu64 "%s  %s\n",
+		       e->id, reason_name(e->reason), e->deliveries, e->producer,
+		       e->seq, e->last_consumer_pid,
+		       (size_t)len == sizeof(o) ? o.order_id : UINT64_MAX,
+		       (size_t)len == sizeof(o) && (o.flags & ORDER_POISON) ? " (the poison)" : "",
+		       ok ? "ok" : "UNEXPECTED");
+	}
+	if ((unsigned)n == expected && good == expected)
+		return true;
+	printf("    expected %s\n", expected ?
+	       "exactly the poison order, reason consumer-crashed, after one delivery per crash" :
+	       "no entry");
+	return false;
+}
+
 /* Print the summary; returns true if everything verified. */
-static bool report(const struct demo *d, bool children_ok)
+static bool report(const struct demo *d, const struct parent *p,
+		   struct ipcq *oq, bool children_ok)
 {
 	struct shared *sh = d->sh;
 	struct sink_stats *s = &sh->sink;
-	uint64_t sent = 0, processed = 0, start = UINT64_MAX;
-	uint64_t w_bad = 0, w_order = 0, w_msg = 0;
-	bool once, intact, ordered, ended, counts, ok;
+	uint64_t sent = 0, processed = 0, start = UINT64_MAX, redelivered = 0;
+	uint64_t w_bad = 0, w_order = 0, w_msg = 0, w_flags = 0, w_ends = 0;
+	uint64_t expected = d->orders - (d->poison_scene ? 1 : 0);
+	bool once, intact, ordered, ended, counts, kill_ok, poison_ok, side_ok;
+	bool drained, ok;
+	struct ipcq_info oi = { .size = sizeof(oi) };
 	double secs;
 
 	for (unsigned g = 0; g < d->gateways; g++) {
@@ -928,38 +1477,67 @@ static bool report(const struct demo *d, bool children_ok)
 		if (sh->gw[g].start_ns && sh->gw[g].start_ns < start)
 			start = sh->gw[g].start_ns;
 	}
-	for (unsigned w = 0; w < d->workers; w++) {
+	for (unsigned w = 0; w < p->next_slot; w++) {
 		processed += count_get(&sh->wk[w].processed);
+		redelivered += sh->wk[w].redelivered;
 		w_bad += sh->wk[w].bad_checksum;
 		w_order += sh->wk[w].out_of_order;
 		w_msg += sh->wk[w].bad_message;
+		w_flags += sh->wk[w].bad_flags;
+		w_ends += sh->wk[w].ends_taken;
 	}
 	uint64_t received = count_get(&s->received);
+	uint64_t distinct = count_get(&s->distinct);
 
 	printf("%ssummary\n", d->quiet ? "" : "\n");
-	printf("  orders sent        %" PRIu64 " of %" PRIu64 "\n", sent, d->orders);
-	printf("  results received   %" PRIu64 "  (accepted %" PRIu64
+	printf("  orders sent        %" PRIu64 " of %" PRIu64, sent, d->orders);
+	if (d->poison_scene)
+		printf("  (order %" PRIu64 " is poison)", d->poison_id);
+	printf("\n");
+	printf("  fills received     %" PRIu64 " for %" PRIu64 " orders  (accepted %" PRIu64
 	       ", rejected by the risk check %" PRIu64 ")\n",
-	       received, s->accepted, s->rejected);
+	       received, distinct, s->accepted, s->rejected);
 	if (s->done && start != UINT64_MAX && s->end_ns > start) {
 		secs = (double)(s->end_ns - start) / 1e9;
 		printf("  elapsed            %.3f s  (first order sent -> last fill received)\n", secs);
 		printf("  rate               %.0f orders/s end to end\n",
-		       (double)received / secs);
-		if (received > 0)
+		       (double)distinct / secs);
+		if (distinct > 0)
 			printf("  latency            mean %.1f us, max %.1f us  (gateway send -> sink receive)\n",
-			       (double)s->lat_sum_ns / (double)received / 1e3,
+			       (double)s->lat_sum_ns / (double)distinct / 1e3,
 			       (double)s->lat_max_ns / 1e3);
 	}
-	for (unsigned w = 0; w < d->workers; w++) {
+	for (unsigned w = 0; w < p->next_slot; w++) {
 		struct worker_stats *ws = &sh->wk[w];
-		uint64_t p = count_get(&ws->processed);
+		uint64_t n = count_get(&ws->processed);
+		const char *fate = "?";
+		char note[48] = "";
 
-		printf("  worker %-3u         %10" PRIu64 " orders (%4.1f%%), %" PRIu64
-		       " rejected, sink saw %" PRIu64 ", END markers taken %" PRIu64
-		       " (passed on %" PRIu64 ")\n",
-		       w, p, d->orders ? 100.0 * (double)p / (double)d->orders : 0.0,
-		       ws->rejected, s->per_worker[w], ws->ends_taken, ws->ends_passed_on);
+		for (unsigned i = 0; i < p->nkids; i++) {
+			const struct child *c = &p->kids[i];
+
+			if (c->role != ROLE_WORKER || c->index != w)
+				continue;
+			if (p->kill.pid && p->kill.slot == w)
+				fate = "SIGKILLed by the kill scene";
+			else if (ws->poison_delivery)
+				fate = "crashed on the poison order";
+			else if (c->running)
+				fate = "still running";
+			else if (c->killed)
+				fate = "killed when the parent gave up";
+			else if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
+				fate = "finished";
+			else
+				fate = "died unexpectedly";
+		}
+		if (ws->replaces != NO_SLOT)
+			snprintf(note, sizeof(note), ", replaces worker %u", ws->replaces);
+		printf("  worker %-2u (pos %u%s) %9" PRIu64 " fills (%4.1f%%), %" PRIu64
+		       " rejected, %" PRIu64 " redelivered to it, sink saw %" PRIu64 ": %s\n",
+		       w, ws->position, note, n,
+		       d->orders ? 100.0 * (double)n / (double)d->orders : 0.0,
+		       ws->rejected, ws->redelivered, s->per_slot[w], fate);
 	}
 	if (!s->done) {
 		printf("  verification       not done: the sink did not finish\n");
@@ -967,31 +1545,91 @@ static bool report(const struct demo *d, bool children_ok)
 		return false;
 	}
 
-	counts = sent == d->orders && processed == d->orders && received == d->orders;
-	once = s->missing == 0 && s->duplicate == 0 && s->unknown == 0;
-	intact = s->bad_checksum == 0 && s->bad_content == 0 && s->bad_message == 0 &&
-		 w_bad == 0 && w_msg == 0;
-	ordered = s->out_of_order == 0 && s->bad_seq == 0 && w_order == 0;
-	ended = s->ends == d->workers && s->extra_after_end == 0;
+	/* The scenes. */
+	if (!d->kill_scene) {
+		kill_ok = true;
+		printf("  kill scene         off (-K)\n");
+	} else if (!p->kill.pid) {
+		/* Only a run with fewer fills than kill_at gets here. */
+		kill_ok = expected < d->kill_at;
+		printf("  kill scene         %s: no worker was killed after %" PRIu64 " fills\n",
+		       kill_ok ? "skipped (too few orders)" : "FAILED", d->kill_at);
+	} else {
+		/* Each order of the victim's batch comes back once: its fill
+		 * reaches the sink twice, the second time flagged. */
+		kill_ok = p->kill.recover_rc >= 0 && s->dup_flagged == p->kill_unacked;
+		printf("  kill scene         %s: worker %u (pid %d) SIGKILLed at %.2f s with %u fills sent and their orders unacked;\n"
+		       "                     worker %u (pid %d) started in its place; %" PRIu64
+		       " redelivered duplicates reached the sink\n",
+		       kill_ok ? "ok" : "FAILED", p->kill.slot, (int)p->kill.pid,
+		       p->kill.at_s, p->kill_unacked, p->kill.replacement,
+		       (int)p->kill.replacement_pid, s->dup_flagged);
+		print_recovery("                     ", &p->kill);
+	}
+	if (!d->poison_scene) {
+		poison_ok = p->ncrashes == 0;
+		printf("  poison scene       off (-P)\n");
+	} else {
+		poison_ok = p->ncrashes >= 1 && p->ncrashes <= MAX_DELIVERIES &&
+			    s->poison_seen == 0;
+		printf("  poison scene       %s: order %" PRIu64 " crashed %u worker(s) (SIGABRT, max_deliveries %u), "
+		       "%" PRIu64 " fills for it\n",
+		       poison_ok ? "ok" : "FAILED", d->poison_id, p->ncrashes,
+		       MAX_DELIVERIES, s->poison_seen);
+		/* In delivery order: the parent may reap them in another. */
+		for (uint32_t n = 1; n <= MAX_DELIVERIES; n++) {
+			for (unsigned i = 0; i < p->ncrashes; i++) {
+				const struct death *x = &p->crash[i];
 
-	printf("  counts             %s: sent %" PRIu64 ", processed %" PRIu64
-	       ", received %" PRIu64 "\n", counts ? "ok" : "WRONG", sent, processed,
-	       received);
-	printf("  exactly once       %s: %" PRIu64 " missing, %" PRIu64
-	       " duplicate, %" PRIu64 " unknown ids\n", once ? "ok" : "FAILED",
-	       s->missing, s->duplicate, s->unknown);
+				if (x->delivery != n)
+					continue;
+				printf("    delivery %u: worker %u (pid %d) crashed, reaped at %.2f s; worker %u started in its place\n",
+				       n, x->slot, (int)x->pid, x->at_s, x->replacement);
+				print_recovery("      ", x);
+			}
+		}
+	}
+	side_ok = report_side_ring(d, oq, p->ncrashes);
+
+	counts = sent == d->orders && processed == received &&
+		 received == distinct + s->dup_flagged + s->dup_unflagged;
+	once = s->missing == 0 && s->dup_unflagged == 0 && s->unknown == 0 &&
+	       distinct == expected;
+	intact = s->bad_checksum == 0 && s->bad_content == 0 && s->bad_message == 0 &&
+		 w_bad == 0 && w_msg == 0 && w_flags == 0;
+	ordered = s->out_of_order == 0 && s->bad_seq == 0 && w_order == 0;
+	ended = s->ends == d->workers && s->dup_ends == 0 && s->extra_after_end == 0 &&
+		p->ends_sent == d->workers && w_ends == d->workers;
+	drained = ipcq_info(oq, &oi) == 0 && oi.depth == 0 && oi.leased == 0 &&
+		  oi.redeliverable == 0;
+
+	printf("  counts             %s: sent %" PRIu64 ", fills sent %" PRIu64
+	       ", fills received %" PRIu64 "\n", counts ? "ok" : "WRONG", sent,
+	       processed, received);
+	printf("  exactly once       %s: %" PRIu64 " of %" PRIu64 " orders arrived, %" PRIu64
+	       " missing, %" PRIu64 " unflagged duplicates, %" PRIu64
+	       " unknown ids\n", once ? "ok" : "FAILED", distinct, expected,
+	       s->missing, s->dup_unflagged, s->unknown);
+	printf("  redeliveries       %" PRIu64 " orders came back flagged: %" PRIu64
+	       " redelivered duplicates (flagged), %" PRIu64 " first fills\n",
+	       redelivered, s->dup_flagged, s->redelivered_first);
 	printf("  integrity          %s: %" PRIu64 " bad order checksums, %" PRIu64
 	       " bad fill checksums, %" PRIu64 " wrong fills, %" PRIu64
-	       " malformed messages\n", intact ? "ok" : "FAILED", w_bad,
-	       s->bad_checksum, s->bad_content, s->bad_message + w_msg);
+	       " malformed messages, %" PRIu64 " wrong redelivery flags\n",
+	       intact ? "ok" : "FAILED", w_bad, s->bad_checksum, s->bad_content,
+	       s->bad_message + w_msg, w_flags);
 	printf("  order              %s: %" PRIu64 " out of order at workers, %" PRIu64
 	       " at the sink, %" PRIu64 " producer sequence gaps\n",
 	       ordered ? "ok" : "FAILED", w_order, s->out_of_order, s->bad_seq);
-	printf("  end of stream      %s: %" PRIu64 "/%u END markers, %" PRIu64
-	       " messages after them\n", ended ? "ok" : "FAILED", s->ends,
-	       d->workers, s->extra_after_end);
+	printf("  end of stream      %s: %u END markers sent, %" PRIu64 " taken, %" PRIu64
+	       "/%u forwarded to the sink (%" PRIu64 " repeated), %" PRIu64
+	       " messages after them; orders queue depth %" PRIu64
+	       ", leased %u, redeliverable %u\n", ended && drained ? "ok" : "FAILED",
+	       p->ends_sent, w_ends, s->ends, d->workers, s->dup_ends,
+	       s->extra_after_end, oi.depth, oi.leased, oi.redeliverable);
 
-	ok = children_ok && counts && once && intact && ordered && ended;
+	ok = children_ok && counts && once && intact && ordered && ended && drained &&
+	     kill_ok && poison_ok && side_ok;
 	printf("RESULT: %s\n", ok ? "PASS" : "FAIL");
 	return ok;
 }
@@ -1000,12 +1638,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]\n"
-		"                 [-t STALL_SECONDS] [-q]\n"
+		"                 [-t STALL_SECONDS] [-K] [-P] [-q]\n"
 		"  -n  orders to send (default 3000000, at most %llu)\n"
 		"  -w  worker processes (default 3, at most %u)\n"
 		"  -g  gateway processes (default 1, at most %u)\n"
 		"  -c  ring capacity of each queue, a power of two (default 4096)\n"
 		"  -t  give up when nothing moves for this long (default 10 s)\n"
+		"  -K  no kill scene (a worker SIGKILLed after its fills, before its acks)\n"
+		"  -P  no poison scene (an order that crashes every worker that takes it)\n"
 		"  -q  quiet: no progress lines, only the summary\n",
 		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS);
 }
@@ -1026,16 +1666,16 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 int main(int argc, char **argv)
 {
 	struct demo d = { .orders = 3000000, .workers = 3, .gateways = 1,
-			  .capacity = 4096, .stall_s = 10 };
+			  .capacity = 4096, .stall_s = 10,
+			  .kill_scene = true, .poison_scene = true };
 	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
-	struct ipcq *oq = NULL, *fq = NULL;
-	struct child kids[MAX_GATEWAYS + MAX_WORKERS + 1];
-	unsigned nkids = 0;
+	struct ipcq *fq = NULL;
+	struct parent *p = NULL;
 	bool children_ok, ok = false;
 	uint64_t v;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "n:w:g:c:t:qh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:w:g:c:t:KPqh")) != -1) {
 		switch (opt) {
 		case 'n':
 			if (!parse_u64(optarg, 1, MAX_ORDERS, &d.orders))
@@ -1062,6 +1702,12 @@ int main(int argc, char **argv)
 				goto bad_arg;
 			d.stall_s = (unsigned)v;
 			break;
+		case 'K':
+			d.kill_scene = false;
+			break;
+		case 'P':
+			d.poison_scene = false;
+			break;
 		case 'q':
 			d.quiet = true;
 			break;
@@ -1074,6 +1720,10 @@ int main(int argc, char **argv)
 		}
 	}
 	d.batch = d.capacity < BATCH ? d.capacity : BATCH;
+	d.kill_at = d.orders * KILL_AT_PERCENT / 100;
+	if (d.kill_at == 0)
+		d.kill_at = 1;
+	d.poison_id = d.orders * POISON_AT_PERCENT / 100;
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
@@ -1081,24 +1731,45 @@ int main(int argc, char **argv)
 
 	d.sh = mmap(NULL, sizeof(*d.sh), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (d.sh == MAP_FAILED) {
+	p = calloc(1, sizeof(*p));
+	if (d.sh == MAP_FAILED || !p) {
 		perror("ipcq-demo: mmap");
+		free(p);
 		return 1;
 	}
+	p->next_slot = d.workers;
 
-	/* Both queues: names unique to this run, sized for our messages. */
+	/*
+	 * Both queues: names unique to this run, sized for our messages.  The
+	 * orders queue gets a lease pool for the ack-mode workers (room for
+	 * every worker's prefetch, and for the leases of the dead until they
+	 * are taken over) and quarantines an order after MAX_DELIVERIES.
+	 */
 	snprintf(d.orders_name, sizeof(d.orders_name), "demo.orders.%d", (int)getpid());
 	snprintf(d.fills_name, sizeof(d.fills_name), "demo.fills.%d", (int)getpid());
 	cfg.capacity = d.capacity;
 	cfg.max_participants = MAX_GATEWAYS + MAX_WORKERS + 8;
 	cfg.max_msg_size = sizeof(struct order);
-	rc = ipcq_create(d.orders_name, &cfg, &oq);
+	cfg.lease_capacity = (d.workers + MAX_RESTARTS) * PREFETCH;
+	cfg.max_deliveries = MAX_DELIVERIES;
+	rc = ipcq_create(d.orders_name, &cfg, &p->oq);
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.orders_name,
 			ipcq_strerror(rc));
 		goto out;
 	}
+	/* The parent sends the END markers: it is a producer of orders too. */
+	struct ipcq_attach_opts popts = IPCQ_ATTACH_OPTS_INIT;
+
+	popts.name = "parent";
+	rc = ipcq_attach(p->oq, IPCQ_ROLE_PRODUCER, &popts);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-demo: ipcq_attach(%s): %s\n", d.orders_name,
+			ipcq_strerror(rc));
+		goto out;
+	}
 	cfg.max_msg_size = sizeof(struct fill);
+	cfg.lease_capacity = 0; /* the sink consumes fills in the fast mode */
 	rc = ipcq_create(d.fills_name, &cfg, &fq);
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.fills_name,
@@ -1109,46 +1780,65 @@ int main(int argc, char **argv)
 	if (!d.quiet) {
 		printf("ipcq %s pipeline demo: %u gateway(s) -> %u worker(s) -> 1 sink, %" PRIu64 " orders\n",
 		       ipcq_version_string(), d.gateways, d.workers, d.orders);
-		printf("  queues %s and %s, %u slots each\n", d.orders_name,
-		       d.fills_name, d.capacity);
+		printf("  queues %s and %s, %u slots each; workers in ack mode, prefetch %u, max_deliveries %u\n",
+		       d.orders_name, d.fills_name, d.capacity, PREFETCH, MAX_DELIVERIES);
+		if (d.kill_scene)
+			printf("  kill scene: a worker is SIGKILLed between its fills and its acks once workers have sent %" PRIu64 " fills\n",
+			       d.kill_at);
+		if (d.poison_scene)
+			printf("  poison scene: order %" PRIu64 " crashes every worker that processes it\n",
+			       d.poison_id);
 	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
 	/* Consumers first, so they are waiting when the first order comes. */
-	kids[nkids++] = (struct child){ .role = ROLE_SINK };
-	for (unsigned w = 0; w < d.workers; w++)
-		kids[nkids++] = (struct child){ .role = ROLE_WORKER, .index = w };
-	for (unsigned g = 0; g < d.gateways; g++)
-		kids[nkids++] = (struct child){ .role = ROLE_GATEWAY, .index = g };
-	for (unsigned i = 0; i < nkids; i++) {
-		kids[i].pid = spawn(&d, &kids[i]);
-		if (kids[i].pid < 0) {
-			perror("ipcq-demo: fork");
-			nkids = i;
-			kill_all(kids, nkids);
-			unsigned running = nkids;
-			reap(kids, nkids, &running, true);
-			goto out;
-		}
-		kids[i].running = true;
+	p->start_ns = now_ns();
+	p->kids[p->nkids++] = (struct child){ .role = ROLE_SINK };
+	p->kids[0].pid = spawn(&d, &p->kids[0]);
+	if (p->kids[0].pid < 0) {
+		perror("ipcq-demo: fork");
+		goto out;
+	}
+	p->kids[0].running = true;
+	p->running++;
+	for (unsigned w = 0; w < d.workers; w++) {
+		if (start_worker(&d, p, w, w, NO_SLOT) < 0)
+			goto fork_failed;
+	}
+	for (unsigned g = 0; g < d.gateways; g++) {
+		struct child *c = &p->kids[p->nkids];
+
+		*c = (struct child){ .role = ROLE_GATEWAY, .index = g };
+		c->pid = spawn(&d, c);
+		if (c->pid < 0)
+			goto fork_failed;
+		c->running = true;
+		p->nkids++;
+		p->running++;
 	}
 
-	children_ok = supervise(&d, kids, nkids, oq, fq);
-	ok = report(&d, children_ok);
+	children_ok = supervise(&d, p, fq);
+	ok = report(&d, p, p->oq, children_ok);
 out:
 	/* Unlink on every path; a handle still open keeps working meanwhile. */
 	if (fq) {
 		ipcq_close(fq);
 		ipcq_unlink(d.fills_name);
 	}
-	if (oq) {
-		ipcq_close(oq);
+	if (p->oq) {
+		ipcq_close(p->oq);
 		ipcq_unlink(d.orders_name);
 	}
+	free(p);
 	munmap(d.sh, sizeof(*d.sh));
 	return ok ? 0 : 1;
+fork_failed:
+	perror("ipcq-demo: fork");
+	kill_all(p);
+	reap(&d, p, true);
+	goto out;
 bad_arg:
 	fprintf(stderr, "ipcq-demo: bad value for -%c: %s\n", opt, optarg);
 	usage(stderr);

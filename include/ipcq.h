@@ -175,8 +175,9 @@ struct ipcq_config {
 	/** Participant table size, 1..IPCQ_PARTICIPANTS_MAX.  Default 64. */
 	uint32_t max_participants;
 	/**
-	 * Poison side-ring capacity: 0 (no side ring) or a power of two up to
-	 * IPCQ_CAPACITY_MAX.  Default 64.  Messages that cannot be processed
+	 * Poison side-ring capacity: 0 (no side ring), a power of two up to
+	 * IPCQ_CAPACITY_MAX, or IPCQ_AUTO (the default: 64, or the ring's
+	 * capacity if smaller).  Each entry holds a whole message.  Messages that cannot be processed
 	 * (nacked as poison, or delivered max_deliveries times without being
 	 * acknowledged) are moved there with a reason.
 	 */
@@ -209,7 +210,8 @@ struct ipcq_config {
 	/**
 	 * Lease pool: how many messages ack-mode consumers may hold
 	 * unacknowledged, all consumers together; 0 (no ack mode) up to
-	 * IPCQ_CAPACITY_MAX.  Default 256.
+	 * IPCQ_CAPACITY_MAX, or IPCQ_AUTO (the default: 256, or the ring's
+	 * capacity if smaller).  Each entry holds a whole message.
 	 */
 	uint32_t lease_capacity;
 	/**
@@ -230,6 +232,9 @@ struct ipcq_config {
 	uint32_t reserved[5];
 };
 
+/** A table size chosen from the ring's capacity (see the fields that accept it). */
+#define IPCQ_AUTO UINT32_MAX
+
 /** Any NUMA node (the kernel's default policy). */
 #define IPCQ_NUMA_ANY (-1)
 /** The NUMA node of the CPU the creating thread runs on. */
@@ -239,8 +244,8 @@ struct ipcq_config {
 #define IPCQ_CONFIG_INIT                                                  \
 	{                                                                 \
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
-		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, 64u, 5u,              \
-		IPCQ_NUMA_ANY, 0u, 0u, 0u, 256u, 10000u, 64u,             \
+		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, IPCQ_AUTO, 5u,        \
+		IPCQ_NUMA_ANY, 0u, 0u, 0u, IPCQ_AUTO, 10000u, 64u,        \
 		{ 0u, 0u, 0u, 0u, 0u }                                    \
 	}
 
@@ -350,7 +355,8 @@ struct ipcq_attach_opts {
 	uint32_t flags;
 	/**
 	 * Ack mode: most messages this consumer may hold unacknowledged,
-	 * 1..lease_capacity.  Default 16.  Ignored without IPCQ_ATTACH_ACK.
+	 * 1..lease_capacity, or IPCQ_AUTO (the default: 16, or the lease
+	 * pool's size if smaller).  Ignored without IPCQ_ATTACH_ACK.
 	 */
 	uint32_t prefetch;
 	/** Producers: what a send does when the ring is full (enum ipcq_full_policy). */
@@ -401,7 +407,7 @@ enum ipcq_full_policy {
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
-		UINT32_MAX, UINT32_MAX, NULL, 0u, 16u, IPCQ_FULL_BLOCK,    \
+		UINT32_MAX, UINT32_MAX, NULL, 0u, IPCQ_AUTO, IPCQ_FULL_BLOCK, \
 		{ 0u, 0u, 0u, 0u, 0u }                                     \
 	}
 

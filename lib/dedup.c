@@ -1,9 +1,13 @@
 /*
  * dedup.c - named producers and sequence-based deduplication.
  *
- * Owns: the dedup table (one entry per producer name) and its lock (an OFD
- * write lock on the table's first byte, taken with F_OFD_SETLKW by attach
- * and removal only; the kernel drops it if its holder dies).
+ * Owns: the dedup table (one entry per producer name) and its locks: the
+ * table lock (an OFD write lock on the table's first byte, taken with
+ * F_OFD_SETLKW by attach and removal only) and one holder lock per name
+ * (byte IPCQ_DEDUP_LOCK_OFF of its entry, held on the holder's lock
+ * descriptor for as long as it is attached).  The kernel drops both when
+ * their holder dies, so "a live process holds the name" is exactly "its
+ * holder lock is held".
  *
  * Who writes what in an entry:
  *   state, name, takeovers   under the table lock
@@ -59,21 +63,44 @@ static int find(const struct ipcq *q, const char *name)
 	return -ENOENT;
 }
 
-/* Is the holder recorded in state word w a live participant? */
-static int holder_alive(const struct ipcq *q, uint64_t w)
+static off_t holder_lock_off(const struct ipcq *q, uint32_t idx)
 {
-	uint32_t h = IPCQ_ENT_OWNER(w);
-	if (h >= q->max_participants)
-		return 0;
-	const struct ipcq_shm_participant *p = &q->parts[h];
-	if (ipcq__load_relaxed(&p->generation) != IPCQ_ENT_GEN(w) ||
-	    ipcq__load_relaxed(&p->state) != IPCQ_PART_ACTIVE)
-		return 0;
-	return ipcq__participant_alive(q, h) > 0;
+	return (off_t)((const uint8_t *)ipcq__dedup(q, idx) - q->base) + IPCQ_DEDUP_LOCK_OFF;
 }
 
-/* Highest sequence of stream (idx + 1) among the messages in the ring. */
-static uint64_t ring_max(const struct ipcq *q, uint32_t idx)
+/* Does another open file description hold the name's lock (a live
+ * holder)?  1, 0, or -errno. */
+static int holder_alive(const struct ipcq *q, uint32_t idx)
+{
+	struct flock fl;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = holder_lock_off(q, idx);
+	fl.l_len = 1;
+	if (fcntl(q->fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* Take the name's lock on our lock descriptor: 0, or -EBUSY if a live
+ * process holds it. */
+static int holder_lock(const struct ipcq *q, uint32_t idx)
+{
+	struct flock fl;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = holder_lock_off(q, idx);
+	fl.l_len = 1;
+	if (fcntl(q->lock_fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
+/* Highest sequence of stream (idx + 1), incarnation gen, among the
+ * messages in the ring. */
+static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 {
 	uint64_t enq = ipcq__load_acquire(&q->ctl->enq), best = 0;
 	uint64_t p = enq > q->capacity ? enq - q->capacity : 0;
@@ -85,11 +112,12 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx)
 			continue;
 		/* acquire: these reads happen before the re-check below */
 		uint32_t stream = ipcq__load_acquire(&s->stream);
+		uint32_t sgen = ipcq__load_acquire(&s->stream_gen);
 		uint64_t pseq = ipcq__load_acquire(&s->pseq);
-		/* relaxed: unchanged means the two reads above were of p */
+		/* relaxed: unchanged means the reads above were of p */
 		if (ipcq__load_relaxed(&s->seq) != seq)
 			continue; /* released meanwhile: consumed_max covers it */
-		if (stream == idx + 1 && pseq > best)
+		if (stream == idx + 1 && sgen == gen && pseq > best)
 			best = pseq;
 	}
 	return best;
@@ -109,15 +137,13 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 	idx = find(q, name);
 	if (idx >= 0) {
 		e = ipcq__dedup(q, (uint32_t)idx);
-		uint64_t w = ipcq__load_acquire(&e->state);
-		if (holder_alive(q, w)) {
-			rc = -EBUSY;
-			goto out;
-		}
+		rc = holder_lock(q, (uint32_t)idx);
+		if (rc)
+			goto out; /* -EBUSY: a live process holds the name */
 		/* The holder is gone: make its unpublished claims skips first,
 		 * then read what it got accepted (see the top of this file). */
 		ipcq__recover_scan(q, NULL, 0, -1);
-		last = ring_max(q, (uint32_t)idx);
+		last = ring_max(q, (uint32_t)idx, ipcq__load_relaxed(&e->gen));
 		/* acquire: after the ring scan; pairs with the CAS-max of the
 		 * consumer that released a slot the scan found released */
 		uint64_t cm = ipcq__load_acquire(&e->consumed_max);
@@ -139,7 +165,12 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 			goto out;
 		}
 		e = ipcq__dedup(q, (uint32_t)idx);
+		rc = holder_lock(q, (uint32_t)idx);
+		if (rc)
+			goto out; /* only a removal race could hold it */
 		memset(e->name, 0, sizeof(e->name));
+		/* a new incarnation: old messages with this index do not count */
+		ipcq__store_relaxed(&e->gen, ipcq__load_relaxed(&e->gen) + 1);
 		memcpy(e->name, name, strnlen(name, sizeof(e->name) - 1));
 		ipcq__store_relaxed(&e->last, (uint64_t)0);
 		ipcq__store_relaxed(&e->duplicates, (uint64_t)0);
@@ -152,6 +183,7 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 			    IPCQ_ENT(ipcq__load_relaxed(&q->me->generation), q->index, IPCQ_ENT_OWNED));
 	ipcq__store_relaxed(&q->me->dedup, (uint32_t)idx + 1);
 	q->dedup = idx;
+	q->dedup_gen = ipcq__load_relaxed(&e->gen);
 	q->last_seq = last;
 	rc = 0;
 out:
@@ -159,11 +191,17 @@ out:
 	return rc;
 }
 
-void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint64_t seq)
+void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_t seq)
 {
 	if (stream == 0 || stream > q->dedup_capacity)
 		return; /* anonymous, or a corrupt stream number */
-	uint64_t *cm = &ipcq__dedup(q, stream - 1)->consumed_max;
+	struct ipcq_shm_dedup *e = ipcq__dedup(q, stream - 1);
+	/* relaxed: the incarnation changes only when the name is retired and
+	 * given anew, under the table lock; a message of an older one must
+	 * not raise the new one's mark */
+	if (ipcq__load_relaxed(&e->gen) != gen)
+		return;
+	uint64_t *cm = &e->consumed_max;
 	/* relaxed first look: most messages raise it by one */
 	uint64_t cur = ipcq__load_relaxed(cm);
 	/* D2: CAS-max, a full barrier before the release of the slot (R2),
@@ -197,7 +235,7 @@ int ipcq_dedup_remove(struct ipcq *q, const char *name)
 	idx = find(q, name);
 	if (idx < 0) {
 		rc = idx;
-	} else if (holder_alive(q, ipcq__load_acquire(&ipcq__dedup(q, (uint32_t)idx)->state))) {
+	} else if (idx == q->dedup || holder_alive(q, (uint32_t)idx)) {
 		rc = -EBUSY;
 	} else {
 		/* D1 for a removal: free */

@@ -30,7 +30,9 @@ const char *ipcq_strerror(int err)
 	case EINVAL: return "invalid argument (bad name, configuration, option or handle)";
 	case ENAMETOOLONG: return "queue name too long";
 	case EEXIST: return "a queue with that name already exists";
-	case ENOENT: return "no such queue";
+	case ENOENT: return "no such queue (or no such entry: side-ring id, producer name)";
+	case ENOSYS: return "not supported by this kernel or machine (NUMA binding)";
+	case ENODEV: return "the queue is not bound to a NUMA node";
 	case EACCES: return "permission denied";
 	case EPERM: return "operation not permitted (handle not attached in that role, "
 			   "or segment writable by others or not a regular file)";

@@ -160,6 +160,8 @@ enum {
 	IPCQ_PART_FREE = 0,     /* never used */
 	IPCQ_PART_ACTIVE = 1,   /* attached (alive while its lock is held) */
 	IPCQ_PART_DETACHED = 2, /* left cleanly */
+	IPCQ_PART_RECOVERING = 3, /* its holder died; a process attaching to
+				   * the entry is finishing its work */
 };
 
 /* What a participant is about to do or doing at pos (its work record). */
@@ -235,7 +237,7 @@ struct ipcq_shm_slot {
 	uint8_t deliveries;
 	uint8_t flags;
 	uint32_t stream;     /* dedup index + 1 of a named producer, 0 none */
-	uint32_t reserved;
+	uint32_t stream_gen; /* the name's incarnation (dedup entry's gen) */
 };
 
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
@@ -255,8 +257,12 @@ struct ipcq_shm_slot {
 /*
  * State words of lease and side-ring entries:
  *   bits 32-63 generation (bumped each time the entry becomes free)
+ *   bits 24-31 owner's participant generation, low byte
  *   bits 8-23  owner participant index
  *   bits 0-7   state
+ * The owner's generation tells a dead holder of participant entry i from
+ * the live process that attached to entry i after it: recovery takes over
+ * only entries whose tag (bits 8-31) is the dead incarnation's.
  */
 enum {
 	IPCQ_ENT_FREE = 0,
@@ -270,6 +276,8 @@ enum {
 #define IPCQ_ENT(gen, owner, st) (((uint64_t)(gen) << 32) | ((uint64_t)(owner) << 8) | (st))
 #define IPCQ_ENT_GEN(w) ((uint32_t)((w) >> 32))
 #define IPCQ_ENT_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffff))
+#define IPCQ_ENT_TAG(w) ((uint32_t)(((w) >> 8) & 0xffffff))
+#define IPCQ_TAG(index, pgen) ((uint32_t)(index) | (((uint32_t)(pgen) & 0xff) << 16))
 #define IPCQ_ENT_STATE(w) ((uint32_t)((w) & 0xff))
 
 /* The message header shared by lease and side-ring entries. */
@@ -302,14 +310,21 @@ struct ipcq_shm_side {
 	uint32_t last_consumer;
 	uint32_t last_consumer_pid;
 	uint32_t stream;
-	uint32_t pad;
+	uint32_t flags;       /* IPCQ_SIDE_F_* */
 };
 
+/* A replay of this entry was cut short by its replayer's death: the
+ * message may have been delivered once already. */
+#define IPCQ_SIDE_F_REPLAY_CUT 0x1u
+
 /*
- * A producer name.  The state word says who holds it: IPCQ_ENT(holder's
+ * A producer name.  The state word says who last held it: IPCQ_ENT(holder's
  * participant generation, holder index, IPCQ_ENT_OWNED), or FREE.  Changed
  * only under the dedup table lock (an OFD lock on the table's first byte).
+ * The holder is alive exactly while some descriptor holds the OFD lock on
+ * the entry's byte IPCQ_DEDUP_LOCK_OFF (the holder's lock descriptor).
  */
+#define IPCQ_DEDUP_LOCK_OFF 8
 struct ipcq_shm_dedup {
 	uint64_t state;
 	char name[48];
@@ -317,7 +332,12 @@ struct ipcq_shm_dedup {
 	uint64_t last;
 	uint64_t duplicates;   /* written by the holder */
 	uint64_t takeovers;    /* written under the table lock */
-	uint8_t pad0[IPCQ_LINE - 80];
+	/* incarnation: bumped (under the table lock) each time the entry is
+	 * given a new name, so that messages of a retired name that share
+	 * the index are never counted for the new one */
+	uint32_t gen;
+	uint32_t pad0a;
+	uint8_t pad0[IPCQ_LINE - 88];
 	/* highest sequence a consumer has claimed: CAS-max by consumers,
 	 * before they release the slot */
 	uint64_t consumed_max;
@@ -397,6 +417,7 @@ struct ipcq {
 	uint64_t last_recovery_ns[2]; /* [0] sending side, [1] receiving side */
 	uint32_t full_policy;
 	int32_t dedup;          /* dedup-table index of our name, -1 none */
+	uint32_t dedup_gen;     /* its incarnation */
 	uint64_t last_seq;      /* last sequence accepted under our name */
 	uint64_t cached_deq;    /* producer's stale view of deq (watermarks) */
 	uint64_t cached_enq;    /* consumer's stale view of enq (watermarks) */
@@ -429,6 +450,13 @@ static inline struct ipcq_shm_dedup *ipcq__dedup(const struct ipcq *q, uint32_t 
 static inline struct ipcq_shm_side *ipcq__side(const struct ipcq *q, uint32_t i)
 {
 	return (struct ipcq_shm_side *)(q->side + (uint64_t)i * q->side_size);
+}
+
+/* This handle's owner tag for lease and side-ring state words. */
+static inline uint32_t ipcq__tag(const struct ipcq *q)
+{
+	/* relaxed: our own entry's generation, changed only by us at attach */
+	return IPCQ_TAG(q->index, ipcq__load_relaxed(&q->me->generation));
 }
 
 static inline void ipcq__qcount(struct ipcq *q, unsigned ctr, uint64_t v)
@@ -474,7 +502,8 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 /* ring.c */
 IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
 				   uint16_t producer, uint32_t stream, uint64_t pseq,
-				   uint64_t enqueue_ns, uint8_t flags, int64_t *pos_out);
+				   uint64_t enqueue_ns, uint8_t flags, uint8_t deliveries,
+				   int64_t *pos_out);
 
 IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
@@ -486,7 +515,7 @@ IPCQ_HIDDEN int ipcq__numa_bind(void *addr, size_t len, int node);
 
 /* dedup.c */
 IPCQ_HIDDEN int ipcq__dedup_attach(struct ipcq *q, const char *name);
-IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint64_t seq);
+IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_t seq);
 
 /* pressure.c */
 IPCQ_HIDDEN int ipcq__pressure_after_send(struct ipcq *q, uint64_t end);
@@ -506,9 +535,12 @@ IPCQ_HIDDEN int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m);
 IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 					       struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);
-IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, const uint8_t *dead,
+/* dead[i]: 1 participant i is dead, set to 2 once some of its work was
+ * taken over (for the report's count); tags[i]: the dead incarnation's
+ * owner tag (IPCQ_TAG) */
+IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 				    struct ipcq_recovery *rep);
-IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint32_t owner, uint64_t pos);
+IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint32_t owner_tag, uint64_t pos);
 
 /* side.c */
 struct ipcq__poison_src {
@@ -518,6 +550,7 @@ struct ipcq__poison_src {
 	uint8_t deliveries;
 	uint8_t reason;
 	uint32_t stream;
+	uint32_t last_consumer; /* participant index of the last consumer that had it */
 	uint64_t pseq;
 	uint64_t first_ns;
 	uint32_t *move_side; /* the source's move record, written before the claim */
@@ -525,10 +558,13 @@ struct ipcq__poison_src {
 };
 IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src);
 IPCQ_HIDDEN int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen);
-IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep);
+IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+				   struct ipcq_recovery *rep);
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);
+IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
+			     struct ipcq_recovery *rep);
 
 /* wait.c */
 struct ipcq__waiter {

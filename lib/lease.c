@@ -70,7 +70,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	IPCQ_CRASHPOINT("ack.filling");
 	/* L1: the entry holds the message before the ring slot is released;
 	 * pairs with the acquire loads of the state by recovery (L2) */
-	ipcq__store_release(&l->state, IPCQ_ENT(gen, q->index, IPCQ_ENT_OWNED));
+	ipcq__store_release(&l->state, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED));
 	IPCQ_CRASHPOINT("ack.leased");
 	(void)adopted;
 	return len;
@@ -86,7 +86,7 @@ static int reserve(struct ipcq *q)
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
 			continue;
-		if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_RESERVED))) {
+		if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_RESERVED))) {
 			q->lease_hint = e + 1;
 			IPCQ_CRASHPOINT("ack.reserved");
 			return (int)e;
@@ -151,7 +151,7 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			return -ENOBUFS;
 		}
 		uint32_t gen = IPCQ_ENT_GEN(w);
-		if (!ipcq__cas(&l->state, w, IPCQ_ENT(gen, q->index, IPCQ_ENT_OWNED)))
+		if (!ipcq__cas(&l->state, w, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED)))
 			continue;
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
@@ -239,7 +239,7 @@ static struct ipcq_shm_lease *owned_entry(struct ipcq *q, uint64_t token, uint64
 	struct ipcq_shm_lease *l = ipcq__lease(q, (uint32_t)(e1 - 1));
 	/* relaxed: only we can move an entry out of OWNED(us) */
 	uint64_t w = ipcq__load_relaxed(&l->state);
-	if (w != IPCQ_ENT((uint32_t)token, q->index, IPCQ_ENT_OWNED))
+	if (w != IPCQ_ENT((uint32_t)token, ipcq__tag(q), IPCQ_ENT_OWNED))
 		return NULL;
 	*w_out = w;
 	return l;
@@ -278,6 +278,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 		.deliveries = ipcq__load_relaxed(&l->deliveries),
 		.reason = (uint8_t)reason,
 		.stream = ipcq__load_relaxed(&l->stream),
+		.last_consumer = ipcq__load_relaxed(&l->last_consumer),
 		.pseq = ipcq__load_relaxed(&l->pseq),
 		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),
 		.move_side = &l->move_side,
@@ -340,7 +341,7 @@ void ipcq__lease_release_all(struct ipcq *q)
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
 		uint64_t w = ipcq__load_acquire(&l->state);
-		if (IPCQ_ENT_OWNER(w) != (uint32_t)q->index)
+		if (IPCQ_ENT_TAG(w) != ipcq__tag(q))
 			continue;
 		if (IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED)
 			make_redeliverable(q, l, w);
@@ -350,13 +351,13 @@ void ipcq__lease_release_all(struct ipcq *q)
 	q->in_flight = 0;
 }
 
-int ipcq__lease_holds(const struct ipcq *q, uint32_t owner, uint64_t pos)
+int ipcq__lease_holds(const struct ipcq *q, uint32_t owner_tag, uint64_t pos)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
 		/* L2 */
 		uint64_t w = ipcq__load_acquire(&l->state);
-		if (w && IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED && IPCQ_ENT_OWNER(w) == owner &&
+		if (w && IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED && IPCQ_ENT_TAG(w) == owner_tag &&
 		    ipcq__load_relaxed(&l->src_pos) == pos)
 			return 1;
 	}
@@ -368,7 +369,8 @@ int ipcq__lease_holds(const struct ipcq *q, uint32_t owner, uint64_t pos)
  * their ring records were resolved (recovery.c), so a lease filled from a
  * slot the dead had not yet released has had that slot released.
  */
-int ipcq__lease_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep)
+int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+			struct ipcq_recovery *rep)
 {
 	int acted = 0;
 
@@ -378,24 +380,26 @@ int ipcq__lease_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recover
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) || owner >= q->max_participants ||
-		    !dead[owner])
-			continue;
+		    !dead[owner] || IPCQ_ENT_TAG(w) != tags[owner])
+			continue; /* not the dead incarnation's */
 		if (st == IPCQ_ENT_RESERVED) {
 			/* the dead never filled it; its ring record covers
 			 * the message */
 			if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
 				rep->freed++;
 				acted++;
+				dead[owner] = 2;
 			}
 			continue;
 		}
 		/* OWNED by the dead: take it over first, so that only one
 		 * recoverer acts on it */
-		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_OWNED);
+		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
 		if (!ipcq__cas(&l->state, w, mine))
 			continue;
 		IPCQ_CRASHPOINT("recover.lease_taken");
 		acted++;
+		dead[owner] = 2;
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),
 				     ipcq__load_relaxed(&l->move_gen))) {
 			/* it had been moved to the side ring already */

@@ -23,6 +23,7 @@
 #include <hwloc.h>
 #include <numaif.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -57,10 +58,12 @@ int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
 			return -ENOMEM;
 		if (pu) {
 			hwloc_cpuset_to_nodeset(t, pu->cpuset, ns);
-			int first = hwloc_bitmap_first(ns);
-			hwloc_obj_t o = first >= 0 ? hwloc_get_numanode_obj_by_os_index(t, (unsigned)first) : NULL;
-			if (o && o->attr && o->attr->numanode.local_memory)
-				node = first;
+			int i;
+			hwloc_bitmap_foreach_begin(i, ns) {
+				hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)i);
+				if (node < 0 && o && o->attr && o->attr->numanode.local_memory)
+					node = i;
+			} hwloc_bitmap_foreach_end();
 		}
 		if (node < 0) {
 			/* the CPU's node has no memory (or is unknown): the
@@ -162,11 +165,16 @@ int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nnodes, uint
 	enum { CHUNK = 1024 };
 	void *pages[CHUNK];
 	int status[CHUNK];
-	uint64_t seen_mask = 0;
+	uint64_t seen[1024 / 64] = { 0 };
 	int nodes_used = 0;
 
 	for (unsigned i = 0; i < nnodes; i++)
 		on_node[i] = 0;
+#ifdef MADV_POPULATE_READ
+	/* the query sees only pages mapped in this process: map them all
+	 * (reading only; tmpfs pages exist since create reserved them) */
+	(void)madvise(q->base, q->size, MADV_POPULATE_READ);
+#endif
 	for (uint64_t first = 0; first < npages; first += CHUNK) {
 		unsigned n = npages - first < CHUNK ? (unsigned)(npages - first) : CHUNK;
 		for (unsigned i = 0; i < n; i++)
@@ -180,8 +188,8 @@ int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nnodes, uint
 				continue; /* not present (-ENOENT) or other */
 			if ((unsigned)nd < nnodes)
 				on_node[nd]++;
-			if (nd < 64 && !(seen_mask & (1ull << nd))) {
-				seen_mask |= 1ull << nd;
+			if (nd < 1024 && !(seen[nd / 64] & (1ull << (nd % 64)))) {
+				seen[nd / 64] |= 1ull << (nd % 64);
 				nodes_used++;
 			}
 		}

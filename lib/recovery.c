@@ -33,6 +33,7 @@
  *  - leases and side-ring entries: lease.c and side.c.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +106,7 @@ static int skip_orphan(struct ipcq *q, const uint8_t *dead, uint64_t p, struct i
 	return 1;
 }
 
-static int resolve_claimed(struct ipcq *q, const uint8_t *dead, uint32_t d,
+static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *tags, uint32_t d,
 			   const struct rec_snapshot *r, uint64_t p, int adopt,
 			   struct ipcq_recovery *rep)
 {
@@ -121,7 +122,7 @@ static int resolve_claimed(struct ipcq *q, const uint8_t *dead, uint32_t d,
 		rep->pending++;
 		return 0;
 	}
-	if ((seq & IPCQ_SEQ_SKIP) || ipcq__lease_holds(q, d, p) ||
+	if ((seq & IPCQ_SEQ_SKIP) || ipcq__lease_holds(q, tags[d], p) ||
 	    ipcq__side_moved(q, r->move_side, r->move_gen)) {
 		/* nothing to deliver (a skip), or the dead had already moved
 		 * the message on: finish its release (R2: pairs with A1) */
@@ -161,6 +162,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 {
 	struct ipcq_recovery local;
 	struct rec_snapshot *snaps;
+	uint32_t *tags;
 	uint8_t *dead;
 	int acted = 0, any = 0;
 
@@ -172,9 +174,11 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 	}
 	dead = calloc(q->max_participants, 1);
 	snaps = calloc(q->max_participants, sizeof(*snaps));
-	if (!dead || !snaps) {
+	tags = calloc(q->max_participants, sizeof(*tags));
+	if (!dead || !snaps || !tags) {
 		free(dead);
 		free(snaps);
+		free(tags);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < q->max_participants; i++) {
@@ -182,9 +186,14 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		if ((int32_t)i == q->index && (int32_t)i != also_dead)
 			continue;
 		/* acquire: pairs with R5 of registry.c (the attach) */
-		if (ipcq__load_acquire(&e->state) != IPCQ_PART_ACTIVE)
+		uint32_t state = ipcq__load_acquire(&e->state);
+		if (state != IPCQ_PART_ACTIVE && state != IPCQ_PART_RECOVERING)
 			continue;
-		snap(e, &snaps[i]); /* records first, then liveness */
+		/* records and generation first, then liveness: what we read
+		 * belongs to the holder the liveness check is about, never to
+		 * a process that attaches afterwards (it locks, then writes) */
+		snap(e, &snaps[i]);
+		tags[i] = IPCQ_TAG(i, ipcq__load_acquire(&e->generation));
 		if ((int32_t)i == also_dead || ipcq__participant_alive(q, i) == 0) {
 			dead[i] = 1;
 			any = 1;
@@ -202,12 +211,15 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 				acted += skip_orphan(q, dead, r->prod_pos + k, rep);
 		if (r->cons_op == IPCQ_OP_DEQUEUE)
 			for (uint32_t k = 0; k < r->cons_n; k++)
-				acted += resolve_claimed(q, dead, d, r, r->cons_pos + k, adopt, rep);
+				acted += resolve_claimed(q, dead, tags, d, r, r->cons_pos + k, adopt, rep);
 		if (acted > before)
-			rep->dead++;
+			dead[d] = 2; /* some of its work taken over */
 	}
-	acted += ipcq__lease_recover(q, dead, rep);
-	acted += ipcq__side_recover(q, dead, rep);
+	acted += ipcq__lease_recover(q, dead, tags, rep);
+	acted += ipcq__side_recover(q, dead, tags, rep);
+	for (uint32_t d = 0; d < q->max_participants; d++)
+		if (dead[d] == 2)
+			rep->dead++;
 	if (acted) {
 		ipcq__qcount(q, IPCQ_QCTR_RECOVERIES, 1);
 		if (q->me)
@@ -220,6 +232,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 out:
 	free(dead);
 	free(snaps);
+	free(tags);
 	return acted;
 }
 
@@ -273,9 +286,15 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 		memset(report, 0, sz);
 		report->size = sz;
 	}
-	/* takeovers name their new owner: recover as a participant */
+	struct ipcq_recovery local;
+	if (!report) {
+		memset(&local, 0, sizeof(local));
+		report = &local;
+	}
+	/* takeovers name their new owner: recover as a participant (the
+	 * attach recovers too, into the same report) */
 	if (q->index < 0) {
-		rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
+		rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, report);
 		if (rc)
 			return rc;
 		temp = 1;
@@ -283,5 +302,9 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 	rc = ipcq__recover_scan(q, report, 0, -1);
 	if (temp)
 		ipcq_detach(q);
-	return rc;
+	if (rc < 0)
+		return rc;
+	uint64_t actions = report->skipped + report->redelivered + report->completed +
+			   report->poisoned + report->freed;
+	return actions > INT32_MAX ? INT32_MAX : (int)actions;
 }

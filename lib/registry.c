@@ -158,6 +158,13 @@ static int open_lock_fd(const struct ipcq *q)
 
 int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts)
 {
+	return ipcq__attach(q, roles, opts, NULL);
+}
+
+/* ipcq_attach(), with the recovery it does added to @rep (or not). */
+int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
+		 struct ipcq_recovery *rep)
+{
 	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
 	struct flock fl;
 	uint32_t i;
@@ -192,6 +199,8 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 		close(fd);
 		return -EINVAL;
 	}
+	if (o.prefetch == IPCQ_AUTO)
+		o.prefetch = q->lease_capacity < 16 ? q->lease_capacity : 16;
 	if (o.flags & IPCQ_ATTACH_ACK) {
 		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
 		    o.prefetch > q->lease_capacity) {
@@ -216,20 +225,27 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 			continue;
 		}
 		/* acquire: pairs with R5 of the previous holder */
-		if (ipcq__load_acquire(&q->parts[i].state) != IPCQ_PART_ACTIVE)
+		uint32_t prev = ipcq__load_acquire(&q->parts[i].state);
+		if (prev != IPCQ_PART_ACTIVE && prev != IPCQ_PART_RECOVERING)
 			break;
 		/* Its holder died attached.  We hold its lock now, so nobody
 		 * else will recover it: finish its work ourselves, and take the
 		 * entry only if nothing is left (a claimed message waiting for
 		 * a consumer to adopt it keeps the entry as it is). */
+		/* RECOVERING while we hold its lock: no longer anybody's
+		 * live entry (a dedup name it held is free to take over),
+		 * and still dead work to whoever sees the lock free */
+		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_RECOVERING);
 		q->index = (int32_t)i;
 		q->me = &q->parts[i];
-		ipcq__recover_scan(q, NULL, 0, (int32_t)i);
+		ipcq__recover_scan(q, rep, 0, (int32_t)i);
 		int done = ipcq__entry_resolved(q, i);
 		q->index = -1;
 		q->me = NULL;
 		if (done)
 			break;
+		/* relaxed: the unlock below is what others act on */
+		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_ACTIVE);
 		fl.l_type = F_UNLCK;
 		fcntl(fd, F_OFD_SETLK, &fl);
 	}
@@ -290,7 +306,7 @@ int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o
 	attached = q;
 	pthread_mutex_unlock(&attached_lock);
 	/* attaching is one of the moments recovery runs */
-	ipcq__recover_scan(q, NULL, 0, -1);
+	ipcq__recover_scan(q, rep, 0, -1);
 	if (o.flags & IPCQ_ATTACH_DEDUP) {
 		rc = ipcq__dedup_attach(q, o.name);
 		if (rc) {

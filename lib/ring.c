@@ -50,6 +50,7 @@
  * copy.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +58,6 @@
 #include "ipcq_internal.h"
 
 #if defined(IPCQ_DEBUG)
-#include <sched.h>
 /* Debug builds: random yields at protocol points widen race windows on
  * machines with few cores (IPCQ_DEBUG_YIELD=1 in the environment). */
 static int debug_yield_on = -1;
@@ -92,6 +92,7 @@ static uint64_t coarse_now(void)
 struct send_meta {
 	uint16_t producer;
 	uint8_t flags;
+	uint8_t deliveries;
 	uint32_t stream;
 	uint64_t pseq;
 	uint64_t enqueue_ns;
@@ -180,9 +181,10 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 		ipcq__store_relaxed(&s->pseq, pseq);
 		ipcq__store_relaxed(&s->enqueue_ns, now);
 		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
-		ipcq__store_relaxed(&s->deliveries, (uint8_t)0);
+		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
 		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
 		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
+		ipcq__store_relaxed(&s->stream_gen, meta ? 0u : q->dedup_gen);
 		if (msgs && len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;
@@ -342,7 +344,8 @@ static inline void note_consumed(struct ipcq *q, const struct ipcq_shm_slot *s)
 	/* relaxed: ours since C1 */
 	uint32_t stream = ipcq__load_relaxed(&s->stream);
 	if (IPCQ_UNLIKELY(stream))
-		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
+		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
+				     ipcq__load_relaxed(&s->pseq));
 }
 
 /* After the releases of [pos, pos + k): R4, wake producers, pressure. */
@@ -461,7 +464,8 @@ void ipcq__release_adopted(struct ipcq *q)
 	/* relaxed: ours since the adoption CAS */
 	uint32_t stream = ipcq__load_relaxed(&s->stream);
 	if (stream)
-		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->pseq));
+		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
+				     ipcq__load_relaxed(&s->pseq));
 	ipcq__store_release(&s->seq, pos + q->capacity);
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	q->adopted = -1;
@@ -485,6 +489,7 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 		.deliveries = ipcq__load_relaxed(&s->deliveries),
 		.reason = (uint8_t)reason,
 		.stream = ipcq__load_relaxed(&s->stream),
+		.last_consumer = (uint32_t)q->index,
 		.pseq = ipcq__load_relaxed(&s->pseq),
 		.first_ns = ipcq__load_relaxed(&s->enqueue_ns),
 		.move_side = &q->me->move_side,
@@ -501,10 +506,10 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 
 int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16_t producer,
 		       uint32_t stream, uint64_t pseq, uint64_t enqueue_ns, uint8_t flags,
-		       int64_t *pos_out)
+		       uint8_t deliveries, int64_t *pos_out)
 {
 	struct ipcq_buf b = { (void *)(uintptr_t)payload, len };
-	struct send_meta meta = { producer, flags, stream, pseq, enqueue_ns };
+	struct send_meta meta = { producer, flags, deliveries, stream, pseq, enqueue_ns };
 	uint64_t pos;
 	int rc = try_send(q, &b, 1, &meta, 0, &pos);
 	if (rc > 0 && pos_out)
@@ -555,8 +560,10 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 	ipcq__wait_begin(&w, timeout_ns);
 	for (;;) {
 		if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
-			if (drop_oldest(q) < 0 && (rc = ipcq__wait_space(q, &w)) < 0)
-				break;
+			/* the oldest is being written or read: let that
+			 * process finish (no sleep: nobody would wake us) */
+			if (drop_oldest(q) < 0)
+				sched_yield();
 		} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
 			break;
 		}
@@ -780,10 +787,8 @@ int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
 		for (;;) {
 			int rc;
 			if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
-				if (drop_oldest(q) < 0 && (rc = ipcq__wait_space(q, &w)) < 0) {
-					k = rc;
-					break;
-				}
+				if (drop_oldest(q) < 0)
+					sched_yield();
 			} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
 				k = rc;
 				break;

@@ -307,6 +307,7 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->side_capacity = h->side_capacity;
 	q->side_size = h->side_size;
 	q->max_deliveries = h->max_deliveries;
+	q->numa_node = h->numa_node;
 	q->grace_ns = (uint64_t)h->grace_us * 1000;
 	q->adopted = -1;
 	q->capacity = h->capacity;
@@ -393,6 +394,12 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 			return -EINVAL;
 		memcpy(&c, cfg, cfg->size);
 	}
+	/* automatic table sizes scale with the ring, so that a queue of a few
+	 * huge messages does not reserve hundreds of them for leases */
+	if (c.lease_capacity == IPCQ_AUTO)
+		c.lease_capacity = c.capacity < 256 ? c.capacity : 256;
+	if (c.side_capacity == IPCQ_AUTO)
+		c.side_capacity = c.capacity < 64 ? c.capacity : 64;
 	rc = check_config(&c);
 	if (rc)
 		return rc;
@@ -627,13 +634,23 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 	info->mode = q->hdr->mode;
 	info->segment_size = q->size;
 	info->created_ns = q->hdr->created_ns;
-	/* A snapshot.  deq never passes enq; the acquire keeps the enq load
-	 * after the deq load, so this reader never sees depth < 0.
-	 * I1: orders the two cursor loads; pairs with no store. */
-	info->dequeued = ipcq__load_acquire(&q->ctl->deq);
-	/* relaxed: any value at least as new as the deq load above will do */
-	info->enqueued = ipcq__load_relaxed(&q->ctl->enq);
+	/* A snapshot of two cursors that keep moving.  deq never passes enq,
+	 * and enq never runs more than capacity ahead of deq; reading deq,
+	 * enq, deq again and keeping a pair whose deq did not move gives a
+	 * depth within [0, capacity].  Acquire loads keep the three in order
+	 * (I1; they pair with no store). */
+	for (int tries = 0;; tries++) {
+		uint64_t d = ipcq__load_acquire(&q->ctl->deq);
+		uint64_t e = ipcq__load_acquire(&q->ctl->enq);
+		uint64_t d2 = ipcq__load_acquire(&q->ctl->deq);
+		info->dequeued = d;
+		info->enqueued = e;
+		if (d == d2 || tries == 16)
+			break;
+	}
 	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
+	if (info->depth > q->capacity)
+		info->depth = q->capacity; /* a busy queue moved too fast for us */
 	info->participant_index = q->index;
 	uint32_t alive = 0;
 	for (uint32_t i = 0; i < q->max_participants; i++)

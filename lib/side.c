@@ -42,7 +42,7 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 		/* relaxed: ordered before the claim by the CAS's full barrier */
 		ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
 		ipcq__store_relaxed(src->move_side, j + 1);
-		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_WRITING)))
+		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_WRITING)))
 			break;
 	}
 	if (j == q->side_capacity)
@@ -59,8 +59,11 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries);
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	ipcq__store_relaxed(&e->last_consumer, (uint32_t)q->index);
-	ipcq__store_relaxed(&e->last_consumer_pid, (uint32_t)getpid());
+	ipcq__store_relaxed(&e->flags, 0u);
+	uint32_t lc = src->last_consumer < q->max_participants ? src->last_consumer : (uint32_t)q->index;
+	ipcq__store_relaxed(&e->last_consumer, lc);
+	/* relaxed: for people; the pid the consumer's entry shows */
+	ipcq__store_relaxed(&e->last_consumer_pid, ipcq__load_relaxed(&q->parts[lc].pid));
 	if (len)
 		memcpy((uint8_t *)e + IPCQ_SIDE_HDR, src->payload, len);
 	/* S1: the entry is complete; pairs with S2 and with the acquire loads
@@ -84,7 +87,8 @@ int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen
 	return IPCQ_ENT_GEN(w) == move_gen && (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING);
 }
 
-int ipcq__side_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery *rep)
+int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+		       struct ipcq_recovery *rep)
 {
 	int acted = 0;
 
@@ -93,20 +97,29 @@ int ipcq__side_recover(struct ipcq *q, const uint8_t *dead, struct ipcq_recovery
 		/* S2 */
 		uint64_t w = ipcq__load_acquire(&e->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
-		if (owner >= q->max_participants || !dead[owner])
-			continue;
+		if (owner >= q->max_participants || !dead[owner] || IPCQ_ENT_TAG(w) != tags[owner])
+			continue; /* not the dead incarnation's */
 		if (st == IPCQ_ENT_WRITING) {
 			/* S3: half-written by the dead; its source still has
 			 * the message */
 			if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
 				rep->freed++;
 				acted++;
+				dead[owner] = 2;
 			}
 		} else if (st == IPCQ_ENT_TAKING) {
-			/* a replay that died: keep the entry */
-			if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL))) {
+			/* A replay that died: keep the entry, marked, since the
+			 * message may be in the ring already.  Take it first,
+			 * so that the mark is set before anyone can replay it. */
+			uint64_t mine = q->index >= 0 ? IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING) : 0;
+			if (q->index >= 0 && ipcq__cas(&e->state, w, mine)) {
+				ipcq__store_relaxed(&e->flags, ipcq__load_relaxed(&e->flags) |
+								     IPCQ_SIDE_F_REPLAY_CUT);
+				/* S1 for the re-filled entry */
+				ipcq__store_release(&e->state, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL));
 				rep->completed++;
 				acted++;
+				dead[owner] = 2;
 			}
 		}
 	}
@@ -251,14 +264,17 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 			break;
 		}
 		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
-		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), q->index, IPCQ_ENT_TAKING);
+		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
 		if (!ipcq__cas(&e->state, w, taking))
 			continue; /* someone else got it; look again */
 		IPCQ_CRASHPOINT("replay.taking");
 		int64_t pos;
+		/* a replay cut short may have delivered it once: this copy is
+		 * then a redelivery, and says so */
+		uint8_t again = (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_REPLAY_CUT) ? 1 : 0;
 		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
 					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
-					      IPCQ_MSG_REPLAYED, &pos);
+					      IPCQ_MSG_REPLAYED, again, &pos);
 		if (sent <= 0) {
 			/* ring full: put it back */
 			ipcq__cas(&e->state, taking, w);

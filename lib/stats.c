@@ -100,12 +100,22 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		return rc;
 	st->now_ns = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
 	/* the oldest waiting message: the one at deq, if published */
-	uint64_t deq = st->info.dequeued;
-	if (st->info.depth) {
+	/* consumers move deq while we look: a few tries */
+	for (int tries = 0; tries < 8 && st->info.depth; tries++) {
+		/* acquire: the slot is read after the cursor */
+		uint64_t deq = ipcq__load_acquire(&q->ctl->deq);
 		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
 		/* acquire: its header is complete once published (A2) */
-		if ((ipcq__load_acquire(&s->seq) & ~IPCQ_SEQ_SKIP) == deq + 1)
-			st->oldest_ns = ipcq__load_relaxed(&s->enqueue_ns);
+		uint64_t seq = ipcq__load_acquire(&s->seq);
+		if ((seq & ~IPCQ_SEQ_SKIP) != deq + 1)
+			continue;
+		/* acquire: read before the re-check */
+		uint64_t t = ipcq__load_acquire(&s->enqueue_ns);
+		/* relaxed: unchanged means t was deq's */
+		if (ipcq__load_relaxed(&s->seq) == seq) {
+			st->oldest_ns = t;
+			break;
+		}
 	}
 	const uint64_t *qc = q->ctl->qctr;
 	st->recoveries = ipcq__load_relaxed(&qc[IPCQ_QCTR_RECOVERIES]);

@@ -29,6 +29,9 @@
 
 #define T_SKIP 77
 
+/* Elements of an array. */
+#define T_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 #define T_FAIL(...)                                                        \
 	do {                                                               \
 		fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
@@ -230,7 +233,7 @@ static inline unsigned t_limit(unsigned secs)
 /* Queues                                                              */
 /* ------------------------------------------------------------------ */
 
-#define T_MAX_NAMES 32
+#define T_MAX_NAMES 256
 
 struct t_names_ {
 	pid_t owner;
@@ -249,8 +252,15 @@ static inline void t_cleanup_run_(void)
 	struct t_names_ *c = t_names_();
 	if (c->owner != getpid())
 		return;
-	for (unsigned i = 0; i < c->n; i++)
+	for (unsigned i = 0; i < c->n; i++) {
+		char path[320];
+		struct stat st;
 		t_unlink_quiet(c->name[i]);
+		/* a test may have put a directory, FIFO or link there */
+		snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", c->name[i]);
+		if (lstat(path, &st) == 0)
+			(void)(S_ISDIR(st.st_mode) ? rmdir(path) : unlink(path));
+	}
 }
 
 /* Unlink @name when this process exits (also when a check fails). */
@@ -506,6 +516,7 @@ static inline pid_t t_spawn(int (*fn)(void *), void *arg)
 		T_FAIL("fork: %s", strerror(errno));
 	if (pid == 0) {
 		t_kids_()->n = 0;
+		signal(SIGALRM, SIG_DFL); /* the parent's watchdog is not ours */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
@@ -978,6 +989,476 @@ static inline void t_mp_run(const struct t_mp *c)
 	pthread_barrier_destroy(st->start);
 	munmap(st->start, sizeof(*st->start));
 	munmap(st, size);
+}
+
+/* ------------------------------------------------------------------ */
+/* The ledger: what was sent and what was received, for crash tests    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Crash tests kill producers and consumers and then check the whole
+ * message set.  The ledger lives in memory shared with every child:
+ *  - a producer stores attempt[p] = seq before ipcq_send() and sent[p] =
+ *    seq only after it returned 0, so after a death sent[p] is exactly
+ *    what the producer was told, and attempt[p] > sent[p] names the one
+ *    message that may or may not be in the queue;
+ *  - a consumer counts each reception (got), each reception flagged
+ *    IPCQ_MSG_REPLAYED (rgot) and each processed message (done: returned
+ *    by a fast-mode receive, or acknowledged in ack mode);
+ *  - each consumer slot has a receive buffer in the ledger, so that when
+ *    a fast-mode consumer dies inside ipcq_recv() after the library copied
+ *    and released the message (fast mode is at-most-once from the release
+ *    on: the message left the queue for a process that died) the parent
+ *    can tell which message went down with it, and a pending-ack word for
+ *    the same purpose in ack mode (dead between ipcq_ack() and counting).
+ * Producer ids and sequences are the test's own (the message header of
+ * t_fill()), not the library's: a restarted producer continues its own
+ * numbering.
+ */
+#define T_LEDGER_MAXP 8
+#define T_LEDGER_MAXC 32
+
+struct t_cell {
+	uint16_t got;     /* receptions */
+	uint16_t done;    /* processed: fast-mode receive, or ack returned 0 */
+	uint16_t rgot;    /* receptions flagged IPCQ_MSG_REPLAYED */
+	uint8_t doubt;    /* deaths of its producer while sending it (each may add a copy) */
+	uint8_t lost_ok;  /* went down with a dead consumer after leaving the queue */
+};
+
+struct t_ledger {
+	unsigned np;
+	uint32_t min_len, max_len;
+	uint64_t maxseq;                  /* sequences 1..maxseq per producer */
+	uint64_t sent[T_LEDGER_MAXP];     /* written after ipcq_send() returned 0 */
+	uint64_t attempt[T_LEDGER_MAXP];  /* written before ipcq_send() */
+	uint64_t received;                /* receptions, every consumer */
+	uint64_t processed;
+	uint64_t redelivered;             /* receptions with deliveries > 1 */
+	uint64_t ack_pend[T_LEDGER_MAXC]; /* (p << 48 | seq) while acking */
+	size_t buf_room;
+	uint8_t *bufs;                    /* T_LEDGER_MAXC receive buffers */
+	struct t_cell *cells;
+};
+
+/* A ledger for @np producers of up to @maxseq messages each, lengths in
+ * [min_len, max_len] (min_len >= 16: the header identifies a message). */
+static inline struct t_ledger *t_ledger_new(unsigned np, uint64_t maxseq, uint32_t min_len,
+					    uint32_t max_len)
+{
+	CHECK(np >= 1 && np <= T_LEDGER_MAXP && min_len >= 16 && min_len <= max_len);
+	size_t room = ((size_t)max_len + 63) & ~(size_t)63;
+	size_t cells = (size_t)np * (size_t)(maxseq + 2) * sizeof(struct t_cell);
+	size_t size = sizeof(struct t_ledger) + T_LEDGER_MAXC * room + cells + 64;
+	struct t_ledger *l = (struct t_ledger *)t_shared(size);
+	l->np = np;
+	l->maxseq = maxseq;
+	l->min_len = min_len;
+	l->max_len = max_len;
+	l->buf_room = room;
+	l->bufs = (uint8_t *)(((uintptr_t)(l + 1) + 63) & ~(uintptr_t)63);
+	l->cells = (struct t_cell *)(void *)(l->bufs + T_LEDGER_MAXC * room);
+	return l;
+}
+
+static inline struct t_cell *t_ledger_cell(const struct t_ledger *l, uint32_t p, uint64_t seq)
+{
+	return &l->cells[(size_t)p * (size_t)(l->maxseq + 2) + seq];
+}
+
+static inline uint8_t *t_ledger_buf(const struct t_ledger *l, unsigned slot)
+{
+	return l->bufs + (size_t)slot * l->buf_room;
+}
+
+static inline uint64_t t_ledger_sent(const struct t_ledger *l, uint32_t p)
+{
+	return __atomic_load_n(&l->sent[p], __ATOMIC_ACQUIRE);
+}
+
+/* Send message (p, seq) and record it; returns what ipcq_send() returned. */
+static inline int t_ledger_send(struct t_ledger *l, struct ipcq *q, void *buf, uint32_t p,
+				uint64_t seq, int64_t timeout_ns)
+{
+	if (p >= l->np || seq < 1 || seq > l->maxseq)
+		T_FAIL("ledger: producer %u sequence %" PRIu64 " out of range", p, seq);
+	uint32_t len = t_msg_len(p, seq, l->min_len, l->max_len);
+	t_fill(buf, len, p, seq);
+	__atomic_store_n(&l->attempt[p], seq, __ATOMIC_SEQ_CST);
+	int rc = ipcq_send(q, buf, len, timeout_ns);
+	if (rc == 0)
+		__atomic_store_n(&l->sent[p], seq, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+/* The same for a named producer (IPCQ_ATTACH_DEDUP): the ledger's sequence
+ * is the name's.  Returns 0, or IPCQ_SEND_DUPLICATE when the queue had
+ * accepted (p, seq) already (then it counts as sent), or an error. */
+static inline int t_ledger_send_seq(struct t_ledger *l, struct ipcq *q, void *buf, uint32_t p,
+				    uint64_t seq, int64_t timeout_ns)
+{
+	if (p >= l->np || seq < 1 || seq > l->maxseq)
+		T_FAIL("ledger: producer %u sequence %" PRIu64 " out of range", p, seq);
+	uint32_t len = t_msg_len(p, seq, l->min_len, l->max_len);
+	t_fill(buf, len, p, seq);
+	if (seq > __atomic_load_n(&l->attempt[p], __ATOMIC_SEQ_CST))
+		__atomic_store_n(&l->attempt[p], seq, __ATOMIC_SEQ_CST);
+	int rc = ipcq_send_seq(q, seq, buf, len, timeout_ns);
+	if (rc == 0 || rc == IPCQ_SEND_DUPLICATE)
+		__atomic_store_n(&l->sent[p], seq, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+/* After the death of producer p: the message it was sending, if it was
+ * never acknowledged, may be in the queue; a restart resends it. */
+static inline void t_ledger_producer_died(struct t_ledger *l, uint32_t p)
+{
+	uint64_t a = __atomic_load_n(&l->attempt[p], __ATOMIC_SEQ_CST);
+	if (a > t_ledger_sent(l, p))
+		__atomic_add_fetch(&t_ledger_cell(l, p, a)->doubt, 1, __ATOMIC_SEQ_CST);
+}
+
+/* What a consumer got: the message's identity. */
+struct t_msgref {
+	uint32_t p;
+	uint64_t seq;
+};
+
+/*
+ * Check a message received into t_ledger_buf(l, slot) (length @len, info
+ * @mi) and count it: content, length, info fields, per-producer order of
+ * first deliveries (@last: the consumer's own array of T_LEDGER_MAXP, zero
+ * at start) and the redelivery rules: a message received before comes
+ * again only flagged (deliveries > 1 and IPCQ_MSG_REDELIVERED), or as an
+ * explicit replay (IPCQ_MSG_REPLAYED; a second replayed copy is a
+ * redelivery and must be flagged as one).  In fast mode (@ack 0) the
+ * message is processed now.  Fails the calling process on a violation.
+ */
+static inline struct t_msgref t_ledger_recv(struct t_ledger *l, unsigned slot, int ack,
+					    uint64_t *last, int len, const struct ipcq_msginfo *mi,
+					    const char *who)
+{
+	const uint8_t *buf = t_ledger_buf(l, slot);
+	struct t_msgref m = { 0, 0 };
+	if (len < 16 || (uint64_t)len != mi->len)
+		T_FAIL("%s: length %d, info.len %" PRIu64, who, len, mi->len);
+	t_header(buf, &m.p, &m.seq);
+	if (m.p >= l->np || m.seq < 1 || m.seq > __atomic_load_n(&l->attempt[m.p], __ATOMIC_SEQ_CST))
+		T_FAIL("%s: message (%u, %" PRIu64 ") was never sent", who, m.p, m.seq);
+	if ((uint32_t)len != t_msg_len(m.p, m.seq, l->min_len, l->max_len) ||
+	    t_verify(buf, (size_t)len, m.p, m.seq) != 0)
+		T_FAIL("%s: message (%u, %" PRIu64 ") len %d: content differs from what was sent",
+		       who, m.p, m.seq, len);
+	if (mi->deliveries < 1 || (mi->flags & ~(IPCQ_MSG_REDELIVERED | IPCQ_MSG_REPLAYED)) ||
+	    (mi->deliveries > 1) != ((mi->flags & IPCQ_MSG_REDELIVERED) != 0))
+		T_FAIL("%s: message (%u, %" PRIu64 "): deliveries %u with flags 0x%x", who, m.p,
+		       m.seq, mi->deliveries, mi->flags);
+	if (mi->stream != 0 && mi->seq != m.seq)
+		T_FAIL("%s: message (%u, %" PRIu64 ") of stream %u carries sequence %" PRIu64, who,
+		       m.p, m.seq, mi->stream, mi->seq);
+	if ((ack != 0) != (mi->token != 0))
+		T_FAIL("%s: token %#" PRIx64 " in %s mode", who, mi->token, ack ? "ack" : "fast");
+	struct t_cell *c = t_ledger_cell(l, m.p, m.seq);
+	unsigned prior = __atomic_fetch_add(&c->got, 1, __ATOMIC_SEQ_CST);
+	int doubt = __atomic_load_n(&c->doubt, __ATOMIC_SEQ_CST);
+	if (mi->flags & IPCQ_MSG_REPLAYED) {
+		unsigned rprior = __atomic_fetch_add(&c->rgot, 1, __ATOMIC_SEQ_CST);
+		if (rprior > 0 && !(mi->flags & IPCQ_MSG_REDELIVERED))
+			T_FAIL("%s: message (%u, %" PRIu64 ") replayed a second time with deliveries %u"
+			       " flags 0x%x: not flagged as a redelivery", who, m.p, m.seq,
+			       mi->deliveries, mi->flags);
+	} else if (prior > 0 && !(mi->flags & IPCQ_MSG_REDELIVERED) && !doubt) {
+		T_FAIL("%s: message (%u, %" PRIu64 ") received %u times, this time with deliveries"
+		       " %u flags 0x%x: an undeclared duplicate", who, m.p, m.seq, prior + 1,
+		       mi->deliveries, mi->flags);
+	}
+	if (mi->deliveries == 1 && !(mi->flags & IPCQ_MSG_REPLAYED)) {
+		if (m.seq < last[m.p] || (m.seq == last[m.p] && !doubt))
+			T_FAIL("%s: producer %u: sequence %" PRIu64 " after %" PRIu64
+			       " (per-producer order broken)", who, m.p, m.seq, last[m.p]);
+		last[m.p] = m.seq;
+	}
+	__atomic_add_fetch(&l->received, 1, __ATOMIC_SEQ_CST);
+	if (mi->deliveries > 1)
+		__atomic_add_fetch(&l->redelivered, 1, __ATOMIC_RELAXED);
+	if (!ack) {
+		__atomic_add_fetch(&c->done, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&l->processed, 1, __ATOMIC_SEQ_CST);
+	}
+	return m;
+}
+
+/*
+ * Receive one message into the slot's buffer and check and count it.
+ * Returns ipcq_recv()'s result (> 0 with *m and *mi filled).
+ */
+static inline int t_ledger_recv_one(struct t_ledger *l, struct ipcq *q, unsigned slot, int ack,
+				    uint64_t *last, int64_t timeout_ns, struct t_msgref *m,
+				    struct ipcq_msginfo *mi, const char *who)
+{
+	uint8_t *buf = t_ledger_buf(l, slot);
+	memset(buf, 0, 16); /* a stale header must not be taken for a new message */
+	memset(mi, 0, sizeof(*mi));
+	int rc = ipcq_recv(q, buf, l->max_len, mi, timeout_ns);
+	if (rc < 0)
+		return rc;
+	*m = t_ledger_recv(l, slot, ack, last, rc, mi, who);
+	return rc;
+}
+
+/* Acknowledge a message received in ack mode and count it processed. */
+static inline int t_ledger_ack(struct t_ledger *l, struct ipcq *q, unsigned slot,
+			       struct t_msgref m, uint64_t token)
+{
+	__atomic_store_n(&l->ack_pend[slot], ((uint64_t)m.p << 48) | m.seq, __ATOMIC_SEQ_CST);
+	int rc = ipcq_ack(q, token);
+	if (rc == 0) {
+		__atomic_add_fetch(&t_ledger_cell(l, m.p, m.seq)->done, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&l->processed, 1, __ATOMIC_SEQ_CST);
+	}
+	__atomic_store_n(&l->ack_pend[slot], 0, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+/* After the death of the consumer of @slot: a message it had taken out of
+ * the queue (fast mode, copied into its buffer) or was acknowledging, and
+ * that nobody has processed, may be gone with it. */
+static inline void t_ledger_consumer_died(struct t_ledger *l, unsigned slot, int ack)
+{
+	uint32_t p = 0;
+	uint64_t seq = 0;
+	if (ack) {
+		uint64_t v = __atomic_exchange_n(&l->ack_pend[slot], 0, __ATOMIC_SEQ_CST);
+		p = (uint32_t)(v >> 48);
+		seq = v & ((1ull << 48) - 1);
+	} else {
+		t_header(t_ledger_buf(l, slot), &p, &seq);
+	}
+	memset(t_ledger_buf(l, slot), 0, 16);
+	if (p < l->np && seq >= 1 && seq <= __atomic_load_n(&l->attempt[p], __ATOMIC_SEQ_CST)) {
+		struct t_cell *c = t_ledger_cell(l, p, seq);
+		if (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0)
+			__atomic_store_n(&c->lost_ok, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Has every acknowledged message been processed?  @cursor (T_LEDGER_MAXP,
+ * zero at first) makes repeated calls cheap. */
+static inline int t_ledger_all_done(const struct t_ledger *l, uint64_t *cursor)
+{
+	for (uint32_t p = 0; p < l->np; p++) {
+		uint64_t sent = t_ledger_sent(l, p);
+		if (cursor[p] == 0)
+			cursor[p] = 1;
+		while (cursor[p] <= sent) {
+			const struct t_cell *c = t_ledger_cell(l, p, cursor[p]);
+			if (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0 &&
+			    !__atomic_load_n(&c->lost_ok, __ATOMIC_SEQ_CST))
+				return 0;
+			cursor[p]++;
+		}
+	}
+	return 1;
+}
+
+/* Print up to @max acknowledged messages not processed yet. */
+static inline void t_ledger_print_missing(const struct t_ledger *l, unsigned max)
+{
+	unsigned n = 0;
+	for (uint32_t p = 0; p < l->np; p++)
+		for (uint64_t s = 1; s <= t_ledger_sent(l, p); s++) {
+			const struct t_cell *c = t_ledger_cell(l, p, s);
+			if (c->done || c->lost_ok)
+				continue;
+			if (n++ < max)
+				fprintf(stderr, "  missing: producer %u seq %" PRIu64 " (received %u times,"
+					" sent up to %" PRIu64 ")\n", p, s, c->got, t_ledger_sent(l, p));
+		}
+	if (n > max)
+		fprintf(stderr, "  ... %u missing in all\n", n);
+}
+
+/*
+ * The final check, once every process is gone: every acknowledged message
+ * processed exactly once (more only where an anonymous producer resent a
+ * message it was never told was sent, once per death while sending it, or
+ * a dying replay put it back twice); none
+ * lost except one that went down with a dead consumer; nothing beyond what
+ * was attempted.  Returns the number of violations (printed), and in
+ * *lost the messages that went down with dead consumers.
+ */
+static inline unsigned t_ledger_check(const struct t_ledger *l, const char *label, uint64_t *lost)
+{
+	unsigned bad = 0;
+	uint64_t nlost = 0;
+	for (uint32_t p = 0; p < l->np; p++) {
+		uint64_t sent = t_ledger_sent(l, p), att = l->attempt[p];
+		for (uint64_t s = 1; s <= l->maxseq; s++) {
+			const struct t_cell *c = t_ledger_cell(l, p, s);
+			const char *why = NULL;
+			unsigned dmax = 1;
+			dmax += c->doubt; /* a copy per death while sending it */
+			if (c->rgot >= 2 && c->rgot > dmax)
+				dmax = c->rgot;
+			if (s <= sent) {
+				if (c->done == 0 && !c->lost_ok)
+					why = "acknowledged to its producer but never received";
+				else if (c->done == 0)
+					nlost++;
+				else if (c->done > dmax)
+					why = "processed more than once";
+			} else if (s <= att) {
+				if (c->done > dmax)
+					why = "(unacknowledged send) processed more than once";
+			} else if (c->got || c->done) {
+				why = "received but never sent";
+			} else {
+				break;
+			}
+			if (why && bad++ < 20)
+				fprintf(stderr, "%s: producer %u seq %" PRIu64 ": %s (got %u, done %u,"
+					" replayed %u, sent %" PRIu64 ", attempted %" PRIu64 ")\n",
+					label, p, s, why, c->got, c->done, c->rgot, sent, att);
+		}
+	}
+	if (lost)
+		*lost = nlost;
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* READS LIBRARY INTERNALS: counters and control words (tests only)    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ipcq has no public snapshot of the per-participant counters yet.  Tests
+ * that check exact counters (duplicates, dropped, full events, time
+ * blocked, pressure transitions) read them here, through a read-only
+ * mapping of /dev/shm/ipcq.<name> laid out as lib/ipcq_internal.h says.
+ * Define T_INTERNALS before including this file to get these helpers;
+ * keep every use of the private layout inside this block, and replace it
+ * with the public API once there is one.
+ */
+#ifdef T_INTERNALS
+#include "ipcq_internal.h"
+
+struct t_peek {
+	const uint8_t *base;
+	size_t size;
+	struct ipcq_shm_header h; /* private copy, checked against the file */
+};
+
+/* Map queue @name read-only. */
+static inline void t_peek_open(struct t_peek *pk, const char *name)
+{
+	struct stat st;
+	int fd = open(t_shm_path(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		T_FAIL("peek: open %s: %s", t_shm_path(name), strerror(errno));
+	if (fstat(fd, &st) < 0 || pread(fd, &pk->h, sizeof(pk->h), 0) != (ssize_t)sizeof(pk->h))
+		T_FAIL("peek: read header of %s: %s", name, strerror(errno));
+	if (pk->h.magic != IPCQ_MAGIC || pk->h.total_size != (uint64_t)st.st_size ||
+	    pk->h.participant_size != sizeof(struct ipcq_shm_participant) ||
+	    pk->h.off_participants + (uint64_t)pk->h.max_participants *
+	    sizeof(struct ipcq_shm_participant) > pk->h.total_size ||
+	    pk->h.off_dedup + (uint64_t)pk->h.dedup_capacity *
+	    sizeof(struct ipcq_shm_dedup) > pk->h.total_size)
+		T_FAIL("peek: %s is not a segment of this layout", name);
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		T_FAIL("peek: mmap %s: %s", name, strerror(errno));
+	close(fd);
+	pk->base = (const uint8_t *)p;
+	pk->size = (size_t)st.st_size;
+}
+
+static inline void t_peek_close(struct t_peek *pk)
+{
+	munmap((void *)(uintptr_t)pk->base, pk->size);
+	pk->base = NULL;
+}
+
+/* Participant entry @index (ipcq_info's participant_index of its handle). */
+static inline const struct ipcq_shm_participant *t_peek_part(const struct t_peek *pk,
+							      int32_t index)
+{
+	if (index < 0 || (uint32_t)index >= pk->h.max_participants)
+		T_FAIL("peek: participant %d out of range", index);
+	return (const struct ipcq_shm_participant *)(const void *)
+		(pk->base + pk->h.off_participants +
+		 (size_t)index * sizeof(struct ipcq_shm_participant));
+}
+
+/* Counter @ctr (IPCQ_CTR_*) of participant entry @index.  Entries keep
+ * their counters after a detach or a death, until the entry is taken by
+ * another attach. */
+static inline uint64_t t_peek_ctr(const struct t_peek *pk, int32_t index, unsigned ctr)
+{
+	if (ctr >= IPCQ_CTR_COUNT_)
+		T_FAIL("peek: counter %u out of range", ctr);
+	return __atomic_load_n(&t_peek_part(pk, index)->ctr[ctr], __ATOMIC_SEQ_CST);
+}
+
+/* The control block: cursors, pressure word, pressure_waiters, qctr[]. */
+static inline const struct ipcq_shm_control *t_peek_control(const struct t_peek *pk)
+{
+	return (const struct ipcq_shm_control *)(const void *)(pk->base + pk->h.off_control);
+}
+
+/* Dedup-table entry of stream @stream (msginfo.stream: index + 1). */
+static inline const struct ipcq_shm_dedup *t_peek_dedup(const struct t_peek *pk, uint32_t stream)
+{
+	if (stream < 1 || stream > pk->h.dedup_capacity)
+		T_FAIL("peek: stream %u out of range", stream);
+	return (const struct ipcq_shm_dedup *)(const void *)
+		(pk->base + pk->h.off_dedup + (size_t)(stream - 1) * sizeof(struct ipcq_shm_dedup));
+}
+
+/* One counter of one participant of queue @name (maps and unmaps). */
+static inline uint64_t t_ctr(const char *name, int32_t index, unsigned ctr)
+{
+	struct t_peek pk;
+	t_peek_open(&pk, name);
+	uint64_t v = t_peek_ctr(&pk, index, ctr);
+	t_peek_close(&pk);
+	return v;
+}
+#endif /* T_INTERNALS */
+
+
+/* ------------------------------------------------------------------ */
+/* NUMA placement                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Check, with ipcq_numa_placement() on @q, that every page of the queue's
+ * segment is on NUMA node @node (0..1023): the call reports one node in
+ * use, examines all ceil(segment_size / page size) pages, and counts
+ * every one of them on @node.  Prints where the pages are, then fails the
+ * calling process, when not.  @who names the caller in the messages.
+ */
+static inline void t_numa_all_on(struct ipcq *q, int node, const char *who)
+{
+	CHECK(node >= 0 && node <= 1023);
+	unsigned n = (unsigned)node + 1;
+	uint64_t *on = (uint64_t *)calloc(n, sizeof(*on));
+	uint64_t total = 0, page = (uint64_t)sysconf(_SC_PAGESIZE);
+	CHECK(on != NULL);
+	uint64_t want = (t_info(q).segment_size + page - 1) / page;
+	int rc = ipcq_numa_placement(q, on, n, &total);
+	if (rc != 1 || total != want || on[node] != total) {
+		fprintf(stderr, "%s: ipcq_numa_placement returned %d (%s), %" PRIu64 " pages"
+			" examined (segment: %" PRIu64 "), %" PRIu64 " on node %d; pages by node:",
+			who, rc, rc < 0 ? ipcq_strerror(rc) : "nodes in use", total, want,
+			on[node], node);
+		for (unsigned i = 0; i < n; i++)
+			if (on[i])
+				fprintf(stderr, " %u:%" PRIu64, i, on[i]);
+		fputc('\n', stderr);
+		free(on);
+		T_FAIL("%s: the segment is not all on node %d", who, node);
+	}
+	free(on);
 }
 
 #endif
