@@ -14,7 +14,10 @@
  *   +-----------+                      +----------+
  *
  *   gateway  makes orders (id, client, side, price, quantity, checksum) and
- *            sends them in batches to "demo.orders.<pid>";
+ *            sends them to "demo.orders.<pid>" as the named producer
+ *            "gateway-<g>" (IPCQ_ATTACH_DEDUP), each with its own order
+ *            sequence (ipcq_send_seq); it slows down when the queue says it
+ *            is under pressure (ipcq_wait_pressure);
  *   worker   takes orders from that queue in ack mode (each order is leased
  *            to exactly one worker at a time), checks the checksum, does the
  *            risk check (notional against a limit), sends a fill record,
@@ -22,10 +25,11 @@
  *            acknowledges the order;
  *   sink     takes every fill and verifies the whole run (see "What is
  *            verified" below);
- *   parent   creates both queues, forks everyone, stages the two crash
- *            scenes, restarts crashed workers, decides the end of the
- *            stream, prints progress from ipcq_info() once a second, prints
- *            the summary and unlinks the queues.
+ *   parent   creates both queues, forks everyone, stages the scenes,
+ *            restarts crashed workers and killed gateways, decides the end
+ *            of the stream, prints progress from ipcq_info() once a second,
+ *            prints the summary with the queues' final ipcq_stats() and
+ *            unlinks the queues (not with -k).
  *
  * Ack mode, and why the sink must be idempotent.  A worker attached with
  * IPCQ_ATTACH_ACK holds each order it receives as a lease until it calls
@@ -40,7 +44,7 @@
  * as a failure when it does not (ipcq promises redelivery only after a
  * crash or a nack, and always flagged).
  *
- * The two crash scenes (-K and -P turn them off):
+ * The scenes (-K, -P, -D and -B turn them off):
  *
  *   kill     the worker whose batch of fills takes the fills sent by all
  *            workers past KILL_AT_PERCENT of the orders parks itself right
@@ -62,6 +66,28 @@
  *            A worker handles a redelivered order on its own, with nothing
  *            else leased, so that a poison order cannot drag innocent
  *            orders it shares a batch with to MAX_DELIVERIES crashes.
+ *
+ *   restart  every gateway, once it has sent RESTART_AT_PERCENT of its
+ *            orders, says so on a shared word and goes on sending; the
+ *            parent SIGKILLs it, wherever it is by then (inside a send,
+ *            between two, asleep waiting for relief), and starts a new
+ *            gateway process under the same producer name.  The new one
+ *            asks ipcq_last_seq() what the queue accepted last, resends
+ *            the REPLAY_ORDERS orders up to it from its log (an order
+ *            follows from its id, so the log is the order generator), each
+ *            of which must come back IPCQ_SEND_DUPLICATE, and carries on
+ *            after it.  No order may reach a worker twice (the sink would
+ *            see an unflagged second fill, a worker an id going back) and
+ *            none may be missing.  With -g > 1 every gateway is restarted.
+ *   pressure the orders queue gets watermarks (high 3/4, low 1/4 of the
+ *            ring).  Whenever a send comes back IPCQ_SEND_PRESSURE the
+ *            gateway sleeps in ipcq_wait_pressure() until the workers
+ *            have brought the depth under the low watermark, instead of
+ *            filling the ring.  A slow worker phase makes sure it happens:
+ *            when gateway 0 has sent SLOW_AT_PERCENT of its orders the
+ *            workers take nothing new, and the parent lets them go on as
+ *            soon as a gateway has begun to wait for relief; a count and
+ *            an event, no timing.
  *
  *   After each death the parent calls ipcq_recover() and prints what it
  *   did; without that call the work of the dead would still be taken over,
@@ -103,15 +129,30 @@
  *    at most MAX_DELIVERIES workers, every one of them while holding it,
  *    and the side ring holds exactly that order, for that reason, after
  *    one delivery per crash;
+ *  - the restart scene: each gateway was killed and restarted, the queue's
+ *    last_seq covered every order the dead gateway had been told was
+ *    accepted and at most the one in flight besides, every replayed order
+ *    came back a duplicate, and the queue's own duplicate counters agree;
+ *    every order reached the workers with its gateway's name (stream) and
+ *    its order sequence;
+ *  - the pressure scene: the slow phase made a gateway wait for relief,
+ *    and no send failed;
  *  - end of stream: one END per position, nothing in the fills queue
  *    after them, and nothing in the orders queue.
+ *
+ * Monitoring: the demo prints the ipcq-stat command that watches it live
+ * (the tool built next to the demo, found through /proc/self/exe).  At
+ * the end every child stays attached until the parent has read both
+ * queues with ipcq_stats(), so the summary shows each queue's final
+ * counters and its participants; those that died during the run are read
+ * when the parent reaps them, before anyone can reuse their entries.
  *
  * Robustness: children get SIGKILL if the parent dies (PR_SET_PDEATHSIG);
  * the parent kills everyone when a child dies unexpectedly or when nothing
  * moves for the stall timeout (-t), and unlinks the queues on every path.
  *
  * Usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]
- *                  [-t STALL_SECONDS] [-K] [-P] [-q]
+ *                  [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -148,6 +189,17 @@
 /* When the scenes happen, in percent of the orders. */
 #define KILL_AT_PERCENT 30u      /* of the orders, counted in fills sent */
 #define POISON_AT_PERCENT 10u    /* of the order ids */
+#define RESTART_AT_PERCENT 50u   /* of each gateway's own orders, counted in sends */
+#define SLOW_AT_PERCENT 70u      /* of the orders, counted in sends */
+
+/* The restart scene: how many orders a restarted gateway resends from its log. */
+#define REPLAY_ORDERS 1000u
+/* Backpressure: how long one ipcq_wait_pressure() may sleep before the
+ * gateway counts a timeout and waits again (the stall timeout, -t, is
+ * what gives up). */
+#define RELIEF_TIMEOUT_NS 100000000ll
+/* Participant records read by ipcq_stats(): at least max_participants. */
+#define MAX_PARTICIPANTS (MAX_GATEWAYS + MAX_WORKERS + 8u)
 
 /* Risk limit: orders whose notional (price x quantity) exceeds it are rejected. */
 #define PRICE_SCALE 10000        /* prices are in ticks of 1/10000 */
@@ -275,9 +327,28 @@ static void risk_check(const struct order *o, int64_t *notional,
  * the _Atomic ones live (relaxed: they are only displayed or compared with
  * a threshold); the others it reads after waitpid(), which orders them.
  */
+enum restart_state { RESTART_IDLE, RESTART_ARMED };
+
+/*
+ * One per gateway number; a restarted gateway carries on in its
+ * predecessor's record (the parent starts it only after reaping the dead
+ * one, so the two never write it at the same time).
+ */
 struct gateway_stats {
-	_Alignas(128) _Atomic uint64_t sent;
+	_Alignas(128) _Atomic uint64_t sent; /* orders the queue accepted from it */
+	_Atomic uint64_t relief_waits; /* ipcq_wait_pressure() episodes (the parent reads it live) */
+	_Atomic uint32_t restart;   /* enum restart_state: the restart scene's trigger */
+	_Atomic uint32_t done;      /* it has sent every one of its orders */
 	uint64_t start_ns;          /* just before the first order */
+	uint64_t under_pressure;    /* sends answered IPCQ_SEND_PRESSURE */
+	uint64_t relief_timeouts;   /* waits for relief that timed out (and were repeated) */
+	uint64_t unexpected_dups;   /* IPCQ_SEND_DUPLICATE for a new order: a failure */
+	uint64_t failed;            /* sends that failed (the gateway then exits 1) */
+	/* Written by the restarted gateway only. */
+	uint64_t resumed_at;        /* ipcq_last_seq() when it attached */
+	uint64_t replayed;          /* orders resent from its log */
+	uint64_t replay_dups;       /* ... answered IPCQ_SEND_DUPLICATE, as they must be */
+	uint64_t replay_accepted;   /* ... enqueued again: a failure */
 };
 
 /* One per worker process ("slot"); replacements get new slots. */
@@ -291,6 +362,7 @@ struct worker_stats {
 	uint64_t bad_message;       /* wrong length or type */
 	uint64_t bad_flags;         /* IPCQ_MSG_REDELIVERED and deliveries disagree */
 	uint64_t out_of_order;      /* first deliveries of a gateway's ids not increasing */
+	uint64_t bad_stream;        /* msginfo.stream/seq not the gateway's name and order sequence */
 	uint64_t ends_taken;        /* END markers: 1 for a worker that finished */
 	uint32_t poison_delivery;   /* set just before abort(): the poison order's delivery */
 };
@@ -332,8 +404,32 @@ struct kill_scene {
 	uint32_t unacked;           /* orders whose fills it had sent, unacked */
 };
 
+/*
+ * The pressure scene's slow worker phase.  Gateway 0, at SLOW_AT_PERCENT of
+ * its orders, writes the baseline and publishes HOLDING with a release
+ * store; workers take no new order while they see HOLDING (a relaxed load:
+ * a pause request orders nothing); the parent reads HOLDING with an
+ * acquire load, and with it the baseline, and ends the phase with OVER.
+ */
+enum slow_state { SLOW_BEFORE, SLOW_HOLDING, SLOW_OVER };
+
+struct slow_phase_shared {
+	_Alignas(128) _Atomic uint32_t state; /* enum slow_state */
+	uint64_t at_sent;           /* orders gateway 0 had sent */
+	uint64_t waits_before;      /* the gateways' relief waits then */
+	uint64_t start_ns;          /* when */
+};
+
 struct shared {
 	_Alignas(128) _Atomic uint32_t ready;  /* children attached so far */
+	struct slow_phase_shared slow;
+	/*
+	 * The final snapshot: each child that is done adds itself to
+	 * finished and stays attached until the parent, having read every
+	 * participant's counters with ipcq_stats(), sets dismissed.
+	 */
+	_Alignas(128) _Atomic uint32_t finished;
+	_Atomic uint32_t dismissed;
 	struct kill_scene kill;
 	struct gateway_stats gw[MAX_GATEWAYS];
 	struct worker_stats wk[MAX_SLOTS];
@@ -351,9 +447,11 @@ struct demo {
 	unsigned batch;      /* messages per batch call: BATCH, at most capacity */
 	unsigned stall_s;
 	bool quiet;
-	bool kill_scene, poison_scene;
+	bool keep;           /* -k: leave the queues for inspection */
+	bool kill_scene, poison_scene, restart_scene, pressure_scene;
 	uint64_t kill_at;    /* fills sent that start the kill scene */
 	uint64_t poison_id;  /* the poison order, if poison_scene */
+	uint32_t high_watermark, low_watermark; /* of the orders queue, if pressure_scene */
 	char orders_name[64], fills_name[64];
 	struct shared *sh;
 };
@@ -361,6 +459,46 @@ struct demo {
 static bool is_poison(const struct demo *d, uint64_t id)
 {
 	return d->poison_scene && id == d->poison_id;
+}
+
+/*
+ * Gateway g owns the ids g, g + G, g + 2G, ...: its order number seq (1,
+ * 2, 3, ...) is the id g + (seq - 1) G, and that number is also the
+ * sequence it sends the order with (ipcq_send_seq), so the id of every
+ * order a gateway has sent follows from its sequence and back.
+ */
+static uint64_t gateway_orders(const struct demo *d, unsigned g)
+{
+	return g < d->orders ? (d->orders - g + d->gateways - 1) / d->gateways : 0;
+}
+
+static uint64_t order_id_of(const struct demo *d, unsigned g, uint64_t seq)
+{
+	return g + (seq - 1) * d->gateways;
+}
+
+static uint64_t order_seq_of(const struct demo *d, uint64_t id)
+{
+	return id / d->gateways + 1;
+}
+
+/* The pressure scene: the sequence after whose send gateway 0 holds the workers. */
+static uint64_t slow_seq(const struct demo *d, unsigned g)
+{
+	if (!d->pressure_scene || g != 0)
+		return 0;
+	/* below its last order, so that a send follows that can hit the watermark */
+	return gateway_orders(d, 0) * SLOW_AT_PERCENT / 100;
+}
+
+/* The restart scene: the sequence after whose send gateway g is killed. */
+static uint64_t restart_seq(const struct demo *d, unsigned g)
+{
+	uint64_t n = gateway_orders(d, g);
+
+	if (!d->restart_scene || n == 0)
+		return 0;
+	return n * RESTART_AT_PERCENT / 100 ? n * RESTART_AT_PERCENT / 100 : 1;
 }
 
 static uint64_t now_ns(void)
@@ -472,51 +610,225 @@ static void wait_all_ready(const struct demo *d)
 		nanosleep(&ms, NULL);
 }
 
+/*
+ * A child that is done stays attached until the parent has taken the
+ * final ipcq_stats() snapshot: a participant that detaches leaves the
+ * table, and its counters with it.
+ */
+static void linger(const struct demo *d)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	/* release: pairs with the parent's acquire; our last counters are in */
+	atomic_fetch_add_explicit(&d->sh->finished, 1, memory_order_release);
+	/* acquire: pairs with the parent's release after its snapshot */
+	while (!atomic_load_explicit(&d->sh->dismissed, memory_order_acquire))
+		nanosleep(&ms, NULL);
+}
+
+/* The slow worker phase: take no new order while it lasts. */
+static bool held(const struct demo *d)
+{
+	/* relaxed: see struct slow_phase_shared */
+	return atomic_load_explicit(&d->sh->slow.state, memory_order_relaxed) == SLOW_HOLDING;
+}
+
+static void wait_while_held(const struct demo *d)
+{
+	struct timespec pause_100us = { 0, 100000 };
+
+	while (held(d))
+		nanosleep(&pause_100us, NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* Gateway                                                             */
 /* ------------------------------------------------------------------ */
 
-static int run_gateway(const struct demo *d, unsigned g)
+/* What one gateway process works with. */
+struct gateway {
+	const struct demo *d;
+	struct gateway_stats *st;
+	unsigned g;
+	struct ipcq *q;
+};
+
+/*
+ * Send this gateway's order number @seq.  Its log is the order itself:
+ * every field follows from the id, so a restarted gateway can resend any
+ * order it sent before.  Returns what ipcq_send_seq() returned: 0,
+ * IPCQ_SEND_PRESSURE, IPCQ_SEND_DUPLICATE or -errno.
+ */
+static int send_order(const struct gateway *gw, uint64_t seq)
 {
-	struct gateway_stats *st = &d->sh->gw[g];
-	struct order batch[BATCH];
-	struct ipcq_buf bufs[BATCH];
-	struct ipcq *q = NULL;
+	uint64_t id = order_id_of(gw->d, gw->g, seq);
+	struct order o;
+	int rc;
+
+	make_order(&o, id, gw->g, is_poison(gw->d, id), now_ns());
+	do
+		rc = ipcq_send_seq(gw->q, seq, &o, sizeof(o), IPCQ_FOREVER);
+	while (rc == -EINTR);
+	return rc;
+}
+
+/*
+ * Backpressure: the send said the queue is over its high watermark.
+ * Sleep until the workers bring it under the low one instead of pushing
+ * on towards a full ring.  A timeout is counted and the wait repeated;
+ * the parent's stall timeout is what gives up on a pipeline that is stuck.
+ */
+static int wait_for_relief(const struct gateway *gw)
+{
+	count_add(&gw->st->relief_waits, 1);
+	for (;;) {
+		int rc = ipcq_wait_pressure(gw->q, RELIEF_TIMEOUT_NS);
+
+		if (rc == 0)
+			return 0;
+		if (rc == -ETIMEDOUT)
+			gw->st->relief_timeouts++;
+		else if (rc != -EINTR)
+			return rc;
+	}
+}
+
+/*
+ * Start the slow worker phase (see struct slow_phase_shared).  Only gateway
+ * 0 does, once: a restarted gateway 0 finds it started already.
+ */
+static void hold_workers(const struct gateway *gw)
+{
+	struct slow_phase_shared *sp = &gw->d->sh->slow;
+	uint64_t waits = 0;
+
+	/* relaxed: only gateway 0 writes it, and only the parent reads it otherwise */
+	if (atomic_load_explicit(&sp->state, memory_order_relaxed) != SLOW_BEFORE)
+		return;
+	for (unsigned g = 0; g < gw->d->gateways; g++)
+		waits += count_get(&gw->d->sh->gw[g].relief_waits);
+	sp->at_sent = count_get(&gw->st->sent);
+	sp->waits_before = waits;
+	sp->start_ns = now_ns();
+	/* pairs with the parent's acquire load: the baseline is written */
+	atomic_store_explicit(&sp->state, SLOW_HOLDING, memory_order_release);
+}
+
+/*
+ * The restart scene, replacement side: resend the last REPLAY_ORDERS
+ * orders up to @last, the sequence the queue says it accepted last.  The
+ * queue accepted every one of them already, so each must come back
+ * IPCQ_SEND_DUPLICATE, and none may reach a worker again.
+ */
+static int replay_tail(const struct gateway *gw, uint64_t last)
+{
+	struct gateway_stats *st = gw->st;
+	uint64_t from = last > REPLAY_ORDERS ? last - REPLAY_ORDERS + 1 : 1;
+
+	for (uint64_t seq = from; seq <= last; seq++) {
+		int rc = send_order(gw, seq);
+
+		if (rc < 0)
+			return rc;
+		st->replayed++;
+		if (rc == IPCQ_SEND_DUPLICATE)
+			st->replay_dups++;
+		else
+			st->replay_accepted++;
+	}
+	return 0;
+}
+
+/*
+ * A gateway attaches as the named producer "gateway-<g>" (IPCQ_ATTACH_DEDUP)
+ * and sends its orders one by one with their sequence.  @restarted: it
+ * replaces a gateway the restart scene killed; it takes over the name,
+ * asks the queue where its predecessor got to, replays the tail of its
+ * log from there (all duplicates) and carries on after it.
+ */
+static int run_gateway(const struct demo *d, unsigned g, bool restarted)
+{
+	struct ipcq_attach_opts named = IPCQ_ATTACH_OPTS_INIT;
+	struct gateway gw = { .d = d, .st = &d->sh->gw[g], .g = g };
+	struct gateway_stats *st = gw.st;
+	uint64_t n = gateway_orders(d, g), kill_after = restart_seq(d, g);
+	uint64_t hold_after = slow_seq(d, g);
+	uint64_t last = 0;
+	const char *what = "ipcq_last_seq(orders)";
+	bool armed = false;
 	char who[32];
-	uint64_t id = g;
 	int rc;
 
 	snprintf(who, sizeof(who), "gateway-%u", g);
-	rc = open_attach(d->orders_name, IPCQ_ROLE_PRODUCER, NULL, who, &q);
-	if (rc < 0)
+	named.flags = IPCQ_ATTACH_DEDUP;
+	if (open_attach(d->orders_name, IPCQ_ROLE_PRODUCER, &named, who, &gw.q) < 0)
 		return 1;
-	signal_ready(d);
-	wait_all_ready(d);
-	st->start_ns = now_ns();
-
-	for (unsigned i = 0; i < BATCH; i++) {
-		bufs[i].data = &batch[i];
-		bufs[i].len = sizeof(batch[i]);
-	}
-
-	/* Gateway g owns the ids g, g + G, g + 2G, ...  The poison order goes
-	 * out like any other: nothing here waits for it. */
-	while (id < d->orders) {
-		uint64_t t = now_ns();
-		unsigned k = 0;
-
-		for (; k < d->batch && id < d->orders; k++, id += d->gateways)
-			make_order(&batch[k], id, g, is_poison(d, id), t);
-		rc = send_all(q, bufs, k);
+	/* Everything up to here was accepted, nothing after it was. */
+	rc = ipcq_last_seq(gw.q, &last);
+	if (rc < 0)
+		goto fail;
+	if (restarted) {
+		st->resumed_at = last;
+		what = "ipcq_send_seq(orders, replay)";
+		rc = replay_tail(&gw, last);
 		if (rc < 0)
 			goto fail;
-		count_add(&st->sent, k);
+	} else {
+		signal_ready(d);
+		wait_all_ready(d);
+		st->start_ns = now_ns();
 	}
-	ipcq_close(q);
+	count_set(&st->sent, last);
+
+	/* The poison order goes out like any other: nothing here waits for it. */
+	what = "ipcq_send_seq(orders)";
+	for (uint64_t seq = last + 1; seq <= n; seq++) {
+		rc = send_order(&gw, seq);
+		if (rc < 0)
+			goto fail;
+		if (rc == IPCQ_SEND_DUPLICATE) {
+			/* The queue claims an order it was never sent: it
+			 * would be lost.  Count it; the sink misses it too. */
+			st->unexpected_dups++;
+			continue;
+		}
+		count_add(&st->sent, 1);
+		if (rc == IPCQ_SEND_PRESSURE) {
+			st->under_pressure++;
+			what = "ipcq_wait_pressure(orders)";
+			rc = wait_for_relief(&gw);
+			if (rc < 0)
+				goto fail;
+			what = "ipcq_send_seq(orders)";
+		}
+		/*
+		 * The restart scene: past its mark the gateway tells the
+		 * parent and goes on sending.  The SIGKILL lands wherever it
+		 * lands, inside a send or between two: whichever instruction
+		 * it hits, the queue's last_seq must be exact.
+		 */
+		if (seq == hold_after)
+			hold_workers(&gw);
+		if (!restarted && seq == kill_after) {
+			/* pairs with the parent's acquire load */
+			atomic_store_explicit(&st->restart, RESTART_ARMED,
+					      memory_order_release);
+			armed = true;
+		}
+	}
+	/* Done before the kill came: wait for it, so the scene always runs. */
+	if (armed)
+		for (;;)
+			pause();
+	/* pairs with the parent's acquire load: the counters are final */
+	atomic_store_explicit(&st->done, 1, memory_order_release);
+	linger(d);
+	ipcq_close(gw.q);
 	return 0;
 fail:
-	fprintf(stderr, "%s: send: %s\n", who, ipcq_strerror(rc));
-	ipcq_close(q);
+	st->failed++;
+	fprintf(stderr, "%s: %s: %s\n", who, what, ipcq_strerror(rc));
+	ipcq_close(gw.q);
 	return 1;
 }
 
@@ -601,6 +913,9 @@ static int process(struct worker *wk, const struct order *in,
 			crash_on_poison(wk, &info[i]);
 		if (again != (info[i].deliveries > 1))
 			st->bad_flags++;
+		/* Orders come from named producers, with the gateway's sequence. */
+		if (info[i].stream == 0 || info[i].seq != order_seq_of(wk->d, o->order_id))
+			st->bad_stream++;
 		/* Per-producer FIFO: one gateway's first deliveries only go up. */
 		if (!again) {
 			if (o->order_id < wk->next_id[o->gateway])
@@ -694,9 +1009,12 @@ static int run_worker(const struct demo *d, unsigned slot)
 		 * Collect a batch: wait for one order, then take whatever
 		 * else is ready.  A redelivered order ends the batch and is
 		 * processed on its own (it may be the one that crashed its
-		 * last worker); an END marker ends the batch too.
+		 * last worker); an END marker ends the batch too.  In the
+		 * slow phase (the pressure scene) the worker takes nothing
+		 * new while the parent holds it, and ends its batch early.
 		 */
-		while (n < PREFETCH) {
+		wait_while_held(d);
+		while (n < PREFETCH && !(n > 0 && held(d))) {
 			rc = ipcq_recv(wk.orders, &in[n], sizeof(in[n]), &info[n],
 				       n == 0 ? IPCQ_FOREVER : IPCQ_NOWAIT);
 			if (rc == -EINTR)
@@ -748,6 +1066,7 @@ static int run_worker(const struct demo *d, unsigned slot)
 		wk.what = "ipcq_ack(orders, END)";
 		goto fail;
 	}
+	linger(d);
 	ipcq_close(wk.fills);
 	ipcq_close(wk.orders);
 	return 0;
@@ -934,6 +1253,7 @@ static int run_sink(const struct demo *d)
 		if (!test_bit(seen, id) && !is_poison(d, id))
 			st->missing++;
 	st->done = 1;
+	linger(d);
 	ipcq_close(q);
 	free(next_id);
 	free(seen);
@@ -957,6 +1277,7 @@ struct child {
 	pid_t pid;
 	enum role role;
 	unsigned index;      /* gateway number or worker slot */
+	bool restarted;      /* a gateway started by the restart scene */
 	bool running;
 	bool killed;         /* by the parent, giving up */
 	bool scene_kill;     /* by the parent, the kill scene */
@@ -975,15 +1296,58 @@ struct death {
 	double at_s;                 /* seconds into the run */
 };
 
+/* A gateway the restart scene killed, and its replacement. */
+struct restart {
+	pid_t pid;
+	double at_s;                 /* seconds into the run */
+	uint64_t confirmed;          /* orders it had counted as accepted when it died */
+	pid_t replacement_pid;
+};
+
+/* The slow worker phase of the pressure scene, as the parent saw it. */
+struct slow_phase {
+	bool seen, over;
+	uint64_t at_sent;            /* orders gateway 0 had sent when the workers were held */
+	uint64_t sent_during;        /* orders sent while they were held */
+	uint64_t start_ns, end_ns;
+	uint64_t depth;              /* orders queue depth at the release */
+	uint32_t pressure;           /* pressure state at the release */
+	bool gateway_waited;         /* released because a gateway waited for relief */
+};
+
+/* One queue's ipcq_stats() as the run ended, every participant still attached. */
+struct final_stats {
+	int rc;                      /* of ipcq_stats(): records, or -errno */
+	struct ipcq_stats st;
+	struct ipcq_participant_stats parts[MAX_PARTICIPANTS];
+};
+
+/* Participants that died attached; their records leave the table when a
+ * newcomer reuses their entry, so the parent keeps them when it reaps. */
+#define MAX_DEPARTED (MAX_GATEWAYS + MAX_RESTARTS)
+
+struct departed {
+	struct ipcq_participant_stats parts[MAX_DEPARTED];
+	unsigned n;
+	unsigned lost;               /* deaths whose record was gone already */
+};
+
 /* The parent's view of the run. */
 struct parent {
-	struct child kids[1 + MAX_GATEWAYS + MAX_SLOTS];
+	struct child kids[1 + 2 * MAX_GATEWAYS + MAX_SLOTS];
 	unsigned nkids, running;
 	unsigned next_slot;          /* the next replacement's slot */
 	uint64_t start_ns;
 	struct ipcq *oq;             /* the orders queue: recovery, END markers */
-	unsigned gateways_done;      /* gateways that exited 0 */
+	struct ipcq *fq;             /* the fills queue: monitoring */
 	unsigned ends_sent;          /* END markers sent to the workers */
+	struct restart restart[MAX_GATEWAYS]; /* by gateway, once pid != 0 */
+	unsigned nrestarts;
+	struct slow_phase slow;
+	bool snapshot_taken;         /* the final ipcq_stats() of both queues */
+	struct final_stats final_orders, final_fills;
+	struct departed gone_orders, gone_fills;
+	struct ipcq_participant_stats scratch[MAX_PARTICIPANTS];
 	bool kill_sent;
 	struct death kill;           /* the kill scene, once kill.pid != 0 */
 	uint32_t kill_unacked;
@@ -1029,7 +1393,7 @@ static pid_t spawn(const struct demo *d, struct child *c)
 
 	switch (c->role) {
 	case ROLE_GATEWAY:
-		rc = run_gateway(d, c->index);
+		rc = run_gateway(d, c->index, c->restarted);
 		break;
 	case ROLE_WORKER:
 		rc = run_worker(d, c->index);
@@ -1051,6 +1415,22 @@ static pid_t start_worker(const struct demo *d, struct parent *p,
 	d->sh->wk[slot].position = position;
 	d->sh->wk[slot].replaces = replaces;
 	*c = (struct child){ .role = ROLE_WORKER, .index = slot };
+	c->pid = spawn(d, c);
+	if (c->pid < 0)
+		return -1;
+	c->running = true;
+	p->nkids++;
+	p->running++;
+	return c->pid;
+}
+
+/* Fork gateway @g; @restarted: in place of one the restart scene killed. */
+static pid_t start_gateway(const struct demo *d, struct parent *p, unsigned g,
+			   bool restarted)
+{
+	struct child *c = &p->kids[p->nkids];
+
+	*c = (struct child){ .role = ROLE_GATEWAY, .index = g, .restarted = restarted };
 	c->pid = spawn(d, c);
 	if (c->pid < 0)
 		return -1;
@@ -1096,6 +1476,30 @@ static void print_recovery(const char *indent, const struct death *x)
 		       r->freed, r->pending);
 }
 
+/* Keep the counters of @pid, dead, from @q's participant table. */
+static void keep_record(struct parent *p, struct ipcq *q, struct departed *gone, pid_t pid)
+{
+	struct ipcq_stats st = { .size = sizeof(st) };
+	int n = ipcq_stats(q, &st, p->scratch, MAX_PARTICIPANTS);
+
+	for (int i = 0; i < n; i++) {
+		if (p->scratch[i].pid == (uint32_t)pid && !p->scratch[i].alive) {
+			if (gone->n < MAX_DEPARTED)
+				gone->parts[gone->n++] = p->scratch[i];
+			return;
+		}
+	}
+	gone->lost++; /* its entry was reused already */
+}
+
+/* A staged death: keep what the dead one did, before anyone takes its place. */
+static void keep_records(const struct child *c, struct parent *p)
+{
+	keep_record(p, p->oq, &p->gone_orders, c->pid);
+	if (c->role == ROLE_WORKER)
+		keep_record(p, p->fq, &p->gone_fills, c->pid);
+}
+
 /*
  * A worker died the way the parent expected: take over its leases now
  * (ipcq would also do it by itself, see the top of the file), say what
@@ -1104,6 +1508,7 @@ static void print_recovery(const char *indent, const struct death *x)
 static bool replace_worker(const struct demo *d, struct parent *p,
 			   const struct child *c, struct death *x)
 {
+	keep_records(c, p);
 	x->slot = c->index;
 	x->pid = c->pid;
 	x->at_s = since_start(p);
@@ -1129,6 +1534,34 @@ static bool replace_worker(const struct demo *d, struct parent *p,
 	return true;
 }
 
+/*
+ * The restart scene: a gateway was SIGKILLed.  Start another under the
+ * same producer name; it finds out by itself where to resume.
+ */
+static bool restart_gateway(const struct demo *d, struct parent *p,
+			    const struct child *c)
+{
+	struct restart *r = &p->restart[c->index];
+
+	keep_records(c, p);
+	r->pid = c->pid;
+	r->at_s = since_start(p);
+	/* relaxed: the gateway is dead and reaped, its counter final */
+	r->confirmed = count_get(&d->sh->gw[c->index].sent);
+	r->replacement_pid = start_gateway(d, p, c->index, true);
+	if (r->replacement_pid < 0) {
+		perror("ipcq-demo: fork");
+		return false;
+	}
+	p->nrestarts++;
+	if (!d->quiet)
+		printf("  %5.2fs  restart scene: gateway %u (pid %d) SIGKILLed with %" PRIu64
+		       " orders confirmed; restarted as pid %d under the name gateway-%u\n",
+		       r->at_s, c->index, (int)c->pid, r->confirmed,
+		       (int)r->replacement_pid, c->index);
+	return true;
+}
+
 /* A child exited.  Returns false if that fails the run. */
 static bool child_exited(const struct demo *d, struct parent *p,
 			 struct child *c, int status)
@@ -1138,13 +1571,14 @@ static bool child_exited(const struct demo *d, struct parent *p,
 	c->running = false;
 	c->status = status;
 	p->running--;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		if (c->role == ROLE_GATEWAY)
-			p->gateways_done++;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return true;
-	}
 	if (c->killed)
 		return false;
+
+	if (c->role == ROLE_GATEWAY && c->scene_kill &&
+	    WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		return restart_gateway(d, p, c);
 
 	if (c->role == ROLE_WORKER && c->scene_kill &&
 	    WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
@@ -1229,6 +1663,122 @@ static void kill_scene_step(const struct demo *d, struct parent *p)
 	}
 }
 
+/* Gateways that have sent all their orders (a killed one's replacement counts). */
+static unsigned gateways_done(const struct demo *d)
+{
+	unsigned n = 0;
+
+	for (unsigned g = 0; g < d->gateways; g++)
+		/* acquire: pairs with the gateway's release; its counters are final */
+		n += atomic_load_explicit(&d->sh->gw[g].done, memory_order_acquire) != 0;
+	return n;
+}
+
+static uint64_t relief_waits(const struct demo *d)
+{
+	uint64_t n = 0;
+
+	for (unsigned g = 0; g < d->gateways; g++)
+		n += count_get(&d->sh->gw[g].relief_waits);
+	return n;
+}
+
+/*
+ * The restart scene: SIGKILL each gateway once it has passed its mark
+ * (see run_gateway()).  Waits on a shared word, never on time.
+ */
+static void restart_scene_step(const struct demo *d, struct parent *p)
+{
+	if (!d->restart_scene)
+		return;
+	for (unsigned i = 0; i < p->nkids; i++) {
+		struct child *c = &p->kids[i];
+
+		if (c->role != ROLE_GATEWAY || c->restarted || c->scene_kill ||
+		    !c->running)
+			continue;
+		/* acquire: pairs with the gateway's release store */
+		if (atomic_load_explicit(&d->sh->gw[c->index].restart,
+					 memory_order_acquire) != RESTART_ARMED)
+			continue;
+		c->scene_kill = true;
+		kill(c->pid, SIGKILL);
+	}
+}
+
+/*
+ * The pressure scene's slow worker phase.  Gateway 0 holds the workers at
+ * a count of its orders (they finish what they hold and take nothing
+ * new).  The queue fills; at the high watermark the gateway's send comes
+ * back IPCQ_SEND_PRESSURE and it waits for relief.  As soon as a gateway
+ * has begun to wait since the hold, the parent lets the workers go on;
+ * they drain the queue under the low watermark, which wakes the gateway.
+ * So the hold lasts a bounded number of orders (up to the high watermark)
+ * and ends on an event, not after a time.  It ends too when gateway 0 has
+ * nothing left to send.
+ */
+static void slow_phase_step(const struct demo *d, struct parent *p)
+{
+	struct slow_phase_shared *sp = &d->sh->slow;
+	struct slow_phase *s = &p->slow;
+	struct ipcq_info oi = { .size = sizeof(oi) };
+
+	/* acquire: pairs with hold_workers(); at_sent and waits_before are set */
+	if (!d->pressure_scene || s->over ||
+	    atomic_load_explicit(&sp->state, memory_order_acquire) != SLOW_HOLDING)
+		return;
+	if (!s->seen) {
+		s->seen = true;
+		s->at_sent = sp->at_sent;
+		s->start_ns = sp->start_ns;
+		if (!d->quiet)
+			printf("  %5.2fs  pressure scene: slow worker phase, workers held after gateway 0 sent %" PRIu64
+			       " orders\n", since_start(p), s->at_sent);
+	}
+	s->gateway_waited = relief_waits(d) > sp->waits_before;
+	/* acquire: see gateways_done() */
+	if (!s->gateway_waited &&
+	    !atomic_load_explicit(&d->sh->gw[0].done, memory_order_acquire))
+		return;
+	ipcq_info(p->oq, &oi);
+	s->depth = oi.depth;
+	s->pressure = oi.pressure;
+	s->sent_during = count_get(&d->sh->gw[0].sent) - s->at_sent;
+	s->end_ns = now_ns();
+	s->over = true;
+	atomic_store_explicit(&sp->state, SLOW_OVER, memory_order_relaxed);
+	if (!d->quiet)
+		printf("  %5.2fs  pressure scene: %s after %" PRIu64
+		       " more orders, depth %" PRIu64 " (high watermark %u); workers released\n",
+		       since_start(p), s->gateway_waited ?
+		       "a gateway hit the high watermark and waits for relief" :
+		       "gateway 0 finished", s->sent_during, s->depth, d->high_watermark);
+}
+
+/*
+ * The final snapshot: once the sink is done and every running child
+ * lingers, read both queues' counters with everyone still attached, then
+ * let the children detach and exit.
+ */
+static void snapshot_step(const struct demo *d, struct parent *p, struct ipcq *fq)
+{
+	/* acquire: pairs with each child's release in linger(); so the
+	 * sink's done flag is read only once the sink has written it */
+	if (p->snapshot_taken ||
+	    atomic_load_explicit(&d->sh->finished, memory_order_acquire) < p->running ||
+	    !d->sh->sink.done)
+		return;
+	p->final_orders.st.size = sizeof(p->final_orders.st);
+	p->final_orders.rc = ipcq_stats(p->oq, &p->final_orders.st,
+					p->final_orders.parts, MAX_PARTICIPANTS);
+	p->final_fills.st.size = sizeof(p->final_fills.st);
+	p->final_fills.rc = ipcq_stats(fq, &p->final_fills.st,
+				       p->final_fills.parts, MAX_PARTICIPANTS);
+	p->snapshot_taken = true;
+	/* pairs with the children's acquire in linger() */
+	atomic_store_explicit(&d->sh->dismissed, 1, memory_order_release);
+}
+
 /*
  * The end of the stream (see the top of the file): once nothing is left
  * to do, one END marker per worker position, sent without blocking so
@@ -1241,7 +1791,7 @@ static bool end_step(const struct demo *d, struct parent *p)
 
 	if (p->ends_sent == 0) {
 		/* The cheap tests first; ipcq_info() scans the queue. */
-		if (p->gateways_done < d->gateways ||
+		if (gateways_done(d) < d->gateways ||
 		    count_get(&d->sh->sink.distinct) < expected ||
 		    (d->poison_scene && p->ncrashes == 0))
 			return true;
@@ -1337,6 +1887,9 @@ static bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 			break;
 		}
 		kill_scene_step(d, p);
+		restart_scene_step(d, p);
+		slow_phase_step(d, p);
+		snapshot_step(d, p, fq);
 		if (!end_step(d, p)) {
 			ok = false;
 			break;
@@ -1458,6 +2011,242 @@ static bool report_side_ring(const struct demo *d, struct ipcq *oq,
 	return false;
 }
 
+/*
+ * Sum one counter (@field: its offset in struct ipcq_participant_stats)
+ * over a queue's participants: those attached at the end, and those that
+ * died attached.
+ */
+static uint64_t sum_counter(const struct final_stats *f, const struct departed *gone,
+			    size_t field)
+{
+	uint64_t sum = 0, v;
+
+	for (int i = 0; i < f->rc; i++) {
+		memcpy(&v, (const char *)&f->parts[i] + field, sizeof(v));
+		sum += v;
+	}
+	for (unsigned i = 0; i < gone->n; i++) {
+		memcpy(&v, (const char *)&gone->parts[i] + field, sizeof(v));
+		sum += v;
+	}
+	return sum;
+}
+
+#define SUM_ORDERS(p, field) \
+	sum_counter(&(p)->final_orders, &(p)->gone_orders, \
+		    offsetof(struct ipcq_participant_stats, field))
+
+/*
+ * The restart scene: each gateway was killed past its mark, the queue's
+ * last_seq covered every order it had been told was accepted (and at most
+ * the one in flight besides), and its replacement's replay came back as
+ * duplicates, every one, as the queue's own counters confirm.  Returns
+ * true if so (or if the scene is off and no send was a duplicate).
+ */
+static bool report_restart(const struct demo *d, const struct parent *p)
+{
+	const struct sink_stats *s = &d->sh->sink;
+	uint64_t replayed = 0, dups = 0, accepted = 0, unexpected = 0, bad_stream = 0;
+	uint64_t queue_dups = SUM_ORDERS(p, duplicates);
+	unsigned expected = 0;
+	bool ok = true;
+
+	for (unsigned w = 0; w < p->next_slot; w++)
+		bad_stream += d->sh->wk[w].bad_stream;
+	for (unsigned g = 0; g < d->gateways; g++)
+		unexpected += d->sh->gw[g].unexpected_dups;
+	if (!d->restart_scene) {
+		ok = unexpected == 0 && queue_dups == 0;
+		printf("  restart scene      off (-D); gateways are named producers all the same: %" PRIu64
+		       " duplicates, %" PRIu64 " wrong stream sequences\n", queue_dups + unexpected,
+		       bad_stream);
+		return ok && bad_stream == 0;
+	}
+	printf("  restart scene      every gateway SIGKILLed past %u%% of its orders, restarted under its name:\n",
+	       RESTART_AT_PERCENT);
+	for (unsigned g = 0; g < d->gateways; g++) {
+		const struct gateway_stats *gs = &d->sh->gw[g];
+		const struct restart *r = &p->restart[g];
+		uint64_t last = gs->resumed_at;
+		uint64_t want = last < REPLAY_ORDERS ? last : REPLAY_ORDERS;
+		bool g_ok;
+
+		if (gateway_orders(d, g) == 0)
+			continue;
+		expected++;
+		if (!r->pid) {
+			printf("    gateway %u  FAILED: never killed (mark: order %" PRIu64 " of %" PRIu64 ")\n",
+			       g, restart_seq(d, g), gateway_orders(d, g));
+			ok = false;
+			continue;
+		}
+		replayed += gs->replayed;
+		dups += gs->replay_dups;
+		accepted += gs->replay_accepted;
+		/* Everything it was told was accepted is covered; at most the
+		 * send in flight when it died was accepted besides. */
+		g_ok = last >= r->confirmed && last <= r->confirmed + 1 &&
+		       gs->replayed == want && gs->replay_dups == want &&
+		       gs->replay_accepted == 0;
+		ok = ok && g_ok;
+		printf("    gateway %u  %s: pid %d killed at %.2f s with %" PRIu64
+		       " orders confirmed; ipcq_last_seq() said %" PRIu64 "%s;\n"
+		       "               pid %d replayed seq %" PRIu64 "..%" PRIu64 ": %" PRIu64
+		       " duplicates, %" PRIu64 " enqueued again; resumed at seq %" PRIu64 "\n",
+		       g, g_ok ? "ok" : "FAILED", (int)r->pid, r->at_s, r->confirmed, last,
+		       last == r->confirmed + 1 ? " (the send in flight had been accepted)" : "",
+		       (int)r->replacement_pid, last - want + 1, last, gs->replay_dups,
+		       gs->replay_accepted, last + 1);
+	}
+	ok = ok && p->nrestarts == expected && queue_dups == replayed && unexpected == 0 &&
+	     bad_stream == 0;
+	printf("  dedup              %s: gateway restarts %u, orders replayed %" PRIu64
+	       ", duplicates dropped by the queue %" PRIu64 " (ipcq_stats)%s,\n"
+	       "                     duplicates delivered %" PRIu64 " (unflagged second fills at the sink), gaps %" PRIu64
+	       " (missing ids), %" PRIu64 " wrong stream sequences\n",
+	       ok ? "ok" : "FAILED", p->nrestarts, replayed, queue_dups,
+	       unexpected ? ", new orders refused as duplicates!" : "",
+	       s->dup_unflagged, s->missing, bad_stream);
+	(void)dups;
+	(void)accepted;
+	return ok;
+}
+
+/*
+ * The pressure scene: the slow worker phase made a gateway wait for
+ * relief, the gateways saw the pressure and waited instead of filling the
+ * ring, and no send failed.  Returns true if so.
+ */
+static bool report_pressure(const struct demo *d, const struct parent *p)
+{
+	const struct final_stats *f = &p->final_orders;
+	const struct slow_phase *sl = &p->slow;
+	uint64_t under = 0, waits = 0, timeouts = 0, failed = 0, full = 0;
+	bool slow_ok, ok;
+
+	for (unsigned g = 0; g < d->gateways; g++) {
+		const struct gateway_stats *gs = &d->sh->gw[g];
+
+		under += gs->under_pressure;
+		waits += count_get((_Atomic uint64_t *)&gs->relief_waits);
+		timeouts += gs->relief_timeouts;
+		failed += gs->failed;
+	}
+	for (int i = 0; i < f->rc; i++)
+		if (f->parts[i].flags & IPCQ_ATTACH_DEDUP)
+			full += f->parts[i].full;
+	for (unsigned i = 0; i < p->gone_orders.n; i++)
+		if (p->gone_orders.parts[i].flags & IPCQ_ATTACH_DEDUP)
+			full += p->gone_orders.parts[i].full;
+	if (!d->pressure_scene) {
+		printf("  pressure scene     off (-B): no watermarks; %" PRIu64 " gateway sends failed\n",
+		       failed);
+		return failed == 0;
+	}
+	/*
+	 * Once held, the workers take at most one order each; so if gateway 0
+	 * alone had high_watermark + MAX_SLOTS orders left to send, the queue
+	 * had to reach the watermark and a gateway had to wait.  With fewer
+	 * (a short run) the phase may end with gateway 0 simply done.
+	 */
+	bool must_wait = sl->over &&
+		gateway_orders(d, 0) - sl->at_sent >= (uint64_t)d->high_watermark + MAX_SLOTS;
+
+	slow_ok = sl->over ? sl->gateway_waited || !must_wait : slow_seq(d, 0) == 0;
+	ok = slow_ok && failed == 0 && (!sl->gateway_waited || (under > 0 && waits > 0));
+	printf("  pressure scene     %s: watermarks high %u / low %u of %u slots\n",
+	       ok ? "ok" : "FAILED", d->high_watermark, d->low_watermark, d->capacity);
+	if (sl->over)
+		printf("                     slow worker phase: workers held after gateway 0 sent %" PRIu64
+		       " orders, for %" PRIu64 " more orders (%.1f ms);\n"
+		       "                     %s at depth %" PRIu64 "\n",
+		       sl->at_sent, sl->sent_during, (double)(sl->end_ns - sl->start_ns) / 1e6,
+		       sl->gateway_waited ? "released when a gateway began to wait for relief" :
+		       must_wait ? "FAILED: released when gateway 0 finished, no gateway waited" :
+		       "released when gateway 0 finished (too few orders left to reach the watermark)",
+		       sl->depth);
+	else
+		printf("                     slow worker phase: %s\n", slow_seq(d, 0) ?
+		       "FAILED: never started" : "skipped (gateway 0 has too few orders)");
+	printf("                     pressure transitions on %" PRIu64 " / off %" PRIu64
+	       " (ipcq_stats, every participant's count summed)\n",
+	       SUM_ORDERS(p, pressure_on), SUM_ORDERS(p, pressure_off));
+	printf("                     gateways: %" PRIu64 " sends under pressure, waited for relief %" PRIu64
+	       " times (%" PRIu64 " waits of %.0f ms timed out and were repeated),\n"
+	       "                     %" PRIu64 " sends failed, %" PRIu64 " found the ring full\n",
+	       under, waits, timeouts, RELIEF_TIMEOUT_NS / 1e6, failed, full);
+	return ok;
+}
+
+static const char *roles_name(const struct ipcq_participant_stats *ps)
+{
+	bool prod = ps->roles & IPCQ_ROLE_PRODUCER, cons = ps->roles & IPCQ_ROLE_CONSUMER;
+
+	if (prod && cons)
+		return "prod+cons";
+	if (prod)
+		return ps->flags & IPCQ_ATTACH_DEDUP ? "producer/named" : "producer";
+	if (cons)
+		return ps->flags & IPCQ_ATTACH_ACK ? "consumer/ack" : "consumer";
+	return "-";
+}
+
+static void print_participant(const struct ipcq_participant_stats *ps)
+{
+	printf("      %-3u %-12s %-15s %7u %-5s %9" PRIu64 " %9" PRIu64 " %9" PRIu64
+	       " %7" PRIu64 " %6" PRIu64 " %6" PRIu64 " %7.1fms\n",
+	       ps->index, ps->name[0] ? ps->name : "-", roles_name(ps), ps->pid,
+	       ps->alive ? "yes" : "no", ps->sent, ps->received, ps->acks,
+	       ps->redeliveries, ps->duplicates, ps->full, (double)ps->blocked_ns / 1e6);
+}
+
+/*
+ * One queue's final counters, from ipcq_stats() (see snapshot_step()),
+ * with the participants that died during the run (kept when reaped).
+ */
+static void report_queue_stats(const char *name, const struct final_stats *f,
+			       const struct departed *gone)
+{
+	const struct ipcq_stats *st = &f->st;
+	const struct ipcq_info *in = &st->info;
+
+	if (f->rc < 0) {
+		printf("  %s: ipcq_stats: %s\n", name, ipcq_strerror(f->rc));
+		return;
+	}
+	printf("  %s\n", name);
+	printf("    messages         enqueued %" PRIu64 ", dequeued %" PRIu64 ", depth %" PRIu64
+	       ", leased %u, redeliverable %u\n",
+	       in->enqueued, in->dequeued, in->depth, in->leased, in->redeliverable);
+	printf("    recovery         %" PRIu64 " actions: %" PRIu64 " skipped, %" PRIu64
+	       " redelivered, %" PRIu64 " completed, %" PRIu64 " poisoned, %" PRIu64
+	       " freed, %" PRIu64 " producer names taken over\n",
+	       st->recoveries, st->skipped, st->redelivered, st->completed, st->poisoned,
+	       st->freed, st->takeovers);
+	printf("    side ring        %u of %u: %u nacked, %u max-deliveries, %u consumer-crashed; %" PRIu64
+	       " moves refused\n",
+	       in->side_depth, in->side_capacity, st->side_by_reason[IPCQ_REASON_NACKED],
+	       st->side_by_reason[IPCQ_REASON_MAX_DELIVERIES],
+	       st->side_by_reason[IPCQ_REASON_CONSUMER_CRASHED], st->side_full);
+	if (in->high_watermark)
+		printf("    pressure         %s (watermarks %u/%u)\n",
+		       in->pressure ? "on" : "off", in->high_watermark, in->low_watermark);
+	else
+		printf("    pressure         no watermarks\n");
+	printf("    participants     %u attached (alive, or died attached)%s\n",
+	       st->participants, st->participants > (unsigned)f->rc ? ", not all listed" : "");
+	printf("      %-3s %-12s %-15s %7s %-5s %9s %9s %9s %7s %6s %6s %9s\n",
+	       "idx", "name", "role", "pid", "alive", "sent", "received", "acks",
+	       "redeliv", "dups", "full", "blocked");
+	for (int i = 0; i < f->rc; i++)
+		print_participant(&f->parts[i]);
+	if (gone->n || gone->lost)
+		printf("    died during the run (their records, kept by the parent when it reaped them)%s\n",
+		       gone->lost ? ", some lost: entry reused first" : "");
+	for (unsigned i = 0; i < gone->n; i++)
+		print_participant(&gone->parts[i]);
+}
+
 /* Print the summary; returns true if everything verified. */
 static bool report(const struct demo *d, const struct parent *p,
 		   struct ipcq *oq, bool children_ok)
@@ -1468,7 +2257,7 @@ static bool report(const struct demo *d, const struct parent *p,
 	uint64_t w_bad = 0, w_order = 0, w_msg = 0, w_flags = 0, w_ends = 0;
 	uint64_t expected = d->orders - (d->poison_scene ? 1 : 0);
 	bool once, intact, ordered, ended, counts, kill_ok, poison_ok, side_ok;
-	bool drained, ok;
+	bool drained, restart_ok, pressure_ok, ok;
 	struct ipcq_info oi = { .size = sizeof(oi) };
 	double secs;
 
@@ -1590,6 +2379,8 @@ static bool report(const struct demo *d, const struct parent *p,
 		}
 	}
 	side_ok = report_side_ring(d, oq, p->ncrashes);
+	restart_ok = report_restart(d, p);
+	pressure_ok = report_pressure(d, p);
 
 	counts = sent == d->orders && processed == received &&
 		 received == distinct + s->dup_flagged + s->dup_unflagged;
@@ -1628,17 +2419,78 @@ static bool report(const struct demo *d, const struct parent *p,
 	       p->ends_sent, w_ends, s->ends, d->workers, s->dup_ends,
 	       s->extra_after_end, oi.depth, oi.leased, oi.redeliverable);
 
+	if (p->snapshot_taken) {
+		printf("final counters (ipcq_stats, every participant still attached)\n");
+		report_queue_stats(d->orders_name, &p->final_orders, &p->gone_orders);
+		report_queue_stats(d->fills_name, &p->final_fills, &p->gone_fills);
+	} else {
+		printf("final counters     not taken: the run did not finish\n");
+	}
+
 	ok = children_ok && counts && once && intact && ordered && ended && drained &&
-	     kill_ok && poison_ok && side_ok;
+	     kill_ok && poison_ok && side_ok && restart_ok && pressure_ok &&
+	     p->snapshot_taken;
 	printf("RESULT: %s\n", ok ? "PASS" : "FAIL");
 	return ok;
+}
+
+/*
+ * The path of a tool built next to this program (ipcq-stat, ipcq-ctl),
+ * found through /proc/self/exe, relative to the current directory when it
+ * lies below it; the bare name when that fails.
+ */
+static void tool_path(const char *tool, char *out, size_t len)
+{
+	char exe[PATH_MAX], cwd[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *dir = exe;
+	char *slash;
+	size_t cl;
+
+	if (n <= 0) {
+		snprintf(out, len, "%s", tool);
+		return;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash) {
+		snprintf(out, len, "%s", tool);
+		return;
+	}
+	*slash = '\0';
+	if (getcwd(cwd, sizeof(cwd)) && (cl = strlen(cwd)) > 1 &&
+	    strncmp(exe, cwd, cl) == 0 && exe[cl] == '/')
+		dir = exe + cl + 1;
+	snprintf(out, len, "%s/%s", dir, tool);
+}
+
+static void print_watch_hint(const struct demo *d)
+{
+	char stat[2 * PATH_MAX];
+
+	tool_path("ipcq-stat", stat, sizeof(stat));
+	printf("  watch live: %s -w %s   (or %s)%s\n", stat, d->orders_name, d->fills_name,
+	       access(stat, X_OK) == 0 ? "" : "  [not built: make tools]");
+}
+
+static void print_kept(const struct demo *d)
+{
+	char stat[2 * PATH_MAX], ctl[2 * PATH_MAX];
+
+	tool_path("ipcq-stat", stat, sizeof(stat));
+	tool_path("ipcq-ctl", ctl, sizeof(ctl));
+	printf("queues kept (-k): %s %s\n", d->orders_name, d->fills_name);
+	printf("  inspect: %s %s; side ring: %s poison list %s\n", stat, d->orders_name, ctl,
+	       d->orders_name);
+	printf("  remove:  %s unlink %s && %s unlink %s\n", ctl, d->orders_name, ctl,
+	       d->fills_name);
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]\n"
-		"                 [-t STALL_SECONDS] [-K] [-P] [-q]\n"
+		"                 [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]\n"
 		"  -n  orders to send (default 3000000, at most %llu)\n"
 		"  -w  worker processes (default 3, at most %u)\n"
 		"  -g  gateway processes (default 1, at most %u)\n"
@@ -1646,8 +2498,12 @@ static void usage(FILE *f)
 		"  -t  give up when nothing moves for this long (default 10 s)\n"
 		"  -K  no kill scene (a worker SIGKILLed after its fills, before its acks)\n"
 		"  -P  no poison scene (an order that crashes every worker that takes it)\n"
+		"  -D  no restart scene (each gateway SIGKILLed mid-run, restarted, replaying\n"
+		"      its last %u orders, which the queue drops as duplicates)\n"
+		"  -B  no pressure scene (watermarks on the orders queue, a slow worker phase)\n"
+		"  -k  keep the queues at the end for inspection (print their names, no unlink)\n"
 		"  -q  quiet: no progress lines, only the summary\n",
-		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS);
+		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS, REPLAY_ORDERS);
 }
 
 static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -1667,7 +2523,8 @@ int main(int argc, char **argv)
 {
 	struct demo d = { .orders = 3000000, .workers = 3, .gateways = 1,
 			  .capacity = 4096, .stall_s = 10,
-			  .kill_scene = true, .poison_scene = true };
+			  .kill_scene = true, .poison_scene = true,
+			  .restart_scene = true, .pressure_scene = true };
 	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
 	struct ipcq *fq = NULL;
 	struct parent *p = NULL;
@@ -1675,7 +2532,7 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "n:w:g:c:t:KPqh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:w:g:c:t:KPDBkqh")) != -1) {
 		switch (opt) {
 		case 'n':
 			if (!parse_u64(optarg, 1, MAX_ORDERS, &d.orders))
@@ -1708,6 +2565,15 @@ int main(int argc, char **argv)
 		case 'P':
 			d.poison_scene = false;
 			break;
+		case 'D':
+			d.restart_scene = false;
+			break;
+		case 'B':
+			d.pressure_scene = false;
+			break;
+		case 'k':
+			d.keep = true;
+			break;
 		case 'q':
 			d.quiet = true;
 			break;
@@ -1724,6 +2590,10 @@ int main(int argc, char **argv)
 	if (d.kill_at == 0)
 		d.kill_at = 1;
 	d.poison_id = d.orders * POISON_AT_PERCENT / 100;
+	/* Watermarks at 3/4 and 1/4 of the ring (1 <= low < high <= capacity). */
+	d.low_watermark = d.capacity / 4 ? d.capacity / 4 : 1;
+	d.high_watermark = d.capacity / 4 * 3 > d.low_watermark ?
+			   d.capacity / 4 * 3 : d.low_watermark + 1;
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
@@ -1752,6 +2622,10 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = sizeof(struct order);
 	cfg.lease_capacity = (d.workers + MAX_RESTARTS) * PREFETCH;
 	cfg.max_deliveries = MAX_DELIVERIES;
+	if (d.pressure_scene) {
+		cfg.high_watermark = d.high_watermark;
+		cfg.low_watermark = d.low_watermark;
+	}
 	rc = ipcq_create(d.orders_name, &cfg, &p->oq);
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.orders_name,
@@ -1770,7 +2644,9 @@ int main(int argc, char **argv)
 	}
 	cfg.max_msg_size = sizeof(struct fill);
 	cfg.lease_capacity = 0; /* the sink consumes fills in the fast mode */
+	cfg.high_watermark = cfg.low_watermark = 0; /* nobody waits on fills */
 	rc = ipcq_create(d.fills_name, &cfg, &fq);
+	p->fq = fq;
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.fills_name,
 			ipcq_strerror(rc));
@@ -1788,6 +2664,15 @@ int main(int argc, char **argv)
 		if (d.poison_scene)
 			printf("  poison scene: order %" PRIu64 " crashes every worker that processes it\n",
 			       d.poison_id);
+		if (d.restart_scene)
+			printf("  restart scene: every gateway is SIGKILLed past %u%% of its orders and restarted under its name;\n"
+			       "                 the new one replays its last %u orders, which the queue must drop as duplicates\n",
+			       RESTART_AT_PERCENT, REPLAY_ORDERS);
+		if (d.pressure_scene)
+			printf("  pressure scene: watermarks %u/%u on the orders queue; workers held after gateway 0\n"
+			       "                 has sent %u%% of its orders, until a gateway has to wait for relief\n",
+			       d.high_watermark, d.low_watermark, SLOW_AT_PERCENT);
+		print_watch_hint(&d);
 	}
 
 	signal(SIGINT, on_signal);
@@ -1808,29 +2693,26 @@ int main(int argc, char **argv)
 			goto fork_failed;
 	}
 	for (unsigned g = 0; g < d.gateways; g++) {
-		struct child *c = &p->kids[p->nkids];
-
-		*c = (struct child){ .role = ROLE_GATEWAY, .index = g };
-		c->pid = spawn(&d, c);
-		if (c->pid < 0)
+		if (start_gateway(&d, p, g, false) < 0)
 			goto fork_failed;
-		c->running = true;
-		p->nkids++;
-		p->running++;
 	}
 
 	children_ok = supervise(&d, p, fq);
 	ok = report(&d, p, p->oq, children_ok);
 out:
-	/* Unlink on every path; a handle still open keeps working meanwhile. */
+	/* Unlink on every path (but -k); a handle still open keeps working meanwhile. */
 	if (fq) {
 		ipcq_close(fq);
-		ipcq_unlink(d.fills_name);
+		if (!d.keep)
+			ipcq_unlink(d.fills_name);
 	}
 	if (p->oq) {
 		ipcq_close(p->oq);
-		ipcq_unlink(d.orders_name);
+		if (!d.keep)
+			ipcq_unlink(d.orders_name);
 	}
+	if (d.keep && p->oq)
+		print_kept(&d);
 	free(p);
 	munmap(d.sh, sizeof(*d.sh));
 	return ok ? 0 : 1;

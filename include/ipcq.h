@@ -15,6 +15,8 @@
  *  - Timeouts are in nanoseconds: IPCQ_NOWAIT (0) never blocks, IPCQ_FOREVER
  *    (-1) blocks until the call can complete, any positive value blocks at
  *    most that long and then fails with -ETIMEDOUT.
+ *  - A NULL handle or out-parameter, or a timeout below -1, is -EINVAL for
+ *    every call that takes one.
  *  - Nothing in the library prints, exits or raises a signal.
  *
  * Synchronization table (which calls may run at the same time):
@@ -329,7 +331,8 @@ IPCQ_API int ipcq_close(struct ipcq *q);
  * when the last one closes it.  Only a regular file is removed.
  *
  * Errors: -EINVAL bad name, -ENAMETOOLONG, -ENOENT no such queue, -EACCES
- * no permission.  Does not block.
+ * no permission, -EPERM the name is not a regular file (a symbolic link or
+ * a directory is never removed).  Does not block.
  */
 IPCQ_API int ipcq_unlink(const char *name);
 
@@ -430,7 +433,8 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * With IPCQ_ATTACH_DEDUP the handle takes the producer name opts->name
  * (see IPCQ_ATTACH_DEDUP); the table lock is held briefly while it does.
  *
- * Errors: -EINVAL bad roles or options (IPCQ_ATTACH_ACK needs the consumer
+ * Errors: -EPERM a read-only handle (ipcq_open_readonly), the -errno of
+ * opening the lock descriptor, -EINVAL bad roles or options (IPCQ_ATTACH_ACK needs the consumer
  * role and a lease pool, IPCQ_ATTACH_DEDUP the producer role, a name and a
  * dedup table), -EALREADY already attached, -EUSERS the participant table
  * is full (all entries held by live processes or by the unfinished work
@@ -527,14 +531,14 @@ IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
  * application's own sequence number (an order number, a log offset).
  *
  * @q:          a handle attached with IPCQ_ATTACH_DEDUP.
- * @seq:        1 or more.  Must be above ipcq_last_seq(); gaps are allowed.
+ * @seq:        1..2^56-1.  Must be above ipcq_last_seq(); gaps are allowed.
  * @data, @len, @timeout_ns: as ipcq_send().
  *
  * Returns 0 or IPCQ_SEND_PRESSURE when enqueued, IPCQ_SEND_DUPLICATE when
  * @seq is not above the last accepted sequence (nothing enqueued, the
  * duplicate is counted).
  * Errors: as ipcq_send(); -EPERM also when the handle has no name
- * (IPCQ_ATTACH_DEDUP), -EINVAL @seq is 0.
+ * (IPCQ_ATTACH_DEDUP), -EINVAL @seq is 0 or 2^56 or more.
  */
 IPCQ_API int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
 			   int64_t timeout_ns);
@@ -557,8 +561,9 @@ IPCQ_API int ipcq_last_seq(struct ipcq *q, uint64_t *seq);
  * @name: the producer name.
  *
  * Errors: -EINVAL, -EPERM read-only handle, -ENOENT no such name, -EBUSY
- * a live process holds the name.  Does not block for long (takes the
- * table's lock, held only by attaches and removals).
+ * a live process holds the name (or this handle does), the -errno of the
+ * table lock.  Does not block for long (takes the table's lock, held only
+ * by attaches and removals).  May run concurrently with anything.
  */
 IPCQ_API int ipcq_dedup_remove(struct ipcq *q, const char *name);
 
@@ -580,7 +585,7 @@ IPCQ_API int ipcq_pressure(struct ipcq *q);
  * Returns 0 when the pressure is off.  Sleeps on a futex (no spinning);
  * woken by the consumer that brings the depth below the low watermark.
  * Errors: -EINVAL, -EAGAIN under pressure and IPCQ_NOWAIT, -ETIMEDOUT,
- * -EINTR.
+ * -EINTR.  May run concurrently with anything.
  */
 IPCQ_API int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns);
 
@@ -798,8 +803,14 @@ struct ipcq_recovery {
  * receives (delivery count raised, IPCQ_MSG_REDELIVERED); this call alone
  * does not deliver it, and counts it as pending until a consumer does.
  *
+ * On an unattached handle the call attaches as a producer for its
+ * duration (takeovers name their new owner), and the recovery that attach
+ * does is part of the report.
+ *
  * Returns the number of actions taken (>= 0).  Errors: -EINVAL, -EPERM a
- * read-only handle.  Does not block.  May run concurrently with anything.
+ * read-only handle, -ENOMEM, and the errors of ipcq_attach() for the
+ * temporary attach (-EUSERS, -ENOLCK, ...).  Does not block.  May run
+ * concurrently with anything.
  */
 IPCQ_API int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report);
 
@@ -850,9 +861,16 @@ IPCQ_API int ipcq_poison_list(struct ipcq *q, uint64_t after, struct ipcq_poison
 /**
  * ipcq_poison_peek - copy one side-ring entry's payload.
  *
+ * @q:    any handle (read-only ones too).
+ * @id:   the entry, from ipcq_poison_list().
+ * @buf:  where to copy the payload.
+ * @cap:  room at @buf.
+ * @info: receives the entry's metadata, or NULL.
+ *
  * Returns the payload length.  Errors: -EINVAL, -ENOENT no entry with that
  * id (purged or replayed meanwhile), -ENOBUFS @cap too small (info->len, if
- * given, says how much is needed).  Reads only.
+ * given, says how much is needed).  Reads only; does not block; may run
+ * concurrently with anything.
  */
 IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap,
 			      struct ipcq_poison *info);
@@ -869,9 +887,13 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * process dies in the middle, an entry may be delivered twice (at least
  * once, never lost), the second time flagged as a redelivery.
  *
+ * On an unattached handle the call attaches as a producer for its
+ * duration.
+ *
  * Returns how many entries were replayed.  Errors: -EINVAL, -EPERM
  * read-only handle, -ENOENT no such entry, -EAGAIN the main ring is full
- * (nothing replayed).  Does not block.
+ * (nothing replayed), and the errors of the temporary ipcq_attach().
+ * Does not block.
  */
 IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
 
@@ -1028,7 +1050,8 @@ IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
 
 /**
  * ipcq_numa_node - the NUMA node the queue was bound to at creation, or
- * IPCQ_NUMA_ANY when it was not bound.  Errors: -EINVAL.
+ * IPCQ_NUMA_ANY when it was not bound.  Errors: -EINVAL.  Reads a copy
+ * kept in the handle; may run at any time.
  */
 IPCQ_API int ipcq_numa_node(struct ipcq *q);
 
@@ -1044,7 +1067,8 @@ IPCQ_API int ipcq_numa_node(struct ipcq *q);
  * Asks the kernel (move_pages in query mode) for every page of the
  * mapping.  Returns the number of nodes that hold at least one page.
  * Errors: -EINVAL, -ENOSYS no NUMA support in the kernel.  Takes time in
- * proportion to the segment size; not for hot paths.
+ * proportion to the segment size; not for hot paths.  Reads only; may run
+ * concurrently with anything.
  */
 IPCQ_API int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nnodes,
 				 uint64_t *total);
@@ -1055,7 +1079,7 @@ IPCQ_API int ipcq_numa_placement(struct ipcq *q, uint64_t *on_node, unsigned nno
  *
  * Returns 0.  Errors: -EINVAL, -ENODEV the queue is not bound to a node
  * (IPCQ_NUMA_ANY), -ENOSYS binding not supported here, or the -errno hwloc
- * reported.
+ * reported.  Affects the calling thread only; may run at any time.
  */
 IPCQ_API int ipcq_pin_thread(struct ipcq *q);
 

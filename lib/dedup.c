@@ -102,6 +102,7 @@ static int holder_lock(const struct ipcq *q, uint32_t idx)
  * messages in the ring. */
 static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 {
+	/* acquire: the slots are read after the cursor (pairs with P1) */
 	uint64_t enq = ipcq__load_acquire(&q->ctl->enq), best = 0;
 	uint64_t p = enq > q->capacity ? enq - q->capacity : 0;
 	for (; p < enq; p++) {
@@ -143,20 +144,27 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 		/* The holder is gone: make its unpublished claims skips first,
 		 * then read what it got accepted (see the top of this file). */
 		ipcq__recover_scan(q, NULL, 0, -1);
+		/* relaxed: gen changes only under the table lock, which we hold */
 		last = ring_max(q, (uint32_t)idx, ipcq__load_relaxed(&e->gen));
 		/* acquire: after the ring scan; pairs with the CAS-max of the
 		 * consumer that released a slot the scan found released */
-		uint64_t cm = ipcq__load_acquire(&e->consumed_max);
+		uint64_t cmw = ipcq__load_acquire(&e->consumed_max);
+		uint64_t cm = (cmw >> 56) == (ipcq__load_relaxed(&e->gen) & 0xff) ? cmw & IPCQ_SEQ_MAX : 0;
+		/* relaxed: its only writer, the old holder, is gone (we hold
+		 * its lock) */
 		uint64_t l = ipcq__load_relaxed(&e->last);
 		if (cm > last)
 			last = cm;
 		if (l > last)
 			last = l;
 		IPCQ_CRASHPOINT("dedup.takeover");
+		/* relaxed: we are the holder now and hold the table lock;
+		 * readers want untorn values only */
 		ipcq__store_relaxed(&e->last, last);
 		ipcq__store_relaxed(&e->takeovers, ipcq__load_relaxed(&e->takeovers) + 1);
 		ipcq__qcount(q, IPCQ_QCTR_TAKEOVERS, 1);
 	} else {
+		/* acquire: pairs with D1 (of a removal) */
 		for (idx = 0; idx < (int)q->dedup_capacity; idx++)
 			if (ipcq__load_acquire(&ipcq__dedup(q, (uint32_t)idx)->state) == 0)
 				break;
@@ -169,20 +177,25 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 		if (rc)
 			goto out; /* only a removal race could hold it */
 		memset(e->name, 0, sizeof(e->name));
+		/* relaxed stores: under the table lock; D1 below publishes
+		 * them with the state */
 		/* a new incarnation: old messages with this index do not count */
 		ipcq__store_relaxed(&e->gen, ipcq__load_relaxed(&e->gen) + 1);
 		memcpy(e->name, name, strnlen(name, sizeof(e->name) - 1));
 		ipcq__store_relaxed(&e->last, (uint64_t)0);
 		ipcq__store_relaxed(&e->duplicates, (uint64_t)0);
 		ipcq__store_relaxed(&e->takeovers, (uint64_t)0);
-		ipcq__store_relaxed(&e->consumed_max, (uint64_t)0);
+		ipcq__store_relaxed(&e->consumed_max, IPCQ_CM(ipcq__load_relaxed(&e->gen), 0));
 	}
 	/* D1: the holder and name are visible together; pairs with the
-	 * acquire loads in find() and holder checks */
+	 * acquire loads in find() and holder checks (our own generation
+	 * is read relaxed: only we change it) */
 	ipcq__store_release(&e->state,
 			    IPCQ_ENT(ipcq__load_relaxed(&q->me->generation), q->index, IPCQ_ENT_OWNED));
+	/* relaxed: our own entry; for monitors */
 	ipcq__store_relaxed(&q->me->dedup, (uint32_t)idx + 1);
 	q->dedup = idx;
+	/* relaxed: stable under the table lock we hold */
 	q->dedup_gen = ipcq__load_relaxed(&e->gen);
 	q->last_seq = last;
 	rc = 0;
@@ -193,20 +206,18 @@ out:
 
 void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_t seq)
 {
-	if (stream == 0 || stream > q->dedup_capacity)
+	if (stream == 0 || stream > q->dedup_capacity || seq > IPCQ_SEQ_MAX)
 		return; /* anonymous, or a corrupt stream number */
-	struct ipcq_shm_dedup *e = ipcq__dedup(q, stream - 1);
-	/* relaxed: the incarnation changes only when the name is retired and
-	 * given anew, under the table lock; a message of an older one must
-	 * not raise the new one's mark */
-	if (ipcq__load_relaxed(&e->gen) != gen)
-		return;
-	uint64_t *cm = &e->consumed_max;
-	/* relaxed first look: most messages raise it by one */
+	uint64_t *cm = &ipcq__dedup(q, stream - 1)->consumed_max;
+	uint64_t want = IPCQ_CM(gen, seq);
+	/* relaxed first look: the CAS below decides */
 	uint64_t cur = ipcq__load_relaxed(cm);
-	/* D2: CAS-max, a full barrier before the release of the slot (R2),
-	 * so a takeover that sees the slot released sees this */
-	while (seq > cur && !ipcq__cas(cm, cur, seq))
+	/* D2: CAS-max within our incarnation (top byte), a full barrier
+	 * before the release of the slot (R2), so that a takeover that sees
+	 * the slot released sees this; a retired name's message fails on the
+	 * top byte and changes nothing */
+	while ((cur >> 56) == (gen & 0xff) && want > cur && !ipcq__cas(cm, cur, want))
+		/* relaxed: re-read for the next try */
 		cur = ipcq__load_relaxed(cm);
 }
 

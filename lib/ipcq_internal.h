@@ -325,6 +325,8 @@ struct ipcq_shm_side {
  * the entry's byte IPCQ_DEDUP_LOCK_OFF (the holder's lock descriptor).
  */
 #define IPCQ_DEDUP_LOCK_OFF 8
+#define IPCQ_SEQ_MAX ((1ull << 56) - 1)
+#define IPCQ_CM(gen, seq) (((uint64_t)((gen) & 0xff) << 56) | (seq))
 struct ipcq_shm_dedup {
 	uint64_t state;
 	char name[48];
@@ -338,8 +340,11 @@ struct ipcq_shm_dedup {
 	uint32_t gen;
 	uint32_t pad0a;
 	uint8_t pad0[IPCQ_LINE - 88];
-	/* highest sequence a consumer has claimed: CAS-max by consumers,
-	 * before they release the slot */
+	/* highest sequence a consumer has claimed, in the low 56 bits, and
+	 * the incarnation it belongs to (gen & 0xff) in the top 8: CAS-max by
+	 * consumers, before they release the slot.  One word, so that a
+	 * consumer late with a message of a retired name cannot raise the
+	 * mark of the name given anew (its CAS fails on the top byte). */
 	uint64_t consumed_max;
 	uint8_t pad1[IPCQ_LINE - 8];
 };
@@ -471,6 +476,7 @@ static inline void ipcq__qcount(struct ipcq *q, unsigned ctr, uint64_t v)
 static inline void ipcq__count(struct ipcq *q, unsigned ctr, uint64_t v)
 {
 	uint64_t *c = &q->me->ctr[ctr];
+	/* relaxed: single writer (see above); readers want untorn values */
 	ipcq__store_relaxed(c, ipcq__load_relaxed(c) + v);
 }
 
@@ -520,6 +526,7 @@ IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t 
 /* pressure.c */
 IPCQ_HIDDEN int ipcq__pressure_after_send(struct ipcq *q, uint64_t end);
 IPCQ_HIDDEN void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end);
+IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 
 /* recovery.c */
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,

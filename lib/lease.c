@@ -28,6 +28,11 @@
  *   4. release p (R2)     from here on only e holds it
  * Whoever recovers a lease first takes it over with a CAS, so two
  * recoverers never both act on one entry.
+ *
+ * Labels: L1 OWNED by release (fill), L2 acquire loads of a state word,
+ * L3 back to FREE by CAS, L4 to REDELIVER by CAS, L5 reserve, L6 take a
+ * REDELIVER entry, L7/L8 the redeliverable count and the waiter check
+ * that pair with W4/W1 in wait.c, L9 recovery's takeover of OWNED(dead).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -66,6 +71,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&s->stream));
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	/* relaxed: RESERVED by us; only we move it on while we live */
 	uint32_t gen = IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state));
 	IPCQ_CRASHPOINT("ack.filling");
 	/* L1: the entry holds the message before the ring slot is released;
@@ -86,6 +92,7 @@ static int reserve(struct ipcq *q)
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
 			continue;
+		/* L5: FREE -> RESERVED(us); one reserver wins; full barrier */
 		if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_RESERVED))) {
 			q->lease_hint = e + 1;
 			IPCQ_CRASHPOINT("ack.reserved");
@@ -98,8 +105,9 @@ static int reserve(struct ipcq *q)
 static void unreserve(struct ipcq *q, uint32_t e)
 {
 	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	/* relaxed: RESERVED by us; only we move it on while we live */
 	uint64_t w = ipcq__load_relaxed(&l->state);
-	/* L3: back to free, next generation */
+	/* L3: back to free, next generation; pairs with L2 of reserve() */
 	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
 }
 
@@ -117,6 +125,7 @@ static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *
 		*ptr = (const uint8_t *)l + IPCQ_LEASE_HDR;
 	if (m) {
 		m->len = len;
+		/* relaxed: as len above */
 		m->seq = ipcq__load_relaxed(&l->pseq);
 		m->enqueue_ns = ipcq__load_relaxed(&l->enqueue_ns);
 		m->producer = ipcq__load_relaxed(&l->producer);
@@ -131,6 +140,7 @@ static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *
 	ipcq__count(q, IPCQ_CTR_RECV, 1);
 	ipcq__count(q, IPCQ_CTR_RECV_BYTES, len);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	/* relaxed: as len above */
 	if (ipcq__load_relaxed(&l->deliveries) > 1)
 		ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
 	return (int)len;
@@ -141,20 +151,24 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
-		/* L2 */
+		/* L2: pairs with L4 of the giver */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER)
 			continue;
+		/* relaxed: after L2; the message stays while the generation
+		 * does (the CAS below checks it) */
 		uint32_t len = ipcq__load_relaxed(&l->len);
 		if (len > cap) {
 			*need = len;
 			return -ENOBUFS;
 		}
 		uint32_t gen = IPCQ_ENT_GEN(w);
+		/* L6: REDELIVER -> OWNED(us); one taker wins; pairs with L4 */
 		if (!ipcq__cas(&l->state, w, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED)))
 			continue;
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		/* relaxed: OWNED by us since L6 */
 		ipcq__store_relaxed(&l->deliveries, (uint8_t)(ipcq__load_relaxed(&l->deliveries) + 1));
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 		return hand_out(q, e, buf, info, ptr);
@@ -190,12 +204,14 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 		/* a message adopted from a dead consumer goes first */
 		uint64_t pos = (uint64_t)q->adopted;
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
 		uint32_t len = ipcq__load_relaxed(&s->len);
 		if (len <= q->max_msg_size && len > cap) {
 			unreserve(q, (uint32_t)e);
 			*need = len;
 			return -ENOBUFS;
 		}
+		/* relaxed: as len */
 		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
 		ipcq__store_relaxed(&s->deliveries, past);
 		if (past >= q->max_deliveries &&
@@ -259,7 +275,7 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 		return -ESTALE;
 	IPCQ_CRASHPOINT("ack.acking");
 	/* L3: free for the next generation; release orders our reads of the
-	 * payload before a new owner's writes */
+	 * payload before a new owner's writes (pairs with L2/L5 of reserve()) */
 	if (!ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
 		return -ESTALE;
 	q->in_flight--;
@@ -270,6 +286,7 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 /* Move an entry we own to the side ring; 0 or -ENOSPC. */
 static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, unsigned reason)
 {
+	/* relaxed: OWNED by us (owned_entry(), or recovery's L9) */
 	uint32_t len = ipcq__load_relaxed(&l->len);
 	struct ipcq__poison_src src = {
 		.payload = (const uint8_t *)l + IPCQ_LEASE_HDR,
@@ -287,7 +304,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 	int rc = ipcq__side_insert(q, &src);
 	if (rc < 0)
 		return rc;
-	/* L3 */
+	/* L3: the message is in the side ring now (S1 done) */
 	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
 	return 0;
 }
@@ -296,9 +313,10 @@ static void make_redeliverable(struct ipcq *q, struct ipcq_shm_lease *l, uint64_
 {
 	/* L4: hands the entry to any consumer; pairs with L2 */
 	if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_REDELIVER))) {
-		/* RMW after the state change: a consumer that sees the count
-		 * finds the entry */
+		/* L7: RMW after the state change: a consumer that sees the
+		 * count finds the entry; pairs with W4 (wait.c) */
 		ipcq__fetch_add(&q->ctl->redeliverable, 1u);
+		/* L8: after L7 in the total order; pairs with W1 (wait.c) */
 		if (ipcq__load_seq_cst(&q->ctl->data_waiters))
 			ipcq__wake_data(q);
 	}
@@ -318,6 +336,7 @@ int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
 		return -ESTALE;
 	ipcq__count(q, IPCQ_CTR_NACKS, 1);
 	IPCQ_CRASHPOINT("nack.start");
+	/* relaxed: OWNED by us (owned_entry()) */
 	if (action == IPCQ_NACK_POISON ||
 	    ipcq__load_relaxed(&l->deliveries) >= q->max_deliveries) {
 		unsigned reason = action == IPCQ_NACK_POISON ? IPCQ_REASON_NACKED
@@ -340,6 +359,7 @@ void ipcq__lease_release_all(struct ipcq *q)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2; only our own entries matter, and the CASes decide */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_TAG(w) != ipcq__tag(q))
 			continue;
@@ -355,7 +375,7 @@ int ipcq__lease_holds(const struct ipcq *q, uint32_t owner_tag, uint64_t pos)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
-		/* L2 */
+		/* L2: pairs with L1; src_pos (relaxed) was stored before L1 */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (w && IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED && IPCQ_ENT_TAG(w) == owner_tag &&
 		    ipcq__load_relaxed(&l->src_pos) == pos)
@@ -376,7 +396,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
-		/* L2 */
+		/* L2: pairs with L1/L5/L6 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) || owner >= q->max_participants ||
@@ -384,7 +404,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 			continue; /* not the dead incarnation's */
 		if (st == IPCQ_ENT_RESERVED) {
 			/* the dead never filled it; its ring record covers
-			 * the message */
+			 * the message; L3 frees it */
 			if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
 				rep->freed++;
 				acted++;
@@ -395,26 +415,31 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		/* OWNED by the dead: take it over first, so that only one
 		 * recoverer acts on it */
 		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
+		/* L9: the takeover; one recoverer wins; full barrier */
 		if (!ipcq__cas(&l->state, w, mine))
 			continue;
 		IPCQ_CRASHPOINT("recover.lease_taken");
 		acted++;
 		dead[owner] = 2;
+		/* relaxed: ours since L9; the dead stored them before its
+		 * side claim (S5), and it is dead */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),
 				     ipcq__load_relaxed(&l->move_gen))) {
-			/* it had been moved to the side ring already */
+			/* it had been moved to the side ring already: L3 */
 			ipcq__cas(&l->state, mine, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
 			rep->completed++;
 			continue;
 		}
+		/* relaxed: ours since L9 */
 		ipcq__store_relaxed(&l->move_side, 0u);
 		if (ipcq__load_relaxed(&l->deliveries) >= q->max_deliveries) {
 			if (lease_to_side(q, l, mine, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
 				rep->poisoned++;
 				ipcq__qcount(q, IPCQ_QCTR_POISONED, 1);
 			} else {
-				/* side ring full: keep it (ours now) until
-				 * there is room; the next pass retries */
+				/* side ring full: give it back to the dead
+				 * owner's tag (CAS), so that the next pass
+				 * takes it over again (L9) and retries */
 				ipcq__cas(&l->state, mine, w);
 				ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 				rep->pending++;

@@ -17,9 +17,10 @@
  * the low watermark.
  *
  * Waiting for relief (ipcq_wait_pressure) uses the same announce, re-check,
- * sleep protocol as wait.c: P1 waiters += 1; P2 read the futex word; P3
- * re-read pressure (seq_cst); sleep.  The consumer that clears: CAS 1 -> 0
- * (RMW), then reads waiters (seq_cst) and wakes if any.
+ * sleep protocol as wait.c: B1 waiters += 1; B2 read the futex word; B3
+ * re-read pressure (seq_cst); sleep.  The consumer that clears: B4 CAS
+ * 1 -> 0 (RMW), then B5 reads waiters (seq_cst) and, if any, B6 bumps the
+ * futex word and wakes.  (B for backpressure: P1/P2 are ring.c's.)
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +29,25 @@
 #include <urcu/futex.h>
 
 #include "ipcq_internal.h"
+
+/* Turn the pressure off (if on), count it, and wake the producers that
+ * wait for relief. */
+void ipcq__pressure_clear(struct ipcq *q)
+{
+	struct ipcq_shm_control *c = q->ctl;
+
+	/* B4: the clear; pairs with B3, and is the release side of the
+	 * acquire loads in ipcq_pressure() and ipcq_wait_pressure() */
+	if (!ipcq__cas(&c->pressure, 1u, 0u))
+		return;
+	ipcq__count(q, IPCQ_CTR_PRESSURE_OFF, 1);
+	/* B5: pairs with B1: after our CAS (B4) in the total order */
+	if (ipcq__load_seq_cst(&c->pressure_waiters)) {
+		/* B6: pairs with B2 */
+		ipcq__fetch_add(&c->pressure_futex, 1);
+		futex_async(&c->pressure_futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	}
+}
 
 int ipcq__pressure_after_send(struct ipcq *q, uint64_t end)
 {
@@ -39,8 +59,22 @@ int ipcq__pressure_after_send(struct ipcq *q, uint64_t end)
 		/* relaxed: a fresher lower bound of deq is all we need */
 		q->cached_deq = ipcq__load_relaxed(&c->deq);
 		if (end - q->cached_deq >= q->high_watermark) {
-			if (ipcq__cas(&c->pressure, 0u, 1u))
+			/* B7: one producer wins the transition and counts it;
+			 * a full barrier before B8 */
+			if (ipcq__cas(&c->pressure, 0u, 1u)) {
 				ipcq__count(q, IPCQ_CTR_PRESSURE_ON, 1);
+				/* B8: consumers may have drained the queue
+				 * between our deq read and B7, and seen the
+				 * pressure still off (B9) - then nobody but us
+				 * would ever clear it.  seq_cst after B7: either
+				 * we see their claims here, or their B9 sees B7. */
+				uint64_t d = ipcq__load_seq_cst(&c->deq);
+				/* relaxed: other producers' claims count too */
+				uint64_t e = ipcq__load_relaxed(&c->enq);
+				q->cached_deq = d;
+				if ((e > end ? e : end) - d < q->low_watermark)
+					ipcq__pressure_clear(q);
+			}
 			p = 1;
 		}
 	}
@@ -51,8 +85,10 @@ void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end)
 {
 	struct ipcq_shm_control *c = q->ctl;
 
-	/* relaxed: the common case, no pressure, costs this one load */
-	if (!ipcq__load_relaxed(&c->pressure))
+	/* B9: seq_cst after the claim CAS (C1), against B7/B8 of a producer
+	 * setting the pressure; on x86 a plain load, so the common case, no
+	 * pressure, still costs this one load */
+	if (!ipcq__load_seq_cst(&c->pressure))
 		return;
 	if (q->cached_enq < end)
 		q->cached_enq = end;
@@ -63,22 +99,15 @@ void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end)
 	q->cached_enq = ipcq__load_relaxed(&c->enq);
 	if (q->cached_enq - end >= q->low_watermark)
 		return;
-	if (!ipcq__cas(&c->pressure, 1u, 0u))
-		return;
-	ipcq__count(q, IPCQ_CTR_PRESSURE_OFF, 1);
-	/* pairs with P1: after our CAS in the total order */
-	if (ipcq__load_seq_cst(&c->pressure_waiters)) {
-		/* pairs with P2 */
-		ipcq__fetch_add(&c->pressure_futex, 1);
-		futex_async(&c->pressure_futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	}
+	ipcq__pressure_clear(q);
 }
 
 int ipcq_pressure(struct ipcq *q)
 {
 	if (!q)
 		return -EINVAL;
-	/* acquire: a caller that sees 0 may rely on the consumer's progress */
+	/* acquire: a caller that sees 0 may rely on the consumer's progress;
+	 * pairs with B4 */
 	return ipcq__load_acquire(&q->ctl->pressure) ? 1 : 0;
 }
 
@@ -98,12 +127,14 @@ int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns)
 			return 0;
 		if (timeout_ns == IPCQ_NOWAIT)
 			return -EAGAIN;
-		/* P1 */
+		/* B1: pairs with B5 */
 		ipcq__fetch_add(&c->pressure_waiters, 1u);
-		/* P2 */
+		/* B2: pairs with B6 */
 		int32_t v = ipcq__load_acquire(&c->pressure_futex);
-		/* P3 */
+		/* B3: in one total order with B1 and B4 */
 		if (!ipcq__load_seq_cst(&c->pressure)) {
+			/* RMW: withdraw B1; a waker that still counts us wakes in
+			 * vain */
 			ipcq__fetch_add(&c->pressure_waiters, (uint32_t)-1);
 			return 0;
 		}
@@ -113,6 +144,7 @@ int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns)
 		if (deadline) {
 			now = ipcq__now_ns(CLOCK_MONOTONIC);
 			if (now >= deadline) {
+				/* RMW: withdraw B1 */
 				ipcq__fetch_add(&c->pressure_waiters, (uint32_t)-1);
 				return -ETIMEDOUT;
 			}
@@ -122,6 +154,7 @@ int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns)
 		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
 		int rc = futex_async(&c->pressure_futex, FUTEX_WAIT, v, &ts, NULL, 0);
 		int err = rc < 0 ? errno : 0;
+		/* RMW: withdraw B1 */
 		ipcq__fetch_add(&c->pressure_waiters, (uint32_t)-1);
 		if (err == EINTR)
 			return -EINTR;

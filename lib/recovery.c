@@ -49,9 +49,18 @@ static void snap(const struct ipcq_shm_participant *p, struct rec_snapshot *r)
 	/* acquire: R4 of the owner; a record seen idle means its work is
 	 * visible */
 	r->prod_op = ipcq__load_acquire(&p->prod_op);
+	/* relaxed: stored before op without a release, so they may be of
+	 * an older record than op.  Harmless: an older record's work was
+	 * done before its R4, so every CAS on it fails; a live owner's
+	 * current record is read after the seq_cst cursor load of
+	 * skip_orphan()/resolve_claimed(), which synchronizes with the
+	 * claim CAS (P1/C1) that follows the record */
 	r->prod_pos = ipcq__load_relaxed(&p->prod_pos);
 	r->prod_n = ipcq__load_relaxed(&p->prod_n);
+	/* acquire: R4, as for prod_op */
 	r->cons_op = ipcq__load_acquire(&p->cons_op);
+	/* relaxed: as prod_pos; move_* are stored before the side claim
+	 * (S5 in side.c) */
 	r->cons_pos = ipcq__load_relaxed(&p->cons_pos);
 	r->cons_n = ipcq__load_relaxed(&p->cons_n);
 	r->move_side = ipcq__load_relaxed(&p->move_side);
@@ -72,6 +81,8 @@ static int live_covers(struct ipcq *q, const uint8_t *dead, uint64_t p, int prod
 {
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
+		/* relaxed: a filter; a live claimer's attach (E1) happens before
+		 * its claim, which our seq_cst cursor load synchronized with */
 		if (dead[i] || ipcq__load_relaxed(&e->state) != IPCQ_PART_ACTIVE)
 			continue;
 		struct rec_snapshot r;
@@ -87,10 +98,12 @@ static int skip_orphan(struct ipcq *q, const uint8_t *dead, uint64_t p, struct i
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
-	/* seq_cst: after the record reads, in the order of the claim CASes */
+	/* seq_cst: after the record reads, in the order of the claim CASes;
+	 * pairs with P1 (ring.c): reading its value or a later one makes
+	 * the claimer's record visible to live_covers() */
 	if (ipcq__load_seq_cst(&q->ctl->enq) <= p)
 		return 0; /* never claimed */
-	/* A1 */
+	/* A1 (as in claim_send()); the CAS below decides */
 	if (ipcq__load_acquire(&s->seq) != p)
 		return 0; /* published, or a later lap */
 	if (live_covers(q, dead, p, 1)) {
@@ -112,9 +125,10 @@ static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
+	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.c) */
 	if (ipcq__load_seq_cst(&q->ctl->deq) <= p)
 		return 0; /* never claimed */
-	/* A2 */
+	/* A2: pairs with R1 (ring.c) or R5; an adopter reads the payload */
 	uint64_t seq = ipcq__load_acquire(&s->seq);
 	if ((seq & IPCQ_SEQ_POS) != p + 1)
 		return 0; /* released already */
@@ -129,6 +143,7 @@ static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *
 		if (ipcq__cas(&s->seq, seq, p + q->capacity)) {
 			rep->completed++;
 			ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
+			/* C2 after the release CAS: pairs with W1 (wait.c) */
 			if (ipcq__load_seq_cst(&q->ctl->space_waiters))
 				ipcq__wake_space(q);
 			return 1;
@@ -146,8 +161,11 @@ static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *
 	ipcq__store_relaxed(&q->me->move_side, 0u);
 	ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
 	uint64_t tagged = (seq & ~IPCQ_SEQ_TAG) | ((seq + IPCQ_SEQ_TAG_ONE) & IPCQ_SEQ_TAG);
+	/* T1: the adoption; fails if the owner released or another
+	 * recoverer adopted meanwhile (the tag makes each adoption a new
+	 * value); a full barrier after our record, like C1 */
 	if (!ipcq__cas(&s->seq, seq, tagged)) {
-		/* R4 */
+		/* R4: pairs with snap() */
 		ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 		return 0;
 	}
@@ -185,7 +203,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		const struct ipcq_shm_participant *e = &q->parts[i];
 		if ((int32_t)i == q->index && (int32_t)i != also_dead)
 			continue;
-		/* acquire: pairs with R5 of registry.c (the attach) */
+		/* acquire: pairs with E1 of registry.c (the attach) */
 		uint32_t state = ipcq__load_acquire(&e->state);
 		if (state != IPCQ_PART_ACTIVE && state != IPCQ_PART_RECOVERING)
 			continue;
@@ -193,6 +211,9 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		 * belongs to the holder the liveness check is about, never to
 		 * a process that attaches afterwards (it locks, then writes) */
 		snap(e, &snaps[i]);
+		/* E2: the acquire keeps the liveness check below after this
+		 * load; an attacher takes the entry's lock before it bumps the
+		 * generation (registry.c), so a new value comes with its lock */
 		tags[i] = IPCQ_TAG(i, ipcq__load_acquire(&e->generation));
 		if ((int32_t)i == also_dead || ipcq__participant_alive(q, i) == 0) {
 			dead[i] = 1;
@@ -225,7 +246,8 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		if (q->me)
 			ipcq__count_shared(q, IPCQ_CTR_RECOVERIES, (uint64_t)acted);
 		/* consumers waiting for a slot that was skipped or for
-		 * redeliverable leases */
+		 * redeliverable leases; pairs with W1 (wait.c), after our
+		 * CASes in the total order */
 		if (ipcq__load_seq_cst(&q->ctl->data_waiters))
 			ipcq__wake_data(q);
 	}
@@ -242,6 +264,7 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 	struct rec_snapshot r;
 	snap(&q->parts[i], &r);
 	if (r.prod_op == IPCQ_OP_ENQUEUE) {
+		/* seq_cst (pairs with P1) and A1: as in skip_orphan() */
 		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
 		for (uint32_t k = 0; k < r.prod_n; k++) {
 			uint64_t p = r.prod_pos + k;
@@ -250,6 +273,7 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		}
 	}
 	if (r.cons_op == IPCQ_OP_DEQUEUE) {
+		/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
 		uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
 		for (uint32_t k = 0; k < r.cons_n; k++) {
 			uint64_t p = r.cons_pos + k;
@@ -259,12 +283,14 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		}
 	}
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		/* L2: pairs with L1/L5/L6 (lease.c) */
 		uint64_t w = ipcq__load_acquire(&ipcq__lease(q, e)->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
 		if ((st == IPCQ_ENT_RESERVED || st == IPCQ_ENT_OWNED) && IPCQ_ENT_OWNER(w) == i)
 			return 0;
 	}
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		/* S2: pairs with S5/S7 (side.c) */
 		uint64_t w = ipcq__load_acquire(&ipcq__side(q, j)->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
 		if ((st == IPCQ_ENT_WRITING || st == IPCQ_ENT_TAKING) && IPCQ_ENT_OWNER(w) == i)

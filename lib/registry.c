@@ -224,7 +224,7 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 			}
 			continue;
 		}
-		/* acquire: pairs with R5 of the previous holder */
+		/* acquire: pairs with E1 of the previous holder */
 		uint32_t prev = ipcq__load_acquire(&q->parts[i].state);
 		if (prev != IPCQ_PART_ACTIVE && prev != IPCQ_PART_RECOVERING)
 			break;
@@ -235,6 +235,8 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		/* RECOVERING while we hold its lock: no longer anybody's
 		 * live entry (a dedup name it held is free to take over),
 		 * and still dead work to whoever sees the lock free */
+		/* relaxed: a filter for others; they decide on the lock, which
+		 * we hold, and act only by CAS */
 		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_RECOVERING);
 		q->index = (int32_t)i;
 		q->me = &q->parts[i];
@@ -276,8 +278,9 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	ipcq__store_relaxed(&p->dedup, 0u);
 	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
 		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
-	/* R5: publishes the identity written above; pairs with the acquire
-	 * load of state by readers of the table (monitors) */
+	/* E1: publishes the identity written above; pairs with the acquire
+	 * loads of state in ipcq__recover_scan() and in the attach loop
+	 * above (monitors read it relaxed, as a snapshot) */
 	ipcq__store_release(&p->state, (uint32_t)IPCQ_PART_ACTIVE);
 
 	q->lock_fd = fd;

@@ -36,6 +36,11 @@
  * the look and the CAS: only the claimer of a position changes its slot
  * away from that state, and claiming needs the cursor we are about to CAS.
  *
+ * Labels defined elsewhere: R5 (recovery.c, a skip published by CAS in
+ * place of a dead producer's R1; pairs with A2), T1 (recovery.c, the
+ * adoption of a dead consumer's slot by tag CAS), R3 and W1-W4 (wait.c).
+ * A5 (claim_recv()) orders a speculative length load before a re-check.
+ *
  * P2/C2 and the waiter side (W1-W3 in wait.c) give "no lost wake-up"
  * without a fence on the hot path: the claim CAS is already a full barrier,
  * and a producer makes a FUTEX_WAKE system call only when P2 saw a sleeper.
@@ -126,7 +131,10 @@ static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 			ipcq__store_relaxed(&me->prod_pos, pos);
 			ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
-			/* P1: the claim; full barrier */
+			/* P1: the claim; full barrier.  Orders the record above
+			 * before it (seen through the seq_cst enq load of
+			 * skip_orphan() in recovery.c) and sits in one total
+			 * order with W1/W3 of a sleeping consumer (wait.c) */
 			if (ipcq__cas(&c->enq, pos, pos + k))
 				break;
 			/* relaxed: retry with a fresher hint */
@@ -203,7 +211,8 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 		}
 	}
 	IPCQ_CRASHPOINT("send.published");
-	/* R4: the record goes idle only after the publish is visible */
+	/* R4: the record goes idle only after the publish is visible;
+	 * pairs with the acquire of prod_op in snap() (recovery.c) */
 	ipcq__store_release(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
 	ipcq__count(q, IPCQ_CTR_SENT, used);
 	ipcq__count(q, IPCQ_CTR_SENT_BYTES, bytes);
@@ -244,6 +253,7 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 	b->len = len;
 	if (m) {
 		m->len = len;
+		/* relaxed: as len above */
 		m->seq = ipcq__load_relaxed(&s->pseq);
 		m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
 		m->producer = ipcq__load_relaxed(&s->producer);
@@ -282,11 +292,12 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 	for (;;) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 		/* A2: pairs with R1 of the producer of pos (or with the
-		 * skip CAS of recovery) */
+		 * skip CAS of recovery, R5 in recovery.c) */
 		seq = ipcq__load_acquire(&s->seq);
 		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == pos + 1)) {
 			if (bufs && !(seq & IPCQ_SEQ_SKIP)) {
-				/* A5: the length before the re-check of seq */
+				/* A5: the length before the re-check of seq; pairs
+				 * with no store, it only orders our two loads */
 				uint32_t len = ipcq__load_acquire(&s->len);
 				if (IPCQ_UNLIKELY(len > bufs[0].len)) {
 					/* relaxed: A5 orders it after the length
@@ -295,6 +306,7 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 						*need = len;
 						return -ENOBUFS;
 					}
+					/* relaxed: a fresher hint; A2 and C1 decide */
 					pos = ipcq__load_relaxed(&c->deq);
 					continue;
 				}
@@ -307,6 +319,8 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 				if ((ts & ~IPCQ_SEQ_SKIP) != pos + k + 1)
 					break;
 				if (!(ts & IPCQ_SEQ_SKIP)) {
+					/* relaxed: after A2 of t; stale only if t was
+					 * released meanwhile, and then C1 fails */
 					if (bufs && ipcq__load_relaxed(&t->len) > bufs[b].len)
 						break;
 					b++;
@@ -316,9 +330,13 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 			ipcq__store_relaxed(&me->cons_pos, pos);
 			ipcq__store_relaxed(&me->cons_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
-			/* C1: the claim; full barrier */
+			/* C1: the claim; full barrier.  Orders the record above
+			 * before it (seen through the seq_cst deq load of
+			 * resolve_claimed() in recovery.c) and sits in one total
+			 * order with W1/W3 of a sleeping producer (wait.c) */
 			if (ipcq__cas(&c->deq, pos, pos + k))
 				break;
+			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->deq);
 		} else if ((int64_t)((seq & IPCQ_SEQ_POS) - (pos + 1)) < 0) {
 			return -EAGAIN;
@@ -352,7 +370,8 @@ static inline void note_consumed(struct ipcq *q, const struct ipcq_shm_slot *s)
 static void finish_recv(struct ipcq *q, uint64_t pos, unsigned k, uint32_t waiters)
 {
 	IPCQ_CRASHPOINT("recv.released");
-	/* R4: idle only after the releases are visible */
+	/* R4: idle only after the releases are visible; pairs with the
+	 * acquire of cons_op in snap() (recovery.c) */
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_space(q);
@@ -392,6 +411,7 @@ again:
 			if (lease >= 0)
 				bytes += ipcq__lease_fill(q, (uint32_t)lease, s, pos + i, 0);
 			else if (lease == DISCARD)
+				/* relaxed: ours since C1 */
 				bytes += ipcq__load_relaxed(&s->len);
 			else
 				bytes += deliver(q, s, &bufs[b], infos ? &infos[b] : NULL, 0, &bad);
@@ -409,6 +429,8 @@ again:
 		ipcq__count_shared(q, IPCQ_CTR_DROPPED, b);
 		return (int)b;
 	}
+	if (lease >= 0)
+		return (int)b; /* lease.c counts what it hands out */
 	ipcq__count(q, IPCQ_CTR_RECV, b);
 	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
@@ -432,7 +454,8 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 		*need = len;
 		return -ENOBUFS; /* stays adopted; the next receive gets it */
 	}
-	/* the adopter counts the delivery that was lost with the dead */
+	/* the adopter counts the delivery that was lost with the dead
+	 * (relaxed: the slot is ours) */
 	uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
 	ipcq__store_relaxed(&s->deliveries, past);
 	if (past >= q->max_deliveries) {
@@ -450,6 +473,10 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
 	ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
+	/* C2 for the adopted slot, after its release rather than after a
+	 * claim: pairs with W1 (wait.c).  Nothing relies on its order: a
+	 * producer that needs this slot saw deq past it at W3 and never
+	 * sleeps on the futex for it (case 2 in wait.c) */
 	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
 		ipcq__wake_space(q);
 	return bad ? -EBADMSG : 1;
@@ -466,7 +493,9 @@ void ipcq__release_adopted(struct ipcq *q)
 	if (stream)
 		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
 				     ipcq__load_relaxed(&s->pseq));
+	/* R2 for the adopted slot: frees it for the next lap; pairs with A1 */
 	ipcq__store_release(&s->seq, pos + q->capacity);
+	/* R4: idle only after the release is visible; pairs with snap() */
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	q->adopted = -1;
 }
@@ -481,6 +510,7 @@ void ipcq__release_adopted(struct ipcq *q)
 int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
 	uint32_t len = ipcq__load_relaxed(&s->len);
 	struct ipcq__poison_src src = {
 		.payload = (const uint8_t *)s + IPCQ_SLOT_HDR,
@@ -662,7 +692,7 @@ int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
 	uint64_t pos;
 	int rc;
 
-	if (!q || !check_timeout(timeout_ns) || !seq)
+	if (!q || !check_timeout(timeout_ns) || !seq || seq > IPCQ_SEQ_MAX)
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_PRODUCER) || q->dedup < 0)
 		return -EPERM;
@@ -674,6 +704,7 @@ int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
 		/* a replay of something accepted: drop it, count it */
 		ipcq__count(q, IPCQ_CTR_DUPLICATES, 1);
 		struct ipcq_shm_dedup *e = ipcq__dedup(q, (uint32_t)q->dedup);
+		/* relaxed: only the holder writes it; a count for people */
 		ipcq__store_relaxed(&e->duplicates, ipcq__load_relaxed(&e->duplicates) + 1);
 		return IPCQ_SEND_DUPLICATE;
 	}
@@ -846,6 +877,7 @@ again:
 		 * claimed already (our record covers it) */
 		pos = (uint64_t)q->adopted;
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
 		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
 		ipcq__store_relaxed(&s->deliveries, past);
 		if (past >= q->max_deliveries &&
@@ -858,7 +890,7 @@ again:
 		if (k < 0)
 			return k;
 	}
-	/* C2 */
+	/* C2: pairs with W1 of a sleeping producer (see wait.c); after C1 */
 	q->zc_recv_waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
 	for (unsigned i = 0; i < (unsigned)k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);

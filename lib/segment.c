@@ -653,6 +653,7 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 		info->depth = q->capacity; /* a busy queue moved too fast for us */
 	info->participant_index = q->index;
 	uint32_t alive = 0;
+	/* relaxed: a count for people; the lock says who is alive */
 	for (uint32_t i = 0; i < q->max_participants; i++)
 		if (ipcq__load_relaxed(&q->parts[i].state) == IPCQ_PART_ACTIVE &&
 		    ipcq__participant_alive(q, i) > 0)
@@ -669,16 +670,19 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 			info->side_depth++;
 	}
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		/* relaxed: a count for people */
 		uint32_t st = IPCQ_ENT_STATE(ipcq__load_relaxed(&ipcq__lease(q, e)->state));
 		if (st == IPCQ_ENT_OWNED)
 			info->leased++;
 		else if (st == IPCQ_ENT_REDELIVER)
 			info->redeliverable++;
 	}
+	/* relaxed: a snapshot; ipcq_pressure() is the acquire read */
 	info->pressure = ipcq__load_relaxed(&q->ctl->pressure) ? 1 : 0;
 	info->high_watermark = q->high_watermark;
 	info->low_watermark = q->low_watermark;
 	info->dedup_capacity = q->dedup_capacity;
+	/* relaxed: a count for people */
 	for (uint32_t d = 0; d < q->dedup_capacity; d++)
 		if (ipcq__load_relaxed(&ipcq__dedup(q, d)->state) != 0)
 			info->dedup_names++;

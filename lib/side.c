@@ -17,6 +17,10 @@
  * (keep the source; a WRITING(dead) entry is freed).  So a message is never
  * lost and never quarantined twice.  A dead replayer's TAKING entry goes
  * back to FULL: replay is at-least-once.
+ *
+ * Labels: S1 FULL by release, S2 acquire loads of a state word, S3 back
+ * to FREE by CAS, S4 the fence of ipcq_poison_peek(), S5 the insert's
+ * claim, S6 recovery's takeover of TAKING(dead), S7 a replay's take.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,6 +46,8 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 		/* relaxed: ordered before the claim by the CAS's full barrier */
 		ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
 		ipcq__store_relaxed(src->move_side, j + 1);
+		/* S5: the claim FREE -> WRITING(us); one wins; full barrier
+		 * after the move record above (ipcq__side_moved() reads it) */
 		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_WRITING)))
 			break;
 	}
@@ -50,6 +56,8 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	IPCQ_CRASHPOINT("side.claimed");
 	struct ipcq_shm_side *e = ipcq__side(q, j);
 	uint32_t len = src->len > q->max_msg_size ? q->max_msg_size : src->len;
+	/* RMW: unique ids in arrival order; no ordering needed.  relaxed
+	 * stores: the entry is WRITING(us); S1 below publishes them */
 	ipcq__store_relaxed(&e->id, ipcq__fetch_add(&q->ctl->side_next_id, (uint64_t)1) + 1);
 	ipcq__store_relaxed(&e->pseq, src->pseq);
 	ipcq__store_relaxed(&e->first_ns, src->first_ns);
@@ -73,6 +81,9 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__count_shared(q, IPCQ_CTR_POISONED, 1);
 	return 0;
 full:
+	/* relaxed: our own record; no move is under way, and a stale one
+	 * would name an entry another mover fills at that generation */
+	ipcq__store_relaxed(src->move_side, 0u);
 	ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 	return -ENOSPC;
 }
@@ -81,7 +92,7 @@ int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen
 {
 	if (move_side == 0 || move_side > q->side_capacity)
 		return 0;
-	/* S2 */
+	/* S2: pairs with S1 (and with S6/S7, which keep the generation) */
 	uint64_t w = ipcq__load_acquire(&ipcq__side(q, move_side - 1)->state);
 	uint32_t st = IPCQ_ENT_STATE(w);
 	return IPCQ_ENT_GEN(w) == move_gen && (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING);
@@ -94,7 +105,7 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		struct ipcq_shm_side *e = ipcq__side(q, j);
-		/* S2 */
+		/* S2: pairs with S5/S7 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&e->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if (owner >= q->max_participants || !dead[owner] || IPCQ_ENT_TAG(w) != tags[owner])
@@ -112,7 +123,9 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 			 * message may be in the ring already.  Take it first,
 			 * so that the mark is set before anyone can replay it. */
 			uint64_t mine = q->index >= 0 ? IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING) : 0;
+			/* S6: TAKING(dead) -> TAKING(us); one recoverer wins */
 			if (q->index >= 0 && ipcq__cas(&e->state, w, mine)) {
+				/* relaxed: ours since S6; S1 below publishes it */
 				ipcq__store_relaxed(&e->flags, ipcq__load_relaxed(&e->flags) |
 								     IPCQ_SIDE_F_REPLAY_CUT);
 				/* S1 for the re-filled entry */
@@ -131,7 +144,7 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, uint64_t *w_out)
 {
 	struct ipcq_shm_side *e = ipcq__side(q, j);
-	/* S2 */
+	/* S2: pairs with S1; the fields below were written before it */
 	uint64_t w = ipcq__load_acquire(&e->state);
 	if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FULL)
 		return 0;
@@ -215,8 +228,12 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct 
 	struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
 	if (p.len)
 		memcpy(buf, (const uint8_t *)e + IPCQ_SIDE_HDR, p.len);
-	/* S4: the payload was read while the entry stayed the same */
+	/* S4: the payload was read while the entry stayed the same: the
+	 * fence keeps the reads above before the re-check below; pairs
+	 * with the full barrier of S5, which a new writer passes (after
+	 * the state left w) before it overwrites the payload */
 	ipcq__fence();
+	/* relaxed: ordered by S4 */
 	if (ipcq__load_relaxed(&e->state) != w)
 		return -ENOENT;
 	return (int)p.len;
@@ -265,25 +282,28 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		}
 		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
 		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
+		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in find())
+		 * made the payload visible */
 		if (!ipcq__cas(&e->state, w, taking))
 			continue; /* someone else got it; look again */
 		IPCQ_CRASHPOINT("replay.taking");
 		int64_t pos;
 		/* a replay cut short may have delivered it once: this copy is
-		 * then a redelivery, and says so */
+		 * then a redelivery, and says so (relaxed: ours since S7) */
 		uint8_t again = (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_REPLAY_CUT) ? 1 : 0;
 		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
 					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
 					      IPCQ_MSG_REPLAYED, again, &pos);
 		if (sent <= 0) {
-			/* ring full: put it back */
+			/* ring full: put it back (by CAS, as S1 would: FULL for
+			 * the next replayer) */
 			ipcq__cas(&e->state, taking, w);
 			if (!done)
 				rc = -EAGAIN;
 			break;
 		}
 		IPCQ_CRASHPOINT("replay.published");
-		/* S3 */
+		/* S3: pairs with S2 of the next writer */
 		ipcq__cas(&e->state, taking, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
 		done++;
 		if (id != IPCQ_POISON_ALL)
@@ -307,7 +327,7 @@ int ipcq_poison_purge(struct ipcq *q, uint64_t id)
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		if (!poison_read(q, j, &p, &w) || (id != IPCQ_POISON_ALL && p.id != id))
 			continue;
-		/* S3 */
+		/* S3: pairs with S2 of the next writer */
 		if (ipcq__cas(&ipcq__side(q, j)->state, w,
 			      IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
 			done++;

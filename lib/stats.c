@@ -48,6 +48,7 @@ static void participant(struct ipcq *q, uint32_t i, struct ipcq_participant_stat
 
 	memset(o, 0, sizeof(*o));
 	o->index = i;
+	/* relaxed: a snapshot for people (see the top of this file) */
 	o->roles = ipcq__load_relaxed(&p->roles);
 	o->flags = ipcq__load_relaxed(&p->flags);
 	o->pid = ipcq__load_relaxed(&p->pid);
@@ -59,6 +60,7 @@ static void participant(struct ipcq *q, uint32_t i, struct ipcq_participant_stat
 	for (size_t k = 0; k < sizeof(o->name) && o->name[k]; k++)
 		if (o->name[k] < 0x20 || o->name[k] > 0x7e)
 			o->name[k] = '?'; /* untrusted bytes: printable only */
+	/* relaxed: as above */
 	o->attach_ns = ipcq__load_relaxed(&p->attach_ns);
 	/* relaxed: counters, each written by its owner only */
 	o->sent = ipcq__load_relaxed(&c[IPCQ_CTR_SENT]);
@@ -102,14 +104,15 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	/* the oldest waiting message: the one at deq, if published */
 	/* consumers move deq while we look: a few tries */
 	for (int tries = 0; tries < 8 && st->info.depth; tries++) {
-		/* acquire: the slot is read after the cursor */
+		/* acquire: the slot is read after the cursor (like I1 in
+		 * segment.c, it pairs with no store) */
 		uint64_t deq = ipcq__load_acquire(&q->ctl->deq);
 		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
-		/* acquire: its header is complete once published (A2) */
+		/* A2: its header is complete once published; pairs with R1 */
 		uint64_t seq = ipcq__load_acquire(&s->seq);
 		if ((seq & ~IPCQ_SEQ_SKIP) != deq + 1)
 			continue;
-		/* acquire: read before the re-check */
+		/* acquire: read before the re-check (pairs with no store) */
 		uint64_t t = ipcq__load_acquire(&s->enqueue_ns);
 		/* relaxed: unchanged means t was deq's */
 		if (ipcq__load_relaxed(&s->seq) == seq) {
@@ -118,6 +121,7 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		}
 	}
 	const uint64_t *qc = q->ctl->qctr;
+	/* relaxed: counters for people */
 	st->recoveries = ipcq__load_relaxed(&qc[IPCQ_QCTR_RECOVERIES]);
 	st->skipped = ipcq__load_relaxed(&qc[IPCQ_QCTR_SKIPPED]);
 	st->redelivered = ipcq__load_relaxed(&qc[IPCQ_QCTR_REDELIVERED]);
@@ -128,6 +132,8 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	st->takeovers = ipcq__load_relaxed(&qc[IPCQ_QCTR_TAKEOVERS]);
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		struct ipcq_shm_side *e = ipcq__side(q, j);
+		/* relaxed: a count for people; state and reason may be of two
+		 * moments */
 		uint32_t state = IPCQ_ENT_STATE(ipcq__load_relaxed(&e->state));
 		uint32_t reason = ipcq__load_relaxed(&e->reason);
 		if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) && reason < 4)
@@ -135,6 +141,7 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	}
 	st->numa_node = q->numa_node;
 	for (uint32_t i = 0; i < q->max_participants; i++) {
+		/* relaxed: a snapshot for people */
 		uint32_t state = ipcq__load_relaxed(&q->parts[i].state);
 		if (state != IPCQ_PART_ACTIVE)
 			continue;

@@ -34,7 +34,8 @@
  * the wake's increment lands before W2, FUTEX_WAIT finds v stale and
  * returns at once.  If W3 sees P1, the consumer does not sleep.  The space
  * side is the mirror image (consumers claim with CAS on deq, then read
- * space_waiters, label C2 in ring.c).
+ * space_waiters, label C2 in ring.c).  W4: an ack-mode consumer also
+ * re-checks control.redeliverable, against L7/L8 in lease.c.
  */
 #include <errno.h>
 #include <limits.h>
@@ -124,12 +125,14 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	uint64_t e = ipcq__load_seq_cst(&c->enq);
 	uint64_t d = ipcq__load_seq_cst(&c->deq);
 	int nothing_started = is_data ? e <= d : e - d >= q->capacity;
-	/* ack-mode consumers also take messages given back (nack, dead
-	 * consumers): the giver bumps redeliverable, then reads the waiter
-	 * count (seq_cst), as a producer does after its claim */
+	/* W4: ack-mode consumers also take messages given back (nack, dead
+	 * consumers): the giver bumps redeliverable (L7), then reads the
+	 * waiter count (L8, seq_cst), as a producer does after its claim;
+	 * pairs with L7 in the same total order as W1 */
 	if (is_data && q->ack && ipcq__load_seq_cst(&c->redeliverable))
 		nothing_started = 0;
 	if (!nothing_started) {
+		/* RMW: withdraw W1; a waker that still counts us wakes in vain */
 		ipcq__fetch_add(waiters, (uint32_t)-1);
 		return wait_midop(w);
 	}
@@ -147,6 +150,7 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 		/* EAGAIN: the word moved, a wake came; ETIMEDOUT: the
 		 * deadline check below decides */
 	}
+	/* RMW: withdraw W1 (as above) */
 	ipcq__fetch_add(waiters, (uint32_t)-1);
 	if (!rc)
 		rc = check_deadline(w, &left);

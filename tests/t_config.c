@@ -83,9 +83,17 @@ static void expect_create(const struct ipcq_config *cfg, int want, const char *w
 		CHECK(info.max_participants == cfg->max_participants);
 		CHECK(info.wait_strategy == cfg->wait_strategy);
 		CHECK(info.mode == cfg->mode);
-		CHECK(info.side_capacity == cfg->side_capacity);
+		/* IPCQ_AUTO tables: 64 side entries and 256 leases, or the
+		 * ring's capacity if smaller */
+		uint32_t side = cfg->side_capacity == IPCQ_AUTO
+					? (cfg->capacity < 64 ? cfg->capacity : 64)
+					: cfg->side_capacity;
+		uint32_t lease = cfg->lease_capacity == IPCQ_AUTO
+					 ? (cfg->capacity < 256 ? cfg->capacity : 256)
+					 : cfg->lease_capacity;
+		CHECK(info.side_capacity == side);
 		CHECK(info.max_deliveries == cfg->max_deliveries);
-		CHECK(info.lease_capacity == cfg->lease_capacity);
+		CHECK(info.lease_capacity == lease);
 		CHECK(info.grace_us == cfg->grace_us);
 		CHECK_RC(ipcq_close(q), 0);
 		CHECK_RC(ipcq_unlink(name), 0);
@@ -168,12 +176,12 @@ static void test_bad_fields(void)
 	BAD(side_capacity, 3);
 	BAD(side_capacity, 100);
 	BAD(side_capacity, IPCQ_CAPACITY_MAX * 2);
-	BAD(side_capacity, UINT32_MAX);
+	BAD(side_capacity, UINT32_MAX - 1); /* UINT32_MAX is IPCQ_AUTO */
 	BAD(max_deliveries, 0);
 	BAD(max_deliveries, 256);
 	BAD(max_deliveries, UINT32_MAX);
 	BAD(lease_capacity, IPCQ_CAPACITY_MAX + 1);
-	BAD(lease_capacity, UINT32_MAX);
+	BAD(lease_capacity, UINT32_MAX - 1); /* UINT32_MAX is IPCQ_AUTO */
 	BAD(grace_us, 0);
 	BAD(grace_us, 99);
 	BAD(grace_us, 60000001);

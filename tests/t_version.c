@@ -56,8 +56,8 @@ static void test_config_init(void)
 	CHECK(got.capacity == 1024 && got.max_msg_size == 1024 && got.mode == 0600);
 	CHECK(got.wait_strategy == IPCQ_WAIT_ADAPTIVE);
 	CHECK(got.spin_count == 200 && got.yield_count == 20 && got.max_participants == 64);
-	CHECK(got.side_capacity == 64 && got.max_deliveries == 5);
-	CHECK(got.lease_capacity == 256 && got.grace_us == 10000);
+	CHECK(got.side_capacity == IPCQ_AUTO && got.max_deliveries == 5);
+	CHECK(got.lease_capacity == IPCQ_AUTO && got.grace_us == 10000);
 	CHECK(got.numa_node == IPCQ_NUMA_ANY);
 	CHECK(got.high_watermark == 0 && got.low_watermark == 0 && got.flags == 0);
 	CHECK_RC(ipcq_config_init(NULL), -EINVAL);
@@ -71,7 +71,7 @@ static void test_attach_opts_init(void)
 	CHECK(got.size == sizeof(struct ipcq_attach_opts));
 	CHECK(got.wait_strategy == IPCQ_WAIT_DEFAULT);
 	CHECK(got.spin_count == UINT32_MAX && got.yield_count == UINT32_MAX);
-	CHECK(got.name == NULL && got.flags == 0 && got.prefetch == 16);
+	CHECK(got.name == NULL && got.flags == 0 && got.prefetch == IPCQ_AUTO);
 	for (size_t i = 0; i < sizeof(got.reserved) / sizeof(got.reserved[0]); i++)
 		CHECK(got.reserved[i] == 0);
 	CHECK(memcmp(&want, &got, sizeof(got)) == 0);

@@ -1,0 +1,2958 @@
+/*
+ * transports - ipcq next to the transports a user would pick instead, in
+ * one run, between real forked processes, every message verified; prints
+ * the ratios that DESIGN.md's performance goals are stated in.
+ *
+ * Transports (--only NAME[,NAME...]):
+ *   ipcq        this library: wait strategies busy_poll, adaptive, yield;
+ *               single and batch (32) calls; fast mode, ack mode
+ *               (IPCQ_ATTACH_ACK + ipcq_ack) and zero copy
+ *               (ipcq_reserve/ipcq_commit + ipcq_peek/ipcq_release)
+ *   ring        the reference: a hand-written single-producer
+ *               single-consumer ring of fixed-size slots (the message size:
+ *               64 B, 1 KiB or 16 KiB, so at 16 KiB it is memcpy-bound),
+ *               busy-poll; 1/1 only
+ *   pipe        one pipe(2), O_NONBLOCK + poll(2), F_SETPIPE_SZ raised
+ *   socketpair  AF_UNIX SOCK_SEQPACKET socketpair, MSG_DONTWAIT + poll(2)
+ *   posix_mq    mq_open(3) queue, mq_timedsend/mq_timedreceive
+ *   boost_mq    Boost.Interprocess message_queue (bench/boost_mq.cc;
+ *               built with -DBENCH_HAVE_BOOST)
+ *   rte_ring    DPDK rte_ring in MAP_SHARED memory (rte_ring_init, no EAL),
+ *               default MP/MC mode and HTS mode, single and burst (32)
+ *               calls; 64-byte messages travel in 64-byte ring elements,
+ *               larger ones in a shared slot pool whose indices travel in
+ *               the ring (a second ring holds the free indices), as DPDK's
+ *               mempool does (built with -DBENCH_HAVE_DPDK)
+ *   ck_ring     Concurrency Kit ck_ring in MAP_SHARED memory, indices into
+ *               a shared slot pool; ck_ring_*_mpmc, and ck_ring_*_spsc at
+ *               1/1 (header-only: used when <ck_ring.h> is found)
+ *
+ * Throughput: P producers and C consumers (1/1, 2/2, 4/4; more processes
+ * than CPUs on a small machine, on purpose), each its own process with its
+ * own endpoint, started together by a process-shared barrier; message
+ * sizes 64 B, 1 KiB, 16 KiB.  Every transport gets the same depth:
+ * --capacity slots (1024), at most 1 MiB of payload (so 64 at 16 KiB; a
+ * deeper queue of large messages measures cache misses).  Producers send
+ * through a warm-up (a quarter of the measuring time + 20 ms: page faults
+ * and process start are not steady state), then for the measuring time;
+ * then the parent sends end markers (after every producer has exited, so
+ * each lies behind all data) and the consumers drain.  The rate counts the
+ * messages sent after the warm-up over the time from its end to the last
+ * send or the end of the drain, whichever is later.  Every message carries
+ *
+ *   bytes  0..7   producer id (0..P-1; UINT64_MAX marks the end)
+ *   bytes  8..15  per-producer sequence, from 1
+ *   bytes mid..   check word derived from (id, seq), mid = (size / 2) & ~7
+ *   last 8 bytes  another check word derived from (id, seq)
+ *
+ * and each consumer checks the length, that every producer's sequence
+ * strictly increases (exactly +1 with one consumer) and both check words;
+ * ipcq's msginfo (len, seq) too.  At the end the parent checks, per
+ * producer, that count, sum and sum of squares of the sequences received by
+ * all consumers equal those sent (nothing lost or duplicated) and, for
+ * ipcq, that the queue's enqueued/dequeued counters agree.  The payload is
+ * written once into a private buffer; each message stamps the four words
+ * and is copied by the transport, except in zero copy, where the producer
+ * stamps the words in the slot and the consumer checks them there: the
+ * payload's other bytes are neither generated nor read (what zero copy
+ * saves is the copy, and only the copy is measured).
+ *
+ * Latency: a pinger and a ponger process (pinned to two CPUs) exchange one
+ * 64-byte message at a time over two channels of the transport; every
+ * round trip, after a warm-up, goes into a log-linear histogram.
+ *
+ * Watchdog: every case has a cap (--cap-s) after its measuring time.  A
+ * case whose producers or consumers do not finish by then (busy-waiting
+ * rings with more processes than CPUs can collapse) is stopped through a
+ * shared abort flag that every wait loop polls, and its achieved rate is
+ * reported with status "capped"; a process that ignores the flag is killed
+ * (status HANG).  The run as a whole stops starting cases once --budget-s
+ * is spent (status "skipped").
+ *
+ * Status per case: ok, capped (slow, not wrong), n/a (the transport cannot
+ * carry this case; the note says why), skipped, FAIL (a verification or
+ * API failure), HANG.  FAIL or HANG make the exit status 1; a missed
+ * performance goal does not (it is printed as MISS).
+ *
+ * Output: a table on stdout, the ratios with PASS/MISS, and CSV (default
+ * bench/results/bench.csv).  Run with --help for the options.
+ */
+#include "benchutil.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "ipcq.h"
+
+#if defined(__has_include)
+#if __has_include(<ck_ring.h>) && !defined(BENCH_NO_CK)
+#define BENCH_HAVE_CK 1
+#endif
+#endif
+
+#ifdef BENCH_HAVE_CK
+#include <ck_ring.h>
+#endif
+#ifdef BENCH_HAVE_DPDK
+#include <rte_common.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#endif
+#ifdef BENCH_HAVE_BOOST
+#include "boost_mq.h"
+#endif
+
+#define MAX_SIDE 4		/* producers or consumers per case */
+#define MAX_BATCH 32
+#define END_ID UINT64_MAX	/* producer id of an end marker */
+#define STAMP_EVERY 64		/* consumer clock reads: one per this many messages */
+#define WHY_LEN 200
+#define NOTE_LEN WHY_LEN
+#define MAX_REPEAT 9
+#define MIN_MSG_SIZE 40		/* room for the check words */
+#define WAIT_MS 50		/* bounded waits: how often a blocked call looks at the abort flag */
+#define SPIN_YIELD 200u		/* busy-wait loops: sched_yield() every this many polls */
+#define LAT_SIZE 64
+#define LAT_DEPTH 64
+#define LAT_WARMUP_DIV 10
+#define LAT_WARMUP_MIN 1000
+#define PAYLOAD_BUDGET (1u << 20) /* queue depth * message size at most (1 MiB) */
+
+enum { PHASE_WARM = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
+
+static const char csv_header[] =
+	"test,transport,mode,strategy,batch,producers,consumers,msg_size,msgs,seconds,"
+	"msgs_per_s,mb_per_s,p50_ns,p99_ns,p999_ns,max_ns,status,note";
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+struct strategy {
+	uint32_t id;
+	const char *name;
+};
+
+static const struct strategy strategies[] = {
+	{ IPCQ_WAIT_BUSY_POLL, "busy_poll" },
+	{ IPCQ_WAIT_ADAPTIVE, "adaptive" },
+	{ IPCQ_WAIT_YIELD, "yield" },
+};
+#define N_STRATEGIES 3
+enum { S_BUSY = 0, S_ADAPTIVE = 1, S_YIELD = 2 };
+
+static const unsigned all_pcs[] = { 1, 2, 4 };
+static const unsigned all_sizes[] = { 64, 1024, 16384 };
+
+struct options {
+	uint64_t duration_ns;	  /* measuring time of a throughput case */
+	uint64_t warmup_ns;	  /* before it */
+	uint64_t lat_duration_ns; /* measuring time of a latency case, after a 10 % warm-up */
+	uint64_t cap_ns;	  /* how long a case may run past its measuring time */
+	uint64_t budget_ns;	  /* no case starts after this much time */
+	unsigned repeat;
+	unsigned capacity;
+	unsigned pc, size;	  /* 0: all */
+	int do_throughput, do_latency;
+	char only[256];		  /* comma-separated transport names, empty: all */
+	const char *csv_path;
+};
+
+static struct options opt;
+static int pin_latency = 1;
+
+/* ------------------------------------------------------------------ */
+/* Shared state of one case                                            */
+/* ------------------------------------------------------------------ */
+
+struct prod_stat {
+	uint64_t sent;
+	uint64_t warm_sent;	/* sent before it saw PHASE_MEASURE */
+	uint64_t start_ns, end_ns;
+	int32_t failed;
+	char why[WHY_LEN];
+} __attribute__((aligned(BENCH_HOT_ALIGN)));
+
+struct cons_stat {
+	uint64_t count[MAX_SIDE], sum[MAX_SIDE], sumsq[MAX_SIDE];
+	uint64_t n;		/* data messages taken */
+	uint64_t warm_n;	/* n when the parent raised PHASE_MEASURE (its snapshot) */
+	uint64_t start_ns, last_ns;
+	uint64_t ends;		/* end markers taken */
+	uint64_t errors;
+	int32_t failed;
+	char why[WHY_LEN];
+} __attribute__((aligned(BENCH_HOT_ALIGN)));
+
+struct case_shared {
+	struct bench_barrier barrier;
+	/* parent: PHASE_WARM, then PHASE_MEASURE, then PHASE_STOP */
+	_Alignas(BENCH_HOT_ALIGN) _Atomic uint32_t phase;
+	uint64_t measure_ns;	/* when the parent raised PHASE_MEASURE */
+	_Alignas(BENCH_HOT_ALIGN) _Atomic uint32_t abort; /* parent: the cap is reached, leave now */
+	_Alignas(BENCH_HOT_ALIGN) struct prod_stat prod[MAX_SIDE];
+	struct cons_stat cons[MAX_SIDE];
+	/* latency */
+	uint64_t trips, lat_ns;
+	int32_t lat_failed;
+	char lat_why[WHY_LEN];
+	struct bench_hist hist;
+};
+
+struct transport;
+
+/* One case; filled by the parent before fork, so every child has a copy. */
+struct tcase {
+	const struct transport *t;
+	const char *mode;
+	const char *strategy;	/* CSV name */
+	uint32_t wait;		/* ipcq strategy */
+	unsigned flags;		/* transport-specific (T_*) */
+	unsigned batch, np, nc, size, depth, nch;
+	int latency;
+	char label[160];
+	char note[NOTE_LEN];
+	struct case_shared *sh;
+	/* transport state */
+	char name[2][96];
+	struct ipcq *q[2];	/* ipcq: the parent's creating handles */
+	int fd[2][2];		/* pipe, socketpair */
+	mqd_t mq[2];		/* posix_mq */
+	unsigned char *mem;	/* ring, rte_ring, ck_ring: MAP_SHARED memory */
+	size_t memlen, chan_len;
+};
+
+enum { ROLE_SEND = 1, ROLE_RECV = 2 };
+
+/* One process's end of one channel. */
+struct ep {
+	struct tcase *tc;
+	unsigned ch, role;
+	struct ipcq *q;
+	int fd;
+	mqd_t mq;
+	void *bmq;
+	unsigned char *chan;	/* this channel's part of tc->mem */
+	uint64_t cached;	/* ring: the peer's index as last seen */
+	unsigned char *msgbuf;	/* batch * stride bytes */
+	size_t stride;
+	unsigned char *msg[MAX_BATCH];
+	/* consumer: called for each message; returns 1 for an end marker */
+	int (*deliver)(struct ep *ep, const unsigned char *p, size_t len, uint64_t libseq);
+	void *ctx;
+	int done;
+};
+
+/* Transport flags */
+#define T_ACK 0x1u	/* ipcq: ack mode */
+#define T_ZC 0x2u	/* ipcq: zero copy */
+#define T_HTS 0x4u	/* rte_ring: HTS mode */
+#define T_SPSC 0x8u	/* ck_ring: the SPSC functions */
+
+#define T_NA 1		/* create(): this case cannot run, tc->note says why */
+
+struct transport {
+	const char *name;
+	/* Parent, before fork: make tc->nch channels.  0, T_NA or -errno. */
+	int (*create)(struct tcase *tc);
+	void (*destroy)(struct tcase *tc);
+	/* Any process: open ep->ch for ep->role.  0 or -errno. */
+	int (*open)(struct ep *ep);
+	void (*close)(struct ep *ep);
+	/*
+	 * Send messages (id, seq), (id, seq + 1), ... up to n of them: the
+	 * transport stamps them (stamp_msgs() or in place) and sends what it
+	 * can, waiting for the first.  Returns how many were sent (>= 1), 0
+	 * when the wait was abandoned because of the abort flag, or -errno.
+	 */
+	int (*send)(struct ep *ep, uint64_t id, uint64_t seq, unsigned n);
+	/*
+	 * Receive up to n messages, waiting for the first; calls
+	 * ep->deliver() for each.  Returns how many (>= 1), 0 on abort, -errno.
+	 */
+	int (*recv)(struct ep *ep, unsigned n);
+	/* Parent, optional, after a finished run: check the transport's own counters. */
+	int (*check)(struct tcase *tc, uint64_t data, uint64_t ends_sent, uint64_t ends_taken,
+		     char *why);
+	/*
+	 * The peer's own calls spin without bound (rte_ring waits for earlier
+	 * claimers to publish, ck_ring_enqueue_mpmc for earlier producers to
+	 * commit): a process preempted in between stalls the others, so the
+	 * abort flag may not be seen; such a case is killed at the cap and
+	 * reported as capped, not as a hang.
+	 */
+	int spins_inside;
+};
+
+/* ------------------------------------------------------------------ */
+/* Abort, waiting                                                      */
+/* ------------------------------------------------------------------ */
+
+static _Atomic uint32_t *g_abort;	/* the current case's abort flag */
+/* Parent only, while it sends end markers: its deadline and the consumers. */
+static uint64_t g_deadline_ns;
+static pid_t *g_cons_pids;
+static int *g_cons_status;
+static int g_cons_n;
+
+/* Parent: how many consumers are still running (reaps those that exited). */
+static int consumers_left(void)
+{
+	return bench_wait_all(g_cons_pids, g_cons_status, g_cons_n, 1);
+}
+
+static int aborted(void)
+{
+	if (g_abort && atomic_load_explicit(g_abort, memory_order_relaxed))
+		return 1;
+	if (!g_deadline_ns)
+		return 0;
+	/* The parent stops sending end markers once nobody is left to take them. */
+	return bench_now_ns() > g_deadline_ns || consumers_left() == 0;
+}
+
+/* One poll of a busy-wait loop.  Returns 1 when the case is aborted. */
+static inline int spin_wait(unsigned *spins)
+{
+	++*spins;
+	if (*spins % SPIN_YIELD == 0) {
+		sched_yield();
+		return aborted();
+	}
+	bench_cpu_relax();
+	return (*spins & 63) == 0 && aborted();
+}
+
+/* ------------------------------------------------------------------ */
+/* Message format                                                      */
+/* ------------------------------------------------------------------ */
+
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline void store64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static inline uint64_t check_tail(uint64_t id, uint64_t seq)
+{
+	return (seq * 0x9e3779b97f4a7c15ull) ^ (id << 48) ^ 0x5bd1e9955bd1e995ull;
+}
+
+static inline uint64_t check_mid(uint64_t id, uint64_t seq)
+{
+	return ~(seq * 0xc2b2ae3d27d4eb4full) ^ (id << 40);
+}
+
+static inline size_t mid_offset(size_t size)
+{
+	return (size / 2) & ~(size_t)7;
+}
+
+static inline void stamp(unsigned char *p, size_t size, uint64_t id, uint64_t seq)
+{
+	store64(p, id);
+	store64(p + 8, seq);
+	store64(p + mid_offset(size), check_mid(id, seq));
+	store64(p + size - 8, check_tail(id, seq));
+}
+
+static inline int stamp_ok(const unsigned char *p, size_t size, uint64_t id, uint64_t seq)
+{
+	return load64(p + size - 8) == check_tail(id, seq) &&
+	       load64(p + mid_offset(size)) == check_mid(id, seq);
+}
+
+static inline void stamp_msgs(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		stamp(ep->msg[i], ep->tc->size, id, seq + i);
+}
+
+static BENCH_PRINTF(3, 4) void fail_note(char *why, const char *label, const char *fmt, ...)
+{
+	char msg[WHY_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (why && !why[0])
+		snprintf(why, WHY_LEN, "%s", msg);
+	fprintf(stderr, "bench: [%s] %s\n", label, msg);
+}
+
+static void set_note(struct tcase *tc, const char *fmt, ...) BENCH_PRINTF(2, 3);
+static void set_note(struct tcase *tc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tc->note, sizeof(tc->note), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Signal cleanup: children, and named objects of the current case     */
+/* ------------------------------------------------------------------ */
+
+#define MAX_CHILDREN (2 * MAX_SIDE)
+static pid_t live_pids[MAX_CHILDREN];
+static char live_shm[4][128];	/* paths to unlink(2) */
+static char live_mq[2][96];	/* names to mq_unlink(3) */
+
+static void on_signal(int sig)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (live_pids[i] > 0)
+			kill(live_pids[i], SIGKILL);
+	for (i = 0; i < 4; i++)
+		if (live_shm[i][0])
+			unlink(live_shm[i]);
+	for (i = 0; i < 2; i++)
+		if (live_mq[i][0])
+			mq_unlink(live_mq[i]); /* a system call, async-signal-safe in practice */
+	_exit(128 + sig);
+}
+
+static void track_pids(const pid_t *pids, int n)
+{
+	int i;
+
+	for (i = 0; i < MAX_CHILDREN; i++)
+		live_pids[i] = i < n ? pids[i] : 0;
+}
+
+static unsigned serial;
+
+static void object_name(struct tcase *tc, unsigned ch, const char *prefix)
+{
+	snprintf(tc->name[ch], sizeof(tc->name[ch]), "%sbench-%d-%u-%u", prefix, (int)getpid(),
+		 serial, ch);
+}
+
+/* ------------------------------------------------------------------ */
+/* ipcq                                                                */
+/* ------------------------------------------------------------------ */
+
+static inline int sent_ok(int rc)
+{
+	return rc == 0 || rc == IPCQ_SEND_PRESSURE;
+}
+
+static int ipcq_t_create(struct tcase *tc)
+{
+	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
+	unsigned ch;
+	int rc;
+
+	cfg.capacity = tc->depth;
+	cfg.max_msg_size = tc->size;
+	cfg.max_participants = 2 * MAX_SIDE + 2;
+	for (ch = 0; ch < tc->nch; ch++) {
+		object_name(tc, ch, "");
+		rc = ipcq_create(tc->name[ch], &cfg, &tc->q[ch]);
+		if (rc == -EEXIST) {
+			ipcq_unlink(tc->name[ch]);
+			rc = ipcq_create(tc->name[ch], &cfg, &tc->q[ch]);
+		}
+		if (rc < 0) {
+			fprintf(stderr, "bench: [%s] ipcq_create: %s\n", tc->label, ipcq_strerror(rc));
+			return rc;
+		}
+		snprintf(live_shm[ch], sizeof(live_shm[ch]), "/dev/shm/ipcq.%s", tc->name[ch]);
+	}
+	return 0;
+}
+
+static void ipcq_t_destroy(struct tcase *tc)
+{
+	unsigned ch;
+
+	for (ch = 0; ch < 2; ch++) {
+		if (!tc->q[ch])
+			continue;
+		ipcq_close(tc->q[ch]);
+		ipcq_unlink(tc->name[ch]);
+		tc->q[ch] = NULL;
+		live_shm[ch][0] = '\0';
+	}
+}
+
+static int ipcq_t_open(struct ep *ep)
+{
+	struct tcase *tc = ep->tc;
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	int rc;
+
+	rc = ipcq_open(tc->name[ep->ch], &ep->q);
+	if (rc < 0)
+		return rc;
+	o.wait_strategy = tc->wait;
+	o.name = ep->role == ROLE_SEND ? "bench-producer" : "bench-consumer";
+	if (ep->role == ROLE_RECV && (tc->flags & T_ACK))
+		o.flags = IPCQ_ATTACH_ACK;
+	rc = ipcq_attach(ep->q, ep->role == ROLE_SEND ? IPCQ_ROLE_PRODUCER : IPCQ_ROLE_CONSUMER, &o);
+	if (rc < 0) {
+		ipcq_close(ep->q);
+		ep->q = NULL;
+	}
+	return rc;
+}
+
+static void ipcq_t_close(struct ep *ep)
+{
+	ipcq_close(ep->q);
+	ep->q = NULL;
+}
+
+#define IPCQ_WAIT_NS ((int64_t)WAIT_MS * 1000000)
+
+static int ipcq_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	struct tcase *tc = ep->tc;
+	int rc;
+
+	if (tc->flags & T_ZC) {
+		void *slots[MAX_BATCH];
+		size_t lens[MAX_BATCH];
+		int k, i;
+
+		do
+			k = ipcq_reserve(ep->q, n, slots, IPCQ_WAIT_NS);
+		while (k == -ETIMEDOUT && !aborted());
+		if (k <= 0)
+			return k == -ETIMEDOUT ? 0 : k < 0 ? k : -EPROTO;
+		for (i = 0; i < k; i++) {
+			stamp(slots[i], tc->size, id, seq + (uint64_t)i);
+			lens[i] = tc->size;
+		}
+		rc = ipcq_commit(ep->q, lens, (unsigned)k);
+		return sent_ok(rc) ? k : rc < 0 ? rc : -EPROTO;
+	}
+	stamp_msgs(ep, id, seq, n);
+	if (n == 1) {
+		do
+			rc = ipcq_send(ep->q, ep->msg[0], tc->size, IPCQ_WAIT_NS);
+		while (rc == -ETIMEDOUT && !aborted());
+		if (sent_ok(rc))
+			return 1;
+		return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
+	} else {
+		struct ipcq_buf bufs[MAX_BATCH];
+		unsigned i;
+
+		for (i = 0; i < n; i++) {
+			bufs[i].data = ep->msg[i];
+			bufs[i].len = tc->size;
+		}
+		do
+			rc = ipcq_send_batch(ep->q, bufs, n, IPCQ_WAIT_NS);
+		while (rc == -ETIMEDOUT && !aborted());
+		if (rc == -ETIMEDOUT)
+			return 0;
+		return rc > 0 && (unsigned)rc <= n ? rc : rc < 0 ? rc : -EPROTO;
+	}
+}
+
+static int ipcq_t_recv(struct ep *ep, unsigned n)
+{
+	struct tcase *tc = ep->tc;
+	struct ipcq_msginfo infos[MAX_BATCH];
+	int rc, i;
+
+	if (tc->flags & T_ZC) {
+		struct ipcq_zmsg z[MAX_BATCH];
+
+		do
+			rc = ipcq_peek(ep->q, z, n, IPCQ_WAIT_NS);
+		while (rc == -ETIMEDOUT && !aborted());
+		if (rc <= 0)
+			return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
+		for (i = 0; i < rc; i++)
+			ep->deliver(ep, z[i].data, z[i].len, z[i].info.seq);
+		i = ipcq_release(ep->q);
+		return i < 0 ? i : rc;
+	}
+	if (n == 1) {
+		do
+			rc = ipcq_recv(ep->q, ep->msg[0], tc->size, &infos[0], IPCQ_WAIT_NS);
+		while (rc == -ETIMEDOUT && !aborted());
+		if (rc < 0)
+			return rc == -ETIMEDOUT ? 0 : rc;
+		if (infos[0].len != (uint64_t)rc)
+			return -EPROTO;
+		ep->deliver(ep, ep->msg[0], (size_t)rc, infos[0].seq);
+		if (tc->flags & T_ACK) {
+			rc = ipcq_ack(ep->q, infos[0].token);
+			if (rc < 0)
+				return rc;
+		}
+		return 1;
+	} else {
+		struct ipcq_buf bufs[MAX_BATCH];
+		unsigned j;
+
+		for (j = 0; j < n; j++) {
+			bufs[j].data = ep->msg[j];
+			bufs[j].len = tc->size;
+		}
+		do
+			rc = ipcq_recv_batch(ep->q, bufs, infos, n, IPCQ_WAIT_NS);
+		while (rc == -ETIMEDOUT && !aborted());
+		if (rc <= 0)
+			return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
+		if ((unsigned)rc > n)
+			return -EPROTO;
+		for (i = 0; i < rc; i++) {
+			if (infos[i].len != bufs[i].len)
+				return -EPROTO;
+			ep->deliver(ep, bufs[i].data, bufs[i].len, infos[i].seq);
+			if (tc->flags & T_ACK) {
+				int a = ipcq_ack(ep->q, infos[i].token);
+
+				if (a < 0)
+					return a;
+			}
+		}
+		return rc;
+	}
+}
+
+/* The queue's own counters agree with what the processes counted. */
+static int ipcq_t_check(struct tcase *tc, uint64_t data, uint64_t ends_sent,
+			uint64_t ends_taken, char *why)
+{
+	struct ipcq_info info;
+	int rc;
+
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	rc = ipcq_info(tc->q[0], &info);
+	if (rc < 0 || info.enqueued != data + ends_sent || info.dequeued != data + ends_taken) {
+		snprintf(why, WHY_LEN, "ipcq_info: rc %d, enqueued %llu dequeued %llu; expected "
+			 "%llu and %llu", rc, (unsigned long long)info.enqueued,
+			 (unsigned long long)info.dequeued, (unsigned long long)(data + ends_sent),
+			 (unsigned long long)(data + ends_taken));
+		return -1;
+	}
+	return 0;
+}
+
+/* For a case that did not finish: where the queue stands. */
+static void ipcq_t_state(struct tcase *tc)
+{
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[2 * MAX_SIDE + 2];
+	int n, i;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	n = ipcq_stats(tc->q[0], &st, ps, 2 * MAX_SIDE + 2);
+	if (n < 0)
+		return;
+	fprintf(stderr, "bench: [%s] queue: enqueued %llu dequeued %llu depth %llu, "
+		"%u participants\n", tc->label, (unsigned long long)st.info.enqueued,
+		(unsigned long long)st.info.dequeued, (unsigned long long)st.info.depth,
+		st.info.participants);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "bench: [%s]   %s alive %u sent %llu received %llu full %llu "
+			"empty %llu sleeps %llu wakes %llu blocked %.3f s\n", tc->label,
+			ps[i].name[0] ? ps[i].name : "-", ps[i].alive,
+			(unsigned long long)ps[i].sent, (unsigned long long)ps[i].received,
+			(unsigned long long)ps[i].full, (unsigned long long)ps[i].empty,
+			(unsigned long long)ps[i].sleeps, (unsigned long long)ps[i].wakes,
+			ps[i].blocked_ns / 1e9);
+}
+
+static const struct transport t_ipcq = {
+	"ipcq", ipcq_t_create, ipcq_t_destroy, ipcq_t_open, ipcq_t_close,
+	ipcq_t_send, ipcq_t_recv, ipcq_t_check, 0,
+};
+
+/* ------------------------------------------------------------------ */
+/* Shared memory of the ring transports                                */
+/* ------------------------------------------------------------------ */
+
+/* tc->mem: tc->nch channels of chan_len bytes each, page-aligned. */
+static int shm_channels(struct tcase *tc, size_t chan_len)
+{
+	chan_len = (chan_len + 4095) & ~(size_t)4095;
+	tc->chan_len = chan_len;
+	tc->memlen = chan_len * tc->nch;
+	tc->mem = bench_shm_alloc(tc->memlen);
+	if (!tc->mem)
+		return -ENOMEM;
+	return 0;
+}
+
+static void shm_destroy(struct tcase *tc)
+{
+	bench_shm_free(tc->mem, tc->memlen);
+	tc->mem = NULL;
+}
+
+static int shm_open_ep(struct ep *ep)
+{
+	ep->chan = ep->tc->mem + ep->ch * ep->tc->chan_len;
+	ep->cached = 0;
+#ifdef MADV_POPULATE_WRITE
+	/* Map the channel now, as ipcq_create() does, not on the hot path. */
+	(void)madvise(ep->chan, ep->tc->chan_len, MADV_POPULATE_WRITE);
+#endif
+	return 0;
+}
+
+static void noop_close(struct ep *ep)
+{
+	(void)ep;
+}
+
+static inline size_t slot_stride(unsigned size)
+{
+	return ((size_t)size + 63) & ~(size_t)63;
+}
+
+/* ------------------------------------------------------------------ */
+/* ring: the hand-written SPSC reference                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What a user would write instead of ipcq for one producer and one
+ * consumer of fixed-size messages: slots of the message size (no length
+ * word), a head written only by the producer and a tail written only by the
+ * consumer, each on its own 128-byte block, each side caching the other's
+ * index so that it reads the peer's line only when the cache says
+ * full/empty.
+ *
+ *   R1 producer: store-release of head after writing the slot.  Pairs with
+ *      A1, the consumer's load-acquire of head: the slot's bytes are
+ *      visible before the consumer reads them.
+ *   R2 consumer: store-release of tail after copying the slot out.  Pairs
+ *      with A2, the producer's load-acquire of tail: the consumer is done
+ *      reading a slot before the producer overwrites it.
+ *   Each side reads its own index relaxed: only it writes that index.
+ */
+struct ring_hdr {
+	_Alignas(BENCH_HOT_ALIGN) _Atomic uint64_t head; /* owner: producer */
+	_Alignas(BENCH_HOT_ALIGN) _Atomic uint64_t tail; /* owner: consumer */
+	_Alignas(BENCH_HOT_ALIGN) unsigned char slots[]; /* depth * stride */
+};
+
+_Static_assert(offsetof(struct ring_hdr, tail) - offsetof(struct ring_hdr, head) >= 128,
+	       "head and tail must be 128 bytes apart");
+
+static int ring_create(struct tcase *tc)
+{
+	if (tc->np != 1 || tc->nc != 1) {
+		set_note(tc, "single producer, single consumer by design");
+		return T_NA;
+	}
+	return shm_channels(tc, sizeof(struct ring_hdr) + tc->depth * slot_stride(tc->size));
+}
+
+static int ring_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	struct ring_hdr *r = (struct ring_hdr *)(void *)ep->chan;
+	const uint64_t depth = ep->tc->depth;
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	unsigned spins = 0;
+
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	while (h - ep->cached >= depth) {
+		/* A2: pairs with R2 in ring_recv(). */
+		ep->cached = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (h - ep->cached < depth)
+			break;
+		if (spin_wait(&spins))
+			return 0;
+	}
+	memcpy(r->slots + (h & (depth - 1)) * ep->stride, ep->msg[0], ep->tc->size);
+	/* R1: pairs with A1 in ring_recv(): publishes the slot. */
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	return 1;
+}
+
+static int ring_recv(struct ep *ep, unsigned n)
+{
+	struct ring_hdr *r = (struct ring_hdr *)(void *)ep->chan;
+	const uint64_t depth = ep->tc->depth;
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	unsigned spins = 0;
+
+	(void)n;
+	while (ep->cached == t) {
+		/* A1: pairs with R1 in ring_send(). */
+		ep->cached = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (ep->cached != t)
+			break;
+		if (spin_wait(&spins))
+			return 0;
+	}
+	memcpy(ep->msg[0], r->slots + (t & (depth - 1)) * ep->stride, ep->tc->size);
+	/* R2: pairs with A2 in ring_send(): the slot may be reused. */
+	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+	ep->deliver(ep, ep->msg[0], ep->tc->size, 0);
+	return 1;
+}
+
+static const struct transport t_ring = {
+	"ring", ring_create, shm_destroy, shm_open_ep, noop_close, ring_send, ring_recv, NULL, 0,
+};
+
+/* ------------------------------------------------------------------ */
+/* pipe and socketpair                                                 */
+/* ------------------------------------------------------------------ */
+
+static void fds_close(struct tcase *tc)
+{
+	unsigned ch, i;
+
+	for (ch = 0; ch < 2; ch++)
+		for (i = 0; i < 2; i++)
+			if (tc->fd[ch][i] >= 0) {
+				close(tc->fd[ch][i]);
+				tc->fd[ch][i] = -1;
+			}
+}
+
+static int pipe_create(struct tcase *tc)
+{
+	unsigned ch;
+	int want;
+
+	/* Only a write of at most PIPE_BUF bytes is atomic. */
+	if (tc->size > PIPE_BUF && (tc->np > 1 || tc->nc > 1)) {
+		set_note(tc, "writes over PIPE_BUF (%d B) are not atomic: several producers or "
+			 "consumers would interleave", PIPE_BUF);
+		return T_NA;
+	}
+	want = (int)((uint64_t)tc->depth * tc->size > (16u << 20) ? (16u << 20)
+								    : tc->depth * tc->size);
+	for (ch = 0; ch < tc->nch; ch++) {
+		if (pipe2(tc->fd[ch], O_NONBLOCK | O_CLOEXEC) != 0)
+			return -errno;
+		/* As deep as the other queues where the kernel lets us. */
+		if (fcntl(tc->fd[ch][1], F_SETPIPE_SZ, want) < 0 &&
+		    fcntl(tc->fd[ch][1], F_SETPIPE_SZ, 1 << 20) < 0 && ch == 0)
+			set_note(tc, "pipe size left at the default");
+	}
+	return 0;
+}
+
+static int fd_open(struct ep *ep)
+{
+	ep->fd = ep->tc->fd[ep->ch][ep->role == ROLE_SEND ? 1 : 0];
+	return 0;
+}
+
+/* Wait for @events on @fd, WAIT_MS at a time.  0 ready, 1 aborted, -errno. */
+static int fd_wait(int fd, short events)
+{
+	struct pollfd p = { fd, events, 0 };
+
+	for (;;) {
+		int rc = poll(&p, 1, WAIT_MS);
+
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (aborted())
+			return 1;
+	}
+}
+
+static int pipe_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	const size_t size = ep->tc->size;
+	size_t done = 0;
+
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	while (done < size) {
+		ssize_t w = write(ep->fd, ep->msg[0] + done, size - done);
+
+		if (w > 0) {
+			done += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		w = fd_wait(ep->fd, POLLOUT);
+		if (w)
+			return w < 0 ? (int)w : 0; /* aborted: a partial message is never counted */
+	}
+	return 1;
+}
+
+static int pipe_recv(struct ep *ep, unsigned n)
+{
+	const size_t size = ep->tc->size;
+	size_t done = 0;
+
+	(void)n;
+	while (done < size) {
+		ssize_t r = read(ep->fd, ep->msg[0] + done, size - done);
+
+		if (r > 0) {
+			done += (size_t)r;
+			/* With several readers a message must come in one read. */
+			if (done < size && ep->tc->nc > 1)
+				break;
+			continue;
+		}
+		if (r == 0)
+			return -EPIPE;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		r = fd_wait(ep->fd, POLLIN);
+		if (r)
+			return r < 0 ? (int)r : 0;
+	}
+	ep->deliver(ep, ep->msg[0], done, 0);
+	return 1;
+}
+
+static const struct transport t_pipe = {
+	"pipe", pipe_create, fds_close, fd_open, noop_close, pipe_send, pipe_recv, NULL, 0,
+};
+
+static int sock_create(struct tcase *tc)
+{
+	unsigned ch;
+	int buf = (int)((uint64_t)tc->depth * (tc->size + 64) > (32u << 20)
+				? (32u << 20) : tc->depth * (tc->size + 64));
+
+	for (ch = 0; ch < tc->nch; ch++) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tc->fd[ch]) != 0)
+			return -errno;
+		/* Room for as many messages as the other queues hold, where allowed. */
+		if (setsockopt(tc->fd[ch][1], SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0 &&
+		    setsockopt(tc->fd[ch][1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)) != 0 &&
+		    ch == 0)
+			set_note(tc, "SO_SNDBUF left at the default");
+	}
+	return 0;
+}
+
+static int sock_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	for (;;) {
+		ssize_t w = send(ep->fd, ep->msg[0], ep->tc->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int rc;
+
+		if (w == (ssize_t)ep->tc->size)
+			return 1;
+		if (w >= 0)
+			return -EPROTO; /* a SEQPACKET send is all or nothing */
+		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
+			return -errno;
+		rc = fd_wait(ep->fd, POLLOUT);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+}
+
+static int sock_recv(struct ep *ep, unsigned n)
+{
+	(void)n;
+	for (;;) {
+		ssize_t r = recv(ep->fd, ep->msg[0], ep->tc->size, MSG_DONTWAIT | MSG_TRUNC);
+		int rc;
+
+		if (r > 0) {
+			if ((size_t)r > ep->tc->size)
+				return -EMSGSIZE;
+			ep->deliver(ep, ep->msg[0], (size_t)r, 0);
+			return 1;
+		}
+		if (r == 0)
+			return -EPIPE;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		rc = fd_wait(ep->fd, POLLIN);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+}
+
+static const struct transport t_sock = {
+	"socketpair", sock_create, fds_close, fd_open, noop_close, sock_send, sock_recv, NULL, 0,
+};
+
+/* ------------------------------------------------------------------ */
+/* POSIX message queues                                                */
+/* ------------------------------------------------------------------ */
+
+static long read_proc_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void mq_destroy(struct tcase *tc)
+{
+	unsigned ch;
+
+	for (ch = 0; ch < 2; ch++)
+		if (tc->mq[ch] != (mqd_t)-1) {
+			mq_close(tc->mq[ch]);
+			tc->mq[ch] = (mqd_t)-1;
+		}
+}
+
+/*
+ * The kernel refuses a queue deeper than fs/mqueue/msg_max or with larger
+ * messages than fs/mqueue/msgsize_max (EINVAL) unless the caller has
+ * CAP_SYS_RESOURCE, and one whose bytes exceed RLIMIT_MSGQUEUE (EMFILE),
+ * root included.  Raise the rlimit where allowed, then lower the depth
+ * until the queue fits; a message size over the limit is n/a.
+ */
+static int mq_create(struct tcase *tc)
+{
+	unsigned ch, depth = tc->depth;
+	struct rlimit rl;
+	const char *why = NULL;
+
+	rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+	if (setrlimit(RLIMIT_MSGQUEUE, &rl) != 0 && getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_MSGQUEUE, &rl);
+	}
+	for (ch = 0; ch < tc->nch; ch++) {
+		struct mq_attr a;
+
+		object_name(tc, ch, "/");
+		for (;;) {
+			memset(&a, 0, sizeof(a));
+			a.mq_maxmsg = depth;
+			a.mq_msgsize = tc->size;
+			mq_unlink(tc->name[ch]);
+			tc->mq[ch] = mq_open(tc->name[ch], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+					     0600, &a);
+			if (tc->mq[ch] != (mqd_t)-1)
+				break;
+			if (errno == EINVAL) {
+				long mmax = read_proc_long("/proc/sys/fs/mqueue/msg_max");
+				long smax = read_proc_long("/proc/sys/fs/mqueue/msgsize_max");
+
+				if (smax > 0 && tc->size > (unsigned long)smax) {
+					set_note(tc, "message size over fs/mqueue/msgsize_max (%ld B)",
+						 smax);
+					return T_NA;
+				}
+				if (mmax > 0 && depth > (unsigned long)mmax) {
+					depth = (unsigned)mmax;
+					why = "fs/mqueue/msg_max";
+					continue;
+				}
+			} else if ((errno == EMFILE || errno == ENOMEM) && depth > 1) {
+				depth /= 2;
+				why = "RLIMIT_MSGQUEUE";
+				continue;
+			}
+			fprintf(stderr, "bench: [%s] mq_open: %s\n", tc->label, strerror(errno));
+			return -errno;
+		}
+		/* Children inherit the descriptor: the name can go at once. */
+		mq_unlink(tc->name[ch]);
+	}
+	if (why)
+		set_note(tc, "depth lowered to %u by %s", depth, why);
+	return 0;
+}
+
+static int mq_open_ep(struct ep *ep)
+{
+	ep->mq = ep->tc->mq[ep->ch];
+	return 0;
+}
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long)ms * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static int mq_send_t(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	struct timespec ts;
+
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	for (;;) {
+		deadline_in(&ts, WAIT_MS);
+		if (mq_timedsend(ep->mq, (const char *)ep->msg[0], ep->tc->size, 0, &ts) == 0)
+			return 1;
+		if (errno != ETIMEDOUT && errno != EINTR)
+			return -errno;
+		if (aborted())
+			return 0;
+	}
+}
+
+static int mq_recv_t(struct ep *ep, unsigned n)
+{
+	struct timespec ts;
+
+	(void)n;
+	for (;;) {
+		ssize_t r;
+
+		deadline_in(&ts, WAIT_MS);
+		r = mq_timedreceive(ep->mq, (char *)ep->msg[0], ep->tc->size, NULL, &ts);
+		if (r >= 0) {
+			ep->deliver(ep, ep->msg[0], (size_t)r, 0);
+			return 1;
+		}
+		if (errno != ETIMEDOUT && errno != EINTR)
+			return -errno;
+		if (aborted())
+			return 0;
+	}
+}
+
+static const struct transport t_mq = {
+	"posix_mq", mq_create, mq_destroy, mq_open_ep, noop_close, mq_send_t, mq_recv_t, NULL, 0,
+};
+
+/* ------------------------------------------------------------------ */
+/* Boost.Interprocess message_queue                                    */
+/* ------------------------------------------------------------------ */
+
+#ifdef BENCH_HAVE_BOOST
+static int bmq_create(struct tcase *tc)
+{
+	unsigned ch;
+	int rc;
+
+	for (ch = 0; ch < tc->nch; ch++) {
+		object_name(tc, ch, "");
+		rc = bench_bmq_create(tc->name[ch], tc->depth, tc->size);
+		if (rc < 0) {
+			fprintf(stderr, "bench: [%s] boost message_queue: %s\n", tc->label,
+				strerror(-rc));
+			return rc;
+		}
+		snprintf(live_shm[ch], sizeof(live_shm[ch]), "/dev/shm/%s", tc->name[ch]);
+	}
+	return 0;
+}
+
+static void bmq_destroy(struct tcase *tc)
+{
+	unsigned ch;
+
+	for (ch = 0; ch < tc->nch; ch++) {
+		bench_bmq_remove(tc->name[ch]);
+		live_shm[ch][0] = '\0';
+	}
+}
+
+static int bmq_open(struct ep *ep)
+{
+	return bench_bmq_open(ep->tc->name[ep->ch], (struct bench_bmq **)&ep->bmq);
+}
+
+static void bmq_close(struct ep *ep)
+{
+	bench_bmq_close(ep->bmq);
+	ep->bmq = NULL;
+}
+
+static int bmq_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	int rc;
+
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	for (;;) {
+		rc = bench_bmq_send(ep->bmq, ep->msg[0], ep->tc->size, WAIT_MS);
+		if (rc == 0)
+			return 1;
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (aborted())
+			return 0;
+	}
+}
+
+static int bmq_recv(struct ep *ep, unsigned n)
+{
+	size_t len;
+	int rc;
+
+	(void)n;
+	for (;;) {
+		rc = bench_bmq_recv(ep->bmq, ep->msg[0], ep->tc->size, &len, WAIT_MS);
+		if (rc == 0) {
+			ep->deliver(ep, ep->msg[0], len, 0);
+			return 1;
+		}
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (aborted())
+			return 0;
+	}
+}
+#else
+static int bmq_create(struct tcase *tc)
+{
+	set_note(tc, "not built: needs bench/boost_mq.cc and -DBENCH_HAVE_BOOST (libboost-dev)");
+	return T_NA;
+}
+#define bmq_destroy NULL
+#define bmq_open NULL
+#define bmq_close NULL
+#define bmq_send NULL
+#define bmq_recv NULL
+#endif
+
+static const struct transport t_boost = {
+	"boost_mq", bmq_create, bmq_destroy, bmq_open, bmq_close, bmq_send, bmq_recv, NULL, 0,
+};
+
+/* ------------------------------------------------------------------ */
+/* DPDK rte_ring                                                       */
+/* ------------------------------------------------------------------ */
+
+#ifdef BENCH_HAVE_DPDK
+/*
+ * A channel: a ring of 64-byte elements for messages of up to 64 bytes;
+ * for larger ones a data ring and a free ring of 4-byte slot indices and a
+ * pool of depth slots (every index is in exactly one of the two rings or
+ * held by one process).  Each ring holds exactly depth entries
+ * (RING_F_EXACT_SZ), like the other queues.
+ */
+#define RTE_ELEM 64u
+
+struct rte_chan {
+	size_t data_off, free_off, pool_off;
+};
+
+static size_t rte_ring_bytes(unsigned esize, unsigned depth)
+{
+	ssize_t n = rte_ring_get_memsize_elem(esize, rte_align32pow2(depth + 1));
+
+	return n < 0 ? 0 : ((size_t)n + 127) & ~(size_t)127;
+}
+
+static int rte_elem_mode(const struct tcase *tc)
+{
+	return tc->size <= RTE_ELEM;
+}
+
+static int rte_t_create(struct tcase *tc)
+{
+	unsigned flags = RING_F_EXACT_SZ, ch, i;
+	struct rte_chan lay;
+	size_t len;
+	int rc;
+
+	if (tc->flags & T_HTS)
+		flags |= RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ;
+	lay.data_off = 256;
+	if (rte_elem_mode(tc)) {
+		lay.free_off = lay.pool_off = 0;
+		len = lay.data_off + rte_ring_bytes(RTE_ELEM, tc->depth);
+	} else {
+		lay.free_off = lay.data_off + rte_ring_bytes(4, tc->depth);
+		lay.pool_off = lay.free_off + rte_ring_bytes(4, tc->depth);
+		len = lay.pool_off + (size_t)tc->depth * slot_stride(tc->size);
+	}
+	rc = shm_channels(tc, len);
+	if (rc < 0)
+		return rc;
+	for (ch = 0; ch < tc->nch; ch++) {
+		unsigned char *base = tc->mem + ch * tc->chan_len;
+		struct rte_ring *d = (struct rte_ring *)(void *)(base + lay.data_off);
+		char name[RTE_RING_NAMESIZE];
+
+		memcpy(base, &lay, sizeof(lay));
+		snprintf(name, sizeof(name), "d%u", ch);
+		rc = rte_ring_init(d, name, tc->depth, flags);
+		if (rc == 0 && !rte_elem_mode(tc)) {
+			struct rte_ring *f = (struct rte_ring *)(void *)(base + lay.free_off);
+
+			snprintf(name, sizeof(name), "f%u", ch);
+			rc = rte_ring_init(f, name, tc->depth, flags);
+			for (i = 0; rc == 0 && i < tc->depth; i++)
+				if (rte_ring_enqueue_elem(f, &i, sizeof(i)) != 0)
+					rc = -ENOSPC;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "bench: [%s] rte_ring_init: %s\n", tc->label, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static inline struct rte_ring *rte_at(struct ep *ep, size_t off)
+{
+	return (struct rte_ring *)(void *)(ep->chan + off);
+}
+
+static int rte_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	const struct rte_chan *lay = (const struct rte_chan *)(void *)ep->chan;
+	struct rte_ring *d = rte_at(ep, lay->data_off);
+	unsigned spins = 0, k, i;
+	uint32_t idx[MAX_BATCH];
+
+	stamp_msgs(ep, id, seq, n);
+	if (rte_elem_mode(ep->tc)) {
+		/* The messages lie in ep->msgbuf, 64 bytes apart: the elements themselves. */
+		while ((k = rte_ring_enqueue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
+			if (spin_wait(&spins))
+				return 0;
+		return (int)k;
+	}
+	while ((k = rte_ring_dequeue_burst_elem(rte_at(ep, lay->free_off), idx, sizeof(idx[0]),
+						n, NULL)) == 0)
+		if (spin_wait(&spins))
+			return 0;
+	for (i = 0; i < k; i++)
+		memcpy(ep->chan + lay->pool_off + (size_t)idx[i] * ep->stride, ep->msg[i],
+		       ep->tc->size);
+	/* The data ring has room for every index: this never fails. */
+	if (rte_ring_enqueue_bulk_elem(d, idx, sizeof(idx[0]), k, NULL) != k)
+		return -EPROTO;
+	return (int)k;
+}
+
+static int rte_t_recv(struct ep *ep, unsigned n)
+{
+	const struct rte_chan *lay = (const struct rte_chan *)(void *)ep->chan;
+	struct rte_ring *d = rte_at(ep, lay->data_off);
+	unsigned spins = 0, k, i;
+	uint32_t idx[MAX_BATCH];
+
+	if (rte_elem_mode(ep->tc)) {
+		while ((k = rte_ring_dequeue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
+			if (spin_wait(&spins))
+				return 0;
+	} else {
+		while ((k = rte_ring_dequeue_burst_elem(d, idx, sizeof(idx[0]), n, NULL)) == 0)
+			if (spin_wait(&spins))
+				return 0;
+		for (i = 0; i < k; i++)
+			memcpy(ep->msg[i], ep->chan + lay->pool_off + (size_t)idx[i] * ep->stride,
+			       ep->tc->size);
+		if (rte_ring_enqueue_bulk_elem(rte_at(ep, lay->free_off), idx, sizeof(idx[0]), k,
+					       NULL) != k)
+			return -EPROTO;
+	}
+	for (i = 0; i < k; i++)
+		ep->deliver(ep, ep->msg[i], ep->tc->size, 0);
+	return (int)k;
+}
+#else
+static int rte_t_create(struct tcase *tc)
+{
+	set_note(tc, "not built: needs -DBENCH_HAVE_DPDK and libdpdk (libdpdk-dev)");
+	return T_NA;
+}
+#define rte_t_send NULL
+#define rte_t_recv NULL
+#endif
+
+static const struct transport t_rte = {
+	"rte_ring", rte_t_create, shm_destroy, shm_open_ep, noop_close, rte_t_send, rte_t_recv,
+	NULL, 1,
+};
+
+/* ------------------------------------------------------------------ */
+/* Concurrency Kit ck_ring                                             */
+/* ------------------------------------------------------------------ */
+
+#ifdef BENCH_HAVE_CK
+/*
+ * A channel: data and free rings of slot indices (ck_ring stores pointer
+ * values; an index is stored as one), and a pool of depth slots.  ck_ring
+ * keeps its indices apart from its buffer, so both live in the shared
+ * mapping and hold no pointer.  A ring of size 2 * depth holds depth.
+ */
+struct ck_chan {
+	ck_ring_t data;
+	ck_ring_t free;
+	size_t data_buf, free_buf, pool;
+};
+
+static int ck_t_create(struct tcase *tc)
+{
+	size_t ring_bytes = 2 * (size_t)tc->depth * sizeof(ck_ring_buffer_t);
+	size_t data_buf = (sizeof(struct ck_chan) + 127) & ~(size_t)127;
+	size_t free_buf = data_buf + ring_bytes, pool = free_buf + ring_bytes;
+	unsigned ch, i;
+	int rc;
+
+	if ((tc->flags & T_SPSC) && (tc->np != 1 || tc->nc != 1)) {
+		set_note(tc, "SPSC functions: one producer and one consumer only");
+		return T_NA;
+	}
+	rc = shm_channels(tc, pool + (size_t)tc->depth * slot_stride(tc->size));
+	if (rc < 0)
+		return rc;
+	for (ch = 0; ch < tc->nch; ch++) {
+		unsigned char *base = tc->mem + ch * tc->chan_len;
+		struct ck_chan *c = (struct ck_chan *)(void *)base;
+
+		c->data_buf = data_buf;
+		c->free_buf = free_buf;
+		c->pool = pool;
+		ck_ring_init(&c->data, 2 * tc->depth);
+		ck_ring_init(&c->free, 2 * tc->depth);
+		for (i = 0; i < tc->depth; i++)
+			if (!ck_ring_enqueue_mpmc(&c->free, (ck_ring_buffer_t *)(void *)(base + free_buf),
+						  (const void *)(uintptr_t)i))
+				return -ENOSPC;
+	}
+	return 0;
+}
+
+static int ck_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
+{
+	struct ck_chan *c = (struct ck_chan *)(void *)ep->chan;
+	ck_ring_buffer_t *db = (ck_ring_buffer_t *)(void *)(ep->chan + c->data_buf);
+	ck_ring_buffer_t *fb = (ck_ring_buffer_t *)(void *)(ep->chan + c->free_buf);
+	const int spsc = ep->tc->flags & T_SPSC;
+	unsigned spins = 0;
+	void *v = NULL;
+	bool ok;
+
+	(void)n;
+	stamp_msgs(ep, id, seq, 1);
+	/* The free ring's producers are the consumers and vice versa. */
+	while (!(spsc ? ck_ring_dequeue_spsc(&c->free, fb, &v)
+		      : ck_ring_dequeue_mpmc(&c->free, fb, &v)))
+		if (spin_wait(&spins))
+			return 0;
+	if ((uintptr_t)v >= ep->tc->depth)
+		return -EPROTO;
+	memcpy(ep->chan + c->pool + (uintptr_t)v * ep->stride, ep->msg[0], ep->tc->size);
+	ok = spsc ? ck_ring_enqueue_spsc(&c->data, db, v) : ck_ring_enqueue_mpmc(&c->data, db, v);
+	return ok ? 1 : -EPROTO; /* room for every index: never full */
+}
+
+static int ck_t_recv(struct ep *ep, unsigned n)
+{
+	struct ck_chan *c = (struct ck_chan *)(void *)ep->chan;
+	ck_ring_buffer_t *db = (ck_ring_buffer_t *)(void *)(ep->chan + c->data_buf);
+	ck_ring_buffer_t *fb = (ck_ring_buffer_t *)(void *)(ep->chan + c->free_buf);
+	const int spsc = ep->tc->flags & T_SPSC;
+	unsigned spins = 0;
+	void *v = NULL;
+	bool ok;
+
+	(void)n;
+	while (!(spsc ? ck_ring_dequeue_spsc(&c->data, db, &v)
+		      : ck_ring_dequeue_mpmc(&c->data, db, &v)))
+		if (spin_wait(&spins))
+			return 0;
+	if ((uintptr_t)v >= ep->tc->depth)
+		return -EPROTO;
+	memcpy(ep->msg[0], ep->chan + c->pool + (uintptr_t)v * ep->stride, ep->tc->size);
+	ok = spsc ? ck_ring_enqueue_spsc(&c->free, fb, v) : ck_ring_enqueue_mpmc(&c->free, fb, v);
+	if (!ok)
+		return -EPROTO;
+	ep->deliver(ep, ep->msg[0], ep->tc->size, 0);
+	return 1;
+}
+#else
+static int ck_t_create(struct tcase *tc)
+{
+	set_note(tc, "not built: <ck_ring.h> not found (libck-dev)");
+	return T_NA;
+}
+#define ck_t_send NULL
+#define ck_t_recv NULL
+#endif
+
+static const struct transport t_ck = {
+	"ck_ring", ck_t_create, shm_destroy, shm_open_ep, noop_close, ck_t_send, ck_t_recv, NULL,
+	1,
+};
+
+/* ------------------------------------------------------------------ */
+/* Endpoints                                                           */
+/* ------------------------------------------------------------------ */
+
+static int ep_open(struct ep *ep, struct tcase *tc, unsigned ch, unsigned role, unsigned batch)
+{
+	unsigned i;
+	int rc;
+
+	memset(ep, 0, sizeof(*ep));
+	ep->tc = tc;
+	ep->ch = ch;
+	ep->role = role;
+	ep->fd = -1;
+	ep->stride = slot_stride(tc->size);
+	ep->msgbuf = aligned_alloc(64, ep->stride * batch);
+	if (!ep->msgbuf)
+		return -ENOMEM;
+	/* A recognisable pattern in the bytes nobody checks. */
+	memset(ep->msgbuf, 0x5a, ep->stride * batch);
+	for (i = 0; i < batch; i++)
+		ep->msg[i] = ep->msgbuf + i * ep->stride;
+	rc = tc->t->open(ep);
+	if (rc < 0) {
+		free(ep->msgbuf);
+		ep->msgbuf = NULL;
+	}
+	return rc;
+}
+
+static void ep_close(struct ep *ep)
+{
+	if (!ep->msgbuf)
+		return;
+	ep->tc->t->close(ep);
+	free(ep->msgbuf);
+	ep->msgbuf = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Throughput: children                                                */
+/* ------------------------------------------------------------------ */
+
+/* Child exit codes. */
+enum { CHILD_OK = 0, CHILD_VERIFY = 1, CHILD_API = 2, CHILD_ABORTED = 3 };
+
+static unsigned g_index;	/* set before each fork: the child's index */
+
+static const char *err_str(int rc)
+{
+	return ipcq_strerror(rc);
+}
+
+static int producer_main(void *arg)
+{
+	struct tcase *tc = arg;
+	struct prod_stat *me = &tc->sh->prod[g_index];
+	const uint64_t id = g_index;
+	uint64_t seq = 0;
+	struct ep ep;
+	int rc, ret = CHILD_API, warm_done = 0;
+
+	rc = ep_open(&ep, tc, 0, ROLE_SEND, tc->batch);
+	if (rc < 0) {
+		fail_note(me->why, tc->label, "producer %u: open: %s", g_index, err_str(rc));
+		bench_barrier_abort(&tc->sh->barrier);
+		return CHILD_API;
+	}
+	if (bench_barrier_wait(&tc->sh->barrier, NULL, NULL) < 0) {
+		ret = CHILD_ABORTED;
+		goto out;
+	}
+	me->start_ns = bench_now_ns();
+	for (;;) {
+		uint32_t ph = atomic_load_explicit(&tc->sh->phase, memory_order_relaxed);
+
+		if (ph != PHASE_WARM && !warm_done) {
+			me->warm_sent = seq;
+			warm_done = 1;
+		}
+		if (ph == PHASE_STOP)
+			break;
+		rc = tc->t->send(&ep, id, seq + 1, tc->batch);
+		if (rc == 0)
+			break; /* aborted */
+		if (rc < 0 || (unsigned)rc > tc->batch) {
+			fail_note(me->why, tc->label, "producer %u: send at seq %llu: %d %s", g_index,
+				  (unsigned long long)(seq + 1), rc, rc < 0 ? err_str(rc) : "");
+			goto out;
+		}
+		seq += (unsigned)rc;
+		me->sent = seq; /* progress, for a watchdog that has to kill this process */
+	}
+	ret = CHILD_OK;
+out:
+	me->end_ns = bench_now_ns();
+	me->sent = seq;
+	if (!warm_done)
+		me->warm_sent = seq;
+	me->failed = ret != CHILD_OK && ret != CHILD_ABORTED;
+	ep_close(&ep);
+	return ret;
+}
+
+struct cons_ctx {
+	struct cons_stat *me;
+	uint64_t last_seq[MAX_SIDE];
+	int saw_end;
+};
+
+/* Check one received message; 1 for an end marker. */
+static int tp_deliver(struct ep *ep, const unsigned char *p, size_t len, uint64_t libseq)
+{
+	struct cons_ctx *cc = ep->ctx;
+	struct cons_stat *me = cc->me;
+	const struct tcase *tc = ep->tc;
+	uint64_t id, seq;
+
+	if (len >= 16 && load64(p) == END_ID) {
+		me->ends++;
+		cc->saw_end = 1;
+		ep->done = 1;
+		return 1;
+	}
+	if (cc->saw_end) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: data message after an end marker",
+			  g_index);
+	}
+	if (len != tc->size) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: message of %zu bytes, expected %u",
+			  g_index, len, tc->size);
+		return 0;
+	}
+	id = load64(p);
+	seq = load64(p + 8);
+	if (id >= tc->np) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: bad producer id %llu (seq field %llu)",
+			  g_index, (unsigned long long)id, (unsigned long long)seq);
+		return 0;
+	}
+	if (tc->nc == 1 ? seq != cc->last_seq[id] + 1 : seq <= cc->last_seq[id]) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: producer %llu: seq %llu after %llu (%s)",
+			  g_index, (unsigned long long)id, (unsigned long long)seq,
+			  (unsigned long long)cc->last_seq[id],
+			  seq <= cc->last_seq[id] ? "duplicate or reordered" : "gap: lost");
+	}
+	if (!stamp_ok(p, len, id, seq)) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: producer %llu seq %llu: payload corrupt",
+			  g_index, (unsigned long long)id, (unsigned long long)seq);
+	}
+	if (libseq && libseq != seq) {
+		me->errors++;
+		fail_note(me->why, tc->label, "consumer %u: producer %llu seq %llu: msginfo seq %llu",
+			  g_index, (unsigned long long)id, (unsigned long long)seq,
+			  (unsigned long long)libseq);
+	}
+	cc->last_seq[id] = seq;
+	me->count[id]++;
+	me->sum[id] += seq;
+	me->sumsq[id] += seq * seq;
+	me->n++;
+	return 0;
+}
+
+static int consumer_main(void *arg)
+{
+	struct tcase *tc = arg;
+	struct cons_stat *me = &tc->sh->cons[g_index];
+	struct cons_ctx cc;
+	uint64_t next_stamp = STAMP_EVERY;
+	struct ep ep;
+	int rc, ret = CHILD_API;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.me = me;
+	rc = ep_open(&ep, tc, 0, ROLE_RECV, tc->batch);
+	if (rc < 0) {
+		fail_note(me->why, tc->label, "consumer %u: open: %s", g_index, err_str(rc));
+		bench_barrier_abort(&tc->sh->barrier);
+		return CHILD_API;
+	}
+	ep.deliver = tp_deliver;
+	ep.ctx = &cc;
+	if (bench_barrier_wait(&tc->sh->barrier, NULL, NULL) < 0) {
+		ret = CHILD_ABORTED;
+		goto out;
+	}
+	me->start_ns = me->last_ns = bench_now_ns();
+	while (!ep.done) {
+		rc = tc->t->recv(&ep, tc->batch);
+		if (rc == 0)
+			break; /* aborted */
+		if (rc < 0) {
+			fail_note(me->why, tc->label, "consumer %u: recv: %d %s", g_index, rc,
+				  err_str(rc));
+			goto out;
+		}
+		if (me->n >= next_stamp) {
+			me->last_ns = bench_now_ns();
+			next_stamp = me->n + STAMP_EVERY;
+		}
+	}
+	ret = me->errors ? CHILD_VERIFY : CHILD_OK;
+out:
+	me->failed = ret != CHILD_OK && ret != CHILD_ABORTED;
+	ep_close(&ep);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Results                                                             */
+/* ------------------------------------------------------------------ */
+
+struct result {
+	char test[12], transport[16], mode[16], strategy[16];
+	unsigned batch, producers, consumers, msg_size;
+	uint64_t msgs;
+	double seconds;
+	uint64_t p50, p99, p999, max;
+	char status[10];	/* ok, capped, n/a, skipped, FAIL, HANG */
+	char note[NOTE_LEN];
+};
+
+#define MAX_RESULTS 512
+static struct result results[MAX_RESULTS];
+static unsigned n_results;
+static FILE *csv;
+static int any_failure;
+static uint64_t run_start_ns;
+
+static int usable(const struct result *r)
+{
+	return !strcmp(r->status, "ok") || !strcmp(r->status, "capped");
+}
+
+static double rate(const struct result *r)
+{
+	return r->seconds > 0 ? (double)r->msgs / r->seconds : 0.0;
+}
+
+static void init_result(struct result *r, const struct tcase *tc)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->test, sizeof(r->test), "%s", tc->latency ? "latency" : "throughput");
+	snprintf(r->transport, sizeof(r->transport), "%s", tc->t->name);
+	snprintf(r->mode, sizeof(r->mode), "%s", tc->mode);
+	snprintf(r->strategy, sizeof(r->strategy), "%s", tc->strategy);
+	r->batch = tc->batch;
+	r->producers = tc->np;
+	r->consumers = tc->nc;
+	r->msg_size = tc->size;
+	snprintf(r->status, sizeof(r->status), "FAIL");
+}
+
+static void print_table_header(void)
+{
+	printf("%-10s %-10s %-9s %-9s %5s %5s %6s %10s %7s %9s %8s %8s %8s %9s %9s  %s\n",
+	       "test", "transport", "mode", "strategy", "batch", "P/C", "size", "msgs", "secs",
+	       "Mmsg/s", "MB/s", "p50_ns", "p99_ns", "p99.9_ns", "max_ns", "status");
+}
+
+static void emit_result(const struct result *in)
+{
+	struct result rr = *in, *r = &rr;
+	double mps = rate(r), mbps = mps * r->msg_size / 1e6;
+	int lat = !strcmp(r->test, "latency"), have = usable(r);
+	char pc[16], *c;
+
+	for (c = r->note; *c; c++)
+		if (*c == ',' || *c == '\n' || *c == '"')
+			*c = ';';
+	if (!strcmp(r->status, "FAIL") || !strcmp(r->status, "HANG"))
+		any_failure = 1;
+	if (n_results < MAX_RESULTS)
+		results[n_results++] = *r;
+	snprintf(pc, sizeof(pc), "%u/%u", r->producers, r->consumers);
+	printf("%-10s %-10s %-9s %-9s %5u %5s %6u ", r->test, r->transport, r->mode,
+	       r->strategy, r->batch, pc, r->msg_size);
+	if (!have)
+		printf("%10s %7s %9s %8s %8s %8s %9s %9s", "-", "-", "-", "-", "-", "-", "-", "-");
+	else if (lat)
+		printf("%10llu %7.3f %9.3f %8s %8llu %8llu %9llu %9llu",
+		       (unsigned long long)r->msgs, r->seconds, mps / 1e6, "-",
+		       (unsigned long long)r->p50, (unsigned long long)r->p99,
+		       (unsigned long long)r->p999, (unsigned long long)r->max);
+	else
+		printf("%10llu %7.3f %9.3f %8.1f %8s %8s %9s %9s", (unsigned long long)r->msgs,
+		       r->seconds, mps / 1e6, mbps, "-", "-", "-", "-");
+	printf("  %s%s%s\n", r->status, r->note[0] ? "  " : "", r->note);
+	fflush(stdout);
+
+	if (!have)
+		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,,,,,,,,,%s,%s", r->test, r->transport,
+			      r->mode, r->strategy, r->batch, r->producers, r->consumers,
+			      r->msg_size, r->status, r->note);
+	else if (lat)
+		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,,%llu,%llu,%llu,%llu,%s,%s",
+			      r->test, r->transport, r->mode, r->strategy, r->batch, r->producers,
+			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
+			      mps, (unsigned long long)r->p50, (unsigned long long)r->p99,
+			      (unsigned long long)r->p999, (unsigned long long)r->max, r->status,
+			      r->note);
+	else
+		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,%.3f,,,,,%s,%s", r->test,
+			      r->transport, r->mode, r->strategy, r->batch, r->producers,
+			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
+			      mps, mbps, r->status, r->note);
+}
+
+/* ------------------------------------------------------------------ */
+/* Throughput: parent                                                  */
+/* ------------------------------------------------------------------ */
+
+struct watch_arg {
+	pid_t *pids;
+	int *status;
+	int n;
+};
+
+static int any_child_gone(void *arg)
+{
+	struct watch_arg *w = arg;
+	int i, gone = 0;
+
+	for (i = 0; i < w->n; i++) {
+		int st;
+
+		if (w->pids[i] > 0 && waitpid(w->pids[i], &st, WNOHANG) == w->pids[i]) {
+			w->status[i] = st;
+			w->pids[i] = 0;
+			gone = 1;
+		}
+	}
+	return gone;
+}
+
+/* @killed_ok: a SIGKILL from the watchdog is expected (see spins_inside). */
+static int child_status_ok(int st, const char *label, const char *who, unsigned idx,
+			   int killed_ok)
+{
+	char buf[64];
+
+	if (WIFEXITED(st) && (WEXITSTATUS(st) == CHILD_OK || WEXITSTATUS(st) == CHILD_ABORTED))
+		return 1;
+	if (killed_ok && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		return 1;
+	fprintf(stderr, "bench: [%s] %s %u: %s\n", label, who, idx,
+		bench_status_str(st, buf, sizeof(buf)));
+	return 0;
+}
+
+/*
+ * Stop everything still running: raise the abort flag, give the children
+ * two seconds to see it, kill the rest.  Returns how many had to be killed.
+ */
+static int abort_children(struct case_shared *sh, pid_t *pids, int *status, int n)
+{
+	int left;
+
+	atomic_store_explicit(&sh->abort, 1, memory_order_relaxed);
+	left = bench_wait_all(pids, status, n, bench_now_ns() + 2000000000ull);
+	bench_kill_all(pids, status, n);
+	return left;
+}
+
+/* Prepare @tc's shared block and channels; T_NA, 0 or -errno. */
+static int case_setup(struct tcase *tc)
+{
+	int rc;
+
+	serial++;
+	tc->fd[0][0] = tc->fd[0][1] = tc->fd[1][0] = tc->fd[1][1] = -1;
+	tc->mq[0] = tc->mq[1] = (mqd_t)-1;
+	tc->sh = bench_shm_alloc(sizeof(*tc->sh));
+	if (!tc->sh)
+		return -ENOMEM;
+	g_abort = &tc->sh->abort;
+	rc = tc->t->create(tc);
+	return rc;
+}
+
+static void case_teardown(struct tcase *tc)
+{
+	if (tc->t->destroy)
+		tc->t->destroy(tc);
+	g_abort = NULL;
+	bench_shm_free(tc->sh, sizeof(*tc->sh));
+	tc->sh = NULL;
+}
+
+static void run_throughput(struct tcase *tc, struct result *r)
+{
+	struct case_shared *sh;
+	pid_t pids[MAX_CHILDREN];
+	int status[MAX_CHILDREN];
+	struct watch_arg w = { pids, status, 0 };
+	uint64_t t_start, t_end = 0, total = 0, received = 0, warm = 0, deadline, t_abort = 0;
+	unsigned i, j, ends_sent = 0, ends_taken = 0, np = tc->np, nc = tc->nc;
+	int n = 0, ok = 1, hang = 0, capped = 0, killed = 0, rc, left;
+	char why[WHY_LEN] = "";
+
+	init_result(r, tc);
+	memset(pids, 0, sizeof(pids));
+	memset(status, 0, sizeof(status));
+	rc = case_setup(tc);
+	if (rc == T_NA) {
+		snprintf(r->status, sizeof(r->status), "n/a");
+		snprintf(r->note, sizeof(r->note), "%s", tc->note);
+		goto cleanup;
+	}
+	if (rc < 0) {
+		snprintf(r->note, sizeof(r->note), "setup: %s", strerror(-rc));
+		goto cleanup;
+	}
+	sh = tc->sh;
+	bench_barrier_init(&sh->barrier, np + nc + 1);
+	for (i = 0; i < nc + np; i++) {
+		g_index = i < nc ? i : i - nc;
+		pids[n] = bench_fork(i < nc ? consumer_main : producer_main, tc);
+		if (pids[n] < 0) {
+			fprintf(stderr, "bench: [%s] fork: %s\n", tc->label, strerror(errno));
+			bench_barrier_abort(&sh->barrier);
+			bench_wait_all(pids, status, n, bench_now_ns() + 2000000000ull);
+			bench_kill_all(pids, status, n);
+			ok = 0;
+			goto check_children;
+		}
+		n++;
+	}
+	track_pids(pids, n);
+	w.n = n;
+	if (bench_barrier_wait(&sh->barrier, any_child_gone, &w) < 0) {
+		fprintf(stderr, "bench: [%s] a child failed before the start\n", tc->label);
+		ok = 0;
+		bench_wait_all(pids, status, n, bench_now_ns() + 2000000000ull);
+		bench_kill_all(pids, status, n);
+		goto check_children;
+	}
+	/*
+	 * Warm-up: page faults, first touches of the queue's memory and the
+	 * processes' start are not steady state.  The rate counts what the
+	 * producers sent after they saw PHASE_MEASURE.
+	 */
+	bench_sleep_ns(opt.warmup_ns);
+	sh->measure_ns = bench_now_ns();
+	atomic_store_explicit(&sh->phase, PHASE_MEASURE, memory_order_relaxed);
+	for (i = 0; i < nc; i++) /* a snapshot: only a capped case's rate uses it */
+		sh->cons[i].warm_n = *(volatile uint64_t *)&sh->cons[i].n;
+	bench_sleep_ns(opt.duration_ns);
+	atomic_store_explicit(&sh->phase, PHASE_STOP, memory_order_relaxed);
+	deadline = bench_now_ns() + opt.cap_ns;
+
+	/* Producers (indexes nc..n-1) finish their last call. */
+	left = bench_wait_all(pids + nc, status + nc, (int)np, deadline);
+	if (left == 0) {
+		for (i = 0; i < np; i++)
+			if (sh->prod[i].failed)
+				left = -1;
+	}
+	if (left == 0) {
+		/*
+		 * End markers, sent after every producer has exited so that each
+		 * lies behind all data.  A consumer stops at the first it takes
+		 * but may take up to `batch` at once: up to nc * batch, sent
+		 * until every consumer has gone (there may be fewer free slots
+		 * than that).
+		 */
+		struct ep ep;
+
+		g_cons_pids = pids;
+		g_cons_status = status;
+		g_cons_n = (int)nc;
+		g_deadline_ns = deadline;
+		rc = ep_open(&ep, tc, 0, ROLE_SEND, 1);
+		if (rc < 0) {
+			fprintf(stderr, "bench: [%s] parent open: %s\n", tc->label, err_str(rc));
+			ok = 0;
+		}
+		for (i = 0; rc >= 0 && i < nc * tc->batch && consumers_left() > 0; i++) {
+			rc = tc->t->send(&ep, END_ID, i + 1, 1);
+			if (rc > 0) {
+				ends_sent++;
+				continue;
+			}
+			if (rc == 0 && consumers_left() == 0)
+				break; /* all consumers are done: nothing more to send */
+			fprintf(stderr, "bench: [%s] end marker %u of %u: %s\n", tc->label, i + 1,
+				nc * tc->batch, rc == 0 ? "not taken by the cap" : err_str(rc));
+			if (rc < 0)
+				ok = 0;
+			rc = -1;
+		}
+		ep_close(&ep);
+		g_deadline_ns = 0;
+		g_cons_n = 0;
+		left = rc < 0 ? 1 : bench_wait_all(pids, status, (int)nc, deadline);
+	}
+	if (left < 0) {
+		/* A producer failed: stop the consumers, nothing is worth waiting for. */
+		abort_children(sh, pids, status, n);
+	} else if (left > 0) {
+		capped = 1;
+		t_abort = bench_now_ns();
+		fprintf(stderr, "bench: [%s] not finished %.1f s after the measuring time: "
+			"aborted, achieved rate reported\n", tc->label, opt.cap_ns / 1e9);
+		if (tc->t == &t_ipcq)
+			ipcq_t_state(tc);
+		killed = abort_children(sh, pids, status, n);
+		if (killed && tc->t->spins_inside) {
+			fprintf(stderr, "bench: [%s] %d process(es) stuck in %s's own spin loop, "
+				"killed\n", tc->label, killed, tc->t->name);
+		} else if (killed) {
+			hang = 1;
+			fprintf(stderr, "bench: [%s] HANG: children ignored the abort flag\n",
+				tc->label);
+		}
+	}
+check_children:
+	track_pids(NULL, 0);
+	for (i = 0; i < nc; i++)
+		ok &= child_status_ok(status[i], tc->label, "consumer", i, killed && !hang);
+	for (i = 0; i < np; i++)
+		ok &= child_status_ok(status[nc + i], tc->label, "producer", i, killed && !hang);
+	for (i = 0; i < nc; i++) {
+		if (tc->sh->cons[i].errors || tc->sh->cons[i].failed)
+			ok = 0;
+		if (!why[0] && tc->sh->cons[i].why[0])
+			snprintf(why, sizeof(why), "%s", tc->sh->cons[i].why);
+	}
+	for (i = 0; i < np; i++) {
+		if (tc->sh->prod[i].failed)
+			ok = 0;
+		if (!why[0] && tc->sh->prod[i].why[0])
+			snprintf(why, sizeof(why), "%s", tc->sh->prod[i].why);
+	}
+	if (n < (int)(np + nc) || !ok)
+		goto verdict;
+
+	/* Totals per producer: count, sum and sum of squares of the sequences. */
+	for (i = 0; i < np; i++) {
+		uint64_t sent = sh->prod[i].sent, cnt = 0, sum = 0, sumsq = 0;
+		unsigned __int128 s = sent;
+
+		for (j = 0; j < nc; j++) {
+			cnt += sh->cons[j].count[i];
+			sum += sh->cons[j].sum[i];
+			sumsq += sh->cons[j].sumsq[i];
+		}
+		warm += sh->prod[i].warm_sent;
+		/* A killed producer may have sent a batch it had no time to count. */
+		if (capped ? cnt > sent + (killed ? tc->batch : 0)
+			   : (cnt != sent || sum != (uint64_t)(s * (s + 1) / 2) ||
+			      sumsq != (uint64_t)(s * (s + 1) * (2 * s + 1) / 6))) {
+			snprintf(why, sizeof(why), "producer %u sent %llu; consumers received %llu (%s)",
+				 i, (unsigned long long)sent, (unsigned long long)cnt,
+				 cnt < sent ? "LOST" : cnt > sent ? "DUPLICATED" : "wrong sequences");
+			fprintf(stderr, "bench: [%s] %s\n", tc->label, why);
+			ok = 0;
+		}
+		total += sent;
+		if (sh->prod[i].end_ns > t_end)
+			t_end = sh->prod[i].end_ns;
+	}
+	/*
+	 * The window: from PHASE_MEASURE to the later of the last send and the
+	 * last consumer clock read (taken every STAMP_EVERY messages, so it
+	 * covers the drain of what was queued at the stop).
+	 */
+	t_start = sh->measure_ns;
+	for (j = 0; j < nc; j++) {
+		ends_taken += (unsigned)sh->cons[j].ends;
+		/* Capped: what the consumers took since PHASE_MEASURE (the parent's snapshot). */
+		received += sh->cons[j].n - sh->cons[j].warm_n;
+		if (sh->cons[j].last_ns > t_end)
+			t_end = sh->cons[j].last_ns;
+	}
+	if (ok && !capped && tc->t->check &&
+	    tc->t->check(tc, total, ends_sent, ends_taken, why) < 0) {
+		fprintf(stderr, "bench: [%s] %s\n", tc->label, why);
+		ok = 0;
+	}
+	if (capped) {
+		r->msgs = received;
+		r->seconds = t_abort > t_start ? (t_abort - t_start) / 1e9 : 0.0;
+	} else {
+		r->msgs = total - warm;
+		r->seconds = t_end > t_start ? (t_end - t_start) / 1e9 : 0.0;
+	}
+verdict:
+	if (hang) {
+		snprintf(r->status, sizeof(r->status), "HANG");
+	} else if (ok) {
+		snprintf(r->status, sizeof(r->status), "%s", capped ? "capped" : "ok");
+		if (capped)
+			snprintf(r->note, sizeof(r->note), "not done %.1f s after the measuring "
+				 "time; rate achieved until the abort%s", opt.cap_ns / 1e9,
+				 killed ? " (processes stuck in the peer's spin loop killed)" : "");
+		else if (tc->note[0])
+			snprintf(r->note, sizeof(r->note), "%s", tc->note);
+	} else {
+		snprintf(r->status, sizeof(r->status), "FAIL");
+		snprintf(r->note, sizeof(r->note), "%s", why[0] ? why : "see stderr");
+	}
+cleanup:
+	if (tc->sh)
+		case_teardown(tc);
+}
+
+/* ------------------------------------------------------------------ */
+/* Latency                                                             */
+/* ------------------------------------------------------------------ */
+
+static void maybe_pin(int n)
+{
+	if (pin_latency && bench_cpu_count() > 1)
+		bench_pin_nth_cpu(n);
+}
+
+struct lat_ctx {
+	uint64_t expect;	/* the sequence the next message must carry */
+	uint64_t expect_id;
+	int bad;
+};
+
+static int lat_deliver(struct ep *ep, const unsigned char *p, size_t len, uint64_t libseq)
+{
+	struct lat_ctx *lc = ep->ctx;
+
+	(void)libseq;
+	if (len == LAT_SIZE && load64(p) == END_ID) {
+		ep->done = 1;
+		return 1;
+	}
+	if (len != LAT_SIZE || load64(p) != lc->expect_id || load64(p + 8) != lc->expect ||
+	    !stamp_ok(p, len, lc->expect_id, lc->expect)) {
+		if (!lc->bad)
+			fail_note(ep->tc->sh->lat_why, ep->tc->label,
+				  "%s: expected id %llu seq %llu, got len %zu id %llu seq %llu",
+				  lc->expect_id ? "pinger" : "ponger",
+				  (unsigned long long)lc->expect_id, (unsigned long long)lc->expect,
+				  len, (unsigned long long)load64(p), (unsigned long long)load64(p + 8));
+		lc->bad = 1;
+	}
+	return 0;
+}
+
+static int pinger_main(void *arg)
+{
+	struct tcase *tc = arg;
+	struct case_shared *sh = tc->sh;
+	struct ep out, in;
+	struct lat_ctx lc = { 0, 1, 0 };
+	uint64_t seq = 0, t0, t1, start, warm_until, end;
+	int rc, ret = CHILD_API, recording = 0, have_in = 0;
+
+	maybe_pin(0);
+	rc = ep_open(&out, tc, 0, ROLE_SEND, 1);
+	if (rc == 0) {
+		rc = ep_open(&in, tc, 1, ROLE_RECV, 1);
+		have_in = rc == 0;
+	}
+	if (rc < 0) {
+		fail_note(sh->lat_why, tc->label, "pinger: open: %s", err_str(rc));
+		bench_barrier_abort(&sh->barrier);
+		goto out;
+	}
+	in.deliver = lat_deliver;
+	in.ctx = &lc;
+	if (bench_barrier_wait(&sh->barrier, NULL, NULL) < 0) {
+		ret = CHILD_ABORTED;
+		goto out;
+	}
+	start = bench_now_ns();
+	warm_until = start + tc->sh->lat_ns / LAT_WARMUP_DIV; /* lat_ns: the duration, on entry */
+	end = warm_until + tc->sh->lat_ns;
+	t1 = start;
+	for (;;) {
+		lc.expect = ++seq;
+		t0 = bench_now_ns();
+		rc = tc->t->send(&out, 0, seq, 1);
+		if (rc > 0)
+			rc = tc->t->recv(&in, 1);
+		t1 = bench_now_ns();
+		if (rc <= 0) {
+			if (rc == 0) {
+				ret = CHILD_ABORTED;
+				break;
+			}
+			fail_note(sh->lat_why, tc->label, "pinger: %d %s", rc, err_str(rc));
+			goto out;
+		}
+		if (lc.bad) {
+			ret = CHILD_VERIFY;
+			goto out;
+		}
+		if (recording) {
+			bench_hist_record(&sh->hist, t1 - t0);
+			if (t1 >= end)
+				break;
+		} else if (t1 >= warm_until && seq >= LAT_WARMUP_MIN) {
+			recording = 1;
+			end = t1 + tc->sh->lat_ns;
+			start = t1;
+		}
+	}
+	sh->trips = sh->hist.count;
+	sh->lat_ns = t1 > start ? t1 - start : 0;
+	if (ret == CHILD_ABORTED)
+		goto out;
+	rc = tc->t->send(&out, END_ID, seq + 1, 1);
+	ret = rc > 0 ? CHILD_OK : rc == 0 ? CHILD_ABORTED : CHILD_API;
+out:
+	sh->lat_failed |= ret != CHILD_OK && ret != CHILD_ABORTED;
+	ep_close(&out);
+	if (have_in)
+		ep_close(&in);
+	return ret;
+}
+
+static int ponger_main(void *arg)
+{
+	struct tcase *tc = arg;
+	struct case_shared *sh = tc->sh;
+	struct ep out, in;
+	struct lat_ctx lc = { 1, 0, 0 };
+	int rc, ret = CHILD_API, have_out = 0;
+
+	maybe_pin(1);
+	rc = ep_open(&in, tc, 0, ROLE_RECV, 1);
+	if (rc == 0) {
+		rc = ep_open(&out, tc, 1, ROLE_SEND, 1);
+		have_out = rc == 0;
+	}
+	if (rc < 0) {
+		fail_note(sh->lat_why, tc->label, "ponger: open: %s", err_str(rc));
+		bench_barrier_abort(&sh->barrier);
+		goto out;
+	}
+	in.deliver = lat_deliver;
+	in.ctx = &lc;
+	if (bench_barrier_wait(&sh->barrier, NULL, NULL) < 0) {
+		ret = CHILD_ABORTED;
+		goto out;
+	}
+	for (;;) {
+		rc = tc->t->recv(&in, 1);
+		if (rc == 0) {
+			ret = CHILD_ABORTED;
+			goto out;
+		}
+		if (rc < 0) {
+			fail_note(sh->lat_why, tc->label, "ponger: recv: %d %s", rc, err_str(rc));
+			goto out;
+		}
+		if (in.done)
+			break;
+		if (lc.bad) {
+			ret = CHILD_VERIFY;
+			goto out;
+		}
+		rc = tc->t->send(&out, 1, lc.expect, 1);
+		if (rc <= 0) {
+			ret = rc == 0 ? CHILD_ABORTED : CHILD_API;
+			if (rc < 0)
+				fail_note(sh->lat_why, tc->label, "ponger: send: %d %s", rc, err_str(rc));
+			goto out;
+		}
+		lc.expect++;
+	}
+	ret = CHILD_OK;
+out:
+	sh->lat_failed |= ret != CHILD_OK && ret != CHILD_ABORTED;
+	ep_close(&in);
+	if (have_out)
+		ep_close(&out);
+	return ret;
+}
+
+static void run_latency(struct tcase *tc, struct result *r)
+{
+	pid_t pids[2] = { 0, 0 };
+	int status[2] = { 0, 0 };
+	struct watch_arg w = { pids, status, 2 };
+	int ok = 1, hang = 0, capped = 0, killed = 0, rc;
+	uint64_t limit;
+
+	init_result(r, tc);
+	rc = case_setup(tc);
+	if (rc == T_NA) {
+		snprintf(r->status, sizeof(r->status), "n/a");
+		snprintf(r->note, sizeof(r->note), "%s", tc->note);
+		goto cleanup;
+	}
+	if (rc < 0) {
+		snprintf(r->note, sizeof(r->note), "setup: %s", strerror(-rc));
+		goto cleanup;
+	}
+	bench_hist_init(&tc->sh->hist);
+	tc->sh->lat_ns = opt.lat_duration_ns;
+	bench_barrier_init(&tc->sh->barrier, 3);
+	pids[0] = bench_fork(pinger_main, tc);
+	pids[1] = pids[0] > 0 ? bench_fork(ponger_main, tc) : -1;
+	if (pids[0] < 0 || pids[1] < 0) {
+		fprintf(stderr, "bench: [%s] fork: %s\n", tc->label, strerror(errno));
+		bench_barrier_abort(&tc->sh->barrier);
+		bench_wait_all(pids, status, 2, bench_now_ns() + 2000000000ull);
+		bench_kill_all(pids, status, 2);
+		ok = 0;
+		goto verdict;
+	}
+	track_pids(pids, 2);
+	if (bench_barrier_wait(&tc->sh->barrier, any_child_gone, &w) < 0) {
+		fprintf(stderr, "bench: [%s] a child failed before the start\n", tc->label);
+		bench_wait_all(pids, status, 2, bench_now_ns() + 2000000000ull);
+		bench_kill_all(pids, status, 2);
+		ok = 0;
+	} else {
+		limit = opt.lat_duration_ns + opt.lat_duration_ns / LAT_WARMUP_DIV + opt.cap_ns;
+		if (bench_wait_all(pids, status, 2, bench_now_ns() + limit)) {
+			fprintf(stderr, "bench: [%s] not finished %.1f s after the measuring time: "
+				"aborted\n", tc->label, opt.cap_ns / 1e9);
+			capped = 1;
+			killed = abort_children(tc->sh, pids, status, 2);
+			hang = killed && !tc->t->spins_inside;
+		}
+	}
+	track_pids(NULL, 0);
+	ok &= child_status_ok(status[0], tc->label, "pinger", 0, killed && !hang);
+	ok &= child_status_ok(status[1], tc->label, "ponger", 0, killed && !hang);
+	ok &= !tc->sh->lat_failed;
+	if (ok) {
+		r->msgs = tc->sh->hist.count;
+		r->seconds = tc->sh->lat_ns / 1e9;
+		r->p50 = bench_hist_percentile(&tc->sh->hist, 50.0);
+		r->p99 = bench_hist_percentile(&tc->sh->hist, 99.0);
+		r->p999 = bench_hist_percentile(&tc->sh->hist, 99.9);
+		r->max = tc->sh->hist.max;
+	}
+verdict:
+	if (hang) {
+		snprintf(r->status, sizeof(r->status), "HANG");
+	} else if (ok) {
+		snprintf(r->status, sizeof(r->status), "%s", capped ? "capped" : "ok");
+		if (capped)
+			snprintf(r->note, sizeof(r->note), "aborted at the cap; percentiles of the "
+				 "round trips done until then");
+		else if (tc->note[0])
+			snprintf(r->note, sizeof(r->note), "%s", tc->note);
+	} else {
+		snprintf(r->note, sizeof(r->note), "%s",
+			 tc->sh->lat_why[0] ? tc->sh->lat_why : "see stderr");
+	}
+cleanup:
+	if (tc->sh)
+		case_teardown(tc);
+}
+
+/* ------------------------------------------------------------------ */
+/* The plan                                                            */
+/* ------------------------------------------------------------------ */
+
+struct variant {
+	const struct transport *t;
+	const char *mode;
+	int strat;		/* ipcq: index into strategies[]; -1: see wait_name */
+	const char *wait_name;	/* how the peer waits */
+	unsigned flags, batch;
+	int pc1_only;		/* only P/C 1/1 */
+	int sizes_64_16k;	/* only 64 B and 16 KiB */
+};
+
+static const struct variant tp_variants[] = {
+	{ &t_ring, "spsc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 0, 0 },
+	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 32, 0, 0 },
+	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 1, 0, 0 },
+	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 32, 0, 0 },
+	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 0, 0 },
+	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 32, 0, 0 },
+	{ &t_ipcq, "ack", S_BUSY, NULL, T_ACK, 1, 0, 0 },
+	{ &t_ipcq, "ack", S_ADAPTIVE, NULL, T_ACK, 1, 0, 0 },
+	{ &t_ipcq, "zerocopy", S_BUSY, NULL, T_ZC, 1, 0, 1 },
+	{ &t_ipcq, "zerocopy", S_BUSY, NULL, T_ZC, 32, 0, 1 },
+	{ &t_ipcq, "zerocopy", S_ADAPTIVE, NULL, T_ZC, 1, 0, 1 },
+	{ &t_ipcq, "zerocopy", S_ADAPTIVE, NULL, T_ZC, 32, 0, 1 },
+	{ &t_pipe, "stream", -1, "block", 0, 1, 0, 0 },
+	{ &t_sock, "seqpacket", -1, "block", 0, 1, 0, 0 },
+	{ &t_mq, "mq", -1, "block", 0, 1, 0, 0 },
+	{ &t_boost, "mq", -1, "block", 0, 1, 0, 0 },
+	{ &t_rte, "mpmc", -1, "busy_poll", 0, 1, 0, 0 },
+	{ &t_rte, "mpmc", -1, "busy_poll", 0, 32, 0, 0 },
+	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 0, 0 },
+	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 32, 0, 0 },
+	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 0, 0 },
+	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
+};
+
+static const struct variant lat_variants[] = {
+	{ &t_ring, "spsc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
+	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 1, 1, 0 },
+	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 1, 0 },
+	{ &t_pipe, "stream", -1, "block", 0, 1, 1, 0 },
+	{ &t_sock, "seqpacket", -1, "block", 0, 1, 1, 0 },
+	{ &t_mq, "mq", -1, "block", 0, 1, 1, 0 },
+	{ &t_boost, "mq", -1, "block", 0, 1, 1, 0 },
+	{ &t_rte, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 1, 0 },
+	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
+};
+
+#define N_TP_VARIANTS (sizeof(tp_variants) / sizeof(tp_variants[0]))
+#define N_LAT_VARIANTS (sizeof(lat_variants) / sizeof(lat_variants[0]))
+
+static const struct transport *const all_transports[] = {
+	&t_ipcq, &t_ring, &t_pipe, &t_sock, &t_mq, &t_boost, &t_rte, &t_ck,
+};
+#define N_TRANSPORTS (sizeof(all_transports) / sizeof(all_transports[0]))
+
+static int selected(const struct transport *t)
+{
+	const char *p = opt.only;
+	size_t len = strlen(t->name);
+
+	if (!*p)
+		return 1;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == len && !strncmp(p, t->name, n))
+			return 1;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
+static void make_case(struct tcase *tc, const struct variant *v, unsigned pc, unsigned size,
+		      int latency)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->t = v->t;
+	tc->mode = v->mode;
+	tc->strategy = v->strat >= 0 ? strategies[v->strat].name : v->wait_name;
+	tc->wait = v->strat >= 0 ? strategies[v->strat].id : IPCQ_WAIT_DEFAULT;
+	tc->flags = v->flags;
+	tc->batch = v->batch;
+	tc->np = tc->nc = pc;
+	tc->size = size;
+	tc->latency = latency;
+	/*
+	 * The same depth for every transport: --capacity slots, but at most
+	 * PAYLOAD_BUDGET bytes of payload (64 slots of 16 KiB), as one sizes a
+	 * queue of large messages; a deeper one only measures cache misses.
+	 */
+	tc->depth = latency ? LAT_DEPTH : opt.capacity;
+	while (!latency && tc->depth > 64 && (uint64_t)tc->depth * size > PAYLOAD_BUDGET)
+		tc->depth /= 2;
+	tc->nch = latency ? 2 : 1;
+	snprintf(tc->label, sizeof(tc->label), "%s %s %s %s batch=%u P/C=%u/%u size=%u",
+		 latency ? "latency" : "throughput", v->t->name, v->mode, tc->strategy, v->batch,
+		 pc, pc, size);
+}
+
+static uint64_t reserved_ns;	/* kept for the latency cases while throughput runs */
+
+/* Would a case of about @ns still end inside the time budget? */
+static int within_budget(uint64_t ns)
+{
+	return bench_now_ns() - run_start_ns + ns + reserved_ns <= opt.budget_ns;
+}
+
+static void emit_skipped(struct tcase *tc)
+{
+	struct result r;
+
+	init_result(&r, tc);
+	snprintf(r.status, sizeof(r.status), "skipped");
+	snprintf(r.note, sizeof(r.note), "time budget (--budget-s) spent");
+	emit_result(&r);
+}
+
+/* Median of @n runs by rate; a failed run wins (it must be seen), a capped one is not repeated. */
+static void run_tp_case(struct tcase *tc)
+{
+	static struct result runs[MAX_REPEAT];
+	unsigned i, j, n = 0;
+
+	for (i = 0; i < opt.repeat; i++) {
+		if (i > 0 && !within_budget(opt.warmup_ns + opt.duration_ns + 200000000ull))
+			break;
+		run_throughput(tc, &runs[n]);
+		n++;
+		if (strcmp(runs[n - 1].status, "ok")) {
+			emit_result(&runs[n - 1]);
+			return;
+		}
+	}
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && rate(&runs[j - 1]) > rate(&runs[j]); j--) {
+			struct result t = runs[j];
+
+			runs[j] = runs[j - 1];
+			runs[j - 1] = t;
+		}
+	emit_result(&runs[n / 2]);
+}
+
+static void run_plan(void)
+{
+	struct tcase tc;
+	struct result r;
+	unsigned v, p, z;
+
+	if (opt.do_latency && (!opt.pc || opt.pc == 1) && (!opt.size || opt.size == LAT_SIZE))
+		for (v = 0; v < N_LAT_VARIANTS; v++)
+			if (selected(lat_variants[v].t))
+				reserved_ns += opt.lat_duration_ns * 11 / 10 + 300000000ull;
+	if (opt.do_throughput)
+		for (v = 0; v < N_TP_VARIANTS; v++) {
+			const struct variant *var = &tp_variants[v];
+
+			if (!selected(var->t))
+				continue;
+			for (p = 0; p < 3; p++) {
+				unsigned pc = all_pcs[p];
+
+				if ((opt.pc && opt.pc != pc) || (var->pc1_only && pc != 1))
+					continue;
+				for (z = 0; z < 3; z++) {
+					unsigned size = all_sizes[z];
+
+					if ((opt.size && opt.size != size) ||
+					    (var->sizes_64_16k && size == 1024))
+						continue;
+					make_case(&tc, var, pc, size, 0);
+					if (!within_budget(opt.warmup_ns + opt.duration_ns +
+							   300000000ull))
+						emit_skipped(&tc);
+					else
+						run_tp_case(&tc);
+				}
+			}
+		}
+	reserved_ns = 0;
+	if (opt.do_latency && (!opt.pc || opt.pc == 1) && (!opt.size || opt.size == LAT_SIZE))
+		for (v = 0; v < N_LAT_VARIANTS; v++) {
+			if (!selected(lat_variants[v].t))
+				continue;
+			make_case(&tc, &lat_variants[v], 1, LAT_SIZE, 1);
+			if (!within_budget(opt.lat_duration_ns * 11 / 10 + 300000000ull)) {
+				emit_skipped(&tc);
+				continue;
+			}
+			run_latency(&tc, &r);
+			emit_result(&r);
+		}
+}
+
+/* ------------------------------------------------------------------ */
+/* Ratios                                                              */
+/* ------------------------------------------------------------------ */
+
+static const struct result *find(const char *test, const char *transport, const char *mode,
+				 const char *strategy, unsigned batch, unsigned pc, unsigned size)
+{
+	unsigned i;
+
+	for (i = 0; i < n_results; i++) {
+		const struct result *r = &results[i];
+
+		if (usable(r) && !strcmp(r->test, test) && !strcmp(r->transport, transport) &&
+		    !strcmp(r->mode, mode) && !strcmp(r->strategy, strategy) &&
+		    r->batch == batch && r->producers == pc && r->msg_size == size)
+			return r;
+	}
+	return NULL;
+}
+
+static unsigned n_pass, n_miss, n_na;
+
+/*
+ * One goal: @value is the ratio, @goal the bound, @at_least 1 for ">=",
+ * 0 for "<=".  A missing operand prints n/a.
+ */
+static void goal_line(const char *what, const struct result *a, const struct result *b,
+		      double value, double goal, int at_least, const char *detail)
+{
+	int pass;
+
+	if (!a || !b || !(value > 0)) {
+		printf("  %-58s %8s  goal %s %.2f   n/a (not measured or failed)\n", what, "-",
+		       at_least ? ">=" : "<=", goal);
+		n_na++;
+		return;
+	}
+	pass = at_least ? value >= goal : value <= goal;
+	printf("  %-58s %7.2fx  goal %s %.2f   %s%s%s%s\n", what, value, at_least ? ">=" : "<=",
+	       goal, pass ? "PASS" : "MISS", detail[0] ? "  (" : "", detail, detail[0] ? ")" : "");
+	if (pass)
+		n_pass++;
+	else
+		n_miss++;
+}
+
+static void tp_ratio(const char *what, const struct result *a, const struct result *b,
+		     double goal)
+{
+	char detail[128] = "";
+
+	if (a && b)
+		snprintf(detail, sizeof(detail), "%.3f vs %.3f Mmsg/s%s", rate(a) / 1e6,
+			 rate(b) / 1e6,
+			 !strcmp(a->status, "capped") || !strcmp(b->status, "capped") ? ", capped" : "");
+	goal_line(what, a, b, a && b && rate(b) > 0 ? rate(a) / rate(b) : 0, goal, 1, detail);
+}
+
+static void print_ratios(void)
+{
+	static const char *const tp = "throughput", *const lat = "latency";
+	const struct result *a, *b;
+	char what[96], detail[128];
+	unsigned p, s;
+
+	printf("\nRatios (same run; the goals of DESIGN.md; MISS is reported, not fatal)\n");
+
+	a = find(tp, "ipcq", "fast", "busy_poll", 1, 1, 64);
+	b = find(tp, "rte_ring", "mpmc", "busy_poll", 1, 1, 64);
+	tp_ratio("1/1 64 B ipcq busy_poll / rte_ring MP/MC (single calls)", a, b, 1.5);
+	a = find(tp, "ipcq", "fast", "busy_poll", 32, 1, 64);
+	b = find(tp, "rte_ring", "mpmc", "busy_poll", 32, 1, 64);
+	tp_ratio("1/1 64 B ipcq busy_poll / rte_ring MP/MC (batch 32)", a, b, 1.5);
+
+	a = find(tp, "ipcq", "fast", "busy_poll", 32, 1, 64);
+	b = find(tp, "ring", "spsc", "busy_poll", 1, 1, 64);
+	tp_ratio("1/1 64 B ipcq batch 32 / hand-written SPSC ring", a, b, 0.7);
+
+	for (s = 0; s < N_STRATEGIES; s++) {
+		a = find(tp, "ipcq", "fast", strategies[s].name, 1, 4, 64);
+		b = find(tp, "ipcq", "fast", strategies[s].name, 1, 1, 64);
+		snprintf(what, sizeof(what), "64 B ipcq %s 4/4 / 1/1", strategies[s].name);
+		tp_ratio(what, a, b, 0.5);
+	}
+
+	a = find(lat, "ipcq", "fast", "busy_poll", 1, 1, 64);
+	b = find(lat, "ring", "spsc", "busy_poll", 1, 1, 64);
+	detail[0] = '\0';
+	if (a && b)
+		snprintf(detail, sizeof(detail), "p50 %llu vs %llu ns", (unsigned long long)a->p50,
+			 (unsigned long long)b->p50);
+	goal_line("round trip p50 ipcq busy_poll / SPSC ring", a, b,
+		  a && b && b->p50 ? (double)a->p50 / (double)b->p50 : 0, 1.3, 0, detail);
+	detail[0] = '\0';
+	if (a)
+		snprintf(detail, sizeof(detail), "p99.9 %llu, p50 %llu ns",
+			 (unsigned long long)a->p999, (unsigned long long)a->p50);
+	goal_line("round trip ipcq busy_poll p99.9 / its p50", a, a,
+		  a && a->p50 ? (double)a->p999 / (double)a->p50 : 0, 3.0, 0, detail);
+
+	for (p = 0; p < 3; p++) {
+		unsigned pc = all_pcs[p];
+
+		a = find(tp, "ipcq", "fast", "adaptive", 1, pc, 64);
+		b = find(tp, "boost_mq", "mq", "block", 1, pc, 64);
+		snprintf(what, sizeof(what), "%u/%u 64 B ipcq adaptive / Boost message_queue", pc, pc);
+		tp_ratio(what, a, b, 2.0);
+	}
+
+	a = find(tp, "ipcq", "fast", "busy_poll", 1, 1, 16384);
+	b = find(tp, "ring", "spsc", "busy_poll", 1, 1, 16384);
+	tp_ratio("1/1 16 KiB ipcq busy_poll / memcpy-bound SPSC ring", a, b, 0.8);
+
+	for (s = 0; s < 2; s++) {
+		unsigned batch = s ? 32 : 1;
+
+		a = find(tp, "ipcq", "zerocopy", "busy_poll", batch, 1, 16384);
+		b = find(tp, "ipcq", "fast", "busy_poll", batch, 1, 16384);
+		snprintf(what, sizeof(what), "1/1 16 KiB ipcq zero copy / copy (busy_poll, batch %u)",
+			 batch);
+		tp_ratio(what, a, b, 1.5);
+	}
+
+	for (s = 0; s < 2; s++) {
+		a = find(tp, "ipcq", "ack", strategies[s].name, 1, 1, 64);
+		b = find(tp, "ipcq", "fast", strategies[s].name, 1, 1, 64);
+		snprintf(what, sizeof(what), "1/1 64 B ipcq ack / fast mode (%s)", strategies[s].name);
+		tp_ratio(what, a, b, 0.5);
+	}
+	printf("  %u PASS, %u MISS, %u n/a\n", n_pass, n_miss, n_na);
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+/* ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	unsigned i;
+
+	fprintf(f,
+		"usage: transports [options]\n"
+		"  ipcq next to its peers between forked processes: throughput (P/C 1/1, 2/2,\n"
+		"  4/4; 64 B, 1 KiB, 16 KiB) and round-trip latency, every message verified,\n"
+		"  then the ratios of the performance goals.  Exit status 1 when a case\n"
+		"  failed its checks or hung.\n"
+		"options:\n"
+		"  --quick            smoke run, about a minute: 100 ms per throughput case,\n"
+		"                     150 ms per latency case, cap 1.5 s, budget 240 s\n"
+		"  --only NAME[,...]  transports:");
+	for (i = 0; i < N_TRANSPORTS; i++)
+		fprintf(f, " %s", all_transports[i]->name);
+	fprintf(f,
+		"\n"
+		"                     (the ratios need ipcq and the peer they name)\n"
+		"  --tests KIND       throughput | latency (default both)\n"
+		"  --pc N             only N producers / N consumers (1, 2 or 4)\n"
+		"  --size N           only N-byte messages (64, 1024 or 16384)\n"
+		"  --duration-ms N    measuring time per throughput case (default 500), after\n"
+		"                     a warm-up of a quarter of it + 20 ms\n"
+		"  --latency-ms N     per latency case, after a 10%% warm-up (default 1000)\n"
+		"  --repeat N         throughput runs per case, the median is reported (default 3)\n"
+		"  --cap-s N          how long a case may run past its measuring time before it\n"
+		"                     is aborted and its achieved rate reported (default 5)\n"
+		"  --budget-s N       start no case after N seconds in all (default 840)\n"
+		"  --capacity N       queue depth, a power of two (default 1024); every transport\n"
+		"                     gets the same, at most 1 MiB of payload (64 at 16 KiB)\n"
+		"  --no-pin           do not pin the two latency processes to two CPUs\n"
+		"  --csv PATH         CSV output (default bench/results/bench.csv)\n");
+}
+
+static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+		      unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi || s[0] == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "tests", required_argument, NULL, 't' },
+		{ "pc", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "duration-ms", required_argument, NULL, 'd' },
+		{ "latency-ms", required_argument, NULL, 'l' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "cap-s", required_argument, NULL, 'w' },
+		{ "budget-s", required_argument, NULL, 'B' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "no-pin", no_argument, NULL, 'n' },
+		{ "csv", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	int ch, quick = 0, set_d = 0, set_l = 0, set_r = 0, set_w = 0, set_b = 0;
+	unsigned i;
+	char *tok, *save, buf[256];
+
+	memset(&opt, 0, sizeof(opt));
+	opt.duration_ns = 500ull * 1000000;
+	opt.lat_duration_ns = 1000ull * 1000000;
+	opt.cap_ns = 5ull * 1000000000;
+	opt.budget_ns = 840ull * 1000000000;
+	opt.repeat = 3;
+	opt.capacity = 1024;
+	opt.do_throughput = opt.do_latency = 1;
+	opt.csv_path = "bench/results/bench.csv";
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'q':
+			quick = 1;
+			break;
+		case 'o':
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				for (i = 0; i < N_TRANSPORTS; i++)
+					if (!strcmp(tok, all_transports[i]->name))
+						break;
+				if (i == N_TRANSPORTS) {
+					fprintf(stderr, "transports: unknown transport '%s'\n", tok);
+					usage(stderr);
+					return -1;
+				}
+			}
+			snprintf(opt.only, sizeof(opt.only), "%s", optarg);
+			break;
+		case 't':
+			if (!strcmp(optarg, "throughput"))
+				opt.do_latency = 0;
+			else if (!strcmp(optarg, "latency"))
+				opt.do_throughput = 0;
+			else
+				goto bad;
+			break;
+		case 'p':
+			if (parse_uint(optarg, 1, MAX_SIDE, &v) || (v != 1 && v != 2 && v != 4))
+				goto bad;
+			opt.pc = (unsigned)v;
+			break;
+		case 'z':
+			if (parse_uint(optarg, 64, 16384, &v) || (v != 64 && v != 1024 && v != 16384))
+				goto bad;
+			opt.size = (unsigned)v;
+			break;
+		case 'd':
+			if (parse_uint(optarg, 1, 600000, &v))
+				goto bad;
+			opt.duration_ns = v * 1000000;
+			set_d = 1;
+			break;
+		case 'l':
+			if (parse_uint(optarg, 1, 600000, &v))
+				goto bad;
+			opt.lat_duration_ns = v * 1000000;
+			set_l = 1;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 1, MAX_REPEAT, &v))
+				goto bad;
+			opt.repeat = (unsigned)v;
+			set_r = 1;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 1, 3600, &v))
+				goto bad;
+			opt.cap_ns = v * 1000000000ull;
+			set_w = 1;
+			break;
+		case 'B':
+			if (parse_uint(optarg, 1, 86400, &v))
+				goto bad;
+			opt.budget_ns = v * 1000000000ull;
+			set_b = 1;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 64, 1u << 16, &v) || (v & (v - 1)))
+				goto bad;
+			opt.capacity = (unsigned)v;
+			break;
+		case 'n':
+			pin_latency = 0;
+			break;
+		case 'f':
+			opt.csv_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return -1;
+	}
+	if (quick) {
+		if (!set_d)
+			opt.duration_ns = 100ull * 1000000;
+		if (!set_l)
+			opt.lat_duration_ns = 150ull * 1000000;
+		if (!set_r)
+			opt.repeat = 1;
+		if (!set_w)
+			opt.cap_ns = 1500ull * 1000000;
+		if (!set_b)
+			opt.budget_ns = 240ull * 1000000000;
+	}
+	opt.warmup_ns = opt.duration_ns / 4 + 20000000ull;
+	return 0;
+bad:
+	fprintf(stderr, "transports: bad value '%s'\n", optarg);
+	usage(stderr);
+	return -1;
+}
+
+static void print_builtin(void)
+{
+	printf("built with:");
+#ifdef BENCH_HAVE_BOOST
+	printf(" boost_mq");
+#else
+	printf(" (no boost_mq)");
+#endif
+#ifdef BENCH_HAVE_DPDK
+	printf(" rte_ring");
+#else
+	printf(" (no rte_ring)");
+#endif
+#ifdef BENCH_HAVE_CK
+	printf(" ck_ring");
+#else
+	printf(" (no ck_ring)");
+#endif
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+
+	if (parse_options(argc, argv) < 0)
+		return 2;
+	run_start_ns = bench_now_ns();
+	if (ipcq_version() != IPCQ_VERSION)
+		fprintf(stderr, "transports: warning: header version %d, library %d\n", IPCQ_VERSION,
+			ipcq_version());
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	csv = bench_csv_open(opt.csv_path, csv_header);
+	if (!csv)
+		return 2;
+	printf("transports: ipcq %s, %d CPUs, load average %.2f, pid %d; throughput %.0f ms per "
+	       "case (median of %u), latency %.0f ms per case (%s), cap %.1f s, budget %.0f s\n",
+	       ipcq_version_string(), bench_cpu_count(), bench_loadavg(), (int)getpid(),
+	       opt.duration_ns / 1e6, opt.repeat, opt.lat_duration_ns / 1e6,
+	       pin_latency ? "pinned to 2 CPUs" : "not pinned", opt.cap_ns / 1e9,
+	       opt.budget_ns / 1e9);
+	print_builtin();
+	print_table_header();
+	run_plan();
+	print_ratios();
+	fclose(csv);
+	printf("\n%s in %.1f s (load average now %.2f); CSV: %s\n",
+	       any_failure ? "FAILED" : "done", (bench_now_ns() - run_start_ns) / 1e9,
+	       bench_loadavg(), opt.csv_path);
+	return any_failure ? 1 : 0;
+}
