@@ -14,9 +14,6 @@
 #   bench.txt                 the table and the ratios as printed
 #   throughput_64.png, throughput_1024.png, throughput_16384.png,
 #   latency.png               when gnuplot is installed (else a note)
-# BENCH_ALL=1 also runs the other programs of DIR (ipcq_bench: ipcq alone,
-# in more detail), each with its own CSV there; they get --quick if ARGS
-# have it.
 # Exit status: that of the programs (1 when a case failed its checks or
 # hung); a missed performance goal is printed as MISS and is not a failure.
 dir=${1:?usage: bench/run.sh DIR [ARGS...]}
@@ -36,18 +33,6 @@ start=$(date +%s)
 rc=$(cat "$status_file" 2>/dev/null || echo 1)
 rm -f "$status_file"
 
-if [ "${BENCH_ALL:-0}" = 1 ]; then
-	quick=""
-	for a in "$@"; do [ "$a" = --quick ] && quick=--quick; done
-	for p in "$dir"/*; do
-		name=${p##*/}
-		[ -f "$p" ] && [ -x "$p" ] && [ "$name" != transports ] || continue
-		case $name in *.o | *.csv | *.log) continue ;; esac
-		echo
-		echo "== $name $quick"
-		"$p" $quick --csv "$results/$name.csv" || rc=1
-	done
-fi
 
 # ---- plots ----------------------------------------------------------------
 plots=""

@@ -675,7 +675,10 @@ IPCQ_API int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs,
  * Nothing is visible to consumers until ipcq_commit().  A reservation held
  * by a process that dies is recovered like any claim: the slots are passed
  * over, and the messages were never sent.  The full policy applies as for
- * ipcq_send() (drop-oldest included).
+ * ipcq_send() (drop-oldest included).  While a reservation is open, the
+ * copying sends of this handle fail with -EALREADY (per-producer order and
+ * crash recovery depend on one claim at a time); ipcq_detach() and
+ * ipcq_close() give an open reservation up.
  * Errors: as ipcq_send_batch(); -EALREADY a reservation is open.
  */
 IPCQ_API int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns);
@@ -715,7 +718,9 @@ struct ipcq_zmsg {
  * mode the slots stay claimed (producers cannot reuse them) until
  * ipcq_release(); a consumer that dies meanwhile has its messages delivered
  * again, as with ipcq_recv().  In ack mode the message is leased as by
- * ipcq_recv() and data points into its lease.
+ * ipcq_recv() and data points into its lease.  While messages are peeked,
+ * the copying receives of this handle fail with -EALREADY; ipcq_detach()
+ * and ipcq_close() release them.
  * Errors: as ipcq_recv_batch() (no -ENOBUFS); -EALREADY messages are still
  * peeked.
  */

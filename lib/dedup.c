@@ -39,16 +39,7 @@
 
 static int table_lock(const struct ipcq *q, int fd, short type)
 {
-	struct flock fl;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)(q->dedup_tab - q->base);
-	fl.l_len = 1;
-	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	return ipcq__ofd_lock(fd, (off_t)(q->dedup_tab - q->base), type, 1);
 }
 
 static int find(const struct ipcq *q, const char *name)
@@ -72,30 +63,14 @@ static off_t holder_lock_off(const struct ipcq *q, uint32_t idx)
  * holder)?  1, 0, or -errno. */
 static int holder_alive(const struct ipcq *q, uint32_t idx)
 {
-	struct flock fl;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = holder_lock_off(q, idx);
-	fl.l_len = 1;
-	if (fcntl(q->fd, F_OFD_GETLK, &fl) < 0)
-		return -errno;
-	return fl.l_type != F_UNLCK;
+	return ipcq__ofd_held(q->fd, holder_lock_off(q, idx));
 }
 
 /* Take the name's lock on our lock descriptor: 0, or -EBUSY if a live
  * process holds it. */
 static int holder_lock(const struct ipcq *q, uint32_t idx)
 {
-	struct flock fl;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = holder_lock_off(q, idx);
-	fl.l_len = 1;
-	if (fcntl(q->lock_fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	return ipcq__ofd_lock(q->lock_fd, holder_lock_off(q, idx), F_WRLCK, 0);
 }
 
 /* Highest sequence of stream (idx + 1), incarnation gen, among the

@@ -570,6 +570,11 @@ IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);
+/* One-byte OFD write locks: take (type F_WRLCK, -EBUSY when another
+ * description holds it; wait: block until free) or drop (F_UNLCK); and
+ * whether another description holds one (1, 0, -errno). */
+IPCQ_HIDDEN int ipcq__ofd_lock(int fd, off_t off, short type, int wait);
+IPCQ_HIDDEN int ipcq__ofd_held(int fd, off_t off);
 IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
 			     struct ipcq_recovery *rep);
 

@@ -62,6 +62,8 @@ static void atfork_child(void)
 		q->adopted = -1;
 		q->in_flight = 0;
 		q->dedup = -1;
+		q->zc_send_n = 0;
+		q->zc_recv_n = 0;
 	}
 	attached = NULL;
 	pthread_mutex_unlock(&attached_lock);
@@ -77,20 +79,43 @@ static off_t lock_offset(const struct ipcq *q, uint32_t i)
 	return (off_t)((const uint8_t *)&q->parts[i] - q->base);
 }
 
-int ipcq__participant_alive(const struct ipcq *q, uint32_t i)
+/* The one-byte OFD locks every liveness question is made of. */
+int ipcq__ofd_lock(int fd, off_t off, short type, int wait)
 {
 	struct flock fl;
 
-	if (i >= q->max_participants)
-		return -EINVAL;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = off;
+	fl.l_len = 1;
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+		if (wait && errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	}
+	return 0;
+}
+
+int ipcq__ofd_held(int fd, off_t off)
+{
+	struct flock fl;
+
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = lock_offset(q, i);
+	fl.l_start = off;
 	fl.l_len = 1;
-	if (fcntl(q->fd, F_OFD_GETLK, &fl) < 0)
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
 		return -errno;
 	return fl.l_type != F_UNLCK;
+}
+
+int ipcq__participant_alive(const struct ipcq *q, uint32_t i)
+{
+	if (i >= q->max_participants)
+		return -EINVAL;
+	return ipcq__ofd_held(q->fd, lock_offset(q, i));
 }
 
 static uint64_t process_start_time(void)
@@ -166,7 +191,6 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		 struct ipcq_recovery *rep)
 {
 	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
-	struct flock fl;
 	uint32_t i;
 	int rc, fd;
 
@@ -209,20 +233,13 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		}
 	}
 
-	memset(&fl, 0, sizeof(fl));
 	for (i = 0; i < q->max_participants; i++) {
-		fl.l_type = F_WRLCK;
-		fl.l_whence = SEEK_SET;
-		fl.l_start = lock_offset(q, i);
-		fl.l_len = 1;
-		fl.l_pid = 0;
-		if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-			if (errno != EAGAIN && errno != EACCES) {
-				rc = errno == ENOLCK ? -ENOLCK : -errno;
-				close(fd);
-				return rc;
-			}
-			continue;
+		rc = ipcq__ofd_lock(fd, lock_offset(q, i), F_WRLCK, 0);
+		if (rc == -EBUSY)
+			continue; /* a live participant's */
+		if (rc) {
+			close(fd);
+			return rc;
 		}
 		/* acquire: pairs with E1 of the previous holder */
 		uint32_t prev = ipcq__load_acquire(&q->parts[i].state);
@@ -248,8 +265,7 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 			break;
 		/* relaxed: the unlock below is what others act on */
 		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_ACTIVE);
-		fl.l_type = F_UNLCK;
-		fcntl(fd, F_OFD_SETLK, &fl);
+		ipcq__ofd_lock(fd, lock_offset(q, i), F_UNLCK, 0);
 	}
 	if (i == q->max_participants) {
 		close(fd);
@@ -293,6 +309,8 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->in_flight = 0;
 	q->adopted = -1;
 	q->full_policy = o.full_policy;
+	q->zc_send_n = 0;
+	q->zc_recv_n = 0;
 	q->dedup = -1;
 	q->last_seq = 0;
 	q->cached_deq = 0;
@@ -333,7 +351,12 @@ int ipcq_detach(struct ipcq *q)
 			break;
 		}
 	pthread_mutex_unlock(&attached_lock);
-	/* unacknowledged messages are delivered again */
+	/* an open reservation is given up (consumers pass its slots), peeked
+	 * messages are released, unacknowledged ones are delivered again */
+	if (q->zc_send_n)
+		ipcq_commit(q, NULL, 0);
+	if (q->zc_recv_n)
+		ipcq_release(q);
 	if (q->ack)
 		ipcq__lease_release_all(q);
 	/* A message adopted from a dead consumer and not yet delivered: leave

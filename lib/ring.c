@@ -672,6 +672,8 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 		return -EINVAL;
 	if (IPCQ_UNLIKELY(!(q->roles & IPCQ_ROLE_PRODUCER)))
 		return -EPERM;
+	if (IPCQ_UNLIKELY(q->zc_send_n))
+		return -EALREADY; /* a reservation is open: commit it first */
 	if (IPCQ_UNLIKELY(len > q->max_msg_size))
 		return -EMSGSIZE;
 	if (IPCQ_UNLIKELY(!data && len))
@@ -696,6 +698,8 @@ int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_PRODUCER) || q->dedup < 0)
 		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
 	if (len > q->max_msg_size)
 		return -EMSGSIZE;
 	if (!data && len)
@@ -724,6 +728,8 @@ int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_PRODUCER))
 		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
 	if (n == 0)
 		return -EINVAL;
 	if (n > q->capacity)
@@ -754,6 +760,8 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		return -EINVAL;
 	if (IPCQ_UNLIKELY(!(q->roles & IPCQ_ROLE_CONSUMER)))
 		return -EPERM;
+	if (IPCQ_UNLIKELY(q->zc_recv_n))
+		return -EALREADY; /* messages are peeked: release them first */
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
 	rc = recv_once(q, &b, info, 1, &need);
@@ -774,6 +782,8 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_CONSUMER))
 		return -EPERM;
+	if (q->zc_recv_n)
+		return -EALREADY;
 	if (n == 0)
 		return -EINVAL;
 	if (n > q->capacity)

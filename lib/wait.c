@@ -51,6 +51,7 @@
  * run queue gets the CPU. */
 #define MIDOP_YIELDS 64
 #define MIDOP_SLEEP_NS 50000
+#define MIDOP_NAP_MAX_NS 1000000
 
 void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 {
@@ -87,15 +88,24 @@ static void nap(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-/* A peer is in the middle of what we need: let it run. */
+/*
+ * A peer is in the middle of what we need: let it run.  Usually that is
+ * a preempted process that finishes within a time slice; but it can also
+ * be an application holding a zero-copy reservation or peek for as long as
+ * it likes, so after MIDOP_YIELDS yields the naps grow, up to a
+ * millisecond: a long wait costs next to no CPU.
+ */
 static int wait_midop(struct ipcq__waiter *w)
 {
 	uint64_t left;
+	uint32_t n = ++w->midop;
 
-	if (++w->midop % MIDOP_YIELDS == 0)
-		nap(MIDOP_SLEEP_NS);
-	else
+	if (n < MIDOP_YIELDS) {
 		sched_yield();
+	} else {
+		uint32_t step = (n - MIDOP_YIELDS) / MIDOP_YIELDS;
+		nap(step >= 5 ? MIDOP_NAP_MAX_NS : (uint64_t)MIDOP_SLEEP_NS << step);
+	}
 	return check_deadline(w, &left);
 }
 
