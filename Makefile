@@ -3,6 +3,7 @@
 #   make            static and shared library, tools
 #   make demo       build and run the pipeline demo
 #   make test       install missing packages, build under ASan+UBSan, run every test
+#   make asan       the same tests, without the install and C++ checks
 #   make tsan       build under ThreadSanitizer, run the threaded tests
 #   make stress     long tier of the tests
 #   make bench      benchmarks (never part of test)
@@ -66,7 +67,7 @@ DEMO_BIN := $(B)/ipcq-demo
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib tools tests demo test check tsan stress bench deps install \
+.PHONY: all lib tools tests demo test check asan tsan stress bench deps install \
 	uninstall clean cxx-check install-check build-tests bench-deps
 
 all: lib tools
@@ -167,13 +168,21 @@ test: deps
 
 check: test
 
+# make asan: the whole suite under ASan+UBSan (what make test runs, without
+# the install and C++ checks).
+asan: deps
+	$(MAKE) --no-print-directory build-tests V=asan
+	tests/run.sh build/asan/tests
+
 tsan: deps
 	$(MAKE) --no-print-directory build-tests V=tsan
 	IPCQ_TSAN=1 tests/run.sh build/tsan/tests $$(cat tests/TSAN_TESTS)
 
+# make stress: the long tier (1,000+ kills, 100x the restarts, ...), with the
+# crash points and sanitizers of the asan build.
 stress: deps
-	$(MAKE) --no-print-directory build-tests V=release
-	IPCQ_STRESS=1 TEST_TIMEOUT=1800 tests/run.sh build/release/tests
+	$(MAKE) --no-print-directory build-tests V=asan
+	IPCQ_STRESS=1 TEST_TIMEOUT=3600 tests/run.sh build/asan/tests
 
 demo: deps
 	$(MAKE) --no-print-directory $(DEMO_BIN) V=release
