@@ -185,7 +185,7 @@ stress: deps
 	IPCQ_STRESS=1 TEST_TIMEOUT=3600 tests/run.sh build/asan/tests
 
 demo: deps
-	$(MAKE) --no-print-directory $(DEMO_BIN) V=release
+	$(MAKE) --no-print-directory $(DEMO_BIN) tools V=release
 	$(DEMO_BIN)
 
 bench: deps bench-deps
