@@ -573,39 +573,54 @@ static int drop_oldest(struct ipcq *q)
 	return try_recv(q, &b, NULL, 1, &need, DISCARD);
 }
 
-IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
-			       uint64_t seq0, int64_t timeout_ns, uint64_t *pos)
+/*
+ * Waiting for room, in rounds, shared by the copying and zero-copy sends.
+ * space_begin() counts the full event and applies the full policy (-EAGAIN
+ * when the caller must not wait); each space_round() then waits once (or
+ * drops the oldest message) and runs recovery when it is due.
+ */
+static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
 {
-	struct ipcq__waiter w;
-	int rc;
-
 	ipcq__count(q, IPCQ_CTR_FULL, 1);
 	if (q->full_policy == IPCQ_FULL_FAIL ||
 	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
 		return -EAGAIN;
 	/* drop-oldest makes room instead of waiting for it; it waits only
 	 * while the oldest message is still being written or read */
-	if (q->full_policy == IPCQ_FULL_DROP_OLDEST)
-		timeout_ns = IPCQ_FOREVER;
-	ipcq__wait_begin(&w, timeout_ns);
-	for (;;) {
-		if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
-			/* the oldest is being written or read: let that
-			 * process finish (no sleep: nobody would wake us) */
-			if (drop_oldest(q) < 0)
-				sched_yield();
-		} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
-			break;
-		}
-		/* stuck past the grace period: a dead consumer may hold
-		 * the slot we need; a live consumer will adopt it once
-		 * woken, so wake them */
-		if (recovery_due(q, &w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
-			ipcq__wake_data(q);
-		rc = try_send(q, msgs, n, NULL, seq0, pos);
-		if (rc != -EAGAIN)
-			break;
+	ipcq__wait_begin(w, q->full_policy == IPCQ_FULL_DROP_OLDEST ? IPCQ_FOREVER : timeout_ns);
+	return 0;
+}
+
+static int space_round(struct ipcq *q, struct ipcq__waiter *w)
+{
+	if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
+		/* the oldest is being written or read: let that process
+		 * finish (no sleep: nobody would wake us) */
+		if (drop_oldest(q) < 0)
+			sched_yield();
+	} else {
+		int rc = ipcq__wait_space(q, w);
+		if (rc < 0)
+			return rc;
 	}
+	/* stuck past the grace period: a dead consumer may hold the slot we
+	 * need; a live consumer will adopt it once woken, so wake them */
+	if (recovery_due(q, w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
+		ipcq__wake_data(q);
+	return 0;
+}
+
+IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+			       uint64_t seq0, int64_t timeout_ns, uint64_t *pos)
+{
+	struct ipcq__waiter w;
+	int rc = space_begin(q, &w, timeout_ns);
+
+	if (rc)
+		return rc;
+	while ((rc = space_round(q, &w)) == 0 &&
+	       (rc = try_send(q, msgs, n, NULL, seq0, pos)) == -EAGAIN)
+		;
 	ipcq__wait_end(q, &w);
 	return rc;
 }
@@ -632,28 +647,43 @@ int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *
 	return try_recv(q, &b, NULL, 1, need, lease);
 }
 
+/*
+ * Waiting for data, in rounds, shared by the copying and zero-copy
+ * receives: data_begin() counts the empty event (-EAGAIN for IPCQ_NOWAIT),
+ * each data_round() waits once and runs recovery when it is due.
+ */
+static int data_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
+{
+	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
+	if (timeout_ns == IPCQ_NOWAIT)
+		return -EAGAIN;
+	ipcq__wait_begin(w, timeout_ns);
+	return 0;
+}
+
+static int data_round(struct ipcq *q, struct ipcq__waiter *w)
+{
+	int rc = ipcq__wait_data(q, w);
+	if (rc < 0)
+		return rc;
+	/* stuck past the grace period: take over what the dead left
+	 * (adopting one of their claimed messages, if any) */
+	if (recovery_due(q, w, 1))
+		ipcq__recover_scan(q, NULL, 1, -1);
+	return 0;
+}
+
 IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 			       unsigned n, uint64_t *need, int64_t timeout_ns)
 {
 	struct ipcq__waiter w;
-	int rc;
+	int rc = data_begin(q, &w, timeout_ns);
 
-	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
-	if (timeout_ns == IPCQ_NOWAIT)
-		return -EAGAIN;
-	ipcq__wait_begin(&w, timeout_ns);
-	for (;;) {
-		rc = ipcq__wait_data(q, &w);
-		if (rc < 0)
-			break;
-		/* stuck past the grace period: take over what the dead
-		 * left (adopting one of their claimed messages, if any) */
-		if (recovery_due(q, &w, 1))
-			ipcq__recover_scan(q, NULL, 1, -1);
-		rc = recv_once(q, bufs, infos, n, need);
-		if (rc != -EAGAIN)
-			break;
-	}
+	if (rc)
+		return rc;
+	while ((rc = data_round(q, &w)) == 0 &&
+	       (rc = recv_once(q, bufs, infos, n, need)) == -EAGAIN)
+		;
 	ipcq__wait_end(q, &w);
 	return rc;
 }
@@ -819,27 +849,11 @@ int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
 		/* full: wait (or drop) as a copying send would, claiming
 		 * only once there is room */
 		struct ipcq__waiter w;
-		ipcq__count(q, IPCQ_CTR_FULL, 1);
-		if (q->full_policy == IPCQ_FULL_FAIL ||
-		    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
-			return -EAGAIN;
-		ipcq__wait_begin(&w, q->full_policy == IPCQ_FULL_DROP_OLDEST ? IPCQ_FOREVER
-									 : timeout_ns);
-		for (;;) {
-			int rc;
-			if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
-				if (drop_oldest(q) < 0)
-					sched_yield();
-			} else if ((rc = ipcq__wait_space(q, &w)) < 0) {
-				k = rc;
-				break;
-			}
-			if (recovery_due(q, &w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
-				ipcq__wake_data(q);
-			k = claim_send(q, n, &pos);
-			if (k != -EAGAIN)
-				break;
-		}
+		k = space_begin(q, &w, timeout_ns);
+		if (k)
+			return k;
+		while ((k = space_round(q, &w)) == 0 && (k = claim_send(q, n, &pos)) == -EAGAIN)
+			;
 		ipcq__wait_end(q, &w);
 	}
 	if (k < 0)
@@ -943,20 +957,11 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 	rc = peek_once(q, msgs, n);
 	if (rc != -EAGAIN)
 		return rc;
-	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
-	if (timeout_ns == IPCQ_NOWAIT)
-		return -EAGAIN;
-	ipcq__wait_begin(&w, timeout_ns);
-	for (;;) {
-		rc = ipcq__wait_data(q, &w);
-		if (rc < 0)
-			break;
-		if (recovery_due(q, &w, 1))
-			ipcq__recover_scan(q, NULL, 1, -1);
-		rc = peek_once(q, msgs, n);
-		if (rc != -EAGAIN)
-			break;
-	}
+	rc = data_begin(q, &w, timeout_ns);
+	if (rc)
+		return rc;
+	while ((rc = data_round(q, &w)) == 0 && (rc = peek_once(q, msgs, n)) == -EAGAIN)
+		;
 	ipcq__wait_end(q, &w);
 	return rc;
 }
