@@ -155,6 +155,7 @@ install-check:
 	LD_LIBRARY_PATH=$(STAGE)/usr/lib build/consumer-cxx
 	PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig pkg-config --libs ipcq | grep -q -- -lipcq
 	test -f $(STAGE)/usr/include/ipcq.h && test -L $(STAGE)/usr/lib/libipcq.so.$(VERSION_MAJOR)
+	test -f $(STAGE)/usr/share/man/man3/ipcq_peek.3 && test -f $(STAGE)/usr/share/man/man7/ipcq.7
 
 # ---- tiers ---------------------------------------------------------------
 
@@ -201,6 +202,22 @@ deps:
 
 # ---- install ----------------------------------------------------------------
 
+# `man ipcq_open` and friends: links to the page that documents them.
+MAN3_LINKS := \
+	ipcq_open.3:ipcq_create.3 ipcq_open_readonly.3:ipcq_create.3 ipcq_close.3:ipcq_create.3 \
+	ipcq_unlink.3:ipcq_create.3 ipcq_config_init.3:ipcq_create.3 ipcq_strerror.3:ipcq_create.3 \
+	ipcq_version.3:ipcq_create.3 ipcq_version_string.3:ipcq_create.3 \
+	ipcq_detach.3:ipcq_attach.3 ipcq_attach_opts_init.3:ipcq_attach.3 \
+	ipcq_last_seq.3:ipcq_attach.3 ipcq_dedup_remove.3:ipcq_attach.3 \
+	ipcq_send_batch.3:ipcq_send.3 ipcq_send_seq.3:ipcq_send.3 ipcq_recv.3:ipcq_send.3 \
+	ipcq_recv_batch.3:ipcq_send.3 ipcq_pressure.3:ipcq_send.3 ipcq_wait_pressure.3:ipcq_send.3 \
+	ipcq_commit.3:ipcq_reserve.3 ipcq_peek.3:ipcq_reserve.3 ipcq_release.3:ipcq_reserve.3 \
+	ipcq_nack.3:ipcq_ack.3 \
+	ipcq_poison_peek.3:ipcq_poison_list.3 ipcq_poison_replay.3:ipcq_poison_list.3 \
+	ipcq_poison_purge.3:ipcq_poison_list.3 \
+	ipcq_info.3:ipcq_stats.3 ipcq_list.3:ipcq_stats.3 ipcq_numa_node.3:ipcq_stats.3 \
+	ipcq_numa_placement.3:ipcq_stats.3 ipcq_pin_thread.3:ipcq_stats.3
+
 install: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(libdir)/pkgconfig \
 		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3 $(DESTDIR)$(mandir)/man7
@@ -214,6 +231,7 @@ install: all
 	for m in $(wildcard man/*.1); do install -m 0644 $$m $(DESTDIR)$(mandir)/man1/; done
 	for m in $(wildcard man/*.3); do install -m 0644 $$m $(DESTDIR)$(mandir)/man3/; done
 	for m in $(wildcard man/*.7); do install -m 0644 $$m $(DESTDIR)$(mandir)/man7/; done
+	for l in $(MAN3_LINKS); do ln -sf $${l#*:} $(DESTDIR)$(mandir)/man3/$${l%%:*}; done
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/ipcq.h $(DESTDIR)$(libdir)/libipcq.a \
@@ -222,6 +240,7 @@ uninstall:
 	for m in $(notdir $(wildcard man/*.1)); do rm -f $(DESTDIR)$(mandir)/man1/$$m; done
 	for m in $(notdir $(wildcard man/*.3)); do rm -f $(DESTDIR)$(mandir)/man3/$$m; done
 	for m in $(notdir $(wildcard man/*.7)); do rm -f $(DESTDIR)$(mandir)/man7/$$m; done
+	for l in $(MAN3_LINKS); do rm -f $(DESTDIR)$(mandir)/man3/$${l%%:*}; done
 
 clean:
 	rm -rf build
