@@ -6,6 +6,7 @@
 struct shared {
 	volatile int grandchild_pid;
 	volatile int child_rc_eperm;
+	volatile int grandchild_ready; /* it has run (and dropped its copy of the lock) */
 };
 
 static const char *qname;
@@ -34,6 +35,7 @@ static int child(void *arg)
 	if (g == 0) {
 		/* the copy of the handle is not attached here */
 		sh->child_rc_eperm = ipcq_send(q, "y", 1, IPCQ_NOWAIT) == -EPERM;
+		__atomic_store_n(&sh->grandchild_ready, 1, __ATOMIC_SEQ_CST);
 		_exit(grandchild(NULL));
 	}
 	sh->grandchild_pid = g;
@@ -53,8 +55,11 @@ int main(void)
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
 	CHECK_OK(ipcq_create(qname, NULL, &q));
 	pid_t c = t_fork(child, NULL);
-	/* wait until the child attached and forked */
-	while (!sh->grandchild_pid)
+	/* wait until the child attached and forked, and the grandchild runs:
+	 * until then the grandchild's copy of the descriptor table still
+	 * refers to the child's lock (the fork handler drops it when the
+	 * grandchild first runs) */
+	while (!sh->grandchild_pid || !__atomic_load_n(&sh->grandchild_ready, __ATOMIC_SEQ_CST))
 		sched_yield();
 	CHECK_OK(ipcq_info(q, &info));
 	CHECK(info.participants == 1);
