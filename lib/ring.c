@@ -549,7 +549,10 @@ int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16
 
 /*
  * Time for a recovery pass?  At most one per grace period per side of the
- * handle (@side: 0 sending, 1 receiving; the two may be different threads).
+ * handle (@side: 0 sending, 1 receiving; the two may be different threads),
+ * counted across calls: a consumer that only ever waits a little (timeouts
+ * shorter than the grace period) must still, now and then, look for the
+ * messages that dead consumers claimed, which nobody else can deliver.
  * Busy-polling waiters look at the clock only every 64 rounds.
  */
 static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
@@ -557,7 +560,7 @@ static int recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
 		return 0;
 	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
-	if (now - w->started_ns < q->grace_ns || now - q->last_recovery_ns[side] < q->grace_ns)
+	if (now - q->last_recovery_ns[side] < q->grace_ns)
 		return 0;
 	q->last_recovery_ns[side] = now;
 	return 1;
