@@ -278,6 +278,17 @@ enum {
 #define IPCQ_ENT_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffff))
 #define IPCQ_ENT_TAG(w) ((uint32_t)(((w) >> 8) & 0xffffff))
 #define IPCQ_TAG(index, pgen) ((uint32_t)(index) | (((uint32_t)(pgen) & 0xff) << 16))
+/* The state word that frees an entry whose word is w: next generation. */
+#define IPCQ_ENT_FREED(w) IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)
+
+/* Is the entry with state word w owned by a dead participant's dead
+ * incarnation (dead[owner] set, owner tag as recovery read it)? */
+static inline int ipcq__ent_of_dead(uint64_t w, const uint8_t *dead, const uint32_t *tags,
+				    uint32_t max_participants)
+{
+	uint32_t owner = IPCQ_ENT_OWNER(w);
+	return owner < max_participants && dead[owner] && IPCQ_ENT_TAG(w) == tags[owner];
+}
 #define IPCQ_ENT_STATE(w) ((uint32_t)((w) & 0xff))
 
 /* The message header shared by lease and side-ring entries. */

@@ -108,7 +108,7 @@ static void unreserve(struct ipcq *q, uint32_t e)
 	/* relaxed: RESERVED by us; only we move it on while we live */
 	uint64_t w = ipcq__load_relaxed(&l->state);
 	/* L3: back to free, next generation; pairs with L2 of reserve() */
-	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 }
 
 /* Hand the OWNED entry e to the application: a copy into buf, or (buf
@@ -276,7 +276,7 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 	IPCQ_CRASHPOINT("ack.acking");
 	/* L3: free for the next generation; release orders our reads of the
 	 * payload before a new owner's writes (pairs with L2/L5 of reserve()) */
-	if (!ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
+	if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
 		return -ESTALE;
 	q->in_flight--;
 	ipcq__count(q, IPCQ_CTR_ACKS, 1);
@@ -305,7 +305,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 	if (rc < 0)
 		return rc;
 	/* L3: the message is in the side ring now (S1 done) */
-	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 	return 0;
 }
 
@@ -399,13 +399,13 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		/* L2: pairs with L1/L5/L6 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
-		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) || owner >= q->max_participants ||
-		    !dead[owner] || IPCQ_ENT_TAG(w) != tags[owner])
+		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) ||
+		    !ipcq__ent_of_dead(w, dead, tags, q->max_participants))
 			continue; /* not the dead incarnation's */
 		if (st == IPCQ_ENT_RESERVED) {
 			/* the dead never filled it; its ring record covers
 			 * the message; L3 frees it */
-			if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
+			if (ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w))) {
 				rep->freed++;
 				acted++;
 				dead[owner] = 2;
@@ -426,7 +426,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),
 				     ipcq__load_relaxed(&l->move_gen))) {
 			/* it had been moved to the side ring already: L3 */
-			ipcq__cas(&l->state, mine, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+			ipcq__cas(&l->state, mine, IPCQ_ENT_FREED(w));
 			rep->completed++;
 			continue;
 		}

@@ -108,12 +108,12 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		/* S2: pairs with S5/S7 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&e->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
-		if (owner >= q->max_participants || !dead[owner] || IPCQ_ENT_TAG(w) != tags[owner])
+		if (!ipcq__ent_of_dead(w, dead, tags, q->max_participants))
 			continue; /* not the dead incarnation's */
 		if (st == IPCQ_ENT_WRITING) {
 			/* S3: half-written by the dead; its source still has
 			 * the message */
-			if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE))) {
+			if (ipcq__cas(&e->state, w, IPCQ_ENT_FREED(w))) {
 				rep->freed++;
 				acted++;
 				dead[owner] = 2;
@@ -304,7 +304,7 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		}
 		IPCQ_CRASHPOINT("replay.published");
 		/* S3: pairs with S2 of the next writer */
-		ipcq__cas(&e->state, taking, IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE));
+		ipcq__cas(&e->state, taking, IPCQ_ENT_FREED(w));
 		done++;
 		if (id != IPCQ_POISON_ALL)
 			break;
@@ -329,7 +329,7 @@ int ipcq_poison_purge(struct ipcq *q, uint64_t id)
 			continue;
 		/* S3: pairs with S2 of the next writer */
 		if (ipcq__cas(&ipcq__side(q, j)->state, w,
-			      IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)))
+			      IPCQ_ENT_FREED(w)))
 			done++;
 		if (id != IPCQ_POISON_ALL)
 			break;
