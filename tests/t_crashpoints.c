@@ -503,7 +503,7 @@ int main(int argc, char **argv)
 		printf("crash points are compiled only into debug builds (asan, tsan)\n");
 		return T_SKIP;
 	}
-	struct scen sc[64];
+	struct scen sc[96];
 	unsigned n = 0;
 	unsetenv("IPCQ_CRASH");
 	st = (struct state *)t_shared(sizeof(*st));
@@ -524,7 +524,8 @@ int main(int argc, char **argv)
 			if (strcmp(p, "recover.skipped") == 0) {
 				sc[n++] = (struct scen){ p, K_SKIP2, 0 };
 				sc[n++] = (struct scen){ p, K_SKIP2, 1 };
-			} else if (strcmp(p, "recover.adopted") == 0) {
+			} else if (strcmp(p, "recover.adopted") == 0 ||
+				   strcmp(p, "recover.checked") == 0) {
 				sc[n++] = (struct scen){ p, K_ADOPT2, 0 };
 				sc[n++] = (struct scen){ p, K_ADOPT2, 1 };
 			} else if (strcmp(p, "recv.adopted_copied") == 0) {
@@ -537,6 +538,8 @@ int main(int argc, char **argv)
 		case 'A':
 			if (strcmp(p, "recover.lease_taken") == 0)
 				sc[n++] = (struct scen){ p, K_LEASE2, 1 };
+			else if (strcmp(p, "ack.adopted_leased") == 0)
+				sc[n++] = (struct scen){ p, K_ADOPT2, 1 };
 			else
 				sc[n++] = (struct scen){ p, K_CONS, 1 };
 			break;
@@ -544,6 +547,8 @@ int main(int argc, char **argv)
 			sc[n++] = (struct scen){ p, K_REPLAY, 0 };
 			sc[n++] = (struct scen){ p, K_REPLAY, 1 };
 			break;
+		case 'K':
+			break; /* the creator's points: t_create_crash */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);
