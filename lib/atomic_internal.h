@@ -18,6 +18,16 @@
  *                                              single total order of the
  *                                              read-modify-writes above
  *   ipcq__fence                                full barrier
+ *   ipcq__fence_acquire                        earlier loads stay before
+ *                                              later loads and stores
+ *   ipcq__fence_release                        earlier loads and stores
+ *                                              stay before later stores
+ *
+ * A read-modify-write is a full barrier on x86-64 and with liburcu's
+ * atomics on AArch64, but C11 does not promise that a seq_cst CAS orders
+ * the plain accesses after it for other threads: where an argument needs
+ * that (a speculative read re-checked against the slot word, the data
+ * stores after a claim), the code says so with an explicit fence.
  *
  * On x86-64 (TSO) the liburcu mapping compiles loads and stores to plain
  * moves plus a compiler barrier, and read-modify-writes to lock-prefixed
@@ -54,6 +64,8 @@ _Static_assert(__atomic_always_lock_free(4, 0), "4-byte atomics must be lock-fre
  * word stands in for one in this build. */
 static int ipcq__tsan_fence_word __attribute__((unused));
 #define ipcq__fence() ((void)__atomic_fetch_add(&ipcq__tsan_fence_word, 0, __ATOMIC_SEQ_CST))
+#define ipcq__fence_acquire() ipcq__fence()
+#define ipcq__fence_release() ipcq__fence()
 #define ipcq__cpu_relax() __builtin_ia32_pause()
 
 #else /* liburcu */
@@ -98,6 +110,8 @@ static int ipcq__tsan_fence_word __attribute__((unused));
 		uatomic_cmpxchg((p), ipcq_o_, (new)) == ipcq_o_;            \
 	})
 #define ipcq__fence() cmm_smp_mb()
+#define ipcq__fence_acquire() cmm_smp_mb__after_load_()
+#define ipcq__fence_release() cmm_smp_mb__before_store_()
 #define ipcq__cpu_relax() caa_cpu_relax()
 
 #if defined(__x86_64__) || defined(__i386__)

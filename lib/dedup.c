@@ -84,9 +84,12 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		struct ipcq_shm_slot *s = ipcq__slot(q, p);
 		/* A2: the message is complete once published */
 		uint64_t seq = ipcq__load_acquire(&s->seq);
-		if ((seq & IPCQ_SEQ_POS) != p + 1 || (seq & IPCQ_SEQ_SKIP))
+		if ((seq & IPCQ_SEQ_POS) != ipcq__seq_pos(p + 1) || (seq & IPCQ_SEQ_SKIP))
 			continue;
-		/* acquire: these reads happen before the re-check below */
+		/* acquire: these reads happen before the re-check below; a
+		 * value of a later lap pairs with F1 of its producer
+		 * (claim_send() in ring.c), so the re-check then sees the
+		 * word changed */
 		uint32_t stream = ipcq__load_acquire(&s->stream);
 		uint32_t sgen = ipcq__load_acquire(&s->stream_gen);
 		uint64_t pseq = ipcq__load_acquire(&s->pseq);

@@ -48,7 +48,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 2u
+#define IPCQ_LAYOUT_VERSION 3u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -151,6 +151,8 @@ enum {
 	IPCQ_QCTR_FREED,
 	IPCQ_QCTR_SIDE_FULL,     /* moves to the side ring refused: full */
 	IPCQ_QCTR_TAKEOVERS,     /* producer names taken over from the dead */
+	IPCQ_QCTR_RELEASE_LOST,  /* releases whose CAS found the slot not as
+				  * its owner left it (only a corrupt segment) */
 	IPCQ_QCTR_COUNT_
 };
 
@@ -227,15 +229,17 @@ struct ipcq_shm_slot {
 	/*
 	 * Sequence word (Vyukov): == pos when free for the producer of pos,
 	 * == pos + 1 when the message of pos is published, == pos + capacity
-	 * when released for the producer of the next lap.
+	 * when released for the producer of the next lap (positions taken
+	 * modulo 2^44, see IPCQ_SEQ_POS); the owner tag says who holds a
+	 * claimed message when recovery handed it to an adopter.
 	 */
 	uint64_t seq;
 	uint64_t pseq;       /* producer sequence */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC_COARSE */
 	uint32_t len;        /* payload bytes */
 	uint16_t producer;   /* participant index */
-	uint8_t deliveries;
-	uint8_t flags;
+	uint8_t deliveries;  /* deliveries so far, saturating at 255 */
+	uint8_t flags;       /* IPCQ_MSG_REPLAYED, IPCQ_SLOT_F_REDELIVERED */
 	uint32_t stream;     /* dedup index + 1 of a named producer, 0 none */
 	uint32_t stream_gen; /* the name's incarnation (dedup entry's gen) */
 };
@@ -243,26 +247,75 @@ struct ipcq_shm_slot {
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
 
 /*
- * Sequence word bits.  Positions use the low 56 bits (2^56 messages at
- * 10^9/s last 2284 years).  Bit 63 marks a slot published by recovery in
- * place of a dead producer's message: consumers pass it.  Bits 56-62 count
- * adoptions of a claimed slot whose consumer died, so that two recoverers
- * racing to adopt it cannot both win their CAS.
+ * Sequence word bits.
+ *   bits 0-43   position modulo 2^44.  The cursors are full 64-bit
+ *               positions; a slot word is only ever compared with a
+ *               position within a lap of it, and every CAS on it is from
+ *               a value read moments before, so 2^44 (17,592 billion
+ *               messages) is never wrapped in between.
+ *   bits 44-56  owner: 0 while the message belongs to whoever claimed its
+ *               position with the cursor CAS (or nobody yet); i + 1 once
+ *               participant entry i adopted it from a dead owner.  One
+ *               owner per slot, recorded at the slot.
+ *   bits 57-62  adoptions of this message (wrapping), so that each
+ *               adoption writes a new value.
+ *   bit 63      a skip: published by recovery in place of a dead
+ *               producer's message; consumers pass it.
  */
-#define IPCQ_SEQ_POS ((1ull << 56) - 1)
+#define IPCQ_SEQ_POS ((1ull << 44) - 1)
+#define IPCQ_SEQ_OWNER_SHIFT 44
+#define IPCQ_SEQ_OWNER (0x1fffull << IPCQ_SEQ_OWNER_SHIFT)
+#define IPCQ_SEQ_ADOPT_SHIFT 57
+#define IPCQ_SEQ_ADOPT (0x3full << IPCQ_SEQ_ADOPT_SHIFT)
 #define IPCQ_SEQ_SKIP (1ull << 63)
-#define IPCQ_SEQ_TAG (0x7full << 56)
-#define IPCQ_SEQ_TAG_ONE (1ull << 56)
+_Static_assert(IPCQ_PARTICIPANTS_MAX + 1 <= 0x1fff, "owner index + 1 fits 13 bits");
+
+/* The position bits of the slot word that stands for position pos. */
+static inline uint64_t ipcq__seq_pos(uint64_t pos)
+{
+	return pos & IPCQ_SEQ_POS;
+}
+
+/* Signed distance from position pos to the position in slot word seq,
+ * modulo 2^44. */
+static inline int64_t ipcq__seq_dif(uint64_t seq, uint64_t pos)
+{
+	return (int64_t)(((seq - pos) & IPCQ_SEQ_POS) << 20) >> 20;
+}
+
+/* The owner field of a slot word: 0 the claimer, i + 1 entry i. */
+static inline uint32_t ipcq__seq_owner(uint64_t seq)
+{
+	return (uint32_t)((seq & IPCQ_SEQ_OWNER) >> IPCQ_SEQ_OWNER_SHIFT);
+}
+
+/* The word of a message adopted by entry idx from the word w. */
+static inline uint64_t ipcq__seq_adopted(uint64_t w, uint32_t idx)
+{
+	uint64_t n = (w + (1ull << IPCQ_SEQ_ADOPT_SHIFT)) & IPCQ_SEQ_ADOPT;
+	return (w & (IPCQ_SEQ_POS | IPCQ_SEQ_SKIP)) | n |
+	       ((uint64_t)(idx + 1) << IPCQ_SEQ_OWNER_SHIFT);
+}
+
+/* Slot flag: the message was delivered before (kept apart from the
+ * saturating count). */
+#define IPCQ_SLOT_F_REDELIVERED 0x80u
+
+/* A delivery count raised by one, saturating at 255. */
+static inline uint8_t ipcq__deliveries_inc(uint8_t d)
+{
+	return d == 255 ? d : (uint8_t)(d + 1);
+}
 
 /*
  * State words of lease and side-ring entries:
- *   bits 32-63 generation (bumped each time the entry becomes free)
- *   bits 24-31 owner's participant generation, low byte
+ *   bits 40-63 generation (bumped each time the entry becomes free)
+ *   bits 24-39 owner's participant generation, low 16 bits
  *   bits 8-23  owner participant index
  *   bits 0-7   state
  * The owner's generation tells a dead holder of participant entry i from
  * the live process that attached to entry i after it: recovery takes over
- * only entries whose tag (bits 8-31) is the dead incarnation's.
+ * only entries whose owner tag (bits 8-39) names a dead incarnation.
  */
 enum {
 	IPCQ_ENT_FREE = 0,
@@ -273,22 +326,16 @@ enum {
 	IPCQ_ENT_FULL = 5,       /* side: holds a poison message */
 	IPCQ_ENT_TAKING = 6,     /* side: being replayed by owner */
 };
-#define IPCQ_ENT(gen, owner, st) (((uint64_t)(gen) << 32) | ((uint64_t)(owner) << 8) | (st))
-#define IPCQ_ENT_GEN(w) ((uint32_t)((w) >> 32))
+#define IPCQ_ENT_GEN_MASK 0xffffffu
+#define IPCQ_ENT(gen, owner, st)                                                     \
+	(((uint64_t)((gen) & IPCQ_ENT_GEN_MASK) << 40) | ((uint64_t)(owner) << 8) | (st))
+#define IPCQ_ENT_GEN(w) ((uint32_t)((w) >> 40))
 #define IPCQ_ENT_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffff))
-#define IPCQ_ENT_TAG(w) ((uint32_t)(((w) >> 8) & 0xffffff))
-#define IPCQ_TAG(index, pgen) ((uint32_t)(index) | (((uint32_t)(pgen) & 0xff) << 16))
+#define IPCQ_ENT_TAG(w) ((uint32_t)(((w) >> 8) & 0xffffffff))
+#define IPCQ_TAG(index, pgen) ((uint32_t)(index) | (((uint32_t)(pgen) & 0xffff) << 16))
+#define IPCQ_TAG_PGEN(tag) ((uint32_t)(tag) >> 16)
 /* The state word that frees an entry whose word is w: next generation. */
 #define IPCQ_ENT_FREED(w) IPCQ_ENT(IPCQ_ENT_GEN(w) + 1, 0, IPCQ_ENT_FREE)
-
-/* Is the entry with state word w owned by a dead participant's dead
- * incarnation (dead[owner] set, owner tag as recovery read it)? */
-static inline int ipcq__ent_of_dead(uint64_t w, const uint8_t *dead, const uint32_t *tags,
-				    uint32_t max_participants)
-{
-	uint32_t owner = IPCQ_ENT_OWNER(w);
-	return owner < max_participants && dead[owner] && IPCQ_ENT_TAG(w) == tags[owner];
-}
 #define IPCQ_ENT_STATE(w) ((uint32_t)((w) & 0xff))
 
 /* The message header shared by lease and side-ring entries. */
@@ -299,8 +346,9 @@ struct ipcq_shm_lease {
 	uint64_t enqueue_ns;
 	uint32_t len;
 	uint16_t producer;
-	uint8_t deliveries;   /* deliveries so far, this one included */
-	uint8_t flags;        /* IPCQ_MSG_* the next delivery carries */
+	uint8_t deliveries;   /* deliveries so far, this one included; saturating */
+	uint8_t flags;        /* IPCQ_MSG_* the next delivery carries, and
+			       * IPCQ_SLOT_F_REDELIVERED once delivered */
 	uint32_t move_side;   /* side entry + 1 being written from here, 0 none */
 	uint32_t move_gen;
 	uint64_t leased_ns;
@@ -430,6 +478,7 @@ struct ipcq {
 	uint32_t in_flight;     /* leases held */
 	uint32_t lease_hint;    /* where to look for a free lease first */
 	int64_t adopted;        /* position adopted from a dead consumer, not yet delivered; -1 none */
+	uint64_t adopted_seq;   /* its slot word since our adoption CAS */
 	uint64_t last_recovery_ns[2]; /* [0] sending side, [1] receiving side */
 	uint32_t full_policy;
 	int32_t dedup;          /* dedup-table index of our name, -1 none */
@@ -444,6 +493,8 @@ struct ipcq {
 	uint64_t zc_recv_pos;
 	uint32_t zc_recv_waiters;
 	int zc_recv_ack;        /* the peek was an ack-mode lease */
+	uint64_t zc_recv_seq;   /* the adopted slot word of a peeked adopted
+				 * message; 0: the run was claimed by C1 */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -524,6 +575,7 @@ IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t
 
 IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
+IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s);
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
 
 /* numa.c */
@@ -543,6 +595,8 @@ IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
+/* Is the owner named by tag (IPCQ_TAG: index and generation) dead now? */
+IPCQ_HIDDEN int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead);
 
 /* lease.c */
 IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
@@ -553,12 +607,15 @@ IPCQ_HIDDEN int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m);
 IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 					       struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);
-/* dead[i]: 1 participant i is dead, set to 2 once some of its work was
- * taken over (for the report's count); tags[i]: the dead incarnation's
- * owner tag (IPCQ_TAG) */
-IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+/* dead[i]: 1 participant i looked dead to this pass, set to 2 once some
+ * of its work was taken over (for the report's count); only a filter:
+ * each action checks its owner again (ipcq__owner_dead()).  also_dead:
+ * the entry whose lock the caller holds for its dead holder, or -1. */
+IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				    struct ipcq_recovery *rep);
-IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint32_t owner_tag, uint64_t pos);
+/* Does a lease (OWNED or REDELIVER, any owner) hold the message of ring
+ * position pos? */
+IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint64_t pos);
 
 /* side.c */
 struct ipcq__poison_src {
@@ -576,7 +633,7 @@ struct ipcq__poison_src {
 };
 IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src);
 IPCQ_HIDDEN int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen);
-IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				   struct ipcq_recovery *rep);
 
 /* registry.c */

@@ -22,12 +22,20 @@
  *   2. claim p (C1)       the record covers p, e is RESERVED: recovery
  *                         adopts p for another consumer and frees e
  *   3. fill e, src_pos=p, OWNED (L1 release)
- *                         both e and slot p hold the message: recovery sees
- *                         OWNED(dead) with src_pos == p, releases p and
- *                         redelivers e; the message exists once
+ *                         both e and slot p hold the message.  Recovery
+ *                         of the slot sees a lease holding p (any owner,
+ *                         OWNED or REDELIVER) and only releases it;
+ *                         recovery of the lease takes it over, releases
+ *                         slot p if it is still unreleased, and only then
+ *                         makes e deliverable again.  So the message is
+ *                         in the ring or in e, never delivered from both,
+ *                         and e cannot be acknowledged (freed) while slot
+ *                         p still looks unfinished.
  *   4. release p (R2)     from here on only e holds it
- * Whoever recovers a lease first takes it over with a CAS, so two
- * recoverers never both act on one entry.
+ * The same holds for a message adopted from a dead consumer (the slot
+ * names the adopter).  Whoever recovers a lease first takes it over with
+ * a CAS, so two recoverers never both act on one entry.  Delivery counts
+ * saturate at 255; the redelivered flag is a bit of its own.
  *
  * Labels: L1 OWNED by release (fill), L2 acquire loads of a state word,
  * L3 back to FREE by CAS, L4 to REDELIVER by CAS, L5 reserve, L6 take a
@@ -56,15 +64,16 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	 * (RESERVED by us) */
 	uint32_t len = ipcq__load_relaxed(&s->len);
 	if (len > q->max_msg_size)
-		len = 0; /* corrupt: deliver nothing rather than overrun */
+		len = 0; /* corrupt (callers refuse it first): never overrun */
 	uint8_t past = ipcq__load_relaxed(&s->deliveries);
+	uint8_t sflags = ipcq__load_relaxed(&s->flags);
 	ipcq__store_relaxed(&l->src_pos, pos);
 	ipcq__store_relaxed(&l->pseq, ipcq__load_relaxed(&s->pseq));
 	ipcq__store_relaxed(&l->enqueue_ns, ipcq__load_relaxed(&s->enqueue_ns));
 	ipcq__store_relaxed(&l->len, len);
 	ipcq__store_relaxed(&l->producer, ipcq__load_relaxed(&s->producer));
-	ipcq__store_relaxed(&l->deliveries, (uint8_t)(past + 1));
-	ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED));
+	ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(past));
+	ipcq__store_relaxed(&l->flags, (uint8_t)(sflags & (IPCQ_MSG_REPLAYED | IPCQ_SLOT_F_REDELIVERED)));
 	ipcq__store_relaxed(&l->move_side, 0u);
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
@@ -77,8 +86,10 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	/* L1: the entry holds the message before the ring slot is released;
 	 * pairs with the acquire loads of the state by recovery (L2) */
 	ipcq__store_release(&l->state, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED));
-	IPCQ_CRASHPOINT("ack.leased");
-	(void)adopted;
+	if (adopted)
+		IPCQ_CRASHPOINT("ack.adopted_leased");
+	else
+		IPCQ_CRASHPOINT("ack.leased");
 	return len;
 }
 
@@ -113,12 +124,12 @@ static void unreserve(struct ipcq *q, uint32_t e)
 
 /* Hand the OWNED entry e to the application: a copy into buf, or (buf
  * NULL, zero copy) a pointer to the payload in *ptr. */
-static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *m,
-		    const void **ptr)
+static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
+		    struct ipcq_msginfo *m, const void **ptr)
 {
 	struct ipcq_shm_lease *l = ipcq__lease(q, e);
-	/* relaxed: the entry is ours (OWNED by us) */
-	uint32_t len = ipcq__load_relaxed(&l->len);
+	/* len: loaded once by the caller and bounded by max_msg_size and the
+	 * caller's buffer; never read again from the entry */
 	if (buf && len)
 		memcpy(buf, (const uint8_t *)l + IPCQ_LEASE_HDR, len);
 	if (ptr)
@@ -130,8 +141,9 @@ static int hand_out(struct ipcq *q, uint32_t e, void *buf, struct ipcq_msginfo *
 		m->enqueue_ns = ipcq__load_relaxed(&l->enqueue_ns);
 		m->producer = ipcq__load_relaxed(&l->producer);
 		m->deliveries = ipcq__load_relaxed(&l->deliveries);
-		m->flags = ipcq__load_relaxed(&l->flags);
-		if (m->deliveries > 1)
+		uint8_t f = ipcq__load_relaxed(&l->flags);
+		m->flags = f & IPCQ_MSG_REPLAYED;
+		if (m->deliveries > 1 || (f & IPCQ_SLOT_F_REDELIVERED))
 			m->flags |= IPCQ_MSG_REDELIVERED;
 		m->stream = ipcq__load_relaxed(&l->stream);
 		m->token = token_of(e, IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state)));
@@ -155,10 +167,10 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER)
 			continue;
-		/* relaxed: after L2; the message stays while the generation
-		 * does (the CAS below checks it) */
+		/* relaxed: a look before the take; the CAS below decides, and
+		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);
-		if (len > cap) {
+		if (len <= q->max_msg_size && len > cap) {
 			*need = len;
 			return -ENOBUFS;
 		}
@@ -168,10 +180,20 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			continue;
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		/* relaxed: OWNED by us since L6; loaded once, bounded here */
+		len = ipcq__load_relaxed(&l->len);
+		if (len > q->max_msg_size || len > cap) {
+			/* changed under us, or impossible: a corrupt segment.
+			 * L3: drop it (free the entry), report it */
+			ipcq__cas(&l->state, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED),
+				  IPCQ_ENT_FREED(w));
+			return -EBADMSG;
+		}
 		/* relaxed: OWNED by us since L6 */
-		ipcq__store_relaxed(&l->deliveries, (uint8_t)(ipcq__load_relaxed(&l->deliveries) + 1));
+		ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(ipcq__load_relaxed(&l->deliveries)));
+		ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&l->flags) | IPCQ_SLOT_F_REDELIVERED));
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
-		return hand_out(q, e, buf, info, ptr);
+		return hand_out(q, e, len, buf, info, ptr);
 	}
 	return -EAGAIN;
 }
@@ -206,29 +228,39 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 		/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
 		uint32_t len = ipcq__load_relaxed(&s->len);
-		if (len <= q->max_msg_size && len > cap) {
+		if (len > q->max_msg_size) {
+			/* impossible: a corrupt segment; dropped, reported */
+			unreserve(q, (uint32_t)e);
+			ipcq__release_adopted(q);
+			return -EBADMSG;
+		}
+		if (len > cap) {
 			unreserve(q, (uint32_t)e);
 			*need = len;
 			return -ENOBUFS;
 		}
-		/* relaxed: as len */
-		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
-		ipcq__store_relaxed(&s->deliveries, past);
+		uint8_t past = ipcq__adopted_raise(s);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
 			unreserve(q, (uint32_t)e);
 			return -EAGAIN;
 		}
-		ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
+		len = ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
 		ipcq__release_adopted(q);
-		return hand_out(q, (uint32_t)e, buf, info, ptr);
+		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
 	rc = ipcq__ring_recv_lease(q, (uint32_t)e, cap, need);
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);
 		return rc;
 	}
-	return hand_out(q, (uint32_t)e, buf, info, ptr);
+	/* relaxed: OWNED by us since lease_fill(); the ring bounded it by
+	 * max_msg_size and cap when it claimed the slot, lease_fill() by
+	 * max_msg_size; bounded again here where it is used */
+	uint32_t len = ipcq__load_relaxed(&ipcq__lease(q, (uint32_t)e)->len);
+	if (len > q->max_msg_size || len > cap)
+		len = 0;
+	return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 }
 
 int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
@@ -371,25 +403,54 @@ void ipcq__lease_release_all(struct ipcq *q)
 	q->in_flight = 0;
 }
 
-int ipcq__lease_holds(const struct ipcq *q, uint32_t owner_tag, uint64_t pos)
+int ipcq__lease_holds(const struct ipcq *q, uint64_t pos)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
 		/* L2: pairs with L1; src_pos (relaxed) was stored before L1 */
 		uint64_t w = ipcq__load_acquire(&l->state);
-		if (w && IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED && IPCQ_ENT_TAG(w) == owner_tag &&
+		uint32_t st = IPCQ_ENT_STATE(w);
+		if ((st == IPCQ_ENT_OWNED || st == IPCQ_ENT_REDELIVER) &&
 		    ipcq__load_relaxed(&l->src_pos) == pos)
 			return 1;
 	}
 	return 0;
 }
 
+/* Release ring slot pos on behalf of the dead owner that had moved its
+ * message into a lease we now hold (L9), if it is still unreleased.  The
+ * slot is the dead's: recovery never adopts a message a lease holds. */
+static int release_source(struct ipcq *q, uint64_t pos)
+{
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* seq_cst: pairs with C1, as in resolve_claimed() (recovery.c) */
+	uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
+	if (deq <= pos || deq - pos > q->capacity)
+		return 0;
+	for (int tries = 0; tries < 4; tries++) {
+		/* A2 (as in claim_recv()); the CAS below decides */
+		uint64_t w = ipcq__load_acquire(&s->seq);
+		if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(pos + 1))
+			return 0; /* released already */
+		/* R2 for the dead owner: a CAS from the word it left; pairs
+		 * with A1 */
+		if (ipcq__cas(&s->seq, w, ipcq__seq_pos(pos + q->capacity))) {
+			/* C2 after the release: pairs with W1 (wait.c) */
+			if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+				ipcq__wake_space(q);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /*
- * Take over the leases of dead participants (dead[i] != 0).  Runs after
- * their ring records were resolved (recovery.c), so a lease filled from a
- * slot the dead had not yet released has had that slot released.
+ * Take over the leases of dead participants.  dead[] says which entries
+ * looked dead to this pass: only a filter; each lease's owner (index and
+ * generation, from its state word) is checked again right before the CAS
+ * that takes it over.
  */
-int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			struct ipcq_recovery *rep)
 {
 	int acted = 0;
@@ -399,28 +460,40 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		/* L2: pairs with L1/L5/L6 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
-		if ((st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED) ||
-		    !ipcq__ent_of_dead(w, dead, tags, q->max_participants))
-			continue; /* not the dead incarnation's */
+		if (st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED)
+			continue;
+		if (owner < q->max_participants && !dead[owner])
+			continue; /* its owner looked alive */
+		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
+			continue; /* decided now: a live owner is never robbed */
+		if (owner < q->max_participants)
+			dead[owner] = 2;
 		if (st == IPCQ_ENT_RESERVED) {
 			/* the dead never filled it; its ring record covers
 			 * the message; L3 frees it */
 			if (ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w))) {
 				rep->freed++;
 				acted++;
-				dead[owner] = 2;
 			}
 			continue;
 		}
 		/* OWNED by the dead: take it over first, so that only one
 		 * recoverer acts on it */
+		if (q->index < 0)
+			continue;
 		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
 		/* L9: the takeover; one recoverer wins; full barrier */
 		if (!ipcq__cas(&l->state, w, mine))
 			continue;
 		IPCQ_CRASHPOINT("recover.lease_taken");
 		acted++;
-		dead[owner] = 2;
+		/* relaxed: ours since L9; the dead stored it before L1 */
+		uint64_t src = ipcq__load_relaxed(&l->src_pos);
+		/* the message is in the lease: its source slot, if the dead
+		 * had not released it yet, is released before anyone can get
+		 * the lease */
+		if (release_source(q, src))
+			rep->completed++;
 		/* relaxed: ours since L9; the dead stored them before its
 		 * side claim (S5), and it is dead */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),

@@ -6,30 +6,55 @@
  * through lease.c and side.c the state words of lease and side entries.
  * Never writes another participant's entry.
  *
- * A participant is dead when its entry is ACTIVE and nobody holds the
- * entry's liveness lock.  Its work records are read *before* the liveness
- * check: a record read then belongs to the dead holder, never to a process
- * that attached to the entry afterwards (that one takes the lock first and
- * only then writes).
+ * A participant is dead when its entry is ACTIVE (or RECOVERING) and
+ * nobody holds the entry's liveness lock.  A pass looks at the records of
+ * the entries that look dead to find work to take over, but the records
+ * only say where to look: every action is decided again, at the slot or
+ * entry it changes, right before the CAS that performs it.  A participant
+ * found dead at the start of a pass may have been replaced by a new, live
+ * process on the same entry by the time the pass acts.
  *
- * Why taking over never robs a live participant:
- *  - Every claim is preceded by a record covering the claimed positions,
- *    and the record stays until the slot work is visible (R4 in ring.c).
- *    So a claimed, unfinished position that no live participant's record
- *    covers was claimed by a dead one.
- *  - Every takeover is a CAS on the slot's sequence word from the exact
- *    value that showed it unfinished.  If the owner finished meanwhile, or
- *    another recoverer got there first, the CAS fails and nothing happens.
+ * The rules (model/ipcq.pml checks them, with a crash at every step):
  *
- * What is done with a dead participant's records:
+ *  - One owner per slot, recorded at the slot.  A claimed, unreleased
+ *    message (seq == p + 1) belongs to the process that claimed p with the
+ *    cursor CAS (owner field 0), until recovery hands it to an adopter,
+ *    whose entry index the adoption CAS writes into the slot word (owner
+ *    field i + 1).  A producer's claimed, unpublished slot (seq == p)
+ *    belongs to the producer that claimed p.
+ *  - The owner is alive when: owner field i + 1, entry i's lock is held;
+ *    owner field 0 (or an unpublished slot), some entry whose work record
+ *    covers p has its lock held.  Every claim is preceded by a record
+ *    covering the claimed positions, kept until the slot work is visible
+ *    (R4 in ring.c) and cleared on every path that gives a claim up, so
+ *    the claimer of p, while alive, covers p.  A record covering p that
+ *    belongs to a live process that is not its owner (a claim it lost a
+ *    moment ago) only delays recovery until that process moves on.
+ *  - Only a dead owner's work is taken over, by a CAS from the exact word
+ *    that showed it unfinished.  If the owner finished meanwhile, or
+ *    another recoverer or adopter got there first, the word changed and
+ *    the CAS fails.  A dead process never comes back, and a new process on
+ *    its entry can only change the slot by such a CAS, so the verdict
+ *    cannot go stale between the check and the CAS.
+ *  - A message is "moved on" when a lease holds it (any lease in state
+ *    OWNED or REDELIVER whose src_pos is p) or when the owner's move
+ *    record names a side-ring entry that holds it: then the slot is only
+ *    released.  Otherwise a live consumer adopts it and delivers it again
+ *    with its delivery count raised, or quarantines it after
+ *    max_deliveries.  Lease recovery releases the source slot of a lease
+ *    it takes over before it makes the lease deliverable again, so a lease
+ *    is acknowledged or moved on only after its source slot is released:
+ *    the message exists once.
+ *  - An entry whose holder died is taken by a new process only once the
+ *    dead holder owns nothing (ipcq__entry_resolved()): while a slot names
+ *    it, its index stays its own.
+ *
+ * What is done with a dead participant's work:
  *  - producer record, position p claimed (enq > p) and unpublished
  *    (seq == p): published as a skip (p + 1 | SKIP).  The message was
  *    never acknowledged to its sender; consumers pass the slot.
- *  - consumer record, position p claimed (deq > p) and unreleased (seq ==
- *    p + 1, maybe tagged): if the dead had already moved the message into
- *    a lease or into the side ring, the slot is just released; otherwise a
- *    live consumer adopts it (tag CAS) and delivers it again with its
- *    delivery count raised, or quarantines it after max_deliveries.
+ *  - claimed, unreleased slot whose owner is dead: released if the message
+ *    was moved on; otherwise adopted by a live consumer.
  *  - leases and side-ring entries: lease.c and side.c.
  */
 #include <errno.h>
@@ -40,11 +65,12 @@
 #include "ipcq_internal.h"
 
 struct rec_snapshot {
-	uint32_t prod_op, prod_n, cons_op, cons_n, move_side, move_gen;
+	uint32_t prod_op, prod_n, cons_op, cons_n;
 	uint64_t prod_pos, cons_pos;
 };
 
-static void snap(const struct ipcq_shm_participant *p, struct rec_snapshot *r)
+static void snap(const struct ipcq *q, const struct ipcq_shm_participant *p,
+		 struct rec_snapshot *r)
 {
 	/* acquire: R4 of the owner; a record seen idle means its work is
 	 * visible */
@@ -59,16 +85,15 @@ static void snap(const struct ipcq_shm_participant *p, struct rec_snapshot *r)
 	r->prod_n = ipcq__load_relaxed(&p->prod_n);
 	/* acquire: R4, as for prod_op */
 	r->cons_op = ipcq__load_acquire(&p->cons_op);
-	/* relaxed: as prod_pos; move_* are stored before the side claim
-	 * (S5 in side.c) */
+	/* relaxed: as prod_pos */
 	r->cons_pos = ipcq__load_relaxed(&p->cons_pos);
 	r->cons_n = ipcq__load_relaxed(&p->cons_n);
-	r->move_side = ipcq__load_relaxed(&p->move_side);
-	r->move_gen = ipcq__load_relaxed(&p->move_gen);
-	if (r->prod_n > (1u << 24))
-		r->prod_n = 0; /* corrupt: ignore rather than loop */
-	if (r->cons_n > (1u << 24))
-		r->cons_n = 0;
+	/* a claim never covers more than the ring: a larger count is
+	 * corrupt, and is cut so that no pass runs long */
+	if (r->prod_n > q->capacity)
+		r->prod_n = q->capacity;
+	if (r->cons_n > q->capacity)
+		r->cons_n = q->capacity;
 }
 
 static int covers(uint64_t start, uint32_t n, uint64_t p)
@@ -76,42 +101,115 @@ static int covers(uint64_t start, uint32_t n, uint64_t p)
 	return p >= start && p - start < n;
 }
 
-/* Does a live participant's record cover p (producer or consumer side)? */
-static int live_covers(struct ipcq *q, const uint8_t *dead, uint64_t p, int producer)
+/* Is participant i's holder dead now?  The entry whose lock we hold while
+ * attaching to it (also_dead) belongs to a dead holder.  An error asking
+ * the kernel counts as alive: nothing is taken over on a doubt. */
+static int dead_now(const struct ipcq *q, uint32_t i, int32_t also_dead)
+{
+	if ((int32_t)i == also_dead)
+		return 1;
+	return ipcq__participant_alive(q, i) == 0;
+}
+
+int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
+{
+	uint32_t i = tag & 0xffff;
+	if (i >= q->max_participants)
+		return 1; /* corrupt: nobody can hold it */
+	if ((int32_t)i == also_dead)
+		return 1;
+	/* relaxed: the generation is bumped by an attacher after it took the
+	 * lock; a stale value only makes the lock check below decide */
+	if ((ipcq__load_relaxed(&q->parts[i].generation) & 0xffff) != IPCQ_TAG_PGEN(tag))
+		return 1; /* an earlier incarnation: dead */
+	return dead_now(q, i, also_dead);
+}
+
+/*
+ * Does a live participant's record cover p (producer or consumer side)?
+ * Every entry is looked at, whatever an earlier look said of it: the
+ * record first, then the lock, so that a record read is the holder's the
+ * lock check is about (an attacher takes the lock before it writes).
+ */
+static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t also_dead)
 {
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
-		/* relaxed: a filter; a live claimer's attach (E1) happens before
-		 * its claim, which our seq_cst cursor load synchronized with */
-		if (dead[i] || ipcq__load_relaxed(&e->state) != IPCQ_PART_ACTIVE)
+		/* acquire: pairs with E1 (registry.c); an entry being set up
+		 * (FREE) or left (DETACHED) has no work in progress */
+		uint32_t st = ipcq__load_acquire(&e->state);
+		if (st != IPCQ_PART_ACTIVE && st != IPCQ_PART_RECOVERING)
 			continue;
 		struct rec_snapshot r;
-		snap(e, &r);
+		snap(q, e, &r);
 		if (producer ? r.prod_op == IPCQ_OP_ENQUEUE && covers(r.prod_pos, r.prod_n, p)
 			     : r.cons_op == IPCQ_OP_DEQUEUE && covers(r.cons_pos, r.cons_n, p))
+			if (!dead_now(q, i, also_dead))
+				return 1;
+	}
+	return 0;
+}
+
+/* Is the owner of the claimed, unreleased message p, slot word w, alive? */
+static int owner_alive(const struct ipcq *q, uint64_t w, uint64_t p, int32_t also_dead)
+{
+	uint32_t o = ipcq__seq_owner(w);
+	if (o == 0)
+		return live_covers(q, p, 0, also_dead);
+	if (o - 1 >= q->max_participants)
+		return 0; /* corrupt: nobody can hold it */
+	return !dead_now(q, o - 1, also_dead);
+}
+
+/* Had the (dead) owner of message p, slot word w, moved it on already? */
+static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p)
+{
+	if (w & IPCQ_SEQ_SKIP)
+		return 1; /* nothing to deliver */
+	if (ipcq__lease_holds(q, p))
+		return 1;
+	uint32_t o = ipcq__seq_owner(w);
+	for (uint32_t i = 0; i < q->max_participants; i++) {
+		const struct ipcq_shm_participant *e = &q->parts[i];
+		if (o ? i != o - 1 : 0)
+			continue;
+		if (!o) {
+			/* the claimer is one of the dead whose record covers p */
+			struct rec_snapshot r;
+			snap(q, e, &r);
+			if (r.cons_op != IPCQ_OP_DEQUEUE || !covers(r.cons_pos, r.cons_n, p))
+				continue;
+		}
+		/* relaxed: a dead owner's move record, stored before its side
+		 * claim (S5 in side.c); read now, at the moment of acting */
+		if (ipcq__side_moved(q, ipcq__load_relaxed(&e->move_side),
+				     ipcq__load_relaxed(&e->move_gen)))
 			return 1;
 	}
 	return 0;
 }
 
-static int skip_orphan(struct ipcq *q, const uint8_t *dead, uint64_t p, struct ipcq_recovery *rep)
+static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipcq_recovery *rep)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
 	/* seq_cst: after the record reads, in the order of the claim CASes;
 	 * pairs with P1 (ring.c): reading its value or a later one makes
 	 * the claimer's record visible to live_covers() */
-	if (ipcq__load_seq_cst(&q->ctl->enq) <= p)
-		return 0; /* never claimed */
+	uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
+	if (enq <= p || enq - p > q->capacity)
+		return 0; /* never claimed, or a lap ago: done long since */
 	/* A1 (as in claim_send()); the CAS below decides */
-	if (ipcq__load_acquire(&s->seq) != p)
+	uint64_t w = ipcq__load_acquire(&s->seq);
+	if (w != ipcq__seq_pos(p))
 		return 0; /* published, or a later lap */
-	if (live_covers(q, dead, p, 1)) {
+	if (live_covers(q, p, 1, also_dead)) {
 		rep->pending++;
 		return 0;
 	}
+	IPCQ_CRASHPOINT("recover.checked");
 	/* R5: publishes the skip; pairs with A2 of the consumer of p */
-	if (!ipcq__cas(&s->seq, p, (p + 1) | IPCQ_SEQ_SKIP))
+	if (!ipcq__cas(&s->seq, w, ipcq__seq_pos(p + 1) | IPCQ_SEQ_SKIP))
 		return 0;
 	IPCQ_CRASHPOINT("recover.skipped");
 	rep->skipped++;
@@ -119,58 +217,61 @@ static int skip_orphan(struct ipcq *q, const uint8_t *dead, uint64_t p, struct i
 	return 1;
 }
 
-static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *tags, uint32_t d,
-			   const struct rec_snapshot *r, uint64_t p, int adopt,
+static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_dead,
 			   struct ipcq_recovery *rep)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
 	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.c) */
-	if (ipcq__load_seq_cst(&q->ctl->deq) <= p)
-		return 0; /* never claimed */
+	uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
+	if (deq <= p || deq - p > q->capacity)
+		return 0; /* never claimed, or a lap ago: done long since */
 	/* A2: pairs with R1 (ring.c) or R5; an adopter reads the payload */
-	uint64_t seq = ipcq__load_acquire(&s->seq);
-	if ((seq & IPCQ_SEQ_POS) != p + 1)
+	uint64_t w = ipcq__load_acquire(&s->seq);
+	if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(p + 1))
 		return 0; /* released already */
-	if (live_covers(q, dead, p, 0)) {
+	if (owner_alive(q, w, p, also_dead)) {
 		rep->pending++;
 		return 0;
 	}
-	if ((seq & IPCQ_SEQ_SKIP) || ipcq__lease_holds(q, tags[d], p) ||
-	    ipcq__side_moved(q, r->move_side, r->move_gen)) {
+	if (moved_on(q, w, p)) {
+		IPCQ_CRASHPOINT("recover.checked");
 		/* nothing to deliver (a skip), or the dead had already moved
 		 * the message on: finish its release (R2: pairs with A1) */
-		if (ipcq__cas(&s->seq, seq, p + q->capacity)) {
-			rep->completed++;
-			ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
-			/* C2 after the release CAS: pairs with W1 (wait.c) */
-			if (ipcq__load_seq_cst(&q->ctl->space_waiters))
-				ipcq__wake_space(q);
-			return 1;
-		}
-		return 0;
+		if (!ipcq__cas(&s->seq, w, ipcq__seq_pos(p + q->capacity)))
+			return 0;
+		rep->completed++;
+		ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
+		/* C2 after the release CAS: pairs with W1 (wait.c) */
+		if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+			ipcq__wake_space(q);
+		return 1;
 	}
-	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER) || q->adopted >= 0) {
+	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER) || q->adopted >= 0 || q->index < 0 ||
+	    q->index == also_dead) {
 		rep->pending++;
 		return 0;
 	}
-	/* Adopt: our record first (covered before we own it), then the tag
-	 * CAS.  relaxed stores: ordered by the CAS's full barrier. */
+	/* Adopt: our record first (covered before we own it), then the CAS
+	 * that writes our index into the slot.  relaxed stores: ordered by
+	 * the CAS's full barrier. */
 	ipcq__store_relaxed(&q->me->cons_pos, p);
 	ipcq__store_relaxed(&q->me->cons_n, 1u);
 	ipcq__store_relaxed(&q->me->move_side, 0u);
 	ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
-	uint64_t tagged = (seq & ~IPCQ_SEQ_TAG) | ((seq + IPCQ_SEQ_TAG_ONE) & IPCQ_SEQ_TAG);
-	/* T1: the adoption; fails if the owner released or another
-	 * recoverer adopted meanwhile (the tag makes each adoption a new
-	 * value); a full barrier after our record, like C1 */
-	if (!ipcq__cas(&s->seq, seq, tagged)) {
-		/* R4: pairs with snap() */
+	IPCQ_CRASHPOINT("recover.checked");
+	uint64_t mine = ipcq__seq_adopted(w, (uint32_t)q->index);
+	/* T1: the adoption; fails if the owner released, or another adopter
+	 * got there first (each adoption writes a new owner and count); a
+	 * full barrier after our record, like C1 */
+	if (!ipcq__cas(&s->seq, w, mine)) {
+		/* R4: the claim is given up; pairs with snap() */
 		ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 		return 0;
 	}
 	IPCQ_CRASHPOINT("recover.adopted");
 	q->adopted = (int64_t)p;
+	q->adopted_seq = mine;
 	rep->redelivered++;
 	ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
 	return 1;
@@ -179,8 +280,6 @@ static int resolve_claimed(struct ipcq *q, const uint8_t *dead, const uint32_t *
 int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int32_t also_dead)
 {
 	struct ipcq_recovery local;
-	struct rec_snapshot *snaps;
-	uint32_t *tags;
 	uint8_t *dead;
 	int acted = 0, any = 0;
 
@@ -191,14 +290,8 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		rep = &local;
 	}
 	dead = calloc(q->max_participants, 1);
-	snaps = calloc(q->max_participants, sizeof(*snaps));
-	tags = calloc(q->max_participants, sizeof(*tags));
-	if (!dead || !snaps || !tags) {
-		free(dead);
-		free(snaps);
-		free(tags);
+	if (!dead)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
 		if ((int32_t)i == q->index && (int32_t)i != also_dead)
@@ -207,37 +300,30 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		uint32_t state = ipcq__load_acquire(&e->state);
 		if (state != IPCQ_PART_ACTIVE && state != IPCQ_PART_RECOVERING)
 			continue;
-		/* records and generation first, then liveness: what we read
-		 * belongs to the holder the liveness check is about, never to
-		 * a process that attaches afterwards (it locks, then writes) */
-		snap(e, &snaps[i]);
-		/* E2: the acquire keeps the liveness check below after this
-		 * load; an attacher takes the entry's lock before it bumps the
-		 * generation (registry.c), so a new value comes with its lock */
-		tags[i] = IPCQ_TAG(i, ipcq__load_acquire(&e->generation));
-		if ((int32_t)i == also_dead || ipcq__participant_alive(q, i) == 0) {
-			dead[i] = 1;
-			any = 1;
-		}
+		/* records first, then liveness: what we read belongs to the
+		 * holder the check is about (an attacher locks, then writes).
+		 * The records only say where to look: each action below checks
+		 * the owner again. */
+		struct rec_snapshot r;
+		snap(q, e, &r);
+		if (!dead_now(q, i, also_dead))
+			continue;
+		dead[i] = 1;
+		any = 1;
+		int before = acted;
+		if (r.prod_op == IPCQ_OP_ENQUEUE)
+			for (uint32_t k = 0; k < r.prod_n; k++)
+				acted += skip_orphan(q, r.prod_pos + k, also_dead, rep);
+		if (r.cons_op == IPCQ_OP_DEQUEUE)
+			for (uint32_t k = 0; k < r.cons_n; k++)
+				acted += resolve_claimed(q, r.cons_pos + k, adopt, also_dead, rep);
+		if (acted > before)
+			dead[i] = 2; /* some of its work taken over */
 	}
 	if (!any)
 		goto out;
-	for (uint32_t d = 0; d < q->max_participants; d++) {
-		if (!dead[d])
-			continue;
-		const struct rec_snapshot *r = &snaps[d];
-		int before = acted;
-		if (r->prod_op == IPCQ_OP_ENQUEUE)
-			for (uint32_t k = 0; k < r->prod_n; k++)
-				acted += skip_orphan(q, dead, r->prod_pos + k, rep);
-		if (r->cons_op == IPCQ_OP_DEQUEUE)
-			for (uint32_t k = 0; k < r->cons_n; k++)
-				acted += resolve_claimed(q, dead, tags, d, r, r->cons_pos + k, adopt, rep);
-		if (acted > before)
-			dead[d] = 2; /* some of its work taken over */
-	}
-	acted += ipcq__lease_recover(q, dead, tags, rep);
-	acted += ipcq__side_recover(q, dead, tags, rep);
+	acted += ipcq__lease_recover(q, dead, also_dead, rep);
+	acted += ipcq__side_recover(q, dead, also_dead, rep);
 	for (uint32_t d = 0; d < q->max_participants; d++)
 		if (dead[d] == 2)
 			rep->dead++;
@@ -253,22 +339,25 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 	}
 out:
 	free(dead);
-	free(snaps);
-	free(tags);
 	return acted;
 }
 
-/* Is everything the (dead) holder of entry i left finished? */
+/*
+ * Does the (dead) holder of entry i own nothing any more?  Then a new
+ * process may take the entry: its index is no longer named by any slot,
+ * lease or side-ring entry that is still in progress.
+ */
 int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 {
 	struct rec_snapshot r;
-	snap(&q->parts[i], &r);
+	snap(q, &q->parts[i], &r);
 	if (r.prod_op == IPCQ_OP_ENQUEUE) {
 		/* seq_cst (pairs with P1) and A1: as in skip_orphan() */
 		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
 		for (uint32_t k = 0; k < r.prod_n; k++) {
 			uint64_t p = r.prod_pos + k;
-			if (enq > p && ipcq__load_acquire(&ipcq__slot(q, p)->seq) == p)
+			if (enq > p && enq - p <= q->capacity &&
+			    ipcq__load_acquire(&ipcq__slot(q, p)->seq) == ipcq__seq_pos(p))
 				return 0;
 		}
 	}
@@ -277,8 +366,13 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
 		for (uint32_t k = 0; k < r.cons_n; k++) {
 			uint64_t p = r.cons_pos + k;
-			if (deq > p &&
-			    (ipcq__load_acquire(&ipcq__slot(q, p)->seq) & IPCQ_SEQ_POS) == p + 1)
+			if (deq <= p || deq - p > q->capacity)
+				continue;
+			uint64_t w = ipcq__load_acquire(&ipcq__slot(q, p)->seq);
+			uint32_t o = ipcq__seq_owner(w);
+			/* still unreleased, and still this holder's (the
+			 * claimer's, or adopted by this entry) */
+			if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(p + 1) && (o == 0 || o == i + 1))
 				return 0;
 		}
 	}

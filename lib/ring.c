@@ -114,23 +114,27 @@ static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 	struct ipcq_shm_participant *me = q->me;
 	uint64_t pos, seq;
 	unsigned k;
+	int rc, recorded = 0;
 
 	/* relaxed: only a hint; A1 and P1 decide */
 	pos = ipcq__load_relaxed(&c->enq);
 	for (;;) {
 		/* A1: pairs with R2 of the consumer of the previous lap */
 		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
-		int64_t dif = (int64_t)((seq & IPCQ_SEQ_POS) - pos);
-		if (IPCQ_LIKELY(dif == 0 && seq == pos)) {
+		int64_t dif = ipcq__seq_dif(seq, pos);
+		if (IPCQ_LIKELY(seq == ipcq__seq_pos(pos))) {
 			for (k = 1; k < n; k++)
 				/* A1 for each slot of the run */
-				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) != pos + k)
+				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) !=
+				    ipcq__seq_pos(pos + k))
 					break;
 			/* relaxed: published to recovery by the full barrier
 			 * of the CAS below */
 			ipcq__store_relaxed(&me->prod_pos, pos);
 			ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
+			recorded = 1;
+			IPCQ_CRASHPOINT("send.before_claim");
 			/* P1: the claim; full barrier.  Orders the record above
 			 * before it (seen through the seq_cst enq load of
 			 * skip_orphan() in recovery.c) and sits in one total
@@ -140,21 +144,35 @@ static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->enq);
 		} else if (dif <= 0) {
-			return -EAGAIN; /* the slot still holds the previous lap */
+			rc = -EAGAIN; /* the slot still holds the previous lap */
+			goto unclaimed;
 		} else {
 			/* relaxed: another producer got pos; catch up.  Its
 			 * claim is visible to us (A1 saw its publish), so the
 			 * cursor must have moved: if not, the segment is
 			 * corrupt, and looping would never end. */
 			uint64_t np = ipcq__load_relaxed(&c->enq);
-			if (IPCQ_UNLIKELY(np == pos))
-				return -EBADMSG;
+			if (IPCQ_UNLIKELY(np == pos)) {
+				rc = -EBADMSG;
+				goto unclaimed;
+			}
 			pos = np;
 		}
 	}
+	/* F1: the data stores that follow stay after the claim; pairs with
+	 * the acquire fence (F2) of a reader that re-checks a slot word
+	 * after reading data speculatively (claim_recv(), dedup.c, stats.c) */
+	ipcq__fence_release();
 	IPCQ_CRASHPOINT("send.claimed");
 	*pos_out = pos;
 	return (int)k;
+unclaimed:
+	/* A record left behind by a claim we lost would cover a position
+	 * somebody else owns, and hold its recovery up for as long as we
+	 * live.  R4: pairs with snap() (recovery.c). */
+	if (recorded)
+		ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	return rc;
 }
 
 /*
@@ -178,7 +196,7 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
 		if (i >= used) {
 			/* R1 for an unused reservation: consumers pass it */
-			ipcq__store_release(&s->seq, (pos + i + 1) | IPCQ_SEQ_SKIP);
+			ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1) | IPCQ_SEQ_SKIP);
 			continue;
 		}
 		uint32_t len = (uint32_t)(msgs ? msgs[i].len : lens[i]);
@@ -191,6 +209,8 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
 		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
 		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
+		/* (a replay that may have been delivered once carries the
+		 * redelivered flag in meta->flags) */
 		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
 		ipcq__store_relaxed(&s->stream_gen, meta ? 0u : q->dedup_gen);
 		if (msgs && len)
@@ -199,7 +219,7 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 		if (i == 0)
 			IPCQ_CRASHPOINT("send.written");
 		/* R1: publishes header and payload; pairs with A2 */
-		ipcq__store_release(&s->seq, pos + i + 1);
+		ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1));
 		if (seq0) {
 			/* accepted: record it for the name (relaxed: only the
 			 * holder writes it; a takeover does not rely on it
@@ -258,8 +278,9 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 		m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
 		m->producer = ipcq__load_relaxed(&s->producer);
 		m->deliveries = (uint32_t)ipcq__load_relaxed(&s->deliveries) + 1 + extra_deliveries;
-		m->flags = ipcq__load_relaxed(&s->flags) & IPCQ_MSG_REPLAYED;
-		if (m->deliveries > 1)
+		uint8_t f = ipcq__load_relaxed(&s->flags);
+		m->flags = f & IPCQ_MSG_REPLAYED;
+		if (m->deliveries > 1 || (f & IPCQ_SLOT_F_REDELIVERED))
 			m->flags |= IPCQ_MSG_REDELIVERED;
 		m->stream = ipcq__load_relaxed(&s->stream);
 		m->token = 0;
@@ -286,6 +307,7 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 	struct ipcq_shm_participant *me = q->me;
 	uint64_t pos, seq;
 	unsigned k, b;
+	int rc, recorded = 0;
 
 	/* relaxed: only a hint; A2 and C1 decide */
 	pos = ipcq__load_relaxed(&c->deq);
@@ -294,17 +316,26 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 		/* A2: pairs with R1 of the producer of pos (or with the
 		 * skip CAS of recovery, R5 in recovery.c) */
 		seq = ipcq__load_acquire(&s->seq);
-		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == pos + 1)) {
-			if (bufs && !(seq & IPCQ_SEQ_SKIP)) {
-				/* A5: the length before the re-check of seq; pairs
-				 * with no store, it only orders our two loads */
-				uint32_t len = ipcq__load_acquire(&s->len);
-				if (IPCQ_UNLIKELY(len > bufs[0].len)) {
-					/* relaxed: A5 orders it after the length
-					 * load; unchanged seq means len was pos's */
-					if (ipcq__load_relaxed(&s->seq) == pos + 1) {
+		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == ipcq__seq_pos(pos + 1))) {
+			int single = 0;
+			if (!(seq & IPCQ_SEQ_SKIP)) {
+				/* relaxed: a speculative read, re-checked below */
+				uint32_t len = ipcq__load_relaxed(&s->len);
+				if (IPCQ_UNLIKELY(len > q->max_msg_size)) {
+					/* impossible (a corrupt segment): claim it
+					 * alone, release it, report -EBADMSG */
+					single = 1;
+				} else if (bufs && IPCQ_UNLIKELY(len > bufs[0].len)) {
+					/* F2: the length before the re-check of the
+					 * slot word; pairs with F1 of the producer of
+					 * a later lap (claim_send()) */
+					ipcq__fence_acquire();
+					/* relaxed: ordered by F2; unchanged means
+					 * len was pos's */
+					if (ipcq__load_relaxed(&s->seq) == seq) {
 						*need = len;
-						return -ENOBUFS;
+						rc = -ENOBUFS;
+						goto unclaimed;
 					}
 					/* relaxed: a fresher hint; A2 and C1 decide */
 					pos = ipcq__load_relaxed(&c->deq);
@@ -312,24 +343,29 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 				}
 			}
 			b = seq & IPCQ_SEQ_SKIP ? 0 : 1;
-			for (k = 1; b < n && k < q->capacity; k++) {
+			for (k = 1; !single && b < n && k < q->capacity; k++) {
 				struct ipcq_shm_slot *t = ipcq__slot(q, pos + k);
 				/* A2 for each slot of the run */
 				uint64_t ts = ipcq__load_acquire(&t->seq);
-				if ((ts & ~IPCQ_SEQ_SKIP) != pos + k + 1)
+				if ((ts & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(pos + k + 1))
 					break;
 				if (!(ts & IPCQ_SEQ_SKIP)) {
 					/* relaxed: after A2 of t; stale only if t was
 					 * released meanwhile, and then C1 fails */
-					if (bufs && ipcq__load_relaxed(&t->len) > bufs[b].len)
-						break;
+					uint32_t tl = ipcq__load_relaxed(&t->len);
+					if (tl > q->max_msg_size || (bufs && tl > bufs[b].len))
+						break; /* a corrupt one is claimed alone */
 					b++;
 				}
 			}
+			if (single)
+				k = 1;
 			/* relaxed: published by the CAS's full barrier */
 			ipcq__store_relaxed(&me->cons_pos, pos);
 			ipcq__store_relaxed(&me->cons_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
+			recorded = 1;
+			IPCQ_CRASHPOINT("recv.before_claim");
 			/* C1: the claim; full barrier.  Orders the record above
 			 * before it (seen through the seq_cst deq load of
 			 * resolve_claimed() in recovery.c) and sits in one total
@@ -338,14 +374,17 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 				break;
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->deq);
-		} else if ((int64_t)((seq & IPCQ_SEQ_POS) - (pos + 1)) < 0) {
-			return -EAGAIN;
+		} else if (ipcq__seq_dif(seq, pos + 1) < 0) {
+			rc = -EAGAIN;
+			goto unclaimed;
 		} else {
 			/* relaxed: another consumer took pos; as in try_send,
 			 * a cursor that did not move means corruption */
 			uint64_t np = ipcq__load_relaxed(&c->deq);
-			if (IPCQ_UNLIKELY(np == pos))
-				return -EBADMSG;
+			if (IPCQ_UNLIKELY(np == pos)) {
+				rc = -EBADMSG;
+				goto unclaimed;
+			}
 			pos = np;
 		}
 	}
@@ -353,6 +392,28 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 	*pos_out = pos;
 	*msgs = b;
 	return (int)k;
+unclaimed:
+	/* as in claim_send(): a lost claim leaves no record (R4: pairs
+	 * with snap() in recovery.c) */
+	if (recorded)
+		ipcq__store_release(&me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	return rc;
+}
+
+/* Release the slot of position pos, which we claimed with C1 (word
+ * ipcq__seq_pos(pos + 1), with the skip bit it had) or adopted (word
+ * `held`, nonzero).  R2: a CAS from exactly the word its owner holds, so
+ * that it can never overwrite a later lap; pairs with A1.  A CAS that
+ * fails is counted (only a corrupt segment makes one). */
+static IPCQ_INLINE void release_slot(struct ipcq *q, uint64_t pos, uint64_t held)
+{
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	if (!held)
+		/* relaxed: ours since C1; only the skip bit is read */
+		held = ipcq__seq_pos(pos + 1) | (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP);
+	/* R2: frees the slot for the next lap; pairs with A1 */
+	if (IPCQ_UNLIKELY(!ipcq__cas(&s->seq, held, ipcq__seq_pos(pos + q->capacity))))
+		ipcq__qcount(q, IPCQ_QCTR_RELEASE_LOST, 1);
 }
 
 /* Note a claimed message of a named producer as consumed (dedup.c); runs
@@ -407,6 +468,13 @@ again:
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
 		/* relaxed: ours since C1; A2 gave us this value */
 		if (!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)) {
+			/* relaxed: ours since C1.  An impossible length is
+			 * claimed alone (claim_recv()): dropped, reported */
+			if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+				bad = 1;
+				release_slot(q, pos + i, 0);
+				continue;
+			}
 			note_consumed(q, s);
 			if (lease >= 0)
 				bytes += ipcq__lease_fill(q, (uint32_t)lease, s, pos + i, 0);
@@ -419,10 +487,11 @@ again:
 		}
 		if (i == 0)
 			IPCQ_CRASHPOINT("recv.copied");
-		/* R2: frees the slot for the next lap; pairs with A1 */
-		ipcq__store_release(&s->seq, pos + i + q->capacity);
+		release_slot(q, pos + i, 0);
 	}
 	finish_recv(q, pos, (unsigned)k, waiters);
+	if (IPCQ_UNLIKELY(bad && b == 0))
+		return -EBADMSG; /* a corrupt slot, released */
 	if (IPCQ_UNLIKELY(b == 0))
 		goto again; /* only passed-over slots */
 	if (IPCQ_UNLIKELY(lease == DISCARD)) {
@@ -454,10 +523,7 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 		*need = len;
 		return -ENOBUFS; /* stays adopted; the next receive gets it */
 	}
-	/* the adopter counts the delivery that was lost with the dead
-	 * (relaxed: the slot is ours) */
-	uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
-	ipcq__store_relaxed(&s->deliveries, past);
+	uint8_t past = ipcq__adopted_raise(s);
 	if (past >= q->max_deliveries) {
 		/* it killed max_deliveries consumers: quarantine it.  With the
 		 * side ring full it would block the ring for good, so it is
@@ -482,8 +548,21 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	return bad ? -EBADMSG : 1;
 }
 
-/* Release the adopted slot (R2 for an adopted slot: pairs with A1) and
- * clear the record (R4). */
+/* The adopter counts the delivery that was lost with the dead: the count
+ * saturates, the flag stays.  Returns the raised count. */
+uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s)
+{
+	/* relaxed: the slot is ours since the adoption CAS (T1) */
+	uint8_t past = ipcq__deliveries_inc(ipcq__load_relaxed(&s->deliveries));
+	ipcq__store_relaxed(&s->deliveries, past);
+	/* relaxed: as above */
+	ipcq__store_relaxed(&s->flags, (uint8_t)(ipcq__load_relaxed(&s->flags) |
+						 IPCQ_SLOT_F_REDELIVERED));
+	return past;
+}
+
+/* Release the adopted slot (R2 for an adopted slot, a CAS from the word
+ * our adoption wrote: pairs with A1) and clear the record (R4). */
 void ipcq__release_adopted(struct ipcq *q)
 {
 	uint64_t pos = (uint64_t)q->adopted;
@@ -493,8 +572,7 @@ void ipcq__release_adopted(struct ipcq *q)
 	if (stream)
 		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
 				     ipcq__load_relaxed(&s->pseq));
-	/* R2 for the adopted slot: frees it for the next lap; pairs with A1 */
-	ipcq__store_release(&s->seq, pos + q->capacity);
+	release_slot(q, pos, q->adopted_seq);
 	/* R4: idle only after the release is visible; pairs with snap() */
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	q->adopted = -1;
@@ -905,17 +983,33 @@ again:
 		pos = (uint64_t)q->adopted;
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 		/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
-		uint8_t past = (uint8_t)(ipcq__load_relaxed(&s->deliveries) + 1);
-		ipcq__store_relaxed(&s->deliveries, past);
+		if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+			ipcq__release_adopted(q); /* corrupt: dropped */
+			return -EBADMSG;
+		}
+		uint8_t past = ipcq__adopted_raise(s);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
 			goto again;
+		q->zc_recv_seq = q->adopted_seq;
 		q->adopted = -1;
 		k = 1;
 	} else {
 		k = claim_recv(q, NULL, n, &need, &pos, &nmsg);
 		if (k < 0)
 			return k;
+		q->zc_recv_seq = 0;
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* relaxed: ours since C1; an impossible length is claimed
+		 * alone (claim_recv()), released and reported */
+		if (IPCQ_UNLIKELY(!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP) &&
+				  ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+			/* C2: pairs with W1 (wait.c) */
+			uint32_t waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
+			release_slot(q, pos, 0);
+			finish_recv(q, pos, 1, waiters);
+			return -EBADMSG;
+		}
 	}
 	/* C2: pairs with W1 of a sleeping producer (see wait.c); after C1 */
 	q->zc_recv_waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
@@ -979,8 +1073,8 @@ int ipcq_release(struct ipcq *q)
 		return 0;
 	uint64_t pos = q->zc_recv_pos;
 	for (unsigned i = 0; i < k; i++)
-		/* R2: frees the slot for the next lap; pairs with A1 */
-		ipcq__store_release(&ipcq__slot(q, pos + i)->seq, pos + i + q->capacity);
+		/* R2 (a CAS from the word we hold): pairs with A1 */
+		release_slot(q, pos + i, i == 0 ? q->zc_recv_seq : 0);
 	finish_recv(q, pos, k, q->zc_recv_waiters);
 	return 0;
 }

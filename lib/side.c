@@ -53,6 +53,9 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	}
 	if (j == q->side_capacity)
 		goto full;
+	/* F1 for the side ring: the entry's data stores stay after the
+	 * claim; pairs with S4 of ipcq_poison_peek() */
+	ipcq__fence_release();
 	IPCQ_CRASHPOINT("side.claimed");
 	struct ipcq_shm_side *e = ipcq__side(q, j);
 	uint32_t len = src->len > q->max_msg_size ? q->max_msg_size : src->len;
@@ -64,7 +67,7 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->last_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&e->len, len);
 	ipcq__store_relaxed(&e->producer, src->producer);
-	ipcq__store_relaxed(&e->deliveries, src->deliveries);
+	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
 	ipcq__store_relaxed(&e->flags, 0u);
@@ -98,7 +101,7 @@ int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen
 	return IPCQ_ENT_GEN(w) == move_gen && (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING);
 }
 
-int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
+int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		       struct ipcq_recovery *rep)
 {
 	int acted = 0;
@@ -108,8 +111,16 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, const uint32_t *tags,
 		/* S2: pairs with S5/S7 of the dead owner */
 		uint64_t w = ipcq__load_acquire(&e->state);
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
-		if (!ipcq__ent_of_dead(w, dead, tags, q->max_participants))
-			continue; /* not the dead incarnation's */
+		if (st != IPCQ_ENT_WRITING && st != IPCQ_ENT_TAKING)
+			continue;
+		if (owner < q->max_participants && !dead[owner])
+			continue; /* its owner looked alive */
+		/* decided now, with the owner's full tag: a live owner, or a
+		 * new process on the dead owner's entry, is never robbed */
+		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
+			continue;
+		if (owner >= q->max_participants)
+			owner = 0; /* corrupt owner: count it against entry 0 */
 		if (st == IPCQ_ENT_WRITING) {
 			/* S3: half-written by the dead; its source still has
 			 * the message */

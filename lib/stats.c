@@ -110,9 +110,10 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
 		/* A2: its header is complete once published; pairs with R1 */
 		uint64_t seq = ipcq__load_acquire(&s->seq);
-		if ((seq & ~IPCQ_SEQ_SKIP) != deq + 1)
+		if ((seq & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(deq + 1))
 			continue;
-		/* acquire: read before the re-check (pairs with no store) */
+		/* acquire: read before the re-check; a value of a later lap
+		 * pairs with F1 of its producer (claim_send() in ring.c) */
 		uint64_t t = ipcq__load_acquire(&s->enqueue_ns);
 		/* relaxed: unchanged means t was deq's */
 		if (ipcq__load_relaxed(&s->seq) == seq) {
