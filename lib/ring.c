@@ -10,8 +10,12 @@
  *
  *     s.seq == pos              free: the producer of pos may write it
  *     s.seq == pos + 1          published: the consumer of pos may read it
+ *                               (with an owner field once recovery handed
+ *                               a dead consumer's claim to an adopter)
  *     s.seq == pos + capacity   released: free for the producer of the
  *                               next lap
+ *
+ * (positions modulo 2^44; ipcq_internal.h gives the word's layout.)
  *
  * Protocol (labels name the synchronizing edges; each access in the code
  * carries its label):
@@ -22,11 +26,26 @@
  *      consumer's reads are done)               and header are visible)
  *   record (pos, n) in own entry             record (pos, n) in own entry
  *   P1 CAS enq pos -> pos + n                C1 CAS deq pos -> pos + n
- *   P2 load data_waiters (seq_cst)           C2 load space_waiters (seq_cst)
- *   write header and payload                 copy header and payload out
- *   R1 store-release s.seq = pos + 1         R2 store-release s.seq = pos + cap
- *   R4 store-release record = idle           R4 store-release record = idle
- *   wake consumers if P2 saw any             wake producers if C2 saw any
+ *   F1 release fence                         C2 load space_waiters (seq_cst)
+ *   P2 load data_waiters (seq_cst)           copy header and payload out
+ *   write header and payload                 R2 CAS s.seq pos + 1 -> pos + cap
+ *   R1 store-release s.seq = pos + 1         R4 store-release record = idle
+ *   R4 store-release record = idle           wake producers if C2 saw any
+ *   wake consumers if P2 saw any
+ *
+ * A claim that is lost (the CAS fails and the ring turns out full or
+ * empty) clears its record before returning (R4 on that path too): a
+ * record left over would cover a position another process owns and hold
+ * its recovery up.  The release R2 is a CAS from exactly the word the
+ * owner holds (pos + 1 with its skip bit, or the adopted word): it can
+ * never overwrite a later lap, and a failed one is counted.
+ *
+ * F1 and F2: a consumer reads a slot's length speculatively (before it
+ * owns the slot) and re-checks the slot word after an acquire fence (F2);
+ * a producer of a later lap passes a release fence (F1) after its claim
+ * and before its data stores, so a length of that later lap implies a
+ * changed word at the re-check.  The dedup ring scan and the oldest-
+ * message statistic read the same way.
  *
  * A producer claims a position only after A1 has shown its slot free, so a
  * full ring is reported (-EAGAIN) instead of waited into, and a claim never
@@ -38,12 +57,13 @@
  *
  * Labels defined elsewhere: R5 (recovery.c, a skip published by CAS in
  * place of a dead producer's R1; pairs with A2), T1 (recovery.c, the
- * adoption of a dead consumer's slot by tag CAS), R3 and W1-W4 (wait.c).
- * A5 (claim_recv()) orders a speculative length load before a re-check.
+ * adoption of a dead owner's message: a CAS that writes the adopter's
+ * index into the slot word), R3 and W1-W4 (wait.c).
  *
  * P2/C2 and the waiter side (W1-W3 in wait.c) give "no lost wake-up"
- * without a fence on the hot path: the claim CAS is already a full barrier,
- * and a producer makes a FUTEX_WAKE system call only when P2 saw a sleeper.
+ * without a fence on the hot path: P2/C2 are seq_cst loads after the claim
+ * CAS in the single total order of seq_cst operations, and a producer makes
+ * a FUTEX_WAKE system call only when P2 saw a sleeper.
  *
  * The work record is written before the claim (ordered by the CAS's full
  * barrier) and cleared after the publish/release (R4, a release store, so a
