@@ -462,8 +462,11 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if (st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED)
 			continue;
-		if (owner < q->max_participants && !dead[owner])
-			continue; /* its owner looked alive */
+		/* relaxed: a filter; ipcq__owner_dead() decides */
+		if (owner < q->max_participants && !dead[owner] &&
+		    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) ==
+			    IPCQ_TAG_PGEN(IPCQ_ENT_TAG(w)))
+			continue; /* its owner's incarnation looked alive */
 		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
 			continue; /* decided now: a live owner is never robbed */
 		if (owner < q->max_participants)

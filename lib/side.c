@@ -113,8 +113,11 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if (st != IPCQ_ENT_WRITING && st != IPCQ_ENT_TAKING)
 			continue;
-		if (owner < q->max_participants && !dead[owner])
-			continue; /* its owner looked alive */
+		/* relaxed: a filter; ipcq__owner_dead() decides */
+		if (owner < q->max_participants && !dead[owner] &&
+		    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) ==
+			    IPCQ_TAG_PGEN(IPCQ_ENT_TAG(w)))
+			continue; /* its owner's incarnation looked alive */
 		/* decided now, with the owner's full tag: a live owner, or a
 		 * new process on the dead owner's entry, is never robbed */
 		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
@@ -276,6 +279,11 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 	rc = ensure_attached(q, &temp);
 	if (rc)
 		return rc;
+	/* a mover that died after its entry became FULL and before it
+	 * released its source: finish that release first, so that the
+	 * replayed copy is the only one (attaching recovered already) */
+	if (!temp)
+		ipcq__recover_scan(q, NULL, 0, -1);
 	for (;;) {
 		int j;
 		if (id == IPCQ_POISON_ALL) {
