@@ -275,18 +275,24 @@ struct ipcq;
  * @cfg:  configuration, or NULL for every default.
  * @out:  receives the handle; untouched on failure.
  *
- * The segment is built under a temporary name, reserved in full with
- * posix_fallocate (tmpfs allocates lazily: without this a queue larger
- * than the free space in /dev/shm would die of SIGBUS long after creation)
- * and then linked to its name in one step, so no process ever opens a
- * half-built queue.  The name is never followed through a symbolic link.
- * The handle is not attached; call ipcq_attach() to send or receive.
+ * The segment is built in an unnamed file (O_TMPFILE), reserved in full
+ * with posix_fallocate (tmpfs allocates lazily: without this a queue
+ * larger than the free space in /dev/shm would die of SIGBUS long after
+ * creation) and then linked to its name in one step, so no process ever
+ * opens a half-built queue, and a creator killed before the link leaves
+ * nothing behind.  (Where /dev/shm has no O_TMPFILE, the file is built
+ * under a hidden name, /dev/shm/.ipcq-new.*, locked by its creator; see
+ * ipcq_sweep(), which every create runs first.)  The name is never
+ * followed through a symbolic link.  The handle is not attached; call
+ * ipcq_attach() to send or receive.
  *
- * Errors: -EINVAL bad name or config (nothing created), -ENAMETOOLONG name
- * too long, -EEXIST a queue (or anything else) already has that name,
- * -ENOSPC /dev/shm has no room for the whole segment, -EFBIG the segment
- * would exceed IPCQ_SEGMENT_MAX, -EACCES no permission in /dev/shm,
- * -ENOMEM out of memory or address space.
+ * Errors: -EINVAL bad name or config (nothing created; among others a
+ * cfg->mode that gives others any access, such as 0644 or 0604),
+ * -ENAMETOOLONG name too long, -EEXIST a queue (or anything else) already
+ * has that name, -ENOSPC /dev/shm has no room for the whole segment,
+ * -EFBIG the segment would exceed IPCQ_SEGMENT_MAX, -EACCES no permission
+ * in /dev/shm, -ENOMEM out of memory or address space, -EAGAIN (fallback
+ * only) the temporary name kept being swept away by concurrent sweeps.
  * Does not block.  May run concurrently with anything.
  */
 IPCQ_API int ipcq_create(const char *name, const struct ipcq_config *cfg,
@@ -300,17 +306,47 @@ IPCQ_API int ipcq_create(const char *name, const struct ipcq_config *cfg,
  *
  * The segment is untrusted input: its magic, layout version and format
  * signature are checked, and every size and offset is checked against the
- * real size of the file before anything else is read.  The handle is not
- * attached; call ipcq_attach() to send or receive.
+ * real size of the file before anything else is read.  Only a segment
+ * owned by the caller's effective user id is opened: another user's
+ * segment is memory that user controls (a tool run as root must not work
+ * on it by accident); ipcq_open_flags() with IPCQ_OPEN_ANY_OWNER opens it.
+ * A process of another user sharing a group queue (mode 0640 or 0660)
+ * opens it that way too.  The handle is not attached; call ipcq_attach()
+ * to send or receive.
  *
  * Errors: -EINVAL bad name, -ENAMETOOLONG, -ENOENT no such queue, -EACCES
  * no permission, -ELOOP the name is a symbolic link, -EPERM the segment is
- * writable by others (anybody could corrupt it) or is not a regular file,
- * -EPROTO a segment of another ipcq layout version or build (foreign),
- * -EBADMSG the segment is corrupt or truncated, -ENOMEM.
+ * owned by another user, is readable or writable by others (anybody could
+ * read every message or corrupt it), or is not a regular file, -EPROTO a
+ * segment of another ipcq layout version or build (foreign), -EBADMSG the
+ * segment is corrupt or truncated, -ENOMEM.
  * Does not block.  May run concurrently with anything.
  */
 IPCQ_API int ipcq_open(const char *name, struct ipcq **out);
+
+/** ipcq_open_flags(): a read-only handle, as ipcq_open_readonly() gives. */
+#define IPCQ_OPEN_READONLY 0x1u
+/** ipcq_open_flags(): accept a segment owned by another user. */
+#define IPCQ_OPEN_ANY_OWNER 0x2u
+
+/**
+ * ipcq_open_flags - open an existing queue, with options.
+ *
+ * @name:  queue name, as for ipcq_create().
+ * @flags: 0 (exactly ipcq_open()) or IPCQ_OPEN_* bits:
+ *         IPCQ_OPEN_READONLY   a monitor's handle (see ipcq_open_readonly());
+ *         IPCQ_OPEN_ANY_OWNER  open the segment even when another user
+ *                              owns it.  Its bytes are still checked like
+ *                              any segment's, but that user can change
+ *                              them at any time: ask for this only for a
+ *                              user you trust (a group queue's members).
+ * @out:   receives the handle; untouched on failure.
+ *
+ * Errors: as ipcq_open(); -EINVAL also for an unknown flag.  A segment
+ * readable or writable by others is refused (-EPERM) whatever the flags.
+ * Does not block.  May run concurrently with anything.
+ */
+IPCQ_API int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out);
 
 /**
  * ipcq_close - detach (if attached), unmap and free a handle.
@@ -335,6 +371,20 @@ IPCQ_API int ipcq_close(struct ipcq *q);
  * a directory is never removed).  Does not block.
  */
 IPCQ_API int ipcq_unlink(const char *name);
+
+/**
+ * ipcq_sweep - remove what creators killed in ipcq_create() left behind.
+ *
+ * Only the fallback for a /dev/shm without O_TMPFILE leaves anything: a
+ * hidden file /dev/shm/.ipcq-new.<pid>.<n>.<name> that its creator holds
+ * an OFD lock on until the queue has its name.  This removes each such
+ * file that no live process holds (and that the caller may open).
+ * ipcq_create() runs it first; ipcq-ctl(1) runs it on demand.
+ *
+ * Returns the number of files removed.  Errors: the -errno of reading
+ * /dev/shm.  Does not block.  May run concurrently with anything.
+ */
+IPCQ_API int ipcq_sweep(void);
 
 /* ------------------------------------------------------------------ */
 /* Participants                                                        */
@@ -477,7 +527,10 @@ struct ipcq_msginfo {
 	uint64_t enqueue_ns;
 	/** Participant-table index of the producer that sent it. */
 	uint32_t producer;
-	/** How many times it has been delivered, this delivery included. */
+	/** How many times it has been delivered, this delivery included.  The
+	 *  count the queue keeps saturates at 255 (this field then reads 255
+	 *  or 256); IPCQ_MSG_REDELIVERED is kept apart from it and is set on
+	 *  every delivery after the first. */
 	uint32_t deliveries;
 	/** IPCQ_MSG_* flags. */
 	uint32_t flags;
@@ -631,8 +684,10 @@ IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
  * -EAGAIN empty and IPCQ_NOWAIT, -ETIMEDOUT still empty after
  * @timeout_ns, -EINTR a signal interrupted a sleep, -EBUSY (ack mode) the
  * handle holds prefetch unacknowledged messages or the lease pool is
- * exhausted: ack or nack first, -EBADMSG a slot held an impossible length
- * (only a corrupt segment has one; the slot is released).
+ * exhausted: ack or nack first, -EBADMSG a slot or lease held an
+ * impossible length (above max_msg_size: only a corrupt segment has one;
+ * that message is dropped, its slot or lease released, and the next call
+ * gets the message after it).
  */
 IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
 		       struct ipcq_msginfo *info, int64_t timeout_ns);
