@@ -565,6 +565,128 @@ static inline void t_reap_killed(pid_t pid, int sig)
 }
 
 /* ------------------------------------------------------------------ */
+/* Crash and freeze points: a child killed or stopped at a named point */
+/* ------------------------------------------------------------------ */
+
+/* Named points exist in debug builds only (IPCQ_DEBUG: asan, tsan). */
+#if defined(IPCQ_DEBUG)
+#define T_HAVE_POINTS 1
+#else
+#define T_HAVE_POINTS 0
+#endif
+
+/*
+ * In a child, before its first ipcq call: SIGKILL itself at the @pass-th
+ * pass (1 = first) of @point (t_crash_at), or SIGSTOP there (t_freeze_at)
+ * so that the parent sees it stopped with t_wait_stopped(), runs other
+ * processes while it sits at that exact protocol point, then resumes it
+ * with t_resume() or kills it.  Points are named in lib/crashpoints.h.
+ */
+static inline void t_arm_point_(const char *var, const char *point, unsigned pass)
+{
+	char buf[96];
+	snprintf(buf, sizeof(buf), "%s:%u", point, pass);
+	if (setenv(var, buf, 1) != 0)
+		T_FAIL("setenv %s: %s", var, strerror(errno));
+}
+
+static inline void t_crash_at(const char *point, unsigned pass)
+{
+	t_arm_point_("IPCQ_CRASH", point, pass);
+}
+
+static inline void t_freeze_at(const char *point, unsigned pass)
+{
+	t_arm_point_("IPCQ_FREEZE", point, pass);
+}
+
+/* Describe a wait status for a message. */
+static inline const char *t_status_str(int st)
+{
+	static char buf[64];
+	if (WIFEXITED(st))
+		snprintf(buf, sizeof(buf), "exited with %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, sizeof(buf), "killed by signal %d", WTERMSIG(st));
+	else if (WIFSTOPPED(st))
+		snprintf(buf, sizeof(buf), "stopped by signal %d", WSTOPSIG(st));
+	else
+		snprintf(buf, sizeof(buf), "status 0x%x", st);
+	return buf;
+}
+
+/*
+ * Wait up to @secs for child @pid (of t_spawn()) to stop at its freeze
+ * point.  Fails the test, naming @what, when it ends instead or is still
+ * running then.
+ */
+static inline void t_wait_stopped(pid_t pid, unsigned secs, const char *what)
+{
+	uint64_t dl = t_now_ns() + (uint64_t)secs * 1000000000ull;
+	unsigned round = 0;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG | WUNTRACED);
+		if (r < 0 && errno != EINTR)
+			T_FAIL("%s: waitpid %d: %s", what, (int)pid, strerror(errno));
+		if (r == pid && WIFSTOPPED(st))
+			return;
+		if (r == pid) {
+			t_kids_forget_(pid);
+			T_FAIL("%s (pid %d) %s instead of stopping at its freeze point", what, (int)pid,
+			       t_status_str(st));
+		}
+		if (t_now_ns() > dl)
+			T_FAIL("%s (pid %d) did not reach its freeze point within %u s", what, (int)pid,
+			       secs);
+		t_poll_pause(&round);
+	}
+}
+
+/* Resume a child stopped at its freeze point. */
+static inline void t_resume(pid_t pid)
+{
+	if (kill(pid, SIGCONT) != 0)
+		T_FAIL("SIGCONT %d: %s", (int)pid, strerror(errno));
+}
+
+/*
+ * Wait up to @secs for child @pid (of t_spawn()) to end and reap it;
+ * returns its wait status.  Fails the test, naming @what, on a timeout
+ * (the child is killed then).
+ */
+static inline int t_wait_end(pid_t pid, unsigned secs, const char *what)
+{
+	uint64_t dl = t_now_ns() + (uint64_t)secs * 1000000000ull;
+	unsigned round = 0;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r < 0 && errno != EINTR)
+			T_FAIL("%s: waitpid %d: %s", what, (int)pid, strerror(errno));
+		if (r == pid) {
+			t_kids_forget_(pid);
+			return st;
+		}
+		if (t_now_ns() > dl) {
+			kill(pid, SIGKILL);
+			T_FAIL("%s (pid %d) still running after %u s", what, (int)pid, secs);
+		}
+		t_poll_pause(&round);
+	}
+}
+
+/* Reap child @pid, which must have died of SIGKILL at its crash point
+ * within @secs; fails the test naming @what otherwise. */
+static inline void t_wait_crashed(pid_t pid, unsigned secs, const char *what)
+{
+	int st = t_wait_end(pid, secs, what);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+		T_FAIL("%s (pid %d) %s, expected death by SIGKILL at its crash point", what, (int)pid,
+		       t_status_str(st));
+}
+
+/* ------------------------------------------------------------------ */
 /* Worker groups: the same test body in processes or in threads        */
 /* ------------------------------------------------------------------ */
 
@@ -1422,6 +1544,19 @@ static inline uint64_t t_ctr(const char *name, int32_t index, unsigned ctr)
 	uint64_t v = t_peek_ctr(&pk, index, ctr);
 	t_peek_close(&pk);
 	return v;
+}
+
+/* Write @n bytes at offset @off of queue @name's segment (tests that
+ * corrupt a live segment on purpose; offsets from the header, see
+ * t_peek_open()). */
+static inline void t_poke(const char *name, uint64_t off, const void *data, size_t n)
+{
+	int fd = open(t_shm_path(name), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		T_FAIL("poke: open %s: %s", t_shm_path(name), strerror(errno));
+	if (pwrite(fd, data, n, (off_t)off) != (ssize_t)n)
+		T_FAIL("poke: write %zu bytes at %" PRIu64 " of %s: %s", n, off, name, strerror(errno));
+	close(fd);
 }
 #endif /* T_INTERNALS */
 
