@@ -66,7 +66,13 @@ static int ipcq__tsan_fence_word __attribute__((unused));
 #define ipcq__fence() ((void)__atomic_fetch_add(&ipcq__tsan_fence_word, 0, __ATOMIC_SEQ_CST))
 #define ipcq__fence_acquire() ipcq__fence()
 #define ipcq__fence_release() ipcq__fence()
+#if defined(__x86_64__) || defined(__i386__)
 #define ipcq__cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define ipcq__cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define ipcq__cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
 
 #else /* liburcu */
 

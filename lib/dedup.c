@@ -93,8 +93,11 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		uint32_t stream = ipcq__load_acquire(&s->stream);
 		uint32_t sgen = ipcq__load_acquire(&s->stream_gen);
 		uint64_t pseq = ipcq__load_acquire(&s->pseq);
-		/* relaxed: unchanged means the reads above were of p */
-		if (ipcq__load_relaxed(&s->seq) != seq)
+		/* acquire: unchanged means the reads above were of p; changed
+		 * means released meanwhile, and then this acquire reads from
+		 * (or after) the consumer's release CAS (R2), which follows
+		 * its CAS-max (D2): the consumed_max load below sees it */
+		if (ipcq__load_acquire(&s->seq) != seq)
 			continue; /* released meanwhile: consumed_max covers it */
 		if (stream == idx + 1 && sgen == gen && pseq > best)
 			best = pseq;

@@ -103,8 +103,11 @@ static int reserve(struct ipcq *q)
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
 			continue;
-		/* L5: FREE -> RESERVED(us); one reserver wins; full barrier */
+		/* L5: FREE -> RESERVED(us); one reserver wins */
 		if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_RESERVED))) {
+			/* F1 for leases: lease_fill()'s data stores stay after
+			 * L5; pairs with F2 of take_redeliverable() */
+			ipcq__fence_release();
 			q->lease_hint = e + 1;
 			IPCQ_CRASHPOINT("ack.reserved");
 			return (int)e;
@@ -171,6 +174,13 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);
 		if (len <= q->max_msg_size && len > cap) {
+			/* F2: the length before the re-check of the state;
+			 * pairs with F1 of reserve() (a refill of the entry) */
+			ipcq__fence_acquire();
+			/* relaxed: ordered by F2; unchanged means len was this
+			 * message's */
+			if (ipcq__load_relaxed(&l->state) != w)
+				continue;
 			*need = len;
 			return -ENOBUFS;
 		}
@@ -485,7 +495,10 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		if (q->index < 0)
 			continue;
 		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
-		/* L9: the takeover; one recoverer wins; full barrier */
+		/* L9: the takeover; one recoverer wins; its acquire half reads
+		 * from the dead owner's L1/L6 and so sees the message.  What
+		 * the dead stored after that (move record, raised count) is
+		 * seen through K1 (registry.c): we found its lock free */
 		if (!ipcq__cas(&l->state, w, mine))
 			continue;
 		IPCQ_CRASHPOINT("recover.lease_taken");
@@ -513,9 +526,10 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				rep->poisoned++;
 				ipcq__qcount(q, IPCQ_QCTR_POISONED, 1);
 			} else {
-				/* side ring full: give it back to the dead
-				 * owner's tag (CAS), so that the next pass
-				 * takes it over again (L9) and retries */
+				/* L10: side ring full: give it back to the
+				 * dead owner's tag (CAS), so that the next
+				 * pass takes it over again (L9, which pairs
+				 * with this) and retries */
 				ipcq__cas(&l->state, mine, w);
 				ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 				rep->pending++;

@@ -14,7 +14,8 @@
  * found dead at the start of a pass may have been replaced by a new, live
  * process on the same entry by the time the pass acts.
  *
- * The rules (model/ipcq.pml checks them, with a crash at every step):
+ * The rules (the SPIN model in model/ checks them, with a crash at every
+ * step):
  *
  *  - One owner per slot, recorded at the slot.  A claimed, unreleased
  *    message (seq == p + 1) belongs to the process that claimed p with the
@@ -118,8 +119,14 @@ int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
 		return 1; /* corrupt: nobody can hold it */
 	if ((int32_t)i == also_dead)
 		return 1;
-	/* relaxed: the generation is bumped by an attacher after it took the
-	 * lock; a stale value only makes the lock check below decide */
+	/* relaxed: the tag was read (L2/S2, acquire) from a word its owner
+	 * wrote after its own attach, so the generation we read is that
+	 * incarnation's or a later one.  A later one was written by an
+	 * attacher that held the lock after the owner's death or detach:
+	 * that incarnation is gone, and what it stored before it went is
+	 * seen through K1 (registry.c) of that attacher's lock, which
+	 * precedes its generation bump.  The same generation: the lock
+	 * check below decides */
 	if ((ipcq__load_relaxed(&q->parts[i].generation) & 0xffff) != IPCQ_TAG_PGEN(tag))
 		return 1; /* an earlier incarnation: dead */
 	return dead_now(q, i, also_dead);
@@ -253,8 +260,8 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 		return 0;
 	}
 	/* Adopt: our record first (covered before we own it), then the CAS
-	 * that writes our index into the slot.  relaxed stores: ordered by
-	 * the CAS's full barrier. */
+	 * that writes our index into the slot.  relaxed stores: ordered
+	 * before it by the CAS's release half (T1). */
 	ipcq__store_relaxed(&q->me->cons_pos, p);
 	ipcq__store_relaxed(&q->me->cons_n, 1u);
 	ipcq__store_relaxed(&q->me->move_side, 0u);
@@ -262,8 +269,9 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	IPCQ_CRASHPOINT("recover.checked");
 	uint64_t mine = ipcq__seq_adopted(w, (uint32_t)q->index);
 	/* T1: the adoption; fails if the owner released, or another adopter
-	 * got there first (each adoption writes a new owner and count); a
-	 * full barrier after our record, like C1 */
+	 * got there first (each adoption writes a new owner and count);
+	 * seq_cst, after our record like C1; its acquire half reads from
+	 * the producer's R1 (the payload) */
 	if (!ipcq__cas(&s->seq, w, mine)) {
 		/* R4: the claim is given up; pairs with snap() */
 		ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);

@@ -11,6 +11,13 @@
  * dead participant is known as such at once, with no PID-reuse race and no
  * daemon.  The pid stored in the entry is for people, never for decisions.
  *
+ * K1, the death edge: a process's stores happen before its exit, the
+ * kernel drops its OFD locks at exit, and an F_OFD_GETLK (or SETLK) that
+ * finds the lock free is ordered after that drop (the kernel takes the
+ * file's lock-context spinlock on both sides).  So whoever finds a
+ * participant dead sees everything it wrote, relaxed stores included.
+ * The same holds for a clean detach (close of the lock descriptor).
+ *
  * Ownership of an entry goes with its lock: whoever holds the lock may
  * write the entry's identity line and counters; nobody else writes them.
  * A process takes a free entry by trying the locks in order with

@@ -44,8 +44,8 @@
  * owns the slot) and re-checks the slot word after an acquire fence (F2);
  * a producer of a later lap passes a release fence (F1) after its claim
  * and before its data stores, so a length of that later lap implies a
- * changed word at the re-check.  The dedup ring scan and the oldest-
- * message statistic read the same way.
+ * changed word at the re-check.  The dedup ring scan reads the same way
+ * (the oldest-message statistic of stats.c is a snapshot for people).
  *
  * A producer claims a position only after A1 has shown its slot free, so a
  * full ring is reported (-EAGAIN) instead of waited into, and a claim never
@@ -148,14 +148,14 @@ static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) !=
 				    ipcq__seq_pos(pos + k))
 					break;
-			/* relaxed: published to recovery by the full barrier
-			 * of the CAS below */
+			/* relaxed: published to recovery by the release half
+			 * of the CAS below (P1) */
 			ipcq__store_relaxed(&me->prod_pos, pos);
 			ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
 			recorded = 1;
 			IPCQ_CRASHPOINT("send.before_claim");
-			/* P1: the claim; full barrier.  Orders the record above
+			/* P1: the claim; seq_cst.  Its release half orders the record above
 			 * before it (seen through the seq_cst enq load of
 			 * skip_orphan() in recovery.c) and sits in one total
 			 * order with W1/W3 of a sleeping consumer (wait.c) */
@@ -181,7 +181,7 @@ static IPCQ_INLINE int claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 	}
 	/* F1: the data stores that follow stay after the claim; pairs with
 	 * the acquire fence (F2) of a reader that re-checks a slot word
-	 * after reading data speculatively (claim_recv(), dedup.c, stats.c) */
+	 * after reading data speculatively (claim_recv(), dedup.c) */
 	ipcq__fence_release();
 	IPCQ_CRASHPOINT("send.claimed");
 	*pos_out = pos;
@@ -380,13 +380,13 @@ static IPCQ_INLINE int claim_recv(struct ipcq *q, const struct ipcq_buf *bufs, u
 			}
 			if (single)
 				k = 1;
-			/* relaxed: published by the CAS's full barrier */
+			/* relaxed: published by the release half of C1 */
 			ipcq__store_relaxed(&me->cons_pos, pos);
 			ipcq__store_relaxed(&me->cons_n, (uint32_t)k);
 			ipcq__store_relaxed(&me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
 			recorded = 1;
 			IPCQ_CRASHPOINT("recv.before_claim");
-			/* C1: the claim; full barrier.  Orders the record above
+			/* C1: the claim; seq_cst.  Its release half orders the record above
 			 * before it (seen through the seq_cst deq load of
 			 * resolve_claimed() in recovery.c) and sits in one total
 			 * order with W1/W3 of a sleeping producer (wait.c) */
@@ -537,7 +537,9 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 	int bad = 0;
 
-	/* relaxed: ours since the adoption CAS, which was a full barrier */
+	/* relaxed: ours since the adoption CAS (T1), whose acquire half read
+	 * from the producer's R1; an earlier adopter's raised count (stored
+	 * after its T1) is seen through K1 (registry.c): it is dead */
 	uint32_t len = ipcq__load_relaxed(&s->len);
 	if (len <= q->max_msg_size && len > b->len) {
 		*need = len;
@@ -1031,7 +1033,9 @@ again:
 			return -EBADMSG;
 		}
 	}
-	/* C2: pairs with W1 of a sleeping producer (see wait.c); after C1 */
+	/* C2: pairs with W1 of a sleeping producer (see wait.c); after C1,
+	 * or after the adoption for an adopted message, where nothing relies
+	 * on its order (see deliver_adopted()) */
 	q->zc_recv_waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
 	for (unsigned i = 0; i < (unsigned)k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);

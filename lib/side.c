@@ -43,10 +43,11 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 		w = ipcq__load_acquire(&e->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
 			continue;
-		/* relaxed: ordered before the claim by the CAS's full barrier */
+		/* relaxed: ordered before the claim by the CAS's release half;
+		 * a recoverer reads them after it found us dead (K1) */
 		ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
 		ipcq__store_relaxed(src->move_side, j + 1);
-		/* S5: the claim FREE -> WRITING(us); one wins; full barrier
+		/* S5: the claim FREE -> WRITING(us); one wins; its release half
 		 * after the move record above (ipcq__side_moved() reads it) */
 		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_WRITING)))
 			break;
@@ -244,8 +245,9 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct 
 		memcpy(buf, (const uint8_t *)e + IPCQ_SIDE_HDR, p.len);
 	/* S4: the payload was read while the entry stayed the same: the
 	 * fence keeps the reads above before the re-check below; pairs
-	 * with the full barrier of S5, which a new writer passes (after
-	 * the state left w) before it overwrites the payload */
+	 * with the release fence (F1) that a new writer passes after its
+	 * claim S5 (after the state left w) and before it overwrites the
+	 * payload */
 	ipcq__fence();
 	/* relaxed: ordered by S4 */
 	if (ipcq__load_relaxed(&e->state) != w)
@@ -314,8 +316,8 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
 					      IPCQ_MSG_REPLAYED, again, &pos);
 		if (sent <= 0) {
-			/* ring full: put it back (by CAS, as S1 would: FULL for
-			 * the next replayer) */
+			/* S8: ring full: put it back (by CAS, as S1 would:
+			 * FULL for the next replayer, whose S7 pairs with it) */
 			ipcq__cas(&e->state, taking, w);
 			if (!done)
 				rc = -EAGAIN;
