@@ -687,6 +687,102 @@ static inline void t_wait_crashed(pid_t pid, unsigned secs, const char *what)
 }
 
 /* ------------------------------------------------------------------ */
+/* Watching children while waiting for their work                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Fail the test at once when a child of t_spawn() that is not reaped yet
+ * has ended otherwise than with exit status 0 (a failed check in a child
+ * prints its own message, then exits 1; ASan and UBSan reports exit 1; a
+ * crash is a signal), killing the other children.  Children that ended
+ * well are left unreaped (waitid with WNOWAIT) for t_reap() and the like.
+ * @except (0: none) is a child whose end the caller handles itself (a
+ * victim that must die).  Call it in every loop that waits for children's
+ * work, so that a failed child is reported at once with its own error,
+ * not as a timeout later.  @what names the wait in the message.
+ */
+static inline void t_kids_check(pid_t except, const char *what)
+{
+	struct t_kids_ *k = t_kids_();
+	for (unsigned i = 0; i < k->n; i++) {
+		pid_t pid = k->pid[i];
+		siginfo_t si;
+		if (pid == except)
+			continue;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			if (errno == ECHILD) { /* reaped elsewhere */
+				t_kids_forget_(pid);
+				i--;
+				continue;
+			}
+			T_FAIL("%s: waitid %d: %s", what, (int)pid, strerror(errno));
+		}
+		if (si.si_pid == 0 || (si.si_code == CLD_EXITED && si.si_status == 0))
+			continue;
+		int st = 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		t_kids_forget_(pid);
+		t_kill_kids();
+		T_FAIL("%s: child %d %s (its own messages are above)", what, (int)pid,
+		       t_status_str(st));
+	}
+}
+
+/* T_AWAIT that also fails at once when a child fails (t_kids_check()). */
+#define T_AWAIT_KIDS(cond, secs)                                           \
+	do {                                                               \
+		uint64_t t_dl_ = t_now_ns() + (uint64_t)(secs) * 1000000000ull; \
+		unsigned t_round_ = 0;                                     \
+		while (!(cond)) {                                          \
+			t_kids_check(0, #cond);                            \
+			if (t_now_ns() > t_dl_)                            \
+				T_FAIL("gave up waiting for %s", #cond);   \
+			t_poll_pause(&t_round_);                           \
+		}                                                          \
+	} while (0)
+
+/*
+ * t_wait_end() that also watches the other children (t_kids_check()):
+ * wait up to @secs for child @pid to end, reap it and return its status,
+ * failing at once if another child fails meanwhile.
+ */
+static inline int t_wait_end_watch(pid_t pid, unsigned secs, const char *what)
+{
+	uint64_t dl = t_now_ns() + (uint64_t)secs * 1000000000ull;
+	unsigned round = 0;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r < 0 && errno != EINTR)
+			T_FAIL("%s: waitpid %d: %s", what, (int)pid, strerror(errno));
+		if (r == pid) {
+			t_kids_forget_(pid);
+			return st;
+		}
+		t_kids_check(pid, what);
+		if (t_now_ns() > dl) {
+			kill(pid, SIGKILL);
+			T_FAIL("%s (pid %d) still running after %u s", what, (int)pid, secs);
+		}
+		t_poll_pause(&round);
+	}
+}
+
+/* t_reap() that watches the other children meanwhile: 0 when @pid exited
+ * with status 0 (within @secs), else -1 with the reason printed. */
+static inline int t_reap_watch(pid_t pid, unsigned secs, const char *what)
+{
+	int st = t_wait_end_watch(pid, secs, what);
+	return t_status_ok(pid, st) ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Worker groups: the same test body in processes or in threads        */
 /* ------------------------------------------------------------------ */
 
