@@ -782,6 +782,44 @@ static inline int t_reap_watch(pid_t pid, unsigned secs, const char *what)
 	return t_status_ok(pid, st) ? 0 : -1;
 }
 
+/*
+ * The ipcq_stats() record of the live participant that process @pid
+ * attached to @q (the last one listed); returns 0 when there is none.
+ * Tests wait on its counters (sleeps, full, empty, recoveries) to know
+ * that a process really got where it was sent, instead of sleeping.
+ */
+static inline int t_part_stats(struct ipcq *q, pid_t pid, struct ipcq_participant_stats *out)
+{
+	enum { MAXP = 256 };
+	struct ipcq_stats s;
+	struct ipcq_participant_stats *ps =
+		(struct ipcq_participant_stats *)calloc(MAXP, sizeof(*ps));
+	int found = 0;
+	CHECK(ps != NULL);
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	int n = ipcq_stats(q, &s, ps, MAXP);
+	if (n < 0)
+		T_FAIL("ipcq_stats: %d (%s)", n, ipcq_strerror(n));
+	for (int i = 0; i < n; i++)
+		if (ps[i].pid == (uint32_t)pid && ps[i].alive) {
+			*out = ps[i];
+			found = 1;
+		}
+	free(ps);
+	return found;
+}
+
+/* @pid's participant record (see t_part_stats()), all zero while it has
+ * none: t_part(q, pid).sleeps and the like. */
+static inline struct ipcq_participant_stats t_part(struct ipcq *q, pid_t pid)
+{
+	struct ipcq_participant_stats ps;
+	if (!t_part_stats(q, pid, &ps))
+		memset(&ps, 0, sizeof(ps));
+	return ps;
+}
+
 /* ------------------------------------------------------------------ */
 /* Worker groups: the same test body in processes or in threads        */
 /* ------------------------------------------------------------------ */
