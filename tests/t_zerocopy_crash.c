@@ -1,6 +1,8 @@
 /* Zero-copy crash recovery: producers killed holding a reservation or inside ipcq_commit, consumers killed inside ipcq_peek or holding peeked messages (fast and ack mode); then the whole message set is checked with the ledger. */
 #include <sched.h>
 
+/* the victim's work record (claimed positions) after its death */
+#define T_INTERNALS
 #include "testutil.h"
 
 /* Crash points exist in debug builds only (asan, tsan); elsewhere skip. */
@@ -17,6 +19,8 @@
 #define MAX_LEN 256u
 #define MAXSEQ 60000u
 #define MS 1000000ll
+/* survivors' peek timeouts without progress that mean a wedged ring */
+#define STALL_IDLE 1000u
 
 enum kind {
 	K_PROD_POINT, /* a producer dies at a crash point in ipcq_reserve/ipcq_commit */
@@ -51,6 +55,10 @@ struct state {
 	struct t_msgref held[MAX_HELD];
 	uint32_t held_seen[MAX_HELD], held_deliveries[MAX_HELD], held_flags[MAX_HELD];
 	uint32_t max_deliveries; /* largest msginfo.deliveries received */
+	int32_t v_index;   /* the victim's participant index */
+	uint32_t v_claim;  /* positions its work record covered when it died */
+	int waiting;       /* surviving producers inside a reserve that found the ring full */
+	uint64_t idle;     /* survivors' peeks that timed out (5 ms, recovery due in each) */
 };
 
 static struct state *st;
@@ -75,6 +83,8 @@ static int producer(void *arg)
 	if (a->crash)
 		setenv("IPCQ_CRASH", a->crash, 1);
 	struct ipcq *q = t_open_attach(st->name, IPCQ_ROLE_PRODUCER, NULL);
+	if (victim)
+		st->v_index = t_info(q).participant_index;
 	for (uint64_t seq = 1;;) {
 		if (seq > a->quota && (victim || __atomic_load_n(&st->victim_dead, __ATOMIC_SEQ_CST)))
 			break;
@@ -93,7 +103,16 @@ static int producer(void *arg)
 			st->vb_k = st->vb_used = 0;
 			__atomic_store_n(&st->vb_phase, PH_RESERVING, __ATOMIC_SEQ_CST);
 		}
-		int k = ipcq_reserve(q, want, bufs, IPCQ_FOREVER);
+		int k = ipcq_reserve(q, want, bufs, IPCQ_NOWAIT);
+		if (k == -EAGAIN) {
+			/* full: wait, saying so (the parent waits for survivors
+			 * that ran into what a victim holds) */
+			if (!victim)
+				__atomic_add_fetch(&st->waiting, 1, __ATOMIC_SEQ_CST);
+			k = ipcq_reserve(q, want, bufs, IPCQ_FOREVER);
+			if (!victim)
+				__atomic_sub_fetch(&st->waiting, 1, __ATOMIC_SEQ_CST);
+		}
 		if (k < 1 || k > (int)want)
 			T_FAIL("producer %u: ipcq_reserve(%u) returned %d (%s)", a->id, want, k,
 			       ipcq_strerror(k));
@@ -205,6 +224,8 @@ static int consumer(void *arg)
 	o.flags = a->ack ? IPCQ_ATTACH_ACK : 0;
 	o.prefetch = 16;
 	struct ipcq *q = t_open_attach(st->name, IPCQ_ROLE_CONSUMER, &o);
+	if (victim)
+		st->v_index = t_info(q).participant_index;
 	for (;; round++) {
 		if (!victim && __atomic_load_n(&st->stop, __ATOMIC_SEQ_CST))
 			break;
@@ -212,8 +233,11 @@ static int consumer(void *arg)
 			break; /* nothing more came: the point will not fire */
 		unsigned want = a->ack ? 1 : 1 + round % (a->batch ? a->batch : 1);
 		int n = ipcq_peek(q, z, want, 5 * MS);
-		if (n == -ETIMEDOUT)
+		if (n == -ETIMEDOUT) {
+			if (!victim)
+				__atomic_add_fetch(&st->idle, 1, __ATOMIC_SEQ_CST);
 			continue;
+		}
 		if (n < 1 || n > (int)want)
 			T_FAIL("%s: ipcq_peek(%u) returned %d (%s)", who, want, n, ipcq_strerror(n));
 		idle_since = t_now_ns();
@@ -255,14 +279,25 @@ static int consumer(void *arg)
 
 static const char *cur_label = "";
 
-/* Reap a victim: it must have died of SIGKILL. */
+/* The victim's work record, read from its participant entry once it is
+ * dead (nobody else writes an entry; a new attach could take it over, so
+ * this runs before anyone attaches again): positions it had claimed. */
+static uint32_t victim_claim(int producer)
+{
+	struct t_peek pk;
+	t_peek_open(&pk, st->name);
+	const struct ipcq_shm_participant *e = t_peek_part(&pk, st->v_index);
+	uint32_t op = __atomic_load_n(producer ? &e->prod_op : &e->cons_op, __ATOMIC_SEQ_CST);
+	uint32_t n = __atomic_load_n(producer ? &e->prod_n : &e->cons_n, __ATOMIC_SEQ_CST);
+	t_peek_close(&pk);
+	return op == (producer ? IPCQ_OP_ENQUEUE : IPCQ_OP_DEQUEUE) ? n : 0;
+}
+
+/* Reap a victim: it must have died of SIGKILL.  The other children are
+ * watched meanwhile. */
 static void reap_victim(pid_t pid, const char *what)
 {
-	int s;
-	while (waitpid(pid, &s, 0) < 0)
-		if (errno != EINTR)
-			T_FAIL("waitpid: %s", strerror(errno));
-	t_kids_forget_(pid);
+	int s = t_wait_end_watch(pid, 60, what);
 	if (WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL)
 		return;
 	if (WIFEXITED(s) && WEXITSTATUS(s) == EXIT_NOFIRE)
@@ -272,17 +307,30 @@ static void reap_victim(pid_t pid, const char *what)
 
 static void reap_ok(pid_t pid, const char *what)
 {
-	if (t_reap(pid) != 0)
+	if (t_reap_watch(pid, 60, what) != 0)
 		T_FAIL("%s: %s failed", cur_label, what);
 }
 
 /* Kill a victim that signalled it holds its reservation or messages,
- * after letting the others run into what it holds. */
-static void kill_holder(pid_t pid, const char *what)
+ * once the others have run into what it holds: a reservation, or slots
+ * peeked in fast mode, stop the ring (a surviving producer waits for
+ * room with every published message taken, or with the ring full behind
+ * the unpublished reservation); leases stop nothing, so there the ring
+ * must have gone round twice while the victim held them. */
+static void kill_holder(pid_t pid, const char *what, struct ipcq *pq, const struct scen *sc)
 {
-	T_AWAIT(__atomic_load_n(&st->holding, __ATOMIC_SEQ_CST), 20);
-	struct timespec ts = { 0, 30 * MS };
-	nanosleep(&ts, NULL);
+	T_AWAIT_KIDS(__atomic_load_n(&st->holding, __ATOMIC_SEQ_CST), 20);
+	if (sc->kind == K_PROD_HOLD) {
+		T_AWAIT_KIDS(__atomic_load_n(&st->waiting, __ATOMIC_SEQ_CST) > 0 &&
+			     t_info(pq).depth == CAPACITY, 20);
+	} else if (!sc->ack) {
+		T_AWAIT_KIDS(__atomic_load_n(&st->waiting, __ATOMIC_SEQ_CST) > 0 &&
+			     t_info(pq).depth == 0, 20);
+	} else {
+		uint64_t r0 = __atomic_load_n(&st->l->received, __ATOMIC_SEQ_CST);
+		T_AWAIT_KIDS(__atomic_load_n(&st->l->received, __ATOMIC_SEQ_CST) >= r0 + 2 * CAPACITY,
+			     20);
+	}
 	kill(pid, SIGKILL);
 	reap_victim(pid, what);
 }
@@ -321,12 +369,19 @@ static void check_victim_batch(const struct scen *sc, struct ipcq *pq)
 			       " (%s)", cur_label, i, first + i, k, used, c->got, c->done, expect,
 			       expect ? "published before the death" : "never committed");
 	}
-	/* slots reserved and never published were passed over by recovery */
+	/* slots reserved and never published were passed over by recovery:
+	 * exactly the ones its work record covered (all of them published
+	 * at send.published, where the record only awaited its clearing) */
+	if (phase != PH_RESERVING && st->v_claim != k)
+		T_FAIL("%s: the victim's work record covers %u positions, its reserve returned %u",
+		       cur_label, st->v_claim, k);
+	if (st->v_claim == 0)
+		T_FAIL("%s: the dead producer left no work record", cur_label);
 	uint64_t skipped = stats_skipped(pq);
-	uint64_t need = all_published ? 0 : k ? k : 1;
-	if (skipped < need)
-		T_FAIL("%s: recovery skipped %" PRIu64 " slots, the dead producer held %" PRIu64,
-		       cur_label, skipped, need);
+	uint64_t need = all_published ? 0 : st->v_claim;
+	if (skipped != need)
+		T_FAIL("%s: recovery skipped %" PRIu64 " slots, expected exactly %" PRIu64 " (the dead"
+		       " producer's record covers %u)", cur_label, skipped, need, st->v_claim);
 	printf("    victim batch seq %" PRIu64 "..%" PRIu64 ": %u reserved, %u written, %s;"
 	       " %" PRIu64 " slot(s) skipped by recovery\n", first, first + want - 1, k, used,
 	       all_published ? "published (commit never returned)" : "never delivered", skipped);
@@ -357,9 +412,17 @@ static void check_redelivery(const struct scen *sc)
 		if (l->redelivered != 0)
 			T_FAIL("%s: %" PRIu64 " redeliveries after a death past the release", cur_label,
 			       l->redelivered);
-	} else if (l->redelivered == 0) {
-		T_FAIL("%s: the victim died with claimed messages, none was delivered again",
-		       cur_label);
+	} else {
+		/* recv.claimed: every position of its claim (its work record;
+		 * no slot is given up in these runs, so each holds a message);
+		 * ack mode claims one at a time.  ack.leased: the one leased */
+		unsigned want = strncmp(sc->point, "ack.leased", 10) == 0 ? 1 : st->v_claim;
+		if (want == 0 || (sc->ack && want != 1))
+			T_FAIL("%s: the victim's work record covers %u positions", cur_label,
+			       st->v_claim);
+		if (l->redelivered != want)
+			T_FAIL("%s: %" PRIu64 " redeliveries, the victim had claimed exactly %u",
+			       cur_label, l->redelivered, want);
 	}
 	if (l->redelivered && st->max_deliveries != 2)
 		T_FAIL("%s: a message was delivered %u times after one death", cur_label,
@@ -404,12 +467,16 @@ static void run(const struct scen *sc)
 		pa[1] = (struct prod_arg){ .id = 1, .quota = 300, .skips = 1 };
 		surv_prod[1] = t_spawn(producer, &pa[1]);
 		pa[0] = (struct prod_arg){ .id = 0, .quota = 200, .crash = sc->point, .skips = 1 };
+		/* the survivors attach first: none may take over the dead
+		 * victim's entry before its work record is read */
+		T_AWAIT_KIDS(t_info(pq).participants == 3, 20);
 		if (sc->kind == K_PROD_HOLD) {
 			pa[0].hold_at = 40;
-			kill_holder(t_spawn(producer, &pa[0]), "victim producer");
+			kill_holder(t_spawn(producer, &pa[0]), "victim producer", pq, sc);
 		} else {
 			reap_victim(t_spawn(producer, &pa[0]), "victim producer");
 		}
+		st->v_claim = victim_claim(1);
 	} else {
 		/* a consumer dies while two producers feed it and another
 		 * consumer; a second consumer joins after the death */
@@ -426,32 +493,65 @@ static void run(const struct scen *sc)
 		pa[1] = (struct prod_arg){ .id = 1, .quota = 100, .skips = skips };
 		surv_prod[0] = t_spawn(producer, &pa[0]);
 		surv_prod[1] = t_spawn(producer, &pa[1]);
+		T_AWAIT_KIDS(t_info(pq).participants == 3, 20); /* as above */
 		if (sc->kind == K_CONS_HOLD)
-			kill_holder(t_spawn(consumer, &ca[2]), "victim consumer");
+			kill_holder(t_spawn(consumer, &ca[2]), "victim consumer", pq, sc);
 		else
 			reap_victim(t_spawn(consumer, &ca[2]), "victim consumer");
+		st->v_claim = victim_claim(0); /* before the next attach */
 		surv_cons[1] = t_spawn(consumer, &ca[1]);
 	}
 	__atomic_store_n(&st->victim_dead, 1, __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < 2; i++)
-		if (surv_prod[i])
-			reap_ok(surv_prod[i], "surviving producer");
 
 	/* Everything acknowledged must now arrive: survivors recover past
-	 * the grace period. */
+	 * the grace period, surviving producers finish.  A failed child
+	 * ends the test at once; so does a queue where nothing moves while
+	 * the survivors keep timing out (recovery never took the dead's
+	 * work over), after STALL_IDLE of their 5 ms peeks. */
 	uint64_t cursor[T_LEDGER_MAXP] = { 0 };
 	uint64_t dl = t_now_ns() + 20ull * 1000000000ull;
+	uint64_t seen = UINT64_MAX, idle0 = 0;
 	unsigned round = 0;
 	struct ipcq_info in;
 	for (;;) {
+		t_kids_check(0, label);
+		unsigned running = 0;
+		for (unsigned i = 0; i < 2; i++) {
+			int s;
+			if (!surv_prod[i])
+				continue;
+			pid_t r = waitpid(surv_prod[i], &s, WNOHANG);
+			if (r == surv_prod[i]) {
+				t_kids_forget_(surv_prod[i]);
+				if (!t_status_ok(surv_prod[i], s))
+					T_FAIL("%s: surviving producer failed", label);
+				surv_prod[i] = 0;
+			} else {
+				running++;
+			}
+		}
 		in = t_info(pq);
-		if (in.depth == 0 && in.leased == 0 && in.redeliverable == 0 &&
+		if (!running && in.depth == 0 && in.leased == 0 && in.redeliverable == 0 &&
 		    t_ledger_all_done(l, cursor))
 			break;
-		if (t_now_ns() > dl) {
-			fprintf(stderr, "%s: depth %" PRIu64 " leased %u redeliverable %u side %u\n",
-				label, in.depth, in.leased, in.redeliverable, in.side_depth);
+		uint64_t moved = __atomic_load_n(&l->received, __ATOMIC_SEQ_CST) +
+				 __atomic_load_n(&l->processed, __ATOMIC_SEQ_CST) + in.enqueued +
+				 in.dequeued;
+		uint64_t idle = __atomic_load_n(&st->idle, __ATOMIC_SEQ_CST);
+		if (moved != seen) {
+			seen = moved;
+			idle0 = idle;
+		}
+		int stalled = idle - idle0 >= STALL_IDLE;
+		if (stalled || t_now_ns() > dl) {
+			fprintf(stderr, "%s: depth %" PRIu64 " leased %u redeliverable %u side %u,"
+				" %u producers running\n", label, in.depth, in.leased, in.redeliverable,
+				in.side_depth, running);
 			t_ledger_print_missing(l, 10);
+			if (stalled)
+				T_FAIL("%s: nothing moved while the survivors timed out %u peeks (5 ms"
+				       " each, recovery due in each): the ring is wedged", label,
+				       STALL_IDLE);
 			T_FAIL("%s: acknowledged messages never arrived (the ring is wedged?)", label);
 		}
 		t_poll_pause(&round);
