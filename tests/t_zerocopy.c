@@ -315,16 +315,19 @@ static int blocked_reserver(void *arg)
 	return 0;
 }
 
-/* Start a blocked reserver and make sure it waits (asleep or polling). */
-static pid_t start_blocked(const char *name)
+/* Start a blocked reserver and make sure it waits, as the library counts
+ * it through @x: its reserve found the ring full (it is in its waiting
+ * loop, asleep or polling), and with @asleep its futex sleep is counted
+ * too (nothing was claimed when it went to sleep, so only a wake-up or
+ * its timeout can end the sleep). */
+static pid_t start_blocked(struct ipcq *x, const char *name, int asleep)
 {
 	memset(blk, 0, sizeof(*blk));
 	blk->name = name;
 	pid_t pid = t_spawn(blocked_reserver, NULL);
-	T_AWAIT(__atomic_load_n(&blk->started, __ATOMIC_SEQ_CST), 10);
-	(void)t_await_sleeping(pid, 2);
-	struct timespec ts = { 0, 50 * MS };
-	nanosleep(&ts, NULL);
+	T_AWAIT_KIDS(__atomic_load_n(&blk->started, __ATOMIC_SEQ_CST), 10);
+	T_AWAIT_KIDS(__atomic_load_n(&blk->reserved, __ATOMIC_SEQ_CST) ||
+		     (t_part(x, pid).full >= 1 && (!asleep || t_part(x, pid).sleeps >= 1)), 20);
 	if (__atomic_load_n(&blk->reserved, __ATOMIC_SEQ_CST))
 		T_FAIL("[%s] ipcq_reserve(IPCQ_FOREVER) returned %d on a full ring", section, blk->rc);
 	return pid;
@@ -357,7 +360,7 @@ static void test_full(void)
 	CHECK_RC(ipcq_commit(p, NULL, 0), -EINVAL);
 
 	/* a blocking reserve wakes when a receive frees a slot */
-	pid_t pid = start_blocked(name);
+	pid_t pid = start_blocked(x, name, 1);
 	recv_expect(c, seq, 32, pi);
 	T_AWAIT(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
 	CHECK(t_reap(pid) == 0);
@@ -381,7 +384,7 @@ static void test_full(void)
 		send_copy(p, seq + i, 33);
 	CHECK_RC(ipcq_peek(c, m, CAP, IPCQ_NOWAIT), CAP);
 	CHECK_RC(ipcq_reserve(p, 1, bufs, IPCQ_NOWAIT), -EAGAIN);
-	pid = start_blocked(name);
+	pid = start_blocked(x, name, 0); /* claimed slots: it naps, polling */
 	for (unsigned i = 0; i < CAP; i++)
 		check_msg(m[i].data, m[i].len, &m[i].info, seq + i, 33, pi);
 	CHECK_RC(ipcq_release(c), 0);
@@ -398,7 +401,7 @@ static void test_full(void)
 	 * full and nothing claimed when it went to sleep */
 	for (unsigned i = 0; i < CAP; i++)
 		send_copy(p, seq + i, 34);
-	pid = start_blocked(name);
+	pid = start_blocked(x, name, 1);
 	CHECK_RC(ipcq_peek(c, m, 1, IPCQ_NOWAIT), 1);
 	check_msg(m[0].data, m[0].len, &m[0].info, seq, 34, pi);
 	CHECK_RC(ipcq_release(c), 0);
@@ -585,9 +588,12 @@ static void test_peek_release(void)
 	run->pidx = -1;
 	pid_t rp = t_spawn(run_producer, NULL);
 	pid_t rc = t_spawn(run_consumer, NULL);
-	T_AWAIT(__atomic_load_n(&run->got, __ATOMIC_SEQ_CST) >= 2, 10);
-	uint64_t t_end = t_now_ns() + 300 * MS;
-	while (t_now_ns() < t_end) {
+	/* they go on until the producer's next slot is a peeked one: its
+	 * first full ring (the two free slots were released a lap ago), with
+	 * everything it sent received */
+	uint64_t dl = t_now_ns() + 20ull * 1000000000ull;
+	unsigned round = 0;
+	for (;;) {
 		if (memcmp(copy[0], m[0].data, 50) != 0 || memcmp(copy[1], m[1].data, 51) != 0)
 			T_FAIL("[%s] peeked data changed before the release (producer sent %" PRIu64
 			       ")", section, __atomic_load_n(&run->sent, __ATOMIC_SEQ_CST));
@@ -595,8 +601,19 @@ static void test_peek_release(void)
 		if (s > CAP - 2)
 			T_FAIL("[%s] with 2 of %u slots peeked, a producer sent %" PRIu64
 			       " messages: a peeked slot was reused", section, CAP, s);
-		sched_yield();
+		if (s == CAP - 2 && __atomic_load_n(&run->got, __ATOMIC_SEQ_CST) == CAP - 2 &&
+		    t_part(x, rp).full >= 1)
+			break;
+		t_kids_check(0, section);
+		if (t_now_ns() > dl)
+			T_FAIL("[%s] the producer never ran into the peeked slots (sent %" PRIu64
+			       ", received %" PRIu64 ")", section, s,
+			       __atomic_load_n(&run->got, __ATOMIC_SEQ_CST));
+		t_poll_pause(&round);
 	}
+	/* blocked on them: still no further, data unchanged */
+	if (memcmp(copy[0], m[0].data, 50) != 0 || memcmp(copy[1], m[1].data, 51) != 0)
+		T_FAIL("[%s] peeked data changed before the release", section);
 	CHECK(__atomic_load_n(&run->sent, __ATOMIC_SEQ_CST) == CAP - 2);
 	CHECK(__atomic_load_n(&run->got, __ATOMIC_SEQ_CST) == CAP - 2);
 	check_msg(m[0].data, m[0].len, &m[0].info, seq, 50, pi);
@@ -1065,7 +1082,7 @@ static void test_mp(const char *label, unsigned np, unsigned nc, uint32_t capaci
 	pthread_barrier_wait(mp->start);
 	uint64_t t0 = t_now_ns();
 	for (unsigned i = 0; i < np + nc; i++)
-		if (t_reap(pids[i]) != 0)
+		if (t_reap_watch(pids[i], t_limit(60), label) != 0)
 			T_FAIL("%s: %s %u failed", label, i < nc ? "consumer" : "producer",
 			       i < nc ? i : i - nc);
 	double secs = (double)(t_now_ns() - t0) / 1e9;
