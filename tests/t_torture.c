@@ -1,4 +1,4 @@
-/* Random-kill torture: producers (anonymous and named) and fast and ack consumers SIGKILLed at random and restarted; nothing acknowledged is lost or duplicated, and no stall outlives the grace period by much. */
+/* Random-kill torture: producers (anonymous and named) and fast and ack consumers SIGKILLed at random and restarted; nothing acknowledged is lost or duplicated, and no stall outlasts a bounded number of consumers' recovery passes. */
 #include "testutil.h"
 
 #include "crashpoints.h"
@@ -13,7 +13,20 @@
 #define NP 3 /* producers 0, 1 anonymous; 2 named (IPCQ_ATTACH_DEDUP) */
 #define NC 4 /* consumers 0, 1 fast; 2, 3 ack mode */
 #define GRACE_US 2000u
-#define MAX_STALL_NS (GRACE_US * 1000ull + 2000000000ull)
+/* Consumers receive with this timeout: 5 grace periods of waiting in the
+ * library, with a recovery pass due in every one of them. */
+#define RECV_TIMEOUT_NS (5 * GRACE_US * 1000ll)
+/*
+ * The longest stall allowed, counted as the library sees it: receives of
+ * live consumers that timed out (RECV_TIMEOUT_NS, 5 grace periods each)
+ * while messages waited and nobody received anything.  A dead
+ * participant's work is taken over by the first recovery pass of a
+ * waiting consumer, so a stall lasts a grace period or two; live peers
+ * preempted in the middle of an operation (a two-core runner with seven
+ * processes) stretch that.  The bound is far above both, and it does not
+ * grow with the load: a consumer that does not run does not time out.
+ */
+#define STALL_TIMEOUTS 100u
 
 struct state {
 	const char *name;
@@ -22,6 +35,7 @@ struct state {
 	int stop;   /* consumers leave */
 	uint64_t takeovers;
 	uint64_t duplicates_reported;
+	uint64_t timeouts; /* consumers' receives that timed out */
 };
 
 static struct state *st;
@@ -119,9 +133,11 @@ static int consumer(void *arg)
 	while (!__atomic_load_n(&st->stop, __ATOMIC_SEQ_CST)) {
 		struct t_msgref m;
 		struct ipcq_msginfo mi;
-		int rc = t_ledger_recv_one(l, q, slot, ack, last, 10000000, &m, &mi, who);
-		if (rc == -ETIMEDOUT)
+		int rc = t_ledger_recv_one(l, q, slot, ack, last, RECV_TIMEOUT_NS, &m, &mi, who);
+		if (rc == -ETIMEDOUT) {
+			__atomic_add_fetch(&st->timeouts, 1, __ATOMIC_SEQ_CST);
 			continue;
+		}
 		if (rc < 0)
 			T_FAIL("%s: ipcq_recv: %d (%s)", who, rc, ipcq_strerror(rc));
 		if (!ack)
@@ -195,29 +211,37 @@ static void died(struct proc *pr, int status)
 	pr->pid = 0;
 }
 
-static uint64_t last_progress_ns, last_received, max_stall_ns;
+static uint64_t last_received = UINT64_MAX, stall_base, max_stall;
 
-/* Track the longest time without a reception while messages wait. */
+/* Track the longest stall: consumers' receive timeouts while messages
+ * wait and nothing is received (see STALL_TIMEOUTS). */
 static void watch_stall(struct ipcq *q)
 {
-	uint64_t now = t_now_ns();
 	uint64_t r = __atomic_load_n(&st->l->received, __ATOMIC_SEQ_CST);
+	uint64_t t = __atomic_load_n(&st->timeouts, __ATOMIC_SEQ_CST);
 	if (r != last_received) {
 		last_received = r;
-		last_progress_ns = now;
+		stall_base = t;
 		return;
 	}
+	/* messages wait: in the queue, or acknowledged to their producer
+	 * and not processed yet (a claimed message counts as dequeued) */
+	static uint64_t cursor[T_LEDGER_MAXP];
 	struct ipcq_info in = t_info(q);
-	if (in.depth == 0 && in.leased == 0 && in.redeliverable == 0) {
-		last_progress_ns = now;
+	if (in.depth == 0 && in.leased == 0 && in.redeliverable == 0 && in.side_depth == 0 &&
+	    t_ledger_all_done(st->l, cursor)) {
+		stall_base = t;
 		return;
 	}
-	if (now - last_progress_ns > max_stall_ns)
-		max_stall_ns = now - last_progress_ns;
-	if (max_stall_ns > 10 * MAX_STALL_NS) {
-		fprintf(stderr, "stalled: depth %" PRIu64 " leased %u redeliverable %u\n", in.depth,
-			in.leased, in.redeliverable);
-		T_FAIL("no message received for %.2f s while messages wait", (double)max_stall_ns / 1e9);
+	if (t - stall_base > max_stall)
+		max_stall = t - stall_base;
+	if (max_stall > STALL_TIMEOUTS) {
+		fprintf(stderr, "stalled: depth %" PRIu64 " leased %u redeliverable %u side %u\n",
+			in.depth, in.leased, in.redeliverable, in.side_depth);
+		t_ledger_print_missing(st->l, 10);
+		T_FAIL("nothing received while messages waited and live consumers timed out %" PRIu64
+		       " receives (%u grace periods each): recovery never took the dead's work"
+		       " over", max_stall, (unsigned)(RECV_TIMEOUT_NS / (GRACE_US * 1000)));
 	}
 }
 
@@ -269,7 +293,6 @@ int main(void)
 		procs[i].id = i < NP ? i : i - NP;
 		start(&procs[i]);
 	}
-	last_progress_ns = t_now_ns();
 	unsigned kills = 0;
 	uint64_t next_kill = t_now_ns() + 5000000;
 	while (kills < target) {
@@ -398,10 +421,8 @@ int main(void)
 	       st->l->received, st->l->redelivered, lost);
 	printf("named producer: %" PRIu64 " takeovers past its own log, %" PRIu64
 	       " resends reported as duplicates\n", st->takeovers, st->duplicates_reported);
-	printf("longest stall %.3f s (bound %.3f s), total %.1f s\n", (double)max_stall_ns / 1e9,
-	       (double)MAX_STALL_NS / 1e9, (double)(t_now_ns() - t0) / 1e9);
-	if (max_stall_ns > MAX_STALL_NS)
-		T_FAIL("longest stall %.3f s exceeds grace period + 2 s", (double)max_stall_ns / 1e9);
+	printf("longest stall: %" PRIu64 " consumer receive timeouts (bound %u), total %.1f s\n",
+	       max_stall, STALL_TIMEOUTS, (double)(t_now_ns() - t0) / 1e9);
 	CHECK_RC(ipcq_close(q), 0);
 	return 0;
 }
