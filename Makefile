@@ -6,9 +6,12 @@
 #   make asan       the same tests, without the install and C++ checks
 #   make tsan       build under ThreadSanitizer, run the threaded tests
 #   make stress     long tier of the tests
+#   make mutate     mutants of lib/ that the tests must kill (tests/mutants/)
 #   make bench      benchmarks (never part of test)
 #   make install    prefix=/usr/local DESTDIR=
 #   make deps       install the Debian packages the project needs (as root)
+#   make fuzz       libFuzzer on every reader of a segment, FUZZ_TIME seconds
+#   make cross-aarch64  the library for AArch64 with Debian's cross compiler
 
 VERSION_MAJOR := 0
 VERSION_MINOR := 1
@@ -25,7 +28,8 @@ DESTDIR ?=
 
 CC ?= cc
 CXX ?= c++
-# V selects the build variant: release (default), asan, tsan.
+# V selects the build variant: release (default), asan, tsan, debug, aarch64
+# (cross-compiled, see cross-aarch64).
 V ?= release
 B := build/$(V)
 
@@ -49,6 +53,20 @@ endif
 ifeq ($(V),debug)
 override CFLAGS += -O0 -DIPCQ_DEBUG=1
 endif
+# V=fuzz: the library compiled by clang for libFuzzer (make fuzz).  clang's
+# -Wcast-align warns on x86-64 too (gcc's only where alignment traps).
+FUZZ_CC ?= clang
+ifeq ($(V),fuzz)
+CC := $(FUZZ_CC)
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -Wno-cast-align -DIPCQ_DEBUG=1
+SANLD := -fsanitize=address,undefined
+endif
+ifeq ($(V),aarch64)
+CROSS := aarch64-linux-gnu-
+CC := $(CROSS)gcc
+AR := $(CROSS)ar
+endif
 LIBS := -lurcu-common -lhwloc -lnuma -pthread
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
@@ -68,7 +86,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all lib tools tests demo test check asan tsan stress bench deps install \
-	uninstall clean cxx-check install-check build-tests bench-deps
+	uninstall clean cxx-check install-check build-tests bench-deps cross-aarch64 cross-deps
 
 all: lib tools
 
@@ -79,7 +97,7 @@ $(B)/lib/%.o: lib/%.c $(LIB_HDR) | $(B)/lib
 
 $(STATIC): $(LIB_OBJ)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(SHARED): $(LIB_OBJ) lib/libipcq.map
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libipcq.map \
@@ -185,6 +203,16 @@ stress: deps
 	$(MAKE) --no-print-directory build-tests V=asan
 	IPCQ_STRESS=1 TEST_TIMEOUT=3600 tests/run.sh build/asan/tests
 
+# make mutate: do the tests fail when lib/ is wrong?  Each mutant of
+# tests/mutants/LIST is applied to a scratch copy of the tree (never to
+# this one), built V=asan, and run against the tests named for it, a
+# minute at most (MUTATE_LIMIT); each must be killed.  MUTANTS="a b" runs
+# some only.  Not part of make test.
+MUTANTS ?=
+.PHONY: mutate
+mutate: deps
+	tests/mutate.sh $(MUTANTS)
+
 demo: deps
 	$(MAKE) --no-print-directory $(DEMO_BIN) tools V=release
 	$(DEMO_BIN)
@@ -193,12 +221,74 @@ bench: deps bench-deps
 	$(MAKE) --no-print-directory $(BENCH_BIN) V=release
 	bench/run.sh build/release/bench
 
+# ---- fuzzing ----------------------------------------------------------------
+
+# make fuzz: libFuzzer on every reader of a segment (tests/fuzz/fuzz_segment.c,
+# built with clang: V=fuzz) for FUZZ_TIME seconds, over build/fuzz/corpus, a
+# copy of tests/fuzz/corpus that keeps what earlier runs found; crashes and
+# hangs land in build/fuzz/artifacts/.  FUZZ_ARGS adds libFuzzer options
+# (-jobs=N -workers=N, -dict=...).  make test replays tests/fuzz/corpus
+# (tests/t_fuzz_corpus.c, no libFuzzer needed); make fuzz-seeds rewrites its
+# seed-* files.
+FUZZ_TIME ?= 300
+FUZZ_ARGS ?=
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+.PHONY: fuzz fuzz-deps fuzz-seeds
+
+fuzz-deps:
+	@./.ci/deps.sh $(FUZZ_DEB_PKGS)
+
+$(B)/fuzz_segment: tests/fuzz/fuzz_segment.c tests/fuzz/fuzz_base.h $(STATIC) | $(B)
+	$(CC) $(CFLAGS) -Ilib -fsanitize=fuzzer -o $@ $< $(STATIC) $(SANLD) $(LIBS)
+
+$(B)/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/fuzz_base.h $(STATIC) | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
+
+$(B)/tests/t_fuzz_corpus: tests/fuzz/fuzz_segment.c tests/fuzz/fuzz_base.h
+
+fuzz: deps fuzz-deps
+	$(MAKE) --no-print-directory build/fuzz/fuzz_segment V=fuzz
+	mkdir -p build/fuzz/corpus build/fuzz/artifacts
+	cp tests/fuzz/corpus/* build/fuzz/corpus/
+	build/fuzz/fuzz_segment -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=65536 \
+		-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/ \
+		$(FUZZ_ARGS) build/fuzz/corpus
+
+fuzz-seeds: deps
+	$(MAKE) --no-print-directory $(B)/mkseeds
+	$(B)/mkseeds tests/fuzz/corpus
+
 # ---- packages -------------------------------------------------------------
 
 DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev tmux
 
 deps:
 	@./.ci/deps.sh $(DEB_PKGS)
+
+# ---- cross build ------------------------------------------------------------
+
+# make cross-aarch64: lib/ compiled for AArch64 (-Werror, the same warnings),
+# static and shared library in build/aarch64.  The cross compiler comes from
+# Debian; liburcu's headers differ per architecture (urcu/arch.h and
+# urcu/uatomic.h pick the AArch64 barriers), so the arm64 -dev packages are
+# installed alongside the native ones (multiarch), which also gives the
+# shared library the arm64 libraries to link against.  The last step checks
+# that the barriers are real: on x86-64 the shim's acquire/release fences are
+# compiler barriers only, on AArch64 they must be dmb instructions (liburcu's
+# cmm_smp_mb), so ring.o without a dmb means the shim lost its fences.
+CROSS_DEB_PKGS := gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu \
+	liburcu-dev:arm64 libhwloc-dev:arm64 libnuma-dev:arm64
+
+cross-deps:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || \
+		{ [ "$$(id -u)" -eq 0 ] && dpkg --add-architecture arm64; } || \
+		{ echo "deps: run as root:  dpkg --add-architecture arm64" >&2; exit 1; }
+	@./.ci/deps.sh $(CROSS_DEB_PKGS)
+
+cross-aarch64: cross-deps
+	$(MAKE) --no-print-directory lib V=aarch64
+	@n=$$(aarch64-linux-gnu-objdump -d build/aarch64/lib/ring.o | grep -c 'dmb'); \
+		echo "cross-aarch64: $$n dmb barriers in ring.o"; [ "$$n" -gt 0 ]
 
 # ---- install ----------------------------------------------------------------
 
