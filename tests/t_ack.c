@@ -238,7 +238,7 @@ static void test_consumer_killed(void)
 		send_seq(p, seq);
 	t_watchdog(60, "t_ack consumer killed", NULL);
 	pid_t pid = t_spawn(lease_and_hang, v);
-	T_AWAIT(__atomic_load_n(&v->leased, __ATOMIC_ACQUIRE), 30);
+	T_AWAIT_KIDS(__atomic_load_n(&v->leased, __ATOMIC_ACQUIRE), 30);
 	CHECK(t_info(p).leased == 2);
 	CHECK(kill(pid, SIGKILL) == 0);
 	t_reap_killed(pid, SIGKILL);

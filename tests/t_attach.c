@@ -183,7 +183,7 @@ static void test_table_full(void)
 	t_watchdog(60, "t_attach table full", NULL);
 
 	pid_t pid = t_spawn(hold_entry, h);
-	T_AWAIT(__atomic_load_n(&h->attached, __ATOMIC_ACQUIRE), 30);
+	T_AWAIT_KIDS(__atomic_load_n(&h->attached, __ATOMIC_ACQUIRE), 30);
 	CHECK(t_info(q).participants == 2);
 	CHECK(h->index >= 0 && h->index < 2 && h->index != t_info(a).participant_index);
 

@@ -203,7 +203,7 @@ static struct agent *agent_new(const char *qn, unsigned id, unsigned roles, uint
 	a->roles = roles;
 	a->policy = policy;
 	t_spawn(agent_main, a);
-	T_AWAIT(__atomic_load_n(&a->ready, __ATOMIC_SEQ_CST), 60);
+	T_AWAIT_KIDS(__atomic_load_n(&a->ready, __ATOMIC_SEQ_CST), 60);
 	return a;
 }
 
@@ -226,7 +226,7 @@ static int is_done(const struct agent *a)
 
 static void finish(struct agent *a)
 {
-	T_AWAIT(is_done(a), t_limit(60));
+	T_AWAIT_KIDS(is_done(a), t_limit(60));
 }
 
 static void run(struct agent *a, uint32_t cmd, int64_t n, int64_t timeout, int32_t expect)
@@ -427,7 +427,7 @@ static void watermarks(void)
 	 * under the low watermark and wakes them all */
 	for (unsigned i = 0; i < NP; i++)
 		post(p[i], C_WAITP, 0, IPCQ_FOREVER, 0);
-	T_AWAIT(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == NP, t_limit(60));
+	T_AWAIT_KIDS(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == NP, t_limit(60));
 	for (unsigned i = 0; i < NP; i++)
 		CHECK(!is_done(p[i])); /* nobody came back under pressure */
 	run(c, C_RECV, 1, 0, 0);
@@ -437,7 +437,7 @@ static void watermarks(void)
 		finish(p[i]);
 		CHECK_RC(p[i]->rc, 0);
 	}
-	T_AWAIT(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == 0, t_limit(60));
+	T_AWAIT_KIDS(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == 0, t_limit(60));
 	TRANSITIONS();
 	run(p[2], C_WAITP, 0, IPCQ_NOWAIT, 0);
 	CHECK_RC(p[2]->rc, 0);
@@ -481,7 +481,7 @@ static void watermarks(void)
 	/* waiters woken by a consumer draining while producers keep sending */
 	for (unsigned i = 0; i < NP; i++)
 		post(p[i], C_WAITP, 0, IPCQ_FOREVER, 0);
-	T_AWAIT(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == NP, t_limit(60));
+	T_AWAIT_KIDS(__atomic_load_n(&ctlw->pressure_waiters, __ATOMIC_SEQ_CST) == NP, t_limit(60));
 	run(c, C_DRAIN, 0, 0, 0);
 	off++;
 	for (unsigned i = 0; i < NP; i++) {

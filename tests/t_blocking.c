@@ -108,7 +108,7 @@ static int blocked_producer(void *arg)
  */
 static void check_waiting(struct job *j, pid_t pid)
 {
-	T_AWAIT(__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) == 1, 30);
+	T_AWAIT_KIDS(__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) == 1, 30);
 	if (j->s->sleeps > 0) {
 		if (!t_await_sleeping(pid, 10))
 			T_FAIL("%s: the blocked call never went to sleep (state %c)", j->s->name,
@@ -326,7 +326,7 @@ static void test_eintr(int timed)
 	pid_t pid = t_spawn(interrupted_consumer, j);
 	check_waiting(j, pid);
 	CHECK(kill(pid, SIGUSR1) == 0);
-	T_AWAIT(__atomic_load_n(&j->got_signal, __ATOMIC_ACQUIRE), 30);
+	T_AWAIT_KIDS(__atomic_load_n(&j->got_signal, __ATOMIC_ACQUIRE), 30);
 	/* if the call did not end, this message ends it, with a wrong result */
 	CHECK_RC(ipcq_send(q, "late", 4, IPCQ_NOWAIT), 0);
 	CHECK(t_reap(pid) == 0);

@@ -173,7 +173,7 @@ int main(void)
 				T_FAIL("role %u: did not die at %s (status 0x%x)", i, roles[i].crash, s);
 			pid[i] = 0;
 		}
-	T_AWAIT(__atomic_load_n(&st->held, __ATOMIC_SEQ_CST) == HOLD &&
+	T_AWAIT_KIDS(__atomic_load_n(&st->held, __ATOMIC_SEQ_CST) == HOLD &&
 		__atomic_load_n(&st->l->received, __ATOMIC_SEQ_CST) > 500, 30);
 	for (unsigned i = 0; i < n; i++)
 		if (pid[i])

@@ -362,7 +362,7 @@ static void test_full(void)
 	/* a blocking reserve wakes when a receive frees a slot */
 	pid_t pid = start_blocked(x, name, 1);
 	recv_expect(c, seq, 32, pi);
-	T_AWAIT(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
+	T_AWAIT_KIDS(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
 	CHECK(t_reap(pid) == 0);
 	int32_t bi = -1;
 	for (unsigned i = 1; i < CAP; i++)
@@ -388,7 +388,7 @@ static void test_full(void)
 	for (unsigned i = 0; i < CAP; i++)
 		check_msg(m[i].data, m[i].len, &m[i].info, seq + i, 33, pi);
 	CHECK_RC(ipcq_release(c), 0);
-	T_AWAIT(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
+	T_AWAIT_KIDS(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
 	CHECK(t_reap(pid) == 0);
 	seq += CAP;
 	{
@@ -405,7 +405,7 @@ static void test_full(void)
 	CHECK_RC(ipcq_peek(c, m, 1, IPCQ_NOWAIT), 1);
 	check_msg(m[0].data, m[0].len, &m[0].info, seq, 34, pi);
 	CHECK_RC(ipcq_release(c), 0);
-	T_AWAIT(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
+	T_AWAIT_KIDS(__atomic_load_n(&blk->committed, __ATOMIC_SEQ_CST), 10);
 	CHECK(t_reap(pid) == 0);
 	for (unsigned i = 1; i < CAP; i++)
 		recv_expect(c, seq + i, 34, pi);
