@@ -13,6 +13,7 @@
 	X("send.claimed", 'P')        /* after the claim CAS, nothing written */ \
 	X("send.written", 'P')        /* first payload written, unpublished */   \
 	X("send.published", 'P')     /* published, record not yet idle */       \
+	X("send.published_unrecorded", 'D') /* named: published, last seq not yet recorded */ \
 	X("send.dedup_recorded", 'D') /* named: published, last seq recorded */  \
 	X("dedup.takeover", 'D')      /* taking over a dead holder's name */     \
 	X("recv.before_claim", 'C')   /* record written, claim CAS not yet made */ \

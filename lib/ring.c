@@ -240,6 +240,7 @@ static IPCQ_INLINE void publish_send(struct ipcq *q, uint64_t pos, unsigned k, u
 			IPCQ_CRASHPOINT("send.written");
 		/* R1: publishes header and payload; pairs with A2 */
 		ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1));
+		if (i == 0) IPCQ_CRASHPOINT("send.published_unrecorded");
 		if (seq0) {
 			/* accepted: record it for the name (relaxed: only the
 			 * holder writes it; a takeover does not rely on it

@@ -18,6 +18,7 @@ static const char *const methods[] = {
 	"send.written",
 	"send.published",
 	NULL,
+	"send.published_unrecorded",
 	"send.dedup_recorded",
 	"dedup.takeover",
 };
