@@ -1,6 +1,7 @@
-/* NUMA placement on the running machine through node 0: create on a node and IPCQ_NUMA_LOCAL, page placement, thread pinning, -ENODEV/-EINVAL cases, node seen again after reopen. */
+/* NUMA placement on the running machine through node 0: create on a node and IPCQ_NUMA_LOCAL, the memory policy of the shared segment (MPOL_BIND to that node, seen through any process's mapping; default for IPCQ_NUMA_ANY), page placement, thread pinning, -ENODEV/-EINVAL cases, node seen again after reopen. */
 #include <limits.h>
 #include <numa.h>
+#include <numaif.h>
 
 #include "testutil.h"
 
@@ -116,6 +117,48 @@ static void pin_one_thread(struct ipcq *q, int node)
 		T_FAIL("ipcq_pin_thread in another thread changed the main thread's affinity");
 }
 
+/*
+ * The memory policy of queue @name's segment must be a strict bind to
+ * @node (IPCQ_NUMA_ANY: the default policy, nothing bound).  On a one-node
+ * machine every page is on node 0 bound or not, so placement alone cannot
+ * tell; the policy can.  tmpfs keeps the policy on the shared object, so
+ * a mapping of our own reports what the creator set, for every page,
+ * touched or not.
+ */
+static void policy_is(const char *name, int node, const char *who)
+{
+	struct stat st;
+	int fd = open(t_shm_path(name), O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		T_FAIL("%s: open %s: %s", who, t_shm_path(name), strerror(errno));
+	uint8_t *p = (uint8_t *)mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		T_FAIL("%s: mmap %s: %s", who, t_shm_path(name), strerror(errno));
+	close(fd);
+	unsigned long maxnode = ((unsigned long)numa_num_possible_nodes() + 63) / 64 * 64;
+	unsigned long *mask = (unsigned long *)calloc(maxnode / 64, sizeof(*mask));
+	CHECK(mask != NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (size_t off = 0; off < (size_t)st.st_size; off += page) {
+		int mode = -1;
+		memset(mask, 0, maxnode / 64 * sizeof(*mask));
+		if (get_mempolicy(&mode, mask, maxnode, p + off, MPOL_F_ADDR) != 0)
+			T_FAIL("%s: get_mempolicy at offset %zu: %s", who, off, strerror(errno));
+		mode &= 0xff; /* MPOL_F_STATIC_NODES and the like */
+		int only_node = 1;
+		for (unsigned long b = 0; b < maxnode; b++)
+			if (((mask[b / 64] >> (b % 64)) & 1) != ((int)b == node))
+				only_node = 0;
+		if (node == IPCQ_NUMA_ANY ? mode != MPOL_DEFAULT : mode != MPOL_BIND || !only_node)
+			T_FAIL("%s: the page at offset %zu of %zu has memory policy %d, node mask %#lx"
+			       " (%s)", who, off, (size_t)st.st_size, mode, mask[0],
+			       node == IPCQ_NUMA_ANY ? "expected the default policy: not bound"
+						     : "expected MPOL_BIND to the queue's node only");
+	}
+	free(mask);
+	munmap(p, (size_t)st.st_size);
+}
+
 /* Refused configs: -EINVAL, and no segment (nor a half-built one) left. */
 static void refused(int node)
 {
@@ -154,6 +197,7 @@ static int reopen_child(void *arg)
 	(void)arg;
 	CHECK_OK(ipcq_open(qnode, &q));
 	node_is(q, 0, "reopened node-0 queue");
+	policy_is(qnode, 0, "reopened node-0 queue");
 	pin_and_check(q, 0, "reopened node-0 queue");
 	/* a fresh handle that touched nothing: the pages are still on node 0 */
 	t_numa_all_on(q, 0, "reopened node-0 queue, fresh handle");
@@ -161,6 +205,7 @@ static int reopen_child(void *arg)
 
 	CHECK_OK(ipcq_open(qlocal, &q));
 	node_is(q, local_node, "reopened IPCQ_NUMA_LOCAL queue");
+	policy_is(qlocal, local_node, "reopened IPCQ_NUMA_LOCAL queue");
 	CHECK_OK(ipcq_close(q));
 
 	CHECK_OK(ipcq_open(qany, &q));
@@ -191,6 +236,7 @@ int main(void)
 	struct ipcq_config cfg = node_config(0);
 	q0 = t_create(qnode, &cfg);
 	node_is(q0, 0, "node-0 queue");
+	policy_is(qnode, 0, "node-0 queue");
 	t_numa_all_on(q0, 0, "node-0 queue");
 	CHECK_RC(ipcq_numa_placement(q0, NULL, 0, NULL), 1);
 
@@ -213,6 +259,7 @@ int main(void)
 	affinity_set(&all);
 	/* the handle reports the node chosen, never the request */
 	node_is(ql, local_node, "IPCQ_NUMA_LOCAL queue (creator held on one CPU)");
+	policy_is(qlocal, local_node, "IPCQ_NUMA_LOCAL queue");
 	t_numa_all_on(ql, local_node, "IPCQ_NUMA_LOCAL queue");
 
 	/* pinning: the calling thread only, onto the node's CPUs */
@@ -224,6 +271,7 @@ int main(void)
 	cfg = node_config(IPCQ_NUMA_ANY);
 	qa = t_create(qany, &cfg);
 	node_is(qa, IPCQ_NUMA_ANY, "IPCQ_NUMA_ANY queue");
+	policy_is(qany, IPCQ_NUMA_ANY, "IPCQ_NUMA_ANY queue");
 	cpu_set_t before, after;
 	affinity_get(&before);
 	CHECK_RC(ipcq_pin_thread(qa), -ENODEV);

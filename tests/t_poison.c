@@ -95,7 +95,11 @@ int main(void)
 				t_status_ok(pid, s);
 				T_FAIL("consumer %u died otherwise than by its abort()", i);
 			}
-			deaths++;
+			/* max_deliveries deaths put it in the side ring: no
+			 * consumer may get it after that */
+			if (++deaths > MAX_DELIVERIES)
+				T_FAIL("%u consumers died of the poison: it was not quarantined after"
+				       " max_deliveries (%u)", deaths, MAX_DELIVERIES);
 			t_ledger_consumer_died(st->l, i, 1);
 			cons[i] = t_spawn(consumer, (void *)(uintptr_t)i);
 			continue;

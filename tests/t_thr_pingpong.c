@@ -1,6 +1,15 @@
-/* Two threads hand a token back and forth through two queues, always sleeping on the futex (adaptive, spin 0, yield 0): no lost wake-up (run under TSan too). */
+/* Two threads hand a token back and forth through two queues, always sleeping on the futex (adaptive, spin 0, yield 0), with a grace period (60 s) far longer than the test: no lost wake-up, or the watchdog reports the stalled round trip (run under TSan too). */
 #include "ipcq.h"
 #include "testutil.h"
+
+/* A sleeper also wakes by itself after a grace period, which would hide a
+ * lost wake-up as a mere delay: the grace period is the longest allowed,
+ * and the watchdog, re-armed every CHUNK round trips, fires well before it.
+ * Neither scales with IPCQ_STRESS: the watchdog must stay below the grace
+ * period. */
+#define GRACE_US 60000000u
+#define STALL_S 10u
+#define CHUNK 1000u
 
 struct side {
 	struct ipcq *in, *out;
@@ -35,8 +44,26 @@ static void *player(void *arg)
 		if (v != i)
 			T_FAIL("round %" PRIu64 ": got %" PRIu64, i, v);
 		__atomic_store_n(&s->progress, i, __ATOMIC_RELAXED);
+		if (s->first && i % CHUNK == 0)
+			t_watchdog(STALL_S, "thread ping-pong (no round trip for a while)", report);
 	}
 	return NULL;
+}
+
+/* Futex sleeps of handle @q so far. */
+static uint64_t sleeps_of(struct ipcq *q)
+{
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[8];
+	int32_t me = t_info(q).participant_index;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
+	CHECK_OK(n);
+	for (int i = 0; i < n; i++)
+		if ((int32_t)ps[i].index == me)
+			return ps[i].sleeps;
+	T_FAIL("ipcq_stats does not list participant %d", me);
 }
 
 int main(void)
@@ -44,6 +71,7 @@ int main(void)
 	const char *a = t_qname("tpa"), *b = t_qname("tpb");
 	struct ipcq_config cfg = t_config(2, 8);
 	cfg.spin_count = cfg.yield_count = 0;
+	cfg.grace_us = GRACE_US;
 	struct ipcq *qa = t_create(a, &cfg), *qb = t_create(b, &cfg);
 	uint64_t rounds = t_count(100000, 10000);
 	struct ipcq_attach_opts o = t_opts(IPCQ_WAIT_ADAPTIVE, 0, 0);
@@ -51,7 +79,7 @@ int main(void)
 				  t_open_attach(a, IPCQ_ROLE_PRODUCER, &o), rounds, 1, 0 };
 	sides[1] = (struct side){ t_open_attach(a, IPCQ_ROLE_CONSUMER, &o),
 				  t_open_attach(b, IPCQ_ROLE_PRODUCER, &o), rounds, 0, 0 };
-	t_watchdog(t_limit(60), "thread ping-pong", report);
+	t_watchdog(STALL_S, "thread ping-pong (no round trip for a while)", report);
 	uint64_t t0 = t_now_ns();
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
@@ -59,8 +87,12 @@ int main(void)
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	t_watchdog(0, NULL, NULL);
-	printf("thread ping-pong: %" PRIu64 " round trips in %.2f s\n", rounds,
-	       (double)(t_now_ns() - t0) / 1e9);
+	/* the receives slept on the futex: the test exercised the wake-ups
+	 * it checks */
+	uint64_t sleeps = sleeps_of(sides[0].in) + sleeps_of(sides[1].in);
+	printf("thread ping-pong: %" PRIu64 " round trips in %.2f s, %" PRIu64 " futex sleeps of"
+	       " the receives\n", rounds, (double)(t_now_ns() - t0) / 1e9, sleeps);
+	CHECK(sleeps > 0);
 	for (int i = 0; i < 2; i++) {
 		CHECK_RC(ipcq_close(sides[i].in), 0);
 		CHECK_RC(ipcq_close(sides[i].out), 0);
