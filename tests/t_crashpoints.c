@@ -182,8 +182,12 @@ static int consumer(void *arg)
 			break;
 		if (a->limit && count >= a->limit)
 			break;
-		if (a->crash && t_now_ns() - idle_since > 10ull * 1000000000ull)
-			break; /* nothing more came: the point will not fire */
+		if (a->crash && t_now_ns() - idle_since > 10ull * 1000000000ull) {
+			/* nothing more came: the point will not fire */
+			fprintf(stderr, "%s: nothing received for 10 s after %u messages\n", who,
+				count);
+			break;
+		}
 		struct t_msgref m;
 		struct ipcq_msginfo mi;
 		int rc = t_ledger_recv_one(l, q, a->slot, a->ack, last, 5000000, &m, &mi, who);
@@ -254,6 +258,8 @@ static void reap_victim(pid_t pid, const char *what)
 	int s = t_wait_end_watch(pid, 60, what);
 	if (WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL)
 		return;
+	/* a sibling that failed first is the likelier story: report it */
+	t_kids_check(0, cur_label);
 	if (WIFEXITED(s) && WEXITSTATUS(s) == EXIT_NOFIRE)
 		T_FAIL("%s: %s: the crash point never fired (IPCQ_DEBUG build?)", cur_label, what);
 	T_FAIL("%s: %s: expected death by SIGKILL at the crash point, status 0x%x", cur_label, what, s);
