@@ -1,4 +1,4 @@
-/* The fuzz target (tests/fuzz/fuzz_segment.c) on every file of its corpus, tests/fuzz/corpus: seeds and the regression inputs of every crash found, without libFuzzer. */
+/* The fuzz target (tests/fuzz/fuzz_segment.c) on every file of its corpus, tests/fuzz/corpus: seeds (seed-*), inputs fuzzing found that reach new code (cov-*) and the regression inputs of every crash found (crash-*), without libFuzzer. */
 #include <dirent.h>
 #include <limits.h>
 #include <time.h>
@@ -47,7 +47,7 @@ int main(void)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];
 	char *names[4096];
-	size_t n = 0, seeds = 0, crashes = 0;
+	size_t n = 0, seeds = 0, crashes = 0; /* crashes: crash-* regression inputs */
 	double slowest = 0;
 	char slowest_name[256] = "";
 	struct dirent *d;
