@@ -559,7 +559,9 @@ struct ipcq_msginfo {
  * sequence number (ipcq_last_seq() + 1).  When the ring is full the call
  * applies the handle's full policy: wait for room according to @timeout_ns
  * and the wait strategy (IPCQ_FULL_BLOCK), fail (IPCQ_FULL_FAIL), or drop
- * the oldest message (IPCQ_FULL_DROP_OLDEST).  The hot path takes no lock
+ * the oldest message (IPCQ_FULL_DROP_OLDEST; while the oldest is still
+ * being written or read it waits for that as @timeout_ns allows, and with
+ * IPCQ_NOWAIT returns -EAGAIN).  The hot path takes no lock
  * and makes no system call.
  *
  * Errors: -EPERM not attached as producer, -EMSGSIZE @len > max_msg_size,

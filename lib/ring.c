@@ -690,8 +690,9 @@ static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_n
 	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
 		return -EAGAIN;
 	/* drop-oldest makes room instead of waiting for it; it waits only
-	 * while the oldest message is still being written or read */
-	ipcq__wait_begin(w, q->full_policy == IPCQ_FULL_DROP_OLDEST ? IPCQ_FOREVER : timeout_ns);
+	 * while the oldest message is still being written or read, and no
+	 * longer than the caller allows (IPCQ_NOWAIT: one try) */
+	ipcq__wait_begin(w, timeout_ns);
 	return 0;
 }
 
@@ -699,9 +700,15 @@ static int space_round(struct ipcq *q, struct ipcq__waiter *w)
 {
 	if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
 		/* the oldest is being written or read: let that process
-		 * finish (no sleep: nobody would wake us) */
-		if (drop_oldest(q) < 0)
+		 * finish (no sleep: nobody would wake us), within the
+		 * caller's time */
+		if (drop_oldest(q) < 0) {
+			if (w->timeout_ns == IPCQ_NOWAIT)
+				return -EAGAIN;
+			if (w->deadline_ns && ipcq__now_ns(CLOCK_MONOTONIC) >= w->deadline_ns)
+				return -ETIMEDOUT;
 			sched_yield();
+		}
 	} else {
 		int rc = ipcq__wait_space(q, w);
 		if (rc < 0)
