@@ -182,6 +182,7 @@ install-check:
 test: deps
 	$(MAKE) --no-print-directory cxx-check V=asan
 	$(MAKE) --no-print-directory install-check
+	$(MAKE) --no-print-directory cross-aarch64
 	$(MAKE) --no-print-directory build-tests V=asan
 	tests/run.sh build/asan/tests
 
