@@ -1012,8 +1012,11 @@ struct ipcq_info {
  * @info: filled; set info->size = sizeof(*info) first.
  *
  * Reads only; never writes to the segment.  Figures are a snapshot of
- * values that other processes keep changing.
- * Errors: -EINVAL NULL argument or info->size too small.
+ * values that other processes keep changing.  Reads with pread(), never
+ * through the mapping, so a segment file shrunk under the handle is an
+ * error here, not a SIGBUS (see ipcq(7)).
+ * Errors: -EINVAL NULL argument or info->size too small, -EBADMSG the
+ * segment file was truncated under the handle, or the -errno of pread().
  * Does not block; may run concurrently with anything.
  */
 IPCQ_API int ipcq_info(struct ipcq *q, struct ipcq_info *info);
@@ -1029,7 +1032,9 @@ IPCQ_API int ipcq_info(struct ipcq *q, struct ipcq_info *info);
  * the handle can read everything (ipcq_info, ipcq_stats, the side ring)
  * and can change nothing, so a monitor can never corrupt a queue, and it
  * needs only read permission.  attach, send, recv, recover, replay and
- * purge fail with -EPERM on it.
+ * purge fail with -EPERM on it.  Another user's segment is refused as by
+ * ipcq_open(); ipcq_open_flags(name, IPCQ_OPEN_READONLY |
+ * IPCQ_OPEN_ANY_OWNER, &q) opens it.
  * Errors: as ipcq_open().
  */
 IPCQ_API int ipcq_open_readonly(const char *name, struct ipcq **out);
@@ -1100,8 +1105,11 @@ struct ipcq_stats {
  * Reads only: never writes to the segment, so it may run at any rate
  * beside a busy queue.  Attached participants are listed, alive or dead
  * (a process that died attached), up to @nparts; st->participants counts
- * them all.  Returns how many records were written to @parts.
- * Errors: -EINVAL.  Does not block.
+ * them all.  Returns how many records were written to @parts.  Reads
+ * with pread(), as ipcq_info() does: a segment file shrunk under the
+ * handle is -EBADMSG, not a SIGBUS.
+ * Errors: -EINVAL, -EBADMSG the segment file was truncated under the
+ * handle, or the -errno of pread().  Does not block.
  */
 IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
 			struct ipcq_participant_stats *parts, unsigned nparts);

@@ -34,10 +34,12 @@ const char *ipcq_strerror(int err)
 	case ENOSYS: return "not supported by this kernel or machine (NUMA binding)";
 	case ENODEV: return "the queue is not bound to a NUMA node";
 	case EACCES: return "permission denied";
-	case EPERM: return "operation not permitted (handle not attached in that role, "
-			   "or segment writable by others or not a regular file)";
+	case EPERM: return "operation not permitted (handle not attached in that role; or the "
+			   "segment is owned by another user (IPCQ_OPEN_ANY_OWNER to accept), "
+			   "readable or writable by others, or not a regular file)";
 	case ELOOP: return "queue name is a symbolic link: refused";
-	case EBADMSG: return "segment is corrupt, truncated or not an ipcq queue";
+	case EBADMSG: return "segment is corrupt, truncated (shrunk under its users) or not an "
+			     "ipcq queue";
 	case EPROTO: return "segment was made by an incompatible ipcq layout or build";
 	case ENOSPC: return "no room: /dev/shm cannot hold the whole queue, or the side ring is full";
 	case EFBIG: return "queue would be larger than the segment limit";

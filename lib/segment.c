@@ -7,20 +7,29 @@
  * cheaper, and ThreadSanitizer can then follow threads that use different
  * handles).
  *
- * Writes to shared memory: the whole segment while it is being built under
- * a temporary name (nobody else can see it yet); nothing afterwards.
+ * Writes to shared memory: the whole segment while it is being built in a
+ * file that has no name yet (nobody else can see it); nothing afterwards.
  *
  * Invariants:
  *  - a segment is visible under its name only once it is complete: it is
- *    built under a temporary name that no queue name can take (a leading
- *    '.'), reserved in full, initialized, and then link()ed to its name,
- *    which fails rather than replaces anything already there;
+ *    built in an unnamed file (O_TMPFILE), reserved in full, initialized,
+ *    and then linked to its name with linkat(), which fails rather than
+ *    replaces anything already there;
+ *  - nothing outlives a creator killed before that link: the unnamed file
+ *    goes with its last descriptor.  Where O_TMPFILE is missing, the file
+ *    is built under a hidden temporary name (".ipcq-new.", which no queue
+ *    name can take) that its creator holds an OFD lock on while it builds;
+ *    ipcq_sweep(), which every create runs first, removes those that no
+ *    live creator holds;
  *  - nothing is ever opened through a symbolic link (O_NOFOLLOW);
- *  - ipcq_open() trusts no byte of the segment: the header is read with
- *    pread() into private memory, every field is checked against the layout
- *    this build computes and against the real file size, and only the
- *    private copy is used afterwards.
+ *  - ipcq_open() trusts no byte of the segment, and by default no segment
+ *    it does not own: the file must belong to the caller's effective uid
+ *    (IPCQ_OPEN_ANY_OWNER lifts this) and be neither readable nor writable
+ *    by others; the header is read with pread() into private memory, every
+ *    field is checked against the layout this build computes and against
+ *    the real file size, and only the private copy is used afterwards.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -371,6 +380,163 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->low_watermark = c->low_watermark;
 }
 
+/* ---- building a segment before it has a name ----------------------------- */
+
+#define SHM_DIR "/dev/shm"
+#define TMP_PREFIX ".ipcq-new."
+
+/*
+ * The lock a creator holds on its named temporary file (the fallback
+ * without O_TMPFILE) from just after it made the file until the file is
+ * linked to its queue name or removed: an OFD write lock on byte 0, which
+ * the kernel drops when the creator dies.  A temporary file that nobody
+ * holds belongs to a dead creator.  (OFD locks, not POSIX ones, so that a
+ * sweep in the creator's own process still sees the creator's lock.)
+ */
+static int tmp_lock(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+int ipcq_sweep(void)
+{
+	const size_t plen = strlen(TMP_PREFIX);
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	dir = opendir(SHM_DIR);
+	if (!dir)
+		return -errno;
+	int dfd = dirfd(dir);
+	while ((d = readdir(dir))) {
+		struct stat a, b;
+		if (strncmp(d->d_name, TMP_PREFIX, plen) != 0)
+			continue;
+		/* a regular file only: never open a FIFO or a device planted there */
+		if (fstatat(dfd, d->d_name, &a, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(a.st_mode))
+			continue;
+		/* not ours to judge (another user's) or already gone: skip */
+		int fd = openat(dfd, d->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		/*
+		 * Remove it while holding its lock ourselves: a creator that made
+		 * the file a moment ago and has not locked it yet either fails to
+		 * lock it or, once it has, finds it unlinked (build_named()), and
+		 * starts over under a new name.
+		 */
+		if (fstat(fd, &b) == 0 && b.st_dev == a.st_dev && b.st_ino == a.st_ino &&
+		    tmp_lock(fd, F_WRLCK) == 0 &&
+		    fstatat(dfd, d->d_name, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino && unlinkat(dfd, d->d_name, 0) == 0)
+			n++;
+		close(fd);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Debug builds can be told to take the fallback path, for its tests. */
+static int tmpfile_disabled(void)
+{
+#if defined(IPCQ_DEBUG)
+	const char *e = getenv("IPCQ_NO_TMPFILE");
+	return e && *e && strcmp(e, "0") != 0;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * The fallback: a file under a hidden temporary name, locked by us.  @tmp
+ * receives the name.  Returns the descriptor or -errno.
+ */
+static int build_named(char *tmp, size_t cap, const char *name)
+{
+	static unsigned tmp_counter;
+
+	for (int tries = 0;; tries++) {
+		struct stat st;
+		/* seq_cst, as the shim's fetch-add is: more than the uniqueness
+		 * of the number among our threads needs; pairs with nothing */
+		unsigned k = ipcq__fetch_add(&tmp_counter, 1u) + 1u;
+		snprintf(tmp, cap, SHM_DIR "/" TMP_PREFIX "%d.%u.%s", (int)getpid(), k, name);
+		int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		int rc = tmp_lock(fd, F_WRLCK);
+		if (rc == 0) {
+			rc = fstat(fd, &st) < 0 ? -errno : 0;
+			if (rc == 0 && st.st_nlink > 0)
+				return fd;
+		}
+		if (rc != 0 && rc != -EAGAIN && rc != -EACCES) {
+			/* no lock to be had at all: take our file back out */
+			unlink(tmp);
+			close(fd);
+			return rc;
+		}
+		/* a sweep that found it unlocked holds it (and removes it) or
+		 * removed it already: start over under a new name */
+		close(fd);
+		if (tries == 8)
+			return -EAGAIN;
+	}
+}
+
+/*
+ * The file a segment is built in: unnamed (O_TMPFILE, *named = 0) where
+ * the kernel and /dev/shm support it and the link at the end can be made,
+ * else the named fallback (*named = 1, its name in @tmp).
+ */
+static int build_file(char *tmp, size_t cap, const char *name, int *named)
+{
+#ifdef O_TMPFILE
+	if (!tmpfile_disabled()) {
+		int fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			char proc[64];
+			/* without CAP_DAC_READ_SEARCH the link goes through /proc */
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+			if (access(proc, F_OK) == 0) {
+				*named = 0;
+				return fd;
+			}
+			close(fd);
+		} else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			/* EISDIR: a kernel without O_TMPFILE opened the directory */
+			return -errno;
+		}
+	}
+#endif
+	*named = 1;
+	return build_named(tmp, cap, name);
+}
+
+/* Give the unnamed file @fd the name @path; never replaces (-EEXIST). */
+static int link_unnamed(int fd, const char *path)
+{
+	char proc[64];
+
+	/* needs CAP_DAC_READ_SEARCH; -ENOENT without it */
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	return -errno;
+}
+
 int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **out)
 {
 	struct ipcq_config c = IPCQ_CONFIG_INIT;
@@ -378,11 +544,10 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	struct layout l;
 	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
 	char tmp[sizeof(path) + 64];
-	static unsigned tmp_counter;
 	struct stat st;
 	struct ipcq *q = NULL;
 	struct ipcq_map *m = NULL;
-	int rc, fd = -1, linked = 0;
+	int rc, fd = -1, named = 0;
 
 	if (!out)
 		return -EINVAL;
@@ -413,14 +578,16 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		return rc;
 
 	make_path(path, sizeof(path), name);
-	snprintf(tmp, sizeof(tmp), "/dev/shm/.ipcq-new.%d.%u.%s", (int)getpid(),
-		 __atomic_add_fetch(&tmp_counter, 1, __ATOMIC_RELAXED), name);
+	tmp[0] = '\0';
 	q = handle_new(name);
 	if (!q)
 		return -ENOMEM;
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* what dead creators of the fallback left behind (best effort) */
+	(void)ipcq_sweep();
+	fd = build_file(tmp, sizeof(tmp), name, &named);
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
+		fd = -1;
 		goto fail;
 	}
 	/* the umask must not strip the group bits asked for */
@@ -442,6 +609,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		rc = rc == EFBIG ? -ENOSPC : -rc;
 		goto fail_unlink;
 	}
+	IPCQ_CRASHPOINT("create.reserved");
 #ifdef MADV_POPULATE_WRITE
 	/* prefault: map every page now rather than on the hot path */
 	(void)madvise(m->base, l.total, MADV_POPULATE_WRITE);
@@ -453,19 +621,26 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	/* every slot free for the producer of its first lap: seq == index */
 	for (uint64_t i = 0; i < c.capacity; i++)
 		ipcq__slot(q, i)->seq = i;
-	/* The segment gets its name only now; link() never replaces. */
-	if (link(tmp, path) < 0) {
-		rc = -errno;
-		goto fail_unlink;
+	/* The segment gets its name only now; a link never replaces. */
+	if (named) {
+		if (link(tmp, path) < 0) {
+			rc = -errno;
+			goto fail_unlink;
+		}
+		unlink(tmp);
+		/* the queue's descriptor must not keep a byte of it locked */
+		(void)tmp_lock(fd, F_UNLCK);
+	} else {
+		rc = link_unnamed(fd, path);
+		if (rc)
+			goto fail;
 	}
-	linked = 1;
-	unlink(tmp);
 	q->fd = fd;
 	*out = q;
 	return 0;
 
 fail_unlink:
-	if (!linked)
+	if (named)
 		unlink(tmp);
 fail:
 	if (fd >= 0)
@@ -526,7 +701,7 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	return 0;
 }
 
-int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
+int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
 {
 	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
 	struct ipcq_shm_header h;
@@ -534,9 +709,9 @@ int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
 	struct stat st;
 	struct ipcq *q;
 	ssize_t got;
-	int rc;
+	int rc, readonly = (flags & IPCQ_OPEN_READONLY) != 0;
 
-	if (!out)
+	if (!out || (flags & ~(uint32_t)(IPCQ_OPEN_READONLY | IPCQ_OPEN_ANY_OWNER)))
 		return -EINVAL;
 	rc = ipcq__check_name(name);
 	if (rc)
@@ -556,8 +731,15 @@ int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
 		rc = -errno;
 		goto fail;
 	}
-	/* anybody who can write the segment can corrupt every participant */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH)) {
+	/* anybody who can write the segment can corrupt every participant,
+	 * anybody who can read it sees every message */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWOTH | S_IROTH))) {
+		rc = -EPERM;
+		goto fail;
+	}
+	/* another user's segment is memory that user controls: a process of
+	 * ours (root's tools above all) works on it only when asked to */
+	if (st.st_uid != geteuid() && !(flags & IPCQ_OPEN_ANY_OWNER)) {
 		rc = -EPERM;
 		goto fail;
 	}
@@ -584,9 +766,14 @@ fail:
 	return rc;
 }
 
+int ipcq__open_segment(const char *name, int readonly, struct ipcq **out)
+{
+	return ipcq_open_flags(name, readonly ? IPCQ_OPEN_READONLY : 0, out);
+}
+
 int ipcq_open(const char *name, struct ipcq **out)
 {
-	return ipcq__open_segment(name, 0, out);
+	return ipcq_open_flags(name, 0, out);
 }
 
 int ipcq_close(struct ipcq *q)
@@ -616,75 +803,5 @@ int ipcq_unlink(const char *name)
 		return -EPERM;
 	if (unlink(path) < 0)
 		return -errno;
-	return 0;
-}
-
-int ipcq_info(struct ipcq *q, struct ipcq_info *info)
-{
-	if (!q || !info || info->size < offsetof(struct ipcq_info, reserved))
-		return -EINVAL;
-	uint32_t sz = info->size > sizeof(*info) ? (uint32_t)sizeof(*info) : info->size;
-	memset(info, 0, sz);
-	info->size = sz;
-	info->capacity = q->capacity;
-	info->max_msg_size = q->max_msg_size;
-	info->slot_size = q->slot_size;
-	info->max_participants = q->max_participants;
-	info->wait_strategy = q->default_wait.strategy;
-	info->mode = q->hdr->mode;
-	info->segment_size = q->size;
-	info->created_ns = q->hdr->created_ns;
-	/* A snapshot of two cursors that keep moving.  deq never passes enq,
-	 * and enq never runs more than capacity ahead of deq; reading deq,
-	 * enq, deq again and keeping a pair whose deq did not move gives a
-	 * depth within [0, capacity].  Acquire loads keep the three in order
-	 * (I1; they pair with no store). */
-	for (int tries = 0;; tries++) {
-		uint64_t d = ipcq__load_acquire(&q->ctl->deq);
-		uint64_t e = ipcq__load_acquire(&q->ctl->enq);
-		uint64_t d2 = ipcq__load_acquire(&q->ctl->deq);
-		info->dequeued = d;
-		info->enqueued = e;
-		if (d == d2 || tries == 16)
-			break;
-	}
-	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
-	if (info->depth > q->capacity)
-		info->depth = q->capacity; /* a busy queue moved too fast for us */
-	info->participant_index = q->index;
-	uint32_t alive = 0;
-	/* relaxed: a count for people; the lock says who is alive */
-	for (uint32_t i = 0; i < q->max_participants; i++)
-		if (ipcq__load_relaxed(&q->parts[i].state) == IPCQ_PART_ACTIVE &&
-		    ipcq__participant_alive(q, i) > 0)
-			alive++;
-	info->participants = alive;
-	info->side_capacity = q->side_capacity;
-	info->lease_capacity = q->lease_capacity;
-	info->max_deliveries = q->max_deliveries;
-	info->grace_us = (uint32_t)(q->grace_ns / 1000);
-	for (uint32_t j = 0; j < q->side_capacity; j++) {
-		/* relaxed: a count for people */
-		uint32_t st = IPCQ_ENT_STATE(ipcq__load_relaxed(&ipcq__side(q, j)->state));
-		if (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING)
-			info->side_depth++;
-	}
-	for (uint32_t e = 0; e < q->lease_capacity; e++) {
-		/* relaxed: a count for people */
-		uint32_t st = IPCQ_ENT_STATE(ipcq__load_relaxed(&ipcq__lease(q, e)->state));
-		if (st == IPCQ_ENT_OWNED)
-			info->leased++;
-		else if (st == IPCQ_ENT_REDELIVER)
-			info->redeliverable++;
-	}
-	/* relaxed: a snapshot; ipcq_pressure() is the acquire read */
-	info->pressure = ipcq__load_relaxed(&q->ctl->pressure) ? 1 : 0;
-	info->high_watermark = q->high_watermark;
-	info->low_watermark = q->low_watermark;
-	info->dedup_capacity = q->dedup_capacity;
-	/* relaxed: a count for people */
-	for (uint32_t d = 0; d < q->dedup_capacity; d++)
-		if (ipcq__load_relaxed(&ipcq__dedup(q, d)->state) != 0)
-			info->dedup_names++;
 	return 0;
 }

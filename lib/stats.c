@@ -1,17 +1,29 @@
 /*
- * stats.c - read-only views for monitors: the snapshot of a queue and its
- * participants, the list of queues, read-only handles.
+ * stats.c - read-only views for monitors: a queue's shape and state
+ * (ipcq_info), the snapshot of a queue and its participants, the list of
+ * queues, read-only handles.
  *
- * Owns nothing in the segment and writes nothing to it: every value is a
- * relaxed load of a word its owner keeps changing, so a snapshot is a set
- * of recent values, not one instant.  Counters are single-writer words on
+ * Owns nothing in the segment and writes nothing to it.  Every value is a
+ * copy of a word its owner keeps changing, so a snapshot is a set of
+ * recent values, not one instant.  Counters are single-writer words on
  * their owner's own lines (ipcq_internal.h), so reading them costs the
  * writers nothing but an occasional cache-line transfer.
+ *
+ * Reads go through pread() on the handle's descriptor, never through the
+ * mapping.  A process that shrinks the segment file (ftruncate) makes
+ * every load from a page past the new end raise SIGBUS in every process
+ * that maps it (the kernel's rule for shared mappings); pread() of those
+ * bytes returns short instead, and these calls fail with -EBADMSG.  So a
+ * monitor survives a damaged queue and says so.  A copy made by pread()
+ * is not an atomic load: it orders nothing, and a word could in principle
+ * be torn, so every value copied here is bounded where it is used and
+ * serves people (counts, ages, rates), never a decision of the protocol.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ipcq_internal.h"
 
@@ -41,49 +53,174 @@ int ipcq_list(int (*cb)(const char *name, void *arg), void *arg)
 	return rc;
 }
 
-static void participant(struct ipcq *q, uint32_t i, struct ipcq_participant_stats *o)
+/*
+ * Copy the @len bytes of the segment at @at (an address inside q's
+ * mapping) into @dst with pread().  -EBADMSG when the file no longer holds
+ * them (shrunk under us).
+ */
+static int seg_read(const struct ipcq *q, const void *at, void *dst, size_t len)
 {
-	const struct ipcq_shm_participant *p = &q->parts[i];
+	uint64_t off = (uint64_t)((uintptr_t)at - (uintptr_t)q->base);
+
+	if ((uintptr_t)at < (uintptr_t)q->base || off > q->size || len > q->size - off)
+		return -EFAULT; /* a bug here: never an address outside the segment */
+	for (;;) {
+		ssize_t got = pread(q->fd, dst, len, (off_t)off);
+		if (got == (ssize_t)len)
+			return 0;
+		if (got < 0 && errno == EINTR)
+			continue;
+		return got < 0 ? -errno : -EBADMSG;
+	}
+}
+
+/* Copy one word of the segment (typed, so that the sizes always agree). */
+static int seg_u64(const struct ipcq *q, const uint64_t *w, uint64_t *v)
+{
+	return seg_read(q, w, v, sizeof(*v));
+}
+
+static int seg_u32(const struct ipcq *q, const uint32_t *w, uint32_t *v)
+{
+	return seg_read(q, w, v, sizeof(*v));
+}
+
+int ipcq_info(struct ipcq *q, struct ipcq_info *info)
+{
+	struct ipcq_shm_header h;
+	int rc;
+
+	if (!q || !info || info->size < offsetof(struct ipcq_info, reserved))
+		return -EINVAL;
+	uint32_t sz = info->size > sizeof(*info) ? (uint32_t)sizeof(*info) : info->size;
+	memset(info, 0, sz);
+	info->size = sz;
+	/* mode and creation time, written once by the creator */
+	rc = seg_read(q, q->hdr, &h, sizeof(h));
+	if (rc)
+		return rc;
+	info->capacity = q->capacity;
+	info->max_msg_size = q->max_msg_size;
+	info->slot_size = q->slot_size;
+	info->max_participants = q->max_participants;
+	info->wait_strategy = q->default_wait.strategy;
+	info->mode = h.mode;
+	info->segment_size = q->size;
+	info->created_ns = h.created_ns;
+	/* A snapshot of two cursors that keep moving.  deq never passes enq,
+	 * and enq never runs more than capacity ahead of deq; copying deq,
+	 * enq, deq again and keeping a pair whose deq did not move gives a
+	 * depth within [0, capacity] when the copies are in call order, and
+	 * the clamp below bounds it when they are not (pread orders nothing;
+	 * it pairs with no store). */
+	for (int tries = 0;; tries++) {
+		uint64_t d, e, d2;
+		if ((rc = seg_u64(q, &q->ctl->deq, &d)) || (rc = seg_u64(q, &q->ctl->enq, &e)) ||
+		    (rc = seg_u64(q, &q->ctl->deq, &d2)))
+			return rc;
+		info->dequeued = d;
+		info->enqueued = e;
+		if (d == d2 || tries == 16)
+			break;
+	}
+	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
+	if (info->depth > q->capacity)
+		info->depth = q->capacity; /* a busy queue moved too fast for us */
+	info->participant_index = q->index;
+	uint32_t alive = 0;
+	/* copies: a count for people; the lock says who is alive */
+	for (uint32_t i = 0; i < q->max_participants; i++) {
+		uint32_t state;
+		if ((rc = seg_u32(q, &q->parts[i].state, &state)))
+			return rc;
+		if (state == IPCQ_PART_ACTIVE && ipcq__participant_alive(q, i) > 0)
+			alive++;
+	}
+	info->participants = alive;
+	info->side_capacity = q->side_capacity;
+	info->lease_capacity = q->lease_capacity;
+	info->max_deliveries = q->max_deliveries;
+	info->grace_us = (uint32_t)(q->grace_ns / 1000);
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		uint64_t w;
+		/* a copy: a count for people */
+		if ((rc = seg_u64(q, &ipcq__side(q, j)->state, &w)))
+			return rc;
+		uint32_t st = IPCQ_ENT_STATE(w);
+		if (st == IPCQ_ENT_FULL || st == IPCQ_ENT_TAKING)
+			info->side_depth++;
+	}
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		uint64_t w;
+		/* a copy: a count for people */
+		if ((rc = seg_u64(q, &ipcq__lease(q, e)->state, &w)))
+			return rc;
+		uint32_t st = IPCQ_ENT_STATE(w);
+		if (st == IPCQ_ENT_OWNED)
+			info->leased++;
+		else if (st == IPCQ_ENT_REDELIVER)
+			info->redeliverable++;
+	}
+	/* a copy: a snapshot; ipcq_pressure() is the acquire read */
+	uint32_t pressure;
+	if ((rc = seg_u32(q, &q->ctl->pressure, &pressure)))
+		return rc;
+	info->pressure = pressure ? 1 : 0;
+	info->high_watermark = q->high_watermark;
+	info->low_watermark = q->low_watermark;
+	info->dedup_capacity = q->dedup_capacity;
+	/* copies: a count for people */
+	for (uint32_t d = 0; d < q->dedup_capacity; d++) {
+		uint64_t w;
+		if ((rc = seg_u64(q, &ipcq__dedup(q, d)->state, &w)))
+			return rc;
+		if (w != 0)
+			info->dedup_names++;
+	}
+	return 0;
+}
+
+/* One participant's record, from a private copy @p of its entry @i. */
+static void participant(struct ipcq *q, uint32_t i, const struct ipcq_shm_participant *p,
+			struct ipcq_participant_stats *o)
+{
 	const uint64_t *c = p->ctr;
 
 	memset(o, 0, sizeof(*o));
 	o->index = i;
-	/* relaxed: a snapshot for people (see the top of this file) */
-	o->roles = ipcq__load_relaxed(&p->roles);
-	o->flags = ipcq__load_relaxed(&p->flags);
-	o->pid = ipcq__load_relaxed(&p->pid);
-	o->stream = ipcq__load_relaxed(&p->dedup);
-	o->alive = ipcq__load_relaxed(&p->state) == IPCQ_PART_ACTIVE &&
-		   ipcq__participant_alive(q, i) > 0;
+	o->roles = p->roles;
+	o->flags = p->flags;
+	o->pid = p->pid;
+	o->stream = p->dedup;
+	o->alive = p->state == IPCQ_PART_ACTIVE && ipcq__participant_alive(q, i) > 0;
 	memcpy(o->name, p->name, sizeof(o->name));
 	o->name[sizeof(o->name) - 1] = '\0';
 	for (size_t k = 0; k < sizeof(o->name) && o->name[k]; k++)
 		if (o->name[k] < 0x20 || o->name[k] > 0x7e)
 			o->name[k] = '?'; /* untrusted bytes: printable only */
-	/* relaxed: as above */
-	o->attach_ns = ipcq__load_relaxed(&p->attach_ns);
-	/* relaxed: counters, each written by its owner only */
-	o->sent = ipcq__load_relaxed(&c[IPCQ_CTR_SENT]);
-	o->sent_bytes = ipcq__load_relaxed(&c[IPCQ_CTR_SENT_BYTES]);
-	o->send_calls = ipcq__load_relaxed(&c[IPCQ_CTR_SEND_CALLS]);
-	o->received = ipcq__load_relaxed(&c[IPCQ_CTR_RECV]);
-	o->received_bytes = ipcq__load_relaxed(&c[IPCQ_CTR_RECV_BYTES]);
-	o->recv_calls = ipcq__load_relaxed(&c[IPCQ_CTR_RECV_CALLS]);
-	o->full = ipcq__load_relaxed(&c[IPCQ_CTR_FULL]);
-	o->empty = ipcq__load_relaxed(&c[IPCQ_CTR_EMPTY]);
-	o->blocked_ns = ipcq__load_relaxed(&c[IPCQ_CTR_BLOCKED_NS]);
-	o->sleeps = ipcq__load_relaxed(&c[IPCQ_CTR_SLEEPS]);
-	o->wakes = ipcq__load_relaxed(&c[IPCQ_CTR_WAKES]);
-	o->acks = ipcq__load_relaxed(&c[IPCQ_CTR_ACKS]);
-	o->nacks = ipcq__load_relaxed(&c[IPCQ_CTR_NACKS]);
-	o->redeliveries = ipcq__load_relaxed(&c[IPCQ_CTR_REDELIVERIES]);
-	o->poisoned = ipcq__load_relaxed(&c[IPCQ_CTR_POISONED]);
-	o->recoveries = ipcq__load_relaxed(&c[IPCQ_CTR_RECOVERIES]);
-	o->side_full = ipcq__load_relaxed(&c[IPCQ_CTR_SIDE_FULL]);
-	o->duplicates = ipcq__load_relaxed(&c[IPCQ_CTR_DUPLICATES]);
-	o->dropped = ipcq__load_relaxed(&c[IPCQ_CTR_DROPPED]);
-	o->pressure_on = ipcq__load_relaxed(&c[IPCQ_CTR_PRESSURE_ON]);
-	o->pressure_off = ipcq__load_relaxed(&c[IPCQ_CTR_PRESSURE_OFF]);
+	o->attach_ns = p->attach_ns;
+	/* counters, each written by its owner only */
+	o->sent = c[IPCQ_CTR_SENT];
+	o->sent_bytes = c[IPCQ_CTR_SENT_BYTES];
+	o->send_calls = c[IPCQ_CTR_SEND_CALLS];
+	o->received = c[IPCQ_CTR_RECV];
+	o->received_bytes = c[IPCQ_CTR_RECV_BYTES];
+	o->recv_calls = c[IPCQ_CTR_RECV_CALLS];
+	o->full = c[IPCQ_CTR_FULL];
+	o->empty = c[IPCQ_CTR_EMPTY];
+	o->blocked_ns = c[IPCQ_CTR_BLOCKED_NS];
+	o->sleeps = c[IPCQ_CTR_SLEEPS];
+	o->wakes = c[IPCQ_CTR_WAKES];
+	o->acks = c[IPCQ_CTR_ACKS];
+	o->nacks = c[IPCQ_CTR_NACKS];
+	o->redeliveries = c[IPCQ_CTR_REDELIVERIES];
+	o->poisoned = c[IPCQ_CTR_POISONED];
+	o->recoveries = c[IPCQ_CTR_RECOVERIES];
+	o->side_full = c[IPCQ_CTR_SIDE_FULL];
+	o->duplicates = c[IPCQ_CTR_DUPLICATES];
+	o->dropped = c[IPCQ_CTR_DROPPED];
+	o->pressure_on = c[IPCQ_CTR_PRESSURE_ON];
+	o->pressure_off = c[IPCQ_CTR_PRESSURE_OFF];
 }
 
 int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_stats *parts,
@@ -104,51 +241,66 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	/* the oldest waiting message: the one at deq, if published */
 	/* consumers move deq while we look: a few tries */
 	for (int tries = 0; tries < 8 && st->info.depth; tries++) {
-		/* acquire: the slot is read after the cursor (like I1 in
-		 * segment.c, it pairs with no store) */
-		uint64_t deq = ipcq__load_acquire(&q->ctl->deq);
+		uint64_t deq, seq, t, seq2;
+		/* copies in call order (pread pairs with no store): the slot
+		 * after the cursor, its time stamp between two copies of its
+		 * word; an unchanged word means t was most likely deq's, and a
+		 * wrong pick is a wrong age, for people */
+		if ((rc = seg_u64(q, &q->ctl->deq, &deq)))
+			return rc;
 		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
-		/* A2: its header is complete once published; pairs with R1 */
-		uint64_t seq = ipcq__load_acquire(&s->seq);
+		if ((rc = seg_u64(q, &s->seq, &seq)))
+			return rc;
 		if ((seq & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(deq + 1))
 			continue;
-		/* acquire: read before the re-check; a value of a later lap
-		 * pairs with F1 of its producer (claim_send() in ring.c) */
-		uint64_t t = ipcq__load_acquire(&s->enqueue_ns);
-		/* relaxed: unchanged means t was deq's */
-		if (ipcq__load_relaxed(&s->seq) == seq) {
+		if ((rc = seg_u64(q, &s->enqueue_ns, &t)) || (rc = seg_u64(q, &s->seq, &seq2)))
+			return rc;
+		if (seq2 == seq) {
 			st->oldest_ns = t;
 			break;
 		}
 	}
-	const uint64_t *qc = q->ctl->qctr;
-	/* relaxed: counters for people */
-	st->recoveries = ipcq__load_relaxed(&qc[IPCQ_QCTR_RECOVERIES]);
-	st->skipped = ipcq__load_relaxed(&qc[IPCQ_QCTR_SKIPPED]);
-	st->redelivered = ipcq__load_relaxed(&qc[IPCQ_QCTR_REDELIVERED]);
-	st->completed = ipcq__load_relaxed(&qc[IPCQ_QCTR_COMPLETED]);
-	st->poisoned = ipcq__load_relaxed(&qc[IPCQ_QCTR_POISONED]);
-	st->freed = ipcq__load_relaxed(&qc[IPCQ_QCTR_FREED]);
-	st->side_full = ipcq__load_relaxed(&qc[IPCQ_QCTR_SIDE_FULL]);
-	st->takeovers = ipcq__load_relaxed(&qc[IPCQ_QCTR_TAKEOVERS]);
+	uint64_t qc[sizeof(q->ctl->qctr) / sizeof(q->ctl->qctr[0])];
+	/* counters for people */
+	rc = seg_read(q, q->ctl->qctr, qc, sizeof(qc));
+	if (rc)
+		return rc;
+	st->recoveries = qc[IPCQ_QCTR_RECOVERIES];
+	st->skipped = qc[IPCQ_QCTR_SKIPPED];
+	st->redelivered = qc[IPCQ_QCTR_REDELIVERED];
+	st->completed = qc[IPCQ_QCTR_COMPLETED];
+	st->poisoned = qc[IPCQ_QCTR_POISONED];
+	st->freed = qc[IPCQ_QCTR_FREED];
+	st->side_full = qc[IPCQ_QCTR_SIDE_FULL];
+	st->takeovers = qc[IPCQ_QCTR_TAKEOVERS];
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		struct ipcq_shm_side *e = ipcq__side(q, j);
-		/* relaxed: a count for people; state and reason may be of two
+		uint64_t w;
+		uint8_t reason;
+		/* copies: a count for people; state and reason may be of two
 		 * moments */
-		uint32_t state = IPCQ_ENT_STATE(ipcq__load_relaxed(&e->state));
-		uint32_t reason = ipcq__load_relaxed(&e->reason);
+		if ((rc = seg_u64(q, &e->state, &w)) || (rc = seg_read(q, &e->reason, &reason, sizeof(reason))))
+			return rc;
+		uint32_t state = IPCQ_ENT_STATE(w);
 		if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) && reason < 4)
 			st->side_by_reason[reason]++;
 	}
 	st->numa_node = q->numa_node;
 	for (uint32_t i = 0; i < q->max_participants; i++) {
-		/* relaxed: a snapshot for people */
-		uint32_t state = ipcq__load_relaxed(&q->parts[i].state);
+		struct ipcq_shm_participant p;
+		uint32_t state;
+		/* a copy: a snapshot for people */
+		if ((rc = seg_u32(q, &q->parts[i].state, &state)))
+			return rc;
 		if (state != IPCQ_PART_ACTIVE)
 			continue;
 		st->participants++;
-		if ((unsigned)n < nparts)
-			participant(q, i, &parts[n++]);
+		if ((unsigned)n >= nparts)
+			continue;
+		/* the whole entry, one copy (see the top of this file) */
+		if ((rc = seg_read(q, &q->parts[i], &p, sizeof(p))))
+			return rc;
+		participant(q, i, &p, &parts[n++]);
 	}
 	return n;
 }

@@ -6,13 +6,21 @@
  * Uses the public API only.  Commands that only read (poison list, poison
  * dump) open the queue read-only; the others open it writable and do not
  * attach (ipcq_recover() attaches for the duration of the call by itself).
+ * A queue of another user is opened only with --any-owner.  The read-only
+ * commands catch SIGBUS around the library's reads, so that a queue file
+ * shrunk under them is reported as damaged instead of killing the tool (a
+ * library must not install signal handlers; a tool may).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ipcq.h"
 
@@ -31,7 +39,10 @@ static void usage(FILE *f)
 		"  recover NAME                  take over the unfinished work of dead participants\n"
 		"  unlink NAME                   remove the queue's name (attached processes go on)\n"
 		"  dedup remove NAME PRODUCER    retire a producer name from the dedup table\n"
+		"  sweep                         remove what creators killed inside ipcq_create left\n"
 		"\n"
+		"  --any-owner                   work on a queue of another user too (refused by\n"
+		"                                default: its owner controls that memory)\n"
 		"  -h, --help                    this help\n"
 		"  -V, --version                 version\n"
 		"\n"
@@ -44,24 +55,105 @@ static int bad_usage(const char *why)
 	return 1;
 }
 
+/* IPCQ_OPEN_ANY_OWNER with --any-owner. */
+static uint32_t g_owner_flag;
+/* The segment size of the queue being read, once known (for messages). */
+static uint64_t g_want_size;
+
+/* What the segment file of @name shows, for a refusal or a damaged queue. */
+static void explain(const char *name, int rc)
+{
+	char path[64 + IPCQ_NAME_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	if (rc == -EACCES) {
+		fprintf(stderr, PROG ": run as the queue's owner (or a member of its group "
+				"for a 0640/0660 queue)\n");
+	} else if (rc == -EPERM && lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			fprintf(stderr, PROG ": %s: not a regular file\n", name);
+		else if (st.st_mode & (S_IROTH | S_IWOTH))
+			fprintf(stderr, PROG ": %s: mode 0%03o: others may read or write it\n", name,
+				(unsigned)(st.st_mode & 0777));
+		else if (st.st_uid != geteuid())
+			fprintf(stderr, PROG ": %s: owned by uid %u, not by you (uid %u); --any-owner "
+					"works on it if you trust that user\n",
+				name, (unsigned)st.st_uid, (unsigned)geteuid());
+	} else if (rc == -EBADMSG && g_want_size && lstat(path, &st) == 0 &&
+		   (uint64_t)st.st_size < g_want_size) {
+		fprintf(stderr, PROG ": %s: segment truncated: the file is %lld bytes, the queue "
+				"needs %" PRIu64 "; processes attached to it die of SIGBUS\n",
+			name, (long long)st.st_size, g_want_size);
+	}
+}
+
 static int fail(const char *name, const char *what, int rc)
 {
 	fprintf(stderr, PROG ": %s: %s%s%s\n", name, what ? what : "", what ? ": " : "",
 		ipcq_strerror(rc));
+	explain(name, rc);
 	return 1;
 }
 
 static int open_queue(const char *name, int readonly, struct ipcq **q)
 {
-	int rc = readonly ? ipcq_open_readonly(name, q) : ipcq_open(name, q);
+	int rc = ipcq_open_flags(name, (readonly ? IPCQ_OPEN_READONLY : 0) | g_owner_flag, q);
 	if (rc < 0) {
 		fail(name, NULL, rc);
-		if (rc == -EACCES)
-			fprintf(stderr, PROG ": run as the queue's owner (or a member of its group "
-					"for a 0640/0660 queue)\n");
 		return rc;
 	}
 	return 0;
+}
+
+/* ---- SIGBUS: a queue file shrunk under a read through the mapping -------- */
+
+static sigjmp_buf g_bus_jmp;
+static volatile sig_atomic_t g_bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (g_bus_armed) {
+		g_bus_armed = 0;
+		siglongjmp(g_bus_jmp, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * The read-only calls, with SIGBUS caught: -EBADMSG for a file shrunk
+ * under the mapping, as the library's own size checks say it.
+ */
+static int info_guarded(struct ipcq *q, struct ipcq_info *info)
+{
+	if (sigsetjmp(g_bus_jmp, 1))
+		return -EBADMSG;
+	g_bus_armed = 1;
+	int rc = ipcq_info(q, info);
+	g_bus_armed = 0;
+	return rc;
+}
+
+static int list_guarded(struct ipcq *q, uint64_t after, struct ipcq_poison *e, unsigned n)
+{
+	if (sigsetjmp(g_bus_jmp, 1))
+		return -EBADMSG;
+	g_bus_armed = 1;
+	int rc = ipcq_poison_list(q, after, e, n);
+	g_bus_armed = 0;
+	return rc;
+}
+
+static int peek_guarded(struct ipcq *q, uint64_t id, void *buf, size_t cap,
+			struct ipcq_poison *e)
+{
+	if (sigsetjmp(g_bus_jmp, 1))
+		return -EBADMSG;
+	g_bus_armed = 1;
+	int rc = ipcq_poison_peek(q, id, buf, cap, e);
+	g_bus_armed = 0;
+	return rc;
 }
 
 /* ID or "all" (IPCQ_POISON_ALL when @allow_all). */
@@ -136,13 +228,14 @@ static int cmd_poison_list(const char *name)
 		return 1;
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
-	rc = ipcq_info(q, &info);
+	rc = info_guarded(q, &info);
 	if (rc < 0) {
 		ipcq_close(q);
 		return fail(name, NULL, rc);
 	}
+	g_want_size = info.segment_size;
 	for (;;) {
-		rc = ipcq_poison_list(q, after, e, 64);
+		rc = list_guarded(q, after, e, 64);
 		if (rc < 0) {
 			ipcq_close(q);
 			return fail(name, "listing the side ring", rc);
@@ -208,11 +301,12 @@ static int cmd_poison_dump(const char *name, const char *ids)
 		return 1;
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
-	rc = ipcq_info(q, &info);
+	rc = info_guarded(q, &info);
 	if (rc < 0) {
 		ipcq_close(q);
 		return fail(name, NULL, rc);
 	}
+	g_want_size = info.segment_size;
 	size_t cap = info.max_msg_size ? info.max_msg_size : 1;
 	unsigned char *buf = malloc(cap);
 	if (!buf) {
@@ -220,7 +314,7 @@ static int cmd_poison_dump(const char *name, const char *ids)
 		return fail(name, NULL, -ENOMEM);
 	}
 	memset(&e, 0, sizeof(e));
-	rc = ipcq_poison_peek(q, id, buf, cap, &e);
+	rc = peek_guarded(q, id, buf, cap, &e);
 	if (rc < 0) {
 		free(buf);
 		ipcq_close(q);
@@ -283,8 +377,8 @@ static int cmd_poison_change(const char *name, const char *ids, int replay)
 		/* replay stops at the first entry the main ring has no room for */
 		struct ipcq *r;
 		struct ipcq_poison e;
-		if (ipcq_open_readonly(name, &r) == 0) {
-			int left = ipcq_poison_list(r, 0, &e, 1);
+		if (ipcq_open_flags(name, IPCQ_OPEN_READONLY | g_owner_flag, &r) == 0) {
+			int left = list_guarded(r, 0, &e, 1);
 			if (left > 0)
 				printf("%s: entries remain in the side ring (the main ring filled up); "
 				       "run again later\n", name);
@@ -318,6 +412,18 @@ static int cmd_recover(const char *name)
 	printf("  pending                      %" PRIu64 "%s\n", r.pending,
 	       r.pending ? "  (waits for a consumer to adopt it, or for room in the side ring)"
 			 : "");
+	return 0;
+}
+
+static int cmd_sweep(void)
+{
+	int rc = ipcq_sweep();
+	if (rc < 0) {
+		fprintf(stderr, PROG ": reading /dev/shm: %s\n", ipcq_strerror(rc));
+		return 1;
+	}
+	printf("removed %d file%s left by creators that died inside ipcq_create\n", rc,
+	       rc == 1 ? "" : "s");
 	return 0;
 }
 
@@ -357,7 +463,22 @@ static int cmd_dedup_remove(const char *name, const char *producer)
 int main(int argc, char **argv)
 {
 	const char *cmd, *sub;
+	struct sigaction sa;
+	int w = 1;
 
+	/* --any-owner may stand anywhere; take it out of the arguments */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--any-owner") == 0)
+			g_owner_flag = IPCQ_OPEN_ANY_OWNER;
+		else
+			argv[w++] = argv[i];
+	}
+	argc = w;
+	argv[argc] = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
 	if (argc < 2)
 		return bad_usage("a command is needed");
 	cmd = argv[1];
@@ -394,6 +515,11 @@ int main(int argc, char **argv)
 		if (argc != 3)
 			return bad_usage("usage: recover NAME");
 		return cmd_recover(argv[2]);
+	}
+	if (strcmp(cmd, "sweep") == 0) {
+		if (argc != 2)
+			return bad_usage("usage: sweep");
+		return cmd_sweep();
 	}
 	if (strcmp(cmd, "unlink") == 0) {
 		if (argc != 3)

@@ -3,8 +3,12 @@
  * as a table, as JSON, or in the Prometheus text exposition format.
  *
  * Uses the public API only, and only its read side: every queue is opened
- * with ipcq_open_readonly() (a read-only descriptor and mapping), so the
- * monitor can never change, let alone corrupt, the queue it watches.
+ * read-only (a read-only descriptor and mapping), so the monitor can never
+ * change, let alone corrupt, the queue it watches.  A queue of another
+ * user is opened only with --any-owner.  A queue whose file is shrunk
+ * under the monitor is shown as damaged: the library reads with pread(),
+ * and a SIGBUS from any read through the mapping is caught around the
+ * library's calls (a library must not install signal handlers; a tool may).
  *
  * Rates are differences of two snapshots divided by the time between
  * them, measured here with CLOCK_MONOTONIC: the ring's enqueue and dequeue
@@ -18,12 +22,14 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +51,11 @@ struct options {
 	double sample;          /* rate sample interval, seconds */
 	long count;             /* watch: frames to show, 0 = until q */
 	const char *name;       /* NULL: every queue */
+	int any_owner;          /* --any-owner: open other users' queues too */
 };
+
+/* ipcq_open_flags() flags for every queue: read-only, and --any-owner. */
+static uint32_t g_open_flags = IPCQ_OPEN_READONLY;
 
 /* One snapshot of a queue. */
 struct snap {
@@ -113,17 +123,82 @@ static void die_oom(void)
 	exit(1);
 }
 
-/* A hint for an error of opening or reading a queue. */
-static const char *err_hint(int err)
+/*
+ * A hint for an error of opening or reading queue @name, into @buf: for
+ * -EPERM and -EBADMSG, what the segment file shows (the library says only
+ * which kind of refusal it was).  @want: the segment size the queue had
+ * when it was last read, 0 if unknown.
+ */
+static const char *err_hint(char *buf, size_t n, const char *name, int err, uint64_t want)
 {
+	char path[64 + IPCQ_NAME_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	buf[0] = '\0';
 	switch (-err) {
-	case ENOENT: return " (ipcq-stat with no name lists the queues)";
-	case EACCES: return " (run as the queue's owner, or as a member of its group for a 0640/0660 queue)";
-	case EPROTO: return " (made by another ipcq version or build: use that build's ipcq-stat)";
-	case EBADMSG: return " (not a queue this build can read)";
-	case EPERM: return " (refused: the segment is writable by others or not a regular file)";
-	default: return "";
+	case ENOENT:
+		snprintf(buf, n, " (ipcq-stat with no name lists the queues)");
+		break;
+	case EACCES:
+		snprintf(buf, n, " (run as the queue's owner, or as a member of its group for a "
+				 "0640/0660 queue)");
+		break;
+	case EPROTO:
+		snprintf(buf, n, " (made by another ipcq version or build: use that build's ipcq-stat)");
+		break;
+	case EBADMSG:
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && want &&
+		    (uint64_t)st.st_size < want)
+			snprintf(buf, n, " (segment truncated: the file is %lld bytes, the queue needs "
+					 "%" PRIu64 "; processes attached to it die of SIGBUS)",
+				 (long long)st.st_size, want);
+		else
+			snprintf(buf, n, " (not a queue this build can read)");
+		break;
+	case EPERM:
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			snprintf(buf, n, " (refused: not a regular file)");
+		else if (st.st_mode & (S_IROTH | S_IWOTH))
+			snprintf(buf, n, " (refused: mode 0%03o, others may read or write it)",
+				 (unsigned)(st.st_mode & 0777));
+		else if (st.st_uid != geteuid())
+			snprintf(buf, n, " (refused: owned by uid %u, not by you (uid %u); --any-owner "
+					 "opens it if you trust that user)",
+				 (unsigned)st.st_uid, (unsigned)geteuid());
+		else
+			snprintf(buf, n, " (refused)");
+		break;
+	default:
+		break;
 	}
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* SIGBUS: a queue file shrunk under a read through the mapping        */
+/* ------------------------------------------------------------------ */
+
+static sigjmp_buf g_bus_jmp;
+static volatile sig_atomic_t g_bus_armed;
+
+static void on_sigbus(int sig)
+{
+	if (g_bus_armed) {
+		g_bus_armed = 0;
+		siglongjmp(g_bus_jmp, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_sigbus(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 static int parse_seconds(const char *s, double *out)
@@ -299,6 +374,26 @@ static void numa_refresh(struct qmon *m, int force)
 	m->numa_done = 1;
 }
 
+/*
+ * A snapshot and (@want_numa) the NUMA placement, with SIGBUS caught: a
+ * file shrunk under the mapping is -EBADMSG, like the library's own reads
+ * say it.  Nothing is written between sigsetjmp() and a longjmp but the
+ * snapshot, which is marked invalid.
+ */
+static int sample_guarded(struct qmon *m, struct snap *s, int want_numa)
+{
+	if (sigsetjmp(g_bus_jmp, 1)) {
+		s->valid = 0;
+		return -EBADMSG;
+	}
+	g_bus_armed = 1;
+	int rc = snap_take(m, s);
+	if (want_numa && !rc)
+		numa_refresh(m, 0);
+	g_bus_armed = 0;
+	return rc;
+}
+
 /* Take a new snapshot; the current one becomes the previous one. */
 static void qmon_sample(struct qmon *m, int want_numa)
 {
@@ -309,20 +404,18 @@ static void qmon_sample(struct qmon *m, int want_numa)
 	t = m->prev;
 	m->prev = m->cur;
 	m->cur = t;
-	int rc = snap_take(m, &m->cur);
+	int rc = sample_guarded(m, &m->cur, want_numa);
 	if (rc < 0)
 		m->err = rc;
 	else
 		m->err = 0;
-	if (want_numa && !rc)
-		numa_refresh(m, 0);
 }
 
 static int qmon_open(struct qmon *m, const char *name)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", name);
-	m->err = ipcq_open_readonly(name, &m->q);
+	m->err = ipcq_open_flags(name, g_open_flags, &m->q);
 	if (m->err < 0)
 		m->q = NULL;
 	return m->err;
@@ -1526,12 +1619,14 @@ static void usage(FILE *f)
 		"  -j, --json          JSON: one object per queue, an array without NAME\n"
 		"                      (with --watch: one compact document per line and refresh)\n"
 		"  -p, --prometheus    Prometheus text exposition format 0.0.4\n"
+		"      --any-owner     open queues of other users too (refused by default:\n"
+		"                      their owner controls what this program reads)\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       version of ipcq-stat and of the library\n"
 		"\n"
 		"Keys in watch mode: q quits, space refreshes now.\n"
-		"Exit status: 0 success, 1 error (no such queue, permission, corrupt or foreign\n"
-		"segment, bad usage).\n");
+		"Exit status: 0 success, 1 error (no such queue, permission, another user's\n"
+		"queue, corrupt, truncated or foreign segment, bad usage).\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
@@ -1556,6 +1651,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->sample = DEFAULT_SAMPLE;
 	o->count = 0;
 	o->name = NULL;
+	o->any_owner = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = NULL;
@@ -1592,6 +1688,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->format = FMT_JSON;
 		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--prometheus") == 0) {
 			o->format = FMT_PROM;
+		} else if (strcmp(a, "--any-owner") == 0 && !val) {
+			o->any_owner = 1;
 		} else if (strcmp(a, "-w") == 0 || strcmp(a, "--watch") == 0) {
 			double v;
 			o->watch = 1;
@@ -1673,8 +1771,10 @@ static int run_once(const struct options *o, struct qset *s, int single)
 		sample_all(s, 0);
 	}
 	if (single && s->m[0].err) {
+		char hint[256];
 		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(s->m[0].err),
-			err_hint(s->m[0].err));
+			err_hint(hint, sizeof(hint), s->m[0].name, s->m[0].err,
+				 s->m[0].prev.st.info.segment_size));
 		return 1;
 	}
 	if (isatty(STDOUT_FILENO))
@@ -1761,7 +1861,10 @@ static int run_watch(const struct options *o, struct qset *s, int single)
 	if (tty)
 		term_leave();
 	if (rc < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", s->m[0].name, ipcq_strerror(rc));
+		char hint[256];
+		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(rc),
+			err_hint(hint, sizeof(hint), s->m[0].name, rc,
+				 s->m[0].prev.st.info.segment_size));
 		rc = 1;
 	}
 	if (g_quit_sig) {
@@ -1781,13 +1884,18 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 1;
+	if (o.any_owner)
+		g_open_flags |= IPCQ_OPEN_ANY_OWNER;
+	install_sigbus();
 	if (o.name) {
 		s.m = calloc(1, sizeof(*s.m));
 		if (!s.m)
 			die_oom();
 		rc = qmon_open(&s.m[0], o.name);
 		if (rc < 0) {
-			fprintf(stderr, PROG ": %s: %s%s\n", o.name, ipcq_strerror(rc), err_hint(rc));
+			char hint[256];
+			fprintf(stderr, PROG ": %s: %s%s\n", o.name, ipcq_strerror(rc),
+				err_hint(hint, sizeof(hint), o.name, rc, 0));
 			free(s.m);
 			return 1;
 		}
