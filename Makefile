@@ -183,6 +183,7 @@ test: deps
 	$(MAKE) --no-print-directory cxx-check V=asan
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory cross-aarch64
+	model/run.sh $(MODEL_QUICK)
 	$(MAKE) --no-print-directory build-tests V=asan
 	tests/run.sh build/asan/tests
 
@@ -221,6 +222,22 @@ demo: deps
 bench: deps bench-deps
 	$(MAKE) --no-print-directory $(BENCH_BIN) V=release
 	bench/run.sh build/release/bench
+
+# ---- the protocol model ------------------------------------------------------
+
+# model/ipcq.pml is the crash-recovery protocol as a SPIN model, checked with
+# a crash allowed at every step (model/README.md).  make test runs
+# MODEL_QUICK: a safety configuration with two crashes, progress with the
+# concurrent recoverer, and the three old rules, each of which must fail
+# with a counterexample (about 6 minutes).  make model-test runs the whole
+# bounded set (about 20 minutes), make model the large configurations too
+# (an hour or more, ~20 GB).
+MODEL_QUICK := two-crashes progress-r old1 old2 old3
+.PHONY: model model-test
+model: deps
+	model/run.sh full
+model-test: deps
+	model/run.sh
 
 # ---- fuzzing ----------------------------------------------------------------
 
@@ -261,7 +278,7 @@ fuzz-seeds: deps
 
 # ---- packages -------------------------------------------------------------
 
-DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev tmux
+DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev tmux spin
 
 deps:
 	@./.ci/deps.sh $(DEB_PKGS)

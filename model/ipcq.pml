@@ -294,6 +294,7 @@ inline assert_one_copy(m)
 	bit fl; \
 	byte rp_op, rp_pos, rc_op, rc_pos, r_mvs, r_mvg; \
 	byte mylease = NONE; \
+	byte ret; \
 	SNAP_LOCALS \
 	byte dead[NE]
 
@@ -310,9 +311,11 @@ inline assert_one_copy(m)
 /* claim_send: ok = 1 with pos claimed, or ok = 0 (ring full). */
 inline claim_send()
 {
-	OP(pos = enq);                                  /* relaxed hint */
+	ok = 1;                                         /* ok: take a fresh hint */
 	do
-	:: OP(w = seq[pos % CAP]);                      /* A1 */
+	:: /* the cursor hint (relaxed) and A1: one step (the hint only picks
+	    * the slot; A1 and P1 decide) */
+	   OP(if :: ok -> pos = enq :: else fi; w = seq[pos % CAP]; ok = 0);
 	   if
 	   :: w == FREE_W(pos) ->
 		OP(prod_pos[me] = pos; prod_op[me] = BUSY;      /* record */
@@ -323,6 +326,7 @@ inline claim_send()
 		   :: enq == pos -> enq++; ok = 1; T("@%d P1 claims %d\n", me, pos)
 		   :: else -> ok = 0; T("@%d P1 lost %d\n", me, pos); pos = enq
 		   fi);
+		/* a lost P1 retries from the cursor value it read */
 		if
 		:: ok -> break
 		:: else
@@ -336,7 +340,7 @@ inline claim_send()
 #endif
 		T("@%d full at %d\n", me, pos);
 		ok = 0; break
-	   :: else -> OP(pos = enq)                     /* another producer got it */
+	   :: else -> ok = 1                            /* another producer got it: catch up */
 	   fi
 	od
 }
@@ -358,9 +362,10 @@ inline publish_send()
 /* claim_recv: ok = 1 with pos claimed (w: its word), or ok = 0 (empty). */
 inline claim_recv()
 {
-	OP(pos = deq);
+	ok = 1;
 	do
-	:: OP(w = seq[pos % CAP]);                      /* A2 */
+	:: /* the cursor hint and A2: one step, as in claim_send() */
+	   OP(if :: ok -> pos = deq :: else fi; w = seq[pos % CAP]; ok = 0);
 	   if
 	   :: WPOS(w) == pos + 1 && WTAG(w) == 0 && WCNT(w) == 0 ->
 		OP(cons_pos[me] = pos; cons_op[me] = BUSY;      /* record */
@@ -386,7 +391,7 @@ inline claim_recv()
 #endif
 		T("@%d empty at %d\n", me, pos);
 		ok = 0; break
-	   :: else -> OP(pos = deq)
+	   :: else -> ok = 1                            /* catch up */
 	   fi
 	od
 }
@@ -845,34 +850,42 @@ inline side_recover()
 /* live_covers(p, producer side?): lc = 1 when a live participant's record
  * covers p.  Every entry is looked at (OLD_RULE1: not those the pass found
  * dead at its start); the record first, then the lock. */
+#define COVERS(k, prodside) \
+	(attached[k] && (prodside -> prod_op[k] == BUSY && prod_pos[k] == p \
+	                           : cons_op[k] == BUSY && cons_pos[k] == p))
+
 inline live_covers(prodside)
 {
 	lc = 0;
 	k = 0;
+#ifdef OLD_RULE1
 	do
 	:: k < NE && !lc ->
 		if
-#ifdef OLD_RULE1
 		:: dead[k] -> skip                      /* old: the pass-start verdict */
-#endif
-		:: attached[k] ->
-			if
-			:: prodside -> OP(ok = (prod_op[k] == BUSY && prod_pos[k] == p))
-			:: else -> OP(ok = (cons_op[k] == BUSY && cons_pos[k] == p))
-			fi;
-#ifdef OLD_RULE1
-			lc = ok                                 /* old: alive at the pass start */
-#else
-			if
-			:: ok -> OP(lc = !(k == also_dead || !alive[k]))   /* dead_now, now */
-			:: else
-			fi
-#endif
-		:: else
+		:: else -> OP(lc = COVERS(k, prodside))   /* old: alive at the pass start */
 		fi;
 		k++
 	:: else -> break
 	od
+#else
+	do
+	:: k < NE && !lc ->
+		/* the records, up to the next one that covers p (reads of
+		 * records that do not cover p are one step with it) */
+		OP(do
+		   :: k < NE && !COVERS(k, prodside) -> k++
+		   :: else -> break
+		   od);
+		if
+		:: k < NE ->
+			OP(lc = !(k == also_dead || !alive[k]));   /* then its lock, now */
+			k++
+		:: else
+		fi
+	:: else -> break
+	od
+#endif
 }
 
 /* skip_orphan(p) */
@@ -1058,24 +1071,30 @@ inline recover_scan()
 	i = 0;
 	do
 	:: i < NE ->
+		/* snap (the records) and dead_now, entry by entry; the entries
+		 * that look alive are passed in the same step as the next
+		 * dead one (records only say where to look: every action
+		 * checks again) */
+		OP(do
+		   :: i < NE && !((i != me || i == also_dead) && attached[i] &&
+		                  (i == also_dead || !alive[i])) -> i++
+		   :: else -> break
+		   od;
+		   if
+		   :: i < NE ->
+			rp_op = prod_op[i]; rp_pos = prod_pos[i];
+			rc_op = cons_op[i]; rc_pos = cons_pos[i];
+			r_mvs = move_side[i]; r_mvg = move_gen[i];
+			dead[i] = 1; anydead = 1
+		   :: else
+		   fi);
 		if
-		:: (i != me || i == also_dead) && attached[i] ->
-			/* snap (the records), then dead_now: one step; they
-			 * only say where to look, every action checks again */
-			OP(rp_op = prod_op[i]; rp_pos = prod_pos[i];
-			   rc_op = cons_op[i]; rc_pos = cons_pos[i];
-			   r_mvs = move_side[i]; r_mvg = move_gen[i];
-			   isdead = (i == also_dead || !alive[i]))
-			if
-			:: isdead ->
-				dead[i] = 1; anydead = 1;
-				if :: rp_op == BUSY -> p = rp_pos; skip_orphan() :: else fi;
-				if :: rc_op == BUSY -> p = rc_pos; resolve_claimed() :: else fi
-			:: else
-			fi
+		:: i < NE ->
+			if :: rp_op == BUSY -> p = rp_pos; skip_orphan() :: else fi;
+			if :: rc_op == BUSY -> p = rc_pos; resolve_claimed() :: else fi;
+			i++
 		:: else
-		fi;
-		i++
+		fi
 	:: else -> break
 	od;
 #endif
@@ -1090,41 +1109,32 @@ inline recover_scan()
 /* ipcq__entry_resolved(me): res = 1 when the dead holder owns nothing. */
 inline entry_resolved()
 {
-	res = 1;
-	OP(rp_op = prod_op[me]; rp_pos = prod_pos[me]; rc_op = cons_op[me]; rc_pos = cons_pos[me]);
-	if
-	:: rp_op == BUSY ->
-		OP(d = enq);
-		if
-		:: d > rp_pos && d - rp_pos <= CAP ->
-			OP(res = (seq[rp_pos % CAP] != FREE_W(rp_pos)))
-		:: else
-		fi
-	:: else
-	fi;
-	if
-	:: res && rc_op == BUSY ->
-		OP(d = deq);
-		if
-		:: d > rc_pos && d - rc_pos <= CAP ->
-			OP(w = seq[rc_pos % CAP]);
-			res = !(WPOS(w) == rc_pos + 1 && (WTAG(w) == 0 || WTAG(w) == me + 1))
-		:: else
-		fi
-	:: else
-	fi;
-	e = 0;
-	do
-	:: res && e < NL ->
-		OP(res = !((lst[e] == L_RESERVED || lst[e] == L_OWNED) && lown[e] == me)); e++
-	:: else -> break
-	od;
-	j = 0;
-	do
-	:: res && j < NS ->
-		OP(res = !(sst[j] == S_WRITING && sown[j] == me)); j++
-	:: else -> break
-	od
+	/* one step: the dead holder cannot change any of it, and other
+	 * recoverers only take its work over (a lease given back to its tag
+	 * after the check is a dead incarnation's: its generation is old) */
+	OP(res = 1;
+	   if
+	   :: prod_op[me] == BUSY && enq > prod_pos[me] && enq - prod_pos[me] <= CAP &&
+	      seq[prod_pos[me] % CAP] == FREE_W(prod_pos[me]) -> res = 0
+	   :: else
+	   fi;
+	   if
+	   :: cons_op[me] == BUSY && deq > cons_pos[me] && deq - cons_pos[me] <= CAP &&
+	      WPOS(seq[cons_pos[me] % CAP]) == cons_pos[me] + 1 &&
+	      (WTAG(seq[cons_pos[me] % CAP]) == 0 || WTAG(seq[cons_pos[me] % CAP]) == me + 1) -> res = 0
+	   :: else
+	   fi;
+	   e = 0;
+	   do
+	   :: e < NL -> if :: (lst[e] == L_RESERVED || lst[e] == L_OWNED) && lown[e] == me -> res = 0 :: else fi; e++
+	   :: else -> break
+	   od;
+	   j = 0;
+	   do
+	   :: j < NS -> if :: sst[j] == S_WRITING && sown[j] == me -> res = 0 :: else fi; j++
+	   :: else -> break
+	   od;
+	   e = 0; j = 0)
 }
 
 /*
@@ -1135,7 +1145,7 @@ inline entry_resolved()
  */
 inline attach_dead()
 {
-	atomic { !alive[me] -> alive[me] = 1; T("@%d a new process locks the dead entry\n", me) };  /* the OFD lock */
+	atomic { !alive[me] -> alive[me] = 1; T("@%d a new process locks the dead entry\n", me);  /* the OFD lock */
 #ifndef ATTACH_KEEPS_GEN
 	/* The generation is raised as soon as the lock is held, before the
 	 * pass: a lease the attacher takes over (L9) is then tagged with an
@@ -1143,10 +1153,12 @@ inline attach_dead()
 	 * the word, and a recoverer that judged the old tag dead before the
 	 * lock was taken fails its own L9.  (With the dead holder's tag, the
 	 * L9 CAS leaves the word as it was, and both win: ATTACH_KEEPS_GEN.) */
-	OP(gen[me] = gen[me] + 1; T("@%d raises the generation to %d\n", me, gen[me]));
+		 gen[me] = gen[me] + 1; T("@%d raises the generation to %d\n", me, gen[me])
 #endif
+	};
 	also_dead = me; adopt = 0;
-	recover_scan();
+	ret = 1; goto scan;                             /* recover_scan() */
+r1:	skip;
 	entry_resolved();
 	if
 	:: res ->
@@ -1155,11 +1167,11 @@ inline attach_dead()
 		   gen[me] = gen[me] + 1;
 #endif
 		   prod_op[me] = IDLE; cons_op[me] = IDLE;
-		   move_side[me] = 0; hold[me] = 0; rhold[me] = 0;
+		   move_side[me] = 0; hold[me] = 0; rhold[me] = 0; CLEAR_TEMPS;
 		   if :: me == E_D -> ack_alive = 1 :: else fi);
 		also_dead = NONE; have_adopted = 0; mylease = NONE; ok = 1
 	:: else ->
-		OP(alive[me] = 0; T("@%d entry not resolved: unlocks\n", me));   /* not ours */
+		OP(alive[me] = 0; CLEAR_TEMPS; T("@%d entry not resolved: unlocks\n", me));   /* not ours */
 		also_dead = NONE; ok = 0
 	fi
 }
@@ -1174,6 +1186,17 @@ crashed: \
 	:: goto finish \
 	fi
 
+/* recover_scan() is expanded once per process type, at the label scan, and
+ * returns to the label r<ret> (only to keep pan.c small). */
+#define SCAN_SUB(back) \
+scan: \
+	recover_scan(); \
+	back
+
+#define BACK1 if :: ret == 1 -> goto r1 fi
+#define BACK12 if :: ret == 1 -> goto r1 :: ret == 2 -> goto r2 fi
+#define BACK13 if :: ret == 1 -> goto r1 :: ret == 3 -> goto r3 fi
+
 /* ---- the end state ------------------------------------------------------ */
 
 /* Called by a consumer whose recovery pass, run when nothing else could
@@ -1183,6 +1206,7 @@ crashed: \
  * excused only when no ack-mode consumer is left alive to take it). */
 inline stuck_check()
 {
+#ifndef NO_STUCK_CHECK
 	d_step {
 		T("@%d stuck: nothing can move; checking the end state\n", me);
 		assert(pwait == 0);                     /* no wedge on the producer side */
@@ -1201,6 +1225,9 @@ inline stuck_check()
 		od;
 		e = 0
 	}
+#else
+	skip    /* left to the progress property (-DLIVENESS) */
+#endif
 }
 
 /* ======================================================================== */
@@ -1232,6 +1259,7 @@ finish:
 	d_step { pfin++ };
 	goto out;
 	AFTER_CRASH(start, finish);
+	SCAN_SUB(BACK1);
 out:
 	skip
 }
@@ -1242,12 +1270,13 @@ out:
  * nothing the system is stuck, and then everything must be done. */
 #define GRACE_PASS(done) \
 	adopt = 1; \
-	recover_scan(); \
+	ret = 2; goto scan;     /* recover_scan() */ \
+r2:	skip; \
 	if \
 	:: acted == 0 && !have_adopted -> \
 		stuck_check(); \
 		if \
-		:: pfin == NPROD -> goto done \
+		:: pfin == NPROD && unacc == 0 -> goto done \
 		:: else \
 		fi \
 	:: else \
@@ -1275,6 +1304,7 @@ start:
 finish:
 	goto out;
 	AFTER_CRASH(start, finish);
+	SCAN_SUB(BACK12);
 out:
 	skip
 }
@@ -1354,6 +1384,7 @@ start:
 finish:
 	goto out;
 	AFTER_CRASH(start, finish);
+	SCAN_SUB(BACK12);
 out:
 	skip;
 	d_step { if :: alive[me] -> ack_alive = 0 :: else fi }
@@ -1368,8 +1399,9 @@ start:
 	do
 	:: passes < RPASSES ->
 		adopt = 1;
-		recover_scan();
-		passes++;
+		ret = 3; goto scan;                     /* recover_scan() */
+r3:		skip;
+		d_step { passes++; CLEAR_TEMPS };
 		if
 		:: have_adopted -> deliver_adopted()
 		:: else
@@ -1379,6 +1411,7 @@ start:
 finish:
 	goto out;
 	AFTER_CRASH(start, finish);
+	SCAN_SUB(BACK13);
 out:
 	skip
 }
@@ -1398,3 +1431,10 @@ init {
 		if :: WITH_R -> attached[E_R] = 1; alive[E_R] = 1; run recoverer(E_R) :: else fi
 	}
 }
+
+#ifdef LIVENESS
+/* Progress: every published message is in the end delivered or
+ * quarantined (run where a live consumer keeps receiving: the configuration
+ * keeps the ack-mode consumer alive).  pan -a -f: weak fairness. */
+ltl progress { <> [] (unacc == 0) }
+#endif

@@ -1,0 +1,159 @@
+#!/bin/sh
+# model/run.sh - check the crash-recovery protocol model (model/ipcq.pml)
+# with SPIN.
+#
+#   model/run.sh            the bounded set (make model-test): a few minutes
+#   model/run.sh full       the bounded set and the large configurations
+#                           (make model): half an hour or more, ~20 GB
+#   model/run.sh NAME...    the named configurations only
+#   model/run.sh list       the configurations and what each checks
+#
+# Every search is exhaustive (-DCOLLAPSE compresses states; no bit-state
+# hashing, no hash compaction).  A configuration "expects pass" (errors: 0,
+# search complete) or "expects fail" (an old-rules variant: SPIN must find
+# the named violation; the counterexample's trace is printed, cut to
+# TRAIL_LINES lines).  The last line reads "model: N passed, N failed"; the
+# exit status is 0 only when every configuration did what it should.
+#
+# Environment: SPIN (spin), CC (cc), MODEL_DIR (build/model, where pan is
+# built), MEMLIM (MB per search, 20000), TRAIL_LINES (40).
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+model="$here/ipcq.pml"
+SPIN=${SPIN:-spin}
+CC=${CC:-cc}
+MEMLIM=${MEMLIM:-20000}
+TRAIL_LINES=${TRAIL_LINES:-40}
+work=${MODEL_DIR:-$here/../build/model}
+
+# name | set | kind | expect | defines | what it checks
+# kind: safety (assertions, end states) or progress (-a -f, weak fairness)
+# expect: pass, or fail:REGEX (REGEX must match pan's first error line)
+configs() {
+	cat <<'EOF'
+producers|test|safety|pass|-DM0=2 -DM1=1 -DWITH_D=0 -DCRASHABLE=3 -DREATTACHABLE=3|2 producers (3 messages, 2 laps), fast consumer, recoverer; a producer dies at any step, a new process takes its entry over while the recoverer is mid-pass: skips, lost claims, full ring
+consumers|test|safety|pass|-DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|producer, fast and ack consumer, recoverer; a consumer dies at any step, a new process takes its entry over: adoption, leases, nack, side ring
+recoverer|test|safety|pass|-DM0=1 -DM1=0 -DCRASHABLE=20 -DREATTACHABLE=20|as consumers, but the fast consumer or the recoverer (an adopter) dies at any step
+two-crashes|test|safety|pass|-DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=12 -DREATTACH=0 -DMAXDEL=1|both consumers die: two dead records over one slot, re-adoption, quarantine of an adopted message (max_deliveries 1)
+progress|test|progress|pass|-DLIVENESS -DM0=1 -DM1=0 -DWITH_R=0 -DCRASHABLE=5 -DREATTACHABLE=5|progress: the producer or the fast consumer dies (and may be replaced); the ack consumer keeps receiving; every published message is delivered or quarantined
+progress-r|test|progress|pass|-DLIVENESS -DM0=1 -DM1=0 -DCRASHABLE=4 -DREATTACH=0|progress with the concurrent recoverer: the fast consumer dies
+old1|test|safety|fail:seq\[\(pos%2\)\]==|-DOLD_RULE1 -DM0=2 -DM1=0 -DWITH_D=0 -DCRASHABLE=1 -DREATTACHABLE=1|old rule 1 (liveness decided once per pass): a skip is published over a live new process's claim, and its publish overwrites it
+old2|test|safety|fail:sent\[gk\]|-DOLD_RULE2 -DM0=1 -DM1=0 -DWITH_R=0 -DCRASHABLE=12 -DREATTACH=0|old rule 2 (a lost claim keeps its record): a dead claimer's message is never delivered (end state)
+old2-progress|test|progress|fail:acceptance cycle|-DOLD_RULE2 -DNO_STUCK_CHECK -DLIVENESS -DM0=1 -DM1=0 -DWITH_R=0 -DCRASHABLE=4 -DREATTACH=0|old rule 2 found by the progress property alone: the live consumer keeps receiving, the message is never delivered
+old3|test|safety|fail:lmsg\[gk\]==smsg|-DOLD_RULE3 -DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=12 -DREATTACH=0|old rule 3 (moved on? asked of the dead record at hand): a message a lease holds is adopted again, two copies
+old-all-producers|test|safety|fail:.|-DOLD_RULES -DM0=2 -DM1=0 -DWITH_D=0 -DCRASHABLE=1 -DREATTACHABLE=1|all old rules, producer crashes
+old-all-consumers|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|all old rules, consumer crashes
+old-all-two|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=12 -DREATTACH=0|all old rules, two consumer crashes
+attach-same-tag|test|safety|fail:hold\[gk\]|-DATTACH_KEEPS_GEN -DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|an attacher that takes leases over under the dead holder's own tag (generation raised only at the takeover): two recoverers own one lease
+all|full|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACHABLE=31|2 producers, fast and ack consumer, recoverer; anyone dies at any step and may be replaced
+laps|full|safety|pass|-DM0=2 -DM1=0 -DCRASHABLE=28 -DREATTACHABLE=12|2 messages through both consumers and the recoverer; any consumer or the recoverer dies, consumers replaced
+two-crashes-reattach|full|safety|pass|-DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=28 -DREATTACH=1 -DREATTACHABLE=12 -DMAXDEL=1|two crashes among consumers and recoverer, one replacement
+progress-full|full|progress|pass|-DLIVENESS -DM0=1 -DM1=0 -DCRASHABLE=21 -DREATTACHABLE=21|progress: producer, fast consumer or recoverer dies and may be replaced, the ack consumer keeps receiving
+EOF
+}
+
+command -v "$SPIN" >/dev/null 2>&1 || { echo "model: $SPIN not found (Debian package spin; make deps)"; echo "model: 0 passed, 1 failed"; exit 1; }
+
+sel=test
+case "${1:-}" in
+list)
+	configs | awk -F'|' '{ printf "%-22s %-5s %-8s %-6s %s\n    %s\n", $1, $2, $3, ($4 == "pass" ? "pass" : "FAIL"), $5, $6 }'
+	exit 0 ;;
+full) sel=full; shift ;;
+test|"") sel=test; [ $# -gt 0 ] && shift ;;
+*) sel=names ;;
+esac
+
+mkdir -p "$work" || exit 1
+cp "$model" "$work/ipcq.pml" || exit 1
+cd "$work" || exit 1
+
+pass=0 fail=0 failed=""
+echo "model: SPIN $($SPIN -V 2>/dev/null | sed 's/Spin Version //; s/ --.*//'), exhaustive searches (COLLAPSE; no bit-state hashing)"
+
+run_one() {
+	name=$1 kind=$2 expect=$3 defs=$4 what=$5
+	rm -f ipcq.pml.trail pan pan.* _spin_nvr.tmp
+	flags="-O2 -w -DCOLLAPSE -DMEMLIM=$MEMLIM -DVECTORSZ=2048"
+	panargs="-m200000"
+	case $kind in
+	safety)
+		flags="$flags -DSAFETY"
+		# old-rules runs: breadth first, for the shortest counterexample
+		case $expect in fail:*) flags="-O2 -w -DSAFETY -DBFS -DMEMLIM=$MEMLIM -DVECTORSZ=2048" ;; esac ;;
+	progress)
+		flags="$flags -DNFAIR=3"; panargs="$panargs -a -f" ;;
+	esac
+	start=$(date +%s)
+	if ! $SPIN -a $defs ipcq.pml > spin.log 2>&1; then
+		echo "FAIL $name: spin -a failed"; sed 's/^/    | /' spin.log | head -20; return 1
+	fi
+	if ! $CC $flags -o pan pan.c > cc.log 2>&1; then
+		echo "FAIL $name: cc pan.c failed"; sed 's/^/    | /' cc.log | head -20; return 1
+	fi
+	./pan $panargs > pan.log 2>&1
+	secs=$(( $(date +%s) - start ))
+	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.log | tail -n 1)
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' pan.log | tail -n 1)
+	depth=$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' pan.log | tail -n 1)
+	first=$(grep -m1 -E '^pan:1: |^pan: (out of memory|resizing)' pan.log | grep -v resizing)
+	incomplete=$(grep -E 'Search not completed|max search depth too small|out of memory|reached -DMEMLIM' pan.log | head -n 1)
+	stats="$kind, ${states:-?} states, depth ${depth:-?}, ${secs}s"
+	case $expect in
+	pass)
+		if [ "${errors:-x}" = 0 ] && [ -z "$incomplete" ]; then
+			echo "PASS $name: errors 0 ($stats)"
+			return 0
+		fi
+		echo "FAIL $name: expected no error, got errors ${errors:-?} ($stats) ${incomplete:+- $incomplete}"
+		[ -n "$first" ] && echo "    $first"
+		show_trail "$defs"
+		return 1 ;;
+	fail:*)
+		re=${expect#fail:}
+		if [ "${errors:-0}" != 0 ] && printf '%s\n' "$first" | grep -qE "$re"; then
+			echo "PASS $name: fails as it must ($stats)"
+			echo "    $first"
+			show_trail "$defs"
+			return 0
+		fi
+		echo "FAIL $name: an old-rules variant must fail with /$re/, got errors ${errors:-?} ($stats)"
+		[ -n "$first" ] && echo "    $first"
+		return 1 ;;
+	esac
+}
+
+# The counterexample, as the model's trace lines (@entry event).
+show_trail() {
+	[ -f ipcq.pml.trail ] || return 0
+	$SPIN -t $1 ipcq.pml 2>&1 | grep -E '@[0-9]|START OF CYCLE|assertion violated' |
+		sed -e 's/^ *//' -e 's/^spin: ipcq.pml:[0-9]*, Error: /    >> /' > trail.txt
+	n=$(wc -l < trail.txt)
+	echo "    counterexample (entries: 0 P0, 1 P1, 2 C fast, 3 D ack, 4 R recoverer):"
+	head -n "$TRAIL_LINES" trail.txt | sed 's/^/      /'
+	[ "$n" -gt "$TRAIL_LINES" ] && echo "      ... ($n lines; model/run.sh keeps the trail in $work)"
+	cp ipcq.pml.trail "trail.$name" 2>/dev/null
+	return 0
+}
+
+configs > configs.txt
+while IFS='|' read -r name set kind expect defs what; do
+	case $sel in
+	test) [ "$set" = test ] || continue ;;
+	full) ;;
+	names)
+		hit=0
+		for n in "$@"; do [ "$n" = "$name" ] && hit=1; done
+		[ $hit = 1 ] || continue ;;
+	esac
+	echo "---- $name: $what"
+	if run_one "$name" "$kind" "$expect" "$defs" "$what" < /dev/null; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1)); failed="$failed $name"
+	fi
+done < configs.txt
+[ -n "$failed" ] && echo "model: failed:$failed"
+echo "model: $pass passed, $fail failed"
+[ $fail -eq 0 ] && [ $pass -gt 0 ]
