@@ -45,7 +45,7 @@
  * a producer of a later lap passes a release fence (F1) after its claim
  * and before its data stores, so a length of that later lap implies a
  * changed word at the re-check.  The dedup ring scan reads the same way
- * (the oldest-message statistic of stats.c is a snapshot for people).
+ * (stats.c reads slots through pread(): a snapshot for people).
  *
  * A producer claims a position only after A1 has shown its slot free, so a
  * full ring is reported (-EAGAIN) instead of waited into, and a claim never
