@@ -3,184 +3,35 @@
 
 enum { CAP = 8, MAX = 64, LEN = 40, NKIDS = 260, PARTICIPANTS = NKIDS + 8 };
 
-#define GRACE_US 1000u
+#define HOLD_QNAME "deliveries"
+#define HOLD_TEST "t_race_deliveries"
+#define HOLD_LIMIT 120
+#define HOLD_LAST_MIN 255
+#include "holders.h"
 
-struct state {
-	const char *name;
-	int peek;                       /* variant: die holding a peek */
-	int attach_rc[NKIDS];
-	struct ipcq_msginfo info[NKIDS]; /* what each consumer was handed */
-	size_t len[NKIDS];
-	uint8_t buf[NKIDS][MAX];
-};
-
-static struct state *st;
-static int failed;
-static const char *label;
-
-#define SOFT_FAIL(...)                                                     \
-	do {                                                               \
-		fprintf(stderr, "%s: ", label);                            \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		failed = 1;                                                \
-	} while (0)
-
-/* Consumer k takes the message and dies holding it. */
-static int consumer(void *arg)
+static void hold_config(struct ipcq_config *cfg)
 {
-	unsigned k = (unsigned)(uintptr_t)arg;
-	if (!st->peek)
-		t_crash_at(k == 0 ? "recv.claimed" : "recv.adopted_copied", 1);
-	struct ipcq *q = NULL;
-	CHECK_OK(ipcq_open(st->name, &q));
-	int rc = ipcq_attach(q, IPCQ_ROLE_CONSUMER, NULL);
-	st->attach_rc[k] = rc;
-	if (rc < 0)
-		return 4;
-	if (st->peek) {
-		struct ipcq_zmsg z;
-		rc = ipcq_peek(q, &z, 1, 2000000000ll);
-		if (rc == 1) {
-			st->info[k] = z.info;
-			st->len[k] = z.len;
-			memcpy(st->buf[k], z.data, z.len <= MAX ? z.len : MAX);
-			raise(SIGKILL); /* holding it */
-		}
-		fprintf(stderr, "consumer %u: ipcq_peek returned %d (%s)\n", k + 1, rc,
-			ipcq_strerror(rc));
-		return 3;
-	}
-	/* the library fills buffer and info before recv.adopted_copied */
-	rc = ipcq_recv(q, st->buf[k], MAX, &st->info[k], 2000000000ll);
-	fprintf(stderr, "consumer %u: ipcq_recv returned %d (%s) without dying at its crash"
-		" point\n", k + 1, rc, rc < 0 ? ipcq_strerror(rc) : "a length");
-	return 3;
+	/* room for every dead consumer's entry (PARTICIPANTS): this test is
+	 * about the count, not about freeing entries (t_race_entry_leak) */
+	cfg->side_capacity = 0; /* nowhere to quarantine it: delivered again and again */
 }
 
-static void send_one(struct ipcq *p, uint64_t seq)
+static void hold_attach_failed(unsigned k)
 {
-	uint8_t m[LEN];
-	t_fill(m, LEN, 0, seq);
-	CHECK_RC(ipcq_send(p, m, LEN, IPCQ_NOWAIT), 0);
+	SOFT_FAIL("consumer %u of %u: ipcq_attach returned %d (%s)", k + 1, NKIDS,
+		  st->attach_rc[k], ipcq_strerror(st->attach_rc[k]));
 }
 
-/* Receive message @seq with a bounded wait; checks it. */
-static int recv_check(struct ipcq *c, uint64_t seq, uint32_t min_deliveries, const char *what)
+static void hold_check_delivery(unsigned k, const struct ipcq_msginfo *mi, uint32_t prev)
 {
-	uint8_t m[MAX];
-	struct ipcq_msginfo mi;
-	memset(&mi, 0, sizeof(mi));
-	int rc = ipcq_recv(c, m, sizeof(m), &mi, 500 * 1000000ll);
-	if (rc != LEN || t_verify(m, LEN, 0, seq) != 0) {
-		SOFT_FAIL("%s: ipcq_recv returned %d (%s), expected message %" PRIu64 " intact", what,
-			  rc, rc < 0 ? ipcq_strerror(rc) : "a length", seq);
-		return -1;
-	}
-	if (mi.deliveries < min_deliveries ||
-	    (mi.deliveries > 1) != ((mi.flags & IPCQ_MSG_REDELIVERED) != 0)) {
-		SOFT_FAIL("%s: message %" PRIu64 " with deliveries %u flags %#x (expected at least %u)",
-			  what, seq, mi.deliveries, mi.flags, min_deliveries);
-		return -1;
-	}
-	return 0;
-}
-
-static void run(int peek)
-{
-	uint64_t t0 = t_now_ns();
-	label = peek ? "die holding an ipcq_peek" : "die inside ipcq_recv";
-	/* room for every dead consumer's entry: this test is about the
-	 * count, not about freeing entries (t_race_entry_leak) */
-	failed = 0;
-	memset(st, 0, sizeof(*st));
-	st->name = t_qname("deliveries");
-	st->peek = peek;
-	struct ipcq_config cfg = t_config(CAP, MAX);
-	cfg.grace_us = GRACE_US;
-	cfg.max_participants = PARTICIPANTS;
-	cfg.max_deliveries = 255;
-	cfg.side_capacity = 0; /* nowhere to quarantine it: delivered again and again */
-	struct ipcq *p = t_create(st->name, &cfg);
-	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
-	send_one(p, 1);
-
-	unsigned k;
-	uint32_t prev = 0;
-	for (k = 0; k < NKIDS && !failed; k++) {
-		int s = t_wait_end(t_spawn(consumer, (void *)(uintptr_t)k), 10, "consumer");
-		if (WIFEXITED(s) && WEXITSTATUS(s) == 4) {
-			SOFT_FAIL("consumer %u of %u: ipcq_attach returned %d (%s)", k + 1, NKIDS,
-				  st->attach_rc[k], ipcq_strerror(st->attach_rc[k]));
-			break;
-		}
-		if (!WIFSIGNALED(s) || WTERMSIG(s) != SIGKILL) {
-			SOFT_FAIL("consumer %u %s, expected to die holding the message", k + 1,
-				  t_status_str(s));
-			break;
-		}
-		if (!peek && k == 0)
-			continue; /* died before it was handed anything */
-		/* delivery k + 1: counted up to 255 at least, then saturated */
-		const struct ipcq_msginfo *mi = &st->info[k];
-		uint32_t want = k + 1 < 255 ? k + 1 : 255;
-		if (mi->len != LEN || t_verify(st->buf[k], LEN, 0, 1) != 0)
-			SOFT_FAIL("delivery %u was handed %" PRIu64 " bytes, not message 1 intact",
-				  k + 1, mi->len);
-		else if (k > 0 && (mi->deliveries < want || !(mi->flags & IPCQ_MSG_REDELIVERED)))
-			SOFT_FAIL("delivery %u of the same message reported deliveries %u flags %#x"
-				  " (the one before: %u): %s", k + 1, mi->deliveries, mi->flags, prev,
-				  mi->deliveries <= 1 ? "the count wrapped, a redelivery passed for a"
-				  " first delivery" : "expected the count to go on (saturating at 255),"
-				  " flagged IPCQ_MSG_REDELIVERED");
-		else if (k == 0 && mi->deliveries != 1)
-			SOFT_FAIL("first delivery reported deliveries %u", mi->deliveries);
-		prev = mi->deliveries;
-	}
-
-	/* a live consumer attaches and gets it; then the ring moves */
-	if (!failed) {
-		struct ipcq *c = NULL;
-		CHECK_OK(ipcq_open(st->name, &c));
-		int rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, NULL);
-		if (rc < 0) {
-			SOFT_FAIL("the last consumer: ipcq_attach returned %d (%s)", rc,
-				  ipcq_strerror(rc));
-		} else if (recv_check(c, 1, 255, "the last consumer") == 0) {
-			for (uint64_t s = 2; s < 2 + 2 * CAP && !failed; s++) {
-				send_one(p, s);
-				recv_check(c, s, 1, "after the message");
-			}
-		}
-		CHECK_RC(ipcq_close(c), 0);
-	}
-	if (!failed) {
-		struct ipcq_info in = t_info(p);
-		if (in.depth != 0 || in.participants != 1)
-			SOFT_FAIL("queue not clean: depth %" PRIu64 " participants %u", in.depth,
-				  in.participants);
-	}
-	CHECK_RC(ipcq_close(p), 0);
-	CHECK_RC(ipcq_unlink(st->name), 0);
-	printf("%-28s %s  %.2f s\n", label, failed ? "FAILED" : "ok",
-	       (double)(t_now_ns() - t0) / 1e9);
-	fflush(stdout);
-}
-
-int main(void)
-{
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
-	st = (struct state *)t_shared(sizeof(*st));
-	t_watchdog(t_limit(120), "t_race_deliveries", NULL);
-	int any = 0;
-	if (T_HAVE_POINTS) {
-		run(0);
-		any |= failed;
-	} else {
-		printf("die inside ipcq_recv: crash points are compiled only into debug builds\n");
-	}
-	run(1);
-	any |= failed;
-	return any ? 1 : 0;
+	/* delivery k + 1: counted up to 255 at least, then saturated */
+	uint32_t want = k + 1 < 255 ? k + 1 : 255;
+	if (k > 0 && (mi->deliveries < want || !(mi->flags & IPCQ_MSG_REDELIVERED)))
+		SOFT_FAIL("delivery %u of the same message reported deliveries %u flags %#x"
+			  " (the one before: %u): %s", k + 1, mi->deliveries, mi->flags, prev,
+			  mi->deliveries <= 1 ? "the count wrapped, a redelivery passed for a"
+			  " first delivery" : "expected the count to go on (saturating at 255),"
+			  " flagged IPCQ_MSG_REDELIVERED");
+	else if (k == 0 && mi->deliveries != 1)
+		SOFT_FAIL("first delivery reported deliveries %u", mi->deliveries);
 }
