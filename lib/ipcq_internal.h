@@ -595,8 +595,14 @@ IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
-/* Is the owner named by tag (IPCQ_TAG: index and generation) dead now? */
-IPCQ_HIDDEN int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead);
+/* Release slot p, unreleased with word w, for its dead owner (a CAS from
+ * w) and wake producers; 1 when this call released it. */
+IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
+/* Is the lease or side entry with state word w owned by a dead
+ * incarnation?  dead[]: what this recovery pass saw, only a filter; the
+ * answer is the owner's lock and generation's, decided now. */
+IPCQ_HIDDEN int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
+				     int32_t also_dead);
 
 /* lease.c */
 IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
@@ -609,7 +615,7 @@ IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);
 /* dead[i]: 1 participant i looked dead to this pass, set to 2 once some
  * of its work was taken over (for the report's count); only a filter:
- * each action checks its owner again (ipcq__owner_dead()).  also_dead:
+ * each action checks its owner again (ipcq__ent_owner_dead()).  also_dead:
  * the entry whose lock the caller holds for its dead holder, or -1. */
 IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				    struct ipcq_recovery *rep);

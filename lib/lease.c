@@ -442,14 +442,8 @@ static int release_source(struct ipcq *q, uint64_t pos)
 		uint64_t w = ipcq__load_acquire(&s->seq);
 		if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(pos + 1))
 			return 0; /* released already */
-		/* R2 for the dead owner: a CAS from the word it left; pairs
-		 * with A1 */
-		if (ipcq__cas(&s->seq, w, ipcq__seq_pos(pos + q->capacity))) {
-			/* C2 after the release: pairs with W1 (wait.c) */
-			if (ipcq__load_seq_cst(&q->ctl->space_waiters))
-				ipcq__wake_space(q);
+		if (ipcq__release_dead(q, pos, w))
 			return 1;
-		}
 	}
 	return 0;
 }
@@ -472,12 +466,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if (st != IPCQ_ENT_RESERVED && st != IPCQ_ENT_OWNED)
 			continue;
-		/* relaxed: a filter; ipcq__owner_dead() decides */
-		if (owner < q->max_participants && !dead[owner] &&
-		    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) ==
-			    IPCQ_TAG_PGEN(IPCQ_ENT_TAG(w)))
-			continue; /* its owner's incarnation looked alive */
-		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
+		if (!ipcq__ent_owner_dead(q, w, dead, also_dead))
 			continue; /* decided now: a live owner is never robbed */
 		if (owner < q->max_participants)
 			dead[owner] = 2;

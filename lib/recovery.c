@@ -112,7 +112,8 @@ static int dead_now(const struct ipcq *q, uint32_t i, int32_t also_dead)
 	return ipcq__participant_alive(q, i) == 0;
 }
 
-int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
+/* Is the owner named by tag (IPCQ_TAG: index and generation) dead now? */
+static int owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
 {
 	uint32_t i = tag & 0xffff;
 	if (i >= q->max_participants)
@@ -130,6 +131,18 @@ int ipcq__owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
 	if ((ipcq__load_relaxed(&q->parts[i].generation) & 0xffff) != IPCQ_TAG_PGEN(tag))
 		return 1; /* an earlier incarnation: dead */
 	return dead_now(q, i, also_dead);
+}
+
+int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
+			 int32_t also_dead)
+{
+	uint32_t owner = IPCQ_ENT_OWNER(w), tag = IPCQ_ENT_TAG(w);
+	/* relaxed: a filter (the owner's incarnation looked alive to this
+	 * pass); owner_dead() decides */
+	if (owner < q->max_participants && !dead[owner] &&
+	    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) == IPCQ_TAG_PGEN(tag))
+		return 0;
+	return owner_dead(q, tag, also_dead);
 }
 
 /*
@@ -196,6 +209,17 @@ static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p)
 	return 0;
 }
 
+int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w)
+{
+	/* R2 for the dead owner: a CAS from the word it left; pairs with A1 */
+	if (!ipcq__cas(&ipcq__slot(q, p)->seq, w, ipcq__seq_pos(p + q->capacity)))
+		return 0;
+	/* C2 after the release CAS: pairs with W1 (wait.c) */
+	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+		ipcq__wake_space(q);
+	return 1;
+}
+
 static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipcq_recovery *rep)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
@@ -244,14 +268,11 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	if (moved_on(q, w, p)) {
 		IPCQ_CRASHPOINT("recover.checked");
 		/* nothing to deliver (a skip), or the dead had already moved
-		 * the message on: finish its release (R2: pairs with A1) */
-		if (!ipcq__cas(&s->seq, w, ipcq__seq_pos(p + q->capacity)))
+		 * the message on: finish its release */
+		if (!ipcq__release_dead(q, p, w))
 			return 0;
 		rep->completed++;
 		ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
-		/* C2 after the release CAS: pairs with W1 (wait.c) */
-		if (ipcq__load_seq_cst(&q->ctl->space_waiters))
-			ipcq__wake_space(q);
 		return 1;
 	}
 	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER) || q->adopted >= 0 || q->index < 0 ||

@@ -114,14 +114,9 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		uint32_t st = IPCQ_ENT_STATE(w), owner = IPCQ_ENT_OWNER(w);
 		if (st != IPCQ_ENT_WRITING && st != IPCQ_ENT_TAKING)
 			continue;
-		/* relaxed: a filter; ipcq__owner_dead() decides */
-		if (owner < q->max_participants && !dead[owner] &&
-		    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) ==
-			    IPCQ_TAG_PGEN(IPCQ_ENT_TAG(w)))
-			continue; /* its owner's incarnation looked alive */
 		/* decided now, with the owner's full tag: a live owner, or a
 		 * new process on the dead owner's entry, is never robbed */
-		if (!ipcq__owner_dead(q, IPCQ_ENT_TAG(w), also_dead))
+		if (!ipcq__ent_owner_dead(q, w, dead, also_dead))
 			continue;
 		if (owner >= q->max_participants)
 			owner = 0; /* corrupt owner: count it against entry 0 */
