@@ -116,7 +116,7 @@ $(B) $(B)/lib $(B)/tests $(B)/bench:
 
 tools: $(TOOL_BIN)
 
-$(B)/%: tools/%.c $(STATIC) include/ipcq.h
+$(B)/%: tools/%.c tools/sigbus.h $(STATIC) include/ipcq.h
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
 
 $(B)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) | $(B)/tests

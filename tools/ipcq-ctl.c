@@ -108,18 +108,7 @@ static int open_queue(const char *name, int readonly, struct ipcq **q)
 
 /* ---- SIGBUS: a queue file shrunk under a read through the mapping -------- */
 
-static sigjmp_buf g_bus_jmp;
-static volatile sig_atomic_t g_bus_armed;
-
-static void on_sigbus(int sig)
-{
-	if (g_bus_armed) {
-		g_bus_armed = 0;
-		siglongjmp(g_bus_jmp, 1);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
+#include "sigbus.h"
 
 /*
  * The read-only calls, with SIGBUS caught: -EBADMSG for a file shrunk
@@ -463,7 +452,6 @@ static int cmd_dedup_remove(const char *name, const char *producer)
 int main(int argc, char **argv)
 {
 	const char *cmd, *sub;
-	struct sigaction sa;
 	int w = 1;
 
 	/* --any-owner may stand anywhere; take it out of the arguments */
@@ -475,10 +463,7 @@ int main(int argc, char **argv)
 	}
 	argc = w;
 	argv[argc] = NULL;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
+	install_sigbus();
 	if (argc < 2)
 		return bad_usage("a command is needed");
 	cmd = argv[1];

@@ -179,27 +179,7 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 /* SIGBUS: a queue file shrunk under a read through the mapping        */
 /* ------------------------------------------------------------------ */
 
-static sigjmp_buf g_bus_jmp;
-static volatile sig_atomic_t g_bus_armed;
-
-static void on_sigbus(int sig)
-{
-	if (g_bus_armed) {
-		g_bus_armed = 0;
-		siglongjmp(g_bus_jmp, 1);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void install_sigbus(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
+#include "sigbus.h"
 
 static int parse_seconds(const char *s, double *out)
 {
