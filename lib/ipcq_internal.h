@@ -575,6 +575,9 @@ IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t
 
 IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
+/* Release slot p, unreleased with word w, for its dead owner (a CAS from
+ * w) and wake producers; 1 when this call released it. */
+IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
 IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s);
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
 
@@ -595,14 +598,6 @@ IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
-/* Release slot p, unreleased with word w, for its dead owner (a CAS from
- * w) and wake producers; 1 when this call released it. */
-IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
-/* Is the lease or side entry with state word w owned by a dead
- * incarnation?  dead[]: what this recovery pass saw, only a filter; the
- * answer is the owner's lock and generation's, decided now. */
-IPCQ_HIDDEN int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
-				     int32_t also_dead);
 
 /* lease.c */
 IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
@@ -644,6 +639,14 @@ IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_d
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);
+/* Is participant i's holder dead now?  also_dead: the entry whose lock
+ * the caller holds for its dead holder (dead), or -1. */
+IPCQ_HIDDEN int ipcq__dead_now(const struct ipcq *q, uint32_t i, int32_t also_dead);
+/* Is the lease or side entry with state word w owned by a dead
+ * incarnation?  dead[]: what a recovery pass saw, only a filter; the
+ * answer is the owner's lock and generation's, decided now. */
+IPCQ_HIDDEN int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
+				     int32_t also_dead);
 /* One-byte OFD write locks: take (type F_WRLCK, -EBUSY when another
  * description holds it; wait: block until free) or drop (F_UNLCK); and
  * whether another description holds one (1, 0, -errno). */

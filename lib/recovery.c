@@ -102,49 +102,6 @@ static int covers(uint64_t start, uint32_t n, uint64_t p)
 	return p >= start && p - start < n;
 }
 
-/* Is participant i's holder dead now?  The entry whose lock we hold while
- * attaching to it (also_dead) belongs to a dead holder.  An error asking
- * the kernel counts as alive: nothing is taken over on a doubt. */
-static int dead_now(const struct ipcq *q, uint32_t i, int32_t also_dead)
-{
-	if ((int32_t)i == also_dead)
-		return 1;
-	return ipcq__participant_alive(q, i) == 0;
-}
-
-/* Is the owner named by tag (IPCQ_TAG: index and generation) dead now? */
-static int owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
-{
-	uint32_t i = tag & 0xffff;
-	if (i >= q->max_participants)
-		return 1; /* corrupt: nobody can hold it */
-	if ((int32_t)i == also_dead)
-		return 1;
-	/* relaxed: the tag was read (L2/S2, acquire) from a word its owner
-	 * wrote after its own attach, so the generation we read is that
-	 * incarnation's or a later one.  A later one was written by an
-	 * attacher that held the lock after the owner's death or detach:
-	 * that incarnation is gone, and what it stored before it went is
-	 * seen through K1 (registry.c) of that attacher's lock, which
-	 * precedes its generation bump.  The same generation: the lock
-	 * check below decides */
-	if ((ipcq__load_relaxed(&q->parts[i].generation) & 0xffff) != IPCQ_TAG_PGEN(tag))
-		return 1; /* an earlier incarnation: dead */
-	return dead_now(q, i, also_dead);
-}
-
-int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
-			 int32_t also_dead)
-{
-	uint32_t owner = IPCQ_ENT_OWNER(w), tag = IPCQ_ENT_TAG(w);
-	/* relaxed: a filter (the owner's incarnation looked alive to this
-	 * pass); owner_dead() decides */
-	if (owner < q->max_participants && !dead[owner] &&
-	    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) == IPCQ_TAG_PGEN(tag))
-		return 0;
-	return owner_dead(q, tag, also_dead);
-}
-
 /*
  * Does a live participant's record cover p (producer or consumer side)?
  * Every entry is looked at, whatever an earlier look said of it: the
@@ -164,7 +121,7 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 		snap(q, e, &r);
 		if (producer ? r.prod_op == IPCQ_OP_ENQUEUE && covers(r.prod_pos, r.prod_n, p)
 			     : r.cons_op == IPCQ_OP_DEQUEUE && covers(r.cons_pos, r.cons_n, p))
-			if (!dead_now(q, i, also_dead))
+			if (!ipcq__dead_now(q, i, also_dead))
 				return 1;
 	}
 	return 0;
@@ -178,7 +135,7 @@ static int owner_alive(const struct ipcq *q, uint64_t w, uint64_t p, int32_t als
 		return live_covers(q, p, 0, also_dead);
 	if (o - 1 >= q->max_participants)
 		return 0; /* corrupt: nobody can hold it */
-	return !dead_now(q, o - 1, also_dead);
+	return !ipcq__dead_now(q, o - 1, also_dead);
 }
 
 /* Had the (dead) owner of message p, slot word w, moved it on already? */
@@ -207,17 +164,6 @@ static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p)
 			return 1;
 	}
 	return 0;
-}
-
-int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w)
-{
-	/* R2 for the dead owner: a CAS from the word it left; pairs with A1 */
-	if (!ipcq__cas(&ipcq__slot(q, p)->seq, w, ipcq__seq_pos(p + q->capacity)))
-		return 0;
-	/* C2 after the release CAS: pairs with W1 (wait.c) */
-	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
-		ipcq__wake_space(q);
-	return 1;
 }
 
 static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipcq_recovery *rep)
@@ -335,7 +281,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		 * the owner again. */
 		struct rec_snapshot r;
 		snap(q, e, &r);
-		if (!dead_now(q, i, also_dead))
+		if (!ipcq__dead_now(q, i, also_dead))
 			continue;
 		dead[i] = 1;
 		any = 1;

@@ -125,6 +125,49 @@ int ipcq__participant_alive(const struct ipcq *q, uint32_t i)
 	return ipcq__ofd_held(q->fd, lock_offset(q, i));
 }
 
+/* Is participant i's holder dead now?  The entry whose lock we hold while
+ * attaching to it (also_dead) belongs to a dead holder.  An error asking
+ * the kernel counts as alive: nothing is taken over on a doubt. */
+int ipcq__dead_now(const struct ipcq *q, uint32_t i, int32_t also_dead)
+{
+	if ((int32_t)i == also_dead)
+		return 1;
+	return ipcq__participant_alive(q, i) == 0;
+}
+
+/* Is the owner named by tag (IPCQ_TAG: index and generation) dead now? */
+static int owner_dead(const struct ipcq *q, uint32_t tag, int32_t also_dead)
+{
+	uint32_t i = tag & 0xffff;
+	if (i >= q->max_participants)
+		return 1; /* corrupt: nobody can hold it */
+	if ((int32_t)i == also_dead)
+		return 1;
+	/* relaxed: the tag was read (L2/S2, acquire) from a word its owner
+	 * wrote after its own attach, so the generation we read is that
+	 * incarnation's or a later one.  A later one was written by an
+	 * attacher that held the lock after the owner's death or detach:
+	 * that incarnation is gone, and what it stored before it went is
+	 * seen through K1 (registry.c) of that attacher's lock, which
+	 * precedes its generation bump.  The same generation: the lock
+	 * check below decides */
+	if ((ipcq__load_relaxed(&q->parts[i].generation) & 0xffff) != IPCQ_TAG_PGEN(tag))
+		return 1; /* an earlier incarnation: dead */
+	return ipcq__dead_now(q, i, also_dead);
+}
+
+int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
+			 int32_t also_dead)
+{
+	uint32_t owner = IPCQ_ENT_OWNER(w), tag = IPCQ_ENT_TAG(w);
+	/* relaxed: a filter (the owner's incarnation looked alive to this
+	 * pass); owner_dead() decides */
+	if (owner < q->max_participants && !dead[owner] &&
+	    (ipcq__load_relaxed(&q->parts[owner].generation) & 0xffff) == IPCQ_TAG_PGEN(tag))
+		return 0;
+	return owner_dead(q, tag, also_dead);
+}
+
 static uint64_t process_start_time(void)
 {
 	char buf[1024];

@@ -123,6 +123,18 @@ struct send_meta {
 	uint64_t enqueue_ns;
 };
 
+/* Finish the release of slot p for a dead owner (recovery.c, lease.c). */
+int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w)
+{
+	/* R2 for the dead owner: a CAS from the word it left; pairs with A1 */
+	if (!ipcq__cas(&ipcq__slot(q, p)->seq, w, ipcq__seq_pos(p + q->capacity)))
+		return 0;
+	/* C2 after the release CAS: pairs with W1 (wait.c) */
+	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+		ipcq__wake_space(q);
+	return 1;
+}
+
 /*
  * Claim up to n free slots with one CAS.  Returns the count k, -EAGAIN when
  * the ring is full, -EBADMSG when its cursors are corrupt.  *pos_out gets
