@@ -82,8 +82,6 @@ TEST_COMMON := tests/testutil.h tests/statutil.h tests/holders.h
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/%)
 DEMO_BIN := $(B)/ipcq-demo
-BENCH_SRC := $(sort $(wildcard bench/*.c))
-BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all lib tools tests demo test check asan tsan stress bench deps install \
 	uninstall clean cxx-check install-check build-tests bench-deps cross-aarch64 cross-deps
@@ -125,30 +123,9 @@ $(B)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) | $(B)/tests
 $(B)/bench/%: bench/%.c $(STATIC) bench/benchutil.h | $(B)/bench
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS) -lm
 
-# ---- bench peers: bench/transports.c runs ipcq beside them -----------------
-BENCH_DEB_PKGS := libboost-dev libdpdk-dev libck-dev gnuplot-nox
-BENCH_DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
-BENCH_HAVE_BOOST := $(wildcard /usr/include/boost/interprocess/ipc/message_queue.hpp)
-BENCH_PEER_CFLAGS := $(if $(BENCH_DPDK_CFLAGS),-DBENCH_HAVE_DPDK $(BENCH_DPDK_CFLAGS)) \
-	$(if $(BENCH_HAVE_BOOST),-DBENCH_HAVE_BOOST)
-BENCH_BOOST_OBJ := $(if $(BENCH_HAVE_BOOST),$(B)/bench/boost_mq.o)
-BENCH_PEER_LIBS := $(if $(BENCH_HAVE_BOOST),-lstdc++ -lrt) \
-	$(if $(BENCH_DPDK_CFLAGS),-lrte_ring -lrte_eal)
-CXX_WARN := $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN))
-
-$(B)/bench/boost_mq.o: bench/boost_mq.cc bench/boost_mq.h | $(B)/bench
-	$(CXX) -std=c++11 $(filter-out -std=c11 $(WARN),$(CFLAGS)) $(CXX_WARN) -c -o $@ $<
-
-$(B)/bench/transports: bench/transports.c $(STATIC) bench/benchutil.h bench/boost_mq.h \
-		$(BENCH_BOOST_OBJ) | $(B)/bench
-	$(CC) $(CFLAGS) $(BENCH_PEER_CFLAGS) -o $@ $< $(STATIC) $(BENCH_BOOST_OBJ) $(SANLD) \
-		$(LIBS) $(BENCH_PEER_LIBS) -lm
-
-bench-deps: deps
-	@./.ci/deps.sh $(BENCH_DEB_PKGS)
-
-$(DEMO_BIN): demo/pipeline.c $(STATIC) | $(B)
-	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
+# The demo, the bench and the examples keep their rules beside their sources.
+include demo/demo.mk bench/bench.mk
+-include examples/examples.mk
 
 build-tests: $(TEST_BIN) $(TOOL_BIN)
 
@@ -215,13 +192,6 @@ MUTANTS ?=
 mutate: deps
 	tests/mutate.sh $(MUTANTS)
 
-demo: deps
-	$(MAKE) --no-print-directory $(DEMO_BIN) tools V=release
-	$(DEMO_BIN)
-
-bench: deps bench-deps
-	$(MAKE) --no-print-directory $(BENCH_BIN) V=release
-	bench/run.sh build/release/bench
 
 # ---- the protocol model ------------------------------------------------------
 
