@@ -1,0 +1,301 @@
+/*
+ * main.c - the ipcq demo: an order-handling pipeline of processes that
+ * keeps its delivery guarantees while workers crash.  This file reads the
+ * options, creates both queues, starts the children and hands over to the
+ * supervision loop (parent.c), then prints the summary (report.c) and
+ * removes the queues.
+ *
+ * Topology (every box is a process, every arrow an ipcq queue):
+ *
+ *                  demo.orders.<pid>                  demo.fills.<pid>
+ *   +-----------+                      +----------+
+ *   | gateway 0 |--+                +->| worker 0 |--+
+ *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
+ *        ...       +-->| orders |---+->| worker 1 |--+-->| fills  |-->| sink |
+ *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
+ *   | gateway G |--+   ack mode     +->| worker W |--+
+ *   +-----------+                      +----------+
+ *
+ *   gateway  makes orders (id, client, side, price, quantity, checksum) and
+ *            sends them to "demo.orders.<pid>" as the named producer
+ *            "gateway-<g>" (IPCQ_ATTACH_DEDUP), each with its own order
+ *            sequence (ipcq_send_seq); it slows down when the queue says it
+ *            is under pressure (ipcq_wait_pressure);
+ *   worker   takes orders from that queue in ack mode (each order is leased
+ *            to exactly one worker at a time), checks the checksum, does the
+ *            risk check (notional against a limit), sends a fill record,
+ *            accepted or rejected, to "demo.fills.<pid>", and only then
+ *            acknowledges the order;
+ *   sink     takes every fill and verifies the whole run (see "What is
+ *            verified" in report.c);
+ *   parent   creates both queues, forks everyone, stages the scenes,
+ *            restarts crashed workers and killed gateways, decides the end
+ *            of the stream, prints progress from ipcq_info() once a second,
+ *            prints the summary with the queues' final ipcq_stats() and
+ *            unlinks the queues (not with -k).
+ *
+ * Where the rest lives: gateway.c, worker.c (ack mode and why the sink
+ * must be idempotent), sink.c; parent.c (the end of the stream,
+ * monitoring, robustness); chaos.c (the scenes); report.c (what is
+ * verified); demo.h (the messages and the shared statistics).
+ *
+ * Usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]
+ *                  [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "demo.h"
+
+volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]\n"
+		"                 [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]\n"
+		"  -n  orders to send (default 3000000, at most %llu)\n"
+		"  -w  worker processes (default 3, at most %u)\n"
+		"  -g  gateway processes (default 1, at most %u)\n"
+		"  -c  ring capacity of each queue, a power of two (default 4096)\n"
+		"  -t  give up when nothing moves for this long (default 10 s)\n"
+		"  -K  no kill scene (a worker SIGKILLed after its fills, before its acks)\n"
+		"  -P  no poison scene (an order that crashes every worker that takes it)\n"
+		"  -D  no restart scene (each gateway SIGKILLed mid-run, restarted, replaying\n"
+		"      its last %u orders, which the queue drops as duplicates)\n"
+		"  -B  no pressure scene (watermarks on the orders queue, a slow worker phase)\n"
+		"  -k  keep the queues at the end for inspection (print their names, no unlink)\n"
+		"  -q  quiet: no progress lines, only the summary\n",
+		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS, REPLAY_ORDERS);
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	struct demo d = { .orders = 3000000, .workers = 3, .gateways = 1,
+			  .capacity = 4096, .stall_s = 10,
+			  .kill_scene = true, .poison_scene = true,
+			  .restart_scene = true, .pressure_scene = true };
+	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
+	struct ipcq *fq = NULL;
+	struct parent *p = NULL;
+	bool children_ok, ok = false;
+	uint64_t v;
+	int opt, rc;
+
+	while ((opt = getopt(argc, argv, "n:w:g:c:t:KPDBkqh")) != -1) {
+		switch (opt) {
+		case 'n':
+			if (!parse_u64(optarg, 1, MAX_ORDERS, &d.orders))
+				goto bad_arg;
+			break;
+		case 'w':
+			if (!parse_u64(optarg, 1, MAX_WORKERS, &v))
+				goto bad_arg;
+			d.workers = (unsigned)v;
+			break;
+		case 'g':
+			if (!parse_u64(optarg, 1, MAX_GATEWAYS, &v))
+				goto bad_arg;
+			d.gateways = (unsigned)v;
+			break;
+		case 'c':
+			if (!parse_u64(optarg, IPCQ_CAPACITY_MIN, IPCQ_CAPACITY_MAX, &v) ||
+			    (v & (v - 1)))
+				goto bad_arg;
+			d.capacity = (uint32_t)v;
+			break;
+		case 't':
+			if (!parse_u64(optarg, 1, 3600, &v))
+				goto bad_arg;
+			d.stall_s = (unsigned)v;
+			break;
+		case 'K':
+			d.kill_scene = false;
+			break;
+		case 'P':
+			d.poison_scene = false;
+			break;
+		case 'D':
+			d.restart_scene = false;
+			break;
+		case 'B':
+			d.pressure_scene = false;
+			break;
+		case 'k':
+			d.keep = true;
+			break;
+		case 'q':
+			d.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	d.batch = d.capacity < BATCH ? d.capacity : BATCH;
+	d.kill_at = d.orders * KILL_AT_PERCENT / 100;
+	if (d.kill_at == 0)
+		d.kill_at = 1;
+	d.poison_id = d.orders * POISON_AT_PERCENT / 100;
+	/* Watermarks at 3/4 and 1/4 of the ring (1 <= low < high <= capacity). */
+	d.low_watermark = d.capacity / 4 ? d.capacity / 4 : 1;
+	d.high_watermark = d.capacity / 4 * 3 > d.low_watermark ?
+			   d.capacity / 4 * 3 : d.low_watermark + 1;
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	d.sh = mmap(NULL, sizeof(*d.sh), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = calloc(1, sizeof(*p));
+	if (d.sh == MAP_FAILED || !p) {
+		perror("ipcq-demo: mmap");
+		free(p);
+		return 1;
+	}
+	p->next_slot = d.workers;
+
+	/*
+	 * Both queues: names unique to this run, sized for our messages.  The
+	 * orders queue gets a lease pool for the ack-mode workers (room for
+	 * every worker's prefetch, and for the leases of the dead until they
+	 * are taken over) and quarantines an order after MAX_DELIVERIES.
+	 */
+	snprintf(d.orders_name, sizeof(d.orders_name), "demo.orders.%d", (int)getpid());
+	snprintf(d.fills_name, sizeof(d.fills_name), "demo.fills.%d", (int)getpid());
+	cfg.capacity = d.capacity;
+	cfg.max_participants = MAX_GATEWAYS + MAX_WORKERS + 8;
+	cfg.max_msg_size = sizeof(struct order);
+	cfg.lease_capacity = (d.workers + MAX_RESTARTS) * PREFETCH;
+	cfg.max_deliveries = MAX_DELIVERIES;
+	if (d.pressure_scene) {
+		cfg.high_watermark = d.high_watermark;
+		cfg.low_watermark = d.low_watermark;
+	}
+	rc = ipcq_create(d.orders_name, &cfg, &p->oq);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.orders_name,
+			ipcq_strerror(rc));
+		goto out;
+	}
+	/* The parent sends the END markers: it is a producer of orders too. */
+	struct ipcq_attach_opts popts = IPCQ_ATTACH_OPTS_INIT;
+
+	popts.name = "parent";
+	rc = ipcq_attach(p->oq, IPCQ_ROLE_PRODUCER, &popts);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-demo: ipcq_attach(%s): %s\n", d.orders_name,
+			ipcq_strerror(rc));
+		goto out;
+	}
+	cfg.max_msg_size = sizeof(struct fill);
+	cfg.lease_capacity = 0; /* the sink consumes fills in the fast mode */
+	cfg.high_watermark = cfg.low_watermark = 0; /* nobody waits on fills */
+	rc = ipcq_create(d.fills_name, &cfg, &fq);
+	p->fq = fq;
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.fills_name,
+			ipcq_strerror(rc));
+		goto out;
+	}
+
+	if (!d.quiet) {
+		printf("ipcq %s pipeline demo: %u gateway(s) -> %u worker(s) -> 1 sink, %" PRIu64 " orders\n",
+		       ipcq_version_string(), d.gateways, d.workers, d.orders);
+		printf("  queues %s and %s, %u slots each; workers in ack mode, prefetch %u, max_deliveries %u\n",
+		       d.orders_name, d.fills_name, d.capacity, PREFETCH, MAX_DELIVERIES);
+		if (d.kill_scene)
+			printf("  kill scene: a worker is SIGKILLed between its fills and its acks once workers have sent %" PRIu64 " fills\n",
+			       d.kill_at);
+		if (d.poison_scene)
+			printf("  poison scene: order %" PRIu64 " crashes every worker that processes it\n",
+			       d.poison_id);
+		if (d.restart_scene)
+			printf("  restart scene: every gateway is SIGKILLed past %u%% of its orders and restarted under its name;\n"
+			       "                 the new one replays its last %u orders, which the queue must drop as duplicates\n",
+			       RESTART_AT_PERCENT, REPLAY_ORDERS);
+		if (d.pressure_scene)
+			printf("  pressure scene: watermarks %u/%u on the orders queue; workers held after gateway 0\n"
+			       "                 has sent %u%% of its orders, until a gateway has to wait for relief\n",
+			       d.high_watermark, d.low_watermark, SLOW_AT_PERCENT);
+		print_watch_hint(&d);
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	/* Consumers first, so they are waiting when the first order comes. */
+	p->start_ns = now_ns();
+	p->kids[p->nkids++] = (struct child){ .role = ROLE_SINK };
+	p->kids[0].pid = spawn(&d, &p->kids[0]);
+	if (p->kids[0].pid < 0) {
+		perror("ipcq-demo: fork");
+		goto out;
+	}
+	p->kids[0].running = true;
+	p->running++;
+	for (unsigned w = 0; w < d.workers; w++) {
+		if (start_worker(&d, p, w, w, NO_SLOT) < 0)
+			goto fork_failed;
+	}
+	for (unsigned g = 0; g < d.gateways; g++) {
+		if (start_gateway(&d, p, g, false) < 0)
+			goto fork_failed;
+	}
+
+	children_ok = supervise(&d, p, fq);
+	ok = report(&d, p, p->oq, children_ok);
+out:
+	/* Unlink on every path (but -k); a handle still open keeps working meanwhile. */
+	if (fq) {
+		ipcq_close(fq);
+		if (!d.keep)
+			ipcq_unlink(d.fills_name);
+	}
+	if (p->oq) {
+		ipcq_close(p->oq);
+		if (!d.keep)
+			ipcq_unlink(d.orders_name);
+	}
+	if (d.keep && p->oq)
+		print_kept(&d);
+	free(p);
+	munmap(d.sh, sizeof(*d.sh));
+	return ok ? 0 : 1;
+fork_failed:
+	perror("ipcq-demo: fork");
+	kill_all(p);
+	reap(&d, p, true);
+	goto out;
+bad_arg:
+	fprintf(stderr, "ipcq-demo: bad value for -%c: %s\n", opt, optarg);
+	usage(stderr);
+	return 2;
+}
