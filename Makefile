@@ -88,7 +88,8 @@ DEMO_BIN := $(B)/ipcq-demo
 
 all: lib tools
 
-lib: $(STATIC) $(SHARED) $(B)/libipcq.so $(B)/ipcq.pc
+lib: $(STATIC) $(SHARED) $(B)/libipcq.so $(B)/ipcq.pc \
+	$(B)/cmake/ipcqConfig.cmake $(B)/cmake/ipcqConfigVersion.cmake
 
 $(B)/lib/%.o: lib/%.c $(LIB_HDR) | $(B)/lib
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DIPCQ_BUILDING_LIBRARY -c -o $@ $<
@@ -105,9 +106,34 @@ $(B)/libipcq.so: $(SHARED)
 	ln -sf libipcq.so.$(VERSION) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(B)/ipcq.pc: ipcq.pc.in Makefile | $(B)
-	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' \
-		-e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+# ipcq.pc and the CMake package name the install directories, so they are
+# remade whenever those change: $(B)/install-dirs holds the values they were
+# made with and is rewritten (its time changed) only when they differ, so
+# `make test` (prefix=/usr) then `make install prefix=/opt/ipcq` installs
+# files that say /opt/ipcq.  In the CMake package a libdir or includedir
+# under the prefix is written relative to it (@rel_libdir@), so the package
+# finds its prefix from where it lies; in ipcq.pc it is written ${prefix}/...
+# (@pc_libdir@), so pkg-config --define-prefix can move it too.
+INSTALL_DIRS := prefix=$(prefix) exec_prefix=$(exec_prefix) libdir=$(libdir) includedir=$(includedir)
+SUBST_DIRS = sed -e 's|@prefix@|$(prefix)|g' -e 's|@libdir@|$(libdir)|g' \
+	-e 's|@includedir@|$(includedir)|g' \
+	-e 's|@rel_libdir@|$(patsubst $(prefix)/%,%,$(libdir))|g' \
+	-e 's|@rel_includedir@|$(patsubst $(prefix)/%,%,$(includedir))|g' \
+	-e 's|@pc_libdir@|$(patsubst $(prefix)/%,$${prefix}/%,$(libdir))|g' \
+	-e 's|@pc_includedir@|$(patsubst $(prefix)/%,$${prefix}/%,$(includedir))|g' \
+	-e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g'
+
+$(B)/install-dirs: FORCE | $(B)
+	@echo '$(INSTALL_DIRS)' | cmp -s - $@ || echo '$(INSTALL_DIRS)' > $@
+
+$(B)/ipcq.pc: ipcq.pc.in $(B)/install-dirs Makefile | $(B)
+	$(SUBST_DIRS) $< > $@
+
+$(B)/cmake/%: cmake/%.in $(B)/install-dirs Makefile | $(B)
+	mkdir -p $(@D)
+	$(SUBST_DIRS) -e "s|@SIZEOF_VOID_P@|$$(echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - | tail -n 1)|g" $< > $@
+
+FORCE:
 
 $(B) $(B)/lib $(B)/tests $(B)/bench:
 	mkdir -p $@
@@ -134,23 +160,64 @@ cxx-check: | $(B)
 	printf '#include "ipcq.h"\nint main(){ struct ipcq_config c; ipcq_config_init(&c); return c.capacity == 1024 ? 0 : 1; }\n' > $(B)/cxx_check.cc
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/cxx_check.cc
 
-# Install into a staging directory and build a consumer against the
-# installed header, pkg-config file and shared library, as C and as C++.
-STAGE := $(abspath build/stage)
+# Install into staging directories and build consumers against what was
+# installed, as C and as C++: through pkg-config (shared, and static with
+# libipcq.a), through CMake's find_package (ipcq::ipcq, ipcq::ipcq_static),
+# and as the README says for a custom prefix (pkg-config and an rpath, no
+# LD_LIBRARY_PATH).  The same build directory is installed with prefix=/usr
+# first, then with ICHECK_PREFIX: the second install must name
+# ICHECK_PREFIX in ipcq.pc and be found by CMake from wherever it lies.
+# Last, uninstall must leave no file behind.
+STAGE = $(abspath $(B)/stage)
+ICHECK_PREFIX := /opt/ipcq
+ICHECK_ROOT = $(STAGE)/dest$(ICHECK_PREFIX)
+ICHECK_PC = PKG_CONFIG_PATH=$(ICHECK_ROOT)/lib/pkgconfig pkg-config
+ICHECK_PCR = $(ICHECK_PC) --define-variable=prefix=$(ICHECK_ROOT)
 install-check:
 	rm -rf $(STAGE)
-	$(MAKE) --no-print-directory install V=release DESTDIR=$(STAGE) prefix=/usr >/dev/null
-	printf '#include <ipcq.h>\n#include <stdio.h>\nint main(void){ printf("ipcq %%s\\n", ipcq_version_string()); return ipcq_version() == IPCQ_VERSION ? 0 : 1; }\n' > build/consumer.c
-	cp build/consumer.c build/consumer.cc
-	$(CC) -std=c11 -Wall -Wextra -Werror -I$(STAGE)/usr/include build/consumer.c \
-		-L$(STAGE)/usr/lib -lipcq -o build/consumer-c
-	$(CXX) -std=c++11 -Wall -Wextra -Werror -I$(STAGE)/usr/include build/consumer.cc \
-		-L$(STAGE)/usr/lib -lipcq -o build/consumer-cxx
-	LD_LIBRARY_PATH=$(STAGE)/usr/lib build/consumer-c
-	LD_LIBRARY_PATH=$(STAGE)/usr/lib build/consumer-cxx
-	PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig pkg-config --libs ipcq | grep -q -- -lipcq
-	test -f $(STAGE)/usr/include/ipcq.h && test -L $(STAGE)/usr/lib/libipcq.so.$(VERSION_MAJOR)
-	test -f $(STAGE)/usr/share/man/man3/ipcq_peek.3 && test -f $(STAGE)/usr/share/man/man7/ipcq.7
+	mkdir -p $(STAGE)
+	$(MAKE) --no-print-directory install V=release DESTDIR=$(STAGE)/usr-dest prefix=/usr >/dev/null
+	grep -qx 'prefix=/usr' $(STAGE)/usr-dest/usr/lib/pkgconfig/ipcq.pc
+	test -f $(STAGE)/usr-dest/usr/lib/cmake/ipcq/ipcqConfig.cmake
+	$(MAKE) --no-print-directory install V=release DESTDIR=$(STAGE)/dest prefix=$(ICHECK_PREFIX) >/dev/null
+	grep -qx 'prefix=$(ICHECK_PREFIX)' $(ICHECK_ROOT)/lib/pkgconfig/ipcq.pc
+	test "$$($(ICHECK_PC) --variable=prefix ipcq)" = $(ICHECK_PREFIX)
+	test "$$($(ICHECK_PC) --variable=libdir ipcq)" = $(ICHECK_PREFIX)/lib
+	test "$$($(ICHECK_PC) --variable=includedir ipcq)" = $(ICHECK_PREFIX)/include
+	test "$$($(ICHECK_PC) --modversion ipcq)" = $(VERSION)
+	test -f $(ICHECK_ROOT)/include/ipcq.h && test -L $(ICHECK_ROOT)/lib/libipcq.so.$(VERSION_MAJOR)
+	test -f $(ICHECK_ROOT)/lib/libipcq.a
+	test -f $(ICHECK_ROOT)/lib/cmake/ipcq/ipcqConfig.cmake
+	test -f $(ICHECK_ROOT)/lib/cmake/ipcq/ipcqConfigVersion.cmake
+	test -f $(ICHECK_ROOT)/share/man/man3/ipcq_peek.3 && test -f $(ICHECK_ROOT)/share/man/man7/ipcq.7
+	printf '#include <ipcq.h>\n#include <stdio.h>\nint main(void){ printf("ipcq %%s\\n", ipcq_version_string()); return ipcq_version() == IPCQ_VERSION ? 0 : 1; }\n' > $(STAGE)/consumer.c
+	cp $(STAGE)/consumer.c $(STAGE)/consumer.cc
+	$(CC) -std=c11 -Wall -Wextra -Werror -o $(STAGE)/consumer-c $(STAGE)/consumer.c \
+		$$($(ICHECK_PCR) --cflags --libs ipcq)
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -o $(STAGE)/consumer-cxx $(STAGE)/consumer.cc \
+		$$($(ICHECK_PCR) --cflags --libs ipcq)
+	$(CC) -std=c11 -Wall -Wextra -Werror -o $(STAGE)/consumer-static $(STAGE)/consumer.c \
+		$$($(ICHECK_PCR) --cflags ipcq) $$($(ICHECK_PCR) --static --libs ipcq | sed 's/-lipcq\>/-l:libipcq.a/')
+	LD_LIBRARY_PATH=$(ICHECK_ROOT)/lib $(STAGE)/consumer-c
+	LD_LIBRARY_PATH=$(ICHECK_ROOT)/lib $(STAGE)/consumer-cxx
+	$(STAGE)/consumer-static
+	! readelf -d $(STAGE)/consumer-static | grep -q 'libipcq\.so'
+	cmake -S cmake/check -B $(STAGE)/cmake-build -DCMAKE_PREFIX_PATH=$(ICHECK_ROOT) \
+		-DCONSUMER_DIR=$(STAGE) -DEXPECT_LIBDIR=$(ICHECK_ROOT)/lib \
+		-DCMAKE_C_COMPILER=$(CC) -DCMAKE_CXX_COMPILER=$(CXX) >$(STAGE)/cmake.log || \
+		{ cat $(STAGE)/cmake.log; exit 1; }
+	cmake --build $(STAGE)/cmake-build >>$(STAGE)/cmake.log || { cat $(STAGE)/cmake.log; exit 1; }
+	$(STAGE)/cmake-build/consumer-c && $(STAGE)/cmake-build/consumer-cxx
+	$(STAGE)/cmake-build/consumer-static
+	! readelf -d $(STAGE)/cmake-build/consumer-static | grep -q 'libipcq\.so'
+	$(MAKE) --no-print-directory install V=release prefix=$(STAGE)/prefix LDCONFIG=: >/dev/null
+	PKG_CONFIG_PATH=$(STAGE)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
+		$(CC) -o $(STAGE)/consumer-rpath $(STAGE)/consumer.c $$(pkg-config --cflags --libs ipcq) \
+		-Wl,-rpath,$$(pkg-config --variable=libdir ipcq)
+	env -u LD_LIBRARY_PATH $(STAGE)/consumer-rpath
+	$(MAKE) --no-print-directory uninstall V=release prefix=$(STAGE)/prefix >/dev/null
+	@left=$$(find $(STAGE)/prefix ! -type d); \
+		[ -z "$$left" ] || { echo "install-check: uninstall left:"; echo "$$left"; exit 1; }
 
 # ---- tiers ---------------------------------------------------------------
 
@@ -248,7 +315,7 @@ fuzz-seeds: deps
 
 # ---- packages -------------------------------------------------------------
 
-DEB_PKGS := gcc g++ make pkg-config liburcu-dev libhwloc-dev libnuma-dev tmux spin
+DEB_PKGS := gcc g++ make pkg-config cmake liburcu-dev libhwloc-dev libnuma-dev tmux spin
 
 deps:
 	@./.ci/deps.sh $(DEB_PKGS)
@@ -297,8 +364,15 @@ MAN3_LINKS := \
 	ipcq_info.3:ipcq_stats.3 ipcq_list.3:ipcq_stats.3 ipcq_numa_node.3:ipcq_stats.3 \
 	ipcq_numa_placement.3:ipcq_stats.3 ipcq_pin_thread.3:ipcq_stats.3
 
+# A real install (DESTDIR empty) as root runs ldconfig, so that programs
+# find libipcq.so.0 at once; LDCONFIG=: skips it.  Where libdir is not in
+# the dynamic linker's search path (a custom prefix) install says so:
+# link with -Wl,-rpath,<libdir>, or add libdir to /etc/ld.so.conf.d/.
+LDCONFIG ?= ldconfig
+
 install: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(libdir)/pkgconfig \
+		$(DESTDIR)$(libdir)/cmake/ipcq \
 		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3 $(DESTDIR)$(mandir)/man7
 	install -m 0644 include/ipcq.h $(DESTDIR)$(includedir)/ipcq.h
 	install -m 0644 $(STATIC) $(DESTDIR)$(libdir)/libipcq.a
@@ -306,15 +380,28 @@ install: all
 	ln -sf libipcq.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libipcq.so
 	install -m 0644 $(B)/ipcq.pc $(DESTDIR)$(libdir)/pkgconfig/ipcq.pc
+	install -m 0644 $(B)/cmake/ipcqConfig.cmake $(B)/cmake/ipcqConfigVersion.cmake \
+		$(DESTDIR)$(libdir)/cmake/ipcq/
 	for t in $(TOOL_BIN); do install -m 0755 $$t $(DESTDIR)$(bindir)/; done
 	for m in $(wildcard man/*.1); do install -m 0644 $$m $(DESTDIR)$(mandir)/man1/; done
 	for m in $(wildcard man/*.3); do install -m 0644 $$m $(DESTDIR)$(mandir)/man3/; done
 	for m in $(wildcard man/*.7); do install -m 0644 $$m $(DESTDIR)$(mandir)/man7/; done
 	for l in $(MAN3_LINKS); do ln -sf $${l#*:} $(DESTDIR)$(mandir)/man3/$${l%%:*}; done
+	@if [ -z "$(DESTDIR)" ]; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v $(LDCONFIG) >/dev/null 2>&1; then \
+			echo $(LDCONFIG); $(LDCONFIG) || exit 1; \
+		fi; \
+		$(LDCONFIG) -p 2>/dev/null | grep -qF '=> $(libdir)/$(SONAME)' || \
+		echo "install: $(SONAME) is not in the dynamic linker's cache: link with" \
+			"-Wl,-rpath,$(libdir), or add $(libdir) to /etc/ld.so.conf.d/ and run ldconfig as root"; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/ipcq.h $(DESTDIR)$(libdir)/libipcq.a \
-		$(DESTDIR)$(libdir)/libipcq.so* $(DESTDIR)$(libdir)/pkgconfig/ipcq.pc
+		$(DESTDIR)$(libdir)/libipcq.so* $(DESTDIR)$(libdir)/pkgconfig/ipcq.pc \
+		$(DESTDIR)$(libdir)/cmake/ipcq/ipcqConfig.cmake \
+		$(DESTDIR)$(libdir)/cmake/ipcq/ipcqConfigVersion.cmake
+	rmdir $(DESTDIR)$(libdir)/cmake/ipcq 2>/dev/null || true
 	for t in $(notdir $(TOOL_BIN)); do rm -f $(DESTDIR)$(bindir)/$$t; done
 	for m in $(notdir $(wildcard man/*.1)); do rm -f $(DESTDIR)$(mandir)/man1/$$m; done
 	for m in $(notdir $(wildcard man/*.3)); do rm -f $(DESTDIR)$(mandir)/man3/$$m; done
