@@ -53,6 +53,9 @@
 /* Participant records read by ipcq_stats(): at least max_participants. */
 #define MAX_PARTICIPANTS (MAX_GATEWAYS + MAX_WORKERS + 8u)
 
+/* A paced run (--rate, --duration) repeats the ipcq-stat command this often. */
+#define HINT_EVERY_S 10u
+
 /* Risk limit: orders whose notional (price x quantity) exceeds it are rejected. */
 #define PRICE_SCALE 10000        /* prices are in ticks of 1/10000 */
 #define NOTIONAL_LIMIT (100000ll * PRICE_SCALE)
@@ -248,7 +251,13 @@ struct demo {
 	unsigned batch;      /* messages per batch call: BATCH, at most capacity */
 	unsigned stall_s;
 	bool quiet;
-	bool keep;           /* -k: leave the queues for inspection */
+	bool keep;           /* -k, --keep: leave the queues for inspection */
+	/*
+	 * --rate, --duration: order id i is due ns_per_order * i after its
+	 * gateway started, so the gateways together send 1e9 / ns_per_order
+	 * orders a second (at most); 0: as fast as the pipeline goes.
+	 */
+	double ns_per_order;
 	bool kill_scene, poison_scene, restart_scene, pressure_scene;
 	uint64_t kill_at;    /* fills sent that start the kill scene */
 	uint64_t poison_id;  /* the poison order, if poison_scene */

@@ -1,9 +1,10 @@
 /*
  * gateway.c - a gateway process: makes orders and sends them to the
  * orders queue as the named producer "gateway-<g>", each with its order
- * sequence; waits for relief when the queue reports pressure; plays its
- * part in the restart scene (the replacement replays the tail of its log)
- * and starts the pressure scene's slow worker phase.
+ * sequence, at the pace --rate or --duration ask for (if any); waits for
+ * relief when the queue reports pressure; plays its part in the restart
+ * scene (the replacement replays the tail of its log) and starts the
+ * pressure scene's slow worker phase.
  */
 #include <errno.h>
 #include <unistd.h>
@@ -35,6 +36,26 @@ static int send_order(const struct gateway *gw, uint64_t seq)
 		rc = ipcq_send_seq(gw->q, seq, &o, sizeof(o), IPCQ_FOREVER);
 	while (rc == -EINTR);
 	return rc;
+}
+
+/*
+ * --rate, --duration: wait until order number @seq is due.  The schedule
+ * is fixed to the orders' ids and the gateway's start (kept in its record,
+ * so a restarted gateway keeps to it), not to the previous send: a gateway
+ * that fell behind (a slow phase, a restart, a late wake-up) catches up at
+ * full speed, and the average rate holds.
+ */
+static void pace(const struct gateway *gw, uint64_t seq)
+{
+	double ahead = (double)order_id_of(gw->d, gw->g, seq) * gw->d->ns_per_order;
+	uint64_t due = gw->st->start_ns + (uint64_t)ahead;
+	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000u),
+			       .tv_nsec = (long)(due % 1000000000u) };
+
+	if (gw->d->ns_per_order <= 0 || now_ns() >= due)
+		return;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
 }
 
 /*
@@ -148,6 +169,7 @@ int run_gateway(const struct demo *d, unsigned g, bool restarted)
 	/* The poison order goes out like any other: nothing here waits for it. */
 	what = "ipcq_send_seq(orders)";
 	for (uint64_t seq = last + 1; seq <= n; seq++) {
+		pace(&gw, seq);
 		rc = send_order(&gw, seq);
 		if (rc < 0)
 			goto fail;

@@ -39,10 +39,19 @@
  * monitoring, robustness); chaos.c (the scenes); report.c (what is
  * verified); demo.h (the messages and the shared statistics).
  *
+ * Watching it: by default the run lasts a few seconds and removes its
+ * queues.  --duration SECONDS sends orders at a steady pace for about that
+ * long (--rate sets the pace, -n spreads that many orders over it), so
+ * that ipcq-stat can watch the queues live; the scenes keep their places
+ * in the stream, so they are spread over the run too.  --keep leaves the
+ * queues for inspection afterwards.
+ *
  * Usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]
  *                  [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]
+ *                  [--duration SECONDS] [--rate ORDERS_PER_SECOND] [--keep]
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -51,6 +60,21 @@
 #include <unistd.h>
 
 #include "demo.h"
+
+/* Long options: values past any character getopt_long() returns. */
+enum { OPT_DURATION = 256, OPT_RATE };
+
+#define MAX_DURATION_S 86400u   /* --duration: a day */
+#define MAX_RATE 100000000u     /* --rate: beyond what the pipeline takes */
+#define DURATION_RATE 100000u   /* --duration alone: orders a second */
+
+static const struct option long_opts[] = {
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "keep", no_argument, NULL, 'k' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
 volatile sig_atomic_t interrupted;
 
@@ -64,6 +88,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]\n"
 		"                 [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]\n"
+		"                 [--duration SECONDS] [--rate ORDERS_PER_SECOND] [--keep]\n"
 		"  -n  orders to send (default 3000000, at most %llu)\n"
 		"  -w  worker processes (default 3, at most %u)\n"
 		"  -g  gateway processes (default 1, at most %u)\n"
@@ -74,9 +99,19 @@ static void usage(FILE *f)
 		"  -D  no restart scene (each gateway SIGKILLed mid-run, restarted, replaying\n"
 		"      its last %u orders, which the queue drops as duplicates)\n"
 		"  -B  no pressure scene (watermarks on the orders queue, a slow worker phase)\n"
-		"  -k  keep the queues at the end for inspection (print their names, no unlink)\n"
-		"  -q  quiet: no progress lines, only the summary\n",
-		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS, REPLAY_ORDERS);
+		"  -k, --keep  keep the queues at the end for inspection (print their names,\n"
+		"      no unlink)\n"
+		"  -q  quiet: no progress lines, only the summary\n"
+		"  --duration SECONDS  send orders for about that long (at most %u s), to watch\n"
+		"      the run live with ipcq-stat: %u a second, or --rate's, or the -n\n"
+		"      orders spread over it; the scenes keep their places in the stream\n"
+		"  --rate ORDERS_PER_SECOND  the gateways together send at most that many\n"
+		"      orders a second (at most %u)\n"
+		"  Without --duration and --rate the orders go as fast as the pipeline takes\n"
+		"  them.  A paced run prints the ipcq-stat command that watches its queues,\n"
+		"  at the start and every %u seconds.\n",
+		MAX_ORDERS, MAX_WORKERS, MAX_GATEWAYS, REPLAY_ORDERS, MAX_DURATION_S,
+		DURATION_RATE, MAX_RATE, HINT_EVERY_S);
 }
 
 static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -102,13 +137,24 @@ int main(int argc, char **argv)
 	struct ipcq *fq = NULL;
 	struct parent *p = NULL;
 	bool children_ok, ok = false;
-	uint64_t v;
+	uint64_t v, duration = 0, rate = 0;
+	bool orders_given = false;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "n:w:g:c:t:KPDBkqh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:w:g:c:t:KPDBkqh", long_opts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			if (!parse_u64(optarg, 1, MAX_ORDERS, &d.orders))
+				goto bad_arg;
+			orders_given = true;
+			break;
+		case OPT_DURATION:
+			if (!parse_u64(optarg, 1, MAX_DURATION_S, &duration))
+				goto bad_arg;
+			break;
+		case OPT_RATE:
+			if (!parse_u64(optarg, 1, MAX_RATE, &rate))
 				goto bad_arg;
 			break;
 		case 'w':
@@ -158,6 +204,30 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/*
+	 * --duration and --rate: how many orders, at what pace (struct demo).
+	 * --duration alone sends DURATION_RATE orders a second for that long;
+	 * with -n it spreads those orders over it instead.
+	 */
+	if (duration && !rate && !orders_given)
+		rate = DURATION_RATE;
+	if (duration && rate) {
+		if (orders_given) {
+			fprintf(stderr, "ipcq-demo: -n, --duration and --rate: give two at most\n");
+			usage(stderr);
+			return 2;
+		}
+		if (rate * duration > MAX_ORDERS) {
+			fprintf(stderr, "ipcq-demo: --rate x --duration: more than %llu orders\n",
+				MAX_ORDERS);
+			return 2;
+		}
+		d.orders = rate * duration;
+	}
+	if (rate)
+		d.ns_per_order = 1e9 / (double)rate;
+	else if (duration)
+		d.ns_per_order = (double)duration * 1e9 / (double)d.orders;
 	d.batch = d.capacity < BATCH ? d.capacity : BATCH;
 	d.kill_at = d.orders * KILL_AT_PERCENT / 100;
 	if (d.kill_at == 0)
@@ -245,8 +315,14 @@ int main(int argc, char **argv)
 			printf("  pressure scene: watermarks %u/%u on the orders queue; workers held after gateway 0\n"
 			       "                 has sent %u%% of its orders, until a gateway has to wait for relief\n",
 			       d.high_watermark, d.low_watermark, SLOW_AT_PERCENT);
+		if (d.ns_per_order > 0)
+			printf("  paced: at most %.0f orders/s over all gateways, about %.0f s of traffic\n",
+			       1e9 / d.ns_per_order, d.ns_per_order * (double)d.orders / 1e9);
 		print_watch_hint(&d);
+	} else if (d.ns_per_order > 0) {
+		print_watch_hint(&d); /* a paced run is there to be watched */
 	}
+	fflush(stdout);
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -295,7 +371,11 @@ fork_failed:
 	reap(&d, p, true);
 	goto out;
 bad_arg:
-	fprintf(stderr, "ipcq-demo: bad value for -%c: %s\n", opt, optarg);
+	if (opt == OPT_DURATION || opt == OPT_RATE)
+		fprintf(stderr, "ipcq-demo: bad value for --%s: %s\n",
+			opt == OPT_RATE ? "rate" : "duration", optarg);
+	else
+		fprintf(stderr, "ipcq-demo: bad value for -%c: %s\n", opt, optarg);
 	usage(stderr);
 	return 2;
 }

@@ -281,6 +281,7 @@ bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 	const struct timespec tick = { 0, 2 * 1000000 };
 	struct snapshot last, cur;
 	uint64_t last_print = p->start_ns, last_move = p->start_ns;
+	uint64_t last_hint = p->start_ns;
 	bool ok = true;
 
 	take_snapshot(d, p->oq, fq, &last);
@@ -317,6 +318,13 @@ bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 			print_progress((double)(now - p->start_ns) / 1e9, &cur,
 				       (cur.received - last.received) * 1000000000ull /
 				       (now - last_print));
+		/* A paced run is long: say again, now and then, how to watch it. */
+		if (!d->quiet && d->ns_per_order > 0 &&
+		    now - last_hint >= HINT_EVERY_S * 1000000000ull) {
+			print_watch_hint(d);
+			fflush(stdout);
+			last_hint = now;
+		}
 		if (!same_progress(&cur, &last))
 			last_move = now;
 		else if (now - last_move >= (uint64_t)d->stall_s * 1000000000ull) {
