@@ -9,13 +9,14 @@
  * Every send reports it at no cost (IPCQ_SEND_PRESSURE instead of 0); the
  * producer then stops making messages and sleeps in ipcq_wait_pressure()
  * until the consumer has drained the queue to the low watermark, and goes
- * on with a nearly empty queue: its messages wait less, and it never holds
- * a half-full ring hostage.  A producer with other work to do would check
+ * on with a nearly empty queue: its messages wait less, and the ring keeps
+ * room for a burst.  A producer with other work to do would check
  * ipcq_pressure() between jobs instead of sleeping.
  *
  *   backpressure example.orders 20000 &
  *   consumer example.orders 1 50        # 50 us per message: a slow one
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
 #include <errno.h>
 #include <ipcq.h>
 #include <stdio.h>

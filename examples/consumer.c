@@ -9,6 +9,7 @@
  * to play a consumer slower than its producers (see backpressure.c).
  * Works with producer.c (anonymous) and named_producer.c (named).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
 #include <errno.h>
 #include <ipcq.h>
 #include <stdio.h>

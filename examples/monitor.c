@@ -9,6 +9,7 @@
  * it does not count as a participant.  ipcq_stats() takes a snapshot of
  * the queue's counters; rates are the difference of two snapshots.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
 #include <ipcq.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -122,11 +122,12 @@ check zc '[ $rc = 0 ]' 'has zc "producer wrote 100000 ticks in place"' \
 	'has zc "consumer read 100000 ticks in place in [0-9]+ peeks, all in order"' 'gone $q'
 
 # 7. The monitor: a queue left with 301 messages and nobody attached, then a
-#    slow consumer draining it, watched three times 20 ms apart.
+#    slow consumer (1 ms a message) draining it, watched three times 20 ms
+#    apart.
 q=$tag.watch
 run mon.producer producer "$q" 500; rp=$?
 run mon.idle monitor "$q" 0 1; ri=$?
-start mon.consumer consumer "$q" 1 300; c=$!
+start mon.consumer consumer "$q" 1 1000; c=$!
 consumer_alive() { timeout "$limit" "$dir/monitor" "$q" 0 1 2>/dev/null | grep -Eq 'consumer +consumer .* alive'; }
 wait_for 10 consumer_alive; rw=$?
 run mon.busy monitor "$q" 20 3; rb=$?

@@ -15,6 +15,8 @@
  * A worker leaves at a "stop" message.  The dispatcher then lists the side
  * ring (what an operator would inspect, fix, and replay or purge).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
+#include <errno.h>
 #include <ipcq.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +38,11 @@ static int worker(const char *name, int id)
 	struct ipcq *q;
 	int rc;
 
-	if ((rc = ipcq_open(name, &q)) < 0)
-		FAIL("worker: open", rc);
 	snprintf(me, sizeof me, "worker-%d", id);
 	opts.name = me;
 	opts.flags = IPCQ_ATTACH_ACK; /* lease every message until acked */
-	if ((rc = ipcq_attach(q, IPCQ_ROLE_CONSUMER, &opts)) < 0)
-		FAIL("worker: attach", rc);
+	if ((rc = ipcq_open(name, &q)) < 0 || (rc = ipcq_attach(q, IPCQ_ROLE_CONSUMER, &opts)) < 0)
+		FAIL("worker: open/attach", rc);
 	for (;;) {
 		struct ipcq_msginfo info;
 		int len = ipcq_recv(q, buf, sizeof buf - 1, &info, TIMEOUT_NS);
@@ -94,10 +94,8 @@ int main(int argc, char **argv)
 		FAIL("dispatcher: create", rc);
 	for (int i = 0; i < workers; i++) {
 		pid_t pid = fork();
-		if (pid < 0) {
-			perror("fork");
-			exit(1);
-		}
+		if (pid < 0)
+			FAIL("dispatcher: fork", -errno);
 		if (pid == 0) { /* a child opens its own handle: close the copy */
 			ipcq_close(q);
 			exit(worker(name, i));
@@ -122,7 +120,7 @@ int main(int argc, char **argv)
 		int len = ipcq_poison_peek(q, list[i].id, buf, sizeof buf - 1, NULL);
 		if (len < 0)
 			FAIL("dispatcher: poison peek", len);
-		printf("side ring: \"%.*s\" reason %s, %u delivery, last consumer pid %u\n",
+		printf("side ring: \"%.*s\" reason %s, deliveries %u, last consumer pid %u\n",
 		       len, buf, list[i].reason == IPCQ_REASON_NACKED ? "nacked" : "other",
 		       list[i].deliveries, list[i].last_consumer_pid);
 	}

@@ -12,6 +12,7 @@
  * Nothing is visible before the commit, and a process that dies holding a
  * reservation or a peek is recovered like any other (see README.md).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
 #include <ipcq.h>
 #include <stdio.h>
 #include <stdlib.h>
