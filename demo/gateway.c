@@ -47,13 +47,17 @@ static int send_order(const struct gateway *gw, uint64_t seq)
  */
 static void pace(const struct gateway *gw, uint64_t seq)
 {
-	double ahead = (double)order_id_of(gw->d, gw->g, seq) * gw->d->ns_per_order;
-	uint64_t due = gw->st->start_ns + (uint64_t)ahead;
-	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000u),
-			       .tv_nsec = (long)(due % 1000000000u) };
+	struct timespec ts;
+	uint64_t due;
 
-	if (gw->d->ns_per_order <= 0 || now_ns() >= due)
+	if (gw->d->ns_per_order <= 0)
 		return;
+	due = gw->st->start_ns +
+	      (uint64_t)((double)order_id_of(gw->d, gw->g, seq) * gw->d->ns_per_order);
+	if (now_ns() >= due)
+		return;
+	ts.tv_sec = (time_t)(due / 1000000000u);
+	ts.tv_nsec = (long)(due % 1000000000u);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
