@@ -2,8 +2,10 @@
  * benchutil.h - helpers shared by the programs of bench/.
  *
  * Header-only on purpose: each bench/<name>.c is its own program (the
- * Makefile builds build/<variant>/bench/<name> from it), so every helper is
- * static and a program that does not use one pays nothing for it.
+ * Makefile builds build/<variant>/bench/<name> from it), and so is
+ * bench/transports/ (one program of several files, see bench/bench.mk);
+ * every helper is static and a file that does not use one pays nothing
+ * for it.
  *
  *   clock           bench_now_ns(): CLOCK_MONOTONIC in nanoseconds
  *   shared memory   bench_shm_alloc()/bench_shm_free(): MAP_SHARED anonymous

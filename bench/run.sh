@@ -1,11 +1,12 @@
 #!/bin/sh
 # Run the benchmark: ipcq next to its peers, CSV and plots.
 #   bench/run.sh DIR [ARGS...]
-# DIR holds the built programs (make bench: build/release/bench).  Runs
-# DIR/transports, which measures ipcq and every peer it was built with
-# (pipe, socketpair, POSIX mq, Boost message_queue, DPDK rte_ring, ck_ring,
-# the hand-written SPSC ring), verifies every message and prints the ratios
-# of the performance goals.  ARGS, or else $BENCH_ARGS, go to it, e.g.
+# DIR holds the built programs (make bench: build/release/bench, or
+# $B/bench with make B=...).  Runs DIR/transports, which measures ipcq and
+# every peer it was built with (pipe, socketpair, POSIX mq, Boost
+# message_queue, DPDK rte_ring, ck_ring, the hand-written SPSC ring),
+# verifies every message and prints the ratios of the performance goals
+# (README.md, section Performance).  ARGS, or else $BENCH_ARGS, go to it:
 #   BENCH_ARGS=--quick make bench          about a minute
 #   bench/run.sh build/release/bench --only ipcq,rte_ring --size 64
 #   bench/run.sh build/release/bench --help

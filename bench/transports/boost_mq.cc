@@ -1,6 +1,6 @@
 /*
- * boost_mq.cc - Boost.Interprocess message_queue behind a C interface, for
- * the Boost peer of bench/transports.c.
+ * boost_mq.cc - Boost.Interprocess message_queue behind a C interface
+ * (boost_mq.h), for the boost_mq transport of bench/transports (boost_mq.c).
  *
  * boost::interprocess::message_queue is what a C++ user picks for a
  * message queue between processes: a segment in /dev/shm holding a
@@ -12,10 +12,8 @@
  * what Boost throws and returns -errno (the bench's convention).  A handle
  * is opened by each process after fork(), by name, as Boost intends.
  *
- * Build (until the Makefile has a rule for it):
- *   g++ -std=c++11 -O2 -g -Wall -Wextra -Werror -Iinclude -c bench/boost_mq.cc \
- *       -o build/release/bench/boost_mq.o
- * and build bench/transports.c with -DBENCH_HAVE_BOOST, linking boost_mq.o,
+ * bench/bench.mk compiles it with the C++ compiler when Boost is found, and
+ * then the C files of bench/transports with -DBENCH_HAVE_BOOST, and links
  * -lstdc++ -lrt.
  */
 #include <boost/interprocess/ipc/message_queue.hpp>

@@ -1,31 +1,40 @@
 /*
- * transports - ipcq next to the transports a user would pick instead, in
- * one run, between real forked processes, every message verified; prints
- * the ratios that DESIGN.md's performance goals are stated in.
+ * driver.c - the program bench/transports: ipcq next to the transports a
+ * user would pick instead, in one run, between real forked processes,
+ * every message verified; prints the ratios that the performance goals
+ * (README.md, section Performance) are stated in.
+ *
+ * This file holds the options, the plan of cases, the producer, consumer,
+ * pinger and ponger processes, the checks, the table and the ratios.  Each
+ * transport is a struct transport (transport.h) in a file of its own, which
+ * says what it measures and how the peer is run at its best:
  *
  * Transports (--only NAME[,NAME...]):
- *   ipcq        this library: wait strategies busy_poll, adaptive, yield;
- *               single and batch (32) calls; fast mode, ack mode
+ *   ipcq        ipcq.c: this library: wait strategies busy_poll, adaptive,
+ *               yield; single and batch (32) calls; fast mode, ack mode
  *               (IPCQ_ATTACH_ACK + ipcq_ack) and zero copy
  *               (ipcq_reserve/ipcq_commit + ipcq_peek/ipcq_release)
- *   ring        the reference: a hand-written single-producer
+ *   ring        spsc_ring.c: the reference: a hand-written single-producer
  *               single-consumer ring of fixed-size slots (the message size:
  *               64 B, 1 KiB or 16 KiB, so at 16 KiB it is memcpy-bound),
  *               busy-poll; 1/1 only
- *   pipe        one pipe(2), O_NONBLOCK + poll(2), F_SETPIPE_SZ raised
- *   socketpair  AF_UNIX SOCK_SEQPACKET socketpair, MSG_DONTWAIT + poll(2)
- *   posix_mq    mq_open(3) queue, mq_timedsend/mq_timedreceive
- *   boost_mq    Boost.Interprocess message_queue (bench/boost_mq.cc;
- *               built with -DBENCH_HAVE_BOOST)
- *   rte_ring    DPDK rte_ring in MAP_SHARED memory (rte_ring_init, no EAL),
- *               default MP/MC mode and HTS mode, single and burst (32)
- *               calls; 64-byte messages travel in 64-byte ring elements,
- *               larger ones in a shared slot pool whose indices travel in
- *               the ring (a second ring holds the free indices), as DPDK's
- *               mempool does (built with -DBENCH_HAVE_DPDK)
- *   ck_ring     Concurrency Kit ck_ring in MAP_SHARED memory, indices into
- *               a shared slot pool; ck_ring_*_mpmc, and ck_ring_*_spsc at
- *               1/1 (header-only: used when <ck_ring.h> is found)
+ *   pipe        pipe.c: one pipe(2), O_NONBLOCK + poll(2), F_SETPIPE_SZ raised
+ *   socketpair  socketpair.c: AF_UNIX SOCK_SEQPACKET socketpair,
+ *               MSG_DONTWAIT + poll(2)
+ *   posix_mq    posix_mq.c: mq_open(3) queue, mq_timedsend/mq_timedreceive
+ *   boost_mq    boost_mq.c: Boost.Interprocess message_queue (through
+ *               boost_mq.cc; built with -DBENCH_HAVE_BOOST)
+ *   rte_ring    rte_ring.c: DPDK rte_ring in MAP_SHARED memory
+ *               (rte_ring_init, no EAL), default MP/MC mode and HTS mode,
+ *               single and burst (32) calls; 64-byte messages travel in
+ *               64-byte ring elements, larger ones in a shared slot pool
+ *               whose indices travel in the ring (a second ring holds the
+ *               free indices), as DPDK's mempool does (built with
+ *               -DBENCH_HAVE_DPDK)
+ *   ck_ring     ck_ring.c: Concurrency Kit ck_ring in MAP_SHARED memory,
+ *               indices into a shared slot pool; ck_ring_*_mpmc, and
+ *               ck_ring_*_spsc at 1/1 (header-only: used when <ck_ring.h>
+ *               is found)
  *
  * Throughput: P producers and C consumers (1/1, 2/2, 4/4; more processes
  * than CPUs on a small machine, on purpose), each its own process with its
@@ -77,45 +86,12 @@
  * Output: a table on stdout, the ratios with PASS/MISS, and CSV (default
  * bench/results/bench.csv).  Run with --help for the options.
  */
-#include "benchutil.h"
+#include "transport.h"
 
-#include <fcntl.h>
 #include <getopt.h>
-#include <mqueue.h>
-#include <poll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
-#include "ipcq.h"
-
-#if defined(__has_include)
-#if __has_include(<ck_ring.h>) && !defined(BENCH_NO_CK)
-#define BENCH_HAVE_CK 1
-#endif
-#endif
-
-#ifdef BENCH_HAVE_CK
-#include <ck_ring.h>
-#endif
-#ifdef BENCH_HAVE_DPDK
-#include <rte_common.h>
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
-#endif
-#ifdef BENCH_HAVE_BOOST
-#include "boost_mq.h"
-#endif
-
-#define MAX_SIDE 4		/* producers or consumers per case */
-#define MAX_BATCH 32
-#define END_ID UINT64_MAX	/* producer id of an end marker */
 #define STAMP_EVERY 64		/* consumer clock reads: one per this many messages */
-#define WHY_LEN 200
-#define NOTE_LEN WHY_LEN
 #define MAX_REPEAT 9
-#define MIN_MSG_SIZE 40		/* room for the check words */
-#define WAIT_MS 50		/* bounded waits: how often a blocked call looks at the abort flag */
-#define SPIN_YIELD 200u		/* busy-wait loops: sched_yield() every this many polls */
 #define LAT_SIZE 64
 #define LAT_DEPTH 64
 #define LAT_WARMUP_DIV 10
@@ -203,91 +179,6 @@ struct case_shared {
 	struct bench_hist hist;
 };
 
-struct transport;
-
-/* One case; filled by the parent before fork, so every child has a copy. */
-struct tcase {
-	const struct transport *t;
-	const char *mode;
-	const char *strategy;	/* CSV name */
-	uint32_t wait;		/* ipcq strategy */
-	unsigned flags;		/* transport-specific (T_*) */
-	unsigned batch, np, nc, size, depth, nch;
-	int latency;
-	char label[160];
-	char note[NOTE_LEN];
-	struct case_shared *sh;
-	/* transport state */
-	char name[2][96];
-	struct ipcq *q[2];	/* ipcq: the parent's creating handles */
-	int fd[2][2];		/* pipe, socketpair */
-	mqd_t mq[2];		/* posix_mq */
-	unsigned char *mem;	/* ring, rte_ring, ck_ring: MAP_SHARED memory */
-	size_t memlen, chan_len;
-};
-
-enum { ROLE_SEND = 1, ROLE_RECV = 2 };
-
-/* One process's end of one channel. */
-struct ep {
-	struct tcase *tc;
-	unsigned ch, role;
-	struct ipcq *q;
-	int fd;
-	mqd_t mq;
-	void *bmq;
-	unsigned char *chan;	/* this channel's part of tc->mem */
-	uint64_t cached;	/* ring: the peer's index as last seen */
-	unsigned char *msgbuf;	/* batch * stride bytes */
-	size_t stride;
-	unsigned char *msg[MAX_BATCH];
-	/* consumer: called for each message; returns 1 for an end marker */
-	int (*deliver)(struct ep *ep, const unsigned char *p, size_t len, uint64_t libseq);
-	void *ctx;
-	int done;
-};
-
-/* Transport flags */
-#define T_ACK 0x1u	/* ipcq: ack mode */
-#define T_ZC 0x2u	/* ipcq: zero copy */
-#define T_HTS 0x4u	/* rte_ring: HTS mode */
-#define T_SPSC 0x8u	/* ck_ring: the SPSC functions */
-
-#define T_NA 1		/* create(): this case cannot run, tc->note says why */
-
-struct transport {
-	const char *name;
-	/* Parent, before fork: make tc->nch channels.  0, T_NA or -errno. */
-	int (*create)(struct tcase *tc);
-	void (*destroy)(struct tcase *tc);
-	/* Any process: open ep->ch for ep->role.  0 or -errno. */
-	int (*open)(struct ep *ep);
-	void (*close)(struct ep *ep);
-	/*
-	 * Send messages (id, seq), (id, seq + 1), ... up to n of them: the
-	 * transport stamps them (stamp_msgs() or in place) and sends what it
-	 * can, waiting for the first.  Returns how many were sent (>= 1), 0
-	 * when the wait was abandoned because of the abort flag, or -errno.
-	 */
-	int (*send)(struct ep *ep, uint64_t id, uint64_t seq, unsigned n);
-	/*
-	 * Receive up to n messages, waiting for the first; calls
-	 * ep->deliver() for each.  Returns how many (>= 1), 0 on abort, -errno.
-	 */
-	int (*recv)(struct ep *ep, unsigned n);
-	/* Parent, optional, after a finished run: check the transport's own counters. */
-	int (*check)(struct tcase *tc, uint64_t data, uint64_t ends_sent, uint64_t ends_taken,
-		     char *why);
-	/*
-	 * The peer's own calls spin without bound (rte_ring waits for earlier
-	 * claimers to publish, ck_ring_enqueue_mpmc for earlier producers to
-	 * commit): a process preempted in between stalls the others, so the
-	 * abort flag may not be seen; such a case is killed at the cap and
-	 * reported as capped, not as a hang.
-	 */
-	int spins_inside;
-};
-
 /* ------------------------------------------------------------------ */
 /* Abort, waiting                                                      */
 /* ------------------------------------------------------------------ */
@@ -305,7 +196,8 @@ static int consumers_left(void)
 	return bench_wait_all(g_cons_pids, g_cons_status, g_cons_n, 1);
 }
 
-static int aborted(void)
+/* The driver's answer to every transport's wait loop (transport.h). */
+int aborted(void)
 {
 	if (g_abort && atomic_load_explicit(g_abort, memory_order_relaxed))
 		return 1;
@@ -313,72 +205,6 @@ static int aborted(void)
 		return 0;
 	/* The parent stops sending end markers once nobody is left to take them. */
 	return bench_now_ns() > g_deadline_ns || consumers_left() == 0;
-}
-
-/* One poll of a busy-wait loop.  Returns 1 when the case is aborted. */
-static inline int spin_wait(unsigned *spins)
-{
-	++*spins;
-	if (*spins % SPIN_YIELD == 0) {
-		sched_yield();
-		return aborted();
-	}
-	bench_cpu_relax();
-	return (*spins & 63) == 0 && aborted();
-}
-
-/* ------------------------------------------------------------------ */
-/* Message format                                                      */
-/* ------------------------------------------------------------------ */
-
-static inline uint64_t load64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline void store64(unsigned char *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static inline uint64_t check_tail(uint64_t id, uint64_t seq)
-{
-	return (seq * 0x9e3779b97f4a7c15ull) ^ (id << 48) ^ 0x5bd1e9955bd1e995ull;
-}
-
-static inline uint64_t check_mid(uint64_t id, uint64_t seq)
-{
-	return ~(seq * 0xc2b2ae3d27d4eb4full) ^ (id << 40);
-}
-
-static inline size_t mid_offset(size_t size)
-{
-	return (size / 2) & ~(size_t)7;
-}
-
-static inline void stamp(unsigned char *p, size_t size, uint64_t id, uint64_t seq)
-{
-	store64(p, id);
-	store64(p + 8, seq);
-	store64(p + mid_offset(size), check_mid(id, seq));
-	store64(p + size - 8, check_tail(id, seq));
-}
-
-static inline int stamp_ok(const unsigned char *p, size_t size, uint64_t id, uint64_t seq)
-{
-	return load64(p + size - 8) == check_tail(id, seq) &&
-	       load64(p + mid_offset(size)) == check_mid(id, seq);
-}
-
-static inline void stamp_msgs(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		stamp(ep->msg[i], ep->tc->size, id, seq + i);
 }
 
 static BENCH_PRINTF(3, 4) void fail_note(char *why, const char *label, const char *fmt, ...)
@@ -394,24 +220,14 @@ static BENCH_PRINTF(3, 4) void fail_note(char *why, const char *label, const cha
 	fprintf(stderr, "bench: [%s] %s\n", label, msg);
 }
 
-static void set_note(struct tcase *tc, const char *fmt, ...) BENCH_PRINTF(2, 3);
-static void set_note(struct tcase *tc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tc->note, sizeof(tc->note), fmt, ap);
-	va_end(ap);
-}
-
 /* ------------------------------------------------------------------ */
 /* Signal cleanup: children, and named objects of the current case     */
 /* ------------------------------------------------------------------ */
 
 #define MAX_CHILDREN (2 * MAX_SIDE)
+#define LIVE_SHM 4
 static pid_t live_pids[MAX_CHILDREN];
-static char live_shm[4][128];	/* paths to unlink(2) */
-static char live_mq[2][96];	/* names to mq_unlink(3) */
+static char live_shm[LIVE_SHM][128];	/* paths to unlink(2) */
 
 static void on_signal(int sig)
 {
@@ -420,13 +236,27 @@ static void on_signal(int sig)
 	for (i = 0; i < MAX_CHILDREN; i++)
 		if (live_pids[i] > 0)
 			kill(live_pids[i], SIGKILL);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < LIVE_SHM; i++)
 		if (live_shm[i][0])
 			unlink(live_shm[i]);
-	for (i = 0; i < 2; i++)
-		if (live_mq[i][0])
-			mq_unlink(live_mq[i]); /* a system call, async-signal-safe in practice */
 	_exit(128 + sig);
+}
+
+void track_shm(unsigned slot, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (slot >= LIVE_SHM)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(live_shm[slot], sizeof(live_shm[slot]), fmt, ap);
+	va_end(ap);
+}
+
+void untrack_shm(unsigned slot)
+{
+	if (slot < LIVE_SHM)
+		live_shm[slot][0] = '\0';
 }
 
 static void track_pids(const pid_t *pids, int n)
@@ -436,1072 +266,6 @@ static void track_pids(const pid_t *pids, int n)
 	for (i = 0; i < MAX_CHILDREN; i++)
 		live_pids[i] = i < n ? pids[i] : 0;
 }
-
-static unsigned serial;
-
-static void object_name(struct tcase *tc, unsigned ch, const char *prefix)
-{
-	snprintf(tc->name[ch], sizeof(tc->name[ch]), "%sbench-%d-%u-%u", prefix, (int)getpid(),
-		 serial, ch);
-}
-
-/* ------------------------------------------------------------------ */
-/* ipcq                                                                */
-/* ------------------------------------------------------------------ */
-
-static inline int sent_ok(int rc)
-{
-	return rc == 0 || rc == IPCQ_SEND_PRESSURE;
-}
-
-static int ipcq_t_create(struct tcase *tc)
-{
-	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
-	unsigned ch;
-	int rc;
-
-	cfg.capacity = tc->depth;
-	cfg.max_msg_size = tc->size;
-	cfg.max_participants = 2 * MAX_SIDE + 2;
-	for (ch = 0; ch < tc->nch; ch++) {
-		object_name(tc, ch, "");
-		rc = ipcq_create(tc->name[ch], &cfg, &tc->q[ch]);
-		if (rc == -EEXIST) {
-			ipcq_unlink(tc->name[ch]);
-			rc = ipcq_create(tc->name[ch], &cfg, &tc->q[ch]);
-		}
-		if (rc < 0) {
-			fprintf(stderr, "bench: [%s] ipcq_create: %s\n", tc->label, ipcq_strerror(rc));
-			return rc;
-		}
-		snprintf(live_shm[ch], sizeof(live_shm[ch]), "/dev/shm/ipcq.%s", tc->name[ch]);
-	}
-	return 0;
-}
-
-static void ipcq_t_destroy(struct tcase *tc)
-{
-	unsigned ch;
-
-	for (ch = 0; ch < 2; ch++) {
-		if (!tc->q[ch])
-			continue;
-		ipcq_close(tc->q[ch]);
-		ipcq_unlink(tc->name[ch]);
-		tc->q[ch] = NULL;
-		live_shm[ch][0] = '\0';
-	}
-}
-
-static int ipcq_t_open(struct ep *ep)
-{
-	struct tcase *tc = ep->tc;
-	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
-	int rc;
-
-	rc = ipcq_open(tc->name[ep->ch], &ep->q);
-	if (rc < 0)
-		return rc;
-	o.wait_strategy = tc->wait;
-	o.name = ep->role == ROLE_SEND ? "bench-producer" : "bench-consumer";
-	if (ep->role == ROLE_RECV && (tc->flags & T_ACK))
-		o.flags = IPCQ_ATTACH_ACK;
-	rc = ipcq_attach(ep->q, ep->role == ROLE_SEND ? IPCQ_ROLE_PRODUCER : IPCQ_ROLE_CONSUMER, &o);
-	if (rc < 0) {
-		ipcq_close(ep->q);
-		ep->q = NULL;
-	}
-	return rc;
-}
-
-static void ipcq_t_close(struct ep *ep)
-{
-	ipcq_close(ep->q);
-	ep->q = NULL;
-}
-
-#define IPCQ_WAIT_NS ((int64_t)WAIT_MS * 1000000)
-
-static int ipcq_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	struct tcase *tc = ep->tc;
-	int rc;
-
-	if (tc->flags & T_ZC) {
-		void *slots[MAX_BATCH];
-		size_t lens[MAX_BATCH];
-		int k, i;
-
-		do
-			k = ipcq_reserve(ep->q, n, slots, IPCQ_WAIT_NS);
-		while (k == -ETIMEDOUT && !aborted());
-		if (k <= 0)
-			return k == -ETIMEDOUT ? 0 : k < 0 ? k : -EPROTO;
-		for (i = 0; i < k; i++) {
-			stamp(slots[i], tc->size, id, seq + (uint64_t)i);
-			lens[i] = tc->size;
-		}
-		rc = ipcq_commit(ep->q, lens, (unsigned)k);
-		return sent_ok(rc) ? k : rc < 0 ? rc : -EPROTO;
-	}
-	stamp_msgs(ep, id, seq, n);
-	if (n == 1) {
-		do
-			rc = ipcq_send(ep->q, ep->msg[0], tc->size, IPCQ_WAIT_NS);
-		while (rc == -ETIMEDOUT && !aborted());
-		if (sent_ok(rc))
-			return 1;
-		return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
-	} else {
-		struct ipcq_buf bufs[MAX_BATCH];
-		unsigned i;
-
-		for (i = 0; i < n; i++) {
-			bufs[i].data = ep->msg[i];
-			bufs[i].len = tc->size;
-		}
-		do
-			rc = ipcq_send_batch(ep->q, bufs, n, IPCQ_WAIT_NS);
-		while (rc == -ETIMEDOUT && !aborted());
-		if (rc == -ETIMEDOUT)
-			return 0;
-		return rc > 0 && (unsigned)rc <= n ? rc : rc < 0 ? rc : -EPROTO;
-	}
-}
-
-static int ipcq_t_recv(struct ep *ep, unsigned n)
-{
-	struct tcase *tc = ep->tc;
-	struct ipcq_msginfo infos[MAX_BATCH];
-	int rc, i;
-
-	if (tc->flags & T_ZC) {
-		struct ipcq_zmsg z[MAX_BATCH];
-
-		do
-			rc = ipcq_peek(ep->q, z, n, IPCQ_WAIT_NS);
-		while (rc == -ETIMEDOUT && !aborted());
-		if (rc <= 0)
-			return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
-		for (i = 0; i < rc; i++)
-			ep->deliver(ep, z[i].data, z[i].len, z[i].info.seq);
-		i = ipcq_release(ep->q);
-		return i < 0 ? i : rc;
-	}
-	if (n == 1) {
-		do
-			rc = ipcq_recv(ep->q, ep->msg[0], tc->size, &infos[0], IPCQ_WAIT_NS);
-		while (rc == -ETIMEDOUT && !aborted());
-		if (rc < 0)
-			return rc == -ETIMEDOUT ? 0 : rc;
-		if (infos[0].len != (uint64_t)rc)
-			return -EPROTO;
-		ep->deliver(ep, ep->msg[0], (size_t)rc, infos[0].seq);
-		if (tc->flags & T_ACK) {
-			rc = ipcq_ack(ep->q, infos[0].token);
-			if (rc < 0)
-				return rc;
-		}
-		return 1;
-	} else {
-		struct ipcq_buf bufs[MAX_BATCH];
-		unsigned j;
-
-		for (j = 0; j < n; j++) {
-			bufs[j].data = ep->msg[j];
-			bufs[j].len = tc->size;
-		}
-		do
-			rc = ipcq_recv_batch(ep->q, bufs, infos, n, IPCQ_WAIT_NS);
-		while (rc == -ETIMEDOUT && !aborted());
-		if (rc <= 0)
-			return rc == -ETIMEDOUT ? 0 : rc < 0 ? rc : -EPROTO;
-		if ((unsigned)rc > n)
-			return -EPROTO;
-		for (i = 0; i < rc; i++) {
-			if (infos[i].len != bufs[i].len)
-				return -EPROTO;
-			ep->deliver(ep, bufs[i].data, bufs[i].len, infos[i].seq);
-			if (tc->flags & T_ACK) {
-				int a = ipcq_ack(ep->q, infos[i].token);
-
-				if (a < 0)
-					return a;
-			}
-		}
-		return rc;
-	}
-}
-
-/* The queue's own counters agree with what the processes counted. */
-static int ipcq_t_check(struct tcase *tc, uint64_t data, uint64_t ends_sent,
-			uint64_t ends_taken, char *why)
-{
-	struct ipcq_info info;
-	int rc;
-
-	memset(&info, 0, sizeof(info));
-	info.size = sizeof(info);
-	rc = ipcq_info(tc->q[0], &info);
-	if (rc < 0 || info.enqueued != data + ends_sent || info.dequeued != data + ends_taken) {
-		snprintf(why, WHY_LEN, "ipcq_info: rc %d, enqueued %llu dequeued %llu; expected "
-			 "%llu and %llu", rc, (unsigned long long)info.enqueued,
-			 (unsigned long long)info.dequeued, (unsigned long long)(data + ends_sent),
-			 (unsigned long long)(data + ends_taken));
-		return -1;
-	}
-	return 0;
-}
-
-/* For a case that did not finish: where the queue stands. */
-static void ipcq_t_state(struct tcase *tc)
-{
-	struct ipcq_stats st;
-	struct ipcq_participant_stats ps[2 * MAX_SIDE + 2];
-	int n, i;
-
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	n = ipcq_stats(tc->q[0], &st, ps, 2 * MAX_SIDE + 2);
-	if (n < 0)
-		return;
-	fprintf(stderr, "bench: [%s] queue: enqueued %llu dequeued %llu depth %llu, "
-		"%u participants\n", tc->label, (unsigned long long)st.info.enqueued,
-		(unsigned long long)st.info.dequeued, (unsigned long long)st.info.depth,
-		st.info.participants);
-	for (i = 0; i < n; i++)
-		fprintf(stderr, "bench: [%s]   %s alive %u sent %llu received %llu full %llu "
-			"empty %llu sleeps %llu wakes %llu blocked %.3f s\n", tc->label,
-			ps[i].name[0] ? ps[i].name : "-", ps[i].alive,
-			(unsigned long long)ps[i].sent, (unsigned long long)ps[i].received,
-			(unsigned long long)ps[i].full, (unsigned long long)ps[i].empty,
-			(unsigned long long)ps[i].sleeps, (unsigned long long)ps[i].wakes,
-			ps[i].blocked_ns / 1e9);
-}
-
-static const struct transport t_ipcq = {
-	"ipcq", ipcq_t_create, ipcq_t_destroy, ipcq_t_open, ipcq_t_close,
-	ipcq_t_send, ipcq_t_recv, ipcq_t_check, 0,
-};
-
-/* ------------------------------------------------------------------ */
-/* Shared memory of the ring transports                                */
-/* ------------------------------------------------------------------ */
-
-/* tc->mem: tc->nch channels of chan_len bytes each, page-aligned. */
-static int shm_channels(struct tcase *tc, size_t chan_len)
-{
-	chan_len = (chan_len + 4095) & ~(size_t)4095;
-	tc->chan_len = chan_len;
-	tc->memlen = chan_len * tc->nch;
-	tc->mem = bench_shm_alloc(tc->memlen);
-	if (!tc->mem)
-		return -ENOMEM;
-	return 0;
-}
-
-static void shm_destroy(struct tcase *tc)
-{
-	bench_shm_free(tc->mem, tc->memlen);
-	tc->mem = NULL;
-}
-
-static int shm_open_ep(struct ep *ep)
-{
-	ep->chan = ep->tc->mem + ep->ch * ep->tc->chan_len;
-	ep->cached = 0;
-#ifdef MADV_POPULATE_WRITE
-	/* Map the channel now, as ipcq_create() does, not on the hot path. */
-	(void)madvise(ep->chan, ep->tc->chan_len, MADV_POPULATE_WRITE);
-#endif
-	return 0;
-}
-
-static void noop_close(struct ep *ep)
-{
-	(void)ep;
-}
-
-static inline size_t slot_stride(unsigned size)
-{
-	return ((size_t)size + 63) & ~(size_t)63;
-}
-
-/* ------------------------------------------------------------------ */
-/* ring: the hand-written SPSC reference                               */
-/* ------------------------------------------------------------------ */
-
-/*
- * What a user would write instead of ipcq for one producer and one
- * consumer of fixed-size messages: slots of the message size (no length
- * word), a head written only by the producer and a tail written only by the
- * consumer, each on its own 128-byte block, each side caching the other's
- * index so that it reads the peer's line only when the cache says
- * full/empty.
- *
- *   R1 producer: store-release of head after writing the slot.  Pairs with
- *      A1, the consumer's load-acquire of head: the slot's bytes are
- *      visible before the consumer reads them.
- *   R2 consumer: store-release of tail after copying the slot out.  Pairs
- *      with A2, the producer's load-acquire of tail: the consumer is done
- *      reading a slot before the producer overwrites it.
- *   Each side reads its own index relaxed: only it writes that index.
- */
-struct ring_hdr {
-	_Alignas(BENCH_HOT_ALIGN) _Atomic uint64_t head; /* owner: producer */
-	_Alignas(BENCH_HOT_ALIGN) _Atomic uint64_t tail; /* owner: consumer */
-	_Alignas(BENCH_HOT_ALIGN) unsigned char slots[]; /* depth * stride */
-};
-
-_Static_assert(offsetof(struct ring_hdr, tail) - offsetof(struct ring_hdr, head) >= 128,
-	       "head and tail must be 128 bytes apart");
-
-static int ring_create(struct tcase *tc)
-{
-	if (tc->np != 1 || tc->nc != 1) {
-		set_note(tc, "single producer, single consumer by design");
-		return T_NA;
-	}
-	return shm_channels(tc, sizeof(struct ring_hdr) + tc->depth * slot_stride(tc->size));
-}
-
-static int ring_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	struct ring_hdr *r = (struct ring_hdr *)(void *)ep->chan;
-	const uint64_t depth = ep->tc->depth;
-	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	unsigned spins = 0;
-
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	while (h - ep->cached >= depth) {
-		/* A2: pairs with R2 in ring_recv(). */
-		ep->cached = atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (h - ep->cached < depth)
-			break;
-		if (spin_wait(&spins))
-			return 0;
-	}
-	memcpy(r->slots + (h & (depth - 1)) * ep->stride, ep->msg[0], ep->tc->size);
-	/* R1: pairs with A1 in ring_recv(): publishes the slot. */
-	atomic_store_explicit(&r->head, h + 1, memory_order_release);
-	return 1;
-}
-
-static int ring_recv(struct ep *ep, unsigned n)
-{
-	struct ring_hdr *r = (struct ring_hdr *)(void *)ep->chan;
-	const uint64_t depth = ep->tc->depth;
-	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	unsigned spins = 0;
-
-	(void)n;
-	while (ep->cached == t) {
-		/* A1: pairs with R1 in ring_send(). */
-		ep->cached = atomic_load_explicit(&r->head, memory_order_acquire);
-		if (ep->cached != t)
-			break;
-		if (spin_wait(&spins))
-			return 0;
-	}
-	memcpy(ep->msg[0], r->slots + (t & (depth - 1)) * ep->stride, ep->tc->size);
-	/* R2: pairs with A2 in ring_send(): the slot may be reused. */
-	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-	ep->deliver(ep, ep->msg[0], ep->tc->size, 0);
-	return 1;
-}
-
-static const struct transport t_ring = {
-	"ring", ring_create, shm_destroy, shm_open_ep, noop_close, ring_send, ring_recv, NULL, 0,
-};
-
-/* ------------------------------------------------------------------ */
-/* pipe and socketpair                                                 */
-/* ------------------------------------------------------------------ */
-
-static void fds_close(struct tcase *tc)
-{
-	unsigned ch, i;
-
-	for (ch = 0; ch < 2; ch++)
-		for (i = 0; i < 2; i++)
-			if (tc->fd[ch][i] >= 0) {
-				close(tc->fd[ch][i]);
-				tc->fd[ch][i] = -1;
-			}
-}
-
-static int pipe_create(struct tcase *tc)
-{
-	unsigned ch;
-	int want;
-
-	/* Only a write of at most PIPE_BUF bytes is atomic. */
-	if (tc->size > PIPE_BUF && (tc->np > 1 || tc->nc > 1)) {
-		set_note(tc, "writes over PIPE_BUF (%d B) are not atomic: several producers or "
-			 "consumers would interleave", PIPE_BUF);
-		return T_NA;
-	}
-	want = (int)((uint64_t)tc->depth * tc->size > (16u << 20) ? (16u << 20)
-								    : tc->depth * tc->size);
-	for (ch = 0; ch < tc->nch; ch++) {
-		if (pipe2(tc->fd[ch], O_NONBLOCK | O_CLOEXEC) != 0)
-			return -errno;
-		/* As deep as the other queues where the kernel lets us. */
-		if (fcntl(tc->fd[ch][1], F_SETPIPE_SZ, want) < 0 &&
-		    fcntl(tc->fd[ch][1], F_SETPIPE_SZ, 1 << 20) < 0 && ch == 0)
-			set_note(tc, "pipe size left at the default");
-	}
-	return 0;
-}
-
-static int fd_open(struct ep *ep)
-{
-	ep->fd = ep->tc->fd[ep->ch][ep->role == ROLE_SEND ? 1 : 0];
-	return 0;
-}
-
-/* Wait for @events on @fd, WAIT_MS at a time.  0 ready, 1 aborted, -errno. */
-static int fd_wait(int fd, short events)
-{
-	struct pollfd p = { fd, events, 0 };
-
-	for (;;) {
-		int rc = poll(&p, 1, WAIT_MS);
-
-		if (rc > 0)
-			return 0;
-		if (rc < 0 && errno != EINTR)
-			return -errno;
-		if (aborted())
-			return 1;
-	}
-}
-
-static int pipe_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	const size_t size = ep->tc->size;
-	size_t done = 0;
-
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	while (done < size) {
-		ssize_t w = write(ep->fd, ep->msg[0] + done, size - done);
-
-		if (w > 0) {
-			done += (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		w = fd_wait(ep->fd, POLLOUT);
-		if (w)
-			return w < 0 ? (int)w : 0; /* aborted: a partial message is never counted */
-	}
-	return 1;
-}
-
-static int pipe_recv(struct ep *ep, unsigned n)
-{
-	const size_t size = ep->tc->size;
-	size_t done = 0;
-
-	(void)n;
-	while (done < size) {
-		ssize_t r = read(ep->fd, ep->msg[0] + done, size - done);
-
-		if (r > 0) {
-			done += (size_t)r;
-			/* With several readers a message must come in one read. */
-			if (done < size && ep->tc->nc > 1)
-				break;
-			continue;
-		}
-		if (r == 0)
-			return -EPIPE;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		r = fd_wait(ep->fd, POLLIN);
-		if (r)
-			return r < 0 ? (int)r : 0;
-	}
-	ep->deliver(ep, ep->msg[0], done, 0);
-	return 1;
-}
-
-static const struct transport t_pipe = {
-	"pipe", pipe_create, fds_close, fd_open, noop_close, pipe_send, pipe_recv, NULL, 0,
-};
-
-static int sock_create(struct tcase *tc)
-{
-	unsigned ch;
-	int buf = (int)((uint64_t)tc->depth * (tc->size + 64) > (32u << 20)
-				? (32u << 20) : tc->depth * (tc->size + 64));
-
-	for (ch = 0; ch < tc->nch; ch++) {
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tc->fd[ch]) != 0)
-			return -errno;
-		/* Room for as many messages as the other queues hold, where allowed. */
-		if (setsockopt(tc->fd[ch][1], SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0 &&
-		    setsockopt(tc->fd[ch][1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)) != 0 &&
-		    ch == 0)
-			set_note(tc, "SO_SNDBUF left at the default");
-	}
-	return 0;
-}
-
-static int sock_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	for (;;) {
-		ssize_t w = send(ep->fd, ep->msg[0], ep->tc->size, MSG_DONTWAIT | MSG_NOSIGNAL);
-		int rc;
-
-		if (w == (ssize_t)ep->tc->size)
-			return 1;
-		if (w >= 0)
-			return -EPROTO; /* a SEQPACKET send is all or nothing */
-		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
-			return -errno;
-		rc = fd_wait(ep->fd, POLLOUT);
-		if (rc)
-			return rc < 0 ? rc : 0;
-	}
-}
-
-static int sock_recv(struct ep *ep, unsigned n)
-{
-	(void)n;
-	for (;;) {
-		ssize_t r = recv(ep->fd, ep->msg[0], ep->tc->size, MSG_DONTWAIT | MSG_TRUNC);
-		int rc;
-
-		if (r > 0) {
-			if ((size_t)r > ep->tc->size)
-				return -EMSGSIZE;
-			ep->deliver(ep, ep->msg[0], (size_t)r, 0);
-			return 1;
-		}
-		if (r == 0)
-			return -EPIPE;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		rc = fd_wait(ep->fd, POLLIN);
-		if (rc)
-			return rc < 0 ? rc : 0;
-	}
-}
-
-static const struct transport t_sock = {
-	"socketpair", sock_create, fds_close, fd_open, noop_close, sock_send, sock_recv, NULL, 0,
-};
-
-/* ------------------------------------------------------------------ */
-/* POSIX message queues                                                */
-/* ------------------------------------------------------------------ */
-
-static long read_proc_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static void mq_destroy(struct tcase *tc)
-{
-	unsigned ch;
-
-	for (ch = 0; ch < 2; ch++)
-		if (tc->mq[ch] != (mqd_t)-1) {
-			mq_close(tc->mq[ch]);
-			tc->mq[ch] = (mqd_t)-1;
-		}
-}
-
-/*
- * The kernel refuses a queue deeper than fs/mqueue/msg_max or with larger
- * messages than fs/mqueue/msgsize_max (EINVAL) unless the caller has
- * CAP_SYS_RESOURCE, and one whose bytes exceed RLIMIT_MSGQUEUE (EMFILE),
- * root included.  Raise the rlimit where allowed, then lower the depth
- * until the queue fits; a message size over the limit is n/a.
- */
-static int mq_create(struct tcase *tc)
-{
-	unsigned ch, depth = tc->depth;
-	struct rlimit rl;
-	const char *why = NULL;
-
-	rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
-	if (setrlimit(RLIMIT_MSGQUEUE, &rl) != 0 && getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_MSGQUEUE, &rl);
-	}
-	for (ch = 0; ch < tc->nch; ch++) {
-		struct mq_attr a;
-
-		object_name(tc, ch, "/");
-		for (;;) {
-			memset(&a, 0, sizeof(a));
-			a.mq_maxmsg = depth;
-			a.mq_msgsize = tc->size;
-			mq_unlink(tc->name[ch]);
-			tc->mq[ch] = mq_open(tc->name[ch], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-					     0600, &a);
-			if (tc->mq[ch] != (mqd_t)-1)
-				break;
-			if (errno == EINVAL) {
-				long mmax = read_proc_long("/proc/sys/fs/mqueue/msg_max");
-				long smax = read_proc_long("/proc/sys/fs/mqueue/msgsize_max");
-
-				if (smax > 0 && tc->size > (unsigned long)smax) {
-					set_note(tc, "message size over fs/mqueue/msgsize_max (%ld B)",
-						 smax);
-					return T_NA;
-				}
-				if (mmax > 0 && depth > (unsigned long)mmax) {
-					depth = (unsigned)mmax;
-					why = "fs/mqueue/msg_max";
-					continue;
-				}
-			} else if ((errno == EMFILE || errno == ENOMEM) && depth > 1) {
-				depth /= 2;
-				why = "RLIMIT_MSGQUEUE";
-				continue;
-			}
-			fprintf(stderr, "bench: [%s] mq_open: %s\n", tc->label, strerror(errno));
-			return -errno;
-		}
-		/* Children inherit the descriptor: the name can go at once. */
-		mq_unlink(tc->name[ch]);
-	}
-	if (why)
-		set_note(tc, "depth lowered to %u by %s", depth, why);
-	return 0;
-}
-
-static int mq_open_ep(struct ep *ep)
-{
-	ep->mq = ep->tc->mq[ep->ch];
-	return 0;
-}
-
-static void deadline_in(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += (long)ms * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
-static int mq_send_t(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	struct timespec ts;
-
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	for (;;) {
-		deadline_in(&ts, WAIT_MS);
-		if (mq_timedsend(ep->mq, (const char *)ep->msg[0], ep->tc->size, 0, &ts) == 0)
-			return 1;
-		if (errno != ETIMEDOUT && errno != EINTR)
-			return -errno;
-		if (aborted())
-			return 0;
-	}
-}
-
-static int mq_recv_t(struct ep *ep, unsigned n)
-{
-	struct timespec ts;
-
-	(void)n;
-	for (;;) {
-		ssize_t r;
-
-		deadline_in(&ts, WAIT_MS);
-		r = mq_timedreceive(ep->mq, (char *)ep->msg[0], ep->tc->size, NULL, &ts);
-		if (r >= 0) {
-			ep->deliver(ep, ep->msg[0], (size_t)r, 0);
-			return 1;
-		}
-		if (errno != ETIMEDOUT && errno != EINTR)
-			return -errno;
-		if (aborted())
-			return 0;
-	}
-}
-
-static const struct transport t_mq = {
-	"posix_mq", mq_create, mq_destroy, mq_open_ep, noop_close, mq_send_t, mq_recv_t, NULL, 0,
-};
-
-/* ------------------------------------------------------------------ */
-/* Boost.Interprocess message_queue                                    */
-/* ------------------------------------------------------------------ */
-
-#ifdef BENCH_HAVE_BOOST
-static int bmq_create(struct tcase *tc)
-{
-	unsigned ch;
-	int rc;
-
-	for (ch = 0; ch < tc->nch; ch++) {
-		object_name(tc, ch, "");
-		rc = bench_bmq_create(tc->name[ch], tc->depth, tc->size);
-		if (rc < 0) {
-			fprintf(stderr, "bench: [%s] boost message_queue: %s\n", tc->label,
-				strerror(-rc));
-			return rc;
-		}
-		snprintf(live_shm[ch], sizeof(live_shm[ch]), "/dev/shm/%s", tc->name[ch]);
-	}
-	return 0;
-}
-
-static void bmq_destroy(struct tcase *tc)
-{
-	unsigned ch;
-
-	for (ch = 0; ch < tc->nch; ch++) {
-		bench_bmq_remove(tc->name[ch]);
-		live_shm[ch][0] = '\0';
-	}
-}
-
-static int bmq_open(struct ep *ep)
-{
-	return bench_bmq_open(ep->tc->name[ep->ch], (struct bench_bmq **)&ep->bmq);
-}
-
-static void bmq_close(struct ep *ep)
-{
-	bench_bmq_close(ep->bmq);
-	ep->bmq = NULL;
-}
-
-static int bmq_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	int rc;
-
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	for (;;) {
-		rc = bench_bmq_send(ep->bmq, ep->msg[0], ep->tc->size, WAIT_MS);
-		if (rc == 0)
-			return 1;
-		if (rc != -ETIMEDOUT)
-			return rc;
-		if (aborted())
-			return 0;
-	}
-}
-
-static int bmq_recv(struct ep *ep, unsigned n)
-{
-	size_t len;
-	int rc;
-
-	(void)n;
-	for (;;) {
-		rc = bench_bmq_recv(ep->bmq, ep->msg[0], ep->tc->size, &len, WAIT_MS);
-		if (rc == 0) {
-			ep->deliver(ep, ep->msg[0], len, 0);
-			return 1;
-		}
-		if (rc != -ETIMEDOUT)
-			return rc;
-		if (aborted())
-			return 0;
-	}
-}
-#else
-static int bmq_create(struct tcase *tc)
-{
-	set_note(tc, "not built: needs bench/boost_mq.cc and -DBENCH_HAVE_BOOST (libboost-dev)");
-	return T_NA;
-}
-#define bmq_destroy NULL
-#define bmq_open NULL
-#define bmq_close NULL
-#define bmq_send NULL
-#define bmq_recv NULL
-#endif
-
-static const struct transport t_boost = {
-	"boost_mq", bmq_create, bmq_destroy, bmq_open, bmq_close, bmq_send, bmq_recv, NULL, 0,
-};
-
-/* ------------------------------------------------------------------ */
-/* DPDK rte_ring                                                       */
-/* ------------------------------------------------------------------ */
-
-#ifdef BENCH_HAVE_DPDK
-/*
- * A channel: a ring of 64-byte elements for messages of up to 64 bytes;
- * for larger ones a data ring and a free ring of 4-byte slot indices and a
- * pool of depth slots (every index is in exactly one of the two rings or
- * held by one process).  Each ring holds exactly depth entries
- * (RING_F_EXACT_SZ), like the other queues.
- */
-#define RTE_ELEM 64u
-
-struct rte_chan {
-	size_t data_off, free_off, pool_off;
-};
-
-static size_t rte_ring_bytes(unsigned esize, unsigned depth)
-{
-	ssize_t n = rte_ring_get_memsize_elem(esize, rte_align32pow2(depth + 1));
-
-	return n < 0 ? 0 : ((size_t)n + 127) & ~(size_t)127;
-}
-
-static int rte_elem_mode(const struct tcase *tc)
-{
-	return tc->size <= RTE_ELEM;
-}
-
-static int rte_t_create(struct tcase *tc)
-{
-	unsigned flags = RING_F_EXACT_SZ, ch, i;
-	struct rte_chan lay;
-	size_t len;
-	int rc;
-
-	if (tc->flags & T_HTS)
-		flags |= RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ;
-	lay.data_off = 256;
-	if (rte_elem_mode(tc)) {
-		lay.free_off = lay.pool_off = 0;
-		len = lay.data_off + rte_ring_bytes(RTE_ELEM, tc->depth);
-	} else {
-		lay.free_off = lay.data_off + rte_ring_bytes(4, tc->depth);
-		lay.pool_off = lay.free_off + rte_ring_bytes(4, tc->depth);
-		len = lay.pool_off + (size_t)tc->depth * slot_stride(tc->size);
-	}
-	rc = shm_channels(tc, len);
-	if (rc < 0)
-		return rc;
-	for (ch = 0; ch < tc->nch; ch++) {
-		unsigned char *base = tc->mem + ch * tc->chan_len;
-		struct rte_ring *d = (struct rte_ring *)(void *)(base + lay.data_off);
-		char name[RTE_RING_NAMESIZE];
-
-		memcpy(base, &lay, sizeof(lay));
-		snprintf(name, sizeof(name), "d%u", ch);
-		rc = rte_ring_init(d, name, tc->depth, flags);
-		if (rc == 0 && !rte_elem_mode(tc)) {
-			struct rte_ring *f = (struct rte_ring *)(void *)(base + lay.free_off);
-
-			snprintf(name, sizeof(name), "f%u", ch);
-			rc = rte_ring_init(f, name, tc->depth, flags);
-			for (i = 0; rc == 0 && i < tc->depth; i++)
-				if (rte_ring_enqueue_elem(f, &i, sizeof(i)) != 0)
-					rc = -ENOSPC;
-		}
-		if (rc < 0) {
-			fprintf(stderr, "bench: [%s] rte_ring_init: %s\n", tc->label, strerror(-rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-static inline struct rte_ring *rte_at(struct ep *ep, size_t off)
-{
-	return (struct rte_ring *)(void *)(ep->chan + off);
-}
-
-static int rte_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	const struct rte_chan *lay = (const struct rte_chan *)(void *)ep->chan;
-	struct rte_ring *d = rte_at(ep, lay->data_off);
-	unsigned spins = 0, k, i;
-	uint32_t idx[MAX_BATCH];
-
-	stamp_msgs(ep, id, seq, n);
-	if (rte_elem_mode(ep->tc)) {
-		/* The messages lie in ep->msgbuf, 64 bytes apart: the elements themselves. */
-		while ((k = rte_ring_enqueue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
-			if (spin_wait(&spins))
-				return 0;
-		return (int)k;
-	}
-	while ((k = rte_ring_dequeue_burst_elem(rte_at(ep, lay->free_off), idx, sizeof(idx[0]),
-						n, NULL)) == 0)
-		if (spin_wait(&spins))
-			return 0;
-	for (i = 0; i < k; i++)
-		memcpy(ep->chan + lay->pool_off + (size_t)idx[i] * ep->stride, ep->msg[i],
-		       ep->tc->size);
-	/* The data ring has room for every index: this never fails. */
-	if (rte_ring_enqueue_bulk_elem(d, idx, sizeof(idx[0]), k, NULL) != k)
-		return -EPROTO;
-	return (int)k;
-}
-
-static int rte_t_recv(struct ep *ep, unsigned n)
-{
-	const struct rte_chan *lay = (const struct rte_chan *)(void *)ep->chan;
-	struct rte_ring *d = rte_at(ep, lay->data_off);
-	unsigned spins = 0, k, i;
-	uint32_t idx[MAX_BATCH];
-
-	if (rte_elem_mode(ep->tc)) {
-		while ((k = rte_ring_dequeue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
-			if (spin_wait(&spins))
-				return 0;
-	} else {
-		while ((k = rte_ring_dequeue_burst_elem(d, idx, sizeof(idx[0]), n, NULL)) == 0)
-			if (spin_wait(&spins))
-				return 0;
-		for (i = 0; i < k; i++)
-			memcpy(ep->msg[i], ep->chan + lay->pool_off + (size_t)idx[i] * ep->stride,
-			       ep->tc->size);
-		if (rte_ring_enqueue_bulk_elem(rte_at(ep, lay->free_off), idx, sizeof(idx[0]), k,
-					       NULL) != k)
-			return -EPROTO;
-	}
-	for (i = 0; i < k; i++)
-		ep->deliver(ep, ep->msg[i], ep->tc->size, 0);
-	return (int)k;
-}
-#else
-static int rte_t_create(struct tcase *tc)
-{
-	set_note(tc, "not built: needs -DBENCH_HAVE_DPDK and libdpdk (libdpdk-dev)");
-	return T_NA;
-}
-#define rte_t_send NULL
-#define rte_t_recv NULL
-#endif
-
-static const struct transport t_rte = {
-	"rte_ring", rte_t_create, shm_destroy, shm_open_ep, noop_close, rte_t_send, rte_t_recv,
-	NULL, 1,
-};
-
-/* ------------------------------------------------------------------ */
-/* Concurrency Kit ck_ring                                             */
-/* ------------------------------------------------------------------ */
-
-#ifdef BENCH_HAVE_CK
-/*
- * A channel: data and free rings of slot indices (ck_ring stores pointer
- * values; an index is stored as one), and a pool of depth slots.  ck_ring
- * keeps its indices apart from its buffer, so both live in the shared
- * mapping and hold no pointer.  A ring of size 2 * depth holds depth.
- */
-struct ck_chan {
-	ck_ring_t data;
-	ck_ring_t free;
-	size_t data_buf, free_buf, pool;
-};
-
-static int ck_t_create(struct tcase *tc)
-{
-	size_t ring_bytes = 2 * (size_t)tc->depth * sizeof(ck_ring_buffer_t);
-	size_t data_buf = (sizeof(struct ck_chan) + 127) & ~(size_t)127;
-	size_t free_buf = data_buf + ring_bytes, pool = free_buf + ring_bytes;
-	unsigned ch, i;
-	int rc;
-
-	if ((tc->flags & T_SPSC) && (tc->np != 1 || tc->nc != 1)) {
-		set_note(tc, "SPSC functions: one producer and one consumer only");
-		return T_NA;
-	}
-	rc = shm_channels(tc, pool + (size_t)tc->depth * slot_stride(tc->size));
-	if (rc < 0)
-		return rc;
-	for (ch = 0; ch < tc->nch; ch++) {
-		unsigned char *base = tc->mem + ch * tc->chan_len;
-		struct ck_chan *c = (struct ck_chan *)(void *)base;
-
-		c->data_buf = data_buf;
-		c->free_buf = free_buf;
-		c->pool = pool;
-		ck_ring_init(&c->data, 2 * tc->depth);
-		ck_ring_init(&c->free, 2 * tc->depth);
-		for (i = 0; i < tc->depth; i++)
-			if (!ck_ring_enqueue_mpmc(&c->free, (ck_ring_buffer_t *)(void *)(base + free_buf),
-						  (const void *)(uintptr_t)i))
-				return -ENOSPC;
-	}
-	return 0;
-}
-
-static int ck_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
-{
-	struct ck_chan *c = (struct ck_chan *)(void *)ep->chan;
-	ck_ring_buffer_t *db = (ck_ring_buffer_t *)(void *)(ep->chan + c->data_buf);
-	ck_ring_buffer_t *fb = (ck_ring_buffer_t *)(void *)(ep->chan + c->free_buf);
-	const int spsc = ep->tc->flags & T_SPSC;
-	unsigned spins = 0;
-	void *v = NULL;
-	bool ok;
-
-	(void)n;
-	stamp_msgs(ep, id, seq, 1);
-	/* The free ring's producers are the consumers and vice versa. */
-	while (!(spsc ? ck_ring_dequeue_spsc(&c->free, fb, &v)
-		      : ck_ring_dequeue_mpmc(&c->free, fb, &v)))
-		if (spin_wait(&spins))
-			return 0;
-	if ((uintptr_t)v >= ep->tc->depth)
-		return -EPROTO;
-	memcpy(ep->chan + c->pool + (uintptr_t)v * ep->stride, ep->msg[0], ep->tc->size);
-	ok = spsc ? ck_ring_enqueue_spsc(&c->data, db, v) : ck_ring_enqueue_mpmc(&c->data, db, v);
-	return ok ? 1 : -EPROTO; /* room for every index: never full */
-}
-
-static int ck_t_recv(struct ep *ep, unsigned n)
-{
-	struct ck_chan *c = (struct ck_chan *)(void *)ep->chan;
-	ck_ring_buffer_t *db = (ck_ring_buffer_t *)(void *)(ep->chan + c->data_buf);
-	ck_ring_buffer_t *fb = (ck_ring_buffer_t *)(void *)(ep->chan + c->free_buf);
-	const int spsc = ep->tc->flags & T_SPSC;
-	unsigned spins = 0;
-	void *v = NULL;
-	bool ok;
-
-	(void)n;
-	while (!(spsc ? ck_ring_dequeue_spsc(&c->data, db, &v)
-		      : ck_ring_dequeue_mpmc(&c->data, db, &v)))
-		if (spin_wait(&spins))
-			return 0;
-	if ((uintptr_t)v >= ep->tc->depth)
-		return -EPROTO;
-	memcpy(ep->msg[0], ep->chan + c->pool + (uintptr_t)v * ep->stride, ep->tc->size);
-	ok = spsc ? ck_ring_enqueue_spsc(&c->free, fb, v) : ck_ring_enqueue_mpmc(&c->free, fb, v);
-	if (!ok)
-		return -EPROTO;
-	ep->deliver(ep, ep->msg[0], ep->tc->size, 0);
-	return 1;
-}
-#else
-static int ck_t_create(struct tcase *tc)
-{
-	set_note(tc, "not built: <ck_ring.h> not found (libck-dev)");
-	return T_NA;
-}
-#define ck_t_send NULL
-#define ck_t_recv NULL
-#endif
-
-static const struct transport t_ck = {
-	"ck_ring", ck_t_create, shm_destroy, shm_open_ep, noop_close, ck_t_send, ck_t_recv, NULL,
-	1,
-};
 
 /* ------------------------------------------------------------------ */
 /* Endpoints                                                           */
@@ -1876,9 +640,10 @@ static int abort_children(struct case_shared *sh, pid_t *pids, int *status, int 
 /* Prepare @tc's shared block and channels; T_NA, 0 or -errno. */
 static int case_setup(struct tcase *tc)
 {
+	static unsigned serial;
 	int rc;
 
-	serial++;
+	tc->serial = ++serial;
 	tc->fd[0][0] = tc->fd[0][1] = tc->fd[1][0] = tc->fd[1][1] = -1;
 	tc->mq[0] = tc->mq[1] = (mqd_t)-1;
 	tc->sh = bench_shm_alloc(sizeof(*tc->sh));
@@ -2013,8 +778,8 @@ static void run_throughput(struct tcase *tc, struct result *r)
 		t_abort = bench_now_ns();
 		fprintf(stderr, "bench: [%s] not finished %.1f s after the measuring time: "
 			"aborted, achieved rate reported\n", tc->label, opt.cap_ns / 1e9);
-		if (tc->t == &t_ipcq)
-			ipcq_t_state(tc);
+		if (tc->t->state)
+			tc->t->state(tc);
 		killed = abort_children(sh, pids, status, n);
 		if (killed && tc->t->spins_inside) {
 			fprintf(stderr, "bench: [%s] %d process(es) stuck in %s's own spin loop, "
@@ -2635,7 +1400,7 @@ static void print_ratios(void)
 	char what[96], detail[128];
 	unsigned p, s;
 
-	printf("\nRatios (same run; the goals of DESIGN.md; MISS is reported, not fatal)\n");
+	printf("\nRatios (same run; the goals of README.md, Performance; MISS is reported, not fatal)\n");
 
 	a = find(tp, "ipcq", "fast", "busy_poll", 1, 1, 64);
 	b = find(tp, "rte_ring", "mpmc", "busy_poll", 1, 1, 64);

@@ -1,7 +1,7 @@
 /*
- * boost_mq.h - C interface of bench/boost_mq.cc (Boost.Interprocess
- * message_queue), used by bench/transports.c when built with
- * -DBENCH_HAVE_BOOST.  Every function returns 0 or -errno; none throws.
+ * boost_mq.h - C interface of boost_mq.cc (Boost.Interprocess
+ * message_queue), used by the boost_mq transport (boost_mq.c) when built
+ * with -DBENCH_HAVE_BOOST.  Every function returns 0 or -errno; none throws.
  * Timeouts are in milliseconds; a timed call that expires returns
  * -ETIMEDOUT and has done nothing.
  */
