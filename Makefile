@@ -1,7 +1,8 @@
 # ipcq - plain Makefile.
 #
 #   make            static and shared library, tools
-#   make demo       build and run the pipeline demo
+#   make demo       build and run the pipeline demo (ARGS="--duration 60" to watch it)
+#   make examples   the short programs of examples/ (make examples-test runs them)
 #   make test       install missing packages, build under ASan+UBSan, run every test
 #   make asan       the same tests, without the install and C++ checks
 #   make tsan       build under ThreadSanitizer, run the threaded tests
@@ -151,7 +152,7 @@ $(B)/bench/%: bench/%.c $(STATIC) bench/benchutil.h | $(B)/bench
 
 # The demo, the bench and the examples keep their rules beside their sources.
 include demo/demo.mk bench/bench.mk
--include examples/examples.mk
+include examples/examples.mk
 
 build-tests: $(TEST_BIN) $(TOOL_BIN)
 
@@ -229,6 +230,7 @@ test: deps
 	$(MAKE) --no-print-directory cross-aarch64
 	model/run.sh $(MODEL_QUICK)
 	$(MAKE) --no-print-directory build-tests V=asan
+	$(MAKE) --no-print-directory examples-test V=asan
 	tests/run.sh build/asan/tests
 
 check: test
