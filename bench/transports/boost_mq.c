@@ -10,6 +10,10 @@
  * waits in timed_send/timed_receive (WAIT_MS at a time, retried until the
  * case is aborted).  Every send and receive takes the queue's
  * process-shared mutex: that is the design being measured.
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

@@ -11,6 +11,10 @@
  * ck_ring_enqueue_mpmc spins inside the call while a preempted producer
  * has not committed, so a case stuck there is killed at its cap and
  * reported as capped (spins_inside).
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

@@ -16,6 +16,10 @@
  * is aborted.  After a finished run, the queue's own enqueued/dequeued
  * counters must agree with what the processes counted (ipcq_t_check); a
  * case that did not finish prints each participant's counters.
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

@@ -8,6 +8,10 @@
  * write(2) and one read(2) per message.  Only a write of at most PIPE_BUF
  * bytes is atomic, so larger messages run with one producer and one
  * consumer only (n/a otherwise).
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

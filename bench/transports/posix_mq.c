@@ -8,6 +8,10 @@
  * opened once by the parent and inherited, the name unlinked at once.  The
  * timed calls wait WAIT_MS at a time and are retried until the case is
  * aborted; a message size over fs/mqueue/msgsize_max is n/a.
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

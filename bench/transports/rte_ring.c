@@ -10,12 +10,16 @@
  * variants; both its default MP/MC mode and its HTS mode (RING_F_MP_HTS_ENQ
  * | RING_F_MC_HTS_DEQ: head/tail sync, which suits more processes than
  * CPUs); messages of up to 64 bytes travel in the ring's own 64-byte
- * elements (no copy beyond the ring), larger ones in a shared slot pool
+ * elements (no slot pool), larger ones in a shared slot pool
  * whose indices travel in the ring, a second ring holding the free
  * indices, as DPDK's mempool does.  Waits are busy polls (spin_wait()).
  * rte_ring spins inside its own calls while a preempted process holds the
  * ring, so a case stuck there is killed at its cap and reported as capped
  * (spins_inside).
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

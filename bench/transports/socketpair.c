@@ -8,6 +8,10 @@
  * 32 MiB); MSG_DONTWAIT on every call and poll(2) when it would block
  * (WAIT_MS at a time, see fd_wait()), one send(2) and one recv(2) per
  * message.
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 

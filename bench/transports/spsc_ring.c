@@ -7,6 +7,10 @@
  * (shm_open_ep).  It is the best a user can hand-write for this one case,
  * with none of ipcq's per-message header, crash record or counters: the
  * goals that compare against it ask ipcq to come close, not to win.
+ *
+ * As for every transport, the driver pins the latency pair (pinger and
+ * ponger) to two CPUs (unless --no-pin) and leaves the throughput
+ * processes unpinned.
  */
 #include "transport.h"
 
