@@ -10,7 +10,9 @@
  * Conventions used by every function below:
  *  - Return values are >= 0 on success and a negative errno value on failure
  *    (-EINVAL, -EAGAIN, ...).  errno is never the error channel.
- *    ipcq_strerror() turns a return value into a sentence.
+ *    ipcq_strerror() turns a return value into a sentence, and
+ *    ipcq_errdetail() tells what exactly was refused (which field, which
+ *    rule) after the calls that check their input.
  *  - Handles are opaque and made through out-parameters.
  *  - Timeouts are in nanoseconds: IPCQ_NOWAIT (0) never blocks, IPCQ_FOREVER
  *    (-1) blocks until the call can complete, any positive value blocks at
@@ -90,9 +92,40 @@ IPCQ_API const char *ipcq_version_string(void);
  *
  * Returns a static, human-readable sentence that says what the error means
  * for a queue ("segment is corrupt or not an ipcq queue", ...).  Never
- * fails; thread-safe.
+ * fails; thread-safe.  One errno covers several causes (-EINVAL: any bad
+ * argument); ipcq_errdetail() says which one it was.
  */
 IPCQ_API const char *ipcq_strerror(int err);
+
+/**
+ * ipcq_errdetail - what exactly the last failed call of this thread refused.
+ *
+ * Returns a sentence that names the field, flag or file at fault and the
+ * rule it broke, for instance "capacity 1000 is not a power of two in
+ * [2, 16777216]", "NUMA node 5 does not exist (nodes with memory: 0)" or
+ * "segment owned by uid 1000, not by this user (uid 1001): open with
+ * IPCQ_OPEN_ANY_OWNER to accept it"; or "" when there is nothing to add
+ * to ipcq_strerror().  Never NULL.  The text lives in a buffer of the
+ * calling thread that the thread's later ipcq calls may rewrite; copy it
+ * to keep it.
+ *
+ * Which calls set it: ipcq_create(), ipcq_open(), ipcq_open_flags(),
+ * ipcq_open_readonly() and ipcq_unlink() for a bad name, configuration
+ * or flag, a refused or foreign segment (-EINVAL, -ENAMETOOLONG, -ENOENT,
+ * -EPERM, -EACCES, -ELOOP, -EPROTO, -EBADMSG, -EEXIST, -ENOSPC, -EFBIG)
+ * and an impossible NUMA placement; ipcq_attach() for bad roles or
+ * options; ipcq_pin_thread(); the send calls when the handle's full
+ * policy (IPCQ_FULL_FAIL) refused to wait although the timeout allowed it.
+ *
+ * When it is cleared: ipcq_create(), ipcq_open*() and ipcq_unlink() empty
+ * it when they start, so after them it is that call's detail or "".  No
+ * other call clears it, successful or not (the send and receive paths do
+ * not pay for it): read it right after the call that failed, as
+ * `fprintf(stderr, "%s: %s\n", ipcq_strerror(rc), ipcq_errdetail())`, and
+ * not after a later call.  Never fails; thread-safe (each thread has its
+ * own); the library never prints it.
+ */
+IPCQ_API const char *ipcq_errdetail(void);
 
 /* ------------------------------------------------------------------ */
 /* Limits and constants                                                */
@@ -195,7 +228,11 @@ struct ipcq_config {
 	 * IPCQ_NUMA_ANY (the default: no binding, the kernel's policy).  The
 	 * pages are bound (hwloc, strict) before they are first touched, then
 	 * reserved, so the queue never lands on another node by accident.  An
-	 * unknown node or one without memory is -EINVAL.
+	 * unknown node or one without memory is -EINVAL.  When the creator's
+	 * CPU sits on a node without memory, IPCQ_NUMA_LOCAL takes the node
+	 * with memory nearest to it by the latencies the firmware reports
+	 * (ACPI SLIT, as hwloc reads it), or the first node with memory on a
+	 * machine that reports none; ipcq_numa_node() tells the node chosen.
 	 */
 	int32_t numa_node;
 	/**
@@ -239,7 +276,8 @@ struct ipcq_config {
 
 /** Any NUMA node (the kernel's default policy). */
 #define IPCQ_NUMA_ANY (-1)
-/** The NUMA node of the CPU the creating thread runs on. */
+/** The NUMA node of the CPU the creating thread runs on (the nearest node
+ *  with memory when that node has none; see ipcq_config.numa_node). */
 #define IPCQ_NUMA_LOCAL (-2)
 
 /** Initializer with every default; use as `struct ipcq_config c = IPCQ_CONFIG_INIT;`. */
@@ -287,7 +325,8 @@ struct ipcq;
  * ipcq_attach() to send or receive.
  *
  * Errors: -EINVAL bad name or config (nothing created; among others a
- * cfg->mode that gives others any access, such as 0644 or 0604),
+ * cfg->mode that gives others any access, such as 0644 or 0604;
+ * ipcq_errdetail() names the field and its rule),
  * -ENAMETOOLONG name too long, -EEXIST a queue (or anything else) already
  * has that name, -ENOSPC /dev/shm has no room for the whole segment,
  * -EFBIG the segment would exceed IPCQ_SEGMENT_MAX, -EACCES no permission
@@ -319,7 +358,8 @@ IPCQ_API int ipcq_create(const char *name, const struct ipcq_config *cfg,
  * owned by another user, is readable or writable by others (anybody could
  * read every message or corrupt it), or is not a regular file, -EPROTO a
  * segment of another ipcq layout version or build (foreign), -EBADMSG the
- * segment is corrupt or truncated, -ENOMEM.
+ * segment is corrupt or truncated, -ENOMEM.  ipcq_errdetail() tells which
+ * check refused it (the owner's uid, the mode, the header field).
  * Does not block.  May run concurrently with anything.
  */
 IPCQ_API int ipcq_open(const char *name, struct ipcq **out);
@@ -412,7 +452,8 @@ struct ipcq_attach_opts {
 	 * pool's size if smaller).  Ignored without IPCQ_ATTACH_ACK.
 	 */
 	uint32_t prefetch;
-	/** Producers: what a send does when the ring is full (enum ipcq_full_policy). */
+	/** Producers: what a send does when the ring is full (enum ipcq_full_policy).
+	 *  IPCQ_FULL_DROP_OLDEST needs a handle attached as producer only. */
 	uint32_t full_policy;
 	/** Reserved, must be zero. */
 	uint32_t reserved[5];
@@ -422,12 +463,17 @@ struct ipcq_attach_opts {
 enum ipcq_full_policy {
 	/** Wait for room as the call's timeout allows (the default). */
 	IPCQ_FULL_BLOCK = 0,
-	/** Fail at once with -EAGAIN, whatever the timeout. */
+	/** Fail at once with -EAGAIN, whatever the timeout (IPCQ_FOREVER
+	 *  included; ipcq_errdetail() then says that the policy refused). */
 	IPCQ_FULL_FAIL = 1,
 	/**
 	 * Lossy queues (telemetry) only: discard the oldest waiting message
 	 * to make room, and count it (the producer's "dropped" counter).
-	 * Never the default.
+	 * Never the default.  Only for a handle attached as producer and not
+	 * as consumer (IPCQ_ROLE_PRODUCER alone): the discard claims the
+	 * message through the handle's consumer-side work record, which a
+	 * handle that also receives uses for its own receives.  ipcq_attach()
+	 * refuses it with any other roles (-EINVAL).
 	 */
 	IPCQ_FULL_DROP_OLDEST = 2,
 };
@@ -486,7 +532,8 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * Errors: -EPERM a read-only handle (ipcq_open_readonly), the -errno of
  * opening the lock descriptor, -EINVAL bad roles or options (IPCQ_ATTACH_ACK needs the consumer
  * role and a lease pool, IPCQ_ATTACH_DEDUP the producer role, a name and a
- * dedup table), -EALREADY already attached, -EUSERS the participant table
+ * dedup table, IPCQ_FULL_DROP_OLDEST the producer role alone; ipcq_errdetail()
+ * says which), -EALREADY already attached, -EUSERS the participant table
  * is full (all entries held by live processes or by the unfinished work
  * of dead ones), -EBUSY a live process holds the producer name, -ENOSPC
  * the dedup table is full (retire names with ipcq_dedup_remove()),
@@ -1113,6 +1160,73 @@ struct ipcq_stats {
  */
 IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
 			struct ipcq_participant_stats *parts, unsigned nparts);
+
+/** What ipcq_browse() found at a ring position (struct ipcq_slot_view.state). */
+enum ipcq_slot_state {
+	IPCQ_SLOT_EMPTY = 0,   /**< no message yet: no producer has claimed the position */
+	IPCQ_SLOT_WRITING = 1, /**< claimed by a producer that has not published it yet */
+	IPCQ_SLOT_READY = 2,   /**< a message waiting for a consumer */
+	IPCQ_SLOT_TAKEN = 3,   /**< a message a consumer has claimed and not yet released */
+	IPCQ_SLOT_SKIP = 4,    /**< no message: recovery passed over a dead producer's claim */
+	IPCQ_SLOT_GONE = 5,    /**< received and released (or the slot reused by a later lap) */
+};
+
+/** One ring position, as ipcq_browse() saw it. */
+struct ipcq_slot_view {
+	uint32_t size;         /**< sizeof(struct ipcq_slot_view), set by the caller */
+	uint32_t state;        /**< enum ipcq_slot_state */
+	uint64_t pos;          /**< the position asked for */
+	/* The fields below are set for IPCQ_SLOT_READY and IPCQ_SLOT_TAKEN only. */
+	uint64_t len;          /**< payload length (the whole message, whatever was copied) */
+	uint64_t seq;          /**< the producer's sequence number (a named producer's: the name's) */
+	uint64_t enqueue_ns;   /**< enqueue time, CLOCK_MONOTONIC_COARSE */
+	uint32_t producer;     /**< participant index of the producer */
+	uint32_t stream;       /**< named producer's dedup index + 1, 0 for anonymous producers */
+	uint32_t deliveries;   /**< deliveries it has had so far (0: never delivered; saturates at 255) */
+	uint32_t flags;        /**< IPCQ_MSG_*: REDELIVERED (delivered before), REPLAYED */
+	uint32_t adopter;      /**< participant index + 1 of the consumer that adopted it from a dead one, 0 none */
+	uint32_t reserved0;
+	uint64_t reserved[4];
+};
+
+/**
+ * ipcq_browse - copy the message at a position of the main ring without
+ * consuming it (for debugging tools: ipcq-ctl peek and tail).
+ *
+ * @q:    any handle, read-only ones included; attached or not.
+ * @pos:  a ring position.  The messages waiting are at positions
+ *        ipcq_info()'s dequeued .. enqueued - 1; positions below dequeued
+ *        are being received or gone, positions from enqueued on are not
+ *        sent yet.
+ * @buf:  where to copy the first bytes of the payload (may be NULL when
+ *        @cap is 0: metadata only).
+ * @cap:  room at @buf; a longer payload is cut to @cap bytes (view->len
+ *        tells the whole length).
+ * @view: filled with the state of the position and, when it holds a
+ *        message, its metadata; set view->size = sizeof(*view) first.
+ *
+ * Returns the number of payload bytes copied, min(view->len, @cap), when
+ * the slot holds the published message of @pos (IPCQ_SLOT_READY or
+ * IPCQ_SLOT_TAKEN).  Reads only: never writes to the segment, takes no
+ * lock, claims nothing; producers and consumers never see it.  Reads with
+ * pread(), as ipcq_info() does, so a segment file shrunk under the handle
+ * is an error, not a SIGBUS.  The slot is copied like a seqlock read: its
+ * sequence word before and after the header and payload; a message
+ * received and its slot reused meanwhile is reported, not mixed into the
+ * copy.  READY or TAKEN, and the figures, are a snapshot: a consumer may
+ * take the message the moment after.
+ *
+ * Errors: -EINVAL @q or @view NULL, view->size too small, @buf NULL with
+ * @cap > 0; -ENOENT the position holds no message (view->state says why:
+ * EMPTY, WRITING, SKIP or GONE); -EAGAIN the slot changed while it was
+ * being copied (the message was released or the slot reused): the copy
+ * is discarded, call again (a new call usually reports GONE); -EBADMSG the
+ * segment file was truncated under the handle, or the slot holds a length
+ * above max_msg_size (a corrupt segment); or the -errno of pread().
+ * Does not block.  May run concurrently with anything, on any handle.
+ */
+IPCQ_API int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+			 struct ipcq_slot_view *view);
 
 /* ------------------------------------------------------------------ */
 /* NUMA                                                                */

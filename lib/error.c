@@ -1,9 +1,15 @@
 /*
- * error.c - versions, error strings and the initializers of the public
- * structures.  Owns no shared state.
+ * error.c - versions, error strings, the per-thread error detail and the
+ * initializers of the public structures.  Owns no shared state.
+ *
+ * The detail (ipcq_errdetail()) is a fixed thread-local buffer: setting it
+ * never allocates, so it can be set on any failure path, and each thread
+ * sees the detail of its own calls only.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ipcq_internal.h"
@@ -21,22 +27,44 @@ const char *ipcq_version_string(void)
 	return STR(IPCQ_VERSION_MAJOR) "." STR(IPCQ_VERSION_MINOR) "." STR(IPCQ_VERSION_PATCH);
 }
 
+/* Long enough for a whole queue name (IPCQ_NAME_MAX) and the rule it broke. */
+static _Thread_local char detail[512];
+
+IPCQ_COLD void ipcq__errdetail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* vsnprintf of these formats (%s, %d, %u, %x, %llu, %zu) allocates
+	 * nothing; a longer text is cut, always terminated */
+	if (vsnprintf(detail, sizeof(detail), fmt, ap) < 0)
+		detail[0] = '\0';
+	va_end(ap);
+}
+
+const char *ipcq_errdetail(void)
+{
+	return detail;
+}
+
 const char *ipcq_strerror(int err)
 {
 	if (err < 0)
 		err = err == INT_MIN ? 0x7fffffff : -err;
 	switch (err) {
 	case 0: return "success";
-	case EINVAL: return "invalid argument (bad name, configuration, option or handle)";
+	case EINVAL: return "invalid argument (bad name, configuration, option or handle; "
+			    "ipcq_errdetail() says which)";
 	case ENAMETOOLONG: return "queue name too long";
 	case EEXIST: return "a queue with that name already exists";
 	case ENOENT: return "no such queue (or no such entry: side-ring id, producer name)";
 	case ENOSYS: return "not supported by this kernel or machine (NUMA binding)";
 	case ENODEV: return "the queue is not bound to a NUMA node";
 	case EACCES: return "permission denied";
-	case EPERM: return "operation not permitted (handle not attached in that role; or the "
-			   "segment is owned by another user (IPCQ_OPEN_ANY_OWNER to accept), "
-			   "readable or writable by others, or not a regular file)";
+	case EPERM: return "operation not permitted: either the handle is read-only or not attached "
+			   "in the role the call needs, or the segment was refused (owned by another "
+			   "user: IPCQ_OPEN_ANY_OWNER accepts it; readable or writable by others; "
+			   "not a regular file)";
 	case ELOOP: return "queue name is a symbolic link: refused";
 	case EBADMSG: return "segment is corrupt, truncated (shrunk under its users) or not an "
 			     "ipcq queue";
@@ -44,7 +72,9 @@ const char *ipcq_strerror(int err)
 	case ENOSPC: return "no room: /dev/shm cannot hold the whole queue, or the side ring is full";
 	case EFBIG: return "queue would be larger than the segment limit";
 	case ENOMEM: return "out of memory";
-	case EAGAIN: return "queue full (send) or empty (receive), and the call was not to wait";
+	case EAGAIN: return "queue full (send) or empty (receive), and the call did not wait: "
+			    "its timeout was IPCQ_NOWAIT, or the handle's full policy "
+			    "(IPCQ_FULL_FAIL) fails a send at once whatever the timeout";
 	case ETIMEDOUT: return "timed out";
 	case EINTR: return "interrupted by a signal";
 	case EMSGSIZE: return "message larger than the queue's maximum message size";
@@ -62,8 +92,10 @@ const char *ipcq_strerror(int err)
 int ipcq_config_init(struct ipcq_config *cfg)
 {
 	const struct ipcq_config def = IPCQ_CONFIG_INIT;
-	if (!cfg)
+	if (!cfg) {
+		ipcq__errdetail("ipcq_config_init: cfg is NULL");
 		return -EINVAL;
+	}
 	*cfg = def;
 	return 0;
 }
@@ -71,8 +103,10 @@ int ipcq_config_init(struct ipcq_config *cfg)
 int ipcq_attach_opts_init(struct ipcq_attach_opts *opts)
 {
 	const struct ipcq_attach_opts def = IPCQ_ATTACH_OPTS_INIT;
-	if (!opts)
+	if (!opts) {
+		ipcq__errdetail("ipcq_attach_opts_init: opts is NULL");
 		return -EINVAL;
+	}
 	*opts = def;
 	return 0;
 }

@@ -550,6 +550,10 @@ static inline void ipcq__count_shared(struct ipcq *q, unsigned ctr, uint64_t v)
 	ipcq__fetch_add(&q->me->ctr[ctr], v);
 }
 
+/* error.c: set this thread's ipcq_errdetail() text (printf-like; never
+ * allocates; cut to its fixed buffer).  ipcq__errdetail("%s", "") empties it. */
+IPCQ_HIDDEN void ipcq__errdetail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* segment.c */
 IPCQ_HIDDEN uint32_t ipcq__format_signature(void);
 IPCQ_HIDDEN int ipcq__check_name(const char *name);

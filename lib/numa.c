@@ -17,9 +17,16 @@
  *    initializes the segment;
  *  - on a topology that is not the running system (synthetic, XML) the
  *    binding calls do nothing, so the tests check decisions there and
- *    placement only on the real machine.
+ *    placement only on the real machine;
+ *  - a node can have CPUs and no memory (or memory and no CPUs): for
+ *    IPCQ_NUMA_LOCAL on such a CPU the nearest node with memory is the one
+ *    at the smallest latency in the distance matrix the firmware gave
+ *    (ACPI SLIT, read by hwloc as HWLOC_DISTANCES_KIND_FROM_OS |
+ *    HWLOC_DISTANCES_KIND_MEANS_LATENCY); a machine that gives none gets
+ *    the first node with memory.
  */
 #include <errno.h>
+#include <stdio.h>
 /* hwloc's inline helpers assert(); the library never aborts */
 #ifndef NDEBUG
 #define NDEBUG 1
@@ -35,58 +42,144 @@
 
 static int topo_load(hwloc_topology_t *t)
 {
-	if (hwloc_topology_init(t) < 0)
+	if (hwloc_topology_init(t) < 0) {
+		ipcq__errdetail("NUMA: hwloc could not start (out of memory)");
 		return -ENOMEM;
+	}
 	if (hwloc_topology_load(*t) < 0) {
 		hwloc_topology_destroy(*t);
+		ipcq__errdetail("NUMA: hwloc could not read this machine's topology");
 		return -ENOSYS;
 	}
 	return 0;
 }
 
+static int has_memory(hwloc_obj_t o)
+{
+	return o && o->attr && o->attr->numanode.local_memory;
+}
+
+/* "0, 2, 5": the OS indexes of the nodes with memory, for a detail. */
+static const char *memory_nodes(hwloc_topology_t t, char *buf, size_t cap)
+{
+	hwloc_obj_t o = NULL;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while ((o = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, o)) && n + 16 < cap)
+		if (has_memory(o))
+			n += (size_t)snprintf(buf + n, cap - n, "%s%u", n ? ", " : "", o->os_index);
+	if (!n)
+		snprintf(buf, cap, "none");
+	return buf;
+}
+
+/*
+ * The node with memory nearest to the memory-less nodes in @ns, by the
+ * latencies the firmware reported; -1 when the machine gave none that
+ * cover them.  Ties go to the node met first in the matrix.
+ */
+static int nearest_by_latency(hwloc_topology_t t, hwloc_const_nodeset_t ns)
+{
+	struct hwloc_distances_s *d[4];
+	unsigned nr = 4;
+	int best = -1;
+	hwloc_uint64_t best_v = 0;
+
+	if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, d,
+					HWLOC_DISTANCES_KIND_FROM_OS |
+						HWLOC_DISTANCES_KIND_MEANS_LATENCY,
+					0) < 0)
+		return -1;
+	if (nr > 4)
+		nr = 4; /* the count says how many exist; only 4 were returned */
+	for (unsigned m = 0; m < nr; m++) {
+		for (unsigned i = 0; i < d[m]->nbobjs; i++) {
+			hwloc_obj_t from = d[m]->objs[i];
+			if (!from || !hwloc_bitmap_isset(ns, from->os_index))
+				continue;
+			for (unsigned j = 0; j < d[m]->nbobjs; j++) {
+				hwloc_obj_t to = d[m]->objs[j];
+				hwloc_uint64_t v = d[m]->values[i * d[m]->nbobjs + j];
+				if (!has_memory(to))
+					continue;
+				if (best < 0 || v < best_v) {
+					best = (int)to->os_index;
+					best_v = v;
+				}
+			}
+		}
+		hwloc_distances_release(t, d[m]);
+	}
+	return best;
+}
+
 /*
  * Decide the node for a request: a node number (must exist and have
- * memory), IPCQ_NUMA_LOCAL (the node of @cpu, the CPU the caller runs on)
- * or IPCQ_NUMA_ANY (none: returns IPCQ_NUMA_ANY).  Returns the node's OS
- * index, IPCQ_NUMA_ANY, or -EINVAL.
+ * memory), IPCQ_NUMA_LOCAL (the node of @cpu, the CPU the caller runs on;
+ * when that node has no memory, the nearest node that has some) or
+ * IPCQ_NUMA_ANY (none: returns IPCQ_NUMA_ANY).  Returns the node's OS
+ * index, IPCQ_NUMA_ANY, or -EINVAL (with the detail set).
  */
 int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
 {
+	char have[128];
+
 	if (requested == IPCQ_NUMA_ANY)
 		return IPCQ_NUMA_ANY;
 	if (requested == IPCQ_NUMA_LOCAL) {
 		hwloc_obj_t pu = cpu >= 0 ? hwloc_get_pu_obj_by_os_index(t, (unsigned)cpu) : NULL;
 		hwloc_nodeset_t ns = hwloc_bitmap_alloc();
 		int node = -EINVAL;
-		if (!ns)
+		if (!ns) {
+			ipcq__errdetail("IPCQ_NUMA_LOCAL: out of memory");
 			return -ENOMEM;
+		}
 		if (pu) {
 			hwloc_cpuset_to_nodeset(t, pu->cpuset, ns);
 			int i;
 			hwloc_bitmap_foreach_begin(i, ns) {
 				hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)i);
-				if (node < 0 && o && o->attr && o->attr->numanode.local_memory)
+				if (node < 0 && has_memory(o))
 					node = i;
 			} hwloc_bitmap_foreach_end();
+			/* the CPU's node has no memory: the nearest that has */
+			if (node < 0 && !hwloc_bitmap_iszero(ns))
+				node = nearest_by_latency(t, ns);
 		}
 		if (node < 0) {
-			/* the CPU's node has no memory (or is unknown): the
-			 * first node that has some */
+			/* no latencies (or an unknown CPU): the first node
+			 * with memory */
 			hwloc_obj_t o = NULL;
 			while ((o = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, o)))
-				if (o->attr->numanode.local_memory) {
+				if (has_memory(o)) {
 					node = (int)o->os_index;
 					break;
 				}
 		}
 		hwloc_bitmap_free(ns);
+		if (node < 0) {
+			ipcq__errdetail("IPCQ_NUMA_LOCAL: no NUMA node of this machine has memory");
+			return -EINVAL;
+		}
 		return node;
 	}
-	if (requested < 0)
+	if (requested < 0) {
+		ipcq__errdetail("numa_node %d: a node number, IPCQ_NUMA_ANY (-1) or "
+				"IPCQ_NUMA_LOCAL (-2)", requested);
 		return -EINVAL;
+	}
 	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)requested);
-	if (!o || !o->attr || !o->attr->numanode.local_memory)
-		return -EINVAL; /* unknown or memory-less node */
+	if (!o) {
+		ipcq__errdetail("NUMA node %d does not exist (nodes with memory: %s)", requested,
+				memory_nodes(t, have, sizeof(have)));
+		return -EINVAL;
+	}
+	if (!has_memory(o)) {
+		ipcq__errdetail("NUMA node %d has no memory (nodes with memory: %s)", requested,
+				memory_nodes(t, have, sizeof(have)));
+		return -EINVAL;
+	}
 	return requested;
 }
 
@@ -119,20 +212,30 @@ int ipcq__numa_bind(void *addr, size_t len, int node)
 	if (rc)
 		return rc;
 	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)node);
-	if (!o)
+	if (!o) {
+		ipcq__errdetail("NUMA node %d went away between the check and the binding", node);
 		rc = -EINVAL;
-	else if (hwloc_set_area_membind(t, addr, len, o->nodeset, HWLOC_MEMBIND_BIND,
-					HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET) < 0)
+	} else if (hwloc_set_area_membind(t, addr, len, o->nodeset, HWLOC_MEMBIND_BIND,
+					  HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET) < 0) {
 		rc = errno ? -errno : -ENOSYS;
+		ipcq__errdetail("binding the segment to NUMA node %d failed (%s)", node,
+				ipcq_strerror(rc));
+	}
 	hwloc_topology_destroy(t);
 	return rc;
 }
 
 int ipcq__numa_pin(hwloc_topology_t t, int node)
 {
-	hwloc_obj_t o = hwloc_get_numanode_obj_by_os_index(t, (unsigned)node);
-	if (!o || !o->cpuset || hwloc_bitmap_iszero(o->cpuset))
+	hwloc_obj_t o = node >= 0 ? hwloc_get_numanode_obj_by_os_index(t, (unsigned)node) : NULL;
+	if (!o) {
+		ipcq__errdetail("NUMA node %d does not exist on this machine: nothing to pin to", node);
 		return -EINVAL;
+	}
+	if (!o->cpuset || hwloc_bitmap_iszero(o->cpuset)) {
+		ipcq__errdetail("NUMA node %d has no CPUs: nothing to pin to", node);
+		return -EINVAL;
+	}
 	if (hwloc_set_cpubind(t, o->cpuset, HWLOC_CPUBIND_THREAD) < 0)
 		return errno ? -errno : -ENOSYS;
 	return 0;
@@ -150,8 +253,10 @@ int ipcq_pin_thread(struct ipcq *q)
 	hwloc_topology_t t;
 	if (!q)
 		return -EINVAL;
-	if (q->numa_node == IPCQ_NUMA_ANY)
+	if (q->numa_node == IPCQ_NUMA_ANY) {
+		ipcq__errdetail("the queue was created with IPCQ_NUMA_ANY: no node to pin to");
 		return -ENODEV;
+	}
 	int rc = topo_load(&t);
 	if (rc)
 		return rc;

@@ -196,29 +196,29 @@ static uint64_t process_start_time(void)
 static int check_opts(const struct ipcq_attach_opts *o)
 {
 	if (o->size < offsetof(struct ipcq_attach_opts, reserved) || o->size > sizeof(*o))
-		return -EINVAL;
+		return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", o->size), -EINVAL;
 	if (o->wait_strategy != IPCQ_WAIT_DEFAULT && o->wait_strategy != IPCQ_WAIT_ADAPTIVE &&
 	    o->wait_strategy != IPCQ_WAIT_BUSY_POLL && o->wait_strategy != IPCQ_WAIT_YIELD)
-		return -EINVAL;
+		return ipcq__errdetail("wait_strategy %u: IPCQ_WAIT_DEFAULT (0), ADAPTIVE (1), BUSY_POLL (2) or YIELD (3)", o->wait_strategy), -EINVAL;
 	if ((o->spin_count != UINT32_MAX && o->spin_count > 1000000) ||
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
-		return -EINVAL;
+		return ipcq__errdetail("spin_count %u, yield_count %u: each at most 1000000, or UINT32_MAX for the queue's", o->spin_count, o->yield_count), -EINVAL;
 	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP))
-		return -EINVAL;
+		return ipcq__errdetail("flags 0x%x: only IPCQ_ATTACH_ACK (0x1) and IPCQ_ATTACH_DEDUP (0x2) exist", o->flags), -EINVAL;
 	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
-		return -EINVAL;
+		return ipcq__errdetail("full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy), -EINVAL;
 	if (o->name) {
 		size_t n = strnlen(o->name, IPCQ_PARTICIPANT_NAME_MAX + 1);
 		if (n > IPCQ_PARTICIPANT_NAME_MAX)
-			return -EINVAL;
+			return ipcq__errdetail("participant name longer than %u bytes", IPCQ_PARTICIPANT_NAME_MAX), -EINVAL;
 		for (size_t i = 0; i < n; i++)
 			if (o->name[i] < 0x20 || o->name[i] > 0x7e)
-				return -EINVAL;
+				return ipcq__errdetail("participant name: byte %zu is 0x%02x, only printable ASCII", i, (unsigned char)o->name[i]), -EINVAL;
 	}
 	size_t nres = (o->size - offsetof(struct ipcq_attach_opts, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
 		if (o->reserved[i])
-			return -EINVAL;
+			return ipcq__errdetail("attach opts reserved[%zu] is %u: must be zero", i, o->reserved[i]), -EINVAL;
 	return 0;
 }
 
@@ -245,15 +245,15 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	int rc, fd;
 
 	if (!q || !roles || (roles & ~(IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER)))
-		return -EINVAL;
+		return ipcq__errdetail(q ? "roles 0x%x: IPCQ_ROLE_PRODUCER (0x1), IPCQ_ROLE_CONSUMER (0x2) or both" : "handle is NULL", roles), -EINVAL;
 	if (q->readonly)
-		return -EPERM;
+		return ipcq__errdetail("a read-only handle (monitor) cannot attach; open it with ipcq_open()"), -EPERM;
 	if (q->index >= 0)
 		return -EALREADY;
 	if (opts) {
 		if (opts->size < offsetof(struct ipcq_attach_opts, reserved) ||
 		    opts->size > sizeof(o))
-			return -EINVAL;
+			return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", opts->size), -EINVAL;
 		memcpy(&o, opts, opts->size);
 	}
 	rc = check_opts(&o);
@@ -271,6 +271,7 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	    ((o.flags & IPCQ_ATTACH_DEDUP) &&
 	     (!(roles & IPCQ_ROLE_PRODUCER) || !o.name || !o.name[0] || !q->dedup_capacity))) {
 		close(fd);
+		ipcq__errdetail("%s", o.full_policy == IPCQ_FULL_DROP_OLDEST && ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER)) ? "IPCQ_FULL_DROP_OLDEST needs a handle attached as producer only (IPCQ_ROLE_PRODUCER, not IPCQ_ROLE_CONSUMER)" : !(roles & IPCQ_ROLE_PRODUCER) ? "IPCQ_ATTACH_DEDUP needs the producer role" : !q->dedup_capacity ? "IPCQ_ATTACH_DEDUP: the queue has no dedup table (dedup_capacity 0)" : "IPCQ_ATTACH_DEDUP needs a producer name (opts.name)");
 		return -EINVAL;
 	}
 	if (o.prefetch == IPCQ_AUTO)
@@ -279,6 +280,7 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
 		    o.prefetch > q->lease_capacity) {
 			close(fd);
+			ipcq__errdetail(!(roles & IPCQ_ROLE_CONSUMER) ? "IPCQ_ATTACH_ACK needs the consumer role" : !q->lease_capacity ? "IPCQ_ATTACH_ACK: the queue has no lease pool (lease_capacity 0)" : "prefetch %u is not in [1, lease_capacity %u]", o.prefetch, q->lease_capacity);
 			return -EINVAL;
 		}
 	}

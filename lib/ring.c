@@ -700,7 +700,7 @@ static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_n
 	ipcq__count(q, IPCQ_CTR_FULL, 1);
 	if (q->full_policy == IPCQ_FULL_FAIL ||
 	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
-		return -EAGAIN;
+		return timeout_ns != IPCQ_NOWAIT ? (ipcq__errdetail("the ring is full and the handle's full policy, IPCQ_FULL_FAIL, fails a send at once whatever its timeout (attach with IPCQ_FULL_BLOCK to wait)"), -EAGAIN) : -EAGAIN;
 	/* drop-oldest makes room instead of waiting for it; it waits only
 	 * while the oldest message is still being written or read, and no
 	 * longer than the caller allows (IPCQ_NOWAIT: one try) */

@@ -161,6 +161,67 @@ int ipcq__check_name(const char *name)
 	return 0;
 }
 
+/*
+ * A name as a detail shows it: printable ASCII as it is, anything else as
+ * \xNN, cut with "..." beyond 64 bytes (a name in a detail can be anything
+ * a caller passed, and the tools print it on a terminal).
+ */
+static const char *name_show(char *buf, size_t cap, const char *name)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; name[i] && o + 8 < cap; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (i == 64) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+#define NAME_RULE "1..200 bytes of letters, digits, '.', '_' and '-', not starting with '.'"
+
+/* ipcq__check_name() for the calls that take a name from their caller:
+ * the same answer, and the detail of a refusal. */
+IPCQ_COLD static int check_name_detail(const char *name)
+{
+	char show[300];
+	int rc = ipcq__check_name(name);
+
+	if (rc == 0)
+		return 0;
+	if (!name) {
+		ipcq__errdetail("name is NULL: " NAME_RULE);
+	} else if (!name[0]) {
+		ipcq__errdetail("name is empty: " NAME_RULE);
+	} else if (rc == -ENAMETOOLONG) {
+		ipcq__errdetail("name '%s' is longer than %u bytes", name_show(show, sizeof(show), name),
+				IPCQ_NAME_MAX);
+	} else if (name[0] == '.') {
+		ipcq__errdetail("name '%s': may not start with '.' (hidden files in /dev/shm are not "
+				"queues)", name_show(show, sizeof(show), name));
+	} else {
+		size_t i = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789._-");
+		unsigned char c = (unsigned char)name[i];
+		char what[8];
+		if (c >= 0x20 && c < 0x7f)
+			snprintf(what, sizeof(what), "'%c'", c);
+		else
+			snprintf(what, sizeof(what), "\\x%02x", c);
+		ipcq__errdetail("name '%s': only letters, digits, '.', '_' and '-' (%s at byte %zu)",
+				name_show(show, sizeof(show), name), what, i);
+	}
+	return rc;
+}
+
 static void make_path(char *buf, size_t cap, const char *name)
 {
 	size_t p = strlen(IPCQ_PATH_PREFIX);
@@ -177,47 +238,118 @@ static int check_strategy(uint32_t s)
 	return s == IPCQ_WAIT_ADAPTIVE || s == IPCQ_WAIT_BUSY_POLL || s == IPCQ_WAIT_YIELD;
 }
 
+/* The detail of a cfg->size that no version of the structure has. */
+IPCQ_COLD static int bad_config_size(uint32_t size)
+{
+	ipcq__errdetail("config size %u: not the size of a struct ipcq_config (%zu..%zu bytes); "
+			"start from IPCQ_CONFIG_INIT or ipcq_config_init()",
+			size, offsetof(struct ipcq_config, reserved), sizeof(struct ipcq_config));
+	return -EINVAL;
+}
+
+/* The mode rule, said for the mode given. */
+IPCQ_COLD static void bad_mode(uint32_t mode)
+{
+	const char *why;
+
+	if (mode & ~0777u)
+		why = "only permission bits (0777) may be set";
+	else if (mode & 0007u)
+		why = "others may not read or write a queue";
+	else if ((mode & 0700u) != 0600u)
+		why = "the owner reads and writes it, nothing more or less";
+	else
+		why = "the group gets no access, read (r) or read and write (rw), nothing else";
+	ipcq__errdetail("mode 0%03o: %s; use 0600, 0640 or 0660", mode, why);
+}
+
 IPCQ_COLD static int check_config(const struct ipcq_config *c)
 {
 	if (c->size < offsetof(struct ipcq_config, reserved) || c->size > sizeof(*c))
-		return -EINVAL;
+		return bad_config_size(c->size);
 	if (!is_pow2(c->capacity) || c->capacity < IPCQ_CAPACITY_MIN ||
-	    c->capacity > IPCQ_CAPACITY_MAX)
+	    c->capacity > IPCQ_CAPACITY_MAX) {
+		ipcq__errdetail("capacity %u is not a power of two in [%u, %u]", c->capacity,
+				IPCQ_CAPACITY_MIN, IPCQ_CAPACITY_MAX);
 		return -EINVAL;
-	if (c->max_msg_size < 1 || c->max_msg_size > IPCQ_MSG_SIZE_MAX)
+	}
+	if (c->max_msg_size < 1 || c->max_msg_size > IPCQ_MSG_SIZE_MAX) {
+		ipcq__errdetail("max_msg_size %u is not in [1, %u] bytes", c->max_msg_size,
+				IPCQ_MSG_SIZE_MAX);
 		return -EINVAL;
+	}
 	/* owner rw always; group none, r or rw; others nothing */
-	if (c->mode != 0600 && c->mode != 0640 && c->mode != 0660)
+	if (c->mode != 0600 && c->mode != 0640 && c->mode != 0660) {
+		bad_mode(c->mode);
 		return -EINVAL;
-	if (!check_strategy(c->wait_strategy))
+	}
+	if (!check_strategy(c->wait_strategy)) {
+		ipcq__errdetail("wait_strategy %u: a queue's default is IPCQ_WAIT_ADAPTIVE (1), "
+				"IPCQ_WAIT_BUSY_POLL (2) or IPCQ_WAIT_YIELD (3)%s", c->wait_strategy,
+				c->wait_strategy == IPCQ_WAIT_DEFAULT
+					? "; IPCQ_WAIT_DEFAULT is for attach options only" : "");
 		return -EINVAL;
-	if (c->spin_count > 1000000 || c->yield_count > 1000000)
+	}
+	if (c->spin_count > 1000000 || c->yield_count > 1000000) {
+		ipcq__errdetail("%s %u is above 1000000",
+				c->spin_count > 1000000 ? "spin_count" : "yield_count",
+				c->spin_count > 1000000 ? c->spin_count : c->yield_count);
 		return -EINVAL;
-	if (c->max_participants < 1 || c->max_participants > IPCQ_PARTICIPANTS_MAX)
+	}
+	if (c->max_participants < 1 || c->max_participants > IPCQ_PARTICIPANTS_MAX) {
+		ipcq__errdetail("max_participants %u is not in [1, %u]", c->max_participants,
+				IPCQ_PARTICIPANTS_MAX);
 		return -EINVAL;
-	if (c->side_capacity && (!is_pow2(c->side_capacity) || c->side_capacity > IPCQ_CAPACITY_MAX))
+	}
+	if (c->side_capacity && (!is_pow2(c->side_capacity) || c->side_capacity > IPCQ_CAPACITY_MAX)) {
+		ipcq__errdetail("side_capacity %u: 0 (no side ring), IPCQ_AUTO or a power of two up "
+				"to %u", c->side_capacity, IPCQ_CAPACITY_MAX);
 		return -EINVAL;
-	if (c->max_deliveries < 1 || c->max_deliveries > 255)
+	}
+	if (c->max_deliveries < 1 || c->max_deliveries > 255) {
+		ipcq__errdetail("max_deliveries %u is not in [1, 255]", c->max_deliveries);
 		return -EINVAL;
-	if (c->lease_capacity > IPCQ_CAPACITY_MAX)
+	}
+	if (c->lease_capacity > IPCQ_CAPACITY_MAX) {
+		ipcq__errdetail("lease_capacity %u: 0 (no ack mode), IPCQ_AUTO or at most %u",
+				c->lease_capacity, IPCQ_CAPACITY_MAX);
 		return -EINVAL;
-	if (c->grace_us < 100 || c->grace_us > 60000000)
+	}
+	if (c->grace_us < 100 || c->grace_us > 60000000) {
+		ipcq__errdetail("grace_us %u is not in [100, 60000000] microseconds", c->grace_us);
 		return -EINVAL;
-	if (c->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
+	}
+	if (c->dedup_capacity > IPCQ_PARTICIPANTS_MAX) {
+		ipcq__errdetail("dedup_capacity %u is above %u", c->dedup_capacity,
+				IPCQ_PARTICIPANTS_MAX);
 		return -EINVAL;
+	}
 	if ((c->high_watermark || c->low_watermark) &&
 	    (c->low_watermark < 1 || c->low_watermark >= c->high_watermark ||
-	     c->high_watermark > c->capacity))
+	     c->high_watermark > c->capacity)) {
+		ipcq__errdetail("watermarks high %u, low %u: both 0 (none), or 1 <= low_watermark < "
+				"high_watermark <= capacity (%u)", c->high_watermark,
+				c->low_watermark, c->capacity);
 		return -EINVAL;
-	if (c->numa_node < IPCQ_NUMA_LOCAL || c->numa_node > 1023)
+	}
+	if (c->numa_node < IPCQ_NUMA_LOCAL || c->numa_node > 1023) {
+		ipcq__errdetail("numa_node %d: a node number 0..1023, IPCQ_NUMA_ANY (-1) or "
+				"IPCQ_NUMA_LOCAL (-2)", (int)c->numa_node);
 		return -EINVAL;
+	}
 	/* no flags are defined yet */
-	if (c->flags)
+	if (c->flags) {
+		ipcq__errdetail("flags 0x%x: no IPCQ_CF_* flag is defined yet, must be 0",
+				c->flags);
 		return -EINVAL;
+	}
 	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
-		if (c->reserved[i])
+		if (c->reserved[i]) {
+			ipcq__errdetail("reserved[%zu] is %u: reserved fields must be zero (start "
+					"from IPCQ_CONFIG_INIT)", i, c->reserved[i]);
 			return -EINVAL;
+		}
 	return 0;
 }
 
@@ -549,14 +681,17 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	struct ipcq_map *m = NULL;
 	int rc, fd = -1, named = 0;
 
-	if (!out)
+	ipcq__errdetail("%s", "");
+	if (!out) {
+		ipcq__errdetail("ipcq_create: out is NULL");
 		return -EINVAL;
-	rc = ipcq__check_name(name);
+	}
+	rc = check_name_detail(name);
 	if (rc)
 		return rc;
 	if (cfg) {
 		if (cfg->size < offsetof(struct ipcq_config, reserved) || cfg->size > sizeof(c))
-			return -EINVAL;
+			return bad_config_size(cfg->size);
 		memcpy(&c, cfg, cfg->size);
 	}
 	/* automatic table sizes scale with the ring, so that a queue of a few
@@ -574,8 +709,12 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		return rc;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
 			    c.side_capacity, c.dedup_capacity, &l);
-	if (rc)
+	if (rc) {
+		ipcq__errdetail("the segment would be %llu bytes, above IPCQ_SEGMENT_MAX (%llu): "
+				"lower capacity, max_msg_size, lease_capacity or side_capacity",
+				(unsigned long long)l.total, (unsigned long long)IPCQ_SEGMENT_MAX);
 		return rc;
+	}
 
 	make_path(path, sizeof(path), name);
 	tmp[0] = '\0';
@@ -607,6 +746,9 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	rc = posix_fallocate(fd, 0, (off_t)l.total);
 	if (rc) {
 		rc = rc == EFBIG ? -ENOSPC : -rc;
+		if (rc == -ENOSPC)
+			ipcq__errdetail("/dev/shm has no room for the segment's %llu bytes",
+					(unsigned long long)l.total);
 		goto fail_unlink;
 	}
 	IPCQ_CRASHPOINT("create.reserved");
@@ -625,6 +767,8 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	if (named) {
 		if (link(tmp, path) < 0) {
 			rc = -errno;
+			if (rc == -EEXIST)
+				ipcq__errdetail("%s already exists", path);
 			goto fail_unlink;
 		}
 		unlink(tmp);
@@ -632,6 +776,8 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 		(void)tmp_lock(fd, F_UNLCK);
 	} else {
 		rc = link_unnamed(fd, path);
+		if (rc == -EEXIST)
+			ipcq__errdetail("%s already exists", path);
 		if (rc)
 			goto fail;
 	}
@@ -653,52 +799,124 @@ fail:
 	return rc;
 }
 
+/* A header field that no queue of this layout can have. */
+IPCQ_COLD static int bad_field(const char *field, unsigned long long v)
+{
+	ipcq__errdetail("segment header: %s = %llu is impossible (corrupt segment)", field, v);
+	return -EBADMSG;
+}
+
 /* Validate a header copy against the file it came from. */
 IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file_size)
 {
 	struct layout l;
 
-	if (h->magic != IPCQ_MAGIC)
+	if (h->magic != IPCQ_MAGIC) {
+		ipcq__errdetail("not an ipcq queue: magic 0x%016llx, an ipcq segment starts with "
+				"0x%016llx", (unsigned long long)h->magic,
+				(unsigned long long)IPCQ_MAGIC);
 		return -EBADMSG;
-	if (h->layout_version != IPCQ_LAYOUT_VERSION || h->format_sig != ipcq__format_signature())
+	}
+	if (h->layout_version != IPCQ_LAYOUT_VERSION) {
+		ipcq__errdetail("layout version %u, this build reads version %u: made by another "
+				"ipcq version (use that version's library and tools)",
+				h->layout_version, IPCQ_LAYOUT_VERSION);
 		return -EPROTO;
-	if (h->header_size != IPCQ_HEADER_SIZE || h->line_size != IPCQ_LINE ||
-	    h->participant_size != sizeof(struct ipcq_shm_participant))
-		return -EBADMSG;
+	}
+	if (h->format_sig != ipcq__format_signature()) {
+		ipcq__errdetail("format signature 0x%08x, this build's is 0x%08x: made by a build "
+				"that lays out the shared structures differently (another "
+				"architecture, compiler or line size)", h->format_sig,
+				ipcq__format_signature());
+		return -EPROTO;
+	}
+	if (h->header_size != IPCQ_HEADER_SIZE)
+		return bad_field("header_size", h->header_size);
+	if (h->line_size != IPCQ_LINE)
+		return bad_field("line_size", h->line_size);
+	if (h->participant_size != sizeof(struct ipcq_shm_participant))
+		return bad_field("participant_size", h->participant_size);
 	if (!is_pow2(h->capacity) || h->capacity < IPCQ_CAPACITY_MIN ||
 	    h->capacity > IPCQ_CAPACITY_MAX)
-		return -EBADMSG;
+		return bad_field("capacity", h->capacity);
 	if (h->max_msg_size < 1 || h->max_msg_size > IPCQ_MSG_SIZE_MAX)
-		return -EBADMSG;
+		return bad_field("max_msg_size", h->max_msg_size);
 	if (h->max_participants < 1 || h->max_participants > IPCQ_PARTICIPANTS_MAX)
+		return bad_field("max_participants", h->max_participants);
+	if (!check_strategy(h->wait_strategy))
+		return bad_field("wait_strategy", h->wait_strategy);
+	if (h->spin_count > 1000000)
+		return bad_field("spin_count", h->spin_count);
+	if (h->yield_count > 1000000)
+		return bad_field("yield_count", h->yield_count);
+	if ((h->side_capacity && !is_pow2(h->side_capacity)) || h->side_capacity > IPCQ_CAPACITY_MAX)
+		return bad_field("side_capacity", h->side_capacity);
+	if (h->lease_capacity > IPCQ_CAPACITY_MAX)
+		return bad_field("lease_capacity", h->lease_capacity);
+	if (h->max_deliveries < 1 || h->max_deliveries > 255)
+		return bad_field("max_deliveries", h->max_deliveries);
+	if (h->grace_us < 100 || h->grace_us > 60000000)
+		return bad_field("grace_us", h->grace_us);
+	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
+		return bad_field("dedup_capacity", h->dedup_capacity);
+	if (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)) {
+		ipcq__errdetail("segment header: numa_node = %d is impossible (corrupt segment)",
+				(int)h->numa_node);
 		return -EBADMSG;
-	if (!check_strategy(h->wait_strategy) || h->spin_count > 1000000 ||
-	    h->yield_count > 1000000)
-		return -EBADMSG;
-	if ((h->side_capacity && !is_pow2(h->side_capacity)) || h->side_capacity > IPCQ_CAPACITY_MAX ||
-	    h->lease_capacity > IPCQ_CAPACITY_MAX || h->max_deliveries < 1 ||
-	    h->max_deliveries > 255 || h->grace_us < 100 || h->grace_us > 60000000)
-		return -EBADMSG;
-	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX ||
-	    (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)))
-		return -EBADMSG;
+	}
 	if ((h->high_watermark || h->low_watermark) &&
 	    (h->low_watermark < 1 || h->low_watermark >= h->high_watermark ||
-	     h->high_watermark > h->capacity))
+	     h->high_watermark > h->capacity)) {
+		ipcq__errdetail("segment header: watermarks high %u, low %u with capacity %u are "
+				"impossible (corrupt segment)", h->high_watermark,
+				h->low_watermark, h->capacity);
 		return -EBADMSG;
+	}
 	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
-			   h->side_capacity, h->dedup_capacity, &l))
+			   h->side_capacity, h->dedup_capacity, &l)) {
+		ipcq__errdetail("segment header: its tables would be %llu bytes, above "
+				"IPCQ_SEGMENT_MAX (corrupt segment)", (unsigned long long)l.total);
 		return -EBADMSG;
+	}
 	if (h->slot_size != l.slot_size || h->lease_size != l.lease_size ||
 	    h->side_size != l.side_size || h->off_control != l.off_control ||
 	    h->off_participants != l.off_participants || h->off_ring != l.off_ring ||
 	    h->off_leases != l.off_leases || h->off_side != l.off_side ||
 	    h->off_dedup != l.off_dedup ||
-	    h->total_size != l.total)
+	    h->total_size != l.total) {
+		ipcq__errdetail("segment header: sizes and offsets do not match its capacity, "
+				"message size and table sizes (corrupt segment)");
 		return -EBADMSG;
-	if (file_size != h->total_size)
+	}
+	if (file_size != h->total_size) {
+		ipcq__errdetail("the segment file is %llu bytes, its header says %llu: truncated or "
+				"corrupt", (unsigned long long)file_size,
+				(unsigned long long)h->total_size);
 		return -EBADMSG;
+	}
 	return 0;
+}
+
+/* The detail of an open(2) of the segment at @path that failed with @rc. */
+IPCQ_COLD static void open_failed(const char *path, int rc, int readonly)
+{
+	switch (-rc) {
+	case ENOENT:
+		ipcq__errdetail("no queue by that name: %s does not exist", path);
+		break;
+	case ELOOP:
+		ipcq__errdetail("%s is a symbolic link: never followed", path);
+		break;
+	case EPERM:
+		ipcq__errdetail("%s is a directory, not a queue: refused", path);
+		break;
+	case EACCES:
+		ipcq__errdetail("%s: this user may not %s it (mode and owner of the file)", path,
+				readonly ? "read" : "read and write");
+		break;
+	default:
+		break;
+	}
 }
 
 int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
@@ -711,9 +929,19 @@ int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
 	ssize_t got;
 	int rc, readonly = (flags & IPCQ_OPEN_READONLY) != 0;
 
-	if (!out || (flags & ~(uint32_t)(IPCQ_OPEN_READONLY | IPCQ_OPEN_ANY_OWNER)))
+	ipcq__errdetail("%s", "");
+	if (!out) {
+		ipcq__errdetail("ipcq_open: out is NULL");
 		return -EINVAL;
-	rc = ipcq__check_name(name);
+	}
+	if (flags & ~(uint32_t)(IPCQ_OPEN_READONLY | IPCQ_OPEN_ANY_OWNER)) {
+		ipcq__errdetail("flags 0x%x: unknown bits 0x%x (known: IPCQ_OPEN_READONLY 0x%x, "
+				"IPCQ_OPEN_ANY_OWNER 0x%x)", flags,
+				flags & ~(uint32_t)(IPCQ_OPEN_READONLY | IPCQ_OPEN_ANY_OWNER),
+				IPCQ_OPEN_READONLY, IPCQ_OPEN_ANY_OWNER);
+		return -EINVAL;
+	}
+	rc = check_name_detail(name);
 	if (rc)
 		return rc;
 	make_path(path, sizeof(path), name);
@@ -725,6 +953,7 @@ int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
 	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (q->fd < 0) {
 		rc = errno == EISDIR ? -EPERM : -errno;
+		open_failed(path, rc, readonly);
 		goto fail;
 	}
 	if (fstat(q->fd, &st) < 0) {
@@ -733,23 +962,39 @@ int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
 	}
 	/* anybody who can write the segment can corrupt every participant,
 	 * anybody who can read it sees every message */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWOTH | S_IROTH))) {
+	if (!S_ISREG(st.st_mode)) {
+		ipcq__errdetail("%s is not a regular file (a queue is one): refused", path);
+		rc = -EPERM;
+		goto fail;
+	}
+	if (st.st_mode & (S_IWOTH | S_IROTH)) {
+		ipcq__errdetail("segment mode 0%03o: others may read or write it (anybody could read "
+				"or corrupt its messages): refused whatever the flags; a queue is "
+				"0600, 0640 or 0660", (unsigned)(st.st_mode & 07777));
 		rc = -EPERM;
 		goto fail;
 	}
 	/* another user's segment is memory that user controls: a process of
 	 * ours (root's tools above all) works on it only when asked to */
 	if (st.st_uid != geteuid() && !(flags & IPCQ_OPEN_ANY_OWNER)) {
+		ipcq__errdetail("segment owned by uid %u, not by this user (uid %u): open with "
+				"IPCQ_OPEN_ANY_OWNER to accept it", (unsigned)st.st_uid,
+				(unsigned)geteuid());
 		rc = -EPERM;
 		goto fail;
 	}
 	if ((uint64_t)st.st_size < sizeof(h)) {
+		ipcq__errdetail("the segment file is %lld bytes, smaller than an ipcq header (%zu): "
+				"truncated, or not a queue", (long long)st.st_size, sizeof(h));
 		rc = -EBADMSG;
 		goto fail;
 	}
 	got = pread(q->fd, &h, sizeof(h), 0);
 	if (got != (ssize_t)sizeof(h)) {
 		rc = got < 0 ? -errno : -EBADMSG;
+		if (got >= 0)
+			ipcq__errdetail("read %zd bytes of the segment's %zu-byte header: truncated "
+					"under us", got, sizeof(h));
 		goto fail;
 	}
 	rc = header_check(&h, (uint64_t)st.st_size);
@@ -790,17 +1035,27 @@ int ipcq_unlink(const char *name)
 {
 	char path[sizeof(IPCQ_PATH_PREFIX) + IPCQ_NAME_MAX + 1];
 	struct stat st;
-	int rc = ipcq__check_name(name);
+	int rc;
 
+	ipcq__errdetail("%s", "");
+	rc = check_name_detail(name);
 	if (rc)
 		return rc;
 	make_path(path, sizeof(path), name);
-	if (lstat(path, &st) < 0)
-		return -errno;
+	if (lstat(path, &st) < 0) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			ipcq__errdetail("no queue by that name: %s does not exist", path);
+		return rc;
+	}
 	/* only ever remove a queue, never what a symlink points to or a
 	 * directory someone put there */
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode)) {
+		ipcq__errdetail("%s is %s, not a queue: never removed", path,
+				S_ISLNK(st.st_mode) ? "a symbolic link"
+				: S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
 		return -EPERM;
+	}
 	if (unlink(path) < 0)
 		return -errno;
 	return 0;

@@ -1,4 +1,4 @@
-/* NUMA decisions on synthetic and XML hwloc topologies (2 and 4 nodes, sparse indexes, memory-less nodes, one node): ipcq__numa_pick and ipcq__numa_pin. */
+/* NUMA decisions on synthetic and XML hwloc topologies (2 and 4 nodes, sparse indexes, memory-less nodes, a memory-less node placed by latency, one node): ipcq__numa_pick, its ipcq_errdetail(), and ipcq__numa_pin. */
 #include <limits.h>
 
 #include "numa_internal.h"
@@ -355,6 +355,122 @@ static void memoryless_beside(void)
 
 }
 
+/*
+ * Three packages: node 0 with memory (CPUs 0-1), node 1 without memory
+ * (CPUs 2-3), node 2 with memory (CPUs 4-5); @distances is the
+ * <distances2> element (or ""), between the objects and </topology>.
+ */
+static const char *xml_far_memless(char *buf, size_t cap, const char *distances)
+{
+	static const char pkg[] =
+		"  <object type=\"Package\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\""
+		" nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\">\n"
+		"   <object type=\"NUMANode\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\""
+		" nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\" local_memory=\"%s\"/>\n"
+		"   <object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\""
+		" nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\"/>\n"
+		"   <object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\""
+		" nodeset=\"0x%08x\" complete_nodeset=\"0x%08x\"/>\n"
+		"  </object>\n";
+	size_t n = (size_t)snprintf(buf, cap,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
+		"<topology version=\"2.0\">\n"
+		" <object type=\"Machine\" os_index=\"0\" cpuset=\"0x0000003f\" complete_cpuset=\"0x0000003f\""
+		" allowed_cpuset=\"0x0000003f\" nodeset=\"0x00000007\" complete_nodeset=\"0x00000007\""
+		" allowed_nodeset=\"0x00000007\">\n");
+	for (int p = 0; p < 3; p++) {
+		unsigned cpus = 3u << (2 * p), node = 1u << p;
+		CHECK(n < cap);
+		n += (size_t)snprintf(buf + n, cap - n, pkg, p, cpus, cpus, node, node, p, cpus, cpus,
+				      node, node, p == 1 ? "0" : "1073741824", 2 * p, 1u << (2 * p),
+				      1u << (2 * p), node, node, 2 * p + 1, 2u << (2 * p),
+				      2u << (2 * p), node, node);
+	}
+	CHECK(n < cap);
+	n += (size_t)snprintf(buf + n, cap - n, " </object>\n%s</topology>\n", distances);
+	CHECK(n < cap);
+	return buf;
+}
+
+/* How many latency matrices between NUMA nodes hwloc has (what the test meant). */
+static unsigned latency_matrices(hwloc_topology_t t)
+{
+	unsigned nr = 0;
+	CHECK(hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, NULL,
+					  HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0);
+	return nr;
+}
+
+/*
+ * IPCQ_NUMA_LOCAL from CPUs of a memory-less node whose package has no
+ * memory at all: the node with memory at the smallest latency the
+ * firmware reports, not the first node with memory; with no latencies
+ * (none given, or only bandwidths), the first node with memory.
+ */
+static void memoryless_by_distance(void)
+{
+	static char xml[8192];
+	const struct {
+		const char *label;
+		const char *distances;
+		unsigned matrices;
+		int want; /* the node for CPUs 2-3 */
+	} cases[] = {
+		{ "memory-less node 1, node 2 nearer",
+		  "  <distances2 type=\"NUMANode\" nbobjs=\"3\" kind=\"5\" indexing=\"os\">\n"
+		  "    <indexes length=\"6\">0 1 2 </indexes>\n"
+		  "    <u64values length=\"27\">10 30 20 30 10 15 20 15 10 </u64values>\n"
+		  "  </distances2>\n", 1, 2 },
+		{ "memory-less node 1, node 0 nearer",
+		  "  <distances2 type=\"NUMANode\" nbobjs=\"3\" kind=\"5\" indexing=\"os\">\n"
+		  "    <indexes length=\"6\">0 1 2 </indexes>\n"
+		  "    <u64values length=\"27\">10 12 20 12 10 15 20 15 10 </u64values>\n"
+		  "  </distances2>\n", 1, 0 },
+		{ "memory-less node 1, no distances", "", 0, 0 },
+		/* bandwidths (kind FROM_OS | MEANS_BANDWIDTH) are not latencies:
+		 * the highest figure is the best one there, so they are ignored */
+		{ "memory-less node 1, bandwidths only",
+		  "  <distances2 type=\"NUMANode\" nbobjs=\"3\" kind=\"9\" indexing=\"os\">\n"
+		  "    <indexes length=\"6\">0 1 2 </indexes>\n"
+		  "    <u64values length=\"27\">90 10 30 10 90 80 30 80 90 </u64values>\n"
+		  "  </distances2>\n", 0, 0 },
+	};
+
+	for (size_t i = 0; i < T_NELEM(cases); i++) {
+		const char *label = cases[i].label;
+		hwloc_topology_t t = topo_xml(xml_far_memless(xml, sizeof(xml), cases[i].distances),
+					      label);
+		expect_node(t, 0, 1073741824ull, label);
+		expect_node(t, 1, 0, label);
+		expect_node(t, 2, 1073741824ull, label);
+		if (latency_matrices(t) != cases[i].matrices)
+			T_FAIL("%s: hwloc has %u latency matrices, the test meant %u", label,
+			       latency_matrices(t), cases[i].matrices);
+		pick_is(t, IPCQ_NUMA_LOCAL, 0, 0, label);
+		pick_is(t, IPCQ_NUMA_LOCAL, 1, 0, label);
+		pick_is(t, IPCQ_NUMA_LOCAL, 2, cases[i].want, label);
+		pick_is(t, IPCQ_NUMA_LOCAL, 3, cases[i].want, label);
+		pick_is(t, IPCQ_NUMA_LOCAL, 4, 2, label);
+		pick_is(t, IPCQ_NUMA_LOCAL, 5, 2, label);
+		/* an unknown CPU: the first node with memory */
+		pick_is(t, IPCQ_NUMA_LOCAL, 6, 0, label);
+		pick_is(t, 0, 2, 0, label);
+		pick_is(t, 2, 2, 2, label);
+		/* the detail names the node and the nodes that would do */
+		pick_is(t, 1, 2, -EINVAL, label);
+		if (!strstr(ipcq_errdetail(), "NUMA node 1 has no memory (nodes with memory: 0, 2)"))
+			T_FAIL("%s: detail for node 1: \"%s\"", label, ipcq_errdetail());
+		pick_is(t, 7, 2, -EINVAL, label);
+		if (!strstr(ipcq_errdetail(), "NUMA node 7 does not exist (nodes with memory: 0, 2)"))
+			T_FAIL("%s: detail for node 7: \"%s\"", label, ipcq_errdetail());
+		bad_requests(t, 3, label);
+		pin_is(t, 0, 0, label);
+		pin_is(t, 2, 0, label);
+		topo_done(t);
+	}
+}
+
 /* A machine with one node (what most laptops and CI machines are). */
 static void one_node(void)
 {
@@ -388,6 +504,7 @@ int main(void)
 	sparse_indexes();
 	memoryless();
 	one_node();
+	memoryless_by_distance();
 	memoryless_beside();
 	return 0;
 }
