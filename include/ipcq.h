@@ -1161,6 +1161,73 @@ struct ipcq_stats {
 IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
 			struct ipcq_participant_stats *parts, unsigned nparts);
 
+/** What ipcq_browse() found at a ring position (struct ipcq_slot_view.state). */
+enum ipcq_slot_state {
+	IPCQ_SLOT_EMPTY = 0,   /**< no message yet: no producer has claimed the position */
+	IPCQ_SLOT_WRITING = 1, /**< claimed by a producer that has not published it yet */
+	IPCQ_SLOT_READY = 2,   /**< a message waiting for a consumer */
+	IPCQ_SLOT_TAKEN = 3,   /**< a message a consumer has claimed and not yet released */
+	IPCQ_SLOT_SKIP = 4,    /**< no message: recovery passed over a dead producer's claim */
+	IPCQ_SLOT_GONE = 5,    /**< received and released (or the slot reused by a later lap) */
+};
+
+/** One ring position, as ipcq_browse() saw it. */
+struct ipcq_slot_view {
+	uint32_t size;         /**< sizeof(struct ipcq_slot_view), set by the caller */
+	uint32_t state;        /**< enum ipcq_slot_state */
+	uint64_t pos;          /**< the position asked for */
+	/* The fields below are set for IPCQ_SLOT_READY and IPCQ_SLOT_TAKEN only. */
+	uint64_t len;          /**< payload length (the whole message, whatever was copied) */
+	uint64_t seq;          /**< the producer's sequence number (a named producer's: the name's) */
+	uint64_t enqueue_ns;   /**< enqueue time, CLOCK_MONOTONIC_COARSE */
+	uint32_t producer;     /**< participant index of the producer */
+	uint32_t stream;       /**< named producer's dedup index + 1, 0 for anonymous producers */
+	uint32_t deliveries;   /**< deliveries it has had so far (0: never delivered; saturates at 255) */
+	uint32_t flags;        /**< IPCQ_MSG_*: REDELIVERED (delivered before), REPLAYED */
+	uint32_t adopter;      /**< participant index + 1 of the consumer that adopted it from a dead one, 0 none */
+	uint32_t reserved0;
+	uint64_t reserved[4];
+};
+
+/**
+ * ipcq_browse - copy the message at a position of the main ring without
+ * consuming it (for debugging tools: ipcq-ctl peek and tail).
+ *
+ * @q:    any handle, read-only ones included; attached or not.
+ * @pos:  a ring position.  The messages waiting are at positions
+ *        ipcq_info()'s dequeued .. enqueued - 1; positions below dequeued
+ *        are being received or gone, positions from enqueued on are not
+ *        sent yet.
+ * @buf:  where to copy the first bytes of the payload (may be NULL when
+ *        @cap is 0: metadata only).
+ * @cap:  room at @buf; a longer payload is cut to @cap bytes (view->len
+ *        tells the whole length).
+ * @view: filled with the state of the position and, when it holds a
+ *        message, its metadata; set view->size = sizeof(*view) first.
+ *
+ * Returns the number of payload bytes copied, min(view->len, @cap), when
+ * the slot holds the published message of @pos (IPCQ_SLOT_READY or
+ * IPCQ_SLOT_TAKEN).  Reads only: never writes to the segment, takes no
+ * lock, claims nothing; producers and consumers never see it.  Reads with
+ * pread(), as ipcq_info() does, so a segment file shrunk under the handle
+ * is an error, not a SIGBUS.  The slot is copied like a seqlock read: its
+ * sequence word before and after the header and payload; a message
+ * received and its slot reused meanwhile is reported, not mixed into the
+ * copy.  READY or TAKEN, and the figures, are a snapshot: a consumer may
+ * take the message the moment after.
+ *
+ * Errors: -EINVAL @q or @view NULL, view->size too small, @buf NULL with
+ * @cap > 0; -ENOENT the position holds no message (view->state says why:
+ * EMPTY, WRITING, SKIP or GONE); -EAGAIN the slot changed while it was
+ * being copied (the message was released or the slot reused): the copy
+ * is discarded, call again (a new call usually reports GONE); -EBADMSG the
+ * segment file was truncated under the handle, or the slot holds a length
+ * above max_msg_size (a corrupt segment); or the -errno of pread().
+ * Does not block.  May run concurrently with anything, on any handle.
+ */
+IPCQ_API int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+			 struct ipcq_slot_view *view);
+
 /* ------------------------------------------------------------------ */
 /* NUMA                                                                */
 /* ------------------------------------------------------------------ */

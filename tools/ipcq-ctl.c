@@ -1,18 +1,23 @@
 /*
- * ipcq-ctl - manage ipcq queues: the poison side ring (list, dump, replay,
- * purge), crash recovery on demand, removing a queue's name, retiring a
- * producer name from the deduplication table.
+ * ipcq-ctl - manage ipcq queues: list them, create one from the command
+ * line, look at the messages of the main ring without consuming them (peek,
+ * tail), remove abandoned queues (gc), the poison side ring (list, dump,
+ * replay, purge), crash recovery on demand, removing a queue's name,
+ * retiring a producer name from the deduplication table.
  *
- * Uses the public API only.  Commands that only read (poison list, poison
- * dump) open the queue read-only; the others open it writable and do not
- * attach (ipcq_recover() attaches for the duration of the call by itself).
- * A queue of another user is opened only with --any-owner.  The read-only
- * commands catch SIGBUS around the library's reads, so that a queue file
- * shrunk under them is reported as damaged instead of killing the tool (a
- * library must not install signal handlers; a tool may).
+ * Uses the public API only.  Commands that only read (list, peek, tail,
+ * poison list, poison dump) open the queue read-only; the others open it
+ * writable and do not attach (ipcq_recover() attaches for the duration of
+ * the call by itself).  A queue of another user is opened only with
+ * --any-owner.  The read-only commands catch SIGBUS around the library's
+ * reads, so that a queue file shrunk under them is reported as damaged
+ * instead of killing the tool (a library must not install signal handlers;
+ * a tool may).
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +37,17 @@ static void usage(FILE *f)
 		"usage: ipcq-ctl COMMAND ...\n"
 		"Manage ipcq queues.\n"
 		"\n"
+		"  list [--json]                 the queues on this machine, one line each\n"
+		"  create NAME [OPTIONS]         create a queue (ipcq-ctl create --help: the options)\n"
+		"  peek NAME [-n N] [-b BYTES]   the next N messages waiting (default 10), not consumed\n"
+		"  tail NAME [-n N] [-b BYTES] [-f]\n"
+		"                                the newest N messages still in the ring; -f follows\n"
+		"                                new ones until interrupted\n"
+		"  gc [--older-than DURATION] [--dry-run] [-v] [PATTERN...]\n"
+		"                                remove abandoned queues (those whose names match a\n"
+		"                                PATTERN, a shell glob, if given): no live participant,\n"
+		"                                nothing queued or leased, side ring empty, created at\n"
+		"                                least DURATION ago (default 1h; 30s, 10m, 2h, 7d, 1h30m)\n"
 		"  poison list NAME              list the side ring, oldest first\n"
 		"  poison dump NAME ID           an entry's metadata and payload (hex and ASCII)\n"
 		"  poison replay NAME ID|all     put entries back into the main ring\n"
@@ -46,7 +62,8 @@ static void usage(FILE *f)
 		"  -h, --help                    this help\n"
 		"  -V, --version                 version\n"
 		"\n"
-		"Exit status: 0 success, 1 error.  ipcq-stat(1) shows a queue.\n");
+		"Exit status: 0 success, 1 error.  ipcq-stat(1) shows a queue.\n"
+		"peek, tail and gc read the ring without consuming; see ipcq-ctl(1).\n");
 }
 
 static int bad_usage(const char *why)
@@ -74,8 +91,12 @@ static void explain(const char *name, int rc)
 		if (!S_ISREG(st.st_mode))
 			fprintf(stderr, PROG ": %s: not a regular file\n", name);
 		else if (st.st_mode & (S_IROTH | S_IWOTH))
-			fprintf(stderr, PROG ": %s: mode 0%03o: others may read or write it\n", name,
-				(unsigned)(st.st_mode & 0777));
+			fprintf(stderr, PROG ": %s: mode 0%03o: others may read or write it, so anybody "
+					"could have changed it and no ipcq program opens it.  If you trust "
+					"its contents, its owner can make it private with 'chmod 0600 %s' "
+					"(0640 or 0660 to share it with the group); otherwise remove it "
+					"with '" PROG " unlink %s'\n",
+				name, (unsigned)(st.st_mode & 0777), path, name);
 		else if (st.st_uid != geteuid())
 			fprintf(stderr, PROG ": %s: owned by uid %u, not by you (uid %u); --any-owner "
 					"works on it if you trust that user\n",
@@ -90,10 +111,8 @@ static void explain(const char *name, int rc)
 
 static int fail(const char *name, const char *what, int rc)
 {
-	const char *detail = ipcq_errdetail();
-
-	fprintf(stderr, PROG ": %s: %s%s%s%s%s\n", name, what ? what : "", what ? ": " : "",
-		ipcq_strerror(rc), detail[0] ? ": " : "", detail);
+	fprintf(stderr, PROG ": %s: %s%s%s\n", name, what ? what : "", what ? ": " : "",
+		ipcq_strerror(rc));
 	explain(name, rc);
 	return 1;
 }
@@ -451,6 +470,943 @@ static int cmd_dedup_remove(const char *name, const char *producer)
 	return 0;
 }
 
+/* ---- durations ------------------------------------------------------------- */
+
+/*
+ * A duration as people write it: "90", "90s", "10m", "2h", "7d", "1h30m",
+ * "1.5h"; a bare number is seconds.  Returns 0 and *out in seconds, -1 for
+ * anything else (negative, empty, an unknown unit, above 100 years).
+ */
+static int parse_duration(const char *s, double *out)
+{
+	double total = 0;
+	const char *p = s;
+
+	if (!s || !*s)
+		return -1;
+	while (*p) {
+		char *end;
+		if (!(*p >= '0' && *p <= '9') && *p != '.')
+			return -1;
+		errno = 0;
+		double v = strtod(p, &end);
+		if (errno || end == p || !(v >= 0))
+			return -1;
+		p = end;
+		double unit = 1;
+		switch (*p) {
+		case '\0': unit = 1; break;
+		case 's': unit = 1; p++; break;
+		case 'm': unit = 60; p++; break;
+		case 'h': unit = 3600; p++; break;
+		case 'd': unit = 86400; p++; break;
+		default: return -1;
+		}
+		total += v * unit;
+	}
+	if (total > 100.0 * 365 * 86400)
+		return -1;
+	*out = total;
+	return 0;
+}
+
+/* A duration in seconds as "0s", "45s", "12m05s", "3h04m", "2d03h". */
+static const char *fmt_secs(char *buf, size_t n, double s)
+{
+	if (!(s >= 0)) {
+		snprintf(buf, n, "-");
+	} else if (s < 60) {
+		snprintf(buf, n, "%.0fs", s < 1 ? 0 : s);
+	} else if (s < 3600) {
+		snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+	} else if (s < 86400) {
+		snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+	} else if (s < 1e9) {
+		snprintf(buf, n, "%dd%02dh", (int)(s / 86400), (int)(s / 3600) % 24);
+	} else {
+		snprintf(buf, n, "-");
+	}
+	return buf;
+}
+
+/* Seconds since a CLOCK_REALTIME time stamp (created_ns); -1 if in the future. */
+static double since_realtime(uint64_t ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return ns > now ? -1 : (double)(now - ns) / 1e9;
+}
+
+/* A JSON string (the names are checked by the library, but escape anyway). */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* ---- list -------------------------------------------------------------------- */
+
+/* Queue names, collected by ipcq_list() and sorted. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_cb(const char *name, void *arg)
+{
+	struct names *ns = arg;
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 16;
+		void *p = realloc(ns->v, cap * sizeof(*ns->v));
+		if (!p)
+			return -ENOMEM;
+		ns->v = p;
+		ns->cap = cap;
+	}
+	if (!(ns->v[ns->n] = strdup(name)))
+		return -ENOMEM;
+	ns->n++;
+	return 0;
+}
+
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static int names_get(struct names *ns)
+{
+	memset(ns, 0, sizeof(*ns));
+	int rc = ipcq_list(names_cb, ns);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": reading /dev/shm: %s\n", ipcq_strerror(rc));
+		names_free(ns);
+		return -1;
+	}
+	qsort(ns->v, ns->n, sizeof(*ns->v), names_cmp);
+	return 0;
+}
+
+/* What list and gc know of one queue. */
+struct qrow {
+	const char *name;
+	int have_stat;          /* st is the segment file's lstat */
+	struct stat st;
+	int err;                /* opening or reading it, 0 if none */
+	struct ipcq_info info;
+};
+
+static void qrow_read(struct qrow *r, const char *name)
+{
+	char path[64 + IPCQ_NAME_MAX];
+	struct ipcq *q;
+
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	r->have_stat = lstat(path, &r->st) == 0;
+	r->err = ipcq_open_flags(name, IPCQ_OPEN_READONLY | g_owner_flag, &q);
+	if (r->err < 0)
+		return;
+	r->info.size = sizeof(r->info);
+	r->err = info_guarded(q, &r->info);
+	ipcq_close(q);
+}
+
+static const char *owner_name(char *buf, size_t n, uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw && pw->pw_name)
+		snprintf(buf, n, "%s", pw->pw_name);
+	else
+		snprintf(buf, n, "%u", (unsigned)uid);
+	return buf;
+}
+
+/* Why a queue could not be read, in a few words, for a table cell. */
+static const char *short_err(const struct qrow *r)
+{
+	if (r->err == -EPERM && r->have_stat) {
+		if (r->st.st_mode & (S_IROTH | S_IWOTH))
+			return "refused: others may read or write it";
+		if (r->st.st_uid != geteuid())
+			return "another user's (--any-owner)";
+	}
+	return ipcq_strerror(r->err);
+}
+
+static int cmd_list(int json)
+{
+	struct names ns;
+
+	if (names_get(&ns))
+		return 1;
+	struct qrow *rows = calloc(ns.n ? ns.n : 1, sizeof(*rows));
+	if (!rows) {
+		names_free(&ns);
+		return fail("list", NULL, -ENOMEM);
+	}
+	int namew = 4;
+	for (size_t i = 0; i < ns.n; i++) {
+		qrow_read(&rows[i], ns.v[i]);
+		if ((int)strlen(ns.v[i]) > namew)
+			namew = (int)strlen(ns.v[i]);
+	}
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < ns.n; i++) {
+			const struct qrow *r = &rows[i];
+			const struct ipcq_info *in = &r->info;
+			char own[64];
+			printf("%s\n  { \"name\": ", i ? "," : "");
+			json_str(r->name);
+			if (r->have_stat) {
+				printf(", \"owner_uid\": %u, \"owner\": ", (unsigned)r->st.st_uid);
+				json_str(owner_name(own, sizeof(own), r->st.st_uid));
+				printf(", \"mode\": \"0%03o\"", (unsigned)(r->st.st_mode & 0777));
+			}
+			if (r->err) {
+				printf(", \"error\": ");
+				json_str(short_err(r));
+				printf(" }");
+				continue;
+			}
+			printf(", \"capacity\": %u, \"depth\": %" PRIu64 ", \"max_msg_size_bytes\": %u"
+			       ", \"participants_alive\": %u, \"side_depth\": %u, \"side_capacity\": %u"
+			       ", \"leased\": %u, \"segment_size_bytes\": %" PRIu64,
+			       in->capacity, in->depth, in->max_msg_size, in->participants,
+			       in->side_depth, in->side_capacity, in->leased, in->segment_size);
+			double a = since_realtime(in->created_ns);
+			if (a >= 0)
+				printf(", \"age_seconds\": %.3f", a);
+			else
+				printf(", \"age_seconds\": null");
+			printf(", \"error\": null }");
+		}
+		printf("%s]\n", ns.n ? "\n" : "");
+	} else if (ns.n == 0) {
+		printf("(no queues in /dev/shm)\n");
+	} else {
+		printf("%-*s %15s %5s %9s %9s %-10s %4s\n", namew, "NAME", "DEPTH/CAP", "ALIVE",
+		       "SIDE", "AGE", "OWNER", "MODE");
+		for (size_t i = 0; i < ns.n; i++) {
+			const struct qrow *r = &rows[i];
+			const struct ipcq_info *in = &r->info;
+			char own[64] = "?", mode[8] = "?", dc[48], side[32], a[32];
+			if (r->have_stat) {
+				owner_name(own, sizeof(own), r->st.st_uid);
+				snprintf(mode, sizeof(mode), "0%03o", (unsigned)(r->st.st_mode & 0777));
+			}
+			if (r->err) {
+				printf("%-*s %-41s %-10s %4s\n", namew, r->name, short_err(r), own, mode);
+				continue;
+			}
+			snprintf(dc, sizeof(dc), "%" PRIu64 "/%u", in->depth, in->capacity);
+			snprintf(side, sizeof(side), "%u/%u", in->side_depth, in->side_capacity);
+			printf("%-*s %15s %5u %9s %9s %-10s %4s\n", namew, r->name, dc,
+			       in->participants, side, fmt_secs(a, sizeof(a), since_realtime(in->created_ns)),
+			       own, mode);
+		}
+	}
+	free(rows);
+	names_free(&ns);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- create ------------------------------------------------------------------ */
+
+static void create_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ipcq-ctl create NAME [OPTIONS]\n"
+		"Create a queue (struct ipcq_config; every option has the library's default).\n"
+		"\n"
+		"  -c, --capacity N          slots, a power of two, 2..16777216 (default 1024)\n"
+		"  -s, --max-msg-size BYTES  largest message, 1..16M; K and M suffixes (default 1024)\n"
+		"  -m, --mode MODE           0600 (default), 0640 or 0660\n"
+		"      --numa NODE           NUMA node to bind the memory to: a number, 'local'\n"
+		"                            (the creator's node) or 'any' (default: not bound)\n"
+		"      --wait STRATEGY       default wait of handles: adaptive (default), busy-poll, yield\n"
+		"      --spin N              polls before yielding (default 200)\n"
+		"      --yield N             sched_yield() calls before sleeping (default 20)\n"
+		"      --max-participants N  participant table size, 1..4096 (default 64)\n"
+		"      --side-capacity N     poison side ring: 0 (none), a power of two, or 'auto'\n"
+		"      --max-deliveries N    deliveries before a message is quarantined, 1..255 (default 5)\n"
+		"      --lease-capacity N    ack-mode lease pool: 0 (no ack mode), N, or 'auto'\n"
+		"      --high-watermark N    backpressure on at this depth (with --low-watermark)\n"
+		"      --low-watermark N     backpressure off below this depth\n"
+		"      --grace DURATION      how long a stuck slot waits before its owner is checked\n"
+		"                            (100us..60s; default 10ms; us, ms, s suffixes)\n"
+		"      --dedup-capacity N    producer names remembered, 0..4096 (default 64)\n"
+		"      --json                print the new queue's figures as JSON\n"
+		"\n"
+		"What a producer does when the ring is full is chosen by each producer when it\n"
+		"attaches (struct ipcq_attach_opts full_policy), not by the queue.\n");
+}
+
+/* An unsigned 32-bit number, with K/M/G (x1024) suffixes when @suffixes. */
+static int parse_u32(const char *s, int suffixes, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, s[0] == '0' && s[1] == 'x' ? 16 : 10);
+	if (errno || end == s)
+		return -1;
+	if (suffixes && *end) {
+		unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+				 : *end == 'G' || *end == 'g' ? 30 : 0;
+		if (!shift || v > (UINT32_MAX >> shift))
+			return -1;
+		v <<= shift;
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+	}
+	if (*end || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A grace period: "250us", "10ms", "1s", a bare number of microseconds. */
+static int parse_grace_us(const char *s, uint32_t *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0))
+		return -1;
+	if (strcmp(end, "us") == 0 || *end == '\0')
+		;
+	else if (strcmp(end, "ms") == 0)
+		v *= 1e3;
+	else if (strcmp(end, "s") == 0)
+		v *= 1e6;
+	else if (strcmp(end, "m") == 0)
+		v *= 60e6;
+	else
+		return -1;
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)(v + 0.5);
+	return 0;
+}
+
+static const char *wait_name(uint32_t w)
+{
+	switch (w) {
+	case IPCQ_WAIT_ADAPTIVE: return "adaptive";
+	case IPCQ_WAIT_BUSY_POLL: return "busy-poll";
+	case IPCQ_WAIT_YIELD: return "yield";
+	default: return "unknown";
+	}
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
+	const char *name = NULL;
+	int json = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char opt[40];
+		if (a[0] != '-') {
+			if (name)
+				return bad_usage("create: one queue name only");
+			name = a;
+			continue;
+		}
+		if (a[1] == '-' && strchr(a, '=')) {
+			size_t l = (size_t)(strchr(a, '=') - a);
+			if (l >= sizeof(opt))
+				return bad_usage("create: unknown option");
+			memcpy(opt, a, l);
+			opt[l] = '\0';
+			val = a + l + 1;
+			a = opt;
+		}
+		if (strcmp(a, "--json") == 0 && !val) {
+			json = 1;
+			continue;
+		}
+		if (!val) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, PROG ": create: %s needs a value\n", a);
+				return bad_usage("see 'ipcq-ctl create --help'");
+			}
+			val = argv[++i];
+		}
+		int bad = 0;
+		const char *rule = NULL;
+		if (!strcmp(a, "-c") || !strcmp(a, "--capacity")) {
+			bad = parse_u32(val, 1, &cfg.capacity);
+			rule = "a power of two, 2..16777216";
+		} else if (!strcmp(a, "-s") || !strcmp(a, "--max-msg-size")) {
+			bad = parse_u32(val, 1, &cfg.max_msg_size);
+			rule = "bytes, 1..16M, K and M suffixes";
+		} else if (!strcmp(a, "-m") || !strcmp(a, "--mode")) {
+			char *end;
+			errno = 0;
+			unsigned long m = strtoul(val, &end, 8);
+			bad = errno || end == val || *end || m > 07777;
+			cfg.mode = (uint32_t)m;
+			rule = "octal permission bits: 0600, 0640 or 0660";
+		} else if (!strcmp(a, "--numa")) {
+			rule = "a node number, 'local' or 'any'";
+			if (!strcmp(val, "any"))
+				cfg.numa_node = IPCQ_NUMA_ANY;
+			else if (!strcmp(val, "local"))
+				cfg.numa_node = IPCQ_NUMA_LOCAL;
+			else {
+				uint32_t n;
+				bad = parse_u32(val, 0, &n) || n > INT32_MAX;
+				cfg.numa_node = (int32_t)n;
+			}
+		} else if (!strcmp(a, "--wait")) {
+			rule = "adaptive, busy-poll or yield";
+			if (!strcmp(val, "adaptive"))
+				cfg.wait_strategy = IPCQ_WAIT_ADAPTIVE;
+			else if (!strcmp(val, "busy-poll") || !strcmp(val, "busy"))
+				cfg.wait_strategy = IPCQ_WAIT_BUSY_POLL;
+			else if (!strcmp(val, "yield"))
+				cfg.wait_strategy = IPCQ_WAIT_YIELD;
+			else
+				bad = 1;
+		} else if (!strcmp(a, "--spin")) {
+			bad = parse_u32(val, 0, &cfg.spin_count);
+			rule = "0..1000000";
+		} else if (!strcmp(a, "--yield")) {
+			bad = parse_u32(val, 0, &cfg.yield_count);
+			rule = "0..1000000";
+		} else if (!strcmp(a, "--max-participants")) {
+			bad = parse_u32(val, 0, &cfg.max_participants);
+			rule = "1..4096";
+		} else if (!strcmp(a, "--side-capacity")) {
+			rule = "0, a power of two or 'auto'";
+			if (!strcmp(val, "auto"))
+				cfg.side_capacity = IPCQ_AUTO;
+			else
+				bad = parse_u32(val, 1, &cfg.side_capacity);
+		} else if (!strcmp(a, "--max-deliveries")) {
+			bad = parse_u32(val, 0, &cfg.max_deliveries);
+			rule = "1..255";
+		} else if (!strcmp(a, "--lease-capacity")) {
+			rule = "0, a number of entries or 'auto'";
+			if (!strcmp(val, "auto"))
+				cfg.lease_capacity = IPCQ_AUTO;
+			else
+				bad = parse_u32(val, 1, &cfg.lease_capacity);
+		} else if (!strcmp(a, "--high-watermark")) {
+			bad = parse_u32(val, 0, &cfg.high_watermark);
+			rule = "messages; 1 <= low < high <= capacity";
+		} else if (!strcmp(a, "--low-watermark")) {
+			bad = parse_u32(val, 0, &cfg.low_watermark);
+			rule = "messages; 1 <= low < high <= capacity";
+		} else if (!strcmp(a, "--grace")) {
+			bad = parse_grace_us(val, &cfg.grace_us);
+			rule = "a duration, 100us..60s";
+		} else if (!strcmp(a, "--dedup-capacity")) {
+			bad = parse_u32(val, 0, &cfg.dedup_capacity);
+			rule = "0..4096";
+		} else {
+			fprintf(stderr, PROG ": create: unknown option '%s'\n", a);
+			return bad_usage("see 'ipcq-ctl create --help'");
+		}
+		if (bad) {
+			fprintf(stderr, PROG ": create: bad value '%s' for %s (%s)\n", val, a, rule);
+			return 1;
+		}
+	}
+	if (!name)
+		return bad_usage("usage: create NAME [OPTIONS] (ipcq-ctl create --help)");
+	if (!!cfg.high_watermark != !!cfg.low_watermark)
+		return bad_usage("create: --high-watermark and --low-watermark go together");
+
+	struct ipcq *q;
+	int rc = ipcq_create(name, &cfg, &q);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s: cannot create: %s\n", name, ipcq_strerror(rc));
+		if (rc == -EINVAL && cfg.numa_node >= 0)
+			fprintf(stderr, PROG ": %s: (a --numa node must exist and have memory)\n", name);
+		else if (rc == -EINVAL && (cfg.mode & 07))
+			fprintf(stderr, PROG ": %s: (--mode gives others no access: 0600, 0640 or "
+					"0660)\n", name);
+		return 1;
+	}
+	struct ipcq_info in;
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	rc = ipcq_info(q, &in);
+	int node = ipcq_numa_node(q);
+	ipcq_close(q);
+	if (rc < 0)
+		return fail(name, "created, but reading it back", rc);
+	if (json) {
+		printf("{ \"name\": ");
+		json_str(name);
+		printf(", \"capacity\": %u, \"max_msg_size_bytes\": %u, \"slot_size_bytes\": %u"
+		       ", \"segment_size_bytes\": %" PRIu64 ", \"mode\": \"0%03o\""
+		       ", \"wait_strategy\": \"%s\", \"max_participants\": %u, \"side_capacity\": %u"
+		       ", \"lease_capacity\": %u, \"max_deliveries\": %u, \"high_watermark\": %u"
+		       ", \"low_watermark\": %u, \"grace_us\": %u, \"dedup_capacity\": %u"
+		       ", \"numa_node\": ",
+		       in.capacity, in.max_msg_size, in.slot_size, in.segment_size, in.mode & 0777,
+		       wait_name(in.wait_strategy), in.max_participants, in.side_capacity,
+		       in.lease_capacity, in.max_deliveries, in.high_watermark, in.low_watermark,
+		       in.grace_us, in.dedup_capacity);
+		if (node >= 0)
+			printf("%d }\n", node);
+		else
+			printf("null }\n");
+		return 0;
+	}
+	printf("%s: created, %u slots of max %u bytes, segment %" PRIu64 " bytes, mode 0%03o, "
+	       "wait %s\n", name, in.capacity, in.max_msg_size, in.segment_size, in.mode & 0777,
+	       wait_name(in.wait_strategy));
+	printf("  participants %u, side ring %u, leases %u, max deliveries %u, dedup %u, "
+	       "grace %uus\n", in.max_participants, in.side_capacity, in.lease_capacity,
+	       in.max_deliveries, in.dedup_capacity, in.grace_us);
+	if (in.high_watermark)
+		printf("  watermarks high %u, low %u\n", in.high_watermark, in.low_watermark);
+	if (node >= 0)
+		printf("  memory bound to NUMA node %d\n", node);
+	else
+		printf("  memory not bound to a NUMA node\n");
+	return 0;
+}
+
+/* ---- peek and tail ------------------------------------------------------------ */
+
+static int browse_guarded(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+			  struct ipcq_slot_view *v)
+{
+	if (sigsetjmp(g_bus_jmp, 1))
+		return -EBADMSG;
+	g_bus_armed = 1;
+	int rc = ipcq_browse(q, pos, buf, cap, v);
+	g_bus_armed = 0;
+	return rc;
+}
+
+/* ipcq_browse(), again while the slot changes under it (a few times). */
+static int browse_settled(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+			  struct ipcq_slot_view *v)
+{
+	int rc;
+	for (int tries = 0;; tries++) {
+		memset(v, 0, sizeof(*v));
+		v->size = sizeof(*v);
+		rc = browse_guarded(q, pos, buf, cap, v);
+		if (rc != -EAGAIN || tries == 8)
+			return rc;
+	}
+}
+
+static const char *slot_state_name(uint32_t s)
+{
+	switch (s) {
+	case IPCQ_SLOT_EMPTY: return "empty";
+	case IPCQ_SLOT_WRITING: return "writing";
+	case IPCQ_SLOT_READY: return "ready";
+	case IPCQ_SLOT_TAKEN: return "taken";
+	case IPCQ_SLOT_SKIP: return "skip";
+	case IPCQ_SLOT_GONE: return "gone";
+	default: return "?";
+	}
+}
+
+struct browse_opts {
+	long n;           /* messages */
+	size_t bytes;     /* payload bytes shown */
+	int follow;
+};
+
+static int parse_browse_opts(const char *cmd, int argc, char **argv, const char **name,
+			     struct browse_opts *o)
+{
+	o->n = 10;
+	o->bytes = 16;
+	o->follow = 0;
+	*name = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
+			if (strcmp(cmd, "tail") != 0)
+				return bad_usage("-f goes with tail");
+			o->follow = 1;
+		} else if (!strcmp(a, "-n") || !strcmp(a, "-b") || !strcmp(a, "--count") ||
+			   !strcmp(a, "--bytes")) {
+			uint32_t v;
+			if (i + 1 >= argc || parse_u32(argv[i + 1], 0, &v))
+				return bad_usage(a[1] == 'n' || a[2] == 'c'
+							 ? "-n needs a number of messages (0 or more)"
+							 : "-b needs a number of bytes (0..65536)");
+			i++;
+			if (a[1] == 'n' || a[2] == 'c')
+				o->n = v;
+			else if (v > 65536)
+				return bad_usage("-b: 65536 bytes at most");
+			else
+				o->bytes = v;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, PROG ": %s: unknown option '%s'\n", cmd, a);
+			return bad_usage(!strcmp(cmd, "tail") ? "usage: tail NAME [-n N] [-b BYTES] [-f]"
+							      : "usage: peek NAME [-n N] [-b BYTES]");
+		} else if (*name) {
+			return bad_usage("one queue name only");
+		} else {
+			*name = a;
+		}
+	}
+	if (!*name)
+		return bad_usage(!strcmp(cmd, "tail") ? "usage: tail NAME [-n N] [-b BYTES] [-f]"
+						      : "usage: peek NAME [-n N] [-b BYTES]");
+	return 0;
+}
+
+static void print_msg_header(void)
+{
+	printf("%10s %-5s %5s %10s %7s %5s %-6s %7s  %s\n", "POS", "STATE", "PROD", "SEQ", "LEN",
+	       "DELIV", "FLAGS", "AGE", "DATA");
+}
+
+/* One message: a line with its metadata and the first bytes (hex |printable|);
+ * a longer dump follows on lines of 16 bytes when more than 16 were asked for. */
+static void print_msg(const struct ipcq_slot_view *v, const unsigned char *buf, size_t got,
+		      size_t want)
+{
+	char a[32], fl[8], seq[24];
+	size_t i;
+
+	snprintf(fl, sizeof(fl), "%s%s%s", v->flags & IPCQ_MSG_REDELIVERED ? "R" : "",
+		 v->flags & IPCQ_MSG_REPLAYED ? "P" : "", v->adopter ? "A" : "");
+	if (!fl[0])
+		snprintf(fl, sizeof(fl), "-");
+	if (v->stream)
+		snprintf(seq, sizeof(seq), "%u:%" PRIu64, v->stream, v->seq);
+	else
+		snprintf(seq, sizeof(seq), "%" PRIu64, v->seq);
+	printf("%10" PRIu64 " %-5s %5u %10s %7" PRIu64 " %5u %-6s %7s  ", v->pos,
+	       slot_state_name(v->state), v->producer, seq, v->len, v->deliveries, fl,
+	       age(a, sizeof(a), v->enqueue_ns));
+	size_t line = got < 16 ? got : 16;
+	for (i = 0; i < line; i++)
+		printf("%02x ", buf[i]);
+	printf("|");
+	for (i = 0; i < line; i++)
+		putchar(buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '.');
+	printf("|%s\n", v->len > line ? " ..." : "");
+	if (want > 16 && got > 16)
+		hexdump(buf, got);
+}
+
+static int open_browse(const char *name, struct ipcq **q, struct ipcq_info *info)
+{
+	if (open_queue(name, 1, q))
+		return -1;
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	int rc = info_guarded(*q, info);
+	if (rc < 0) {
+		ipcq_close(*q);
+		fail(name, NULL, rc);
+		return -1;
+	}
+	g_want_size = info->segment_size;
+	return 0;
+}
+
+static int cmd_peek(int argc, char **argv)
+{
+	struct browse_opts o;
+	const char *name;
+	struct ipcq *q;
+	struct ipcq_info info;
+	struct ipcq_slot_view v;
+	unsigned shown = 0, changed = 0;
+
+	if (parse_browse_opts("peek", argc, argv, &name, &o))
+		return 1;
+	if (open_browse(name, &q, &info))
+		return 1;
+	unsigned char *buf = malloc(o.bytes ? o.bytes : 1);
+	if (!buf) {
+		ipcq_close(q);
+		return fail(name, NULL, -ENOMEM);
+	}
+	uint64_t end = info.enqueued;
+	for (uint64_t pos = info.dequeued; pos < end && shown < (unsigned long)o.n; pos++) {
+		int rc = browse_settled(q, pos, buf, o.bytes, &v);
+		if (rc == -EAGAIN || rc == -ENOENT) {
+			changed += rc == -EAGAIN || v.state == IPCQ_SLOT_GONE;
+			continue; /* received meanwhile, a skip, or still being written */
+		}
+		if (rc < 0) {
+			free(buf);
+			ipcq_close(q);
+			return fail(name, "reading the ring", rc);
+		}
+		if (shown++ == 0)
+			print_msg_header();
+		print_msg(&v, buf, (size_t)rc, o.bytes);
+	}
+	if (shown == 0)
+		printf("%s: no message waiting (depth %" PRIu64 ")\n", name, info.depth);
+	else
+		printf("%u of %" PRIu64 " waiting shown (positions %" PRIu64 "..%" PRIu64
+		       "); nothing was consumed\n", shown, info.depth, info.dequeued, end);
+	if (changed)
+		printf("%u received while being read\n", changed);
+	free(buf);
+	ipcq_close(q);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static int cmd_tail(int argc, char **argv)
+{
+	struct browse_opts o;
+	const char *name;
+	struct ipcq *q;
+	struct ipcq_info info;
+	struct ipcq_slot_view v;
+	uint64_t missed = 0, shown = 0;
+	int rc = 0;
+
+	if (parse_browse_opts("tail", argc, argv, &name, &o))
+		return 1;
+	if (open_browse(name, &q, &info))
+		return 1;
+	unsigned char *buf = malloc(o.bytes ? o.bytes : 1);
+	if (!buf) {
+		ipcq_close(q);
+		return fail(name, NULL, -ENOMEM);
+	}
+	/* the newest n positions, those still in the ring */
+	uint64_t end = info.enqueued;
+	uint64_t pos = end > (uint64_t)o.n ? end - (uint64_t)o.n : 0;
+	if (o.follow) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	}
+	print_msg_header();
+	for (;;) {
+		for (; pos < end && !g_stop; pos++) {
+			rc = browse_settled(q, pos, buf, o.bytes, &v);
+			if (rc >= 0) {
+				print_msg(&v, buf, (size_t)rc, o.bytes);
+				shown++;
+				continue;
+			}
+			if (rc == -ENOENT && o.follow &&
+			    (v.state == IPCQ_SLOT_WRITING || v.state == IPCQ_SLOT_EMPTY))
+				break; /* not published yet: wait for it */
+			if (rc == -ENOENT && v.state == IPCQ_SLOT_SKIP)
+				continue;
+			if (rc == -ENOENT || rc == -EAGAIN) {
+				missed++; /* received (and released) before it could be read */
+				continue;
+			}
+			free(buf);
+			ipcq_close(q);
+			return fail(name, "reading the ring", rc);
+		}
+		rc = 0;
+		if (!o.follow || g_stop)
+			break;
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+		if (g_stop)
+			break;
+		memset(&info, 0, sizeof(info));
+		info.size = sizeof(info);
+		if ((rc = info_guarded(q, &info)) < 0) {
+			free(buf);
+			ipcq_close(q);
+			return fail(name, "reading the queue", rc);
+		}
+		end = info.enqueued;
+	}
+	if (missed)
+		printf("%" PRIu64 " message%s received before %s could be read (tail never "
+		       "consumes: it reads what is still in the ring)\n", missed,
+		       missed == 1 ? "" : "s", missed == 1 ? "it" : "they");
+	else if (!shown && !o.follow)
+		printf("%s: no message in the ring\n", name);
+	free(buf);
+	ipcq_close(q);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- gc ------------------------------------------------------------------------ */
+
+/*
+ * Is the queue abandoned: readable, no live participant, nothing waiting,
+ * leased or waiting for redelivery, side ring empty, created at least
+ * @older ago?  NULL if so, else why not.
+ */
+static const char *gc_keep_reason(const struct qrow *r, double older, char *buf, size_t n)
+{
+	const struct ipcq_info *in = &r->info;
+	char a[32];
+
+	if (r->err) {
+		snprintf(buf, n, "not readable: %s", short_err(r));
+		return buf;
+	}
+	if (in->participants) {
+		snprintf(buf, n, "%u live participant%s", in->participants,
+			 in->participants == 1 ? "" : "s");
+		return buf;
+	}
+	if (in->depth || in->leased || in->redeliverable) {
+		snprintf(buf, n, "%" PRIu64 " message%s queued, %u leased, %u redeliverable",
+			 in->depth, in->depth == 1 ? "" : "s", in->leased, in->redeliverable);
+		return buf;
+	}
+	if (in->side_depth) {
+		snprintf(buf, n, "%u in the side ring", in->side_depth);
+		return buf;
+	}
+	double age_s = since_realtime(in->created_ns);
+	if (age_s < older) {
+		snprintf(buf, n, "created %s ago", fmt_secs(a, sizeof(a), age_s));
+		return buf;
+	}
+	return NULL;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	double older = 3600;
+	int dry = 0, verbose = 0, errors = 0, nglobs = 0;
+	const char **globs = calloc((size_t)argc + 1, sizeof(*globs));
+	unsigned removed = 0, kept = 0;
+	struct names ns;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) {
+			dry = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose = 1;
+		} else if (!strcmp(a, "--older-than") || !strncmp(a, "--older-than=", 13)) {
+			const char *val = a[12] == '=' ? a + 13 : i + 1 < argc ? argv[++i] : NULL;
+			if (parse_duration(val, &older)) {
+				fprintf(stderr, PROG ": gc: bad duration '%s' (seconds, or with a unit: "
+						"30s, 10m, 2h, 7d, 1h30m)\n", val ? val : "");
+				free(globs);
+				return 1;
+			}
+		} else if (a[0] == '-') {
+			fprintf(stderr, PROG ": gc: unknown option '%s'\n", a);
+			free(globs);
+			return bad_usage("usage: gc [--older-than DURATION] [--dry-run] [-v] [PATTERN...]");
+		} else if (globs) {
+			globs[nglobs++] = a;
+		}
+	}
+	if (!globs) {
+		fprintf(stderr, PROG ": gc: out of memory\n");
+		return 1;
+	}
+	if (names_get(&ns)) {
+		free(globs);
+		return 1;
+	}
+	for (size_t i = 0; i < ns.n; i++) {
+		struct qrow r;
+		char why[128], a[32];
+		int match = nglobs == 0;
+		for (int g = 0; g < nglobs && !match; g++)
+			match = fnmatch(globs[g], ns.v[i], 0) == 0;
+		if (!match)
+			continue;
+		qrow_read(&r, ns.v[i]);
+		const char *keep = gc_keep_reason(&r, older, why, sizeof(why));
+		if (keep) {
+			kept++;
+			if (verbose)
+				printf("kept %s: %s\n", r.name, keep);
+			continue;
+		}
+		fmt_secs(a, sizeof(a), since_realtime(r.info.created_ns));
+		if (dry) {
+			printf("would remove %s (idle, created %s ago)\n", r.name, a);
+			removed++;
+			continue;
+		}
+		/* the name must still be the file that was checked */
+		char path[64 + IPCQ_NAME_MAX];
+		struct stat now;
+		snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", r.name);
+		if (!r.have_stat || lstat(path, &now) != 0 || now.st_ino != r.st.st_ino ||
+		    now.st_dev != r.st.st_dev) {
+			kept++;
+			if (verbose)
+				printf("kept %s: replaced while being checked\n", r.name);
+			continue;
+		}
+		int rc = ipcq_unlink(r.name);
+		if (rc == -ENOENT)
+			continue; /* removed by someone else meanwhile */
+		if (rc < 0) {
+			fprintf(stderr, PROG ": %s: cannot remove: %s\n", r.name, ipcq_strerror(rc));
+			errors++;
+			continue;
+		}
+		printf("removed %s (idle, created %s ago)\n", r.name, a);
+		removed++;
+	}
+	names_free(&ns);
+	free(globs);
+	printf("gc: %s %u queue%s, kept %u\n", dry ? "would remove" : "removed", removed,
+	       removed == 1 ? "" : "s", kept);
+	if (fflush(stdout) != 0)
+		return 1;
+	return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd, *sub;
@@ -480,9 +1436,25 @@ int main(int argc, char **argv)
 	}
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
+			if (strcmp(cmd, "create") == 0)
+				create_usage(stdout);
+			else
+				usage(stdout);
 			return 0;
 		}
+	if (strcmp(cmd, "list") == 0) {
+		if (argc == 2 || (argc == 3 && strcmp(argv[2], "--json") == 0))
+			return cmd_list(argc == 3);
+		return bad_usage("usage: list [--json]");
+	}
+	if (strcmp(cmd, "create") == 0)
+		return cmd_create(argc - 2, argv + 2);
+	if (strcmp(cmd, "peek") == 0)
+		return cmd_peek(argc - 2, argv + 2);
+	if (strcmp(cmd, "tail") == 0)
+		return cmd_tail(argc - 2, argv + 2);
+	if (strcmp(cmd, "gc") == 0)
+		return cmd_gc(argc - 2, argv + 2);
 	if (strcmp(cmd, "poison") == 0) {
 		if (argc < 4)
 			return bad_usage("usage: poison list|dump|replay|purge NAME [ID|all]");

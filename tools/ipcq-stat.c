@@ -133,13 +133,7 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 {
 	char path[64 + IPCQ_NAME_MAX];
 	struct stat st;
-	/* the library's detail of the failed call, when it gave one, says it all */
-	static char detail[600];
 
-	if (ipcq_errdetail()[0]) {
-		snprintf(detail, sizeof(detail), ": %s", ipcq_errdetail());
-		return detail;
-	}
 	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
 	buf[0] = '\0';
 	switch (-err) {
@@ -166,8 +160,10 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
 			snprintf(buf, n, " (refused: not a regular file)");
 		else if (st.st_mode & (S_IROTH | S_IWOTH))
-			snprintf(buf, n, " (refused: mode 0%03o, others may read or write it)",
-				 (unsigned)(st.st_mode & 0777));
+			snprintf(buf, n, " (refused: mode 0%03o, others may read or write it; if you "
+					 "trust its contents, its owner can run 'chmod 0600 %s', else "
+					 "remove it: 'ipcq-ctl unlink %s')",
+				 (unsigned)(st.st_mode & 0777), path, name);
 		else if (st.st_uid != geteuid())
 			snprintf(buf, n, " (refused: owned by uid %u, not by you (uid %u); --any-owner "
 					 "opens it if you trust that user)",
@@ -187,7 +183,16 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 
 #include "sigbus.h"
 
-static int parse_seconds(const char *s, double *out)
+#define MIN_SECONDS 0.01
+#define MAX_SECONDS 86400.0
+
+/*
+ * A number of seconds, MIN_SECONDS..MAX_SECONDS: 0 on success, -1 when @s
+ * is not a number at all, -2 when it is a number out of that range.
+ * @zero_ok: 0 is accepted and means MIN_SECONDS (a watch as fast as the
+ * tool refreshes).
+ */
+static int parse_seconds(const char *s, double *out, int zero_ok)
 {
 	char *end;
 	double v;
@@ -196,8 +201,14 @@ static int parse_seconds(const char *s, double *out)
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.01) || v > 86400.0)
+	if (end == s || *end || !isfinite(v))
 		return -1;
+	if (zero_ok && v == 0) {
+		*out = MIN_SECONDS;
+		return 0;
+	}
+	if (errno || !(v >= MIN_SECONDS) || v > MAX_SECONDS)
+		return -2;
 	*out = v;
 	return 0;
 }
@@ -281,13 +292,13 @@ static const char *fmt_bytes(char *buf, size_t n, uint64_t v)
 	return buf;
 }
 
-/* A duration: "850us", "12.3ms", "1.20s", "2m03s", "1h02m", "3d04h"; "-" if none. */
+/* A duration: "0s", "850us", "12.3ms", "1.20s", "2m03s", "1h02m", "3d04h"; "-" if none. */
 static const char *fmt_dur(char *buf, size_t n, double s)
 {
 	if (!isfinite(s) || s < 0) {
 		snprintf(buf, n, "-");
 	} else if (s == 0) {
-		snprintf(buf, n, "0");
+		snprintf(buf, n, "0s");
 	} else if (s < 1e-3) {
 		snprintf(buf, n, "%.0fus", s * 1e6);
 	} else if (s < 1.0) {
@@ -646,8 +657,6 @@ static void text_participants(struct buf *b, const struct qmon *m, int width)
 		fmt_u64(t[C_FULL], 64, p->full);
 		fmt_u64(t[C_EMPTY], 64, p->empty);
 		fmt_dur(t[C_BLOCKED], 64, (double)p->blocked_ns / 1e9);
-		if (p->blocked_ns == 0)
-			snprintf(t[C_BLOCKED], 64, "0");
 		fmt_u64(t[C_DUP], 64, p->duplicates);
 		fmt_u64(t[C_DROP], 64, p->dropped);
 		fmt_u64(t[C_RECOV], 64, p->recoveries);
@@ -1599,7 +1608,8 @@ static void usage(FILE *f)
 		"Show ipcq queues: every queue on this machine, or the queue NAME in detail.\n"
 		"Queues are opened read-only: ipcq-stat never changes a queue.\n"
 		"\n"
-		"  -w, --watch [SECS]  refresh in place every SECS seconds (default 1) until q\n"
+		"  -w, --watch [SECS]  refresh in place every SECS seconds (default 1; 0.01..86400,\n"
+		"                      0 for the fastest, 0.01) until q\n"
 		"  -i, --interval SECS time between the two samples of a rate (default 0.2)\n"
 		"  -n, --count N       with --watch: stop after N refreshes\n"
 		"  -j, --json          JSON: one object per queue, an array without NAME\n"
@@ -1677,20 +1687,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--any-owner") == 0 && !val) {
 			o->any_owner = 1;
 		} else if (strcmp(a, "-w") == 0 || strcmp(a, "--watch") == 0) {
-			double v;
 			o->watch = 1;
-			if (val) {
-				if (parse_seconds(val, &o->interval))
-					return bad_usage("bad watch interval '%s' (seconds, 0.01..86400)", val);
-			} else if (i + 1 < argc && parse_seconds(argv[i + 1], &v) == 0) {
-				/* an optional number right after -w is the interval */
-				o->interval = v;
-				i++;
-			}
+			/* an optional number right after -w is the interval: a
+			 * number out of range is an error, not a queue name (a
+			 * queue named like a number goes after the interval or
+			 * after --) */
+			if (!val && i + 1 < argc && parse_seconds(argv[i + 1], &o->interval, 1) != -1)
+				val = argv[++i];
+			if (val && parse_seconds(val, &o->interval, 1))
+				return bad_usage("bad watch interval '%s' (seconds: 0.01..86400, or 0 for "
+						 "the fastest refresh, 0.01)", val);
 		} else if (strcmp(a, "-i") == 0 || strcmp(a, "--interval") == 0) {
 			if (!val && i + 1 < argc)
 				val = argv[++i];
-			if (parse_seconds(val, &o->sample))
+			if (parse_seconds(val, &o->sample, 0))
 				return bad_usage("bad sample interval '%s' (seconds, 0.01..86400)",
 						 val ? val : "");
 		} else if (strcmp(a, "-n") == 0 || strcmp(a, "--count") == 0) {
@@ -1757,7 +1767,7 @@ static int run_once(const struct options *o, struct qset *s, int single)
 		sample_all(s, 0);
 	}
 	if (single && s->m[0].err) {
-		char hint[256];
+		char hint[1024];
 		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(s->m[0].err),
 			err_hint(hint, sizeof(hint), s->m[0].name, s->m[0].err,
 				 s->m[0].prev.st.info.segment_size));
@@ -1847,7 +1857,7 @@ static int run_watch(const struct options *o, struct qset *s, int single)
 	if (tty)
 		term_leave();
 	if (rc < 0) {
-		char hint[256];
+		char hint[1024];
 		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(rc),
 			err_hint(hint, sizeof(hint), s->m[0].name, rc,
 				 s->m[0].prev.st.info.segment_size));
@@ -1879,7 +1889,7 @@ int main(int argc, char **argv)
 			die_oom();
 		rc = qmon_open(&s.m[0], o.name);
 		if (rc < 0) {
-			char hint[256];
+			char hint[1024];
 			fprintf(stderr, PROG ": %s: %s%s\n", o.name, ipcq_strerror(rc),
 				err_hint(hint, sizeof(hint), o.name, rc, 0));
 			free(s.m);
