@@ -111,8 +111,10 @@ static void explain(const char *name, int rc)
 
 static int fail(const char *name, const char *what, int rc)
 {
-	fprintf(stderr, PROG ": %s: %s%s%s\n", name, what ? what : "", what ? ": " : "",
-		ipcq_strerror(rc));
+	const char *detail = ipcq_errdetail();
+
+	fprintf(stderr, PROG ": %s: %s%s%s%s%s\n", name, what ? what : "", what ? ": " : "",
+		ipcq_strerror(rc), detail[0] ? ": " : "", detail);
 	explain(name, rc);
 	return 1;
 }

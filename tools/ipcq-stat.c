@@ -133,7 +133,13 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 {
 	char path[64 + IPCQ_NAME_MAX];
 	struct stat st;
+	/* the library's detail of the failed call, when it gave one, says it all */
+	static char detail[600];
 
+	if (ipcq_errdetail()[0]) {
+		snprintf(detail, sizeof(detail), ": %s", ipcq_errdetail());
+		return detail;
+	}
 	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
 	buf[0] = '\0';
 	switch (-err) {
