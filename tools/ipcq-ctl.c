@@ -954,12 +954,9 @@ static int cmd_create(int argc, char **argv)
 	struct ipcq *q;
 	int rc = ipcq_create(name, &cfg, &q);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": %s: cannot create: %s\n", name, ipcq_strerror(rc));
-		if (rc == -EINVAL && cfg.numa_node >= 0)
-			fprintf(stderr, PROG ": %s: (a --numa node must exist and have memory)\n", name);
-		else if (rc == -EINVAL && (cfg.mode & 07))
-			fprintf(stderr, PROG ": %s: (--mode gives others no access: 0600, 0640 or "
-					"0660)\n", name);
+		const char *detail = ipcq_errdetail();
+		fprintf(stderr, PROG ": %s: cannot create: %s%s%s\n", name, ipcq_strerror(rc),
+			detail[0] ? ": " : "", detail);
 		return 1;
 	}
 	struct ipcq_info in;

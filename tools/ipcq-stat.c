@@ -134,13 +134,20 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 	char path[64 + IPCQ_NAME_MAX];
 	struct stat st;
 	/* the library's detail of the failed call, when it gave one, says it all */
-	static char detail[600];
+	static char detail[1200];
 
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
 	if (ipcq_errdetail()[0]) {
-		snprintf(detail, sizeof(detail), ": %s", ipcq_errdetail());
+		/* a segment others may write: what to do about it, too */
+		if (err == -EPERM && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & (S_IROTH | S_IWOTH)))
+			snprintf(detail, sizeof(detail), ": %s; if you trust its contents, its owner "
+				 "can run 'chmod 0600 %s', else remove it: 'ipcq-ctl unlink %s'",
+				 ipcq_errdetail(), path, name);
+		else
+			snprintf(detail, sizeof(detail), ": %s", ipcq_errdetail());
 		return detail;
 	}
-	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
 	buf[0] = '\0';
 	switch (-err) {
 	case ENOENT:
