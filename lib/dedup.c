@@ -35,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ipcq_internal.h"
+#include "ring.h"
 
 static int table_lock(const struct ipcq *q, int fd, short type)
 {
@@ -88,7 +88,7 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 			continue;
 		/* acquire: these reads happen before the re-check below; a
 		 * value of a later lap pairs with F1 of its producer
-		 * (claim_send() in ring.c), so the re-check then sees the
+		 * (ipcq__ring_claim_send() in ring.h), so the re-check then sees the
 		 * word changed */
 		uint32_t stream = ipcq__load_acquire(&s->stream);
 		uint32_t sgen = ipcq__load_acquire(&s->stream_gen);
@@ -105,7 +105,7 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 	return best;
 }
 
-int ipcq__dedup_attach(struct ipcq *q, const char *name)
+int ipcq__dedup_attach(struct ipcq *q, const char *name, void (*settle)(struct ipcq *q))
 {
 	struct ipcq_shm_dedup *e;
 	uint64_t last = 0;
@@ -124,7 +124,7 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 			goto out; /* -EBUSY: a live process holds the name */
 		/* The holder is gone: make its unpublished claims skips first,
 		 * then read what it got accepted (see the top of this file). */
-		ipcq__recover_scan(q, NULL, 0, -1);
+		settle(q);
 		/* relaxed: gen changes only under the table lock, which we hold */
 		last = ring_max(q, (uint32_t)idx, ipcq__load_relaxed(&e->gen));
 		/* acquire: after the ring scan; pairs with the CAS-max of the
@@ -183,6 +183,12 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name)
 out:
 	table_lock(q, q->lock_fd, F_UNLCK);
 	return rc;
+}
+
+void ipcq__consume_adopted(struct ipcq *q)
+{
+	ipcq__note_consumed(q, ipcq__slot(q, (uint64_t)q->adopted));
+	ipcq__release_adopted(q);
 }
 
 void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_t seq)

@@ -560,6 +560,8 @@ IPCQ_HIDDEN int ipcq__check_name(const char *name);
 IPCQ_HIDDEN uint64_t ipcq__now_ns(int clock);
 
 IPCQ_HIDDEN int ipcq__open_segment(const char *name, int readonly, struct ipcq **out);
+/* Unmap and free a handle (ipcq_close() once it is detached). */
+IPCQ_HIDDEN void ipcq__handle_free(struct ipcq *q);
 
 /* crash points (crashpoint.c): IPCQ_CRASHPOINT(name) raises SIGKILL when
  * IPCQ_CRASH=name[:n] is in the environment (at the n-th pass, default 1).
@@ -571,27 +573,38 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 #define IPCQ_CRASHPOINT(name) ((void)0)
 #endif
 
-/* ring.c */
-IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
-				   uint16_t producer, uint32_t stream, uint64_t pseq,
-				   uint64_t enqueue_ns, uint8_t flags, uint8_t deliveries,
-				   int64_t *pos_out);
+/* ring.c: declared in ring.h, the ring layer's interface */
 
-IPCQ_HIDDEN int ipcq__ring_recv_lease(struct ipcq *q, uint32_t lease, size_t cap, uint64_t *need);
-IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
-/* Release slot p, unreleased with word w, for its dead owner (a CAS from
- * w) and wake producers; 1 when this call released it. */
-IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
-IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s);
-IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
+/* A timeout argument of the public calls: >= 0 or IPCQ_FOREVER. */
+static inline int ipcq__timeout_ok(int64_t t)
+{
+	return t >= 0 || t == IPCQ_FOREVER;
+}
 
 /* numa.c */
 IPCQ_HIDDEN int ipcq__numa_resolve(int requested, int *node);
 IPCQ_HIDDEN int ipcq__numa_bind(void *addr, size_t len, int node);
 
 /* dedup.c */
-IPCQ_HIDDEN int ipcq__dedup_attach(struct ipcq *q, const char *name);
+/* Take the name for this handle (a new entry, or a takeover from a dead
+ * holder).  settle: run before a takeover reads what the old holder got
+ * accepted, to make its unpublished claims skips (the caller's recovery
+ * pass). */
+IPCQ_HIDDEN int ipcq__dedup_attach(struct ipcq *q, const char *name,
+				   void (*settle)(struct ipcq *q));
 IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_t seq);
+/* Note a claimed message of a named producer as consumed; runs after the
+ * claim (C1 or the adoption) and before the slot's release. */
+static inline void ipcq__note_consumed(struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	/* relaxed: the slot is ours since the claim */
+	uint32_t stream = ipcq__load_relaxed(&s->stream);
+	if (IPCQ_UNLIKELY(stream))
+		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
+				     ipcq__load_relaxed(&s->pseq));
+}
+/* Release the slot this handle adopted, noting it consumed first. */
+IPCQ_HIDDEN void ipcq__consume_adopted(struct ipcq *q);
 
 /* pressure.c */
 IPCQ_HIDDEN int ipcq__pressure_after_send(struct ipcq *q, uint64_t end);
@@ -602,6 +615,9 @@ IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
+struct ipcq__waiter;
+/* Time for a recovery pass in a wait (side: 0 sending, 1 receiving)? */
+IPCQ_HIDDEN int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side);
 
 /* lease.c */
 IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
@@ -640,6 +656,11 @@ IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src 
 IPCQ_HIDDEN int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen);
 IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				   struct ipcq_recovery *rep);
+/* The FULL entry with id: its index, *p and its state word *w, or -ENOENT. */
+IPCQ_HIDDEN int ipcq__side_find(const struct ipcq *q, uint64_t id, struct ipcq_poison *p,
+				uint64_t *w);
+/* Move the adopted slot at pos into the side ring: 0, or -ENOSPC. */
+IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);
@@ -656,6 +677,13 @@ IPCQ_HIDDEN int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uin
  * whether another description holds one (1, 0, -errno). */
 IPCQ_HIDDEN int ipcq__ofd_lock(int fd, off_t off, short type, int wait);
 IPCQ_HIDDEN int ipcq__ofd_held(int fd, off_t off);
+/* The offset of participant i's liveness byte in the segment. */
+static inline off_t ipcq__lock_off(const struct ipcq *q, uint32_t i)
+{
+	return (off_t)((const uint8_t *)&q->parts[i] - q->base);
+}
+
+/* attach.c: ipcq_attach(), with the recovery it does added to @rep */
 IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
 			     struct ipcq_recovery *rep);
 

@@ -47,7 +47,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ipcq_internal.h"
+#include "ring.h"
 
 static uint64_t token_of(uint32_t e, uint32_t gen)
 {
@@ -91,6 +91,29 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	else
 		IPCQ_CRASHPOINT("ack.leased");
 	return len;
+}
+
+/* The next message of the ring into lease e (ipcq__ring_take()'s step). */
+static uint32_t take_into_lease(struct ipcq *q, const struct ipcq_shm_slot *s, uint64_t pos,
+				unsigned b, void *ctx, int *bad)
+{
+	(void)b;
+	(void)bad;
+	ipcq__note_consumed(q, s);
+	return ipcq__lease_fill(q, *(const uint32_t *)ctx, s, pos, 0);
+}
+
+/* Claim the next message of the ring (one that fits cap) into lease e,
+ * which we hold RESERVED: 1, or what ipcq__ring_take() returns. */
+static int ring_to_lease(struct ipcq *q, uint32_t e, size_t cap, uint64_t *need)
+{
+	struct ipcq_buf b = { NULL, cap };
+	uint64_t bytes, end;
+	int bad;
+	int rc = ipcq__ring_take(q, &b, 1, need, take_into_lease, &e, &bad, &bytes, &end);
+	if (end && q->high_watermark)
+		ipcq__pressure_after_recv(q, end);
+	return rc;
 }
 
 /* Find and reserve a free entry; -EBUSY when the pool is exhausted. */
@@ -241,7 +264,7 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 		if (len > q->max_msg_size) {
 			/* impossible: a corrupt segment; dropped, reported */
 			unreserve(q, (uint32_t)e);
-			ipcq__release_adopted(q);
+			ipcq__consume_adopted(q);
 			return -EBADMSG;
 		}
 		if (len > cap) {
@@ -256,10 +279,10 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 			return -EAGAIN;
 		}
 		len = ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
-		ipcq__release_adopted(q);
+		ipcq__consume_adopted(q);
 		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
-	rc = ipcq__ring_recv_lease(q, (uint32_t)e, cap, need);
+	rc = ring_to_lease(q, (uint32_t)e, cap, need);
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);
 		return rc;
@@ -438,7 +461,7 @@ static int release_source(struct ipcq *q, uint64_t pos)
 	if (deq <= pos || deq - pos > q->capacity)
 		return 0;
 	for (int tries = 0; tries < 4; tries++) {
-		/* A2 (as in claim_recv()); the CAS below decides */
+		/* A2 (as in ipcq__ring_claim_recv()); the CAS below decides */
 		uint64_t w = ipcq__load_acquire(&s->seq);
 		if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(pos + 1))
 			return 0; /* released already */

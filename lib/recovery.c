@@ -63,7 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipcq_internal.h"
+#include "ring.h"
 
 struct rec_snapshot {
 	uint32_t prod_op, prod_n, cons_op, cons_n;
@@ -112,7 +112,7 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 {
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
-		/* acquire: pairs with E1 (registry.c); an entry being set up
+		/* acquire: pairs with E1 (attach.c); an entry being set up
 		 * (FREE) or left (DETACHED) has no work in progress */
 		uint32_t st = ipcq__load_acquire(&e->state);
 		if (st != IPCQ_PART_ACTIVE && st != IPCQ_PART_RECOVERING)
@@ -176,7 +176,7 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 	uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
 	if (enq <= p || enq - p > q->capacity)
 		return 0; /* never claimed, or a lap ago: done long since */
-	/* A1 (as in claim_send()); the CAS below decides */
+	/* A1 (as in ipcq__ring_claim_send()); the CAS below decides */
 	uint64_t w = ipcq__load_acquire(&s->seq);
 	if (w != ipcq__seq_pos(p))
 		return 0; /* published, or a later lap */
@@ -271,7 +271,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		const struct ipcq_shm_participant *e = &q->parts[i];
 		if ((int32_t)i == q->index && (int32_t)i != also_dead)
 			continue;
-		/* acquire: pairs with E1 of registry.c (the attach) */
+		/* acquire: pairs with E1 of attach.c */
 		uint32_t state = ipcq__load_acquire(&e->state);
 		if (state != IPCQ_PART_ACTIVE && state != IPCQ_PART_RECOVERING)
 			continue;
@@ -368,38 +368,21 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 	return 1;
 }
 
-int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
+/*
+ * Time for a recovery pass?  At most one per grace period per side of the
+ * handle (@side: 0 sending, 1 receiving; the two may be different threads),
+ * counted across calls: a consumer that only ever waits a little (timeouts
+ * shorter than the grace period) must still, now and then, look for the
+ * messages that dead consumers claimed, which nobody else can deliver.
+ * Busy-polling waiters look at the clock only every 64 rounds.
+ */
+int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 {
-	int temp = 0, rc;
-
-	if (!q || (report && report->size < offsetof(struct ipcq_recovery, reserved)))
-		return -EINVAL;
-	if (q->readonly)
-		return -EPERM;
-	if (report) {
-		uint32_t sz = report->size > sizeof(*report) ? (uint32_t)sizeof(*report) : report->size;
-		memset(report, 0, sz);
-		report->size = sz;
-	}
-	struct ipcq_recovery local;
-	if (!report) {
-		memset(&local, 0, sizeof(local));
-		report = &local;
-	}
-	/* takeovers name their new owner: recover as a participant (the
-	 * attach recovers too, into the same report) */
-	if (q->index < 0) {
-		rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, report);
-		if (rc)
-			return rc;
-		temp = 1;
-	}
-	rc = ipcq__recover_scan(q, report, 0, -1);
-	if (temp)
-		ipcq_detach(q);
-	if (rc < 0)
-		return rc;
-	uint64_t actions = report->skipped + report->redelivered + report->completed +
-			   report->poisoned + report->freed;
-	return actions > INT32_MAX ? INT32_MAX : (int)actions;
+	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
+		return 0;
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now - q->last_recovery_ns[side] < q->grace_ns)
+		return 0;
+	q->last_recovery_ns[side] = now;
+	return 1;
 }

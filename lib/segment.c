@@ -1021,14 +1021,9 @@ int ipcq_open(const char *name, struct ipcq **out)
 	return ipcq_open_flags(name, 0, out);
 }
 
-int ipcq_close(struct ipcq *q)
+void ipcq__handle_free(struct ipcq *q)
 {
-	if (!q)
-		return 0;
-	if (q->index >= 0)
-		ipcq_detach(q);
 	handle_free(q);
-	return 0;
 }
 
 int ipcq_unlink(const char *name)

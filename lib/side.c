@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ipcq_internal.h"
+#include "ring.h"
 
 int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 {
@@ -213,7 +213,7 @@ int ipcq_poison_list(struct ipcq *q, uint64_t after, struct ipcq_poison *out, un
 	return (int)got;
 }
 
-static int find(const struct ipcq *q, uint64_t id, struct ipcq_poison *p, uint64_t *w)
+int ipcq__side_find(const struct ipcq *q, uint64_t id, struct ipcq_poison *p, uint64_t *w)
 {
 	for (uint32_t j = 0; j < q->side_capacity; j++)
 		if (poison_read(q, j, p, w) && p->id == id)
@@ -228,7 +228,7 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct 
 
 	if (!q || (!buf && cap))
 		return -EINVAL;
-	int j = find(q, id, &p, &w);
+	int j = ipcq__side_find(q, id, &p, &w);
 	if (j < 0)
 		return j;
 	if (info)
@@ -248,86 +248,6 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct 
 	if (ipcq__load_relaxed(&e->state) != w)
 		return -ENOENT;
 	return (int)p.len;
-}
-
-/* Attach a temporary participant for management calls on an unattached
- * handle: entries name their owner, and a dead owner must be detectable. */
-static int ensure_attached(struct ipcq *q, int *temp)
-{
-	*temp = 0;
-	if (q->readonly)
-		return -EPERM;
-	if (q->index >= 0)
-		return 0;
-	int rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
-	if (rc == 0)
-		*temp = 1;
-	return rc;
-}
-
-int ipcq_poison_replay(struct ipcq *q, uint64_t id)
-{
-	struct ipcq_poison p;
-	uint64_t w;
-	int temp, rc, done = 0;
-
-	if (!q)
-		return -EINVAL;
-	rc = ensure_attached(q, &temp);
-	if (rc)
-		return rc;
-	/* a mover that died after its entry became FULL and before it
-	 * released its source: finish that release first, so that the
-	 * replayed copy is the only one (attaching recovered already) */
-	if (!temp)
-		ipcq__recover_scan(q, NULL, 0, -1);
-	for (;;) {
-		int j;
-		if (id == IPCQ_POISON_ALL) {
-			/* oldest first */
-			if (ipcq_poison_list(q, 0, &p, 1) != 1)
-				break;
-			j = find(q, p.id, &p, &w);
-		} else {
-			j = find(q, id, &p, &w);
-		}
-		if (j < 0) {
-			if (id != IPCQ_POISON_ALL && !done)
-				rc = j;
-			break;
-		}
-		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
-		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
-		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in find())
-		 * made the payload visible */
-		if (!ipcq__cas(&e->state, w, taking))
-			continue; /* someone else got it; look again */
-		IPCQ_CRASHPOINT("replay.taking");
-		int64_t pos;
-		/* a replay cut short may have delivered it once: this copy is
-		 * then a redelivery, and says so (relaxed: ours since S7) */
-		uint8_t again = (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_REPLAY_CUT) ? 1 : 0;
-		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
-					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
-					      IPCQ_MSG_REPLAYED, again, &pos);
-		if (sent <= 0) {
-			/* S8: ring full: put it back (by CAS, as S1 would:
-			 * FULL for the next replayer, whose S7 pairs with it) */
-			ipcq__cas(&e->state, taking, w);
-			if (!done)
-				rc = -EAGAIN;
-			break;
-		}
-		IPCQ_CRASHPOINT("replay.published");
-		/* S3: pairs with S2 of the next writer */
-		ipcq__cas(&e->state, taking, IPCQ_ENT_FREED(w));
-		done++;
-		if (id != IPCQ_POISON_ALL)
-			break;
-	}
-	if (temp)
-		ipcq_detach(q);
-	return done ? done : rc;
 }
 
 int ipcq_poison_purge(struct ipcq *q, uint64_t id)
@@ -353,4 +273,38 @@ int ipcq_poison_purge(struct ipcq *q, uint64_t id)
 	if (!done && id != IPCQ_POISON_ALL)
 		return -ENOENT;
 	return done;
+}
+
+/*
+ * Move the adopted slot at pos into the side ring.  Our record's move
+ * fields name the side entry before it is claimed, so that recovery of a
+ * crash in between finds the move done and only releases the slot.
+ * Returns 0, or -ENOSPC when the side ring is full (the slot stays
+ * adopted; a later receive tries again).
+ */
+int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
+{
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	struct ipcq__poison_src src = {
+		.payload = (const uint8_t *)s + IPCQ_SLOT_HDR,
+		.len = len > q->max_msg_size ? 0 : len,
+		.producer = ipcq__load_relaxed(&s->producer),
+		.deliveries = ipcq__load_relaxed(&s->deliveries),
+		.reason = (uint8_t)reason,
+		.stream = ipcq__load_relaxed(&s->stream),
+		.last_consumer = (uint32_t)q->index,
+		.pseq = ipcq__load_relaxed(&s->pseq),
+		.first_ns = ipcq__load_relaxed(&s->enqueue_ns),
+		.move_side = &q->me->move_side,
+		.move_gen = &q->me->move_gen,
+	};
+	int rc = ipcq__side_insert(q, &src);
+	if (rc < 0)
+		return rc;
+	ipcq__consume_adopted(q);
+	/* relaxed: the record is idle (R4 above); the move is finished */
+	ipcq__store_relaxed(&q->me->move_side, 0u);
+	return 0;
 }

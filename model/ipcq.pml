@@ -8,8 +8,9 @@
  * consistency; the memory orderings and fences of the C code are argued in
  * its comments (lib/ring.c, lib/recovery.c, lib/lease.c), not here.
  *
- * Names follow the C code: claim_send, publish_send (ring.c), claim_recv,
- * try_recv, release_slot, deliver_adopted, release_adopted (ring.c),
+ * Names follow the C code: claim_send, publish_send, claim_recv, try_recv,
+ * release_slot (ipcq__ring_* of ring.h), deliver_adopted (recv.c),
+ * release_adopted (ring.c),
  * recover_scan, skip_orphan, resolve_claimed, live_covers, owner_alive,
  * moved_on, entry_resolved (recovery.c), lease_fill, reserve,
  * take_redeliverable, lease_recover, release_source (lease.c), side_insert,

@@ -1,0 +1,340 @@
+/*
+ * attach.c - ipcq_attach() and ipcq_detach(): taking an entry of the
+ * participant table, and leaving it.
+ *
+ * Owns: this process's list of attached handles and the entry it takes.
+ * A process takes a free entry by trying the locks in order with
+ * F_OFD_SETLK (non-blocking), so two attaching processes can never get the
+ * same entry; an entry whose holder died attached is recovered first
+ * (recovery.c) and taken only once its dead holder owns nothing.
+ * Liveness itself is registry.c's.
+ *
+ * Forks: the lock lives on a file description of its own (lock_fd), opened
+ * for each attach.  A child made by fork() would share that description and
+ * keep its parent looking alive after the parent died, so a pthread_atfork
+ * handler closes every lock_fd in the child and leaves the child's copies
+ * of the handles unattached (they fail with -EPERM until attached again).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipcq_internal.h"
+
+static pthread_mutex_t attached_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ipcq *attached;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&attached_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&attached_lock);
+}
+
+/* In the child: drop our reference to every lock description and forget
+ * the attachments; only async-signal-safe calls here. */
+static void atfork_child(void)
+{
+	for (struct ipcq *q = attached; q; q = q->next_attached) {
+		if (q->lock_fd >= 0)
+			close(q->lock_fd);
+		q->lock_fd = -1;
+		q->index = -1;
+		q->roles = 0;
+		q->me = NULL;
+		q->ack = 0;
+		q->adopted = -1;
+		q->in_flight = 0;
+		q->dedup = -1;
+		q->zc_send_n = 0;
+		q->zc_recv_n = 0;
+	}
+	attached = NULL;
+	pthread_mutex_unlock(&attached_lock);
+}
+
+static void atfork_install(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static uint64_t process_start_time(void)
+{
+	char buf[1024];
+	unsigned long long start = 0;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* field 22, counted after the ")" that ends the command name */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	int field = 2;
+	for (; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+static int check_opts(const struct ipcq_attach_opts *o)
+{
+	if (o->size < offsetof(struct ipcq_attach_opts, reserved) || o->size > sizeof(*o))
+		return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", o->size), -EINVAL;
+	if (o->wait_strategy != IPCQ_WAIT_DEFAULT && o->wait_strategy != IPCQ_WAIT_ADAPTIVE &&
+	    o->wait_strategy != IPCQ_WAIT_BUSY_POLL && o->wait_strategy != IPCQ_WAIT_YIELD)
+		return ipcq__errdetail("wait_strategy %u: IPCQ_WAIT_DEFAULT (0), ADAPTIVE (1), BUSY_POLL (2) or YIELD (3)", o->wait_strategy), -EINVAL;
+	if ((o->spin_count != UINT32_MAX && o->spin_count > 1000000) ||
+	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
+		return ipcq__errdetail("spin_count %u, yield_count %u: each at most 1000000, or UINT32_MAX for the queue's", o->spin_count, o->yield_count), -EINVAL;
+	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP))
+		return ipcq__errdetail("flags 0x%x: only IPCQ_ATTACH_ACK (0x1) and IPCQ_ATTACH_DEDUP (0x2) exist", o->flags), -EINVAL;
+	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
+		return ipcq__errdetail("full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy), -EINVAL;
+	if (o->name) {
+		size_t n = strnlen(o->name, IPCQ_PARTICIPANT_NAME_MAX + 1);
+		if (n > IPCQ_PARTICIPANT_NAME_MAX)
+			return ipcq__errdetail("participant name longer than %u bytes", IPCQ_PARTICIPANT_NAME_MAX), -EINVAL;
+		for (size_t i = 0; i < n; i++)
+			if (o->name[i] < 0x20 || o->name[i] > 0x7e)
+				return ipcq__errdetail("participant name: byte %zu is 0x%02x, only printable ASCII", i, (unsigned char)o->name[i]), -EINVAL;
+	}
+	size_t nres = (o->size - offsetof(struct ipcq_attach_opts, reserved)) / sizeof(uint32_t);
+	for (size_t i = 0; i < nres; i++)
+		if (o->reserved[i])
+			return ipcq__errdetail("attach opts reserved[%zu] is %u: must be zero", i, o->reserved[i]), -EINVAL;
+	return 0;
+}
+
+/* A second open file description of the segment, for the lock. */
+static int open_lock_fd(const struct ipcq *q)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", q->fd);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Before a name's takeover reads what its dead holder got accepted: make
+ * the holder's unpublished claims skips (see dedup.c). */
+static void settle(struct ipcq *q)
+{
+	ipcq__recover_scan(q, NULL, 0, -1);
+}
+
+int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts)
+{
+	return ipcq__attach(q, roles, opts, NULL);
+}
+
+int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
+		 struct ipcq_recovery *rep)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	uint32_t i;
+	int rc, fd;
+
+	if (!q || !roles || (roles & ~(IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER)))
+		return ipcq__errdetail(q ? "roles 0x%x: IPCQ_ROLE_PRODUCER (0x1), IPCQ_ROLE_CONSUMER (0x2) or both" : "handle is NULL", roles), -EINVAL;
+	if (q->readonly)
+		return ipcq__errdetail("a read-only handle (monitor) cannot attach; open it with ipcq_open()"), -EPERM;
+	if (q->index >= 0)
+		return -EALREADY;
+	if (opts) {
+		if (opts->size < offsetof(struct ipcq_attach_opts, reserved) ||
+		    opts->size > sizeof(o))
+			return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", opts->size), -EINVAL;
+		memcpy(&o, opts, opts->size);
+	}
+	rc = check_opts(&o);
+	if (rc)
+		return rc;
+	pthread_once(&atfork_once, atfork_install);
+	fd = open_lock_fd(q);
+	if (fd < 0)
+		return fd;
+
+	/* drop-oldest discards through the consumer side of the handle, and
+	 * a dedup name needs a producer, a name and a table */
+	if ((o.full_policy == IPCQ_FULL_DROP_OLDEST &&
+	     ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER))) ||
+	    ((o.flags & IPCQ_ATTACH_DEDUP) &&
+	     (!(roles & IPCQ_ROLE_PRODUCER) || !o.name || !o.name[0] || !q->dedup_capacity))) {
+		close(fd);
+		ipcq__errdetail("%s", o.full_policy == IPCQ_FULL_DROP_OLDEST && ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER)) ? "IPCQ_FULL_DROP_OLDEST needs a handle attached as producer only (IPCQ_ROLE_PRODUCER, not IPCQ_ROLE_CONSUMER)" : !(roles & IPCQ_ROLE_PRODUCER) ? "IPCQ_ATTACH_DEDUP needs the producer role" : !q->dedup_capacity ? "IPCQ_ATTACH_DEDUP: the queue has no dedup table (dedup_capacity 0)" : "IPCQ_ATTACH_DEDUP needs a producer name (opts.name)");
+		return -EINVAL;
+	}
+	if (o.prefetch == IPCQ_AUTO)
+		o.prefetch = q->lease_capacity < 16 ? q->lease_capacity : 16;
+	if (o.flags & IPCQ_ATTACH_ACK) {
+		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
+		    o.prefetch > q->lease_capacity) {
+			close(fd);
+			ipcq__errdetail(!(roles & IPCQ_ROLE_CONSUMER) ? "IPCQ_ATTACH_ACK needs the consumer role" : !q->lease_capacity ? "IPCQ_ATTACH_ACK: the queue has no lease pool (lease_capacity 0)" : "prefetch %u is not in [1, lease_capacity %u]", o.prefetch, q->lease_capacity);
+			return -EINVAL;
+		}
+	}
+
+	for (i = 0; i < q->max_participants; i++) {
+		rc = ipcq__ofd_lock(fd, ipcq__lock_off(q, i), F_WRLCK, 0);
+		if (rc == -EBUSY)
+			continue; /* a live participant's */
+		if (rc) {
+			close(fd);
+			return rc;
+		}
+		/* acquire: pairs with E1 of the previous holder */
+		uint32_t prev = ipcq__load_acquire(&q->parts[i].state);
+		if (prev != IPCQ_PART_ACTIVE && prev != IPCQ_PART_RECOVERING)
+			break;
+		/* Its holder died attached.  We hold its lock now, so nobody
+		 * else will recover it: finish its work ourselves, and take the
+		 * entry only if nothing is left (a claimed message waiting for
+		 * a consumer to adopt it keeps the entry as it is). */
+		/* RECOVERING while we hold its lock: no longer anybody's
+		 * live entry (a dedup name it held is free to take over),
+		 * and still dead work to whoever sees the lock free */
+		/* relaxed: a filter for others; they decide on the lock, which
+		 * we hold, and act only by CAS */
+		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_RECOVERING);
+		q->index = (int32_t)i;
+		q->me = &q->parts[i];
+		ipcq__recover_scan(q, rep, 0, (int32_t)i);
+		int done = ipcq__entry_resolved(q, i);
+		q->index = -1;
+		q->me = NULL;
+		if (done)
+			break;
+		/* relaxed: the unlock below is what others act on */
+		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_ACTIVE);
+		ipcq__ofd_lock(fd, ipcq__lock_off(q, i), F_UNLCK, 0);
+	}
+	if (i == q->max_participants) {
+		close(fd);
+		return -EUSERS;
+	}
+
+	/* The entry is ours.  Its previous holder, if any, is dead or gone. */
+	struct ipcq_shm_participant *p = &q->parts[i];
+	/* relaxed: readers of a participant line check liveness through the
+	 * lock, and only take these values as a snapshot */
+	ipcq__store_relaxed(&p->state, (uint32_t)IPCQ_PART_FREE);
+	ipcq__store_relaxed(&p->roles, roles);
+	ipcq__store_relaxed(&p->pid, (uint32_t)getpid());
+	ipcq__store_relaxed(&p->generation, ipcq__load_relaxed(&p->generation) + 1);
+	ipcq__store_relaxed(&p->start_time, process_start_time());
+	ipcq__store_relaxed(&p->attach_ns, ipcq__now_ns(CLOCK_REALTIME));
+	char name[sizeof(p->name)];
+	memset(name, 0, sizeof(name));
+	if (o.name)
+		memcpy(name, o.name, strnlen(o.name, sizeof(name) - 1));
+	memcpy(p->name, name, sizeof(name));
+	ipcq__store_relaxed(&p->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	ipcq__store_relaxed(&p->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	ipcq__store_relaxed(&p->move_side, 0u);
+	ipcq__store_relaxed(&p->flags, o.flags);
+	ipcq__store_relaxed(&p->dedup, 0u);
+	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
+		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
+	/* E1: publishes the identity written above; pairs with the acquire
+	 * loads of state in ipcq__recover_scan() and in the attach loop
+	 * above (monitors read it relaxed, as a snapshot) */
+	ipcq__store_release(&p->state, (uint32_t)IPCQ_PART_ACTIVE);
+
+	q->lock_fd = fd;
+	q->index = (int32_t)i;
+	q->me = p;
+	q->roles = roles;
+	q->next_pseq = 1;
+	q->ack = !!(o.flags & IPCQ_ATTACH_ACK);
+	q->prefetch = o.prefetch;
+	q->in_flight = 0;
+	q->adopted = -1;
+	q->full_policy = o.full_policy;
+	q->zc_send_n = 0;
+	q->zc_recv_n = 0;
+	q->dedup = -1;
+	q->last_seq = 0;
+	q->cached_deq = 0;
+	q->cached_enq = 0;
+	if (o.wait_strategy != IPCQ_WAIT_DEFAULT)
+		q->wait_strategy = o.wait_strategy;
+	if (o.spin_count != UINT32_MAX)
+		q->spin_count = o.spin_count;
+	if (o.yield_count != UINT32_MAX)
+		q->yield_count = o.yield_count;
+
+	pthread_mutex_lock(&attached_lock);
+	q->next_attached = attached;
+	attached = q;
+	pthread_mutex_unlock(&attached_lock);
+	/* attaching is one of the moments recovery runs */
+	ipcq__recover_scan(q, rep, 0, -1);
+	if (o.flags & IPCQ_ATTACH_DEDUP) {
+		rc = ipcq__dedup_attach(q, o.name, settle);
+		if (rc) {
+			ipcq_detach(q);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int ipcq_detach(struct ipcq *q)
+{
+	struct ipcq **pp;
+
+	if (!q || q->index < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&attached_lock);
+	for (pp = &attached; *pp; pp = &(*pp)->next_attached)
+		if (*pp == q) {
+			*pp = q->next_attached;
+			break;
+		}
+	pthread_mutex_unlock(&attached_lock);
+	/* an open reservation is given up (consumers pass its slots), peeked
+	 * messages are released, unacknowledged ones are delivered again */
+	if (q->zc_send_n)
+		ipcq_commit(q, NULL, 0);
+	if (q->zc_recv_n)
+		ipcq_release(q);
+	if (q->ack)
+		ipcq__lease_release_all(q);
+	/* A message adopted from a dead consumer and not yet delivered: leave
+	 * the entry ACTIVE with its record, so that once the lock is gone
+	 * recovery treats it like any dead consumer's claim. */
+	if (q->adopted < 0) {
+		/* relaxed: the lock release below is what others act on */
+		ipcq__store_relaxed(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+		ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+		ipcq__store_relaxed(&q->me->state, (uint32_t)IPCQ_PART_DETACHED);
+	}
+	q->adopted = -1;
+	q->ack = 0;
+	q->dedup = -1;
+	/* closing the only descriptor of the lock's description drops it */
+	close(q->lock_fd);
+	q->lock_fd = -1;
+	q->index = -1;
+	q->me = NULL;
+	q->roles = 0;
+	q->wait_strategy = q->default_wait.strategy;
+	q->spin_count = q->default_wait.spin;
+	q->yield_count = q->default_wait.yield;
+	return 0;
+}

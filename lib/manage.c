@@ -1,0 +1,139 @@
+/*
+ * manage.c - the management calls that compose several layers: closing a
+ * handle, recovering a queue on demand, and replaying quarantined
+ * messages into the main ring.
+ *
+ * Recovery and replay name their actor in the state words they change, so
+ * an unattached handle attaches for the length of the call (as a
+ * producer; attach.c) and detaches after.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ring.h"
+
+int ipcq_close(struct ipcq *q)
+{
+	if (!q)
+		return 0;
+	if (q->index >= 0)
+		ipcq_detach(q);
+	ipcq__handle_free(q);
+	return 0;
+}
+
+int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
+{
+	int temp = 0, rc;
+
+	if (!q || (report && report->size < offsetof(struct ipcq_recovery, reserved)))
+		return -EINVAL;
+	if (q->readonly)
+		return -EPERM;
+	if (report) {
+		uint32_t sz = report->size > sizeof(*report) ? (uint32_t)sizeof(*report) : report->size;
+		memset(report, 0, sz);
+		report->size = sz;
+	}
+	struct ipcq_recovery local;
+	if (!report) {
+		memset(&local, 0, sizeof(local));
+		report = &local;
+	}
+	/* takeovers name their new owner: recover as a participant (the
+	 * attach recovers too, into the same report) */
+	if (q->index < 0) {
+		rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, report);
+		if (rc)
+			return rc;
+		temp = 1;
+	}
+	rc = ipcq__recover_scan(q, report, 0, -1);
+	if (temp)
+		ipcq_detach(q);
+	if (rc < 0)
+		return rc;
+	uint64_t actions = report->skipped + report->redelivered + report->completed +
+			   report->poisoned + report->freed;
+	return actions > INT32_MAX ? INT32_MAX : (int)actions;
+}
+
+/* Attach a temporary participant for management calls on an unattached
+ * handle: entries name their owner, and a dead owner must be detectable. */
+static int ensure_attached(struct ipcq *q, int *temp)
+{
+	*temp = 0;
+	if (q->readonly)
+		return -EPERM;
+	if (q->index >= 0)
+		return 0;
+	int rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
+	if (rc == 0)
+		*temp = 1;
+	return rc;
+}
+
+int ipcq_poison_replay(struct ipcq *q, uint64_t id)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+	int temp, rc, done = 0;
+
+	if (!q)
+		return -EINVAL;
+	rc = ensure_attached(q, &temp);
+	if (rc)
+		return rc;
+	/* a mover that died after its entry became FULL and before it
+	 * released its source: finish that release first, so that the
+	 * replayed copy is the only one (attaching recovered already) */
+	if (!temp)
+		ipcq__recover_scan(q, NULL, 0, -1);
+	for (;;) {
+		int j;
+		if (id == IPCQ_POISON_ALL) {
+			/* oldest first */
+			if (ipcq_poison_list(q, 0, &p, 1) != 1)
+				break;
+			j = ipcq__side_find(q, p.id, &p, &w);
+		} else {
+			j = ipcq__side_find(q, id, &p, &w);
+		}
+		if (j < 0) {
+			if (id != IPCQ_POISON_ALL && !done)
+				rc = j;
+			break;
+		}
+		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
+		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
+		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in find())
+		 * made the payload visible */
+		if (!ipcq__cas(&e->state, w, taking))
+			continue; /* someone else got it; look again */
+		IPCQ_CRASHPOINT("replay.taking");
+		int64_t pos;
+		/* a replay cut short may have delivered it once: this copy is
+		 * then a redelivery, and says so (relaxed: ours since S7) */
+		uint8_t again = (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_REPLAY_CUT) ? 1 : 0;
+		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
+					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
+					      IPCQ_MSG_REPLAYED, again, &pos);
+		if (sent <= 0) {
+			/* S8: ring full: put it back (by CAS, as S1 would:
+			 * FULL for the next replayer, whose S7 pairs with it) */
+			ipcq__cas(&e->state, taking, w);
+			if (!done)
+				rc = -EAGAIN;
+			break;
+		}
+		IPCQ_CRASHPOINT("replay.published");
+		/* S3: pairs with S2 of the next writer */
+		ipcq__cas(&e->state, taking, IPCQ_ENT_FREED(w));
+		done++;
+		if (id != IPCQ_POISON_ALL)
+			break;
+	}
+	if (temp)
+		ipcq_detach(q);
+	return done ? done : rc;
+}

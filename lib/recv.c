@@ -1,0 +1,361 @@
+/*
+ * recv.c - the consumer's public calls: ipcq_recv(), ipcq_recv_batch(),
+ * and the zero-copy ipcq_peek() / ipcq_release().
+ *
+ * Each composes the ring layer (ring.h: claim, release) with what sits
+ * above it: ack mode (lease.c), a message adopted from a dead consumer
+ * (delivered first, quarantined in the side ring once it has killed
+ * max_deliveries consumers), the named producers' consumed marks
+ * (dedup.c), the pressure state (pressure.c) and, for a receive that
+ * waits past the grace period, recovery (recovery.c).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ring.h"
+
+/* Copy the message of a slot we own to the caller and fill its info. */
+static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *s,
+				    struct ipcq_buf *b, struct ipcq_msginfo *m,
+				    uint32_t extra_deliveries, int *bad)
+{
+	/* relaxed: the slot is ours since C1 (or the adoption CAS); A2 made
+	 * it visible */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (IPCQ_UNLIKELY(len > q->max_msg_size || len > b->len)) {
+		*bad = 1; /* changed under us: only a corrupt segment */
+		len = 0;
+	}
+	if (len && b->data)
+		memcpy(b->data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	b->len = len;
+	if (m) {
+		m->len = len;
+		/* relaxed: as len above */
+		m->seq = ipcq__load_relaxed(&s->pseq);
+		m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
+		m->producer = ipcq__load_relaxed(&s->producer);
+		m->deliveries = (uint32_t)ipcq__load_relaxed(&s->deliveries) + 1 + extra_deliveries;
+		uint8_t f = ipcq__load_relaxed(&s->flags);
+		m->flags = f & IPCQ_MSG_REPLAYED;
+		if (m->deliveries > 1 || (f & IPCQ_SLOT_F_REDELIVERED))
+			m->flags |= IPCQ_MSG_REDELIVERED;
+		m->stream = ipcq__load_relaxed(&s->stream);
+		m->token = 0;
+	}
+	return len;
+}
+
+/* ipcq_recv()'s copies: into bufs[b], with infos[b] if given. */
+struct recv_ctx {
+	struct ipcq_buf *bufs;
+	struct ipcq_msginfo *infos;
+};
+
+static IPCQ_INLINE uint32_t take_copy(struct ipcq *q, const struct ipcq_shm_slot *s,
+				      uint64_t pos, unsigned b, void *ctx, int *bad)
+{
+	struct recv_ctx *c = ctx;
+	(void)pos;
+	ipcq__note_consumed(q, s);
+	return deliver(q, s, &c->bufs[b], c->infos ? &c->infos[b] : NULL, 0, bad);
+}
+
+/*
+ * Claim up to n published messages that fit their buffers and copy them
+ * out.  Returns the count, -EAGAIN when empty, -ENOBUFS when the first
+ * message does not fit (*need says how much room it needs), -EBADMSG when
+ * a slot held an impossible length (corrupt segment; the slot is released).
+ */
+static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
+				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	struct recv_ctx c = { bufs, infos };
+	uint64_t bytes, end;
+	int bad;
+	int rc = ipcq__ring_take(q, bufs, n, need, take_copy, &c, &bad, &bytes, &end);
+	if (end && q->high_watermark)
+		ipcq__pressure_after_recv(q, end);
+	if (rc < 0)
+		return rc;
+	ipcq__count(q, IPCQ_CTR_RECV, (uint64_t)rc);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	return bad ? -EBADMSG : rc;
+}
+
+/*
+ * Deliver the slot this handle adopted from a dead consumer (fast mode).
+ * The adoption CAS (recovery.c) made it ours; our record covers it.
+ */
+IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
+				     struct ipcq_msginfo *m, uint64_t *need)
+{
+	uint64_t pos = (uint64_t)q->adopted;
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	int bad = 0;
+
+	/* relaxed: ours since the adoption CAS (T1), whose acquire half read
+	 * from the producer's R1; an earlier adopter's raised count (stored
+	 * after its T1) is seen through K1 (registry.c): it is dead */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (len <= q->max_msg_size && len > b->len) {
+		*need = len;
+		return -ENOBUFS; /* stays adopted; the next receive gets it */
+	}
+	uint8_t past = ipcq__adopted_raise(s);
+	if (past >= q->max_deliveries) {
+		/* it killed max_deliveries consumers: quarantine it.  With the
+		 * side ring full it would block the ring for good, so it is
+		 * delivered again instead, its count telling the story (and
+		 * the side-full counter too). */
+		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+			return -EAGAIN;
+	}
+	deliver(q, s, b, m, 0, &bad);
+	IPCQ_CRASHPOINT("recv.adopted_copied");
+	ipcq__consume_adopted(q);
+	ipcq__count(q, IPCQ_CTR_RECV, 1);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
+	/* C2 for the adopted slot, after its release rather than after a
+	 * claim: pairs with W1 (wait.c).  Nothing relies on its order: a
+	 * producer that needs this slot saw deq past it at W3 and never
+	 * sleeps on the futex for it (case 2 in wait.c) */
+	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+		ipcq__wake_space(q);
+	return bad ? -EBADMSG : 1;
+}
+
+/* One receive attempt in either mode. */
+static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+		     unsigned n, uint64_t *need)
+{
+	if (q->ack) {
+		int rc = ipcq__lease_recv(q, bufs[0].data, bufs[0].len, infos, need);
+		if (rc < 0)
+			return rc;
+		bufs[0].len = (size_t)rc;
+		return 1;
+	}
+	if (IPCQ_UNLIKELY(q->adopted >= 0))
+		return deliver_adopted(q, &bufs[0], infos, need);
+	return try_recv(q, bufs, infos, n, need);
+}
+
+/*
+ * Waiting for data, in rounds, shared by the copying and zero-copy
+ * receives: data_begin() counts the empty event (-EAGAIN for IPCQ_NOWAIT),
+ * each data_round() waits once and runs recovery when it is due.
+ */
+static int data_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
+{
+	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
+	if (timeout_ns == IPCQ_NOWAIT)
+		return -EAGAIN;
+	ipcq__wait_begin(w, timeout_ns);
+	return 0;
+}
+
+static int data_round(struct ipcq *q, struct ipcq__waiter *w)
+{
+	int rc = ipcq__wait_data(q, w);
+	if (rc < 0)
+		return rc;
+	/* stuck past the grace period: take over what the dead left
+	 * (adopting one of their claimed messages, if any) */
+	if (ipcq__recovery_due(q, w, 1))
+		ipcq__recover_scan(q, NULL, 1, -1);
+	return 0;
+}
+
+IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+			       unsigned n, uint64_t *need, int64_t timeout_ns)
+{
+	struct ipcq__waiter w;
+	int rc = data_begin(q, &w, timeout_ns);
+
+	if (rc)
+		return rc;
+	while ((rc = data_round(q, &w)) == 0 &&
+	       (rc = recv_once(q, bufs, infos, n, need)) == -EAGAIN)
+		;
+	ipcq__wait_end(q, &w);
+	return rc;
+}
+
+int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
+	      int64_t timeout_ns)
+{
+	struct ipcq_buf b = { buf, cap };
+	uint64_t need = 0;
+	int rc;
+
+	if (IPCQ_UNLIKELY(!q || !ipcq__timeout_ok(timeout_ns)))
+		return -EINVAL;
+	if (IPCQ_UNLIKELY(!(q->roles & IPCQ_ROLE_CONSUMER)))
+		return -EPERM;
+	if (IPCQ_UNLIKELY(q->zc_recv_n))
+		return -EALREADY; /* messages are peeked: release them first */
+	if (IPCQ_UNLIKELY(!buf && cap))
+		return -EINVAL;
+	rc = recv_once(q, &b, info, 1, &need);
+	if (IPCQ_UNLIKELY(rc == -EAGAIN))
+		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
+	if (IPCQ_UNLIKELY(rc == -ENOBUFS && info))
+		info->len = need;
+	return rc < 0 ? rc : (int)b.len;
+}
+
+int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *infos,
+		    unsigned n, int64_t timeout_ns)
+{
+	uint64_t need = 0;
+	int rc;
+
+	if (!q || !msgs || !ipcq__timeout_ok(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_CONSUMER))
+		return -EPERM;
+	if (q->zc_recv_n)
+		return -EALREADY;
+	if (n == 0)
+		return -EINVAL;
+	if (n > q->capacity)
+		n = q->capacity;
+	for (unsigned i = 0; i < n; i++)
+		if (!msgs[i].data && msgs[i].len)
+			return -EINVAL;
+	rc = recv_once(q, msgs, infos, n, &need);
+	if (rc == -EAGAIN)
+		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
+	if (rc == -ENOBUFS && infos)
+		infos[0].len = need;
+	return rc;
+}
+
+/* One attempt of ipcq_peek(): -EAGAIN when there is nothing to claim. */
+static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+{
+	uint64_t pos, need = 0;
+	unsigned nmsg, b = 0;
+	int k, bad = 0;
+
+	if (q->ack) {
+		/* ack mode: the message is leased; data points into it */
+		int rc = ipcq__lease_recv_peek(q, &msgs[0]);
+		if (rc < 0)
+			return rc;
+		q->zc_recv_n = 1;
+		q->zc_recv_ack = 1;
+		return 1;
+	}
+again:
+	if (IPCQ_UNLIKELY(q->adopted >= 0)) {
+		/* a message adopted from a dead consumer goes first; it is
+		 * claimed already (our record covers it) */
+		pos = (uint64_t)q->adopted;
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
+		if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+			ipcq__consume_adopted(q); /* corrupt: dropped */
+			return -EBADMSG;
+		}
+		uint8_t past = ipcq__adopted_raise(s);
+		if (past >= q->max_deliveries &&
+		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+			goto again;
+		q->zc_recv_seq = q->adopted_seq;
+		q->adopted = -1;
+		k = 1;
+	} else {
+		k = ipcq__ring_claim_recv(q, NULL, n, &need, &pos, &nmsg);
+		if (k < 0)
+			return k;
+		q->zc_recv_seq = 0;
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* relaxed: ours since C1; an impossible length is claimed
+		 * alone (ipcq__ring_claim_recv()), released and reported */
+		if (IPCQ_UNLIKELY(!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP) &&
+				  ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+			uint32_t waiters = ipcq__ring_space_waiters(q);
+			ipcq__ring_release(q, pos, 0);
+			ipcq__ring_recv_done(q, waiters);
+			if (q->high_watermark)
+				ipcq__pressure_after_recv(q, pos + 1);
+			return -EBADMSG;
+		}
+	}
+	/* C2: pairs with W1 of a sleeping producer (see wait.c); after C1,
+	 * or after the adoption for an adopted message, where nothing relies
+	 * on its order (see deliver_adopted()) */
+	q->zc_recv_waiters = ipcq__load_seq_cst(&q->ctl->space_waiters);
+	for (unsigned i = 0; i < (unsigned)k; i++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
+		/* relaxed: ours since C1 */
+		if (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)
+			continue;
+		ipcq__note_consumed(q, s);
+		struct ipcq_buf out = { NULL, SIZE_MAX };
+		deliver(q, s, &out, &msgs[b].info, 0, &bad);
+		msgs[b].data = (const uint8_t *)s + IPCQ_SLOT_HDR;
+		msgs[b].len = out.len;
+		b++;
+	}
+	q->zc_recv_pos = pos;
+	q->zc_recv_n = (uint32_t)k;
+	q->zc_recv_ack = 0;
+	if (b == 0) {
+		/* only passed-over slots: give them back and look again */
+		ipcq_release(q);
+		goto again;
+	}
+	ipcq__count(q, IPCQ_CTR_RECV, b);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	return bad ? -EBADMSG : (int)b;
+}
+
+int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeout_ns)
+{
+	struct ipcq__waiter w;
+	int rc;
+
+	if (!q || !msgs || !n || !ipcq__timeout_ok(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_CONSUMER))
+		return -EPERM;
+	if (q->zc_recv_n)
+		return -EALREADY;
+	if (n > q->capacity)
+		n = q->capacity;
+	rc = peek_once(q, msgs, n);
+	if (rc != -EAGAIN)
+		return rc;
+	rc = data_begin(q, &w, timeout_ns);
+	if (rc)
+		return rc;
+	while ((rc = data_round(q, &w)) == 0 && (rc = peek_once(q, msgs, n)) == -EAGAIN)
+		;
+	ipcq__wait_end(q, &w);
+	return rc;
+}
+
+int ipcq_release(struct ipcq *q)
+{
+	if (!q || !q->zc_recv_n)
+		return -EINVAL;
+	unsigned k = q->zc_recv_n;
+	q->zc_recv_n = 0;
+	if (q->zc_recv_ack)
+		return 0;
+	uint64_t pos = q->zc_recv_pos;
+	for (unsigned i = 0; i < k; i++)
+		/* R2 (a CAS from the word we hold): pairs with A1 */
+		ipcq__ring_release(q, pos + i, i == 0 ? q->zc_recv_seq : 0);
+	ipcq__ring_recv_done(q, q->zc_recv_waiters);
+	if (q->high_watermark)
+		ipcq__pressure_after_recv(q, pos + k);
+	return 0;
+}

@@ -1,0 +1,433 @@
+/*
+ * ring.h - the ring layer: claiming, publishing, consuming and releasing
+ * slots of the main ring.
+ *
+ * The hot-path steps are inline here so that the public calls (send.c,
+ * recv.c) and the features built on the ring (lease.c, side.c) compose
+ * them without a call per message; ring.c holds the rest and, at its top,
+ * the protocol with every synchronizing edge (the labels A1, P1, R1, ...
+ * used below).  This layer knows slots, the cursors and the caller's work
+ * record, and nothing of leases, dedup, pressure or recovery: a caller
+ * that needs those acts on what these functions return.
+ */
+#ifndef IPCQ_RING_H
+#define IPCQ_RING_H
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipcq_internal.h"
+
+#if defined(IPCQ_DEBUG)
+/* Debug builds: random yields at protocol points widen race windows on
+ * machines with few cores (IPCQ_DEBUG_YIELD=1 in the environment). */
+IPCQ_HIDDEN void ipcq__debug_yield(void);
+#define IPCQ_DEBUG_YIELD() ipcq__debug_yield()
+#else
+#define IPCQ_DEBUG_YIELD() ((void)0)
+#endif
+
+static inline uint64_t ipcq__coarse_now(void)
+{
+	return ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+/* Metadata of a message published on behalf of another (replay). */
+struct ipcq__send_meta {
+	uint16_t producer;
+	uint8_t flags;
+	uint8_t deliveries;
+	uint32_t stream;
+	uint64_t pseq;
+	uint64_t enqueue_ns;
+};
+
+/*
+ * Claim up to n free slots with one CAS.  Returns the count k, -EAGAIN when
+ * the ring is full, -EBADMSG when its cursors are corrupt.  *pos_out gets
+ * the first position; the work record covers [pos, pos + k).
+ */
+static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	struct ipcq_shm_participant *me = q->me;
+	uint64_t pos, seq;
+	unsigned k;
+	int rc, recorded = 0;
+
+	/* relaxed: only a hint; A1 and P1 decide */
+	pos = ipcq__load_relaxed(&c->enq);
+	for (;;) {
+		/* A1: pairs with R2 of the consumer of the previous lap */
+		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
+		int64_t dif = ipcq__seq_dif(seq, pos);
+		if (IPCQ_LIKELY(seq == ipcq__seq_pos(pos))) {
+			for (k = 1; k < n; k++)
+				/* A1 for each slot of the run */
+				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) !=
+				    ipcq__seq_pos(pos + k))
+					break;
+			/* relaxed: published to recovery by the release half
+			 * of the CAS below (P1) */
+			ipcq__store_relaxed(&me->prod_pos, pos);
+			ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
+			ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
+			recorded = 1;
+			IPCQ_CRASHPOINT("send.before_claim");
+			/* P1: the claim; seq_cst.  Its release half orders the record above
+			 * before it (seen through the seq_cst enq load of
+			 * skip_orphan() in recovery.c) and sits in one total
+			 * order with W1/W3 of a sleeping consumer (wait.c) */
+			if (ipcq__cas(&c->enq, pos, pos + k))
+				break;
+			/* relaxed: retry with a fresher hint */
+			pos = ipcq__load_relaxed(&c->enq);
+		} else if (dif <= 0) {
+			rc = -EAGAIN; /* the slot still holds the previous lap */
+			goto unclaimed;
+		} else {
+			/* relaxed: another producer got pos; catch up.  Its
+			 * claim is visible to us (A1 saw its publish), so the
+			 * cursor must have moved: if not, the segment is
+			 * corrupt, and looping would never end. */
+			uint64_t np = ipcq__load_relaxed(&c->enq);
+			if (IPCQ_UNLIKELY(np == pos)) {
+				rc = -EBADMSG;
+				goto unclaimed;
+			}
+			pos = np;
+		}
+	}
+	/* F1: the data stores that follow stay after the claim; pairs with
+	 * the acquire fence (F2) of a reader that re-checks a slot word
+	 * after reading data speculatively (ipcq__ring_claim_recv(), dedup.c) */
+	ipcq__fence_release();
+	IPCQ_CRASHPOINT("send.claimed");
+	*pos_out = pos;
+	return (int)k;
+unclaimed:
+	/* A record left behind by a claim we lost would cover a position
+	 * somebody else owns, and hold its recovery up for as long as we
+	 * live.  R4: pairs with snap() (recovery.c). */
+	if (recorded)
+		ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	return rc;
+}
+
+/*
+ * Write the headers of the k claimed slots at pos (and copy their payloads
+ * when msgs is given; zero-copy callers wrote them in place already), then
+ * publish them.  lens[i] / msgs[i].len are the payload lengths; slots from
+ * index `used` on are published as skips (reserved, then not committed).
+ * seq0: the sequence of the first message (the others follow it one by
+ * one), 0 for the handle's own count.  note: where the sequence of each
+ * published message is recorded (a named producer's last accepted
+ * sequence, with the handle's copy in q->last_seq), or NULL.
+ */
+static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigned k, unsigned used,
+					   const struct ipcq_buf *msgs, const size_t *lens,
+					   const struct ipcq__send_meta *meta, uint64_t seq0,
+					   uint64_t *note)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	uint64_t bytes = 0;
+
+	/* P2: pairs with W1 of a sleeping consumer (see wait.c); after P1 */
+	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
+	uint64_t now = meta ? meta->enqueue_ns : ipcq__coarse_now();
+	IPCQ_DEBUG_YIELD();
+	for (unsigned i = 0; i < k; i++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
+		if (i >= used) {
+			/* R1 for an unused reservation: consumers pass it */
+			ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1) | IPCQ_SEQ_SKIP);
+			continue;
+		}
+		uint32_t len = (uint32_t)(msgs ? msgs[i].len : lens[i]);
+		/* relaxed: consumers read these only after A2, or
+		 * speculatively before a claim that will then fail */
+		uint64_t pseq = meta ? meta->pseq : seq0 ? seq0 + i : q->next_pseq++;
+		ipcq__store_relaxed(&s->len, len);
+		ipcq__store_relaxed(&s->pseq, pseq);
+		ipcq__store_relaxed(&s->enqueue_ns, now);
+		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
+		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
+		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
+		/* (a replay that may have been delivered once carries the
+		 * redelivered flag in meta->flags) */
+		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
+		ipcq__store_relaxed(&s->stream_gen, meta ? 0u : q->dedup_gen);
+		if (msgs && len)
+			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
+		bytes += len;
+		if (i == 0)
+			IPCQ_CRASHPOINT("send.written");
+		/* R1: publishes header and payload; pairs with A2 */
+		ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1));
+		if (i == 0) IPCQ_CRASHPOINT("send.published_unrecorded");
+		if (note) {
+			/* accepted: record it for the name (relaxed: only the
+			 * holder writes it; a takeover does not rely on it
+			 * alone, see dedup.c) */
+			ipcq__store_relaxed(note, pseq);
+			q->last_seq = pseq;
+			if (i == 0)
+				IPCQ_CRASHPOINT("send.dedup_recorded");
+		}
+	}
+	IPCQ_CRASHPOINT("send.published");
+	/* R4: the record goes idle only after the publish is visible;
+	 * pairs with the acquire of prod_op in snap() (recovery.c) */
+	ipcq__store_release(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	ipcq__count(q, IPCQ_CTR_SENT, used);
+	ipcq__count(q, IPCQ_CTR_SENT_BYTES, bytes);
+	ipcq__count(q, IPCQ_CTR_SEND_CALLS, 1);
+	if (IPCQ_UNLIKELY(waiters))
+		ipcq__wake_data(q);
+}
+
+/*
+ * Claim up to n slots and write msgs into them.  Returns the count, or
+ * -EAGAIN when the ring is full.  *pos_out gets the first position.
+ * seq0 and note: as for ipcq__ring_publish().
+ */
+static IPCQ_INLINE int ipcq__ring_send(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+				       const struct ipcq__send_meta *meta, uint64_t seq0,
+				       uint64_t *note, uint64_t *pos_out)
+{
+	int k = ipcq__ring_claim_send(q, n, pos_out);
+	if (IPCQ_LIKELY(k > 0))
+		ipcq__ring_publish(q, *pos_out, (unsigned)k, (unsigned)k, msgs, NULL, meta, seq0, note);
+	return k;
+}
+
+/*
+ * Claim up to n published messages, the first of which fits bufs[0] (and
+ * each next one its buffer; bufs NULL: no limit).  Returns the number of
+ * positions k claimed (skips included) and in *msgs the number of real
+ * messages among them, -EAGAIN when empty, -ENOBUFS when the first message
+ * does not fit (*need says how much room it needs), -EBADMSG when the
+ * cursors are corrupt.
+ */
+static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_buf *bufs,
+					      unsigned n, uint64_t *need, uint64_t *pos_out,
+					      unsigned *msgs)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	struct ipcq_shm_participant *me = q->me;
+	uint64_t pos, seq;
+	unsigned k, b;
+	int rc, recorded = 0;
+
+	/* relaxed: only a hint; A2 and C1 decide */
+	pos = ipcq__load_relaxed(&c->deq);
+	for (;;) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* A2: pairs with R1 of the producer of pos (or with the
+		 * skip CAS of recovery, R5 in recovery.c) */
+		seq = ipcq__load_acquire(&s->seq);
+		if (IPCQ_LIKELY((seq & ~IPCQ_SEQ_SKIP) == ipcq__seq_pos(pos + 1))) {
+			int single = 0;
+			if (!(seq & IPCQ_SEQ_SKIP)) {
+				/* relaxed: a speculative read, re-checked below */
+				uint32_t len = ipcq__load_relaxed(&s->len);
+				if (IPCQ_UNLIKELY(len > q->max_msg_size)) {
+					/* impossible (a corrupt segment): claim it
+					 * alone, release it, report -EBADMSG */
+					single = 1;
+				} else if (bufs && IPCQ_UNLIKELY(len > bufs[0].len)) {
+					/* F2: the length before the re-check of the
+					 * slot word; pairs with F1 of the producer of
+					 * a later lap (ipcq__ring_claim_send()) */
+					ipcq__fence_acquire();
+					/* relaxed: ordered by F2; unchanged means
+					 * len was pos's */
+					if (ipcq__load_relaxed(&s->seq) == seq) {
+						*need = len;
+						rc = -ENOBUFS;
+						goto unclaimed;
+					}
+					/* relaxed: a fresher hint; A2 and C1 decide */
+					pos = ipcq__load_relaxed(&c->deq);
+					continue;
+				}
+			}
+			b = seq & IPCQ_SEQ_SKIP ? 0 : 1;
+			for (k = 1; !single && b < n && k < q->capacity; k++) {
+				struct ipcq_shm_slot *t = ipcq__slot(q, pos + k);
+				/* A2 for each slot of the run */
+				uint64_t ts = ipcq__load_acquire(&t->seq);
+				if ((ts & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(pos + k + 1))
+					break;
+				if (!(ts & IPCQ_SEQ_SKIP)) {
+					/* relaxed: after A2 of t; stale only if t was
+					 * released meanwhile, and then C1 fails */
+					uint32_t tl = ipcq__load_relaxed(&t->len);
+					if (tl > q->max_msg_size || (bufs && tl > bufs[b].len))
+						break; /* a corrupt one is claimed alone */
+					b++;
+				}
+			}
+			if (single)
+				k = 1;
+			/* relaxed: published by the release half of C1 */
+			ipcq__store_relaxed(&me->cons_pos, pos);
+			ipcq__store_relaxed(&me->cons_n, (uint32_t)k);
+			ipcq__store_relaxed(&me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
+			recorded = 1;
+			IPCQ_CRASHPOINT("recv.before_claim");
+			/* C1: the claim; seq_cst.  Its release half orders the record above
+			 * before it (seen through the seq_cst deq load of
+			 * resolve_claimed() in recovery.c) and sits in one total
+			 * order with W1/W3 of a sleeping producer (wait.c) */
+			if (ipcq__cas(&c->deq, pos, pos + k))
+				break;
+			/* relaxed: retry with a fresher hint */
+			pos = ipcq__load_relaxed(&c->deq);
+		} else if (ipcq__seq_dif(seq, pos + 1) < 0) {
+			rc = -EAGAIN;
+			goto unclaimed;
+		} else {
+			/* relaxed: another consumer took pos; as in ipcq__ring_claim_send(),
+			 * a cursor that did not move means corruption */
+			uint64_t np = ipcq__load_relaxed(&c->deq);
+			if (IPCQ_UNLIKELY(np == pos)) {
+				rc = -EBADMSG;
+				goto unclaimed;
+			}
+			pos = np;
+		}
+	}
+	IPCQ_CRASHPOINT("recv.claimed");
+	*pos_out = pos;
+	*msgs = b;
+	return (int)k;
+unclaimed:
+	/* as in ipcq__ring_claim_send(): a lost claim leaves no record (R4: pairs
+	 * with snap() in recovery.c) */
+	if (recorded)
+		ipcq__store_release(&me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	return rc;
+}
+
+/* Release the slot of position pos, which we claimed with C1 (word
+ * ipcq__seq_pos(pos + 1), with the skip bit it had) or adopted (word
+ * `held`, nonzero).  R2: a CAS from exactly the word its owner holds, so
+ * that it can never overwrite a later lap; pairs with A1.  A CAS that
+ * fails is counted (only a corrupt segment makes one). */
+static IPCQ_INLINE void ipcq__ring_release(struct ipcq *q, uint64_t pos, uint64_t held)
+{
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	if (!held)
+		/* relaxed: ours since C1; only the skip bit is read */
+		held = ipcq__seq_pos(pos + 1) | (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP);
+	/* R2: frees the slot for the next lap; pairs with A1 */
+	if (IPCQ_UNLIKELY(!ipcq__cas(&s->seq, held, ipcq__seq_pos(pos + q->capacity))))
+		ipcq__qcount(q, IPCQ_QCTR_RELEASE_LOST, 1);
+}
+
+/* After the releases of a claim: R4, and wake producers if C2 saw any
+ * (the caller applies its pressure rule after). */
+static IPCQ_INLINE void ipcq__ring_recv_done(struct ipcq *q, uint32_t waiters)
+{
+	IPCQ_CRASHPOINT("recv.released");
+	/* R4: idle only after the releases are visible; pairs with the
+	 * acquire of cons_op in snap() (recovery.c) */
+	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
+	if (IPCQ_UNLIKELY(waiters))
+		ipcq__wake_space(q);
+}
+
+/* C2: the count of producers asleep for space, read after a claim (C1);
+ * pairs with W1 of a sleeping producer (see wait.c) */
+static IPCQ_INLINE uint32_t ipcq__ring_space_waiters(struct ipcq *q)
+{
+	return ipcq__load_seq_cst(&q->ctl->space_waiters);
+}
+
+/*
+ * What a consumer does with each real message it claimed: @take copies
+ * slot s (position pos, ours since C1) where the caller wants it, as the
+ * b-th message of the claim, and returns the bytes it took; it sets *bad
+ * when it finds the slot changed under it (only a corrupt segment).
+ */
+typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s, uint64_t pos,
+				  unsigned b, void *ctx, int *bad);
+
+/*
+ * Claim up to n published messages that fit their buffers (bufs NULL: no
+ * limit), hand each to @take, and release their slots.  Returns the count
+ * (> 0), -EAGAIN when empty, -ENOBUFS when the first message does not fit
+ * (*need says how much room it needs), -EBADMSG when only slots with an
+ * impossible length were claimed (a corrupt segment; each is released).
+ * *bad is set when some slot was corrupt; *bytes gets the bytes taken;
+ * *end the end of the last claim (0 when nothing was claimed), for the
+ * caller's pressure rule.  Slots that recovery published in place of a
+ * dead producer's message (IPCQ_SEQ_SKIP) are claimed and released like
+ * the others, and passed.  @take is a constant at every call site, so the
+ * compiler inlines it.
+ */
+static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
+				       uint64_t *need, ipcq__take_fn take, void *ctx, int *bad,
+				       uint64_t *bytes, uint64_t *end)
+{
+	uint64_t pos;
+	unsigned b, nmsg;
+	int k;
+
+	*bad = 0;
+	*bytes = 0;
+	*end = 0;
+again:
+	k = ipcq__ring_claim_recv(q, bufs, n, need, &pos, &nmsg);
+	if (k < 0)
+		return k;
+	*end = pos + (uint64_t)k;
+	uint32_t waiters = ipcq__ring_space_waiters(q);
+	IPCQ_DEBUG_YIELD();
+	b = 0;
+	for (unsigned i = 0; i < (unsigned)k; i++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
+		/* relaxed: ours since C1; A2 gave us this value */
+		if (!(ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)) {
+			/* relaxed: ours since C1.  An impossible length is
+			 * claimed alone (ipcq__ring_claim_recv()): dropped,
+			 * reported */
+			if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
+				*bad = 1;
+				ipcq__ring_release(q, pos + i, 0);
+				continue;
+			}
+			*bytes += take(q, s, pos + i, b, ctx, bad);
+			b++;
+		}
+		if (i == 0)
+			IPCQ_CRASHPOINT("recv.copied");
+		ipcq__ring_release(q, pos + i, 0);
+	}
+	ipcq__ring_recv_done(q, waiters);
+	if (IPCQ_UNLIKELY(*bad && b == 0))
+		return -EBADMSG; /* a corrupt slot, released */
+	if (IPCQ_UNLIKELY(b == 0))
+		goto again; /* only passed-over slots */
+	return (int)b;
+}
+
+/* ring.c */
+/* Publish one message on behalf of another (a replay from the side ring). */
+IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
+				   uint16_t producer, uint32_t stream, uint64_t pseq,
+				   uint64_t enqueue_ns, uint8_t flags, uint8_t deliveries,
+				   int64_t *pos_out);
+/* Release the slot this handle adopted (R2 from the adopted word) and
+ * clear the record (R4). */
+IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
+/* Release slot p, unreleased with word w, for its dead owner (a CAS from
+ * w) and wake producers; 1 when this call released it. */
+IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
+/* Count the delivery lost with a dead consumer in the adopted slot s;
+ * returns the raised count. */
+IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s);
+
+#endif

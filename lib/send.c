@@ -1,0 +1,245 @@
+/*
+ * send.c - the producer's public calls: ipcq_send(), ipcq_send_seq(),
+ * ipcq_send_batch(), and the zero-copy ipcq_reserve() / ipcq_commit().
+ *
+ * Each composes the ring layer (ring.h: claim, publish) with what sits
+ * above it: the named producer's sequence (dedup.c), the full policy
+ * (wait for room, fail, or drop the oldest message), the pressure state
+ * (pressure.c) and, for a send stuck past the grace period, recovery
+ * (recovery.c).  Writes nothing of the segment itself.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+/* Where a named producer's accepted sequences are recorded (for
+ * ipcq__ring_publish()); NULL for an anonymous one (seq0 0). */
+static IPCQ_INLINE uint64_t *dedup_note(struct ipcq *q, uint64_t seq0)
+{
+	return seq0 ? &ipcq__dedup(q, (uint32_t)q->dedup)->last : NULL;
+}
+
+/* The oldest message, taken to be dropped (drop-oldest policy). */
+static uint32_t take_discard(struct ipcq *q, const struct ipcq_shm_slot *s, uint64_t pos,
+			     unsigned b, void *ctx, int *bad)
+{
+	(void)pos;
+	(void)b;
+	(void)ctx;
+	(void)bad;
+	ipcq__note_consumed(q, s);
+	/* relaxed: ours since C1 */
+	return ipcq__load_relaxed(&s->len);
+}
+
+/* Drop-oldest: discard the message at the head to make room.  1 when one
+ * was dropped, -EAGAIN when the head is not ready (being written, or
+ * claimed by a consumer that has not released it yet). */
+static int drop_oldest(struct ipcq *q)
+{
+	uint64_t need, bytes, end;
+	int bad;
+	int rc = ipcq__ring_take(q, NULL, 1, &need, take_discard, NULL, &bad, &bytes, &end);
+	if (end && q->high_watermark)
+		ipcq__pressure_after_recv(q, end);
+	if (rc > 0)
+		ipcq__count_shared(q, IPCQ_CTR_DROPPED, (uint64_t)rc);
+	return rc;
+}
+
+/*
+ * Waiting for room, in rounds, shared by the copying and zero-copy sends.
+ * space_begin() counts the full event and applies the full policy (-EAGAIN
+ * when the caller must not wait); each space_round() then waits once (or
+ * drops the oldest message) and runs recovery when it is due.
+ */
+static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
+{
+	ipcq__count(q, IPCQ_CTR_FULL, 1);
+	if (q->full_policy == IPCQ_FULL_FAIL ||
+	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
+		return timeout_ns != IPCQ_NOWAIT ? (ipcq__errdetail("the ring is full and the handle's full policy, IPCQ_FULL_FAIL, fails a send at once whatever its timeout (attach with IPCQ_FULL_BLOCK to wait)"), -EAGAIN) : -EAGAIN;
+	/* drop-oldest makes room instead of waiting for it; it waits only
+	 * while the oldest message is still being written or read, and no
+	 * longer than the caller allows (IPCQ_NOWAIT: one try) */
+	ipcq__wait_begin(w, timeout_ns);
+	return 0;
+}
+
+static int space_round(struct ipcq *q, struct ipcq__waiter *w)
+{
+	if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
+		/* the oldest is being written or read: let that process
+		 * finish (no sleep: nobody would wake us), within the
+		 * caller's time */
+		if (drop_oldest(q) < 0) {
+			if (w->timeout_ns == IPCQ_NOWAIT)
+				return -EAGAIN;
+			if (w->deadline_ns && ipcq__now_ns(CLOCK_MONOTONIC) >= w->deadline_ns)
+				return -ETIMEDOUT;
+			sched_yield();
+		}
+	} else {
+		int rc = ipcq__wait_space(q, w);
+		if (rc < 0)
+			return rc;
+	}
+	/* stuck past the grace period: a dead consumer may hold the slot we
+	 * need; a live consumer will adopt it once woken, so wake them */
+	if (ipcq__recovery_due(q, w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)
+		ipcq__wake_data(q);
+	return 0;
+}
+
+IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n,
+			       uint64_t seq0, int64_t timeout_ns, uint64_t *pos)
+{
+	struct ipcq__waiter w;
+	int rc = space_begin(q, &w, timeout_ns);
+
+	if (rc)
+		return rc;
+	while ((rc = space_round(q, &w)) == 0 &&
+	       (rc = ipcq__ring_send(q, msgs, n, NULL, seq0, dedup_note(q, seq0), pos)) == -EAGAIN)
+		;
+	ipcq__wait_end(q, &w);
+	return rc;
+}
+
+int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
+{
+	struct ipcq_buf b = { (void *)(uintptr_t)data, len };
+	int rc;
+
+	if (IPCQ_UNLIKELY(!q || !ipcq__timeout_ok(timeout_ns)))
+		return -EINVAL;
+	if (IPCQ_UNLIKELY(!(q->roles & IPCQ_ROLE_PRODUCER)))
+		return -EPERM;
+	if (IPCQ_UNLIKELY(q->zc_send_n))
+		return -EALREADY; /* a reservation is open: commit it first */
+	if (IPCQ_UNLIKELY(len > q->max_msg_size))
+		return -EMSGSIZE;
+	if (IPCQ_UNLIKELY(!data && len))
+		return -EINVAL;
+	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	rc = ipcq__ring_send(q, &b, 1, NULL, seq0, dedup_note(q, seq0), &pos);
+	if (IPCQ_UNLIKELY(rc == -EAGAIN))
+		rc = send_slow(q, &b, 1, seq0, timeout_ns, &pos);
+	if (IPCQ_UNLIKELY(rc < 0))
+		return rc;
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + 1) : 0;
+}
+
+int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
+		  int64_t timeout_ns)
+{
+	struct ipcq_buf b = { (void *)(uintptr_t)data, len };
+	uint64_t pos;
+	int rc;
+
+	if (!q || !ipcq__timeout_ok(timeout_ns) || !seq || seq > IPCQ_SEQ_MAX)
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_PRODUCER) || q->dedup < 0)
+		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
+	if (len > q->max_msg_size)
+		return -EMSGSIZE;
+	if (!data && len)
+		return -EINVAL;
+	if (seq <= q->last_seq) {
+		/* a replay of something accepted: drop it, count it */
+		ipcq__count(q, IPCQ_CTR_DUPLICATES, 1);
+		struct ipcq_shm_dedup *e = ipcq__dedup(q, (uint32_t)q->dedup);
+		/* relaxed: only the holder writes it; a count for people */
+		ipcq__store_relaxed(&e->duplicates, ipcq__load_relaxed(&e->duplicates) + 1);
+		return IPCQ_SEND_DUPLICATE;
+	}
+	rc = ipcq__ring_send(q, &b, 1, NULL, seq, dedup_note(q, seq), &pos);
+	if (rc == -EAGAIN)
+		rc = send_slow(q, &b, 1, seq, timeout_ns, &pos);
+	if (rc < 0)
+		return rc;
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + 1) : 0;
+}
+
+int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int64_t timeout_ns)
+{
+	int rc;
+
+	if (!q || !msgs || !ipcq__timeout_ok(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_PRODUCER))
+		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
+	if (n == 0)
+		return -EINVAL;
+	if (n > q->capacity)
+		n = q->capacity;
+	for (unsigned i = 0; i < n; i++) {
+		if (msgs[i].len > q->max_msg_size)
+			return -EMSGSIZE;
+		if (!msgs[i].data && msgs[i].len)
+			return -EINVAL;
+	}
+	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	rc = ipcq__ring_send(q, msgs, n, NULL, seq0, dedup_note(q, seq0), &pos);
+	if (rc == -EAGAIN)
+		rc = send_slow(q, msgs, n, seq0, timeout_ns, &pos);
+	if (rc > 0 && q->high_watermark)
+		ipcq__pressure_after_send(q, pos + (uint64_t)rc);
+	return rc;
+}
+
+/* ---- zero copy ------------------------------------------------------------ */
+
+int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
+{
+	uint64_t pos = 0;
+	int k;
+
+	if (!q || !bufs || !n || !ipcq__timeout_ok(timeout_ns))
+		return -EINVAL;
+	if (!(q->roles & IPCQ_ROLE_PRODUCER))
+		return -EPERM;
+	if (q->zc_send_n)
+		return -EALREADY;
+	if (n > q->capacity)
+		n = q->capacity;
+	k = ipcq__ring_claim_send(q, n, &pos);
+	if (k == -EAGAIN) {
+		/* full: wait (or drop) as a copying send would, claiming
+		 * only once there is room */
+		struct ipcq__waiter w;
+		k = space_begin(q, &w, timeout_ns);
+		if (k)
+			return k;
+		while ((k = space_round(q, &w)) == 0 && (k = ipcq__ring_claim_send(q, n, &pos)) == -EAGAIN)
+			;
+		ipcq__wait_end(q, &w);
+	}
+	if (k < 0)
+		return k;
+	for (int i = 0; i < k; i++)
+		bufs[i] = (uint8_t *)ipcq__slot(q, pos + (uint64_t)i) + IPCQ_SLOT_HDR;
+	q->zc_send_pos = pos;
+	q->zc_send_n = (uint32_t)k;
+	return k;
+}
+
+int ipcq_commit(struct ipcq *q, const size_t *lens, unsigned n)
+{
+	if (!q || !q->zc_send_n || n > q->zc_send_n || (!lens && n))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (lens[i] > q->max_msg_size)
+			return -EINVAL;
+	uint64_t pos = q->zc_send_pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	unsigned k = q->zc_send_n;
+	q->zc_send_n = 0;
+	ipcq__ring_publish(q, pos, k, n, NULL, lens, NULL, seq0, dedup_note(q, seq0));
+	return q->high_watermark ? ipcq__pressure_after_send(q, pos + k) : 0;
+}
