@@ -4,6 +4,7 @@
 #   make demo       build and run the pipeline demo (ARGS="--duration 60" to watch it)
 #   make examples   the short programs of examples/ (make examples-test runs them)
 #   make test       install missing packages, build under ASan+UBSan, run every test
+#   make layers     check that no file of lib/ calls back into itself (tests/layers.sh)
 #   make asan       the same tests, without the install and C++ checks
 #   make tsan       build under ThreadSanitizer, run the threaded tests
 #   make stress     long tier of the tests
@@ -230,10 +231,16 @@ test: deps
 	$(MAKE) --no-print-directory cross-aarch64
 	model/run.sh $(MODEL_QUICK)
 	$(MAKE) --no-print-directory build-tests V=asan
+	tests/layers.sh build/asan/lib >/dev/null
 	$(MAKE) --no-print-directory examples-test V=asan
 	tests/run.sh build/asan/tests
 
 check: test
+
+# make layers: lib/ has no circle (each file calls only files below it)
+.PHONY: layers
+layers: lib
+	tests/layers.sh $(B)/lib
 
 # make asan: the whole suite under ASan+UBSan (what make test runs, without
 # the install and C++ checks).
