@@ -361,6 +361,7 @@ MAN3_LINKS := \
 	ipcq_open.3:ipcq_create.3 ipcq_open_readonly.3:ipcq_create.3 ipcq_close.3:ipcq_create.3 \
 	ipcq_open_flags.3:ipcq_create.3 ipcq_sweep.3:ipcq_create.3 \
 	ipcq_unlink.3:ipcq_create.3 ipcq_config_init.3:ipcq_create.3 ipcq_strerror.3:ipcq_create.3 \
+	ipcq_errdetail.3:ipcq_create.3 \
 	ipcq_version.3:ipcq_create.3 ipcq_version_string.3:ipcq_create.3 \
 	ipcq_detach.3:ipcq_attach.3 ipcq_attach_opts_init.3:ipcq_attach.3 \
 	ipcq_last_seq.3:ipcq_attach.3 ipcq_dedup_remove.3:ipcq_attach.3 \
