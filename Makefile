@@ -339,7 +339,8 @@ deps:
 # shared library the arm64 libraries to link against.  The last step checks
 # that the barriers are real: on x86-64 the shim's acquire/release fences are
 # compiler barriers only, on AArch64 they must be dmb instructions (liburcu's
-# cmm_smp_mb), so ring.o without a dmb means the shim lost its fences.
+# cmm_smp_mb), so a ring object (ring.o, and send.o, recv.o, lease.o, where
+# ring.h's hot path is inlined) without a dmb means the shim lost its fences.
 CROSS_DEB_PKGS := gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu \
 	liburcu-dev:arm64 libhwloc-dev:arm64 libnuma-dev:arm64
 
@@ -351,8 +352,9 @@ cross-deps:
 
 cross-aarch64: cross-deps
 	$(MAKE) --no-print-directory lib V=aarch64
-	@n=$$(aarch64-linux-gnu-objdump -d build/aarch64/lib/ring.o | grep -c 'dmb'); \
-		echo "cross-aarch64: $$n dmb barriers in ring.o"; [ "$$n" -gt 0 ]
+	@for o in ring send recv lease; do \
+		n=$$(aarch64-linux-gnu-objdump -d build/aarch64/lib/$$o.o | grep -c 'dmb'); \
+		echo "cross-aarch64: $$n dmb barriers in $$o.o"; [ "$$n" -gt 0 ] || exit 1; done
 
 # ---- install ----------------------------------------------------------------
 
