@@ -92,7 +92,8 @@
 
 #define STAMP_EVERY 64		/* consumer clock reads: one per this many messages */
 #define MAX_REPEAT 9
-#define LAT_SIZE 64
+#define FLOOR_WORD_SIZE 8	/* the msg_size the cache-line floor is reported with */
+#define CLOSE_NS_DEFAULT 150	/* cache-line floor p50 below this: the close regime */
 #define LAT_DEPTH 64
 #define LAT_WARMUP_DIV 10
 #define LAT_WARMUP_MIN 1000
@@ -102,7 +103,8 @@ enum { PHASE_WARM = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
 
 static const char csv_header[] =
 	"test,transport,mode,strategy,batch,producers,consumers,msg_size,msgs,seconds,"
-	"msgs_per_s,mb_per_s,p50_ns,p99_ns,p999_ns,max_ns,status,note";
+	"msgs_per_s,mb_per_s,p50_ns,p99_ns,p999_ns,max_ns,status,note,"
+	"regime,p50_x_floor,p99_x_floor,p999_x_floor,p50_x_ring,p99_x_ring,p999_x_ring";
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -122,7 +124,9 @@ static const struct strategy strategies[] = {
 enum { S_BUSY = 0, S_ADAPTIVE = 1, S_YIELD = 2 };
 
 static const unsigned all_pcs[] = { 1, 2, 4 };
-static const unsigned all_sizes[] = { 64, 1024, 16384 };
+static const unsigned all_sizes[] = { 64, 1024, 16384 };	/* throughput */
+static const unsigned lat_sizes[] = { 16, 64 };			/* latency */
+#define N_LAT_SIZES 2
 
 struct options {
 	uint64_t duration_ns;	  /* measuring time of a throughput case */
@@ -134,6 +138,7 @@ struct options {
 	unsigned capacity;
 	unsigned pc, size;	  /* 0: all */
 	int do_throughput, do_latency;
+	uint64_t close_ns;	  /* regime threshold on the cache-line floor's p50 */
 	char only[256];		  /* comma-separated transport names, empty: all */
 	const char *csv_path;
 };
@@ -533,6 +538,33 @@ static void print_table_header(void)
 	       "Mmsg/s", "MB/s", "p50_ns", "p99_ns", "p99.9_ns", "max_ns", "status");
 }
 
+/*
+ * One CSV row; @tail: the columns after note, from its leading comma
+ * (regime and the multiples of a latency row; empty ones otherwise).
+ */
+static void csv_result(const struct result *r, const char *tail)
+{
+	double mps = rate(r), mbps = mps * r->msg_size / 1e6;
+
+	if (!usable(r))
+		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,,,,,,,,,%s,%s%s", r->test, r->transport,
+			      r->mode, r->strategy, r->batch, r->producers, r->consumers,
+			      r->msg_size, r->status, r->note, tail);
+	else if (!strcmp(r->test, "latency"))
+		bench_csv_row(csv,
+			      "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,,%llu,%llu,%llu,%llu,%s,%s%s",
+			      r->test, r->transport, r->mode, r->strategy, r->batch, r->producers,
+			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
+			      mps, (unsigned long long)r->p50, (unsigned long long)r->p99,
+			      (unsigned long long)r->p999, (unsigned long long)r->max, r->status,
+			      r->note, tail);
+	else
+		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,%.3f,,,,,%s,%s%s",
+			      r->test, r->transport, r->mode, r->strategy, r->batch, r->producers,
+			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
+			      mps, mbps, r->status, r->note, tail);
+}
+
 static void emit_result(const struct result *in)
 {
 	struct result rr = *in, *r = &rr;
@@ -562,23 +594,9 @@ static void emit_result(const struct result *in)
 		       r->seconds, mps / 1e6, mbps, "-", "-", "-", "-");
 	printf("  %s%s%s\n", r->status, r->note[0] ? "  " : "", r->note);
 	fflush(stdout);
-
-	if (!have)
-		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,,,,,,,,,%s,%s", r->test, r->transport,
-			      r->mode, r->strategy, r->batch, r->producers, r->consumers,
-			      r->msg_size, r->status, r->note);
-	else if (lat)
-		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,,%llu,%llu,%llu,%llu,%s,%s",
-			      r->test, r->transport, r->mode, r->strategy, r->batch, r->producers,
-			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
-			      mps, (unsigned long long)r->p50, (unsigned long long)r->p99,
-			      (unsigned long long)r->p999, (unsigned long long)r->max, r->status,
-			      r->note);
-	else
-		bench_csv_row(csv, "%s,%s,%s,%s,%u,%u,%u,%u,%llu,%.6f,%.1f,%.3f,,,,,%s,%s", r->test,
-			      r->transport, r->mode, r->strategy, r->batch, r->producers,
-			      r->consumers, r->msg_size, (unsigned long long)r->msgs, r->seconds,
-			      mps, mbps, r->status, r->note);
+	/* A latency row's CSV waits for the floor and the ring of its run (latency_summary()). */
+	if (!lat)
+		csv_result(r, ",,,,,,,");
 }
 
 /* ------------------------------------------------------------------ */
@@ -902,11 +920,11 @@ static int lat_deliver(struct ep *ep, const unsigned char *p, size_t len, uint64
 	struct lat_ctx *lc = ep->ctx;
 
 	(void)libseq;
-	if (len == LAT_SIZE && load64(p) == END_ID) {
+	if (len == ep->tc->size && load64(p) == END_ID) {
 		ep->done = 1;
 		return 1;
 	}
-	if (len != LAT_SIZE || load64(p) != lc->expect_id || load64(p + 8) != lc->expect ||
+	if (len != ep->tc->size || load64(p) != lc->expect_id || load64(p + 8) != lc->expect ||
 	    !stamp_ok(p, len, lc->expect_id, lc->expect)) {
 		if (!lc->bad)
 			fail_note(ep->tc->sh->lat_why, ep->tc->label,
@@ -952,9 +970,13 @@ static int pinger_main(void *arg)
 	for (;;) {
 		lc.expect = ++seq;
 		t0 = bench_now_ns();
-		rc = tc->t->send(&out, 0, seq, 1);
-		if (rc > 0)
-			rc = tc->t->recv(&in, 1);
+		if (tc->t->ping) {
+			rc = tc->t->ping(&out, &in, seq);
+		} else {
+			rc = tc->t->send(&out, 0, seq, 1);
+			if (rc > 0)
+				rc = tc->t->recv(&in, 1);
+		}
 		t1 = bench_now_ns();
 		if (rc <= 0) {
 			if (rc == 0) {
@@ -982,7 +1004,7 @@ static int pinger_main(void *arg)
 	sh->lat_ns = t1 > start ? t1 - start : 0;
 	if (ret == CHILD_ABORTED)
 		goto out;
-	rc = tc->t->send(&out, END_ID, seq + 1, 1);
+	rc = tc->t->ping ? tc->t->ping(&out, &in, END_ID) : tc->t->send(&out, END_ID, seq + 1, 1);
 	ret = rc > 0 ? CHILD_OK : rc == 0 ? CHILD_ABORTED : CHILD_API;
 out:
 	sh->lat_failed |= ret != CHILD_OK && ret != CHILD_ABORTED;
@@ -1018,6 +1040,22 @@ static int ponger_main(void *arg)
 		goto out;
 	}
 	for (;;) {
+		if (tc->t->pong) {
+			rc = tc->t->pong(&in, &out, lc.expect);
+			if (rc == 2)
+				break;
+			if (rc == 0) {
+				ret = CHILD_ABORTED;
+				goto out;
+			}
+			if (rc < 0) {
+				fail_note(sh->lat_why, tc->label, "ponger: message %llu: %d %s",
+					  (unsigned long long)lc.expect, rc, err_str(rc));
+				goto out;
+			}
+			lc.expect++;
+			continue;
+		}
 		rc = tc->t->recv(&in, 1);
 		if (rc == 0) {
 			ret = CHILD_ABORTED;
@@ -1185,11 +1223,18 @@ static const struct variant lat_variants[] = {
 	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
 };
 
+/* Run with the latency cases, before them (both) and after them (the cache line again). */
+static const struct variant floor_variants[] = {
+	{ &t_floor, "cacheline", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_floor, "handoff", -1, "busy_poll", 0, 1, 1, 0 },
+};
+#define N_FLOOR_VARIANTS (sizeof(floor_variants) / sizeof(floor_variants[0]))
+
 #define N_TP_VARIANTS (sizeof(tp_variants) / sizeof(tp_variants[0]))
 #define N_LAT_VARIANTS (sizeof(lat_variants) / sizeof(lat_variants[0]))
 
 static const struct transport *const all_transports[] = {
-	&t_ipcq, &t_ring, &t_pipe, &t_sock, &t_mq, &t_boost, &t_rte, &t_ck,
+	&t_ipcq, &t_ring, &t_pipe, &t_sock, &t_mq, &t_boost, &t_rte, &t_ck, &t_floor,
 };
 #define N_TRANSPORTS (sizeof(all_transports) / sizeof(all_transports[0]))
 
@@ -1198,7 +1243,7 @@ static int selected(const struct transport *t)
 	const char *p = opt.only;
 	size_t len = strlen(t->name);
 
-	if (!*p)
+	if (!*p || t == &t_floor) /* the floor runs whenever latency does */
 		return 1;
 	while (*p) {
 		const char *e = strchr(p, ',');
@@ -1284,16 +1329,89 @@ static void run_tp_case(struct tcase *tc)
 	emit_result(&runs[n / 2]);
 }
 
-static void run_plan(void)
+/* Should the latency cases of @size run (--tests, --pc, --size)? */
+static int latency_wanted(unsigned size)
+{
+	return opt.do_latency && (!opt.pc || opt.pc == 1) && (!opt.size || opt.size == size);
+}
+
+static int any_latency_wanted(void)
+{
+	unsigned z;
+
+	for (z = 0; z < N_LAT_SIZES; z++)
+		if (latency_wanted(lat_sizes[z]))
+			return 1;
+	return 0;
+}
+
+/* The time a latency case takes, at most, when it goes well. */
+static uint64_t lat_case_ns(void)
+{
+	return opt.lat_duration_ns * 11 / 10 + 300000000ull;
+}
+
+/*
+ * What the run saw of the machine: the cache-line floor before the latency
+ * cases (which the multiples and the goals use) and again after them.
+ */
+static struct {
+	int have, close;		/* before the latency cases */
+	int have_after, close_after;	/* after them */
+	uint64_t p50, p50_after;
+	int floor_idx, floor_after_idx, handoff_idx; /* in results[], -1 when none */
+} regime = { 0, 0, 0, 0, 0, 0, -1, -1, -1 };
+
+/* "close", "far", "close then far", ..., "unknown" (no cache-line floor); no commas (CSV). */
+static const char *regime_name(void)
+{
+	static char buf[32];
+
+	if (!regime.have)
+		return "unknown";
+	if (regime.have_after && regime.close_after != regime.close) {
+		snprintf(buf, sizeof(buf), "%s then %s", regime.close ? "close" : "far",
+			 regime.close_after ? "close" : "far");
+		return buf;
+	}
+	return regime.close ? "close" : "far";
+}
+
+/* Run one latency case and emit it; its index in results[], or -1. */
+static int run_lat_case(const struct variant *var, unsigned size, const char *note)
 {
 	struct tcase tc;
 	struct result r;
-	unsigned v, p, z;
 
-	if (opt.do_latency && (!opt.pc || opt.pc == 1) && (!opt.size || opt.size == LAT_SIZE))
-		for (v = 0; v < N_LAT_VARIANTS; v++)
-			if (selected(lat_variants[v].t))
-				reserved_ns += opt.lat_duration_ns * 11 / 10 + 300000000ull;
+	make_case(&tc, var, 1, size, 1);
+	if (!within_budget(lat_case_ns())) {
+		emit_skipped(&tc);
+		return -1;
+	}
+	run_latency(&tc, &r);
+	if (note && usable(&r) && !r.note[0])
+		snprintf(r.note, sizeof(r.note), "%s", note);
+	emit_result(&r);
+	return n_results > 0 && usable(&results[n_results - 1]) ? (int)n_results - 1 : -1;
+}
+
+static void latency_summary(unsigned first);
+static const struct result *find(const char *test, const char *transport, const char *mode,
+				 const char *strategy, unsigned batch, unsigned pc, unsigned size);
+
+static void run_plan(void)
+{
+	struct tcase tc;
+	unsigned v, p, z, lat_first;
+	int i;
+
+	if (any_latency_wanted()) {
+		reserved_ns += (N_FLOOR_VARIANTS + 1) * lat_case_ns();
+		for (z = 0; z < N_LAT_SIZES; z++)
+			for (v = 0; latency_wanted(lat_sizes[z]) && v < N_LAT_VARIANTS; v++)
+				if (selected(lat_variants[v].t))
+					reserved_ns += lat_case_ns();
+	}
 	if (opt.do_throughput)
 		for (v = 0; v < N_TP_VARIANTS; v++) {
 			const struct variant *var = &tp_variants[v];
@@ -1321,18 +1439,136 @@ static void run_plan(void)
 			}
 		}
 	reserved_ns = 0;
-	if (opt.do_latency && (!opt.pc || opt.pc == 1) && (!opt.size || opt.size == LAT_SIZE))
-		for (v = 0; v < N_LAT_VARIANTS; v++) {
-			if (!selected(lat_variants[v].t))
-				continue;
-			make_case(&tc, &lat_variants[v], 1, LAT_SIZE, 1);
-			if (!within_budget(opt.lat_duration_ns * 11 / 10 + 300000000ull)) {
-				emit_skipped(&tc);
-				continue;
+	if (!any_latency_wanted())
+		return;
+	/*
+	 * The floor first, then every latency case (16 B, then 64 B; the SPSC
+	 * ring first at each size), then the cache line again: a regime that
+	 * changed during the latency cases shows.
+	 */
+	lat_first = n_results;
+	regime.floor_idx = run_lat_case(&floor_variants[0], FLOOR_WORD_SIZE, NULL);
+	regime.handoff_idx = run_lat_case(&floor_variants[1], 64, NULL);
+	if (regime.floor_idx >= 0) {
+		regime.have = 1;
+		regime.p50 = results[regime.floor_idx].p50;
+		regime.close = regime.p50 < opt.close_ns;
+	}
+	for (z = 0; z < N_LAT_SIZES; z++)
+		for (v = 0; latency_wanted(lat_sizes[z]) && v < N_LAT_VARIANTS; v++)
+			if (selected(lat_variants[v].t))
+				(void)run_lat_case(&lat_variants[v], lat_sizes[z], NULL);
+	i = run_lat_case(&floor_variants[0], FLOOR_WORD_SIZE, "again after the latency cases");
+	if (i >= 0) {
+		regime.floor_after_idx = i;
+		regime.have_after = 1;
+		regime.p50_after = results[i].p50;
+		regime.close_after = regime.p50_after < opt.close_ns;
+	}
+	latency_summary(lat_first);
+}
+
+/* @a / @b, 0 when either is missing. */
+static double multiple(uint64_t a, uint64_t b)
+{
+	return a && b ? (double)a / (double)b : 0.0;
+}
+
+static void print_multiple(double x)
+{
+	if (x > 0)
+		printf(" %7.2fx", x);
+	else
+		printf(" %8s", "-");
+}
+
+/*
+ * After the latency cases: the floor and the regime, then every latency
+ * row again as multiples of the cache-line floor and of the SPSC ring of
+ * the same size (each percentile over the same percentile), and the
+ * latency rows' CSV with those columns.
+ */
+static void latency_summary(unsigned first)
+{
+	const struct result *fl = regime.floor_idx >= 0 ? &results[regime.floor_idx] : NULL;
+	const struct result *ho = regime.handoff_idx >= 0 ? &results[regime.handoff_idx] : NULL;
+	unsigned i, k;
+
+	printf("\nFloor (same run, same pinning as the latency cases):\n");
+	if (fl)
+		printf("  one cache line bounced between the two processes: p50 %llu ns, p99 %llu ns, "
+		       "p99.9 %llu ns\n", (unsigned long long)fl->p50, (unsigned long long)fl->p99,
+		       (unsigned long long)fl->p999);
+	else
+		printf("  one cache line bounced between the two processes: not measured\n");
+	if (ho)
+		printf("  64-byte hand-off each way (payload line + flag line): p50 %llu ns, "
+		       "p99 %llu ns, p99.9 %llu ns\n", (unsigned long long)ho->p50,
+		       (unsigned long long)ho->p99, (unsigned long long)ho->p999);
+	if (regime.have)
+		printf("Regime: %s (cache-line floor p50 %llu ns; close below %llu ns, far otherwise; "
+		       "--close-ns)\n", regime.close ? "close" : "far",
+		       (unsigned long long)regime.p50, (unsigned long long)opt.close_ns);
+	else
+		printf("Regime: unknown (no cache-line floor)\n");
+	if (regime.have && regime.have_after)
+		printf("  after the latency cases: p50 %llu ns, %s%s\n",
+		       (unsigned long long)regime.p50_after, regime.close_after ? "close" : "far",
+		       regime.close_after == regime.close
+			       ? " (unchanged)"
+			       : ": the regime CHANGED during the latency cases; their ratios straddle "
+				 "it, rerun");
+	if (!pin_latency)
+		printf("  (--no-pin: the processes were not pinned; the floor may not be the "
+		       "machine's)\n");
+
+	printf("\nRound trip as multiples (each percentile over the same percentile of the "
+	       "cache-line floor, and of the SPSC ring at the same size; same run)\n");
+	printf("%-10s %-10s %-9s %6s %8s %8s %9s | %8s %8s %8s | %8s %8s %8s\n", "transport",
+	       "mode", "strategy", "size", "p50_ns", "p99_ns", "p99.9_ns", "fl p50", "fl p99",
+	       "fl p99.9", "ring p50", "ring p99", "ring p99.9");
+	for (i = first; i < n_results; i++) {
+		const struct result *r = &results[i];
+		const struct result *ring = NULL;
+		double xf[3] = { 0, 0, 0 }, xr[3] = { 0, 0, 0 };
+		char tail[256], *t = tail;
+		size_t left = sizeof(tail);
+		int n;
+
+		if (strcmp(r->test, "latency"))
+			continue;
+		if (usable(r)) {
+			ring = find("latency", "ring", "spsc", "busy_poll", 1, 1, r->msg_size);
+			if (fl) {
+				xf[0] = multiple(r->p50, fl->p50);
+				xf[1] = multiple(r->p99, fl->p99);
+				xf[2] = multiple(r->p999, fl->p999);
 			}
-			run_latency(&tc, &r);
-			emit_result(&r);
+			if (ring) {
+				xr[0] = multiple(r->p50, ring->p50);
+				xr[1] = multiple(r->p99, ring->p99);
+				xr[2] = multiple(r->p999, ring->p999);
+			}
+			printf("%-10s %-10s %-9s %6u %8llu %8llu %9llu |", r->transport, r->mode,
+			       r->strategy, r->msg_size, (unsigned long long)r->p50,
+			       (unsigned long long)r->p99, (unsigned long long)r->p999);
+			for (k = 0; k < 3; k++)
+				print_multiple(xf[k]);
+			printf(" |");
+			for (k = 0; k < 3; k++)
+				print_multiple(xr[k]);
+			printf("%s\n", i == (unsigned)regime.floor_after_idx ? "  (after)" : "");
 		}
+		n = snprintf(t, left, ",%s", regime_name());
+		for (k = 0; k < 6 && n > 0 && (size_t)n < left; k++) {
+			double x = k < 3 ? xf[k] : xr[k - 3];
+
+			t += n;
+			left -= (size_t)n;
+			n = x > 0 ? snprintf(t, left, ",%.3f", x) : snprintf(t, left, ",");
+		}
+		csv_result(r, tail);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1355,30 +1591,33 @@ static const struct result *find(const char *test, const char *transport, const 
 	return NULL;
 }
 
-static unsigned n_pass, n_miss, n_na;
+static unsigned n_met, n_missed, n_na;
 
 /*
  * One goal: @value is the ratio, @goal the bound, @at_least 1 for ">=",
- * 0 for "<=".  A missing operand prints n/a.
+ * 0 for "<=".  A missing operand prints n/a.  Every line carries the
+ * regime the run saw: a ratio measured in one regime says little about
+ * the other.
  */
 static void goal_line(const char *what, const struct result *a, const struct result *b,
 		      double value, double goal, int at_least, const char *detail)
 {
-	int pass;
+	int met;
 
 	if (!a || !b || !(value > 0)) {
-		printf("  %-58s %8s  goal %s %.2f   n/a (not measured or failed)\n", what, "-",
-		       at_least ? ">=" : "<=", goal);
+		printf("  %-58s %8s  goal %s %.2f  n/a     [%s]  (not measured, not built or "
+		       "failed)\n", what, "-", at_least ? ">=" : "<=", goal, regime_name());
 		n_na++;
 		return;
 	}
-	pass = at_least ? value >= goal : value <= goal;
-	printf("  %-58s %7.2fx  goal %s %.2f   %s%s%s%s\n", what, value, at_least ? ">=" : "<=",
-	       goal, pass ? "PASS" : "MISS", detail[0] ? "  (" : "", detail, detail[0] ? ")" : "");
-	if (pass)
-		n_pass++;
+	met = at_least ? value >= goal : value <= goal;
+	printf("  %-58s %7.2fx  goal %s %.2f  %-6s  [%s]%s%s%s\n", what, value,
+	       at_least ? ">=" : "<=", goal, met ? "met" : "MISSED", regime_name(),
+	       detail[0] ? "  (" : "", detail, detail[0] ? ")" : "");
+	if (met)
+		n_met++;
 	else
-		n_miss++;
+		n_missed++;
 }
 
 static void tp_ratio(const char *what, const struct result *a, const struct result *b,
@@ -1393,14 +1632,35 @@ static void tp_ratio(const char *what, const struct result *a, const struct resu
 	goal_line(what, a, b, a && b && rate(b) > 0 ? rate(a) / rate(b) : 0, goal, 1, detail);
 }
 
+/* A round-trip goal: ipcq busy_poll's percentile @pct (50 or 999) over @b's, at most @goal. */
+static void lat_ratio(const char *what, const struct result *a, const struct result *b,
+		      int pct, double goal)
+{
+	char detail[128] = "";
+	uint64_t va = 0, vb = 0;
+
+	if (a && b) {
+		va = pct == 50 ? a->p50 : a->p999;
+		vb = pct == 50 ? b->p50 : b->p999;
+		snprintf(detail, sizeof(detail), "%s %llu vs %llu ns", pct == 50 ? "p50" : "p99.9",
+			 (unsigned long long)va, (unsigned long long)vb);
+	}
+	goal_line(what, a, b, multiple(va, vb), goal, 0, detail);
+}
+
 static void print_ratios(void)
 {
 	static const char *const tp = "throughput", *const lat = "latency";
 	const struct result *a, *b;
-	char what[96], detail[128];
-	unsigned p, s;
+	char what[96];
+	unsigned p, s, z;
 
-	printf("\nRatios (same run; the goals of README.md, Performance; MISS is reported, not fatal)\n");
+	printf("\nGoals (ratios of this run; the goals of README.md, Performance; regime: %s",
+	       regime_name());
+	if (regime.have)
+		printf(", cache-line floor p50 %llu ns, close below %llu ns",
+		       (unsigned long long)regime.p50, (unsigned long long)opt.close_ns);
+	printf("; a missed goal is reported, not fatal)\n");
 
 	a = find(tp, "ipcq", "fast", "busy_poll", 1, 1, 64);
 	b = find(tp, "rte_ring", "mpmc", "busy_poll", 1, 1, 64);
@@ -1420,20 +1680,28 @@ static void print_ratios(void)
 		tp_ratio(what, a, b, 0.5);
 	}
 
+	/* Round trips: ipcq busy_poll, one message at a time. */
 	a = find(lat, "ipcq", "fast", "busy_poll", 1, 1, 64);
-	b = find(lat, "ring", "spsc", "busy_poll", 1, 1, 64);
-	detail[0] = '\0';
-	if (a && b)
-		snprintf(detail, sizeof(detail), "p50 %llu vs %llu ns", (unsigned long long)a->p50,
-			 (unsigned long long)b->p50);
-	goal_line("round trip p50 ipcq busy_poll / SPSC ring", a, b,
-		  a && b && b->p50 ? (double)a->p50 / (double)b->p50 : 0, 1.3, 0, detail);
-	detail[0] = '\0';
-	if (a)
-		snprintf(detail, sizeof(detail), "p99.9 %llu, p50 %llu ns",
-			 (unsigned long long)a->p999, (unsigned long long)a->p50);
-	goal_line("round trip ipcq busy_poll p99.9 / its p50", a, a,
-		  a && a->p50 ? (double)a->p999 / (double)a->p50 : 0, 3.0, 0, detail);
+	b = find(lat, "rte_ring", "mpmc", "busy_poll", 1, 1, 64);
+	lat_ratio("round trip 64 B p50 ipcq busy_poll / rte_ring MP/MC", a, b, 50, 1.0);
+	b = find(lat, "rte_ring", "hts", "busy_poll", 1, 1, 64);
+	lat_ratio("round trip 64 B p50 ipcq busy_poll / rte_ring HTS", a, b, 50, 1.0);
+	for (z = 0; z < N_LAT_SIZES; z++) {
+		unsigned size = lat_sizes[N_LAT_SIZES - 1 - z];
+
+		a = find(lat, "ipcq", "fast", "busy_poll", 1, 1, size);
+		b = find(lat, "ring", "spsc", "busy_poll", 1, 1, size);
+		snprintf(what, sizeof(what), "round trip %u B p50 ipcq busy_poll / SPSC ring", size);
+		lat_ratio(what, a, b, 50, size == 64 ? 1.3 : 1.2);
+	}
+	for (z = 0; z < N_LAT_SIZES; z++) {
+		unsigned size = lat_sizes[N_LAT_SIZES - 1 - z];
+
+		a = find(lat, "ipcq", "fast", "busy_poll", 1, 1, size);
+		b = find(lat, "ring", "spsc", "busy_poll", 1, 1, size);
+		snprintf(what, sizeof(what), "round trip %u B p99.9 ipcq busy_poll / SPSC ring", size);
+		lat_ratio(what, a, b, 999, 1.2);
+	}
 
 	for (p = 0; p < 3; p++) {
 		unsigned pc = all_pcs[p];
@@ -1464,7 +1732,8 @@ static void print_ratios(void)
 		snprintf(what, sizeof(what), "1/1 64 B ipcq ack / fast mode (%s)", strategies[s].name);
 		tp_ratio(what, a, b, 0.5);
 	}
-	printf("  %u PASS, %u MISS, %u n/a\n", n_pass, n_miss, n_na);
+	printf("  %u met, %u missed, %u n/a  [regime: %s]\n", n_met, n_missed, n_na,
+	       regime_name());
 }
 
 /* ------------------------------------------------------------------ */
@@ -1492,7 +1761,8 @@ static void usage(FILE *f)
 		"                     (the ratios need ipcq and the peer they name)\n"
 		"  --tests KIND       throughput | latency (default both)\n"
 		"  --pc N             only N producers / N consumers (1, 2 or 4)\n"
-		"  --size N           only N-byte messages (64, 1024 or 16384)\n"
+		"  --size N           only N-byte messages: 16 (latency only), 64 (both),\n"
+		"                     1024 or 16384 (throughput only)\n"
 		"  --duration-ms N    measuring time per throughput case (default 500), after\n"
 		"                     a warm-up of a quarter of it + 20 ms\n"
 		"  --latency-ms N     per latency case, after a 10%% warm-up (default 1000)\n"
@@ -1503,7 +1773,10 @@ static void usage(FILE *f)
 		"  --capacity N       queue depth, a power of two (default 1024); every transport\n"
 		"                     gets the same, at most 1 MiB of payload (64 at 16 KiB)\n"
 		"  --no-pin           do not pin the two latency processes to two CPUs\n"
-		"  --csv PATH         CSV output (default bench/results/bench.csv)\n");
+		"  --close-ns N       the regime is \"close\" when the cache-line floor's p50 is\n"
+		"                     under N ns, \"far\" otherwise (default %d)\n"
+		"  --csv PATH         CSV output (default bench/results/bench.csv)\n",
+		CLOSE_NS_DEFAULT);
 }
 
 static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
@@ -1535,6 +1808,7 @@ static int parse_options(int argc, char **argv)
 		{ "budget-s", required_argument, NULL, 'B' },
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "no-pin", no_argument, NULL, 'n' },
+		{ "close-ns", required_argument, NULL, 'C' },
 		{ "csv", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1552,6 +1826,7 @@ static int parse_options(int argc, char **argv)
 	opt.repeat = 3;
 	opt.capacity = 1024;
 	opt.do_throughput = opt.do_latency = 1;
+	opt.close_ns = CLOSE_NS_DEFAULT;
 	opt.csv_path = "bench/results/bench.csv";
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -1587,7 +1862,8 @@ static int parse_options(int argc, char **argv)
 			opt.pc = (unsigned)v;
 			break;
 		case 'z':
-			if (parse_uint(optarg, 64, 16384, &v) || (v != 64 && v != 1024 && v != 16384))
+			if (parse_uint(optarg, 16, 16384, &v) ||
+			    (v != 16 && v != 64 && v != 1024 && v != 16384))
 				goto bad;
 			opt.size = (unsigned)v;
 			break;
@@ -1628,6 +1904,11 @@ static int parse_options(int argc, char **argv)
 			break;
 		case 'n':
 			pin_latency = 0;
+			break;
+		case 'C':
+			if (parse_uint(optarg, 1, 1000000, &v))
+				goto bad;
+			opt.close_ns = v;
 			break;
 		case 'f':
 			opt.csv_path = optarg;

@@ -10,7 +10,8 @@
  * variants; both its default MP/MC mode and its HTS mode (RING_F_MP_HTS_ENQ
  * | RING_F_MC_HTS_DEQ: head/tail sync, which suits more processes than
  * CPUs); messages of up to 64 bytes travel in the ring's own 64-byte
- * elements (no slot pool), larger ones in a shared slot pool
+ * elements (16-byte ones for the 16-byte latency messages; no slot pool),
+ * larger ones in a shared slot pool
  * whose indices travel in the ring, a second ring holding the free
  * indices, as DPDK's mempool does.  Waits are busy polls (spin_wait()).
  * rte_ring spins inside its own calls while a preempted process holds the
@@ -53,6 +54,16 @@ static int rte_elem_mode(const struct tcase *tc)
 	return tc->size <= RTE_ELEM;
 }
 
+/*
+ * The element size in elem mode: 64 bytes, or the message's own 16 bytes
+ * for the 16-byte single messages of the latency cases (a burst takes its
+ * messages from ep->msgbuf, 64 bytes apart, so it needs 64-byte elements).
+ */
+static unsigned rte_esize(const struct tcase *tc)
+{
+	return tc->size <= 16 && tc->batch == 1 ? 16u : RTE_ELEM;
+}
+
 static int rte_t_create(struct tcase *tc)
 {
 	unsigned flags = RING_F_EXACT_SZ, ch, i;
@@ -65,7 +76,7 @@ static int rte_t_create(struct tcase *tc)
 	lay.data_off = 256;
 	if (rte_elem_mode(tc)) {
 		lay.free_off = lay.pool_off = 0;
-		len = lay.data_off + rte_ring_bytes(RTE_ELEM, tc->depth);
+		len = lay.data_off + rte_ring_bytes(rte_esize(tc), tc->depth);
 	} else {
 		lay.free_off = lay.data_off + rte_ring_bytes(4, tc->depth);
 		lay.pool_off = lay.free_off + rte_ring_bytes(4, tc->depth);
@@ -113,8 +124,12 @@ static int rte_t_send(struct ep *ep, uint64_t id, uint64_t seq, unsigned n)
 
 	stamp_msgs(ep, id, seq, n);
 	if (rte_elem_mode(ep->tc)) {
-		/* The messages lie in ep->msgbuf, 64 bytes apart: the elements themselves. */
-		while ((k = rte_ring_enqueue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
+		/*
+		 * The messages lie in ep->msgbuf, 64 bytes apart: the elements
+		 * themselves (one message when they are 16 bytes, rte_esize()).
+		 */
+		while ((k = rte_ring_enqueue_burst_elem(d, ep->msgbuf, rte_esize(ep->tc), n,
+							NULL)) == 0)
 			if (spin_wait(&spins))
 				return 0;
 		return (int)k;
@@ -140,7 +155,8 @@ static int rte_t_recv(struct ep *ep, unsigned n)
 	uint32_t idx[MAX_BATCH];
 
 	if (rte_elem_mode(ep->tc)) {
-		while ((k = rte_ring_dequeue_burst_elem(d, ep->msgbuf, RTE_ELEM, n, NULL)) == 0)
+		while ((k = rte_ring_dequeue_burst_elem(d, ep->msgbuf, rte_esize(ep->tc), n,
+							NULL)) == 0)
 			if (spin_wait(&spins))
 				return 0;
 	} else {

@@ -7,6 +7,8 @@
  *   pipe.c        pipe(2)                socketpair.c  AF_UNIX SOCK_SEQPACKET
  *   posix_mq.c    mq_open(3)             boost_mq.c    Boost.Interprocess message_queue
  *   rte_ring.c    DPDK rte_ring          ck_ring.c     Concurrency Kit ck_ring
+ *   floor.c       the machine's floor: one cache line bounced, a 64-byte
+ *                 hand-off (latency only, through ping()/pong())
  *   common.c      what several transports share (shared-memory channels,
  *                 descriptors, notes, object names)
  *
@@ -45,7 +47,8 @@
 #define END_ID UINT64_MAX	/* producer id of an end marker */
 #define WHY_LEN 200
 #define NOTE_LEN WHY_LEN
-#define MIN_MSG_SIZE 40		/* room for the check words */
+#define MIN_MSG_SIZE 16		/* id and sequence; the check words from CHECK_MIN_SIZE */
+#define CHECK_MIN_SIZE 32	/* room for the two check words after id and sequence */
 #define WAIT_MS 50		/* bounded waits: how often a blocked call looks at the abort flag */
 #define SPIN_YIELD 200u		/* busy-wait loops: sched_yield() every this many polls */
 
@@ -136,6 +139,16 @@ struct transport {
 	 * reported as capped, not as a hang.
 	 */
 	int spins_inside;
+	/*
+	 * Optional, latency only (the floor): the whole exchange done by the
+	 * transport itself instead of send() + recv().  ping() sends message
+	 * @seq on @out and waits for the answer on @in (with @seq END_ID it
+	 * only sends the end); pong() waits for message @seq on @in and answers
+	 * it on @out.  Each checks what it receives.  1 done, 2 (pong) the end
+	 * arrived, 0 aborted, -EBADMSG wrong content.
+	 */
+	int (*ping)(struct ep *out, struct ep *in, uint64_t seq);
+	int (*pong)(struct ep *in, struct ep *out, uint64_t seq);
 };
 
 /* The transports, each in its own file. */
@@ -147,6 +160,7 @@ extern const struct transport t_mq;	/* posix_mq.c */
 extern const struct transport t_boost;	/* boost_mq.c */
 extern const struct transport t_rte;	/* rte_ring.c */
 extern const struct transport t_ck;	/* ck_ring.c */
+extern const struct transport t_floor;	/* floor.c */
 
 /* ------------------------------------------------------------------ */
 /* From the driver                                                     */
@@ -185,6 +199,9 @@ static inline int spin_wait(unsigned *spins)
  *   bytes  8..15  per-producer sequence, from 1
  *   bytes mid..   check word derived from (id, seq), mid = (size / 2) & ~7
  *   last 8 bytes  another check word derived from (id, seq)
+ * Below CHECK_MIN_SIZE (the 16-byte latency messages) a message is only id
+ * and sequence: every byte is checked against the id and sequence the
+ * consumer expects.
  */
 static inline uint64_t load64(const unsigned char *p)
 {
@@ -218,12 +235,16 @@ static inline void stamp(unsigned char *p, size_t size, uint64_t id, uint64_t se
 {
 	store64(p, id);
 	store64(p + 8, seq);
+	if (size < CHECK_MIN_SIZE)
+		return;
 	store64(p + mid_offset(size), check_mid(id, seq));
 	store64(p + size - 8, check_tail(id, seq));
 }
 
 static inline int stamp_ok(const unsigned char *p, size_t size, uint64_t id, uint64_t seq)
 {
+	if (size < CHECK_MIN_SIZE)
+		return load64(p) == id && load64(p + 8) == seq;
 	return load64(p + size - 8) == check_tail(id, seq) &&
 	       load64(p + mid_offset(size)) == check_mid(id, seq);
 }
