@@ -11,12 +11,16 @@
 #   bench/run.sh build/release/bench --only ipcq,rte_ring --size 64
 #   bench/run.sh build/release/bench --help
 # Writes, in $BENCH_RESULTS (default bench/results):
-#   bench.csv                 one row per case
+#   bench.csv                 one row per case; columns 1-18 as before
+#                             (status is column 17), then the regime and,
+#                             for latency rows, each percentile as a
+#                             multiple of the cache-line floor and of the
+#                             SPSC ring (columns 19-25)
 #   bench.txt                 the table and the ratios as printed
 #   throughput_64.png, throughput_1024.png, throughput_16384.png,
 #   latency.png               when gnuplot is installed (else a note)
 # Exit status: that of the programs (1 when a case failed its checks or
-# hung); a missed performance goal is printed as MISS and is not a failure.
+# hung); a missed performance goal is printed as MISSED and is not a failure.
 dir=${1:?usage: bench/run.sh DIR [ARGS...]}
 shift
 [ $# -eq 0 ] && [ -n "$BENCH_ARGS" ] && set -- $BENCH_ARGS
@@ -93,17 +97,20 @@ plot '$dat' using 2:xtic(1) title 'P/C 1/1', '' using 3 title 'P/C 2/2', '' usin
 EOF
 		[ -s "$png" ] && plots="$plots $png"
 	done
-	# Latency: p50, p99, p99.9 of the round trip per transport (µs, log).
+	# Latency: p50, p99, p99.9 of the round trip per transport and size
+	# (µs, log), the floor's rows first (the cache line again at the end).
 	dat="$tmp/lat.dat"
 	awk -F, 'NR > 1 && $1 == "latency" && ($17 == "ok" || $17 == "capped") {
-			printf "\"%s %s %s\" %s %s %s\n", $2, $3, $4, $13 / 1000, $14 / 1000, $15 / 1000
+			printf "\"%s %s %s %s B%s\" %s %s %s\n", $2, $3, $4, $8,
+				($2 == "floor" && $18 != "") ? " (after)" : "",
+				$13 / 1000, $14 / 1000, $15 / 1000
 		}' "$csv" > "$dat"
 	if [ -s "$dat" ]; then
 		png="$results/latency.png"
 		gnuplot <<EOF 2>"$tmp/err" || { echo "bench/run.sh: gnuplot failed for $png:"; cat "$tmp/err"; }
 set terminal $term
 set output '$png'
-set title "Round trip, 64-byte messages, one in flight (µs, log scale)"
+set title "Round trip, 16- and 64-byte messages, one in flight; floor: the machine's (µs, log scale)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1

@@ -35,6 +35,9 @@
  *               indices into a shared slot pool; ck_ring_*_mpmc, and
  *               ck_ring_*_spsc at 1/1 (header-only: used when <ck_ring.h>
  *               is found)
+ *   floor       floor.c: the machine's floor, run whenever latency is:
+ *               one cache line bounced between the two processes
+ *               (cacheline) and a 64-byte hand-off each way (handoff)
  *
  * Throughput: P producers and C consumers (1/1, 2/2, 4/4; more processes
  * than CPUs on a small machine, on purpose), each its own process with its
@@ -67,8 +70,17 @@
  * saves is the copy, and only the copy is measured).
  *
  * Latency: a pinger and a ponger process (pinned to two CPUs) exchange one
- * 64-byte message at a time over two channels of the transport; every
- * round trip, after a warm-up, goes into a log-linear histogram.
+ * message at a time (16 B, then 64 B) over two channels of the transport;
+ * every round trip, after a warm-up, goes into a log-linear histogram.
+ * The floor runs first (the cache line, then the hand-off) and the cache
+ * line again after the last latency case.  The cache line's p50 names the
+ * regime the run saw: close (under --close-ns, default 150 ns: the two
+ * CPUs share a cache) or far (the line crosses a slower link, as on a VM
+ * whose vCPUs the host moves); a regime that changed by the second
+ * measurement is printed.  After the latency cases every latency row is
+ * printed again as multiples of the cache-line floor and of the SPSC ring
+ * of its size (p50 over p50, p99 over p99, p99.9 over p99.9), and the
+ * goals carry the regime: a ratio holds in the regime it was measured in.
  *
  * Watchdog: every case has a cap (--cap-s) after its measuring time.  A
  * case whose producers or consumers do not finish by then (busy-waiting
@@ -81,10 +93,13 @@
  * Status per case: ok, capped (slow, not wrong), n/a (the transport cannot
  * carry this case; the note says why), skipped, FAIL (a verification or
  * API failure), HANG.  FAIL or HANG make the exit status 1; a missed
- * performance goal does not (it is printed as MISS).
+ * performance goal does not (it is printed as MISSED).
  *
- * Output: a table on stdout, the ratios with PASS/MISS, and CSV (default
- * bench/results/bench.csv).  Run with --help for the options.
+ * Output: a table on stdout, the floor, the regime and the multiples, the
+ * goals as ratios marked met or MISSED, and CSV (default
+ * bench/results/bench.csv; the latency rows are written after the last
+ * latency case, with the regime and their multiples in the columns after
+ * note).  Run with --help for the options.
  */
 #include "transport.h"
 
@@ -1747,9 +1762,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: transports [options]\n"
 		"  ipcq next to its peers between forked processes: throughput (P/C 1/1, 2/2,\n"
-		"  4/4; 64 B, 1 KiB, 16 KiB) and round-trip latency, every message verified,\n"
-		"  then the ratios of the performance goals.  Exit status 1 when a case\n"
-		"  failed its checks or hung.\n"
+		"  4/4; 64 B, 1 KiB, 16 KiB) and round-trip latency (16 B, 64 B), every\n"
+		"  message verified; the machine's floor (a cache line bounced, a 64-byte\n"
+		"  hand-off) and the regime it names (close or far); every round trip as a\n"
+		"  multiple of the floor and of the SPSC ring; then the goals as ratios,\n"
+		"  met or MISSED.  Exit status 1 when a case failed its checks or hung.\n"
 		"options:\n"
 		"  --quick            smoke run, about a minute: 100 ms per throughput case,\n"
 		"                     150 ms per latency case, cap 1.5 s, budget 240 s\n"
