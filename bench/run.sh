@@ -120,7 +120,8 @@ set grid ytics
 set key top left
 set xtics rotate by -40 left noenhanced
 set ylabel 'µs'
-set bmargin 9
+set bmargin 11
+set rmargin 14
 plot '$dat' using 2:xtic(1) title 'p50', '' using 3 title 'p99', '' using 4 title 'p99.9'
 EOF
 		[ -s "$png" ] && plots="$plots $png"
