@@ -10,6 +10,7 @@
 #   make stress     long tier of the tests
 #   make mutate     mutants of lib/ that the tests must kill (tests/mutants/)
 #   make bench      benchmarks (never part of test)
+#   make icount     instructions per message of the hot path (callgrind)
 #   make install    prefix=/usr/local DESTDIR=
 #   make deps       install the Debian packages the project needs (as root)
 #   make fuzz       libFuzzer on every reader of a segment, FUZZ_TIME seconds
@@ -268,6 +269,14 @@ MUTANTS ?=
 mutate: deps
 	tests/mutate.sh $(MUTANTS)
 
+
+# make icount: instructions per message of the hot path, counted by callgrind
+# (bench/icount.c, bench/icount.sh; valgrind is installed when missing).
+.PHONY: icount
+icount: deps
+	@./.ci/deps.sh valgrind
+	$(MAKE) --no-print-directory build/release/bench/icount V=release
+	bench/icount.sh build/release/bench/icount
 
 # ---- the protocol model ------------------------------------------------------
 

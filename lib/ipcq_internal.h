@@ -197,6 +197,10 @@ enum {
 	IPCQ_CTR_PRESSURE_OFF,
 	IPCQ_CTR_COUNT_ = 32
 };
+/* ipcq__count3() counts messages, bytes and calls as neighbours */
+_Static_assert(IPCQ_CTR_SENT_BYTES == IPCQ_CTR_SENT + 1 && IPCQ_CTR_SEND_CALLS == IPCQ_CTR_SENT + 2 &&
+		       IPCQ_CTR_RECV_BYTES == IPCQ_CTR_RECV + 1 && IPCQ_CTR_RECV_CALLS == IPCQ_CTR_RECV + 2,
+	       "counters counted together are neighbours");
 
 struct ipcq_shm_participant {
 	/* line 0: identity and work record, written by the owner. */
@@ -540,6 +544,17 @@ static inline void ipcq__count(struct ipcq *q, unsigned ctr, uint64_t v)
 	uint64_t *c = &q->me->ctr[ctr];
 	/* relaxed: single writer (see above); readers want untorn values */
 	ipcq__store_relaxed(c, ipcq__load_relaxed(c) + v);
+}
+
+/* Three neighbouring counters at once (messages, bytes, calls): one load
+ * of the entry's address for the three, on the hot path. */
+static inline void ipcq__count3(struct ipcq *q, unsigned first, uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t *ctr = &q->me->ctr[first];
+	/* relaxed: single writer (see ipcq__count()); untorn for readers */
+	ipcq__store_relaxed(&ctr[0], ipcq__load_relaxed(&ctr[0]) + a);
+	ipcq__store_relaxed(&ctr[1], ipcq__load_relaxed(&ctr[1]) + b);
+	ipcq__store_relaxed(&ctr[2], ipcq__load_relaxed(&ctr[2]) + c);
 }
 
 /* Counters that both the sending and the receiving thread of one handle

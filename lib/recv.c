@@ -79,9 +79,7 @@ static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
 		return rc;
-	ipcq__count(q, IPCQ_CTR_RECV, (uint64_t)rc);
-	ipcq__count(q, IPCQ_CTR_RECV_BYTES, bytes);
-	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	ipcq__count3(q, IPCQ_CTR_RECV, (uint64_t)rc, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
 	return bad ? -EBADMSG : rc;
 }
 

@@ -28,9 +28,13 @@ IPCQ_HIDDEN void ipcq__debug_yield(void);
 #define IPCQ_DEBUG_YIELD() ((void)0)
 #endif
 
+/* The enqueue timestamp: the coarse clock (a few ms resolution), read
+ * through the vDSO without a call of our own on the hot path. */
 static inline uint64_t ipcq__coarse_now(void)
 {
-	return ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Metadata of a message published on behalf of another (replay). */
@@ -180,9 +184,7 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 	/* R4: the record goes idle only after the publish is visible;
 	 * pairs with the acquire of prod_op in snap() (recovery.c) */
 	ipcq__store_release(&q->me->prod_op, (uint32_t)IPCQ_OP_IDLE);
-	ipcq__count(q, IPCQ_CTR_SENT, used);
-	ipcq__count(q, IPCQ_CTR_SENT_BYTES, bytes);
-	ipcq__count(q, IPCQ_CTR_SEND_CALLS, 1);
+	ipcq__count3(q, IPCQ_CTR_SENT, used, bytes, 1); /* SENT, SENT_BYTES, SEND_CALLS */
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_data(q);
 }
@@ -316,15 +318,21 @@ unclaimed:
  * `held`, nonzero).  R2: a CAS from exactly the word its owner holds, so
  * that it can never overwrite a later lap; pairs with A1.  A CAS that
  * fails is counted (only a corrupt segment makes one). */
-static IPCQ_INLINE void ipcq__ring_release(struct ipcq *q, uint64_t pos, uint64_t held)
+static IPCQ_INLINE void ipcq__ring_release_at(struct ipcq *q, struct ipcq_shm_slot *s,
+					       uint64_t pos, uint64_t held)
 {
-	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 	if (!held)
 		/* relaxed: ours since C1; only the skip bit is read */
 		held = ipcq__seq_pos(pos + 1) | (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP);
 	/* R2: frees the slot for the next lap; pairs with A1 */
 	if (IPCQ_UNLIKELY(!ipcq__cas(&s->seq, held, ipcq__seq_pos(pos + q->capacity))))
 		ipcq__qcount(q, IPCQ_QCTR_RELEASE_LOST, 1);
+}
+
+/* The same, for the slot of pos. */
+static IPCQ_INLINE void ipcq__ring_release(struct ipcq *q, uint64_t pos, uint64_t held)
+{
+	ipcq__ring_release_at(q, ipcq__slot(q, pos), pos, held);
 }
 
 /* After the releases of a claim: R4, and wake producers if C2 saw any
@@ -396,7 +404,7 @@ again:
 			 * reported */
 			if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
 				*bad = 1;
-				ipcq__ring_release(q, pos + i, 0);
+				ipcq__ring_release_at(q, s, pos + i, 0);
 				continue;
 			}
 			*bytes += take(q, s, pos + i, b, ctx, bad);
@@ -404,7 +412,7 @@ again:
 		}
 		if (i == 0)
 			IPCQ_CRASHPOINT("recv.copied");
-		ipcq__ring_release(q, pos + i, 0);
+		ipcq__ring_release_at(q, s, pos + i, 0);
 	}
 	ipcq__ring_recv_done(q, waiters);
 	if (IPCQ_UNLIKELY(*bad && b == 0))
