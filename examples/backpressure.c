@@ -25,6 +25,16 @@
 
 #define TIMEOUT_NS (10 * 1000000000LL)
 
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "backpressure: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -48,12 +58,12 @@ int main(int argc, char **argv)
 	cfg.low_watermark = 32;   /* ... and off again below 32 */
 	rc = ipcq_create(name, &cfg, &q); /* watermarks are set at creation */
 	if (rc < 0) {
-		fprintf(stderr, "backpressure: create %s: %s\n", name, ipcq_strerror(rc));
+		report("create", name, rc);
 		return 1;
 	}
 	rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
 	if (rc < 0) {
-		fprintf(stderr, "backpressure: attach: %s\n", ipcq_strerror(rc));
+		report("attach to", name, rc);
 		goto out;
 	}
 	/* i == count + 1 is the empty end marker consumer.c waits for. */

@@ -1,7 +1,8 @@
 /*
  * consumer.c - receive messages until every producer has sent its end
  * marker (an empty message), checking that each producer's messages come
- * in order, with no gap and no repeat; then remove the queue.
+ * in order, with no gap and no repeat; then, the stream complete, remove
+ * the queue.  After a failure it leaves the queue where it is.
  *
  *   consumer [QUEUE] [PRODUCERS] [WORK_US]   (defaults: example.orders, 1, 0)
  *
@@ -17,6 +18,16 @@
 #include <time.h>
 
 #define TIMEOUT_NS (10 * 1000000000LL) /* give up after 10 s without a message */
+
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "consumer: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
 
 static int open_or_create(const char *name, struct ipcq **q)
 {
@@ -50,13 +61,13 @@ int main(int argc, char **argv)
 
 	rc = open_or_create(name, &q);
 	if (rc < 0) {
-		fprintf(stderr, "consumer: open %s: %s\n", name, ipcq_strerror(rc));
+		report("open", name, rc);
 		return 1;
 	}
 	opts.name = "consumer";
 	rc = ipcq_attach(q, IPCQ_ROLE_CONSUMER, &opts);
 	if (rc < 0)
-		fprintf(stderr, "consumer: attach: %s\n", ipcq_strerror(rc));
+		report("attach to", name, rc);
 	while (rc >= 0 && !(ok = ends == producers)) {
 		struct ipcq_msginfo info;
 		rc = ipcq_recv(q, buf, sizeof buf - 1, &info, TIMEOUT_NS);
@@ -93,10 +104,12 @@ int main(int argc, char **argv)
 		       "each in order, no gap, no duplicate\n", received, producers);
 
 	ipcq_close(q);
-	/* The stream is over (or broken): remove the name. */
-	rc = ipcq_unlink(name);
-	if (rc < 0 && rc != -ENOENT) {
-		fprintf(stderr, "consumer: unlink %s: %s\n", name, ipcq_strerror(rc));
+	/* Only the last reader of a one-shot stream may remove the queue, and
+	 * only once the stream is complete: here, this consumer after every end
+	 * marker.  After a refused attach, a receive timeout or a broken stream,
+	 * producers and other consumers may still be using the name. */
+	if (ok && (rc = ipcq_unlink(name)) < 0 && rc != -ENOENT) {
+		report("unlink", name, rc);
 		ok = 0;
 	}
 	return ok ? 0 : 1;

@@ -11,6 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "hello: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "example.hello";
@@ -24,14 +34,14 @@ int main(int argc, char **argv)
 	/* Create the segment /dev/shm/ipcq.<name>; -EEXIST if it is taken. */
 	rc = ipcq_create(name, &cfg, &q);
 	if (rc < 0) {
-		fprintf(stderr, "hello: create %s: %s\n", name, ipcq_strerror(rc));
+		report("create", name, rc);
 		return 1;
 	}
 
 	/* A handle must join the queue before it sends or receives. */
 	rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, NULL);
 	if (rc < 0) {
-		fprintf(stderr, "hello: attach: %s\n", ipcq_strerror(rc));
+		report("attach to", name, rc);
 		goto fail;
 	}
 
@@ -63,7 +73,7 @@ fail:
 	ipcq_close(q);
 	int urc = ipcq_unlink(name);
 	if (urc < 0) {
-		fprintf(stderr, "hello: unlink %s: %s\n", name, ipcq_strerror(urc));
+		report("unlink", name, urc);
 		return 1;
 	}
 	return rc < 0 ? 1 : 0;

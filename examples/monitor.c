@@ -17,6 +17,16 @@
 
 #define MAX_PARTS 64
 
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "monitor: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
+
 static const char *role(uint32_t roles)
 {
 	return roles == (IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER) ? "both"
@@ -36,7 +46,7 @@ int main(int argc, char **argv)
 
 	rc = ipcq_open_readonly(name, &q);
 	if (rc < 0) {
-		fprintf(stderr, "monitor: open %s: %s\n", name, ipcq_strerror(rc));
+		report("open", name, rc);
 		return 1;
 	}
 	for (long s = 0; samples == 0 || s < samples; s++) {

@@ -30,6 +30,16 @@
 #define TIMEOUT_NS (10 * 1000000000LL)
 #define REPLAY 8
 
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "named_producer: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
+
 static int open_or_create(const char *name, struct ipcq **q)
 {
 	for (;;) { /* as in producer.c: whoever comes first creates */
@@ -55,7 +65,7 @@ int main(int argc, char **argv)
 
 	rc = open_or_create(name, &q);
 	if (rc < 0) {
-		fprintf(stderr, "named_producer: open %s: %s\n", name, ipcq_strerror(rc));
+		report("open", name, rc);
 		return 1;
 	}
 	/* Only one live process may hold the name (-EBUSY); once its holder
@@ -64,7 +74,7 @@ int main(int argc, char **argv)
 	opts.name = "feed";
 	rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, &opts);
 	if (rc < 0) {
-		fprintf(stderr, "named_producer: attach: %s\n", ipcq_strerror(rc));
+		report("attach to", name, rc);
 		goto out;
 	}
 	/* Everything up to `last` is in the queue (or already consumed). */

@@ -16,6 +16,16 @@
 
 #define TIMEOUT_NS (10 * 1000000000LL) /* give up if the queue stays full 10 s */
 
+/* Print why a call on the queue failed: the sentence for rc, then what
+ * exactly was refused (create, open, attach and unlink say which field,
+ * flag or file broke which rule; read it right after the call). */
+static void report(const char *what, const char *name, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "producer: %s %s: %s%s%s\n", what, name, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+}
+
 /* Open the queue, or create it if nobody has yet.  Whichever of producer
  * and consumer starts first creates it; if both try at once, one create
  * wins and the other gets -EEXIST and opens what the winner made. */
@@ -42,13 +52,13 @@ int main(int argc, char **argv)
 
 	rc = open_or_create(name, &q);
 	if (rc < 0) {
-		fprintf(stderr, "producer: open %s: %s\n", name, ipcq_strerror(rc));
+		report("open", name, rc);
 		return 1;
 	}
 	opts.name = "producer"; /* what monitors (monitor.c, ipcq-stat) show */
 	rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, &opts);
 	if (rc < 0) {
-		fprintf(stderr, "producer: attach: %s\n", ipcq_strerror(rc));
+		report("attach to", name, rc);
 		goto out;
 	}
 

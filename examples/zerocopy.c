@@ -13,15 +13,41 @@
  * reservation or a peek is recovered like any other (see README.md).
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, fork ... with -std=c11 */
+#include <errno.h>
 #include <ipcq.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define TIMEOUT_NS (10 * 1000000000LL)
-#define FAIL(what, rc) \
-	do { fprintf(stderr, "zerocopy: %s: %s\n", what, ipcq_strerror(rc)); exit(1); } while (0)
+
+/* What the producer, which creates the queue, must undo if it fails. */
+static const char *created; /* the queue's name; NULL in the consumer */
+static struct ipcq *producer_q;
+static pid_t consumer_pid;  /* 0 until forked */
+
+/* Print why a call failed and exit.  ipcq_errdetail() says what exactly
+ * create, open or attach refused (it stays "" after the other calls here);
+ * read it first, before anything else can rewrite it.  A failing producer
+ * then stops and reaps its consumer and removes the queue: nothing is left
+ * in /dev/shm. */
+static _Noreturn void fail(const char *what, int rc)
+{
+	const char *detail = ipcq_errdetail();
+	fprintf(stderr, "zerocopy: %s: %s%s%s\n", what, ipcq_strerror(rc),
+		*detail ? ": " : "", detail);
+	if (created) {
+		if (consumer_pid > 0) { /* or it waits TIMEOUT_NS for ticks */
+			kill(consumer_pid, SIGKILL);
+			waitpid(consumer_pid, NULL, 0);
+		}
+		ipcq_close(producer_q);
+		ipcq_unlink(created);
+	}
+	exit(1);
+}
 
 struct tick {
 	uint64_t seq;
@@ -37,10 +63,10 @@ static void consume(const char *name, uint64_t count)
 	int rc, n;
 
 	if ((rc = ipcq_open(name, &q)) < 0 || (rc = ipcq_attach(q, IPCQ_ROLE_CONSUMER, NULL)) < 0)
-		FAIL("consumer open/attach", rc);
+		fail("consumer open/attach", rc);
 	while (next <= count) {
 		if ((n = ipcq_peek(q, msgs, 64, TIMEOUT_NS)) < 0)
-			FAIL("peek", n);
+			fail("peek", n);
 		peeks++;
 		for (int i = 0; i < n; i++) { /* data points into the queue */
 			const struct tick *t = msgs[i].data;
@@ -51,7 +77,7 @@ static void consume(const char *name, uint64_t count)
 			next++;
 		}
 		if ((rc = ipcq_release(q)) < 0) /* the pointers are invalid from here */
-			FAIL("release", rc);
+			fail("release", rc);
 	}
 	printf("zerocopy: consumer read %llu ticks in place in %llu peeks, all in order\n",
 	       (unsigned long long)count, (unsigned long long)peeks);
@@ -68,27 +94,29 @@ int main(int argc, char **argv)
 
 	cfg.max_msg_size = sizeof(struct tick);
 	if ((rc = ipcq_create(name, &cfg, &q)) < 0)
-		FAIL("create", rc);
+		fail("create", rc);
+	created = name; /* from here on, a failure removes the queue */
+	producer_q = q;
 	fflush(stdout);
 	pid_t pid = fork();
-	if (pid < 0) {
-		perror("zerocopy: fork");
-		exit(1);
-	}
+	if (pid < 0)
+		fail("fork", -errno);
 	if (pid == 0) { /* the child opens a handle of its own */
+		created = NULL;
 		ipcq_close(q);
 		consume(name, count);
 		exit(0);
 	}
+	consumer_pid = pid;
 	if ((rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL)) < 0)
-		FAIL("attach", rc);
+		fail("attach", rc);
 	while (seq <= count) {
 		void *bufs[32];
 		size_t lens[32];
 		unsigned want = count - seq + 1 < 32 ? (unsigned)(count - seq + 1) : 32;
 		int n = ipcq_reserve(q, want, bufs, TIMEOUT_NS); /* may give fewer */
 		if (n < 0)
-			FAIL("reserve", n);
+			fail("reserve", n);
 		for (int i = 0; i < n; i++, seq++) { /* build each tick in its slot */
 			struct tick *t = bufs[i];
 			t->seq = seq;
@@ -97,18 +125,19 @@ int main(int argc, char **argv)
 			lens[i] = sizeof *t;
 		}
 		if ((rc = ipcq_commit(q, lens, (unsigned)n)) < 0) /* now visible */
-			FAIL("commit", rc);
+			fail("commit", rc);
 		res++;
 	}
 	printf("zerocopy: producer wrote %llu ticks in place in %llu reservations\n",
 	       (unsigned long long)count, (unsigned long long)res);
 	ipcq_close(q);
+	created = NULL; /* closed: fail() has nothing left to undo */
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fprintf(stderr, "zerocopy: the consumer failed\n");
 		rc = -1;
 	}
 	int urc = ipcq_unlink(name);
 	if (urc < 0)
-		FAIL("unlink", urc);
+		fail("unlink", urc);
 	return rc < 0 ? 1 : 0;
 }
