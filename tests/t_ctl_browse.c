@@ -1,4 +1,4 @@
-/* t_ctl_browse: ipcq_browse() reads ring positions without consuming them; ipcq-ctl list, create (options checked through ipcq_info), peek, tail (and tail -f), gc (removes exactly the abandoned queue); the EPERM advice, "0s" and ipcq-stat -w 0. */
+/* t_ctl_browse: ipcq_browse() reads ring positions without consuming them; ipcq-ctl list, create (options checked through ipcq_info), peek, tail (its window, tail -f, a dead producer's unpublished slot), gc (removes exactly the abandoned queue, keeps one with producer names); the EPERM advice, "0s" and ipcq-stat -w 0. */
 #include "statutil.h"
 
 #include <stdarg.h>
@@ -141,6 +141,104 @@ static void tail_follow(const char *name, struct ipcq *p)
 	close(fe);
 }
 
+/* Start "ipcq-ctl tail NAME -n 0 -f" with its output in memfds. */
+static pid_t tail_start(const char *name, int *fo, int *fe)
+{
+	*fo = (int)syscall(SYS_memfd_create, "out", 0);
+	*fe = (int)syscall(SYS_memfd_create, "err", 0);
+	CHECK(*fo >= 0 && *fe >= 0);
+	const char *tool = s_tool("ipcq-ctl");
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(*fo, 1);
+		dup2(*fe, 2);
+		execl(tool, tool, "tail", name, "-n", "0", "-f", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait up to 30 s for @want in the output of tail; 1 if it came. */
+static int tail_wait_for(int fo, char *out, size_t cap, const char *want)
+{
+	for (int i = 0; i < 3000; i++) {
+		ssize_t got = pread(fo, out, cap - 1, 0);
+		out[got > 0 ? got : 0] = '\0';
+		if (strstr(out, want))
+			return 1;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static const char *g_stuck_name;
+
+/* A producer killed between claim and publish (crash point send.written):
+ * its slot stays WRITING.  Exits 0 where crash points are compiled out. */
+static int producer_dies_writing(void *arg)
+{
+	(void)arg;
+	struct ipcq *q;
+	setenv("IPCQ_CRASH", "send.written", 1);
+	if (ipcq_open(g_stuck_name, &q) < 0 || ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL) < 0)
+		return 1;
+	ipcq_send(q, "never-published", 15, IPCQ_NOWAIT);
+	ipcq_close(q);
+	return 0;
+}
+
+/*
+ * tail -f, a producer dead between claim and publish and nobody running
+ * recovery (no consumer): after the grace period tail says so, suggests
+ * recover, and shows the messages after that position.
+ */
+static void tail_follow_stuck(void)
+{
+	struct ipcq_config cfg = t_config(16, 64);
+	cfg.grace_us = 1000;
+	g_stuck_name = t_qname("ctlstuck");
+	struct ipcq *q = t_create(g_stuck_name, &cfg);
+	/* attached before the crash: an attach runs recovery */
+	struct ipcq *p = t_open_attach(g_stuck_name, IPCQ_ROLE_PRODUCER, NULL);
+	char out[8192], want[128];
+	int fo, fe, st;
+	pid_t pid = tail_start(g_stuck_name, &fo, &fe);
+	if (!tail_wait_for(fo, out, sizeof(out), "POS")) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		T_FAIL("tail -f printed no header; output:\n%s", out);
+	}
+	pid_t child = t_fork(producer_dies_writing, NULL);
+	CHECK(waitpid(child, &st, 0) == child);
+	int crashed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	CHECK(crashed || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+	CHECK_OK(ipcq_send(p, "after-crash", 11, IPCQ_NOWAIT));
+	snprintf(want, sizeof(want), "recover %s", g_stuck_name);
+	if (!tail_wait_for(fo, out, sizeof(out), "|after-crash|") ||
+	    (crashed && !tail_wait_for(fo, out, sizeof(out), want))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		T_FAIL("tail -f stopped at an unpublished slot; output:\n%s", out);
+	}
+	CHECK(kill(pid, SIGTERM) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	tail_wait_for(fo, out, sizeof(out), "\n");
+	if (crashed) {
+		CHECK(strstr(out, "0 unpublished for ") != NULL);
+		CHECK(strstr(out, "1 position passed over unpublished") != NULL);
+	} else {
+		printf("t_ctl_browse: crash points compiled out, the dead producer not checked\n");
+	}
+	close(fo);
+	close(fe);
+	ipcq_close(p);
+	ipcq_close(q);
+}
+
 int main(void)
 {
 	struct s_run r;
@@ -255,14 +353,62 @@ int main(void)
 	S_EXPECT(r.status == 0 && strstr(r.out, "|msg-1..|") && strstr(r.out, "|msg-2|") &&
 		 !strstr(r.out, "msg-0"), r);
 	s_run_free(&r);
+	/* msg-0 was received before tail looked: not missed */
 	r = run("ipcq-ctl", "tail", qn, "-n", "3", NULL);
-	S_EXPECT(r.status == 0 && strstr(r.out, "1 message received before it could be read"), r);
+	S_EXPECT(r.status == 0 && strstr(r.out, "|msg-1..|") && strstr(r.out, "|msg-2|") &&
+		 !strstr(r.out, "msg-0") && !strstr(r.out, "received before"), r);
+	s_run_free(&r);
+	/* long options */
+	r = run("ipcq-ctl", "peek", qn, "--count", "1", "--bytes", "32", NULL);
+	S_EXPECT(r.status == 0 && strstr(r.out, "|msg-1..|") && !strstr(r.out, "msg-2"), r);
+	s_run_free(&r);
+	/* peek -n 0 is refused; tail -n 0 shows nothing */
+	r = run("ipcq-ctl", "peek", qn, "-n", "0", NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "-n 0") && strstr(r.err, "1 or more") &&
+		 !strstr(r.out, "depth"), r);
+	s_run_free(&r);
+	r = run("ipcq-ctl", "peek", qn, "--count", "0", NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "1 or more"), r);
+	s_run_free(&r);
+	r = run("ipcq-ctl", "tail", qn, "-n", "0", NULL);
+	S_EXPECT(r.status == 0 && !strstr(r.out, "msg-"), r);
 	s_run_free(&r);
 	/* a longer dump with -b */
 	r = run("ipcq-ctl", "peek", qn, "-n", "1", "-b", "0", NULL);
 	S_EXPECT(r.status == 0 && strstr(r.out, "||"), r);
 	s_run_free(&r);
 	tail_follow(qn, p);
+	tail_follow_stuck();
+
+	/* tail -n larger than the ring: what consumers received long before
+	 * tail started is not counted as missed */
+	{
+		struct ipcq_config tc = t_config(4, 64);
+		const char *tq = t_qname("ctltail");
+		struct ipcq *qt = t_create(tq, &tc);
+		struct ipcq *pt = t_open_attach(tq, IPCQ_ROLE_PRODUCER, NULL);
+		struct ipcq *ct = t_open_attach(tq, IPCQ_ROLE_CONSUMER, NULL);
+		for (int i = 0; i < 10; i++) {
+			char m[16];
+			snprintf(m, sizeof(m), "m-%d", i);
+			CHECK_OK(ipcq_send(pt, m, strlen(m), IPCQ_NOWAIT));
+			if (i < 8)
+				CHECK_RC(ipcq_recv(ct, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 3);
+		}
+		r = run("ipcq-ctl", "tail", tq, "-n", "100", NULL);
+		S_EXPECT(r.status == 0 && strstr(r.out, "|m-8|") && strstr(r.out, "|m-9|") &&
+			 !strstr(r.out, "m-7") && !strstr(r.out, "received before"), r);
+		s_run_free(&r);
+		CHECK_RC(ipcq_recv(ct, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 3);
+		CHECK_RC(ipcq_recv(ct, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 3);
+		r = run("ipcq-ctl", "tail", tq, "-n", "100", NULL);
+		S_EXPECT(r.status == 0 && strstr(r.out, "no message in the ring") &&
+			 !strstr(r.out, "received before"), r);
+		s_run_free(&r);
+		ipcq_close(ct);
+		ipcq_close(pt);
+		ipcq_close(qt);
+	}
 	r = run("ipcq-ctl", "peek", NULL);
 	S_EXPECT(r.status == 1, r);
 	s_run_free(&r);
@@ -301,6 +447,45 @@ int main(void)
 	r = run("ipcq-ctl", "gc", "--older-than", "soon", NULL);
 	S_EXPECT(r.status == 1 && strstr(r.err, "bad duration 'soon'"), r);
 	s_run_free(&r);
+	/* -n is a count in peek and tail, not gc's --dry-run */
+	r = run("ipcq-ctl", "gc", "-n", "--older-than", "0", glob, NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "unknown option '-n'") && !strstr(r.out, "removed"),
+		 r);
+	s_run_free(&r);
+	CHECK(t_shm_exists(gb) && t_shm_exists(gcq));
+
+	/* gc keeps a queue that remembers a producer name: the producer,
+	 * started again, would find no queue and send from the start */
+	{
+		const char *gd = t_qname("ctlgcD");
+		struct ipcq *qd = t_create(gd, NULL);
+		struct ipcq_attach_opts no = IPCQ_ATTACH_OPTS_INIT;
+		no.flags = IPCQ_ATTACH_DEDUP;
+		no.name = "gw-gc";
+		struct ipcq *np = t_open_attach(gd, IPCQ_ROLE_PRODUCER, &no);
+		CHECK_OK(ipcq_send(np, "named", 5, IPCQ_NOWAIT));
+		ipcq_close(np);
+		struct ipcq *cd = t_open_attach(gd, IPCQ_ROLE_CONSUMER, NULL);
+		CHECK_RC(ipcq_recv(cd, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 5);
+		ipcq_close(cd);
+		ipcq_close(qd);
+		r = run("ipcq-ctl", "gc", "--older-than", "0", "--verbose", gd, NULL);
+		snprintf(buf, sizeof(buf),
+			 "kept %s: 1 producer name remembered (ipcq-ctl dedup remove first)", gd);
+		S_EXPECT(r.status == 0 && strstr(r.out, buf) && strstr(r.out, "removed 0 queues, kept 1"),
+			 r);
+		s_run_free(&r);
+		CHECK(t_shm_exists(gd));
+		r = run("ipcq-ctl", "dedup", "remove", gd, "gw-gc", NULL);
+		S_EXPECT(r.status == 0 && strstr(r.out, "retired"), r);
+		s_run_free(&r);
+		r = run("ipcq-ctl", "gc", "--older-than", "0", gd, NULL);
+		snprintf(buf, sizeof(buf), "removed %s (", gd);
+		S_EXPECT(r.status == 0 && strstr(r.out, buf) && strstr(r.out, "removed 1 queue, kept 0"),
+			 r);
+		s_run_free(&r);
+		CHECK(!t_shm_exists(gd));
+	}
 	ipcq_close(live);
 	ipcq_close(qb);
 	ipcq_close(qc);

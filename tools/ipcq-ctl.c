@@ -39,15 +39,21 @@ static void usage(FILE *f)
 		"\n"
 		"  list [--json]                 the queues on this machine, one line each\n"
 		"  create NAME [OPTIONS]         create a queue (ipcq-ctl create --help: the options)\n"
-		"  peek NAME [-n N] [-b BYTES]   the next N messages waiting (default 10), not consumed\n"
+		"  peek NAME [-n N] [-b BYTES]   the next N messages waiting (default 10, at least 1),\n"
+		"                                not consumed; -n is also --count, -b --bytes (bytes\n"
+		"                                of payload shown, default 16, at most 65536)\n"
 		"  tail NAME [-n N] [-b BYTES] [-f]\n"
-		"                                the newest N messages still in the ring; -f follows\n"
-		"                                new ones until interrupted\n"
+		"                                the newest N messages still in the ring (default 10);\n"
+		"                                -f (--follow) follows new ones until interrupted;\n"
+		"                                -n/--count and -b/--bytes as for peek\n"
 		"  gc [--older-than DURATION] [--dry-run] [-v] [PATTERN...]\n"
 		"                                remove abandoned queues (those whose names match a\n"
 		"                                PATTERN, a shell glob, if given): no live participant,\n"
-		"                                nothing queued or leased, side ring empty, created at\n"
-		"                                least DURATION ago (default 1h; 30s, 10m, 2h, 7d, 1h30m)\n"
+		"                                nothing queued or leased, side ring empty, no producer\n"
+		"                                name remembered, created at least DURATION ago\n"
+		"                                (default 1h; 30s, 10m, 2h, 7d, 1h30m; counted from\n"
+		"                                creation, not last use); -v (--verbose) also prints\n"
+		"                                each queue kept and why\n"
 		"  poison list NAME              list the side ring, oldest first\n"
 		"  poison dump NAME ID           an entry's metadata and payload (hex and ASCII)\n"
 		"  poison replay NAME ID|all     put entries back into the main ring\n"
@@ -754,7 +760,8 @@ static void create_usage(FILE *f)
 		"      --high-watermark N    backpressure on at this depth (with --low-watermark)\n"
 		"      --low-watermark N     backpressure off below this depth\n"
 		"      --grace DURATION      how long a stuck slot waits before its owner is checked\n"
-		"                            (100us..60s; default 10ms; us, ms, s suffixes)\n"
+		"                            (100us..60s; default 10ms; us, ms, s and m (minutes)\n"
+		"                            suffixes, a bare number is microseconds)\n"
 		"      --dedup-capacity N    producer names remembered, 0..4096 (default 64)\n"
 		"      --json                print the new queue's figures as JSON\n"
 		"\n"
@@ -1068,6 +1075,8 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 							 ? "-n needs a number of messages (0 or more)"
 							 : "-b needs a number of bytes (0..65536)");
 			i++;
+			if ((a[1] == 'n' || a[2] == 'c') && v == 0 && strcmp(cmd, "tail") != 0)
+				return bad_usage("peek: -n 0 shows nothing; -n needs 1 or more messages");
 			if (a[1] == 'n' || a[2] == 'c')
 				o->n = v;
 			else if (v > 65536)
@@ -1203,7 +1212,7 @@ static int cmd_tail(int argc, char **argv)
 	struct ipcq *q;
 	struct ipcq_info info;
 	struct ipcq_slot_view v;
-	uint64_t missed = 0, shown = 0;
+	uint64_t missed = 0, shown = 0, unpublished = 0;
 	int rc = 0;
 
 	if (parse_browse_opts("tail", argc, argv, &name, &o))
@@ -1215,9 +1224,24 @@ static int cmd_tail(int argc, char **argv)
 		ipcq_close(q);
 		return fail(name, NULL, -ENOMEM);
 	}
-	/* the newest n positions, those still in the ring */
+	/*
+	 * The newest n positions, those still in the ring: none below
+	 * dequeued (received, or being received, before tail looked) nor
+	 * below end - capacity (their slots hold later laps).  A position
+	 * of this window found gone was still waiting when tail looked: a
+	 * message missed.
+	 */
 	uint64_t end = info.enqueued;
 	uint64_t pos = end > (uint64_t)o.n ? end - (uint64_t)o.n : 0;
+	if (pos < info.dequeued)
+		pos = info.dequeued;
+	if (end > info.capacity && pos < end - info.capacity)
+		pos = end - info.capacity;
+	if (pos > end)
+		pos = end;
+	/* -f: the position waited at while it stays WRITING, and since when */
+	uint64_t stuck_pos = UINT64_MAX, stuck_since = 0;
+	uint64_t grace_ns = (uint64_t)info.grace_us * 1000;
 	if (o.follow) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
@@ -1237,9 +1261,32 @@ static int cmd_tail(int argc, char **argv)
 				shown++;
 				continue;
 			}
-			if (rc == -ENOENT && o.follow &&
-			    (v.state == IPCQ_SLOT_WRITING || v.state == IPCQ_SLOT_EMPTY))
-				break; /* not published yet: wait for it */
+			if (rc == -ENOENT && o.follow && v.state == IPCQ_SLOT_WRITING) {
+				/*
+				 * Claimed (the enqueue cursor is past it) and not
+				 * published.  A producer that died between claim
+				 * and publish leaves it so until recovery runs,
+				 * which nothing may do on a queue without
+				 * consumers: after a grace period, go on past it.
+				 */
+				uint64_t now = coarse_now_ns();
+				if (stuck_pos != pos) {
+					stuck_pos = pos;
+					stuck_since = now;
+					break;
+				}
+				if (now - stuck_since <= grace_ns)
+					break; /* being written: wait for it */
+				char a[32];
+				printf("%10" PRIu64 " unpublished for %s, longer than the grace period "
+				       "(its producer may have died between claim and publish; '" PROG
+				       " recover %s' takes over its work); going on\n", pos,
+				       age(a, sizeof(a), stuck_since), name);
+				unpublished++;
+				continue;
+			}
+			if (rc == -ENOENT && o.follow && v.state == IPCQ_SLOT_EMPTY)
+				break; /* not claimed yet: wait for it */
 			if (rc == -ENOENT && v.state == IPCQ_SLOT_SKIP)
 				continue;
 			if (rc == -ENOENT || rc == -EAGAIN) {
@@ -1272,6 +1319,9 @@ static int cmd_tail(int argc, char **argv)
 		       missed == 1 ? "" : "s", missed == 1 ? "it" : "they");
 	else if (!shown && !o.follow)
 		printf("%s: no message in the ring\n", name);
+	if (unpublished)
+		printf("%" PRIu64 " position%s passed over unpublished\n", unpublished,
+		       unpublished == 1 ? "" : "s");
 	free(buf);
 	ipcq_close(q);
 	return fflush(stdout) == 0 ? 0 : 1;
@@ -1281,8 +1331,9 @@ static int cmd_tail(int argc, char **argv)
 
 /*
  * Is the queue abandoned: readable, no live participant, nothing waiting,
- * leased or waiting for redelivery, side ring empty, created at least
- * @older ago?  NULL if so, else why not.
+ * leased or waiting for redelivery, side ring empty, no producer name in
+ * the dedup table, created at least @older ago?  NULL if so, else why not.
+ * The age is the time since creation: the queue keeps no time of last use.
  */
 static const char *gc_keep_reason(const struct qrow *r, double older, char *buf, size_t n)
 {
@@ -1307,6 +1358,14 @@ static const char *gc_keep_reason(const struct qrow *r, double older, char *buf,
 		snprintf(buf, n, "%u in the side ring", in->side_depth);
 		return buf;
 	}
+	/* A named producer that starts again after the queue is gone would
+	 * create a fresh one, find its last sequence number 0 there and send
+	 * from the start again: its consumers would get duplicates. */
+	if (in->dedup_names) {
+		snprintf(buf, n, "%u producer name%s remembered (" PROG " dedup remove first)",
+			 in->dedup_names, in->dedup_names == 1 ? "" : "s");
+		return buf;
+	}
 	double age_s = since_realtime(in->created_ns);
 	if (age_s < older) {
 		snprintf(buf, n, "created %s ago", fmt_secs(a, sizeof(a), age_s));
@@ -1325,7 +1384,7 @@ static int cmd_gc(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) {
+		if (!strcmp(a, "--dry-run")) {
 			dry = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			verbose = 1;
@@ -1390,7 +1449,7 @@ static int cmd_gc(int argc, char **argv)
 		if (rc == -ENOENT)
 			continue; /* removed by someone else meanwhile */
 		if (rc < 0) {
-			fprintf(stderr, PROG ": %s: cannot remove: %s\n", r.name, ipcq_strerror(rc));
+			fail(r.name, "cannot remove", rc);
 			errors++;
 			continue;
 		}
