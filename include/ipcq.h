@@ -114,16 +114,25 @@ IPCQ_API const char *ipcq_strerror(int err);
  * or flag, a refused or foreign segment (-EINVAL, -ENAMETOOLONG, -ENOENT,
  * -EPERM, -EACCES, -ELOOP, -EPROTO, -EBADMSG, -EEXIST, -ENOSPC, -EFBIG)
  * and an impossible NUMA placement; ipcq_attach() for bad roles or
- * options; ipcq_pin_thread(); the send calls when the handle's full
- * policy (IPCQ_FULL_FAIL) refused to wait although the timeout allowed it.
+ * options (-EINVAL), a read-only handle (-EPERM), a handle already
+ * attached (-EALREADY), a full participant table (-EUSERS), a producer
+ * name held by a live process (-EBUSY), a full dedup table (-ENOSPC), and
+ * a lock or descriptor the kernel refused; ipcq_pin_thread(); the send
+ * calls when the handle's full policy (IPCQ_FULL_FAIL) refused to wait
+ * although the timeout allowed it.
  *
- * When it is cleared: ipcq_create(), ipcq_open*() and ipcq_unlink() empty
- * it when they start, so after them it is that call's detail or "".  No
- * other call clears it, successful or not (the send and receive paths do
- * not pay for it): read it right after the call that failed, as
+ * When it is cleared: ipcq_create(), ipcq_open*(), ipcq_unlink() and
+ * ipcq_attach() empty it when they start, so after them it is that
+ * call's detail or "" (a successful attach leaves ""; so does a failure
+ * with nothing to add).  No other call clears it, successful or not (the
+ * send and receive paths do not pay for it): read it right after the
+ * call that failed, as
  * `fprintf(stderr, "%s: %s\n", ipcq_strerror(rc), ipcq_errdetail())`, and
  * not after a later call.  Never fails; thread-safe (each thread has its
- * own); the library never prints it.
+ * own); the library never prints it.  Setting it allocates nothing when
+ * libipcq is linked into the program; a libipcq.so loaded with dlopen()
+ * may have the C library allocate the thread's storage for it the first
+ * time a thread uses it.
  */
 IPCQ_API const char *ipcq_errdetail(void);
 
@@ -529,15 +538,17 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * With IPCQ_ATTACH_DEDUP the handle takes the producer name opts->name
  * (see IPCQ_ATTACH_DEDUP); the table lock is held briefly while it does.
  *
- * Errors: -EPERM a read-only handle (ipcq_open_readonly), the -errno of
- * opening the lock descriptor, -EINVAL bad roles or options (IPCQ_ATTACH_ACK needs the consumer
- * role and a lease pool, IPCQ_ATTACH_DEDUP the producer role, a name and a
- * dedup table, IPCQ_FULL_DROP_OLDEST the producer role alone; ipcq_errdetail()
- * says which), -EALREADY already attached, -EUSERS the participant table
- * is full (all entries held by live processes or by the unfinished work
- * of dead ones), -EBUSY a live process holds the producer name, -ENOSPC
- * the dedup table is full (retire names with ipcq_dedup_remove()),
- * -ENOLCK the kernel refused the lock.
+ * Errors, in the order they are checked: -EINVAL @q NULL or bad roles;
+ * -EPERM a read-only handle (ipcq_open_readonly); -EALREADY already
+ * attached; -EINVAL bad options (IPCQ_ATTACH_ACK needs the consumer role,
+ * a lease pool and a prefetch it holds, IPCQ_ATTACH_DEDUP the producer
+ * role, a dedup table and a name, IPCQ_FULL_DROP_OLDEST the producer role
+ * alone); the -errno of opening the lock descriptor; -ENOLCK the kernel
+ * refused the lock; -EUSERS the participant table is full (all entries
+ * held by live processes or by the unfinished work of dead ones); -EBUSY
+ * a live process holds the producer name; -ENOSPC the dedup table is full
+ * (retire names with ipcq_dedup_remove()).  The call empties
+ * ipcq_errdetail() when it starts and sets it on each of these errors.
  * Does not block (but for the short dedup table lock).  Not concurrent
  * with other calls on @q.
  */
@@ -1215,6 +1226,16 @@ struct ipcq_slot_view {
  * received and its slot reused meanwhile is reported, not mixed into the
  * copy.  READY or TAKEN, and the figures, are a snapshot: a consumer may
  * take the message the moment after.
+ *
+ * What @view and @buf hold afterwards: on a return >= 0, view->state is
+ * IPCQ_SLOT_READY or IPCQ_SLOT_TAKEN, every field of @view is set, and the
+ * first (return value) bytes of @buf are the payload's first bytes.  On
+ * -ENOENT, view->state (EMPTY, WRITING, SKIP or GONE) and view->pos are
+ * set, the message fields are 0, and @buf's first @cap bytes are
+ * unspecified (they may hold a partial copy).  On any other error nothing
+ * in @view or @buf means anything: view->state may read IPCQ_SLOT_EMPTY
+ * without the position being empty, and with -EINVAL @view may be left
+ * as it was.  @buf past @cap is never written.
  *
  * Errors: -EINVAL @q or @view NULL, view->size too small, @buf NULL with
  * @cap > 0; -ENOENT the position holds no message (view->state says why:

@@ -94,29 +94,71 @@ static uint64_t process_start_time(void)
 static int check_opts(const struct ipcq_attach_opts *o)
 {
 	if (o->size < offsetof(struct ipcq_attach_opts, reserved) || o->size > sizeof(*o))
-		return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", o->size), -EINVAL;
+		return ipcq__refuse(-EINVAL, "attach opts size %u: not a struct ipcq_attach_opts; "
+				    "start from IPCQ_ATTACH_OPTS_INIT", o->size);
 	if (o->wait_strategy != IPCQ_WAIT_DEFAULT && o->wait_strategy != IPCQ_WAIT_ADAPTIVE &&
 	    o->wait_strategy != IPCQ_WAIT_BUSY_POLL && o->wait_strategy != IPCQ_WAIT_YIELD)
-		return ipcq__errdetail("wait_strategy %u: IPCQ_WAIT_DEFAULT (0), ADAPTIVE (1), BUSY_POLL (2) or YIELD (3)", o->wait_strategy), -EINVAL;
+		return ipcq__refuse(-EINVAL, "wait_strategy %u: IPCQ_WAIT_DEFAULT (0), ADAPTIVE (1), "
+				    "BUSY_POLL (2) or YIELD (3)", o->wait_strategy);
 	if ((o->spin_count != UINT32_MAX && o->spin_count > 1000000) ||
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
-		return ipcq__errdetail("spin_count %u, yield_count %u: each at most 1000000, or UINT32_MAX for the queue's", o->spin_count, o->yield_count), -EINVAL;
+		return ipcq__refuse(-EINVAL, "spin_count %u, yield_count %u: each at most 1000000, "
+				    "or UINT32_MAX for the queue's", o->spin_count, o->yield_count);
 	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP))
-		return ipcq__errdetail("flags 0x%x: only IPCQ_ATTACH_ACK (0x1) and IPCQ_ATTACH_DEDUP (0x2) exist", o->flags), -EINVAL;
+		return ipcq__refuse(-EINVAL, "flags 0x%x: only IPCQ_ATTACH_ACK (0x1) and "
+				    "IPCQ_ATTACH_DEDUP (0x2) exist", o->flags);
 	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
-		return ipcq__errdetail("full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy), -EINVAL;
+		return ipcq__refuse(-EINVAL, "full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) "
+				    "or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy);
 	if (o->name) {
 		size_t n = strnlen(o->name, IPCQ_PARTICIPANT_NAME_MAX + 1);
 		if (n > IPCQ_PARTICIPANT_NAME_MAX)
-			return ipcq__errdetail("participant name longer than %u bytes", IPCQ_PARTICIPANT_NAME_MAX), -EINVAL;
+			return ipcq__refuse(-EINVAL, "participant name longer than %u bytes",
+					    IPCQ_PARTICIPANT_NAME_MAX);
 		for (size_t i = 0; i < n; i++)
 			if (o->name[i] < 0x20 || o->name[i] > 0x7e)
-				return ipcq__errdetail("participant name: byte %zu is 0x%02x, only printable ASCII", i, (unsigned char)o->name[i]), -EINVAL;
+				return ipcq__refuse(-EINVAL, "participant name: byte %zu is 0x%02x, "
+						    "only printable ASCII", i,
+						    (unsigned char)o->name[i]);
 	}
 	size_t nres = (o->size - offsetof(struct ipcq_attach_opts, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
 		if (o->reserved[i])
-			return ipcq__errdetail("attach opts reserved[%zu] is %u: must be zero", i, o->reserved[i]), -EINVAL;
+			return ipcq__refuse(-EINVAL, "attach opts reserved[%zu] is %u: must be zero",
+					    i, o->reserved[i]);
+	return 0;
+}
+
+/*
+ * The rules that tie options to the roles and to the queue; after
+ * check_opts(), with o->prefetch resolved from IPCQ_AUTO.
+ */
+static int check_roles(const struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *o)
+{
+	int producer = (roles & IPCQ_ROLE_PRODUCER) != 0;
+	int consumer = (roles & IPCQ_ROLE_CONSUMER) != 0;
+
+	/* drop-oldest discards through the consumer side of the handle */
+	if (o->full_policy == IPCQ_FULL_DROP_OLDEST && (consumer || !producer))
+		return ipcq__refuse(-EINVAL, "IPCQ_FULL_DROP_OLDEST needs a handle attached as "
+				    "producer only (IPCQ_ROLE_PRODUCER, not IPCQ_ROLE_CONSUMER)");
+	/* a dedup name needs a producer, a table and a name */
+	if ((o->flags & IPCQ_ATTACH_DEDUP) && !producer)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_DEDUP needs the producer role");
+	if ((o->flags & IPCQ_ATTACH_DEDUP) && !q->dedup_capacity)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_DEDUP: the queue has no dedup table "
+				    "(dedup_capacity 0)");
+	if ((o->flags & IPCQ_ATTACH_DEDUP) && (!o->name || !o->name[0]))
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_DEDUP needs a producer name (opts.name)");
+	/* ack mode: a consumer, a lease pool, and a prefetch the pool holds */
+	if ((o->flags & IPCQ_ATTACH_ACK) && !consumer)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_ACK needs the consumer role");
+	if ((o->flags & IPCQ_ATTACH_ACK) && !q->lease_capacity)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_ACK: the queue has no lease pool "
+				    "(lease_capacity 0)");
+	if ((o->flags & IPCQ_ATTACH_ACK) && (o->prefetch < 1 || o->prefetch > q->lease_capacity))
+		return ipcq__refuse(-EINVAL, "prefetch %u is not in [1, lease_capacity %u]",
+				    o->prefetch, q->lease_capacity);
 	return 0;
 }
 
@@ -148,46 +190,40 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	uint32_t i;
 	int rc, fd;
 
-	if (!q || !roles || (roles & ~(IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER)))
-		return ipcq__errdetail(q ? "roles 0x%x: IPCQ_ROLE_PRODUCER (0x1), IPCQ_ROLE_CONSUMER (0x2) or both" : "handle is NULL", roles), -EINVAL;
+	ipcq__errdetail("%s", "");
+	if (!q)
+		return ipcq__refuse(-EINVAL, "handle is NULL");
+	if (!roles || (roles & ~(IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER)))
+		return ipcq__refuse(-EINVAL, "roles 0x%x: IPCQ_ROLE_PRODUCER (0x1), "
+				    "IPCQ_ROLE_CONSUMER (0x2) or both", roles);
 	if (q->readonly)
-		return ipcq__errdetail("a read-only handle (monitor) cannot attach; open it with ipcq_open()"), -EPERM;
+		return ipcq__refuse(-EPERM, "a read-only handle (monitor) cannot attach; "
+				    "open it with ipcq_open()");
 	if (q->index >= 0)
-		return -EALREADY;
+		return ipcq__refuse(-EALREADY, "the handle is already attached (participant "
+				    "entry %d); ipcq_detach() it first", (int)q->index);
 	if (opts) {
 		if (opts->size < offsetof(struct ipcq_attach_opts, reserved) ||
 		    opts->size > sizeof(o))
-			return ipcq__errdetail("attach opts size %u: not a struct ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT", opts->size), -EINVAL;
+			return ipcq__refuse(-EINVAL, "attach opts size %u: not a struct "
+					    "ipcq_attach_opts; start from IPCQ_ATTACH_OPTS_INIT",
+					    opts->size);
 		memcpy(&o, opts, opts->size);
 	}
 	rc = check_opts(&o);
 	if (rc)
 		return rc;
+	if (o.prefetch == IPCQ_AUTO)
+		o.prefetch = q->lease_capacity < 16 ? q->lease_capacity : 16;
+	rc = check_roles(q, roles, &o);
+	if (rc)
+		return rc;
 	pthread_once(&atfork_once, atfork_install);
 	fd = open_lock_fd(q);
 	if (fd < 0)
-		return fd;
-
-	/* drop-oldest discards through the consumer side of the handle, and
-	 * a dedup name needs a producer, a name and a table */
-	if ((o.full_policy == IPCQ_FULL_DROP_OLDEST &&
-	     ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER))) ||
-	    ((o.flags & IPCQ_ATTACH_DEDUP) &&
-	     (!(roles & IPCQ_ROLE_PRODUCER) || !o.name || !o.name[0] || !q->dedup_capacity))) {
-		close(fd);
-		ipcq__errdetail("%s", o.full_policy == IPCQ_FULL_DROP_OLDEST && ((roles & IPCQ_ROLE_CONSUMER) || !(roles & IPCQ_ROLE_PRODUCER)) ? "IPCQ_FULL_DROP_OLDEST needs a handle attached as producer only (IPCQ_ROLE_PRODUCER, not IPCQ_ROLE_CONSUMER)" : !(roles & IPCQ_ROLE_PRODUCER) ? "IPCQ_ATTACH_DEDUP needs the producer role" : !q->dedup_capacity ? "IPCQ_ATTACH_DEDUP: the queue has no dedup table (dedup_capacity 0)" : "IPCQ_ATTACH_DEDUP needs a producer name (opts.name)");
-		return -EINVAL;
-	}
-	if (o.prefetch == IPCQ_AUTO)
-		o.prefetch = q->lease_capacity < 16 ? q->lease_capacity : 16;
-	if (o.flags & IPCQ_ATTACH_ACK) {
-		if (!(roles & IPCQ_ROLE_CONSUMER) || !q->lease_capacity || o.prefetch < 1 ||
-		    o.prefetch > q->lease_capacity) {
-			close(fd);
-			ipcq__errdetail(!(roles & IPCQ_ROLE_CONSUMER) ? "IPCQ_ATTACH_ACK needs the consumer role" : !q->lease_capacity ? "IPCQ_ATTACH_ACK: the queue has no lease pool (lease_capacity 0)" : "prefetch %u is not in [1, lease_capacity %u]", o.prefetch, q->lease_capacity);
-			return -EINVAL;
-		}
-	}
+		return ipcq__refuse(fd, "could not open a second descriptor of the segment for "
+				    "the liveness lock (/proc/self/fd/%d: %s)", q->fd,
+				    ipcq_strerror(fd));
 
 	for (i = 0; i < q->max_participants; i++) {
 		rc = ipcq__ofd_lock(fd, ipcq__lock_off(q, i), F_WRLCK, 0);
@@ -195,7 +231,8 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 			continue; /* a live participant's */
 		if (rc) {
 			close(fd);
-			return rc;
+			return ipcq__refuse(rc, "locking participant entry %u of the segment "
+					    "failed (%s)", i, ipcq_strerror(rc));
 		}
 		/* acquire: pairs with E1 of the previous holder */
 		uint32_t prev = ipcq__load_acquire(&q->parts[i].state);
@@ -225,7 +262,9 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	}
 	if (i == q->max_participants) {
 		close(fd);
-		return -EUSERS;
+		return ipcq__refuse(-EUSERS, "all %u participant entries are held by live "
+				    "processes (or kept for the unfinished work of dead ones)",
+				    q->max_participants);
 	}
 
 	/* The entry is ours.  Its previous holder, if any, is dead or gone. */

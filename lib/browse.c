@@ -26,7 +26,7 @@
  *   B4 copy the slot word again (seq2); seq1 != seq2: -EAGAIN
  *
  * Why an unchanged word means a consistent copy: a message's header and
- * payload are written before its publish (R1, a release store, in ring.c)
+ * payload are written before its publish (R1, a release store, in ring.h)
  * and not written again while the word says "published" (an adopter
  * changes the word first, T1, then raises the delivery count: that count
  * may be seen before or after the raise, a figure for people).  A writer
@@ -39,6 +39,23 @@
  * copies in the kernel with plain loads of this same thread; the fences
  * here order them as they order loads through the mapping (on x86-64 they
  * are compiler barriers, loads being ordered already; on AArch64 dmb).
+ *
+ * pread() does not promise to copy the 8-byte word with one load: the
+ * kernel's copy may move it in pieces (bytes, halves), so seq1 and seq2
+ * may each be assembled from more than one value of the word.  The
+ * argument above holds piece by piece: R2 writes every byte of the word,
+ * so each piece of B4 reads R2 or a later store.  From R2 on, the
+ * position bits (0-43) only grow: pos + capacity, then pos + capacity + 1,
+ * pos + 2 * capacity, ..., never pos + 1 again within 2^44 positions.  A
+ * piecewise B4 of such values reassembles seq1's position pos + 1 only by
+ * taking its low byte from a value at least 256 positions on (the only
+ * larger ones with that low byte) and a higher byte from a value less
+ * than 256 positions on (the only ones with those high bytes): the slot
+ * would have to advance by at least 256 positions, a whole lap of the
+ * ring or more, between two loads of one 8-byte copy.  So a changed word
+ * reads as changed.  A piecewise B1 adds nothing worse: a torn seq1 is a
+ * value the word never held, so B4 differs from it (-EAGAIN) unless it
+ * names no message, and then the cursors decide the state, a snapshot.
  *
  * The cursors (enq, deq) are copied after the slot to tell a message
  * waiting from one being received, and an unpublished position being

@@ -15,7 +15,7 @@
  *   consumed_max             consumers, by CAS-max, after claiming a
  *                            message of the name and before releasing it
  *
- * Exactness across crashes.  The holder publishes a message (R1 in ring.c)
+ * Exactness across crashes.  The holder publishes a message (R1 in ring.h)
  * and only then records its sequence in `last`, so a holder that dies in
  * between leaves `last` one message behind.  The new holder therefore does
  * not trust `last` alone; it takes the maximum of
@@ -112,16 +112,25 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name, void (*settle)(struct i
 	int rc, idx;
 
 	if (!q->dedup_capacity)
-		return -EINVAL;
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_DEDUP: the queue has no dedup table "
+				    "(dedup_capacity 0)");
 	rc = table_lock(q, q->lock_fd, F_WRLCK);
 	if (rc)
-		return rc;
+		return ipcq__refuse(rc, "taking the dedup table lock failed (%s)",
+				    ipcq_strerror(rc));
 	idx = find(q, name);
 	if (idx >= 0) {
 		e = ipcq__dedup(q, (uint32_t)idx);
 		rc = holder_lock(q, (uint32_t)idx);
-		if (rc)
-			goto out; /* -EBUSY: a live process holds the name */
+		if (rc == -EBUSY) {
+			ipcq__errdetail("producer name '%s' is held by a live process", name);
+			goto out;
+		}
+		if (rc) {
+			ipcq__errdetail("locking producer name '%s' failed (%s)", name,
+					ipcq_strerror(rc));
+			goto out;
+		}
 		/* The holder is gone: make its unpublished claims skips first,
 		 * then read what it got accepted (see the top of this file). */
 		settle(q);
@@ -150,13 +159,18 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name, void (*settle)(struct i
 			if (ipcq__load_acquire(&ipcq__dedup(q, (uint32_t)idx)->state) == 0)
 				break;
 		if (idx == (int)q->dedup_capacity) {
-			rc = -ENOSPC;
+			rc = ipcq__refuse(-ENOSPC, "the dedup table is full: all %u names in use; "
+					  "remove one with ipcq_dedup_remove()", q->dedup_capacity);
 			goto out;
 		}
 		e = ipcq__dedup(q, (uint32_t)idx);
 		rc = holder_lock(q, (uint32_t)idx);
-		if (rc)
-			goto out; /* only a removal race could hold it */
+		if (rc) {
+			/* only a removal race could hold it */
+			ipcq__errdetail("locking a free dedup entry for producer name '%s' "
+					"failed (%s)", name, ipcq_strerror(rc));
+			goto out;
+		}
 		memset(e->name, 0, sizeof(e->name));
 		/* relaxed stores: under the table lock; D1 below publishes
 		 * them with the state */

@@ -2,9 +2,14 @@
  * error.c - versions, error strings, the per-thread error detail and the
  * initializers of the public structures.  Owns no shared state.
  *
- * The detail (ipcq_errdetail()) is a fixed thread-local buffer: setting it
- * never allocates, so it can be set on any failure path, and each thread
- * sees the detail of its own calls only.
+ * The detail (ipcq_errdetail()) is a fixed thread-local buffer, and each
+ * thread sees the detail of its own calls only.  Setting it allocates
+ * nothing of ours: the buffer is static TLS, so in a program linked with
+ * libipcq (statically or at start-up) it exists before the first call and
+ * can be set on any failure path, out-of-memory ones included.  A
+ * libipcq.so loaded later with dlopen() is the exception: glibc may then
+ * allocate the thread's block of the library's TLS on its first use in
+ * each thread (malloc), which can fail or be slow in that one call.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +47,19 @@ IPCQ_COLD void ipcq__errdetail(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Set the detail and return rc: `return ipcq__refuse(-EINVAL, "...", ...);`. */
+IPCQ_COLD int ipcq__refuse(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* as in ipcq__errdetail() */
+	if (vsnprintf(detail, sizeof(detail), fmt, ap) < 0)
+		detail[0] = '\0';
+	va_end(ap);
+	return rc;
+}
+
 const char *ipcq_errdetail(void)
 {
 	return detail;
@@ -69,7 +87,8 @@ const char *ipcq_strerror(int err)
 	case EBADMSG: return "segment is corrupt, truncated (shrunk under its users) or not an "
 			     "ipcq queue";
 	case EPROTO: return "segment was made by an incompatible ipcq layout or build";
-	case ENOSPC: return "no room: /dev/shm cannot hold the whole queue, or the side ring is full";
+	case ENOSPC: return "no room: /dev/shm cannot hold the whole queue, the side ring is full, "
+			    "or the dedup table is full (every producer name in use)";
 	case EFBIG: return "queue would be larger than the segment limit";
 	case ENOMEM: return "out of memory";
 	case EAGAIN: return "queue full (send) or empty (receive), and the call did not wait: "

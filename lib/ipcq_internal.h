@@ -565,9 +565,14 @@ static inline void ipcq__count_shared(struct ipcq *q, unsigned ctr, uint64_t v)
 	ipcq__fetch_add(&q->me->ctr[ctr], v);
 }
 
-/* error.c: set this thread's ipcq_errdetail() text (printf-like; never
- * allocates; cut to its fixed buffer).  ipcq__errdetail("%s", "") empties it. */
+/* error.c: set this thread's ipcq_errdetail() text (printf-like; cut to
+ * its fixed thread-local buffer, which a linked library never allocates:
+ * see error.c).  ipcq__errdetail("%s", "") empties it. */
 IPCQ_HIDDEN void ipcq__errdetail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, returning rc, for a refusal in one statement:
+ * `return ipcq__refuse(-EINVAL, "flags 0x%x: ...", flags);` */
+IPCQ_HIDDEN IPCQ_COLD int ipcq__refuse(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* segment.c */
 IPCQ_HIDDEN uint32_t ipcq__format_signature(void);

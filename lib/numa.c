@@ -118,15 +118,19 @@ static int nearest_by_latency(hwloc_topology_t t, hwloc_const_nodeset_t ns)
  * Decide the node for a request: a node number (must exist and have
  * memory), IPCQ_NUMA_LOCAL (the node of @cpu, the CPU the caller runs on;
  * when that node has no memory, the nearest node that has some) or
- * IPCQ_NUMA_ANY (none: returns IPCQ_NUMA_ANY).  Returns the node's OS
- * index, IPCQ_NUMA_ANY, or -EINVAL (with the detail set).
+ * IPCQ_NUMA_ANY (none).  Returns 0 with the node's OS index, or
+ * IPCQ_NUMA_ANY, in *@out; or -EINVAL or -ENOMEM (with the detail set).
+ * The node and the error travel apart: IPCQ_NUMA_ANY (-1) is -EPERM's
+ * value, and no caller should have to tell them apart by the number.
  */
-int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
+static int pick(hwloc_topology_t t, int requested, int cpu, int *out)
 {
 	char have[128];
 
-	if (requested == IPCQ_NUMA_ANY)
-		return IPCQ_NUMA_ANY;
+	if (requested == IPCQ_NUMA_ANY) {
+		*out = IPCQ_NUMA_ANY;
+		return 0;
+	}
 	if (requested == IPCQ_NUMA_LOCAL) {
 		hwloc_obj_t pu = cpu >= 0 ? hwloc_get_pu_obj_by_os_index(t, (unsigned)cpu) : NULL;
 		hwloc_nodeset_t ns = hwloc_bitmap_alloc();
@@ -162,7 +166,8 @@ int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
 			ipcq__errdetail("IPCQ_NUMA_LOCAL: no NUMA node of this machine has memory");
 			return -EINVAL;
 		}
-		return node;
+		*out = node;
+		return 0;
 	}
 	if (requested < 0) {
 		ipcq__errdetail("numa_node %d: a node number, IPCQ_NUMA_ANY (-1) or "
@@ -180,7 +185,18 @@ int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
 				memory_nodes(t, have, sizeof(have)));
 		return -EINVAL;
 	}
-	return requested;
+	*out = requested;
+	return 0;
+}
+
+/* For the tests (numa_internal.h): the node, IPCQ_NUMA_ANY, or -errno.
+ * pick() only fails with -EINVAL or -ENOMEM, neither of which is
+ * IPCQ_NUMA_ANY, so this one return value stays unambiguous. */
+int ipcq__numa_pick(hwloc_topology_t t, int requested, int cpu)
+{
+	int node;
+	int rc = pick(t, requested, cpu, &node);
+	return rc ? rc : node;
 }
 
 /* Check a requested node before anything is created. */
@@ -194,12 +210,9 @@ int ipcq__numa_resolve(int requested, int *node)
 	int rc = topo_load(&t);
 	if (rc)
 		return rc;
-	rc = ipcq__numa_pick(t, requested, sched_getcpu());
+	rc = pick(t, requested, sched_getcpu(), node);
 	hwloc_topology_destroy(t);
-	if (rc < 0 && rc != IPCQ_NUMA_ANY)
-		return rc;
-	*node = rc;
-	return 0;
+	return rc;
 }
 
 /* Bind [addr, addr + len) to @node, strictly; before the first touch. */
@@ -215,11 +228,16 @@ int ipcq__numa_bind(void *addr, size_t len, int node)
 	if (!o) {
 		ipcq__errdetail("NUMA node %d went away between the check and the binding", node);
 		rc = -EINVAL;
-	} else if (hwloc_set_area_membind(t, addr, len, o->nodeset, HWLOC_MEMBIND_BIND,
-					  HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET) < 0) {
-		rc = errno ? -errno : -ENOSYS;
-		ipcq__errdetail("binding the segment to NUMA node %d failed (%s)", node,
-				ipcq_strerror(rc));
+	} else {
+		/* hwloc need not set errno on every failure: a 0 after the call
+		 * is "no reason given", not some earlier call's leftover */
+		errno = 0;
+		if (hwloc_set_area_membind(t, addr, len, o->nodeset, HWLOC_MEMBIND_BIND,
+					   HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_BYNODESET) < 0) {
+			rc = errno ? -errno : -ENOSYS;
+			ipcq__errdetail("binding the segment to NUMA node %d failed (%s)", node,
+					ipcq_strerror(rc));
+		}
 	}
 	hwloc_topology_destroy(t);
 	return rc;
@@ -236,6 +254,7 @@ int ipcq__numa_pin(hwloc_topology_t t, int node)
 		ipcq__errdetail("NUMA node %d has no CPUs: nothing to pin to", node);
 		return -EINVAL;
 	}
+	errno = 0; /* as in ipcq__numa_bind() */
 	if (hwloc_set_cpubind(t, o->cpuset, HWLOC_CPUBIND_THREAD) < 0)
 		return errno ? -errno : -ENOSYS;
 	return 0;

@@ -20,7 +20,8 @@
  * sleep protocol as wait.c: B1 waiters += 1; B2 read the futex word; B3
  * re-read pressure (seq_cst); sleep.  The consumer that clears: B4 CAS
  * 1 -> 0 (RMW), then B5 reads waiters (seq_cst) and, if any, B6 bumps the
- * futex word and wakes.  (B for backpressure: P1/P2 are ring.c's.)
+ * futex word and wakes.  (B for backpressure: P1/P2 are the ring's, in
+ * ring.h.)
  */
 #include <errno.h>
 #include <limits.h>

@@ -27,7 +27,7 @@
  *    owner field 0 (or an unpublished slot), some entry whose work record
  *    covers p has its lock held.  Every claim is preceded by a record
  *    covering the claimed positions, kept until the slot work is visible
- *    (R4 in ring.c) and cleared on every path that gives a claim up, so
+ *    (R4 in ring.h) and cleared on every path that gives a claim up, so
  *    the claimer of p, while alive, covers p.  A record covering p that
  *    belongs to a live process that is not its owner (a claim it lost a
  *    moment ago) only delays recovery until that process moves on.
@@ -171,7 +171,7 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
 	/* seq_cst: after the record reads, in the order of the claim CASes;
-	 * pairs with P1 (ring.c): reading its value or a later one makes
+	 * pairs with P1 (ring.h): reading its value or a later one makes
 	 * the claimer's record visible to live_covers() */
 	uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
 	if (enq <= p || enq - p > q->capacity)
@@ -199,11 +199,11 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, p);
 
-	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.c) */
+	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.h) */
 	uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
 	if (deq <= p || deq - p > q->capacity)
 		return 0; /* never claimed, or a lap ago: done long since */
-	/* A2: pairs with R1 (ring.c) or R5; an adopter reads the payload */
+	/* A2: pairs with R1 (ring.h) or R5; an adopter reads the payload */
 	uint64_t w = ipcq__load_acquire(&s->seq);
 	if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(p + 1))
 		return 0; /* released already */

@@ -897,9 +897,14 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	return 0;
 }
 
-/* The detail of an open(2) of the segment at @path that failed with @rc. */
-IPCQ_COLD static void open_failed(const char *path, int rc, int readonly)
+/* The detail of an open(2) of the segment at @path that failed with @rc;
+ * @isdir: open() said EISDIR (returned as -EPERM, like any refused file). */
+IPCQ_COLD static void open_failed(const char *path, int rc, int isdir, int readonly)
 {
+	if (isdir) {
+		ipcq__errdetail("%s is a directory, not a queue: refused", path);
+		return;
+	}
 	switch (-rc) {
 	case ENOENT:
 		ipcq__errdetail("no queue by that name: %s does not exist", path);
@@ -908,7 +913,8 @@ IPCQ_COLD static void open_failed(const char *path, int rc, int readonly)
 		ipcq__errdetail("%s is a symbolic link: never followed", path);
 		break;
 	case EPERM:
-		ipcq__errdetail("%s is a directory, not a queue: refused", path);
+		ipcq__errdetail("%s: open() returned EPERM (an immutable file, or a security "
+				"module refused it)", path);
 		break;
 	case EACCES:
 		ipcq__errdetail("%s: this user may not %s it (mode and owner of the file)", path,
@@ -952,8 +958,9 @@ int ipcq_open_flags(const char *name, uint32_t flags, struct ipcq **out)
 	/* O_NONBLOCK: a FIFO planted under the name must not block us */
 	q->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (q->fd < 0) {
-		rc = errno == EISDIR ? -EPERM : -errno;
-		open_failed(path, rc, readonly);
+		int isdir = errno == EISDIR;
+		rc = isdir ? -EPERM : -errno;
+		open_failed(path, rc, isdir, readonly);
 		goto fail;
 	}
 	if (fstat(q->fd, &st) < 0) {

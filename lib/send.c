@@ -58,9 +58,14 @@ static int drop_oldest(struct ipcq *q)
 static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
 {
 	ipcq__count(q, IPCQ_CTR_FULL, 1);
+	/* the policy refused a wait the timeout allowed: say why */
+	if (q->full_policy == IPCQ_FULL_FAIL && timeout_ns != IPCQ_NOWAIT)
+		return ipcq__refuse(-EAGAIN, "the ring is full and the handle's full policy, "
+				    "IPCQ_FULL_FAIL, fails a send at once whatever its timeout "
+				    "(attach with IPCQ_FULL_BLOCK to wait)");
 	if (q->full_policy == IPCQ_FULL_FAIL ||
 	    (timeout_ns == IPCQ_NOWAIT && q->full_policy != IPCQ_FULL_DROP_OLDEST))
-		return timeout_ns != IPCQ_NOWAIT ? (ipcq__errdetail("the ring is full and the handle's full policy, IPCQ_FULL_FAIL, fails a send at once whatever its timeout (attach with IPCQ_FULL_BLOCK to wait)"), -EAGAIN) : -EAGAIN;
+		return -EAGAIN;
 	/* drop-oldest makes room instead of waiting for it; it waits only
 	 * while the oldest message is still being written or read, and no
 	 * longer than the caller allows (IPCQ_NOWAIT: one try) */

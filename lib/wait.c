@@ -21,7 +21,8 @@
  *     orders of magnitude when processes outnumber cores.)
  *
  * No lost wake-up (the sleeper's side of the protocol; the waker's side is
- * in ring.c, labels P2 and C2):
+ * in ring.h, labels P2 and C2, and C2 also in recv.c; ring.c's opening
+ * comment holds the whole protocol):
  *
  *   sleeper (consumer)                 waker (producer)
  *   W1 data_waiters += 1   (RMW)       P1 CAS enq: claim pos      (RMW)
@@ -34,7 +35,7 @@
  * the wake's increment lands before W2, FUTEX_WAIT finds v stale and
  * returns at once.  If W3 sees P1, the consumer does not sleep.  The space
  * side is the mirror image (consumers claim with CAS on deq, then read
- * space_waiters, label C2 in ring.c).  W4: an ack-mode consumer also
+ * space_waiters, label C2 in ring.h and recv.c).  W4: an ack-mode consumer also
  * re-checks control.redeliverable, against L7/L8 in lease.c.
  */
 #include <errno.h>
@@ -125,7 +126,8 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	if (rc)
 		return rc;
 	/* W1: announce; pairs with the waker's seq_cst load of the counter
-	 * after its claim (P2 in ring.c for data, C2 for space) */
+	 * after its claim (P2 in ring.h for data, C2 in ring.h and recv.c
+	 * for space) */
 	ipcq__fetch_add(waiters, 1u);
 	/* W2: the futex value before the re-check; pairs with the waker's
 	 * increment of the futex word, which follows its publish/release */

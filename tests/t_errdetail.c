@@ -1,4 +1,4 @@
-/* ipcq_errdetail(): every refused name, config field, open flag, segment, attach option, NUMA node and fail-when-full send names the field and its rule; the refused call leaves nothing behind; the detail is per thread, emptied by create/open/unlink, never NULL. */
+/* ipcq_errdetail(): every refused name, config field, open flag, segment, attach option or state (already attached, table full, name held, dedup table full), NUMA node and fail-when-full send names the field and its rule; the refused call leaves nothing behind; the detail is per thread, emptied by create/open/unlink/attach, never NULL. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -340,6 +340,61 @@ static void attaching(void)
 	CHECK_OK(ipcq_unlink(name));
 }
 
+/* What attach says beyond bad options: a second attach, a full participant
+ * table, a held name, a full dedup table; and that a successful attach
+ * empties what a failed one left. */
+static void attach_states(void)
+{
+	const char *name = t_qname("ats");
+	struct ipcq_config c = IPCQ_CONFIG_INIT;
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	struct ipcq *q1, *q2, *q3;
+
+	c.max_participants = 2;
+	c.dedup_capacity = 1;
+	CHECK_OK(ipcq_create(name, &c, &q1));
+	CHECK_OK(ipcq_open(name, &q2));
+	CHECK_OK(ipcq_open(name, &q3));
+
+	o.flags = IPCQ_ATTACH_DEDUP;
+	o.name = "n1";
+	CHECK_OK(ipcq_attach(q1, IPCQ_ROLE_PRODUCER, &o));
+	CHECK(ipcq_errdetail()[0] == '\0');
+	REFUSED(ipcq_attach(q1, IPCQ_ROLE_PRODUCER, NULL), -EALREADY, "already attached",
+		"ipcq_detach()");
+
+	/* the name is held by a live holder (this process, another handle) */
+	REFUSED(ipcq_attach(q2, IPCQ_ROLE_PRODUCER, &o), -EBUSY,
+		"producer name 'n1' is held by a live process", NULL);
+	/* the one entry of the table is n1's */
+	o.name = "n2";
+	REFUSED(ipcq_attach(q2, IPCQ_ROLE_PRODUCER, &o), -ENOSPC,
+		"the dedup table is full: all 1 names in use", "ipcq_dedup_remove()");
+	CHECK(strstr(ipcq_strerror(-ENOSPC), "dedup table") != NULL);
+
+	/* both entries held: a third handle finds none */
+	CHECK_OK(ipcq_attach(q2, IPCQ_ROLE_CONSUMER, NULL));
+	REFUSED(ipcq_attach(q3, IPCQ_ROLE_CONSUMER, NULL), -EUSERS,
+		"all 2 participant entries are held by live processes", NULL);
+	/* an entry freed: the same call now succeeds and leaves no detail */
+	CHECK_OK(ipcq_detach(q2));
+	CHECK_OK(ipcq_attach(q3, IPCQ_ROLE_CONSUMER, NULL));
+	CHECK(ipcq_errdetail()[0] == '\0');
+
+	/* a refused option, then a good attach: nothing stale either */
+	CHECK_OK(ipcq_detach(q3));
+	o = (struct ipcq_attach_opts)IPCQ_ATTACH_OPTS_INIT;
+	o.wait_strategy = 9;
+	REFUSED(ipcq_attach(q3, IPCQ_ROLE_CONSUMER, &o), -EINVAL, "wait_strategy 9", NULL);
+	CHECK_OK(ipcq_attach(q3, IPCQ_ROLE_CONSUMER, NULL));
+	CHECK(ipcq_errdetail()[0] == '\0');
+
+	ipcq_close(q3);
+	ipcq_close(q2);
+	ipcq_close(q1);
+	CHECK_OK(ipcq_unlink(name));
+}
+
 static void numa_pin(void)
 {
 	const char *name = t_qname("pin");
@@ -387,6 +442,7 @@ int main(void)
 	names();
 	opening();
 	attaching();
+	attach_states();
 	numa_pin();
 	per_thread();
 	return 0;
