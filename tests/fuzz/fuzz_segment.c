@@ -12,7 +12,7 @@
  * Then every reader runs on it, never blocking for long (IPCQ_NOWAIT, and
  * a few waits of FZ_SHORT, which run the recovery of waiting calls and
  * adopt what dead consumers claimed): ipcq_open_readonly,
- * ipcq_open, ipcq_info, ipcq_stats, ipcq_poison_list/peek, ipcq_pressure,
+ * ipcq_open, ipcq_info, ipcq_stats, ipcq_browse, ipcq_poison_list/peek, ipcq_pressure,
  * ipcq_numa_placement, ipcq_recover (unattached and attached), ipcq_attach
  * as producer, consumer, ack-mode consumer and named producer (which takes
  * the name over from its dead holder), ipcq_send/send_batch/send_seq,
@@ -388,6 +388,36 @@ static void fz_poison_read(struct fz_run *r, struct ipcq *q, unsigned n)
 	(void)ipcq_poison_peek(q, UINT64_MAX, NULL, 0, NULL);
 }
 
+/* ipcq_browse over positions around both cursors and some far away, with
+ * buffers of several sizes: a view is within the contract whatever the
+ * slot holds. */
+static void fz_browse(struct fz_run *r, struct ipcq *q, unsigned param)
+{
+	struct ipcq_info info;
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	if (ipcq_info(q, &info) < 0)
+		return;
+	uint64_t base[4] = { info.dequeued, info.enqueued, (uint64_t)param << 32, UINT64_MAX - 3 };
+	for (unsigned b = 0; b < 4; b++)
+		for (uint64_t k = 0; k < 3; k++) {
+			struct ipcq_slot_view v;
+			memset(&v, 0, sizeof(v));
+			v.size = sizeof(v);
+			size_t cap = (k & 1) ? FZ_BIG : fz_small_len[(param + k) % 4];
+			void *buf = (k & 1) ? (void *)fz.big : (void *)fz.small[(param + k) % 4];
+			int rc = ipcq_browse(q, base[b] + k, (k == 2) ? NULL : buf, (k == 2) ? 0 : cap, &v);
+			fz_check_rc(rc, "ipcq_browse");
+			if (rc < 0)
+				continue;
+			FZ_CHECK((size_t)rc <= cap, "ipcq_browse: copied %d, buffer %zu", rc, cap);
+			FZ_CHECK(v.len <= r->max_msg || !r->max_msg, "ipcq_browse: len %llu above %u",
+				 (unsigned long long)v.len, r->max_msg);
+			FZ_CHECK(v.state <= IPCQ_SLOT_GONE, "ipcq_browse: state %u", v.state);
+		}
+	FZ_CHECK(ipcq_browse(q, 0, NULL, 0, NULL) == -EINVAL, "ipcq_browse without a view");
+}
+
 static void fz_numa(struct ipcq *q)
 {
 	uint64_t nodes[4], total = 0;
@@ -602,6 +632,7 @@ static void fz_op(struct fz_run *r, uint8_t op)
 	case 19:
 		fz_stats(r, p & 1 ? r->ro : r->cons, p);
 		fz_info(r, r->mgmt);
+		fz_browse(r, p & 1 ? r->ro : r->mgmt, p);
 		if (p & 2)
 			fz_numa(p & 4 ? r->ro : r->prod);
 		break;
