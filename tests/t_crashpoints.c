@@ -60,6 +60,11 @@ struct state {
 	struct redel redel[MAX_REDEL];
 	unsigned v_nacks;      /* ipcq_nack calls the victim consumer started */
 	struct t_msgref v_cur; /* the message the victim consumer was acking or nacking */
+	/* the victim consumer timed out STARVE_IDLE receives in a row while
+	 * the survivors took everything: they step aside until it gets one
+	 * (or dies), so that it reaches its point however the receives of
+	 * the consumers are scheduled (the library promises no fairness) */
+	int starving;
 };
 
 static struct state *st;
@@ -67,6 +72,12 @@ static struct state *st;
 #define GRACE_US 2000u
 #define CAPACITY 16u
 #define MAXSEQ 60000u
+/* A victim consumer's receives (5 ms each) that time out in a row: after
+ * STARVE_IDLE the survivors step aside (see starving); after NOFIRE_IDLE
+ * nothing more will come and its point will not fire.  Counted, not
+ * timed: a consumer that does not run does not time out. */
+#define STARVE_IDLE 20u
+#define NOFIRE_IDLE 2000u
 
 /* ---- children ----------------------------------------------------------- */
 
@@ -162,8 +173,7 @@ static int consumer(void *arg)
 	uint64_t last[T_LEDGER_MAXP] = { 0 };
 	struct t_msgref held[64];
 	uint64_t tokens[64];
-	unsigned nheld = 0, count = 0;
-	uint64_t idle_since = t_now_ns();
+	unsigned nheld = 0, count = 0, idle = 0, round = 0;
 
 	snprintf(who, sizeof(who), "%s consumer %u%s%s", a->ack ? "ack" : "fast", a->slot,
 		 a->crash ? " crashing at " : "", a->crash ? a->crash : "");
@@ -182,24 +192,35 @@ static int consumer(void *arg)
 			break;
 		if (a->limit && count >= a->limit)
 			break;
-		if (a->crash && t_now_ns() - idle_since > 10ull * 1000000000ull) {
+		if (a->crash && idle >= NOFIRE_IDLE) {
 			/* nothing more came: the point will not fire */
-			fprintf(stderr, "%s: nothing received for 10 s after %u messages\n", who,
-				count);
+			fprintf(stderr, "%s: %u receives (5 ms each) in a row timed out after %u"
+				" messages\n", who, idle, count);
 			break;
 		}
+		if (!a->crash && __atomic_load_n(&st->starving, __ATOMIC_SEQ_CST) &&
+		    !__atomic_load_n(&st->victim_dead, __ATOMIC_SEQ_CST)) {
+			t_poll_pause(&round); /* the victim's turn */
+			continue;
+		}
+		round = 0;
 		struct t_msgref m;
 		struct ipcq_msginfo mi;
 		int rc = t_ledger_recv_one(l, q, a->slot, a->ack, last, 5000000, &m, &mi, who);
 		if (rc == -ETIMEDOUT) {
 			if (!a->crash)
 				__atomic_add_fetch(&st->idle, 1, __ATOMIC_SEQ_CST);
+			else if (++idle == STARVE_IDLE)
+				__atomic_store_n(&st->starving, 1, __ATOMIC_SEQ_CST);
 			continue;
 		}
 		if (rc < 0)
 			T_FAIL("%s: ipcq_recv: %d (%s)", who, rc, ipcq_strerror(rc));
 		note_reception(&m, &mi);
-		idle_since = t_now_ns();
+		if (a->crash) {
+			idle = 0;
+			__atomic_store_n(&st->starving, 0, __ATOMIC_SEQ_CST);
+		}
 		count++;
 		if (!a->ack)
 			continue;
@@ -508,6 +529,7 @@ static void run(const struct scen *sc)
 	st->nredel = 0;
 	st->v_nacks = 0;
 	st->v_cur = (struct t_msgref){ 0, 0 };
+	st->starving = 0;
 	struct t_msgref vbuf = { 0, 0 };
 	struct t_ledger *l = st->l;
 	uint8_t *pbuf = (uint8_t *)malloc(256);

@@ -21,6 +21,12 @@
 #define MS 1000000ll
 /* survivors' peek timeouts without progress that mean a wedged ring */
 #define STALL_IDLE 1000u
+/* A victim consumer's peeks (5 ms each) that time out in a row: after
+ * STARVE_IDLE the survivors step aside (see starving); after NOFIRE_IDLE
+ * nothing more will come and its point will not fire.  Counted, not
+ * timed: a consumer that does not run does not time out. */
+#define STARVE_IDLE 20u
+#define NOFIRE_IDLE 2000u
 
 enum kind {
 	K_PROD_POINT, /* a producer dies at a crash point in ipcq_reserve/ipcq_commit */
@@ -59,6 +65,11 @@ struct state {
 	uint32_t v_claim;  /* positions its work record covered when it died */
 	int waiting;       /* surviving producers inside a reserve that found the ring full */
 	uint64_t idle;     /* survivors' peeks that timed out (5 ms, recovery due in each) */
+	/* the victim consumer timed out STARVE_IDLE peeks in a row while the
+	 * survivors took everything: they step aside until it gets one (or
+	 * dies), so that it reaches its point however the peeks of the
+	 * consumers are scheduled (the library promises no fairness) */
+	int starving;
 };
 
 static struct state *st;
@@ -212,8 +223,7 @@ static int consumer(void *arg)
 	uint64_t last[T_LEDGER_MAXP] = { 0 };
 	struct ipcq_zmsg z[16];
 	char who[80];
-	unsigned count = 0, round = 0;
-	uint64_t idle_since = t_now_ns();
+	unsigned count = 0, round = 0, idle = 0, pause_round = 0;
 
 	snprintf(who, sizeof(who), "%s consumer %u%s%s%s", a->ack ? "ack" : "fast", a->slot,
 		 a->crash ? " crashing at " : "", a->crash ? a->crash : "",
@@ -229,18 +239,29 @@ static int consumer(void *arg)
 	for (;; round++) {
 		if (!victim && __atomic_load_n(&st->stop, __ATOMIC_SEQ_CST))
 			break;
-		if (victim && t_now_ns() - idle_since > 10ull * 1000000000ull)
+		if (victim && idle >= NOFIRE_IDLE)
 			break; /* nothing more came: the point will not fire */
+		if (!victim && __atomic_load_n(&st->starving, __ATOMIC_SEQ_CST) &&
+		    !__atomic_load_n(&st->victim_dead, __ATOMIC_SEQ_CST)) {
+			t_poll_pause(&pause_round); /* the victim's turn */
+			continue;
+		}
+		pause_round = 0;
 		unsigned want = a->ack ? 1 : 1 + round % (a->batch ? a->batch : 1);
 		int n = ipcq_peek(q, z, want, 5 * MS);
 		if (n == -ETIMEDOUT) {
 			if (!victim)
 				__atomic_add_fetch(&st->idle, 1, __ATOMIC_SEQ_CST);
+			else if (++idle == STARVE_IDLE)
+				__atomic_store_n(&st->starving, 1, __ATOMIC_SEQ_CST);
 			continue;
 		}
 		if (n < 1 || n > (int)want)
 			T_FAIL("%s: ipcq_peek(%u) returned %d (%s)", who, want, n, ipcq_strerror(n));
-		idle_since = t_now_ns();
+		if (victim) {
+			idle = 0;
+			__atomic_store_n(&st->starving, 0, __ATOMIC_SEQ_CST);
+		}
 		if (a->hold && count >= a->hold_after) {
 			/* the victim: keep these messages and wait for SIGKILL */
 			for (int i = 0; i < n; i++) {
