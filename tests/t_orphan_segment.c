@@ -17,7 +17,17 @@ struct state {
 	struct t_ledger *l;
 	unsigned held;  /* leases held by the consumer that never acks */
 	int stop;       /* phase 2 consumers leave */
+	/* bit s: the consumer of slot s, armed with a crash point, timed out
+	 * STARVE_IDLE receives in a row while the others took everything;
+	 * they step aside until it gets one (or the parent reaps it), so
+	 * that it reaches its point however the receives are scheduled
+	 * (the library promises no fairness) */
+	uint32_t starving;
 };
+
+/* A crash consumer's receives (5 ms each) that time out in a row before
+ * the others step aside (counted, not timed). */
+#define STARVE_IDLE 20u
 
 static struct state *st;
 
@@ -62,13 +72,26 @@ static int consumer(void *arg)
 	o.flags = r->ack ? IPCQ_ATTACH_ACK : 0;
 	o.prefetch = r->never_ack ? HOLD : 8;
 	struct ipcq *q = t_open_attach(st->name, IPCQ_ROLE_CONSUMER, &o);
+	uint32_t bit = 1u << r->id;
+	unsigned idle = 0, round = 0;
 	while (!__atomic_load_n(&st->stop, __ATOMIC_SEQ_CST)) {
+		if (!r->crash && !r->never_ack && __atomic_load_n(&st->starving, __ATOMIC_SEQ_CST)) {
+			t_poll_pause(&round); /* a crash consumer's turn */
+			continue;
+		}
+		round = 0;
 		struct t_msgref m;
 		struct ipcq_msginfo mi;
 		int rc = t_ledger_recv_one(l, q, r->id, r->ack, last, 5000000, &m, &mi, "consumer");
+		if (rc == -ETIMEDOUT && r->crash && ++idle == STARVE_IDLE)
+			__atomic_or_fetch(&st->starving, bit, __ATOMIC_SEQ_CST);
 		if (rc == -ETIMEDOUT || (rc == -EBUSY && r->never_ack))
 			continue;
 		CHECK_OK(rc);
+		if (r->crash) {
+			idle = 0;
+			__atomic_and_fetch(&st->starving, ~bit, __ATOMIC_SEQ_CST);
+		}
 		if (r->never_ack)
 			__atomic_add_fetch(&st->held, 1, __ATOMIC_SEQ_CST);
 		else if (r->ack)
@@ -162,17 +185,34 @@ int main(void)
 	pid_t pid[T_NELEM(roles)];
 	for (unsigned i = 0; i < n; i++)
 		pid[i] = t_spawn(roles[i].prod ? producer : consumer, &roles[i]);
+	unsigned crashing = 0;
 	for (unsigned i = 0; i < n; i++)
-		if (roles[i].crash) {
-			int s;
-			while (waitpid(pid[i], &s, 0) < 0)
-				if (errno != EINTR)
-					T_FAIL("waitpid: %s", strerror(errno));
-			t_kids_forget_(pid[i]);
-			if (!WIFSIGNALED(s) || WTERMSIG(s) != SIGKILL)
-				T_FAIL("role %u: did not die at %s (status 0x%x)", i, roles[i].crash, s);
-			pid[i] = 0;
+		crashing += roles[i].crash != NULL;
+	/* reaped as they die: a consumer that died starving stops the others
+	 * stepping aside only once it is reaped */
+	while (crashing > 0) {
+		int s;
+		pid_t r = waitpid(-1, &s, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			T_FAIL("waitpid: %s", strerror(errno));
 		}
+		t_kids_forget_(r);
+		unsigned i;
+		for (i = 0; i < n && pid[i] != r; i++)
+			;
+		if (i == n || !roles[i].crash) {
+			t_status_ok(r, s);
+			T_FAIL("role %u ended before the crash-point ones died", i);
+		}
+		if (!WIFSIGNALED(s) || WTERMSIG(s) != SIGKILL)
+			T_FAIL("role %u: did not die at %s (status 0x%x)", i, roles[i].crash, s);
+		pid[i] = 0;
+		crashing--;
+		if (!roles[i].prod) /* it may have died starving */
+			__atomic_and_fetch(&st->starving, ~(1u << roles[i].id), __ATOMIC_SEQ_CST);
+	}
 	T_AWAIT_KIDS(__atomic_load_n(&st->held, __ATOMIC_SEQ_CST) == HOLD &&
 		__atomic_load_n(&st->l->received, __ATOMIC_SEQ_CST) > 500, 30);
 	for (unsigned i = 0; i < n; i++)
