@@ -28,14 +28,6 @@ static struct state *st;
 static int failed;
 static const char *label;
 
-#define SOFT_FAIL(...)                                                     \
-	do {                                                               \
-		fprintf(stderr, "%s: ", label);                            \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		failed = 1;                                                \
-	} while (0)
-
 /* Consumer k takes the message and dies holding it. */
 static int consumer(void *arg)
 {

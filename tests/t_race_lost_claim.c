@@ -35,14 +35,6 @@ static struct state *st;
 static const char *label;
 static int failed;
 
-#define SOFT_FAIL(...)                                                     \
-	do {                                                               \
-		fprintf(stderr, "%s: ", label);                            \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		failed = 1;                                                \
-	} while (0)
-
 static void first_done(int rc)
 {
 	__atomic_store_n(&st->first_rc, rc, __ATOMIC_SEQ_CST);

@@ -11,14 +11,6 @@ static const char *rc_str(int rc)
 	return rc < 0 ? ipcq_strerror(rc) : "a length";
 }
 
-#define SOFT_FAIL(...)                                                     \
-	do {                                                               \
-		fprintf(stderr, "%s: ", label);                            \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		failed = 1;                                                \
-	} while (0)
-
 static void send_one(struct ipcq *p, uint64_t seq)
 {
 	uint8_t m[LEN];

@@ -24,13 +24,7 @@ struct state {
 
 static struct state *st;
 static int failed;
-
-#define SOFT_FAIL(...)                                                     \
-	do {                                                               \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
-		failed = 1;                                                \
-	} while (0)
+static const char *const label = NULL; /* one scenario */
 
 static int flag(int *f)
 {

@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,26 @@
 		fprintf(stderr, __VA_ARGS__);                              \
 		fputc('\n', stderr);                                       \
 		exit(1);                                                   \
+	} while (0)
+
+/* SOFT_FAIL(...): a failure that lets a test with several scenarios go on
+ * to the next one.  The test defines `failed` (set to 1 here) and `label`
+ * (the scenario, printed first; NULL for none). */
+__attribute__((format(printf, 2, 3), unused))
+static void t_soft_report(const char *scenario, const char *fmt, ...)
+{
+	va_list ap;
+	if (scenario)
+		fprintf(stderr, "%s: ", scenario);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+#define SOFT_FAIL(...)                                                     \
+	do {                                                               \
+		t_soft_report(label, __VA_ARGS__);                         \
+		failed = 1;                                                \
 	} while (0)
 
 /* CHECK(cond): fail the test (this process) when cond is false. */
