@@ -22,6 +22,22 @@ int ipcq_close(struct ipcq *q)
 	return 0;
 }
 
+/* Attach a temporary participant for management calls on an unattached
+ * handle: entries name their owner, and a dead owner must be detectable.
+ * The recovery the attach does goes into @rep (or nowhere). */
+static int ensure_attached(struct ipcq *q, struct ipcq_recovery *rep, int *temp)
+{
+	*temp = 0;
+	if (q->readonly)
+		return -EPERM;
+	if (q->index >= 0)
+		return 0;
+	int rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, rep);
+	if (rc == 0)
+		*temp = 1;
+	return rc;
+}
+
 int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 {
 	int temp = 0, rc;
@@ -42,12 +58,9 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 	}
 	/* takeovers name their new owner: recover as a participant (the
 	 * attach recovers too, into the same report) */
-	if (q->index < 0) {
-		rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, report);
-		if (rc)
-			return rc;
-		temp = 1;
-	}
+	rc = ensure_attached(q, report, &temp);
+	if (rc)
+		return rc;
 	rc = ipcq__recover_scan(q, report, 0, -1);
 	if (temp)
 		ipcq_detach(q);
@@ -58,21 +71,6 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 	return actions > INT32_MAX ? INT32_MAX : (int)actions;
 }
 
-/* Attach a temporary participant for management calls on an unattached
- * handle: entries name their owner, and a dead owner must be detectable. */
-static int ensure_attached(struct ipcq *q, int *temp)
-{
-	*temp = 0;
-	if (q->readonly)
-		return -EPERM;
-	if (q->index >= 0)
-		return 0;
-	int rc = ipcq_attach(q, IPCQ_ROLE_PRODUCER, NULL);
-	if (rc == 0)
-		*temp = 1;
-	return rc;
-}
-
 int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 {
 	struct ipcq_poison p;
@@ -81,7 +79,7 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 
 	if (!q)
 		return -EINVAL;
-	rc = ensure_attached(q, &temp);
+	rc = ensure_attached(q, NULL, &temp);
 	if (rc)
 		return rc;
 	/* a mover that died after its entry became FULL and before it
@@ -106,7 +104,7 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		}
 		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
 		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
-		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in find())
+		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in ipcq__side_find())
 		 * made the payload visible */
 		if (!ipcq__cas(&e->state, w, taking))
 			continue; /* someone else got it; look again */
