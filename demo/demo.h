@@ -451,6 +451,7 @@ extern volatile sig_atomic_t interrupted;
 /* parent.c: the children and the supervision loop. */
 const char *child_name(const struct child *c, char *buf, size_t len);
 pid_t spawn(const struct demo *d, struct child *c);
+pid_t start_child(const struct demo *d, struct parent *p, struct child c);
 pid_t start_worker(const struct demo *d, struct parent *p, unsigned slot,
 		   unsigned position, unsigned replaces);
 pid_t start_gateway(const struct demo *d, struct parent *p, unsigned g,

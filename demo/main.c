@@ -329,14 +329,10 @@ int main(int argc, char **argv)
 
 	/* Consumers first, so they are waiting when the first order comes. */
 	p->start_ns = now_ns();
-	p->kids[p->nkids++] = (struct child){ .role = ROLE_SINK };
-	p->kids[0].pid = spawn(&d, &p->kids[0]);
-	if (p->kids[0].pid < 0) {
+	if (start_child(&d, p, (struct child){ .role = ROLE_SINK }) < 0) {
 		perror("ipcq-demo: fork");
 		goto out;
 	}
-	p->kids[0].running = true;
-	p->running++;
 	for (unsigned w = 0; w < d.workers; w++) {
 		if (start_worker(&d, p, w, w, NO_SLOT) < 0)
 			goto fork_failed;

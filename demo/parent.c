@@ -83,38 +83,37 @@ pid_t spawn(const struct demo *d, struct child *c)
 	_exit(rc);
 }
 
+/* Fork child @c as the next of the parent's children and count it
+ * running: its pid, or -1 when fork failed (nothing counted). */
+pid_t start_child(const struct demo *d, struct parent *p, struct child c)
+{
+	struct child *k = &p->kids[p->nkids];
+
+	*k = c;
+	k->pid = spawn(d, k);
+	if (k->pid < 0)
+		return -1;
+	k->running = true;
+	p->nkids++;
+	p->running++;
+	return k->pid;
+}
+
 /* Fork the worker of slot @slot, playing position @position. */
 pid_t start_worker(const struct demo *d, struct parent *p,
 			  unsigned slot, unsigned position, unsigned replaces)
 {
-	struct child *c = &p->kids[p->nkids];
-
 	d->sh->wk[slot].position = position;
 	d->sh->wk[slot].replaces = replaces;
-	*c = (struct child){ .role = ROLE_WORKER, .index = slot };
-	c->pid = spawn(d, c);
-	if (c->pid < 0)
-		return -1;
-	c->running = true;
-	p->nkids++;
-	p->running++;
-	return c->pid;
+	return start_child(d, p, (struct child){ .role = ROLE_WORKER, .index = slot });
 }
 
 /* Fork gateway @g; @restarted: in place of one the restart scene killed. */
 pid_t start_gateway(const struct demo *d, struct parent *p, unsigned g,
 			   bool restarted)
 {
-	struct child *c = &p->kids[p->nkids];
-
-	*c = (struct child){ .role = ROLE_GATEWAY, .index = g, .restarted = restarted };
-	c->pid = spawn(d, c);
-	if (c->pid < 0)
-		return -1;
-	c->running = true;
-	p->nkids++;
-	p->running++;
-	return c->pid;
+	return start_child(d, p, (struct child){ .role = ROLE_GATEWAY, .index = g,
+						 .restarted = restarted });
 }
 
 void kill_all(struct parent *p)
