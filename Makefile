@@ -155,6 +155,12 @@ $(B)/bench/%: bench/%.c $(STATIC) bench/benchutil.h | $(B)/bench
 # The demo, the bench and the examples keep their rules beside their sources.
 include demo/demo.mk bench/bench.mk
 include examples/examples.mk
+# Bindings and the bridge keep their rules beside their sources too; each
+# adds its Debian packages to EXTRA_DEB_PKGS and its test target to
+# TEST_EXTRA, which make test runs after the C suite.
+EXTRA_DEB_PKGS :=
+TEST_EXTRA :=
+include $(wildcard python/python.mk cxx/cxx.mk tools/bridge/bridge.mk)
 
 build-tests: $(TEST_BIN) $(TOOL_BIN)
 
@@ -235,6 +241,7 @@ test: deps
 	tests/layers.sh build/asan/lib >/dev/null
 	$(MAKE) --no-print-directory examples-test V=asan
 	tests/run.sh build/asan/tests
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 check: test
 
@@ -336,7 +343,7 @@ fuzz-seeds: deps
 DEB_PKGS := gcc g++ make pkg-config cmake liburcu-dev libhwloc-dev libnuma-dev tmux spin
 
 deps:
-	@./.ci/deps.sh $(DEB_PKGS)
+	@./.ci/deps.sh $(DEB_PKGS) $(EXTRA_DEB_PKGS)
 
 # ---- cross build ------------------------------------------------------------
 
