@@ -94,6 +94,7 @@ int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 		struct ipcq_slot_view *view)
 {
 	struct ipcq_shm_slot h;
+	struct ipcq_shm_slot_tail tl;
 	uint64_t seq1, seq2, enq, deq;
 	int rc;
 
@@ -118,7 +119,8 @@ int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 	if (message) {
 		/* the header after the word, one copy of each field */
 		if ((rc = browse_read(q, (const uint8_t *)s + sizeof(h.seq), (uint8_t *)&h + sizeof(h.seq),
-				      sizeof(h) - sizeof(h.seq))))
+				      sizeof(h) - sizeof(h.seq))) ||
+		    (rc = browse_read(q, ipcq__slot_tail(q, s), &tl, sizeof(tl))))
 			return rc;
 		/* bounded before it sizes anything: a torn or hostile
 		 * length never copies more than a slot holds */
@@ -170,10 +172,10 @@ int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 		return -EBADMSG; /* an unchanged word with an impossible length */
 	view->state = pos < deq ? IPCQ_SLOT_TAKEN : IPCQ_SLOT_READY;
 	view->len = h.len;
-	view->seq = h.pseq;
-	view->enqueue_ns = h.enqueue_ns;
+	view->seq = tl.pseq;
+	view->enqueue_ns = tl.enqueue_ns;
 	view->producer = h.producer;
-	view->stream = h.stream;
+	view->stream = tl.stream;
 	view->deliveries = h.deliveries;
 	view->flags = h.flags & IPCQ_MSG_REPLAYED;
 	if (h.deliveries || (h.flags & IPCQ_SLOT_F_REDELIVERED))

@@ -90,9 +90,10 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		 * value of a later lap pairs with F1 of its producer
 		 * (ipcq__ring_claim_send() in ring.h), so the re-check then sees the
 		 * word changed */
-		uint32_t stream = ipcq__load_acquire(&s->stream);
-		uint32_t sgen = ipcq__load_acquire(&s->stream_gen);
-		uint64_t pseq = ipcq__load_acquire(&s->pseq);
+		const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
+		uint32_t stream = ipcq__load_acquire(&t->stream);
+		uint32_t sgen = ipcq__load_acquire(&t->stream_gen);
+		uint64_t pseq = ipcq__load_acquire(&t->pseq);
 		/* acquire: unchanged means the reads above were of p; changed
 		 * means released meanwhile, and then this acquire reads from
 		 * (or after) the consumer's release CAS (R2), which follows

@@ -48,7 +48,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 3u
+#define IPCQ_LAYOUT_VERSION 4u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -229,6 +229,20 @@ struct ipcq_shm_participant {
 
 /* ---- slots -------------------------------------------------------------- */
 
+/*
+ * A slot is capacity-independent: slot_size bytes, a multiple of 64,
+ *
+ *   0             16                            slot_size - 24   slot_size
+ *   | head (16 B) | payload (up to max_msg_size) ...  | tail (24 B) |
+ *
+ * The head holds what every receive needs, and the payload starts in the
+ * same 64-byte line, so a message of up to 48 bytes (24 bytes when
+ * max_msg_size <= 24 and the slot is one line) is one line for the
+ * consumer.  The tail holds what a receive needs only when asked (the
+ * message info) or for a named producer (IPCQ_SLOT_F_STREAM in the head's
+ * flags): its line is written by the producer and, in the steady state
+ * of a consumer that does not ask, read by nobody else.
+ */
 struct ipcq_shm_slot {
 	/*
 	 * Sequence word (Vyukov): == pos when free for the producer of pos,
@@ -238,17 +252,22 @@ struct ipcq_shm_slot {
 	 * claimed message when recovery handed it to an adopter.
 	 */
 	uint64_t seq;
-	uint64_t pseq;       /* producer sequence */
-	uint64_t enqueue_ns; /* CLOCK_MONOTONIC_COARSE */
 	uint32_t len;        /* payload bytes */
 	uint16_t producer;   /* participant index */
 	uint8_t deliveries;  /* deliveries so far, saturating at 255 */
-	uint8_t flags;       /* IPCQ_MSG_REPLAYED, IPCQ_SLOT_F_REDELIVERED */
+	uint8_t flags;       /* IPCQ_MSG_REPLAYED, IPCQ_SLOT_F_* */
+};
+
+/* The tail of a slot (its last 24 bytes, see above). */
+struct ipcq_shm_slot_tail {
+	uint64_t pseq;       /* producer sequence */
+	uint64_t enqueue_ns; /* CLOCK_MONOTONIC_COARSE */
 	uint32_t stream;     /* dedup index + 1 of a named producer, 0 none */
 	uint32_t stream_gen; /* the name's incarnation (dedup entry's gen) */
 };
 
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
+#define IPCQ_SLOT_TAIL ((uint32_t)sizeof(struct ipcq_shm_slot_tail))
 
 /*
  * Sequence word bits.
@@ -304,6 +323,8 @@ static inline uint64_t ipcq__seq_adopted(uint64_t w, uint32_t idx)
 /* Slot flag: the message was delivered before (kept apart from the
  * saturating count). */
 #define IPCQ_SLOT_F_REDELIVERED 0x80u
+/* Slot flag: the tail's stream is set (a named producer's message). */
+#define IPCQ_SLOT_F_STREAM 0x40u
 
 /* A delivery count raised by one, saturating at 255. */
 static inline uint8_t ipcq__deliveries_inc(uint8_t d)
@@ -424,7 +445,8 @@ _Static_assert(offsetof(struct ipcq_shm_control, space_waiters) % IPCQ_LINE == 0
 _Static_assert(sizeof(struct ipcq_shm_control) % IPCQ_LINE == 0, "control block is whole lines");
 _Static_assert(offsetof(struct ipcq_shm_participant, ctr) == IPCQ_LINE, "counters on their own line");
 _Static_assert(sizeof(struct ipcq_shm_participant) % IPCQ_LINE == 0, "participants are whole lines");
-_Static_assert(sizeof(struct ipcq_shm_slot) == 40, "slot header is 40 bytes");
+_Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
+_Static_assert(sizeof(struct ipcq_shm_slot_tail) == 24, "slot tail is 24 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
 _Static_assert(sizeof(struct ipcq_shm_lease) == 64, "lease header is one 64-byte line");
 _Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte line");
@@ -506,6 +528,14 @@ struct ipcq {
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
 {
 	return (struct ipcq_shm_slot *)(q->ring + (pos & q->mask) * q->slot_size);
+}
+
+/* The tail of slot s (slot_size was checked against max_msg_size when the
+ * segment was opened). */
+static inline struct ipcq_shm_slot_tail *ipcq__slot_tail(const struct ipcq *q,
+							 const struct ipcq_shm_slot *s)
+{
+	return (struct ipcq_shm_slot_tail *)((uint8_t *)(uintptr_t)s + q->slot_size - IPCQ_SLOT_TAIL);
 }
 
 static inline struct ipcq_shm_lease *ipcq__lease(const struct ipcq *q, uint32_t i)
@@ -618,10 +648,13 @@ IPCQ_HIDDEN void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t 
 static inline void ipcq__note_consumed(struct ipcq *q, const struct ipcq_shm_slot *s)
 {
 	/* relaxed: the slot is ours since the claim */
-	uint32_t stream = ipcq__load_relaxed(&s->stream);
-	if (IPCQ_UNLIKELY(stream))
-		ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&s->stream_gen),
-				     ipcq__load_relaxed(&s->pseq));
+	if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_STREAM)) {
+		const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
+		uint32_t stream = ipcq__load_relaxed(&t->stream);
+		if (stream)
+			ipcq__dedup_consumed(q, stream, ipcq__load_relaxed(&t->stream_gen),
+					     ipcq__load_relaxed(&t->pseq));
+	}
 }
 /* Release the slot this handle adopted, noting it consumed first. */
 IPCQ_HIDDEN void ipcq__consume_adopted(struct ipcq *q);

@@ -60,6 +60,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 			  uint64_t pos, int adopted)
 {
 	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
 	/* relaxed: the slot is ours (C1 or adoption); the entry is ours
 	 * (RESERVED by us) */
 	uint32_t len = ipcq__load_relaxed(&s->len);
@@ -68,8 +69,8 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	uint8_t past = ipcq__load_relaxed(&s->deliveries);
 	uint8_t sflags = ipcq__load_relaxed(&s->flags);
 	ipcq__store_relaxed(&l->src_pos, pos);
-	ipcq__store_relaxed(&l->pseq, ipcq__load_relaxed(&s->pseq));
-	ipcq__store_relaxed(&l->enqueue_ns, ipcq__load_relaxed(&s->enqueue_ns));
+	ipcq__store_relaxed(&l->pseq, ipcq__load_relaxed(&t->pseq));
+	ipcq__store_relaxed(&l->enqueue_ns, ipcq__load_relaxed(&t->enqueue_ns));
 	ipcq__store_relaxed(&l->len, len);
 	ipcq__store_relaxed(&l->producer, ipcq__load_relaxed(&s->producer));
 	ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(past));
@@ -77,7 +78,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->move_side, 0u);
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
-	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&s->stream));
+	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&t->stream));
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */

@@ -32,16 +32,18 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 	b->len = len;
 	if (m) {
 		m->len = len;
-		/* relaxed: as len above */
-		m->seq = ipcq__load_relaxed(&s->pseq);
-		m->enqueue_ns = ipcq__load_relaxed(&s->enqueue_ns);
+		/* relaxed: as len above (the tail's line is read only here,
+		 * when the caller asks for the info) */
+		const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
+		m->seq = ipcq__load_relaxed(&t->pseq);
+		m->enqueue_ns = ipcq__load_relaxed(&t->enqueue_ns);
 		m->producer = ipcq__load_relaxed(&s->producer);
 		m->deliveries = (uint32_t)ipcq__load_relaxed(&s->deliveries) + 1 + extra_deliveries;
 		uint8_t f = ipcq__load_relaxed(&s->flags);
 		m->flags = f & IPCQ_MSG_REPLAYED;
 		if (m->deliveries > 1 || (f & IPCQ_SLOT_F_REDELIVERED))
 			m->flags |= IPCQ_MSG_REDELIVERED;
-		m->stream = ipcq__load_relaxed(&s->stream);
+		m->stream = ipcq__load_relaxed(&t->stream);
 		m->token = 0;
 	}
 	return len;

@@ -152,16 +152,19 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 		/* relaxed: consumers read these only after A2, or
 		 * speculatively before a claim that will then fail */
 		uint64_t pseq = meta ? meta->pseq : seq0 ? seq0 + i : q->next_pseq++;
+		uint32_t stream = meta ? meta->stream : (uint32_t)(q->dedup + 1);
+		struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
 		ipcq__store_relaxed(&s->len, len);
-		ipcq__store_relaxed(&s->pseq, pseq);
-		ipcq__store_relaxed(&s->enqueue_ns, now);
 		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
 		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
-		ipcq__store_relaxed(&s->flags, meta ? meta->flags : (uint8_t)0);
 		/* (a replay that may have been delivered once carries the
 		 * redelivered flag in meta->flags) */
-		ipcq__store_relaxed(&s->stream, meta ? meta->stream : (uint32_t)(q->dedup + 1));
-		ipcq__store_relaxed(&s->stream_gen, meta ? 0u : q->dedup_gen);
+		ipcq__store_relaxed(&s->flags, (uint8_t)((meta ? meta->flags & ~IPCQ_SLOT_F_STREAM : 0u) |
+							 (stream ? IPCQ_SLOT_F_STREAM : 0u)));
+		ipcq__store_relaxed(&t->pseq, pseq);
+		ipcq__store_relaxed(&t->enqueue_ns, now);
+		ipcq__store_relaxed(&t->stream, stream);
+		ipcq__store_relaxed(&t->stream_gen, meta ? 0u : q->dedup_gen);
 		if (msgs && len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;

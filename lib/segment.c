@@ -99,6 +99,7 @@ uint32_t ipcq__format_signature(void)
 		offsetof(struct ipcq_shm_participant, ctr),
 		sizeof(struct ipcq_shm_slot),
 		offsetof(struct ipcq_shm_slot, len),
+		sizeof(struct ipcq_shm_slot_tail),
 		sizeof(struct ipcq_shm_lease),
 		sizeof(struct ipcq_shm_side),
 		offsetof(struct ipcq_shm_participant, move_side),
@@ -129,7 +130,7 @@ static int is_pow2(uint32_t v)
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
 			  uint32_t leases, uint32_t side, uint32_t dedup, struct layout *l)
 {
-	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg, 64);
+	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + IPCQ_SLOT_TAIL, 64);
 	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
 	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, 64);
 	l->off_control = IPCQ_HEADER_SIZE;

@@ -286,6 +286,7 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 	/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
+	const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
 	uint32_t len = ipcq__load_relaxed(&s->len);
 	struct ipcq__poison_src src = {
 		.payload = (const uint8_t *)s + IPCQ_SLOT_HDR,
@@ -293,10 +294,10 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 		.producer = ipcq__load_relaxed(&s->producer),
 		.deliveries = ipcq__load_relaxed(&s->deliveries),
 		.reason = (uint8_t)reason,
-		.stream = ipcq__load_relaxed(&s->stream),
+		.stream = ipcq__load_relaxed(&t->stream),
 		.last_consumer = (uint32_t)q->index,
-		.pseq = ipcq__load_relaxed(&s->pseq),
-		.first_ns = ipcq__load_relaxed(&s->enqueue_ns),
+		.pseq = ipcq__load_relaxed(&t->pseq),
+		.first_ns = ipcq__load_relaxed(&t->enqueue_ns),
 		.move_side = &q->me->move_side,
 		.move_gen = &q->me->move_gen,
 	};

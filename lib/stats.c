@@ -253,7 +253,7 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 			return rc;
 		if ((seq & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(deq + 1))
 			continue;
-		if ((rc = seg_u64(q, &s->enqueue_ns, &t)) || (rc = seg_u64(q, &s->seq, &seq2)))
+		if ((rc = seg_u64(q, &ipcq__slot_tail(q, s)->enqueue_ns, &t)) || (rc = seg_u64(q, &s->seq, &seq2)))
 			return rc;
 		if (seq2 == seq) {
 			st->oldest_ns = t;

@@ -163,14 +163,19 @@ static int ipcq_t_recv(struct ep *ep, unsigned n)
 		return i < 0 ? i : rc;
 	}
 	if (n == 1) {
+		/* the info only where it is needed (the ack token), as a
+		 * user who needs only the payload calls it: asking for it
+		 * reads the slot's tail line too */
+		struct ipcq_msginfo *info = (tc->flags & T_ACK) ? &infos[0] : NULL;
+
 		do
-			rc = ipcq_recv(ep->q, ep->msg[0], tc->size, &infos[0], IPCQ_WAIT_NS);
+			rc = ipcq_recv(ep->q, ep->msg[0], tc->size, info, IPCQ_WAIT_NS);
 		while (rc == -ETIMEDOUT && !aborted());
 		if (rc < 0)
 			return rc == -ETIMEDOUT ? 0 : rc;
-		if (infos[0].len != (uint64_t)rc)
+		if (info && info->len != (uint64_t)rc)
 			return -EPROTO;
-		ep->deliver(ep, ep->msg[0], (size_t)rc, infos[0].seq);
+		ep->deliver(ep, ep->msg[0], (size_t)rc, info ? info->seq : 0);
 		if (tc->flags & T_ACK) {
 			rc = ipcq_ack(ep->q, infos[0].token);
 			if (rc < 0)
