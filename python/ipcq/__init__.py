@@ -1,0 +1,658 @@
+"""ipcq from Python: message queues between processes in POSIX shared memory.
+
+A thin layer over libipcq (include/ipcq.h says what every call does) through
+cffi in ABI mode: the C library is loaded with ffi.dlopen(), no extension
+module is compiled.  Which libipcq.so is loaded: $IPCQ_LIBRARY when set, else
+the tree's release build (build/release/libipcq.so.0) when this package sits
+in the source tree, else libipcq.so.0 from the dynamic linker's search path
+(an installed ipcq).
+
+    import ipcq
+    with ipcq.Queue.create("orders", capacity=1024, max_msg_size=256) as q:
+        q.attach(producer=True, consumer=True)
+        q.send(b"BUY 100 ACME")
+        print(q.recv(timeout=1.0), q.last_info.seq)
+    ipcq.unlink("orders")
+
+Timeouts are seconds: None waits for ever, 0 never waits, anything else
+raises Timeout when it runs out.  Every C call releases the GIL while it
+runs; the blocking calls wait in slices of at most 50 ms and return to the
+interpreter between them, so Ctrl-C (KeyboardInterrupt) and other signal
+handlers run within a slice.  Errors raise Error (an OSError) with the
+errno, the library's sentence (ipcq_strerror) and its detail
+(ipcq_errdetail) where the failing call sets one.
+"""
+
+import errno as _errno
+import os as _os
+import time as _time
+from pathlib import Path as _Path
+
+from ._cdef import CDEF as _CDEF
+
+import cffi as _cffi
+
+__all__ = [
+    "Error", "Timeout", "WouldBlock", "Queue", "MsgInfo", "Message", "Peeked",
+    "Reservation", "unlink", "sweep", "list_queues", "version", "library_path",
+    "WAIT_DEFAULT", "WAIT_ADAPTIVE", "WAIT_BUSY_POLL", "WAIT_YIELD",
+    "FULL_BLOCK", "FULL_FAIL", "FULL_DROP_OLDEST", "NACK_REQUEUE", "NACK_POISON",
+    "SEND_OK", "SEND_PRESSURE", "SEND_DUPLICATE", "MSG_REDELIVERED", "MSG_REPLAYED",
+    "REASON_NACKED", "REASON_MAX_DELIVERIES", "REASON_CONSUMER_CRASHED",
+    "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
+]
+
+_ffi = _cffi.FFI()
+_ffi.cdef(_CDEF)
+
+
+def library_path():
+    """The libipcq.so this package loads: $IPCQ_LIBRARY, the source tree's
+    build/release/libipcq.so.0, or "libipcq.so.0" (the linker's search)."""
+    env = _os.environ.get("IPCQ_LIBRARY")
+    if env:
+        return env
+    tree = _Path(__file__).resolve().parents[2] / "build" / "release" / "libipcq.so.0"
+    if tree.is_file():
+        return str(tree)
+    return "libipcq.so.0"
+
+
+_lib = _ffi.dlopen(library_path())
+if _lib.ipcq_version() // 10000 != _lib.IPCQ_VERSION // 10000:
+    raise ImportError("libipcq %s at %s: this binding is for major version %d"
+                      % (_ffi.string(_lib.ipcq_version_string()).decode(),
+                         library_path(), _lib.IPCQ_VERSION // 10000))
+
+WAIT_DEFAULT = _lib.IPCQ_WAIT_DEFAULT
+WAIT_ADAPTIVE = _lib.IPCQ_WAIT_ADAPTIVE
+WAIT_BUSY_POLL = _lib.IPCQ_WAIT_BUSY_POLL
+WAIT_YIELD = _lib.IPCQ_WAIT_YIELD
+FULL_BLOCK = _lib.IPCQ_FULL_BLOCK
+FULL_FAIL = _lib.IPCQ_FULL_FAIL
+FULL_DROP_OLDEST = _lib.IPCQ_FULL_DROP_OLDEST
+NACK_REQUEUE = _lib.IPCQ_NACK_REQUEUE
+NACK_POISON = _lib.IPCQ_NACK_POISON
+SEND_OK = 0
+SEND_PRESSURE = _lib.IPCQ_SEND_PRESSURE
+SEND_DUPLICATE = _lib.IPCQ_SEND_DUPLICATE
+MSG_REDELIVERED = _lib.IPCQ_MSG_REDELIVERED
+MSG_REPLAYED = _lib.IPCQ_MSG_REPLAYED
+REASON_NACKED = _lib.IPCQ_REASON_NACKED
+REASON_MAX_DELIVERIES = _lib.IPCQ_REASON_MAX_DELIVERIES
+REASON_CONSUMER_CRASHED = _lib.IPCQ_REASON_CONSUMER_CRASHED
+AUTO = _lib.IPCQ_AUTO
+POISON_ALL = _lib.IPCQ_POISON_ALL
+NUMA_ANY = _lib.IPCQ_NUMA_ANY
+NUMA_LOCAL = _lib.IPCQ_NUMA_LOCAL
+
+# The longest a blocking call stays in C before it returns to the
+# interpreter (which then runs pending signal handlers) and waits again.
+_SLICE_NS = 50 * 1000 * 1000
+_ETIMEDOUT = -_errno.ETIMEDOUT
+_EINTR = -_errno.EINTR
+_EAGAIN = -_errno.EAGAIN
+
+
+# ---- errors -----------------------------------------------------------------
+
+class Error(OSError):
+    """A call of the library failed.  .errno is the errno value (positive),
+    .strerror the library's sentence for it (ipcq_strerror), .detail what
+    exactly was refused (ipcq_errdetail) or "" when the call says nothing
+    more, .call the C function that failed."""
+
+    def __init__(self, rc, call="", detail=""):
+        super().__init__(-rc, _ffi.string(_lib.ipcq_strerror(rc)).decode())
+        self.detail = detail
+        self.call = call
+
+    def __str__(self):
+        text = "%s: %s" % (self.call, self.strerror) if self.call else self.strerror
+        return "%s: %s" % (text, self.detail) if self.detail else text
+
+
+class Timeout(Error, TimeoutError):
+    """A blocking call ran out of time (-ETIMEDOUT)."""
+
+
+class WouldBlock(Error, BlockingIOError):
+    """A call with timeout 0 (or the FULL_FAIL policy) could not proceed (-EAGAIN)."""
+
+
+def _raise(rc, call, with_detail=False):
+    detail = _ffi.string(_lib.ipcq_errdetail()).decode() if with_detail else ""
+    cls = Timeout if rc == _ETIMEDOUT else WouldBlock if rc == _EAGAIN else Error
+    raise cls(rc, call, detail)
+
+
+def _check(rc, call, with_detail=False):
+    if rc < 0:
+        _raise(rc, call, with_detail)
+    return rc
+
+
+# ---- waiting ----------------------------------------------------------------
+
+def _slice(timeout):
+    """(first timeout in ns, deadline): deadline None waits for ever, 0 never."""
+    if timeout is None:
+        return _SLICE_NS, None
+    if timeout <= 0:
+        return 0, 0
+    ns = int(timeout * 1e9)
+    return min(ns, _SLICE_NS), _time.monotonic_ns() + ns
+
+
+def _keep_waiting(fn, args, deadline):
+    """Call fn(*args, slice) until it does something other than time out
+    or get interrupted, or the deadline passes.  Between two calls the
+    interpreter runs pending signal handlers: KeyboardInterrupt leaves here."""
+    while True:
+        if deadline is None:
+            t = _SLICE_NS
+        else:
+            t = deadline - _time.monotonic_ns()
+            if t <= 0:
+                return _ETIMEDOUT
+            t = min(t, _SLICE_NS)
+        rc = fn(*args, t)
+        if rc != _ETIMEDOUT and rc != _EINTR:
+            return rc
+
+
+def _blocking(fn, args, timeout):
+    t, deadline = _slice(timeout)
+    rc = fn(*args, t)
+    if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+        rc = _keep_waiting(fn, args, deadline)
+    return rc
+
+
+# ---- records ----------------------------------------------------------------
+
+def _record(cdata):
+    """A struct as a dict of its fields (arrays as lists, nested structs as
+    dicts, char arrays as str); reserved fields left out."""
+    out = {}
+    for name, field in _ffi.typeof(cdata).fields:
+        if name.startswith("reserved") or name == "size":
+            continue
+        value = getattr(cdata, name)
+        kind = field.type.kind
+        if kind == "struct":
+            value = _record(value)
+        elif kind == "array" and field.type.item.cname == "char":
+            value = _ffi.string(value).decode(errors="replace")
+        elif kind == "array":
+            value = list(value)
+        out[name] = value
+    return out
+
+
+class MsgInfo:
+    """What a receive tells besides the payload (struct ipcq_msginfo):
+    len, seq, enqueue_ns, producer, deliveries, flags, stream, token."""
+
+    __slots__ = ("len", "seq", "enqueue_ns", "producer", "deliveries", "flags",
+                 "stream", "token")
+
+    def __init__(self, c):
+        self.len = c.len
+        self.seq = c.seq
+        self.enqueue_ns = c.enqueue_ns
+        self.producer = c.producer
+        self.deliveries = c.deliveries
+        self.flags = c.flags
+        self.stream = c.stream
+        self.token = c.token
+
+    @property
+    def redelivered(self):
+        """True when the message was delivered before (MSG_REDELIVERED)."""
+        return bool(self.flags & MSG_REDELIVERED)
+
+    @property
+    def replayed(self):
+        """True when it came back from the side ring (MSG_REPLAYED)."""
+        return bool(self.flags & MSG_REPLAYED)
+
+    def __repr__(self):
+        return "MsgInfo(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+
+
+class Message:
+    """A received message: .data (bytes), .info (MsgInfo), .token (ack mode)."""
+
+    __slots__ = ("data", "info")
+
+    def __init__(self, data, info):
+        self.data = data
+        self.info = info
+
+    @property
+    def token(self):
+        """The lease token for Queue.ack() / Queue.nack() (0 in fast mode)."""
+        return self.info.token
+
+
+def _token(x):
+    return x if isinstance(x, int) else x.token
+
+
+# ---- zero copy --------------------------------------------------------------
+
+class Peeked:
+    """A message read in place (Queue.peek()), a context manager.
+
+    .data is a read-only memoryview of the payload inside the queue, valid
+    until release() (the end of the with block), which also releases the
+    memoryview: drop any view made from it (a numpy array) first, or
+    release() raises BufferError after giving the slot back.  .address is
+    the payload's address, .info its MsgInfo, .token its lease token in ack
+    mode (ack or nack it, before or after release)."""
+
+    __slots__ = ("_queue", "data", "info", "address")
+
+    def __init__(self, queue, zmsg):
+        self._queue = queue
+        self.address = int(_ffi.cast("uintptr_t", zmsg.data))
+        self.data = memoryview(_ffi.buffer(zmsg.data, zmsg.len)).toreadonly()
+        self.info = MsgInfo(zmsg.info)
+
+    @property
+    def token(self):
+        """The lease token (ack mode), as MsgInfo.token."""
+        return self.info.token
+
+    def release(self):
+        """Give the slot back (ipcq_release) and release .data."""
+        if self._queue is None:
+            return
+        q, self._queue = self._queue, None
+        _check(_lib.ipcq_release(q._h()), "ipcq_release")
+        self.data.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class Reservation:
+    """A slot reserved for writing in place (Queue.reserve()), a context manager.
+
+    .buf is a writable memoryview of max_msg_size bytes inside the queue;
+    .address its address.  commit(n) publishes the first n bytes as one
+    message and returns SEND_OK or SEND_PRESSURE; leaving the with block
+    without commit() gives the slot up (consumers pass it).  Either way
+    .buf is released: drop views made from it first."""
+
+    __slots__ = ("_queue", "buf", "address", "_lens")
+
+    def __init__(self, queue, ptr, size):
+        self._queue = queue
+        self.address = int(_ffi.cast("uintptr_t", ptr))
+        self.buf = memoryview(_ffi.buffer(ptr, size))
+        self._lens = _ffi.new("size_t[1]")
+
+    def commit(self, nbytes):
+        """Publish the first nbytes of .buf (ipcq_commit)."""
+        return self._finish(1, nbytes)
+
+    def cancel(self):
+        """Give the slot up unpublished (ipcq_commit of 0 slots)."""
+        self._finish(0, 0)
+
+    def _finish(self, n, nbytes):
+        if self._queue is None:
+            raise Error(-_errno.EINVAL, "ipcq_commit", "the reservation is closed")
+        self._lens[0] = nbytes
+        rc = _check(_lib.ipcq_commit(self._queue._h(), self._lens, n), "ipcq_commit")
+        self._queue = None
+        self.buf.release()
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._queue is not None:
+            self.cancel()
+
+
+# ---- the queue --------------------------------------------------------------
+
+class Queue:
+    """An open queue (struct ipcq *): made by Queue.create() or Queue.open(),
+    joined with attach(), let go with close() or the end of a with block.
+    A handle belongs to the process that made it: a child of fork() opens
+    its own.  One thread sends and one thread receives on a handle at a
+    time (the C library's synchronization table)."""
+
+    def __init__(self, handle, name):
+        """Use Queue.create() or Queue.open()."""
+        self._q = handle
+        self.name = name
+        self._cap = 0
+        self._rbuf = None
+        self._info = _ffi.new("struct ipcq_msginfo *")
+        self._zmsg = _ffi.new("struct ipcq_zmsg *")
+        self._detail_on_send = False
+
+    # -- lifetime --
+
+    @classmethod
+    def create(cls, name, **config):
+        """Create a queue and open it (ipcq_create).  Keyword arguments set
+        the fields of struct ipcq_config: capacity, max_msg_size, mode,
+        wait_strategy, spin_count, yield_count, max_participants,
+        side_capacity, max_deliveries, numa_node, high_watermark,
+        low_watermark, lease_capacity, grace_us, dedup_capacity; the others
+        keep their defaults.  Raises Error (EEXIST, EINVAL with its detail...)."""
+        cfg = _ffi.new("struct ipcq_config *")
+        _lib.ipcq_config_init(cfg)
+        fields = {f for f, _ in _ffi.typeof(cfg[0]).fields} - {"size", "reserved", "flags"}
+        for key, value in config.items():
+            if key not in fields:
+                raise TypeError("create(): unknown configuration field %r" % key)
+            setattr(cfg, key, value)
+        out = _ffi.new("struct ipcq **")
+        _check(_lib.ipcq_create(name.encode(), cfg, out), "ipcq_create", True)
+        return cls(out[0], name)
+
+    @classmethod
+    def open(cls, name, readonly=False, any_owner=False):
+        """Open an existing queue (ipcq_open_flags): readonly for a monitor's
+        handle, any_owner to accept another user's segment."""
+        flags = (_lib.IPCQ_OPEN_READONLY if readonly else 0) | \
+                (_lib.IPCQ_OPEN_ANY_OWNER if any_owner else 0)
+        out = _ffi.new("struct ipcq **")
+        _check(_lib.ipcq_open_flags(name.encode(), flags, out), "ipcq_open", True)
+        return cls(out[0], name)
+
+    def close(self):
+        """Detach if attached, unmap and free the handle (ipcq_close).  The
+        queue stays; see unlink().  Closing twice does nothing."""
+        if self._q is not None:
+            q, self._q = self._q, None
+            _lib.ipcq_close(q)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _h(self):
+        if self._q is None:
+            raise Error(-_errno.EINVAL, self.name, "the handle is closed")
+        return self._q
+
+    def attach(self, producer=False, consumer=False, *, ack=False, dedup=False,
+               name=None, prefetch=None, wait=None, spin_count=None,
+               yield_count=None, full_policy=None):
+        """Join the queue (ipcq_attach) as producer and/or consumer.
+
+        ack: ack-mode consumer (IPCQ_ATTACH_ACK), holding at most prefetch
+        unacknowledged messages.  dedup: a named producer
+        (IPCQ_ATTACH_DEDUP) under name; see last_seq() and send_seq().
+        name: the participant's name for monitors.  wait: WAIT_*;
+        spin_count, yield_count: overrides of the queue's; full_policy:
+        FULL_BLOCK, FULL_FAIL or FULL_DROP_OLDEST.  Raises Error with the
+        library's detail (EINVAL, EBUSY a live process holds the name, ...)."""
+        roles = (_lib.IPCQ_ROLE_PRODUCER if producer else 0) | \
+                (_lib.IPCQ_ROLE_CONSUMER if consumer else 0)
+        opts = _ffi.new("struct ipcq_attach_opts *")
+        _lib.ipcq_attach_opts_init(opts)
+        cname = _ffi.new("char[]", name.encode()) if name is not None else _ffi.NULL
+        opts.name = cname
+        opts.flags = (_lib.IPCQ_ATTACH_ACK if ack else 0) | \
+                     (_lib.IPCQ_ATTACH_DEDUP if dedup else 0)
+        for field, value in (("prefetch", prefetch), ("wait_strategy", wait),
+                             ("spin_count", spin_count), ("yield_count", yield_count),
+                             ("full_policy", full_policy)):
+            if value is not None:
+                setattr(opts, field, value)
+        _check(_lib.ipcq_attach(self._h(), roles, opts), "ipcq_attach", True)
+        self._detail_on_send = full_policy == FULL_FAIL
+        if consumer and self._rbuf is None:
+            self._cap = self.info()["max_msg_size"]
+            self._rbuf = _ffi.new("char[]", self._cap)
+        return self
+
+    def detach(self):
+        """Leave the participant table (ipcq_detach); the handle stays open."""
+        _check(_lib.ipcq_detach(self._h()), "ipcq_detach")
+
+    # -- sending --
+
+    def _send_error(self, rc, call):
+        _raise(rc, call, rc == _EAGAIN and self._detail_on_send)
+
+    def send(self, data, timeout=None):
+        """Enqueue one message (ipcq_send).  data: anything with the buffer
+        protocol (bytes, bytearray, memoryview, a C-contiguous numpy array),
+        passed to C by address, without a copy.  Returns SEND_OK, or
+        SEND_PRESSURE when the queue is above its high watermark (a named
+        producer's send may return SEND_DUPLICATE only from send_seq())."""
+        buf = _ffi.from_buffer(data)
+        t, deadline = _slice(timeout)
+        rc = _lib.ipcq_send(self._q, buf, len(buf), t)
+        if rc < 0:
+            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                rc = _keep_waiting(_lib.ipcq_send, (self._h(), buf, len(buf)), deadline)
+            if rc < 0:
+                self._send_error(rc, "ipcq_send")
+        return rc
+
+    def send_seq(self, seq, data, timeout=None):
+        """Enqueue one message of a named producer with the application's
+        sequence number (ipcq_send_seq).  Returns SEND_OK, SEND_PRESSURE, or
+        SEND_DUPLICATE when seq is not above last_seq() (nothing enqueued)."""
+        buf = _ffi.from_buffer(data)
+        rc = _blocking(_lib.ipcq_send_seq, (self._h(), seq, buf, len(buf)), timeout)
+        if rc < 0:
+            self._send_error(rc, "ipcq_send_seq")
+        return rc
+
+    def send_batch(self, messages, timeout=None):
+        """Enqueue as many of messages (a sequence of buffers), in order, as
+        there is room for with one atomic claim (ipcq_send_batch); returns
+        how many (at least 1).  The caller sends the rest again."""
+        bufs = [_ffi.from_buffer(m) for m in messages]
+        arr = _ffi.new("struct ipcq_buf[]", [(b, len(b)) for b in bufs])
+        rc = _blocking(_lib.ipcq_send_batch, (self._h(), arr, len(bufs)), timeout)
+        if rc < 0:
+            self._send_error(rc, "ipcq_send_batch")
+        return rc
+
+    def last_seq(self):
+        """The last sequence the queue accepted under this named producer's
+        name (ipcq_last_seq): where a restarted producer resumes."""
+        out = _ffi.new("uint64_t *")
+        _check(_lib.ipcq_last_seq(self._h(), out), "ipcq_last_seq")
+        return out[0]
+
+    def dedup_remove(self, name):
+        """Retire a producer name from the dedup table (ipcq_dedup_remove)."""
+        _check(_lib.ipcq_dedup_remove(self._h(), name.encode()), "ipcq_dedup_remove")
+
+    def pressure(self):
+        """True while the queue is above its high watermark (ipcq_pressure)."""
+        return bool(_check(_lib.ipcq_pressure(self._h()), "ipcq_pressure"))
+
+    def wait_pressure(self, timeout=None):
+        """Wait until the queue is no longer under pressure (ipcq_wait_pressure)."""
+        _check(_blocking(_lib.ipcq_wait_pressure, (self._h(),), timeout),
+               "ipcq_wait_pressure")
+
+    # -- receiving --
+
+    def recv(self, timeout=None):
+        """Dequeue one message (ipcq_recv) and return its payload as bytes;
+        last_info tells its metadata (and its lease token in ack mode)."""
+        t, deadline = _slice(timeout)
+        rc = _lib.ipcq_recv(self._q, self._rbuf, self._cap, self._info, t)
+        if rc < 0:
+            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                rc = _keep_waiting(_lib.ipcq_recv,
+                                   (self._h(), self._rbuf, self._cap, self._info), deadline)
+            if rc < 0:
+                _raise(rc, "ipcq_recv")
+        return _ffi.unpack(self._rbuf, rc)
+
+    def recv_into(self, buffer, timeout=None):
+        """Dequeue one message straight into buffer (a writable buffer: a
+        bytearray, a numpy array...), without another copy, and return its
+        length.  A buffer too small raises Error ENOBUFS and leaves the
+        message queued (last_info.len says the room it needs)."""
+        buf = _ffi.from_buffer(buffer, require_writable=True)
+        rc = _blocking(_lib.ipcq_recv, (self._h(), buf, len(buf), self._info), timeout)
+        if rc < 0:
+            _raise(rc, "ipcq_recv")
+        return rc
+
+    def recv_msg(self, timeout=None):
+        """recv() that returns a Message: its data and its MsgInfo."""
+        data = self.recv(timeout)
+        return Message(data, MsgInfo(self._info))
+
+    @property
+    def last_info(self):
+        """MsgInfo of the last message received on this handle (recv,
+        recv_into, recv_msg)."""
+        return MsgInfo(self._info)
+
+    def peek(self, timeout=None):
+        """Claim the next message and read it in place (ipcq_peek): returns
+        a Peeked, a context manager whose .data is a memoryview into the
+        queue, valid until its release()."""
+        rc = _blocking(_lib.ipcq_peek, (self._h(), self._zmsg, 1), timeout)
+        if rc < 0:
+            _raise(rc, "ipcq_peek")
+        return Peeked(self, self._zmsg)
+
+    def reserve(self, timeout=None):
+        """Claim a slot to write one message in place (ipcq_reserve):
+        returns a Reservation, a context manager whose .buf is a writable
+        memoryview of max_msg_size bytes inside the queue; commit(n) sends."""
+        ptr = _ffi.new("void *[1]")
+        rc = _blocking(_lib.ipcq_reserve, (self._h(), 1, ptr), timeout)
+        if rc < 0:
+            self._send_error(rc, "ipcq_reserve")
+        return Reservation(self, ptr[0], self.info()["max_msg_size"])
+
+    # -- ack mode --
+
+    def ack(self, token):
+        """The message is processed: free its lease (ipcq_ack).  token: a
+        MsgInfo.token, or a Message, MsgInfo or Peeked."""
+        _check(_lib.ipcq_ack(self._h(), _token(token)), "ipcq_ack")
+
+    def nack(self, token, action=NACK_REQUEUE):
+        """Give the message back unprocessed (ipcq_nack): NACK_REQUEUE
+        delivers it again, NACK_POISON moves it to the side ring.  Returns
+        True when it went to the side ring."""
+        return _check(_lib.ipcq_nack(self._h(), _token(token), action), "ipcq_nack") == 1
+
+    def recover(self):
+        """Take over the unfinished work of dead participants now
+        (ipcq_recover); returns its report as a dict."""
+        rep = _ffi.new("struct ipcq_recovery *")
+        rep.size = _ffi.sizeof(rep[0])
+        actions = _check(_lib.ipcq_recover(self._h(), rep), "ipcq_recover", True)
+        out = _record(rep[0])
+        out["actions"] = actions
+        return out
+
+    # -- the poison side ring --
+
+    def poison_list(self, after=0):
+        """Every side-ring entry with an id above after, oldest first, as
+        dicts (ipcq_poison_list): id, len, seq, first_ns, last_ns,
+        producer, deliveries, reason, last_consumer, last_consumer_pid, stream."""
+        out = []
+        page = _ffi.new("struct ipcq_poison[64]")
+        while True:
+            n = _check(_lib.ipcq_poison_list(self._h(), after, page, 64), "ipcq_poison_list")
+            out.extend(_record(page[i]) for i in range(n))
+            if n < 64:
+                return out
+            after = page[n - 1].id
+
+    def poison_peek(self, entry_id):
+        """The payload of one side-ring entry, as bytes (ipcq_poison_peek)."""
+        info = _ffi.new("struct ipcq_poison *")
+        rc = _lib.ipcq_poison_peek(self._h(), entry_id, _ffi.NULL, 0, info)
+        while rc == -_errno.ENOBUFS:
+            buf = _ffi.new("char[]", info.len)
+            rc = _lib.ipcq_poison_peek(self._q, entry_id, buf, info.len, info)
+            if rc >= 0:
+                return _ffi.unpack(buf, rc)
+        _check(rc, "ipcq_poison_peek")
+        return b""
+
+    def poison_replay(self, entry_id=POISON_ALL):
+        """Put side-ring entries back into the main ring (ipcq_poison_replay);
+        returns how many."""
+        return _check(_lib.ipcq_poison_replay(self._h(), entry_id), "ipcq_poison_replay", True)
+
+    def poison_purge(self, entry_id=POISON_ALL):
+        """Delete side-ring entries (ipcq_poison_purge); returns how many."""
+        return _check(_lib.ipcq_poison_purge(self._h(), entry_id), "ipcq_poison_purge")
+
+    # -- inspection --
+
+    def info(self):
+        """The queue's shape and state as a dict (ipcq_info)."""
+        info = _ffi.new("struct ipcq_info *")
+        info.size = _ffi.sizeof(info[0])
+        _check(_lib.ipcq_info(self._h(), info), "ipcq_info")
+        return _record(info[0])
+
+    def stats(self):
+        """A snapshot of every counter as a dict (ipcq_stats): the queue's
+        figures, "info" (as info()), and "participant_stats", one dict per
+        attached participant (alive or dead)."""
+        st = _ffi.new("struct ipcq_stats *")
+        st.size = _ffi.sizeof(st[0])
+        room = self.info()["max_participants"]
+        parts = _ffi.new("struct ipcq_participant_stats[]", room)
+        n = _check(_lib.ipcq_stats(self._h(), st, parts, room), "ipcq_stats")
+        out = _record(st[0])
+        out["participant_stats"] = [_record(parts[i]) for i in range(n)]
+        return out
+
+    def numa_node(self):
+        """The NUMA node the queue is bound to, or NUMA_ANY (ipcq_numa_node)."""
+        return _check(_lib.ipcq_numa_node(self._h()), "ipcq_numa_node")
+
+
+# ---- module functions -------------------------------------------------------
+
+def unlink(name):
+    """Remove a queue's name (ipcq_unlink); attached processes keep working."""
+    _check(_lib.ipcq_unlink(name.encode()), "ipcq_unlink", True)
+
+
+def sweep():
+    """Remove what creators killed inside create left behind (ipcq_sweep)."""
+    return _check(_lib.ipcq_sweep(), "ipcq_sweep")
+
+
+def list_queues():
+    """The names of the queues on this machine (as ipcq_list)."""
+    return sorted(n[5:] for n in _os.listdir("/dev/shm") if n.startswith("ipcq."))
+
+
+def version():
+    """The version of the loaded libipcq, "MAJOR.MINOR.PATCH"."""
+    return _ffi.string(_lib.ipcq_version_string()).decode()
