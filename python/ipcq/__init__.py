@@ -92,6 +92,8 @@ _SLICE_NS = 50 * 1000 * 1000
 _ETIMEDOUT = -_errno.ETIMEDOUT
 _EINTR = -_errno.EINTR
 _EAGAIN = -_errno.EAGAIN
+# A closed Queue's handle: the library refuses it with -EINVAL.
+_NULL_Q = _ffi.cast("struct ipcq *", 0)
 
 
 # ---- errors -----------------------------------------------------------------
@@ -246,9 +248,11 @@ class Peeked:
     """A message read in place (Queue.peek()), a context manager.
 
     .data is a read-only memoryview of the payload inside the queue, valid
-    until release() (the end of the with block), which also releases the
-    memoryview: drop any view made from it (a numpy array) first, or
-    release() raises BufferError after giving the slot back.  .address is
+    until release() (the end of the with block), which releases it too
+    (using it afterwards raises ValueError).  Python cannot revoke what was
+    made from it meanwhile (np.frombuffer(m.data), memoryview(m.data)):
+    such views must not be used after release(), when the slot may already
+    hold another message.  .address is
     the payload's address, .info its MsgInfo, .token its lease token in ack
     mode (ack or nack it, before or after release)."""
 
@@ -287,7 +291,7 @@ class Reservation:
     .address its address.  commit(n) publishes the first n bytes as one
     message and returns SEND_OK or SEND_PRESSURE; leaving the with block
     without commit() gives the slot up (consumers pass it).  Either way
-    .buf is released: drop views made from it first."""
+    .buf is released; views made from it must not be used afterwards."""
 
     __slots__ = ("_queue", "buf", "address", "_lens")
 
@@ -375,8 +379,8 @@ class Queue:
     def close(self):
         """Detach if attached, unmap and free the handle (ipcq_close).  The
         queue stays; see unlink().  Closing twice does nothing."""
-        if self._q is not None:
-            q, self._q = self._q, None
+        if self._q != _NULL_Q:
+            q, self._q = self._q, _NULL_Q
             _lib.ipcq_close(q)
 
     def __enter__(self):
@@ -392,7 +396,7 @@ class Queue:
             pass
 
     def _h(self):
-        if self._q is None:
+        if self._q == _NULL_Q:
             raise Error(-_errno.EINVAL, self.name, "the handle is closed")
         return self._q
 

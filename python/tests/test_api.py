@@ -1,0 +1,115 @@
+"""The binding's API on one process: errors (errno and detail), named
+producers, ack and nack, the poison side ring, stats, close."""
+
+import errno
+
+import pytest
+
+import ipcq
+
+
+def test_errors_carry_errno_and_detail(qname):
+    with pytest.raises(ipcq.Error) as e:
+        ipcq.Queue.create(qname, capacity=1000)
+    assert e.value.errno == errno.EINVAL and "capacity 1000" in e.value.detail
+    assert "capacity 1000" in str(e.value)
+    with pytest.raises(ipcq.Error) as e:
+        ipcq.Queue.open(qname)
+    assert e.value.errno == errno.ENOENT
+    with pytest.raises(TypeError):
+        ipcq.Queue.create(qname, capacityy=16)
+    with ipcq.Queue.create(qname, capacity=16, max_msg_size=64) as q:
+        with pytest.raises(ipcq.Error) as e:
+            ipcq.Queue.create(qname)
+        assert e.value.errno == errno.EEXIST
+        with pytest.raises(ipcq.Error) as e:
+            q.attach(producer=True, ack=True)
+        assert e.value.errno == errno.EINVAL and e.value.detail
+        q.attach(producer=True, consumer=True)
+        with pytest.raises(ipcq.Error) as e:
+            q.send(b"x" * 65)
+        assert e.value.errno == errno.EMSGSIZE
+        with pytest.raises(ipcq.WouldBlock) as e:
+            q.recv(timeout=0)
+        assert isinstance(e.value, BlockingIOError) and e.value.errno == errno.EAGAIN
+        with pytest.raises(ipcq.Timeout) as e:
+            q.recv(timeout=0.01)
+        assert isinstance(e.value, TimeoutError) and e.value.errno == errno.ETIMEDOUT
+        q.send(b"y" * 64)
+        with pytest.raises(ipcq.Error) as e:
+            q.recv_into(bytearray(10))
+        assert e.value.errno == errno.ENOBUFS and q.last_info.len == 64
+        assert q.recv() == b"y" * 64
+    with pytest.raises(ipcq.Error) as e:
+        q.send(b"closed")
+    assert e.value.errno == errno.EINVAL
+
+
+def test_named_producer_resumes(qname):
+    with ipcq.Queue.create(qname, capacity=64) as c:
+        c.attach(consumer=True)
+        with ipcq.Queue.open(qname) as p:
+            p.attach(producer=True, dedup=True, name="feed")
+            assert p.last_seq() == 0
+            for seq in range(1, 11):
+                assert p.send_seq(seq, b"order %d" % seq) == ipcq.SEND_OK
+        with ipcq.Queue.open(qname) as p:
+            p.attach(producer=True, dedup=True, name="feed")
+            assert p.last_seq() == 10
+            assert p.send_seq(7, b"order 7") == ipcq.SEND_DUPLICATE
+            assert p.send_seq(11, b"order 11") == ipcq.SEND_OK
+            with pytest.raises(ipcq.Error) as e:
+                ipcq.Queue.open(qname).attach(producer=True, dedup=True, name="feed")
+            assert e.value.errno == errno.EBUSY and "feed" in e.value.detail
+        seen = []
+        for _ in range(11):
+            m = c.recv_msg(timeout=5)
+            assert m.data == b"order %d" % m.info.seq and m.info.stream != 0
+            seen.append(m.info.seq)
+        assert seen == list(range(1, 12))
+        st = c.stats()
+        assert st["info"]["dedup_names"] == 1
+        c.dedup_remove("feed")
+
+
+def test_ack_nack_and_side_ring(qname):
+    with ipcq.Queue.create(qname, capacity=16, max_deliveries=5) as q:
+        q.attach(producer=True, consumer=True, ack=True, prefetch=4)
+        q.send(b"again")
+        q.send(b"poison")
+        m = q.recv_msg()
+        assert m.data == b"again" and m.info.deliveries == 1 and m.token
+        assert q.nack(m) is False
+        m = q.recv_msg()
+        assert m.data == b"again" and m.info.redelivered and m.info.deliveries == 2
+        q.ack(m.token)
+        with pytest.raises(ipcq.Error) as e:
+            q.ack(m.token)
+        assert e.value.errno == errno.ESTALE
+        m = q.recv_msg()
+        assert m.data == b"poison"
+        assert q.nack(m, ipcq.NACK_POISON) is True
+        entries = q.poison_list()
+        assert len(entries) == 1 and entries[0]["reason"] == ipcq.REASON_NACKED
+        assert q.poison_peek(entries[0]["id"]) == b"poison"
+        assert q.poison_replay() == 1 and q.poison_list() == []
+        with q.peek() as z:
+            assert bytes(z.data) == b"poison" and z.info.replayed
+            token = z.token
+        assert q.nack(token, ipcq.NACK_POISON) is True
+        assert q.poison_purge() == 1
+        info = q.info()
+        assert info["depth"] == 0 and info["leased"] == 0 and info["side_depth"] == 0
+
+
+def test_stats_as_dict(qname):
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True, consumer=True, name="both")
+        q.send_batch([b"a", b"bb", bytearray(b"ccc")])
+        assert [q.recv() for _ in range(3)] == [b"a", b"bb", b"ccc"]
+        st = q.stats()
+        assert st["info"]["capacity"] == 16 and st["participants"] == 1
+        (me,) = st["participant_stats"]
+        assert me["name"] == "both" and me["alive"] == 1
+        assert me["sent"] == 3 and me["received"] == 3 and me["sent_bytes"] == 6
+        assert qname in ipcq.list_queues()
