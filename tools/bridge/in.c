@@ -1,0 +1,235 @@
+/*
+ * in.c - JetStream -> queue.
+ *
+ * The bridge is the named producer bridge.<stream>.<consumer> of the
+ * queue, and reads the stream through a durable pull consumer of that
+ * name, in batches.  Each message goes into the queue with
+ * ipcq_send_seq() and the stream sequence as its sequence, and is acked
+ * to JetStream (AckAll: the last of each batch) only after the queue took
+ * it.  Dedup across the hop is exact: the queue's dedup table holds the
+ * last stream sequence it accepted, whichever instruction a bridge died
+ * at, so at each start the bridge asks ipcq_last_seq() and makes the
+ * consumer again to start right after it (a message accepted but not
+ * acked is not fetched again; one fetched and not accepted is).  While
+ * running, a message JetStream delivers again (its ack wait ran out while
+ * the queue was full) is recognised by its sequence and only acked.
+ *
+ * Refused messages (larger than the queue's max_msg_size, or delivered
+ * --max-deliver times) go to the --dlq subject with the header
+ * Ipcq-Reason, or, without --dlq, are left in the stream and reported.
+ * The queue's own side ring cannot take them: the library has no call
+ * that puts a producer's message there.
+ *
+ * Backpressure: while the queue is above its high watermark the bridge
+ * fetches nothing; it waits on ipcq_wait_pressure().
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+
+/* The consumer again, starting right after what the queue accepted. */
+static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub)
+{
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	for (unsigned tries = 0; !bridge_stop; tries++) {
+		s = js_DeleteConsumer(b->js, b->o.stream, b->o.consumer, NULL, &jerr);
+		if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr ||
+		    jerr == JSStreamNotFoundErr)
+			break;
+		if (tries % 100 == 0)
+			bridge_log(b, "stream %s: %s; trying again", b->o.stream, natsStatus_GetText(s));
+		bridge_sleep_ms(100);
+	}
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = b->o.consumer;
+	cc.AckPolicy = js_AckAll;
+	cc.FilterSubject = b->o.subject;
+	cc.MaxAckPending = (int64_t)b->o.batch * 4;
+	if (last) {
+		cc.DeliverPolicy = js_DeliverByStartSequence;
+		cc.OptStartSeq = last + 1;
+	}
+	/* The stream may not be there yet (its out-bridge makes it): wait. */
+	for (unsigned tries = 0; !bridge_stop; tries++) {
+		s = js_AddConsumer(&ci, b->js, b->o.stream, &cc, NULL, &jerr);
+		jsConsumerInfo_Destroy(ci);
+		ci = NULL;
+		if (s == NATS_OK)
+			break;
+		if (tries == 0 || tries % 100 == 0)
+			fprintf(stderr, "ipcq-bridge: consumer %s of %s: %s (%d); trying again\n",
+				b->o.consumer, b->o.stream, natsStatus_GetText(s), (int)jerr);
+		bridge_sleep_ms(100);
+	}
+	if (bridge_stop)
+		return -1;
+	jsSubOptions_Init(&so);
+	so.Stream = b->o.stream;
+	so.Consumer = b->o.consumer;
+	s = js_PullSubscribe(sub, b->js, b->o.subject, b->o.consumer, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		fprintf(stderr, "ipcq-bridge: subscribe %s: %s (%d)\n", b->o.consumer,
+			natsStatus_GetText(s), (int)jerr);
+		return -1;
+	}
+	return 0;
+}
+
+/* A message the queue cannot take: to --dlq, or reported. */
+static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, const char *reason)
+{
+	char id[300], num[24];
+
+	bridge_count(b, BC_REFUSED, 1);
+	if (!b->o.dlq) {
+		fprintf(stderr, "ipcq-bridge: stream %s sequence %" PRIu64 " refused (%s); left in the stream\n",
+			b->o.stream, seq, reason);
+		return 0;
+	}
+	snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.stream, b->o.consumer, seq);
+	snprintf(num, sizeof(num), "%" PRIu64, seq);
+	while (!bridge_stop) {
+		natsMsg *m = NULL;
+		jsPubAck *pa = NULL;
+		natsStatus s = natsMsg_Create(&m, b->o.dlq, NULL, natsMsg_GetData(msg),
+					      natsMsg_GetDataLength(msg));
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Reason", reason);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Stream-Seq", num);
+		if (s == NATS_OK)
+			s = js_PublishMsg(&pa, b->js, m, NULL, NULL);
+		natsMsg_Destroy(m);
+		jsPubAck_Destroy(pa);
+		if (s == NATS_OK)
+			return 0;
+		bridge_log(b, "dlq %s: %s; again", b->o.dlq, natsStatus_GetText(s));
+		bridge_count(b, BC_RETRIED, 1);
+		bridge_sleep_ms(100);
+	}
+	return -1;
+}
+
+/* Put one message into the queue; 0 when the queue has it, -1 to stop. */
+static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
+		   uint32_t max_msg_size)
+{
+	const void *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg);
+
+	if ((uint32_t)len > max_msg_size)
+		return refuse(b, msg, seq, "too-large");
+	if (b->o.max_deliver && ndeliv > b->o.max_deliver)
+		return refuse(b, msg, seq, "max-deliver");
+	while (!bridge_stop) {
+		int rc = ipcq_send_seq(b->q, seq, data, (size_t)len, 100000000ll);
+		if (rc == IPCQ_SEND_DUPLICATE) {
+			bridge_count(b, BC_DUPLICATES, 1);
+			return 0;
+		}
+		if (rc >= 0) {
+			bridge_count(b, BC_FORWARDED, 1);
+			return 0;
+		}
+		if (rc == -EMSGSIZE)
+			return refuse(b, msg, seq, "too-large");
+		if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR) {
+			fprintf(stderr, "ipcq-bridge: send: %s\n", ipcq_strerror(rc));
+			return -1;
+		}
+	}
+	return -1;
+}
+
+int bridge_in(struct bridge *b)
+{
+	struct ipcq_attach_opts ao = IPCQ_ATTACH_OPTS_INIT;
+	struct ipcq_info info = { .size = sizeof(info) };
+	natsSubscription *sub = NULL;
+	char name[IPCQ_PARTICIPANT_NAME_MAX + 2];
+	uint64_t last = 0, total = 0;
+	int rc;
+
+	if ((size_t)snprintf(name, sizeof(name), "bridge.%s.%s", b->o.stream, b->o.consumer) >
+	    IPCQ_PARTICIPANT_NAME_MAX) {
+		fprintf(stderr, "ipcq-bridge: producer name bridge.%s.%s is longer than %d bytes\n",
+			b->o.stream, b->o.consumer, IPCQ_PARTICIPANT_NAME_MAX);
+		return -1;
+	}
+	rc = ipcq_info(b->q, &info);
+	if (rc < 0)
+		return -1;
+	ao.flags = IPCQ_ATTACH_DEDUP;
+	ao.name = name;
+	rc = ipcq_attach(b->q, IPCQ_ROLE_PRODUCER, &ao);
+	if (rc >= 0)
+		rc = ipcq_last_seq(b->q, &last);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-bridge: attach %s as %s: %s %s\n", b->o.queue, name,
+			ipcq_strerror(rc), ipcq_errdetail());
+		return -1;
+	}
+	bridge_log(b, "resuming after stream sequence %" PRIu64, last);
+	if (make_consumer(b, last, &sub) < 0)
+		return -1;
+
+	while (!bridge_stop && !(b->o.count && total >= (uint64_t)b->o.count)) {
+		natsMsgList list = { 0 };
+		jsErrCode jerr = 0;
+		natsMsg *ack = NULL;
+		uint64_t t0;
+		natsStatus s;
+
+		if (ipcq_pressure(b->q) == 1) {
+			ipcq_wait_pressure(b->q, 100000000ll);
+			continue;
+		}
+		t0 = bridge_now_ns();
+		s = natsSubscription_Fetch(&list, sub, (int)b->o.batch, 500, &jerr);
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK) {
+			bridge_count(b, BC_RETRIED, 1);
+			bridge_log(b, "fetch: %s (%d)", natsStatus_GetText(s), (int)jerr);
+			bridge_sleep_ms(50);
+			continue;
+		}
+		bridge_set(b, BC_LATENCY_NS, bridge_now_ns() - t0);
+		bridge_set(b, BC_INFLIGHT, (uint64_t)list.Count);
+		for (int i = 0; i < list.Count && !bridge_stop; i++) {
+			jsMsgMetaData *meta = NULL;
+			natsMsg *m = list.Msgs[i];
+			if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+				continue;
+			uint64_t seq = meta->Sequence.Stream, nd = meta->NumDelivered;
+			jsMsgMetaData_Destroy(meta);
+			if (seq <= last) {
+				bridge_count(b, BC_DUPLICATES, 1);
+			} else if (deliver(b, m, seq, nd, info.max_msg_size) < 0) {
+				break;
+			} else {
+				last = seq;
+				total++;
+			}
+			ack = m;
+		}
+		/* AckAll: the last message the queue has settles the batch */
+		if (ack && natsMsg_Ack(ack, NULL) == NATS_OK)
+			bridge_count(b, BC_ACKED, 1);
+		bridge_set(b, BC_INFLIGHT, 0);
+		natsMsgList_Destroy(&list);
+	}
+	natsSubscription_Destroy(sub);
+	return 0;
+}

@@ -1,0 +1,366 @@
+/*
+ * ipcq-bridge - join a local ipcq queue to a NATS JetStream stream.
+ *
+ *   ipcq-bridge out QUEUE --subject SUBJ [options]   queue -> JetStream
+ *   ipcq-bridge in QUEUE --stream NAME [options]     JetStream -> queue
+ *
+ * This file: options, the connection (the client reconnects by itself,
+ * forever), the stream (made with --create), signals and counters.  The
+ * two directions live in out.c and in.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge.h"
+
+volatile sig_atomic_t bridge_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	bridge_stop = 1;
+}
+
+uint64_t bridge_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void bridge_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000l };
+	nanosleep(&ts, NULL);
+}
+
+void bridge_count(struct bridge *b, unsigned c, uint64_t v)
+{
+	__atomic_fetch_add(&b->ctr[c], v, __ATOMIC_RELAXED);
+}
+
+void bridge_set(struct bridge *b, unsigned c, uint64_t v)
+{
+	__atomic_store_n(&b->ctr[c], v, __ATOMIC_RELAXED);
+}
+
+void bridge_log(const struct bridge *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (!b->o.verbose)
+		return;
+	fprintf(stderr, "ipcq-bridge %s %s: ", b->o.dir == BRIDGE_OUT ? "out" : "in", b->o.queue);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+	struct bridge *b = arg;
+	(void)nc;
+	bridge_count(b, BC_RECONNECTS, 1);
+	bridge_log(b, "reconnected");
+}
+
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+	(void)nc;
+	bridge_log(arg, "disconnected; reconnecting");
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: ipcq-bridge out QUEUE --subject SUBJ [options]\n"
+	      "       ipcq-bridge in QUEUE --stream NAME [options]\n"
+	      "  -s, --server URL        NATS server(s), comma-separated (nats://127.0.0.1:4222)\n"
+	      "      --subject SUBJ      out: subject to publish to; in: filter of the consumer\n"
+	      "      --stream NAME       the JetStream stream (in: required; out: with --create)\n"
+	      "      --consumer NAME     in: durable consumer name (ipcq)\n"
+	      "      --create            create the stream when missing (subjects SUBJ and SUBJ.dlq)\n"
+	      "      --duplicates SECS   duplicate window of a created stream (120)\n"
+	      "      --max-msgs N        MaxMsgs of a created stream, discard new (none)\n"
+	      "  -w, --window N          out: publishes awaiting their PubAck (256)\n"
+	      "      --pub-timeout MS    out: a PubAck not back by then is retried (5000)\n"
+	      "      --dlq               out: forward the side ring to SUBJ.dlq and purge it\n"
+	      "      --dlq SUBJ          in: publish refused messages to SUBJ\n"
+	      "  -b, --batch N           in: messages per fetch (256)\n"
+	      "      --max-deliver N     in: deliveries after which a message is refused (10)\n"
+	      "  -n, --count N           stop after N messages\n"
+	      "  -v, --verbose           say what happens on stderr\n",
+	      f);
+}
+
+static int parse_i64(const char *s, int64_t min, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct bridge_opts *o)
+{
+	enum { O_SUBJECT = 256, O_STREAM, O_CONSUMER, O_CREATE, O_DUP, O_MAXMSGS, O_PUBTO,
+	       O_DLQ, O_MAXDELIVER };
+	static const struct option lo[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "subject", required_argument, NULL, O_SUBJECT },
+		{ "stream", required_argument, NULL, O_STREAM },
+		{ "consumer", required_argument, NULL, O_CONSUMER },
+		{ "create", no_argument, NULL, O_CREATE },
+		{ "duplicates", required_argument, NULL, O_DUP },
+		{ "max-msgs", required_argument, NULL, O_MAXMSGS },
+		{ "window", required_argument, NULL, 'w' },
+		{ "pub-timeout", required_argument, NULL, O_PUBTO },
+		{ "dlq", optional_argument, NULL, O_DLQ },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "max-deliver", required_argument, NULL, O_MAXDELIVER },
+		{ "count", required_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t v;
+	int c;
+
+	if (argc < 3) {
+		usage(stderr);
+		return -1;
+	}
+	if (!strcmp(argv[1], "out"))
+		o->dir = BRIDGE_OUT;
+	else if (!strcmp(argv[1], "in"))
+		o->dir = BRIDGE_IN;
+	else {
+		fprintf(stderr, "ipcq-bridge: direction must be out or in, not '%s'\n", argv[1]);
+		return -1;
+	}
+	o->queue = argv[2];
+	optind = 3;
+	while ((c = getopt_long(argc, argv, "s:w:b:n:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->server = optarg; break;
+		case O_SUBJECT: o->subject = optarg; break;
+		case O_STREAM: o->stream = optarg; break;
+		case O_CONSUMER: o->consumer = optarg; break;
+		case O_CREATE: o->create = 1; break;
+		case O_DLQ:
+			if (o->dir == BRIDGE_OUT) {
+				if (optarg) {
+					fprintf(stderr, "ipcq-bridge: out takes --dlq without a subject (SUBJ.dlq)\n");
+					return -1;
+				}
+				o->dlq_fwd = 1;
+			} else {
+				if (!optarg) {
+					fprintf(stderr, "ipcq-bridge: in needs --dlq=SUBJ\n");
+					return -1;
+				}
+				o->dlq = optarg;
+			}
+			break;
+		case O_DUP:
+		case O_MAXMSGS:
+		case O_PUBTO:
+		case O_MAXDELIVER:
+		case 'w':
+		case 'b':
+		case 'n':
+			if (parse_i64(optarg, c == O_MAXMSGS || c == 'n' ? 0 : 1, &v) < 0 ||
+			    ((c == 'w' || c == 'b' || c == O_MAXDELIVER) && v > 65536)) {
+				fprintf(stderr, "ipcq-bridge: bad number '%s'\n", optarg);
+				return -1;
+			}
+			if (c == O_DUP) o->dup_window_s = v;
+			else if (c == O_MAXMSGS) o->max_msgs = v;
+			else if (c == O_PUBTO) o->pub_timeout_ms = v;
+			else if (c == O_MAXDELIVER) o->max_deliver = (unsigned)v;
+			else if (c == 'w') o->window = (unsigned)v;
+			else if (c == 'b') o->batch = (unsigned)v;
+			else o->count = v;
+			break;
+		case 'v': o->verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ipcq-bridge: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->dir == BRIDGE_OUT && !o->subject) {
+		fprintf(stderr, "ipcq-bridge: out needs --subject\n");
+		return -1;
+	}
+	if (o->dir == BRIDGE_IN && !o->stream) {
+		fprintf(stderr, "ipcq-bridge: in needs --stream\n");
+		return -1;
+	}
+	if (o->create && (!o->stream || !o->subject)) {
+		fprintf(stderr, "ipcq-bridge: --create needs --stream and --subject\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int connect_nats(struct bridge *b)
+{
+	natsOptions *no = NULL;
+	natsStatus s;
+	char *servers[16];
+	char *list = strdup(b->o.server);
+	int n = 0;
+
+	if (!list)
+		return -1;
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 16;
+	     t = strtok_r(NULL, ",", &save))
+		servers[n++] = t;
+	s = natsOptions_Create(&no);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(no, (const char **)servers, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(no, "ipcq-bridge");
+	/* Reconnect forever, quickly.  A reconnect buffer of one byte: a publish while
+	 * disconnected fails at once, so the out-bridge sends it again after
+	 * the publishes in flight, in order, instead of the client sending it
+	 * before an earlier one that the broken connection lost. */
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(no, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(no, 100);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(no, 1);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(no, on_reconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(no, on_disconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPendingMsgs(no, 1 << 20);
+	if (s == NATS_OK) {
+		s = natsConnection_Connect(&b->nc, no);
+		/* With RetryOnFailedConnect the client keeps trying by itself. */
+		if (s == NATS_NOT_YET_CONNECTED)
+			s = NATS_OK;
+	}
+	natsOptions_Destroy(no);
+	free(list);
+	if (s != NATS_OK) {
+		fprintf(stderr, "ipcq-bridge: connect %s: %s\n", b->o.server, natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* The stream, when --create asks for it: the subject and its .dlq. */
+static int create_stream(struct bridge *b)
+{
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	char dlq[512];
+	const char *subjects[2] = { b->o.subject, dlq };
+	natsStatus s;
+
+	snprintf(dlq, sizeof(dlq), "%s.dlq", b->o.subject);
+	for (int tries = 0;; tries++) {
+		s = js_GetStreamInfo(&si, b->js, b->o.stream, NULL, &jerr);
+		if (s == NATS_OK) {
+			jsStreamInfo_Destroy(si);
+			return 0;
+		}
+		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+			break;
+		if (bridge_stop || tries > 100) {
+			fprintf(stderr, "ipcq-bridge: stream %s: %s\n", b->o.stream,
+				natsStatus_GetText(s));
+			return -1;
+		}
+		bridge_sleep_ms(100);
+	}
+	jsStreamConfig_Init(&sc);
+	sc.Name = b->o.stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 2;
+	sc.Storage = js_FileStorage;
+	sc.Duplicates = b->o.dup_window_s * 1000000000ll;
+	if (b->o.max_msgs > 0) {
+		sc.MaxMsgs = b->o.max_msgs;
+		sc.Discard = js_DiscardNew;
+	}
+	s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+	if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+		fprintf(stderr, "ipcq-bridge: create stream %s: %s (%d)\n", b->o.stream,
+			natsStatus_GetText(s), (int)jerr);
+		return -1;
+	}
+	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bridge b;
+	struct sigaction sa;
+	jsOptions jo;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	b.o.server = "nats://127.0.0.1:4222";
+	b.o.consumer = "ipcq";
+	b.o.dup_window_s = 120;
+	b.o.window = 256;
+	b.o.batch = 256;
+	b.o.max_deliver = 10;
+	b.o.pub_timeout_ms = 5000;
+	if (parse_args(argc, argv, &b.o) < 0)
+		return 2;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = ipcq_open(b.o.queue, &b.q);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-bridge: open %s: %s %s\n", b.o.queue, ipcq_strerror(rc),
+			ipcq_errdetail());
+		return 1;
+	}
+	if (nats_Open(-1) != NATS_OK || connect_nats(&b) < 0)
+		return 1;
+	jsOptions_Init(&jo);
+	jo.Wait = 5000;
+	if (b.o.dir == BRIDGE_OUT) {
+		if ((size_t)b.o.window * 2 > (size_t)INT32_MAX)
+			return 2;
+		jo.PublishAsync.MaxPending = b.o.window;
+		bridge_out_setup(&b, &jo);
+	}
+	if (natsConnection_JetStream(&b.js, b.nc, &jo) != NATS_OK) {
+		fprintf(stderr, "ipcq-bridge: no JetStream context\n");
+		return 1;
+	}
+	if (b.o.create && create_stream(&b) < 0)
+		return 1;
+	rc = b.o.dir == BRIDGE_OUT ? bridge_out(&b) : bridge_in(&b);
+
+	jsCtx_Destroy(b.js);
+	natsConnection_Destroy(b.nc);
+	ipcq_close(b.q);
+	nats_Close();
+	return rc < 0 ? 1 : 0;
+}

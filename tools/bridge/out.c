@@ -1,0 +1,462 @@
+/*
+ * out.c - queue -> JetStream.
+ *
+ * The bridge is an ack-mode consumer of the queue.  Each message it
+ * receives becomes a record of a ring of `window` records and is published
+ * asynchronously with the header Nats-Msg-Id: <queue>/<producer>/<seq>;
+ * its ipcq lease is acked only once its PubAck arrived.  So:
+ *
+ *  - a bridge killed at any instant leaves the messages it had not acked
+ *    leased to a dead consumer; the next bridge gets them again
+ *    (redelivered) and publishes them again with the same Msg-Id, which
+ *    JetStream drops inside its duplicate window;
+ *  - a publish that fails (no responders, stream limits, a PubAck that did
+ *    not come back within --pub-timeout) is kept: the bridge takes no new
+ *    message until every publish in flight is settled, then sends the
+ *    failed ones again, in their order, with a growing pause;
+ *  - messages come out of the queue in each producer's order, and those
+ *    given again after a crash (in lease-pool order) are sorted back into
+ *    it before they are published.
+ *
+ * Threads: the main thread owns the queue handle (receive, ack) and
+ * publishes; the client's thread runs on_puback(), which only marks the
+ * record and wakes the main thread.  mu guards the records' states.
+ *
+ * Producer identity in the Msg-Id: a named producer is n<dedup index>,
+ * stable as long as the name stays in the queue's dedup table; an
+ * anonymous one is p<participant index>, whose sequence starts again at 1
+ * when another process takes the entry, so only named producers give ids
+ * that never repeat.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+
+enum { REC_FREE, REC_READY, REC_INFLIGHT, REC_OK, REC_FAILED };
+
+struct rec {
+	natsMsg *msg;         /* while REC_INFLIGHT: the library's, compared only */
+	uint64_t token;       /* the ipcq lease */
+	uint64_t t_pub;
+	uint64_t seq;
+	uint32_t producer, stream, deliveries;
+	unsigned state;
+	uint32_t len, cap;
+	char *data;
+};
+
+struct out {
+	struct bridge *b;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rec *r;
+	unsigned n;           /* records (window) */
+	uint64_t head, tail;  /* records [head, tail) are in use */
+	unsigned inflight, failed;
+	natsStatus last_err;
+	int last_code;
+	char dlq[512];
+};
+
+static struct out g_out;
+
+static struct rec *rec_at(struct out *o, uint64_t i)
+{
+	return &o->r[i % o->n];
+}
+
+/* The client's thread: a PubAck, or a failure, for one publish. */
+static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	struct out *o = closure;
+	(void)js;
+	pthread_mutex_lock(&o->mu);
+	for (uint64_t i = o->head; i < o->tail; i++) {
+		struct rec *r = rec_at(o, i);
+		if (r->state != REC_INFLIGHT || r->msg != msg)
+			continue;
+		r->msg = NULL;
+		o->inflight--;
+		if (pa) {
+			r->state = REC_OK;
+			if (pa->Duplicate)
+				bridge_count(o->b, BC_DUPLICATES, 1);
+			bridge_set(o->b, BC_LATENCY_NS, bridge_now_ns() - r->t_pub);
+		} else {
+			r->state = REC_FAILED;
+			o->failed++;
+			if (pae) {
+				o->last_err = pae->Err;
+				o->last_code = (int)pae->ErrCode;
+			}
+		}
+		break;
+	}
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void rec_id(const struct out *o, const struct rec *r, char *id, size_t cap,
+		   char *prod, size_t pcap)
+{
+	if (r->stream)
+		snprintf(prod, pcap, "n%" PRIu32, r->stream - 1);
+	else
+		snprintf(prod, pcap, "p%" PRIu32, r->producer);
+	snprintf(id, cap, "%s/%s/%" PRIu64, o->b->o.queue, prod, r->seq);
+}
+
+static natsStatus make_msg(struct out *o, const struct rec *r, natsMsg **m)
+{
+	char id[IPCQ_NAME_MAX + 64], prod[24], num[24];
+	natsStatus s;
+
+	rec_id(o, r, id, sizeof(id), prod, sizeof(prod));
+	s = natsMsg_Create(m, o->b->o.subject, NULL, r->data, (int)r->len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(*m, "Nats-Msg-Id", id);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(*m, "Ipcq-Producer", prod);
+	snprintf(num, sizeof(num), "%" PRIu64, r->seq);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(*m, "Ipcq-Seq", num);
+	snprintf(num, sizeof(num), "%" PRIu32, r->deliveries);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(*m, "Ipcq-Deliveries", num);
+	return s;
+}
+
+/* Publish record i (REC_READY or REC_FAILED); the main thread only. */
+static void publish(struct out *o, uint64_t i)
+{
+	struct rec *r = rec_at(o, i);
+	jsPubOptions po;
+	natsMsg *m = NULL;
+	natsStatus s = make_msg(o, r, &m);
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = o->b->o.pub_timeout_ms;
+	pthread_mutex_lock(&o->mu);
+	if (r->state == REC_FAILED)
+		o->failed--;
+	r->state = REC_INFLIGHT;
+	r->msg = m;
+	r->t_pub = bridge_now_ns();
+	o->inflight++;
+	pthread_mutex_unlock(&o->mu);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(o->b->js, &m, &po);
+	if (s != NATS_OK) {
+		/* not taken by the library: on_puback() will not see it */
+		pthread_mutex_lock(&o->mu);
+		if (r->state == REC_INFLIGHT) {
+			r->state = REC_FAILED;
+			r->msg = NULL;
+			o->inflight--;
+			o->failed++;
+			o->last_err = s;
+			o->last_code = 0;
+		}
+		pthread_mutex_unlock(&o->mu);
+	}
+	natsMsg_Destroy(m);
+	bridge_set(o->b, BC_INFLIGHT, o->inflight);
+}
+
+/* Ack the leases of every record whose PubAck came; free them. */
+static uint64_t settle(struct out *o)
+{
+	uint64_t tokens[256];
+	unsigned nt = 0;
+	uint64_t done = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&o->mu);
+		for (uint64_t i = o->head; i < o->tail && nt < 256; i++) {
+			struct rec *r = rec_at(o, i);
+			if (r->state == REC_OK) {
+				tokens[nt++] = r->token;
+				r->state = REC_FREE;
+			}
+		}
+		while (o->head < o->tail && rec_at(o, o->head)->state == REC_FREE)
+			o->head++;
+		pthread_mutex_unlock(&o->mu);
+		if (!nt)
+			return done;
+		for (unsigned k = 0; k < nt; k++) {
+			int rc = ipcq_ack(o->b->q, tokens[k]);
+			if (rc < 0)
+				fprintf(stderr, "ipcq-bridge: ack: %s\n", ipcq_strerror(rc));
+		}
+		bridge_count(o->b, BC_ACKED, nt);
+		done += nt;
+		nt = 0;
+	}
+}
+
+/* Put a received message in the next record (READY, not yet published). */
+static int take(struct out *o, const void *buf, int len, const struct ipcq_msginfo *mi)
+{
+	struct rec *r = rec_at(o, o->tail);
+	if ((uint32_t)len > r->cap) {
+		char *d = realloc(r->data, (size_t)len);
+		if (!d)
+			return -ENOMEM;
+		r->data = d;
+		r->cap = (uint32_t)len;
+	}
+	memcpy(r->data, buf, (size_t)len);
+	r->len = (uint32_t)len;
+	r->token = mi->token;
+	r->seq = mi->seq;
+	r->producer = mi->producer;
+	r->stream = mi->stream;
+	r->deliveries = mi->deliveries;
+	r->state = REC_READY;
+	pthread_mutex_lock(&o->mu);
+	o->tail++;
+	pthread_mutex_unlock(&o->mu);
+	bridge_count(o->b, BC_FORWARDED, 1);
+	return 0;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+	uint64_t kx = x->stream ? x->stream : 0x100000000ull + x->producer;
+	uint64_t ky = y->stream ? y->stream : 0x100000000ull + y->producer;
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static const char *reason_name(uint32_t reason)
+{
+	switch (reason) {
+	case IPCQ_REASON_NACKED: return "nacked";
+	case IPCQ_REASON_MAX_DELIVERIES: return "max-deliveries";
+	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer-crashed";
+	default: return "unknown";
+	}
+}
+
+/* --dlq: publish the side ring's entries to <subject>.dlq, purge each
+ * once JetStream has it.  A crash between the two sends it again with the
+ * same Msg-Id. */
+static void forward_side(struct out *o, char **buf, size_t *cap)
+{
+	struct ipcq_poison p[16];
+	int n = ipcq_poison_list(o->b->q, 0, p, 16);
+
+	for (int i = 0; i < n && !bridge_stop; i++) {
+		char id[IPCQ_NAME_MAX + 64], num[24];
+		natsMsg *m = NULL;
+		jsPubAck *pa = NULL;
+		struct ipcq_poison info;
+		int len;
+
+		if (p[i].len > *cap) {
+			char *nb = realloc(*buf, p[i].len);
+			if (!nb)
+				return;
+			*buf = nb;
+			*cap = p[i].len;
+		}
+		len = ipcq_poison_peek(o->b->q, p[i].id, *buf, *cap, &info);
+		if (len < 0)
+			continue;
+		snprintf(id, sizeof(id), "%s/poison/%" PRIu64, o->b->o.queue, p[i].id);
+		natsStatus s = natsMsg_Create(&m, o->dlq, NULL, *buf, len);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Reason", reason_name(info.reason));
+		snprintf(num, sizeof(num), info.stream ? "n%" PRIu32 : "p%" PRIu32,
+			 info.stream ? info.stream - 1 : info.producer);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Producer", num);
+		snprintf(num, sizeof(num), "%" PRIu64, info.seq);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Seq", num);
+		snprintf(num, sizeof(num), "%" PRIu32, info.deliveries);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Ipcq-Deliveries", num);
+		if (s == NATS_OK)
+			s = js_PublishMsg(&pa, o->b->js, m, NULL, NULL);
+		natsMsg_Destroy(m);
+		jsPubAck_Destroy(pa);
+		if (s != NATS_OK) {
+			bridge_log(o->b, "dlq publish: %s", natsStatus_GetText(s));
+			return;
+		}
+		if (ipcq_poison_purge(o->b->q, p[i].id) >= 0)
+			bridge_count(o->b, BC_REFUSED, 1);
+	}
+}
+
+/* Failed publishes: once nothing is in flight, send them again in order. */
+static void retry_failed(struct out *o, unsigned *backoff_ms)
+{
+	uint64_t head, tail;
+
+	pthread_mutex_lock(&o->mu);
+	while (o->inflight && !bridge_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000000l;
+		if (ts.tv_nsec >= 1000000000l) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000l;
+		}
+		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+	}
+	head = o->head;
+	tail = o->tail;
+	bridge_log(o->b, "%u publishes failed (%s, code %d); again in %u ms", o->failed,
+		   natsStatus_GetText(o->last_err), o->last_code, *backoff_ms);
+	pthread_mutex_unlock(&o->mu);
+	settle(o);
+	for (unsigned slept = 0; slept < *backoff_ms && !bridge_stop; slept += 10)
+		bridge_sleep_ms(10);
+	if (*backoff_ms < 2000)
+		*backoff_ms *= 2;
+	for (uint64_t i = head; i < tail && !bridge_stop; i++) {
+		if (rec_at(o, i)->state == REC_FAILED) {
+			bridge_count(o->b, BC_RETRIED, 1);
+			publish(o, i);
+		}
+	}
+}
+
+/* Wait a little for PubAcks when nothing else can be done. */
+static void wait_pubacks(struct out *o, long ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += ns;
+	if (ts.tv_nsec >= 1000000000l) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000l;
+	}
+	pthread_mutex_lock(&o->mu);
+	if (o->inflight && !o->failed)
+		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+	pthread_mutex_unlock(&o->mu);
+}
+
+void bridge_out_setup(struct bridge *b, jsOptions *jo)
+{
+	g_out.b = b;
+	jo->PublishAsync.AckHandler = on_puback;
+	jo->PublishAsync.AckHandlerClosure = &g_out;
+}
+
+int bridge_out(struct bridge *b)
+{
+	struct out *o = &g_out;
+	struct ipcq_attach_opts ao = IPCQ_ATTACH_OPTS_INIT;
+	struct ipcq_info info = { .size = sizeof(info) };
+	struct ipcq_msginfo mi;
+	char *buf = NULL, *side = NULL;
+	size_t side_cap = 0;
+	unsigned backoff_ms = 100;
+	uint64_t acked = 0, next_side = 0;
+	int rc;
+
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	snprintf(o->dlq, sizeof(o->dlq), "%s.dlq", b->o.subject);
+	rc = ipcq_info(b->q, &info);
+	if (rc < 0)
+		goto fail;
+	o->n = b->o.window;
+	if (info.lease_capacity && o->n > info.lease_capacity)
+		o->n = info.lease_capacity;
+	o->r = calloc(o->n, sizeof(*o->r));
+	buf = malloc(info.max_msg_size ? info.max_msg_size : 1);
+	if (!o->r || !buf) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	ao.flags = IPCQ_ATTACH_ACK;
+	ao.prefetch = o->n;
+	ao.name = "bridge.out";
+	rc = ipcq_attach(b->q, IPCQ_ROLE_CONSUMER, &ao);
+	if (rc < 0) {
+		fprintf(stderr, "ipcq-bridge: attach %s: %s %s\n", b->o.queue, ipcq_strerror(rc),
+			ipcq_errdetail());
+		goto fail;
+	}
+
+	/* What a dead bridge held comes back first, in lease-pool order: sort
+	 * it into each producer's order before publishing any of it. */
+	rc = ipcq_info(b->q, &info);
+	if (rc < 0)
+		goto fail;
+	while (o->tail < o->n && info.redeliverable) {
+		rc = ipcq_recv(b->q, buf, info.max_msg_size, &mi, IPCQ_NOWAIT);
+		if (rc < 0)
+			break;
+		if (take(o, buf, rc, &mi) < 0)
+			goto fail;
+		if (!(mi.flags & IPCQ_MSG_REDELIVERED))
+			break;
+	}
+	if (o->tail) {
+		bridge_log(b, "%" PRIu64 " messages given again after a restart", o->tail);
+		qsort(o->r, (size_t)o->tail, sizeof(*o->r), rec_cmp);
+		for (uint64_t i = 0; i < o->tail; i++)
+			publish(o, i);
+	}
+
+	while (!bridge_stop) {
+		acked += settle(o);
+		if (b->o.count && acked >= (uint64_t)b->o.count)
+			break;
+		if (o->failed) {
+			retry_failed(o, &backoff_ms);
+			continue;
+		}
+		if (b->o.dlq_fwd && bridge_now_ns() >= next_side) {
+			forward_side(o, &side, &side_cap);
+			next_side = bridge_now_ns() + 100000000ull;
+		}
+		if (o->tail - o->head >= o->n) {
+			wait_pubacks(o, 20000000l);
+			continue;
+		}
+		rc = ipcq_recv(b->q, buf, info.max_msg_size, &mi,
+			       o->inflight ? 1000000ll : 50000000ll);
+		if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == -EINTR)
+			continue;
+		if (rc == -EBUSY) {
+			wait_pubacks(o, 20000000l);
+			continue;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "ipcq-bridge: recv: %s\n", ipcq_strerror(rc));
+			goto fail;
+		}
+		backoff_ms = 100;
+		if (take(o, buf, rc, &mi) < 0)
+			goto fail;
+		publish(o, o->tail - 1);
+	}
+	/* Stopping: let the PubAcks in flight come back, ack their leases;
+	 * what stays leased is delivered again to the next bridge. */
+	for (uint64_t end = bridge_now_ns() + (uint64_t)b->o.pub_timeout_ms * 1000000ull;
+	     o->inflight && bridge_now_ns() < end;)
+		wait_pubacks(o, 20000000l);
+	settle(o);
+	rc = 0;
+fail:
+	free(buf);
+	free(side);
+	return rc < 0 ? -1 : 0;
+}
