@@ -13,6 +13,7 @@ reused bytearray).
 """
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import time
@@ -26,11 +27,31 @@ COUNTS = {64: 400000, 65536: 20000}
 def ipcq_producer(name, size, n, go):
     with ipcq.Queue.open(name) as q:
         q.attach(producer=True)
-        msg = b"x" * size
-        send = q.send
-        go.wait()
-        for _ in range(n):
-            send(msg)
+        peer_producer(q, "send", size, n, go)
+
+
+def peer_producer(sender, method, size, n, go):
+    """Send n messages of size bytes with sender.method, once go is set."""
+    msg = b"x" * size
+    send = getattr(sender, method)
+    go.wait()
+    for _ in range(n):
+        send(msg)
+
+
+def timed(producer, args, receive, n):
+    """Start producer(*args, go) in a process, let it go, and return the
+    seconds this process takes to receive() n messages."""
+    go = mp.Event()
+    p = mp.Process(target=producer, args=args + (go,))
+    p.start()
+    go.set()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        receive()
+    dt = time.perf_counter() - t0
+    p.join()
+    return dt
 
 
 def run_ipcq(size, n, into):
@@ -38,70 +59,21 @@ def run_ipcq(size, n, into):
     with ipcq.Queue.create(name, capacity=1024 if size <= 4096 else 256,
                            max_msg_size=size) as q:
         q.attach(consumer=True)
-        go = mp.Event()
-        p = mp.Process(target=ipcq_producer, args=(name, size, n, go))
-        p.start()
         buf = bytearray(size)
-        go.set()
-        t0 = time.perf_counter()
-        if into:
-            recv_into = q.recv_into
-            for _ in range(n):
-                recv_into(buf)
-        else:
-            recv = q.recv
-            for _ in range(n):
-                recv()
-        dt = time.perf_counter() - t0
-        p.join()
+        receive = functools.partial(q.recv_into, buf) if into else q.recv
+        dt = timed(ipcq_producer, (name, size, n), receive, n)
     ipcq.unlink(name)
     return dt
 
 
-def mpq_producer(queue, size, n, go):
-    msg = b"x" * size
-    put = queue.put
-    go.wait()
-    for _ in range(n):
-        put(msg)
-
-
 def run_mpq(size, n):
     queue = mp.Queue(maxsize=1024)
-    go = mp.Event()
-    p = mp.Process(target=mpq_producer, args=(queue, size, n, go))
-    p.start()
-    get = queue.get
-    go.set()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        get()
-    dt = time.perf_counter() - t0
-    p.join()
-    return dt
-
-
-def pipe_producer(conn, size, n, go):
-    msg = b"x" * size
-    send = conn.send_bytes
-    go.wait()
-    for _ in range(n):
-        send(msg)
+    return timed(peer_producer, (queue, "put", size, n), queue.get, n)
 
 
 def run_pipe(size, n):
     r, w = mp.Pipe(duplex=False)
-    go = mp.Event()
-    p = mp.Process(target=pipe_producer, args=(w, size, n, go))
-    p.start()
-    recv = r.recv_bytes
-    go.set()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        recv()
-    dt = time.perf_counter() - t0
-    p.join()
-    return dt
+    return timed(peer_producer, (w, "send_bytes", size, n), r.recv_bytes, n)
 
 
 def main():

@@ -35,7 +35,7 @@ $(B)/python/peer: python/tests/peer.c tests/testutil.h $(STATIC) | $(B)/python
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(STATIC) $(SANLD) $(LIBS)
 
 python-build:
-	$(MAKE) --no-print-directory lib $(PY_B)/python/peer V=release
+	$(MAKE) --no-print-directory lib $(PY_B)/python/peer $(PY_B)/examples/producer V=release
 
 python-test: python-build
 	$(PY_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
