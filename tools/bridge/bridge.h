@@ -74,7 +74,12 @@ void bridge_log(const struct bridge *b, const char *fmt, ...)
 uint64_t bridge_now_ns(void);
 void bridge_sleep_ms(unsigned ms);
 
+int bridge_connect(struct bridge *b);
+void bridge_disconnect(struct bridge *b);
+int bridge_reconnect_if_closed(struct bridge *b);
 void bridge_out_setup(struct bridge *b, jsOptions *jo);
+void bridge_out_connected(natsConnection *nc);
+void bridge_out_disconnected(natsConnection *nc);
 int bridge_out(struct bridge *b);
 int bridge_in(struct bridge *b);
 

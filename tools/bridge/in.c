@@ -48,6 +48,8 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 		if (tries % 100 == 0)
 			bridge_log(b, "stream %s: %s; trying again", b->o.stream, natsStatus_GetText(s));
 		bridge_sleep_ms(100);
+		if (bridge_reconnect_if_closed(b) < 0)
+			return -1;
 	}
 	jsConsumerConfig_Init(&cc);
 	cc.Durable = b->o.consumer;
@@ -69,6 +71,8 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 			fprintf(stderr, "ipcq-bridge: consumer %s of %s: %s (%d); trying again\n",
 				b->o.consumer, b->o.stream, natsStatus_GetText(s), (int)jerr);
 		bridge_sleep_ms(100);
+		if (bridge_reconnect_if_closed(b) < 0)
+			return -1;
 	}
 	if (bridge_stop)
 		return -1;
@@ -82,6 +86,15 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 		return -1;
 	}
 	return 0;
+}
+
+/* Drop the subscription, make the consumer again after @last. */
+static int restart_consumer(struct bridge *b, uint64_t last, natsSubscription **sub)
+{
+	natsSubscription_Destroy(*sub);
+	*sub = NULL;
+	bridge_count(b, BC_RETRIED, 1);
+	return make_consumer(b, last, sub);
 }
 
 /* A message the queue cannot take: to --dlq, or reported. */
@@ -117,6 +130,8 @@ static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, const char *reas
 		bridge_log(b, "dlq %s: %s; again", b->o.dlq, natsStatus_GetText(s));
 		bridge_count(b, BC_RETRIED, 1);
 		bridge_sleep_ms(100);
+		if (bridge_reconnect_if_closed(b) < 0)
+			return -1;
 	}
 	return -1;
 }
@@ -184,15 +199,30 @@ int bridge_in(struct bridge *b)
 	if (make_consumer(b, last, &sub) < 0)
 		return -1;
 
-	while (!bridge_stop && !(b->o.count && total >= (uint64_t)b->o.count)) {
+	for (uint64_t next_cons = 1; !bridge_stop && !(b->o.count && total >= (uint64_t)b->o.count);) {
 		natsMsgList list = { 0 };
 		jsErrCode jerr = 0;
 		natsMsg *ack = NULL;
+		int resync = 0;
 		uint64_t t0;
 		natsStatus s;
 
 		if (ipcq_pressure(b->q) == 1) {
 			ipcq_wait_pressure(b->q, 100000000ll);
+			continue;
+		}
+		/* Deliveries of an earlier fetch that ended before they came
+		 * wait in the subscription.  natsSubscription_Fetch() of the C
+		 * client 3.4 overruns its array when they are more than half a
+		 * batch; and they are taken care of exactly anyway by making the
+		 * consumer again after the last sequence the queue accepted. */
+		int pending = 0;
+		if (natsSubscription_GetPending(sub, &pending, NULL) == NATS_OK && pending > 0) {
+			bridge_log(b, "%d deliveries of an ended fetch: starting again after stream sequence %" PRIu64,
+				   pending, last);
+			if (restart_consumer(b, last, &sub) < 0)
+				break;
+			next_cons = 1;
 			continue;
 		}
 		t0 = bridge_now_ns();
@@ -202,7 +232,16 @@ int bridge_in(struct bridge *b)
 		if (s != NATS_OK) {
 			bridge_count(b, BC_RETRIED, 1);
 			bridge_log(b, "fetch: %s (%d)", natsStatus_GetText(s), (int)jerr);
-			bridge_sleep_ms(50);
+			if (natsConnection_IsClosed(b->nc)) {
+				/* connect again; the consumer starts again after last */
+				natsSubscription_Destroy(sub);
+				sub = NULL;
+				if (bridge_reconnect_if_closed(b) < 0 || make_consumer(b, last, &sub) < 0)
+					break;
+				next_cons = 1;
+			} else {
+				bridge_sleep_ms(50);
+			}
 			continue;
 		}
 		bridge_set(b, BC_LATENCY_NS, bridge_now_ns() - t0);
@@ -213,7 +252,20 @@ int bridge_in(struct bridge *b)
 			if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
 				continue;
 			uint64_t seq = meta->Sequence.Stream, nd = meta->NumDelivered;
+			uint64_t cseq = meta->Sequence.Consumer;
 			jsMsgMetaData_Destroy(meta);
+			/* Every delivery, a first one or not, takes the consumer's next
+			 * sequence: a jump means deliveries that never reached us (a
+			 * fetch cut by a server restart), which JetStream would give
+			 * again only after the ack wait, behind later messages. */
+			if (cseq != next_cons) {
+				bridge_log(b, "consumer sequence %" PRIu64 ", expected %" PRIu64
+					   ": starting again after stream sequence %" PRIu64,
+					   cseq, next_cons, last);
+				resync = 1;
+				break;
+			}
+			next_cons++;
 			if (seq <= last) {
 				bridge_count(b, BC_DUPLICATES, 1);
 			} else if (deliver(b, m, seq, nd, info.max_msg_size) < 0) {
@@ -229,6 +281,11 @@ int bridge_in(struct bridge *b)
 			bridge_count(b, BC_ACKED, 1);
 		bridge_set(b, BC_INFLIGHT, 0);
 		natsMsgList_Destroy(&list);
+		if (resync) {
+			if (restart_consumer(b, last, &sub) < 0)
+				break;
+			next_cons = 1;
+		}
 	}
 	natsSubscription_Destroy(sub);
 	return 0;

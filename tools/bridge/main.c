@@ -61,18 +61,13 @@ void bridge_log(const struct bridge *b, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void on_reconnected(natsConnection *nc, void *arg)
+static void on_disconnected(natsConnection *nc, void *arg)
 {
 	struct bridge *b = arg;
 	(void)nc;
-	bridge_count(b, BC_RECONNECTS, 1);
-	bridge_log(b, "reconnected");
-}
-
-static void on_disconnected(natsConnection *nc, void *arg)
-{
-	(void)nc;
-	bridge_log(arg, "disconnected; reconnecting");
+	if (b->o.dir == BRIDGE_OUT)
+		bridge_out_disconnected(nc);
+	bridge_log(b, "disconnected");
 }
 
 static void usage(FILE *f)
@@ -213,13 +208,28 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 	return 0;
 }
 
-static int connect_nats(struct bridge *b)
+/*
+ * Connect and make the JetStream context.  The bridge does not let the
+ * client reconnect by itself.  While reconnecting, the client keeps what
+ * is published in a buffer and sends it first on the new connection,
+ * ahead of earlier publishes that the broken connection lost and that
+ * come back only as PubAck timeouts: they would be stored out of their
+ * order.  And a pull subscription carried over a reconnect has deliveries
+ * the old server made that never arrive.  So a broken connection is closed
+ * and the bridge connects again itself: the out-bridge counts every
+ * publish in flight as failed and sends those again, in order, before
+ * anything new (out.c); the in-bridge makes its consumer again right
+ * after the last sequence the queue accepted (in.c).
+ */
+int bridge_connect(struct bridge *b)
 {
 	natsOptions *no = NULL;
+	natsConnection *nc = NULL;
+	jsOptions jo;
 	natsStatus s;
 	char *servers[16];
 	char *list = strdup(b->o.server);
-	int n = 0;
+	int n = 0, out = b->o.dir == BRIDGE_OUT;
 
 	if (!list)
 		return -1;
@@ -231,29 +241,19 @@ static int connect_nats(struct bridge *b)
 		s = natsOptions_SetServers(no, (const char **)servers, n);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(no, "ipcq-bridge");
-	/* Reconnect forever, quickly.  A reconnect buffer of one byte: a publish while
-	 * disconnected fails at once, so the out-bridge sends it again after
-	 * the publishes in flight, in order, instead of the client sending it
-	 * before an earlier one that the broken connection lost. */
 	if (s == NATS_OK)
-		s = natsOptions_SetMaxReconnect(no, -1);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectWait(no, 100);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectBufSize(no, 1);
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(no, true, NULL, NULL);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(no, on_reconnected, b);
+		s = natsOptions_SetAllowReconnect(no, false);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(no, on_disconnected, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPendingMsgs(no, 1 << 20);
-	if (s == NATS_OK) {
-		s = natsConnection_Connect(&b->nc, no);
-		/* With RetryOnFailedConnect the client keeps trying by itself. */
-		if (s == NATS_NOT_YET_CONNECTED)
-			s = NATS_OK;
+	/* until connected, or stopped */
+	while (s == NATS_OK) {
+		s = natsConnection_Connect(&nc, no);
+		if (s == NATS_OK || bridge_stop)
+			break;
+		bridge_sleep_ms(100);
+		s = NATS_OK;
 	}
 	natsOptions_Destroy(no);
 	free(list);
@@ -261,7 +261,40 @@ static int connect_nats(struct bridge *b)
 		fprintf(stderr, "ipcq-bridge: connect %s: %s\n", b->o.server, natsStatus_GetText(s));
 		return -1;
 	}
+	jsOptions_Init(&jo);
+	jo.Wait = 5000;
+	if (out)
+		bridge_out_setup(b, &jo);
+	if (natsConnection_JetStream(&b->js, nc, &jo) != NATS_OK) {
+		fprintf(stderr, "ipcq-bridge: no JetStream context\n");
+		natsConnection_Destroy(nc);
+		return -1;
+	}
+	if (out)
+		bridge_out_connected(nc);
+	b->nc = nc;
 	return 0;
+}
+
+/* A closed connection does not come back by itself: connect again.
+ * Returns 1 when it did, 0 when the connection was up, -1 when stopped. */
+int bridge_reconnect_if_closed(struct bridge *b)
+{
+	if (b->nc && !natsConnection_IsClosed(b->nc))
+		return 0;
+	bridge_disconnect(b);
+	if (bridge_connect(b) < 0)
+		return -1;
+	bridge_count(b, BC_RECONNECTS, 1);
+	return 1;
+}
+
+void bridge_disconnect(struct bridge *b)
+{
+	jsCtx_Destroy(b->js);
+	natsConnection_Destroy(b->nc);
+	b->js = NULL;
+	b->nc = NULL;
 }
 
 /* The stream, when --create asks for it: the subject and its .dlq. */
@@ -283,12 +316,14 @@ static int create_stream(struct bridge *b)
 		}
 		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
 			break;
-		if (bridge_stop || tries > 100) {
-			fprintf(stderr, "ipcq-bridge: stream %s: %s\n", b->o.stream,
-				natsStatus_GetText(s));
+		if (bridge_stop)
 			return -1;
-		}
+		if (tries % 50 == 0)
+			fprintf(stderr, "ipcq-bridge: stream %s: %s; trying again\n", b->o.stream,
+				natsStatus_GetText(s));
 		bridge_sleep_ms(100);
+		if (bridge_reconnect_if_closed(b) < 0)
+			return -1;
 	}
 	jsStreamConfig_Init(&sc);
 	sc.Name = b->o.stream;
@@ -314,7 +349,6 @@ int main(int argc, char **argv)
 {
 	struct bridge b;
 	struct sigaction sa;
-	jsOptions jo;
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -340,26 +374,15 @@ int main(int argc, char **argv)
 			ipcq_errdetail());
 		return 1;
 	}
-	if (nats_Open(-1) != NATS_OK || connect_nats(&b) < 0)
+	if ((size_t)b.o.window * 2 > (size_t)INT32_MAX)
+		return 2;
+	if (nats_Open(-1) != NATS_OK || bridge_connect(&b) < 0)
 		return 1;
-	jsOptions_Init(&jo);
-	jo.Wait = 5000;
-	if (b.o.dir == BRIDGE_OUT) {
-		if ((size_t)b.o.window * 2 > (size_t)INT32_MAX)
-			return 2;
-		jo.PublishAsync.MaxPending = b.o.window;
-		bridge_out_setup(&b, &jo);
-	}
-	if (natsConnection_JetStream(&b.js, b.nc, &jo) != NATS_OK) {
-		fprintf(stderr, "ipcq-bridge: no JetStream context\n");
-		return 1;
-	}
 	if (b.o.create && create_stream(&b) < 0)
 		return 1;
 	rc = b.o.dir == BRIDGE_OUT ? bridge_out(&b) : bridge_in(&b);
 
-	jsCtx_Destroy(b.js);
-	natsConnection_Destroy(b.nc);
+	bridge_disconnect(&b);
 	ipcq_close(b.q);
 	nats_Close();
 	return rc < 0 ? 1 : 0;

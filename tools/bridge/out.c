@@ -58,12 +58,14 @@ struct out {
 	unsigned n;           /* records (window) */
 	uint64_t head, tail;  /* records [head, tail) are in use */
 	unsigned inflight, failed;
+	int hold;             /* the connection broke: connect again */
+	natsConnection *nc;   /* the connection whose break counts */
 	natsStatus last_err;
 	int last_code;
 	char dlq[512];
 };
 
-static struct out g_out;
+static struct out g_out = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static struct rec *rec_at(struct out *o, uint64_t i)
 {
@@ -99,6 +101,8 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 	}
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
+	/* with an AckHandler the message is ours to destroy, failed or not */
+	natsMsg_Destroy(msg);
 }
 
 static void rec_id(const struct out *o, const struct rec *r, char *id, size_t cap,
@@ -300,13 +304,16 @@ static void forward_side(struct out *o, char **buf, size_t *cap)
 	}
 }
 
-/* Failed publishes: once nothing is in flight, send them again in order. */
+/* Failed publishes: once nothing is in flight, send them again in order,
+ * before anything new. */
 static void retry_failed(struct out *o, unsigned *backoff_ms)
 {
 	uint64_t head, tail;
 
 	pthread_mutex_lock(&o->mu);
-	while (o->inflight && !bridge_stop) {
+	if (o->b->nc && natsConnection_IsClosed(o->b->nc))
+		o->hold = 1;
+	while (o->inflight && !bridge_stop && !o->hold) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50000000l;
@@ -315,6 +322,10 @@ static void retry_failed(struct out *o, unsigned *backoff_ms)
 			ts.tv_nsec -= 1000000000l;
 		}
 		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+	}
+	if (o->hold) {
+		pthread_mutex_unlock(&o->mu);
+		return;
 	}
 	head = o->head;
 	tail = o->tail;
@@ -326,7 +337,7 @@ static void retry_failed(struct out *o, unsigned *backoff_ms)
 		bridge_sleep_ms(10);
 	if (*backoff_ms < 2000)
 		*backoff_ms *= 2;
-	for (uint64_t i = head; i < tail && !bridge_stop; i++) {
+	for (uint64_t i = head; i < tail && !bridge_stop && !o->hold; i++) {
 		if (rec_at(o, i)->state == REC_FAILED) {
 			bridge_count(o->b, BC_RETRIED, 1);
 			publish(o, i);
@@ -350,6 +361,48 @@ static void wait_pubacks(struct out *o, long ns)
 	pthread_mutex_unlock(&o->mu);
 }
 
+/* The client's thread: the connection broke (or was closed). */
+void bridge_out_disconnected(natsConnection *nc)
+{
+	pthread_mutex_lock(&g_out.mu);
+	if (nc == g_out.nc)
+		g_out.hold = 1;
+	pthread_mutex_unlock(&g_out.mu);
+}
+
+void bridge_out_connected(natsConnection *nc)
+{
+	pthread_mutex_lock(&g_out.mu);
+	g_out.nc = nc;
+	g_out.hold = natsConnection_IsClosed(nc);
+	pthread_mutex_unlock(&g_out.mu);
+}
+
+/* The connection broke: what was in flight may or may not be stored, so
+ * all of it failed (JetStream drops what it has by Msg-Id); connect
+ * again.  The main thread only. */
+static void reconnect(struct out *o)
+{
+	pthread_mutex_lock(&o->mu);
+	o->nc = NULL;
+	for (uint64_t i = o->head; i < o->tail; i++) {
+		struct rec *r = rec_at(o, i);
+		if (r->state == REC_INFLIGHT) {
+			r->state = REC_FAILED;
+			r->msg = NULL;
+			o->failed++;
+		}
+	}
+	o->inflight = 0;
+	o->hold = 0;
+	o->last_err = NATS_CONNECTION_CLOSED;
+	o->last_code = 0;
+	pthread_mutex_unlock(&o->mu);
+	bridge_log(o->b, "connection lost; connecting again");
+	natsConnection_Close(o->b->nc);
+	bridge_reconnect_if_closed(o->b);
+}
+
 void bridge_out_setup(struct bridge *b, jsOptions *jo)
 {
 	g_out.b = b;
@@ -369,8 +422,6 @@ int bridge_out(struct bridge *b)
 	uint64_t acked = 0, next_side = 0;
 	int rc;
 
-	pthread_mutex_init(&o->mu, NULL);
-	pthread_cond_init(&o->cv, NULL);
 	snprintf(o->dlq, sizeof(o->dlq), "%s.dlq", b->o.subject);
 	rc = ipcq_info(b->q, &info);
 	if (rc < 0)
@@ -409,8 +460,9 @@ int bridge_out(struct bridge *b)
 			break;
 	}
 	if (o->tail) {
-		bridge_log(b, "%" PRIu64 " messages given again after a restart", o->tail);
 		qsort(o->r, (size_t)o->tail, sizeof(*o->r), rec_cmp);
+		bridge_log(b, "%" PRIu64 " messages given again after a restart (redeliverable %u, first %" PRIu32 "/%" PRIu64 " last %" PRIu32 "/%" PRIu64 ")", o->tail, info.redeliverable,
+			   o->r[0].stream, o->r[0].seq, o->r[o->tail - 1].stream, o->r[o->tail - 1].seq);
 		for (uint64_t i = 0; i < o->tail; i++)
 			publish(o, i);
 	}
@@ -419,6 +471,12 @@ int bridge_out(struct bridge *b)
 		acked += settle(o);
 		if (b->o.count && acked >= (uint64_t)b->o.count)
 			break;
+		if (o->hold || !o->b->nc) {
+			if (bridge_stop)
+				break;
+			reconnect(o);
+			continue;
+		}
 		if (o->failed) {
 			retry_failed(o, &backoff_ms);
 			continue;

@@ -30,16 +30,8 @@ int main(void)
 	out = bt_bridge(out_argv, log);
 	in = bt_bridge(in_argv, log);
 	cons = t_spawn(bt_consumer, f);
-	__atomic_store_n(&f->allowed, f->per_producer, __ATOMIC_RELEASE);
 	bt_start_producers(f, prod);
-	for (int i = 0; i < BT_PRODUCERS; i++)
-		if (t_reap(prod[i]) != 0)
-			T_FAIL("producer %d failed", i);
-	if (t_reap(cons) != 0) {
-		bt_show_log(log);
-		T_FAIL("B's consumer: %s", f->error);
-	}
-	CHECK(bt_received(f) == f->per_producer * BT_PRODUCERS);
+	bt_finish_flow(f, prod, cons, log);
 
 	/* The first message of the stream, as the out-bridge published it. */
 	struct bt_js c = bt_connect(&srv);
