@@ -1175,6 +1175,78 @@ struct ipcq_stats {
 IPCQ_API int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,
 			struct ipcq_participant_stats *parts, unsigned nparts);
 
+/* ------------------------------------------------------------------ */
+/* Application counters                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each participant entry has room for a few named 64-bit values that the
+ * process holding it defines and sets: what it does besides sending and
+ * receiving (a bridge's messages in flight and acknowledged, a worker's
+ * jobs done, the latency of its last call elsewhere).  Monitors read them
+ * with ipcq_app_counters(), beside ipcq_stats()' participant records;
+ * ipcq-stat shows them in its text, JSON and Prometheus outputs.
+ */
+
+/** Application counters per participant. */
+#define IPCQ_APP_COUNTERS 8
+/** Longest application counter name, without the terminating NUL. */
+#define IPCQ_APP_COUNTER_NAME_MAX 15
+
+/**
+ * ipcq_app_counter_set - set one application counter of this handle's
+ * participant entry.
+ *
+ * @q:     an attached handle.
+ * @i:     the counter, 0..IPCQ_APP_COUNTERS-1.
+ * @name:  its name: 1..IPCQ_APP_COUNTER_NAME_MAX characters of [a-z0-9_]
+ *         starting with a letter (usable as they are as JSON keys and
+ *         Prometheus label values); or NULL to keep the name it has.
+ * @value: its value (a count or a gauge: the library does not care).
+ *
+ * An attach starts with every counter unnamed and 0; an unnamed counter is
+ * not reported.  A monitor sees each value whole, never torn; a name is a
+ * few plain stores, so give it once (the first call) rather than on every
+ * update.  The value is one relaxed store to the entry's own cache line:
+ * no system call, no lock.
+ *
+ * Errors: -EINVAL @q NULL, @i out of range, or a bad @name; -EPERM @q is
+ * not attached.  Never blocks.  Any thread of the process may call it, at
+ * once with anything but ipcq_attach(), ipcq_detach() and ipcq_close() on
+ * @q; two threads setting the same counter leave one of the two values.
+ */
+IPCQ_API int ipcq_app_counter_set(struct ipcq *q, unsigned i, const char *name, uint64_t value);
+
+/** One named application counter, as ipcq_app_counters() reports it. */
+struct ipcq_app_counter {
+	char name[IPCQ_APP_COUNTER_NAME_MAX + 1]; /**< NUL-terminated */
+	uint32_t index;   /**< the counter's number, 0..IPCQ_APP_COUNTERS-1 */
+	uint32_t reserved;
+	uint64_t value;
+};
+
+/**
+ * ipcq_app_counters - read the named application counters of one
+ * participant.
+ *
+ * @q:     any handle, read-only ones included.
+ * @index: the participant's entry (struct ipcq_participant_stats.index).
+ * @out:   room for @n counters (IPCQ_APP_COUNTERS is always enough).
+ * @n:     size of @out.
+ *
+ * Writes the entry's named counters, in their order, up to @n, and returns
+ * how many it wrote: 0 when the entry has none or is not attached.  Names
+ * are read from shared memory and checked again: a counter whose name is
+ * not of [a-z0-9_] is not reported.  Reads with pread(), like
+ * ipcq_stats(), and never writes to the segment.
+ * Errors: -EINVAL @q NULL, @out NULL with @n > 0, @index not below the
+ * queue's max_participants; -EBADMSG the segment file was truncated under
+ * the handle, or the -errno of pread().  Does not block; may run
+ * concurrently with anything.
+ */
+IPCQ_API int ipcq_app_counters(struct ipcq *q, uint32_t index, struct ipcq_app_counter *out,
+			       unsigned n);
+
 /** What ipcq_browse() found at a ring position (struct ipcq_slot_view.state). */
 enum ipcq_slot_state {
 	IPCQ_SLOT_EMPTY = 0,   /**< no message yet: no producer has claimed the position */

@@ -289,6 +289,9 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	ipcq__store_relaxed(&p->dedup, 0u);
 	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
 		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
+	for (unsigned c = 0; c < IPCQ_APP_COUNTERS; c++)
+		ipcq__store_relaxed(&p->app[c], (uint64_t)0);
+	memset(p->app_name, 0, sizeof(p->app_name));
 	/* E1: publishes the identity written above; pairs with the acquire
 	 * loads of state in ipcq__recover_scan() and in the attach loop
 	 * above (monitors read it relaxed, as a snapshot) */
@@ -375,5 +378,39 @@ int ipcq_detach(struct ipcq *q)
 	q->wait_strategy = q->default_wait.strategy;
 	q->spin_count = q->default_wait.spin;
 	q->yield_count = q->default_wait.yield;
+	return 0;
+}
+
+/* A name ipcq_app_counter_set() and the readers accept: [a-z][a-z0-9_]*. */
+int ipcq__app_name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > IPCQ_APP_COUNTER_NAME_MAX || name[0] < 'a' || name[0] > 'z')
+		return 0;
+	for (size_t k = 0; k < len; k++)
+		if (!((name[k] >= 'a' && name[k] <= 'z') || (name[k] >= '0' && name[k] <= '9') ||
+		      name[k] == '_'))
+			return 0;
+	return 1;
+}
+
+int ipcq_app_counter_set(struct ipcq *q, unsigned i, const char *name, uint64_t value)
+{
+	if (!q || i >= IPCQ_APP_COUNTERS)
+		return -EINVAL;
+	if (name && !ipcq__app_name_ok(name, strnlen(name, IPCQ_APP_COUNTER_NAME_MAX + 1)))
+		return -EINVAL;
+	if (!q->me)
+		return -EPERM;
+	if (name) {
+		char n[IPCQ_APP_COUNTER_NAME_MAX + 1];
+		memset(n, 0, sizeof(n));
+		memcpy(n, name, strlen(name));
+		/* plain stores: the owner's line; monitors copy it as a
+		 * snapshot and check every byte they get */
+		memcpy(q->me->app_name[i], n, sizeof(n));
+	}
+	/* relaxed: single writer per counter as far as the library cares
+	 * (the owner); the atomic store keeps readers from a torn value */
+	ipcq__store_relaxed(&q->me->app[i], value);
 	return 0;
 }

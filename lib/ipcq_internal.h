@@ -225,6 +225,12 @@ struct ipcq_shm_participant {
 	uint32_t dedup;       /* dedup-table index + 1 of the name held, 0 none */
 	/* lines 1-2: counters, written by the owner only. */
 	uint64_t ctr[IPCQ_CTR_COUNT_];
+	/* line 3: application counters (ipcq_app_counter_set()), line 4
+	 * their names ([a-z0-9_], NUL-padded; "" unused); written by the
+	 * owner only, zeroed at attach. */
+	uint64_t app[IPCQ_APP_COUNTERS];
+	uint8_t pad_app[IPCQ_LINE - 8 * IPCQ_APP_COUNTERS];
+	char app_name[IPCQ_APP_COUNTERS][IPCQ_APP_COUNTER_NAME_MAX + 1];
 };
 
 /* ---- slots -------------------------------------------------------------- */
@@ -445,6 +451,10 @@ _Static_assert(offsetof(struct ipcq_shm_control, space_waiters) % IPCQ_LINE == 0
 _Static_assert(sizeof(struct ipcq_shm_control) % IPCQ_LINE == 0, "control block is whole lines");
 _Static_assert(offsetof(struct ipcq_shm_participant, ctr) == IPCQ_LINE, "counters on their own line");
 _Static_assert(sizeof(struct ipcq_shm_participant) % IPCQ_LINE == 0, "participants are whole lines");
+_Static_assert(offsetof(struct ipcq_shm_participant, app) == 3 * IPCQ_LINE &&
+		       offsetof(struct ipcq_shm_participant, app_name) == 4 * IPCQ_LINE &&
+		       sizeof(((struct ipcq_shm_participant *)0)->app_name) == IPCQ_LINE,
+	       "application counters on their own line, their names on the next");
 _Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
 _Static_assert(sizeof(struct ipcq_shm_slot_tail) == 24, "slot tail is 24 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
@@ -594,6 +604,10 @@ static inline void ipcq__count_shared(struct ipcq *q, unsigned ctr, uint64_t v)
 	/* RMW: two threads of this handle; no ordering needed */
 	ipcq__fetch_add(&q->me->ctr[ctr], v);
 }
+
+/* attach.c: is name[0..len) an application counter name ([a-z][a-z0-9_]*,
+ * at most IPCQ_APP_COUNTER_NAME_MAX)? */
+int ipcq__app_name_ok(const char *name, size_t len);
 
 /* error.c: set this thread's ipcq_errdetail() text (printf-like; cut to
  * its fixed thread-local buffer, which a linked library never allocates:

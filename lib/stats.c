@@ -304,3 +304,32 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	}
 	return n;
 }
+
+int ipcq_app_counters(struct ipcq *q, uint32_t index, struct ipcq_app_counter *out, unsigned n)
+{
+	struct ipcq_shm_participant p;
+	uint32_t state;
+	int rc, got = 0;
+
+	if (!q || (!out && n) || index >= q->max_participants)
+		return -EINVAL;
+	if ((rc = seg_u32(q, &q->parts[index].state, &state)))
+		return rc;
+	if (state != IPCQ_PART_ACTIVE)
+		return 0;
+	/* the whole entry, one copy (see the top of this file) */
+	if ((rc = seg_read(q, &q->parts[index], &p, sizeof(p))))
+		return rc;
+	for (unsigned i = 0; i < IPCQ_APP_COUNTERS && (unsigned)got < n; i++) {
+		const char *name = p.app_name[i];
+		size_t len = strnlen(name, sizeof(p.app_name[i]));
+		if (!ipcq__app_name_ok(name, len))
+			continue; /* unused, or untrusted bytes */
+		memset(&out[got], 0, sizeof(out[got]));
+		memcpy(out[got].name, name, len);
+		out[got].index = i;
+		out[got].value = p.app[i];
+		got++;
+	}
+	return got;
+}
