@@ -57,10 +57,17 @@ struct options {
 /* ipcq_open_flags() flags for every queue: read-only, and --any-owner. */
 static uint32_t g_open_flags = IPCQ_OPEN_READONLY;
 
+/* One participant's application counters (ipcq_app_counters()). */
+struct appset {
+	int n;
+	struct ipcq_app_counter c[IPCQ_APP_COUNTERS];
+};
+
 /* One snapshot of a queue. */
 struct snap {
 	struct ipcq_stats st;
 	struct ipcq_participant_stats *parts;
+	struct appset *app;     /* beside parts, record for record */
 	unsigned cap;           /* room at parts */
 	int n;                  /* records in parts */
 	uint64_t t_ns;          /* CLOCK_MONOTONIC here, when taken */
@@ -367,7 +374,15 @@ static int snap_take(struct qmon *m, struct snap *s)
 		if (!p)
 			die_oom();
 		s->parts = p;
+		p = realloc(s->app, cap * sizeof(*s->app));
+		if (!p)
+			die_oom();
+		s->app = p;
 		s->cap = cap;
+	}
+	for (int i = 0; i < s->n; i++) {
+		int rc = ipcq_app_counters(m->q, s->parts[i].index, s->app[i].c, IPCQ_APP_COUNTERS);
+		s->app[i].n = rc > 0 ? rc : 0;
 	}
 	s->valid = 1;
 	return 0;
@@ -436,6 +451,8 @@ static void qmon_close(struct qmon *m)
 	ipcq_close(m->q);
 	free(m->cur.parts);
 	free(m->prev.parts);
+	free(m->cur.app);
+	free(m->prev.app);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -677,6 +694,13 @@ static void text_participants(struct buf *b, const struct qmon *m, int width)
 		for (int k = 0; k < C_N; k++)
 			cols_cell(b, &c[k], &first, t[k]);
 		bputc(b, '\n');
+		if (m->cur.app[i].n) {
+			bput(b, "        app");
+			for (int k = 0; k < m->cur.app[i].n; k++)
+				bprintf(b, " %s=%" PRIu64, m->cur.app[i].c[k].name,
+					m->cur.app[i].c[k].value);
+			bputc(b, '\n');
+		}
 	}
 }
 
@@ -1112,6 +1136,10 @@ static void json_queue(struct jw *j, const struct qmon *m)
 		       part_rate(m, p, offsetof(struct ipcq_participant_stats, sent)));
 		jw_dbl(j, "received_per_second",
 		       part_rate(m, p, offsetof(struct ipcq_participant_stats, received)));
+		jw_open(j, "app", '{');
+		for (int k = 0; k < m->cur.app[i].n; k++)
+			jw_u64(j, m->cur.app[i].c[k].name, m->cur.app[i].c[k].value);
+		jw_close(j, '}');
 		jw_close(j, '}');
 	}
 	jw_close(j, ']');
@@ -1377,6 +1405,20 @@ static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 				bput(b, "} ");
 				prom_value(b, (double)v * pmetrics[k].scale);
 				bputc(b, '\n');
+			}
+		}
+	}
+	prom_head(b, "ipcq_app_counter", "untyped",
+		  "Application counters a participant sets (ipcq_app_counter_set), by name.");
+	for (size_t i = 0; i < n; i++) {
+		if (!ms[i].q || ms[i].err || !ms[i].cur.valid)
+			continue;
+		for (int p = 0; p < ms[i].cur.n; p++) {
+			for (int k = 0; k < ms[i].cur.app[p].n; k++) {
+				bput(b, "ipcq_app_counter{");
+				prom_part_labels(b, &ms[i], &ms[i].cur.parts[p]);
+				prom_label(b, "counter", ms[i].cur.app[p].c[k].name, 0);
+				bprintf(b, "} %" PRIu64 "\n", ms[i].cur.app[p].c[k].value);
 			}
 		}
 	}
