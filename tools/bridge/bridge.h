@@ -44,7 +44,8 @@ struct bridge_opts {
 	int verbose;
 };
 
-/* The bridge's counters, written by its own threads; read by stats. */
+/* The bridge's counters, written by its own threads; ipcq-stat shows them
+ * as the application counters of the bridge's participant entry. */
 enum {
 	BC_INFLIGHT,    /* out: published, PubAck awaited; in: fetched, not acked */
 	BC_FORWARDED,   /* messages handed to the other side */
@@ -69,6 +70,7 @@ extern volatile sig_atomic_t bridge_stop;
 
 void bridge_count(struct bridge *b, unsigned c, uint64_t v);
 void bridge_set(struct bridge *b, unsigned c, uint64_t v);
+void bridge_attached(struct bridge *b);
 void bridge_log(const struct bridge *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 uint64_t bridge_now_ns(void);

@@ -195,6 +195,7 @@ int bridge_in(struct bridge *b)
 			ipcq_strerror(rc), ipcq_errdetail());
 		return -1;
 	}
+	bridge_attached(b);
 	bridge_log(b, "resuming after stream sequence %" PRIu64, last);
 	if (make_consumer(b, last, &sub) < 0)
 		return -1;

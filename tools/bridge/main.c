@@ -39,14 +39,35 @@ void bridge_sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The counters, as the bridge's participant entry shows them to ipcq-stat
+ * (application counters, in this order). */
+static const char *const counter_names[BC_COUNT_] = {
+	[BC_INFLIGHT] = "in_flight",   [BC_FORWARDED] = "forwarded",
+	[BC_ACKED] = "acked",          [BC_RETRIED] = "retried",
+	[BC_RECONNECTS] = "reconnects", [BC_LATENCY_NS] = "latency_ns",
+	[BC_DUPLICATES] = "duplicates", [BC_REFUSED] = "refused",
+};
+_Static_assert(BC_COUNT_ <= IPCQ_APP_COUNTERS, "the counters fit the participant entry");
+
+/* Counters change from the main thread and the client's; the entry gets
+ * the value each change made (before the attach, -EPERM: nothing). */
 void bridge_count(struct bridge *b, unsigned c, uint64_t v)
 {
-	__atomic_fetch_add(&b->ctr[c], v, __ATOMIC_RELAXED);
+	ipcq_app_counter_set(b->q, c, NULL, __atomic_add_fetch(&b->ctr[c], v, __ATOMIC_RELAXED));
 }
 
 void bridge_set(struct bridge *b, unsigned c, uint64_t v)
 {
 	__atomic_store_n(&b->ctr[c], v, __ATOMIC_RELAXED);
+	ipcq_app_counter_set(b->q, c, NULL, v);
+}
+
+/* Just attached: name the counters in the participant entry. */
+void bridge_attached(struct bridge *b)
+{
+	for (unsigned c = 0; c < BC_COUNT_; c++)
+		ipcq_app_counter_set(b->q, c, counter_names[c],
+				     __atomic_load_n(&b->ctr[c], __ATOMIC_RELAXED));
 }
 
 void bridge_log(const struct bridge *b, const char *fmt, ...)

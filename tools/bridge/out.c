@@ -444,6 +444,7 @@ int bridge_out(struct bridge *b)
 			ipcq_errdetail());
 		goto fail;
 	}
+	bridge_attached(b);
 
 	/* What a dead bridge held comes back first, in lease-pool order: sort
 	 * it into each producer's order before publishing any of it. */

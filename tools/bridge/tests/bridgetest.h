@@ -201,6 +201,32 @@ static inline void bt_show_log(const char *log)
 		fprintf(stderr, "(no log %s)\n", log);
 }
 
+/* The application counter @counter of participant @who of queue @q
+ * (UINT64_MAX when not there). */
+static inline uint64_t bt_app_counter(const char *qname, const char *who, const char *counter)
+{
+	struct ipcq_participant_stats p[16];
+	struct ipcq_stats st;
+	struct ipcq_app_counter c[IPCQ_APP_COUNTERS];
+	struct ipcq *q;
+	uint64_t v = UINT64_MAX;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	if (ipcq_open_readonly(qname, &q) < 0)
+		return v;
+	int n = ipcq_stats(q, &st, p, 16);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(p[i].name, who) || !p[i].alive)
+			continue;
+		int k = ipcq_app_counters(q, p[i].index, c, IPCQ_APP_COUNTERS);
+		for (int j = 0; j < k; j++)
+			if (!strcmp(c[j].name, counter))
+				v = c[j].value;
+	}
+	ipcq_close(q);
+	return v;
+}
+
 /* ---- a NATS client for the test's own looks --------------------------- */
 
 struct bt_js {

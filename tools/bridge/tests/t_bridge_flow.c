@@ -1,4 +1,4 @@
-/* t_bridge_flow: queue A -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with a real nats-server: every message arrives once, in each producer's order, byte for byte; the stream's messages carry Nats-Msg-Id and ipcq's producer, sequence and delivery count; both bridges stop cleanly on SIGTERM. */
+/* t_bridge_flow: queue A -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with a real nats-server: every message arrives once, in each producer's order, byte for byte; the stream's messages carry Nats-Msg-Id and ipcq's producer, sequence and delivery count; the bridges' counters (acked, forwarded, latency) show in ipcq-stat beside the queues; both bridges stop cleanly on SIGTERM. */
 #include "bridgetest.h"
 
 static struct bt_flow *g_f;
@@ -62,6 +62,20 @@ int main(void)
 		T_FAIL("Nats-Msg-Id '%s', expected '%s'", id, want);
 	natsMsg_Destroy(m);
 	bt_disconnect(&c);
+
+	/* The bridges' counters, beside the queues, in ipcq-stat. */
+	T_AWAIT(bt_app_counter(f->qa, "bridge.out", "acked") == 2 * f->per_producer, 30);
+	T_AWAIT(bt_app_counter(f->qb, "bridge.FLOW.toB", "forwarded") == 2 * f->per_producer, 30);
+	char want_json[64];
+	snprintf(want_json, sizeof(want_json), "\"acked\": %" PRIu64 ",", 2 * f->per_producer);
+	struct s_run r = s_tool_run("ipcq-stat", "--json", f->qa, NULL, NULL, NULL);
+	S_EXPECT(r.status == 0 && strstr(r.out, "\"name\": \"bridge.out\"") &&
+		 strstr(r.out, want_json) && strstr(r.out, "\"latency_ns\": "), r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--prometheus", f->qb, NULL, NULL, NULL);
+	snprintf(want_json, sizeof(want_json), "counter=\"forwarded\"} %" PRIu64 "\n", 2 * f->per_producer);
+	S_EXPECT(r.status == 0 && strstr(r.out, want_json), r);
+	s_run_free(&r);
 
 	bt_stop(out);
 	bt_stop(in);
