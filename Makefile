@@ -288,13 +288,15 @@ icount: deps
 # ---- the protocol model ------------------------------------------------------
 
 # model/ipcq.pml is the crash-recovery protocol as a SPIN model, checked with
-# a crash allowed at every step (model/README.md).  make test runs
-# MODEL_QUICK: a safety configuration with two crashes, progress with the
-# concurrent recoverer, and the three old rules, each of which must fail
-# with a counterexample (about 6 minutes).  make model-test runs the whole
+# a crash allowed at every step, and model/groups.pml the slot protocol of a
+# queue with consumer groups (model/README.md).  make test runs MODEL_QUICK:
+# a safety configuration with two crashes, progress with the concurrent
+# recoverer, the three old rules, each of which must fail with a
+# counterexample, a durable and a lossy group with crashes, and the two old
+# rules of groups (about 7 minutes).  make model-test runs the whole
 # bounded set (about 20 minutes), make model the large configurations too
 # (an hour or more, ~20 GB).
-MODEL_QUICK := two-crashes progress-r old1 old2 old3
+MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-mark
 .PHONY: model model-test
 model: deps
 	model/run.sh full

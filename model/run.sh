@@ -1,6 +1,7 @@
 #!/bin/sh
-# model/run.sh - check the crash-recovery protocol model (model/ipcq.pml)
-# with SPIN.
+# model/run.sh - check the protocol models with SPIN: model/ipcq.pml (the
+# crash-recovery protocol) and model/groups.pml (a queue with consumer
+# groups; the configurations named groups-*).
 #
 #   model/run.sh            the bounded set (make model-test): a few minutes
 #   model/run.sh full       the bounded set and the large configurations
@@ -20,7 +21,6 @@
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-model="$here/ipcq.pml"
 SPIN=${SPIN:-spin}
 CC=${CC:-cc}
 MEMLIM=${MEMLIM:-20000}
@@ -50,6 +50,12 @@ all|full|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACHABLE=31|2 producers,
 laps|full|safety|pass|-DM0=2 -DM1=0 -DCRASHABLE=28 -DREATTACHABLE=12|2 messages through both consumers and the recoverer; any consumer or the recoverer dies, consumers replaced
 two-crashes-reattach|full|safety|pass|-DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=28 -DREATTACH=1 -DREATTACHABLE=12 -DMAXDEL=1|two crashes among consumers and recoverer, one replacement
 progress-full|full|progress|pass|-DLIVENESS -DM0=1 -DM1=0 -DCRASHABLE=21 -DREATTACHABLE=21|progress: producer, fast consumer or recoverer dies and may be replaced, the ack consumer keeps receiving
+groups-tail|test|safety|pass|-DWITH_B1=0 -DCRASHABLE=7|groups: producer, two consumers of one durable group (3 messages, 2 laps); the producer or a consumer dies at any step: tails over out-of-order releases, adoption in the group
+groups-lossy|test|safety|pass|-DWITH_A2=0 -DWITH_B1=0 -DWITH_L=1 -DCRASHABLE=3|groups: a durable and a lossy group; the producer or the durable consumer dies: the lossy reader never takes a wrong payload, delivered + dropped + passed = positions
+groups-old-tail|test|safety|fail:rel\[|-DOLD_TAIL -DCRASHES=0 -DWITH_B1=0 -DRPASSES=0|groups, old rule: a tail moved to just past one release (no scan): the producer overwrites a message the group's slower consumer has not taken
+groups-old-mark|test|safety|fail:posmsg|-DOLD_MARK -DCRASHES=0 -DWITH_A2=0 -DWITH_B1=0 -DWITH_L=1 -DRPASSES=0|groups, old rule: no mark (G0) before the payload: a lossy reader takes the next lap's payload for the message it read
+groups-all|full|safety|pass|-DCRASHABLE=7 -DRPASSES=0|groups: two durable groups (two consumers and one), the producer or a group-0 consumer dies at any step
+groups-two|full|safety|pass|-DWITH_A2=0 -DWITH_B2=1 -DCRASHABLE=9 -DRPASSES=0|groups: two durable groups (one consumer and two), the producer or a group-1 consumer dies: adoption within the other group only
 EOF
 }
 
@@ -66,7 +72,7 @@ test|"") sel=test; [ $# -gt 0 ] && shift ;;
 esac
 
 mkdir -p "$work" || exit 1
-cp "$model" "$work/ipcq.pml" || exit 1
+cp "$here/ipcq.pml" "$here/groups.pml" "$work/" || exit 1
 cd "$work" || exit 1
 
 pass=0 fail=0 failed=""
@@ -74,7 +80,8 @@ echo "model: SPIN $($SPIN -V 2>/dev/null | sed 's/Spin Version //; s/ --.*//'), 
 
 run_one() {
 	name=$1 kind=$2 expect=$3 defs=$4 what=$5
-	rm -f ipcq.pml.trail pan pan.* _spin_nvr.tmp
+	case $name in groups*) pml=groups.pml ;; *) pml=ipcq.pml ;; esac
+	rm -f ipcq.pml.trail groups.pml.trail pan pan.* _spin_nvr.tmp
 	flags="-O2 -w -DCOLLAPSE -DMEMLIM=$MEMLIM -DVECTORSZ=2048"
 	panargs="-m200000"
 	case $kind in
@@ -86,7 +93,7 @@ run_one() {
 		flags="$flags -DNFAIR=3"; panargs="$panargs -a -f" ;;
 	esac
 	start=$(date +%s)
-	if ! $SPIN -a $defs ipcq.pml > spin.log 2>&1; then
+	if ! $SPIN -a $defs $pml > spin.log 2>&1; then
 		echo "FAIL $name: spin -a failed"; sed 's/^/    | /' spin.log | head -20; return 1
 	fi
 	if ! $CC $flags -o pan pan.c > cc.log 2>&1; then
@@ -126,14 +133,17 @@ run_one() {
 
 # The counterexample, as the model's trace lines (@entry event).
 show_trail() {
-	[ -f ipcq.pml.trail ] || return 0
-	$SPIN -t $1 ipcq.pml 2>&1 | grep -E '@[0-9]|START OF CYCLE|assertion violated' |
-		sed -e 's/^ *//' -e 's/^spin: ipcq.pml:[0-9]*, Error: /    >> /' > trail.txt
+	[ -f $pml.trail ] || return 0
+	$SPIN -t $1 $pml 2>&1 | grep -E '@[0-9]|START OF CYCLE|assertion violated' |
+		sed -e 's/^ *//' -e "s/^spin: $pml:[0-9]*, Error: /    >> /" > trail.txt
 	n=$(wc -l < trail.txt)
-	echo "    counterexample (entries: 0 P0, 1 P1, 2 C fast, 3 D ack, 4 R recoverer):"
+	case $pml in
+	groups.pml) echo "    counterexample (entries: 0 P, 1 A1, 2 A2 group 0, 3 B1, 4 B2 group 1, 5 L lossy):" ;;
+	*) echo "    counterexample (entries: 0 P0, 1 P1, 2 C fast, 3 D ack, 4 R recoverer):" ;;
+	esac
 	head -n "$TRAIL_LINES" trail.txt | sed 's/^/      /'
 	[ "$n" -gt "$TRAIL_LINES" ] && echo "      ... ($n lines; model/run.sh keeps the trail in $work)"
-	cp ipcq.pml.trail "trail.$name" 2>/dev/null
+	cp $pml.trail "trail.$name" 2>/dev/null
 	return 0
 }
 

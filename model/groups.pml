@@ -1,0 +1,641 @@
+/*
+ * groups.pml - the slot protocol of a queue with consumer groups, as a
+ * SPIN model (max_groups > 1; a queue with one group keeps the protocol of
+ * ipcq.pml).
+ *
+ * As in ipcq.pml, each atomic memory operation of the C code is one step
+ * (OP()), and a process may crash instead of taking any step.  What this
+ * model adds to ipcq.pml's rules:
+ *
+ *  - The slot word belongs to the producers: == p free (first lap) or
+ *    being written (G0), == p + 1 published (with the skip bit).  It is
+ *    never "released": a slot is free for position p + CAP once every
+ *    durable group has released p.
+ *  - Each durable group g has a word per slot, gw[g][s], with the consumer
+ *    half of the single-group slot word: == p (position bits) while group
+ *    g has not released p (owner tag 0: the claimer by the group's cursor
+ *    deq[g]; tag i + 1: adopted by entry i; the adoption count is the
+ *    group's redelivery count), == p + CAP once released (R2g).
+ *  - Each durable group has a tail: every position below it is released
+ *    by the group.  Whoever advances it scans the group words from it and
+ *    moves it by CAS over released positions only (advance_tail): a
+ *    consumer after its release, a producer that finds the ring full.
+ *    A producer claims p only when p < tail[g] + CAP for every durable
+ *    group (so it never reads a line a consumer writes unless the ring
+ *    looks full).
+ *  - Before it writes a slot a producer marks it (G0: slot word = p), so
+ *    that a lossy group's reader, which reads without owning (copy, then
+ *    check the slot word again), sees the word change.
+ *  - A lossy group holds no space: it claims by its own cursor, copies,
+ *    checks the word again, and counts what was overwritten under it or
+ *    what it skipped when it found itself a lap behind.
+ *
+ * Participants: producer P (entry 0, NM messages); consumers A1, A2 of
+ * durable group 0 (entries 1, 2); consumers B1, B2 of durable group 1
+ * (entries 3, 4); consumer L of lossy group 2 (entry 5).  Every durable
+ * consumer runs recovery passes (adopting for its own group) when nothing
+ * else can move (timeout) and, RPASSES times, at any moment.
+ *
+ * Old rules, each shown to fail (model/run.sh groups-old-tail,
+ * groups-old-mark):
+ *   OLD_TAIL  a consumer moves its group's tail to just past the position
+ *             it released (tail = max(tail, p + 1)) instead of scanning:
+ *             with two consumers in a group, the producer then overwrites
+ *             a message the slower one has not consumed.
+ *   OLD_MARK  the producer writes the payload without marking the slot
+ *             first (no G0): a lossy reader takes the new lap's payload
+ *             for the old lap's message.
+ */
+
+/* ---- configuration ----------------------------------------------------- */
+
+#ifndef CAP
+#define CAP 2
+#endif
+#ifndef NM
+#define NM 3            /* messages P sends */
+#endif
+#ifndef WITH_A2
+#define WITH_A2 1       /* second consumer of group 0 */
+#endif
+#ifndef WITH_B1
+#define WITH_B1 1       /* durable group 1 and its first consumer */
+#endif
+#ifndef WITH_B2
+#define WITH_B2 0       /* second consumer of group 1 */
+#endif
+#ifndef WITH_L
+#define WITH_L 0        /* the lossy group and its consumer */
+#endif
+#ifndef CRASHES
+#define CRASHES 1
+#endif
+#ifndef CRASHABLE
+#define CRASHABLE 31    /* bit i: entry i may crash (L never does here) */
+#endif
+#ifndef RPASSES
+#define RPASSES 1       /* passes a consumer may run at any moment */
+#endif
+
+#define NE 6
+#define E_P 0
+#define E_A1 1
+#define E_A2 2
+#define E_B1 3
+#define E_B2 4
+#define E_L 5
+#define NGD 2           /* durable groups 0 and 1 */
+#define G_L 2           /* the lossy group */
+#define NP (NM + CAP + 1)
+#define NONE 255
+
+/* slot word: position, skip bit */
+#define SW(p, k)        ((p) * 2 + (k))
+#define SPOS(w)         ((w) / 2)
+#define SSKIP(w)        ((w) % 2)
+/* group word: position, owner tag (entry + 1), adoption count */
+#define GW(p, t, c)     ((((p) * 8) + (t)) * 4 + (c))
+#define GPOS(w)         ((w) / 32)
+#define GTAG(w)         (((w) / 4) % 8)
+#define GCNT(w)         ((w) % 4)
+
+#define IDLE 0
+#define BUSY 1
+
+/* ---- shared memory ----------------------------------------------------- */
+
+byte seq[CAP];                  /* slot words */
+byte smsg[CAP];                 /* payload: the message id */
+byte enq;                       /* producers' cursor */
+byte deq[3];                    /* each group's cursor */
+byte tail[NGD];                 /* each durable group's released frontier */
+short gw[NGD * CAP];            /* group words, gw[g * CAP + s] */
+bit present[3];                 /* the group exists (has consumers) */
+
+bit alive[NE];
+byte prod_pos[NE]; bit prod_op[NE];
+byte cons_pos[NE]; bit cons_op[NE]; byte cons_grp[NE];
+
+/* ---- ghost state ------------------------------------------------------- */
+
+byte crashes = CRASHES;
+byte delivered[NGD * (NM + 1)]; /* deliveries per durable group */
+bit may[NGD * (NM + 1)];        /* a delivery is expected now */
+bit sent[NM + 1];               /* published */
+byte posmsg[NP];                /* the message published at a position */
+bit rel[NGD * NP];              /* released by the group at a position */
+byte hold[NE];                  /* message a live consumer owns */
+bit pfin;                       /* the producer is done (or dead) */
+bit pwait;                      /* the producer waits for room */
+byte ldel, ldrop, lskip;        /* lossy group: delivered, dropped, passed */
+
+#define T(...) printf(__VA_ARGS__)
+#define CRASH_OK (crashes > 0 && ((CRASHABLE >> me) & 1))
+
+#define OP(...) \
+	if \
+	:: d_step { CRASH_OK -> crashes--; die() }; goto crashed \
+	:: d_step { __VA_ARGS__ } \
+	fi
+
+inline die()
+{
+	T("@%d CRASH\n", me);
+	alive[me] = 0;
+	if
+	:: hold[me] != 0 -> may[mygrp * (NM + 1) + hold[me]] = 1; hold[me] = 0
+	:: else
+	fi;
+	if
+	:: me == E_P -> pfin = 1; pwait = 0
+	:: else
+	fi
+}
+
+inline deliver_ghost(g, m, fl)
+{
+	assert(m != 0);
+	T("@%d group %d DELIVERS msg %d flagged %d (before: %d)\n", me, g, m, fl,
+	  delivered[g * (NM + 1) + m]);
+	assert(may[g * (NM + 1) + m]);   /* again only after its holder died */
+	may[g * (NM + 1) + m] = 0;
+	delivered[g * (NM + 1) + m]++;
+	assert(delivered[g * (NM + 1) + m] == 1 || fl)
+}
+
+#define LOCALS \
+	byte pos, p, t, t2, d, e, i, g, m, x; \
+	short w, w2, gx; \
+	bit ok, acted, pend, have_adopted; \
+	byte adopted_p; short adopted_w; \
+	byte ret; byte passes = 0
+
+#define CLEAR_TEMPS \
+	pos = 0; p = 0; t = 0; t2 = 0; d = 0; e = 0; i = 0; g = 0; m = 0; x = 0; \
+	w = 0; w2 = 0; gx = 0; ok = 0; acted = 0; pend = 0
+
+/* ---- the tail (ring layer) --------------------------------------------- */
+
+/* advance_tail(g): from the tail, over released positions below the
+ * group's cursor; a CAS from the value read, so it never moves back. */
+inline advance_tail(grp)
+{
+	OP(t = tail[grp]);
+	t2 = t;
+	do
+	:: OP(d = deq[grp]);
+	   if
+	   :: t2 < d ->
+		OP(gx = gw[grp * CAP + t2 % CAP]);
+		if
+		:: gx == GW(t2 + CAP, 0, 0) -> t2++
+		:: else -> break
+		fi
+	   :: else -> break
+	   fi
+	od;
+	if
+	:: t2 > t ->
+		OP(if
+		   :: tail[grp] == t ->
+			i = t;
+			do
+			:: i < t2 -> assert(rel[grp * NP + i]); i++   /* only released ones */
+			:: else -> break
+			od;
+			tail[grp] = t2; i = 0;
+			T("@%d group %d tail %d -> %d\n", me, grp, t, t2)
+		   :: else
+		   fi)
+	:: else
+	fi
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+/* Room for pos in every durable group (help the tails on). */
+inline room(pos)
+{
+	ok = 1;
+	g = 0;
+	do
+	:: g < NGD && ok ->
+		if
+		:: present[g] && pos >= CAP ->
+			OP(t = tail[g]);
+			if
+			:: pos >= t + CAP ->
+				advance_tail(g);
+				OP(t = tail[g]);
+				if :: pos >= t + CAP -> ok = 0 :: else fi
+			:: else
+			fi
+		:: else
+		fi;
+		g++
+	:: else -> break
+	od
+}
+
+inline claim_send()
+{
+	/* hint and A1: the slot shows the first lap free, or the previous
+	 * lap published (or skipped) */
+	OP(pos = enq; w = seq[pos % CAP]);
+	if
+	:: w == SW(pos, 0) || (pos >= CAP && SPOS(w) == pos - CAP + 1) -> room(pos)
+	:: else -> ok = 0
+	fi;
+	if
+	:: ok ->
+		OP(prod_pos[me] = pos; prod_op[me] = BUSY);
+		OP(if                                           /* P1 */
+		   :: enq == pos -> enq++
+		   :: else -> ok = 0
+		   fi);
+		if :: !ok -> OP(prod_op[me] = IDLE) :: else fi
+	:: else
+	fi
+}
+
+/* Room for the producer again: a tail moved, or could be moved. */
+#define RELEASED_AT_TAIL(g) (present[g] && tail[g] < deq[g] && \
+	gw[(g) * CAP + tail[g] % CAP] == GW(tail[g] + CAP, 0, 0))
+#define ROOM_NOW (enq < CAP || ((!present[0] || enq < tail[0] + CAP) && \
+	(!present[1] || enq < tail[1] + CAP)) || RELEASED_AT_TAIL(0) || RELEASED_AT_TAIL(1))
+
+inline publish_send()
+{
+#ifndef OLD_MARK
+	OP(seq[pos % CAP] = SW(pos, 0); T("@%d G0 marks %d\n", me, pos));    /* G0 */
+#endif
+	/* payload (F1 before it: the mark is seen first) */
+	OP(g = 0;
+	   do
+	   :: g < NGD -> assert(!present[g] || pos < CAP || rel[g * NP + pos - CAP]); g++
+	   :: else -> break
+	   od;                                          /* never over an unconsumed message */
+	   g = 0;
+	   smsg[pos % CAP] = m);
+	OP(seq[pos % CAP] = SW(pos + 1, 0);              /* R1 */
+	   posmsg[pos] = m; sent[m] = 1;
+	   if :: present[0] -> may[0 * (NM + 1) + m] = 1 :: else fi;
+	   if :: present[1] -> may[1 * (NM + 1) + m] = 1 :: else fi;
+	   T("@%d R1 publishes msg %d at %d\n", me, m, pos));
+	OP(prod_op[me] = IDLE)                          /* R4 */
+}
+
+proctype producer()
+{
+	byte me = E_P; byte mygrp = 0;
+	LOCALS;
+
+	byte next = 1;
+
+	do
+	:: next <= NM ->
+		m = next;
+		claim_send();
+		if
+		:: ok -> publish_send(); d_step { next++; CLEAR_TEMPS }
+		:: else ->
+			d_step { CLEAR_TEMPS; pwait = 1 };
+			atomic { ROOM_NOW -> pwait = 0 }
+		fi
+	:: else -> break
+	od;
+	pfin = 1;
+	goto out;
+crashed:
+	skip;
+out:
+	skip
+}
+
+/* ---- durable consumers ------------------------------------------------- */
+
+inline claim_recv()
+{
+	OP(pos = deq[mygrp]; w = seq[pos % CAP]);       /* hint and A2 */
+	if
+	:: SPOS(w) == pos + 1 ->
+		OP(cons_pos[me] = pos; cons_grp[me] = mygrp; cons_op[me] = BUSY);
+		OP(if                                           /* C1 */
+		   :: deq[mygrp] == pos -> deq[mygrp]++; ok = 1;
+			if
+			:: !SSKIP(w) -> assert(hold[me] == 0); hold[me] = smsg[pos % CAP]
+			:: else
+			fi;
+			T("@%d group %d C1 claims %d\n", me, mygrp, pos)
+		   :: else -> ok = 0
+		   fi);
+		if :: !ok -> OP(cons_op[me] = IDLE) :: else fi
+	:: else -> ok = 0
+	fi
+}
+
+/* R2g: a CAS from exactly the word the owner holds. */
+inline release_group(p, held)
+{
+	OP(if
+	   :: gw[mygrp * CAP + p % CAP] == held ->
+		gw[mygrp * CAP + p % CAP] = GW(p + CAP, 0, 0);
+		rel[mygrp * NP + p] = 1; ok = 1
+	   :: else -> ok = 0
+	   fi;
+	   assert(ok);                                  /* a live owner is never robbed */
+	   hold[me] = 0;
+	   T("@%d group %d R2g releases %d\n", me, mygrp, p))
+}
+
+inline after_release(p)
+{
+	OP(cons_op[me] = IDLE);                         /* R4 */
+#ifdef OLD_TAIL
+	OP(if
+	   :: tail[mygrp] < p + 1 -> tail[mygrp] = p + 1;
+		T("@%d group %d tail -> %d (old rule)\n", me, mygrp, p + 1)
+	   :: else
+	   fi)
+#else
+	advance_tail(mygrp)
+#endif
+}
+
+inline try_recv()
+{
+	claim_recv();
+	if
+	:: ok ->
+		if
+		:: SSKIP(w) -> skip                     /* passed over */
+		:: else ->
+			OP(m = smsg[pos % CAP]; deliver_ghost(mygrp, m, 0))   /* copy out */
+		fi;
+		release_group(pos, GW(pos, 0, 0));
+		after_release(pos)
+	:: else
+	fi
+}
+
+inline deliver_adopted()
+{
+	OP(m = smsg[adopted_p % CAP]; deliver_ghost(mygrp, m, 1));
+	release_group(adopted_p, adopted_w);
+	after_release(adopted_p);
+	have_adopted = 0
+}
+
+/* Is a live process's record covering p in group g? (live_covers) */
+#define LIVE_COVERS(p, g) \
+	((alive[1] && cons_op[1] == BUSY && cons_pos[1] == (p) && cons_grp[1] == (g)) || \
+	 (alive[2] && cons_op[2] == BUSY && cons_pos[2] == (p) && cons_grp[2] == (g)) || \
+	 (alive[3] && cons_op[3] == BUSY && cons_pos[3] == (p) && cons_grp[3] == (g)) || \
+	 (alive[4] && cons_op[4] == BUSY && cons_pos[4] == (p) && cons_grp[4] == (g)))
+
+/* skip_orphan: a dead producer's claim becomes a skip. */
+inline skip_orphan(p)
+{
+	OP(e = enq);
+	if
+	:: e > p && e - p <= CAP ->
+		OP(w = seq[p % CAP]);
+		if
+		:: w == SW(p, 0) || (p >= CAP && SPOS(w) == p - CAP + 1) ->
+			OP(if                               /* R5 */
+			   :: seq[p % CAP] == w -> seq[p % CAP] = SW(p + 1, 1); acted = 1;
+				T("@%d R5 skips %d\n", me, p)
+			   :: else
+			   fi)
+		:: else
+		fi
+	:: else
+	fi
+}
+
+/* resolve_claimed: a dead consumer's claim of p in group g. */
+inline resolve_claimed(p, g)
+{
+	OP(d = deq[g]);
+	if
+	:: d > p && d - p <= CAP ->
+		OP(gx = gw[g * CAP + p % CAP]);
+		if
+		:: GPOS(gx) == p ->
+			/* owner alive?  (each lock looked at now) */
+			OP(ok = (GTAG(gx) == 0 && LIVE_COVERS(p, g)) ||
+				(GTAG(gx) != 0 && alive[GTAG(gx) - 1]));
+			if
+			:: ok -> pend = 1                       /* pending */
+			:: else ->
+				OP(w = seq[p % CAP]);
+				if
+				:: SSKIP(w) ->                  /* nothing to deliver: release */
+					OP(if
+					   :: gw[g * CAP + p % CAP] == gx ->
+						gw[g * CAP + p % CAP] = GW(p + CAP, 0, 0);
+						rel[g * NP + p] = 1; acted = 1
+					   :: else
+					   fi)
+				:: !SSKIP(w) && g == mygrp && !have_adopted ->
+					OP(cons_pos[me] = p; cons_grp[me] = g; cons_op[me] = BUSY);
+					OP(if                   /* T1: the adoption */
+					   :: gw[g * CAP + p % CAP] == gx ->
+						gw[g * CAP + p % CAP] = GW(p, me + 1, (GCNT(gx) + 1) % 4);
+						adopted_w = GW(p, me + 1, (GCNT(gx) + 1) % 4);
+						adopted_p = p; have_adopted = 1; acted = 1;
+						assert(hold[me] == 0); hold[me] = smsg[p % CAP];
+						T("@%d group %d T1 adopts %d\n", me, g, p)
+					   :: else -> ok = 1
+					   fi);
+					if :: ok -> OP(cons_op[me] = IDLE) :: else fi
+				:: else -> pend = 1             /* a member of its group adopts */
+				fi
+			fi
+		:: else
+		fi
+	:: else
+	fi
+}
+
+/* recover_scan over the dead entries. */
+inline recover_scan()
+{
+	i = 0;
+	do
+	:: i < NE ->
+		if
+		:: i != me && !alive[i] ->
+			if
+			:: i == E_P && prod_op[i] == BUSY -> p = prod_pos[i]; skip_orphan(p)
+			:: else
+			fi;
+			if
+			:: i != E_P && i != E_L && cons_op[i] == BUSY ->
+				p = cons_pos[i]; g = cons_grp[i]; resolve_claimed(p, g)
+			:: else
+			fi
+		:: else
+		fi;
+		i++
+	:: else -> break
+	od
+}
+
+/* Stuck (a pass at timeout changed nothing): the producer must not be
+ * waiting, and each durable group got every message. */
+inline stuck_check()
+{
+	d_step {
+		assert(!pwait);
+		g = 0;
+		do
+		:: g < NGD ->
+			m = 1;
+			do
+			:: m <= NM ->
+				assert(!present[g] || !sent[m] || delivered[g * (NM + 1) + m] > 0);
+				m++
+			:: else -> break
+			od;
+			g++
+		:: else -> break
+		od;
+		g = 0; m = 0
+	}
+}
+
+#define DATA_AT(grp) (SPOS(seq[deq[grp] % CAP]) == deq[grp] + 1)
+
+proctype consumer(byte me; byte mygrp)
+{
+	LOCALS;
+
+	do
+	:: have_adopted -> deliver_adopted(); d_step { CLEAR_TEMPS }
+	:: !have_adopted && passes < RPASSES ->
+		/* a recovery pass at any moment */
+		d_step { passes++; CLEAR_TEMPS };
+		recover_scan();
+		skip;   /* (a d_step may not be the target of the loop's break) */
+		d_step { CLEAR_TEMPS }
+	:: !have_adopted ->
+		try_recv();
+		if
+		:: !ok ->
+			d_step { CLEAR_TEMPS };
+			if
+			:: DATA_AT(mygrp) -> skip
+			:: timeout ->
+				recover_scan();
+				if
+				:: !acted && !pend && !have_adopted ->
+					stuck_check();
+					if
+					:: pfin && deq[mygrp] == enq -> break
+					:: else
+					fi
+				:: else
+				fi;
+				d_step { CLEAR_TEMPS }
+			fi
+		:: else -> d_step { CLEAR_TEMPS }
+		fi
+	od;
+	goto out;
+crashed:
+	skip;
+out:
+	skip
+}
+
+/* ---- the lossy group --------------------------------------------------- */
+
+proctype lossy()
+{
+	byte me = E_L; byte mygrp = G_L;
+	LOCALS;
+
+	do
+	:: OP(pos = deq[G_L]; w = seq[pos % CAP]);      /* hint and A2 */
+	   if
+	   :: SPOS(w) == pos + 1 ->
+		OP(if                                   /* C1 */
+		   :: deq[G_L] == pos -> deq[G_L]++; ok = 1
+		   :: else -> ok = 0
+		   fi);
+		if
+		:: ok && SSKIP(w) -> d_step { lskip++ }
+		:: ok && !SSKIP(w) ->
+			OP(m = smsg[pos % CAP]);                /* copy */
+			OP(w2 = seq[pos % CAP]);                /* F2, the word again */
+			if
+			:: w2 == w ->
+				d_step {
+					assert(posmsg[pos] == m);       /* the message of pos */
+					ldel++;
+					T("@%d lossy DELIVERS msg %d\n", me, m)
+				}
+			:: else -> d_step { ldrop++; T("@%d lossy lost %d under it\n", me, pos) }
+			fi
+		:: else
+		fi
+	   :: SPOS(w) > pos + 1 ->
+		/* a lap behind: jump to the oldest position still in the
+		 * ring, counting what is passed */
+		OP(e = enq);
+		if
+		:: e >= CAP && e - CAP > pos ->
+			OP(if
+			   :: deq[G_L] == pos -> deq[G_L] = e - CAP; ldrop = ldrop + (e - CAP - pos);
+				T("@%d lossy jumps %d -> %d\n", me, pos, e - CAP)
+			   :: else
+			   fi)
+		:: else
+		fi
+	   :: else ->
+		d_step { CLEAR_TEMPS };
+		if
+		:: SPOS(seq[deq[G_L] % CAP]) > deq[G_L] -> skip
+		:: timeout ->
+			recover_scan();
+			if
+			:: !acted && pfin && deq[G_L] == enq ->
+				assert(ldel + ldrop + lskip == enq);
+				break
+			:: else
+			fi
+		fi
+	   fi;
+	   d_step { CLEAR_TEMPS }
+	od;
+	goto out;
+crashed:
+	skip;
+out:
+	skip
+}
+
+init {
+	byte s;
+	atomic {
+		s = 0;
+		do
+		:: s < CAP ->
+			seq[s] = SW(s, 0);
+			gw[0 * CAP + s] = GW(s, 0, 0);
+			gw[1 * CAP + s] = GW(s, 0, 0);
+			s++
+		:: else -> break
+		od;
+		present[0] = 1;
+		present[1] = WITH_B1;
+		present[G_L] = WITH_L;
+		alive[E_P] = 1; run producer();
+		alive[E_A1] = 1; run consumer(E_A1, 0);
+		if :: WITH_A2 -> alive[E_A2] = 1; run consumer(E_A2, 0) :: else fi;
+		if :: WITH_B1 -> alive[E_B1] = 1; run consumer(E_B1, 1) :: else fi;
+		if :: WITH_B2 -> alive[E_B2] = 1; run consumer(E_B2, 1) :: else fi;
+		if :: WITH_L -> alive[E_L] = 1; run lossy() :: else fi
+	}
+}
