@@ -276,8 +276,23 @@ struct ipcq_config {
 	 * restarted producer resumes; ipcq_dedup_remove() retires it.
 	 */
 	uint32_t dedup_capacity;
+	/**
+	 * Retry backoff of ack mode, by delivery count: a message requeued by
+	 * ipcq_nack(IPCQ_NACK_REQUEUE) after its n-th delivery is not
+	 * delivered again for retry_base_us * retry_factor^(n - 1)
+	 * microseconds, at most retry_max_us.  retry_base_us 0 (the default):
+	 * at once.  retry_base_us and retry_max_us 0..3600000000 (an hour),
+	 * retry_max_us >= retry_base_us when the base is set (0 means the
+	 * base, unscaled, is the cap too); retry_factor 1..16 (default 2).
+	 * ipcq_nack_delay() gives a delay of its own instead.  A consumer's
+	 * death is not a failure of its message: what it held is delivered
+	 * again at once.
+	 */
+	uint32_t retry_base_us;
+	uint32_t retry_max_us;
+	uint32_t retry_factor;
 	/** Reserved for future fields, must be zero. */
-	uint32_t reserved[5];
+	uint32_t reserved[2];
 };
 
 /** A table size chosen from the ring's capacity (see the fields that accept it). */
@@ -295,7 +310,7 @@ struct ipcq_config {
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
 		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, IPCQ_AUTO, 5u,        \
 		IPCQ_NUMA_ANY, 0u, 0u, 0u, IPCQ_AUTO, 10000u, 64u,        \
-		{ 0u, 0u, 0u, 0u, 0u }                                    \
+		0u, 0u, 2u, { 0u, 0u }                                    \
 	}
 
 /**
@@ -891,9 +906,33 @@ enum ipcq_nack_action {
  * handle, -EINVAL bad action, -ENOSPC the side ring is full or absent (the
  * message stays leased to this handle, nothing is lost, the event is
  * counted): purge or replay the side ring, then nack again.
+ * A requeued message waits out the queue's retry backoff (retry_base_us,
+ * retry_factor, retry_max_us of struct ipcq_config) before it is
+ * delivered again; the other messages flow meanwhile.
  * Does not block.
  */
 IPCQ_API int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action);
+
+/**
+ * ipcq_nack_delay - give back the message of @token, to be delivered again
+ * (to any consumer) not before @delay_ns nanoseconds from now.
+ *
+ * @q:        the ack-mode handle that received it.
+ * @token:    msginfo.token.
+ * @delay_ns: 0..3600 s in nanoseconds; 0 requeues at once (no backoff).
+ *
+ * The not-before time lives in the message's lease entry, so it holds
+ * whoever receives next and whatever dies meanwhile: a consumer that
+ * receives before that time gets other messages or waits.  A message that
+ * has had max_deliveries goes to the side ring instead (as ipcq_nack()).
+ * Returns 0 when requeued, 1 when the message went to the side ring.
+ * Errors: as ipcq_nack(), and -EINVAL for a delay out of range.
+ * Does not block.
+ */
+IPCQ_API int ipcq_nack_delay(struct ipcq *q, uint64_t token, int64_t delay_ns);
+
+/** Longest delay of ipcq_nack_delay() and of the retry backoff: an hour. */
+#define IPCQ_RETRY_MAX_NS (3600ull * 1000000000ull)
 
 /* ------------------------------------------------------------------ */
 /* Crash recovery                                                      */
@@ -1064,6 +1103,10 @@ struct ipcq_info {
 	uint32_t dedup_capacity;
 	uint32_t dedup_names;       /**< names in the dedup table */
 	uint32_t reserved[3];
+	uint32_t delayed;           /**< of redeliverable: waiting for their not-before time */
+	uint32_t retry_base_us;     /**< retry backoff (struct ipcq_config) */
+	uint32_t retry_max_us;
+	uint32_t retry_factor;
 };
 
 /**

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "ipcq.h"
 #include "atomic_internal.h"
@@ -98,9 +99,14 @@ struct ipcq_shm_header {
 	uint32_t grace_us;
 	uint64_t off_dedup;
 	uint32_t dedup_capacity;
-	uint32_t pad_h;
-	uint64_t reserved[12];
+	uint32_t retry_factor;     /* ack-mode retry backoff, 1..16 */
+	uint32_t retry_base_us;    /* 0: requeued messages are due at once */
+	uint32_t retry_max_us;
+	uint64_t reserved[11];
 };
+
+/* The longest retry delay, in microseconds (IPCQ_RETRY_MAX_NS). */
+#define IPCQ_RETRY_MAX_US 3600000000u
 
 /* ---- control block: one hot word per 128-byte line ---------------------- */
 
@@ -125,10 +131,16 @@ struct ipcq_shm_control {
 	 * when this is non-zero.  Written (atomic add) by whoever changes such
 	 * an entry. */
 	uint32_t redeliverable;
-	uint32_t pad4a;
+	/* Of those, the ones given back with a not-before time (a retry
+	 * delay), counted apart: they are not due at once.  delayed_gen
+	 * counts every such give-back, so a consumer learns that its idea of
+	 * the next due time is stale.  Written (atomic add) by the giver and
+	 * the taker. */
+	uint32_t delayed;
 	/* Next side-ring entry id.  Fetch-add by side-ring writers. */
 	uint64_t side_next_id;
-	uint8_t pad4[IPCQ_LINE - 16];
+	uint64_t delayed_gen;
+	uint8_t pad4[IPCQ_LINE - 24];
 	/* Queue-level event counters, written (atomic add) by whoever
 	 * recovers or quarantines; rare. */
 	uint64_t qctr[16];
@@ -385,6 +397,11 @@ struct ipcq_shm_lease {
 	uint64_t leased_ns;
 	uint32_t last_consumer; /* participant index of the last holder */
 	uint32_t stream;
+	/* line 2: not delivered again before this CLOCK_MONOTONIC time (a
+	 * retry delay); 0: due at once.  Written by the holder before it
+	 * gives the entry back (L4), cleared by the next taker (L6). */
+	uint64_t not_before_ns;
+	uint64_t reserved_l[7];
 };
 
 struct ipcq_shm_side {
@@ -458,7 +475,7 @@ _Static_assert(offsetof(struct ipcq_shm_participant, app) == 3 * IPCQ_LINE &&
 _Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
 _Static_assert(sizeof(struct ipcq_shm_slot_tail) == 24, "slot tail is 24 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
-_Static_assert(sizeof(struct ipcq_shm_lease) == 64, "lease header is one 64-byte line");
+_Static_assert(sizeof(struct ipcq_shm_lease) == 128, "lease header is two 64-byte lines");
 _Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte line");
 _Static_assert(offsetof(struct ipcq_shm_control, redeliverable) % IPCQ_LINE == 0, "redelivery line");
 _Static_assert(offsetof(struct ipcq_shm_control, qctr) % IPCQ_LINE == 0, "queue counters line");
@@ -498,6 +515,12 @@ struct ipcq {
 	uint32_t low_watermark;
 	int32_t numa_node;
 	uint64_t grace_ns;
+	uint64_t retry_base_ns;  /* retry backoff (header, bounded at open) */
+	uint64_t retry_max_ns;
+	uint32_t retry_factor;
+	uint64_t due_local;      /* the earliest not-before time this handle saw
+				  * among delayed leases (UINT64_MAX: none) */
+	uint64_t seen_gen;       /* control.delayed_gen at that scan */
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
 	unsigned roles;
@@ -692,6 +715,26 @@ IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
 IPCQ_HIDDEN int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap,
 				 struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m);
+/* Is a look at the lease pool worth it: an entry given back due at once,
+ * or a delayed one whose time may have come (or one given back since our
+ * last look, take_redeliverable() in lease.c)?  *wait_ns, when given and
+ * the answer is no, gets how long until our earliest known due time. */
+static inline int ipcq__lease_due(const struct ipcq *q, uint64_t *wait_ns)
+{
+	/* relaxed: hints; the entries' state words decide */
+	uint32_t dl = ipcq__load_relaxed(&q->ctl->delayed);
+	if (ipcq__load_relaxed(&q->ctl->redeliverable) > dl)
+		return 1;
+	/* relaxed: a hint, as above */
+	if (!dl || ipcq__load_relaxed(&q->ctl->delayed_gen) != q->seen_gen)
+		return dl != 0;
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now >= q->due_local)
+		return 1;
+	if (wait_ns)
+		*wait_ns = q->due_local - now;
+	return 0;
+}
 IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 					       struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);

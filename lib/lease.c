@@ -79,6 +79,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&t->stream));
+	ipcq__store_relaxed(&l->not_before_ns, 0u);
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */
@@ -185,15 +186,47 @@ static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
 	return (int)len;
 }
 
+/*
+ * Take an entry given back (REDELIVER) that is due: its not-before time
+ * (a retry delay) is 0 or past.  Entries not yet due are passed, and the
+ * earliest of their times is kept in q->due_local, with the delayed_gen
+ * read before the look, so that the next look happens when one is due or
+ * when another was given back meanwhile (delayed_due()).
+ *
+ * A retry delay changes no owner and no state of the protocol (lease.c's
+ * table above, the model's L4/L6): it only keeps L6 from happening before
+ * a time, which the model's interleavings, where L6 may happen at any
+ * step, already include; and it passes, so L6 happens in the end.
+ */
 static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 			      uint64_t *need, const void **ptr)
 {
+	uint64_t now = 0, due = UINT64_MAX, gen = 0;
+	/* relaxed: a hint; each entry's state word decides */
+	if (ipcq__load_relaxed(&q->ctl->delayed)) {
+		/* acquire: the gives counted here are seen by the look below;
+		 * pairs with the RMW of delayed_gen in give_back() */
+		gen = ipcq__load_acquire(&q->ctl->delayed_gen);
+		now = ipcq__now_ns(CLOCK_MONOTONIC);
+	}
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
 		/* L2: pairs with L4 of the giver */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER)
 			continue;
+		/* relaxed: stored by the giver before its L4, read after L2;
+		 * a look only: read again once the entry is ours */
+		uint64_t nb = ipcq__load_relaxed(&l->not_before_ns);
+		if (nb) {
+			if (!now)
+				now = ipcq__now_ns(CLOCK_MONOTONIC);
+			if (nb > now) {
+				if (nb < due)
+					due = nb;
+				continue;
+			}
+		}
 		/* relaxed: a look before the take; the CAS below decides, and
 		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);
@@ -208,10 +241,29 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			*need = len;
 			return -ENOBUFS;
 		}
-		uint32_t gen = IPCQ_ENT_GEN(w);
+		uint32_t egen = IPCQ_ENT_GEN(w);
 		/* L6: REDELIVER -> OWNED(us); one taker wins; pairs with L4 */
-		if (!ipcq__cas(&l->state, w, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED)))
+		if (!ipcq__cas(&l->state, w, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED)))
 			continue;
+		/* relaxed: OWNED by us since L6, which read from the giver's
+		 * L4: this is the time of the give we took (the entry may
+		 * have been taken and given back since the look above) */
+		nb = ipcq__load_relaxed(&l->not_before_ns);
+		if (nb) {
+			if (!now)
+				now = ipcq__now_ns(CLOCK_MONOTONIC);
+			if (nb > now) {
+				/* L4: not due after all: back, with its time */
+				ipcq__cas(&l->state, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
+					  IPCQ_ENT(egen, 0, IPCQ_ENT_REDELIVER));
+				if (nb < due)
+					due = nb;
+				continue;
+			}
+			ipcq__store_relaxed(&l->not_before_ns, 0); /* ours: due now */
+			/* RMW: one fewer delayed; a hint, as below */
+			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
+		}
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
 		/* relaxed: OWNED by us since L6; loaded once, bounded here */
@@ -219,7 +271,7 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		if (len > q->max_msg_size || len > cap) {
 			/* changed under us, or impossible: a corrupt segment.
 			 * L3: drop it (free the entry), report it */
-			ipcq__cas(&l->state, IPCQ_ENT(gen, ipcq__tag(q), IPCQ_ENT_OWNED),
+			ipcq__cas(&l->state, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
 				  IPCQ_ENT_FREED(w));
 			return -EBADMSG;
 		}
@@ -229,8 +281,13 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 		return hand_out(q, e, len, buf, info, ptr);
 	}
+	if (now) {
+		q->due_local = due;
+		q->seen_gen = gen;
+	}
 	return -EAGAIN;
 }
+
 
 int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 				   struct ipcq_msginfo *info, uint64_t *need)
@@ -247,8 +304,8 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 
 	if (q->in_flight >= q->prefetch)
 		return -EBUSY;
-	/* relaxed: a hint; the entry's state word decides */
-	if (ipcq__load_relaxed(&q->ctl->redeliverable)) {
+	/* a hint; the entry's state word decides */
+	if (IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) {
 		rc = take_redeliverable(q, buf, cap, info, need, ptr);
 		if (rc != -EAGAIN)
 			return rc;
@@ -375,20 +432,55 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 	return 0;
 }
 
-static void make_redeliverable(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w)
+/* Give entry l (word w, OWNED by us or by a dead owner we took over)
+ * back, due at the CLOCK_MONOTONIC time not_before (0: at once). */
+static void give_back(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, uint64_t not_before)
 {
+	/* relaxed: the entry is OWNED (ours or taken over); L4 below
+	 * publishes it with the state */
+	ipcq__store_relaxed(&l->not_before_ns, not_before);
 	/* L4: hands the entry to any consumer; pairs with L2 */
 	if (ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_REDELIVER))) {
+		if (not_before) {
+			/* RMW: counted delayed before it is counted at all, so
+			 * that redeliverable > delayed means one is due */
+			ipcq__fetch_add(&q->ctl->delayed, 1u);
+			/* RMW: tells consumers that their next due time is
+			 * stale; pairs with the acquire of take_redeliverable() */
+			ipcq__fetch_add(&q->ctl->delayed_gen, (uint64_t)1);
+		}
 		/* L7: RMW after the state change: a consumer that sees the
 		 * count finds the entry; pairs with W4 (wait.c) */
 		ipcq__fetch_add(&q->ctl->redeliverable, 1u);
-		/* L8: after L7 in the total order; pairs with W1 (wait.c) */
+		/* L8: after L7 in the total order; pairs with W1 (wait.c).  A
+		 * delayed one wakes sleepers too: they learn its time */
 		if (ipcq__load_seq_cst(&q->ctl->data_waiters))
 			ipcq__wake_data(q);
 	}
 }
 
-int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
+/* Give back an entry held by us or by the dead (detach, recovery), with
+ * the not-before time it carries: 0 unless its holder took it and found it
+ * not due yet (take_redeliverable()), so a delay outlives that holder. */
+static void make_redeliverable(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w)
+{
+	/* relaxed: the entry is OWNED by us, or by the dead we took it over
+	 * from (L9) */
+	give_back(q, l, w, ipcq__load_relaxed(&l->not_before_ns));
+}
+
+/* The retry delay of the queue's backoff after the n-th delivery. */
+static uint64_t backoff_ns(const struct ipcq *q, uint32_t n)
+{
+	uint64_t d = q->retry_base_ns;
+	uint64_t cap = q->retry_max_ns ? q->retry_max_ns : d;
+	for (uint32_t i = 1; i < n && d < cap; i++)
+		d *= q->retry_factor; /* factor <= 16, d <= an hour: no overflow */
+	return d < cap ? d : cap;
+}
+
+/* ipcq_nack() and ipcq_nack_delay(): delay_ns < 0 is the queue's backoff. */
+static int nack(struct ipcq *q, uint64_t token, unsigned action, int64_t delay_ns)
 {
 	struct ipcq_shm_lease *l;
 	uint64_t w;
@@ -415,9 +507,23 @@ int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
 		q->in_flight--;
 		return 1;
 	}
-	make_redeliverable(q, l, w);
+	uint64_t d = delay_ns >= 0 ? (uint64_t)delay_ns
+		: q->retry_base_ns ? backoff_ns(q, ipcq__load_relaxed(&l->deliveries)) : 0;
+	give_back(q, l, w, d ? ipcq__now_ns(CLOCK_MONOTONIC) + d : 0);
 	q->in_flight--;
 	return 0;
+}
+
+int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action)
+{
+	return nack(q, token, action, -1);
+}
+
+int ipcq_nack_delay(struct ipcq *q, uint64_t token, int64_t delay_ns)
+{
+	if (delay_ns < 0 || (uint64_t)delay_ns > IPCQ_RETRY_MAX_NS)
+		return -EINVAL;
+	return nack(q, token, IPCQ_NACK_REQUEUE, delay_ns);
 }
 
 /* Clean detach: every lease we hold is delivered again. */

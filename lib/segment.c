@@ -344,6 +344,18 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 				c->flags);
 		return -EINVAL;
 	}
+	if (c->retry_base_us > IPCQ_RETRY_MAX_US || c->retry_max_us > IPCQ_RETRY_MAX_US ||
+	    (c->retry_base_us && c->retry_max_us && c->retry_max_us < c->retry_base_us)) {
+		ipcq__errdetail("retry backoff base %u us, max %u us: each at most %u (an hour), "
+				"and max >= base (or 0)", c->retry_base_us, c->retry_max_us,
+				IPCQ_RETRY_MAX_US);
+		return -EINVAL;
+	}
+	if (c->retry_factor > 16) {
+		ipcq__errdetail("retry_factor %u is not in [1, 16] (0: the default, 2)",
+				c->retry_factor);
+		return -EINVAL;
+	}
 	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
 	for (size_t i = 0; i < nres; i++)
 		if (c->reserved[i]) {
@@ -451,6 +463,9 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->max_deliveries = h->max_deliveries;
 	q->numa_node = h->numa_node;
 	q->grace_ns = (uint64_t)h->grace_us * 1000;
+	q->retry_base_ns = (uint64_t)h->retry_base_us * 1000;
+	q->retry_max_ns = (uint64_t)h->retry_max_us * 1000;
+	q->retry_factor = h->retry_factor;
 	q->adopted = -1;
 	q->capacity = h->capacity;
 	q->mask = h->capacity - 1;
@@ -507,6 +522,9 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->side_capacity = c->side_capacity;
 	h->max_deliveries = c->max_deliveries;
 	h->grace_us = c->grace_us;
+	h->retry_base_us = c->retry_base_us;
+	h->retry_max_us = c->retry_max_us;
+	h->retry_factor = c->retry_factor ? c->retry_factor : 2;
 	h->off_dedup = l->off_dedup;
 	h->dedup_capacity = c->dedup_capacity;
 	h->high_watermark = c->high_watermark;
@@ -860,6 +878,12 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 		return bad_field("grace_us", h->grace_us);
 	if (h->dedup_capacity > IPCQ_PARTICIPANTS_MAX)
 		return bad_field("dedup_capacity", h->dedup_capacity);
+	if (h->retry_base_us > IPCQ_RETRY_MAX_US)
+		return bad_field("retry_base_us", h->retry_base_us);
+	if (h->retry_max_us > IPCQ_RETRY_MAX_US)
+		return bad_field("retry_max_us", h->retry_max_us);
+	if (h->retry_factor < 1 || h->retry_factor > 16)
+		return bad_field("retry_factor", h->retry_factor);
 	if (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)) {
 		ipcq__errdetail("segment header: numa_node = %d is impossible (corrupt segment)",
 				(int)h->numa_node);

@@ -85,16 +85,31 @@ static int seg_u32(const struct ipcq *q, const uint32_t *w, uint32_t *v)
 	return seg_read(q, w, v, sizeof(*v));
 }
 
-int ipcq_info(struct ipcq *q, struct ipcq_info *info)
+static int info_fill(struct ipcq *q, struct ipcq_info *info);
+
+int ipcq_info(struct ipcq *q, struct ipcq_info *out)
+{
+	struct ipcq_info full;
+
+	if (!q || !out || out->size < offsetof(struct ipcq_info, reserved))
+		return -EINVAL;
+	/* filled in full here, then as much as the caller's struct holds
+	 * (an older caller's is shorter) */
+	uint32_t sz = out->size > sizeof(full) ? (uint32_t)sizeof(full) : out->size;
+	memset(&full, 0, sizeof(full));
+	int rc = info_fill(q, &full);
+	if (rc)
+		return rc;
+	full.size = sz;
+	memcpy(out, &full, sz);
+	return 0;
+}
+
+static int info_fill(struct ipcq *q, struct ipcq_info *info)
 {
 	struct ipcq_shm_header h;
 	int rc;
 
-	if (!q || !info || info->size < offsetof(struct ipcq_info, reserved))
-		return -EINVAL;
-	uint32_t sz = info->size > sizeof(*info) ? (uint32_t)sizeof(*info) : info->size;
-	memset(info, 0, sz);
-	info->size = sz;
 	/* mode and creation time, written once by the creator */
 	rc = seg_read(q, q->hdr, &h, sizeof(h));
 	if (rc)
@@ -141,6 +156,10 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 	info->lease_capacity = q->lease_capacity;
 	info->max_deliveries = q->max_deliveries;
 	info->grace_us = (uint32_t)(q->grace_ns / 1000);
+	info->retry_base_us = (uint32_t)(q->retry_base_ns / 1000);
+	info->retry_max_us = (uint32_t)(q->retry_max_ns / 1000);
+	info->retry_factor = q->retry_factor;
+	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		uint64_t w;
 		/* a copy: a count for people */
@@ -156,10 +175,17 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *info)
 		if ((rc = seg_u64(q, &ipcq__lease(q, e)->state, &w)))
 			return rc;
 		uint32_t st = IPCQ_ENT_STATE(w);
-		if (st == IPCQ_ENT_OWNED)
+		if (st == IPCQ_ENT_OWNED) {
 			info->leased++;
-		else if (st == IPCQ_ENT_REDELIVER)
+		} else if (st == IPCQ_ENT_REDELIVER) {
 			info->redeliverable++;
+			uint64_t nb;
+			/* a copy: a count for people */
+			if ((rc = seg_u64(q, &ipcq__lease(q, e)->not_before_ns, &nb)))
+				return rc;
+			if (nb > now)
+				info->delayed++;
+		}
 	}
 	/* a copy: a snapshot; ipcq_pressure() is the acquire read */
 	uint32_t pressure;

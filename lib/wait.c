@@ -141,7 +141,9 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	 * consumers): the giver bumps redeliverable (L7), then reads the
 	 * waiter count (L8, seq_cst), as a producer does after its claim;
 	 * pairs with L7 in the same total order as W1 */
-	if (is_data && q->ack && ipcq__load_seq_cst(&c->redeliverable))
+	uint64_t due_in = 0;
+	if (is_data && q->ack && ipcq__load_seq_cst(&c->redeliverable) &&
+	    ipcq__lease_due(q, &due_in))
 		nothing_started = 0;
 	if (!nothing_started) {
 		/* RMW: withdraw W1; a waker that still counts us wakes in vain */
@@ -152,6 +154,9 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	 * what we wait for wakes nobody, and recovery runs from our loop. */
 	if (!w->deadline_ns || left > q->grace_ns)
 		left = q->grace_ns;
+	/* and no later than a delayed message we know of falls due */
+	if (due_in && left > due_in)
+		left = due_in;
 	ts.tv_sec = (time_t)(left / 1000000000ull);
 	ts.tv_nsec = (long)(left % 1000000000ull);
 	tsp = &ts;

@@ -16,22 +16,6 @@ static struct ipcq *make_queue(const char **name, uint32_t side, uint32_t max_de
 	return q;
 }
 
-static struct ipcq *ack_consumer(const char *name, uint32_t prefetch)
-{
-	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
-	o.flags = IPCQ_ATTACH_ACK;
-	o.prefetch = prefetch;
-	return t_open_attach(name, IPCQ_ROLE_CONSUMER, &o);
-}
-
-static void send_seq(struct ipcq *p, uint64_t seq)
-{
-	uint8_t buf[MAX];
-	size_t len = t_msg_len(0, seq, 0, MAX);
-	t_fill(buf, len, 0, seq);
-	CHECK_RC(ipcq_send(p, buf, len, IPCQ_NOWAIT), 0);
-}
-
 /* Receive the message with producer sequence @seq; returns its info. */
 static struct ipcq_msginfo recv_seq(struct ipcq *c, uint64_t seq, uint32_t deliveries)
 {
@@ -55,7 +39,7 @@ static void test_leases(void)
 	const char *name;
 	struct ipcq *p = make_queue(&name, 4, 5);
 	struct ipcq *fast = t_open_attach(name, IPCQ_ROLE_CONSUMER, NULL);
-	struct ipcq *c = ack_consumer(name, 2), *c2 = ack_consumer(name, 2);
+	struct ipcq *c = t_ack_consumer(name, 2), *c2 = t_ack_consumer(name, 2);
 
 	/* not ack-mode consumers */
 	CHECK_RC(ipcq_ack(p, 1), -EPERM);
@@ -64,7 +48,7 @@ static void test_leases(void)
 	CHECK_RC(ipcq_nack(fast, 1, IPCQ_NACK_POISON), -EPERM);
 
 	for (uint64_t seq = 1; seq <= 4; seq++)
-		send_seq(p, seq);
+		t_send_pattern(p, MAX, seq);
 	struct ipcq_msginfo a = recv_seq(c, 1, 1), b = recv_seq(c, 2, 1);
 	CHECK(a.token != 0 && b.token != 0 && a.token != b.token);
 	CHECK(t_info(p).leased == 2);
@@ -99,7 +83,7 @@ static void test_leases(void)
 	CHECK(t_info(p).leased == 0 && t_info(p).depth == 0);
 
 	/* fast consumers get no token */
-	send_seq(p, 5);
+	t_send_pattern(p, MAX, 5);
 	CHECK(recv_seq(fast, 5, 1).token == 0);
 	CHECK_RC(ipcq_close(c), 0);
 	CHECK_RC(ipcq_close(c2), 0);
@@ -112,13 +96,13 @@ static void test_poison(void)
 {
 	const char *name;
 	struct ipcq *p = make_queue(&name, 2, 2);
-	struct ipcq *c = ack_consumer(name, 4);
+	struct ipcq *c = t_ack_consumer(name, 4);
 	struct ipcq_poison list[4];
 	uint8_t buf[MAX];
 
 	CHECK_RC(ipcq_poison_list(p, 0, list, 4), 0);
 	for (uint64_t seq = 1; seq <= 3; seq++)
-		send_seq(p, seq);
+		t_send_pattern(p, MAX, seq);
 
 	/* poisoned by the consumer */
 	struct ipcq_msginfo m1 = recv_seq(c, 1, 1);
@@ -183,8 +167,8 @@ static void test_poison(void)
 	/* no side ring at all */
 	const char *name2;
 	struct ipcq *p2 = make_queue(&name2, 0, 5);
-	struct ipcq *c2 = ack_consumer(name2, 4);
-	send_seq(p2, 1);
+	struct ipcq *c2 = t_ack_consumer(name2, 4);
+	t_send_pattern(p2, MAX, 1);
 	struct ipcq_msginfo n = recv_seq(c2, 1, 1);
 	CHECK_RC(ipcq_nack(c2, n.token, IPCQ_NACK_POISON), -ENOSPC);
 	CHECK_RC(ipcq_ack(c2, n.token), 0);
@@ -207,7 +191,7 @@ struct victim {
 static int lease_and_hang(void *arg)
 {
 	struct victim *v = (struct victim *)arg;
-	struct ipcq *c = ack_consumer(v->name, 4);
+	struct ipcq *c = t_ack_consumer(v->name, 4);
 	recv_seq(c, 1, 1);
 	recv_seq(c, 2, 1);
 	__atomic_store_n(&v->leased, 1, __ATOMIC_RELEASE);
@@ -235,7 +219,7 @@ static void test_consumer_killed(void)
 	CHECK_RC(ipcq_recover(p, &rep), -EINVAL);
 
 	for (uint64_t seq = 1; seq <= 3; seq++)
-		send_seq(p, seq);
+		t_send_pattern(p, MAX, seq);
 	t_watchdog(60, "t_ack consumer killed", NULL);
 	pid_t pid = t_spawn(lease_and_hang, v);
 	T_AWAIT_KIDS(__atomic_load_n(&v->leased, __ATOMIC_ACQUIRE), 30);
@@ -255,7 +239,7 @@ static void test_consumer_killed(void)
 	CHECK(t_info(p).leased == 0);
 
 	/* the leased ones first, as redeliveries, then the new one */
-	struct ipcq *c = ack_consumer(name, 4);
+	struct ipcq *c = t_ack_consumer(name, 4);
 	struct ipcq_msginfo a = recv_seq(c, 1, 2), b = recv_seq(c, 2, 2), d = recv_seq(c, 3, 1);
 	CHECK_RC(ipcq_ack(c, a.token), 0);
 	CHECK_RC(ipcq_ack(c, b.token), 0);

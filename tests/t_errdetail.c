@@ -108,7 +108,9 @@ static void config_fields(void)
 	/* a node number in range that this machine does not have */
 	BAD(numa_node, 1000, "NUMA node 1000 does not exist", "nodes with memory:");
 	BAD(flags, 1, "flags 0x1", "must be 0");
-	BAD(reserved[2], 7, "reserved[2] is 7", "zero");
+	BAD(reserved[1], 7, "reserved[1] is 7", "zero");
+	BAD(retry_factor, 17, "retry_factor 17", "[1, 16]");
+	BAD(retry_base_us, 3600000001u, "retry backoff base 3600000001 us", "an hour");
 	BAD(size, 8, "config size 8", "IPCQ_CONFIG_INIT");
 	BAD(size, sizeof(struct ipcq_config) + 4, "config size", "struct ipcq_config");
 #undef BAD

@@ -351,6 +351,16 @@ static inline struct ipcq *t_open_attach(const char *name, unsigned roles,
 	return q;
 }
 
+/* An ack-mode consumer of queue @name holding at most @prefetch leases. */
+static inline struct ipcq *t_ack_consumer(const char *name, uint32_t prefetch)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = IPCQ_ATTACH_ACK;
+	o.prefetch = prefetch;
+	return t_open_attach(name, IPCQ_ROLE_CONSUMER, &o);
+}
+
+
 static inline struct ipcq_info t_info(struct ipcq *q)
 {
 	struct ipcq_info info;
@@ -368,6 +378,16 @@ static inline uint32_t t_msg_len(uint32_t producer, uint64_t seq, uint32_t min, 
 	x *= 0xBF58476D1CE4E5B9ull;
 	x ^= x >> 29;
 	return min + (uint32_t)(x % ((uint64_t)max - min + 1));
+}
+
+/* Send producer 0's message @seq (t_fill's pattern, t_msg_len's length up
+ * to @max bytes) without waiting. */
+static inline void t_send_pattern(struct ipcq *p, uint32_t max, uint64_t seq)
+{
+	uint8_t buf[256];
+	size_t len = t_msg_len(0, seq, 0, max < sizeof(buf) ? max : (uint32_t)sizeof(buf));
+	t_fill(buf, len, 0, seq);
+	CHECK_RC(ipcq_send(p, buf, len, IPCQ_NOWAIT), 0);
 }
 
 /* ------------------------------------------------------------------ */
