@@ -1102,11 +1102,9 @@ struct ipcq_info {
 	uint32_t low_watermark;
 	uint32_t dedup_capacity;
 	uint32_t dedup_names;       /**< names in the dedup table */
-	uint32_t reserved[3];
 	uint32_t delayed;           /**< of redeliverable: waiting for their not-before time */
 	uint32_t retry_base_us;     /**< retry backoff (struct ipcq_config) */
 	uint32_t retry_max_us;
-	uint32_t retry_factor;
 };
 
 /**

@@ -91,7 +91,7 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *out)
 {
 	struct ipcq_info full;
 
-	if (!q || !out || out->size < offsetof(struct ipcq_info, reserved))
+	if (!q || !out || out->size < offsetof(struct ipcq_info, delayed))
 		return -EINVAL;
 	/* filled in full here, then as much as the caller's struct holds
 	 * (an older caller's is shorter) */
@@ -158,7 +158,6 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->grace_us = (uint32_t)(q->grace_ns / 1000);
 	info->retry_base_us = (uint32_t)(q->retry_base_ns / 1000);
 	info->retry_max_us = (uint32_t)(q->retry_max_ns / 1000);
-	info->retry_factor = q->retry_factor;
 	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		uint64_t w;
