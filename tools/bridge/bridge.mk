@@ -41,19 +41,21 @@ bridge-test: deps
 	IPCQ_BRIDGE=build/$(BRIDGE_V)/ipcq-bridge TEST_TIMEOUT=180 \
 		tests/run.sh build/$(BRIDGE_V)/bridge-tests
 
+# BENCH_N: messages per run (200000).
 bridge-bench: deps
 	$(MAKE) --no-print-directory build/release/ipcq-bridge build/release/bridge-tests/bench_bridge V=release
 	IPCQ_BRIDGE=build/release/ipcq-bridge build/release/bridge-tests/bench_bridge
 
-# make install and make uninstall take the bridge and its man page along
-# where the NATS client is installed.
+# make install and make uninstall take the bridge along where the NATS
+# client is installed (its man page, man/ipcq-bridge.1, goes with the
+# other man/*.1).
 ifeq ($(shell pkg-config --exists libnats 2>/dev/null && echo 1),1)
 install: install-bridge
 uninstall: uninstall-bridge
 endif
 
 install-bridge: $(BRIDGE_BIN)
-	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
+	install -d $(DESTDIR)$(bindir)
 	install -m 0755 $(BRIDGE_BIN) $(DESTDIR)$(bindir)/ipcq-bridge
 
 uninstall-bridge:

@@ -58,6 +58,9 @@ struct out {
 	unsigned n;           /* records (window) */
 	uint64_t head, tail;  /* records [head, tail) are in use */
 	unsigned inflight, failed;
+	uint64_t hint;        /* where on_puback() looks first: PubAcks come in order */
+	uint64_t *done;       /* records whose PubAck came, for settle() */
+	unsigned ndone;
 	int hold;             /* the connection broke: connect again */
 	natsConnection *nc;   /* the connection whose break counts */
 	natsStatus last_err;
@@ -78,14 +81,18 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 	struct out *o = closure;
 	(void)js;
 	pthread_mutex_lock(&o->mu);
-	for (uint64_t i = o->head; i < o->tail; i++) {
+	uint64_t from = o->hint >= o->head && o->hint < o->tail ? o->hint : o->head;
+	for (uint64_t k = 0; k < o->tail - o->head; k++) {
+		uint64_t i = from + k < o->tail ? from + k : o->head + (from + k - o->tail);
 		struct rec *r = rec_at(o, i);
 		if (r->state != REC_INFLIGHT || r->msg != msg)
 			continue;
 		r->msg = NULL;
 		o->inflight--;
+		o->hint = i + 1;
 		if (pa) {
 			r->state = REC_OK;
+			o->done[o->ndone++] = i;
 			if (pa->Duplicate)
 				bridge_count(o->b, BC_DUPLICATES, 1);
 			bridge_set(o->b, BC_LATENCY_NS, bridge_now_ns() - r->t_pub);
@@ -181,12 +188,10 @@ static uint64_t settle(struct out *o)
 
 	for (;;) {
 		pthread_mutex_lock(&o->mu);
-		for (uint64_t i = o->head; i < o->tail && nt < 256; i++) {
-			struct rec *r = rec_at(o, i);
-			if (r->state == REC_OK) {
-				tokens[nt++] = r->token;
-				r->state = REC_FREE;
-			}
+		while (o->ndone && nt < 256) {
+			struct rec *r = rec_at(o, o->done[--o->ndone]);
+			tokens[nt++] = r->token;
+			r->state = REC_FREE;
 		}
 		while (o->head < o->tail && rec_at(o, o->head)->state == REC_FREE)
 			o->head++;
@@ -430,8 +435,9 @@ int bridge_out(struct bridge *b)
 	if (info.lease_capacity && o->n > info.lease_capacity)
 		o->n = info.lease_capacity;
 	o->r = calloc(o->n, sizeof(*o->r));
+	o->done = calloc(o->n, sizeof(*o->done));
 	buf = malloc(info.max_msg_size ? info.max_msg_size : 1);
-	if (!o->r || !buf) {
+	if (!o->r || !o->done || !buf) {
 		rc = -ENOMEM;
 		goto fail;
 	}
