@@ -51,24 +51,11 @@ static int consumer(void *arg)
 	return 0;
 }
 
-/* Counter @counter of participant @who, through an open read-only handle. */
+/* Counter @counter of participant @who, 0 while not there. */
 static uint64_t counter_of(struct ipcq *q, const char *who, const char *counter)
 {
-	struct ipcq_participant_stats p[16];
-	struct ipcq_stats st;
-	struct ipcq_app_counter c[IPCQ_APP_COUNTERS];
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	int n = ipcq_stats(q, &st, p, 16);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(p[i].name, who) || !p[i].alive)
-			continue;
-		int k = ipcq_app_counters(q, p[i].index, c, IPCQ_APP_COUNTERS);
-		for (int j = 0; j < k; j++)
-			if (!strcmp(c[j].name, counter))
-				return c[j].value;
-	}
-	return 0;
+	uint64_t v = bt_app_counter_of(q, who, counter);
+	return v == UINT64_MAX ? 0 : v;
 }
 
 /* Has @pid ended (left for t_reap() to collect)? */

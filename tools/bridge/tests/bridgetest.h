@@ -201,19 +201,15 @@ static inline void bt_show_log(const char *log)
 		fprintf(stderr, "(no log %s)\n", log);
 }
 
-/* The application counter @counter of participant @who of queue @q
- * (UINT64_MAX when not there). */
-static inline uint64_t bt_app_counter(const char *qname, const char *who, const char *counter)
+/* The application counter @counter of the live participant @who of the
+ * queue open at @q (UINT64_MAX when not there). */
+static inline uint64_t bt_app_counter_of(struct ipcq *q, const char *who, const char *counter)
 {
 	struct ipcq_participant_stats p[16];
 	struct ipcq_stats st;
 	struct ipcq_app_counter c[IPCQ_APP_COUNTERS];
-	struct ipcq *q;
-	uint64_t v = UINT64_MAX;
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
-	if (ipcq_open_readonly(qname, &q) < 0)
-		return v;
 	int n = ipcq_stats(q, &st, p, 16);
 	for (int i = 0; i < n; i++) {
 		if (strcmp(p[i].name, who) || !p[i].alive)
@@ -221,8 +217,19 @@ static inline uint64_t bt_app_counter(const char *qname, const char *who, const 
 		int k = ipcq_app_counters(q, p[i].index, c, IPCQ_APP_COUNTERS);
 		for (int j = 0; j < k; j++)
 			if (!strcmp(c[j].name, counter))
-				v = c[j].value;
+				return c[j].value;
 	}
+	return UINT64_MAX;
+}
+
+/* The same, of queue @qname. */
+static inline uint64_t bt_app_counter(const char *qname, const char *who, const char *counter)
+{
+	struct ipcq *q;
+	uint64_t v;
+	if (ipcq_open_readonly(qname, &q) < 0)
+		return UINT64_MAX;
+	v = bt_app_counter_of(q, who, counter);
 	ipcq_close(q);
 	return v;
 }
