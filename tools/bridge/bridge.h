@@ -36,6 +36,7 @@ struct bridge_opts {
 	int create;              /* create the stream when it is missing */
 	int64_t dup_window_s;    /* duplicate window of a created stream */
 	int64_t max_msgs;        /* MaxMsgs of a created stream (0: none) */
+	int64_t replicas;        /* Replicas of a created stream */
 	unsigned window;         /* out: PubAcks awaited at most */
 	unsigned batch;          /* in: messages per fetch */
 	unsigned max_deliver;    /* in: deliveries before a message is refused */

@@ -37,7 +37,9 @@ $(B)/bridge-tests/%: tools/bridge/tests/%.c tools/bridge/tests/bridgetest.h $(TE
 	$(CC) $(CFLAGS) -Itests $(NATS_CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS) $(NATS_LIBS) -lm
 
 bridge-test: deps
-	$(MAKE) --no-print-directory $(BRIDGE_BIN) $(BRIDGE_TEST_BIN) tools V=$(BRIDGE_V)
+	$(MAKE) --no-print-directory build/$(BRIDGE_V)/ipcq-bridge \
+		$(BRIDGE_TEST_SRC:tools/bridge/tests/%.c=build/$(BRIDGE_V)/bridge-tests/%) \
+		tools V=$(BRIDGE_V)
 	IPCQ_BRIDGE=build/$(BRIDGE_V)/ipcq-bridge TEST_TIMEOUT=180 \
 		tests/run.sh build/$(BRIDGE_V)/bridge-tests
 

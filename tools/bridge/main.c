@@ -102,6 +102,7 @@ static void usage(FILE *f)
 	      "      --create            create the stream when missing (subjects SUBJ and SUBJ.dlq)\n"
 	      "      --duplicates SECS   duplicate window of a created stream (120)\n"
 	      "      --max-msgs N        MaxMsgs of a created stream, discard new (none)\n"
+	      "      --replicas N        replicas of a created stream in a cluster (1)\n"
 	      "  -w, --window N          out: publishes awaiting their PubAck (256)\n"
 	      "      --pub-timeout MS    out: a PubAck not back by then is retried (5000)\n"
 	      "      --dlq               out: forward the side ring to SUBJ.dlq and purge it\n"
@@ -127,7 +128,7 @@ static int parse_i64(const char *s, int64_t min, int64_t *out)
 static int parse_args(int argc, char **argv, struct bridge_opts *o)
 {
 	enum { O_SUBJECT = 256, O_STREAM, O_CONSUMER, O_CREATE, O_DUP, O_MAXMSGS, O_PUBTO,
-	       O_DLQ, O_MAXDELIVER };
+	       O_DLQ, O_MAXDELIVER, O_REPLICAS };
 	static const struct option lo[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "subject", required_argument, NULL, O_SUBJECT },
@@ -136,6 +137,7 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 		{ "create", no_argument, NULL, O_CREATE },
 		{ "duplicates", required_argument, NULL, O_DUP },
 		{ "max-msgs", required_argument, NULL, O_MAXMSGS },
+		{ "replicas", required_argument, NULL, O_REPLICAS },
 		{ "window", required_argument, NULL, 'w' },
 		{ "pub-timeout", required_argument, NULL, O_PUBTO },
 		{ "dlq", optional_argument, NULL, O_DLQ },
@@ -187,18 +189,21 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 			break;
 		case O_DUP:
 		case O_MAXMSGS:
+		case O_REPLICAS:
 		case O_PUBTO:
 		case O_MAXDELIVER:
 		case 'w':
 		case 'b':
 		case 'n':
 			if (parse_i64(optarg, c == O_MAXMSGS || c == 'n' ? 0 : 1, &v) < 0 ||
-			    ((c == 'w' || c == 'b' || c == O_MAXDELIVER) && v > 65536)) {
+			    ((c == 'w' || c == 'b' || c == O_MAXDELIVER) && v > 65536) ||
+			    (c == O_REPLICAS && v > 5)) {
 				fprintf(stderr, "ipcq-bridge: bad number '%s'\n", optarg);
 				return -1;
 			}
 			if (c == O_DUP) o->dup_window_s = v;
 			else if (c == O_MAXMSGS) o->max_msgs = v;
+			else if (c == O_REPLICAS) o->replicas = v;
 			else if (c == O_PUBTO) o->pub_timeout_ms = v;
 			else if (c == O_MAXDELIVER) o->max_deliver = (unsigned)v;
 			else if (c == 'w') o->window = (unsigned)v;
@@ -352,6 +357,7 @@ static int create_stream(struct bridge *b)
 	sc.SubjectsLen = 2;
 	sc.Storage = js_FileStorage;
 	sc.Duplicates = b->o.dup_window_s * 1000000000ll;
+	sc.Replicas = b->o.replicas;
 	if (b->o.max_msgs > 0) {
 		sc.MaxMsgs = b->o.max_msgs;
 		sc.Discard = js_DiscardNew;
@@ -376,6 +382,7 @@ int main(int argc, char **argv)
 	b.o.server = "nats://127.0.0.1:4222";
 	b.o.consumer = "ipcq";
 	b.o.dup_window_s = 120;
+	b.o.replicas = 1;
 	b.o.window = 256;
 	b.o.batch = 256;
 	b.o.max_deliver = 10;
