@@ -274,10 +274,12 @@ int bridge_connect(struct bridge *b)
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPendingMsgs(no, 1 << 20);
 	/* until connected, or stopped */
-	while (s == NATS_OK) {
+	for (unsigned tries = 0; s == NATS_OK; tries++) {
 		s = natsConnection_Connect(&nc, no);
 		if (s == NATS_OK || bridge_stop)
 			break;
+		if (tries % 50 == 0)
+			bridge_log(b, "connect %s: %s; trying again", b->o.server, natsStatus_GetText(s));
 		bridge_sleep_ms(100);
 		s = NATS_OK;
 	}
