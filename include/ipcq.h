@@ -253,7 +253,7 @@ struct ipcq_config {
 	 */
 	uint32_t high_watermark;
 	uint32_t low_watermark;
-	/** Flags (IPCQ_CF_*); none defined yet, must be 0. */
+	/** Flags: IPCQ_CF_EXPIRY, IPCQ_CF_EXPIRED_TO_SIDE; 0 by default. */
 	uint32_t flags;
 	/**
 	 * Lease pool: how many messages ack-mode consumers may hold
@@ -291,9 +291,26 @@ struct ipcq_config {
 	uint32_t retry_base_us;
 	uint32_t retry_max_us;
 	uint32_t retry_factor;
+	/**
+	 * Time to live of every message, in milliseconds, 0 (the default:
+	 * none) to 2^31.  A message older than that is never delivered: it
+	 * is dropped and counted, or moved to the side ring with reason
+	 * IPCQ_REASON_EXPIRED (IPCQ_CF_EXPIRED_TO_SIDE).  Setting it turns on
+	 * IPCQ_CF_EXPIRY; ipcq_send_ex() gives a message a time of its own.
+	 */
+	uint32_t ttl_ms;
 	/** Reserved for future fields, must be zero. */
-	uint32_t reserved[2];
+	uint32_t reserved[1];
 };
+
+/** Config flag: messages can expire (a queue ttl_ms, or a time to live per
+ *  message with ipcq_send_ex()).  Every receive then reads the clock and
+ *  the slot's tail line; queues without it pay nothing. */
+#define IPCQ_CF_EXPIRY 0x1u
+/** Config flag: an expired message goes to the side ring (reason
+ *  IPCQ_REASON_EXPIRED) instead of being dropped.  Receives then claim
+ *  one message at a time (a batch still returns several). */
+#define IPCQ_CF_EXPIRED_TO_SIDE 0x2u
 
 /** A table size chosen from the ring's capacity (see the fields that accept it). */
 #define IPCQ_AUTO UINT32_MAX
@@ -310,7 +327,7 @@ struct ipcq_config {
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
 		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, IPCQ_AUTO, 5u,        \
 		IPCQ_NUMA_ANY, 0u, 0u, 0u, IPCQ_AUTO, 10000u, 64u,        \
-		0u, 0u, 2u, { 0u, 0u }                                    \
+		0u, 0u, 2u, 0u, { 0u }                                    \
 	}
 
 /**
@@ -646,6 +663,33 @@ struct ipcq_msginfo {
  */
 IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
 		       int64_t timeout_ns);
+
+/** Options of one send (ipcq_send_ex()); start from IPCQ_SEND_OPTS_INIT. */
+struct ipcq_send_opts {
+	uint32_t size;      /**< sizeof(struct ipcq_send_opts) */
+	uint32_t flags;     /**< none yet, must be 0 */
+	/** Time to live in nanoseconds, 1..2^31 ms; 0: the queue's ttl_ms.
+	 *  The queue must have IPCQ_CF_EXPIRY. */
+	int64_t ttl_ns;
+	uint64_t reserved[6]; /**< must be zero */
+};
+
+/** Initializer of struct ipcq_send_opts: no option. */
+#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, { 0, 0, 0, 0, 0, 0 } }
+
+/**
+ * ipcq_send_ex - ipcq_send() with options (@opts NULL: none).
+ *
+ * @opts->ttl_ns: the message is never delivered after that time from now
+ * (CLOCK_MONOTONIC): a receive that finds it expired drops it (counted) or
+ * moves it to the side ring, as the queue says; neither a restart nor a
+ * consumer's death brings it back.
+ * Returns and errors: as ipcq_send(), and -EINVAL for a bad @opts (size,
+ * flags, reserved, a time to live out of range, or one on a queue without
+ * IPCQ_CF_EXPIRY).
+ */
+IPCQ_API int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
+			  const struct ipcq_send_opts *opts, int64_t timeout_ns);
 
 /** Positive returns of the send calls: accepted, but the queue is above
  *  its high watermark. */
@@ -985,6 +1029,7 @@ enum ipcq_reason {
 	IPCQ_REASON_NACKED = 1,          /**< a consumer nacked it as poison */
 	IPCQ_REASON_MAX_DELIVERIES = 2,  /**< nacked for requeue after max_deliveries */
 	IPCQ_REASON_CONSUMER_CRASHED = 3,/**< its consumers died holding it, max_deliveries times */
+	IPCQ_REASON_EXPIRED = 4,         /**< its time to live passed (IPCQ_CF_EXPIRED_TO_SIDE) */
 };
 
 /** One side-ring entry, as ipcq_poison_list() reports it. */
@@ -1192,8 +1237,9 @@ struct ipcq_stats {
 	uint64_t takeovers;      /**< producer names taken over from the dead */
 	uint32_t side_by_reason[4]; /**< side-ring entries by enum ipcq_reason (index 0 unused) */
 	int32_t numa_node;       /**< node asked for at create (IPCQ_NUMA_ANY: none) */
-	uint32_t reserved0;
-	uint64_t reserved[8];
+	uint32_t side_expired;   /**< side-ring entries of reason IPCQ_REASON_EXPIRED */
+	uint64_t expired;        /**< messages that expired: dropped, or moved to the side ring */
+	uint64_t reserved[7];
 };
 
 /**

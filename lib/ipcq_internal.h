@@ -102,8 +102,13 @@ struct ipcq_shm_header {
 	uint32_t retry_factor;     /* ack-mode retry backoff, 1..16 */
 	uint32_t retry_base_us;    /* 0: requeued messages are due at once */
 	uint32_t retry_max_us;
-	uint64_t reserved[11];
+	uint32_t ttl_ms;           /* queue time to live (IPCQ_CF_EXPIRY) */
+	uint32_t pad_h;
+	uint64_t reserved[10];
 };
+
+/* The longest time to live, in milliseconds (2^31: 24 days). */
+#define IPCQ_TTL_MAX_MS 2147483648u
 
 /* The longest retry delay, in microseconds (IPCQ_RETRY_MAX_NS). */
 #define IPCQ_RETRY_MAX_US 3600000000u
@@ -165,6 +170,7 @@ enum {
 	IPCQ_QCTR_TAKEOVERS,     /* producer names taken over from the dead */
 	IPCQ_QCTR_RELEASE_LOST,  /* releases whose CAS found the slot not as
 				  * its owner left it (only a corrupt segment) */
+	IPCQ_QCTR_EXPIRED,       /* messages that expired (dropped or moved) */
 	IPCQ_QCTR_COUNT_
 };
 
@@ -250,16 +256,17 @@ struct ipcq_shm_participant {
 /*
  * A slot is capacity-independent: slot_size bytes, a multiple of 64,
  *
- *   0             16                            slot_size - 24   slot_size
- *   | head (16 B) | payload (up to max_msg_size) ...  | tail (24 B) |
+ *   0             16                            slot_size - 32   slot_size
+ *   | head (16 B) | payload (up to max_msg_size) ...  | tail (32 B) |
  *
  * The head holds what every receive needs, and the payload starts in the
- * same 64-byte line, so a message of up to 48 bytes (24 bytes when
- * max_msg_size <= 24 and the slot is one line) is one line for the
+ * same 64-byte line, so a message of up to 48 bytes (16 bytes when
+ * max_msg_size <= 16 and the slot is one line) is one line for the
  * consumer.  The tail holds what a receive needs only when asked (the
- * message info) or for a named producer (IPCQ_SLOT_F_STREAM in the head's
- * flags): its line is written by the producer and, in the steady state
- * of a consumer that does not ask, read by nobody else.
+ * message info), for a named producer (IPCQ_SLOT_F_STREAM in the head's
+ * flags) or on a queue whose messages expire: its line is written by the
+ * producer and, in the steady state of a consumer that does not ask,
+ * read by nobody else.
  */
 struct ipcq_shm_slot {
 	/*
@@ -276,12 +283,14 @@ struct ipcq_shm_slot {
 	uint8_t flags;       /* IPCQ_MSG_REPLAYED, IPCQ_SLOT_F_* */
 };
 
-/* The tail of a slot (its last 24 bytes, see above). */
+/* The tail of a slot (its last 32 bytes, see above). */
 struct ipcq_shm_slot_tail {
 	uint64_t pseq;       /* producer sequence */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC_COARSE */
 	uint32_t stream;     /* dedup index + 1 of a named producer, 0 none */
 	uint32_t stream_gen; /* the name's incarnation (dedup entry's gen) */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC time it expires at, 0 never;
+			       * written only on a queue with IPCQ_CF_EXPIRY */
 };
 
 #define IPCQ_SLOT_HDR ((uint32_t)sizeof(struct ipcq_shm_slot))
@@ -401,7 +410,8 @@ struct ipcq_shm_lease {
 	 * retry delay); 0: due at once.  Written by the holder before it
 	 * gives the entry back (L4), cleared by the next taker (L6). */
 	uint64_t not_before_ns;
-	uint64_t reserved_l[7];
+	uint64_t deadline_ns;   /* the message's expiry (the slot tail's), 0 never */
+	uint64_t reserved_l[6];
 };
 
 struct ipcq_shm_side {
@@ -473,7 +483,7 @@ _Static_assert(offsetof(struct ipcq_shm_participant, app) == 3 * IPCQ_LINE &&
 		       sizeof(((struct ipcq_shm_participant *)0)->app_name) == IPCQ_LINE,
 	       "application counters on their own line, their names on the next");
 _Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
-_Static_assert(sizeof(struct ipcq_shm_slot_tail) == 24, "slot tail is 24 bytes");
+_Static_assert(sizeof(struct ipcq_shm_slot_tail) == 32, "slot tail is 32 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
 _Static_assert(sizeof(struct ipcq_shm_lease) == 128, "lease header is two 64-byte lines");
 _Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte line");
@@ -521,6 +531,10 @@ struct ipcq {
 	uint64_t due_local;      /* the earliest not-before time this handle saw
 				  * among delayed leases (UINT64_MAX: none) */
 	uint64_t seen_gen;       /* control.delayed_gen at that scan */
+	uint32_t expiry;         /* IPCQ_CF_EXPIRY: messages carry a deadline */
+	uint32_t expire_side;    /* IPCQ_CF_EXPIRED_TO_SIDE */
+	uint64_t ttl_ns;         /* the queue's time to live, 0 none */
+	uint64_t send_ttl_ns;    /* of the send in progress (ipcq_send_ex()) */
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
 	unsigned roles;
@@ -771,6 +785,19 @@ IPCQ_HIDDEN int ipcq__side_find(const struct ipcq *q, uint64_t id, struct ipcq_p
 				uint64_t *w);
 /* Move the adopted slot at pos into the side ring: 0, or -ENOSPC. */
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
+IPCQ_HIDDEN void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s);
+IPCQ_HIDDEN void ipcq__expire_adopted(struct ipcq *q, uint64_t pos);
+/* Has the message of slot s (ours) expired?  Only on a queue with
+ * IPCQ_CF_EXPIRY; reads the tail's deadline and, when one is set, the
+ * clock. */
+static inline int ipcq__slot_expired(const struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	if (!q->expiry)
+		return 0;
+	/* relaxed: the slot is ours (C1 or adoption); R1 published it */
+	uint64_t d = ipcq__load_relaxed(&ipcq__slot_tail(q, s)->deadline_ns);
+	return d && ipcq__now_ns(CLOCK_MONOTONIC) >= d;
+}
 
 /* registry.c */
 IPCQ_HIDDEN int ipcq__participant_alive(const struct ipcq *q, uint32_t i);

@@ -80,6 +80,8 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&t->stream));
 	ipcq__store_relaxed(&l->not_before_ns, 0u);
+	ipcq__store_relaxed(&l->deadline_ns,
+			    q->expiry ? ipcq__load_relaxed(&t->deadline_ns) : (uint64_t)0);
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */
@@ -102,6 +104,11 @@ static uint32_t take_into_lease(struct ipcq *q, const struct ipcq_shm_slot *s, u
 	(void)b;
 	(void)bad;
 	ipcq__note_consumed(q, s);
+	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+		/* passed; the lease entry stays reserved for the next one */
+		ipcq__expire_slot(q, s);
+		return IPCQ__TAKE_PASSED;
+	}
 	return ipcq__lease_fill(q, *(const uint32_t *)ctx, s, pos, 0);
 }
 
@@ -113,6 +120,9 @@ static int ring_to_lease(struct ipcq *q, uint32_t e, size_t cap, uint64_t *need)
 	uint64_t bytes, end;
 	int bad;
 	int rc = ipcq__ring_take(q, &b, 1, need, take_into_lease, &e, &bad, &bytes, &end);
+	if (IPCQ_UNLIKELY(q->expire_side))
+		/* relaxed: released; an expired message's move is over */
+		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	return rc;
@@ -184,6 +194,21 @@ static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
 	if (ipcq__load_relaxed(&l->deliveries) > 1)
 		ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
 	return (int)len;
+}
+
+static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, unsigned reason);
+
+/* The message of entry l (OWNED by us, word w) expired: counted, and moved
+ * to the side ring or dropped (the entry freed), as the queue says. */
+IPCQ_COLD static void lease_expired(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w)
+{
+	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+	if (q->expire_side && lease_to_side(q, l, w, IPCQ_REASON_EXPIRED) == 0)
+		return;
+	if (q->expire_side)
+		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+	/* L3: dropped: back to free, next generation; pairs with L2 */
+	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 }
 
 /*
@@ -276,6 +301,13 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			return -EBADMSG;
 		}
 		/* relaxed: OWNED by us since L6 */
+		uint64_t dl = q->expiry ? ipcq__load_relaxed(&l->deadline_ns) : 0;
+		if (IPCQ_UNLIKELY(dl) && ipcq__now_ns(CLOCK_MONOTONIC) >= dl) {
+			/* expired while given back: never delivered again */
+			lease_expired(q, l, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED));
+			continue;
+		}
+		/* relaxed: OWNED by us since L6 */
 		ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(ipcq__load_relaxed(&l->deliveries)));
 		ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&l->flags) | IPCQ_SLOT_F_REDELIVERED));
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
@@ -329,6 +361,11 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 			unreserve(q, (uint32_t)e);
 			*need = len;
 			return -ENOBUFS;
+		}
+		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+			unreserve(q, (uint32_t)e);
+			ipcq__expire_adopted(q, pos);
+			return -EAGAIN;
 		}
 		uint8_t past = ipcq__adopted_raise(s);
 		if (past >= q->max_deliveries &&

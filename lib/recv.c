@@ -61,6 +61,10 @@ static IPCQ_INLINE uint32_t take_copy(struct ipcq *q, const struct ipcq_shm_slot
 	struct recv_ctx *c = ctx;
 	(void)pos;
 	ipcq__note_consumed(q, s);
+	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+		ipcq__expire_slot(q, s);
+		return IPCQ__TAKE_PASSED;
+	}
 	return deliver(q, s, &c->bufs[b], c->infos ? &c->infos[b] : NULL, 0, bad);
 }
 
@@ -76,7 +80,14 @@ static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 	struct recv_ctx c = { bufs, infos };
 	uint64_t bytes, end;
 	int bad;
+	/* a move to the side ring names one position in our record: one
+	 * claim, one position (ipcq__expire_slot()) */
+	if (IPCQ_UNLIKELY(q->expire_side))
+		n = 1;
 	int rc = ipcq__ring_take(q, bufs, n, need, take_copy, &c, &bad, &bytes, &end);
+	if (IPCQ_UNLIKELY(q->expire_side))
+		/* relaxed: the claim is released; the move, if any, is over */
+		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
@@ -103,6 +114,10 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	if (len <= q->max_msg_size && len > b->len) {
 		*need = len;
 		return -ENOBUFS; /* stays adopted; the next receive gets it */
+	}
+	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+		ipcq__expire_adopted(q, pos);
+		return -EAGAIN;
 	}
 	uint8_t past = ipcq__adopted_raise(s);
 	if (past >= q->max_deliveries) {
@@ -263,6 +278,10 @@ again:
 			ipcq__consume_adopted(q); /* corrupt: dropped */
 			return -EBADMSG;
 		}
+		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+			ipcq__expire_adopted(q, pos);
+			goto again;
+		}
 		uint8_t past = ipcq__adopted_raise(s);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
@@ -271,7 +290,8 @@ again:
 		q->adopted = -1;
 		k = 1;
 	} else {
-		k = ipcq__ring_claim_recv(q, NULL, n, &need, &pos, &nmsg);
+		/* one position per claim where a move names it (try_recv()) */
+		k = ipcq__ring_claim_recv(q, NULL, q->expire_side ? 1 : n, &need, &pos, &nmsg);
 		if (k < 0)
 			return k;
 		q->zc_recv_seq = 0;
@@ -298,6 +318,11 @@ again:
 		if (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP)
 			continue;
 		ipcq__note_consumed(q, s);
+		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+			/* passed; released with the others (ipcq_release()) */
+			ipcq__expire_slot(q, s);
+			continue;
+		}
 		struct ipcq_buf out = { NULL, SIZE_MAX };
 		deliver(q, s, &out, &msgs[b].info, 0, &bad);
 		msgs[b].data = (const uint8_t *)s + IPCQ_SLOT_HDR;
@@ -355,6 +380,9 @@ int ipcq_release(struct ipcq *q)
 		/* R2 (a CAS from the word we hold): pairs with A1 */
 		ipcq__ring_release(q, pos + i, i == 0 ? q->zc_recv_seq : 0);
 	ipcq__ring_recv_done(q, q->zc_recv_waiters);
+	if (IPCQ_UNLIKELY(q->expire_side))
+		/* relaxed: released; an expired message's move is over */
+		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (q->high_watermark)
 		ipcq__pressure_after_recv(q, pos + k);
 	return 0;

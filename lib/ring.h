@@ -140,6 +140,14 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 	/* P2: pairs with W1 of a sleeping consumer (see wait.c); after P1 */
 	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
 	uint64_t now = meta ? meta->enqueue_ns : ipcq__coarse_now();
+	uint64_t deadline = 0;
+	if (IPCQ_UNLIKELY(q->expiry) && !meta) {
+		/* the send's time to live, or the queue's (a copy published
+		 * on another's behalf, a replay, never expires) */
+		uint64_t ttl = q->send_ttl_ns ? q->send_ttl_ns : q->ttl_ns;
+		if (ttl)
+			deadline = ipcq__now_ns(CLOCK_MONOTONIC) + ttl;
+	}
 	IPCQ_DEBUG_YIELD();
 	for (unsigned i = 0; i < k; i++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
@@ -165,6 +173,8 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 		ipcq__store_relaxed(&t->enqueue_ns, now);
 		ipcq__store_relaxed(&t->stream, stream);
 		ipcq__store_relaxed(&t->stream_gen, meta ? 0u : q->dedup_gen);
+		if (IPCQ_UNLIKELY(q->expiry))
+			ipcq__store_relaxed(&t->deadline_ns, deadline);
 		if (msgs && len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
 		bytes += len;
@@ -365,6 +375,9 @@ static IPCQ_INLINE uint32_t ipcq__ring_space_waiters(struct ipcq *q)
  */
 typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s, uint64_t pos,
 				  unsigned b, void *ctx, int *bad);
+/* What @take returns for a message it did not take (an expired one): it is
+ * passed, and its slot released like the others. */
+#define IPCQ__TAKE_PASSED UINT32_MAX
 
 /*
  * Claim up to n published messages that fit their buffers (bufs NULL: no
@@ -410,8 +423,11 @@ again:
 				ipcq__ring_release_at(q, s, pos + i, 0);
 				continue;
 			}
-			*bytes += take(q, s, pos + i, b, ctx, bad);
-			b++;
+			uint32_t got = take(q, s, pos + i, b, ctx, bad);
+			if (IPCQ_LIKELY(got != IPCQ__TAKE_PASSED)) {
+				*bytes += got;
+				b++;
+			}
 		}
 		if (i == 0)
 			IPCQ_CRASHPOINT("recv.copied");

@@ -338,10 +338,17 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 				"IPCQ_NUMA_LOCAL (-2)", (int)c->numa_node);
 		return -EINVAL;
 	}
-	/* no flags are defined yet */
-	if (c->flags) {
-		ipcq__errdetail("flags 0x%x: no IPCQ_CF_* flag is defined yet, must be 0",
-				c->flags);
+	if (c->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE)) {
+		ipcq__errdetail("flags 0x%x: unknown IPCQ_CF_* bits 0x%x", c->flags,
+				c->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE));
+		return -EINVAL;
+	}
+	if (c->ttl_ms > IPCQ_TTL_MAX_MS) {
+		ipcq__errdetail("ttl_ms %u is above %u", c->ttl_ms, IPCQ_TTL_MAX_MS);
+		return -EINVAL;
+	}
+	if ((c->flags & IPCQ_CF_EXPIRED_TO_SIDE) && !c->side_capacity) {
+		ipcq__errdetail("IPCQ_CF_EXPIRED_TO_SIDE needs a side ring (side_capacity is 0)");
 		return -EINVAL;
 	}
 	if (c->retry_base_us > IPCQ_RETRY_MAX_US || c->retry_max_us > IPCQ_RETRY_MAX_US ||
@@ -466,6 +473,9 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->retry_base_ns = (uint64_t)h->retry_base_us * 1000;
 	q->retry_max_ns = (uint64_t)h->retry_max_us * 1000;
 	q->retry_factor = h->retry_factor;
+	q->expiry = (h->flags & IPCQ_CF_EXPIRY) != 0;
+	q->expire_side = (h->flags & IPCQ_CF_EXPIRED_TO_SIDE) != 0 && h->side_capacity;
+	q->ttl_ns = (uint64_t)h->ttl_ms * 1000000u;
 	q->adopted = -1;
 	q->capacity = h->capacity;
 	q->mask = h->capacity - 1;
@@ -525,6 +535,9 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->retry_base_us = c->retry_base_us;
 	h->retry_max_us = c->retry_max_us;
 	h->retry_factor = c->retry_factor ? c->retry_factor : 2;
+	h->ttl_ms = c->ttl_ms;
+	h->flags = c->flags | (c->ttl_ms ? IPCQ_CF_EXPIRY : 0u) |
+		   ((c->flags & IPCQ_CF_EXPIRED_TO_SIDE) ? IPCQ_CF_EXPIRY : 0u);
 	h->off_dedup = l->off_dedup;
 	h->dedup_capacity = c->dedup_capacity;
 	h->high_watermark = c->high_watermark;
@@ -884,6 +897,10 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 		return bad_field("retry_max_us", h->retry_max_us);
 	if (h->retry_factor < 1 || h->retry_factor > 16)
 		return bad_field("retry_factor", h->retry_factor);
+	if (h->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE))
+		return bad_field("flags", h->flags);
+	if (h->ttl_ms > IPCQ_TTL_MAX_MS)
+		return bad_field("ttl_ms", h->ttl_ms);
 	if (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)) {
 		ipcq__errdetail("segment header: numa_node = %d is impossible (corrupt segment)",
 				(int)h->numa_node);

@@ -9,6 +9,7 @@
  * (recovery.c).  Writes nothing of the segment itself.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdint.h>
 
@@ -135,6 +136,34 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 	if (IPCQ_UNLIKELY(rc < 0))
 		return rc;
 	return q->high_watermark ? ipcq__pressure_after_send(q, pos + 1) : 0;
+}
+
+int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
+		 const struct ipcq_send_opts *opts, int64_t timeout_ns)
+{
+	if (!opts)
+		return ipcq_send(q, data, len, timeout_ns);
+	if (!q || opts->size < offsetof(struct ipcq_send_opts, reserved) ||
+	    opts->size > sizeof(*opts))
+		return ipcq__refuse(-EINVAL, "send options size %u: start from "
+				    "IPCQ_SEND_OPTS_INIT", opts->size);
+	size_t nres = (opts->size - offsetof(struct ipcq_send_opts, reserved)) / sizeof(uint64_t);
+	for (size_t i = 0; i < nres; i++)
+		if (opts->reserved[i])
+			return ipcq__refuse(-EINVAL, "send options reserved[%zu] must be zero", i);
+	if (opts->flags)
+		return ipcq__refuse(-EINVAL, "send options flags 0x%x: none is defined",
+				    opts->flags);
+	if (opts->ttl_ns < 0 || (uint64_t)opts->ttl_ns > (uint64_t)IPCQ_TTL_MAX_MS * 1000000u)
+		return ipcq__refuse(-EINVAL, "ttl_ns %lld is not in [0, 2^31 ms]",
+				    (long long)opts->ttl_ns);
+	if (opts->ttl_ns && !q->expiry)
+		return ipcq__refuse(-EINVAL, "a time to live on a queue created without "
+				    "IPCQ_CF_EXPIRY (or a ttl_ms)");
+	q->send_ttl_ns = (uint64_t)opts->ttl_ns;
+	int rc = ipcq_send(q, data, len, timeout_ns);
+	q->send_ttl_ns = 0;
+	return rc;
 }
 
 int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,

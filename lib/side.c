@@ -275,17 +275,13 @@ int ipcq_poison_purge(struct ipcq *q, uint64_t id)
 	return done;
 }
 
-/*
- * Move the adopted slot at pos into the side ring.  Our record's move
- * fields name the side entry before it is claimed, so that recovery of a
- * crash in between finds the move done and only releases the slot.
- * Returns 0, or -ENOSPC when the side ring is full (the slot stays
- * adopted; a later receive tries again).
- */
-int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
+/* Copy the message of slot s (ours: claimed, or adopted) into the side
+ * ring with our move record naming the entry (S5), so that recovery of a
+ * crash before the slot's release finds the move done and only releases
+ * it.  0, or -ENOSPC (side ring full or absent). */
+static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned reason)
 {
-	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
-	/* relaxed: the adopted slot is ours since the adoption CAS (T1) */
+	/* relaxed: the slot is ours since C1 or the adoption CAS (T1) */
 	const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
 	uint32_t len = ipcq__load_relaxed(&s->len);
 	struct ipcq__poison_src src = {
@@ -301,11 +297,48 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 		.move_side = &q->me->move_side,
 		.move_gen = &q->me->move_gen,
 	};
-	int rc = ipcq__side_insert(q, &src);
+	return ipcq__side_insert(q, &src);
+}
+
+/*
+ * Move the adopted slot at pos into the side ring, then release it.
+ * Returns 0, or -ENOSPC when the side ring is full (the slot stays
+ * adopted; a later receive tries again).
+ */
+int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
+{
+	int rc = slot_to_side(q, ipcq__slot(q, pos), reason);
 	if (rc < 0)
 		return rc;
 	ipcq__consume_adopted(q);
 	/* relaxed: the record is idle (R4 above); the move is finished */
 	ipcq__store_relaxed(&q->me->move_side, 0u);
 	return 0;
+}
+
+/*
+ * The message of slot s (ours) has expired (ipcq__slot_expired()): count
+ * it, and on a queue that keeps them move it into the side ring (reason
+ * EXPIRED; a full side ring drops it, counted).  The caller then passes
+ * the message and releases the slot as usual, and clears move_side after
+ * the release (a claim of one position: IPCQ_CF_EXPIRED_TO_SIDE receives
+ * claim one at a time, so the move record names the only position the
+ * record covers).
+ */
+IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+	if (q->expire_side && slot_to_side(q, s, IPCQ_REASON_EXPIRED) < 0)
+		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+}
+
+/* The same for the adopted slot at pos: moved (or dropped) and released. */
+IPCQ_COLD void ipcq__expire_adopted(struct ipcq *q, uint64_t pos)
+{
+	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+	if (q->expire_side && ipcq__quarantine_slot(q, pos, IPCQ_REASON_EXPIRED) == 0)
+		return;
+	if (q->expire_side)
+		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+	ipcq__consume_adopted(q);
 }

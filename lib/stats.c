@@ -298,6 +298,7 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	st->freed = qc[IPCQ_QCTR_FREED];
 	st->side_full = qc[IPCQ_QCTR_SIDE_FULL];
 	st->takeovers = qc[IPCQ_QCTR_TAKEOVERS];
+	st->expired = qc[IPCQ_QCTR_EXPIRED];
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		struct ipcq_shm_side *e = ipcq__side(q, j);
 		uint64_t w;
@@ -309,6 +310,9 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		uint32_t state = IPCQ_ENT_STATE(w);
 		if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) && reason < 4)
 			st->side_by_reason[reason]++;
+		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
+			 reason == IPCQ_REASON_EXPIRED)
+			st->side_expired++;
 	}
 	st->numa_node = q->numa_node;
 	for (uint32_t i = 0; i < q->max_participants; i++) {

@@ -107,8 +107,9 @@ static void config_fields(void)
 	BAD(numa_node, 1024, "numa_node 1024", "0..1023");
 	/* a node number in range that this machine does not have */
 	BAD(numa_node, 1000, "NUMA node 1000 does not exist", "nodes with memory:");
-	BAD(flags, 1, "flags 0x1", "must be 0");
-	BAD(reserved[1], 7, "reserved[1] is 7", "zero");
+	BAD(reserved[0], 7, "reserved[0] is 7", "zero");
+	BAD(ttl_ms, 2147483649u, "ttl_ms 2147483649", "above");
+	BAD(flags, 4, "unknown IPCQ_CF_* bits 0x4", "flags");
 	BAD(retry_factor, 17, "retry_factor 17", "[1, 16]");
 	BAD(retry_base_us, 3600000001u, "retry backoff base 3600000001 us", "an hour");
 	BAD(size, 8, "config size 8", "IPCQ_CONFIG_INIT");

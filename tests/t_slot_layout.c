@@ -64,7 +64,7 @@ int main(void)
 	memset(&in, 0, sizeof(in));
 	in.size = sizeof(in);
 	CHECK_OK(ipcq_info(q, &in));
-	/* head + 200 + tail (24) rounded up to 64 */
+	/* head + 200 + tail (32) rounded up to 64 */
 	CHECK(in.slot_size == 256);
 
 	/* anonymous: sizes around the line's end, the full size */

@@ -200,6 +200,7 @@ static const char *reason_str(uint32_t r)
 	case IPCQ_REASON_NACKED: return "nacked";
 	case IPCQ_REASON_MAX_DELIVERIES: return "max-deliveries";
 	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer-crashed";
+	case IPCQ_REASON_EXPIRED: return "expired";
 	default: return "unknown";
 	}
 }

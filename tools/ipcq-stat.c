@@ -635,8 +635,15 @@ static const char *reason_name(unsigned r)
 	case IPCQ_REASON_NACKED: return "nacked";
 	case IPCQ_REASON_MAX_DELIVERIES: return "max_deliveries";
 	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer_crashed";
+	case IPCQ_REASON_EXPIRED: return "expired";
 	default: return "unknown";
 	}
+}
+
+/* Side-ring entries of reason r (1..IPCQ_REASON_EXPIRED). */
+static uint32_t side_count(const struct ipcq_stats *st, unsigned r)
+{
+	return r < 4 ? st->side_by_reason[r] : st->side_expired;
 }
 
 static void text_participants(struct buf *b, const struct qmon *m, int width)
@@ -756,9 +763,11 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 	else
 		bput(b, "pressure   off (no watermarks)\n");
 	bprintf(b, "side ring  %u / %u", in->side_depth, in->side_capacity);
-	for (unsigned r = 1; r < 4; r++)
-		bprintf(b, "   %s %u", reason_name(r), st->side_by_reason[r]);
+	for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++)
+		bprintf(b, "   %s %u", reason_name(r), side_count(st, r));
 	bprintf(b, "   (max deliveries %u)\n", in->max_deliveries);
+	if (st->expired)
+		bprintf(b, "expired    %" PRIu64 " messages past their time to live\n", st->expired);
 	bprintf(b, "recovery   actions %" PRIu64 ", skipped %" PRIu64 ", redelivered %" PRIu64
 		   ", completed %" PRIu64 ", poisoned %" PRIu64 ", freed %" PRIu64
 		   ", side full %" PRIu64 ", takeovers %" PRIu64 " (grace %s)\n",
@@ -1037,8 +1046,8 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	jw_u64(j, "depth", in->side_depth);
 	jw_u64(j, "capacity", in->side_capacity);
 	jw_open(j, "by_reason", '{');
-	for (unsigned r = 1; r < 4; r++)
-		jw_u64(j, reason_name(r), st->side_by_reason[r]);
+	for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++)
+		jw_u64(j, reason_name(r), side_count(st, r));
 	jw_close(j, '}');
 	jw_close(j, '}');
 
@@ -1052,6 +1061,7 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	jw_u64(j, "side_full", st->side_full);
 	jw_u64(j, "takeovers", st->takeovers);
 	jw_close(j, '}');
+	jw_u64(j, "expired", st->expired);
 
 	jw_open(j, "dedup", '{');
 	jw_u64(j, "capacity", in->dedup_capacity);
@@ -1228,6 +1238,7 @@ QGET(q_poisoned, st->poisoned)
 QGET(q_freed, st->freed)
 QGET(q_side_full, st->side_full)
 QGET(q_takeovers, st->takeovers)
+QGET(q_expired, st->expired)
 
 struct qmetric {
 	const char *name, *type, *help;
@@ -1264,6 +1275,7 @@ static const struct qmetric qmetrics[] = {
 	{ "ipcq_queue_recovery_freed_total", "counter", "Half-written entries of dead participants freed.", q_freed },
 	{ "ipcq_queue_side_full_total", "counter", "Moves to the side ring refused because it was full.", q_side_full },
 	{ "ipcq_queue_takeovers_total", "counter", "Producer names taken over from dead holders.", q_takeovers },
+	{ "ipcq_queue_expired_total", "counter", "Messages past their time to live (dropped or moved to the side ring).", q_expired },
 };
 
 struct pmetric {
@@ -1336,11 +1348,11 @@ static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!ms[i].q || ms[i].err || !ms[i].cur.valid)
 			continue;
-		for (unsigned r = 1; r < 4; r++) {
+		for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++) {
 			bput(b, "ipcq_queue_side_entries{");
 			prom_label(b, "queue", ms[i].name, 1);
 			prom_label(b, "reason", reason_name(r), 0);
-			bprintf(b, "} %u\n", ms[i].cur.st.side_by_reason[r]);
+			bprintf(b, "} %u\n", side_count(&ms[i].cur.st, r));
 		}
 	}
 	prom_head(b, "ipcq_queue_participants", "gauge", "Participants in the table, by liveness.");
