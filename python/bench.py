@@ -82,8 +82,9 @@ def main():
                     help="multiply the message counts (default 1)")
     args = ap.parse_args()
     mp.set_start_method("fork")
-    print("ipcq %s (%s), Python %s, %d CPUs" % (ipcq.version(), ipcq.library_path(),
-                                               os.sys.version.split()[0], os.cpu_count()))
+    print("ipcq %s (%s), cffi %s mode, Python %s, %d CPUs"
+          % (ipcq.version(), ipcq.library_path(), ipcq.backend().upper(),
+             os.sys.version.split()[0], os.cpu_count()))
     print("%-26s %8s %10s %12s %10s %14s" % ("transport", "size", "messages", "msg/s",
                                              "MB/s", "ipcq recv() is"))
     for size in SIZES:

@@ -1,11 +1,23 @@
 """ipcq from Python: message queues between processes in POSIX shared memory.
 
 A thin layer over libipcq (include/ipcq.h says what every call does) through
-cffi in ABI mode: the C library is loaded with ffi.dlopen(), no extension
-module is compiled.  Which libipcq.so is loaded: $IPCQ_LIBRARY when set, else
-the tree's release build (build/release/libipcq.so.0) when this package sits
-in the source tree, else libipcq.so.0 from the dynamic linker's search path
-(an installed ipcq).
+cffi, in one of two modes; backend() says which:
+
+  "api"  the compiled module ipcq._ipcq_cffi, cffi's API mode, built by
+         ipcq/_build.py (make python-build, make install-python, pip
+         install): about 0.2 us less per call.  It is looked for at
+         $IPCQ_CFFI_MODULE (a path; "none" selects ABI mode), else beside
+         this file (an installed package), else in the tree's
+         build/release/python/ipcq when this package sits in the source tree.
+  "abi"  where that module is not there or does not load (no compiler or
+         no Python headers where the package was installed): the C library
+         loaded with ffi.dlopen(), nothing compiled.
+
+Which libipcq.so is loaded, in both modes: $IPCQ_LIBRARY when set, else the
+tree's release build (build/release/libipcq.so.0) when this package sits in
+the source tree, else libipcq.so.0 from the dynamic linker's search path
+(an installed ipcq).  The compiled module names libipcq.so.0 without a path
+and gets the library this package loaded before importing it.
 
     import ipcq
     with ipcq.Queue.create("orders", capacity=1024, max_msg_size=256) as q:
@@ -35,6 +47,7 @@ import cffi as _cffi
 __all__ = [
     "Error", "Timeout", "WouldBlock", "Queue", "MsgInfo", "Message", "Peeked",
     "Reservation", "unlink", "sweep", "list_queues", "version", "library_path",
+    "backend",
     "WAIT_DEFAULT", "WAIT_ADAPTIVE", "WAIT_BUSY_POLL", "WAIT_YIELD",
     "FULL_BLOCK", "FULL_FAIL", "FULL_DROP_OLDEST", "NACK_REQUEUE", "NACK_POISON",
     "SEND_OK", "SEND_PRESSURE", "SEND_DUPLICATE", "MSG_REDELIVERED", "MSG_REPLAYED",
@@ -42,8 +55,7 @@ __all__ = [
     "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
 ]
 
-_ffi = _cffi.FFI()
-_ffi.cdef(_CDEF)
+_TREE = _Path(__file__).resolve().parents[2]
 
 
 def library_path():
@@ -52,17 +64,64 @@ def library_path():
     env = _os.environ.get("IPCQ_LIBRARY")
     if env:
         return env
-    tree = _Path(__file__).resolve().parents[2] / "build" / "release" / "libipcq.so.0"
+    tree = _TREE / "build" / "release" / "libipcq.so.0"
     if tree.is_file():
         return str(tree)
     return "libipcq.so.0"
 
 
-_lib = _ffi.dlopen(library_path())
+def _compiled():
+    """The module ipcq._ipcq_cffi, or None where it is not there or does
+    not load (ABI mode then).  A path in $IPCQ_CFFI_MODULE that does not
+    load raises ImportError; "none" there selects ABI mode."""
+    env = _os.environ.get("IPCQ_CFFI_MODULE")
+    if env == "none":
+        return None
+    if not env:
+        try:
+            from . import _ipcq_cffi
+            return _ipcq_cffi
+        except ImportError:
+            pass
+    import importlib.util
+    import sysconfig
+    path = env or str(_TREE / "build" / "release" / "python" / "ipcq" /
+                      ("_ipcq_cffi" + sysconfig.get_config_var("EXT_SUFFIX")))
+    spec = importlib.util.spec_from_file_location(__name__ + "._ipcq_cffi", path)
+    try:
+        if spec is None:
+            raise ImportError("%s: not a Python extension module" % path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError):
+        if env:
+            raise
+        return None
+    return module
+
+
+# The library is loaded first in both modes: the compiled module's
+# libipcq.so.0 is then this one (the dynamic linker takes an object already
+# loaded under that soname).
+_dl_ffi = _cffi.FFI()
+_dl_lib = _dl_ffi.dlopen(library_path())
+_module = _compiled()
+if _module is not None:
+    _ffi, _lib, _BACKEND = _module.ffi, _module.lib, "api"
+else:
+    _dl_ffi.cdef(_CDEF)
+    _ffi, _lib, _BACKEND = _dl_ffi, _dl_lib, "abi"
 if _lib.ipcq_version() // 10000 != _lib.IPCQ_VERSION // 10000:
     raise ImportError("libipcq %s at %s: this binding is for major version %d"
                       % (_ffi.string(_lib.ipcq_version_string()).decode(),
                          library_path(), _lib.IPCQ_VERSION // 10000))
+
+
+def backend():
+    """How this binding calls libipcq: "api" (the compiled module
+    ipcq._ipcq_cffi) or "abi" (ffi.dlopen, nothing compiled)."""
+    return _BACKEND
+
 
 WAIT_DEFAULT = _lib.IPCQ_WAIT_DEFAULT
 WAIT_ADAPTIVE = _lib.IPCQ_WAIT_ADAPTIVE
@@ -96,9 +155,13 @@ _EAGAIN = -_errno.EAGAIN
 _NULL_Q = _ffi.cast("struct ipcq *", 0)
 
 
-# The hot calls, looked up once.
+# The hot calls, looked up once; timeout None's first slice and deadline
+# (_slice(None)) without a call.
 _send = _lib.ipcq_send
 _recv = _lib.ipcq_recv
+_from_buffer = _ffi.from_buffer
+_monotonic_ns = _time.monotonic_ns
+_FOREVER = (_SLICE_NS, None)
 
 # ---- errors -----------------------------------------------------------------
 
@@ -143,11 +206,12 @@ def _check(rc, call, with_detail=False):
 def _slice(timeout):
     """(first timeout in ns, deadline): deadline None waits for ever, 0 never."""
     if timeout is None:
-        return _SLICE_NS, None
+        return _FOREVER
     if timeout <= 0:
         return 0, 0
     ns = int(timeout * 1e9)
-    return min(ns, _SLICE_NS), _time.monotonic_ns() + ns
+    # Not min(): a builtin's call costs more than the comparison.
+    return ns if ns < _SLICE_NS else _SLICE_NS, _monotonic_ns() + ns
 
 
 def _keep_waiting(fn, args, deadline):
@@ -454,16 +518,14 @@ class Queue:
         SEND_PRESSURE when the queue is above its high watermark (a named
         producer's send may return SEND_DUPLICATE only from send_seq())."""
         # bytes go to C as they are (cffi passes their own storage); other
-        # buffers through from_buffer(), which is dearer (~0.5 us).
-        buf = data if type(data) is bytes else _ffi.from_buffer(data)
-        if timeout is None:
-            t, deadline = _SLICE_NS, None
-        else:
-            t, deadline = _slice(timeout)
-        rc = _send(self._q, buf, len(buf), t)
+        # buffers through from_buffer(), which is dearer (~0.2 us).
+        if type(data) is not bytes:
+            data = _from_buffer(data)
+        t, deadline = _FOREVER if timeout is None else _slice(timeout)
+        rc = _send(self._q, data, len(data), t)
         if rc < 0:
             if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
-                rc = _keep_waiting(_send, (self._h(), buf, len(buf)), deadline)
+                rc = _keep_waiting(_send, (self._h(), data, len(data)), deadline)
             if rc < 0:
                 self._send_error(rc, "ipcq_send")
         return rc
@@ -514,10 +576,7 @@ class Queue:
     def recv(self, timeout=None):
         """Dequeue one message (ipcq_recv) and return its payload as bytes;
         last_info tells its metadata (and its lease token in ack mode)."""
-        if timeout is None:
-            t, deadline = _SLICE_NS, None
-        else:
-            t, deadline = _slice(timeout)
+        t, deadline = _FOREVER if timeout is None else _slice(timeout)
         rc = _recv(self._q, self._rbuf, self._cap, self._info, t)
         if rc < 0:
             if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
@@ -532,10 +591,17 @@ class Queue:
         bytearray, a numpy array...), without another copy, and return its
         length.  A buffer too small raises Error ENOBUFS and leaves the
         message queued (last_info.len says the room it needs)."""
-        buf = _ffi.from_buffer(buffer, require_writable=True)
-        rc = _blocking(_lib.ipcq_recv, (self._h(), buf, len(buf), self._info), timeout)
+        # from_buffer's arguments by position: a keyword costs ~0.2 us.
+        buf = _from_buffer("char[]", buffer, True)
+        t, deadline = _FOREVER if timeout is None else _slice(timeout)
+        rc = _recv(self._q, buf, len(buf), self._info, t)
         if rc < 0:
-            _raise(rc, "ipcq_recv")
+            # A closed handle raises here, as in the other blocking calls.
+            args = (self._h(), buf, len(buf), self._info)
+            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                rc = _keep_waiting(_recv, args, deadline)
+            if rc < 0:
+                _raise(rc, "ipcq_recv")
         return rc
 
     def recv_msg(self, timeout=None):

@@ -1,9 +1,11 @@
 """The declarations of include/ipcq.h that the binding uses, for cffi.
 
-cffi's ABI mode lays the structures out from these declarations alone, so
-they must match the header exactly: python/tests/test_cdef.py compiles a C
-file that includes ipcq.h and asserts every size, offset, constant and
-function type given here (make python-test runs it).
+Both backends start from them.  The compiled module (_build.py, cffi's API
+mode) is compiled with ipcq.h, so the C compiler checks them there.  ABI
+mode lays the structures out from these declarations alone, so they must
+match the header exactly: python/tests/test_cdef.py compiles a C file that
+includes ipcq.h and asserts every size, offset, constant and function type
+given here, as ABI mode reads them (make python-test runs it).
 """
 
 CDEF = """
@@ -35,7 +37,7 @@ enum ipcq_full_policy {
 enum ipcq_nack_action { IPCQ_NACK_REQUEUE = 0, IPCQ_NACK_POISON = 1, };
 enum ipcq_reason {
 	IPCQ_REASON_NACKED = 1, IPCQ_REASON_MAX_DELIVERIES = 2,
-	IPCQ_REASON_CONSUMER_CRASHED = 3,
+	IPCQ_REASON_CONSUMER_CRASHED = 3, IPCQ_REASON_EXPIRED = 4,
 };
 
 struct ipcq_config {
@@ -56,7 +58,11 @@ struct ipcq_config {
 	uint32_t lease_capacity;
 	uint32_t grace_us;
 	uint32_t dedup_capacity;
-	uint32_t reserved[5];
+	uint32_t retry_base_us;
+	uint32_t retry_max_us;
+	uint32_t retry_factor;
+	uint32_t ttl_ms;
+	uint32_t reserved[1];
 };
 
 struct ipcq;
@@ -71,6 +77,13 @@ struct ipcq_attach_opts {
 	uint32_t prefetch;
 	uint32_t full_policy;
 	uint32_t reserved[5];
+};
+
+struct ipcq_send_opts {
+	uint32_t size;
+	uint32_t flags;
+	int64_t ttl_ns;
+	uint64_t reserved[6];
 };
 
 struct ipcq_buf {
@@ -148,7 +161,9 @@ struct ipcq_info {
 	uint32_t low_watermark;
 	uint32_t dedup_capacity;
 	uint32_t dedup_names;
-	uint32_t reserved[3];
+	uint32_t delayed;
+	uint32_t retry_base_us;
+	uint32_t retry_max_us;
 };
 
 struct ipcq_participant_stats {
@@ -188,8 +203,9 @@ struct ipcq_stats {
 	uint64_t takeovers;
 	uint32_t side_by_reason[4];
 	int32_t numa_node;
-	uint32_t reserved0;
-	uint64_t reserved[8];
+	uint32_t side_expired;
+	uint64_t expired;
+	uint64_t reserved[7];
 };
 
 int ipcq_version(void);
@@ -207,6 +223,8 @@ int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
 int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts);
 int ipcq_detach(struct ipcq *q);
 int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns);
+int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
+		 const struct ipcq_send_opts *opts, int64_t timeout_ns);
 int ipcq_send_seq(struct ipcq *q, uint64_t seq, const void *data, size_t len,
 		  int64_t timeout_ns);
 int ipcq_last_seq(struct ipcq *q, uint64_t *seq);
@@ -225,6 +243,7 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 int ipcq_release(struct ipcq *q);
 int ipcq_ack(struct ipcq *q, uint64_t token);
 int ipcq_nack(struct ipcq *q, uint64_t token, unsigned action);
+int ipcq_nack_delay(struct ipcq *q, uint64_t token, int64_t delay_ns);
 int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report);
 int ipcq_poison_list(struct ipcq *q, uint64_t after, struct ipcq_poison *out, unsigned n);
 int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap,
@@ -245,4 +264,6 @@ NOT_BOUND = {
     "ipcq_browse": "a debugging read for ipcq-ctl peek and tail",
     "ipcq_numa_placement": "ipcq-stat shows it",
     "ipcq_pin_thread": "pins a C thread; os.sched_setaffinity does it in Python",
+    "ipcq_app_counter_set": "a C participant's own counters; ipcq-stat shows them",
+    "ipcq_app_counters": "read by ipcq-stat beside the participant table",
 }

@@ -1,18 +1,23 @@
 """The cffi declarations (ipcq/_cdef.py) against include/ipcq.h: a C file
 that includes the header and repeats every declared function (a
 conflicting type does not compile), asserts every constant, and asserts
-the size and offset of every structure and field as cffi laid them out.
-Every public function of the header is declared or listed in NOT_BOUND."""
+the size and offset of every structure and field as cffi's ABI mode lays
+them out (the fallback backend; the compiled one takes them from the
+compiler).  Every public function of the header is declared or listed in
+NOT_BOUND."""
 
 import os
 import re
 import subprocess
 
+import cffi
+
 import ipcq
 from ipcq._cdef import CDEF, NOT_BOUND
 
-ffi = ipcq._ffi
-lib = ipcq._lib
+ffi = cffi.FFI()
+ffi.cdef(CDEF)
+lib = ffi.dlopen(ipcq.library_path())
 
 
 def _header():
