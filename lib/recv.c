@@ -74,26 +74,39 @@ static IPCQ_INLINE uint32_t take_copy(struct ipcq *q, const struct ipcq_shm_slot
  * message does not fit (*need says how much room it needs), -EBADMSG when
  * a slot held an impossible length (corrupt segment; the slot is released).
  */
-static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
-				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
+				  struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
 	struct recv_ctx c = { bufs, infos };
 	uint64_t bytes, end;
 	int bad;
-	/* a move to the side ring names one position in our record: one
-	 * claim, one position (ipcq__expire_slot()) */
-	if (IPCQ_UNLIKELY(q->expire_side))
-		n = 1;
 	int rc = ipcq__ring_take(q, bufs, n, need, take_copy, &c, &bad, &bytes, &end);
-	if (IPCQ_UNLIKELY(q->expire_side))
-		/* relaxed: the claim is released; the move, if any, is over */
-		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
 		return rc;
 	ipcq__count3(q, IPCQ_CTR_RECV, (uint64_t)rc, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
 	return bad ? -EBADMSG : rc;
+}
+
+/* On a queue that moves expired messages to the side ring: a move names
+ * one position in our record, so one claim takes one position
+ * (ipcq__expire_slot()). */
+IPCQ_COLD static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
+				  struct ipcq_msginfo *infos, uint64_t *need)
+{
+	int rc = try_recv_n(q, bufs, infos, 1, need);
+	/* relaxed: the claim is released; the move, if any, is over */
+	ipcq__store_relaxed(&q->me->move_side, 0u);
+	return rc;
+}
+
+static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
+				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	if (IPCQ_UNLIKELY(q->expire_side))
+		return try_recv_one(q, bufs, infos, need);
+	return try_recv_n(q, bufs, infos, n, need);
 }
 
 /*

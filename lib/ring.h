@@ -141,7 +141,8 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
 	uint64_t now = meta ? meta->enqueue_ns : ipcq__coarse_now();
 	uint64_t deadline = 0;
-	if (IPCQ_UNLIKELY(q->expiry) && !meta) {
+	const uint32_t expiry = q->expiry; /* once: the stores below may alias */
+	if (IPCQ_UNLIKELY(expiry) && !meta) {
 		/* the send's time to live, or the queue's (a copy published
 		 * on another's behalf, a replay, never expires) */
 		uint64_t ttl = q->send_ttl_ns ? q->send_ttl_ns : q->ttl_ns;
@@ -173,7 +174,7 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 		ipcq__store_relaxed(&t->enqueue_ns, now);
 		ipcq__store_relaxed(&t->stream, stream);
 		ipcq__store_relaxed(&t->stream_gen, meta ? 0u : q->dedup_gen);
-		if (IPCQ_UNLIKELY(q->expiry))
+		if (IPCQ_UNLIKELY(expiry))
 			ipcq__store_relaxed(&t->deadline_ns, deadline);
 		if (msgs && len)
 			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
