@@ -201,6 +201,13 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 	ipcq__count3(q, IPCQ_CTR_SENT, used, bytes, 1); /* SENT, SENT_BYTES, SEND_CALLS */
 	if (IPCQ_UNLIKELY(waiters))
 		ipcq__wake_data(q);
+#ifndef IPCQ_NO_NEXT_PREFETCH
+	/* The next slot's line, asked for in exclusive state while the
+	 * caller goes on: the next send's A1 and header stores then find it
+	 * here instead of waiting for the consumer that released it a lap
+	 * ago.  A hint only: no ordering, nothing relies on it. */
+	__builtin_prefetch(ipcq__slot(q, pos + k), 1, 3);
+#endif
 }
 
 /*
