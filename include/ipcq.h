@@ -565,7 +565,10 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * that entry's byte of the segment, held until ipcq_detach(), ipcq_close()
  * or the death of the process: the kernel drops the lock when the process
  * dies, which is how every other participant knows it is gone.  An entry
- * whose holder died is reused.
+ * whose holder died is reused.  Attaching runs a recovery pass; a consumer
+ * also adopts a message that a dead consumer had claimed and not released,
+ * and its first receive delivers it (flagged redelivered) ahead of newer
+ * ones, so a restarted consumer takes up its predecessor's message at once.
  *
  * With IPCQ_ATTACH_DEDUP the handle takes the producer name opts->name
  * (see IPCQ_ATTACH_DEDUP); the table lock is held briefly while it does.

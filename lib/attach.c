@@ -324,8 +324,12 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->next_attached = attached;
 	attached = q;
 	pthread_mutex_unlock(&attached_lock);
-	/* attaching is one of the moments recovery runs */
-	ipcq__recover_scan(q, rep, 0, -1);
+	/* attaching is one of the moments recovery runs; a consumer adopts
+	 * a message a dead consumer had claimed, which its first receive
+	 * then delivers ahead of newer ones (a restarted consumer takes up
+	 * what its predecessor dropped at once, not once the ring has run
+	 * empty for a grace period) */
+	ipcq__recover_scan(q, rep, (roles & IPCQ_ROLE_CONSUMER) ? 1 : 0, -1);
 	if (o.flags & IPCQ_ATTACH_DEDUP) {
 		rc = ipcq__dedup_attach(q, o.name, settle);
 		if (rc) {
