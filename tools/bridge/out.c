@@ -37,10 +37,14 @@
 
 #include "bridge.h"
 
+/* Messages taken from the queue per wake-up, at most. */
+#define RECV_BURST 64
+
 enum { REC_FREE, REC_READY, REC_INFLIGHT, REC_OK, REC_FAILED };
 
 struct rec {
 	natsMsg *msg;         /* while REC_INFLIGHT: the library's, compared only */
+	natsMsg *owned;       /* handed back by on_puback(): the main thread frees it */
 	uint64_t token;       /* the ipcq lease */
 	uint64_t t_pub;
 	uint64_t seq;
@@ -61,6 +65,7 @@ struct out {
 	uint64_t hint;        /* where on_puback() looks first: PubAcks come in order */
 	uint64_t *done;       /* records whose PubAck came, for settle() */
 	unsigned ndone;
+	int waiting;          /* the main thread waits on cv */
 	int hold;             /* the connection broke: connect again */
 	natsConnection *nc;   /* the connection whose break counts */
 	natsStatus last_err;
@@ -88,6 +93,8 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 		if (r->state != REC_INFLIGHT || r->msg != msg)
 			continue;
 		r->msg = NULL;
+		r->owned = msg;
+		msg = NULL;
 		o->inflight--;
 		o->hint = i + 1;
 		if (pa) {
@@ -106,9 +113,13 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 		}
 		break;
 	}
-	pthread_cond_signal(&o->cv);
+	if (o->waiting)
+		pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
-	/* with an AckHandler the message is ours to destroy, failed or not */
+	/* With an AckHandler the message is ours to destroy, failed or not.
+	 * A record's goes to the main thread, which made it: its allocator
+	 * cache gets the memory back instead of this thread's.  One of no
+	 * record (in flight when the connection broke) is destroyed here. */
 	natsMsg_Destroy(msg);
 }
 
@@ -146,12 +157,12 @@ static natsStatus make_msg(struct out *o, const struct rec *r, natsMsg **m)
 static void publish(struct out *o, uint64_t i)
 {
 	struct rec *r = rec_at(o, i);
-	jsPubOptions po;
 	natsMsg *m = NULL;
-	natsStatus s = make_msg(o, r, &m);
+	natsStatus s;
 
-	jsPubOptions_Init(&po);
-	po.MaxWait = o->b->o.pub_timeout_ms;
+	natsMsg_Destroy(r->owned); /* a failed publish's message */
+	r->owned = NULL;
+	s = make_msg(o, r, &m);
 	pthread_mutex_lock(&o->mu);
 	if (r->state == REC_FAILED)
 		o->failed--;
@@ -161,7 +172,7 @@ static void publish(struct out *o, uint64_t i)
 	o->inflight++;
 	pthread_mutex_unlock(&o->mu);
 	if (s == NATS_OK)
-		s = js_PublishMsgAsync(o->b->js, &m, &po);
+		s = js_PublishMsgAsync(o->b->js, &m, NULL);
 	if (s != NATS_OK) {
 		/* not taken by the library: on_puback() will not see it */
 		pthread_mutex_lock(&o->mu);
@@ -179,10 +190,39 @@ static void publish(struct out *o, uint64_t i)
 	bridge_set(o->b, BC_INFLIGHT, o->inflight);
 }
 
+/*
+ * --pub-timeout: a publish whose PubAck has not come by then failed.  The
+ * bridge keeps this clock itself rather than passing jsPubOptions.MaxWait,
+ * with which the client allocates, sorts and frees on its timer thread a
+ * record per message.  The library still holds the message: should its
+ * PubAck come after all, on_puback() finds no record in flight with it and
+ * only destroys it (the record's new publish has a new message).  The main
+ * thread only.
+ */
+static void expire_inflight(struct out *o)
+{
+	uint64_t now = bridge_now_ns(), limit = (uint64_t)o->b->o.pub_timeout_ms * 1000000ull;
+
+	pthread_mutex_lock(&o->mu);
+	for (uint64_t i = o->head; i < o->tail && o->inflight; i++) {
+		struct rec *r = rec_at(o, i);
+		if (r->state != REC_INFLIGHT || now - r->t_pub < limit)
+			continue;
+		r->state = REC_FAILED;
+		r->msg = NULL;
+		o->inflight--;
+		o->failed++;
+		o->last_err = NATS_TIMEOUT;
+		o->last_code = 0;
+	}
+	pthread_mutex_unlock(&o->mu);
+}
+
 /* Ack the leases of every record whose PubAck came; free them. */
 static uint64_t settle(struct out *o)
 {
 	uint64_t tokens[256];
+	natsMsg *msgs[256];
 	unsigned nt = 0;
 	uint64_t done = 0;
 
@@ -190,7 +230,9 @@ static uint64_t settle(struct out *o)
 		pthread_mutex_lock(&o->mu);
 		while (o->ndone && nt < 256) {
 			struct rec *r = rec_at(o, o->done[--o->ndone]);
-			tokens[nt++] = r->token;
+			tokens[nt] = r->token;
+			msgs[nt++] = r->owned;
+			r->owned = NULL;
 			r->state = REC_FREE;
 		}
 		while (o->head < o->tail && rec_at(o, o->head)->state == REC_FREE)
@@ -199,6 +241,7 @@ static uint64_t settle(struct out *o)
 		if (!nt)
 			return done;
 		for (unsigned k = 0; k < nt; k++) {
+			natsMsg_Destroy(msgs[k]);
 			int rc = ipcq_ack(o->b->q, tokens[k]);
 			if (rc < 0)
 				fprintf(stderr, "ipcq-bridge: ack: %s\n", ipcq_strerror(rc));
@@ -326,7 +369,12 @@ static void retry_failed(struct out *o, unsigned *backoff_ms)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000l;
 		}
+		o->waiting = 1;
 		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+		o->waiting = 0;
+		pthread_mutex_unlock(&o->mu);
+		expire_inflight(o);
+		pthread_mutex_lock(&o->mu);
 	}
 	if (o->hold) {
 		pthread_mutex_unlock(&o->mu);
@@ -361,8 +409,11 @@ static void wait_pubacks(struct out *o, long ns)
 		ts.tv_nsec -= 1000000000l;
 	}
 	pthread_mutex_lock(&o->mu);
-	if (o->inflight && !o->failed)
+	if (o->inflight && !o->failed && !o->ndone) {
+		o->waiting = 1;
 		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+		o->waiting = 0;
+	}
 	pthread_mutex_unlock(&o->mu);
 }
 
@@ -424,7 +475,7 @@ int bridge_out(struct bridge *b)
 	char *buf = NULL, *side = NULL;
 	size_t side_cap = 0;
 	unsigned backoff_ms = 100;
-	uint64_t acked = 0, next_side = 0;
+	uint64_t acked = 0, next_side = 0, next_expiry = 0;
 	int rc;
 
 	snprintf(o->dlq, sizeof(o->dlq), "%s.dlq", b->o.subject);
@@ -476,6 +527,10 @@ int bridge_out(struct bridge *b)
 
 	while (!bridge_stop) {
 		acked += settle(o);
+		if (bridge_now_ns() >= next_expiry) {
+			expire_inflight(o);
+			next_expiry = bridge_now_ns() + 50000000ull;
+		}
 		if (b->o.count && acked >= (uint64_t)b->o.count)
 			break;
 		if (o->hold || !o->b->nc) {
@@ -512,6 +567,18 @@ int bridge_out(struct bridge *b)
 		if (take(o, buf, rc, &mi) < 0)
 			goto fail;
 		publish(o, o->tail - 1);
+		/* What else the queue has now, without waiting, before the
+		 * PubAcks are settled: one wake-up, many messages.  An error
+		 * other than an empty queue shows again at the receive above. */
+		for (unsigned k = 1; k < RECV_BURST && o->tail - o->head < o->n && !o->failed &&
+				     !o->hold; k++) {
+			rc = ipcq_recv(b->q, buf, info.max_msg_size, &mi, IPCQ_NOWAIT);
+			if (rc < 0)
+				break;
+			if (take(o, buf, rc, &mi) < 0)
+				goto fail;
+			publish(o, o->tail - 1);
+		}
 	}
 	/* Stopping: let the PubAcks in flight come back, ack their leases;
 	 * what stays leased is delivered again to the next bridge. */
