@@ -390,7 +390,7 @@ MAN3_LINKS := \
 	ipcq_commit.3:ipcq_reserve.3 ipcq_peek.3:ipcq_reserve.3 ipcq_release.3:ipcq_reserve.3 \
 	ipcq_nack.3:ipcq_ack.3 \
 	ipcq_poison_peek.3:ipcq_poison_list.3 ipcq_poison_replay.3:ipcq_poison_list.3 \
-	ipcq_poison_purge.3:ipcq_poison_list.3 \
+	ipcq_poison_purge.3:ipcq_poison_list.3 ipcq_poison_put.3:ipcq_poison_list.3 \
 	ipcq_info.3:ipcq_stats.3 ipcq_list.3:ipcq_stats.3 ipcq_numa_node.3:ipcq_stats.3 \
 	ipcq_numa_placement.3:ipcq_stats.3 ipcq_pin_thread.3:ipcq_stats.3
 

@@ -1033,6 +1033,8 @@ enum ipcq_reason {
 	IPCQ_REASON_MAX_DELIVERIES = 2,  /**< nacked for requeue after max_deliveries */
 	IPCQ_REASON_CONSUMER_CRASHED = 3,/**< its consumers died holding it, max_deliveries times */
 	IPCQ_REASON_EXPIRED = 4,         /**< its time to live passed (IPCQ_CF_EXPIRED_TO_SIDE) */
+	IPCQ_REASON_REFUSED = 5,         /**< its producer refused it (ipcq_poison_put()) */
+	IPCQ_REASON_TOO_LARGE = 6,       /**< larger than max_msg_size, kept cut to it (ipcq_poison_put()) */
 };
 
 /** One side-ring entry, as ipcq_poison_list() reports it. */
@@ -1101,8 +1103,10 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * duration.
  *
  * Returns how many entries were replayed.  Errors: -EINVAL, -EPERM
- * read-only handle, -ENOENT no such entry, -EAGAIN the main ring is full
- * (nothing replayed), and the errors of the temporary ipcq_attach().
+ * read-only handle, -ENOENT no such entry, -EMSGSIZE the entry holds a
+ * message cut to max_msg_size (IPCQ_REASON_TOO_LARGE, which IPCQ_POISON_ALL
+ * passes over), -EAGAIN the main ring is full (nothing replayed), and the
+ * errors of the temporary ipcq_attach().
  * Does not block.
  */
 IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
@@ -1117,6 +1121,50 @@ IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
  * -ENOENT no such entry.  Does not block.
  */
 IPCQ_API int ipcq_poison_purge(struct ipcq *q, uint64_t id);
+
+/**
+ * ipcq_poison_put - put a producer's own message straight into the side ring.
+ *
+ * @q:          a handle attached as a producer.
+ * @data:       the payload (NULL only when @len is 0).
+ * @len:        its length.
+ * @reason:     IPCQ_REASON_REFUSED (the producer will not send it: for
+ *              instance another system gave it up after too many
+ *              deliveries), IPCQ_REASON_MAX_DELIVERIES, IPCQ_REASON_NACKED,
+ *              or IPCQ_REASON_TOO_LARGE (@len is over max_msg_size).
+ * @seq:        the producer sequence the entry records (for a named
+ *              producer, typically the one ipcq_send_seq() would have
+ *              used; 0 when there is none).
+ * @deliveries: deliveries the message had before (recorded, saturated at
+ *              255).
+ *
+ * For a message the queue cannot or must not deliver but that should not
+ * be lost: it never enters the main ring.  The entry's producer and stream
+ * are the caller's (a named producer's entry carries its name's stream);
+ * its last consumer is the caller, its first_ns and last_ns the time of
+ * the call.
+ *
+ * A payload over max_msg_size cannot fit an entry: with
+ * IPCQ_REASON_TOO_LARGE its first max_msg_size bytes are kept (the entry's
+ * len is max_msg_size), and the entry can be listed, peeked and purged but
+ * not replayed (ipcq_poison_replay() of its id: -EMSGSIZE; of
+ * IPCQ_POISON_ALL: passed over).  With any other reason it is refused.
+ *
+ * Crash safety: an entry is complete or absent.  A producer killed during
+ * the call leaves at most a half-written entry, which recovery frees; one
+ * killed after it but before it recorded its own progress may put the
+ * same message again: check ipcq_poison_list() for an entry of the same
+ * stream and sequence first where that matters.
+ *
+ * Returns 0.  Errors: -EINVAL @q NULL, @data NULL with @len, or @reason
+ * not one of the above; -EPERM not attached as a producer, or a read-only
+ * handle; -EMSGSIZE @len over max_msg_size and @reason not
+ * IPCQ_REASON_TOO_LARGE; -ENOSPC the side ring is full or the queue has
+ * none (counted in side_full).  Does not block.  May run concurrently
+ * with any call on other handles; on the same handle, as ipcq_send().
+ */
+IPCQ_API int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reason,
+			     uint64_t seq, uint32_t deliveries);
 
 /* ------------------------------------------------------------------ */
 /* Inspection                                                          */
@@ -1242,7 +1290,9 @@ struct ipcq_stats {
 	int32_t numa_node;       /**< node asked for at create (IPCQ_NUMA_ANY: none) */
 	uint32_t side_expired;   /**< side-ring entries of reason IPCQ_REASON_EXPIRED */
 	uint64_t expired;        /**< messages that expired: dropped, or moved to the side ring */
-	uint64_t reserved[7];
+	uint32_t side_refused;   /**< side-ring entries of reason IPCQ_REASON_REFUSED */
+	uint32_t side_too_large; /**< side-ring entries of reason IPCQ_REASON_TOO_LARGE */
+	uint64_t reserved[6];
 };
 
 /**

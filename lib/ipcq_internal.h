@@ -433,6 +433,9 @@ struct ipcq_shm_side {
 /* A replay of this entry was cut short by its replayer's death: the
  * message may have been delivered once already. */
 #define IPCQ_SIDE_F_REPLAY_CUT 0x1u
+/* The payload was longer than max_msg_size and is kept cut to it
+ * (ipcq_poison_put(), IPCQ_REASON_TOO_LARGE): never replayed. */
+#define IPCQ_SIDE_F_TRUNCATED 0x2u
 
 /*
  * A producer name.  The state word says who last held it: IPCQ_ENT(holder's
@@ -771,6 +774,7 @@ struct ipcq__poison_src {
 	uint8_t reason;
 	uint32_t stream;
 	uint32_t last_consumer; /* participant index of the last consumer that had it */
+	uint32_t flags;         /* IPCQ_SIDE_F_* the entry starts with */
 	uint64_t pseq;
 	uint64_t first_ns;
 	uint32_t *move_side; /* the source's move record, written before the claim */

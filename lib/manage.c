@@ -74,7 +74,7 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 {
 	struct ipcq_poison p;
-	uint64_t w;
+	uint64_t w, after = 0;
 	int temp, rc, done = 0;
 
 	if (!q)
@@ -90,8 +90,8 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 	for (;;) {
 		int j;
 		if (id == IPCQ_POISON_ALL) {
-			/* oldest first */
-			if (ipcq_poison_list(q, 0, &p, 1) != 1)
+			/* oldest first, past those that cannot be replayed */
+			if (ipcq_poison_list(q, after, &p, 1) != 1)
 				break;
 			j = ipcq__side_find(q, p.id, &p, &w);
 		} else {
@@ -103,6 +103,16 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 			break;
 		}
 		struct ipcq_shm_side *e = ipcq__side(q, (uint32_t)j);
+		/* relaxed: set before S1, which S2 in ipcq__side_find() saw;
+		 * only a FULL entry's recovery changes flags, not this one */
+		if (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_TRUNCATED) {
+			if (id != IPCQ_POISON_ALL) {
+				rc = -EMSGSIZE;
+				break;
+			}
+			after = p.id;
+			continue;
+		}
 		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
 		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in ipcq__side_find())
 		 * made the payload visible */

@@ -71,7 +71,7 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	ipcq__store_relaxed(&e->flags, 0u);
+	ipcq__store_relaxed(&e->flags, src->flags);
 	uint32_t lc = src->last_consumer < q->max_participants ? src->last_consumer : (uint32_t)q->index;
 	ipcq__store_relaxed(&e->last_consumer, lc);
 	/* relaxed: for people; the pid the consumer's entry shows */
@@ -273,6 +273,43 @@ int ipcq_poison_purge(struct ipcq *q, uint64_t id)
 	if (!done && id != IPCQ_POISON_ALL)
 		return -ENOENT;
 	return done;
+}
+
+int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reason,
+		    uint64_t seq, uint32_t deliveries)
+{
+	/* No source slot to free: the move record is a local one, which no
+	 * recovery reads.  A put killed before S1 leaves a WRITING(dead)
+	 * entry that ipcq__side_recover() frees; the caller still has the
+	 * message. */
+	uint32_t move_side = 0, move_gen = 0;
+	uint64_t now;
+
+	if (!q || (!data && len))
+		return -EINVAL;
+	if (reason != IPCQ_REASON_REFUSED && reason != IPCQ_REASON_MAX_DELIVERIES &&
+	    reason != IPCQ_REASON_NACKED && reason != IPCQ_REASON_TOO_LARGE)
+		return -EINVAL;
+	if (q->readonly || !(q->roles & IPCQ_ROLE_PRODUCER) || q->index < 0)
+		return -EPERM;
+	if (len > q->max_msg_size && reason != IPCQ_REASON_TOO_LARGE)
+		return -EMSGSIZE;
+	now = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
+	struct ipcq__poison_src src = {
+		.payload = data,
+		.len = len > q->max_msg_size ? q->max_msg_size : (uint32_t)len,
+		.producer = (uint16_t)q->index,
+		.deliveries = deliveries > 255 ? 255 : (uint8_t)deliveries,
+		.reason = (uint8_t)reason,
+		.stream = (uint32_t)(q->dedup + 1),
+		.last_consumer = (uint32_t)q->index,
+		.flags = len > q->max_msg_size ? IPCQ_SIDE_F_TRUNCATED : 0u,
+		.pseq = seq,
+		.first_ns = now,
+		.move_side = &move_side,
+		.move_gen = &move_gen,
+	};
+	return ipcq__side_insert(q, &src);
 }
 
 /* Copy the message of slot s (ours: claimed, or adopted) into the side

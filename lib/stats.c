@@ -313,6 +313,12 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
 			 reason == IPCQ_REASON_EXPIRED)
 			st->side_expired++;
+		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
+			 reason == IPCQ_REASON_REFUSED)
+			st->side_refused++;
+		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
+			 reason == IPCQ_REASON_TOO_LARGE)
+			st->side_too_large++;
 	}
 	st->numa_node = q->numa_node;
 	for (uint32_t i = 0; i < q->max_participants; i++) {

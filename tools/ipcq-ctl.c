@@ -201,6 +201,8 @@ static const char *reason_str(uint32_t r)
 	case IPCQ_REASON_MAX_DELIVERIES: return "max-deliveries";
 	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer-crashed";
 	case IPCQ_REASON_EXPIRED: return "expired";
+	case IPCQ_REASON_REFUSED: return "refused";
+	case IPCQ_REASON_TOO_LARGE: return "too-large";
 	default: return "unknown";
 	}
 }

@@ -636,14 +636,21 @@ static const char *reason_name(unsigned r)
 	case IPCQ_REASON_MAX_DELIVERIES: return "max_deliveries";
 	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer_crashed";
 	case IPCQ_REASON_EXPIRED: return "expired";
+	case IPCQ_REASON_REFUSED: return "refused";
+	case IPCQ_REASON_TOO_LARGE: return "too_large";
 	default: return "unknown";
 	}
 }
 
-/* Side-ring entries of reason r (1..IPCQ_REASON_EXPIRED). */
+/* Side-ring entries of reason r (1..IPCQ_REASON_TOO_LARGE). */
 static uint32_t side_count(const struct ipcq_stats *st, unsigned r)
 {
-	return r < 4 ? st->side_by_reason[r] : st->side_expired;
+	switch (r) {
+	case IPCQ_REASON_EXPIRED: return st->side_expired;
+	case IPCQ_REASON_REFUSED: return st->side_refused;
+	case IPCQ_REASON_TOO_LARGE: return st->side_too_large;
+	default: return r < 4 ? st->side_by_reason[r] : 0;
+	}
 }
 
 static void text_participants(struct buf *b, const struct qmon *m, int width)
@@ -763,7 +770,7 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 	else
 		bput(b, "pressure   off (no watermarks)\n");
 	bprintf(b, "side ring  %u / %u", in->side_depth, in->side_capacity);
-	for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++)
+	for (unsigned r = 1; r <= IPCQ_REASON_TOO_LARGE; r++)
 		bprintf(b, "   %s %u", reason_name(r), side_count(st, r));
 	bprintf(b, "   (max deliveries %u)\n", in->max_deliveries);
 	if (st->expired)
@@ -1046,7 +1053,7 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	jw_u64(j, "depth", in->side_depth);
 	jw_u64(j, "capacity", in->side_capacity);
 	jw_open(j, "by_reason", '{');
-	for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++)
+	for (unsigned r = 1; r <= IPCQ_REASON_TOO_LARGE; r++)
 		jw_u64(j, reason_name(r), side_count(st, r));
 	jw_close(j, '}');
 	jw_close(j, '}');
@@ -1348,7 +1355,7 @@ static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!ms[i].q || ms[i].err || !ms[i].cur.valid)
 			continue;
-		for (unsigned r = 1; r <= IPCQ_REASON_EXPIRED; r++) {
+		for (unsigned r = 1; r <= IPCQ_REASON_TOO_LARGE; r++) {
 			bput(b, "ipcq_queue_side_entries{");
 			prom_label(b, "queue", ms[i].name, 1);
 			prom_label(b, "reason", reason_name(r), 0);

@@ -38,6 +38,7 @@ enum ipcq_nack_action { IPCQ_NACK_REQUEUE = 0, IPCQ_NACK_POISON = 1, };
 enum ipcq_reason {
 	IPCQ_REASON_NACKED = 1, IPCQ_REASON_MAX_DELIVERIES = 2,
 	IPCQ_REASON_CONSUMER_CRASHED = 3, IPCQ_REASON_EXPIRED = 4,
+	IPCQ_REASON_REFUSED = 5, IPCQ_REASON_TOO_LARGE = 6,
 };
 
 struct ipcq_config {
@@ -205,7 +206,9 @@ struct ipcq_stats {
 	int32_t numa_node;
 	uint32_t side_expired;
 	uint64_t expired;
-	uint64_t reserved[7];
+	uint32_t side_refused;
+	uint32_t side_too_large;
+	uint64_t reserved[6];
 };
 
 int ipcq_version(void);
@@ -250,6 +253,8 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap,
 		     struct ipcq_poison *info);
 int ipcq_poison_replay(struct ipcq *q, uint64_t id);
 int ipcq_poison_purge(struct ipcq *q, uint64_t id);
+int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reason,
+		    uint64_t seq, uint32_t deliveries);
 int ipcq_info(struct ipcq *q, struct ipcq_info *info);
 int ipcq_open_readonly(const char *name, struct ipcq **out);
 int ipcq_stats(struct ipcq *q, struct ipcq_stats *st,

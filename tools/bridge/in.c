@@ -15,10 +15,16 @@
  * the queue was full) is recognised by its sequence and only acked.
  *
  * Refused messages (larger than the queue's max_msg_size, or delivered
- * --max-deliver times) go to the --dlq subject with the header
- * Ipcq-Reason, or, without --dlq, are left in the stream and reported.
- * The queue's own side ring cannot take them: the library has no call
- * that puts a producer's message there.
+ * --max-deliver times) go to the queue's side ring with ipcq_poison_put(),
+ * as the bridge's producer, with the stream sequence as their sequence
+ * and JetStream's delivery count: reason IPCQ_REASON_MAX_DELIVERIES, or
+ * IPCQ_REASON_TOO_LARGE (the first max_msg_size bytes; the whole message
+ * stays in the stream at that sequence).  A bridge killed after the put
+ * and before the ack finds the entry there again (same stream and
+ * sequence) and does not put it twice.  With --dlq, a too-large message
+ * also goes whole to that subject, with the header Ipcq-Reason, and so
+ * does any refused message the side ring has no room for; without it,
+ * such a message is left in the stream and reported.
  *
  * Backpressure: while the queue is above its high watermark the bridge
  * fetches nothing; it waits on ipcq_wait_pressure().
@@ -97,15 +103,60 @@ static int restart_consumer(struct bridge *b, uint64_t last, natsSubscription **
 	return make_consumer(b, last, sub);
 }
 
-/* A message the queue cannot take: to --dlq, or reported. */
-static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, const char *reason)
+/* The bridge's stream in the queue (its name's dedup index + 1), as side
+ * entries record it; 0 when not found. */
+static uint32_t g_stream;
+
+static uint32_t own_stream(struct bridge *b, const struct ipcq_info *info)
+{
+	struct ipcq_stats st = { .size = sizeof(st) };
+	struct ipcq_participant_stats *ps = calloc(info->max_participants, sizeof(*ps));
+	uint32_t stream = 0;
+	int n = ps ? ipcq_stats(b->q, &st, ps, info->max_participants) : -ENOMEM;
+
+	for (int i = 0; i < n; i++)
+		if ((int32_t)ps[i].index == info->participant_index)
+			stream = ps[i].stream;
+	free(ps);
+	return stream;
+}
+
+/* Is stream sequence seq in the side ring already (put by a bridge killed
+ * before its ack)? */
+static int in_side(struct bridge *b, uint64_t seq)
+{
+	struct ipcq_poison p[32];
+	uint64_t after = 0;
+	int n;
+
+	while (g_stream && (n = ipcq_poison_list(b->q, after, p, 32)) > 0) {
+		for (int i = 0; i < n; i++)
+			if (p[i].stream == g_stream && p[i].seq == seq)
+				return 1;
+		after = p[n - 1].id;
+	}
+	return 0;
+}
+
+/* A message the queue cannot take: to its side ring, and to --dlq when
+ * the side ring cannot keep all of it; else reported. */
+static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv, unsigned why,
+		  const char *reason)
 {
 	char id[300], num[24];
+	int rc = 0;
 
 	bridge_count(b, BC_REFUSED, 1);
-	if (!b->o.dlq) {
-		fprintf(stderr, "ipcq-bridge: stream %s sequence %" PRIu64 " refused (%s); left in the stream\n",
-			b->o.stream, seq, reason);
+	if (!in_side(b, seq))
+		rc = ipcq_poison_put(b->q, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+				     why, seq, ndeliv > UINT32_MAX ? UINT32_MAX : (uint32_t)ndeliv);
+	if (rc < 0)
+		fprintf(stderr, "ipcq-bridge: stream %s sequence %" PRIu64 " refused (%s); side ring: %s\n",
+			b->o.stream, seq, reason, ipcq_strerror(rc));
+	if (!b->o.dlq || (rc == 0 && why != IPCQ_REASON_TOO_LARGE)) {
+		if (rc < 0)
+			fprintf(stderr, "ipcq-bridge: stream %s sequence %" PRIu64 " left in the stream\n",
+				b->o.stream, seq);
 		return 0;
 	}
 	snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.stream, b->o.consumer, seq);
@@ -144,9 +195,9 @@ static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv
 	int len = natsMsg_GetDataLength(msg);
 
 	if ((uint32_t)len > max_msg_size)
-		return refuse(b, msg, seq, "too-large");
+		return refuse(b, msg, seq, ndeliv, IPCQ_REASON_TOO_LARGE, "too-large");
 	if (b->o.max_deliver && ndeliv > b->o.max_deliver)
-		return refuse(b, msg, seq, "max-deliver");
+		return refuse(b, msg, seq, ndeliv, IPCQ_REASON_MAX_DELIVERIES, "max-deliver");
 	while (!bridge_stop) {
 		int rc = ipcq_send_seq(b->q, seq, data, (size_t)len, 100000000ll);
 		if (rc == IPCQ_SEND_DUPLICATE) {
@@ -158,7 +209,7 @@ static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv
 			return 0;
 		}
 		if (rc == -EMSGSIZE)
-			return refuse(b, msg, seq, "too-large");
+			return refuse(b, msg, seq, ndeliv, IPCQ_REASON_TOO_LARGE, "too-large");
 		if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR) {
 			fprintf(stderr, "ipcq-bridge: send: %s\n", ipcq_strerror(rc));
 			return -1;
@@ -196,6 +247,10 @@ int bridge_in(struct bridge *b)
 		return -1;
 	}
 	bridge_attached(b);
+	rc = ipcq_info(b->q, &info);
+	if (rc < 0)
+		return -1;
+	g_stream = own_stream(b, &info);
 	bridge_log(b, "resuming after stream sequence %" PRIu64, last);
 	if (make_consumer(b, last, &sub) < 0)
 		return -1;

@@ -1,4 +1,4 @@
-/* t_bridge_poison: a message quarantined in A's side ring reaches <subject>.dlq with Ipcq-Reason: nacked (ipcq-bridge out --dlq) and leaves the side ring; a message larger than B's max_msg_size reaches the in-bridge's --dlq subject with Ipcq-Reason: too-large while the messages around it go on into B in order. */
+/* t_bridge_poison: a message quarantined in A's side ring reaches <subject>.dlq with Ipcq-Reason: nacked (ipcq-bridge out --dlq) and leaves the side ring; a message larger than B's max_msg_size goes into B's side ring (reason too-large, cut to max_msg_size, the stream sequence as its sequence, the bridge's producer) and whole to the in-bridge's --dlq subject with Ipcq-Reason: too-large, while the messages around it go on into B in order. */
 #include "bridgetest.h"
 
 #define N 20          /* messages of the flow */
@@ -112,8 +112,40 @@ int main(void)
 	}
 	T_AWAIT(t_info(a).side_depth == 0, 30);
 
-	/* Both refused messages are on p.a.dlq with their reasons. */
+	/* B's side ring has the big one: put before the message after it went
+	 * into B.  Cut to B's max_msg_size; its sequence is the stream's, where
+	 * the whole message still is. */
 	struct bt_js c = bt_connect(&srv);
+	struct ipcq_poison pe[2];
+	char ref[1024];
+	CHECK_RC(ipcq_poison_list(b, 0, pe, 2), 1);
+	CHECK(pe[0].reason == IPCQ_REASON_TOO_LARGE && pe[0].len == 64 && pe[0].stream != 0);
+	CHECK(pe[0].deliveries == 1);
+	{
+		struct ipcq_stats st = { .size = sizeof(st) };
+		struct ipcq_participant_stats ps[64];
+		int n = ipcq_stats(b, &st, ps, 64), named = 0;
+		CHECK_OK(n);
+		for (int i = 0; i < n; i++)
+			if (ps[i].index == pe[0].producer && ps[i].stream == pe[0].stream &&
+			    !strcmp(ps[i].name, "bridge.POISON.ipcq"))
+				named = 1;
+		CHECK(named && st.side_too_large == 1);
+	}
+	CHECK_RC(ipcq_poison_peek(b, pe[0].id, buf, sizeof(buf), NULL), 64);
+	t_fill(ref, len_of(BIG), 0, BIG);
+	CHECK(memcmp(buf, ref, 64) == 0);
+	{
+		natsMsg *m = NULL;
+		CHECK(js_GetMsg(&m, c.js, "POISON", pe[0].seq, NULL, NULL) == NATS_OK);
+		CHECK(!strcmp(natsMsg_GetSubject(m), "p.a"));
+		CHECK((uint32_t)natsMsg_GetDataLength(m) == len_of(BIG));
+		CHECK(!t_verify(natsMsg_GetData(m), len_of(BIG), 0, BIG));
+		natsMsg_Destroy(m);
+	}
+	CHECK_RC(ipcq_poison_replay(b, pe[0].id), -EMSGSIZE);
+
+	/* Both refused messages are on p.a.dlq with their reasons. */
 	int nacked = 0, large = 0;
 	T_AWAIT(count_dlq(c.js, &nacked, &large) == 2, 30);
 	CHECK(nacked == 1 && large == 1);
@@ -125,7 +157,7 @@ int main(void)
 	bt_server_stop(&srv, SIGTERM);
 	ipcq_close(a);
 	ipcq_close(b);
-	printf("side ring -> p.a.dlq (nacked), too large for B -> p.a.dlq (too-large), %d others in order\n",
+	printf("side ring -> p.a.dlq (nacked), too large for B -> B's side ring (cut) and p.a.dlq (too-large), %d others in order\n",
 	       N - 1);
 	return 0;
 }
