@@ -52,6 +52,8 @@ __all__ = [
     "FULL_BLOCK", "FULL_FAIL", "FULL_DROP_OLDEST", "NACK_REQUEUE", "NACK_POISON",
     "SEND_OK", "SEND_PRESSURE", "SEND_DUPLICATE", "MSG_REDELIVERED", "MSG_REPLAYED",
     "REASON_NACKED", "REASON_MAX_DELIVERIES", "REASON_CONSUMER_CRASHED",
+    "REASON_EXPIRED", "REASON_REFUSED", "REASON_TOO_LARGE",
+    "CF_EXPIRY", "CF_EXPIRED_TO_SIDE",
     "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
 ]
 
@@ -140,6 +142,11 @@ MSG_REPLAYED = _lib.IPCQ_MSG_REPLAYED
 REASON_NACKED = _lib.IPCQ_REASON_NACKED
 REASON_MAX_DELIVERIES = _lib.IPCQ_REASON_MAX_DELIVERIES
 REASON_CONSUMER_CRASHED = _lib.IPCQ_REASON_CONSUMER_CRASHED
+REASON_EXPIRED = _lib.IPCQ_REASON_EXPIRED
+REASON_REFUSED = _lib.IPCQ_REASON_REFUSED
+REASON_TOO_LARGE = _lib.IPCQ_REASON_TOO_LARGE
+CF_EXPIRY = _lib.IPCQ_CF_EXPIRY
+CF_EXPIRED_TO_SIDE = _lib.IPCQ_CF_EXPIRED_TO_SIDE
 AUTO = _lib.IPCQ_AUTO
 POISON_ALL = _lib.IPCQ_POISON_ALL
 NUMA_ANY = _lib.IPCQ_NUMA_ANY
@@ -151,6 +158,7 @@ _SLICE_NS = 50 * 1000 * 1000
 _ETIMEDOUT = -_errno.ETIMEDOUT
 _EINTR = -_errno.EINTR
 _EAGAIN = -_errno.EAGAIN
+_EINVAL = -_errno.EINVAL
 # A closed Queue's handle: the library refuses it with -EINVAL.
 _NULL_Q = _ffi.cast("struct ipcq *", 0)
 
@@ -422,11 +430,13 @@ class Queue:
         the fields of struct ipcq_config: capacity, max_msg_size, mode,
         wait_strategy, spin_count, yield_count, max_participants,
         side_capacity, max_deliveries, numa_node, high_watermark,
-        low_watermark, lease_capacity, grace_us, dedup_capacity; the others
-        keep their defaults.  Raises Error (EEXIST, EINVAL with its detail...)."""
+        low_watermark, lease_capacity, grace_us, dedup_capacity,
+        retry_base_us, retry_factor, retry_max_us, ttl_ms, flags (CF_EXPIRY,
+        CF_EXPIRED_TO_SIDE); the others keep their defaults.  Raises Error
+        (EEXIST, EINVAL with its detail...)."""
         cfg = _ffi.new("struct ipcq_config *")
         _lib.ipcq_config_init(cfg)
-        fields = {f for f, _ in _ffi.typeof(cfg[0]).fields} - {"size", "reserved", "flags"}
+        fields = {f for f, _ in _ffi.typeof(cfg[0]).fields} - {"size", "reserved"}
         for key, value in config.items():
             if key not in fields:
                 raise TypeError("create(): unknown configuration field %r" % key)
@@ -528,6 +538,19 @@ class Queue:
                 rc = _keep_waiting(_send, (self._h(), data, len(data)), deadline)
             if rc < 0:
                 self._send_error(rc, "ipcq_send")
+        return rc
+
+    def send_ttl(self, data, ttl, timeout=None):
+        """Enqueue one message that is never delivered after ttl seconds
+        from now (ipcq_send_ex with a time to live); the queue must be
+        created with flags=CF_EXPIRY or a ttl_ms.  Returns as send()."""
+        buf = _ffi.from_buffer(data)
+        opts = _ffi.new("struct ipcq_send_opts *")
+        opts.size = _ffi.sizeof("struct ipcq_send_opts")
+        opts.ttl_ns = max(1, int(ttl * 1e9))
+        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        if rc < 0:
+            _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
         return rc
 
     def send_seq(self, seq, data, timeout=None):
@@ -641,10 +664,16 @@ class Queue:
         MsgInfo.token, or a Message, MsgInfo or Peeked."""
         _check(_lib.ipcq_ack(self._h(), _token(token)), "ipcq_ack")
 
-    def nack(self, token, action=NACK_REQUEUE):
+    def nack(self, token, action=NACK_REQUEUE, delay=None):
         """Give the message back unprocessed (ipcq_nack): NACK_REQUEUE
-        delivers it again, NACK_POISON moves it to the side ring.  Returns
-        True when it went to the side ring."""
+        delivers it again (after the queue's retry backoff, or, with delay
+        in seconds, not before that: ipcq_nack_delay), NACK_POISON moves it
+        to the side ring.  Returns True when it went to the side ring."""
+        if delay is not None:
+            if action != NACK_REQUEUE:
+                raise ValueError("a delay is for NACK_REQUEUE only")
+            rc = _lib.ipcq_nack_delay(self._h(), _token(token), int(delay * 1e9))
+            return _check(rc, "ipcq_nack_delay") == 1
         return _check(_lib.ipcq_nack(self._h(), _token(token), action), "ipcq_nack") == 1
 
     def recover(self):

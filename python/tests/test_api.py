@@ -113,3 +113,41 @@ def test_stats_as_dict(qname):
         assert me["name"] == "both" and me["alive"] == 1
         assert me["sent"] == 3 and me["received"] == 3 and me["sent_bytes"] == 6
         assert qname in ipcq.list_queues()
+
+
+def test_expiry_and_delayed_retry(qname):
+    """send_ttl(): a message past its time to live is never delivered, and
+    goes to the side ring on a queue that keeps expired ones; nack(delay=)
+    keeps a message back until its time."""
+    import time
+    with ipcq.Queue.create(qname, capacity=16, flags=ipcq.CF_EXPIRED_TO_SIDE) as q:
+        q.attach(producer=True, consumer=True, ack=True, prefetch=4)
+        q.send_ttl(b"stale", 1e-9)
+        q.send_ttl(b"fresh", 3600)
+        q.send(b"plain")
+        m = q.recv_msg()
+        assert m.data == b"fresh"
+        t0 = time.monotonic()
+        assert q.nack(m, delay=0.2) is False
+        m2 = q.recv_msg()
+        assert m2.data == b"plain"
+        q.ack(m2)
+        with pytest.raises(ipcq.WouldBlock):
+            q.recv_msg(timeout=0)
+        m = q.recv_msg(timeout=5)
+        assert m.data == b"fresh" and m.info.redelivered
+        assert time.monotonic() - t0 >= 0.2
+        q.ack(m)
+        entries = q.poison_list()
+        assert [e["reason"] for e in entries] == [ipcq.REASON_EXPIRED]
+        assert q.poison_peek(entries[0]["id"]) == b"stale"
+        with pytest.raises(ValueError):
+            q.nack(1, ipcq.NACK_POISON, delay=1)
+
+
+def test_ttl_needs_expiry(qname):
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True)
+        with pytest.raises(ipcq.Error) as e:
+            q.send_ttl(b"x", 1)
+        assert e.value.errno == errno.EINVAL and "IPCQ_CF_EXPIRY" in str(e.value)
