@@ -211,12 +211,27 @@ IPCQ_COLD static void lease_expired(struct ipcq *q, struct ipcq_shm_lease *l, ui
 	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 }
 
+/* Is not-before time nb still ahead?  Reads the clock once per pass
+ * (*now, 0 until then) and keeps the earliest time ahead in *due. */
+static int not_due(uint64_t nb, uint64_t *now, uint64_t *due)
+{
+	if (!nb)
+		return 0;
+	if (!*now)
+		*now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (nb <= *now)
+		return 0;
+	if (nb < *due)
+		*due = nb;
+	return 1;
+}
+
 /*
  * Take an entry given back (REDELIVER) that is due: its not-before time
  * (a retry delay) is 0 or past.  Entries not yet due are passed, and the
  * earliest of their times is kept in q->due_local, with the delayed_gen
  * read before the look, so that the next look happens when one is due or
- * when another was given back meanwhile (delayed_due()).
+ * when another was given back meanwhile (ipcq__lease_due()).
  *
  * A retry delay changes no owner and no state of the protocol (lease.c's
  * table above, the model's L4/L6): it only keeps L6 from happening before
@@ -242,16 +257,8 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			continue;
 		/* relaxed: stored by the giver before its L4, read after L2;
 		 * a look only: read again once the entry is ours */
-		uint64_t nb = ipcq__load_relaxed(&l->not_before_ns);
-		if (nb) {
-			if (!now)
-				now = ipcq__now_ns(CLOCK_MONOTONIC);
-			if (nb > now) {
-				if (nb < due)
-					due = nb;
-				continue;
-			}
-		}
+		if (not_due(ipcq__load_relaxed(&l->not_before_ns), &now, &due))
+			continue;
 		/* relaxed: a look before the take; the CAS below decides, and
 		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);
@@ -273,18 +280,14 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		/* relaxed: OWNED by us since L6, which read from the giver's
 		 * L4: this is the time of the give we took (the entry may
 		 * have been taken and given back since the look above) */
-		nb = ipcq__load_relaxed(&l->not_before_ns);
+		uint64_t nb = ipcq__load_relaxed(&l->not_before_ns);
+		if (not_due(nb, &now, &due)) {
+			/* L4: not due after all: back, with its time */
+			ipcq__cas(&l->state, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
+				  IPCQ_ENT(egen, 0, IPCQ_ENT_REDELIVER));
+			continue;
+		}
 		if (nb) {
-			if (!now)
-				now = ipcq__now_ns(CLOCK_MONOTONIC);
-			if (nb > now) {
-				/* L4: not due after all: back, with its time */
-				ipcq__cas(&l->state, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
-					  IPCQ_ENT(egen, 0, IPCQ_ENT_REDELIVER));
-				if (nb < due)
-					due = nb;
-				continue;
-			}
 			ipcq__store_relaxed(&l->not_before_ns, 0); /* ours: due now */
 			/* RMW: one fewer delayed; a hint, as below */
 			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
@@ -319,7 +322,6 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 	}
 	return -EAGAIN;
 }
-
 
 int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 				   struct ipcq_msginfo *info, uint64_t *need)
