@@ -107,6 +107,9 @@ struct ipcq_shm_header {
 	uint64_t reserved[10];
 };
 
+/* The IPCQ_CF_* flags this build knows. */
+#define IPCQ_CF_KNOWN (IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE)
+
 /* The longest time to live, in milliseconds (2^31: 24 days). */
 #define IPCQ_TTL_MAX_MS 2147483648u
 

@@ -338,9 +338,9 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 				"IPCQ_NUMA_LOCAL (-2)", (int)c->numa_node);
 		return -EINVAL;
 	}
-	if (c->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE)) {
+	if (c->flags & ~IPCQ_CF_KNOWN) {
 		ipcq__errdetail("flags 0x%x: unknown IPCQ_CF_* bits 0x%x", c->flags,
-				c->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE));
+				c->flags & ~IPCQ_CF_KNOWN);
 		return -EINVAL;
 	}
 	if (c->ttl_ms > IPCQ_TTL_MAX_MS) {
@@ -536,8 +536,10 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	h->retry_max_us = c->retry_max_us;
 	h->retry_factor = c->retry_factor ? c->retry_factor : 2;
 	h->ttl_ms = c->ttl_ms;
-	h->flags = c->flags | (c->ttl_ms ? IPCQ_CF_EXPIRY : 0u) |
-		   ((c->flags & IPCQ_CF_EXPIRED_TO_SIDE) ? IPCQ_CF_EXPIRY : 0u);
+	/* a time to live, or keeping expired messages, implies expiry */
+	h->flags = c->flags;
+	if (c->ttl_ms || (c->flags & IPCQ_CF_EXPIRED_TO_SIDE))
+		h->flags |= IPCQ_CF_EXPIRY;
 	h->off_dedup = l->off_dedup;
 	h->dedup_capacity = c->dedup_capacity;
 	h->high_watermark = c->high_watermark;
@@ -897,7 +899,7 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 		return bad_field("retry_max_us", h->retry_max_us);
 	if (h->retry_factor < 1 || h->retry_factor > 16)
 		return bad_field("retry_factor", h->retry_factor);
-	if (h->flags & ~(IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE))
+	if (h->flags & ~IPCQ_CF_KNOWN)
 		return bad_field("flags", h->flags);
 	if (h->ttl_ms > IPCQ_TTL_MAX_MS)
 		return bad_field("ttl_ms", h->ttl_ms);

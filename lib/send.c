@@ -141,10 +141,9 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 		 const struct ipcq_send_opts *opts, int64_t timeout_ns)
 {
-	if (!opts)
-		return ipcq_send(q, data, len, timeout_ns);
-	if (!q || opts->size < offsetof(struct ipcq_send_opts, reserved) ||
-	    opts->size > sizeof(*opts))
+	if (!q || !opts)
+		return ipcq_send(q, data, len, timeout_ns); /* -EINVAL for q NULL */
+	if (opts->size < offsetof(struct ipcq_send_opts, reserved) || opts->size > sizeof(*opts))
 		return ipcq__refuse(-EINVAL, "send options size %u: start from "
 				    "IPCQ_SEND_OPTS_INIT", opts->size);
 	size_t nres = (opts->size - offsetof(struct ipcq_send_opts, reserved)) / sizeof(uint64_t);

@@ -308,17 +308,16 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		if ((rc = seg_u64(q, &e->state, &w)) || (rc = seg_read(q, &e->reason, &reason, sizeof(reason))))
 			return rc;
 		uint32_t state = IPCQ_ENT_STATE(w);
-		if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) && reason < 4)
-			st->side_by_reason[reason]++;
-		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
-			 reason == IPCQ_REASON_EXPIRED)
-			st->side_expired++;
-		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
-			 reason == IPCQ_REASON_REFUSED)
-			st->side_refused++;
-		else if ((state == IPCQ_ENT_FULL || state == IPCQ_ENT_TAKING) &&
-			 reason == IPCQ_REASON_TOO_LARGE)
-			st->side_too_large++;
+		if (state != IPCQ_ENT_FULL && state != IPCQ_ENT_TAKING)
+			continue;
+		switch (reason) {
+		case IPCQ_REASON_EXPIRED: st->side_expired++; break;
+		case IPCQ_REASON_REFUSED: st->side_refused++; break;
+		case IPCQ_REASON_TOO_LARGE: st->side_too_large++; break;
+		default:
+			if (reason < 4)
+				st->side_by_reason[reason]++;
+		}
 	}
 	st->numa_node = q->numa_node;
 	for (uint32_t i = 0; i < q->max_participants; i++) {
