@@ -67,15 +67,6 @@ static void expect_none(struct ipcq *c, int64_t timeout_ns)
 	CHECK(rc == -EAGAIN || rc == -ETIMEDOUT);
 }
 
-static struct ipcq_stats stats(struct ipcq *q)
-{
-	struct ipcq_stats st;
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	CHECK_OK(ipcq_stats(q, &st, NULL, 0));
-	return st;
-}
-
 /* 1 ns is past by the time anyone receives; an hour never is here. */
 #define GONE 1
 #define HOUR ((int64_t)3600 * 1000 * (int64_t)MS)
@@ -135,7 +126,7 @@ static void test_drop(void)
 	CHECK(recv_one(c, IPCQ_NOWAIT, NULL) == 2);
 	CHECK(recv_one(c, IPCQ_NOWAIT, NULL) == 3);
 	expect_none(c, IPCQ_NOWAIT);
-	CHECK(stats(p).expired == 2);
+	CHECK(t_stats(p).expired == 2);
 
 	/* a batch */
 	send_ttls(p, 5, (const int64_t[]){ GONE, HOUR, GONE, 0 }, 4);
@@ -156,7 +147,7 @@ static void test_drop(void)
 	CHECK(got_seq(z[0].data, (int)z[0].len) == 10);
 	CHECK_OK(ipcq_release(c));
 	expect_none(c, IPCQ_NOWAIT);
-	struct ipcq_stats st = stats(p);
+	struct ipcq_stats st = t_stats(p);
 	CHECK(st.expired == 5 && st.side_expired == 0 && t_info(p).side_depth == 0);
 	ipcq_close(c);
 	ipcq_close(p);
@@ -187,7 +178,7 @@ static void test_side(void)
 		int len = ipcq_poison_peek(p, ps[i].id, buf, sizeof(buf), NULL);
 		CHECK(got_seq(buf, len) == 1 + 2 * i);
 	}
-	struct ipcq_stats st = stats(p);
+	struct ipcq_stats st = t_stats(p);
 	CHECK(st.expired == 2 && st.side_expired == 2);
 	/* replayed, it is a new message without a deadline */
 	CHECK_RC(ipcq_poison_replay(p, ps[0].id), 1);
@@ -217,7 +208,7 @@ static void test_ack(uint32_t flags)
 	CHECK(t_now_ns() - sent >= 500 * MS);
 	struct ipcq_info in = t_info(p);
 	CHECK(in.redeliverable == 0 && in.leased == 0);
-	struct ipcq_stats st = stats(p);
+	struct ipcq_stats st = t_stats(p);
 	CHECK(st.expired == 2);
 	CHECK(st.side_expired == ((flags & IPCQ_CF_EXPIRED_TO_SIDE) ? 2u : 0u));
 	ipcq_close(c);
@@ -266,7 +257,7 @@ static void test_killed_holder(void)
 	CHECK(recv_one(c, 2000 * (int64_t)MS, &mi) == 3);
 	CHECK_OK(ipcq_ack(c, mi.token));
 	expect_none(c, IPCQ_NOWAIT);
-	CHECK(stats(p).expired == 2);
+	CHECK(t_stats(p).expired == 2);
 	ipcq_close(c);
 	ipcq_close(p);
 }
@@ -303,7 +294,7 @@ static void test_adopted(void)
 	/* the wait adopts the dead consumer's message (its grace period is
 	 * 10 ms), finds it expired and drops it */
 	expect_none(c, 1000 * (int64_t)MS);
-	CHECK(stats(p).expired == 1 && stats(p).redelivered == 1);
+	CHECK(t_stats(p).expired == 1 && t_stats(p).redelivered == 1);
 	ipcq_close(c);
 	ipcq_close(p);
 }

@@ -205,15 +205,6 @@ static int survivor(void *arg)
 	return 0;
 }
 
-static struct ipcq_stats stats_of(struct ipcq *q)
-{
-	struct ipcq_stats s;
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	CHECK_OK(ipcq_stats(q, &s, NULL, 0));
-	return s;
-}
-
 /* Send the next message if there is room; 1 when one was sent. */
 static int send_next(struct ipcq *pq, uint64_t *sent)
 {
@@ -296,7 +287,7 @@ static void run(const struct scen *sc)
 		if (held_ring && st->got[1] != 0)
 			T_FAIL("[%s] message 1, claimed by the stopped victim, was received by"
 			       " another consumer", cur);
-		struct ipcq_stats qs = stats_of(pq);
+		struct ipcq_stats qs = t_stats(pq);
 		if (qs.recoveries || qs.skipped || qs.redelivered || qs.completed || qs.freed ||
 		    qs.info.redeliverable)
 			T_FAIL("[%s] the queue took over work of a live consumer: recoveries %" PRIu64
@@ -333,7 +324,7 @@ static void run(const struct scen *sc)
 	for (uint64_t q = 1; q <= TOTAL; q++)
 		if (st->got[q] != 1)
 			T_FAIL("[%s] message %" PRIu64 " received %u times", cur, q, st->got[q]);
-	struct ipcq_stats qs = stats_of(pq);
+	struct ipcq_stats qs = t_stats(pq);
 	if (qs.info.depth || qs.info.leased || qs.info.redeliverable || qs.recoveries ||
 	    qs.redelivered || qs.info.participants != 1)
 		T_FAIL("[%s] queue not clean: depth %" PRIu64 " leased %u redeliverable %u"

@@ -370,6 +370,16 @@ static inline struct ipcq_info t_info(struct ipcq *q)
 	return info;
 }
 
+/* The queue's ipcq_stats() record, without the participants'. */
+static inline struct ipcq_stats t_stats(struct ipcq *q)
+{
+	struct ipcq_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	CHECK_RC(ipcq_stats(q, &st, NULL, 0), 0);
+	return st;
+}
+
 /* A reproducible length in [min, max] for message (producer, seq). */
 static inline uint32_t t_msg_len(uint32_t producer, uint64_t seq, uint32_t min, uint32_t max)
 {
