@@ -360,7 +360,8 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
  * the message and releases the slot as usual, and clears move_side after
  * the release (a claim of one position: IPCQ_CF_EXPIRED_TO_SIDE receives
  * claim one at a time, so the move record names the only position the
- * record covers).
+ * record covers).  The model checks this step: model/ipcq.pml, -DEXPIRE;
+ * clearing the record before the release fails there (expire-old-clear).
  */
 IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
 {

@@ -153,6 +153,9 @@ byte sst[NS]; byte sown[NS]; byte sogen[NS]; byte sgen[NS]; byte smq[NS];
 /* ---- ghost state (not in the C code) ---------------------------------- */
 
 byte crashes = CRASHES;
+#ifdef EXPIRE
+byte expiries = 1;              /* claimed messages found expired (budget) */
+#endif
 byte reattach = REATTACH;
 byte delivered[NM + 1];         /* deliveries to the application */
 bit may[NM + 1];                /* a delivery is expected now: set by the
@@ -482,6 +485,24 @@ inline try_recv()
 	   :: ok ->
 		/* recv.claimed; copy out unless a skip (recv.copied) */
 		if
+#ifdef EXPIRE
+		:: !WSKIP(w) && expiries > 0 ->
+			/* expired (ipcq__expire_slot, IPCQ_CF_EXPIRED_TO_SIDE):
+			 * into the side ring under our move record, then passed
+			 * and released like a skip; the record is cleared only
+			 * after the release (try_recv_one) */
+			d_step { expiries--; m = smsg[pos % CAP] };
+			side_insert_entry();
+			if
+			:: !ok ->       /* side ring full: dropped, counted */
+				d_step { quar[m] = 1; if :: delivered[m] == 0 -> unacc-- :: else fi }
+			:: else
+			fi;
+#ifdef OLD_EXPIRE_CLEAR
+			OP(move_side[me] = 0);          /* the old rule: cleared first */
+#endif
+			mv = 1                          /* passed: look again, as for a skip */
+#endif
 		:: !WSKIP(w) ->
 			OP(m = smsg[pos % CAP];
 			   deliver_ghost(m, sdel[pos % CAP] + 1 > 1 || sflag[pos % CAP]))
@@ -490,7 +511,8 @@ inline try_recv()
 		release_slot(PUB_W(pos) + WSKIP(w), 1); /* R2 */
 		OP(cons_op[me] = IDLE);                 /* R4 */
 		if
-		:: WSKIP(w) -> skip                     /* a passed-over slot: again */
+		:: mv -> OP(move_side[me] = 0); mv = 0  /* expired: the move is over; again */
+		:: !mv && WSKIP(w) -> skip              /* a passed-over slot: again */
 		:: else -> break
 		fi
 	   :: else -> break
