@@ -19,8 +19,14 @@ BRIDGE_TEST_BIN := $(BRIDGE_TEST_SRC:tools/bridge/tests/%.c=$(B)/bridge-tests/%)
 NATS_CFLAGS = $(shell pkg-config --cflags libnats 2>/dev/null)
 NATS_LIBS = $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 # The bridge tests run release builds (the kills and the bench need the
-# speed); BRIDGE_V=asan runs them under the sanitizers.
+# speed); BRIDGE_V=asan runs them under the sanitizers.  They build into
+# build/$(BRIDGE_V), or into B when it is given on the command line.
 BRIDGE_V ?= release
+ifeq ($(origin B),command line)
+BRIDGE_B := $(B)
+else
+BRIDGE_B := build/$(BRIDGE_V)
+endif
 
 .PHONY: bridge bridge-test bridge-bench install-bridge uninstall-bridge
 
@@ -37,16 +43,23 @@ $(B)/bridge-tests/%: tools/bridge/tests/%.c tools/bridge/tests/bridgetest.h $(TE
 	$(CC) $(CFLAGS) -Itests $(NATS_CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS) $(NATS_LIBS) -lm
 
 bridge-test: deps
-	$(MAKE) --no-print-directory build/$(BRIDGE_V)/ipcq-bridge \
-		$(BRIDGE_TEST_SRC:tools/bridge/tests/%.c=build/$(BRIDGE_V)/bridge-tests/%) \
-		tools V=$(BRIDGE_V)
-	IPCQ_BRIDGE=build/$(BRIDGE_V)/ipcq-bridge TEST_TIMEOUT=180 \
-		tests/run.sh build/$(BRIDGE_V)/bridge-tests
+	$(MAKE) --no-print-directory $(BRIDGE_B)/ipcq-bridge \
+		$(BRIDGE_TEST_SRC:tools/bridge/tests/%.c=$(BRIDGE_B)/bridge-tests/%) \
+		tools V=$(BRIDGE_V) B=$(BRIDGE_B)
+	IPCQ_BRIDGE=$(BRIDGE_B)/ipcq-bridge TEST_TIMEOUT=180 \
+		tests/run.sh $(BRIDGE_B)/bridge-tests
 
-# BENCH_N: messages per run (200000).
+# BENCH_N: messages per run (200000).  A release build: build/release, or
+# B given on the command line.
+ifeq ($(origin B),command line)
+BRIDGE_BENCH_B := $(B)
+else
+BRIDGE_BENCH_B := build/release
+endif
 bridge-bench: deps
-	$(MAKE) --no-print-directory build/release/ipcq-bridge build/release/bridge-tests/bench_bridge V=release
-	IPCQ_BRIDGE=build/release/ipcq-bridge build/release/bridge-tests/bench_bridge
+	$(MAKE) --no-print-directory $(BRIDGE_BENCH_B)/ipcq-bridge \
+		$(BRIDGE_BENCH_B)/bridge-tests/bench_bridge V=release B=$(BRIDGE_BENCH_B)
+	IPCQ_BRIDGE=$(BRIDGE_BENCH_B)/ipcq-bridge $(BRIDGE_BENCH_B)/bridge-tests/bench_bridge
 
 # make install and make uninstall take the bridge along where the NATS
 # client is installed (its man page, man/ipcq-bridge.1, goes with the
