@@ -15,7 +15,8 @@
  * the queue was full) is recognised by its sequence and only acked.
  *
  * Refused messages (larger than the queue's max_msg_size, or delivered
- * --max-deliver times) go to the queue's side ring with ipcq_poison_put(),
+ * --max-deliver times without the queue taking them) go to the queue's
+ * side ring with ipcq_poison_put(),
  * as the bridge's producer, with the stream sequence as their sequence
  * and JetStream's delivery count: reason IPCQ_REASON_MAX_DELIVERIES, or
  * IPCQ_REASON_TOO_LARGE (the first max_msg_size bytes; the whole message
@@ -25,6 +26,20 @@
  * also goes whole to that subject, with the header Ipcq-Reason, and so
  * does any refused message the side ring has no room for; without it,
  * such a message is left in the stream and reported.
+ *
+ * Delivery counts: JetStream counts the deliveries of a message per
+ * consumer (NumDelivered), and the bridge makes its consumer again at each
+ * start and resync, which would start that count again.  What the queue
+ * has not taken is the first message after the last one it took: so each
+ * time the consumer is made again, the old one's count for that message
+ * (1 when it delivered past the queue's last sequence, plus what it
+ * carried itself) is carried over in the new consumer's description, and
+ * added to NumDelivered while that message is the next.  --max-deliver so
+ * holds across restarts and kills of the bridge: a message that kills the
+ * bridge, or that it never gets into the queue, is refused on delivery
+ * max-deliver + 1 and acked with the others.  The consumer itself has no
+ * MaxDeliver: a message JetStream stopped delivering would be acked by a
+ * later message's AckAll without ever reaching the queue or its side ring.
  *
  * Backpressure: while the queue is above its high watermark the bridge
  * fetches nothing; it waits on ipcq_wait_pressure().
@@ -37,6 +52,44 @@
 
 #include "bridge.h"
 
+/* Deliveries of the first message after stream sequence `last` that
+ * earlier consumers made (see the top of the file). */
+static struct {
+	uint64_t last, n;
+} g_carry;
+
+#define CARRY_FMT "ipcq-bridge: the first message after stream sequence %" PRIu64 \
+	" was delivered %" PRIu64 " times before"
+#define CARRY_SCAN "ipcq-bridge: the first message after stream sequence %" SCNu64 \
+	" was delivered %" SCNu64 " times before"
+
+/* What the consumer there now carries for the first message after @last,
+ * and its own deliveries of it; 0 on success, -1 when it could not be
+ * read (NATS_NOT_FOUND is a success: no consumer, nothing carried). */
+static int carried(struct bridge *b, uint64_t last, uint64_t *n)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetConsumerInfo(&ci, b->js, b->o.stream, b->o.consumer, NULL, &jerr);
+	uint64_t l, k;
+
+	if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
+		*n = g_carry.last == last ? g_carry.n : 0;
+		return 0;
+	}
+	if (s != NATS_OK)
+		return -1;
+	*n = 0;
+	if (ci->Config && ci->Config->Description &&
+	    sscanf(ci->Config->Description, CARRY_SCAN, &l, &k) == 2 && l == last)
+		*n = k;
+	/* it delivered past the queue's last: the first message after it too */
+	if (ci->Delivered.Stream > last)
+		(*n)++;
+	jsConsumerInfo_Destroy(ci);
+	return 0;
+}
+
 /* The consumer again, starting right after what the queue accepted. */
 static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub)
 {
@@ -45,9 +98,15 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus s;
+	char desc[160];
+	uint64_t carry = 0;
 
 	for (unsigned tries = 0; !bridge_stop; tries++) {
-		s = js_DeleteConsumer(b->js, b->o.stream, b->o.consumer, NULL, &jerr);
+		jerr = 0;
+		if (carried(b, last, &carry) < 0)
+			s = NATS_TIMEOUT;
+		else
+			s = js_DeleteConsumer(b->js, b->o.stream, b->o.consumer, NULL, &jerr);
 		if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr ||
 		    jerr == JSStreamNotFoundErr)
 			break;
@@ -57,8 +116,15 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 		if (bridge_reconnect_if_closed(b) < 0)
 			return -1;
 	}
+	g_carry.last = last;
+	g_carry.n = carry;
+	if (carry)
+		bridge_log(b, "the first message after stream sequence %" PRIu64
+			   " was delivered %" PRIu64 " times before", last, carry);
+	snprintf(desc, sizeof(desc), CARRY_FMT, last, carry);
 	jsConsumerConfig_Init(&cc);
 	cc.Durable = b->o.consumer;
+	cc.Description = desc;
 	cc.AckPolicy = js_AckAll;
 	cc.FilterSubject = b->o.subject;
 	cc.MaxAckPending = (int64_t)b->o.batch * 4;
@@ -322,6 +388,10 @@ int bridge_in(struct bridge *b)
 				break;
 			}
 			next_cons++;
+			/* the first message after what the queue took when the
+			 * consumer was made: what earlier consumers delivered too */
+			if (last == g_carry.last)
+				nd += g_carry.n;
 			if (seq <= last) {
 				bridge_count(b, BC_DUPLICATES, 1);
 			} else if (deliver(b, m, seq, nd, info.max_msg_size) < 0) {

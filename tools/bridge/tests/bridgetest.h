@@ -222,6 +222,21 @@ static inline uint64_t bt_app_counter_of(struct ipcq *q, const char *who, const 
 	return UINT64_MAX;
 }
 
+/* Was side entry @pe put by the participant @name of @q (its index and
+ * its stream)? */
+static inline int bt_put_by(struct ipcq *q, const struct ipcq_poison *pe, const char *name)
+{
+	struct ipcq_participant_stats ps[64];
+	struct ipcq_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(q, &st, ps, 64);
+	for (int i = 0; i < n; i++)
+		if (ps[i].index == pe->producer && ps[i].stream == pe->stream && !strcmp(ps[i].name, name))
+			return 1;
+	return 0;
+}
+
 /* The same, of queue @qname. */
 static inline uint64_t bt_app_counter(const char *qname, const char *who, const char *counter)
 {
