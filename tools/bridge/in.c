@@ -31,10 +31,13 @@
  * consumer (NumDelivered), and the bridge makes its consumer again at each
  * start and resync, which would start that count again.  What the queue
  * has not taken is the first message after the last one it took: so each
- * time the consumer is made again, the old one's count for that message
- * (1 when it delivered past the queue's last sequence, plus what it
- * carried itself) is carried over in the new consumer's description, and
- * added to NumDelivered while that message is the next.  --max-deliver so
+ * time the consumer is made again, the old one's count for that message is
+ * carried over in the new consumer's description, and added to
+ * NumDelivered while that message is the next.  At a start that count is
+ * what the old consumer carried, plus 1 when it delivered past the queue's
+ * last sequence (to a bridge that is gone); on a resync of a running
+ * bridge, the count of the last delivery of that message it got (none
+ * when the resync is for deliveries that never reached it).  --max-deliver so
  * holds across restarts and kills of the bridge: a message that kills the
  * bridge, or that it never gets into the queue, is refused on delivery
  * max-deliver + 1 and acked with the others.  The consumer itself has no
@@ -55,7 +58,10 @@
 /* Deliveries of the first message after stream sequence `last` that
  * earlier consumers made (see the top of the file). */
 static struct {
-	uint64_t last, n;
+	int known;      /* this bridge made the consumer there */
+	uint64_t last;
+	uint64_t n;     /* carried into the consumer there */
+	uint64_t seen;  /* the count of its last delivery the bridge got, or 0 */
 } g_carry;
 
 #define CARRY_FMT "ipcq-bridge: the first message after stream sequence %" PRIu64 \
@@ -63,18 +69,22 @@ static struct {
 #define CARRY_SCAN "ipcq-bridge: the first message after stream sequence %" SCNu64 \
 	" was delivered %" SCNu64 " times before"
 
-/* What the consumer there now carries for the first message after @last,
- * and its own deliveries of it; 0 on success, -1 when it could not be
- * read (NATS_NOT_FOUND is a success: no consumer, nothing carried). */
+/* The deliveries of the first message after @last that the consumer there
+ * now carries and made; 0 on success, -1 when they could not be read. */
 static int carried(struct bridge *b, uint64_t last, uint64_t *n)
 {
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
-	natsStatus s = js_GetConsumerInfo(&ci, b->js, b->o.stream, b->o.consumer, NULL, &jerr);
+	natsStatus s;
 	uint64_t l, k;
 
+	if (g_carry.known) {
+		*n = g_carry.last != last ? 0 : g_carry.seen > g_carry.n ? g_carry.seen : g_carry.n;
+		return 0;
+	}
+	s = js_GetConsumerInfo(&ci, b->js, b->o.stream, b->o.consumer, NULL, &jerr);
 	if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
-		*n = g_carry.last == last ? g_carry.n : 0;
+		*n = 0;
 		return 0;
 	}
 	if (s != NATS_OK)
@@ -116,8 +126,10 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 		if (bridge_reconnect_if_closed(b) < 0)
 			return -1;
 	}
+	g_carry.known = 1;
 	g_carry.last = last;
 	g_carry.n = carry;
+	g_carry.seen = 0;
 	if (carry)
 		bridge_log(b, "the first message after stream sequence %" PRIu64
 			   " was delivered %" PRIu64 " times before", last, carry);
@@ -390,8 +402,11 @@ int bridge_in(struct bridge *b)
 			next_cons++;
 			/* the first message after what the queue took when the
 			 * consumer was made: what earlier consumers delivered too */
-			if (last == g_carry.last)
+			if (last == g_carry.last) {
 				nd += g_carry.n;
+				if (seq > last)
+					g_carry.seen = nd;
+			}
 			if (seq <= last) {
 				bridge_count(b, BC_DUPLICATES, 1);
 			} else if (deliver(b, m, seq, nd, info.max_msg_size) < 0) {
