@@ -50,9 +50,30 @@ struct rec {
 	uint64_t seq;
 	uint32_t producer, stream, deliveries;
 	unsigned state;
-	uint32_t len, cap;
+	uint32_t hlen, len;   /* data: the header block, then the payload */
+	size_t cap;
 	char *data;
 };
+
+/* The header block of a message, as the NATS protocol has it:
+ *
+ *   NATS/1.0\r\n
+ *   Nats-Msg-Id: <queue>/<producer>/<seq>\r\n
+ *   Ipcq-Producer: <producer>\r\n
+ *   Ipcq-Seq: <seq>\r\n
+ *   Ipcq-Deliveries: <deliveries>\r\n
+ *   \r\n
+ *
+ * written once per message when it is received, and handed whole to the
+ * client's natsMsg_create() (exported by libnats though nats.h does not
+ * declare it), which sends such a block as it is: the headers API would
+ * allocate a hash table, and a key and a value per header, for each
+ * message, and walk them again to send it. */
+#define HDR_FIXED 160
+#define HDR_MAX (IPCQ_NAME_MAX + HDR_FIXED)
+
+natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply,
+			  int replyLen, const char *buf, int bufLen, int hdrLen);
 
 struct out {
 	struct bridge *b;
@@ -71,6 +92,9 @@ struct out {
 	natsStatus last_err;
 	int last_code;
 	char dlq[512];
+	char hdr_pre[HDR_MAX];  /* "NATS/1.0\r\nNats-Msg-Id: <queue>/" */
+	size_t hdr_pre_len;
+	int subject_len;
 };
 
 static struct out g_out = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -123,34 +147,53 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 	natsMsg_Destroy(msg);
 }
 
-static void rec_id(const struct out *o, const struct rec *r, char *id, size_t cap,
-		   char *prod, size_t pcap)
+/* @v in decimal at @p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
 {
-	if (r->stream)
-		snprintf(prod, pcap, "n%" PRIu32, r->stream - 1);
-	else
-		snprintf(prod, pcap, "p%" PRIu32, r->producer);
-	snprintf(id, cap, "%s/%s/%" PRIu64, o->b->o.queue, prod, r->seq);
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t len)
+{
+	memcpy(p, s, len);
+	return p + len;
+}
+
+#define PUT_LIT(p, lit) put_str(p, lit, sizeof(lit) - 1)
+
+/* The header block of @r at @p (HDR_MAX bytes at most); returns its length. */
+static uint32_t put_header(const struct out *o, const struct rec *r, char *p)
+{
+	char prod[16], *pe = prod;
+	char *start = p;
+
+	*pe++ = r->stream ? 'n' : 'p';
+	pe = put_u64(pe, r->stream ? r->stream - 1 : r->producer);
+	p = put_str(p, o->hdr_pre, o->hdr_pre_len);
+	p = put_str(p, prod, (size_t)(pe - prod));
+	*p++ = '/';
+	p = put_u64(p, r->seq);
+	p = PUT_LIT(p, "\r\nIpcq-Producer: ");
+	p = put_str(p, prod, (size_t)(pe - prod));
+	p = PUT_LIT(p, "\r\nIpcq-Seq: ");
+	p = put_u64(p, r->seq);
+	p = PUT_LIT(p, "\r\nIpcq-Deliveries: ");
+	p = put_u64(p, r->deliveries);
+	p = PUT_LIT(p, "\r\n\r\n");
+	return (uint32_t)(p - start);
 }
 
 static natsStatus make_msg(struct out *o, const struct rec *r, natsMsg **m)
 {
-	char id[IPCQ_NAME_MAX + 64], prod[24], num[24];
-	natsStatus s;
-
-	rec_id(o, r, id, sizeof(id), prod, sizeof(prod));
-	s = natsMsg_Create(m, o->b->o.subject, NULL, r->data, (int)r->len);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(*m, "Nats-Msg-Id", id);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(*m, "Ipcq-Producer", prod);
-	snprintf(num, sizeof(num), "%" PRIu64, r->seq);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(*m, "Ipcq-Seq", num);
-	snprintf(num, sizeof(num), "%" PRIu32, r->deliveries);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(*m, "Ipcq-Deliveries", num);
-	return s;
+	return natsMsg_create(m, o->b->o.subject, o->subject_len, NULL, 0, r->data,
+			      (int)(r->hlen + r->len), (int)r->hlen);
 }
 
 /* Publish record i (REC_READY or REC_FAILED); the main thread only. */
@@ -256,20 +299,21 @@ static uint64_t settle(struct out *o)
 static int take(struct out *o, const void *buf, int len, const struct ipcq_msginfo *mi)
 {
 	struct rec *r = rec_at(o, o->tail);
-	if ((uint32_t)len > r->cap) {
-		char *d = realloc(r->data, (size_t)len);
+	if ((size_t)len + HDR_MAX > r->cap) {
+		char *d = realloc(r->data, (size_t)len + HDR_MAX);
 		if (!d)
 			return -ENOMEM;
 		r->data = d;
-		r->cap = (uint32_t)len;
+		r->cap = (size_t)len + HDR_MAX;
 	}
-	memcpy(r->data, buf, (size_t)len);
-	r->len = (uint32_t)len;
 	r->token = mi->token;
 	r->seq = mi->seq;
 	r->producer = mi->producer;
 	r->stream = mi->stream;
 	r->deliveries = mi->deliveries;
+	r->hlen = put_header(o, r, r->data);
+	memcpy(r->data + r->hlen, buf, (size_t)len);
+	r->len = (uint32_t)len;
 	r->state = REC_READY;
 	pthread_mutex_lock(&o->mu);
 	o->tail++;
@@ -479,6 +523,13 @@ int bridge_out(struct bridge *b)
 	int rc;
 
 	snprintf(o->dlq, sizeof(o->dlq), "%s.dlq", b->o.subject);
+	o->subject_len = (int)strlen(b->o.subject);
+	o->hdr_pre_len = (size_t)snprintf(o->hdr_pre, sizeof(o->hdr_pre), "NATS/1.0\r\nNats-Msg-Id: %s/",
+					  b->o.queue);
+	if (o->hdr_pre_len + 130 > HDR_MAX) { /* the rest of a header takes 125 at most */
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
 	rc = ipcq_info(b->q, &info);
 	if (rc < 0)
 		goto fail;
