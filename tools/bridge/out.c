@@ -87,6 +87,7 @@ struct out {
 	uint64_t *done;       /* records whose PubAck came, for settle() */
 	unsigned ndone;
 	int waiting;          /* the main thread waits on cv */
+	unsigned wake_done;   /* ... for this many PubAcks, or for none in flight */
 	int hold;             /* the connection broke: connect again */
 	natsConnection *nc;   /* the connection whose break counts */
 	natsStatus last_err;
@@ -137,7 +138,10 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 		}
 		break;
 	}
-	if (o->waiting)
+	/* Wake the main thread for a failure, for nothing left in flight, or
+	 * once enough records are done to take a burst of new messages: not
+	 * for each PubAck, which costs a context switch each. */
+	if (o->waiting && (o->failed || !o->inflight || o->ndone >= o->wake_done))
 		pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 	/* With an AckHandler the message is ours to destroy, failed or not.
@@ -453,7 +457,7 @@ static void wait_pubacks(struct out *o, long ns)
 		ts.tv_nsec -= 1000000000l;
 	}
 	pthread_mutex_lock(&o->mu);
-	if (o->inflight && !o->failed && !o->ndone) {
+	if (o->inflight && !o->failed && o->ndone < o->wake_done) {
 		o->waiting = 1;
 		pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 		o->waiting = 0;
@@ -536,6 +540,9 @@ int bridge_out(struct bridge *b)
 	o->n = b->o.window;
 	if (info.lease_capacity && o->n > info.lease_capacity)
 		o->n = info.lease_capacity;
+	o->wake_done = o->n / 8 ? o->n / 8 : 1;
+	if (o->wake_done > RECV_BURST)
+		o->wake_done = RECV_BURST;
 	o->r = calloc(o->n, sizeof(*o->r));
 	o->done = calloc(o->n, sizeof(*o->done));
 	buf = malloc(info.max_msg_size ? info.max_msg_size : 1);
