@@ -200,8 +200,10 @@ static natsStatus make_msg(struct out *o, const struct rec *r, natsMsg **m)
 			      (int)(r->hlen + r->len), (int)r->hlen);
 }
 
-/* Publish record i (REC_READY or REC_FAILED); the main thread only. */
-static void publish(struct out *o, uint64_t i)
+/* Publish record i (REC_READY or REC_FAILED); with @fresh, i is the tail,
+ * the record take() just filled, which this adds to those in use.  The
+ * caller updates BC_INFLIGHT.  The main thread only. */
+static void publish(struct out *o, uint64_t i, int fresh)
 {
 	struct rec *r = rec_at(o, i);
 	natsMsg *m = NULL;
@@ -211,6 +213,8 @@ static void publish(struct out *o, uint64_t i)
 	r->owned = NULL;
 	s = make_msg(o, r, &m);
 	pthread_mutex_lock(&o->mu);
+	if (fresh)
+		o->tail++;
 	if (r->state == REC_FAILED)
 		o->failed--;
 	r->state = REC_INFLIGHT;
@@ -234,7 +238,11 @@ static void publish(struct out *o, uint64_t i)
 		pthread_mutex_unlock(&o->mu);
 	}
 	natsMsg_Destroy(m);
-	bridge_set(o->b, BC_INFLIGHT, o->inflight);
+}
+
+static void show_inflight(struct out *o)
+{
+	bridge_set(o->b, BC_INFLIGHT, __atomic_load_n(&o->inflight, __ATOMIC_RELAXED));
 }
 
 /*
@@ -299,8 +307,9 @@ static uint64_t settle(struct out *o)
 	}
 }
 
-/* Put a received message in the next record (READY, not yet published). */
-static int take(struct out *o, const void *buf, int len, const struct ipcq_msginfo *mi)
+/* Put a received message in the record at the tail (READY, not yet
+ * published); with @add, add it to those in use (else publish() does). */
+static int take(struct out *o, const void *buf, int len, const struct ipcq_msginfo *mi, int add)
 {
 	struct rec *r = rec_at(o, o->tail);
 	if ((size_t)len + HDR_MAX > r->cap) {
@@ -319,10 +328,11 @@ static int take(struct out *o, const void *buf, int len, const struct ipcq_msgin
 	memcpy(r->data + r->hlen, buf, (size_t)len);
 	r->len = (uint32_t)len;
 	r->state = REC_READY;
-	pthread_mutex_lock(&o->mu);
-	o->tail++;
-	pthread_mutex_unlock(&o->mu);
-	bridge_count(o->b, BC_FORWARDED, 1);
+	if (add) {
+		pthread_mutex_lock(&o->mu);
+		o->tail++;
+		pthread_mutex_unlock(&o->mu);
+	}
 	return 0;
 }
 
@@ -441,9 +451,10 @@ static void retry_failed(struct out *o, unsigned *backoff_ms)
 	for (uint64_t i = head; i < tail && !bridge_stop && !o->hold; i++) {
 		if (rec_at(o, i)->state == REC_FAILED) {
 			bridge_count(o->b, BC_RETRIED, 1);
-			publish(o, i);
+			publish(o, i, 0);
 		}
 	}
+	show_inflight(o);
 }
 
 /* Wait a little for PubAcks when nothing else can be done. */
@@ -570,17 +581,19 @@ int bridge_out(struct bridge *b)
 		rc = ipcq_recv(b->q, buf, info.max_msg_size, &mi, IPCQ_NOWAIT);
 		if (rc < 0)
 			break;
-		if (take(o, buf, rc, &mi) < 0)
+		if (take(o, buf, rc, &mi, 1) < 0)
 			goto fail;
 		if (!(mi.flags & IPCQ_MSG_REDELIVERED))
 			break;
 	}
 	if (o->tail) {
+		bridge_count(b, BC_FORWARDED, o->tail);
 		qsort(o->r, (size_t)o->tail, sizeof(*o->r), rec_cmp);
 		bridge_log(b, "%" PRIu64 " messages given again after a restart (redeliverable %u, first %" PRIu32 "/%" PRIu64 " last %" PRIu32 "/%" PRIu64 ")", o->tail, info.redeliverable,
 			   o->r[0].stream, o->r[0].seq, o->r[o->tail - 1].stream, o->r[o->tail - 1].seq);
 		for (uint64_t i = 0; i < o->tail; i++)
-			publish(o, i);
+			publish(o, i, 0);
+		show_inflight(o);
 	}
 
 	while (!bridge_stop) {
@@ -622,21 +635,23 @@ int bridge_out(struct bridge *b)
 			goto fail;
 		}
 		backoff_ms = 100;
-		if (take(o, buf, rc, &mi) < 0)
+		if (take(o, buf, rc, &mi, 0) < 0)
 			goto fail;
-		publish(o, o->tail - 1);
+		publish(o, o->tail, 1);
 		/* What else the queue has now, without waiting, before the
 		 * PubAcks are settled: one wake-up, many messages.  An error
 		 * other than an empty queue shows again at the receive above. */
-		for (unsigned k = 1; k < RECV_BURST && o->tail - o->head < o->n && !o->failed &&
-				     !o->hold; k++) {
+		unsigned k = 1;
+		for (; k < RECV_BURST && o->tail - o->head < o->n && !o->failed && !o->hold; k++) {
 			rc = ipcq_recv(b->q, buf, info.max_msg_size, &mi, IPCQ_NOWAIT);
 			if (rc < 0)
 				break;
-			if (take(o, buf, rc, &mi) < 0)
+			if (take(o, buf, rc, &mi, 0) < 0)
 				goto fail;
-			publish(o, o->tail - 1);
+			publish(o, o->tail, 1);
 		}
+		bridge_count(b, BC_FORWARDED, k);
+		show_inflight(o);
 	}
 	/* Stopping: let the PubAcks in flight come back, ack their leases;
 	 * what stays leased is delivered again to the next bridge. */
