@@ -65,9 +65,9 @@ int main(void)
 	CHECK_OK(ipcq_attach(a, IPCQ_ROLE_PRODUCER, &ao));
 	t_fill(buf, 100, 9, 1);
 	CHECK_OK(ipcq_send(a, buf, 100, IPCQ_NOWAIT));
-	ac = t_open_attach(qa, IPCQ_ROLE_CONSUMER, &(struct ipcq_attach_opts){
-		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT, UINT32_MAX, UINT32_MAX, NULL,
-		IPCQ_ATTACH_ACK, IPCQ_AUTO, IPCQ_FULL_BLOCK, { 0u, 0u, 0u, 0u, 0u } });
+	struct ipcq_attach_opts co = IPCQ_ATTACH_OPTS_INIT;
+	co.flags = IPCQ_ATTACH_ACK;
+	ac = t_open_attach(qa, IPCQ_ROLE_CONSUMER, &co);
 	CHECK_RC(ipcq_recv(ac, buf, sizeof(buf), &mi, IPCQ_NOWAIT), 100);
 	CHECK_RC(ipcq_nack(ac, mi.token, IPCQ_NACK_POISON), 1);
 	CHECK_OK(ipcq_close(ac));
