@@ -60,3 +60,13 @@ BENCH_DIR := $(if $(filter command line,$(origin B)),$(B),build/release)/bench
 bench: deps bench-deps
 	$(MAKE) --no-print-directory $(BENCH_BIN) V=release
 	bench/run.sh $(BENCH_DIR)
+
+# make bench-fanout: one producer fanned out to consumer groups beside N
+# queues and a hand-written broadcast ring (bench/fanout.c, about a
+# minute); BENCH_FANOUT_ARGS go to it (--help lists them).
+BENCH_FANOUT_ARGS ?=
+.PHONY: bench-fanout
+bench-fanout: deps
+	$(MAKE) --no-print-directory $(BENCH_DIR)/fanout V=release
+	$(BENCH_DIR)/fanout $(BENCH_FANOUT_ARGS)
+$(B)/bench/fanout: bench/transports/transport.h
