@@ -3,10 +3,11 @@
  * line, look at the messages of the main ring without consuming them (peek,
  * tail), remove abandoned queues (gc), the poison side ring (list, dump,
  * replay, purge), crash recovery on demand, removing a queue's name,
- * retiring a producer name from the deduplication table.
+ * retiring a producer name from the deduplication table, consumer groups
+ * (create, remove, list).
  *
  * Uses the public API only.  Commands that only read (list, peek, tail,
- * poison list, poison dump) open the queue read-only; the others open it
+ * poison list, poison dump, group list) open the queue read-only; the others open it
  * writable and do not attach (ipcq_recover() attaches for the duration of
  * the call by itself).  A queue of another user is opened only with
  * --any-owner.  The read-only commands catch SIGBUS around the library's
@@ -61,6 +62,14 @@ static void usage(FILE *f)
 		"  recover NAME                  take over the unfinished work of dead participants\n"
 		"  unlink NAME                   remove the queue's name (attached processes go on)\n"
 		"  dedup remove NAME PRODUCER    retire a producer name from the dedup table\n"
+		"  group create NAME GROUP [--lossy] [--from-oldest]\n"
+		"                                add a consumer group to a queue made with\n"
+		"                                --max-groups: durable (the default: holds producers\n"
+		"                                back) or --lossy (skips what it falls a ring behind\n"
+		"                                on); it starts at the next message sent, or with\n"
+		"                                --from-oldest at the oldest still in the ring\n"
+		"  group remove NAME GROUP       remove a group (refused while a consumer is in it)\n"
+		"  group list NAME [--json]      the queue's groups: members, position, lag, dropped\n"
 		"  sweep                         remove what creators killed inside ipcq_create left\n"
 		"\n"
 		"  --any-owner                   work on a queue of another user too (refused by\n"
@@ -236,11 +245,51 @@ static const char *age(char *buf, size_t n, uint64_t ts_ns)
 	return buf;
 }
 
+static int groups_guarded(struct ipcq *q, struct ipcq_group_info *g, unsigned n)
+{
+	if (sigsetjmp(g_bus_jmp, 1))
+		return -EBADMSG;
+	g_bus_armed = 1;
+	int rc = ipcq_group_list(q, g, n);
+	g_bus_armed = 0;
+	return rc;
+}
+
+/* A queue's groups, read once for naming side-ring entries' groups. */
+struct groupset {
+	struct ipcq_group_info g[IPCQ_GROUPS_MAX];
+	int n;                  /* < 0: could not be read */
+};
+
+static void groupset_read(struct ipcq *q, struct groupset *gs)
+{
+	gs->n = groups_guarded(q, gs->g, IPCQ_GROUPS_MAX);
+	if (gs->n > IPCQ_GROUPS_MAX)
+		gs->n = IPCQ_GROUPS_MAX;
+}
+
+/* The group a side-ring entry was taken from (ipcq_poison.group, index + 1). */
+static const char *entry_group(char *buf, size_t n, const struct groupset *gs, uint32_t group)
+{
+	if (!group) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	for (int i = 0; i < gs->n; i++)
+		if (gs->g[i].index == group - 1) {
+			snprintf(buf, n, "%s", gs->g[i].name);
+			return buf;
+		}
+	snprintf(buf, n, "#%u (removed)", group - 1);
+	return buf;
+}
+
 static int cmd_poison_list(const char *name)
 {
 	struct ipcq *q;
 	struct ipcq_poison e[64];
 	struct ipcq_info info;
+	struct groupset gs;
 	uint64_t after = 0;
 	unsigned total = 0;
 	int rc;
@@ -255,6 +304,14 @@ static int cmd_poison_list(const char *name)
 		return fail(name, NULL, rc);
 	}
 	g_want_size = info.segment_size;
+	/* a queue with groups: a GROUP column, the group each entry was taken from */
+	groupset_read(q, &gs);
+	int gw = 0;
+	for (int i = 0; i < gs.n; i++)
+		if ((int)strlen(gs.g[i].name) > gw)
+			gw = (int)strlen(gs.g[i].name);
+	if (gw && gw < 5)
+		gw = 5;
 	for (;;) {
 		rc = list_guarded(q, after, e, 64);
 		if (rc < 0) {
@@ -264,18 +321,20 @@ static int cmd_poison_list(const char *name)
 		if (rc == 0)
 			break;
 		for (int i = 0; i < rc; i++) {
-			char a1[32], a2[32];
+			char a1[32], a2[32], grp[48];
 			if (total++ == 0)
-				printf("%8s %-16s %5s %8s %10s %5s %6s %14s %10s %10s\n", "ID", "REASON",
-				       "DELIV", "LEN", "SEQ", "PROD", "STREAM", "LAST-CONSUMER",
-				       "ENQUEUED", "POISONED");
+				printf("%8s %-16s %5s %8s %10s %5s %6s %14s %10s %10s%s%-*s\n", "ID",
+				       "REASON", "DELIV", "LEN", "SEQ", "PROD", "STREAM", "LAST-CONSUMER",
+				       "ENQUEUED", "POISONED", gw ? " " : "", gw, gw ? "GROUP" : "");
 			char lc[32];
 			snprintf(lc, sizeof(lc), "%u (pid %u)", e[i].last_consumer,
 				 e[i].last_consumer_pid);
-			printf("%8" PRIu64 " %-16s %5u %8" PRIu64 " %10" PRIu64 " %5u %6u %14s %10s %10s\n",
+			printf("%8" PRIu64 " %-16s %5u %8" PRIu64 " %10" PRIu64 " %5u %6u %14s %10s %10s"
+			       "%s%s\n",
 			       e[i].id, reason_str(e[i].reason), e[i].deliveries, e[i].len, e[i].seq,
 			       e[i].producer, e[i].stream, lc, age(a1, sizeof(a1), e[i].first_ns),
-			       age(a2, sizeof(a2), e[i].last_ns));
+			       age(a2, sizeof(a2), e[i].last_ns), gw || e[i].group ? " " : "",
+			       gw || e[i].group ? entry_group(grp, sizeof(grp), &gs, e[i].group) : "");
 			after = e[i].id;
 		}
 	}
@@ -357,6 +416,16 @@ static int cmd_poison_dump(const char *name, const char *ids)
 		printf(", stream %u\n", e.stream);
 	printf("deliveries     %u\n", e.deliveries);
 	printf("last consumer  participant %u, pid %u\n", e.last_consumer, e.last_consumer_pid);
+	{
+		struct groupset gs;
+		char grp[48];
+		groupset_read(q, &gs);
+		if (e.group)
+			printf("group          %s (index %u; the other groups received it)\n",
+			       entry_group(grp, sizeof(grp), &gs, e.group), e.group - 1);
+		else if (gs.n > 0)
+			printf("group          - (put there by its producer)\n");
+	}
 	printf("enqueued       %s ago\n", age(a1, sizeof(a1), e.first_ns));
 	printf("poisoned       %s ago\n", age(a2, sizeof(a2), e.last_ns));
 	printf("payload:\n");
@@ -740,6 +809,160 @@ static int cmd_list(int json)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- consumer groups ---------------------------------------------------------- */
+
+/* What a refused group change means, beside the library's detail. */
+static const char *group_hint(int rc)
+{
+	switch (-rc) {
+	case ENOTSUP: return " (create the queue with --max-groups N to have groups)";
+	case EBUSY: return " (its consumers must detach first)";
+	case ENOENT: return " ('" PROG " group list' shows the groups)";
+	case ENOSPC: return " (remove one first: the queue has room for no more)";
+	default: return "";
+	}
+}
+
+/*
+ * A refused group change: the library's detail names the group and the
+ * reason (ipcq_strerror()'s sentences are about queues: -EEXIST "a queue
+ * with that name already exists"), so it stands alone when there is one.
+ */
+static int group_fail(const char *name, const char *what, int rc)
+{
+	const char *detail = ipcq_errdetail();
+
+	fprintf(stderr, PROG ": %s: %s: %s%s\n", name, what, detail[0] ? detail : ipcq_strerror(rc),
+		group_hint(rc));
+	explain(name, rc);
+	return 1;
+}
+
+static int cmd_group_create(int argc, char **argv)
+{
+	const char *name = NULL, *group = NULL;
+	uint32_t flags = 0;
+	struct ipcq *q;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--lossy")) {
+			flags |= IPCQ_GROUP_LOSSY;
+		} else if (!strcmp(a, "--from-oldest")) {
+			flags |= IPCQ_GROUP_FROM_OLDEST;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, PROG ": group create: unknown option '%s'\n", a);
+			return bad_usage("usage: group create NAME GROUP [--lossy] [--from-oldest]");
+		} else if (!name) {
+			name = a;
+		} else if (!group) {
+			group = a;
+		} else {
+			return bad_usage("usage: group create NAME GROUP [--lossy] [--from-oldest]");
+		}
+	}
+	if (!group)
+		return bad_usage("usage: group create NAME GROUP [--lossy] [--from-oldest]");
+	if (open_queue(name, 0, &q))
+		return 1;
+	int rc = ipcq_group_create(q, group, flags);
+	ipcq_close(q);
+	if (rc < 0)
+		return group_fail(name, "group create", rc);
+	printf("%s: group '%s' created (index %d), %s, starting at the %s\n", name, group, rc,
+	       (flags & IPCQ_GROUP_LOSSY) ? "lossy" : "durable",
+	       (flags & IPCQ_GROUP_FROM_OLDEST) ? "oldest message still in the ring"
+						: "next message sent");
+	return 0;
+}
+
+static int cmd_group_remove(const char *name, const char *group)
+{
+	struct ipcq *q;
+
+	if (open_queue(name, 0, &q))
+		return 1;
+	int rc = ipcq_group_remove(q, group);
+	ipcq_close(q);
+	if (rc < 0)
+		return group_fail(name, "group remove", rc);
+	printf("%s: group '%s' removed\n", name, group);
+	return 0;
+}
+
+static int cmd_group_list(const char *name, int json)
+{
+	struct ipcq *q;
+	struct ipcq_info info;
+	struct groupset gs;
+
+	if (open_queue(name, 1, &q))
+		return 1;
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	int rc = info_guarded(q, &info);
+	if (rc < 0) {
+		ipcq_close(q);
+		return fail(name, NULL, rc);
+	}
+	g_want_size = info.segment_size;
+	groupset_read(q, &gs);
+	ipcq_close(q);
+	if (gs.n < 0)
+		return fail(name, "listing the groups", gs.n);
+	if (json) {
+		printf("[");
+		for (int i = 0; i < gs.n; i++) {
+			const struct ipcq_group_info *g = &gs.g[i];
+			printf("%s\n  { \"name\": ", i ? "," : "");
+			json_str(g->name);
+			printf(", \"index\": %u, \"kind\": \"%s\", \"from_oldest\": %s"
+			       ", \"members\": %u, \"dead\": %u, \"position\": %" PRIu64
+			       ", \"start\": %" PRIu64 ", \"lag_messages\": %" PRIu64
+			       ", \"lag_seconds\": %.3f, \"dropped\": %" PRIu64 ", \"holding\": %s"
+			       ", \"created_ns\": %" PRIu64 " }",
+			       g->index, (g->flags & IPCQ_GROUP_LOSSY) ? "lossy" : "durable",
+			       (g->flags & IPCQ_GROUP_FROM_OLDEST) ? "true" : "false", g->members,
+			       g->dead, g->position, g->start, g->lag,
+			       g->lag ? (double)g->oldest_ns / 1e9 : 0.0, g->dropped,
+			       g->holding ? "true" : "false", g->created_ns);
+		}
+		printf("%s]\n", gs.n ? "\n" : "");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+	if (gs.n == 0) {
+		printf("%s: no consumer groups\n", name);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+	int namew = 5;
+	for (int i = 0; i < gs.n; i++)
+		if ((int)strlen(gs.g[i].name) > namew)
+			namew = (int)strlen(gs.g[i].name);
+	printf("%-*s %-7s %5s %4s %10s %8s %8s %8s %-7s %9s\n", namew, "GROUP", "KIND", "ALIVE",
+	       "DEAD", "POSITION", "LAG", "LAG-AGE", "DROPPED", "HOLDING", "AGE");
+	for (int i = 0; i < gs.n; i++) {
+		const struct ipcq_group_info *g = &gs.g[i];
+		char lagt[32], a[32], drop[32];
+		fmt_secs(a, sizeof(a), since_realtime(g->created_ns));
+		if (!g->lag)
+			snprintf(lagt, sizeof(lagt), "0s");
+		else if (g->oldest_ns < 1000000000ull)
+			snprintf(lagt, sizeof(lagt), "%.0fms", (double)g->oldest_ns / 1e6);
+		else
+			fmt_secs(lagt, sizeof(lagt), (double)g->oldest_ns / 1e9);
+		if (g->flags & IPCQ_GROUP_LOSSY)
+			snprintf(drop, sizeof(drop), "%" PRIu64, g->dropped);
+		else
+			snprintf(drop, sizeof(drop), "-");
+		printf("%-*s %-7s %5u %4u %10" PRIu64 " %8" PRIu64 " %8s %8s %-7s %9s\n", namew,
+		       g->name, (g->flags & IPCQ_GROUP_LOSSY) ? "lossy" : "durable", g->members,
+		       g->dead, g->position, g->lag, lagt, drop, g->holding ? "yes" : "-", a);
+	}
+	printf("%d group%s of %s; lag is messages sent and not yet received by the group\n",
+	       gs.n, gs.n == 1 ? "" : "s", name);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- create ------------------------------------------------------------------ */
 
 static void create_usage(FILE *f)
@@ -766,6 +989,9 @@ static void create_usage(FILE *f)
 		"                            (100us..60s; default 10ms; us, ms, s and m (minutes)\n"
 		"                            suffixes, a bare number is microseconds)\n"
 		"      --dedup-capacity N    producer names remembered, 0..4096 (default 64)\n"
+		"      --max-groups N        room for N consumer groups, 0..64 (default 0: no\n"
+		"                            groups, every message goes to one consumer); add\n"
+		"                            groups with 'ipcq-ctl group create'\n"
 		"      --json                print the new queue's figures as JSON\n"
 		"\n"
 		"What a producer does when the ring is full is chosen by each producer when it\n"
@@ -947,6 +1173,9 @@ static int cmd_create(int argc, char **argv)
 		} else if (!strcmp(a, "--dedup-capacity")) {
 			bad = parse_u32(val, 0, &cfg.dedup_capacity);
 			rule = "0..4096";
+		} else if (!strcmp(a, "--max-groups")) {
+			bad = parse_u32(val, 0, &cfg.max_groups);
+			rule = "0..64";
 		} else {
 			fprintf(stderr, PROG ": create: unknown option '%s'\n", a);
 			return bad_usage("see 'ipcq-ctl create --help'");
@@ -985,11 +1214,11 @@ static int cmd_create(int argc, char **argv)
 		       ", \"wait_strategy\": \"%s\", \"max_participants\": %u, \"side_capacity\": %u"
 		       ", \"lease_capacity\": %u, \"max_deliveries\": %u, \"high_watermark\": %u"
 		       ", \"low_watermark\": %u, \"grace_us\": %u, \"dedup_capacity\": %u"
-		       ", \"numa_node\": ",
+		       ", \"max_groups\": %u, \"numa_node\": ",
 		       in.capacity, in.max_msg_size, in.slot_size, in.segment_size, in.mode & 0777,
 		       wait_name(in.wait_strategy), in.max_participants, in.side_capacity,
 		       in.lease_capacity, in.max_deliveries, in.high_watermark, in.low_watermark,
-		       in.grace_us, in.dedup_capacity);
+		       in.grace_us, in.dedup_capacity, cfg.max_groups);
 		if (node >= 0)
 			printf("%d }\n", node);
 		else
@@ -1004,6 +1233,9 @@ static int cmd_create(int argc, char **argv)
 	       in.max_deliveries, in.dedup_capacity, in.grace_us);
 	if (in.high_watermark)
 		printf("  watermarks high %u, low %u\n", in.high_watermark, in.low_watermark);
+	if (cfg.max_groups)
+		printf("  room for %u consumer groups (none yet: '" PROG " group create %s GROUP')\n",
+		       cfg.max_groups, name);
 	if (node >= 0)
 		printf("  memory bound to NUMA node %d\n", node);
 	else
@@ -1550,6 +1782,18 @@ int main(int argc, char **argv)
 		if (argc != 5 || strcmp(argv[2], "remove") != 0)
 			return bad_usage("usage: dedup remove NAME PRODUCER");
 		return cmd_dedup_remove(argv[3], argv[4]);
+	}
+	if (strcmp(cmd, "group") == 0) {
+		sub = argc > 2 ? argv[2] : "";
+		if (strcmp(sub, "create") == 0 && argc >= 5)
+			return cmd_group_create(argc - 3, argv + 3);
+		if (strcmp(sub, "remove") == 0 && argc == 5)
+			return cmd_group_remove(argv[3], argv[4]);
+		if (strcmp(sub, "list") == 0 &&
+		    (argc == 4 || (argc == 5 && strcmp(argv[4], "--json") == 0)))
+			return cmd_group_list(argv[3], argc == 5);
+		return bad_usage("usage: group create NAME GROUP [--lossy] [--from-oldest] | "
+				 "group remove NAME GROUP | group list NAME [--json]");
 	}
 	fprintf(stderr, PROG ": unknown command '%s'\nTry '" PROG " --help'.\n", cmd);
 	return 1;

@@ -14,9 +14,10 @@
  * them, measured here with CLOCK_MONOTONIC: the ring's enqueue and dequeue
  * positions for msgs/s in and out, the depth for the lag velocity (how
  * fast the backlog grows, positive, or drains, negative), each
- * participant's counters for its own rates.  A snapshot is a set of recent
- * values of words other processes keep changing, not one instant, so a
- * rate over a short interval is an estimate.
+ * participant's counters for its own rates, and each consumer group's lag
+ * (ipcq_group_list()) for the group's lag velocity.  A snapshot is a set
+ * of recent values of words other processes keep changing, not one
+ * instant, so a rate over a short interval is an estimate.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -70,6 +71,9 @@ struct snap {
 	struct appset *app;     /* beside parts, record for record */
 	unsigned cap;           /* room at parts */
 	int n;                  /* records in parts */
+	struct ipcq_group_info *groups; /* consumer groups (ipcq_group_list()) */
+	unsigned gcap;          /* room at groups */
+	int ng;                 /* groups in groups; 0 for a queue without groups */
 	uint64_t t_ns;          /* CLOCK_MONOTONIC here, when taken */
 	int valid;
 };
@@ -99,6 +103,16 @@ struct derived {
 	double to_drain_s;      /* INFINITY when not draining, 0 when empty */
 	unsigned alive, dead;
 	uint32_t in_flight;
+};
+
+/* What the two snapshots say of one consumer group. */
+struct gderived {
+	int have_rates;
+	double lag_s;           /* age of its oldest unreceived message, 0 when no lag */
+	double velocity;        /* lag growth, messages/s; NAN without rates */
+	double out_rate;        /* messages/s it received; NAN without rates */
+	double to_full_s;       /* until its lag is a whole ring: INFINITY when not growing */
+	double to_drain_s;      /* until its lag is 0: INFINITY when not draining, 0 when none */
 };
 
 /* ------------------------------------------------------------------ */
@@ -384,6 +398,24 @@ static int snap_take(struct qmon *m, struct snap *s)
 		int rc = ipcq_app_counters(m->q, s->parts[i].index, s->app[i].c, IPCQ_APP_COUNTERS);
 		s->app[i].n = rc > 0 ? rc : 0;
 	}
+	for (;;) {
+		int rc = ipcq_group_list(m->q, s->groups, s->gcap);
+		if (rc < 0) {
+			s->valid = 0;
+			return rc;
+		}
+		if ((unsigned)rc <= s->gcap || s->gcap >= IPCQ_GROUPS_MAX) {
+			s->ng = (unsigned)rc <= s->gcap ? rc : (int)s->gcap;
+			break;
+		}
+		/* more groups than room: grow, list again */
+		unsigned cap = (unsigned)rc > IPCQ_GROUPS_MAX ? IPCQ_GROUPS_MAX : (unsigned)rc;
+		void *p = realloc(s->groups, cap * sizeof(*s->groups));
+		if (!p)
+			die_oom();
+		s->groups = p;
+		s->gcap = cap;
+	}
 	s->valid = 1;
 	return 0;
 }
@@ -453,6 +485,8 @@ static void qmon_close(struct qmon *m)
 	free(m->prev.parts);
 	free(m->cur.app);
 	free(m->prev.app);
+	free(m->cur.groups);
+	free(m->prev.groups);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -521,6 +555,54 @@ static void derive(const struct qmon *m, struct derived *d)
 		d->to_full_s = (double)(c->info.capacity - c->info.depth) / net;
 	if (net < 0 && c->info.depth)
 		d->to_drain_s = (double)c->info.depth / -net;
+}
+
+/* Group @g of the previous snapshot: the same table entry, name and creation. */
+static const struct ipcq_group_info *prev_group(const struct snap *prev,
+						const struct ipcq_group_info *g)
+{
+	if (!prev->valid)
+		return NULL;
+	for (int i = 0; i < prev->ng; i++) {
+		const struct ipcq_group_info *o = &prev->groups[i];
+		if (o->index == g->index && o->created_ns == g->created_ns &&
+		    strcmp(o->name, g->name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Group @g's lag in time, and from two snapshots its lag velocity and the
+ * times to full and to drain at that velocity: "full" is a lag of a whole
+ * ring (a durable group then holds producers back, a lossy one starts to
+ * drop).
+ */
+static void gderive(const struct qmon *m, const struct ipcq_group_info *g, struct gderived *d)
+{
+	const struct ipcq_group_info *o = prev_group(&m->prev, g);
+	uint32_t cap = m->cur.st.info.capacity;
+
+	memset(d, 0, sizeof(*d));
+	d->lag_s = g->lag ? (double)g->oldest_ns / 1e9 : 0.0;
+	d->velocity = d->out_rate = NAN;
+	d->to_full_s = INFINITY;
+	d->to_drain_s = g->lag ? INFINITY : 0.0;
+	if (!o || m->cur.t_ns <= m->prev.t_ns || g->position < o->position)
+		return;
+	double dt = (double)(m->cur.t_ns - m->prev.t_ns) / 1e9;
+	d->have_rates = 1;
+	d->velocity = ((double)g->lag - (double)o->lag) / dt;
+	d->out_rate = (double)(g->position - o->position) / dt;
+	if (d->velocity > 0)
+		d->to_full_s = g->lag >= cap ? 0.0 : (double)(cap - g->lag) / d->velocity;
+	if (d->velocity < 0 && g->lag)
+		d->to_drain_s = (double)g->lag / -d->velocity;
+}
+
+static const char *group_kind(const struct ipcq_group_info *g)
+{
+	return (g->flags & IPCQ_GROUP_LOSSY) ? "lossy" : "durable";
 }
 
 /* ------------------------------------------------------------------ */
@@ -629,6 +711,16 @@ static void cols_header(struct buf *b, const struct col *c, size_t n, const char
 	bputc(b, '\n');
 }
 
+/* One row of a table indented by two spaces: cell k is t[k]. */
+static void cols_row(struct buf *b, const struct col *c, size_t n, const char (*t)[64])
+{
+	int first = 1;
+	bput(b, "  ");
+	for (size_t k = 0; k < n; k++)
+		cols_cell(b, &c[k], &first, t[k]);
+	bputc(b, '\n');
+}
+
 static const char *reason_name(unsigned r)
 {
 	switch (r) {
@@ -682,7 +774,6 @@ static void text_participants(struct buf *b, const struct qmon *m, int width)
 	for (int i = 0; i < m->cur.n; i++) {
 		const struct ipcq_participant_stats *p = &m->cur.parts[i];
 		char t[C_N][64];
-		int first = 1;
 
 		snprintf(t[C_IDX], 64, "%u", p->index);
 		snprintf(t[C_ROLE], 64, "%s", role_short(p->roles));
@@ -704,10 +795,7 @@ static void text_participants(struct buf *b, const struct qmon *m, int width)
 		fmt_u64(t[C_DUP], 64, p->duplicates);
 		fmt_u64(t[C_DROP], 64, p->dropped);
 		fmt_u64(t[C_RECOV], 64, p->recoveries);
-		bput(b, "  ");
-		for (int k = 0; k < C_N; k++)
-			cols_cell(b, &c[k], &first, t[k]);
-		bputc(b, '\n');
+		cols_row(b, c, C_N, (const char (*)[64])t);
 		if (m->cur.app[i].n) {
 			bput(b, "        app");
 			for (int k = 0; k < m->cur.app[i].n; k++)
@@ -715,6 +803,82 @@ static void text_participants(struct buf *b, const struct qmon *m, int width)
 					m->cur.app[i].c[k].value);
 			bputc(b, '\n');
 		}
+	}
+}
+
+/* A signed rate, "+12", "-3.5k", "0"; "-" when unknown. */
+static const char *fmt_signed(char *buf, size_t n, double v)
+{
+	char t[32];
+
+	if (!isfinite(v)) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	fmt_num(t, sizeof(t), dabs(v));
+	snprintf(buf, n, "%s%s", v > 0 ? "+" : v < 0 ? "-" : "", t);
+	return buf;
+}
+
+/* The consumer groups of a queue that has them: a summary line and a table. */
+static void text_groups(struct buf *b, const struct qmon *m, int width)
+{
+	enum { G_NAME, G_KIND, G_ALIVE, G_DEAD, G_POS, G_LAG, G_LAGT, G_VEL, G_OUT, G_FULL,
+	       G_DRAIN, G_DROP, G_HOLD, G_N };
+	struct col c[G_N] = {
+		[G_NAME] = { "GROUP", 5, 0, 1, 0 },     [G_KIND] = { "KIND", 7, 0, 1, 0 },
+		[G_ALIVE] = { "ALIVE", 5, 0, 0, 0 },    [G_DEAD] = { "DEAD", 4, 4, 0, 0 },
+		[G_POS] = { "POSITION", 10, 7, 0, 0 },  [G_LAG] = { "LAG", 7, 0, 0, 0 },
+		[G_LAGT] = { "LAG-AGE", 7, 1, 0, 0 },   [G_VEL] = { "LAG/S", 7, 2, 0, 0 },
+		[G_OUT] = { "OUT/S", 7, 5, 0, 0 },      [G_FULL] = { "TO-FULL", 7, 3, 0, 0 },
+		[G_DRAIN] = { "TO-DRAIN", 8, 6, 0, 0 }, [G_DROP] = { "DROPPED", 7, 2, 0, 0 },
+		[G_HOLD] = { "HOLDING", 7, 0, 1, 0 },
+	};
+	const struct snap *s = &m->cur;
+	int namew = 5, durable = 0, holding = 0;
+
+	for (int i = 0; i < s->ng; i++) {
+		int l = (int)strlen(s->groups[i].name);
+		if (l > namew)
+			namew = l;
+		durable += !(s->groups[i].flags & IPCQ_GROUP_LOSSY);
+		holding += s->groups[i].holding != 0;
+	}
+	c[G_NAME].width = namew;
+	bprintf(b, "groups     %d (%d durable, %d lossy)", s->ng, durable, s->ng - durable);
+	for (int i = 0, any = 0; i < s->ng; i++) {
+		if (!s->groups[i].holding)
+			continue;
+		bprintf(b, "%s%s", any++ ? ", " : "   holding producers back: ", s->groups[i].name);
+	}
+	if (!holding)
+		bput(b, "   none holding producers back");
+	bputc(b, '\n');
+	cols_fit(c, G_N, width > 2 ? width - 2 : width);
+	cols_header(b, c, G_N, "  ");
+	for (int i = 0; i < s->ng; i++) {
+		const struct ipcq_group_info *g = &s->groups[i];
+		struct gderived d;
+		char t[G_N][64];
+
+		gderive(m, g, &d);
+		snprintf(t[G_NAME], 64, "%s", g->name);
+		snprintf(t[G_KIND], 64, "%s", group_kind(g));
+		snprintf(t[G_ALIVE], 64, "%u", g->members);
+		snprintf(t[G_DEAD], 64, "%u", g->dead);
+		snprintf(t[G_POS], 64, "%" PRIu64, g->position);
+		fmt_u64(t[G_LAG], 64, g->lag);
+		fmt_dur(t[G_LAGT], 64, d.lag_s);
+		fmt_signed(t[G_VEL], 64, d.velocity);
+		fmt_num(t[G_OUT], 64, d.out_rate);
+		fmt_dur(t[G_FULL], 64, d.have_rates ? d.to_full_s : NAN);
+		fmt_dur(t[G_DRAIN], 64, d.have_rates || !g->lag ? d.to_drain_s : NAN);
+		if (g->flags & IPCQ_GROUP_LOSSY)
+			fmt_u64(t[G_DROP], 64, g->dropped);
+		else
+			snprintf(t[G_DROP], 64, "-");
+		snprintf(t[G_HOLD], 64, "%s", g->holding ? "yes" : "-");
+		cols_row(b, c, G_N, (const char (*)[64])t);
 	}
 }
 
@@ -817,6 +981,8 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 			? "no NUMA support in the kernel" : ipcq_strerror(m->numa_rc));
 	}
 	bputc(b, '\n');
+	if (m->cur.ng)
+		text_groups(b, m, width);
 	bprintf(b, "participants %u (%u alive, %u dead) of %u\n", st->participants, d.alive,
 		d.dead, in->max_participants);
 	if (m->cur.n)
@@ -996,6 +1162,38 @@ static void jw_str(struct jw *j, const char *key, const char *s)
 	jw_str_raw(j->b, s);
 }
 
+/* "groups": the consumer groups of a queue that has them. */
+static void json_groups(struct jw *j, const struct qmon *m)
+{
+	jw_open(j, "groups", '[');
+	for (int i = 0; i < m->cur.ng; i++) {
+		const struct ipcq_group_info *g = &m->cur.groups[i];
+		struct gderived d;
+
+		gderive(m, g, &d);
+		jw_open(j, NULL, '{');
+		jw_str(j, "name", g->name);
+		jw_u64(j, "index", g->index);
+		jw_str(j, "kind", group_kind(g));
+		jw_bool(j, "from_oldest", (g->flags & IPCQ_GROUP_FROM_OLDEST) != 0);
+		jw_u64(j, "members", g->members);
+		jw_u64(j, "dead", g->dead);
+		jw_u64(j, "position", g->position);
+		jw_u64(j, "start", g->start);
+		jw_u64(j, "lag_messages", g->lag);
+		jw_dbl(j, "lag_seconds", d.lag_s);
+		jw_dbl(j, "velocity_per_second", d.velocity);
+		jw_dbl(j, "out_per_second", d.out_rate);
+		jw_dbl(j, "time_to_full_seconds", d.have_rates ? d.to_full_s : NAN);
+		jw_dbl(j, "time_to_drain_seconds", d.have_rates || !g->lag ? d.to_drain_s : NAN);
+		jw_u64(j, "dropped", g->dropped);
+		jw_bool(j, "holding", g->holding != 0);
+		jw_u64(j, "created_ns", g->created_ns);
+		jw_close(j, '}');
+	}
+	jw_close(j, ']');
+}
+
 static void json_queue(struct jw *j, const struct qmon *m)
 {
 	const struct ipcq_stats *st = &m->cur.st;
@@ -1114,6 +1312,8 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	}
 	jw_close(j, '}');
 
+	if (m->cur.ng)
+		json_groups(j, m);
 	jw_u64(j, "max_participants", in->max_participants);
 	jw_u64(j, "participants_alive", d.alive);
 	jw_u64(j, "participants_dead", d.dead);
@@ -1196,7 +1396,7 @@ static void prom_value(struct buf *b, double v)
 	else if (whole(v))
 		bprintf(b, "%.0f", v);
 	else
-		bprintf(b, "%.9g", v);
+		bprintf(b, "%.15g", v); /* a Unix time to the microsecond */
 }
 
 static void prom_head(struct buf *b, const char *name, const char *type, const char *help)
@@ -1204,15 +1404,20 @@ static void prom_head(struct buf *b, const char *name, const char *type, const c
 	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Queue-level metrics: a getter per metric. */
-typedef double (*qget_fn)(const struct qmon *m);
+/*
+ * Queue-level metrics, and those of each consumer group (named
+ * ipcq_group_*, with a group label too): a getter per metric, of the queue
+ * and (group metrics) of one of its groups.
+ */
+typedef double (*qget_fn)(const struct qmon *m, const struct ipcq_group_info *g);
 
-#define QGET(fname, expr)                                    \
-	static double fname(const struct qmon *m)            \
-	{                                                    \
-		const struct ipcq_stats *st = &m->cur.st;    \
-		(void)st;                                    \
-		return (double)(expr);                       \
+#define QGET(fname, expr)                                                       \
+	static double fname(const struct qmon *m, const struct ipcq_group_info *g) \
+	{                                                                       \
+		const struct ipcq_stats *st = &m->cur.st;                       \
+		(void)st;                                                       \
+		(void)g;                                                        \
+		return (double)(expr);                                          \
 	}
 
 QGET(q_capacity, st->info.capacity)
@@ -1246,6 +1451,15 @@ QGET(q_freed, st->freed)
 QGET(q_side_full, st->side_full)
 QGET(q_takeovers, st->takeovers)
 QGET(q_expired, st->expired)
+QGET(g_lossy, (g->flags & IPCQ_GROUP_LOSSY) != 0)
+QGET(g_members, g->members)
+QGET(g_dead, g->dead)
+QGET(g_position, g->position)
+QGET(g_lag, g->lag)
+QGET(g_lag_s, g->lag ? (double)g->oldest_ns / 1e9 : 0.0)
+QGET(g_dropped, g->dropped)
+QGET(g_holding, g->holding != 0)
+QGET(g_created, (double)g->created_ns / 1e9)
 
 struct qmetric {
 	const char *name, *type, *help;
@@ -1283,7 +1497,29 @@ static const struct qmetric qmetrics[] = {
 	{ "ipcq_queue_side_full_total", "counter", "Moves to the side ring refused because it was full.", q_side_full },
 	{ "ipcq_queue_takeovers_total", "counter", "Producer names taken over from dead holders.", q_takeovers },
 	{ "ipcq_queue_expired_total", "counter", "Messages past their time to live (dropped or moved to the side ring).", q_expired },
+	{ "ipcq_group_lossy", "gauge", "1 for a lossy consumer group, 0 for a durable one.", g_lossy },
+	{ "ipcq_group_members", "gauge", "Live consumers attached to the group.", g_members },
+	{ "ipcq_group_dead_members", "gauge", "Entries of the group's consumers that died, not yet reused.", g_dead },
+	{ "ipcq_group_position", "gauge", "Next ring position the group will receive.", g_position },
+	{ "ipcq_group_lag_messages", "gauge", "Messages sent and not yet received by the group.", g_lag },
+	{ "ipcq_group_lag_seconds", "gauge", "Age of the group's oldest unreceived message (0 when none).", g_lag_s },
+	{ "ipcq_group_dropped_total", "counter", "Messages a lossy group missed, overwritten before it read them.", g_dropped },
+	{ "ipcq_group_holding", "gauge", "1 while the group is the slowest durable one and holds producers back (the ring is full for it).", g_holding },
+	{ "ipcq_group_created_timestamp_seconds", "gauge", "Creation time of the group, Unix time.", g_created },
 };
+
+/* One sample of queue metric @k, or of group @g's (@g not NULL). */
+static void prom_sample(struct buf *b, size_t k, const struct qmon *m,
+			const struct ipcq_group_info *g)
+{
+	bprintf(b, "%s{", qmetrics[k].name);
+	prom_label(b, "queue", m->name, 1);
+	if (g)
+		prom_label(b, "group", g->name, 0);
+	bput(b, "} ");
+	prom_value(b, qmetrics[k].get(m, g));
+	bputc(b, '\n');
+}
 
 struct pmetric {
 	const char *name, *type, *help;
@@ -1339,16 +1575,22 @@ static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 		prom_label(b, "queue", ms[i].name, 1);
 		bprintf(b, "} %d\n", ms[i].q && !ms[i].err && ms[i].cur.valid);
 	}
+	/* the group metrics only when some queue has groups */
+	int groups = 0;
+	for (size_t i = 0; i < n; i++)
+		groups |= ms[i].q && !ms[i].err && ms[i].cur.valid && ms[i].cur.ng > 0;
 	for (size_t k = 0; k < sizeof(qmetrics) / sizeof(qmetrics[0]); k++) {
+		int per_group = strncmp(qmetrics[k].name, "ipcq_group_", 11) == 0;
+		if (per_group && !groups)
+			continue;
 		prom_head(b, qmetrics[k].name, qmetrics[k].type, qmetrics[k].help);
 		for (size_t i = 0; i < n; i++) {
 			if (!ms[i].q || ms[i].err || !ms[i].cur.valid)
 				continue;
-			bprintf(b, "%s{", qmetrics[k].name);
-			prom_label(b, "queue", ms[i].name, 1);
-			bput(b, "} ");
-			prom_value(b, qmetrics[k].get(&ms[i]));
-			bputc(b, '\n');
+			if (!per_group)
+				prom_sample(b, k, &ms[i], NULL);
+			for (int g = 0; per_group && g < ms[i].cur.ng; g++)
+				prom_sample(b, k, &ms[i], &ms[i].cur.groups[g]);
 		}
 	}
 	prom_head(b, "ipcq_queue_side_entries", "gauge", "Side-ring entries by reason.");
