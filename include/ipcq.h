@@ -299,8 +299,14 @@ struct ipcq_config {
 	 * IPCQ_CF_EXPIRY; ipcq_send_ex() gives a message a time of its own.
 	 */
 	uint32_t ttl_ms;
-	/** Reserved for future fields, must be zero. */
-	uint32_t reserved[1];
+	/**
+	 * Consumer groups (fan-out), 0..IPCQ_GROUPS_MAX.  0 (the default):
+	 * one implicit group, every message goes to one consumer, as a work
+	 * queue.  N > 0: room for N named groups, made with
+	 * ipcq_group_create(); every group receives every message, and the
+	 * consumers of one group share its messages.  See ipcq_group_create().
+	 */
+	uint32_t max_groups;
 };
 
 /** Config flag: messages can expire (a queue ttl_ms, or a time to live per
@@ -327,7 +333,7 @@ struct ipcq_config {
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
 		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, IPCQ_AUTO, 5u,        \
 		IPCQ_NUMA_ANY, 0u, 0u, 0u, IPCQ_AUTO, 10000u, 64u,        \
-		0u, 0u, 2u, 0u, { 0u }                                    \
+		0u, 0u, 2u, 0u, 0u                                        \
 	}
 
 /**
@@ -498,6 +504,12 @@ struct ipcq_attach_opts {
 	uint32_t full_policy;
 	/** Reserved, must be zero. */
 	uint32_t reserved[5];
+	/**
+	 * Consumers of a queue with groups (max_groups > 0): the name of the
+	 * group to receive in (made by ipcq_group_create()).  Required there;
+	 * must be NULL on a queue without groups.  Ignored for producers.
+	 */
+	const char *group;
 };
 
 /** What a producer's send does when the ring is full. */
@@ -548,7 +560,7 @@ enum ipcq_full_policy {
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
 		UINT32_MAX, UINT32_MAX, NULL, 0u, IPCQ_AUTO, IPCQ_FULL_BLOCK, \
-		{ 0u, 0u, 0u, 0u, 0u }                                     \
+		{ 0u, 0u, 0u, 0u, 0u }, NULL                               \
 	}
 
 /** ipcq_attach_opts_init - fill @opts with IPCQ_ATTACH_OPTS_INIT.  Returns 0 or -EINVAL. */
@@ -599,6 +611,103 @@ IPCQ_API int ipcq_attach(struct ipcq *q, unsigned roles,
 IPCQ_API int ipcq_detach(struct ipcq *q);
 
 /* ------------------------------------------------------------------ */
+/* Consumer groups (fan-out)                                           */
+/* ------------------------------------------------------------------ */
+
+/** Most groups a queue can have (ipcq_config.max_groups). */
+#define IPCQ_GROUPS_MAX 64
+/** Longest group name, without the NUL: letters, digits, '.', '_', '-'. */
+#define IPCQ_GROUP_NAME_MAX 31
+
+/**
+ * Group flag: a lossy group.  It holds no space: producers never wait for
+ * it.  When it falls a whole ring behind, its next receive jumps to the
+ * oldest message still in the ring and reports what it missed
+ * (IPCQ_MSG_GAP and msginfo.gap), and the group counts it (dropped).
+ * Fast mode only: ack mode and zero-copy receives are refused in a lossy
+ * group (-EINVAL at ipcq_attach(), -ENOTSUP from ipcq_peek()).
+ */
+#define IPCQ_GROUP_LOSSY 0x1u
+/**
+ * Group flag: start at the oldest message still in the ring instead of
+ * the newest (the next one sent).  For a durable group "still in the
+ * ring" means not yet overwritten: every message no durable group has
+ * released yet, and those released but not yet overwritten.
+ */
+#define IPCQ_GROUP_FROM_OLDEST 0x2u
+
+/**
+ * ipcq_group_create - add a consumer group to a queue made with
+ * max_groups > 0.
+ *
+ * @q:     an open handle (attached or not; not read-only).
+ * @name:  1..IPCQ_GROUP_NAME_MAX bytes of letters, digits, '.', '_', '-'.
+ * @flags: IPCQ_GROUP_LOSSY, IPCQ_GROUP_FROM_OLDEST, or 0.
+ *
+ * A durable group (the default) receives every message sent after it
+ * started: exactly once in fast mode, at least once in ack mode, as a
+ * queue without groups does.  Its consumers (ipcq_attach() with
+ * opts.group) share its messages, in per-producer order, with leases,
+ * redelivery, max_deliveries and the side ring working within the group.
+ * A slot is reused only once every durable group has consumed it, so the
+ * slowest durable group holds producers back, and a durable group whose
+ * consumers all died (or that never had one) keeps its position and its
+ * hold on space until a consumer attaches or ipcq_group_remove() removes
+ * it.  Watermarks, the pressure state and the full policies apply to the
+ * slowest durable group's depth.  Can be called while messages flow.
+ *
+ * Returns the group's index (>= 0), or -EINVAL (bad name or flags),
+ * -ENOTSUP (the queue has no groups: max_groups 0), -EEXIST (a group of
+ * that name exists), -ENOSPC (max_groups groups exist), -EPERM (a
+ * read-only handle), -EBADMSG (a corrupt segment).  Never blocks for
+ * long: it serialises with other group changes on a lock of the segment.
+ * Any thread may call it, concurrently with anything but ipcq_close().
+ */
+IPCQ_API int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags);
+
+/**
+ * ipcq_group_remove - remove a consumer group.
+ *
+ * The group stops holding space at once.  Messages its dead members held
+ * (claimed or leased) are dropped with the group; they still reach every
+ * other group.
+ *
+ * Returns 0, -ENOENT (no such group), -EBUSY (a live consumer is attached
+ * to it), -ENOTSUP (no groups), -EINVAL, -EPERM (read-only handle).
+ * Concurrency as ipcq_group_create().
+ */
+IPCQ_API int ipcq_group_remove(struct ipcq *q, const char *name);
+
+/** One group, as ipcq_group_list() reports it. */
+struct ipcq_group_info {
+	char name[IPCQ_GROUP_NAME_MAX + 1];
+	uint32_t index;    /**< the group's table index */
+	uint32_t flags;    /**< IPCQ_GROUP_* it was made with */
+	uint32_t members;  /**< live consumers attached to it */
+	uint32_t dead;     /**< entries of members that died, not yet reused */
+	uint64_t position; /**< next position the group will receive */
+	uint64_t start;    /**< the position it started at */
+	uint64_t lag;      /**< messages sent and not yet received by it */
+	uint64_t oldest_ns; /**< age of its oldest unreceived message (CLOCK_MONOTONIC_COARSE), 0 none */
+	uint64_t dropped;  /**< lossy: messages it missed */
+	uint64_t created_ns; /**< CLOCK_REALTIME */
+	uint32_t holding;  /**< 1: the slowest durable group, holding producers back (when the ring is full) */
+	uint32_t reserved[3];
+};
+
+/**
+ * ipcq_group_list - the queue's groups.
+ *
+ * @q:   an open handle (a read-only one too).
+ * @out: room for @n entries (may be NULL when @n is 0).
+ *
+ * Returns the number of groups (which may exceed @n: only @n are written),
+ * 0 for a queue without groups, or -EINVAL.  Reads without writing: a
+ * snapshot, each group's figures read a little apart.  Never blocks.
+ */
+IPCQ_API int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n);
+
+/* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -631,12 +740,18 @@ struct ipcq_msginfo {
 	uint32_t stream;
 	/** Ack mode: the lease token to pass to ipcq_ack()/ipcq_nack(); 0 otherwise. */
 	uint64_t token;
+	/** Lossy groups: how many messages the group missed just before this
+	 *  one (overwritten before it read them); IPCQ_MSG_GAP is set with it.
+	 *  0 otherwise. */
+	uint64_t gap;
 };
 
 /** The message was delivered before (msginfo flags). */
 #define IPCQ_MSG_REDELIVERED 0x1u
 /** The message came back from the side ring through ipcq_poison_replay(). */
 #define IPCQ_MSG_REPLAYED 0x2u
+/** A lossy group missed messages just before this one (msginfo.gap says how many). */
+#define IPCQ_MSG_GAP 0x4u
 
 /**
  * ipcq_send - enqueue one message.
@@ -1050,6 +1165,11 @@ struct ipcq_poison {
 	uint32_t last_consumer; /**< participant index of the last consumer that had it */
 	uint32_t last_consumer_pid;
 	uint32_t stream;        /**< named producer's dedup index + 1, or 0 */
+	/** A queue with groups: the group it was taken from, index + 1 (the
+	 *  other groups received it as usual); 0 for a queue without groups
+	 *  or a message put there by its producer (ipcq_poison_put()). */
+	uint32_t group;
+	uint32_t reserved;
 };
 
 /** Every entry, for ipcq_poison_replay() and ipcq_poison_purge(). */

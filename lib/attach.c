@@ -53,6 +53,10 @@ static void atfork_child(void)
 		q->ack = 0;
 		q->adopted = -1;
 		q->in_flight = 0;
+		q->deqp = &q->ctl->deq;
+		q->gw = NULL;
+		q->group = -1;
+		q->lossy = 0;
 		q->dedup = -1;
 		q->zc_send_n = 0;
 		q->zc_recv_n = 0;
@@ -122,6 +126,8 @@ static int check_opts(const struct ipcq_attach_opts *o)
 						    (unsigned char)o->name[i]);
 	}
 	size_t nres = (o->size - offsetof(struct ipcq_attach_opts, reserved)) / sizeof(uint32_t);
+	if (nres > sizeof(o->reserved) / sizeof(o->reserved[0]))
+		nres = sizeof(o->reserved) / sizeof(o->reserved[0]);
 	for (size_t i = 0; i < nres; i++)
 		if (o->reserved[i])
 			return ipcq__refuse(-EINVAL, "attach opts reserved[%zu] is %u: must be zero",
@@ -159,7 +165,42 @@ static int check_roles(const struct ipcq *q, unsigned roles, const struct ipcq_a
 	if ((o->flags & IPCQ_ATTACH_ACK) && (o->prefetch < 1 || o->prefetch > q->lease_capacity))
 		return ipcq__refuse(-EINVAL, "prefetch %u is not in [1, lease_capacity %u]",
 				    o->prefetch, q->lease_capacity);
+	/* groups: a consumer names one, on a queue that has them */
+	if (consumer && q->max_groups && !o->group)
+		return ipcq__refuse(-EINVAL, "the queue has consumer groups: a consumer names the "
+				    "group it receives in (opts.group)");
+	if (consumer && !q->max_groups && o->group)
+		return ipcq__refuse(-EINVAL, "opts.group %s: the queue has no consumer groups "
+				    "(made with max_groups 0)", o->group);
+	if (q->max_groups && o->full_policy == IPCQ_FULL_DROP_OLDEST)
+		return ipcq__refuse(-EINVAL, "IPCQ_FULL_DROP_OLDEST: not on a queue with groups "
+				    "(a lossy group is the way to let a reader fall behind)");
 	return 0;
+}
+
+/* Join the group named name (under the group table lock, which the caller
+ * holds until E1): its index, or -ENOENT / -EINVAL. */
+static int group_join(struct ipcq *q, struct ipcq_shm_participant *p, const char *name, int ack)
+{
+	int g = ipcq__group_find(q, name);
+	if (g < 0)
+		return ipcq__refuse(-ENOENT, "no group %s (ipcq_group_create() makes it)", name);
+	/* acquire/relaxed: stable under the lock we hold */
+	uint32_t st = ipcq__load_acquire(&q->groups[g].state);
+	if (st == IPCQ_GRP_LOSSY && ack)
+		return ipcq__refuse(-EINVAL, "group %s is lossy: fast mode only (no "
+				    "IPCQ_ATTACH_ACK)", name);
+	uint32_t gen = ipcq__load_relaxed(&q->groups[g].gen);
+	/* relaxed: published by E1, before any claim of ours */
+	ipcq__store_relaxed(&p->group, (uint32_t)g + 1);
+	ipcq__store_relaxed(&p->group_gen, gen);
+	q->group = g;
+	q->group_gen = gen;
+	q->lossy = st == IPCQ_GRP_LOSSY;
+	q->deqp = &q->groups[g].deq;
+	q->gw = q->lossy ? NULL : q->gwords + (uint64_t)g * q->capacity;
+	q->gap = 0;
+	return g;
 }
 
 /* A second open file description of the segment, for the lock. */
@@ -287,6 +328,15 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	ipcq__store_relaxed(&p->move_side, 0u);
 	ipcq__store_relaxed(&p->flags, o.flags);
 	ipcq__store_relaxed(&p->dedup, 0u);
+	ipcq__store_relaxed(&p->group, 0u);
+	int group_locked = 0, joined = 0;
+	if ((roles & IPCQ_ROLE_CONSUMER) && q->max_groups) {
+		/* the group stays as found until E1 has made us a member that
+		 * ipcq_group_remove() sees */
+		group_locked = ipcq__group_lock(q) == 0;
+		joined = group_locked ? group_join(q, p, o.group, !!(o.flags & IPCQ_ATTACH_ACK))
+				      : -EIO;
+	}
 	for (unsigned c = 0; c < IPCQ_CTR_COUNT_; c++)
 		ipcq__store_relaxed(&p->ctr[c], (uint64_t)0);
 	for (unsigned c = 0; c < IPCQ_APP_COUNTERS; c++)
@@ -296,6 +346,8 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	 * loads of state in ipcq__recover_scan() and in the attach loop
 	 * above (monitors read it relaxed, as a snapshot) */
 	ipcq__store_release(&p->state, (uint32_t)IPCQ_PART_ACTIVE);
+	if (group_locked)
+		ipcq__group_unlock(q);
 
 	q->lock_fd = fd;
 	q->index = (int32_t)i;
@@ -324,6 +376,12 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->next_attached = attached;
 	attached = q;
 	pthread_mutex_unlock(&attached_lock);
+	if (joined < 0) {
+		/* no such group (any more): leave the entry, say why */
+		int err = joined;
+		ipcq_detach(q);
+		return err == -EIO ? ipcq__refuse(-EIO, "locking the group table failed") : err;
+	}
 	/* attaching is one of the moments recovery runs; a consumer adopts
 	 * a message a dead consumer had claimed, which its first receive
 	 * then delivers ahead of newer ones (a restarted consumer takes up
@@ -372,6 +430,10 @@ int ipcq_detach(struct ipcq *q)
 	}
 	q->adopted = -1;
 	q->ack = 0;
+	q->deqp = &q->ctl->deq;
+	q->gw = NULL;
+	q->group = -1;
+	q->lossy = 0;
 	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */
 	close(q->lock_fd);

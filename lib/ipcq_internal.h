@@ -19,6 +19,8 @@
  *   off_leases        lease_capacity x lease_size  (ack-mode lease pool)
  *   off_side          side_capacity x side_size    (poison side ring)
  *   off_dedup         dedup_capacity x struct ipcq_shm_dedup
+ *   off_groups        max_groups x struct ipcq_shm_group  (0: no groups)
+ *   off_gwords        max_groups x capacity group words (uint64_t)
  *   total_size
  *
  * Who writes what:
@@ -35,6 +37,12 @@
  *                     the consumer that adopted it from a dead one)
  *   lease / side      whoever moved its state word to an owned state with
  *                     a CAS, until it moves it on (see lease.c, side.c)
+ *
+ * A queue with groups (max_groups > 0) differs (see ring.c, "Groups"): the
+ * slot word belongs to the producers, and each durable group keeps the
+ * consumer half of it in a group word per slot; control.deq is unused,
+ * each group has a cursor and a tail of its own, and control.floor says
+ * how far producers may go.
  */
 #ifndef IPCQ_INTERNAL_H
 #define IPCQ_INTERNAL_H
@@ -49,7 +57,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 4u
+#define IPCQ_LAYOUT_VERSION 5u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -103,8 +111,10 @@ struct ipcq_shm_header {
 	uint32_t retry_base_us;    /* 0: requeued messages are due at once */
 	uint32_t retry_max_us;
 	uint32_t ttl_ms;           /* queue time to live (IPCQ_CF_EXPIRY) */
-	uint32_t pad_h;
-	uint64_t reserved[10];
+	uint32_t max_groups;       /* 0: no groups (the classic protocol) */
+	uint64_t off_groups;       /* max_groups x struct ipcq_shm_group */
+	uint64_t off_gwords;       /* max_groups x capacity group words */
+	uint64_t reserved[8];
 };
 
 /* The IPCQ_CF_* flags this build knows. */
@@ -159,7 +169,14 @@ struct ipcq_shm_control {
 	int32_t pressure_futex;    /* bumped by the consumer that clears */
 	uint32_t pressure_waiters; /* producers in ipcq_wait_pressure() */
 	uint8_t pad5[IPCQ_LINE - 12];
-	uint8_t reserved[IPCQ_LINE];
+	/* Queues with groups: the floor word, IPCQ_FW(position, generation).
+	 * Every durable group has released every position below the floor
+	 * (the minimum of their tails when it was computed), so producers
+	 * may claim below floor + capacity.  Moved forward by CAS (producers
+	 * that find the ring full); its generation is raised by a group's
+	 * creation, which fails the CAS of a minimum computed without it. */
+	uint64_t floor;
+	uint8_t pad6[IPCQ_LINE - 8];
 };
 
 enum {
@@ -250,7 +267,12 @@ struct ipcq_shm_participant {
 	 * their names ([a-z0-9_], NUL-padded; "" unused); written by the
 	 * owner only, zeroed at attach. */
 	uint64_t app[IPCQ_APP_COUNTERS];
-	uint8_t pad_app[IPCQ_LINE - 8 * IPCQ_APP_COUNTERS];
+	/* a queue with groups: the consumer's group (index + 1, 0 none) and
+	 * that group's generation when it joined; written by the owner at
+	 * attach, before it claims anything */
+	uint32_t group;
+	uint32_t group_gen;
+	uint8_t pad_app[IPCQ_LINE - 8 * IPCQ_APP_COUNTERS - 8];
 	char app_name[IPCQ_APP_COUNTERS][IPCQ_APP_COUNTER_NAME_MAX + 1];
 };
 
@@ -414,7 +436,11 @@ struct ipcq_shm_lease {
 	 * gives the entry back (L4), cleared by the next taker (L6). */
 	uint64_t not_before_ns;
 	uint64_t deadline_ns;   /* the message's expiry (the slot tail's), 0 never */
-	uint64_t reserved_l[6];
+	/* a queue with groups: the group it was received in (index + 1) and
+	 * that group's generation; only that group's consumers take it */
+	uint32_t group;
+	uint32_t group_gen;
+	uint64_t reserved_l[5];
 };
 
 struct ipcq_shm_side {
@@ -432,6 +458,11 @@ struct ipcq_shm_side {
 	uint32_t stream;
 	uint32_t flags;       /* IPCQ_SIDE_F_* */
 };
+
+/* The group of a side-ring entry (index + 1, 0 none) sits in the high
+ * byte of its flags: the header is full. */
+#define IPCQ_SIDE_F_GROUP_SHIFT 24
+#define IPCQ_SIDE_GROUP(f) ((uint32_t)(f) >> IPCQ_SIDE_F_GROUP_SHIFT)
 
 /* A replay of this entry was cut short by its replayer's death: the
  * message may have been delivered once already. */
@@ -488,6 +519,7 @@ _Static_assert(offsetof(struct ipcq_shm_participant, app) == 3 * IPCQ_LINE &&
 		       offsetof(struct ipcq_shm_participant, app_name) == 4 * IPCQ_LINE &&
 		       sizeof(((struct ipcq_shm_participant *)0)->app_name) == IPCQ_LINE,
 	       "application counters on their own line, their names on the next");
+_Static_assert(offsetof(struct ipcq_shm_control, floor) % IPCQ_LINE == 0, "floor line");
 _Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
 _Static_assert(sizeof(struct ipcq_shm_slot_tail) == 32, "slot tail is 32 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
@@ -496,6 +528,53 @@ _Static_assert(sizeof(struct ipcq_shm_side) == 64, "side header is one 64-byte l
 _Static_assert(offsetof(struct ipcq_shm_control, redeliverable) % IPCQ_LINE == 0, "redelivery line");
 _Static_assert(offsetof(struct ipcq_shm_control, qctr) % IPCQ_LINE == 0, "queue counters line");
 _Static_assert(IPCQ_PARTICIPANTS_MAX <= 65535, "producer index fits 16 bits");
+
+/* ---- consumer groups ---------------------------------------------------- */
+
+enum {
+	IPCQ_GRP_FREE = 0,
+	IPCQ_GRP_DURABLE = 1, /* holds space: counted in the floor */
+	IPCQ_GRP_LOSSY = 2,   /* holds none */
+	IPCQ_GRP_CREATING = 3, /* being made; not counted, not joinable */
+};
+
+/*
+ * A consumer group.  Line 0 is written only under the group table lock (an
+ * OFD lock on the entry's first byte of group 0) by whoever creates or
+ * removes the group; state last (store-release), so that a reader that
+ * sees a state sees the fields it describes.
+ */
+struct ipcq_shm_group {
+	uint32_t state;       /* IPCQ_GRP_* */
+	uint32_t gen;         /* raised at each creation of this entry */
+	uint32_t flags;       /* IPCQ_GROUP_* asked for */
+	uint32_t pad;
+	uint64_t start;       /* the position it started at */
+	uint64_t created_ns;  /* CLOCK_REALTIME */
+	char name[IPCQ_GROUP_NAME_MAX + 1];
+	uint8_t pad0[IPCQ_LINE - 64];
+	/* Next position a member claims.  Written by members (CAS). */
+	uint64_t deq;
+	uint8_t pad1[IPCQ_LINE - 8];
+	/* Durable: every position below it is released by the group (its
+	 * word says so).  Moved forward by CAS, by a scan of the words
+	 * (ipcq__group_advance_tail()). */
+	uint64_t tail;
+	uint8_t pad2[IPCQ_LINE - 8];
+	/* Lossy: messages missed (atomic add by members).  Rare. */
+	uint64_t dropped;
+	uint8_t pad3[IPCQ_LINE - 8];
+};
+
+_Static_assert(sizeof(struct ipcq_shm_group) == 4 * IPCQ_LINE &&
+		       offsetof(struct ipcq_shm_group, deq) == IPCQ_LINE &&
+		       offsetof(struct ipcq_shm_group, tail) == 2 * IPCQ_LINE,
+	       "a group's cursor and tail on lines of their own");
+
+/* The floor word: a position (modulo 2^44, as the slot word's) and a
+ * generation. */
+#define IPCQ_FW(pos, gen) (((pos) & IPCQ_SEQ_POS) | ((uint64_t)(gen) << 44))
+#define IPCQ_FW_GEN(w) ((uint32_t)((w) >> 44))
 
 /* ---- the private handle -------------------------------------------------- */
 
@@ -574,6 +653,20 @@ struct ipcq {
 	int zc_recv_ack;        /* the peek was an ack-mode lease */
 	uint64_t zc_recv_seq;   /* the adopted slot word of a peeked adopted
 				 * message; 0: the run was claimed by C1 */
+	/* groups (max_groups > 0) */
+	uint32_t max_groups;
+	struct ipcq_shm_group *groups;
+	uint64_t *gwords;       /* group g's word of slot s: gwords[g * capacity + s] */
+	uint64_t *deqp;         /* the cursor a consumer claims by: control.deq,
+				 * or its group's */
+	uint64_t *gw;           /* a consumer's group words (durable); NULL:
+				 * the classic protocol, or a lossy group */
+	int32_t group;          /* the consumer's group index, -1 none */
+	uint32_t group_gen;
+	int lossy;              /* the consumer's group is lossy */
+	uint64_t room_end;      /* producer, groups: positions below it were
+				 * seen free of every durable group */
+	uint64_t gap;           /* lossy: missed before the next delivery */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
@@ -682,6 +775,47 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 
 /* ring.c: declared in ring.h, the ring layer's interface */
 
+/* The slowest consumer position: control.deq, or on a queue with groups
+ * the least cursor of the durable groups (enq when there is none).
+ * seq_cst loads: wait.c and pressure.c use it in the total order of the
+ * claim CASes. */
+static inline uint64_t ipcq__slowest(const struct ipcq *q)
+{
+	if (!q->gwords)
+		return ipcq__load_seq_cst(&q->ctl->deq);
+	uint64_t m = UINT64_MAX;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		/* acquire: pairs with the creator's store-release of the state */
+		if (ipcq__load_acquire(&q->groups[g].state) != IPCQ_GRP_DURABLE)
+			continue;
+		uint64_t d = ipcq__load_seq_cst(&q->groups[g].deq);
+		if (d < m)
+			m = d;
+	}
+	return m != UINT64_MAX ? m : ipcq__load_seq_cst(&q->ctl->enq);
+}
+
+/* group.c */
+IPCQ_HIDDEN int ipcq__group_lock(struct ipcq *q);
+IPCQ_HIDDEN void ipcq__group_unlock(struct ipcq *q);
+/* The durable or lossy group of that name, or -ENOENT. */
+IPCQ_HIDDEN int ipcq__group_find(const struct ipcq *q, const char *name);
+/* Is group g still the one of generation gen (durable or lossy)? */
+static inline int ipcq__group_current(const struct ipcq *q, uint32_t g, uint32_t gen)
+{
+	if (g >= q->max_groups)
+		return 0;
+	/* acquire: pairs with the creator's store-release of the state */
+	uint32_t st = ipcq__load_acquire(&q->groups[g].state);
+	/* relaxed: changed only with the state, under the table lock */
+	return (st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY) &&
+	       ipcq__load_relaxed(&q->groups[g].gen) == gen;
+}
+
+/* lease.c: free the leases of removed group g (generation gen) that
+ * nobody alive holds; returns how many. */
+IPCQ_HIDDEN int ipcq__lease_drop_group(struct ipcq *q, uint32_t g, uint32_t gen);
+
 /* A timeout argument of the public calls: >= 0 or IPCQ_FOREVER. */
 static inline int ipcq__timeout_ok(int64_t t)
 {
@@ -766,7 +900,7 @@ IPCQ_HIDDEN int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_
 				    struct ipcq_recovery *rep);
 /* Does a lease (OWNED or REDELIVER, any owner) hold the message of ring
  * position pos? */
-IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint64_t pos);
+IPCQ_HIDDEN int ipcq__lease_holds(const struct ipcq *q, uint64_t pos, int32_t g);
 
 /* side.c */
 struct ipcq__poison_src {
@@ -778,6 +912,7 @@ struct ipcq__poison_src {
 	uint32_t stream;
 	uint32_t last_consumer; /* participant index of the last consumer that had it */
 	uint32_t flags;         /* IPCQ_SIDE_F_* the entry starts with */
+	uint32_t group;         /* the group it was received in (index + 1), 0 none */
 	uint64_t pseq;
 	uint64_t first_ns;
 	uint32_t *move_side; /* the source's move record, written before the claim */

@@ -68,6 +68,11 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 		len = 0; /* corrupt (callers refuse it first): never overrun */
 	uint8_t past = ipcq__load_relaxed(&s->deliveries);
 	uint8_t sflags = ipcq__load_relaxed(&s->flags);
+	if (adopted && q->gw) {
+		/* a group's adoption count is in its word, not the slot */
+		past = ipcq__adopted_raise(q, (struct ipcq_shm_slot *)(uintptr_t)s, q->adopted_seq);
+		sflags |= IPCQ_SLOT_F_REDELIVERED;
+	}
 	ipcq__store_relaxed(&l->src_pos, pos);
 	ipcq__store_relaxed(&l->pseq, ipcq__load_relaxed(&t->pseq));
 	ipcq__store_relaxed(&l->enqueue_ns, ipcq__load_relaxed(&t->enqueue_ns));
@@ -82,6 +87,8 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->not_before_ns, 0u);
 	ipcq__store_relaxed(&l->deadline_ns,
 			    q->expiry ? ipcq__load_relaxed(&t->deadline_ns) : (uint64_t)0);
+	ipcq__store_relaxed(&l->group, q->gw ? (uint32_t)q->group + 1 : 0u);
+	ipcq__store_relaxed(&l->group_gen, q->group_gen);
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */
@@ -255,6 +262,12 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER)
 			continue;
+		/* relaxed: stored by the first holder before its L1; the same
+		 * for every give-back of the entry (a look: a refill would
+		 * fail the CAS below) */
+		if (q->gwords && (ipcq__load_relaxed(&l->group) != (uint32_t)q->group + 1 ||
+				  ipcq__load_relaxed(&l->group_gen) != q->group_gen))
+			continue; /* another group's message */
 		/* relaxed: stored by the giver before its L4, read after L2;
 		 * a look only: read again once the entry is ours */
 		if (not_due(ipcq__load_relaxed(&l->not_before_ns), &now, &due))
@@ -369,7 +382,7 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 			ipcq__expire_adopted(q, pos);
 			return -EAGAIN;
 		}
-		uint8_t past = ipcq__adopted_raise(s);
+		uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
 			unreserve(q, (uint32_t)e);
@@ -458,6 +471,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 		.reason = (uint8_t)reason,
 		.stream = ipcq__load_relaxed(&l->stream),
 		.last_consumer = ipcq__load_relaxed(&l->last_consumer),
+		.group = q->gwords ? ipcq__load_relaxed(&l->group) : 0u,
 		.pseq = ipcq__load_relaxed(&l->pseq),
 		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),
 		.move_side = &l->move_side,
@@ -582,15 +596,17 @@ void ipcq__lease_release_all(struct ipcq *q)
 	q->in_flight = 0;
 }
 
-int ipcq__lease_holds(const struct ipcq *q, uint64_t pos)
+int ipcq__lease_holds(const struct ipcq *q, uint64_t pos, int32_t g)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		struct ipcq_shm_lease *l = ipcq__lease(q, e);
-		/* L2: pairs with L1; src_pos (relaxed) was stored before L1 */
+		/* L2: pairs with L1; src_pos and group (relaxed) were stored
+		 * before L1 */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
 		if ((st == IPCQ_ENT_OWNED || st == IPCQ_ENT_REDELIVER) &&
-		    ipcq__load_relaxed(&l->src_pos) == pos)
+		    ipcq__load_relaxed(&l->src_pos) == pos &&
+		    (g < 0 || ipcq__load_relaxed(&l->group) == (uint32_t)g + 1))
 			return 1;
 	}
 	return 0;
@@ -599,22 +615,61 @@ int ipcq__lease_holds(const struct ipcq *q, uint64_t pos)
 /* Release ring slot pos on behalf of the dead owner that had moved its
  * message into a lease we now hold (L9), if it is still unreleased.  The
  * slot is the dead's: recovery never adopts a message a lease holds. */
-static int release_source(struct ipcq *q, uint64_t pos)
+static int release_source(struct ipcq *q, uint64_t pos, int32_t g)
 {
-	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* g: the lease's durable group, -1 without groups */
+	uint64_t *word = g >= 0 ? ipcq__gword(q, (uint32_t)g, pos) : &ipcq__slot(q, pos)->seq;
 	/* seq_cst: pairs with C1, as in resolve_claimed() (recovery.c) */
-	uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
+	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
 	if (deq <= pos || deq - pos > q->capacity)
 		return 0;
 	for (int tries = 0; tries < 4; tries++) {
 		/* A2 (as in ipcq__ring_claim_recv()); the CAS below decides */
-		uint64_t w = ipcq__load_acquire(&s->seq);
-		if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(pos + 1))
+		uint64_t w = ipcq__load_acquire(word);
+		if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(g >= 0 ? pos : pos + 1))
 			return 0; /* released already */
-		if (ipcq__release_dead(q, pos, w))
+		if (ipcq__release_dead(q, g, pos, w))
 			return 1;
 	}
 	return 0;
+}
+
+/* The durable group of lease l (-1: the queue has no groups), or -2: a
+ * group removed (or made again) since, whose messages went with it. */
+static int32_t lease_group(const struct ipcq *q, const struct ipcq_shm_lease *l)
+{
+	if (!q->gwords)
+		return -1;
+	/* relaxed: stored before L1, read after the caller's L2/L9 */
+	uint32_t g = ipcq__load_relaxed(&l->group), gen = ipcq__load_relaxed(&l->group_gen);
+	if (g == 0 || !ipcq__group_current(q, g - 1, gen))
+		return -2;
+	return (int32_t)(g - 1);
+}
+
+int ipcq__lease_drop_group(struct ipcq *q, uint32_t g, uint32_t gen)
+{
+	int n = 0;
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2: pairs with L4 (group fields stored before L1) */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		/* relaxed: as in lease_group() */
+		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_REDELIVER || ipcq__load_relaxed(&l->group) != g + 1 ||
+		    ipcq__load_relaxed(&l->group_gen) != gen)
+			continue;
+		/* relaxed: as above; a look, the CAS decides */
+		uint64_t nb = ipcq__load_relaxed(&l->not_before_ns);
+		/* L3: frees it; one winner */
+		if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
+			continue;
+		/* RMW: the hints counted it */
+		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		if (nb)
+			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -663,10 +718,17 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		acted++;
 		/* relaxed: ours since L9; the dead stored it before L1 */
 		uint64_t src = ipcq__load_relaxed(&l->src_pos);
+		int32_t g = lease_group(q, l);
+		if (g == -2) {
+			/* its group was removed: the message went with it (L3) */
+			ipcq__cas(&l->state, mine, IPCQ_ENT_FREED(w));
+			rep->freed++;
+			continue;
+		}
 		/* the message is in the lease: its source slot, if the dead
 		 * had not released it yet, is released before anyone can get
 		 * the lease */
-		if (release_source(q, src))
+		if (release_source(q, src, g))
 			rep->completed++;
 		/* relaxed: ours since L9; the dead stored them before its
 		 * side claim (S5), and it is dead */

@@ -57,8 +57,9 @@ int ipcq__pressure_after_send(struct ipcq *q, uint64_t end)
 	uint32_t p = ipcq__load_relaxed(&c->pressure);
 
 	if (!p && end - q->cached_deq >= q->high_watermark) {
-		/* relaxed: a fresher lower bound of deq is all we need */
-		q->cached_deq = ipcq__load_relaxed(&c->deq);
+		/* a fresher lower bound of the slowest consumer (a group's,
+		 * on a queue with groups) is all we need */
+		q->cached_deq = ipcq__slowest(q);
 		if (end - q->cached_deq >= q->high_watermark) {
 			/* B7: one producer wins the transition and counts it;
 			 * a full barrier before B8 */
@@ -69,7 +70,7 @@ int ipcq__pressure_after_send(struct ipcq *q, uint64_t end)
 				 * pressure still off (B9) - then nobody but us
 				 * would ever clear it.  seq_cst after B7: either
 				 * we see their claims here, or their B9 sees B7. */
-				uint64_t d = ipcq__load_seq_cst(&c->deq);
+				uint64_t d = ipcq__slowest(q);
 				/* relaxed: other producers' claims count too */
 				uint64_t e = ipcq__load_relaxed(&c->enq);
 				q->cached_deq = d;
@@ -91,6 +92,10 @@ void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end)
 	 * pressure, still costs this one load */
 	if (!ipcq__load_seq_cst(&c->pressure))
 		return;
+	if (q->gwords)
+		/* groups: the depth is the slowest durable group's (seq_cst
+		 * loads, in the order of B7/B8 as our own claim is) */
+		end = ipcq__slowest(q);
 	if (q->cached_enq < end)
 		q->cached_enq = end;
 	/* the stale depth is a lower bound: at or above low, so is the real */

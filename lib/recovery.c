@@ -57,6 +57,15 @@
  *  - claimed, unreleased slot whose owner is dead: released if the message
  *    was moved on; otherwise adopted by a live consumer.
  *  - leases and side-ring entries: lease.c and side.c.
+ *
+ * On a queue with groups (ring.c, "Groups") the same rules hold per
+ * durable group, with the group's word in place of the consumer half of
+ * the slot word (unreleased p == p) and the group's cursor in place of
+ * control.deq: a dead member's claim is adopted by a live member of the
+ * same group, and its records count only for that group.  A producer's
+ * claimed, unpublished slot shows the previous lap published (claimed,
+ * not marked yet) or p (marked).  A group removed, or made again, since
+ * the dead member joined it (another generation) owns nothing any more.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -108,7 +117,8 @@ static int covers(uint64_t start, uint32_t n, uint64_t p)
  * record first, then the lock, so that a record read is the holder's the
  * lock check is about (an attacher takes the lock before it writes).
  */
-static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t also_dead)
+static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t also_dead,
+		       int32_t g)
 {
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
@@ -117,6 +127,9 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 		uint32_t st = ipcq__load_acquire(&e->state);
 		if (st != IPCQ_PART_ACTIVE && st != IPCQ_PART_RECOVERING)
 			continue;
+		/* relaxed: written before E1, which the state's acquire read */
+		if (!producer && g >= 0 && ipcq__load_relaxed(&e->group) != (uint32_t)g + 1)
+			continue; /* a record of another group's position */
 		struct rec_snapshot r;
 		snap(q, e, &r);
 		if (producer ? r.prod_op == IPCQ_OP_ENQUEUE && covers(r.prod_pos, r.prod_n, p)
@@ -128,27 +141,33 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 }
 
 /* Is the owner of the claimed, unreleased message p, slot word w, alive? */
-static int owner_alive(const struct ipcq *q, uint64_t w, uint64_t p, int32_t also_dead)
+static int owner_alive(const struct ipcq *q, uint64_t w, uint64_t p, int32_t also_dead,
+		       int32_t g)
 {
 	uint32_t o = ipcq__seq_owner(w);
 	if (o == 0)
-		return live_covers(q, p, 0, also_dead);
+		return live_covers(q, p, 0, also_dead, g);
 	if (o - 1 >= q->max_participants)
 		return 0; /* corrupt: nobody can hold it */
 	return !ipcq__dead_now(q, o - 1, also_dead);
 }
 
 /* Had the (dead) owner of message p, slot word w, moved it on already? */
-static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p)
+static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g)
 {
-	if (w & IPCQ_SEQ_SKIP)
+	/* in a group the skip bit is in the slot word (acquire: pairs with
+	 * R1/R5; it cannot change while the group holds p) */
+	if (g >= 0 ? ipcq__load_acquire(&ipcq__slot(q, p)->seq) & IPCQ_SEQ_SKIP : w & IPCQ_SEQ_SKIP)
 		return 1; /* nothing to deliver */
-	if (ipcq__lease_holds(q, p))
+	if (ipcq__lease_holds(q, p, g))
 		return 1;
 	uint32_t o = ipcq__seq_owner(w);
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
 		if (o ? i != o - 1 : 0)
+			continue;
+		/* relaxed: as in live_covers() */
+		if (!o && g >= 0 && ipcq__load_relaxed(&e->group) != (uint32_t)g + 1)
 			continue;
 		if (!o) {
 			/* the claimer is one of the dead whose record covers p */
@@ -178,9 +197,9 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 		return 0; /* never claimed, or a lap ago: done long since */
 	/* A1 (as in ipcq__ring_claim_send()); the CAS below decides */
 	uint64_t w = ipcq__load_acquire(&s->seq);
-	if (w != ipcq__seq_pos(p))
-		return 0; /* published, or a later lap */
-	if (live_covers(q, p, 1, also_dead)) {
+	if (w != ipcq__seq_pos(p) && !(q->gwords && ipcq__gslot_free(q, w, p)))
+		return 0; /* published, or a later lap (groups: or claimed, not marked) */
+	if (live_covers(q, p, 1, also_dead, -1)) {
 		rep->pending++;
 		return 0;
 	}
@@ -195,34 +214,37 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 }
 
 static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_dead,
-			   struct ipcq_recovery *rep)
+			   struct ipcq_recovery *rep, int32_t g)
 {
-	struct ipcq_shm_slot *s = ipcq__slot(q, p);
+	/* g: the dead claimer's durable group, -1 without groups */
+	uint64_t *word = g >= 0 ? ipcq__gword(q, (uint32_t)g, p) : &ipcq__slot(q, p)->seq;
+	uint64_t unreleased = ipcq__seq_pos(g >= 0 ? p : p + 1);
 
 	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.h) */
-	uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
+	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
 	if (deq <= p || deq - p > q->capacity)
 		return 0; /* never claimed, or a lap ago: done long since */
-	/* A2: pairs with R1 (ring.h) or R5; an adopter reads the payload */
-	uint64_t w = ipcq__load_acquire(&s->seq);
-	if ((w & IPCQ_SEQ_POS) != ipcq__seq_pos(p + 1))
+	/* A2: pairs with R1 (ring.h) or R5 (or R2g/T1 of the group word);
+	 * an adopter reads the payload */
+	uint64_t w = ipcq__load_acquire(word);
+	if ((w & IPCQ_SEQ_POS) != unreleased)
 		return 0; /* released already */
-	if (owner_alive(q, w, p, also_dead)) {
+	if (owner_alive(q, w, p, also_dead, g)) {
 		rep->pending++;
 		return 0;
 	}
-	if (moved_on(q, w, p)) {
+	if (moved_on(q, w, p, g)) {
 		IPCQ_CRASHPOINT("recover.checked");
 		/* nothing to deliver (a skip), or the dead had already moved
 		 * the message on: finish its release */
-		if (!ipcq__release_dead(q, p, w))
+		if (!ipcq__release_dead(q, g, p, w))
 			return 0;
 		rep->completed++;
 		ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
 		return 1;
 	}
 	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER) || q->adopted >= 0 || q->index < 0 ||
-	    q->index == also_dead) {
+	    q->index == also_dead || g != (q->gw ? q->group : -1)) {
 		rep->pending++;
 		return 0;
 	}
@@ -239,7 +261,7 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	 * got there first (each adoption writes a new owner and count);
 	 * seq_cst, after our record like C1; its acquire half reads from
 	 * the producer's R1 (the payload) */
-	if (!ipcq__cas(&s->seq, w, mine)) {
+	if (!ipcq__cas(word, w, mine)) {
 		/* R4: the claim is given up; pairs with snap() */
 		ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 		return 0;
@@ -250,6 +272,25 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	rep->redelivered++;
 	ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
 	return 1;
+}
+
+/* The durable group whose work entry e's consumer record is (-1: the
+ * queue has no groups), or NO_GROUP: none (a lossy group's member owns
+ * nothing; a removed group's work went with it). */
+#define NO_GROUP (-2)
+static int32_t entry_group(const struct ipcq *q, const struct ipcq_shm_participant *e)
+{
+	if (!q->gwords)
+		return -1;
+	/* relaxed: written before E1 (the caller's acquire of the state);
+	 * bounded by ipcq__group_current() */
+	uint32_t g = ipcq__load_relaxed(&e->group), gen = ipcq__load_relaxed(&e->group_gen);
+	if (g == 0 || !ipcq__group_current(q, g - 1, gen))
+		return NO_GROUP;
+	/* acquire: as in ipcq__group_current() */
+	if (ipcq__load_acquire(&q->groups[g - 1].state) != IPCQ_GRP_DURABLE)
+		return NO_GROUP;
+	return (int32_t)(g - 1);
 }
 
 int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int32_t also_dead)
@@ -289,9 +330,10 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		if (r.prod_op == IPCQ_OP_ENQUEUE)
 			for (uint32_t k = 0; k < r.prod_n; k++)
 				acted += skip_orphan(q, r.prod_pos + k, also_dead, rep);
-		if (r.cons_op == IPCQ_OP_DEQUEUE)
+		int32_t g = entry_group(q, e);
+		if (r.cons_op == IPCQ_OP_DEQUEUE && g != NO_GROUP)
 			for (uint32_t k = 0; k < r.cons_n; k++)
-				acted += resolve_claimed(q, r.cons_pos + k, adopt, also_dead, rep);
+				acted += resolve_claimed(q, r.cons_pos + k, adopt, also_dead, rep, g);
 		if (acted > before)
 			dead[i] = 2; /* some of its work taken over */
 	}
@@ -331,23 +373,28 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
 		for (uint32_t k = 0; k < r.prod_n; k++) {
 			uint64_t p = r.prod_pos + k;
-			if (enq > p && enq - p <= q->capacity &&
-			    ipcq__load_acquire(&ipcq__slot(q, p)->seq) == ipcq__seq_pos(p))
+			if (enq <= p || enq - p > q->capacity)
+				continue;
+			uint64_t w = ipcq__load_acquire(&ipcq__slot(q, p)->seq);
+			if (w == ipcq__seq_pos(p) || (q->gwords && ipcq__gslot_free(q, w, p)))
 				return 0;
 		}
 	}
-	if (r.cons_op == IPCQ_OP_DEQUEUE) {
+	int32_t g = entry_group(q, &q->parts[i]);
+	if (r.cons_op == IPCQ_OP_DEQUEUE && g != NO_GROUP) {
 		/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
-		uint64_t deq = ipcq__load_seq_cst(&q->ctl->deq);
+		uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
 		for (uint32_t k = 0; k < r.cons_n; k++) {
 			uint64_t p = r.cons_pos + k;
 			if (deq <= p || deq - p > q->capacity)
 				continue;
-			uint64_t w = ipcq__load_acquire(&ipcq__slot(q, p)->seq);
+			uint64_t w = ipcq__load_acquire(g >= 0 ? ipcq__gword(q, (uint32_t)g, p)
+							       : &ipcq__slot(q, p)->seq);
 			uint32_t o = ipcq__seq_owner(w);
 			/* still unreleased, and still this holder's (the
 			 * claimer's, or adopted by this entry) */
-			if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(p + 1) && (o == 0 || o == i + 1))
+			if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(g >= 0 ? p : p + 1) &&
+			    (o == 0 || o == i + 1))
 				return 0;
 		}
 	}

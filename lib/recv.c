@@ -45,8 +45,16 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 			m->flags |= IPCQ_MSG_REDELIVERED;
 		m->stream = ipcq__load_relaxed(&t->stream);
 		m->token = 0;
+		m->gap = 0;
 	}
 	return len;
+}
+
+/* The deliveries a group lost with dead members of an adopted message
+ * (its word's adoption count); 0 without groups, where the slot counts. */
+static inline uint32_t group_lost(const struct ipcq *q, uint64_t held)
+{
+	return q->gw ? (uint32_t)((held & IPCQ_SEQ_ADOPT) >> IPCQ_SEQ_ADOPT_SHIFT) : 0u;
 }
 
 /* ipcq_recv()'s copies: into bufs[b], with infos[b] if given. */
@@ -132,7 +140,7 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 		ipcq__expire_adopted(q, pos);
 		return -EAGAIN;
 	}
-	uint8_t past = ipcq__adopted_raise(s);
+	uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 	if (past >= q->max_deliveries) {
 		/* it killed max_deliveries consumers: quarantine it.  With the
 		 * side ring full it would block the ring for good, so it is
@@ -141,7 +149,7 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
 			return -EAGAIN;
 	}
-	deliver(q, s, b, m, 0, &bad);
+	deliver(q, s, b, m, group_lost(q, q->adopted_seq), &bad);
 	IPCQ_CRASHPOINT("recv.adopted_copied");
 	ipcq__consume_adopted(q);
 	ipcq__count(q, IPCQ_CTR_RECV, 1);
@@ -157,6 +165,117 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	return bad ? -EBADMSG : 1;
 }
 
+/*
+ * A member of a lossy group reads without owning (ring.c, "Groups"): claim
+ * pos by the group's cursor (C1), copy, and keep the copy only if the slot
+ * word did not change meanwhile (F2).  One message into b; 1, -EAGAIN,
+ * -ENOBUFS.  What it misses (overwritten under it, or passed when it found
+ * itself a lap behind) is counted in the group and told with the next
+ * message (msginfo.gap).
+ */
+IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct ipcq_msginfo *m,
+				    uint64_t *need)
+{
+	struct ipcq_shm_group *grp = &q->groups[q->group];
+	uint64_t *deq = q->deqp;
+
+	for (;;) {
+		/* relaxed: a hint; A2 and C1 decide */
+		uint64_t pos = ipcq__load_relaxed(deq);
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		/* A2: pairs with R1 (or R5) of the producer of pos */
+		uint64_t seq = ipcq__load_acquire(&s->seq);
+		int64_t dif = ipcq__seq_dif(seq, pos + 1);
+		if (dif < 0)
+			return -EAGAIN; /* not published yet */
+		if (dif > 0) {
+			/* relaxed: another member took pos, or we are a lap
+			 * behind: then jump to the oldest position still in
+			 * the ring, counting what is passed */
+			if (ipcq__load_relaxed(deq) != pos)
+				continue;
+			/* acquire: a later lap's claims are ordered before its
+			 * mark, which A2 read */
+			uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+			uint64_t to = enq > q->capacity ? enq - q->capacity : 0;
+			if (to <= pos)
+				return -EBADMSG; /* a later lap without its claim: corrupt */
+			/* C1 for the jump: one member counts it */
+			if (ipcq__cas(deq, pos, to)) {
+				/* RMW: a counter for monitors */
+				ipcq__fetch_add(&grp->dropped, to - pos);
+				q->gap += to - pos;
+			}
+			continue;
+		}
+		uint32_t len = 0;
+		if (!(seq & IPCQ_SEQ_SKIP)) {
+			/* relaxed: speculative, re-checked after F2 */
+			len = ipcq__load_relaxed(&s->len);
+			if (len > q->max_msg_size || len > b->len) {
+				/* F2: pairs with F1 of a later lap's producer */
+				ipcq__fence_acquire();
+				/* relaxed: ordered by F2 */
+				if (ipcq__load_relaxed(&s->seq) != seq)
+					continue; /* overwritten: look again */
+				if (len > q->max_msg_size)
+					return -EBADMSG;
+				*need = len;
+				return -ENOBUFS;
+			}
+		}
+		/* C1: the claim, for this group (no record: a lossy member
+		 * owns nothing, and recovery has nothing to take over) */
+		if (!ipcq__cas(deq, pos, pos + 1))
+			continue;
+		if (seq & IPCQ_SEQ_SKIP)
+			continue; /* a dead producer's claim: passed */
+		struct ipcq_buf out = *b;
+		deliver(q, s, &out, m, 0, &(int){ 0 });
+		/* F2: the copy before the re-check; pairs with F1 of a later
+		 * lap's producer, which marked the word (G0) before its data */
+		ipcq__fence_acquire();
+		/* relaxed: ordered by F2; unchanged: the copy is pos's */
+		if (ipcq__load_relaxed(&s->seq) != seq) {
+			/* RMW: a counter for monitors */
+			ipcq__fetch_add(&grp->dropped, (uint64_t)1);
+			q->gap++;
+			continue;
+		}
+		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+			ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+			continue;
+		}
+		b->len = out.len;
+		if (m && q->gap) {
+			m->flags |= IPCQ_MSG_GAP;
+			m->gap = q->gap;
+		}
+		q->gap = 0;
+		return 1;
+	}
+}
+
+IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+				unsigned n, uint64_t *need)
+{
+	uint64_t bytes = 0;
+	unsigned got = 0;
+	int rc = 0;
+
+	while (got < n) {
+		rc = lossy_recv_one(q, &bufs[got], infos ? &infos[got] : NULL, need);
+		if (rc < 0)
+			break;
+		bytes += bufs[got].len;
+		got++;
+	}
+	if (!got)
+		return rc;
+	ipcq__count3(q, IPCQ_CTR_RECV, got, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
+	return (int)got;
+}
+
 /* One receive attempt in either mode. */
 static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 		     unsigned n, uint64_t *need)
@@ -170,6 +289,8 @@ static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct i
 	}
 	if (IPCQ_UNLIKELY(q->adopted >= 0))
 		return deliver_adopted(q, &bufs[0], infos, need);
+	if (IPCQ_UNLIKELY(q->lossy))
+		return lossy_recv(q, bufs, infos, n, need);
 	return try_recv(q, bufs, infos, n, need);
 }
 
@@ -295,7 +416,7 @@ again:
 			ipcq__expire_adopted(q, pos);
 			goto again;
 		}
-		uint8_t past = ipcq__adopted_raise(s);
+		uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
 			goto again;
@@ -337,7 +458,7 @@ again:
 			continue;
 		}
 		struct ipcq_buf out = { NULL, SIZE_MAX };
-		deliver(q, s, &out, &msgs[b].info, 0, &bad);
+		deliver(q, s, &out, &msgs[b].info, i == 0 ? group_lost(q, q->zc_recv_seq) : 0, &bad);
 		msgs[b].data = (const uint8_t *)s + IPCQ_SLOT_HDR;
 		msgs[b].len = out.len;
 		b++;
@@ -364,6 +485,8 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 		return -EINVAL;
 	if (!(q->roles & IPCQ_ROLE_CONSUMER))
 		return -EPERM;
+	if (q->lossy)
+		return -ENOTSUP; /* a lossy group's reads own nothing to peek at */
 	if (q->zc_recv_n)
 		return -EALREADY;
 	if (n > q->capacity)

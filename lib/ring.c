@@ -77,6 +77,52 @@
  * Everything read from a slot is bounded again before use: a length above
  * max_msg_size (only a corrupt or hostile segment has one) is never used to
  * copy.
+ *
+ * Groups (max_groups > 0; the SPIN model is model/groups.pml).  Every group
+ * receives every message, so no consumer may write the slot word: it
+ * belongs to the producers.
+ *
+ *     s.seq == pos              first lap: free; later: marked (G0) by the
+ *                               producer of pos, which is writing it
+ *     s.seq == pos + 1          published (or skipped: the skip bit)
+ *
+ * Each durable group g has a word per slot, gw[g][s], with the consumer
+ * half of the classic slot word: == pos while g has not released pos
+ * (owner field 0: the claimer by g's cursor; i + 1: adopted by entry i;
+ * the adoption count is g's redelivery count), == pos + capacity once
+ * released (R2g).  A group's tail says that every position below it is
+ * released by the group; it moves only over released positions, by a scan
+ * of the words and a CAS (G1, ipcq__group_advance_tail()).  The floor
+ * word is the minimum of the durable groups' tails, with a generation
+ * (G3, ipcq__group_advance_floor()); a producer claims pos only when
+ * pos < floor + capacity, and keeps the bound in its handle (room_end), so
+ * that in the steady state it reads no line a consumer writes: the floor
+ * is read and moved only when the ring looks full.
+ *
+ *   producer                                 consumer of a durable group
+ *   A1 load-acquire s.seq: previous lap      A2 load-acquire s.seq == pos + 1
+ *      published (or first lap free)         record (pos, n) in own entry
+ *   pos < room_end, or G2/G3 (below)         C1 CAS g.deq pos -> pos + n
+ *   record, P1 CAS enq                       copy out
+ *   G0 store s.seq = pos (the mark)          R2g CAS gw[g][s] pos -> pos + cap
+ *   F1, write, R1 store-release pos + 1      R4
+ *
+ *   G1  load-acquire of gw[g][s] == t + cap while scanning from the tail
+ *       (pairs with R2g: the group's reads of the slot are done), then a
+ *       CAS of g.tail t -> t' (release: passes that on)
+ *   G2  load-acquire of the floor (pairs with G3's release)
+ *   G3  CAS of the floor from the word read to (min of tails, same
+ *       generation): seq_cst; it fails if a group was created meanwhile
+ *       (ipcq_group_create() raises the generation after making the group
+ *       durable), so a minimum computed without the new group never lands
+ *
+ * A lossy group holds no space and owns nothing: a member claims pos by
+ * the group's cursor (C1), copies the message, and checks the slot word
+ * again after an acquire fence (F2): a producer of a later lap marks the
+ * word (G0) before F1 and its data stores, so a copy that read any of
+ * them sees the word changed, and is counted as lost instead of
+ * delivered.  A member that finds its cursor a lap or more behind jumps
+ * to the oldest position still in the ring and counts what it passed.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -105,11 +151,14 @@ void ipcq__debug_yield(void)
 }
 #endif
 
-/* Finish the release of slot p for a dead owner (recovery.c, lease.c). */
-int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w)
+/* Finish the release of slot p for a dead owner (recovery.c, lease.c);
+ * g: the owner's group on a queue with groups (-1 otherwise). */
+int ipcq__release_dead(struct ipcq *q, int32_t g, uint64_t p, uint64_t w)
 {
-	/* R2 for the dead owner: a CAS from the word it left; pairs with A1 */
-	if (!ipcq__cas(&ipcq__slot(q, p)->seq, w, ipcq__seq_pos(p + q->capacity)))
+	uint64_t *word = g >= 0 ? ipcq__gword(q, (uint32_t)g, p) : &ipcq__slot(q, p)->seq;
+	/* R2 (R2g) for the dead owner: a CAS from the word it left; pairs
+	 * with A1 (G1) */
+	if (!ipcq__cas(word, w, ipcq__seq_pos(p + q->capacity)))
 		return 0;
 	/* C2 after the release CAS: pairs with W1 (wait.c) */
 	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
@@ -119,8 +168,16 @@ int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w)
 
 /* The adopter counts the delivery that was lost with the dead: the count
  * saturates, the flag stays.  Returns the raised count. */
-uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s)
+uint8_t ipcq__adopted_raise(struct ipcq *q, struct ipcq_shm_slot *s, uint64_t held)
 {
+	if (q->gw) {
+		/* a group's count is its word's adoption count: the slot is
+		 * every group's, and only its producer writes it */
+		uint32_t n = (uint32_t)((held & IPCQ_SEQ_ADOPT) >> IPCQ_SEQ_ADOPT_SHIFT);
+		/* relaxed: published by R1, read after our adoption CAS */
+		n += ipcq__load_relaxed(&s->deliveries);
+		return (uint8_t)(n > 255 ? 255 : n);
+	}
 	/* relaxed: the slot is ours since the adoption CAS (T1) */
 	uint8_t past = ipcq__deliveries_inc(ipcq__load_relaxed(&s->deliveries));
 	ipcq__store_relaxed(&s->deliveries, past);
@@ -153,4 +210,85 @@ int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16
 	if (rc > 0 && pos_out)
 		*pos_out = (int64_t)pos;
 	return rc;
+}
+
+/* ---- groups ---------------------------------------------------------- */
+
+uint64_t ipcq__group_floor(const struct ipcq *q)
+{
+	/* G2: pairs with G3 (the release half of the floor CAS): the group
+	 * releases its mover read come before our overwrites */
+	uint64_t fw = ipcq__load_acquire(&q->ctl->floor);
+	/* acquire: read after the floor; the floor is never above enq, and
+	 * never a lap below the positions claimed (claims stay below
+	 * floor + capacity), so the 44 bits place it */
+	uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+	return enq - ((enq - fw) & IPCQ_SEQ_POS);
+}
+
+uint64_t ipcq__group_advance_tail(struct ipcq *q, uint32_t g, uint64_t enq)
+{
+	struct ipcq_shm_group *grp = &q->groups[g];
+	/* acquire: pairs with the release half of another mover's tail CAS */
+	uint64_t t = ipcq__load_acquire(&grp->tail);
+	/* relaxed: a bound for the scan; the words decide */
+	uint64_t d = ipcq__load_relaxed(&grp->deq);
+	if (d > enq)
+		d = enq; /* corrupt: never past what was claimed */
+	if (t > d)
+		return d; /* corrupt: a tail past the cursor is not believed */
+	uint64_t t2 = t;
+	while (t2 < d && t2 - t < q->capacity) {
+		/* G1: pairs with R2g (the member's release CAS): its reads of
+		 * the slot are done before we let a producer overwrite it */
+		if (ipcq__load_acquire(ipcq__gword(q, g, t2)) != ipcq__seq_pos(t2 + q->capacity))
+			break;
+		t2++;
+	}
+	/* G1: seq_cst CAS (its release half passes the group's releases
+	 * on to the next reader of the tail); a CAS from the value read, so
+	 * a tail never moves back */
+	if (t2 > t && !ipcq__cas(&grp->tail, t, t2))
+		/* acquire: another mover got further (or as far) */
+		t2 = ipcq__load_acquire(&grp->tail);
+	return t2;
+}
+
+uint64_t ipcq__group_advance_floor(struct ipcq *q)
+{
+	/* G2: as in ipcq__group_floor(); the word we CAS from */
+	uint64_t fw = ipcq__load_acquire(&q->ctl->floor);
+	/* acquire: as in ipcq__group_floor() */
+	uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+	uint64_t f = enq - ((enq - fw) & IPCQ_SEQ_POS), m = UINT64_MAX;
+
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		/* acquire: pairs with the creator's store-release of the
+		 * state (its start, cursor, tail and words come first) */
+		if (ipcq__load_acquire(&q->groups[g].state) != IPCQ_GRP_DURABLE)
+			continue;
+		uint64_t t = ipcq__group_advance_tail(q, g, enq);
+		if (t < m)
+			m = t;
+	}
+	if (m == UINT64_MAX)
+		m = enq; /* no durable group: nothing holds a slot */
+	if (m <= f)
+		return f;
+	/* G3: seq_cst; release: the G1 reads above come before a producer
+	 * that reads the new floor (G2) overwrites; fails if a creation
+	 * raised the generation since our G2 */
+	if (ipcq__cas(&q->ctl->floor, fw, IPCQ_FW(m, IPCQ_FW_GEN(fw))))
+		return m;
+	return ipcq__group_floor(q);
+}
+
+int ipcq__group_room(struct ipcq *q, uint64_t pos)
+{
+	uint64_t f = ipcq__group_floor(q);
+	if (pos >= f + q->capacity)
+		f = ipcq__group_advance_floor(q);
+	if (f + q->capacity > q->room_end)
+		q->room_end = f + q->capacity;
+	return pos < q->room_end;
 }

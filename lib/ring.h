@@ -47,6 +47,124 @@ struct ipcq__send_meta {
 	uint64_t enqueue_ns;
 };
 
+/* ---- groups (see "Groups" in ring.c) ---------------------------------- */
+
+/* ring.c: is there room for position pos?  Reads the floor again and, if
+ * that is not enough, moves it (the producer's G2/G3); sets q->room_end. */
+IPCQ_HIDDEN int ipcq__group_room(struct ipcq *q, uint64_t pos);
+/* ring.c: move group g's tail over the positions its words show released
+ * (G1); returns the tail. */
+IPCQ_HIDDEN uint64_t ipcq__group_advance_tail(struct ipcq *q, uint32_t g, uint64_t enq);
+/* ring.c: move the floor to the minimum of the durable groups' tails (G3);
+ * returns the floor as a full position. */
+IPCQ_HIDDEN uint64_t ipcq__group_advance_floor(struct ipcq *q);
+/* ring.c: the floor as a full position (the word keeps 44 bits). */
+IPCQ_HIDDEN uint64_t ipcq__group_floor(const struct ipcq *q);
+
+/* Record [pos, pos + k) as the producer's work, then claim it (P1);
+ * 1 when the claim CAS won. */
+static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
+{
+	struct ipcq_shm_participant *me = q->me;
+	/* relaxed: published to recovery by the release half of the CAS
+	 * below (P1) */
+	ipcq__store_relaxed(&me->prod_pos, pos);
+	ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
+	ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
+	IPCQ_CRASHPOINT("send.before_claim");
+	/* P1: the claim; seq_cst.  Its release half orders the record above
+	 * before it (seen through the seq_cst enq load of skip_orphan() in
+	 * recovery.c) and sits in one total order with W1/W3 of a sleeping
+	 * consumer (wait.c) */
+	return ipcq__cas(&q->ctl->enq, pos, pos + k);
+}
+
+/* Groups: may the producer of pos claim a slot whose word is seq?  The
+ * first lap's slot is free (seq == pos, or marked by another claimer of
+ * pos, whose cursor CAS then beats ours); a later lap's shows the previous
+ * lap published or skipped.  The durable groups' releases are the floor's
+ * business, not the slot word's. */
+static inline int ipcq__gslot_free(const struct ipcq *q, uint64_t seq, uint64_t pos)
+{
+	if (pos < q->capacity)
+		return seq == ipcq__seq_pos(pos);
+	return (seq & ~IPCQ_SEQ_SKIP) == ipcq__seq_pos(pos - q->capacity + 1);
+}
+
+/* The word a consumer of group g releases position pos in. */
+static inline uint64_t *ipcq__gword(const struct ipcq *q, uint32_t g, uint64_t pos)
+{
+	return &q->gwords[(uint64_t)g * q->capacity + (pos & q->mask)];
+}
+
+/*
+ * The claim of a queue with groups: as ipcq__ring_claim_send(), but the
+ * slot word says only whether the previous lap's producer is done, and
+ * the floor whether every durable group has released the previous lap.
+ * Each claimed slot is marked (G0) before anything is written to it.
+ */
+static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint64_t *pos_out)
+{
+	struct ipcq_shm_control *c = q->ctl;
+	struct ipcq_shm_participant *me = q->me;
+	uint64_t pos, seq;
+	unsigned k;
+	int rc, recorded = 0;
+
+	/* relaxed: only a hint; A1 and P1 decide */
+	pos = ipcq__load_relaxed(&c->enq);
+	for (;;) {
+		/* A1: pairs with R1 (or R5) of the producer of the previous
+		 * lap: its stores to the slot are done */
+		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
+		if (ipcq__gslot_free(q, seq, pos)) {
+			if (pos >= q->room_end && !ipcq__group_room(q, pos)) {
+				rc = -EAGAIN; /* a durable group holds the slot */
+				goto unclaimed;
+			}
+			for (k = 1; k < n && pos + k < q->room_end; k++)
+				/* A1 for each slot of the run */
+				if (!ipcq__gslot_free(q, ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq),
+						      pos + k))
+					break;
+			recorded = 1;
+			if (ipcq__claim_enq(q, pos, k))
+				break;
+			/* relaxed: retry with a fresher hint */
+			pos = ipcq__load_relaxed(&c->enq);
+		} else if (ipcq__seq_dif(seq, pos) < 0) {
+			rc = -EAGAIN; /* the previous lap is still being written */
+			goto unclaimed;
+		} else {
+			/* relaxed: another producer got pos (as in
+			 * ipcq__ring_claim_send(): a cursor that did not move
+			 * means corruption) */
+			uint64_t np = ipcq__load_relaxed(&c->enq);
+			if (IPCQ_UNLIKELY(np == pos)) {
+				rc = -EBADMSG;
+				goto unclaimed;
+			}
+			pos = np;
+		}
+	}
+	for (unsigned i = 0; i < k; i++)
+		/* G0: the mark, before any store of this lap's data (F1 below
+		 * orders them); a lossy reader's re-check (F2) of a slot whose
+		 * data it read from this lap sees the mark or later */
+		ipcq__store_relaxed(&ipcq__slot(q, pos + i)->seq, ipcq__seq_pos(pos + i));
+	/* F1: the data stores that follow stay after the claim and the marks;
+	 * pairs with F2 of a reader that re-checks the slot word */
+	ipcq__fence_release();
+	IPCQ_CRASHPOINT("send.claimed");
+	*pos_out = pos;
+	return (int)k;
+unclaimed:
+	/* R4: as in ipcq__ring_claim_send() */
+	if (recorded)
+		ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+	return rc;
+}
+
 /*
  * Claim up to n free slots with one CAS.  Returns the count k, -EAGAIN when
  * the ring is full, -EBADMSG when its cursors are corrupt.  *pos_out gets
@@ -60,6 +178,8 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 	unsigned k;
 	int rc, recorded = 0;
 
+	if (IPCQ_UNLIKELY(q->gwords))
+		return ipcq__ring_claim_send_groups(q, n, pos_out);
 	/* relaxed: only a hint; A1 and P1 decide */
 	pos = ipcq__load_relaxed(&c->enq);
 	for (;;) {
@@ -72,18 +192,8 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 				if (ipcq__load_acquire(&ipcq__slot(q, pos + k)->seq) !=
 				    ipcq__seq_pos(pos + k))
 					break;
-			/* relaxed: published to recovery by the release half
-			 * of the CAS below (P1) */
-			ipcq__store_relaxed(&me->prod_pos, pos);
-			ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
-			ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
 			recorded = 1;
-			IPCQ_CRASHPOINT("send.before_claim");
-			/* P1: the claim; seq_cst.  Its release half orders the record above
-			 * before it (seen through the seq_cst enq load of
-			 * skip_orphan() in recovery.c) and sits in one total
-			 * order with W1/W3 of a sleeping consumer (wait.c) */
-			if (ipcq__cas(&c->enq, pos, pos + k))
+			if (ipcq__claim_enq(q, pos, k))
 				break;
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->enq);
@@ -237,14 +347,14 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 					      unsigned n, uint64_t *need, uint64_t *pos_out,
 					      unsigned *msgs)
 {
-	struct ipcq_shm_control *c = q->ctl;
+	uint64_t *deq = q->deqp; /* control.deq, or the group's cursor */
 	struct ipcq_shm_participant *me = q->me;
 	uint64_t pos, seq;
 	unsigned k, b;
 	int rc, recorded = 0;
 
 	/* relaxed: only a hint; A2 and C1 decide */
-	pos = ipcq__load_relaxed(&c->deq);
+	pos = ipcq__load_relaxed(deq);
 	for (;;) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 		/* A2: pairs with R1 of the producer of pos (or with the
@@ -272,7 +382,7 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 						goto unclaimed;
 					}
 					/* relaxed: a fresher hint; A2 and C1 decide */
-					pos = ipcq__load_relaxed(&c->deq);
+					pos = ipcq__load_relaxed(deq);
 					continue;
 				}
 			}
@@ -304,17 +414,17 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 			 * before it (seen through the seq_cst deq load of
 			 * resolve_claimed() in recovery.c) and sits in one total
 			 * order with W1/W3 of a sleeping producer (wait.c) */
-			if (ipcq__cas(&c->deq, pos, pos + k))
+			if (ipcq__cas(deq, pos, pos + k))
 				break;
 			/* relaxed: retry with a fresher hint */
-			pos = ipcq__load_relaxed(&c->deq);
+			pos = ipcq__load_relaxed(deq);
 		} else if (ipcq__seq_dif(seq, pos + 1) < 0) {
 			rc = -EAGAIN;
 			goto unclaimed;
 		} else {
 			/* relaxed: another consumer took pos; as in ipcq__ring_claim_send(),
 			 * a cursor that did not move means corruption */
-			uint64_t np = ipcq__load_relaxed(&c->deq);
+			uint64_t np = ipcq__load_relaxed(deq);
 			if (IPCQ_UNLIKELY(np == pos)) {
 				rc = -EBADMSG;
 				goto unclaimed;
@@ -342,6 +452,18 @@ unclaimed:
 static IPCQ_INLINE void ipcq__ring_release_at(struct ipcq *q, struct ipcq_shm_slot *s,
 					       uint64_t pos, uint64_t held)
 {
+	if (IPCQ_UNLIKELY(q->gw)) {
+		/* a durable group: its word of the slot, unreleased p == p
+		 * (with an owner tag once adopted) */
+		if (!held)
+			held = ipcq__seq_pos(pos);
+		/* R2g: the group is done with the slot; pairs with G1 of a
+		 * producer that moves the group's tail over it */
+		if (IPCQ_UNLIKELY(!ipcq__cas(&q->gw[pos & q->mask], held,
+					    ipcq__seq_pos(pos + q->capacity))))
+			ipcq__qcount(q, IPCQ_QCTR_RELEASE_LOST, 1);
+		return;
+	}
 	if (!held)
 		/* relaxed: ours since C1; only the skip bit is read */
 		held = ipcq__seq_pos(pos + 1) | (ipcq__load_relaxed(&s->seq) & IPCQ_SEQ_SKIP);
@@ -460,9 +582,10 @@ IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);
 /* Release slot p, unreleased with word w, for its dead owner (a CAS from
  * w) and wake producers; 1 when this call released it. */
-IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, uint64_t p, uint64_t w);
-/* Count the delivery lost with a dead consumer in the adopted slot s;
- * returns the raised count. */
-IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq_shm_slot *s);
+IPCQ_HIDDEN int ipcq__release_dead(struct ipcq *q, int32_t g, uint64_t p, uint64_t w);
+/* Count the delivery lost with a dead consumer in the adopted slot s
+ * (adopted word held); returns the raised count.  In a group the count is
+ * the group word's, and the slot is not written. */
+IPCQ_HIDDEN uint8_t ipcq__adopted_raise(struct ipcq *q, struct ipcq_shm_slot *s, uint64_t held);
 
 #endif

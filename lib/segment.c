@@ -66,6 +66,8 @@ struct layout {
 	uint64_t off_leases;
 	uint64_t off_side;
 	uint64_t off_dedup;
+	uint64_t off_groups;
+	uint64_t off_gwords;
 	uint64_t total;
 };
 
@@ -108,6 +110,11 @@ uint32_t ipcq__format_signature(void)
 		sizeof(struct ipcq_shm_dedup),
 		offsetof(struct ipcq_shm_dedup, consumed_max),
 		offsetof(struct ipcq_shm_participant, dedup),
+		sizeof(struct ipcq_shm_group),
+		offsetof(struct ipcq_shm_group, tail),
+		offsetof(struct ipcq_shm_control, floor),
+		offsetof(struct ipcq_shm_participant, group),
+		offsetof(struct ipcq_shm_lease, group),
 		IPCQ_LINE,
 		IPCQ_HEADER_SIZE,
 		_Alignof(uint64_t),
@@ -128,7 +135,8 @@ static int is_pow2(uint32_t v)
 
 /* The layout of a queue with these parameters; -EFBIG if too large. */
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
-			  uint32_t leases, uint32_t side, uint32_t dedup, struct layout *l)
+			  uint32_t leases, uint32_t side, uint32_t dedup, uint32_t groups,
+			  struct layout *l)
 {
 	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + IPCQ_SLOT_TAIL, 64);
 	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
@@ -141,7 +149,10 @@ static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_part
 	l->off_leases = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, IPCQ_LINE);
 	l->off_side = round_up(l->off_leases + (uint64_t)leases * l->lease_size, IPCQ_LINE);
 	l->off_dedup = round_up(l->off_side + (uint64_t)side * l->side_size, IPCQ_LINE);
-	l->total = round_up(l->off_dedup + (uint64_t)dedup * sizeof(struct ipcq_shm_dedup), 4096);
+	l->off_groups = round_up(l->off_dedup + (uint64_t)dedup * sizeof(struct ipcq_shm_dedup),
+				 IPCQ_LINE);
+	l->off_gwords = l->off_groups + (uint64_t)groups * sizeof(struct ipcq_shm_group);
+	l->total = round_up(l->off_gwords + (uint64_t)groups * capacity * sizeof(uint64_t), 4096);
 	return l->total > IPCQ_SEGMENT_MAX ? -EFBIG : 0;
 }
 
@@ -244,7 +255,7 @@ IPCQ_COLD static int bad_config_size(uint32_t size)
 {
 	ipcq__errdetail("config size %u: not the size of a struct ipcq_config (%zu..%zu bytes); "
 			"start from IPCQ_CONFIG_INIT or ipcq_config_init()",
-			size, offsetof(struct ipcq_config, reserved), sizeof(struct ipcq_config));
+			size, offsetof(struct ipcq_config, max_groups), sizeof(struct ipcq_config));
 	return -EINVAL;
 }
 
@@ -266,7 +277,7 @@ IPCQ_COLD static void bad_mode(uint32_t mode)
 
 IPCQ_COLD static int check_config(const struct ipcq_config *c)
 {
-	if (c->size < offsetof(struct ipcq_config, reserved) || c->size > sizeof(*c))
+	if (c->size < offsetof(struct ipcq_config, max_groups) || c->size > sizeof(*c))
 		return bad_config_size(c->size);
 	if (!is_pow2(c->capacity) || c->capacity < IPCQ_CAPACITY_MIN ||
 	    c->capacity > IPCQ_CAPACITY_MAX) {
@@ -363,13 +374,10 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 				c->retry_factor);
 		return -EINVAL;
 	}
-	size_t nres = (c->size - offsetof(struct ipcq_config, reserved)) / sizeof(uint32_t);
-	for (size_t i = 0; i < nres; i++)
-		if (c->reserved[i]) {
-			ipcq__errdetail("reserved[%zu] is %u: reserved fields must be zero (start "
-					"from IPCQ_CONFIG_INIT)", i, c->reserved[i]);
-			return -EINVAL;
-		}
+	if (c->size > offsetof(struct ipcq_config, max_groups) && c->max_groups > IPCQ_GROUPS_MAX) {
+		ipcq__errdetail("max_groups %u is above %u", c->max_groups, IPCQ_GROUPS_MAX);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -460,6 +468,13 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->side = m->base + h->off_side;
 	q->dedup_tab = m->base + h->off_dedup;
 	q->dedup_capacity = h->dedup_capacity;
+	q->deqp = &q->ctl->deq;
+	q->group = -1;
+	q->max_groups = h->max_groups;
+	if (h->max_groups) {
+		q->groups = (struct ipcq_shm_group *)(m->base + h->off_groups);
+		q->gwords = (uint64_t *)(void *)(m->base + h->off_gwords);
+	}
 	q->high_watermark = h->high_watermark;
 	q->low_watermark = h->low_watermark;
 	q->dedup = -1;
@@ -542,6 +557,11 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 		h->flags |= IPCQ_CF_EXPIRY;
 	h->off_dedup = l->off_dedup;
 	h->dedup_capacity = c->dedup_capacity;
+	h->max_groups = c->max_groups;
+	if (c->max_groups) {
+		h->off_groups = l->off_groups;
+		h->off_gwords = l->off_gwords;
+	}
 	h->high_watermark = c->high_watermark;
 	h->low_watermark = c->low_watermark;
 }
@@ -724,7 +744,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	if (rc)
 		return rc;
 	if (cfg) {
-		if (cfg->size < offsetof(struct ipcq_config, reserved) || cfg->size > sizeof(c))
+		if (cfg->size < offsetof(struct ipcq_config, max_groups) || cfg->size > sizeof(c))
 			return bad_config_size(cfg->size);
 		memcpy(&c, cfg, cfg->size);
 	}
@@ -742,7 +762,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	if (rc)
 		return rc;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
-			    c.side_capacity, c.dedup_capacity, &l);
+			    c.side_capacity, c.dedup_capacity, c.max_groups, &l);
 	if (rc) {
 		ipcq__errdetail("the segment would be %llu bytes, above IPCQ_SEGMENT_MAX (%llu): "
 				"lower capacity, max_msg_size, lease_capacity or side_capacity",
@@ -797,6 +817,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	/* every slot free for the producer of its first lap: seq == index */
 	for (uint64_t i = 0; i < c.capacity; i++)
 		ipcq__slot(q, i)->seq = i;
+	/* (group words are written by each group's creation) */
 	/* The segment gets its name only now; a link never replaces. */
 	if (named) {
 		if (link(tmp, path) < 0) {
@@ -916,8 +937,10 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 				h->low_watermark, h->capacity);
 		return -EBADMSG;
 	}
+	if (h->max_groups > IPCQ_GROUPS_MAX)
+		return bad_field("max_groups", h->max_groups);
 	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
-			   h->side_capacity, h->dedup_capacity, &l)) {
+			   h->side_capacity, h->dedup_capacity, h->max_groups, &l)) {
 		ipcq__errdetail("segment header: its tables would be %llu bytes, above "
 				"IPCQ_SEGMENT_MAX (corrupt segment)", (unsigned long long)l.total);
 		return -EBADMSG;
@@ -927,6 +950,7 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	    h->off_participants != l.off_participants || h->off_ring != l.off_ring ||
 	    h->off_leases != l.off_leases || h->off_side != l.off_side ||
 	    h->off_dedup != l.off_dedup ||
+	    (h->max_groups && (h->off_groups != l.off_groups || h->off_gwords != l.off_gwords)) ||
 	    h->total_size != l.total) {
 		ipcq__errdetail("segment header: sizes and offsets do not match its capacity, "
 				"message size and table sizes (corrupt segment)");

@@ -71,7 +71,8 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	ipcq__store_relaxed(&e->flags, src->flags);
+	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_GROUP_SHIFT) - 1)) |
+					       (src->group << IPCQ_SIDE_F_GROUP_SHIFT));
 	uint32_t lc = src->last_consumer < q->max_participants ? src->last_consumer : (uint32_t)q->index;
 	ipcq__store_relaxed(&e->last_consumer, lc);
 	/* relaxed: for people; the pid the consumer's entry shows */
@@ -173,6 +174,9 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	p->reason = ipcq__load_relaxed(&e->reason);
 	p->last_consumer = ipcq__load_relaxed(&e->last_consumer);
 	p->last_consumer_pid = ipcq__load_relaxed(&e->last_consumer_pid);
+	p->group = IPCQ_SIDE_GROUP(ipcq__load_relaxed(&e->flags));
+	if (p->group > q->max_groups)
+		p->group = 0; /* corrupt: no such group */
 	p->stream = ipcq__load_relaxed(&e->stream);
 	*w_out = w;
 	return 1;
@@ -316,7 +320,8 @@ int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reaso
  * ring with our move record naming the entry (S5), so that recovery of a
  * crash before the slot's release finds the move done and only releases
  * it.  0, or -ENOSPC (side ring full or absent). */
-static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned reason)
+static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned reason,
+			uint8_t deliveries)
 {
 	/* relaxed: the slot is ours since C1 or the adoption CAS (T1) */
 	const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
@@ -325,10 +330,11 @@ static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned 
 		.payload = (const uint8_t *)s + IPCQ_SLOT_HDR,
 		.len = len > q->max_msg_size ? 0 : len,
 		.producer = ipcq__load_relaxed(&s->producer),
-		.deliveries = ipcq__load_relaxed(&s->deliveries),
+		.deliveries = deliveries,
 		.reason = (uint8_t)reason,
 		.stream = ipcq__load_relaxed(&t->stream),
 		.last_consumer = (uint32_t)q->index,
+		.group = q->gw ? (uint32_t)q->group + 1 : 0u,
 		.pseq = ipcq__load_relaxed(&t->pseq),
 		.first_ns = ipcq__load_relaxed(&t->enqueue_ns),
 		.move_side = &q->me->move_side,
@@ -344,7 +350,11 @@ static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned 
  */
 int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 {
-	int rc = slot_to_side(q, ipcq__slot(q, pos), reason);
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* relaxed: ours since the adoption (a group's count is its word's) */
+	int rc = slot_to_side(q, s, reason,
+			     q->gw ? ipcq__adopted_raise(q, s, q->adopted_seq)
+				   : ipcq__load_relaxed(&s->deliveries));
 	if (rc < 0)
 		return rc;
 	ipcq__consume_adopted(q);
@@ -366,7 +376,9 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
 {
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
-	if (q->expire_side && slot_to_side(q, s, IPCQ_REASON_EXPIRED) < 0)
+	/* relaxed: the slot is ours since C1 */
+	if (q->expire_side &&
+	    slot_to_side(q, s, IPCQ_REASON_EXPIRED, ipcq__load_relaxed(&s->deliveries)) < 0)
 		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 }
 

@@ -87,6 +87,31 @@ static int seg_u32(const struct ipcq *q, const uint32_t *w, uint32_t *v)
 
 static int info_fill(struct ipcq *q, struct ipcq_info *info);
 
+/* The consumers' cursor: control.deq, or on a queue with groups the
+ * slowest durable group's (enq when there is none: *v stays UINT64_MAX
+ * and the caller's clamp makes the depth 0). */
+static int deq_copy(const struct ipcq *q, uint64_t *v)
+{
+	int rc;
+
+	if (!q->gwords)
+		return seg_u64(q, &q->ctl->deq, v);
+	*v = UINT64_MAX;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		uint32_t st;
+		uint64_t d;
+		if ((rc = seg_u32(q, &q->groups[g].state, &st)))
+			return rc;
+		if (st != IPCQ_GRP_DURABLE)
+			continue;
+		if ((rc = seg_u64(q, &q->groups[g].deq, &d)))
+			return rc;
+		if (d < *v)
+			*v = d;
+	}
+	return 0;
+}
+
 int ipcq_info(struct ipcq *q, struct ipcq_info *out)
 {
 	struct ipcq_info full;
@@ -130,9 +155,11 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	 * it pairs with no store). */
 	for (int tries = 0;; tries++) {
 		uint64_t d, e, d2;
-		if ((rc = seg_u64(q, &q->ctl->deq, &d)) || (rc = seg_u64(q, &q->ctl->enq, &e)) ||
-		    (rc = seg_u64(q, &q->ctl->deq, &d2)))
+		if ((rc = deq_copy(q, &d)) || (rc = seg_u64(q, &q->ctl->enq, &e)) ||
+		    (rc = deq_copy(q, &d2)))
 			return rc;
+		if (d == UINT64_MAX)
+			d = d2 = e; /* groups, none durable: nothing waits */
 		info->dequeued = d;
 		info->enqueued = e;
 		if (d == d2 || tries == 16)
@@ -271,7 +298,7 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 		 * after the cursor, its time stamp between two copies of its
 		 * word; an unchanged word means t was most likely deq's, and a
 		 * wrong pick is a wrong age, for people */
-		if ((rc = seg_u64(q, &q->ctl->deq, &deq)))
+		if ((rc = deq_copy(q, &deq)))
 			return rc;
 		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
 		if ((rc = seg_u64(q, &s->seq, &seq)))

@@ -797,6 +797,8 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			break; /* the creator's points: t_create_crash */
+		case 'G':
+			break; /* group creation's: t_groups_create */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);

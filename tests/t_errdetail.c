@@ -107,7 +107,7 @@ static void config_fields(void)
 	BAD(numa_node, 1024, "numa_node 1024", "0..1023");
 	/* a node number in range that this machine does not have */
 	BAD(numa_node, 1000, "NUMA node 1000 does not exist", "nodes with memory:");
-	BAD(reserved[0], 7, "reserved[0] is 7", "zero");
+	BAD(max_groups, 65, "max_groups 65", "above 64");
 	BAD(ttl_ms, 2147483649u, "ttl_ms 2147483649", "above");
 	BAD(flags, 4, "unknown IPCQ_CF_* bits 0x4", "flags");
 	BAD(retry_factor, 17, "retry_factor 17", "[1, 16]");

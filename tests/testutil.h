@@ -361,6 +361,17 @@ static inline struct ipcq *t_ack_consumer(const char *name, uint32_t prefetch)
 }
 
 
+/* A consumer in group @group of queue @name (attach flags @flags). */
+static inline struct ipcq *t_group_consumer(const char *name, const char *group, uint32_t flags)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.group = group;
+	o.flags = flags;
+	if (flags & IPCQ_ATTACH_ACK)
+		o.prefetch = 4;
+	return t_open_attach(name, IPCQ_ROLE_CONSUMER, &o);
+}
+
 static inline struct ipcq_info t_info(struct ipcq *q)
 {
 	struct ipcq_info info;
@@ -398,6 +409,22 @@ static inline void t_send_pattern(struct ipcq *p, uint32_t max, uint64_t seq)
 	size_t len = t_msg_len(0, seq, 0, max < sizeof(buf) ? max : (uint32_t)sizeof(buf));
 	t_fill(buf, len, 0, seq);
 	CHECK_RC(ipcq_send(p, buf, len, IPCQ_NOWAIT), 0);
+}
+
+/* Producer @id's messages 1..@n into queue @name (t_fill()'s pattern,
+ * t_msg_len()'s lengths in [@min, @max], at most 256), waiting for room;
+ * the handle is closed after. */
+static inline void t_produce(const char *name, uint32_t id, uint64_t n, uint32_t min, uint32_t max)
+{
+	struct ipcq *q = t_open_attach(name, IPCQ_ROLE_PRODUCER, NULL);
+	uint8_t buf[256];
+	if (max > sizeof(buf))
+		max = sizeof(buf);
+	for (uint64_t s = 1; s <= n; s++) {
+		size_t len = t_fill(buf, t_msg_len(id, s, min, max), id, s);
+		CHECK_OK(ipcq_send(q, buf, len, IPCQ_FOREVER));
+	}
+	CHECK_OK(ipcq_close(q));
 }
 
 /* ------------------------------------------------------------------ */

@@ -22,6 +22,11 @@ CDEF = """
 #define IPCQ_SEND_DUPLICATE 2
 #define IPCQ_MSG_REDELIVERED 1
 #define IPCQ_MSG_REPLAYED 2
+#define IPCQ_MSG_GAP 4
+#define IPCQ_GROUPS_MAX 64
+#define IPCQ_GROUP_NAME_MAX 31
+#define IPCQ_GROUP_LOSSY 1
+#define IPCQ_GROUP_FROM_OLDEST 2
 #define IPCQ_AUTO 4294967295
 #define IPCQ_POISON_ALL 18446744073709551615
 #define IPCQ_NUMA_ANY -1
@@ -65,7 +70,7 @@ struct ipcq_config {
 	uint32_t retry_max_us;
 	uint32_t retry_factor;
 	uint32_t ttl_ms;
-	uint32_t reserved[1];
+	uint32_t max_groups;
 };
 
 struct ipcq;
@@ -80,6 +85,7 @@ struct ipcq_attach_opts {
 	uint32_t prefetch;
 	uint32_t full_policy;
 	uint32_t reserved[5];
+	const char *group;
 };
 
 struct ipcq_send_opts {
@@ -103,6 +109,7 @@ struct ipcq_msginfo {
 	uint32_t flags;
 	uint32_t stream;
 	uint64_t token;
+	uint64_t gap;
 };
 
 struct ipcq_zmsg {
@@ -135,6 +142,24 @@ struct ipcq_poison {
 	uint32_t last_consumer;
 	uint32_t last_consumer_pid;
 	uint32_t stream;
+	uint32_t group;
+	uint32_t reserved;
+};
+
+struct ipcq_group_info {
+	char name[32];
+	uint32_t index;
+	uint32_t flags;
+	uint32_t members;
+	uint32_t dead;
+	uint64_t position;
+	uint64_t start;
+	uint64_t lag;
+	uint64_t oldest_ns;
+	uint64_t dropped;
+	uint64_t created_ns;
+	uint32_t holding;
+	uint32_t reserved[3];
 };
 
 struct ipcq_info {
@@ -227,6 +252,9 @@ int ipcq_sweep(void);
 int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
 int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts);
 int ipcq_detach(struct ipcq *q);
+int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags);
+int ipcq_group_remove(struct ipcq *q, const char *name);
+int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n);
 int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns);
 int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 		 const struct ipcq_send_opts *opts, int64_t timeout_ns);

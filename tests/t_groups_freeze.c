@@ -1,0 +1,139 @@
+/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position. */
+#include "testutil.h"
+
+enum { CAP = 8, MAXLEN = 64 };
+
+static const char *qn;
+
+static struct ipcq *member(const char *group)
+{
+	return t_group_consumer(qn, group, 0);
+}
+
+/* Receive the next message and check it is t_send_pattern()'s seq. */
+static void expect(struct ipcq *c, uint64_t seq)
+{
+	uint8_t buf[MAXLEN];
+	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
+	if (rc != (int)t_msg_len(0, seq, 0, MAXLEN) || t_verify(buf, (size_t)rc, 0, seq) != 0)
+		T_FAIL("expected message %llu, got rc %d", (unsigned long long)seq, rc);
+}
+
+static int frozen_member(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recv.copied", 1);
+	struct ipcq *c = member("A");
+	expect(c, 1); /* stops inside, after the copy */
+	CHECK_OK(ipcq_close(c));
+	return 0;
+}
+
+static void member_frozen_before_release(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.max_groups = 2;
+	qn = t_qname("groups_frz");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	CHECK_RC(ipcq_group_create(q, "B", 0), 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a2 = member("A"), *b = member("B");
+	t_send_pattern(p, MAXLEN, 1);
+	pid_t a1 = t_spawn(frozen_member, NULL);
+	t_wait_stopped(a1, 30, "group A member at recv.copied");
+	/* the rest of the first lap; A's other member and B take it all */
+	for (uint64_t s = 2; s <= CAP; s++)
+		t_send_pattern(p, MAXLEN, s);
+	for (uint64_t s = 2; s <= CAP; s++)
+		expect(a2, s);
+	for (uint64_t s = 1; s <= CAP; s++)
+		expect(b, s);
+	/* every position but the frozen one's is released by both groups:
+	 * still, the next lap's first slot is held */
+	CHECK_RC(ipcq_send(p, "x", 1, IPCQ_NOWAIT), -EAGAIN);
+	struct ipcq_group_info gi[2];
+	CHECK_RC(ipcq_group_list(q, gi, 2), 2);
+	CHECK(gi[0].holding == 1 && gi[0].members == 2 && gi[1].holding == 0);
+	t_resume(a1);
+	CHECK(t_reap(a1) == 0);
+	/* released: a whole lap again */
+	for (uint64_t s = CAP + 1; s <= 2 * CAP; s++)
+		t_send_pattern(p, MAXLEN, s);
+	CHECK_RC(ipcq_send(p, "x", 1, IPCQ_NOWAIT), -EAGAIN);
+	for (uint64_t s = CAP + 1; s <= 2 * CAP; s++) {
+		expect(a2, s);
+		expect(b, s);
+	}
+	CHECK_OK(ipcq_close(a2));
+	CHECK_OK(ipcq_close(b));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
+static int frozen_creator(void *arg)
+{
+	(void)arg;
+	t_freeze_at("group.durable", 1);
+	struct ipcq *q = NULL;
+	CHECK_OK(ipcq_open(qn, &q));
+	CHECK_RC(ipcq_group_create(q, "late", 0), 1);
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+static void creator_frozen_before_generation(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.max_groups = 2;
+	qn = t_qname("groups_crt");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a = member("A");
+	for (uint64_t s = 1; s <= 3; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+	}
+	pid_t cr = t_spawn(frozen_creator, NULL);
+	t_wait_stopped(cr, 30, "creator at group.durable");
+	/* durable already: it holds the ring from position 3, though its
+	 * creation is not finished */
+	for (uint64_t s = 4; s < 4 + CAP; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+	}
+	CHECK_RC(ipcq_send(p, "x", 1, IPCQ_NOWAIT), -EAGAIN);
+	/* the producer moved the floor to the new group's tail meanwhile, so
+	 * the creator's generation CAS fails, and it starts the group again
+	 * at the newest position (11) */
+	t_resume(cr);
+	CHECK(t_reap(cr) == 0);
+	struct ipcq_group_info gi[2];
+	CHECK_RC(ipcq_group_list(q, gi, 2), 2);
+	CHECK(gi[1].start == 3 + CAP && gi[1].lag == 0);
+	struct ipcq *l = member("late");
+	for (uint64_t s = 4 + CAP; s < 4 + 2 * CAP; s++)
+		t_send_pattern(p, MAXLEN, s);
+	for (uint64_t s = 4 + CAP; s < 4 + 2 * CAP; s++) {
+		expect(a, s);
+		expect(l, s);
+	}
+	CHECK_OK(ipcq_close(l));
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
+int main(void)
+{
+	if (!T_HAVE_POINTS) {
+		printf("named points exist only in debug builds (asan, tsan)\n");
+		return T_SKIP;
+	}
+	t_watchdog(t_limit(60), "t_groups_freeze", NULL);
+	member_frozen_before_release();
+	creator_frozen_before_generation();
+	printf("groups at named points: recv.copied, group.durable\n");
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* Consumer groups in ack mode under random kills: 2 producers, 3 durable groups of 2 ack-mode consumers, consumers SIGKILLed at random and restarted in their group; every group gets every message at least once, and a second delivery only flagged as one. */
+#include "testutil.h"
+
+enum { NG = 3, NCG = 2, NP = 2, MAXLEN = 64, NC = NG * NCG };
+static const char *const gname[NG] = { "risk", "strategy", "recorder" };
+
+struct shared {
+	uint64_t n;
+	uint64_t distinct[NG];
+	uint32_t *total;     /* [NG][NP][n + 1] deliveries */
+	uint32_t *plain;     /* the same, unflagged ones */
+};
+static struct shared *sh;
+static const char *qn;
+
+static uint64_t at(unsigned g, uint32_t p, uint64_t seq)
+{
+	return ((uint64_t)g * NP + p) * (sh->n + 1) + seq;
+}
+
+static int producer(void *arg)
+{
+	t_produce(qn, (uint32_t)(uintptr_t)arg, sh->n, 16, MAXLEN);
+	return 0;
+}
+
+static int consumer(void *arg)
+{
+	unsigned g = (unsigned)(uintptr_t)arg;
+	struct ipcq *q = t_group_consumer(qn, gname[g], IPCQ_ATTACH_ACK); /* prefetch 4 */
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	uint64_t held[4];
+	unsigned nheld = 0;
+	for (;;) {
+		/* hold up to 4 leases, then ack them: kills find some held */
+		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, nheld ? IPCQ_NOWAIT : 20000000);
+		if (rc == -EAGAIN || rc == -EBUSY || nheld == 4) {
+			for (unsigned i = 0; i < nheld; i++)
+				CHECK_OK(ipcq_ack(q, held[i]));
+			nheld = 0;
+			if (rc < 0)
+				continue;
+		}
+		if (rc == -ETIMEDOUT) {
+			if (__atomic_load_n(&sh->distinct[g], __ATOMIC_SEQ_CST) >= NP * sh->n)
+				break;
+			continue;
+		}
+		CHECK(rc >= 16);
+		uint32_t p;
+		uint64_t seq;
+		t_header(buf, &p, &seq);
+		if (p >= NP || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, p, seq) != 0)
+			T_FAIL("group %s: a message that was never sent", gname[g]);
+		int flagged = (mi.flags & IPCQ_MSG_REDELIVERED) || mi.deliveries > 1;
+		uint64_t i = at(g, p, seq);
+		if (__atomic_fetch_add(&sh->total[i], 1, __ATOMIC_SEQ_CST) == 0)
+			__atomic_fetch_add(&sh->distinct[g], 1, __ATOMIC_SEQ_CST);
+		if (!flagged && __atomic_fetch_add(&sh->plain[i], 1, __ATOMIC_SEQ_CST) != 0)
+			T_FAIL("group %s: producer %u's %llu delivered twice, unflagged", gname[g], p,
+			       (unsigned long long)seq);
+		held[nheld++] = mi.token;
+		/* some work per message: consumers are the slow side, so a
+		 * kill finds leases held and messages claimed */
+		for (volatile unsigned w = 0; w < 20000; w++)
+			;
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+int main(void)
+{
+	t_watchdog(t_limit(300), "t_groups_kills", NULL);
+	sh = t_shared(sizeof(*sh));
+	sh->n = t_count(40000, 8000);
+	size_t cells = (size_t)NG * NP * (sh->n + 1);
+	sh->total = t_shared(cells * sizeof(uint32_t));
+	sh->plain = t_shared(cells * sizeof(uint32_t));
+	struct ipcq_config cfg = t_config(32, MAXLEN);
+	cfg.max_groups = NG;
+	cfg.max_deliveries = 255; /* kills alone never quarantine here */
+	cfg.grace_us = 1000;
+	qn = t_qname("groups_kills");
+	struct ipcq *q = t_create(qn, &cfg);
+	for (unsigned g = 0; g < NG; g++)
+		CHECK_RC(ipcq_group_create(q, gname[g], 0), (int)g);
+	pid_t cons[NC], prod[NP];
+	for (unsigned c = 0; c < NC; c++)
+		cons[c] = t_spawn(consumer, (void *)(uintptr_t)(c / NCG));
+	for (uint32_t p = 0; p < NP; p++)
+		prod[p] = t_spawn(producer, (void *)(uintptr_t)p);
+	/* kill a random consumer every few milliseconds while the producers
+	 * run, and start another in its group */
+	unsigned kills = 0, want = t_stress() ? 400 : 60;
+	uint32_t rnd = (uint32_t)getpid();
+	int running = NP;
+	while (kills < want && running) {
+		rnd = rnd * 1103515245u + 12345u;
+		struct timespec ts = { 0, (long)(1000000 + (rnd >> 8) % 4000000) };
+		nanosleep(&ts, NULL); /* paces the kills only; nothing waits on it */
+		unsigned c = (rnd >> 16) % NC;
+		kill(cons[c], SIGKILL);
+		/* killed, or done already (the last messages just went) */
+		int cst;
+		while (waitpid(cons[c], &cst, 0) < 0)
+			CHECK(errno == EINTR);
+		t_kids_forget_(cons[c]);
+		CHECK((WIFSIGNALED(cst) && WTERMSIG(cst) == SIGKILL) ||
+		      (WIFEXITED(cst) && WEXITSTATUS(cst) == 0));
+		cons[c] = t_spawn(consumer, (void *)(uintptr_t)(c / NCG));
+		kills++;
+		for (uint32_t p = 0; p < NP; p++) {
+			int pst;
+			if (prod[p] > 0 && waitpid(prod[p], &pst, WNOHANG) == prod[p]) {
+				CHECK(WIFEXITED(pst) && WEXITSTATUS(pst) == 0);
+				prod[p] = -1;
+				running--;
+			}
+		}
+	}
+	for (uint32_t p = 0; p < NP; p++)
+		if (prod[p] > 0)
+			CHECK(t_reap(prod[p]) == 0);
+	for (unsigned c = 0; c < NC; c++)
+		CHECK(t_reap(cons[c]) == 0);
+	uint64_t again = 0;
+	for (unsigned g = 0; g < NG; g++)
+		for (uint32_t p = 0; p < NP; p++)
+			for (uint64_t s = 1; s <= sh->n; s++) {
+				uint32_t t = sh->total[at(g, p, s)];
+				if (t == 0)
+					T_FAIL("group %s: producer %u's %llu never delivered", gname[g], p,
+					       (unsigned long long)s);
+				again += t - 1;
+			}
+	struct ipcq_stats st = t_stats(q);
+	printf("groups under kills: %u kills, %llu messages x %d groups, %llu delivered again "
+	       "(flagged), %llu redelivered by recovery\n", kills,
+	       (unsigned long long)(NP * sh->n), NG, (unsigned long long)again,
+	       (unsigned long long)st.redelivered);
+	CHECK(st.poisoned == 0);
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
