@@ -389,6 +389,7 @@ MAN3_LINKS := \
 	ipcq_recv_batch.3:ipcq_send.3 ipcq_pressure.3:ipcq_send.3 ipcq_wait_pressure.3:ipcq_send.3 \
 	ipcq_commit.3:ipcq_reserve.3 ipcq_peek.3:ipcq_reserve.3 ipcq_release.3:ipcq_reserve.3 \
 	ipcq_nack.3:ipcq_ack.3 \
+	ipcq_group_remove.3:ipcq_group_create.3 ipcq_group_list.3:ipcq_group_create.3 \
 	ipcq_poison_peek.3:ipcq_poison_list.3 ipcq_poison_replay.3:ipcq_poison_list.3 \
 	ipcq_poison_purge.3:ipcq_poison_list.3 ipcq_poison_put.3:ipcq_poison_list.3 \
 	ipcq_info.3:ipcq_stats.3 ipcq_list.3:ipcq_stats.3 ipcq_numa_node.3:ipcq_stats.3 \
