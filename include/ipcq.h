@@ -1321,6 +1321,8 @@ struct ipcq_info {
 	uint32_t delayed;           /**< of redeliverable: waiting for their not-before time */
 	uint32_t retry_base_us;     /**< retry backoff (struct ipcq_config) */
 	uint32_t retry_max_us;
+	uint32_t max_groups;        /**< room for consumer groups; 0: a queue without groups */
+	uint32_t groups;            /**< groups that exist (durable and lossy) */
 };
 
 /**
@@ -1393,7 +1395,10 @@ struct ipcq_participant_stats {
 	uint64_t duplicates;     /**< sends dropped as duplicates */
 	uint64_t dropped;        /**< messages discarded by drop-oldest */
 	uint64_t pressure_on, pressure_off; /**< transitions it made */
-	uint64_t reserved[6];
+	/** A consumer of a queue with groups: its group's index + 1, 0 none. */
+	uint32_t group;
+	uint32_t reserved32;
+	uint64_t reserved[5];
 };
 
 /** A queue's figures, from ipcq_stats(). */

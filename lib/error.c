@@ -74,8 +74,11 @@ const char *ipcq_strerror(int err)
 	case EINVAL: return "invalid argument (bad name, configuration, option or handle; "
 			    "ipcq_errdetail() says which)";
 	case ENAMETOOLONG: return "queue name too long";
-	case EEXIST: return "a queue with that name already exists";
-	case ENOENT: return "no such queue (or no such entry: side-ring id, producer name)";
+	case EEXIST: return "a queue (or consumer group) with that name already exists";
+	case ENOENT: return "no such queue (or no such entry: side-ring id, producer name, "
+			    "consumer group)";
+	case ENOTSUP: return "not supported by this queue (consumer groups on a queue made without "
+			     "them, or zero-copy receives in a lossy group)";
 	case ENOSYS: return "not supported by this kernel or machine (NUMA binding)";
 	case ENODEV: return "the queue is not bound to a NUMA node";
 	case EACCES: return "permission denied";
@@ -101,8 +104,9 @@ const char *ipcq_strerror(int err)
 	case EALREADY: return "handle already attached";
 	case EUSERS: return "participant table full";
 	case ENOLCK: return "the kernel refused the liveness lock";
-	case EBUSY: return "busy: the producer name is held by a live process, or (ack mode) the "
-			   "prefetch limit or lease pool is exhausted (ack or nack first)";
+	case EBUSY: return "busy: the producer name is held by a live process, the consumer group "
+			   "has live consumers, or (ack mode) the prefetch limit or lease pool is "
+			   "exhausted (ack or nack first)";
 	case ESTALE: return "not a lease held by this handle (already acked, nacked, or someone else's)";
 	default: return "unknown error";
 	}

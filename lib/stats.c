@@ -185,6 +185,13 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->grace_us = (uint32_t)(q->grace_ns / 1000);
 	info->retry_base_us = (uint32_t)(q->retry_base_ns / 1000);
 	info->retry_max_us = (uint32_t)(q->retry_max_ns / 1000);
+	info->max_groups = q->max_groups;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		uint32_t st;
+		if ((rc = seg_u32(q, &q->groups[g].state, &st)))
+			return rc;
+		info->groups += st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY;
+	}
 	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		uint64_t w;
@@ -244,6 +251,7 @@ static void participant(struct ipcq *q, uint32_t i, const struct ipcq_shm_partic
 	o->flags = p->flags;
 	o->pid = p->pid;
 	o->stream = p->dedup;
+	o->group = p->group <= q->max_groups ? p->group : 0; /* untrusted: bounded */
 	o->alive = p->state == IPCQ_PART_ACTIVE && ipcq__participant_alive(q, i) > 0;
 	memcpy(o->name, p->name, sizeof(o->name));
 	o->name[sizeof(o->name) - 1] = '\0';

@@ -192,6 +192,8 @@ struct ipcq_info {
 	uint32_t delayed;
 	uint32_t retry_base_us;
 	uint32_t retry_max_us;
+	uint32_t max_groups;
+	uint32_t groups;
 };
 
 struct ipcq_participant_stats {
@@ -217,7 +219,9 @@ struct ipcq_participant_stats {
 	uint64_t duplicates;
 	uint64_t dropped;
 	uint64_t pressure_on, pressure_off;
-	uint64_t reserved[6];
+	uint32_t group;
+	uint32_t reserved32;
+	uint64_t reserved[5];
 };
 
 struct ipcq_stats {
