@@ -3,6 +3,7 @@
  * queue after fork(), meet the others at the start (ready), and stay
  * attached at the end until the parent has read the final counters.
  */
+#include <errno.h>
 #include <stdio.h>
 
 #include "demo.h"
@@ -50,7 +51,7 @@ void signal_ready(const struct demo *d)
 
 void wait_all_ready(const struct demo *d)
 {
-	unsigned everyone = d->gateways + d->workers + 1;
+	unsigned everyone = first_children(d);
 	struct timespec ms = { 0, 1000000 };
 
 	while (atomic_load_explicit(&d->sh->ready, memory_order_relaxed) < everyone)
@@ -71,4 +72,25 @@ void linger(const struct demo *d)
 	/* acquire: pairs with the parent's release after its snapshot */
 	while (!atomic_load_explicit(&d->sh->dismissed, memory_order_acquire))
 		nanosleep(&ms, NULL);
+}
+
+/*
+ * A consumer that has every END marker it waits for: count in *@extra
+ * what the queue still gives it (nothing may follow the markers).
+ * Returns 0, or the -errno of a receive that failed.
+ */
+int count_after_end(struct ipcq *q, uint64_t *extra)
+{
+	for (;;) {
+		union { struct order o; struct fill f; } m;
+		int rc = ipcq_recv(q, &m, sizeof(m), NULL, IPCQ_NOWAIT);
+
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			return rc;
+		(*extra)++;
+	}
 }

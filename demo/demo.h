@@ -5,7 +5,8 @@
  * parent's bookkeeping, and the functions each file offers the others.
  *
  * Who does what: main.c (options, the queues, the start), gateway.c,
- * worker.c and sink.c (the three kinds of child), parent.c (forking,
+ * worker.c and sink.c (the pipeline's children), fanout.c (the audit
+ * recorder and the tap, the other groups of the orders queue), parent.c (forking,
  * reaping, the supervision loop, the end of the stream), chaos.c (the
  * scenes the parent stages), report.c (the summary and its checks),
  * message.c and common.c (helpers of every role).
@@ -52,6 +53,19 @@
 #define RELIEF_TIMEOUT_NS 100000000ll
 /* Participant records read by ipcq_stats(): at least max_participants. */
 #define MAX_PARTICIPANTS (MAX_GATEWAYS + MAX_WORKERS + 8u)
+
+/*
+ * Fan-out: the orders queue's consumer groups.  The workers share the
+ * group "workers"; the audit recorder alone reads "audit" (durable: it
+ * holds producers back like the workers); the tap reads "tap" (lossy),
+ * pausing TAP_PAUSE_US after each batch, so that it falls behind on
+ * purpose and is told what it missed.
+ */
+#define GROUP_WORKERS "workers"
+#define GROUP_AUDIT "audit"
+#define GROUP_TAP "tap"
+#define ORDERS_GROUPS 3u
+#define TAP_PAUSE_US 1000u
 
 /* A paced run (--rate, --duration) repeats the ipcq-stat command this often. */
 #define HINT_EVERY_S 10u
@@ -173,6 +187,39 @@ struct worker_stats {
 
 #define NO_SLOT UINT32_MAX
 
+/*
+ * The audit recorder: the group "audit" of the orders queue, one fast-mode
+ * consumer, must see every order the gateways had accepted exactly once,
+ * each gateway's in its order sequence, and one END per worker position.
+ */
+struct audit_stats {
+	_Alignas(128) _Atomic uint64_t received; /* messages, END markers included */
+	uint64_t orders;            /* orders in sequence (the expected next one) */
+	uint64_t duplicates;        /* a gateway's sequence at or below the last one */
+	uint64_t gaps;              /* ... past the next one: orders skipped */
+	uint64_t missing;           /* orders never seen, counted at the end */
+	uint64_t poison;            /* the poison order: once, it crashes nobody here */
+	uint64_t redelivered;       /* IPCQ_MSG_REDELIVERED: never, in a group of one */
+	uint64_t bad_message, bad_checksum, bad_stream;
+	uint64_t ends, dup_ends, extra_after_end;
+	uint32_t done;
+};
+
+/*
+ * The tap: the lossy group "tap", read slowly.  What it got and what it
+ * was told it missed (msginfo.gap) must add up to what the queue took.
+ */
+struct tap_stats {
+	_Alignas(128) _Atomic uint64_t delivered; /* messages, END markers included */
+	uint64_t missed;            /* sum of msginfo.gap */
+	uint64_t gap_events;        /* receives flagged IPCQ_MSG_GAP */
+	uint64_t bad_gap;           /* the flag without a count, or a count without it */
+	uint64_t bad_message, bad_checksum;
+	uint64_t out_of_order;      /* a gateway's sequence not above the last one it got */
+	uint64_t ends;
+	uint32_t done;
+};
+
 struct sink_stats {
 	_Alignas(128) _Atomic uint64_t received; /* fills, duplicates included */
 	_Atomic uint64_t distinct;  /* order ids seen */
@@ -238,6 +285,8 @@ struct shared {
 	struct gateway_stats gw[MAX_GATEWAYS];
 	struct worker_stats wk[MAX_SLOTS];
 	struct sink_stats sink;
+	struct audit_stats audit;
+	struct tap_stats tap;
 };
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
@@ -259,6 +308,7 @@ struct demo {
 	 */
 	double ns_per_order;
 	bool kill_scene, poison_scene, restart_scene, pressure_scene;
+	bool fanout;         /* the audit and tap groups (-F: workers alone, no groups) */
 	uint64_t kill_at;    /* fills sent that start the kill scene */
 	uint64_t poison_id;  /* the poison order, if poison_scene */
 	uint32_t high_watermark, low_watermark; /* of the orders queue, if pressure_scene */
@@ -349,19 +399,29 @@ int open_attach(const char *qname, unsigned roles, struct ipcq_attach_opts *opts
 /* Announce this child attached; wait until every first child has. */
 void signal_ready(const struct demo *d);
 void wait_all_ready(const struct demo *d);
+/* After the last END marker: count what still comes (see common.c). */
+int count_after_end(struct ipcq *q, uint64_t *extra);
 /* Stay attached until the parent has taken the final snapshot. */
 void linger(const struct demo *d);
 
-/* The three kinds of child; each returns its exit status. */
+/* The kinds of child; each returns its exit status. */
 int run_gateway(const struct demo *d, unsigned g, bool restarted); /* gateway.c */
 int run_worker(const struct demo *d, unsigned slot);               /* worker.c */
 int run_sink(const struct demo *d);                                /* sink.c */
+int run_audit(const struct demo *d);                               /* fanout.c */
+int run_tap(const struct demo *d);                                 /* fanout.c */
+
+/* The first children, whom the gateways wait for before the first order. */
+static inline unsigned first_children(const struct demo *d)
+{
+	return d->gateways + d->workers + 1 + (d->fanout ? 2u : 0u);
+}
 
 /* ------------------------------------------------------------------ */
 /* The parent                                                          */
 /* ------------------------------------------------------------------ */
 
-enum role { ROLE_GATEWAY, ROLE_WORKER, ROLE_SINK };
+enum role { ROLE_GATEWAY, ROLE_WORKER, ROLE_SINK, ROLE_AUDIT, ROLE_TAP };
 
 struct child {
 	pid_t pid;
@@ -437,6 +497,8 @@ struct parent {
 	bool snapshot_taken;         /* the final ipcq_stats() of both queues */
 	struct final_stats final_orders, final_fills;
 	struct departed gone_orders, gone_fills;
+	int ngroups;                 /* ipcq_group_list() of the orders queue, at the snapshot */
+	struct ipcq_group_info groups[ORDERS_GROUPS];
 	struct ipcq_participant_stats scratch[MAX_PARTICIPANTS];
 	bool kill_sent;
 	struct death kill;           /* the kill scene, once kill.pid != 0 */

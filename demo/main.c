@@ -12,9 +12,19 @@
  *   | gateway 0 |--+                +->| worker 0 |--+
  *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
  *        ...       +-->| orders |---+->| worker 1 |--+-->| fills  |-->| sink |
- *   +-----------+  |   +--------+   |  +----------+  |   +--------+   +------+
- *   | gateway G |--+   ack mode     +->| worker W |--+
- *   +-----------+                      +----------+
+ *   +-----------+  |   +---+----+   |  +----------+  |   +--------+   +------+
+ *   | gateway G |--+       |        +->| worker W |--+
+ *   +-----------+          |           +----------+   group "workers" (ack mode)
+ *                          |           +-------+
+ *                          +---------->| audit |      group "audit" (durable)
+ *                          |           +-------+
+ *                          |           +-----+
+ *                          +---------->| tap |        group "tap" (lossy, slow)
+ *                                      +-----+
+ *
+ *   The orders queue fans out (consumer groups, fanout.c): every group
+ *   receives every order, and the consumers of one group share its
+ *   orders.  -F turns it off: no groups, the workers alone.
  *
  *   gateway  makes orders (id, client, side, price, quantity, checksum) and
  *            sends them to "demo.orders.<pid>" as the named producer
@@ -28,6 +38,10 @@
  *            acknowledges the order;
  *   sink     takes every fill and verifies the whole run (see "What is
  *            verified" in report.c);
+ *   audit    records every order the gateways sent, from its own durable
+ *            group: each exactly once, in each gateway's sequence;
+ *   tap      a deliberately slow monitor in a lossy group: it never holds
+ *            the gateways back, and counts what it missed;
  *   parent   creates both queues, forks everyone, stages the scenes,
  *            restarts crashed workers and killed gateways, decides the end
  *            of the stream, prints progress from ipcq_info() once a second,
@@ -35,7 +49,7 @@
  *            unlinks the queues (not with -k).
  *
  * Where the rest lives: gateway.c, worker.c (ack mode and why the sink
- * must be idempotent), sink.c; parent.c (the end of the stream,
+ * must be idempotent), sink.c, fanout.c (the audit and the tap); parent.c (the end of the stream,
  * monitoring, robustness); chaos.c (the scenes); report.c (what is
  * verified); demo.h (the messages and the shared statistics).
  *
@@ -47,7 +61,7 @@
  * queues for inspection afterwards.
  *
  * Usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]
- *                  [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]
+ *                  [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-F] [-k] [-q]
  *                  [--duration SECONDS] [--rate ORDERS_PER_SECOND] [--keep]
  */
 #include <errno.h>
@@ -87,7 +101,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ipcq-demo [-n ORDERS] [-w WORKERS] [-g GATEWAYS] [-c CAPACITY]\n"
-		"                 [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-k] [-q]\n"
+		"                 [-t STALL_SECONDS] [-K] [-P] [-D] [-B] [-F] [-k] [-q]\n"
 		"                 [--duration SECONDS] [--rate ORDERS_PER_SECOND] [--keep]\n"
 		"  -n  orders to send (default 3000000, at most %llu)\n"
 		"  -w  worker processes (default 3, at most %u)\n"
@@ -99,6 +113,8 @@ static void usage(FILE *f)
 		"  -D  no restart scene (each gateway SIGKILLed mid-run, restarted, replaying\n"
 		"      its last %u orders, which the queue drops as duplicates)\n"
 		"  -B  no pressure scene (watermarks on the orders queue, a slow worker phase)\n"
+		"  -F  no fan-out: no consumer groups on the orders queue, no audit recorder\n"
+		"      (group \"audit\") and no tap (lossy group \"tap\") beside the workers\n"
 		"  -k, --keep  keep the queues at the end for inspection (print their names,\n"
 		"      no unlink)\n"
 		"  -q  quiet: no progress lines, only the summary\n"
@@ -127,12 +143,24 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* Add group @name to the orders queue; says what failed. */
+static int create_group(struct ipcq *q, const char *name, uint32_t flags)
+{
+	int rc = ipcq_group_create(q, name, flags);
+
+	if (rc < 0)
+		fprintf(stderr, "ipcq-demo: ipcq_group_create(%s): %s\n", name,
+			ipcq_strerror(rc));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct demo d = { .orders = 3000000, .workers = 3, .gateways = 1,
 			  .capacity = 4096, .stall_s = 10,
 			  .kill_scene = true, .poison_scene = true,
-			  .restart_scene = true, .pressure_scene = true };
+			  .restart_scene = true, .pressure_scene = true,
+			  .fanout = true };
 	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
 	struct ipcq *fq = NULL;
 	struct parent *p = NULL;
@@ -141,7 +169,7 @@ int main(int argc, char **argv)
 	bool orders_given = false;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "n:w:g:c:t:KPDBkqh", long_opts,
+	while ((opt = getopt_long(argc, argv, "n:w:g:c:t:KPDBFkqh", long_opts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'n':
@@ -189,6 +217,9 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			d.pressure_scene = false;
+			break;
+		case 'F':
+			d.fanout = false;
 			break;
 		case 'k':
 			d.keep = true;
@@ -269,12 +300,18 @@ int main(int argc, char **argv)
 		cfg.high_watermark = d.high_watermark;
 		cfg.low_watermark = d.low_watermark;
 	}
+	cfg.max_groups = d.fanout ? ORDERS_GROUPS : 0;
 	rc = ipcq_create(d.orders_name, &cfg, &p->oq);
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-demo: ipcq_create(%s): %s\n", d.orders_name,
 			ipcq_strerror(rc));
 		goto out;
 	}
+	/* The groups, before anyone sends: each receives every order. */
+	if (d.fanout && (create_group(p->oq, GROUP_WORKERS, 0) < 0 ||
+			 create_group(p->oq, GROUP_AUDIT, 0) < 0 ||
+			 create_group(p->oq, GROUP_TAP, IPCQ_GROUP_LOSSY) < 0))
+		goto out;
 	/* The parent sends the END markers: it is a producer of orders too. */
 	struct ipcq_attach_opts popts = IPCQ_ATTACH_OPTS_INIT;
 
@@ -288,6 +325,7 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = sizeof(struct fill);
 	cfg.lease_capacity = 0; /* the sink consumes fills in the fast mode */
 	cfg.high_watermark = cfg.low_watermark = 0; /* nobody waits on fills */
+	cfg.max_groups = 0; /* one sink: a work queue */
 	rc = ipcq_create(d.fills_name, &cfg, &fq);
 	p->fq = fq;
 	if (rc < 0) {
@@ -311,6 +349,10 @@ int main(int argc, char **argv)
 			printf("  restart scene: every gateway is SIGKILLed past %u%% of its orders and restarted under its name;\n"
 			       "                 the new one replays its last %u orders, which the queue must drop as duplicates\n",
 			       RESTART_AT_PERCENT, REPLAY_ORDERS);
+		if (d.fanout)
+			printf("  fan-out: the orders queue's groups \"%s\" (the workers), \"%s\" (an audit recorder,\n"
+			       "           durable) and \"%s\" (a monitor pausing %u us a batch, lossy)\n",
+			       GROUP_WORKERS, GROUP_AUDIT, GROUP_TAP, TAP_PAUSE_US);
 		if (d.pressure_scene)
 			printf("  pressure scene: watermarks %u/%u on the orders queue; workers held after gateway 0\n"
 			       "                 has sent %u%% of its orders, until a gateway has to wait for relief\n",
@@ -337,6 +379,10 @@ int main(int argc, char **argv)
 		if (start_worker(&d, p, w, w, NO_SLOT) < 0)
 			goto fork_failed;
 	}
+	if (d.fanout &&
+	    (start_child(&d, p, (struct child){ .role = ROLE_AUDIT }) < 0 ||
+	     start_child(&d, p, (struct child){ .role = ROLE_TAP }) < 0))
+		goto fork_failed;
 	for (unsigned g = 0; g < d.gateways; g++) {
 		if (start_gateway(&d, p, g, false) < 0)
 			goto fork_failed;

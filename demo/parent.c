@@ -1,6 +1,6 @@
 /*
  * parent.c - the parent's children and its supervision loop: fork the
- * gateways, workers and sink, reap them (a death is judged in chaos.c),
+ * gateways, workers, sink, audit recorder and tap, reap them (a death is judged in chaos.c),
  * drive the scenes, print progress once a second, give up on a stall,
  * decide the end of the stream and take the final snapshot.
  *
@@ -12,17 +12,21 @@
  * crashes cannot undo: every gateway has sent everything, the sink has a
  * fill for every order id but the poison one, the poison order is in the
  * side ring, and the orders queue holds nothing (depth 0, no lease held,
- * none waiting to be redelivered; from here on nobody crashes by design).
- * Then it sends one END marker per worker position; each worker forwards
- * an END to the sink and only then acks its marker (had it died before
- * the forward, its marker would go to another worker), and exits.  The
- * sink stops when it has an END from every position.
+ * none waiting to be redelivered; from here on nobody crashes by design;
+ * with fan-out the depth is the slowest durable group's, so the audit
+ * recorder has every order too).  Then it sends one END marker per worker
+ * position; each worker forwards an END to the sink and only then acks its
+ * marker (had it died before the forward, its marker would go to another
+ * worker), and exits.  The sink stops when it has an END from every
+ * position.  Every group receives the markers: the audit recorder and the
+ * tap stop at them too.
  *
  * Monitoring: the demo prints the ipcq-stat command that watches it live
  * (the tool built next to the demo, found through /proc/self/exe).  At
  * the end every child stays attached until the parent has read both
- * queues with ipcq_stats(), so the summary shows each queue's final
- * counters and its participants; those that died during the run are read
+ * queues with ipcq_stats() and the orders queue's groups with
+ * ipcq_group_list(), so the summary shows each queue's final counters,
+ * its participants and each group's figures; those that died during the run are read
  * when the parent reaps them, before anyone can reuse their entries.
  *
  * Robustness: children get SIGKILL if the parent dies (PR_SET_PDEATHSIG);
@@ -41,12 +45,12 @@
 
 const char *child_name(const struct child *c, char *buf, size_t len)
 {
-	static const char *const names[] = { "gateway", "worker", "sink" };
+	static const char *const names[] = { "gateway", "worker", "sink", "audit", "tap" };
 
-	if (c->role == ROLE_SINK)
-		snprintf(buf, len, "sink");
-	else
+	if (c->role == ROLE_GATEWAY || c->role == ROLE_WORKER)
 		snprintf(buf, len, "%s %u", names[c->role], c->index);
+	else
+		snprintf(buf, len, "%s", names[c->role]);
 	return buf;
 }
 
@@ -74,6 +78,12 @@ pid_t spawn(const struct demo *d, struct child *c)
 		break;
 	case ROLE_WORKER:
 		rc = run_worker(d, c->index);
+		break;
+	case ROLE_AUDIT:
+		rc = run_audit(d);
+		break;
+	case ROLE_TAP:
+		rc = run_tap(d);
 		break;
 	default:
 		rc = run_sink(d);
@@ -186,6 +196,7 @@ static void snapshot_step(const struct demo *d, struct parent *p, struct ipcq *f
 	p->final_fills.st.size = sizeof(p->final_fills.st);
 	p->final_fills.rc = ipcq_stats(fq, &p->final_fills.st,
 				       p->final_fills.parts, MAX_PARTICIPANTS);
+	p->ngroups = ipcq_group_list(p->oq, p->groups, ORDERS_GROUPS);
 	p->snapshot_taken = true;
 	/* pairs with the children's acquire in linger() */
 	atomic_store_explicit(&d->sh->dismissed, 1, memory_order_release);
@@ -230,7 +241,7 @@ static bool end_step(const struct demo *d, struct parent *p)
 }
 
 struct snapshot {
-	uint64_t ready, sent, processed, received;
+	uint64_t ready, sent, processed, received, audited, tapped;
 	struct ipcq_info oi, fi;
 };
 
@@ -244,6 +255,8 @@ static void take_snapshot(const struct demo *d, struct ipcq *oq,
 	for (unsigned w = 0; w < MAX_SLOTS; w++)
 		s->processed += count_get(&d->sh->wk[w].processed);
 	s->received = count_get(&d->sh->sink.received);
+	s->audited = count_get(&d->sh->audit.received);
+	s->tapped = count_get(&d->sh->tap.delivered);
 	s->oi.size = sizeof(s->oi);
 	s->fi.size = sizeof(s->fi);
 	ipcq_info(oq, &s->oi);
@@ -254,17 +267,22 @@ static bool same_progress(const struct snapshot *a, const struct snapshot *b)
 {
 	/* Children still attaching (slow under sanitizers) count as moving. */
 	return a->ready == b->ready && a->sent == b->sent && a->processed == b->processed &&
-	       a->received == b->received &&
+	       a->received == b->received && a->audited == b->audited &&
+	       a->tapped == b->tapped &&
 	       a->oi.enqueued == b->oi.enqueued && a->oi.dequeued == b->oi.dequeued &&
 	       a->fi.enqueued == b->fi.enqueued && a->fi.dequeued == b->fi.dequeued;
 }
 
-static void print_progress(double t, const struct snapshot *s, uint64_t rate)
+static void print_progress(const struct demo *d, double t, const struct snapshot *s,
+			   uint64_t rate)
 {
 	printf("  %5.2fs  sent %10" PRIu64 "  orders depth %6" PRIu64
 	       " leased %4u  fills depth %6" PRIu64 "  received %10" PRIu64
-	       "  (%" PRIu64 "/s)\n",
+	       "  (%" PRIu64 "/s)",
 	       t, s->sent, s->oi.depth, s->oi.leased, s->fi.depth, s->received, rate);
+	if (d->fanout)
+		printf("  audit %10" PRIu64 "  tap %8" PRIu64, s->audited, s->tapped);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -314,7 +332,7 @@ bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 			continue;
 		take_snapshot(d, p->oq, fq, &cur);
 		if (!d->quiet)
-			print_progress((double)(now - p->start_ns) / 1e9, &cur,
+			print_progress(d, (double)(now - p->start_ns) / 1e9, &cur,
 				       (cur.received - last.received) * 1000000000ull /
 				       (now - last_print));
 		/* A paced run is long: say again, now and then, how to watch it. */
@@ -334,6 +352,7 @@ bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 				"  fills:  enqueued %" PRIu64 " dequeued %" PRIu64 " depth %" PRIu64 " participants %u\n"
 				"  gateways sent %" PRIu64 ", workers processed %" PRIu64 ", sink received %" PRIu64
 				" fills for %" PRIu64 " of %" PRIu64 " order ids\n"
+				"  audit received %" PRIu64 ", tap received %" PRIu64 "\n"
 				"  poison crashes %u, side ring depth %u, END markers sent %u\n",
 				d->stall_s, p->running,
 				cur.oi.enqueued, cur.oi.dequeued, cur.oi.depth, cur.oi.leased,
@@ -341,7 +360,8 @@ bool supervise(const struct demo *d, struct parent *p, struct ipcq *fq)
 				cur.fi.enqueued, cur.fi.dequeued, cur.fi.depth, cur.fi.participants,
 				cur.sent, cur.processed, cur.received,
 				count_get(&d->sh->sink.distinct),
-				d->orders - (d->poison_scene ? 1 : 0), p->ncrashes,
+				d->orders - (d->poison_scene ? 1 : 0), cur.audited, cur.tapped,
+				p->ncrashes,
 				cur.oi.side_depth, p->ends_sent);
 			for (unsigned i = 0; i < p->nkids; i++) {
 				char name[32];

@@ -32,7 +32,15 @@
  *  - the pressure scene: the slow phase made a gateway wait for relief,
  *    and no send failed;
  *  - end of stream: one END per position, nothing in the fills queue
- *    after them, and nothing in the orders queue.
+ *    after them, and nothing in the orders queue;
+ *  - fan-out (not with -F): the orders queue has its three groups, each
+ *    at the end of the stream; the audit recorder got every order
+ *    exactly once, in each gateway's sequence, the poison order once,
+ *    nothing redelivered, every END and nothing after them; the tap's
+ *    orders were intact and in each gateway's order, and what it got
+ *    plus what it was told it missed is every message the queue took,
+ *    its missed count the group's own dropped count; the poison order
+ *    went to the side ring from the workers' group.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -73,14 +81,27 @@ static const char *reason_name(uint32_t reason)
 	}
 }
 
+/* Group @name of the orders queue as the final snapshot saw it, or NULL. */
+static const struct ipcq_group_info *find_group(const struct parent *p, const char *name)
+{
+	for (int i = 0; i < p->ngroups && i < (int)ORDERS_GROUPS; i++)
+		if (strcmp(p->groups[i].name, name) == 0)
+			return &p->groups[i];
+	return NULL;
+}
+
 /*
  * List the poison side ring of the orders queue and check it: with the
  * poison scene it must hold exactly the poison order, quarantined because
- * its consumers crashed; without it, nothing.  Returns true if so.
+ * its consumers crashed (from the workers' group, with fan-out); without
+ * it, nothing.  Returns true if so.
  */
-static bool report_side_ring(const struct demo *d, struct ipcq *oq,
-			     unsigned crashes)
+static bool report_side_ring(const struct demo *d, const struct parent *p,
+			     struct ipcq *oq, unsigned crashes)
 {
+	const struct ipcq_group_info *wg = find_group(p, GROUP_WORKERS);
+	/* the group it was taken from, index + 1; 0 without groups */
+	uint32_t group = !d->fanout ? 0 : wg ? wg->index + 1 : UINT32_MAX;
 	struct ipcq_poison list[8];
 	unsigned expected = d->poison_scene ? 1 : 0, good = 0;
 	int n = ipcq_poison_list(oq, 0, list, 8);
@@ -107,13 +128,13 @@ static bool report_side_ring(const struct demo *d, struct ipcq *oq,
 		     o.type == MSG_ORDER && is_poison(d, o.order_id) &&
 		     e->reason == IPCQ_REASON_CONSUMER_CRASHED &&
 		     e->deliveries == MAX_DELIVERIES && crashes == e->deliveries &&
-		     e->seq == o.order_id / d->gateways + 1;
+		     e->seq == o.order_id / d->gateways + 1 && e->group == group;
 		if (ok)
 			good++;
 		printf("    id %" PRIu64 "  reason %s  deliveries %u  producer %u  seq %" PRIu64
-		       "  last consumer pid %u  order id %" PRIu64 "%s  %s\n",
+		       "  group %u  last consumer pid %u  order id %" PRIu64 "%s  %s\n",
 		       e->id, reason_name(e->reason), e->deliveries, e->producer,
-		       e->seq, e->last_consumer_pid,
+		       e->seq, e->group, e->last_consumer_pid,
 		       (size_t)len == sizeof(o) ? o.order_id : UINT64_MAX,
 		       (size_t)len == sizeof(o) && (o.flags & ORDER_POISON) ? " (the poison)" : "",
 		       ok ? "ok" : "UNEXPECTED");
@@ -293,6 +314,80 @@ static bool report_pressure(const struct demo *d, const struct parent *p)
 	return ok;
 }
 
+/*
+ * Fan-out: the orders queue's groups as the final snapshot saw them, the
+ * audit recorder's count (every order once, in sequence) and the tap's
+ * (delivered + missed = what the queue took).  Returns true if all holds
+ * (or fan-out is off).
+ */
+static bool report_fanout(const struct demo *d, const struct parent *p)
+{
+	const struct audit_stats *a = &d->sh->audit;
+	const struct tap_stats *t = &d->sh->tap;
+	const struct ipcq_group_info *wg = find_group(p, GROUP_WORKERS);
+	const struct ipcq_group_info *ag = find_group(p, GROUP_AUDIT);
+	const struct ipcq_group_info *tg = find_group(p, GROUP_TAP);
+	uint64_t took = p->final_orders.rc >= 0 ? p->final_orders.st.info.enqueued : 0;
+	uint64_t delivered = count_get((_Atomic uint64_t *)&t->delivered);
+	bool groups_ok, audit_ok, tap_ok;
+
+	if (!d->fanout) {
+		printf("  fan-out            off (-F): no groups on the orders queue\n");
+		return true;
+	}
+	if (!p->snapshot_taken || p->final_orders.rc < 0) {
+		printf("  fan-out            FAILED: no final snapshot of the groups\n");
+		return false;
+	}
+	/* Every group at the end of the stream; the lossy one dropped what
+	 * its reader was told it missed, and holds nothing. */
+	groups_ok = p->ngroups == (int)ORDERS_GROUPS && wg && ag && tg &&
+		    !(wg->flags & IPCQ_GROUP_LOSSY) && !(ag->flags & IPCQ_GROUP_LOSSY) &&
+		    (tg->flags & IPCQ_GROUP_LOSSY) && tg->holding == 0;
+	for (int i = 0; groups_ok && i < p->ngroups; i++)
+		groups_ok = p->groups[i].position == took && p->groups[i].lag == 0 &&
+			    p->groups[i].start == 0;
+	printf("  fan-out            %s: %d group(s) on the orders queue (ipcq_group_list, at the end), %" PRIu64
+	       " messages taken:\n", groups_ok ? "ok" : "FAILED", p->ngroups, took);
+	printf("      %-9s %-8s %7s %5s %10s %10s %6s %10s\n", "group", "kind", "members", "dead",
+	       "start", "position", "lag", "dropped");
+	for (int i = 0; i < p->ngroups && i < (int)ORDERS_GROUPS; i++) {
+		const struct ipcq_group_info *g = &p->groups[i];
+
+		printf("      %-9s %-8s %7u %5u %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %10" PRIu64 "\n",
+		       g->name, g->flags & IPCQ_GROUP_LOSSY ? "lossy" : "durable", g->members,
+		       g->dead, g->start, g->position, g->lag, g->dropped);
+	}
+
+	audit_ok = a->done && a->orders == d->orders && a->duplicates == 0 && a->gaps == 0 &&
+		   a->missing == 0 && a->poison == (d->poison_scene ? 1u : 0u) &&
+		   a->redelivered == 0 && a->bad_message == 0 && a->bad_checksum == 0 &&
+		   a->bad_stream == 0 && a->ends == d->workers && a->dup_ends == 0 &&
+		   a->extra_after_end == 0;
+	printf("  audit group        %s: %" PRIu64 " of %" PRIu64 " orders, each once in its gateway's sequence: %" PRIu64
+	       " duplicates, %" PRIu64 " skipped, %" PRIu64 " missing;\n"
+	       "                     the poison order %" PRIu64 " time(s), %" PRIu64 " redelivered, %" PRIu64
+	       " malformed, %" PRIu64 " bad checksums, %" PRIu64 " wrong stream sequences;\n"
+	       "                     %" PRIu64 "/%u END markers (%" PRIu64 " repeated), %" PRIu64
+	       " messages after them\n",
+	       audit_ok ? "ok" : "FAILED", a->orders, d->orders, a->duplicates, a->gaps, a->missing,
+	       a->poison, a->redelivered, a->bad_message, a->bad_checksum, a->bad_stream,
+	       a->ends, d->workers, a->dup_ends, a->extra_after_end);
+
+	tap_ok = t->done && delivered + t->missed == took && tg && tg->dropped == t->missed &&
+		 t->bad_gap == 0 && t->bad_message == 0 && t->bad_checksum == 0 &&
+		 t->out_of_order == 0 && t->ends == d->workers;
+	printf("  tap group          %s: delivered %" PRIu64 " + missed %" PRIu64 " (in %" PRIu64
+	       " gaps) = %" PRIu64 " of the %" PRIu64 " messages taken;\n"
+	       "                     the group's dropped count %" PRIu64 "; %" PRIu64 " malformed, %" PRIu64
+	       " bad checksums, %" PRIu64 " out of order, %" PRIu64 " wrong gap flags, %" PRIu64
+	       "/%u END markers\n",
+	       tap_ok ? "ok" : "FAILED", delivered, t->missed, t->gap_events, delivered + t->missed,
+	       took, tg ? tg->dropped : 0, t->bad_message, t->bad_checksum, t->out_of_order,
+	       t->bad_gap, t->ends, d->workers);
+	return groups_ok && audit_ok && tap_ok;
+}
+
 static const char *roles_name(const struct ipcq_participant_stats *ps)
 {
 	bool prod = ps->roles & IPCQ_ROLE_PRODUCER, cons = ps->roles & IPCQ_ROLE_CONSUMER;
@@ -372,7 +467,7 @@ bool report(const struct demo *d, const struct parent *p,
 	uint64_t w_bad = 0, w_order = 0, w_msg = 0, w_flags = 0, w_ends = 0;
 	uint64_t expected = d->orders - (d->poison_scene ? 1 : 0);
 	bool once, intact, ordered, ended, counts, kill_ok, poison_ok, side_ok;
-	bool drained, restart_ok, pressure_ok, ok;
+	bool drained, restart_ok, pressure_ok, fanout_ok, ok;
 	struct ipcq_info oi = { .size = sizeof(oi) };
 	double secs;
 
@@ -493,9 +588,10 @@ bool report(const struct demo *d, const struct parent *p,
 			}
 		}
 	}
-	side_ok = report_side_ring(d, oq, p->ncrashes);
+	side_ok = report_side_ring(d, p, oq, p->ncrashes);
 	restart_ok = report_restart(d, p);
 	pressure_ok = report_pressure(d, p);
+	fanout_ok = report_fanout(d, p);
 
 	counts = sent == d->orders && processed == received &&
 		 received == distinct + s->dup_flagged + s->dup_unflagged;
@@ -543,7 +639,7 @@ bool report(const struct demo *d, const struct parent *p,
 	}
 
 	ok = children_ok && counts && once && intact && ordered && ended && drained &&
-	     kill_ok && poison_ok && side_ok && restart_ok && pressure_ok &&
+	     kill_ok && poison_ok && side_ok && restart_ok && pressure_ok && fanout_ok &&
 	     p->snapshot_taken;
 	printf("RESULT: %s\n", ok ? "PASS" : "FAIL");
 	return ok;

@@ -163,19 +163,10 @@ int run_sink(const struct demo *d)
 	}
 
 	/* Every worker sent its END last: nothing may follow them. */
-	for (;;) {
-		struct fill extra;
-
-		rc = ipcq_recv(q, &extra, sizeof(extra), NULL, IPCQ_NOWAIT);
-		if (rc == -EAGAIN)
-			break;
-		if (rc == -EINTR)
-			continue;
-		if (rc < 0) {
-			what = "ipcq_recv(fills, after the end)";
-			goto fail;
-		}
-		st->extra_after_end++;
+	rc = count_after_end(q, &st->extra_after_end);
+	if (rc < 0) {
+		what = "ipcq_recv(fills, after the end)";
+		goto fail;
 	}
 
 	for (uint64_t id = 0; id < d->orders; id++)

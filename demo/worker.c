@@ -217,9 +217,11 @@ int run_worker(const struct demo *d, unsigned slot)
 	int rc = 0;
 
 	snprintf(who, sizeof(who), "worker-%u", slot);
-	/* Ack mode: every order stays leased to us until we ack it. */
+	/* Ack mode: every order stays leased to us until we ack it.  With
+	 * fan-out the workers share the group "workers" (fanout.c). */
 	ack.flags = IPCQ_ATTACH_ACK;
 	ack.prefetch = PREFETCH;
+	ack.group = d->fanout ? GROUP_WORKERS : NULL;
 	if (open_attach(d->orders_name, IPCQ_ROLE_CONSUMER, &ack, who, &wk.orders) < 0)
 		return 1;
 	if (open_attach(d->fills_name, IPCQ_ROLE_PRODUCER, NULL, who, &wk.fills) < 0) {
