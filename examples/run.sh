@@ -139,5 +139,20 @@ check mon '[ $rp = 0 ] && [ $ri = 0 ] && [ $rw = 0 ] && [ $rb = 0 ] && [ $rc = 0
 	'has mon.busy "consumer +consumer .* alive"' \
 	'has mon.consumer "received 500 messages"' 'gone $q'
 
+# 8. Fan-out: a producer and two groups, "billing" (two consumers, each
+#    message to one of them once) and "dashboard" (lossy, slow: what it got
+#    plus what it was told it missed is every message, and its group's
+#    dropped count says the same).
+q=$tag.prices
+run fan fanout "$q" 100000; rc=$?
+missed() { sed -n 's/.*dashboard received .* missed \([0-9]*\) in .*/\1/p' "$log/fan"; }
+dropped() { sed -n 's/.*group dashboard (lossy): .* dropped \([0-9]*\)$/\1/p' "$log/fan"; }
+check fan '[ $rc = 0 ]' 'has fan "sent 100000 messages to 2 groups"' \
+	'[ $(grep -c "billing-[12] received [0-9]* messages, in order" $log/fan) = 2 ]' \
+	'[ $(sum fan "billing-[12] received" 4) = 100000 ]' \
+	'has fan "group billing \(durable\): position 100002, lag 0, dropped 0"' \
+	'has fan "dashboard received [0-9]+ messages, missed [0-9]+ in [0-9]+ gaps: 100000 in all"' \
+	'[ -n "$(missed)" ] && [ "$(missed)" = "$(dropped)" ]' 'gone $q'
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
