@@ -20,9 +20,23 @@
  *    by the group.  Whoever advances it scans the group words from it and
  *    moves it by CAS over released positions only (advance_tail): a
  *    consumer after its release, a producer that finds the ring full.
- *    A producer claims p only when p < tail[g] + CAP for every durable
- *    group (so it never reads a line a consumer writes unless the ring
- *    looks full).
+ *  - The floor word holds (position, generation) in one word: the minimum
+ *    of the durable groups' tails as of that generation; its position only
+ *    moves forward.  A producer claims p only when p < FPOS(floor) + CAP
+ *    (one load), so it never reads a line a consumer writes unless the
+ *    ring looks full.  Then it runs advance_floor: it loads the floor,
+ *    then for each present durable group advances and loads its tail, and
+ *    CASes the floor from the word it loaded to the minimum (the same
+ *    generation).  Consumers never write the floor.
+ *  - A durable group is created during traffic (LATE_B, the creator): it
+ *    loads the floor, picks its start S (OLDEST: the floor's position, the
+ *    oldest message still in the ring; else enq, the newest), initialises
+ *    the group's tail, cursor and words at S, stores present = 1, and CASes
+ *    the floor from the word it loaded to the same position with the
+ *    generation raised.  If that CAS fails (a producer moved the floor,
+ *    perhaps with a minimum taken before the group was present), it
+ *    stores present = 0 and starts again.  A producer's floor CAS that
+ *    began before present = 1 was visible fails on the generation.
  *  - Before it writes a slot a producer marks it (G0: slot word = p), so
  *    that a lossy group's reader, which reads without owning (copy, then
  *    check the slot word again), sees the word change.
@@ -32,9 +46,11 @@
  *
  * Participants: producer P (entry 0, NM messages); consumers A1, A2 of
  * durable group 0 (entries 1, 2); consumers B1, B2 of durable group 1
- * (entries 3, 4); consumer L of lossy group 2 (entry 5).  Every durable
- * consumer runs recovery passes (adopting for its own group) when nothing
- * else can move (timeout) and, RPASSES times, at any moment.
+ * (entries 3, 4); consumer L of lossy group 2 (entry 5); under LATE_B the
+ * creator of group 1 (entry 6), and B1, B2 join the group once its
+ * creation completed.  Every durable consumer runs recovery passes
+ * (adopting for its own group) when nothing else can move (timeout) and,
+ * RPASSES times, at any moment.
  *
  * Old rules, each shown to fail (model/run.sh groups-old-tail,
  * groups-old-mark):
@@ -45,6 +61,15 @@
  *   OLD_MARK  the producer writes the payload without marking the slot
  *             first (no G0): a lossy reader takes the new lap's payload
  *             for the old lap's message.
+ *   OLD_NOGEN   (LATE_B) the creator stores present = 1 and does not CAS
+ *             the floor, and advance_floor's CAS compares the position
+ *             only: a producer that took the minimum before the group was
+ *             present moves the floor past S.
+ *   OLD_NORETRY (LATE_B) the creator keeps its S when its floor CAS fails.
+ *   OLD_SAMEGEN (LATE_B) the creator's CAS checks that the floor did not
+ *             change but does not raise the generation: a producer's CAS
+ *             from the word it loaded before the group was present still
+ *             succeeds after the creation.
  */
 
 /* ---- configuration ----------------------------------------------------- */
@@ -76,14 +101,21 @@
 #ifndef RPASSES
 #define RPASSES 1       /* passes a consumer may run at any moment */
 #endif
+#ifndef LATE_B
+#define LATE_B 0        /* group 1 is created by the creator during traffic */
+#endif
+#ifndef OLDEST
+#define OLDEST 0        /* the created group starts at the floor, else at enq */
+#endif
 
-#define NE 6
+#define NE 7
 #define E_P 0
 #define E_A1 1
 #define E_A2 2
 #define E_B1 3
 #define E_B2 4
 #define E_L 5
+#define E_C 6
 #define NGD 2           /* durable groups 0 and 1 */
 #define G_L 2           /* the lossy group */
 #define NP (NM + CAP + 1)
@@ -98,6 +130,12 @@
 #define GPOS(w)         ((w) / 32)
 #define GTAG(w)         (((w) / 4) % 8)
 #define GCNT(w)         ((w) % 4)
+/* floor word: position, generation */
+#define FW(p, gen)      ((p) * 4 + (gen))
+#define FPOS(w)         ((w) / 4)
+#define FGEN(w)         ((w) % 4)
+/* the first position >= S that maps to slot s */
+#define FIRST_AT(S, s)  ((S) + ((s) + CAP - (S) % CAP) % CAP)
 
 #define IDLE 0
 #define BUSY 1
@@ -110,7 +148,8 @@ byte enq;                       /* producers' cursor */
 byte deq[3];                    /* each group's cursor */
 byte tail[NGD];                 /* each durable group's released frontier */
 short gw[NGD * CAP];            /* group words, gw[g * CAP + s] */
-bit present[3];                 /* the group exists (has consumers) */
+bit present[3];                 /* the group exists */
+byte floor;                     /* FW(min of the durable tails, generation) */
 
 bit alive[NE];
 byte prod_pos[NE]; bit prod_op[NE];
@@ -127,6 +166,8 @@ bit rel[NGD * NP];              /* released by the group at a position */
 byte hold[NE];                  /* message a live consumer owns */
 bit pfin;                       /* the producer is done (or dead) */
 bit pwait;                      /* the producer waits for room */
+bit made[NGD];                  /* the group's creation completed */
+byte start[NGD];                /* its first position */
 byte ldel, ldrop, lskip;        /* lossy group: delivered, dropped, passed */
 
 #define T(...) printf(__VA_ARGS__)
@@ -150,6 +191,32 @@ inline die()
 	:: me == E_P -> pfin = 1; pwait = 0
 	:: else
 	fi
+}
+
+/* The creation of group g completes with start S: every message at a
+ * position >= S already published is due to the group (later ones at
+ * their publish). */
+inline made_ghost(g, S)
+{
+	made[g] = 1; start[g] = S;
+	x = S;
+	do
+	:: x < NP -> if :: posmsg[x] != 0 -> may[g * (NM + 1) + posmsg[x]] = 1 :: else fi; x++
+	:: else -> break
+	od;
+	x = 0;
+	T("@%d group %d created at %d\n", me, g, S)
+}
+
+/* The floor never passes the tail of a group that exists. */
+inline floor_ghost()
+{
+	x = 0;
+	do
+	:: x < NGD -> assert(!made[x] || FPOS(floor) <= tail[x]); x++
+	:: else -> break
+	od;
+	x = 0
 }
 
 inline deliver_ghost(g, m, fl)
@@ -213,28 +280,56 @@ inline advance_tail(grp)
 
 /* ---- producer ---------------------------------------------------------- */
 
-/* Room for pos in every durable group (help the tails on). */
-inline room(pos)
+/* advance_floor: the floor loaded first, then each present group's tail
+ * (advanced on the way); the CAS from the word loaded fails if a group
+ * was created since (its generation). */
+inline advance_floor()
 {
-	ok = 1;
+	OP(fw = floor; T("@%d advance_floor loads floor %d gen %d\n", me, FPOS(fw), FGEN(fw)));   /* acquire */
+	have = 0; mn = 0;
 	g = 0;
 	do
-	:: g < NGD && ok ->
+	:: g < NGD ->
+		OP(x = present[g]; if :: g == 1 && LATE_B -> T("@%d group 1 present %d\n", me, x) :: else fi);
 		if
-		:: present[g] && pos >= CAP ->
+		:: x ->
+			advance_tail(g);
 			OP(t = tail[g]);
-			if
-			:: pos >= t + CAP ->
-				advance_tail(g);
-				OP(t = tail[g]);
-				if :: pos >= t + CAP -> ok = 0 :: else fi
-			:: else
-			fi
+			if :: !have || t < mn -> mn = t; have = 1 :: else fi
 		:: else
 		fi;
 		g++
 	:: else -> break
-	od
+	od;
+	if :: !have -> OP(mn = enq) :: else fi;
+	if
+	:: mn > FPOS(fw) ->
+		OP(if
+#ifdef OLD_NOGEN
+		   :: FPOS(floor) == FPOS(fw) -> floor = FW(mn, FGEN(floor));
+#else
+		   :: floor == fw -> floor = FW(mn, FGEN(fw));
+#endif
+			T("@%d floor %d -> %d\n", me, FPOS(fw), mn);
+			floor_ghost()
+		   :: else
+		   fi)
+	:: else
+	fi
+}
+
+/* Room for pos: one load of the floor; when the ring looks full, the
+ * floor moved on and loaded again. */
+inline room(pos)
+{
+	OP(fw = floor);
+	if
+	:: pos < FPOS(fw) + CAP -> ok = 1
+	:: else ->
+		advance_floor();
+		OP(fw = floor);
+		ok = (pos < FPOS(fw) + CAP)
+	fi
 }
 
 inline claim_send()
@@ -258,11 +353,14 @@ inline claim_send()
 	fi
 }
 
-/* Room for the producer again: a tail moved, or could be moved. */
+/* Room for the producer again: the floor moved, or advance_floor would
+ * move it (every present group's tail is above it, or can be moved). */
 #define RELEASED_AT_TAIL(g) (present[g] && tail[g] < deq[g] && \
 	gw[(g) * CAP + tail[g] % CAP] == GW(tail[g] + CAP, 0, 0))
-#define ROOM_NOW (enq < CAP || ((!present[0] || enq < tail[0] + CAP) && \
-	(!present[1] || enq < tail[1] + CAP)) || RELEASED_AT_TAIL(0) || RELEASED_AT_TAIL(1))
+#define ABOVE_FLOOR(g) (!present[g] || tail[g] > FPOS(floor) || RELEASED_AT_TAIL(g))
+#define ROOM_NOW (enq < FPOS(floor) + CAP || \
+	((present[0] || present[1]) && ABOVE_FLOOR(0) && ABOVE_FLOOR(1)) || \
+	(!present[0] && !present[1] && enq > FPOS(floor)))
 
 inline publish_send()
 {
@@ -272,15 +370,15 @@ inline publish_send()
 	/* payload (F1 before it: the mark is seen first) */
 	OP(g = 0;
 	   do
-	   :: g < NGD -> assert(!present[g] || pos < CAP || rel[g * NP + pos - CAP]); g++
+	   :: g < NGD -> assert(!made[g] || pos < start[g] + CAP || rel[g * NP + pos - CAP]); g++
 	   :: else -> break
 	   od;                                          /* never over an unconsumed message */
 	   g = 0;
 	   smsg[pos % CAP] = m);
 	OP(seq[pos % CAP] = SW(pos + 1, 0);              /* R1 */
 	   posmsg[pos] = m; sent[m] = 1;
-	   if :: present[0] -> may[0 * (NM + 1) + m] = 1 :: else fi;
-	   if :: present[1] -> may[1 * (NM + 1) + m] = 1 :: else fi;
+	   if :: made[0] && pos >= start[0] -> may[0 * (NM + 1) + m] = 1 :: else fi;
+	   if :: made[1] && pos >= start[1] -> may[1 * (NM + 1) + m] = 1 :: else fi;
 	   T("@%d R1 publishes msg %d at %d\n", me, m, pos));
 	OP(prod_op[me] = IDLE)                          /* R4 */
 }
@@ -291,15 +389,16 @@ proctype producer()
 	LOCALS;
 
 	byte next = 1;
+	byte fw, mn; bit have;
 
 	do
 	:: next <= NM ->
 		m = next;
 		claim_send();
 		if
-		:: ok -> publish_send(); d_step { next++; CLEAR_TEMPS }
+		:: ok -> publish_send(); d_step { next++; CLEAR_TEMPS; fw = 0; mn = 0; have = 0 }
 		:: else ->
-			d_step { CLEAR_TEMPS; pwait = 1 };
+			d_step { CLEAR_TEMPS; fw = 0; mn = 0; have = 0; pwait = 1 };
 			atomic { ROOM_NOW -> pwait = 0 }
 		fi
 	:: else -> break
@@ -483,25 +582,29 @@ inline recover_scan()
 }
 
 /* Stuck (a pass at timeout changed nothing): the producer must not be
- * waiting, and each durable group got every message. */
+ * waiting, and each durable group got every message from its start.  A
+ * group whose creator died before the creation completed is present and
+ * has no members: it holds space until it is removed, so the producer may
+ * wait for ever then (the creator may die at any step). */
+#define MEMBERLESS (present[1] && !made[1])
 inline stuck_check()
 {
 	d_step {
-		assert(!pwait);
+		assert(!pwait || MEMBERLESS);
 		g = 0;
 		do
 		:: g < NGD ->
-			m = 1;
+			p = start[g];
 			do
-			:: m <= NM ->
-				assert(!present[g] || !sent[m] || delivered[g * (NM + 1) + m] > 0);
-				m++
+			:: p < NP ->
+				assert(!made[g] || posmsg[p] == 0 || delivered[g * (NM + 1) + posmsg[p]] > 0);
+				p++
 			:: else -> break
 			od;
 			g++
 		:: else -> break
 		od;
-		g = 0; m = 0
+		g = 0; p = 0
 	}
 }
 
@@ -511,6 +614,11 @@ proctype consumer(byte me; byte mygrp)
 {
 	LOCALS;
 
+	if
+	:: mygrp == 1 && LATE_B ->
+end_join:	made[1]                 /* joins once the creation completed */
+	:: else
+	fi;
 	do
 	:: have_adopted -> deliver_adopted(); d_step { CLEAR_TEMPS }
 	:: !have_adopted && passes < RPASSES ->
@@ -616,6 +724,62 @@ out:
 	skip
 }
 
+/* ---- group creation during traffic ------------------------------------ */
+
+proctype creator()
+{
+	byte me = E_C; byte mygrp = 1;
+	LOCALS;
+	byte fw, S, s;
+
+	do
+	:: OP(fw = floor; T("@%d loads floor %d gen %d\n", me, FPOS(fw), FGEN(fw)));   /* acquire */
+#if OLDEST
+	   S = FPOS(fw);
+#else
+	   OP(S = enq);
+#endif
+	   /* nobody writes group 1's words while it has no members, but a
+	    * producer that found it present in an attempt before may still
+	    * read them: one store each */
+	   OP(tail[1] = S);
+	   OP(deq[1] = S);
+	   s = 0;
+	   do
+	   :: s < CAP -> OP(gw[1 * CAP + s] = GW(FIRST_AT(S, s), 0, 0)); s++
+	   :: else -> break
+	   od;
+	   s = 0;
+#ifdef OLD_NOGEN
+	   OP(present[1] = 1; made_ghost(1, S));
+	   break
+#else
+	   OP(present[1] = 1; T("@%d group 1 present (start %d)\n", me, S));
+	   OP(if
+#ifdef OLD_SAMEGEN
+	      :: floor == fw -> ok = 1; made_ghost(1, S)  /* checked, not raised */
+#else
+	      :: floor == fw -> floor = FW(FPOS(fw), FGEN(fw) + 1); ok = 1; made_ghost(1, S)
+#endif
+#ifdef OLD_NORETRY
+	      :: else -> ok = 1; made_ghost(1, S)       /* keeps S */
+#else
+	      :: else -> ok = 0
+#endif
+	      fi);
+	   if
+	   :: ok -> break
+	   :: else -> OP(present[1] = 0; T("@%d floor moved: again\n", me)); d_step { CLEAR_TEMPS; S = 0; fw = 0 }
+	   fi
+#endif
+	od;
+	goto out;
+crashed:
+	skip;
+out:
+	skip
+}
+
 init {
 	byte s;
 	atomic {
@@ -629,13 +793,17 @@ init {
 		:: else -> break
 		od;
 		present[0] = 1;
-		present[1] = WITH_B1;
+		present[1] = WITH_B1 && !LATE_B;
 		present[G_L] = WITH_L;
+		made[0] = 1;
+		made[1] = WITH_B1 && !LATE_B;
+		floor = FW(0, 0);
 		alive[E_P] = 1; run producer();
 		alive[E_A1] = 1; run consumer(E_A1, 0);
 		if :: WITH_A2 -> alive[E_A2] = 1; run consumer(E_A2, 0) :: else fi;
 		if :: WITH_B1 -> alive[E_B1] = 1; run consumer(E_B1, 1) :: else fi;
 		if :: WITH_B2 -> alive[E_B2] = 1; run consumer(E_B2, 1) :: else fi;
-		if :: WITH_L -> alive[E_L] = 1; run lossy() :: else fi
+		if :: WITH_L -> alive[E_L] = 1; run lossy() :: else fi;
+		if :: LATE_B -> alive[E_C] = 1; run creator() :: else fi
 	}
 }

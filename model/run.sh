@@ -56,8 +56,15 @@ groups-tail|test|safety|pass|-DWITH_B1=0 -DCRASHABLE=7|groups: producer, two con
 groups-lossy|test|safety|pass|-DWITH_A2=0 -DWITH_B1=0 -DWITH_L=1 -DCRASHABLE=3|groups: a durable and a lossy group; the producer or the durable consumer dies: the lossy reader never takes a wrong payload, delivered + dropped + passed = positions
 groups-old-tail|test|safety|fail:rel\[|-DOLD_TAIL -DCRASHES=0 -DWITH_B1=0 -DRPASSES=0|groups, old rule: a tail moved to just past one release (no scan): the producer overwrites a message the group's slower consumer has not taken
 groups-old-mark|test|safety|fail:posmsg|-DOLD_MARK -DCRASHES=0 -DWITH_A2=0 -DWITH_B1=0 -DWITH_L=1 -DRPASSES=0|groups, old rule: no mark (G0) before the payload: a lossy reader takes the next lap's payload for the message it read
+groups-floor|test|safety|pass|-DWITH_A2=0 -DCRASHABLE=1|groups: two durable groups from the start, one consumer each; the producer dies at any step: the floor word (minimum of the tails, one load per send) and advance_floor
+groups-create-newest|test|safety|pass|-DLATE_B=1 -DWITH_A2=0 -DCRASHABLE=65 -DRPASSES=0|groups: durable group 1 created during traffic, starting at the newest message (enq); the producer or the creator dies at any step (a creator dead after present = 1 leaves a memberless group that holds space)
+groups-create-oldest|test|safety|pass|-DLATE_B=1 -DOLDEST=1 -DWITH_A2=0 -DCRASHABLE=65|groups: as groups-create-newest, starting at the oldest message still in the ring (the floor), with recovery passes at any moment
+groups-old-nogen|test|safety|fail:floor|-DLATE_B=1 -DOLDEST=1 -DOLD_NOGEN -DWITH_A2=0 -DCRASHES=0 -DRPASSES=0|groups, old rule: no generation (the creator stores present and does not CAS the floor; advance_floor compares positions only): a producer's minimum taken before the group was present moves the floor past its start
+groups-old-samegen|test|safety|fail:floor|-DLATE_B=1 -DOLDEST=1 -DOLD_SAMEGEN -DWITH_A2=0 -DCRASHES=0 -DRPASSES=0|groups, old rule: the creator's CAS checks the floor but does not raise the generation: the producer's CAS from the word it loaded before still succeeds
+groups-old-noretry|test|safety|fail:rel\[|-DLATE_B=1 -DOLD_NORETRY -DWITH_A2=0 -DCRASHES=0 -DRPASSES=0|groups, old rule: the creator keeps its start when its floor CAS fails: the producer overwrites a message the new group must receive
 groups-all|full|safety|pass|-DCRASHABLE=7 -DRPASSES=0|groups: two durable groups (two consumers and one), the producer or a group-0 consumer dies at any step
 groups-two|full|safety|pass|-DWITH_A2=0 -DWITH_B2=1 -DCRASHABLE=9 -DRPASSES=0|groups: two durable groups (one consumer and two), the producer or a group-1 consumer dies: adoption within the other group only
+groups-create-full|full|safety|pass|-DLATE_B=1 -DWITH_A2=0 -DCRASHABLE=65|groups: as groups-create-newest, with recovery passes at any moment
 EOF
 }
 
@@ -140,7 +147,7 @@ show_trail() {
 		sed -e 's/^ *//' -e "s/^spin: $pml:[0-9]*, Error: /    >> /" > trail.txt
 	n=$(wc -l < trail.txt)
 	case $pml in
-	groups.pml) echo "    counterexample (entries: 0 P, 1 A1, 2 A2 group 0, 3 B1, 4 B2 group 1, 5 L lossy):" ;;
+	groups.pml) echo "    counterexample (entries: 0 P, 1 A1, 2 A2 group 0, 3 B1, 4 B2 group 1, 5 L lossy, 6 creator of group 1):" ;;
 	*) echo "    counterexample (entries: 0 P0, 1 P1, 2 C fast, 3 D ack, 4 R recoverer):" ;;
 	esac
 	head -n "$TRAIL_LINES" trail.txt | sed 's/^/      /'
