@@ -57,6 +57,7 @@ static void atfork_child(void)
 		q->gw = NULL;
 		q->group = -1;
 		q->lossy = 0;
+		q->recv_odd = q->expire_side;
 		q->dedup = -1;
 		q->zc_send_n = 0;
 		q->zc_recv_n = 0;
@@ -197,6 +198,7 @@ static int group_join(struct ipcq *q, struct ipcq_shm_participant *p, const char
 	q->group = g;
 	q->group_gen = gen;
 	q->lossy = st == IPCQ_GRP_LOSSY;
+	q->recv_odd = q->expire_side || q->lossy;
 	q->deqp = &q->groups[g].deq;
 	q->gw = q->lossy ? NULL : q->gwords + (uint64_t)g * q->capacity;
 	q->gap = 0;
@@ -434,6 +436,7 @@ int ipcq_detach(struct ipcq *q)
 	q->gw = NULL;
 	q->group = -1;
 	q->lossy = 0;
+	q->recv_odd = q->expire_side;
 	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */
 	close(q->lock_fd);

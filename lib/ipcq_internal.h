@@ -618,6 +618,8 @@ struct ipcq {
 	uint64_t seen_gen;       /* control.delayed_gen at that scan */
 	uint32_t expiry;         /* IPCQ_CF_EXPIRY: messages carry a deadline */
 	uint32_t expire_side;    /* IPCQ_CF_EXPIRED_TO_SIDE */
+	uint32_t recv_odd;       /* expire_side or lossy: receives take the
+				  * slow road (one test on the hot path) */
 	uint64_t ttl_ns;         /* the queue's time to live, 0 none */
 	uint64_t send_ttl_ns;    /* of the send in progress (ipcq_send_ex()) */
 	/* attachment */

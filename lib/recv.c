@@ -109,62 +109,6 @@ IPCQ_COLD static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
 	return rc;
 }
 
-static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
-				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
-{
-	if (IPCQ_UNLIKELY(q->expire_side))
-		return try_recv_one(q, bufs, infos, need);
-	return try_recv_n(q, bufs, infos, n, need);
-}
-
-/*
- * Deliver the slot this handle adopted from a dead consumer (fast mode).
- * The adoption CAS (recovery.c) made it ours; our record covers it.
- */
-IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
-				     struct ipcq_msginfo *m, uint64_t *need)
-{
-	uint64_t pos = (uint64_t)q->adopted;
-	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
-	int bad = 0;
-
-	/* relaxed: ours since the adoption CAS (T1), whose acquire half read
-	 * from the producer's R1; an earlier adopter's raised count (stored
-	 * after its T1) is seen through K1 (registry.c): it is dead */
-	uint32_t len = ipcq__load_relaxed(&s->len);
-	if (len <= q->max_msg_size && len > b->len) {
-		*need = len;
-		return -ENOBUFS; /* stays adopted; the next receive gets it */
-	}
-	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
-		ipcq__expire_adopted(q, pos);
-		return -EAGAIN;
-	}
-	uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
-	if (past >= q->max_deliveries) {
-		/* it killed max_deliveries consumers: quarantine it.  With the
-		 * side ring full it would block the ring for good, so it is
-		 * delivered again instead, its count telling the story (and
-		 * the side-full counter too). */
-		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
-			return -EAGAIN;
-	}
-	deliver(q, s, b, m, group_lost(q, q->adopted_seq), &bad);
-	IPCQ_CRASHPOINT("recv.adopted_copied");
-	ipcq__consume_adopted(q);
-	ipcq__count(q, IPCQ_CTR_RECV, 1);
-	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
-	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
-	ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
-	/* C2 for the adopted slot, after its release rather than after a
-	 * claim: pairs with W1 (wait.c).  Nothing relies on its order: a
-	 * producer that needs this slot saw deq past it at W3 and never
-	 * sleeps on the futex for it (case 2 in wait.c) */
-	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
-		ipcq__wake_space(q);
-	return bad ? -EBADMSG : 1;
-}
-
 /*
  * A member of a lossy group reads without owning (ring.c, "Groups"): claim
  * pos by the group's cursor (C1), copy, and keep the copy only if the slot
@@ -276,6 +220,63 @@ IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ip
 	return (int)got;
 }
 
+static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
+				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	if (IPCQ_UNLIKELY(q->recv_odd))
+		return q->lossy ? lossy_recv(q, bufs, infos, n, need)
+				: try_recv_one(q, bufs, infos, need);
+	return try_recv_n(q, bufs, infos, n, need);
+}
+
+/*
+ * Deliver the slot this handle adopted from a dead consumer (fast mode).
+ * The adoption CAS (recovery.c) made it ours; our record covers it.
+ */
+IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
+				     struct ipcq_msginfo *m, uint64_t *need)
+{
+	uint64_t pos = (uint64_t)q->adopted;
+	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	int bad = 0;
+
+	/* relaxed: ours since the adoption CAS (T1), whose acquire half read
+	 * from the producer's R1; an earlier adopter's raised count (stored
+	 * after its T1) is seen through K1 (registry.c): it is dead */
+	uint32_t len = ipcq__load_relaxed(&s->len);
+	if (len <= q->max_msg_size && len > b->len) {
+		*need = len;
+		return -ENOBUFS; /* stays adopted; the next receive gets it */
+	}
+	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
+		ipcq__expire_adopted(q, pos);
+		return -EAGAIN;
+	}
+	uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
+	if (past >= q->max_deliveries) {
+		/* it killed max_deliveries consumers: quarantine it.  With the
+		 * side ring full it would block the ring for good, so it is
+		 * delivered again instead, its count telling the story (and
+		 * the side-full counter too). */
+		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+			return -EAGAIN;
+	}
+	deliver(q, s, b, m, group_lost(q, q->adopted_seq), &bad);
+	IPCQ_CRASHPOINT("recv.adopted_copied");
+	ipcq__consume_adopted(q);
+	ipcq__count(q, IPCQ_CTR_RECV, 1);
+	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
+	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
+	/* C2 for the adopted slot, after its release rather than after a
+	 * claim: pairs with W1 (wait.c).  Nothing relies on its order: a
+	 * producer that needs this slot saw deq past it at W3 and never
+	 * sleeps on the futex for it (case 2 in wait.c) */
+	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
+		ipcq__wake_space(q);
+	return bad ? -EBADMSG : 1;
+}
+
 /* One receive attempt in either mode. */
 static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 		     unsigned n, uint64_t *need)
@@ -289,8 +290,6 @@ static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct i
 	}
 	if (IPCQ_UNLIKELY(q->adopted >= 0))
 		return deliver_adopted(q, &bufs[0], infos, need);
-	if (IPCQ_UNLIKELY(q->lossy))
-		return lossy_recv(q, bufs, infos, n, need);
 	return try_recv(q, bufs, infos, n, need);
 }
 

@@ -178,8 +178,6 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 	unsigned k;
 	int rc, recorded = 0;
 
-	if (IPCQ_UNLIKELY(q->gwords))
-		return ipcq__ring_claim_send_groups(q, n, pos_out);
 	/* relaxed: only a hint; A1 and P1 decide */
 	pos = ipcq__load_relaxed(&c->enq);
 	for (;;) {
@@ -197,6 +195,14 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 				break;
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(&c->enq);
+		} else if (IPCQ_UNLIKELY(q->gwords)) {
+			/* a queue with groups past its first lap (the first lap
+			 * is the same in both protocols: the slots are free, the
+			 * floor is no bound yet and a mark would change nothing) */
+			if (recorded)
+				/* R4: the lost claim's record goes first */
+				ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
+			return ipcq__ring_claim_send_groups(q, n, pos_out);
 		} else if (dif <= 0) {
 			rc = -EAGAIN; /* the slot still holds the previous lap */
 			goto unclaimed;
