@@ -139,6 +139,9 @@ SEND_PRESSURE = _lib.IPCQ_SEND_PRESSURE
 SEND_DUPLICATE = _lib.IPCQ_SEND_DUPLICATE
 MSG_REDELIVERED = _lib.IPCQ_MSG_REDELIVERED
 MSG_REPLAYED = _lib.IPCQ_MSG_REPLAYED
+MSG_GAP = _lib.IPCQ_MSG_GAP
+GROUP_LOSSY = _lib.IPCQ_GROUP_LOSSY
+GROUP_FROM_OLDEST = _lib.IPCQ_GROUP_FROM_OLDEST
 REASON_NACKED = _lib.IPCQ_REASON_NACKED
 REASON_MAX_DELIVERIES = _lib.IPCQ_REASON_MAX_DELIVERIES
 REASON_CONSUMER_CRASHED = _lib.IPCQ_REASON_CONSUMER_CRASHED
@@ -270,10 +273,11 @@ def _record(cdata):
 
 class MsgInfo:
     """What a receive tells besides the payload (struct ipcq_msginfo):
-    len, seq, enqueue_ns, producer, deliveries, flags, stream, token."""
+    len, seq, enqueue_ns, producer, deliveries, flags, stream, token, gap
+    (a lossy group: messages missed just before this one)."""
 
     __slots__ = ("len", "seq", "enqueue_ns", "producer", "deliveries", "flags",
-                 "stream", "token")
+                 "stream", "token", "gap")
 
     def __init__(self, c):
         self.len = c.len
@@ -284,6 +288,7 @@ class MsgInfo:
         self.flags = c.flags
         self.stream = c.stream
         self.token = c.token
+        self.gap = c.gap
 
     @property
     def redelivered(self):
@@ -432,7 +437,8 @@ class Queue:
         side_capacity, max_deliveries, numa_node, high_watermark,
         low_watermark, lease_capacity, grace_us, dedup_capacity,
         retry_base_us, retry_factor, retry_max_us, ttl_ms, flags (CF_EXPIRY,
-        CF_EXPIRED_TO_SIDE); the others keep their defaults.  Raises Error
+        CF_EXPIRED_TO_SIDE), max_groups (consumer groups, see
+        group_create()); the others keep their defaults.  Raises Error
         (EEXIST, EINVAL with its detail...)."""
         cfg = _ffi.new("struct ipcq_config *")
         _lib.ipcq_config_init(cfg)
@@ -481,7 +487,7 @@ class Queue:
 
     def attach(self, producer=False, consumer=False, *, ack=False, dedup=False,
                name=None, prefetch=None, wait=None, spin_count=None,
-               yield_count=None, full_policy=None):
+               yield_count=None, full_policy=None, group=None):
         """Join the queue (ipcq_attach) as producer and/or consumer.
 
         ack: ack-mode consumer (IPCQ_ATTACH_ACK), holding at most prefetch
@@ -489,7 +495,9 @@ class Queue:
         (IPCQ_ATTACH_DEDUP) under name; see last_seq() and send_seq().
         name: the participant's name for monitors.  wait: WAIT_*;
         spin_count, yield_count: overrides of the queue's; full_policy:
-        FULL_BLOCK, FULL_FAIL or FULL_DROP_OLDEST.  Raises Error with the
+        FULL_BLOCK, FULL_FAIL or FULL_DROP_OLDEST.  group: the consumer
+        group to receive in, required on a queue made with max_groups.
+        Raises Error with the
         library's detail (EINVAL, EBUSY a live process holds the name, ...)."""
         roles = (_lib.IPCQ_ROLE_PRODUCER if producer else 0) | \
                 (_lib.IPCQ_ROLE_CONSUMER if consumer else 0)
@@ -497,6 +505,8 @@ class Queue:
         _lib.ipcq_attach_opts_init(opts)
         cname = _ffi.new("char[]", name.encode()) if name is not None else _ffi.NULL
         opts.name = cname
+        cgroup = _ffi.new("char[]", group.encode()) if group is not None else _ffi.NULL
+        opts.group = cgroup
         opts.flags = (_lib.IPCQ_ATTACH_ACK if ack else 0) | \
                      (_lib.IPCQ_ATTACH_DEDUP if dedup else 0)
         for field, value in (("prefetch", prefetch), ("wait_strategy", wait),
@@ -515,6 +525,34 @@ class Queue:
     def detach(self):
         """Leave the participant table (ipcq_detach); the handle stays open."""
         _check(_lib.ipcq_detach(self._h()), "ipcq_detach")
+
+    # -- consumer groups --
+
+    def group_create(self, name, lossy=False, from_oldest=False):
+        """Add a consumer group (ipcq_group_create): every group receives
+        every message, its consumers share them.  lossy: it never holds
+        producers back and reports what it missed (MsgInfo.gap);
+        from_oldest: start at the oldest message still in the ring.
+        Returns the group's index."""
+        flags = (GROUP_LOSSY if lossy else 0) | (GROUP_FROM_OLDEST if from_oldest else 0)
+        return _check(_lib.ipcq_group_create(self._h(), name.encode(), flags),
+                      "ipcq_group_create", True)
+
+    def group_remove(self, name):
+        """Remove a consumer group with no live consumer (ipcq_group_remove)."""
+        _check(_lib.ipcq_group_remove(self._h(), name.encode()), "ipcq_group_remove", True)
+
+    def groups(self):
+        """The queue's groups (ipcq_group_list), each a dict of struct
+        ipcq_group_info's fields."""
+        n = _check(_lib.ipcq_group_list(self._h(), _ffi.NULL, 0), "ipcq_group_list")
+        while True:
+            out = _ffi.new("struct ipcq_group_info[]", max(n, 1))
+            got = _check(_lib.ipcq_group_list(self._h(), out, n), "ipcq_group_list")
+            if got <= n:
+                break
+            n = got
+        return [_record(out[i]) for i in range(got)]
 
     # -- sending --
 

@@ -151,3 +151,41 @@ def test_ttl_needs_expiry(qname):
         with pytest.raises(ipcq.Error) as e:
             q.send_ttl(b"x", 1)
         assert e.value.errno == errno.EINVAL and "IPCQ_CF_EXPIRY" in str(e.value)
+
+
+def test_consumer_groups(qname):
+    with ipcq.Queue.create(qname, capacity=8, max_msg_size=64, max_groups=3) as q:
+        assert q.group_create("audit") == 0
+        assert q.group_create("tap", lossy=True) == 1
+        with pytest.raises(ipcq.Error) as e:
+            q.group_create("audit")
+        assert e.value.errno == errno.EEXIST
+        with ipcq.Queue.open(qname) as a, ipcq.Queue.open(qname) as t, \
+                ipcq.Queue.open(qname) as p:
+            with pytest.raises(ipcq.Error) as e:
+                a.attach(consumer=True)  # a group is required here
+            assert e.value.errno == errno.EINVAL
+            a.attach(consumer=True, group="audit")
+            t.attach(consumer=True, group="tap")
+            p.attach(producer=True)
+            for i in range(8):
+                p.send(b"m%d" % i)
+            # the durable group holds the ring; the lossy one does not
+            with pytest.raises(ipcq.WouldBlock):
+                p.send(b"x", timeout=0)
+            assert [a.recv(timeout=0) for _ in range(8)] == [b"m%d" % i for i in range(8)]
+            for i in range(8, 24):
+                p.send(b"m%d" % i)
+                assert a.recv(timeout=0) == b"m%d" % i
+            # the tap reader, two laps behind, is told what it missed
+            data = t.recv(timeout=0)
+            info = t.last_info
+            assert info.flags & ipcq.MSG_GAP and info.gap == int(data[1:]) > 0
+            groups = {g["name"]: g for g in q.groups()}
+            assert groups["audit"]["lag"] == 0 and groups["audit"]["members"] == 1
+            assert groups["tap"]["dropped"] == info.gap
+            with pytest.raises(ipcq.Error) as e:
+                q.group_remove("audit")
+            assert e.value.errno == errno.EBUSY
+        q.group_remove("audit")
+        assert [g["name"] for g in q.groups()] == ["tap"]
