@@ -590,9 +590,12 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * attached; -EINVAL bad options (IPCQ_ATTACH_ACK needs the consumer role,
  * a lease pool and a prefetch it holds, IPCQ_ATTACH_DEDUP the producer
  * role, a dedup table and a name, IPCQ_FULL_DROP_OLDEST the producer role
- * alone); the -errno of opening the lock descriptor; -ENOLCK the kernel
- * refused the lock; -EUSERS the participant table is full (all entries
- * held by live processes or by the unfinished work of dead ones); -EBUSY
+ * alone and a queue without groups; a consumer of a queue with groups
+ * names its group in opts.group, and of a queue without names none; a
+ * lossy group takes no IPCQ_ATTACH_ACK); the -errno of opening the lock
+ * descriptor; -ENOLCK the kernel refused the lock; -EUSERS the
+ * participant table is full (all entries held by live processes or by
+ * the unfinished work of dead ones); -ENOENT no group of that name; -EBUSY
  * a live process holds the producer name; -ENOSPC the dedup table is full
  * (retire names with ipcq_dedup_remove()).  The call empties
  * ipcq_errdetail() when it starts and sets it on each of these errors.
@@ -659,8 +662,9 @@ IPCQ_API int ipcq_detach(struct ipcq *q);
  * Returns the group's index (>= 0), or -EINVAL (bad name or flags),
  * -ENOTSUP (the queue has no groups: max_groups 0), -EEXIST (a group of
  * that name exists), -ENOSPC (max_groups groups exist), -EPERM (a
- * read-only handle), -EBADMSG (a corrupt segment).  Never blocks for
- * long: it serialises with other group changes on a lock of the segment.
+ * read-only handle), or the -errno of fcntl() when the group table's lock
+ * cannot be taken (-ENOLCK).  Never blocks for long: it serialises with
+ * other group changes on a lock of the segment.
  * Any thread may call it, concurrently with anything but ipcq_close().
  */
 IPCQ_API int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags);
@@ -687,7 +691,10 @@ struct ipcq_group_info {
 	uint32_t dead;     /**< entries of members that died, not yet reused */
 	uint64_t position; /**< next position the group will receive */
 	uint64_t start;    /**< the position it started at */
-	uint64_t lag;      /**< messages sent and not yet received by it */
+	uint64_t lag;      /**< messages sent and not yet received by it (a lossy
+			    *   group's may pass the capacity: what is beyond it
+			    *   is overwritten, and counted as dropped once the
+			    *   group's next receive jumps over it) */
 	uint64_t oldest_ns; /**< age of its oldest unreceived message (CLOCK_MONOTONIC_COARSE), 0 none */
 	uint64_t dropped;  /**< lossy: messages it missed */
 	uint64_t created_ns; /**< CLOCK_REALTIME */

@@ -290,6 +290,9 @@ int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n)
 	int count = 0;
 	uint64_t slowest = UINT64_MAX, rel[IPCQ_GROUPS_MAX];
 
+	if (q && q->max_groups > IPCQ_GROUPS_MAX)
+		return -EBADMSG; /* refused at open; never here */
+
 	if (!q || (!out && n))
 		return -EINVAL;
 	if (!q->max_groups)
@@ -320,16 +323,18 @@ int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n)
 			if (gi->lag)
 				gi->oldest_ns = age_at(q, gi->position, now);
 			members(q, g, ipcq__load_relaxed(&grp->gen), &gi->members, &gi->dead);
-			rel[count] = st == IPCQ_GRP_DURABLE ? released_upto(q, g, enq) : UINT64_MAX;
-			if (rel[count] < slowest)
-				slowest = rel[count];
 		}
+		/* every durable group counts, listed or not */
+		rel[g] = st == IPCQ_GRP_DURABLE ? released_upto(q, g, enq) : UINT64_MAX;
+		if (rel[g] < slowest)
+			slowest = rel[g];
 		count++;
 	}
 	/* the durable group that has released least holds producers back,
-	 * once the ring is full for it */
+	 * once the ring is full for it (lossy groups never do) */
 	for (int i = 0; i < count && (unsigned)i < n; i++)
-		if (rel[i] == slowest && enq - slowest >= q->capacity)
+		if (slowest != UINT64_MAX && rel[out[i].index] == slowest &&
+		    enq - slowest >= q->capacity)
 			out[i].holding = 1;
 	return count;
 }

@@ -160,9 +160,12 @@ static void hold_until_removed(void)
 	struct ipcq *q = t_create(name, &cfg);
 	CHECK_RC(ipcq_group_create(q, "tap", IPCQ_GROUP_LOSSY), 0);
 	struct ipcq *p = t_open_attach(name, IPCQ_ROLE_PRODUCER, NULL);
-	/* only a lossy group: producers never wait */
+	/* only a lossy group: producers never wait, and nobody holds them */
 	for (uint64_t s = 1; s <= 20; s++)
 		t_send_pattern(p, MAXLEN, s);
+	struct ipcq_group_info one;
+	CHECK_RC(ipcq_group_list(q, &one, 1), 1);
+	CHECK(one.holding == 0 && one.lag == 20);
 	CHECK_RC(ipcq_group_create(q, "idle", 0), 1);
 	for (uint64_t s = 21; s <= 28; s++)
 		t_send_pattern(p, MAXLEN, s);
@@ -171,6 +174,9 @@ static void hold_until_removed(void)
 	CHECK_RC(ipcq_group_list(q, gi, 2), 2);
 	CHECK(gi[1].lag == 8 && gi[1].holding == 1 && gi[1].members == 0);
 	CHECK(gi[0].holding == 0);
+	/* listed alone, the lossy group still holds nothing */
+	CHECK_RC(ipcq_group_list(q, &one, 1), 2);
+	CHECK(one.index == 0 && one.holding == 0);
 	CHECK(t_info(q).depth == 8);
 	/* a consumer that joins takes up where the group stands */
 	struct ipcq *c = t_group_consumer(name, "idle", 0);
