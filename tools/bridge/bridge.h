@@ -31,6 +31,7 @@ struct bridge_opts {
 	const char *subject;     /* out: where to publish; in: filter */
 	const char *stream;
 	const char *consumer;    /* in: durable name */
+	const char *group;       /* out: the consumer group on a queue with groups */
 	const char *dlq;         /* in: where refused messages go */
 	int dlq_fwd;             /* out: forward the side ring to <subject>.dlq */
 	int create;              /* create the stream when it is missing */

@@ -99,6 +99,8 @@ static void usage(FILE *f)
 	      "      --subject SUBJ      out: subject to publish to; in: filter of the consumer\n"
 	      "      --stream NAME       the JetStream stream (in: required; out: with --create)\n"
 	      "      --consumer NAME     in: durable consumer name (ipcq)\n"
+	      "      --group NAME        out, a queue with consumer groups: the group to read in\n"
+	      "                          (bridge; made durable, from the oldest message, if missing)\n"
 	      "      --create            create the stream when missing (subjects SUBJ and SUBJ.dlq)\n"
 	      "      --duplicates SECS   duplicate window of a created stream (120)\n"
 	      "      --max-msgs N        MaxMsgs of a created stream, discard new (none)\n"
@@ -129,12 +131,13 @@ static int parse_i64(const char *s, int64_t min, int64_t *out)
 static int parse_args(int argc, char **argv, struct bridge_opts *o)
 {
 	enum { O_SUBJECT = 256, O_STREAM, O_CONSUMER, O_CREATE, O_DUP, O_MAXMSGS, O_PUBTO,
-	       O_DLQ, O_MAXDELIVER, O_REPLICAS };
+	       O_DLQ, O_MAXDELIVER, O_REPLICAS, O_GROUP };
 	static const struct option lo[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "subject", required_argument, NULL, O_SUBJECT },
 		{ "stream", required_argument, NULL, O_STREAM },
 		{ "consumer", required_argument, NULL, O_CONSUMER },
+		{ "group", required_argument, NULL, O_GROUP },
 		{ "create", no_argument, NULL, O_CREATE },
 		{ "duplicates", required_argument, NULL, O_DUP },
 		{ "max-msgs", required_argument, NULL, O_MAXMSGS },
@@ -172,6 +175,7 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 		case O_SUBJECT: o->subject = optarg; break;
 		case O_STREAM: o->stream = optarg; break;
 		case O_CONSUMER: o->consumer = optarg; break;
+		case O_GROUP: o->group = optarg; break;
 		case O_CREATE: o->create = 1; break;
 		case O_DLQ:
 			if (o->dir == BRIDGE_OUT) {

@@ -564,6 +564,19 @@ int bridge_out(struct bridge *b)
 	ao.flags = IPCQ_ATTACH_ACK;
 	ao.prefetch = o->n;
 	ao.name = "bridge.out";
+	if (info.max_groups) {
+		/* a queue with consumer groups: the bridge reads in a group of
+		 * its own, made durable (from the oldest message still in the
+		 * ring) the first time, so that it holds what it has not
+		 * forwarded, across its restarts */
+		ao.group = b->o.group ? b->o.group : "bridge";
+		rc = ipcq_group_create(b->q, ao.group, IPCQ_GROUP_FROM_OLDEST);
+		if (rc < 0 && rc != -EEXIST) {
+			fprintf(stderr, "ipcq-bridge: group %s of %s: %s %s\n", ao.group, b->o.queue,
+				ipcq_strerror(rc), ipcq_errdetail());
+			goto fail;
+		}
+	}
 	rc = ipcq_attach(b->q, IPCQ_ROLE_CONSUMER, &ao);
 	if (rc < 0) {
 		fprintf(stderr, "ipcq-bridge: attach %s: %s %s\n", b->o.queue, ipcq_strerror(rc),

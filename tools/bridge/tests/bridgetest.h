@@ -486,6 +486,10 @@ static inline uint64_t bt_received(const struct bt_flow *f)
 	return __atomic_load_n(&f->received, __ATOMIC_ACQUIRE);
 }
 
+/* Queue A's consumer groups (0: a queue without groups); with groups, A
+ * gets a lossy group "tap" beside the out-bridge's own, "bridge". */
+static uint32_t bt_a_groups;
+
 /* Queues A (with a lease pool and a side ring) and B, removed at exit. */
 static inline void bt_queues(struct bt_flow *f, const char *tag, uint32_t max_b)
 {
@@ -496,7 +500,14 @@ static inline void bt_queues(struct bt_flow *f, const char *tag, uint32_t max_b)
 	snprintf(b, sizeof(b), "%s", t_qname(tag));
 	ca.side_capacity = 64;
 	ca.lease_capacity = 1024;
+	ca.max_groups = bt_a_groups;
 	q = t_create(a, &ca);
+	if (bt_a_groups) {
+		/* the out-bridge's group exists before any message is sent (a
+		 * group gets what is sent after it starts) */
+		CHECK_RC(ipcq_group_create(q, "tap", IPCQ_GROUP_LOSSY), 0);
+		CHECK_RC(ipcq_group_create(q, "bridge", 0), 1);
+	}
 	ipcq_close(q);
 	q = t_create(b, &cb);
 	ipcq_close(q);

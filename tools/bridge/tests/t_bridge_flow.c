@@ -1,4 +1,4 @@
-/* t_bridge_flow: queue A -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with a real nats-server: every message arrives once, in each producer's order, byte for byte; the stream's messages carry Nats-Msg-Id and ipcq's producer, sequence and delivery count; the bridges' counters (acked, forwarded, latency) show in ipcq-stat beside the queues; both bridges stop cleanly on SIGTERM. */
+/* t_bridge_flow: queue A -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with a real nats-server: every message arrives once, in each producer's order, byte for byte (A has consumer groups: the out-bridge reads in a durable group of its own, "bridge", beside a lossy one); the stream's messages carry Nats-Msg-Id and ipcq's producer, sequence and delivery count; the bridges' counters (acked, forwarded, latency) show in ipcq-stat beside the queues; both bridges stop cleanly on SIGTERM. */
 #include "bridgetest.h"
 
 static struct bt_flow *g_f;
@@ -19,6 +19,7 @@ int main(void)
 
 	g_f = f;
 	t_watchdog(t_limit(90), "t_bridge_flow", report);
+	bt_a_groups = 2;
 	bt_queues(f, "bflow", 1024);
 	bt_server_start(&srv);
 	snprintf(log, sizeof(log), "%s/bridges.log", srv.dir);
