@@ -336,6 +336,34 @@ void zero_copy_and_named()
 	ipcqpp::unlink(name);
 }
 
+void groups()
+{
+	const char *name = t_qname("grp");
+	ipcq_config cfg = small_config(8);
+	cfg.max_groups = 2;
+	ipcqpp::queue q = ipcqpp::queue::create(name, cfg);
+	CHECK(q.group_create("audit") == 0);
+	CHECK(q.group_create("tap", IPCQ_GROUP_LOSSY) == 1);
+	ipcqpp::queue p = ipcqpp::queue::open(name);
+	p.attach(ipcqpp::producer);
+	ipcqpp::queue a = ipcqpp::queue::open(name);
+	ipcqpp::attach_options o;
+	o.group = "audit";
+	a.attach(ipcqpp::consumer, o);
+	for (int i = 0; i < 8; i++)
+		p.send("m");
+	std::error_code ec;
+	p.send("x", ipcqpp::nowait, ec); // the audit group holds the ring
+	CHECK(ec == std::errc::resource_unavailable_try_again);
+	std::vector<ipcq_group_info> g = q.groups();
+	CHECK(g.size() == 2 && g[0].lag == 8 && g[0].holding == 1 && g[0].members == 1);
+	a.detach();
+	q.group_remove("audit");
+	p.send("x", ipcqpp::nowait); // only the lossy group is left
+	CHECK(q.groups().size() == 1);
+	ipcqpp::unlink(name);
+}
+
 } // namespace
 
 int main()
@@ -346,6 +374,7 @@ int main()
 		killed_ack_consumer();
 		errors_both_ways();
 		zero_copy_and_named();
+		groups();
 	} catch (const std::exception &e) {
 		T_FAIL("unexpected exception: %s", e.what());
 	}

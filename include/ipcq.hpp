@@ -39,11 +39,11 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace ipcqpp {
 
@@ -395,6 +395,31 @@ public:
 	}
 	/** ipcq_detach(). */
 	void detach() { detail::check(ipcq_detach(q_), "ipcq_detach"); }
+
+	/** ipcq_group_create(): a consumer group (IPCQ_GROUP_* flags); its index. */
+	int group_create(const char *name, uint32_t flags = 0)
+	{
+		return detail::check(ipcq_group_create(q_, name, flags), "ipcq_group_create", true);
+	}
+	/** ipcq_group_remove(). */
+	void group_remove(const char *name)
+	{
+		detail::check(ipcq_group_remove(q_, name), "ipcq_group_remove", true);
+	}
+	/** ipcq_group_list(): every group. */
+	std::vector<ipcq_group_info> groups()
+	{
+		std::vector<ipcq_group_info> v;
+		for (;;) {
+			int n = detail::check(ipcq_group_list(q_, v.data(), static_cast<unsigned>(v.size())),
+					      "ipcq_group_list");
+			if (static_cast<size_t>(n) <= v.size()) {
+				v.resize(static_cast<size_t>(n));
+				return v;
+			}
+			v.resize(static_cast<size_t>(n));
+		}
+	}
 
 	/** ipcq_send(): one message; throws on any error (-ETIMEDOUT included). */
 	send_result send(const_bytes msg, std::chrono::nanoseconds timeout = forever)
