@@ -1,4 +1,4 @@
-/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position. */
+/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -125,6 +125,62 @@ static void creator_frozen_before_generation(void)
 	CHECK_OK(ipcq_close(q));
 }
 
+static const char *crash_point;
+
+static int crashing_producer(void *arg)
+{
+	(void)arg;
+	t_crash_at(crash_point, 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	t_send_pattern(p, MAXLEN, 99); /* dies inside, its slot claimed */
+	T_FAIL("survived %s", crash_point);
+}
+
+/* A producer dies between its claim (a lap on: the slot marked, or marked
+ * and half written) and its publish: recovery publishes a skip in its
+ * place, which every group passes, and each group goes on to the next
+ * message. */
+static void producer_dies_claimed(const char *point)
+{
+	struct ipcq_config cfg = t_config(4, MAXLEN);
+	cfg.max_groups = 2;
+	cfg.grace_us = 1000;
+	qn = t_qname("groups_skip");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	CHECK_RC(ipcq_group_create(q, "B", 0), 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a = member("A"), *b = member("B");
+	for (uint64_t s = 1; s <= 6; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+		expect(b, s);
+	}
+	crash_point = point;
+	t_reap_killed(t_spawn(crashing_producer, NULL), SIGKILL);
+	t_send_pattern(p, MAXLEN, 7);
+	uint8_t buf[MAXLEN];
+	/* position 6 is stuck until a receive that waits past the grace
+	 * period finds its claimer dead */
+	for (int i = 0; i < 2; i++) {
+		struct ipcq *c = i ? b : a;
+		int rc = ipcq_recv(c, buf, sizeof(buf), NULL, 5000000000ll);
+		if (rc != (int)t_msg_len(0, 7, 0, MAXLEN) || t_verify(buf, (size_t)rc, 0, 7) != 0)
+			T_FAIL("%s: group %c got rc %d, not message 7", point, i ? 'B' : 'A', rc);
+	}
+	CHECK(t_stats(q).skipped == 1);
+	/* and the ring goes on, laps later */
+	for (uint64_t s = 8; s <= 20; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+		expect(b, s);
+	}
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(b));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
 int main(void)
 {
 	if (!T_HAVE_POINTS) {
@@ -134,6 +190,8 @@ int main(void)
 	t_watchdog(t_limit(60), "t_groups_freeze", NULL);
 	member_frozen_before_release();
 	creator_frozen_before_generation();
-	printf("groups at named points: recv.copied, group.durable\n");
+	producer_dies_claimed("send.claimed");
+	producer_dies_claimed("send.written");
+	printf("groups at named points: recv.copied, group.durable, send.claimed, send.written\n");
 	return 0;
 }

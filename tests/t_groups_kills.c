@@ -1,4 +1,4 @@
-/* Consumer groups in ack mode under random kills: 2 producers, 3 durable groups of 2 ack-mode consumers, consumers SIGKILLed at random and restarted in their group; every group gets every message at least once, and a second delivery only flagged as one. */
+/* Consumer groups in ack mode under random kills: 2 named producers, 3 durable groups of 2 ack-mode consumers, producers and consumers SIGKILLed at random and restarted (a producer resuming after its last accepted sequence, a consumer in its group); every group gets every message at least once, and a second delivery only flagged as one. */
 #include "testutil.h"
 
 enum { NG = 3, NCG = 2, NP = 2, MAXLEN = 64, NC = NG * NCG };
@@ -18,9 +18,26 @@ static uint64_t at(unsigned g, uint32_t p, uint64_t seq)
 	return ((uint64_t)g * NP + p) * (sh->n + 1) + seq;
 }
 
+/* A named producer: killed and restarted, it resumes after the last
+ * sequence the queue accepted under its name. */
 static int producer(void *arg)
 {
-	t_produce(qn, (uint32_t)(uintptr_t)arg, sh->n, 16, MAXLEN);
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+	char name[16];
+	snprintf(name, sizeof(name), "gp%u", id);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = IPCQ_ATTACH_DEDUP;
+	o.name = name;
+	struct ipcq *q = t_open_attach(qn, IPCQ_ROLE_PRODUCER, &o);
+	uint64_t last = 0;
+	CHECK_OK(ipcq_last_seq(q, &last));
+	uint8_t buf[MAXLEN];
+	for (uint64_t s = last + 1; s <= sh->n; s++) {
+		size_t len = t_fill(buf, t_msg_len(id, s, 16, MAXLEN), id, s);
+		int rc = ipcq_send_seq(q, s, buf, len, IPCQ_FOREVER);
+		CHECK(rc == 0 || rc == IPCQ_SEND_PRESSURE);
+	}
+	CHECK_OK(ipcq_close(q));
 	return 0;
 }
 
@@ -91,26 +108,38 @@ int main(void)
 		cons[c] = t_spawn(consumer, (void *)(uintptr_t)(c / NCG));
 	for (uint32_t p = 0; p < NP; p++)
 		prod[p] = t_spawn(producer, (void *)(uintptr_t)p);
-	/* kill a random consumer every few milliseconds while the producers
-	 * run, and start another in its group */
-	unsigned kills = 0, want = t_stress() ? 400 : 60;
+	/* kill a random consumer or producer every few milliseconds while
+	 * the producers run, and start another in its place */
+	unsigned kills = 0, pkills = 0, want = t_stress() ? 400 : 60;
 	uint32_t rnd = (uint32_t)getpid();
 	int running = NP;
 	while (kills < want && running) {
 		rnd = rnd * 1103515245u + 12345u;
 		struct timespec ts = { 0, (long)(1000000 + (rnd >> 8) % 4000000) };
 		nanosleep(&ts, NULL); /* paces the kills only; nothing waits on it */
-		unsigned c = (rnd >> 16) % NC;
-		kill(cons[c], SIGKILL);
+		unsigned c = (rnd >> 16) % (NC + NP);
+		pid_t *victim = c < NC ? &cons[c] : &prod[c - NC];
+		if (*victim < 0)
+			continue; /* a producer that finished */
+		kill(*victim, SIGKILL);
 		/* killed, or done already (the last messages just went) */
 		int cst;
-		while (waitpid(cons[c], &cst, 0) < 0)
+		while (waitpid(*victim, &cst, 0) < 0)
 			CHECK(errno == EINTR);
-		t_kids_forget_(cons[c]);
+		t_kids_forget_(*victim);
 		CHECK((WIFSIGNALED(cst) && WTERMSIG(cst) == SIGKILL) ||
 		      (WIFEXITED(cst) && WEXITSTATUS(cst) == 0));
-		cons[c] = t_spawn(consumer, (void *)(uintptr_t)(c / NCG));
 		kills++;
+		if (c < NC) {
+			cons[c] = t_spawn(consumer, (void *)(uintptr_t)(c / NCG));
+		} else if (WIFEXITED(cst)) {
+			*victim = -1; /* it had finished */
+			running--;
+			continue;
+		} else {
+			*victim = t_spawn(producer, (void *)(uintptr_t)(c - NC));
+			pkills++;
+		}
 		for (uint32_t p = 0; p < NP; p++) {
 			int pst;
 			if (prod[p] > 0 && waitpid(prod[p], &pst, WNOHANG) == prod[p]) {
@@ -136,8 +165,9 @@ int main(void)
 				again += t - 1;
 			}
 	struct ipcq_stats st = t_stats(q);
-	printf("groups under kills: %u kills, %llu messages x %d groups, %llu delivered again "
-	       "(flagged), %llu redelivered by recovery\n", kills,
+	printf("groups under kills: %u kills (%u of producers), %llu skipped claims, %llu messages x %d groups, %llu delivered again "
+	       "(flagged), %llu redelivered by recovery\n", kills, pkills,
+	       (unsigned long long)st.skipped,
 	       (unsigned long long)(NP * sh->n), NG, (unsigned long long)again,
 	       (unsigned long long)st.redelivered);
 	CHECK(st.poisoned == 0);
