@@ -6,7 +6,10 @@
  * from a run with ITERS and divides: what is left is the library's hot
  * path, per message, with no cache misses or waits to blur it.
  *
- *   icount MODE ITERS      MODE: single | batch | ack | zerocopy
+ *   icount MODE ITERS      MODE: single | batch | ack | zerocopy | group1 | group4
+ *
+ * groupN: a queue with consumer groups, N durable groups of one consumer
+ * handle each; a message is one send and N receives.
  */
 #include <ipcq.h>
 #include <stdio.h>
@@ -26,12 +29,12 @@ static int fail(const char *what, int rc)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: icount single|batch|ack|zerocopy ITERS\n");
+		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4 ITERS\n");
 		return 2;
 	}
-	const char *modes[] = { "single", "ack", "batch", "zerocopy" };
+	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4" };
 	int mode = -1;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcmp(argv[1], modes[i]) == 0)
 			mode = i;
 	if (mode < 0) {
@@ -44,7 +47,9 @@ int main(int argc, char **argv)
 	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
 	cfg.capacity = 1024;
 	cfg.max_msg_size = MSG;
-	struct ipcq *p, *c;
+	int ngroups = mode == 4 ? 1 : mode == 5 ? 4 : 0;
+	cfg.max_groups = (uint32_t)ngroups;
+	struct ipcq *p, *c, *gc[4];
 	int rc = ipcq_create(name, &cfg, &p);
 	if (rc < 0)
 		return fail("create", rc);
@@ -52,19 +57,37 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return fail("open", rc);
 	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	static const char *const gname[4] = { "g0", "g1", "g2", "g3" };
+	for (int g = 0; g < ngroups; g++) {
+		if ((rc = ipcq_group_create(p, gname[g], 0)) < 0)
+			return fail("group_create", rc);
+		if ((rc = ipcq_open(name, &gc[g])) < 0)
+			return fail("open", rc);
+		o.wait_strategy = IPCQ_WAIT_BUSY_POLL;
+		o.group = gname[g];
+		if ((rc = ipcq_attach(gc[g], IPCQ_ROLE_CONSUMER, &o)) < 0)
+			return fail("attach group consumer", rc);
+	}
+	o.group = NULL;
 	o.wait_strategy = IPCQ_WAIT_BUSY_POLL;
 	if ((rc = ipcq_attach(p, IPCQ_ROLE_PRODUCER, &o)) < 0)
 		return fail("attach producer", rc);
 	if (mode == 1)
 		o.flags = IPCQ_ATTACH_ACK;
-	if ((rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, &o)) < 0)
+	if (!ngroups && (rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, &o)) < 0)
 		return fail("attach consumer", rc);
 	static char in[BATCH][MSG], out[BATCH][MSG];
 	memset(in, 7, sizeof(in));
 	struct ipcq_buf sb[BATCH], rb[BATCH];
 	struct ipcq_msginfo info;
 	for (long i = 0; i < iters; i++) {
-		if (mode <= 1) {
+		if (ngroups) {
+			if ((rc = ipcq_send(p, in[0], MSG, IPCQ_FOREVER)) < 0)
+				return fail("send", rc);
+			for (int g = 0; g < ngroups; g++)
+				if ((rc = ipcq_recv(gc[g], out[0], MSG, &info, IPCQ_FOREVER)) != MSG)
+					return fail("group recv", rc);
+		} else if (mode <= 1) {
 			if ((rc = ipcq_send(p, in[0], MSG, IPCQ_FOREVER)) < 0)
 				return fail("send", rc);
 			if ((rc = ipcq_recv(c, out[0], MSG, &info, IPCQ_FOREVER)) != MSG)
@@ -98,6 +121,8 @@ int main(int argc, char **argv)
 				return fail("release", rc);
 		}
 	}
+	for (int g = 0; g < ngroups; g++)
+		ipcq_close(gc[g]);
 	ipcq_close(c);
 	ipcq_close(p);
 	ipcq_unlink(name);

@@ -237,11 +237,12 @@ uint64_t ipcq__group_advance_tail(struct ipcq *q, uint32_t g, uint64_t enq)
 		d = enq; /* corrupt: never past what was claimed */
 	if (t > d)
 		return d; /* corrupt: a tail past the cursor is not believed */
-	uint64_t t2 = t;
-	while (t2 < d && t2 - t < q->capacity) {
+	uint64_t t2 = t, end = d - t < q->capacity ? d : t + q->capacity;
+	const uint64_t *words = ipcq__gword(q, g, 0); /* the group's first word */
+	while (t2 < end) {
 		/* G1: pairs with R2g (the member's release CAS): its reads of
 		 * the slot are done before we let a producer overwrite it */
-		if (ipcq__load_acquire(ipcq__gword(q, g, t2)) != ipcq__seq_pos(t2 + q->capacity))
+		if (ipcq__load_acquire(&words[t2 & q->mask]) != ipcq__seq_pos(t2 + q->capacity))
 			break;
 		t2++;
 	}

@@ -107,6 +107,7 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 {
 	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
+	struct ipcq_shm_slot *s0;
 	uint64_t pos, seq;
 	unsigned k;
 	int rc, recorded = 0;
@@ -114,9 +115,10 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 	/* relaxed: only a hint; A1 and P1 decide */
 	pos = ipcq__load_relaxed(&c->enq);
 	for (;;) {
+		s0 = ipcq__slot(q, pos);
 		/* A1: pairs with R1 (or R5) of the producer of the previous
 		 * lap: its stores to the slot are done */
-		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
+		seq = ipcq__load_acquire(&s0->seq);
 		if (ipcq__gslot_free(q, seq, pos)) {
 			if (pos >= q->room_end && !ipcq__group_room(q, pos)) {
 				rc = -EAGAIN; /* a durable group holds the slot */
@@ -147,10 +149,12 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 			pos = np;
 		}
 	}
-	for (unsigned i = 0; i < k; i++)
-		/* G0: the mark, before any store of this lap's data (F1 below
-		 * orders them); a lossy reader's re-check (F2) of a slot whose
-		 * data it read from this lap sees the mark or later */
+	/* G0: the mark, before any store of this lap's data (F1 below
+	 * orders them); a lossy reader's re-check (F2) of a slot whose data
+	 * it read from this lap sees the mark or later */
+	ipcq__store_relaxed(&s0->seq, ipcq__seq_pos(pos));
+	for (unsigned i = 1; i < k; i++)
+		/* G0 for each slot of the run */
 		ipcq__store_relaxed(&ipcq__slot(q, pos + i)->seq, ipcq__seq_pos(pos + i));
 	/* F1: the data stores that follow stay after the claim and the marks;
 	 * pairs with F2 of a reader that re-checks the slot word */
