@@ -1221,7 +1221,10 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * @id: one entry, or IPCQ_POISON_ALL.
  *
  * Each replayed message keeps its producer and sequence, gets its delivery
- * count reset, and is flagged IPCQ_MSG_REPLAYED.  Replay stops at the
+ * count reset, and is flagged IPCQ_MSG_REPLAYED.  On a queue with
+ * consumer groups it goes back to the group it was taken from only
+ * (ipcq_poison.group; the other groups had it), or to every group if that
+ * one was removed meanwhile.  Replay stops at the
  * first entry for which the main ring has no room.  If the replaying
  * process dies in the middle, an entry may be delivered twice (at least
  * once, never lost), the second time flagged as a redelivery.

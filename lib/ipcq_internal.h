@@ -377,6 +377,9 @@ static inline uint64_t ipcq__seq_adopted(uint64_t w, uint32_t idx)
 #define IPCQ_SLOT_F_REDELIVERED 0x80u
 /* Slot flag: the tail's stream is set (a named producer's message). */
 #define IPCQ_SLOT_F_STREAM 0x40u
+/* A queue with groups: the message is for one group only (a replay from
+ * the side ring), the group index + 1 in the tail's stream_gen. */
+#define IPCQ_SLOT_F_TARGET 0x20u
 
 /* A delivery count raised by one, saturating at 255. */
 static inline uint8_t ipcq__deliveries_inc(uint8_t d)
@@ -617,6 +620,8 @@ struct ipcq {
 				  * among delayed leases (UINT64_MAX: none) */
 	uint64_t seen_gen;       /* control.delayed_gen at that scan */
 	uint32_t expiry;         /* IPCQ_CF_EXPIRY: messages carry a deadline */
+	uint32_t take_odd;       /* expiry or groups: a claimed message may be
+				  * one to pass (ipcq__slot_expired()) */
 	uint32_t expire_side;    /* IPCQ_CF_EXPIRED_TO_SIDE */
 	uint32_t recv_odd;       /* expire_side or lossy: receives take the
 				  * slow road (one test on the hot path) */
@@ -802,6 +807,14 @@ IPCQ_HIDDEN int ipcq__group_lock(struct ipcq *q);
 IPCQ_HIDDEN void ipcq__group_unlock(struct ipcq *q);
 /* The durable or lossy group of that name, or -ENOENT. */
 IPCQ_HIDDEN int ipcq__group_find(const struct ipcq *q, const char *name);
+/* Does group g exist (durable or lossy)? */
+static inline int ipcq__group_exists(const struct ipcq *q, uint32_t g)
+{
+	/* acquire: pairs with the creator's store-release of the state */
+	uint32_t st = g < q->max_groups ? ipcq__load_acquire(&q->groups[g].state) : 0;
+	return st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY;
+}
+
 /* Is group g still the one of generation gen (durable or lossy)? */
 static inline int ipcq__group_current(const struct ipcq *q, uint32_t g, uint32_t gen)
 {
@@ -931,11 +944,27 @@ IPCQ_HIDDEN int ipcq__side_find(const struct ipcq *q, uint64_t id, struct ipcq_p
 IPCQ_HIDDEN int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason);
 IPCQ_HIDDEN void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s);
 IPCQ_HIDDEN void ipcq__expire_adopted(struct ipcq *q, uint64_t pos);
-/* Has the message of slot s (ours) expired?  Only on a queue with
- * IPCQ_CF_EXPIRY; reads the tail's deadline and, when one is set, the
- * clock. */
+/* Is the message of slot s (ours) for another group (a replay from the
+ * side ring of a queue with groups)?  Then it is passed. */
+static inline int ipcq__slot_elsewhere(const struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	/* relaxed: the slot is ours (C1 or adoption); R1 published it; a
+	 * skip never comes here, so the flags are this lap's */
+	return q->gwords && (ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_TARGET) &&
+	       ipcq__load_relaxed(&ipcq__slot_tail(q, s)->stream_gen) != (uint32_t)q->group + 1;
+}
+
+/* Is the message of slot s (ours) not to be delivered: expired, or for
+ * another group (ipcq__slot_elsewhere())?  Only on a queue with
+ * IPCQ_CF_EXPIRY or groups; reads the tail's deadline and, when one is
+ * set, the clock.  The callers pass such a message: ipcq__expire_slot()
+ * and ipcq__expire_adopted() tell the two apart. */
 static inline int ipcq__slot_expired(const struct ipcq *q, const struct ipcq_shm_slot *s)
 {
+	if (!q->take_odd)
+		return 0;
+	if (ipcq__slot_elsewhere(q, s))
+		return 1;
 	if (!q->expiry)
 		return 0;
 	/* relaxed: the slot is ours (C1 or adoption); R1 published it */

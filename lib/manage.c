@@ -123,9 +123,13 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		/* a replay cut short may have delivered it once: this copy is
 		 * then a redelivery, and says so (relaxed: ours since S7) */
 		uint8_t again = (ipcq__load_relaxed(&e->flags) & IPCQ_SIDE_F_REPLAY_CUT) ? 1 : 0;
+		/* a queue with groups: back to the group it was taken from
+		 * (the others had it), if that group still exists; to all
+		 * of them if not */
+		uint32_t target = p.group && ipcq__group_exists(q, p.group - 1) ? p.group : 0;
 		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
 					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
-					      IPCQ_MSG_REPLAYED, again, &pos);
+					      IPCQ_MSG_REPLAYED, again, target, &pos);
 		if (sent <= 0) {
 			/* S8: ring full: put it back (by CAS, as S1 would:
 			 * FULL for the next replayer, whose S7 pairs with it) */

@@ -187,7 +187,8 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 			continue;
 		}
 		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
-			ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+			if (!ipcq__slot_elsewhere(q, s))
+				ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
 			continue;
 		}
 		b->len = out.len;

@@ -201,10 +201,11 @@ void ipcq__release_adopted(struct ipcq *q)
 /* Publish one message with the header of another producer's (a replay). */
 int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len, uint16_t producer,
 		       uint32_t stream, uint64_t pseq, uint64_t enqueue_ns, uint8_t flags,
-		       uint8_t deliveries, int64_t *pos_out)
+		       uint8_t deliveries, uint32_t target, int64_t *pos_out)
 {
 	struct ipcq_buf b = { (void *)(uintptr_t)payload, len };
-	struct ipcq__send_meta meta = { producer, flags, deliveries, stream, pseq, enqueue_ns };
+	struct ipcq__send_meta meta = { producer, flags, deliveries, stream, pseq, enqueue_ns,
+					target };
 	uint64_t pos;
 	int rc = ipcq__ring_send(q, &b, 1, &meta, 0, NULL, &pos);
 	if (rc > 0 && pos_out)

@@ -45,6 +45,7 @@ struct ipcq__send_meta {
 	uint32_t stream;
 	uint64_t pseq;
 	uint64_t enqueue_ns;
+	uint32_t target;     /* groups: the only group it is for (index + 1), 0 all */
 };
 
 /* ---- groups (see "Groups" in ring.c) ---------------------------------- */
@@ -289,11 +290,12 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 		/* (a replay that may have been delivered once carries the
 		 * redelivered flag in meta->flags) */
 		ipcq__store_relaxed(&s->flags, (uint8_t)((meta ? meta->flags & ~IPCQ_SLOT_F_STREAM : 0u) |
-							 (stream ? IPCQ_SLOT_F_STREAM : 0u)));
+							 (stream ? IPCQ_SLOT_F_STREAM : 0u) |
+							 (meta && meta->target ? IPCQ_SLOT_F_TARGET : 0u)));
 		ipcq__store_relaxed(&t->pseq, pseq);
 		ipcq__store_relaxed(&t->enqueue_ns, now);
 		ipcq__store_relaxed(&t->stream, stream);
-		ipcq__store_relaxed(&t->stream_gen, meta ? 0u : q->dedup_gen);
+		ipcq__store_relaxed(&t->stream_gen, meta ? meta->target : q->dedup_gen);
 		if (IPCQ_UNLIKELY(expiry))
 			ipcq__store_relaxed(&t->deadline_ns, deadline);
 		if (msgs && len)
@@ -586,7 +588,7 @@ again:
 IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
 				   uint16_t producer, uint32_t stream, uint64_t pseq,
 				   uint64_t enqueue_ns, uint8_t flags, uint8_t deliveries,
-				   int64_t *pos_out);
+				   uint32_t target, int64_t *pos_out);
 /* Release the slot this handle adopted (R2 from the adopted word) and
  * clear the record (R4). */
 IPCQ_HIDDEN void ipcq__release_adopted(struct ipcq *q);

@@ -489,6 +489,7 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->retry_max_ns = (uint64_t)h->retry_max_us * 1000;
 	q->retry_factor = h->retry_factor;
 	q->expiry = (h->flags & IPCQ_CF_EXPIRY) != 0;
+	q->take_odd = q->expiry || h->max_groups;
 	q->expire_side = (h->flags & IPCQ_CF_EXPIRED_TO_SIDE) != 0 && h->side_capacity;
 	q->recv_odd = q->expire_side;
 	q->ttl_ns = (uint64_t)h->ttl_ms * 1000000u;

@@ -375,6 +375,8 @@ int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
  */
 IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
 {
+	if (ipcq__slot_elsewhere(q, s))
+		return; /* another group's replay: passed, nothing to count */
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
 	/* relaxed: the slot is ours since C1 */
 	if (q->expire_side &&
@@ -385,6 +387,10 @@ IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
 /* The same for the adopted slot at pos: moved (or dropped) and released. */
 IPCQ_COLD void ipcq__expire_adopted(struct ipcq *q, uint64_t pos)
 {
+	if (ipcq__slot_elsewhere(q, ipcq__slot(q, pos))) {
+		ipcq__consume_adopted(q); /* another group's replay: passed */
+		return;
+	}
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
 	if (q->expire_side && ipcq__quarantine_slot(q, pos, IPCQ_REASON_EXPIRED) == 0)
 		return;

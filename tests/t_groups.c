@@ -1,4 +1,4 @@
-/* Consumer groups: the API's refusals; 2 producers fanned out to 3 durable groups of 2 consumers (fast mode), every group getting every message exactly once in per-producer order; a memberless durable group holding space until removed; groups created and removed during traffic. */
+/* Consumer groups: the API's refusals; a message poisoned in one group, quarantined with its group and replayed to that group only; 2 producers fanned out to 3 durable groups of 2 consumers (fast mode), every group getting every message exactly once in per-producer order; a memberless durable group holding space until removed; groups created and removed during traffic. */
 #include "testutil.h"
 
 enum { NG = 3, NCG = 2, NP = 2, MAXLEN = 64 };
@@ -283,6 +283,52 @@ static void create_during_traffic(uint32_t flags)
 	CHECK_OK(ipcq_close(q));
 }
 
+/* A message nacked as poison in one group goes to the side ring with that
+ * group; the other group got it as usual, and a replay brings it back to
+ * the first group only. */
+static void poison_in_one_group(void)
+{
+	const char *name = t_qname("groups_poison");
+	struct ipcq_config cfg = groups_config(8, 2);
+	struct ipcq *q = t_create(name, &cfg);
+	CHECK_RC(ipcq_group_create(q, "work", 0), 0);
+	CHECK_RC(ipcq_group_create(q, "audit", 0), 1);
+	struct ipcq *p = t_open_attach(name, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *w = t_group_consumer(name, "work", IPCQ_ATTACH_ACK);
+	struct ipcq *a = t_group_consumer(name, "audit", 0);
+	for (uint64_t s = 1; s <= 3; s++)
+		t_send_pattern(p, MAXLEN, s);
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	for (uint64_t s = 1; s <= 3; s++) {
+		int rc = ipcq_recv(w, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+		CHECK(rc >= 0 && t_verify(buf, (size_t)rc, 0, s) == 0);
+		if (s == 2)
+			CHECK_OK(ipcq_nack(w, mi.token, IPCQ_NACK_POISON));
+		else
+			CHECK_OK(ipcq_ack(w, mi.token));
+		rc = ipcq_recv(a, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+		CHECK(rc >= 0 && t_verify(buf, (size_t)rc, 0, s) == 0 && mi.flags == 0);
+	}
+	struct ipcq_poison e[2];
+	CHECK_RC(ipcq_poison_list(q, 0, e, 2), 1);
+	CHECK(e[0].group == 1 && e[0].reason == IPCQ_REASON_NACKED);
+	CHECK_RC(ipcq_poison_replay(q, e[0].id), 1);
+	int rc = ipcq_recv(w, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+	CHECK(rc >= 0 && t_verify(buf, (size_t)rc, 0, 2) == 0 && (mi.flags & IPCQ_MSG_REPLAYED));
+	CHECK_OK(ipcq_ack(w, mi.token));
+	/* the audit group had it once, and does not get it again */
+	CHECK_RC(ipcq_recv(a, buf, sizeof(buf), &mi, IPCQ_NOWAIT), -EAGAIN);
+	t_send_pattern(p, MAXLEN, 4);
+	rc = ipcq_recv(a, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+	CHECK(rc >= 0 && t_verify(buf, (size_t)rc, 0, 4) == 0);
+	CHECK(t_stats(q).expired == 0);
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(w));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
 int main(void)
 {
 	t_watchdog(t_limit(240), "t_groups", NULL);
@@ -292,6 +338,7 @@ int main(void)
 	sh->seen = t_shared((size_t)NG * NP * (sh->n + 1));
 	api_refusals();
 	hold_until_removed();
+	poison_in_one_group();
 	fan_out(64);
 	fan_out(4);
 	create_during_traffic(0);
