@@ -49,7 +49,7 @@
  * attaches under: the target then takes it over from its dead holder. */
 #define FZ_PRODUCER_NAME "fz-named"
 
-enum { FZ_NCONFIGS = 4, FZ_NSTATES = 8, FZ_NBASES = FZ_NCONFIGS * FZ_NSTATES };
+enum { FZ_NCONFIGS = 5, FZ_NSTATES = 8, FZ_NBASES = FZ_NCONFIGS * FZ_NSTATES };
 enum { FZ_NREGIONS = 8 };
 
 static const char *const fz_state_names[FZ_NSTATES] = {
@@ -80,6 +80,11 @@ static struct ipcq_config fz_config(unsigned c)
 		cfg.lease_capacity = 0, cfg.side_capacity = 0, cfg.dedup_capacity = 0;
 		cfg.max_deliveries = 1;
 		break;
+	case 4: /* consumer groups: a durable one the consumers join, a lossy one */
+		cfg.capacity = 4, cfg.max_msg_size = 32, cfg.max_participants = 5;
+		cfg.lease_capacity = 4, cfg.side_capacity = 4, cfg.dedup_capacity = 2;
+		cfg.max_deliveries = 2, cfg.max_groups = 3;
+		break;
 	default: /* few, large slots */
 		cfg.capacity = 4, cfg.max_msg_size = 3000, cfg.max_participants = 3;
 		cfg.lease_capacity = 2, cfg.side_capacity = 2, cfg.dedup_capacity = 1;
@@ -95,6 +100,16 @@ static void fz_pattern(uint8_t *buf, size_t len, uint64_t seed)
 		buf[i] = (uint8_t)(seed * 31 + i * 7);
 }
 
+/* The group a consumer of @q joins: "fz-a" on a queue with groups
+ * (made by fz_make_base()), none otherwise. */
+static const char *fz_group_of(struct ipcq *q)
+{
+	struct ipcq_info info;
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	return ipcq_info(q, &info) == 0 && info.max_groups ? "fz-a" : NULL;
+}
+
 static int fz_open_attach(const char *name, unsigned roles, uint32_t flags, const char *pname,
 			  struct ipcq **out)
 {
@@ -108,6 +123,7 @@ static int fz_open_attach(const char *name, unsigned roles, uint32_t flags, cons
 	o.flags = flags;
 	o.name = pname;
 	o.full_policy = IPCQ_FULL_FAIL;
+	o.group = (roles & IPCQ_ROLE_CONSUMER) ? fz_group_of(q) : NULL;
 	rc = ipcq_attach(q, roles, &o);
 	if (rc) {
 		ipcq_close(q);
@@ -146,6 +162,10 @@ static int fz_make_base(unsigned c, unsigned s, const char *tmpname, uint8_t **i
 	rc = ipcq_create(tmpname, &cfg, &q);
 	if (rc)
 		return rc;
+	if (cfg.max_groups) {
+		(void)ipcq_group_create(q, "fz-a", 0);
+		(void)ipcq_group_create(q, "fz-l", IPCQ_GROUP_LOSSY);
+	}
 	switch (s) {
 	case 0: /* empty */
 		break;

@@ -436,6 +436,24 @@ static void fz_recover(struct ipcq *q)
 	fz_check_rc(ipcq_recover(q, &rep), "ipcq_recover");
 }
 
+/* Groups: the list (bounded figures), and now and then a group made and
+ * removed through the management handle. */
+static void fz_groups(struct fz_run *r, struct ipcq *q, unsigned p)
+{
+	struct ipcq_group_info gi[4];
+	int rc = ipcq_group_list(q, gi, 4);
+	fz_check_rc(rc, "ipcq_group_list");
+	for (int i = 0; i < rc && i < 4; i++) {
+		FZ_CHECK(gi[i].index < IPCQ_GROUPS_MAX, "group index %u", gi[i].index);
+		FZ_CHECK(gi[i].name[sizeof(gi[i].name) - 1] == '\0', "group name unterminated");
+	}
+	if (rc > 0 && (p & 8)) {
+		fz_check_rc(ipcq_group_create(r->mgmt, "fz-n", p & 16 ? IPCQ_GROUP_LOSSY : 0),
+			    "ipcq_group_create");
+		fz_check_rc(ipcq_group_remove(r->mgmt, "fz-n"), "ipcq_group_remove");
+	}
+}
+
 /* ---- the calls of the consumers and producers ------------------------------- */
 
 static int fz_attach(struct ipcq *q, unsigned roles, uint32_t flags, const char *pname,
@@ -448,6 +466,7 @@ static int fz_attach(struct ipcq *q, unsigned roles, uint32_t flags, const char 
 	o.name = pname;
 	o.full_policy = policy;
 	o.prefetch = prefetch;
+	o.group = (roles & IPCQ_ROLE_CONSUMER) ? fz_group_of(q) : NULL;
 	/* yield: a waiting call looks for the work of the dead at its first
 	 * round (busy-poll only every 64 rounds) */
 	o.wait_strategy = IPCQ_WAIT_YIELD;
@@ -630,6 +649,7 @@ static void fz_op(struct fz_run *r, uint8_t op)
 	}
 	case 18: fz_recover(p & 1 ? r->cons : r->mgmt); break;
 	case 19:
+		fz_groups(r, p & 1 ? r->ro : r->mgmt, p);
 		fz_stats(r, p & 1 ? r->ro : r->cons, p);
 		fz_info(r, r->mgmt);
 		fz_browse(r, p & 1 ? r->ro : r->mgmt, p);
