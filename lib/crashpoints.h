@@ -3,7 +3,7 @@
  * that kill a process at each one in turn (IPCQ_CRASH) or freeze it there
  * (IPCQ_FREEZE).  Keep in step with the IPCQ_CRASHPOINT() calls in lib/.
  * X(name, role) with role P (producer side), D (named producer), C
- * (consumer side), A (ack-mode consumer), R (management), K (creator) or G (group creation).
+ * (consumer side), A (ack-mode consumer), R (management), K (creator) or G (groups).
  */
 #ifndef IPCQ_CRASHPOINTS_H
 #define IPCQ_CRASHPOINTS_H
@@ -36,6 +36,7 @@
 	X("replay.taking", 'R')       /* side entry taken for replay */          \
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \
-	X("group.durable", 'G')       /* a new group durable, generation not raised */
+	X("group.durable", 'G')       /* a new group durable, generation not raised */ \
+	X("lossy.claimed", 'G')       /* a lossy reader's claim made, nothing copied */
 
 #endif

@@ -172,6 +172,7 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 		 * owns nothing, and recovery has nothing to take over) */
 		if (!ipcq__cas(deq, pos, pos + 1))
 			continue;
+		IPCQ_CRASHPOINT("lossy.claimed");
 		if (seq & IPCQ_SEQ_SKIP)
 			continue; /* a dead producer's claim: passed */
 		struct ipcq_buf out = *b;

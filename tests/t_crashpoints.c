@@ -798,7 +798,7 @@ int main(int argc, char **argv)
 		case 'K':
 			break; /* the creator's points: t_create_crash */
 		case 'G':
-			break; /* group creation's: t_groups_create */
+			break; /* the groups' points: t_groups_freeze */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);

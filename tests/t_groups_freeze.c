@@ -1,4 +1,4 @@
-/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes. */
+/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes; a lossy reader frozen between claim and copy (lossy.claimed) while the producer laps it reports the gap, not the wrong message; a member of one group killed holding a claim (recv.copied) is adopted in its group, never by another. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -181,6 +181,96 @@ static void producer_dies_claimed(const char *point)
 	CHECK_OK(ipcq_close(q));
 }
 
+static int frozen_reader(void *arg)
+{
+	(void)arg;
+	t_freeze_at("lossy.claimed", 1);
+	struct ipcq *l = member("tap");
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	/* claims position 0, stops before the copy; resumed, the slot holds
+	 * a later lap: that copy is never delivered as message 1 */
+	int rc = ipcq_recv(l, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+	CHECK(rc >= 0);
+	uint64_t seq = 0;
+	for (uint64_t s = 1; s <= 2 * CAP + 1 && !seq; s++)
+		if (rc == (int)t_msg_len(0, s, 0, MAXLEN) && t_verify(buf, (size_t)rc, 0, s) == 0)
+			seq = s;
+	if (!seq || !(mi.flags & IPCQ_MSG_GAP) || mi.gap != seq - 1)
+		T_FAIL("lossy reader: message %llu with gap %llu (flags 0x%x)", (unsigned long long)seq,
+		       (unsigned long long)mi.gap, mi.flags);
+	CHECK_OK(ipcq_close(l));
+	return 0;
+}
+
+/* A lossy reader frozen between its claim and its copy, while the
+ * producer laps it: its re-check sees the slot changed, and it reports
+ * what it missed instead of the wrong message. */
+static void lossy_reader_lapped(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.max_groups = 2;
+	qn = t_qname("groups_lap");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	CHECK_RC(ipcq_group_create(q, "tap", IPCQ_GROUP_LOSSY), 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a = member("A");
+	t_send_pattern(p, MAXLEN, 1);
+	pid_t r = t_spawn(frozen_reader, NULL);
+	t_wait_stopped(r, 30, "lossy reader at lossy.claimed");
+	expect(a, 1);
+	for (uint64_t s = 2; s <= 2 * CAP + 1; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+	}
+	t_resume(r);
+	CHECK(t_reap(r) == 0);
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
+static int crashing_member(void *arg)
+{
+	(void)arg;
+	t_crash_at("recv.copied", 1);
+	struct ipcq *c = member("A");
+	expect(c, 1); /* dies inside, message 1 claimed */
+	T_FAIL("survived recv.copied");
+}
+
+/* A member of group A dies holding a claim: a member of group B, looking
+ * for the work of the dead, leaves it alone; a member of A adopts it. */
+static void adoption_stays_in_group(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.max_groups = 2;
+	cfg.grace_us = 1000;
+	qn = t_qname("groups_adopt");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	CHECK_RC(ipcq_group_create(q, "B", 0), 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *b = member("B");
+	t_send_pattern(p, MAXLEN, 1);
+	t_reap_killed(t_spawn(crashing_member, NULL), SIGKILL);
+	expect(b, 1);
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	/* B waits past the grace period (its recovery passes run) and gets
+	 * nothing: the dead claim is A's */
+	CHECK_RC(ipcq_recv(b, buf, sizeof(buf), &mi, 30000000), -ETIMEDOUT);
+	struct ipcq *a = member("A"); /* adopts at attach */
+	int rc = ipcq_recv(a, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+	CHECK(rc == (int)t_msg_len(0, 1, 0, MAXLEN) && t_verify(buf, (size_t)rc, 0, 1) == 0);
+	CHECK((mi.flags & IPCQ_MSG_REDELIVERED) && mi.deliveries == 2);
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(b));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
 int main(void)
 {
 	if (!T_HAVE_POINTS) {
@@ -192,6 +282,9 @@ int main(void)
 	creator_frozen_before_generation();
 	producer_dies_claimed("send.claimed");
 	producer_dies_claimed("send.written");
-	printf("groups at named points: recv.copied, group.durable, send.claimed, send.written\n");
+	lossy_reader_lapped();
+	adoption_stays_in_group();
+	printf("groups at named points: recv.copied, group.durable, send.claimed, send.written, "
+	       "lossy.claimed\n");
 	return 0;
 }
