@@ -292,11 +292,13 @@ icount: deps
 # queue with consumer groups (model/README.md).  make test runs MODEL_QUICK:
 # a safety configuration with two crashes, progress with the concurrent
 # recoverer, the three old rules, each of which must fail with a
-# counterexample, a durable and a lossy group with crashes, and the two old
-# rules of groups (about 7 minutes).  make model-test runs the whole
+# counterexample, a durable and a lossy group with crashes, the two old
+# rules of groups, a group made during traffic (the floor's generation)
+# and the two old rules of that (about 8 minutes).  make model-test runs the whole
 # bounded set (about 20 minutes), make model the large configurations too
 # (an hour or more, ~20 GB).
-MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-mark
+MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-mark \
+	groups-create-newest groups-old-nogen groups-old-noretry
 .PHONY: model model-test
 model: deps
 	model/run.sh full
