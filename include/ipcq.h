@@ -657,7 +657,10 @@ IPCQ_API int ipcq_detach(struct ipcq *q);
  * consumers all died (or that never had one) keeps its position and its
  * hold on space until a consumer attaches or ipcq_group_remove() removes
  * it.  Watermarks, the pressure state and the full policies apply to the
- * slowest durable group's depth.  Can be called while messages flow.
+ * slowest durable group's depth.  Can be called while messages flow.  A
+ * creator killed in the middle leaves a group nobody can join, which the
+ * next group call on the queue (a create, a remove, a consumer's attach)
+ * removes.
  *
  * Returns the group's index (>= 0), or -EINVAL (bad name or flags),
  * -ENOTSUP (the queue has no groups: max_groups 0), -EEXIST (a group of

@@ -38,9 +38,23 @@ int ipcq__group_lock(struct ipcq *q)
 {
 	pthread_mutex_lock(&group_mutex);
 	int rc = ipcq__ofd_lock(q->fd, (off_t)((uint8_t *)q->groups - q->base), F_WRLCK, 1);
-	if (rc)
+	if (rc) {
 		pthread_mutex_unlock(&group_mutex);
-	return rc;
+		return rc;
+	}
+	/* A group left half made: its creator died holding this lock (a
+	 * live one would hold it still).  It never got members; nobody may
+	 * join it (it may be durable with a start the floor passed, its
+	 * generation never raised), so it goes. */
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		struct ipcq_shm_group *grp = &q->groups[g];
+		/* relaxed: changed only under the lock we hold */
+		if (ipcq__load_relaxed(&grp->state) != IPCQ_GRP_FREE &&
+		    !ipcq__load_relaxed(&grp->ready))
+			/* release: as in ipcq_group_remove() */
+			ipcq__store_release(&grp->state, (uint32_t)IPCQ_GRP_FREE);
+	}
+	return 0;
 }
 
 void ipcq__group_unlock(struct ipcq *q)
@@ -77,7 +91,9 @@ int ipcq__group_find(const struct ipcq *q, const char *name)
 		/* acquire: pairs with the creator's store-release of the
 		 * state; the name was written before it */
 		uint32_t st = ipcq__load_acquire(&grp->state);
+		/* acquire: pairs with the creator's store-release of ready */
 		if ((st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY) &&
+		    ipcq__load_acquire(&grp->ready) &&
 		    strncmp(grp->name, name, sizeof(grp->name)) == 0)
 			return (int)g;
 	}
@@ -170,7 +186,9 @@ int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags)
 		goto out;
 	}
 	struct ipcq_shm_group *grp = &q->groups[g];
-	/* relaxed: under the lock; CREATING is counted by nobody */
+	/* relaxed: under the lock; CREATING is counted by nobody, and a
+	 * group that is not ready is joined by nobody */
+	ipcq__store_relaxed(&grp->ready, 0u);
 	ipcq__store_relaxed(&grp->state, (uint32_t)IPCQ_GRP_CREATING);
 	ipcq__store_relaxed(&grp->gen, ipcq__load_relaxed(&grp->gen) + 1);
 	ipcq__store_relaxed(&grp->flags, flags);
@@ -189,6 +207,8 @@ int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags)
 		/* release: the fields above come first; pairs with the
 		 * acquire loads of the state (find, attach) */
 		ipcq__store_release(&grp->state, (uint32_t)IPCQ_GRP_LOSSY);
+		/* release: pairs with the acquire of ready in find */
+		ipcq__store_release(&grp->ready, 1u);
 		rc = g;
 		goto out;
 	}
@@ -212,6 +232,8 @@ int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags)
 		/* relaxed: back to uncounted; the next attempt starts over */
 		ipcq__store_relaxed(&grp->state, (uint32_t)IPCQ_GRP_CREATING);
 	}
+	/* release: made; pairs with the acquire of ready in find */
+	ipcq__store_release(&grp->ready, 1u);
 	rc = g;
 out:
 	ipcq__group_unlock(q);
@@ -304,7 +326,9 @@ int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n)
 		const struct ipcq_shm_group *grp = &q->groups[g];
 		/* acquire: as in ipcq__group_find() */
 		uint32_t st = ipcq__load_acquire(&grp->state);
-		if (st != IPCQ_GRP_DURABLE && st != IPCQ_GRP_LOSSY)
+		/* acquire: as in ipcq__group_find(); one being made is not
+		 * listed yet */
+		if ((st != IPCQ_GRP_DURABLE && st != IPCQ_GRP_LOSSY) || !ipcq__load_acquire(&grp->ready))
 			continue;
 		if ((unsigned)count < n) {
 			struct ipcq_group_info *gi = &out[count];

@@ -551,7 +551,9 @@ struct ipcq_shm_group {
 	uint32_t state;       /* IPCQ_GRP_* */
 	uint32_t gen;         /* raised at each creation of this entry */
 	uint32_t flags;       /* IPCQ_GROUP_* asked for */
-	uint32_t pad;
+	uint32_t ready;       /* 1 once its creation finished (store-release,
+			       * after G4); a group found not ready under the
+			       * lock is a dead creator's, and is freed */
 	uint64_t start;       /* the position it started at */
 	uint64_t created_ns;  /* CLOCK_REALTIME */
 	char name[IPCQ_GROUP_NAME_MAX + 1];

@@ -1,4 +1,4 @@
-/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes; a lossy reader frozen between claim and copy (lossy.claimed) while the producer laps it reports the gap, not the wrong message; a member of one group killed holding a claim (recv.copied) is adopted in its group, never by another. */
+/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes; a lossy reader frozen between claim and copy (lossy.claimed) while the producer laps it reports the gap, not the wrong message; a member of one group killed holding a claim (recv.copied) is adopted in its group, never by another; a creator killed at group.durable leaves a half-made group that the next group call removes. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -271,6 +271,50 @@ static void adoption_stays_in_group(void)
 	CHECK_OK(ipcq_close(q));
 }
 
+static int crashing_creator(void *arg)
+{
+	(void)arg;
+	t_crash_at("group.durable", 1);
+	struct ipcq *q = NULL;
+	CHECK_OK(ipcq_open(qn, &q));
+	(void)ipcq_group_create(q, "late", 0); /* dies inside */
+	T_FAIL("survived group.durable");
+}
+
+/* A creator killed with its group durable and its generation not raised
+ * leaves a group nobody may join; the next call that takes the group
+ * lock (here a consumer's attach) removes it, and the name is free. */
+static void creator_dies_midway(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.max_groups = 2;
+	qn = t_qname("groups_half");
+	struct ipcq *q = t_create(qn, &cfg);
+	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
+	t_reap_killed(t_spawn(crashing_creator, NULL), SIGKILL);
+	CHECK_RC(ipcq_group_list(q, NULL, 0), 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a = member("A");
+	struct ipcq *l = NULL;
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.group = "late";
+	CHECK_OK(ipcq_open(qn, &l));
+	CHECK_RC(ipcq_attach(l, IPCQ_ROLE_CONSUMER, &o), -ENOENT);
+	/* gone: it holds nothing */
+	for (uint64_t s = 1; s <= 3 * CAP; s++) {
+		t_send_pattern(p, MAXLEN, s);
+		expect(a, s);
+	}
+	CHECK_RC(ipcq_group_create(q, "late", 0), 1);
+	CHECK_OK(ipcq_attach(l, IPCQ_ROLE_CONSUMER, &o));
+	t_send_pattern(p, MAXLEN, 3 * CAP + 1);
+	expect(l, 3 * CAP + 1);
+	CHECK_OK(ipcq_close(l));
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
 int main(void)
 {
 	if (!T_HAVE_POINTS) {
@@ -284,6 +328,7 @@ int main(void)
 	producer_dies_claimed("send.written");
 	lossy_reader_lapped();
 	adoption_stays_in_group();
+	creator_dies_midway();
 	printf("groups at named points: recv.copied, group.durable, send.claimed, send.written, "
 	       "lossy.claimed\n");
 	return 0;
