@@ -14,6 +14,10 @@
  *               yield; single and batch (32) calls; fast mode, ack mode
  *               (IPCQ_ATTACH_ACK + ipcq_ack) and zero copy
  *               (ipcq_reserve/ipcq_commit + ipcq_peek/ipcq_release)
+ *   ipcq-group  ipcq.c: a queue with one durable consumer group that every
+ *               consumer joins (max_groups 1), busy_poll, single and batch
+ *               (32) calls: the group protocol, where a consumer never
+ *               writes the slot's line, beside ipcq's classic one
  *   ring        spsc_ring.c: the reference: a hand-written single-producer
  *               single-consumer ring of fixed-size slots (the message size:
  *               64 B, 1 KiB or 16 KiB, so at 16 KiB it is memcpy-bound),
@@ -1205,6 +1209,8 @@ static const struct variant tp_variants[] = {
 	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 32, 0, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 0, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 32, 0, 0 },
+	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 0, 0 },
+	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 32, 0, 0 },
 	{ &t_ipcq, "ack", S_BUSY, NULL, T_ACK, 1, 0, 0 },
 	{ &t_ipcq, "ack", S_ADAPTIVE, NULL, T_ACK, 1, 0, 0 },
 	{ &t_ipcq, "zerocopy", S_BUSY, NULL, T_ZC, 1, 0, 1 },
@@ -1228,6 +1234,7 @@ static const struct variant lat_variants[] = {
 	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 1, 0 },
+	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_pipe, "stream", -1, "block", 0, 1, 1, 0 },
 	{ &t_sock, "seqpacket", -1, "block", 0, 1, 1, 0 },
 	{ &t_mq, "mq", -1, "block", 0, 1, 1, 0 },
@@ -1249,7 +1256,7 @@ static const struct variant floor_variants[] = {
 #define N_LAT_VARIANTS (sizeof(lat_variants) / sizeof(lat_variants[0]))
 
 static const struct transport *const all_transports[] = {
-	&t_ipcq, &t_ring, &t_pipe, &t_sock, &t_mq, &t_boost, &t_rte, &t_ck, &t_floor,
+	&t_ipcq, &t_ipcq_group, &t_ring, &t_pipe, &t_sock, &t_mq, &t_boost, &t_rte, &t_ck, &t_floor,
 };
 #define N_TRANSPORTS (sizeof(all_transports) / sizeof(all_transports[0]))
 
@@ -1751,6 +1758,74 @@ static void print_ratios(void)
 	       regime_name());
 }
 
+/* "  <what>  a/b" for p50, p99, p99.9 (latency) or the rate (throughput); "-" when missing. */
+static void info_ratio(const char *what, const struct result *a, const struct result *b)
+{
+	printf("  %-44s", what);
+	if (!a || !b)
+		printf(" -\n");
+	else if (!strcmp(a->test, "latency"))
+		printf(" p50 %.2fx (%llu vs %llu ns), p99 %.2fx, p99.9 %.2fx\n",
+		       multiple(a->p50, b->p50), (unsigned long long)a->p50,
+		       (unsigned long long)b->p50, multiple(a->p99, b->p99),
+		       multiple(a->p999, b->p999));
+	else
+		printf(" %.2fx (%.3f vs %.3f Mmsg/s)\n", rate(b) > 0 ? rate(a) / rate(b) : 0.0,
+		       rate(a) / 1e6, rate(b) / 1e6);
+}
+
+/* @prefix's ratios ipcq-group / ipcq, ipcq-group / ring and, when @all, ipcq / ring. */
+static void info_ratios(const char *prefix, const struct result *g, const struct result *q,
+			const struct result *ring, int all)
+{
+	static const char *const names[3] = { "ipcq-group / ipcq", "ipcq-group / SPSC ring",
+					      "ipcq / SPSC ring" };
+	const struct result *pairs[3][2] = { { g, q }, { g, ring }, { q, ring } };
+	char what[96];
+	unsigned k;
+
+	for (k = 0; k < (all ? 3u : 2u); k++) {
+		snprintf(what, sizeof(what), "%s %s", prefix, names[k]);
+		info_ratio(what, pairs[k][0], pairs[k][1]);
+	}
+}
+
+/*
+ * ipcq-group beside ipcq and the SPSC ring, where both ran: what the
+ * group protocol's layout (no consumer write to the slot line) does to
+ * the round trip and to 1/1 throughput.  No goals.
+ */
+static void print_group_ratios(void)
+{
+	static const char *const tp = "throughput", *const lat = "latency";
+	const struct result *g, *q, *ring;
+	char prefix[64];
+	unsigned z, b;
+
+	if (!selected(&t_ipcq_group))
+		return;
+	printf("\nA queue with one consumer group beside one without and the SPSC ring "
+	       "(busy_poll, no goals; regime: %s)\n", regime_name());
+	for (z = 0; z < N_LAT_SIZES; z++) {
+		unsigned size = lat_sizes[N_LAT_SIZES - 1 - z];
+
+		g = find(lat, "ipcq-group", "fast", "busy_poll", 1, 1, size);
+		q = find(lat, "ipcq", "fast", "busy_poll", 1, 1, size);
+		ring = find(lat, "ring", "spsc", "busy_poll", 1, 1, size);
+		snprintf(prefix, sizeof(prefix), "round trip %u B", size);
+		if (g || q)
+			info_ratios(prefix, g, q, ring, 1);
+	}
+	ring = find(tp, "ring", "spsc", "busy_poll", 1, 1, 64);
+	for (b = 1; b <= 32; b *= 32) {
+		g = find(tp, "ipcq-group", "fast", "busy_poll", b, 1, 64);
+		q = find(tp, "ipcq", "fast", "busy_poll", b, 1, 64);
+		snprintf(prefix, sizeof(prefix), "1/1 64 B batch %u", b);
+		if (g || q)
+			info_ratios(prefix, g, q, ring, 0);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
@@ -2013,6 +2088,7 @@ int main(int argc, char **argv)
 	print_table_header();
 	run_plan();
 	print_ratios();
+	print_group_ratios();
 	fclose(csv);
 	printf("\n%s in %.1f s (load average now %.2f); CSV: %s\n",
 	       any_failure ? "FAILED" : "done", (bench_now_ns() - run_start_ns) / 1e9,

@@ -20,8 +20,24 @@
  * As for every transport, the driver pins the latency pair (pinger and
  * ponger) to two CPUs (unless --no-pin) and leaves the throughput
  * processes unpinned.
+ *
+ * ipcq-group (--only ipcq-group) is the same queue made with max_groups 1
+ * and one durable group, BENCH_GROUP, which every consumer joins
+ * (opts.group): the slot word then belongs to the producers and the group
+ * releases in a word array of its own, so a consumer never writes the
+ * slot's line.  Everything else (calls, wait strategy, checks) is as for
+ * ipcq; its check compares the group's position and lag with what the
+ * processes counted.  Built against a library without consumer groups it
+ * reports n/a.
  */
 #include "transport.h"
+
+#define BENCH_GROUP "g"
+
+static int is_group(const struct tcase *tc)
+{
+	return tc->t == &t_ipcq_group;
+}
 
 static inline int sent_ok(int rc)
 {
@@ -37,6 +53,14 @@ static int ipcq_t_create(struct tcase *tc)
 	cfg.capacity = tc->depth;
 	cfg.max_msg_size = tc->size;
 	cfg.max_participants = 2 * MAX_SIDE + 2;
+	if (is_group(tc)) {
+#ifdef IPCQ_GROUPS_MAX
+		cfg.max_groups = 1;
+#else
+		set_note(tc, "library without consumer groups");
+		return T_NA;
+#endif
+	}
 	for (ch = 0; ch < tc->nch; ch++) {
 		object_name(tc, ch, "");
 		rc = ipcq_create(tc->name[ch], &cfg, &tc->q[ch]);
@@ -49,6 +73,16 @@ static int ipcq_t_create(struct tcase *tc)
 			return rc;
 		}
 		track_shm(ch, "/dev/shm/ipcq.%s", tc->name[ch]);
+#ifdef IPCQ_GROUPS_MAX
+		if (is_group(tc)) {
+			rc = ipcq_group_create(tc->q[ch], BENCH_GROUP, 0);
+			if (rc < 0) {
+				fprintf(stderr, "bench: [%s] ipcq_group_create: %s\n", tc->label,
+					ipcq_strerror(rc));
+				return rc;
+			}
+		}
+#endif
 	}
 	return 0;
 }
@@ -80,6 +114,10 @@ static int ipcq_t_open(struct ep *ep)
 	o.name = ep->role == ROLE_SEND ? "bench-producer" : "bench-consumer";
 	if (ep->role == ROLE_RECV && (tc->flags & T_ACK))
 		o.flags = IPCQ_ATTACH_ACK;
+#ifdef IPCQ_GROUPS_MAX
+	if (ep->role == ROLE_RECV && is_group(tc))
+		o.group = BENCH_GROUP;
+#endif
 	rc = ipcq_attach(ep->q, ep->role == ROLE_SEND ? IPCQ_ROLE_PRODUCER : IPCQ_ROLE_CONSUMER, &o);
 	if (rc < 0) {
 		ipcq_close(ep->q);
@@ -212,7 +250,10 @@ static int ipcq_t_recv(struct ep *ep, unsigned n)
 	}
 }
 
-/* The queue's own counters agree with what the processes counted. */
+/*
+ * The queue's own counters agree with what the processes counted; with a
+ * group, the group's position (from its start) and lag stand for dequeued.
+ */
 static int ipcq_t_check(struct tcase *tc, uint64_t data, uint64_t ends_sent,
 			uint64_t ends_taken, char *why)
 {
@@ -222,6 +263,25 @@ static int ipcq_t_check(struct tcase *tc, uint64_t data, uint64_t ends_sent,
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
 	rc = ipcq_info(tc->q[0], &info);
+#ifdef IPCQ_GROUPS_MAX
+	if (rc >= 0 && is_group(tc)) {
+		struct ipcq_group_info gi;
+		int n;
+
+		memset(&gi, 0, sizeof(gi));
+		n = ipcq_group_list(tc->q[0], &gi, 1);
+		if (n != 1 || gi.position - gi.start != data + ends_taken ||
+		    gi.lag != ends_sent - ends_taken) {
+			snprintf(why, WHY_LEN, "ipcq_group_list: %d groups, position %llu from %llu, "
+				 "lag %llu; expected 1 group, %llu received and a lag of %llu", n,
+				 (unsigned long long)gi.position, (unsigned long long)gi.start,
+				 (unsigned long long)gi.lag, (unsigned long long)(data + ends_taken),
+				 (unsigned long long)(ends_sent - ends_taken));
+			return -1;
+		}
+		info.dequeued = info.enqueued - gi.lag;
+	}
+#endif
 	if (rc < 0 || info.enqueued != data + ends_sent || info.dequeued != data + ends_taken) {
 		snprintf(why, WHY_LEN, "ipcq_info: rc %d, enqueued %llu dequeued %llu; expected "
 			 "%llu and %llu", rc, (unsigned long long)info.enqueued,
@@ -258,14 +318,11 @@ static void ipcq_t_state(struct tcase *tc)
 			ps[i].blocked_ns / 1e9);
 }
 
-const struct transport t_ipcq = {
-	.name = "ipcq",
-	.create = ipcq_t_create,
-	.destroy = ipcq_t_destroy,
-	.open = ipcq_t_open,
-	.close = ipcq_t_close,
-	.send = ipcq_t_send,
-	.recv = ipcq_t_recv,
-	.check = ipcq_t_check,
-	.state = ipcq_t_state,
-};
+/* Both transports: the same calls, the queue made and joined as tc->t says. */
+#define IPCQ_T_CALLS \
+	.create = ipcq_t_create, .destroy = ipcq_t_destroy, .open = ipcq_t_open, \
+	.close = ipcq_t_close, .send = ipcq_t_send, .recv = ipcq_t_recv, \
+	.check = ipcq_t_check, .state = ipcq_t_state
+
+const struct transport t_ipcq = { .name = "ipcq", IPCQ_T_CALLS };
+const struct transport t_ipcq_group = { .name = "ipcq-group", IPCQ_T_CALLS };

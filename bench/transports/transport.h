@@ -3,7 +3,9 @@
  * (driver.c: options, cases, processes, table, ratios) and the transports
  * it measures, one file each:
  *
- *   ipcq.c        ipcq itself            spsc_ring.c   the hand-written SPSC ring
+ *   ipcq.c        ipcq itself, and       spsc_ring.c   the hand-written SPSC ring
+ *                 ipcq-group (a queue
+ *                 with one consumer group)
  *   pipe.c        pipe(2)                socketpair.c  AF_UNIX SOCK_SEQPACKET
  *   posix_mq.c    mq_open(3)             boost_mq.c    Boost.Interprocess message_queue
  *   rte_ring.c    DPDK rte_ring          ck_ring.c     Concurrency Kit ck_ring
@@ -153,6 +155,7 @@ struct transport {
 
 /* The transports, each in its own file. */
 extern const struct transport t_ipcq;	/* ipcq.c */
+extern const struct transport t_ipcq_group; /* ipcq.c: one durable consumer group */
 extern const struct transport t_ring;	/* spsc_ring.c */
 extern const struct transport t_pipe;	/* pipe.c */
 extern const struct transport t_sock;	/* socketpair.c */
