@@ -265,7 +265,7 @@ int ipcq_group_remove(struct ipcq *q, const char *name)
 	}
 	/* release: pairs with the acquire loads of the state; from now on no
 	 * floor mover counts the group, and recovery leaves its members'
-	 * work alone (ipcq__group_current()) */
+	 * work alone (ipcq__durable_group()) */
 	ipcq__store_release(&grp->state, (uint32_t)IPCQ_GRP_FREE);
 	/* what its dead members held goes with it */
 	ipcq__lease_drop_group(q, (uint32_t)g, gen);

@@ -817,16 +817,23 @@ static inline int ipcq__group_exists(const struct ipcq *q, uint32_t g)
 	return st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY;
 }
 
-/* Is group g still the one of generation gen (durable or lossy)? */
-static inline int ipcq__group_current(const struct ipcq *q, uint32_t g, uint32_t gen)
+/* The durable group a record names (g1: index + 1, and the generation it
+ * had then): its index; -1 on a queue without groups; IPCQ__NO_GROUP when
+ * it names none, or a lossy group, or one removed (or made again) since.
+ * g1 and gen come from shared memory: bounded here. */
+#define IPCQ__NO_GROUP (-2)
+static inline int32_t ipcq__durable_group(const struct ipcq *q, uint32_t g1, uint32_t gen)
 {
-	if (g >= q->max_groups)
-		return 0;
+	if (!q->gwords)
+		return -1;
+	if (g1 == 0 || g1 > q->max_groups)
+		return IPCQ__NO_GROUP;
 	/* acquire: pairs with the creator's store-release of the state */
-	uint32_t st = ipcq__load_acquire(&q->groups[g].state);
-	/* relaxed: changed only with the state, under the table lock */
-	return (st == IPCQ_GRP_DURABLE || st == IPCQ_GRP_LOSSY) &&
-	       ipcq__load_relaxed(&q->groups[g].gen) == gen;
+	if (ipcq__load_acquire(&q->groups[g1 - 1].state) != IPCQ_GRP_DURABLE ||
+	    /* relaxed: changed only with the state, under the table lock */
+	    ipcq__load_relaxed(&q->groups[g1 - 1].gen) != gen)
+		return IPCQ__NO_GROUP;
+	return (int32_t)(g1 - 1);
 }
 
 /* lease.c: free the leases of removed group g (generation gen) that

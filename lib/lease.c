@@ -634,17 +634,15 @@ static int release_source(struct ipcq *q, uint64_t pos, int32_t g)
 	return 0;
 }
 
-/* The durable group of lease l (-1: the queue has no groups), or -2: a
- * group removed (or made again) since, whose messages went with it. */
+/* The durable group of lease l (-1: the queue has no groups), or
+ * IPCQ__NO_GROUP: a group removed (or made again) since, whose messages
+ * went with it. */
 static int32_t lease_group(const struct ipcq *q, const struct ipcq_shm_lease *l)
 {
-	if (!q->gwords)
-		return -1;
-	/* relaxed: stored before L1, read after the caller's L2/L9 */
-	uint32_t g = ipcq__load_relaxed(&l->group), gen = ipcq__load_relaxed(&l->group_gen);
-	if (g == 0 || !ipcq__group_current(q, g - 1, gen))
-		return -2;
-	return (int32_t)(g - 1);
+	/* relaxed: stored before L1, read after the caller's L2/L9 (a
+	 * lease's group is durable: lossy groups take no ack mode) */
+	return ipcq__durable_group(q, ipcq__load_relaxed(&l->group),
+				   ipcq__load_relaxed(&l->group_gen));
 }
 
 int ipcq__lease_drop_group(struct ipcq *q, uint32_t g, uint32_t gen)
@@ -719,7 +717,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		/* relaxed: ours since L9; the dead stored it before L1 */
 		uint64_t src = ipcq__load_relaxed(&l->src_pos);
 		int32_t g = lease_group(q, l);
-		if (g == -2) {
+		if (g == IPCQ__NO_GROUP) {
 			/* its group was removed: the message went with it (L3) */
 			ipcq__cas(&l->state, mine, IPCQ_ENT_FREED(w));
 			rep->freed++;

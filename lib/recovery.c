@@ -275,22 +275,13 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 }
 
 /* The durable group whose work entry e's consumer record is (-1: the
- * queue has no groups), or NO_GROUP: none (a lossy group's member owns
- * nothing; a removed group's work went with it). */
-#define NO_GROUP (-2)
+ * queue has no groups), or IPCQ__NO_GROUP: none (a lossy group's member
+ * owns nothing; a removed group's work went with it). */
 static int32_t entry_group(const struct ipcq *q, const struct ipcq_shm_participant *e)
 {
-	if (!q->gwords)
-		return -1;
-	/* relaxed: written before E1 (the caller's acquire of the state);
-	 * bounded by ipcq__group_current() */
-	uint32_t g = ipcq__load_relaxed(&e->group), gen = ipcq__load_relaxed(&e->group_gen);
-	if (g == 0 || !ipcq__group_current(q, g - 1, gen))
-		return NO_GROUP;
-	/* acquire: as in ipcq__group_current() */
-	if (ipcq__load_acquire(&q->groups[g - 1].state) != IPCQ_GRP_DURABLE)
-		return NO_GROUP;
-	return (int32_t)(g - 1);
+	/* relaxed: written before E1 (the caller's acquire of the state) */
+	return ipcq__durable_group(q, ipcq__load_relaxed(&e->group),
+				   ipcq__load_relaxed(&e->group_gen));
 }
 
 int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int32_t also_dead)
@@ -331,7 +322,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 			for (uint32_t k = 0; k < r.prod_n; k++)
 				acted += skip_orphan(q, r.prod_pos + k, also_dead, rep);
 		int32_t g = entry_group(q, e);
-		if (r.cons_op == IPCQ_OP_DEQUEUE && g != NO_GROUP)
+		if (r.cons_op == IPCQ_OP_DEQUEUE && g != IPCQ__NO_GROUP)
 			for (uint32_t k = 0; k < r.cons_n; k++)
 				acted += resolve_claimed(q, r.cons_pos + k, adopt, also_dead, rep, g);
 		if (acted > before)
@@ -381,7 +372,7 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		}
 	}
 	int32_t g = entry_group(q, &q->parts[i]);
-	if (r.cons_op == IPCQ_OP_DEQUEUE && g != NO_GROUP) {
+	if (r.cons_op == IPCQ_OP_DEQUEUE && g != IPCQ__NO_GROUP) {
 		/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
 		uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
 		for (uint32_t k = 0; k < r.cons_n; k++) {

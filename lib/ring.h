@@ -62,6 +62,22 @@ IPCQ_HIDDEN uint64_t ipcq__group_advance_floor(struct ipcq *q);
 /* ring.c: the floor as a full position (the word keeps 44 bits). */
 IPCQ_HIDDEN uint64_t ipcq__group_floor(const struct ipcq *q);
 
+/*
+ * Another claimer took pos: catch up with the cursor.  Its claim is
+ * visible to us (A1/A2 saw its work in the slot), so the cursor must have
+ * moved; if not, the segment is corrupt, and looping would never end.
+ * 0 with *pos moved on, or -EBADMSG.
+ */
+static IPCQ_INLINE int ipcq__catch_up(uint64_t *cursor, uint64_t *pos)
+{
+	/* relaxed: only a fresher hint; the claim CAS decides */
+	uint64_t np = ipcq__load_relaxed(cursor);
+	if (IPCQ_UNLIKELY(np == *pos))
+		return -EBADMSG;
+	*pos = np;
+	return 0;
+}
+
 /* Record [pos, pos + k) as the producer's work, then claim it (P1);
  * 1 when the claim CAS won. */
 static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
@@ -138,16 +154,8 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 		} else if (ipcq__seq_dif(seq, pos) < 0) {
 			rc = -EAGAIN; /* the previous lap is still being written */
 			goto unclaimed;
-		} else {
-			/* relaxed: another producer got pos (as in
-			 * ipcq__ring_claim_send(): a cursor that did not move
-			 * means corruption) */
-			uint64_t np = ipcq__load_relaxed(&c->enq);
-			if (IPCQ_UNLIKELY(np == pos)) {
-				rc = -EBADMSG;
-				goto unclaimed;
-			}
-			pos = np;
+		} else if ((rc = ipcq__catch_up(&c->enq, &pos)) < 0) {
+			goto unclaimed; /* another producer got pos, yet enq did not move */
 		}
 	}
 	/* G0: the mark, before any store of this lap's data (F1 below
@@ -211,17 +219,8 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 		} else if (dif <= 0) {
 			rc = -EAGAIN; /* the slot still holds the previous lap */
 			goto unclaimed;
-		} else {
-			/* relaxed: another producer got pos; catch up.  Its
-			 * claim is visible to us (A1 saw its publish), so the
-			 * cursor must have moved: if not, the segment is
-			 * corrupt, and looping would never end. */
-			uint64_t np = ipcq__load_relaxed(&c->enq);
-			if (IPCQ_UNLIKELY(np == pos)) {
-				rc = -EBADMSG;
-				goto unclaimed;
-			}
-			pos = np;
+		} else if ((rc = ipcq__catch_up(&c->enq, &pos)) < 0) {
+			goto unclaimed; /* another producer got pos, yet enq did not move */
 		}
 	}
 	/* F1: the data stores that follow stay after the claim; pairs with
@@ -433,15 +432,8 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 		} else if (ipcq__seq_dif(seq, pos + 1) < 0) {
 			rc = -EAGAIN;
 			goto unclaimed;
-		} else {
-			/* relaxed: another consumer took pos; as in ipcq__ring_claim_send(),
-			 * a cursor that did not move means corruption */
-			uint64_t np = ipcq__load_relaxed(deq);
-			if (IPCQ_UNLIKELY(np == pos)) {
-				rc = -EBADMSG;
-				goto unclaimed;
-			}
-			pos = np;
+		} else if ((rc = ipcq__catch_up(deq, &pos)) < 0) {
+			goto unclaimed; /* another consumer took pos, yet the cursor did not move */
 		}
 	}
 	IPCQ_CRASHPOINT("recv.claimed");
