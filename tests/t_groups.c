@@ -37,17 +37,9 @@ static int consumer(void *arg)
 				break;
 			continue;
 		}
-		CHECK(rc >= 0);
 		uint32_t p;
 		uint64_t seq;
-		t_header(buf, &p, &seq);
-		if (p >= NP || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, p, seq) != 0)
-			T_FAIL("group %s: a message that was never sent (producer %u, seq %llu)",
-			       gname[g], p, (unsigned long long)seq);
-		if (seq <= last[p])
-			T_FAIL("group %s: producer %u's %llu after %llu", gname[g], p,
-			       (unsigned long long)seq, (unsigned long long)last[p]);
-		last[p] = seq;
+		t_check_msg(buf, rc, NP, sh->n, last, gname[g], &p, &seq);
 		__atomic_fetch_add(seen_at(g, p, seq), 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&sh->got[g], 1, __ATOMIC_SEQ_CST);
 	}
@@ -216,11 +208,9 @@ static int late_consumer(void *arg)
 				break;
 			continue;
 		}
-		CHECK(rc >= 0);
 		uint32_t p;
 		uint64_t seq;
-		t_header(buf, &p, &seq);
-		CHECK(p == 0 && t_verify(buf, (size_t)rc, p, seq) == 0);
+		t_check_msg(buf, rc, 1, sh->n, NULL, "late group", &p, &seq);
 		/* from where it started, every message, in order */
 		if (lt->count == 0)
 			lt->first = seq;

@@ -64,12 +64,9 @@ static int consumer(void *arg)
 				break;
 			continue;
 		}
-		CHECK(rc >= 16);
 		uint32_t p;
 		uint64_t seq;
-		t_header(buf, &p, &seq);
-		if (p >= NP || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, p, seq) != 0)
-			T_FAIL("group %s: a message that was never sent", gname[g]);
+		t_check_msg(buf, rc, NP, sh->n, NULL, gname[g], &p, &seq);
 		int flagged = (mi.flags & IPCQ_MSG_REDELIVERED) || mi.deliveries > 1;
 		uint64_t i = at(g, p, seq);
 		if (__atomic_fetch_add(&sh->total[i], 1, __ATOMIC_SEQ_CST) == 0)

@@ -39,16 +39,9 @@ static void *consumer(void *arg)
 				break;
 			continue;
 		}
-		CHECK(rc >= 16);
 		uint32_t p;
 		uint64_t seq;
-		t_header(buf, &p, &seq);
-		if (p >= NP || seq < 1 || seq > n || t_verify(buf, (size_t)rc, p, seq) != 0)
-			T_FAIL("group %s: a message never sent", c->group);
-		if (seq <= last[p])
-			T_FAIL("group %s: producer %u's %llu after %llu", c->group, p,
-			       (unsigned long long)seq, (unsigned long long)last[p]);
-		last[p] = seq;
+		t_check_msg(buf, rc, NP, n, last, c->group, &p, &seq);
 		__atomic_fetch_add(seen_at(c->g, p, seq), 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&got[c->g], 1, __ATOMIC_SEQ_CST);
 	}

@@ -411,6 +411,30 @@ static inline void t_send_pattern(struct ipcq *p, uint32_t max, uint64_t seq)
 	CHECK_RC(ipcq_send(p, buf, len, IPCQ_NOWAIT), 0);
 }
 
+/*
+ * A received message of t_fill()'s pattern, @rc bytes: its producer *p and
+ * sequence *seq.  Fails the test, naming @who, when it was never sent (a
+ * producer below @np, a sequence in 1..@n, every byte as t_fill() wrote
+ * it) or, with @last (each producer's last sequence, updated), when it
+ * comes out of its producer's order.
+ */
+static inline void t_check_msg(const void *buf, int rc, uint32_t np, uint64_t n, uint64_t *last,
+			       const char *who, uint32_t *p, uint64_t *seq)
+{
+	if (rc < 16)
+		T_FAIL("%s: a receive returned %d (%s)", who, rc, rc < 0 ? ipcq_strerror(rc) : "short");
+	t_header(buf, p, seq);
+	if (*p >= np || *seq < 1 || *seq > n || t_verify(buf, (size_t)rc, *p, *seq) != 0)
+		T_FAIL("%s: a message that was never sent (producer %u, seq %llu)", who, *p,
+		       (unsigned long long)*seq);
+	if (!last)
+		return;
+	if (*seq <= last[*p])
+		T_FAIL("%s: producer %u's %llu after %llu", who, *p, (unsigned long long)*seq,
+		       (unsigned long long)last[*p]);
+	last[*p] = *seq;
+}
+
 /* Producer @id's messages 1..@n into queue @name (t_fill()'s pattern,
  * t_msg_len()'s lengths in [@min, @max], at most 256), waiting for room;
  * the handle is closed after. */
