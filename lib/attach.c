@@ -39,6 +39,17 @@ static void atfork_parent(void)
 	pthread_mutex_unlock(&attached_lock);
 }
 
+/* The handle is in no group any more: it claims by control.deq again.
+ * (Plain stores to the handle: called from the fork handler too.) */
+static void group_leave(struct ipcq *q)
+{
+	q->deqp = &q->ctl->deq;
+	q->gw = NULL;
+	q->group = -1;
+	q->lossy = 0;
+	q->recv_odd = q->expire_side;
+}
+
 /* In the child: drop our reference to every lock description and forget
  * the attachments; only async-signal-safe calls here. */
 static void atfork_child(void)
@@ -53,11 +64,7 @@ static void atfork_child(void)
 		q->ack = 0;
 		q->adopted = -1;
 		q->in_flight = 0;
-		q->deqp = &q->ctl->deq;
-		q->gw = NULL;
-		q->group = -1;
-		q->lossy = 0;
-		q->recv_odd = q->expire_side;
+		group_leave(q);
 		q->dedup = -1;
 		q->zc_send_n = 0;
 		q->zc_recv_n = 0;
@@ -432,11 +439,7 @@ int ipcq_detach(struct ipcq *q)
 	}
 	q->adopted = -1;
 	q->ack = 0;
-	q->deqp = &q->ctl->deq;
-	q->gw = NULL;
-	q->group = -1;
-	q->lossy = 0;
-	q->recv_odd = q->expire_side;
+	group_leave(q);
 	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */
 	close(q->lock_fd);
