@@ -253,7 +253,7 @@ struct ipcq_config {
 	 */
 	uint32_t high_watermark;
 	uint32_t low_watermark;
-	/** Flags: IPCQ_CF_EXPIRY, IPCQ_CF_EXPIRED_TO_SIDE; 0 by default. */
+	/** Flags: IPCQ_CF_EXPIRY, IPCQ_CF_EXPIRED_TO_SIDE, IPCQ_CF_KEYED; 0 by default. */
 	uint32_t flags;
 	/**
 	 * Lease pool: how many messages ack-mode consumers may hold
@@ -317,6 +317,25 @@ struct ipcq_config {
  *  IPCQ_REASON_EXPIRED) instead of being dropped.  Receives then claim
  *  one message at a time (a batch still returns several). */
 #define IPCQ_CF_EXPIRED_TO_SIDE 0x2u
+/**
+ * Config flag: per-key order (message groups, as SQS FIFO's MessageGroupId).
+ * A message sent with a key (ipcq_send_ex(), IPCQ_SEND_F_KEY) carries it
+ * to its consumer (ipcq_msginfo.key, IPCQ_MSG_KEYED).  In ack mode, the
+ * messages of one key are delivered in the order they entered the queue
+ * and never two at once: the next one of a key is delivered only after
+ * the one before it was acknowledged or moved to the side ring; a message
+ * requeued (ipcq_nack()), given back by a detach or recovered from a dead
+ * consumer keeps its place and is delivered again before the next of its
+ * key.  Messages of different keys, and messages without a key, spread
+ * over the consumers as usual.  A message whose key is busy waits in the
+ * lease pool (counted in ipcq_info.key_waiting), so the ring keeps
+ * flowing; a pool full of waiting messages makes receives wait.
+ * Fast mode: keys are carried but do not serialize (a copying receive
+ * completes at once; one producer's messages are received in its order,
+ * as on every queue).  Each slot is 8 bytes larger.  Not with consumer
+ * groups (-ENOTSUP).
+ */
+#define IPCQ_CF_KEYED 0x4u
 
 /** A table size chosen from the ring's capacity (see the fields that accept it). */
 #define IPCQ_AUTO UINT32_MAX
@@ -754,12 +773,16 @@ struct ipcq_msginfo {
 	 *  one (overwritten before it read them); IPCQ_MSG_GAP is set with it.
 	 *  0 otherwise. */
 	uint64_t gap;
+	/** The message's key (IPCQ_MSG_KEYED set), 0 otherwise. */
+	uint64_t key;
 };
 
 /** The message was delivered before (msginfo flags). */
 #define IPCQ_MSG_REDELIVERED 0x1u
 /** The message came back from the side ring through ipcq_poison_replay(). */
 #define IPCQ_MSG_REPLAYED 0x2u
+/** The message was sent with a key (msginfo.key; IPCQ_CF_KEYED). */
+#define IPCQ_MSG_KEYED 0x8u
 /** A lossy group missed messages just before this one (msginfo.gap says how many). */
 #define IPCQ_MSG_GAP 0x4u
 
@@ -795,15 +818,21 @@ IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
 /** Options of one send (ipcq_send_ex()); start from IPCQ_SEND_OPTS_INIT. */
 struct ipcq_send_opts {
 	uint32_t size;      /**< sizeof(struct ipcq_send_opts) */
-	uint32_t flags;     /**< none yet, must be 0 */
+	uint32_t flags;     /**< IPCQ_SEND_F_KEY, or 0 */
 	/** Time to live in nanoseconds, 1..2^31 ms; 0: the queue's ttl_ms.
 	 *  The queue must have IPCQ_CF_EXPIRY. */
 	int64_t ttl_ns;
-	uint64_t reserved[6]; /**< must be zero */
+	/** With IPCQ_SEND_F_KEY: the message's key (any value; an account or
+	 *  an instrument).  The queue must have IPCQ_CF_KEYED. */
+	uint64_t key;
+	uint64_t reserved[5]; /**< must be zero */
 };
 
+/** Send option flag: the message has a key (send_opts.key). */
+#define IPCQ_SEND_F_KEY 0x1u
+
 /** Initializer of struct ipcq_send_opts: no option. */
-#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, { 0, 0, 0, 0, 0, 0 } }
+#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, 0, { 0, 0, 0, 0, 0 } }
 
 /**
  * ipcq_send_ex - ipcq_send() with options (@opts NULL: none).
@@ -812,9 +841,12 @@ struct ipcq_send_opts {
  * (CLOCK_MONOTONIC): a receive that finds it expired drops it (counted) or
  * moves it to the side ring, as the queue says; neither a restart nor a
  * consumer's death brings it back.
+ * @opts->key with IPCQ_SEND_F_KEY: the message's key; in ack mode the
+ * messages of one key are delivered one at a time, in order (see
+ * IPCQ_CF_KEYED).
  * Returns and errors: as ipcq_send(), and -EINVAL for a bad @opts (size,
  * flags, reserved, a time to live out of range, or one on a queue without
- * IPCQ_CF_EXPIRY).
+ * IPCQ_CF_EXPIRY, a key on a queue without IPCQ_CF_KEYED).
  */
 IPCQ_API int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 			  const struct ipcq_send_opts *opts, int64_t timeout_ns);
@@ -1336,6 +1368,8 @@ struct ipcq_info {
 	uint32_t retry_max_us;
 	uint32_t max_groups;        /**< room for consumer groups; 0: a queue without groups */
 	uint32_t groups;            /**< groups that exist (durable and lossy) */
+	uint32_t key_waiting;       /**< of redeliverable: waiting for the message before them of their key (IPCQ_CF_KEYED) */
+	uint32_t reserved_i;
 };
 
 /**

@@ -3,7 +3,8 @@
  * that kill a process at each one in turn (IPCQ_CRASH) or freeze it there
  * (IPCQ_FREEZE).  Keep in step with the IPCQ_CRASHPOINT() calls in lib/.
  * X(name, role) with role P (producer side), D (named producer), C
- * (consumer side), A (ack-mode consumer), R (management), K (creator) or G (groups).
+ * (consumer side), A (ack-mode consumer), R (management), K (creator), G (groups)
+ * or Y (per-key order).
  */
 #ifndef IPCQ_CRASHPOINTS_H
 #define IPCQ_CRASHPOINTS_H
@@ -37,6 +38,8 @@
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \
 	X("group.durable", 'G')       /* a new group durable, generation not raised */ \
-	X("lossy.claimed", 'G')       /* a lossy reader's claim made, nothing copied */
+	X("lossy.claimed", 'G')       /* a lossy reader's claim made, nothing copied */ \
+	X("key.gate", 'Y')            /* keyed lease OWNED, slot released, gate not yet looked at */ \
+	X("key.parked", 'Y')          /* keyed lease parked, gate not yet re-checked */
 
 #endif

@@ -57,7 +57,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 5u
+#define IPCQ_LAYOUT_VERSION 6u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -118,7 +118,7 @@ struct ipcq_shm_header {
 };
 
 /* The IPCQ_CF_* flags this build knows. */
-#define IPCQ_CF_KNOWN (IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE)
+#define IPCQ_CF_KNOWN (IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE | IPCQ_CF_KEYED)
 
 /* The longest time to live, in milliseconds (2^31: 24 days). */
 #define IPCQ_TTL_MAX_MS 2147483648u
@@ -177,6 +177,14 @@ struct ipcq_shm_control {
 	 * creation, which fails the CAS of a minimum computed without it. */
 	uint64_t floor;
 	uint8_t pad6[IPCQ_LINE - 8];
+	/* Queues with IPCQ_CF_KEYED (lease.c, "Per-key order"): every ring
+	 * position below key_done has been released.  Moved forward by CAS
+	 * (ack-mode consumers, G1), over released slots only.  key_parked:
+	 * lease entries waiting for the message before them of their key
+	 * (a hint, atomic add by the parker and the taker). */
+	uint64_t key_done;
+	uint32_t key_parked;
+	uint8_t pad7[IPCQ_LINE - 12];
 };
 
 enum {
@@ -380,6 +388,13 @@ static inline uint64_t ipcq__seq_adopted(uint64_t w, uint32_t idx)
 /* A queue with groups: the message is for one group only (a replay from
  * the side ring), the group index + 1 in the tail's stream_gen. */
 #define IPCQ_SLOT_F_TARGET 0x20u
+/* IPCQ_CF_KEYED: the message has a key (the slot's key word). */
+#define IPCQ_SLOT_F_KEYED 0x10u
+/* Lease flags (beside IPCQ_MSG_REPLAYED and IPCQ_SLOT_F_REDELIVERED): the
+ * message has a key (lease.key), and the entry is parked: given back by
+ * the key gate before its first delivery (lease.c, "Per-key order"). */
+#define IPCQ_LEASE_F_KEYED 0x10u
+#define IPCQ_LEASE_F_PARKED 0x08u
 
 /* A delivery count raised by one, saturating at 255. */
 static inline uint8_t ipcq__deliveries_inc(uint8_t d)
@@ -443,7 +458,10 @@ struct ipcq_shm_lease {
 	 * that group's generation; only that group's consumers take it */
 	uint32_t group;
 	uint32_t group_gen;
-	uint64_t reserved_l[5];
+	/* IPCQ_CF_KEYED: the message's key (IPCQ_LEASE_F_KEYED), stored by
+	 * the filler before L1 */
+	uint64_t key;
+	uint64_t reserved_l[4];
 };
 
 struct ipcq_shm_side {
@@ -523,6 +541,7 @@ _Static_assert(offsetof(struct ipcq_shm_participant, app) == 3 * IPCQ_LINE &&
 		       sizeof(((struct ipcq_shm_participant *)0)->app_name) == IPCQ_LINE,
 	       "application counters on their own line, their names on the next");
 _Static_assert(offsetof(struct ipcq_shm_control, floor) % IPCQ_LINE == 0, "floor line");
+_Static_assert(offsetof(struct ipcq_shm_control, key_done) % IPCQ_LINE == 0, "key line");
 _Static_assert(sizeof(struct ipcq_shm_slot) == 16, "slot head is 16 bytes: 48 payload bytes share its line");
 _Static_assert(sizeof(struct ipcq_shm_slot_tail) == 32, "slot tail is 32 bytes");
 _Static_assert(offsetof(struct ipcq_shm_control, pressure) % IPCQ_LINE == 0, "pressure line");
@@ -625,10 +644,13 @@ struct ipcq {
 	uint32_t take_odd;       /* expiry or groups: a claimed message may be
 				  * one to pass (ipcq__slot_expired()) */
 	uint32_t expire_side;    /* IPCQ_CF_EXPIRED_TO_SIDE */
-	uint32_t recv_odd;       /* expire_side or lossy: receives take the
+	uint32_t recv_odd;       /* expire_side, lossy or keyed: receives take the
 				  * slow road (one test on the hot path) */
 	uint64_t ttl_ns;         /* the queue's time to live, 0 none */
 	uint64_t send_ttl_ns;    /* of the send in progress (ipcq_send_ex()) */
+	uint32_t keyed;          /* IPCQ_CF_KEYED: slots carry a key word */
+	uint32_t send_keyed;     /* the send in progress has a key: */
+	uint64_t send_key;
 	/* attachment */
 	int32_t index;  /* participant entry, -1 when not attached */
 	unsigned roles;
@@ -691,6 +713,13 @@ static inline struct ipcq_shm_slot_tail *ipcq__slot_tail(const struct ipcq *q,
 							 const struct ipcq_shm_slot *s)
 {
 	return (struct ipcq_shm_slot_tail *)((uint8_t *)(uintptr_t)s + q->slot_size - IPCQ_SLOT_TAIL);
+}
+
+/* The key word of slot s on a queue with IPCQ_CF_KEYED: the 8 bytes before
+ * the tail (layout_compute() makes room for them). */
+static inline uint64_t *ipcq__slot_key(const struct ipcq *q, const struct ipcq_shm_slot *s)
+{
+	return (uint64_t *)((uint8_t *)(uintptr_t)s + q->slot_size - IPCQ_SLOT_TAIL - 8);
 }
 
 static inline struct ipcq_shm_lease *ipcq__lease(const struct ipcq *q, uint32_t i)
@@ -916,6 +945,9 @@ static inline int ipcq__lease_due(const struct ipcq *q, uint64_t *wait_ns)
 IPCQ_HIDDEN int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 					       struct ipcq_msginfo *info, uint64_t *need);
 IPCQ_HIDDEN void ipcq__lease_release_all(struct ipcq *q);
+/* A queue with IPCQ_CF_KEYED: a slot was released or a keyed lease freed;
+ * wakes consumers when messages wait for their keys (lease.c, K4). */
+IPCQ_HIDDEN void ipcq__lease_key_moved(struct ipcq *q);
 /* dead[i]: 1 participant i looked dead to this pass, set to 2 once some
  * of its work was taken over (for the report's count); only a filter:
  * each action checks its owner again (ipcq__ent_owner_dead()).  also_dead:

@@ -54,6 +54,186 @@ static uint64_t token_of(uint32_t e, uint32_t gen)
 	return ((uint64_t)(e + 1) << 32) | gen;
 }
 
+/*
+ * Per-key order (IPCQ_CF_KEYED; model/keys.pml).  A keyed message is
+ * received from the ring into a lease as any other (reserve, claim, fill
+ * L1, release R2).  Before it is handed out, the key gate decides:
+ *
+ *   G1  no ring position below its source position p that a consumer
+ *       has claimed but not yet released holds a message of the same key
+ *       (the slot keeps its message, and its key, until the release).
+ *       Every message of the key that entered the ring before it has
+ *       therefore left it: into a lease (filled before its release, L1
+ *       before R2), the side ring, or away; none is still on its way into
+ *       a lease.  The walk starts at control.key_done, below which every
+ *       position is released, and moves it forward over what it finds
+ *       released.
+ *   G2  no other lease entry, OWNED (by anyone, alive or dead) or
+ *       REDELIVER (given back, parked, delayed), holds a message of the
+ *       same key from a position below p.
+ *
+ * Open: it is handed out.  Closed: it is parked, given back (L4) with
+ * IPCQ_LEASE_F_PARKED, and counted as not due (control.delayed, as a
+ * retry delay is), and the receive goes on to the next message.  A parked
+ * entry is taken (L6) by any consumer once its gate opens, without a
+ * redelivery mark: it was never delivered.
+ *
+ * Why it holds: after G1, the set of pending messages of the key below p
+ * is in the lease pool and can only shrink (a message never moves from one lease entry to another,
+ * and requeues, give-backs and recovery keep it in its entry with its
+ * src_pos), so a gate once open stays open, and G2 read entry by entry
+ * is enough: an entry refilled during the scan holds a message from
+ * position p or above, or of another key.  A message given back (nack, detach, a dead
+ * holder) keeps its entry and src_pos, so its successors still wait for
+ * it.  A consumer that dies holding a keyed message holds its key until
+ * recovery gives the message back; one that dies between L1 and the gate
+ * leaves an OWNED entry that recovery gives back (flagged: a spurious
+ * redelivery mark, never a lost or reordered message).
+ *
+ * Wake-ups: whoever frees a keyed entry, or releases a slot, while
+ * entries are parked bumps delayed_gen (K4), so that consumers look at
+ * the pool again (ipcq__lease_due()) and sleepers wake.
+ */
+
+/* G1: does no ring position below p still hold a message of key k (one
+ * claimed by a consumer that has not moved it into a lease yet)?  Moves
+ * key_done forward over the released prefix on the way. */
+static int key_ring_clear_below(struct ipcq *q, uint64_t k, uint64_t p)
+{
+	/* K1: acquire; pairs with the K1 CAS of whoever moved it: the slot
+	 * releases it saw happen before our look at the pool (G2) */
+	uint64_t kd = ipcq__load_acquire(&q->ctl->key_done);
+	uint64_t from = kd;
+	/* p was claimed by a producer after slot p was free: every position
+	 * up to p - capacity is released.  The walk is bounded by the
+	 * capacity. */
+	if (p >= q->capacity && from <= p - q->capacity)
+		from = p - q->capacity + 1;
+	uint64_t prefix = from; /* every position below it is released */
+	for (uint64_t i = from; i < p; i++) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, i);
+		/* A2-like: acquire; pairs with R2 of the slot's consumer,
+		 * which it did after its L1: a message released here is seen
+		 * in its lease by G2 */
+		uint64_t w = ipcq__load_acquire(&s->seq);
+		if (ipcq__seq_dif(w & IPCQ_SEQ_POS, i + q->capacity) >= 0) {
+			if (prefix == i)
+				prefix = i + 1;
+			continue;
+		}
+		/* claimed (every position below p is), not released: the slot
+		 * still holds its message.  relaxed: checked by the re-read
+		 * of the word after F2 (a producer rewrites the slot only
+		 * after the release, which changes the word) */
+		uint8_t f = ipcq__load_relaxed(&s->flags);
+		uint64_t sk = ipcq__load_relaxed(ipcq__slot_key(q, s));
+		/* F2: the reads above before the re-read of the word */
+		ipcq__fence_acquire();
+		/* relaxed: ordered by F2 */
+		if (ipcq__load_relaxed(&s->seq) != w) {
+			i--; /* released meanwhile: look again */
+			continue;
+		}
+		if ((f & IPCQ_SLOT_F_KEYED) && sk == k)
+			return 0;
+	}
+	/* K1: every position below prefix is released; one try (a lost CAS:
+	 * another moved it) */
+	if (prefix > kd)
+		ipcq__cas(&q->ctl->key_done, kd, prefix);
+	return 1;
+}
+
+/* G2: does no lease entry but self hold a message of key k from a
+ * position below p? */
+static int key_clear_below(const struct ipcq *q, uint32_t self, uint64_t k, uint64_t p)
+{
+	for (uint32_t e = 0; e < q->lease_capacity; e++) {
+		if (e == self)
+			continue;
+		const struct ipcq_shm_lease *l = ipcq__lease(q, e);
+		/* L2: pairs with L1 (the filler stored key, flags and src_pos
+		 * before it) and L4/L6 */
+		uint64_t w = ipcq__load_acquire(&l->state);
+		uint32_t st = IPCQ_ENT_STATE(w);
+		if (st != IPCQ_ENT_OWNED && st != IPCQ_ENT_REDELIVER)
+			continue;
+		/* relaxed: stored before L1; a refill since holds a message
+		 * from p or above, or of another key (G1): it never closes
+		 * the gate */
+		if (!(ipcq__load_relaxed(&l->flags) & IPCQ_LEASE_F_KEYED))
+			continue;
+		if (ipcq__load_relaxed(&l->key) == k && ipcq__load_relaxed(&l->src_pos) < p)
+			return 0;
+	}
+	return 1;
+}
+
+/* The key gate of entry e (G1, then G2): may its message be handed out? */
+static int key_gate_open(struct ipcq *q, uint32_t e)
+{
+	const struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	/* relaxed: stored before L1 by the filler, read after our L1 or L6
+	 * (the entry is ours) or after L2 (a look: the L6 CAS decides) */
+	if (!(ipcq__load_relaxed(&l->flags) & IPCQ_LEASE_F_KEYED))
+		return 1;
+	uint64_t p = ipcq__load_relaxed(&l->src_pos);
+	uint64_t k = ipcq__load_relaxed(&l->key);
+	return key_ring_clear_below(q, k, p) && key_clear_below(q, e, k, p);
+}
+
+/* K4: tell consumers that a closed key gate may have opened (a keyed entry
+ * freed, a slot released) while entries are parked. */
+static void key_moved(struct ipcq *q)
+{
+	/* K4: full fence: our release (R2) or free (L3) before the look at
+	 * key_parked; pairs with the parker's K2 RMW and its re-check K3:
+	 * either it sees what we did, or we see it counted */
+	ipcq__fence();
+	/* relaxed: ordered by the fence above */
+	if (!ipcq__load_relaxed(&q->ctl->key_parked))
+		return;
+	/* RMW: consumers see that their look at the pool is stale; pairs
+	 * with the acquire of delayed_gen in take_redeliverable() */
+	ipcq__fetch_add(&q->ctl->delayed_gen, (uint64_t)1);
+	/* seq_cst: after the RMW in the total order; pairs with W1 of a
+	 * sleeper (wait.c), as L8 does */
+	if (ipcq__load_seq_cst(&q->ctl->data_waiters))
+		ipcq__wake_data(q);
+}
+
+void ipcq__lease_key_moved(struct ipcq *q)
+{
+	key_moved(q);
+}
+
+/* Park entry e (OWNED by us, gate closed): given back, not due until its
+ * gate opens. */
+static void park(struct ipcq *q, uint32_t e)
+{
+	struct ipcq_shm_lease *l = ipcq__lease(q, e);
+	/* relaxed: OWNED by us since L1; L4 below publishes these */
+	uint64_t w = ipcq__load_relaxed(&l->state);
+	ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&l->flags) | IPCQ_LEASE_F_PARKED));
+	ipcq__store_relaxed(&l->not_before_ns, 0u);
+	/* K2: RMW, before L4 (a taker's decrement never comes first) and
+	 * before the re-check K3, in one total order with K4's fence */
+	ipcq__fetch_add(&q->ctl->key_parked, 1u);
+	/* RMW: not due, counted as a delayed entry is (ipcq__lease_due()) */
+	ipcq__fetch_add(&q->ctl->delayed, 1u);
+	/* L4: hands the entry to any consumer whose gate opens; pairs with
+	 * L2.  Only we move an entry out of OWNED(us) while we live. */
+	ipcq__cas(&l->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_REDELIVER));
+	/* L7: RMW after the state change (as in give_back()) */
+	ipcq__fetch_add(&q->ctl->redeliverable, 1u);
+	IPCQ_CRASHPOINT("key.parked");
+	/* K3: a gate that opened after our look, whose opener saw no parked
+	 * entry (K4), is seen here: tell the others (the entry may be taken
+	 * meanwhile: then this is a wake in vain) */
+	if (key_gate_open(q, e))
+		key_moved(q);
+}
+
 /* Copy the message of ring slot s (position pos, ours) into lease e, which
  * we hold RESERVED, and make it OWNED.  Returns the payload length. */
 uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot *s,
@@ -79,7 +259,10 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->len, len);
 	ipcq__store_relaxed(&l->producer, ipcq__load_relaxed(&s->producer));
 	ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(past));
-	ipcq__store_relaxed(&l->flags, (uint8_t)(sflags & (IPCQ_MSG_REPLAYED | IPCQ_SLOT_F_REDELIVERED)));
+	ipcq__store_relaxed(&l->flags, (uint8_t)(sflags & (IPCQ_MSG_REPLAYED | IPCQ_SLOT_F_REDELIVERED |
+							   IPCQ_SLOT_F_KEYED)));
+	if (IPCQ_UNLIKELY(sflags & IPCQ_SLOT_F_KEYED))
+		ipcq__store_relaxed(&l->key, ipcq__load_relaxed(ipcq__slot_key(q, s)));
 	ipcq__store_relaxed(&l->move_side, 0u);
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
@@ -192,6 +375,12 @@ static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
 			m->flags |= IPCQ_MSG_REDELIVERED;
 		m->stream = ipcq__load_relaxed(&l->stream);
 		m->token = token_of(e, IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state)));
+		m->gap = 0;
+		m->key = 0;
+		if (f & IPCQ_LEASE_F_KEYED) {
+			m->flags |= IPCQ_MSG_KEYED;
+			m->key = ipcq__load_relaxed(&l->key);
+		}
 	}
 	q->in_flight++;
 	ipcq__count(q, IPCQ_CTR_RECV, 1);
@@ -214,8 +403,12 @@ IPCQ_COLD static void lease_expired(struct ipcq *q, struct ipcq_shm_lease *l, ui
 		return;
 	if (q->expire_side)
 		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+	/* relaxed: ours until the CAS below */
+	uint8_t lf = ipcq__load_relaxed(&l->flags);
 	/* L3: dropped: back to free, next generation; pairs with L2 */
 	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
+	if (lf & IPCQ_LEASE_F_KEYED)
+		key_moved(q); /* the next of its key may go */
 }
 
 /* Is not-before time nb still ahead?  Reads the clock once per pass
@@ -272,6 +465,10 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		 * a look only: read again once the entry is ours */
 		if (not_due(ipcq__load_relaxed(&l->not_before_ns), &now, &due))
 			continue;
+		/* a keyed message whose gate is closed waits (a look: a gate
+		 * once open stays open, and the CAS below decides) */
+		if (IPCQ_UNLIKELY(q->keyed) && !key_gate_open(q, e))
+			continue;
 		/* relaxed: a look before the take; the CAS below decides, and
 		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);
@@ -300,10 +497,18 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 				  IPCQ_ENT(egen, 0, IPCQ_ENT_REDELIVER));
 			continue;
 		}
-		if (nb) {
+		/* relaxed: OWNED by us since L6 */
+		uint8_t lf = ipcq__load_relaxed(&l->flags);
+		if (nb || (lf & IPCQ_LEASE_F_PARKED)) {
 			ipcq__store_relaxed(&l->not_before_ns, 0); /* ours: due now */
 			/* RMW: one fewer delayed; a hint, as below */
 			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
+		}
+		if (lf & IPCQ_LEASE_F_PARKED) {
+			/* RMW: one fewer parked; a hint */
+			ipcq__fetch_add(&q->ctl->key_parked, (uint32_t)-1);
+			/* relaxed: ours since L6 */
+			ipcq__store_relaxed(&l->flags, (uint8_t)(lf & ~IPCQ_LEASE_F_PARKED));
 		}
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
@@ -323,9 +528,13 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			lease_expired(q, l, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED));
 			continue;
 		}
-		/* relaxed: OWNED by us since L6 */
-		ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(ipcq__load_relaxed(&l->deliveries)));
-		ipcq__store_relaxed(&l->flags, (uint8_t)(ipcq__load_relaxed(&l->flags) | IPCQ_SLOT_F_REDELIVERED));
+		/* relaxed: OWNED by us since L6.  A parked message was never
+		 * delivered: this is its first delivery. */
+		if (!(lf & IPCQ_LEASE_F_PARKED)) {
+			ipcq__store_relaxed(&l->deliveries,
+					    ipcq__deliveries_inc(ipcq__load_relaxed(&l->deliveries)));
+			ipcq__store_relaxed(&l->flags, (uint8_t)(lf | IPCQ_SLOT_F_REDELIVERED));
+		}
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 		return hand_out(q, e, len, buf, info, ptr);
 	}
@@ -351,6 +560,7 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 
 	if (q->in_flight >= q->prefetch)
 		return -EBUSY;
+again:
 	/* a hint; the entry's state word decides */
 	if (IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) {
 		rc = take_redeliverable(q, buf, cap, info, need, ptr);
@@ -358,8 +568,13 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 			return rc;
 	}
 	e = reserve(q);
-	if (e < 0)
+	if (e < 0) {
+		/* a pool full of messages waiting for their keys: wait for an
+		 * ack (relaxed: a hint) */
+		if (IPCQ_UNLIKELY(q->keyed) && ipcq__load_relaxed(&q->ctl->key_parked))
+			return -EAGAIN;
 		return e;
+	}
 	if (q->adopted >= 0) {
 		/* a message adopted from a dead consumer goes first */
 		uint64_t pos = (uint64_t)q->adopted;
@@ -390,12 +605,28 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 		}
 		len = ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
 		ipcq__consume_adopted(q);
+		if (IPCQ_UNLIKELY(q->keyed)) {
+			key_moved(q); /* a slot released */
+			if (!key_gate_open(q, (uint32_t)e)) {
+				park(q, (uint32_t)e);
+				goto again;
+			}
+		}
 		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
 	rc = ring_to_lease(q, (uint32_t)e, cap, need);
+	if (IPCQ_UNLIKELY(q->keyed))
+		key_moved(q); /* slots released */
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);
 		return rc;
+	}
+	if (IPCQ_UNLIKELY(q->keyed)) {
+		IPCQ_CRASHPOINT("key.gate");
+		if (!key_gate_open(q, (uint32_t)e)) {
+			park(q, (uint32_t)e);
+			goto again;
+		}
 	}
 	/* relaxed: OWNED by us since lease_fill(); the ring bounded it by
 	 * max_msg_size and cap when it claimed the slot, lease_fill() by
@@ -449,10 +680,14 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 	if (!l)
 		return -ESTALE;
 	IPCQ_CRASHPOINT("ack.acking");
+	/* relaxed: OWNED by us (owned_entry()) */
+	uint8_t lf = ipcq__load_relaxed(&l->flags);
 	/* L3: free for the next generation; release orders our reads of the
 	 * payload before a new owner's writes (pairs with L2/L5 of reserve()) */
 	if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
 		return -ESTALE;
+	if (lf & IPCQ_LEASE_F_KEYED)
+		key_moved(q); /* the next of its key may go */
 	q->in_flight--;
 	ipcq__count(q, IPCQ_CTR_ACKS, 1);
 	return 0;
@@ -480,8 +715,12 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 	int rc = ipcq__side_insert(q, &src);
 	if (rc < 0)
 		return rc;
+	/* relaxed: ours until the CAS below */
+	uint8_t lf = ipcq__load_relaxed(&l->flags);
 	/* L3: the message is in the side ring now (S1 done) */
 	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
+	if (lf & IPCQ_LEASE_F_KEYED)
+		key_moved(q); /* the next of its key may go */
 	return 0;
 }
 

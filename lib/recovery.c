@@ -344,6 +344,10 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		 * CASes in the total order */
 		if (ipcq__load_seq_cst(&q->ctl->data_waiters))
 			ipcq__wake_data(q);
+		/* slots released for the dead (release_source(), moved_on)
+		 * may open a parked message's key gate (G1): K4 */
+		if (q->keyed)
+			ipcq__lease_key_moved(q);
 	}
 out:
 	free(dead);

@@ -46,6 +46,12 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 		m->stream = ipcq__load_relaxed(&t->stream);
 		m->token = 0;
 		m->gap = 0;
+		m->key = 0;
+		if (f & IPCQ_SLOT_F_KEYED) {
+			m->flags |= IPCQ_MSG_KEYED;
+			/* relaxed: as len above */
+			m->key = ipcq__load_relaxed(ipcq__slot_key(q, s));
+		}
 	}
 	return len;
 }
@@ -225,9 +231,14 @@ IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ip
 static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
-	if (IPCQ_UNLIKELY(q->recv_odd))
-		return q->lossy ? lossy_recv(q, bufs, infos, n, need)
-				: try_recv_one(q, bufs, infos, need);
+	if (IPCQ_UNLIKELY(q->recv_odd)) {
+		int rc = q->lossy ? lossy_recv(q, bufs, infos, n, need)
+			: q->expire_side ? try_recv_one(q, bufs, infos, need)
+					 : try_recv_n(q, bufs, infos, n, need);
+		if (q->keyed)
+			ipcq__lease_key_moved(q); /* slots released */
+		return rc;
+	}
 	return try_recv_n(q, bufs, infos, n, need);
 }
 
@@ -266,6 +277,8 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	deliver(q, s, b, m, group_lost(q, q->adopted_seq), &bad);
 	IPCQ_CRASHPOINT("recv.adopted_copied");
 	ipcq__consume_adopted(q);
+	if (q->keyed)
+		ipcq__lease_key_moved(q); /* a slot released */
 	ipcq__count(q, IPCQ_CTR_RECV, 1);
 	ipcq__count(q, IPCQ_CTR_RECV_BYTES, b->len);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
@@ -522,5 +535,7 @@ int ipcq_release(struct ipcq *q)
 		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (q->high_watermark)
 		ipcq__pressure_after_recv(q, pos + k);
+	if (q->keyed)
+		ipcq__lease_key_moved(q); /* slots released */
 	return 0;
 }

@@ -136,9 +136,11 @@ static int is_pow2(uint32_t v)
 /* The layout of a queue with these parameters; -EFBIG if too large. */
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
 			  uint32_t leases, uint32_t side, uint32_t dedup, uint32_t groups,
-			  struct layout *l)
+			  uint32_t flags, struct layout *l)
 {
-	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + IPCQ_SLOT_TAIL, 64);
+	/* a keyed queue's slots have a key word before the tail */
+	uint32_t key = (flags & IPCQ_CF_KEYED) ? 8 : 0;
+	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + key + IPCQ_SLOT_TAIL, 64);
 	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
 	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, 64);
 	l->off_control = IPCQ_HEADER_SIZE;
@@ -374,6 +376,11 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 				c->retry_factor);
 		return -EINVAL;
 	}
+	if (c->size > offsetof(struct ipcq_config, max_groups) && c->max_groups &&
+	    (c->flags & IPCQ_CF_KEYED)) {
+		ipcq__errdetail("IPCQ_CF_KEYED on a queue with consumer groups is not supported");
+		return -ENOTSUP;
+	}
 	if (c->size > offsetof(struct ipcq_config, max_groups) && c->max_groups > IPCQ_GROUPS_MAX) {
 		ipcq__errdetail("max_groups %u is above %u", c->max_groups, IPCQ_GROUPS_MAX);
 		return -EINVAL;
@@ -491,7 +498,8 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->expiry = (h->flags & IPCQ_CF_EXPIRY) != 0;
 	q->take_odd = q->expiry || h->max_groups;
 	q->expire_side = (h->flags & IPCQ_CF_EXPIRED_TO_SIDE) != 0 && h->side_capacity;
-	q->recv_odd = q->expire_side;
+	q->keyed = (h->flags & IPCQ_CF_KEYED) != 0;
+	q->recv_odd = q->expire_side || q->keyed;
 	q->ttl_ns = (uint64_t)h->ttl_ms * 1000000u;
 	q->adopted = -1;
 	q->capacity = h->capacity;
@@ -764,7 +772,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	if (rc)
 		return rc;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
-			    c.side_capacity, c.dedup_capacity, c.max_groups, &l);
+			    c.side_capacity, c.dedup_capacity, c.max_groups, c.flags, &l);
 	if (rc) {
 		ipcq__errdetail("the segment would be %llu bytes, above IPCQ_SEGMENT_MAX (%llu): "
 				"lower capacity, max_msg_size, lease_capacity or side_capacity",
@@ -941,8 +949,10 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	}
 	if (h->max_groups > IPCQ_GROUPS_MAX)
 		return bad_field("max_groups", h->max_groups);
+	if (h->max_groups && (h->flags & IPCQ_CF_KEYED))
+		return bad_field("flags", h->flags);
 	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
-			   h->side_capacity, h->dedup_capacity, h->max_groups, &l)) {
+			   h->side_capacity, h->dedup_capacity, h->max_groups, h->flags, &l)) {
 		ipcq__errdetail("segment header: its tables would be %llu bytes, above "
 				"IPCQ_SEGMENT_MAX (corrupt segment)", (unsigned long long)l.total);
 		return -EBADMSG;

@@ -143,16 +143,23 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 {
 	if (!q || !opts)
 		return ipcq_send(q, data, len, timeout_ns); /* -EINVAL for q NULL */
-	if (opts->size < offsetof(struct ipcq_send_opts, reserved) || opts->size > sizeof(*opts))
+	/* the size of an older caller's struct: up to ttl_ns at least */
+	if (opts->size < offsetof(struct ipcq_send_opts, key) || opts->size > sizeof(*opts))
 		return ipcq__refuse(-EINVAL, "send options size %u: start from "
 				    "IPCQ_SEND_OPTS_INIT", opts->size);
-	size_t nres = (opts->size - offsetof(struct ipcq_send_opts, reserved)) / sizeof(uint64_t);
+	size_t nres = opts->size > offsetof(struct ipcq_send_opts, reserved)
+		? (opts->size - offsetof(struct ipcq_send_opts, reserved)) / sizeof(uint64_t) : 0;
 	for (size_t i = 0; i < nres; i++)
 		if (opts->reserved[i])
 			return ipcq__refuse(-EINVAL, "send options reserved[%zu] must be zero", i);
-	if (opts->flags)
-		return ipcq__refuse(-EINVAL, "send options flags 0x%x: none is defined",
-				    opts->flags);
+	if (opts->flags & ~IPCQ_SEND_F_KEY)
+		return ipcq__refuse(-EINVAL, "send options flags 0x%x: unknown bits 0x%x",
+				    opts->flags, opts->flags & ~IPCQ_SEND_F_KEY);
+	if ((opts->flags & IPCQ_SEND_F_KEY) && !q->keyed)
+		return ipcq__refuse(-EINVAL, "a key on a queue created without IPCQ_CF_KEYED");
+	if (opts->size < offsetof(struct ipcq_send_opts, key) + sizeof(opts->key) &&
+	    (opts->flags & IPCQ_SEND_F_KEY))
+		return ipcq__refuse(-EINVAL, "send options size %u has no key field", opts->size);
 	if (opts->ttl_ns < 0 || (uint64_t)opts->ttl_ns > (uint64_t)IPCQ_TTL_MAX_MS * 1000000u)
 		return ipcq__refuse(-EINVAL, "ttl_ns %lld is not in [0, 2^31 ms]",
 				    (long long)opts->ttl_ns);
@@ -160,8 +167,11 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 		return ipcq__refuse(-EINVAL, "a time to live on a queue created without "
 				    "IPCQ_CF_EXPIRY (or a ttl_ms)");
 	q->send_ttl_ns = (uint64_t)opts->ttl_ns;
+	q->send_keyed = (opts->flags & IPCQ_SEND_F_KEY) != 0;
+	q->send_key = q->send_keyed ? opts->key : 0;
 	int rc = ipcq_send(q, data, len, timeout_ns);
 	q->send_ttl_ns = 0;
+	q->send_keyed = 0;
 	return rc;
 }
 

@@ -85,6 +85,11 @@ static int seg_u32(const struct ipcq *q, const uint32_t *w, uint32_t *v)
 	return seg_read(q, w, v, sizeof(*v));
 }
 
+static int seg_u8(const struct ipcq *q, const uint8_t *w, uint8_t *v)
+{
+	return seg_read(q, w, v, sizeof(*v));
+}
+
 static int info_fill(struct ipcq *q, struct ipcq_info *info);
 
 /* The consumers' cursor: control.deq, or on a queue with groups the
@@ -218,6 +223,12 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 				return rc;
 			if (nb > now)
 				info->delayed++;
+			uint8_t lf;
+			/* a copy: a count for people */
+			if ((rc = seg_u8(q, &ipcq__lease(q, e)->flags, &lf)))
+				return rc;
+			if (lf & IPCQ_LEASE_F_PARKED)
+				info->key_waiting++;
 		}
 	}
 	/* a copy: a snapshot; ipcq_pressure() is the acquire read */

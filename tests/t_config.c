@@ -198,7 +198,7 @@ static void test_bad_fields(void)
 	BAD2(low_watermark, 1, high_watermark, 1025); /* above the capacity */
 	BAD(dedup_capacity, IPCQ_PARTICIPANTS_MAX + 1);
 	BAD(dedup_capacity, UINT32_MAX);
-	BAD(flags, 0x4);
+	BAD(flags, 0x8);
 	BAD(flags, 0x80000000u);
 	BAD(max_groups, IPCQ_GROUPS_MAX + 1);
 	BAD(max_groups, UINT32_MAX);

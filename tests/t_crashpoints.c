@@ -799,6 +799,8 @@ int main(int argc, char **argv)
 			break; /* the creator's points: t_create_crash */
 		case 'G':
 			break; /* the groups' points: t_groups_freeze */
+		case 'Y':
+			break; /* per-key order's points: t_keys */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);

@@ -109,7 +109,7 @@ static void config_fields(void)
 	BAD(numa_node, 1000, "NUMA node 1000 does not exist", "nodes with memory:");
 	BAD(max_groups, 65, "max_groups 65", "above 64");
 	BAD(ttl_ms, 2147483649u, "ttl_ms 2147483649", "above");
-	BAD(flags, 4, "unknown IPCQ_CF_* bits 0x4", "flags");
+	BAD(flags, 8, "unknown IPCQ_CF_* bits 0x8", "flags");
 	BAD(retry_factor, 17, "retry_factor 17", "[1, 16]");
 	BAD(retry_base_us, 3600000001u, "retry backoff base 3600000001 us", "an hour");
 	BAD(size, 8, "config size 8", "IPCQ_CONFIG_INIT");

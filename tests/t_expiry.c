@@ -84,7 +84,7 @@ static void test_config(void)
 	cfg.flags = IPCQ_CF_EXPIRED_TO_SIDE;
 	CHECK_RC(ipcq_create(name, &cfg, &q), -EINVAL);
 	CHECK(strstr(ipcq_errdetail(), "side ring") != NULL);
-	cfg.flags = 0x4;
+	cfg.flags = 0x8;
 	CHECK_RC(ipcq_create(name, &cfg, &q), -EINVAL);
 	CHECK(!t_shm_exists(name));
 
@@ -102,9 +102,9 @@ static void test_config(void)
 	o.flags = 1;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
 	o.flags = 0;
-	o.reserved[5] = 1;
+	o.reserved[4] = 1;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
-	o.reserved[5] = 0;
+	o.reserved[4] = 0;
 	o.size = 4;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
 	CHECK(t_info(q).depth == 0);

@@ -23,6 +23,8 @@ CDEF = """
 #define IPCQ_MSG_REDELIVERED 1
 #define IPCQ_MSG_REPLAYED 2
 #define IPCQ_MSG_GAP 4
+#define IPCQ_MSG_KEYED 8
+#define IPCQ_SEND_F_KEY 1
 #define IPCQ_GROUPS_MAX 64
 #define IPCQ_GROUP_NAME_MAX 31
 #define IPCQ_GROUP_LOSSY 1
@@ -33,6 +35,7 @@ CDEF = """
 #define IPCQ_NUMA_LOCAL -2
 #define IPCQ_CF_EXPIRY 1
 #define IPCQ_CF_EXPIRED_TO_SIDE 2
+#define IPCQ_CF_KEYED 4
 
 enum ipcq_wait_strategy {
 	IPCQ_WAIT_DEFAULT = 0, IPCQ_WAIT_ADAPTIVE = 1, IPCQ_WAIT_BUSY_POLL = 2,
@@ -92,7 +95,8 @@ struct ipcq_send_opts {
 	uint32_t size;
 	uint32_t flags;
 	int64_t ttl_ns;
-	uint64_t reserved[6];
+	uint64_t key;
+	uint64_t reserved[5];
 };
 
 struct ipcq_buf {
@@ -110,6 +114,7 @@ struct ipcq_msginfo {
 	uint32_t stream;
 	uint64_t token;
 	uint64_t gap;
+	uint64_t key;
 };
 
 struct ipcq_zmsg {
@@ -194,6 +199,8 @@ struct ipcq_info {
 	uint32_t retry_max_us;
 	uint32_t max_groups;
 	uint32_t groups;
+	uint32_t key_waiting;
+	uint32_t reserved_i;
 };
 
 struct ipcq_participant_stats {

@@ -1,0 +1,465 @@
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released); 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
+#include "testutil.h"
+
+enum { MAXLEN = 64, CAP = 16 };
+#define GRACE_US 2000u
+#define SEC 1000000000ll
+
+static const char *qn;
+
+static struct ipcq *make_queue(uint32_t cap, uint32_t leases)
+{
+	struct ipcq_config cfg = t_config(cap, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED;
+	cfg.lease_capacity = leases;
+	cfg.grace_us = GRACE_US;
+	cfg.max_deliveries = 100;
+	qn = t_qname("keys");
+	return t_create(qn, &cfg);
+}
+
+/* Send t_fill()'s message (producer, seq) with key k (k 0: no key). */
+static void send_key(struct ipcq *p, uint32_t producer, uint64_t seq, uint64_t k)
+{
+	uint8_t m[MAXLEN];
+	size_t len = t_fill(m, t_msg_len(producer, seq, 16, MAXLEN), producer, seq);
+	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+	if (k) {
+		o.flags = IPCQ_SEND_F_KEY;
+		o.key = k;
+	}
+	int rc;
+	while ((rc = ipcq_send_ex(p, m, len, &o, SEC)) == -ETIMEDOUT)
+		;
+	if (rc < 0)
+		T_FAIL("send %u/%llu: %d (%s)", producer, (unsigned long long)seq, rc, ipcq_strerror(rc));
+}
+
+/* Receive the message (0, seq) of key k, as delivery number deliveries. */
+static uint64_t expect(struct ipcq *c, uint64_t seq, uint64_t k, uint32_t deliveries, int64_t timeout)
+{
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	memset(&mi, 0, sizeof(mi));
+	int rc = ipcq_recv(c, buf, sizeof(buf), &mi, timeout);
+	uint32_t prod = 0;
+	uint64_t got = 0;
+	if (rc > 0)
+		t_header(buf, &prod, &got);
+	if (rc < 0 || got != seq || t_verify(buf, (size_t)rc, 0, seq) != 0)
+		T_FAIL("expected message %llu (key %llu), got rc %d (%s), message %llu",
+		       (unsigned long long)seq, (unsigned long long)k, rc,
+		       rc < 0 ? ipcq_strerror(rc) : "a length", (unsigned long long)got);
+	if (mi.key != k || ((mi.flags & IPCQ_MSG_KEYED) != 0) != (k != 0))
+		T_FAIL("message %llu: key %llu flags 0x%x, expected key %llu",
+		       (unsigned long long)seq, (unsigned long long)mi.key, mi.flags,
+		       (unsigned long long)k);
+	if (mi.deliveries != deliveries || ((mi.flags & IPCQ_MSG_REDELIVERED) != 0) != (deliveries > 1))
+		T_FAIL("message %llu: delivery %u flags 0x%x, expected delivery %u",
+		       (unsigned long long)seq, mi.deliveries, mi.flags, deliveries);
+	return mi.token;
+}
+
+static void expect_none(struct ipcq *c)
+{
+	uint8_t buf[MAXLEN];
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+}
+
+static void api(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED;
+	cfg.max_groups = 2;
+	struct ipcq *q = NULL;
+	CHECK_RC(ipcq_create(t_qname("keys_grp"), &cfg, &q), -ENOTSUP);
+
+	/* a key on a queue without IPCQ_CF_KEYED; unknown flags */
+	struct ipcq_config pc = t_config(CAP, MAXLEN);
+	struct ipcq *plain = t_create(t_qname("keys_plain"), &pc);
+	CHECK_RC(ipcq_attach(plain, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+	o.flags = IPCQ_SEND_F_KEY;
+	o.key = 7;
+	CHECK_RC(ipcq_send_ex(plain, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
+	o.flags = 0x80;
+	CHECK_RC(ipcq_send_ex(plain, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
+	CHECK(t_info(plain).depth == 0);
+	CHECK_OK(ipcq_close(plain));
+
+	/* a keyed queue's slots hold the key word; fast mode carries keys */
+	struct ipcq *k = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(k, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq_info in = t_info(k);
+	CHECK(in.slot_size >= 16 + MAXLEN + 8 + 32);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	send_key(k, 0, 1, 42);
+	send_key(k, 0, 2, 0);
+	send_key(k, 0, 3, UINT64_MAX);
+	expect(c, 1, 42, 1, IPCQ_NOWAIT);
+	expect(c, 2, 0, 1, IPCQ_NOWAIT);
+	expect(c, 3, UINT64_MAX, 1, IPCQ_NOWAIT);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(k));
+}
+
+/* Two consumers: the next of a busy key waits, another key goes past. */
+static void order_and_spread(void)
+{
+	struct ipcq *p = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c1 = t_ack_consumer(qn, 4), *c2 = t_ack_consumer(qn, 4);
+	send_key(p, 0, 1, 5);
+	send_key(p, 0, 2, 5);
+	send_key(p, 0, 3, 6);
+	send_key(p, 0, 4, 0);
+	uint64_t t1 = expect(c1, 1, 5, 1, IPCQ_NOWAIT);
+	/* c2: message 2 waits for 1; 3 and 4 go past it */
+	uint64_t t3 = expect(c2, 3, 6, 1, IPCQ_NOWAIT);
+	uint64_t t4 = expect(c2, 4, 0, 1, IPCQ_NOWAIT);
+	expect_none(c2);
+	expect_none(c1);
+	struct ipcq_info in = t_info(p);
+	CHECK(in.key_waiting == 1 && in.redeliverable == 1 && in.leased == 3);
+	CHECK(in.depth == 0); /* the ring flows */
+	CHECK_OK(ipcq_ack(c2, t3));
+	CHECK_OK(ipcq_ack(c2, t4));
+	expect_none(c2);
+	/* the ack opens the key: a first delivery, not a redelivery */
+	CHECK_OK(ipcq_ack(c1, t1));
+	uint64_t t2 = expect(c2, 2, 5, 1, IPCQ_NOWAIT);
+	CHECK(t_info(p).key_waiting == 0);
+	CHECK_OK(ipcq_ack(c2, t2));
+
+	/* a requeued message keeps its place before the next of its key */
+	send_key(p, 0, 5, 5);
+	send_key(p, 0, 6, 5);
+	t1 = expect(c1, 5, 5, 1, IPCQ_NOWAIT);
+	expect_none(c2); /* 6 waits */
+	CHECK_OK(ipcq_nack(c1, t1, IPCQ_NACK_REQUEUE));
+	t2 = expect(c2, 5, 5, 2, IPCQ_NOWAIT);
+	expect_none(c1);
+	CHECK_OK(ipcq_ack(c2, t2));
+	t1 = expect(c1, 6, 5, 1, IPCQ_NOWAIT);
+	/* poisoned: the key moves on too */
+	send_key(p, 0, 7, 5);
+	expect_none(c2);
+	CHECK_RC(ipcq_nack(c1, t1, IPCQ_NACK_POISON), 1);
+	CHECK_OK(ipcq_ack(c2, expect(c2, 7, 5, 1, IPCQ_NOWAIT)));
+	CHECK_OK(ipcq_close(c1));
+	CHECK_OK(ipcq_close(c2));
+	CHECK_OK(ipcq_close(p));
+}
+
+static int frozen_filler(void *arg)
+{
+	(void)arg;
+	t_freeze_at("ack.filling", 1);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	uint64_t t = expect(c, 1, 9, 1, 10 * SEC); /* stops inside, before its lease */
+	CHECK_OK(ipcq_ack(c, t));
+	CHECK_OK(ipcq_close(c));
+	return 0;
+}
+
+/* A consumer frozen between its claim of message 1 and its lease: message
+ * 2 of the same key waits (every earlier position must be released
+ * first), message 3 of another key goes past. */
+static void frozen_before_lease(void)
+{
+	struct ipcq *p = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	send_key(p, 0, 1, 9);
+	pid_t kid = t_spawn(frozen_filler, NULL);
+	t_wait_stopped(kid, 30, "consumer at ack.filling");
+	send_key(p, 0, 2, 9);
+	send_key(p, 0, 3, 10);
+	uint64_t t3 = expect(c, 3, 10, 1, IPCQ_NOWAIT);
+	expect_none(c);
+	CHECK(t_info(p).key_waiting == 1);
+	t_resume(kid);
+	CHECK(t_reap(kid) == 0); /* it got message 1 and acked it */
+	uint64_t t2 = expect(c, 2, 9, 1, 5 * SEC);
+	CHECK_OK(ipcq_ack(c, t2));
+	CHECK_OK(ipcq_ack(c, t3));
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
+static const char *kill_point;
+
+static int dying_holder(void *arg)
+{
+	(void)arg;
+	if (kill_point)
+		t_crash_at(kill_point, 1);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	uint8_t buf[MAXLEN];
+	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, 10 * SEC);
+	if (!kill_point && rc > 0)
+		raise(SIGKILL); /* holding it */
+	fprintf(stderr, "holder: ipcq_recv returned %d without dying\n", rc);
+	return 3;
+}
+
+/* A consumer SIGKILLed holding message 1 of a key (after the receive, or
+ * at key.gate, before its gate): message 2 waits until recovery gives 1
+ * back, and 1 is delivered again (flagged) before it. */
+static void holder_killed(const char *point)
+{
+	struct ipcq *p = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	send_key(p, 0, 1, 3);
+	kill_point = point;
+	pid_t kid = t_spawn(dying_holder, NULL);
+	t_reap_killed(kid, SIGKILL);
+	send_key(p, 0, 2, 3);
+	send_key(p, 0, 3, 4);
+	/* 3 goes past; then the dead's message comes back (after the grace
+	 * period), flagged, and 2 still waits for it */
+	uint64_t t3 = expect(c, 3, 4, 1, 5 * SEC);
+	uint64_t t1 = expect(c, 1, 3, 2, 5 * SEC);
+	expect_none(c);
+	CHECK_OK(ipcq_ack(c, t1));
+	CHECK_OK(ipcq_ack(c, expect(c, 2, 3, 1, IPCQ_NOWAIT)));
+	CHECK_OK(ipcq_ack(c, t3));
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
+static int dying_parker(void *arg)
+{
+	(void)arg;
+	t_crash_at("key.parked", 1);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	uint8_t buf[MAXLEN];
+	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
+	fprintf(stderr, "parker: ipcq_recv returned %d without dying\n", rc);
+	return 3;
+}
+
+/* A consumer killed right after parking message 2 (key.parked): the ack of
+ * message 1 still lets 2 go, as a first delivery. */
+static void parker_killed(void)
+{
+	struct ipcq *p = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	send_key(p, 0, 1, 3);
+	send_key(p, 0, 2, 3);
+	uint64_t t1 = expect(c, 1, 3, 1, IPCQ_NOWAIT);
+	pid_t kid = t_spawn(dying_parker, NULL);
+	t_reap_killed(kid, SIGKILL);
+	CHECK(t_info(p).key_waiting == 1);
+	expect_none(c);
+	CHECK_OK(ipcq_ack(c, t1));
+	CHECK_OK(ipcq_ack(c, expect(c, 2, 3, 1, IPCQ_NOWAIT)));
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
+/* Waiting messages fill the pool: a receive waits for an ack instead of
+ * failing with -EBUSY. */
+static void pool_full(void)
+{
+	struct ipcq *p = make_queue(CAP, 4);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c1 = t_ack_consumer(qn, 4), *c2 = t_ack_consumer(qn, 4);
+	for (uint64_t s = 1; s <= 6; s++)
+		send_key(p, 0, s, 8);
+	uint64_t t1 = expect(c1, 1, 8, 1, IPCQ_NOWAIT);
+	expect_none(c2); /* parks 2, 3, 4: the pool is full */
+	CHECK(t_info(p).key_waiting == 3 && t_info(p).depth == 2);
+	expect_none(c2);
+	CHECK_OK(ipcq_ack(c1, t1));
+	for (uint64_t s = 2; s <= 6; s++)
+		CHECK_OK(ipcq_ack(c2, expect(c2, s, 8, 1, SEC)));
+	CHECK_OK(ipcq_close(c1));
+	CHECK_OK(ipcq_close(c2));
+	CHECK_OK(ipcq_close(p));
+}
+
+/* ---- random kills ---------------------------------------------------- */
+
+enum { NPROD = 2, NKEYS = 8, NCONS = 3 };
+
+struct shared {
+	uint64_t n;                      /* messages per producer */
+	/* per message: 0 not seen, 1 delivered (being worked), 2 done */
+	uint8_t state[NPROD][1 << 16];
+	uint32_t deliveries[NPROD][1 << 16];
+	uint64_t done;                   /* messages acked (atomic) */
+	int bad;
+	char why[256];
+};
+static struct shared *sh;
+
+static uint64_t key_of(uint32_t prod, uint64_t seq)
+{
+	return (uint64_t)prod * 100 + seq % NKEYS + 1;
+}
+
+static int producer(void *arg)
+{
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	for (uint64_t s = 1; s <= sh->n; s++)
+		send_key(p, id, s, key_of(id, s));
+	CHECK_OK(ipcq_close(p));
+	return 0;
+}
+
+__attribute__((format(printf, 1, 2)))
+static void fail_shared(const char *fmt, ...)
+{
+	if (__atomic_exchange_n(&sh->bad, 1, __ATOMIC_SEQ_CST))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+	va_end(ap);
+}
+
+static const char *const points[] = { "key.gate", "key.parked", "ack.filling", "ack.leased",
+				      "ack.acking", "recover.lease_taken" };
+
+static int consumer(void *arg)
+{
+	unsigned arm = (unsigned)(uintptr_t)arg; /* 0: none; else point and pass */
+	if (arm && T_HAVE_POINTS)
+		t_crash_at(points[(arm - 1) % T_NELEM(points)], 1 + (arm - 1) / T_NELEM(points));
+	struct ipcq *c = t_ack_consumer(qn, 2);
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	while (__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < NPROD * sh->n && !sh->bad) {
+		int rc = ipcq_recv(c, buf, sizeof(buf), &mi, 50 * 1000000ll);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc < 0) {
+			fail_shared("consumer: recv %d (%s)", rc, ipcq_strerror(rc));
+			return 1;
+		}
+		uint32_t prod;
+		uint64_t seq;
+		t_header(buf, &prod, &seq);
+		if (prod >= NPROD || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, prod, seq) ||
+		    mi.key != key_of(prod, seq)) {
+			fail_shared("message %u/%llu corrupt or with a wrong key %llu", prod,
+				    (unsigned long long)seq, (unsigned long long)mi.key);
+			return 1;
+		}
+		uint8_t st = __atomic_load_n(&sh->state[prod][seq], __ATOMIC_SEQ_CST);
+		if (st && !(mi.flags & IPCQ_MSG_REDELIVERED))
+			fail_shared("message %u/%llu delivered again unflagged (state %u)", prod,
+				    (unsigned long long)seq, st);
+		/* the one before it of its key is done */
+		if (seq > NKEYS && __atomic_load_n(&sh->state[prod][seq - NKEYS], __ATOMIC_SEQ_CST) != 2)
+			fail_shared("message %u/%llu delivered before %llu of its key was done", prod,
+				    (unsigned long long)seq, (unsigned long long)(seq - NKEYS));
+		__atomic_store_n(&sh->state[prod][seq], 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
+		/* done before the ack: whoever gets the next of the key after
+		 * the ack sees it */
+		if (st != 2) {
+			__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
+			__atomic_fetch_add(&sh->done, 1, __ATOMIC_SEQ_CST);
+		} else {
+			__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
+		}
+		rc = ipcq_ack(c, mi.token);
+		if (rc < 0) {
+			fail_shared("ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
+				    ipcq_strerror(rc));
+			return 1;
+		}
+	}
+	CHECK_OK(ipcq_close(c));
+	return 0;
+}
+
+/* Half the consumers die at a named point, at a random pass. */
+static unsigned next_arm(unsigned *seed)
+{
+	if (rand_r(seed) % 2)
+		return 0;
+	return 1 + (unsigned)rand_r(seed) % (unsigned)(T_NELEM(points) * 40);
+}
+
+static void random_kills(void)
+{
+	struct ipcq *q = make_queue(64, 32);
+	sh = t_shared(sizeof(*sh));
+	sh->n = t_count(40000, 12000);
+	pid_t prods[NPROD], cons[NCONS];
+	for (unsigned i = 0; i < NCONS; i++)
+		cons[i] = t_spawn(consumer, NULL);
+	for (unsigned i = 0; i < NPROD; i++)
+		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
+	unsigned seed = (unsigned)t_now_ns(), kills = 0, points_hit = 0;
+	printf("random kills: seed %u\n", seed);
+	uint64_t target = NPROD * sh->n;
+	while (__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target && !sh->bad) {
+		struct timespec ts = { 0, (long)(200000 + rand_r(&seed) % 3000000) };
+		nanosleep(&ts, NULL); /* when to strike next: any time is right */
+		/* a consumer that died at its named point is replaced */
+		for (unsigned k = 0; k < NCONS; k++) {
+			int st;
+			if (waitpid(cons[k], &st, WNOHANG) == cons[k]) {
+				t_kids_forget_(cons[k]);
+				if (!WIFSIGNALED(st) && sh->done < target)
+					T_FAIL("a consumer exited early");
+				points_hit += WIFSIGNALED(st);
+				cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
+			}
+		}
+		if (kills < 60 && __atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target) {
+			unsigned k = (unsigned)rand_r(&seed) % NCONS;
+			kill(cons[k], SIGKILL);
+			int st;
+			waitpid(cons[k], &st, 0);
+			t_kids_forget_(cons[k]);
+			cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
+			kills++;
+		}
+	}
+	for (unsigned i = 0; i < NPROD; i++)
+		CHECK(t_reap(prods[i]) == 0);
+	for (unsigned i = 0; i < NCONS; i++)
+		t_reap(cons[i]);
+	if (sh->bad)
+		T_FAIL("random kills (seed %u): %s", seed, sh->why);
+	uint64_t again = 0;
+	for (uint32_t p = 0; p < NPROD; p++)
+		for (uint64_t s = 1; s <= sh->n; s++) {
+			if (sh->state[p][s] != 2)
+				T_FAIL("message %u/%llu never delivered", p, (unsigned long long)s);
+			again += sh->deliveries[p][s] - 1;
+		}
+	printf("random kills: %u consumers killed at random, %u at named points; %llu messages, "
+	       "each key in order, %llu delivered again (flagged)\n",
+	       kills, points_hit, (unsigned long long)target, (unsigned long long)again);
+	struct ipcq_info in = t_info(q);
+	CHECK(in.key_waiting == 0 && in.depth == 0);
+	CHECK_OK(ipcq_close(q));
+}
+
+int main(void)
+{
+	t_watchdog(t_limit(180), "t_keys", NULL);
+	api();
+	order_and_spread();
+	pool_full();
+	holder_killed(NULL);
+	if (T_HAVE_POINTS) {
+		frozen_before_lease();
+		holder_killed("key.gate");
+		parker_killed();
+	} else {
+		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
+	}
+	random_kills();
+	printf("t_keys: ok\n");
+	return 0;
+}
