@@ -288,17 +288,20 @@ icount: deps
 # ---- the protocol model ------------------------------------------------------
 
 # model/ipcq.pml is the crash-recovery protocol as a SPIN model, checked with
-# a crash allowed at every step, and model/groups.pml the slot protocol of a
-# queue with consumer groups (model/README.md).  make test runs MODEL_QUICK:
+# a crash allowed at every step, model/groups.pml the slot protocol of a
+# queue with consumer groups and model/keys.pml per-key order (model/README.md).
+# make test runs MODEL_QUICK:
 # a safety configuration with two crashes, progress with the concurrent
 # recoverer, the three old rules, each of which must fail with a
 # counterexample, a durable and a lossy group with crashes, the two old
 # rules of groups, a group made during traffic (the floor's generation)
-# and the two old rules of that (about 8 minutes).  make model-test runs the whole
+# and the two old rules of that, per-key order with a crash and without
+# (wake-ups alone) and its four old rules (about 9 minutes).  make model-test runs the whole
 # bounded set (about 20 minutes), make model the large configurations too
 # (an hour or more, ~20 GB).
 MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-mark \
-	groups-create-newest groups-old-nogen groups-old-noretry
+	groups-create-newest groups-old-nogen groups-old-noretry \
+	keys-order keys-wake keys-old-nog1 keys-old-g2owned keys-old-nok3 keys-old-nolook
 .PHONY: model model-test
 model: deps
 	model/run.sh full

@@ -34,6 +34,7 @@
 	X("side.claimed", 'A')        /* side entry claimed, not written */      \
 	X("side.written", 'A')        /* side entry FULL, source not freed */    \
 	X("recover.lease_taken", 'A') /* a dead consumer's lease taken over */   \
+	X("lease.given_back", 'A')    /* a lease given back (L4), not yet counted (L7) */ \
 	X("replay.taking", 'R')       /* side entry taken for replay */          \
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \

@@ -640,6 +640,9 @@ struct ipcq {
 	uint64_t due_local;      /* the earliest not-before time this handle saw
 				  * among delayed leases (UINT64_MAX: none) */
 	uint64_t seen_gen;       /* control.delayed_gen at that scan */
+	uint32_t look_pool;      /* ack mode: look at the lease pool at the next
+				  * receive whatever the hints say (set once per
+				  * grace period of waiting) */
 	uint32_t expiry;         /* IPCQ_CF_EXPIRY: messages carry a deadline */
 	uint32_t take_odd;       /* expiry or groups: a claimed message may be
 				  * one to pass (ipcq__slot_expired()) */

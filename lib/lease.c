@@ -54,6 +54,21 @@ static uint64_t token_of(uint32_t e, uint32_t gen)
 	return ((uint64_t)(e + 1) << 32) | gen;
 }
 
+/* One fewer in the hint counter *c (redeliverable, delayed, key_parked),
+ * never below zero.  A giver killed between its state change (L4) and its
+ * count (L7) leaves the count one short; a decrement that wrapped would
+ * then make the hint lie for good.  A short count costs at most a grace
+ * period: a waiting consumer looks at the pool once per grace period
+ * whatever the hints say (q->look_pool, set in recv.c). */
+static void hint_dec(uint32_t *c)
+{
+	/* relaxed: a hint; the CAS (an RMW, as the fetch-add it replaces)
+	 * decides */
+	uint32_t v = ipcq__load_relaxed(c);
+	while (v && !ipcq__cas(c, v, v - 1))
+		v = ipcq__load_relaxed(c);
+}
+
 /*
  * Per-key order (IPCQ_CF_KEYED; model/keys.pml).  A keyed message is
  * received from the ring into a lease as any other (reserve, claim, fill
@@ -502,16 +517,16 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		if (nb || (lf & IPCQ_LEASE_F_PARKED)) {
 			ipcq__store_relaxed(&l->not_before_ns, 0); /* ours: due now */
 			/* RMW: one fewer delayed; a hint, as below */
-			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
+			hint_dec(&q->ctl->delayed);
 		}
 		if (lf & IPCQ_LEASE_F_PARKED) {
 			/* RMW: one fewer parked; a hint */
-			ipcq__fetch_add(&q->ctl->key_parked, (uint32_t)-1);
+			hint_dec(&q->ctl->key_parked);
 			/* relaxed: ours since L6 */
 			ipcq__store_relaxed(&l->flags, (uint8_t)(lf & ~IPCQ_LEASE_F_PARKED));
 		}
 		/* RMW: one fewer waiting; consumers only use it as a hint */
-		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		hint_dec(&q->ctl->redeliverable);
 		/* relaxed: OWNED by us since L6; loaded once, bounded here */
 		len = ipcq__load_relaxed(&l->len);
 		if (len > q->max_msg_size || len > cap) {
@@ -561,8 +576,11 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 	if (q->in_flight >= q->prefetch)
 		return -EBUSY;
 again:
-	/* a hint; the entry's state word decides */
-	if (IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) {
+	/* a hint; the entry's state word decides.  Once per grace period
+	 * of waiting, a look whatever the hints say (hint_dec()) */
+	if ((IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) ||
+	    IPCQ_UNLIKELY(q->look_pool)) {
+		q->look_pool = 0;
 		rc = take_redeliverable(q, buf, cap, info, need, ptr);
 		if (rc != -EAGAIN)
 			return rc;
@@ -741,6 +759,7 @@ static void give_back(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, uint
 			 * stale; pairs with the acquire of take_redeliverable() */
 			ipcq__fetch_add(&q->ctl->delayed_gen, (uint64_t)1);
 		}
+		IPCQ_CRASHPOINT("lease.given_back");
 		/* L7: RMW after the state change: a consumer that sees the
 		 * count finds the entry; pairs with W4 (wait.c) */
 		ipcq__fetch_add(&q->ctl->redeliverable, 1u);
@@ -901,9 +920,9 @@ int ipcq__lease_drop_group(struct ipcq *q, uint32_t g, uint32_t gen)
 		if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
 			continue;
 		/* RMW: the hints counted it */
-		ipcq__fetch_add(&q->ctl->redeliverable, (uint32_t)-1);
+		hint_dec(&q->ctl->redeliverable);
 		if (nb)
-			ipcq__fetch_add(&q->ctl->delayed, (uint32_t)-1);
+			hint_dec(&q->ctl->delayed);
 		n++;
 	}
 	return n;

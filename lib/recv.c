@@ -329,8 +329,12 @@ static int data_round(struct ipcq *q, struct ipcq__waiter *w)
 		return rc;
 	/* stuck past the grace period: take over what the dead left
 	 * (adopting one of their claimed messages, if any) */
-	if (ipcq__recovery_due(q, w, 1))
+	if (ipcq__recovery_due(q, w, 1)) {
 		ipcq__recover_scan(q, NULL, 1, -1);
+		/* and a look at the lease pool that trusts no hint: a giver
+		 * killed before its count (L7) left an entry uncounted */
+		q->look_pool = (uint32_t)q->ack;
+	}
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # model/run.sh - check the protocol models with SPIN: model/ipcq.pml (the
-# crash-recovery protocol) and model/groups.pml (a queue with consumer
-# groups; the configurations named groups-*).
+# crash-recovery protocol), model/groups.pml (a queue with consumer
+# groups; the configurations named groups-*) and model/keys.pml (per-key
+# order; keys-*).
 #
 #   model/run.sh            the bounded set (make model-test): a few minutes
 #   model/run.sh full       the bounded set and the large configurations
@@ -28,7 +29,9 @@ TRAIL_LINES=${TRAIL_LINES:-40}
 work=${MODEL_DIR:-$here/../build/model}
 
 # name | set | kind | expect | defines | what it checks
-# kind: safety (assertions, end states) or progress (-a -f, weak fairness)
+# kind: safety (assertions, end states; an expected failure searched breadth
+# first), deadlock (the same, depth first: for an invalid end state) or
+# progress (-a -f, weak fairness)
 # expect: pass, or fail:REGEX (REGEX must match pan's first error line)
 configs() {
 	cat <<'EOF'
@@ -65,6 +68,14 @@ groups-old-noretry|test|safety|fail:rel\[|-DLATE_B=1 -DOLD_NORETRY -DWITH_A2=0 -
 groups-all|full|safety|pass|-DCRASHABLE=7 -DRPASSES=0|groups: two durable groups (two consumers and one), the producer or a group-0 consumer dies at any step
 groups-two|full|safety|pass|-DWITH_A2=0 -DWITH_B2=1 -DCRASHABLE=9 -DRPASSES=0|groups: two durable groups (one consumer and two), the producer or a group-1 consumer dies: adoption within the other group only
 groups-create-full|full|safety|pass|-DLATE_B=1 -DWITH_A2=0 -DCRASHABLE=65|groups: as groups-create-newest, with recovery passes at any moment
+keys-order|test|safety|pass|-DNMSG=2 -DNLEASE=2|per-key order: 2 messages of one key, 2 ack consumers (lease pool of 2), a nack; a consumer dies at any step: each message delivered only after the one before it was acked, again only flagged, never lost
+keys-wake|test|safety|pass|-DNMSG=2 -DNLEASE=2 -DCRASHES=0 -DNO_GRACE_LOOK|per-key order without crashes and without the look per grace period: the wake-ups (K2, K3, K4) alone move every parked message
+keys-old-nog1|test|safety|fail:acked|-DOLD_NO_G1 -DNMSG=2 -DNLEASE=2 -DCRASHES=0 -DNACKS=0|per-key order, old rule: the gate looks at the lease pool only (no G1): a message of the key claimed from the ring but not yet in a lease is passed
+keys-old-g2owned|test|safety|fail:acked|-DOLD_G2_OWNED -DNMSG=2 -DNLEASE=2 -DCRASHES=0|per-key order, old rule: the pool look counts OWNED entries only: a message given back (nacked) is passed
+keys-old-nok3|test|deadlock|fail:invalid end state|-DOLD_NO_K3 -DNO_GRACE_LOOK -DNMSG=2 -DNLEASE=2 -DCRASHES=0 -DNACKS=0|per-key order, old rule: no re-check after parking (K3): a gate opened by an acker that saw nothing parked stays unseen, and both consumers wait for ever
+keys-old-nolook|test|deadlock|fail:invalid end state|-DNO_GRACE_LOOK -DNMSG=2 -DNLEASE=2|old rule: the pool is looked at only when the hints say so: a consumer killed between its nack (L4) and its count (L7) leaves the entry uncounted, and everyone waits for ever
+keys-full|full|safety|pass||per-key order: 3 messages of one key, lease pool of 3 (parked behind parked), a nack, a consumer dies at any step (~6 minutes, 10 GB)
+keys-two-keys|full|safety|pass|-DKEY2=1|per-key order: keys K K J, as keys-full: J passes the parked K
 EOF
 }
 
@@ -81,7 +92,7 @@ test|"") sel=test; [ $# -gt 0 ] && shift ;;
 esac
 
 mkdir -p "$work" || exit 1
-cp "$here/ipcq.pml" "$here/groups.pml" "$work/" || exit 1
+cp "$here/ipcq.pml" "$here/groups.pml" "$here/keys.pml" "$work/" || exit 1
 cd "$work" || exit 1
 
 pass=0 fail=0 failed=""
@@ -89,8 +100,8 @@ echo "model: SPIN $($SPIN -V 2>/dev/null | sed 's/Spin Version //; s/ --.*//'), 
 
 run_one() {
 	name=$1 kind=$2 expect=$3 defs=$4 what=$5
-	case $name in groups*) pml=groups.pml ;; *) pml=ipcq.pml ;; esac
-	rm -f ipcq.pml.trail groups.pml.trail pan pan.* _spin_nvr.tmp
+	case $name in groups*) pml=groups.pml ;; keys*) pml=keys.pml ;; *) pml=ipcq.pml ;; esac
+	rm -f ipcq.pml.trail groups.pml.trail keys.pml.trail pan pan.* _spin_nvr.tmp
 	flags="-O2 -w -DCOLLAPSE -DMEMLIM=$MEMLIM -DVECTORSZ=2048"
 	panargs="-m200000"
 	case $kind in
@@ -98,6 +109,10 @@ run_one() {
 		flags="$flags -DSAFETY"
 		# old-rules runs: breadth first, for the shortest counterexample
 		case $expect in fail:*) flags="-O2 -w -DSAFETY -DBFS -DMEMLIM=$MEMLIM -DVECTORSZ=2048" ;; esac ;;
+	deadlock)
+		# depth first: pan's breadth-first search reports no invalid
+		# end state
+		flags="$flags -DSAFETY" ;;
 	progress)
 		flags="$flags -DNFAIR=3"; panargs="$panargs -a -f" ;;
 	esac
@@ -148,6 +163,7 @@ show_trail() {
 	n=$(wc -l < trail.txt)
 	case $pml in
 	groups.pml) echo "    counterexample (entries: 0 P, 1 A1, 2 A2 group 0, 3 B1, 4 B2 group 1, 5 L lossy, 6 creator of group 1):" ;;
+	keys.pml) echo "    counterexample (entries: 0 and 1 ack consumers, 2 recoverer):" ;;
 	*) echo "    counterexample (entries: 0 P0, 1 P1, 2 C fast, 3 D ack, 4 R recoverer):" ;;
 	esac
 	head -n "$TRAIL_LINES" trail.txt | sed 's/^/      /'
