@@ -1369,7 +1369,7 @@ struct ipcq_info {
 	uint32_t max_groups;        /**< room for consumer groups; 0: a queue without groups */
 	uint32_t groups;            /**< groups that exist (durable and lossy) */
 	uint32_t key_waiting;       /**< of redeliverable: waiting for the message before them of their key (IPCQ_CF_KEYED) */
-	uint32_t reserved_i;
+	uint32_t flags;             /**< IPCQ_CF_* the queue was created with */
 };
 
 /**

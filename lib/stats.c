@@ -191,6 +191,9 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->retry_base_us = (uint32_t)(q->retry_base_ns / 1000);
 	info->retry_max_us = (uint32_t)(q->retry_max_ns / 1000);
 	info->max_groups = q->max_groups;
+	/* the header's flags as read at open (IPCQ_CF_KNOWN bits only) */
+	info->flags = (q->expiry ? IPCQ_CF_EXPIRY : 0u) | (q->expire_side ? IPCQ_CF_EXPIRED_TO_SIDE : 0u) |
+		      (q->keyed ? IPCQ_CF_KEYED : 0u);
 	for (uint32_t g = 0; g < q->max_groups; g++) {
 		uint32_t st;
 		if ((rc = seg_u32(q, &q->groups[g].state, &st)))

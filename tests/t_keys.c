@@ -1,5 +1,5 @@
 /* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released); 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
-#include "testutil.h"
+#include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
 #define GRACE_US 2000u
@@ -122,6 +122,26 @@ static void order_and_spread(void)
 	struct ipcq_info in = t_info(p);
 	CHECK(in.key_waiting == 1 && in.redeliverable == 1 && in.leased == 3);
 	CHECK(in.depth == 0); /* the ring flows */
+	CHECK(in.flags == IPCQ_CF_KEYED);
+	/* ipcq-stat shows the waiting one, in text, JSON and Prometheus */
+	struct s_run r = s_tool_run("ipcq-stat", qn, NULL, NULL, NULL, NULL);
+	if (r.status != 0 || !strstr(r.out, "1 for their key")) {
+		s_run_show("ipcq-stat", &r);
+		T_FAIL("ipcq-stat: no '1 for their key'");
+	}
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--json", qn, NULL, NULL, NULL);
+	if (r.status != 0 || !strstr(r.out, "\"key_waiting\": 1")) {
+		s_run_show("ipcq-stat --json", &r);
+		T_FAIL("ipcq-stat --json: no key_waiting 1");
+	}
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--prometheus", qn, NULL, NULL, NULL);
+	if (r.status != 0 || !strstr(r.out, "ipcq_queue_key_waiting{")) {
+		s_run_show("ipcq-stat --prometheus", &r);
+		T_FAIL("ipcq-stat --prometheus: no key_waiting");
+	}
+	s_run_free(&r);
 	CHECK_OK(ipcq_ack(c2, t3));
 	CHECK_OK(ipcq_ack(c2, t4));
 	expect_none(c2);

@@ -908,9 +908,12 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 	}
 	double fill = in->capacity ? 100.0 * (double)in->depth / in->capacity : 0;
 	bprintf(b, "depth      %" PRIu64 " / %u (%.1f%%)   in flight %u of %u leases   "
-		   "redeliverable %u (%u waiting for a retry delay)\n",
+		   "redeliverable %u (%u waiting for a retry delay",
 		in->depth, in->capacity, fill, in->leased, in->lease_capacity, in->redeliverable,
 		in->delayed);
+	if (in->flags & IPCQ_CF_KEYED)
+		bprintf(b, ", %u for their key", in->key_waiting);
+	bput(b, ")\n");
 	bprintf(b, "rates      in %s/s   out %s/s", fmt_num(a, sizeof(a), d.in_rate),
 		fmt_num(c, sizeof(c), d.out_rate));
 	if (d.have_rates)
@@ -1225,6 +1228,7 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	jw_u64(j, "lease_capacity", in->lease_capacity);
 	jw_u64(j, "redeliverable", in->redeliverable);
 	jw_u64(j, "retry_delayed", in->delayed);
+	jw_u64(j, "key_waiting", in->key_waiting);
 	jw_u64(j, "max_deliveries", in->max_deliveries);
 	jw_u64(j, "grace_us", in->grace_us);
 
@@ -1428,6 +1432,7 @@ QGET(q_inflight, st->info.leased)
 QGET(q_lease_cap, st->info.lease_capacity)
 QGET(q_redeliverable, st->info.redeliverable)
 QGET(q_delayed, st->info.delayed)
+QGET(q_key_waiting, st->info.key_waiting)
 QGET(q_side_depth, st->info.side_depth)
 QGET(q_side_cap, st->info.side_capacity)
 QGET(q_enq, st->info.enqueued)
@@ -1475,6 +1480,7 @@ static const struct qmetric qmetrics[] = {
 	{ "ipcq_queue_lease_capacity", "gauge", "Entries of the lease pool.", q_lease_cap },
 	{ "ipcq_queue_redeliverable", "gauge", "Messages waiting to be delivered again.", q_redeliverable },
 	{ "ipcq_queue_retry_delayed", "gauge", "Of those, messages waiting for their retry delay.", q_delayed },
+	{ "ipcq_queue_key_waiting", "gauge", "Of those, messages waiting for the one before them of their key (per-key order).", q_key_waiting },
 	{ "ipcq_queue_side_depth", "gauge", "Entries in the poison side ring.", q_side_depth },
 	{ "ipcq_queue_side_capacity", "gauge", "Capacity of the poison side ring.", q_side_cap },
 	{ "ipcq_queue_enqueued_total", "counter", "Ring positions claimed by producers.", q_enq },

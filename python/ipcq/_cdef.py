@@ -200,7 +200,7 @@ struct ipcq_info {
 	uint32_t max_groups;
 	uint32_t groups;
 	uint32_t key_waiting;
-	uint32_t reserved_i;
+	uint32_t flags;
 };
 
 struct ipcq_participant_stats {
