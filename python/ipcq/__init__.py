@@ -53,7 +53,7 @@ __all__ = [
     "SEND_OK", "SEND_PRESSURE", "SEND_DUPLICATE", "MSG_REDELIVERED", "MSG_REPLAYED",
     "REASON_NACKED", "REASON_MAX_DELIVERIES", "REASON_CONSUMER_CRASHED",
     "REASON_EXPIRED", "REASON_REFUSED", "REASON_TOO_LARGE",
-    "CF_EXPIRY", "CF_EXPIRED_TO_SIDE",
+    "CF_EXPIRY", "CF_EXPIRED_TO_SIDE", "CF_KEYED", "MSG_KEYED",
     "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
 ]
 
@@ -140,6 +140,7 @@ SEND_DUPLICATE = _lib.IPCQ_SEND_DUPLICATE
 MSG_REDELIVERED = _lib.IPCQ_MSG_REDELIVERED
 MSG_REPLAYED = _lib.IPCQ_MSG_REPLAYED
 MSG_GAP = _lib.IPCQ_MSG_GAP
+MSG_KEYED = _lib.IPCQ_MSG_KEYED
 GROUP_LOSSY = _lib.IPCQ_GROUP_LOSSY
 GROUP_FROM_OLDEST = _lib.IPCQ_GROUP_FROM_OLDEST
 REASON_NACKED = _lib.IPCQ_REASON_NACKED
@@ -150,6 +151,7 @@ REASON_REFUSED = _lib.IPCQ_REASON_REFUSED
 REASON_TOO_LARGE = _lib.IPCQ_REASON_TOO_LARGE
 CF_EXPIRY = _lib.IPCQ_CF_EXPIRY
 CF_EXPIRED_TO_SIDE = _lib.IPCQ_CF_EXPIRED_TO_SIDE
+CF_KEYED = _lib.IPCQ_CF_KEYED
 AUTO = _lib.IPCQ_AUTO
 POISON_ALL = _lib.IPCQ_POISON_ALL
 NUMA_ANY = _lib.IPCQ_NUMA_ANY
@@ -274,10 +276,11 @@ def _record(cdata):
 class MsgInfo:
     """What a receive tells besides the payload (struct ipcq_msginfo):
     len, seq, enqueue_ns, producer, deliveries, flags, stream, token, gap
-    (a lossy group: messages missed just before this one)."""
+    (a lossy group: messages missed just before this one), key (the
+    message's key, or None: sent without one)."""
 
     __slots__ = ("len", "seq", "enqueue_ns", "producer", "deliveries", "flags",
-                 "stream", "token", "gap")
+                 "stream", "token", "gap", "key")
 
     def __init__(self, c):
         self.len = c.len
@@ -289,6 +292,7 @@ class MsgInfo:
         self.stream = c.stream
         self.token = c.token
         self.gap = c.gap
+        self.key = c.key if c.flags & MSG_KEYED else None
 
     @property
     def redelivered(self):
@@ -437,7 +441,7 @@ class Queue:
         side_capacity, max_deliveries, numa_node, high_watermark,
         low_watermark, lease_capacity, grace_us, dedup_capacity,
         retry_base_us, retry_factor, retry_max_us, ttl_ms, flags (CF_EXPIRY,
-        CF_EXPIRED_TO_SIDE), max_groups (consumer groups, see
+        CF_EXPIRED_TO_SIDE, CF_KEYED), max_groups (consumer groups, see
         group_create()); the others keep their defaults.  Raises Error
         (EEXIST, EINVAL with its detail...)."""
         cfg = _ffi.new("struct ipcq_config *")
@@ -586,6 +590,21 @@ class Queue:
         opts = _ffi.new("struct ipcq_send_opts *")
         opts.size = _ffi.sizeof("struct ipcq_send_opts")
         opts.ttl_ns = max(1, int(ttl * 1e9))
+        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        if rc < 0:
+            _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
+        return rc
+
+    def send_key(self, data, key, timeout=None):
+        """Enqueue one message with a key, any integer in [0, 2**64)
+        (ipcq_send_ex with IPCQ_SEND_F_KEY); the queue must be created
+        with flags=CF_KEYED.  Ack-mode consumers get the messages of one
+        key one at a time, in order (MsgInfo.key).  Returns as send()."""
+        buf = _ffi.from_buffer(data)
+        opts = _ffi.new("struct ipcq_send_opts *")
+        opts.size = _ffi.sizeof("struct ipcq_send_opts")
+        opts.flags = _lib.IPCQ_SEND_F_KEY
+        opts.key = key
         rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
         if rc < 0:
             _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)

@@ -153,6 +153,39 @@ def test_ttl_needs_expiry(qname):
         assert e.value.errno == errno.EINVAL and "IPCQ_CF_EXPIRY" in str(e.value)
 
 
+def test_per_key_order(qname):
+    """send_key(): the next message of a key waits until the one before it
+    is acked; another key goes past it; the key comes back in MsgInfo."""
+    with ipcq.Queue.create(qname, capacity=16, flags=ipcq.CF_KEYED) as p, \
+            ipcq.Queue.open(qname) as c1, ipcq.Queue.open(qname) as c2:
+        p.attach(producer=True)
+        c1.attach(consumer=True, ack=True, prefetch=4)
+        c2.attach(consumer=True, ack=True, prefetch=4)
+        p.send_key(b"a1", 7)
+        p.send_key(b"a2", 7)
+        p.send_key(b"b1", 2**64 - 1)
+        p.send(b"plain")
+        m = c1.recv_msg(timeout=0)
+        assert m.data == b"a1" and m.info.key == 7 and not m.info.redelivered
+        got = [c2.recv_msg(timeout=0) for _ in range(2)]
+        assert [g.data for g in got] == [b"b1", b"plain"]
+        assert got[0].info.key == 2**64 - 1 and got[1].info.key is None
+        with pytest.raises(ipcq.WouldBlock):
+            c2.recv_msg(timeout=0)      # a2 waits for a1
+        assert p.info()["key_waiting"] == 1
+        c1.ack(m)
+        m2 = c2.recv_msg(timeout=5)
+        assert m2.data == b"a2" and m2.info.key == 7 and not m2.info.redelivered
+        for g in got + [m2]:
+            c2.ack(g)
+    ipcq.unlink(qname)
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True)
+        with pytest.raises(ipcq.Error) as e:
+            q.send_key(b"x", 1)
+        assert e.value.errno == errno.EINVAL and "IPCQ_CF_KEYED" in str(e.value)
+
+
 def test_consumer_groups(qname):
     with ipcq.Queue.create(qname, capacity=8, max_msg_size=64, max_groups=3) as q:
         assert q.group_create("audit") == 0
