@@ -7,9 +7,12 @@
  * path, per message, with no cache misses or waits to blur it.
  *
  *   icount MODE ITERS      MODE: single | batch | ack | zerocopy | group1 | group4
+ *                                | keyed | ack-keyed
  *
  * groupN: a queue with consumer groups, N durable groups of one consumer
- * handle each; a message is one send and N receives.
+ * handle each; a message is one send and N receives.  keyed, ack-keyed: a
+ * queue with per-key order (IPCQ_CF_KEYED), each message sent with a key
+ * (one of 8 in turn) and received in fast or ack mode.
  */
 #include <ipcq.h>
 #include <stdio.h>
@@ -29,12 +32,13 @@ static int fail(const char *what, int rc)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4 ITERS\n");
+		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed ITERS\n");
 		return 2;
 	}
-	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4" };
+	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4", "keyed",
+				"ack-keyed" };
 	int mode = -1;
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 8; i++)
 		if (strcmp(argv[1], modes[i]) == 0)
 			mode = i;
 	if (mode < 0) {
@@ -49,6 +53,11 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = MSG;
 	int ngroups = mode == 4 ? 1 : mode == 5 ? 4 : 0;
 	cfg.max_groups = (uint32_t)ngroups;
+	int keyed = mode >= 6;
+	if (keyed)
+		cfg.flags = IPCQ_CF_KEYED;
+	struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
+	so.flags = IPCQ_SEND_F_KEY;
 	struct ipcq *p, *c, *gc[4];
 	int rc = ipcq_create(name, &cfg, &p);
 	if (rc < 0)
@@ -72,7 +81,7 @@ int main(int argc, char **argv)
 	o.wait_strategy = IPCQ_WAIT_BUSY_POLL;
 	if ((rc = ipcq_attach(p, IPCQ_ROLE_PRODUCER, &o)) < 0)
 		return fail("attach producer", rc);
-	if (mode == 1)
+	if (mode == 1 || mode == 7)
 		o.flags = IPCQ_ATTACH_ACK;
 	if (!ngroups && (rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, &o)) < 0)
 		return fail("attach consumer", rc);
@@ -90,6 +99,14 @@ int main(int argc, char **argv)
 		} else if (mode <= 1) {
 			if ((rc = ipcq_send(p, in[0], MSG, IPCQ_FOREVER)) < 0)
 				return fail("send", rc);
+			if ((rc = ipcq_recv(c, out[0], MSG, &info, IPCQ_FOREVER)) != MSG)
+				return fail("recv", rc);
+			if (info.token && (rc = ipcq_ack(c, info.token)) < 0)
+				return fail("ack", rc);
+		} else if (keyed) {
+			so.key = (uint64_t)(i & 7);
+			if ((rc = ipcq_send_ex(p, in[0], MSG, &so, IPCQ_FOREVER)) < 0)
+				return fail("send_ex", rc);
 			if ((rc = ipcq_recv(c, out[0], MSG, &info, IPCQ_FOREVER)) != MSG)
 				return fail("recv", rc);
 			if (info.token && (rc = ipcq_ack(c, info.token)) < 0)

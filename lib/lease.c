@@ -633,18 +633,19 @@ again:
 		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
 	rc = ring_to_lease(q, (uint32_t)e, cap, need);
-	if (IPCQ_UNLIKELY(q->keyed))
+	if (IPCQ_UNLIKELY(q->keyed)) {
 		key_moved(q); /* slots released */
+		if (rc > 0) {
+			IPCQ_CRASHPOINT("key.gate");
+			if (!key_gate_open(q, (uint32_t)e)) {
+				park(q, (uint32_t)e);
+				goto again;
+			}
+		}
+	}
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);
 		return rc;
-	}
-	if (IPCQ_UNLIKELY(q->keyed)) {
-		IPCQ_CRASHPOINT("key.gate");
-		if (!key_gate_open(q, (uint32_t)e)) {
-			park(q, (uint32_t)e);
-			goto again;
-		}
 	}
 	/* relaxed: OWNED by us since lease_fill(); the ring bounded it by
 	 * max_msg_size and cap when it claimed the slot, lease_fill() by
@@ -699,12 +700,12 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 		return -ESTALE;
 	IPCQ_CRASHPOINT("ack.acking");
 	/* relaxed: OWNED by us (owned_entry()) */
-	uint8_t lf = ipcq__load_relaxed(&l->flags);
+	uint8_t lf = IPCQ_UNLIKELY(q->keyed) ? ipcq__load_relaxed(&l->flags) : 0;
 	/* L3: free for the next generation; release orders our reads of the
 	 * payload before a new owner's writes (pairs with L2/L5 of reserve()) */
 	if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
 		return -ESTALE;
-	if (lf & IPCQ_LEASE_F_KEYED)
+	if (IPCQ_UNLIKELY(lf & IPCQ_LEASE_F_KEYED))
 		key_moved(q); /* the next of its key may go */
 	q->in_flight--;
 	ipcq__count(q, IPCQ_CTR_ACKS, 1);

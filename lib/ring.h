@@ -288,14 +288,15 @@ static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigne
 		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
 		/* (a replay that may have been delivered once carries the
 		 * redelivered flag in meta->flags) */
-		const uint32_t keyed = !meta && q->send_keyed; /* a replay has none */
-		ipcq__store_relaxed(&s->flags, (uint8_t)((meta ? meta->flags & ~(IPCQ_SLOT_F_STREAM | IPCQ_SLOT_F_KEYED) : 0u) |
-							 (stream ? IPCQ_SLOT_F_STREAM : 0u) |
-							 (meta && meta->target ? IPCQ_SLOT_F_TARGET : 0u) |
-							 (keyed ? IPCQ_SLOT_F_KEYED : 0u)));
-		if (IPCQ_UNLIKELY(keyed))
+		const uint8_t sf = (uint8_t)((meta ? meta->flags & ~(IPCQ_SLOT_F_STREAM | IPCQ_SLOT_F_KEYED) : 0u) |
+					     (stream ? IPCQ_SLOT_F_STREAM : 0u) |
+					     (meta && meta->target ? IPCQ_SLOT_F_TARGET : 0u));
+		ipcq__store_relaxed(&s->flags, sf);
+		if (IPCQ_UNLIKELY(q->send_keyed) && !meta) { /* a replay has no key */
 			/* relaxed: as the fields above */
+			ipcq__store_relaxed(&s->flags, (uint8_t)(sf | IPCQ_SLOT_F_KEYED));
 			ipcq__store_relaxed(ipcq__slot_key(q, s), q->send_key);
+		}
 		ipcq__store_relaxed(&t->pseq, pseq);
 		ipcq__store_relaxed(&t->enqueue_ns, now);
 		ipcq__store_relaxed(&t->stream, stream);
