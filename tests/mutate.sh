@@ -54,10 +54,11 @@ else
 	(cd "$root" && tar -cf - --exclude=./build .) | tar -xf - -C "$base" || exit 2
 fi
 
-# Build the library and the given tests in tree $1 (log in $2).
+# Build the library, the tools and the given tests in tree $1 (log in $2).
 build() {
 	t=$1; log=$2; shift 2
-	targets="build/asan/libipcq.a"
+	# the tools too: tests of them (t_ctl, t_stat_*, t_keys) run them
+	targets="build/asan/libipcq.a build/asan/ipcq-stat build/asan/ipcq-ctl"
 	for n in "$@"; do targets="$targets build/asan/tests/$n"; done
 	# shellcheck disable=SC2086 # targets is a word list
 	$make -C "$t" -j"$(nproc 2>/dev/null || echo 2)" V=asan $targets < /dev/null > "$log" 2>&1
