@@ -181,10 +181,14 @@ struct ipcq_shm_control {
 	 * position below key_done has been released.  Moved forward by CAS
 	 * (ack-mode consumers, G1), over released slots only.  key_parked:
 	 * lease entries waiting for the message before them of their key
-	 * (a hint, atomic add by the parker and the taker). */
+	 * (a hint, atomic add by the parker and the taker).  key_held: lease
+	 * entries holding a keyed message (OWNED or REDELIVER), raised by
+	 * the filler before L1 and lowered after the L3 that frees one; a
+	 * crash can only leave it high (atomic add). */
 	uint64_t key_done;
 	uint32_t key_parked;
-	uint8_t pad7[IPCQ_LINE - 12];
+	uint32_t key_held;
+	uint8_t pad7[IPCQ_LINE - 16];
 };
 
 enum {

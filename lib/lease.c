@@ -85,7 +85,11 @@ static void hint_dec(uint32_t *c)
  *       released.
  *   G2  no other lease entry, OWNED (by anyone, alive or dead) or
  *       REDELIVER (given back, parked, delayed), holds a message of the
- *       same key from a position below p.
+ *       same key from a position below p.  The pool is read only when
+ *       control.key_held, raised before each keyed fill's L1 (KH1) and
+ *       lowered after the L3 that frees it (KH2), counts an entry other
+ *       than ours: in the steady state of one consumer per key, a gate
+ *       costs a load, not a pass over the pool.
  *
  * Open: it is handed out.  Closed: it is parked, given back (L4) with
  * IPCQ_LEASE_F_PARKED, and counted as not due (control.delayed, as a
@@ -163,6 +167,12 @@ static int key_ring_clear_below(struct ipcq *q, uint64_t k, uint64_t p)
  * position below p? */
 static int key_clear_below(const struct ipcq *q, uint32_t self, uint64_t k, uint64_t p)
 {
+	/* KH1: acquire, after G1's acquires: every message of the key below
+	 * p that G1 saw released was counted before its release.  Self is
+	 * counted: one keyed entry held means none but self, and the pool
+	 * need not be read */
+	if (ipcq__load_acquire(&q->ctl->key_held) <= 1u)
+		return 1;
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		if (e == self)
 			continue;
@@ -199,6 +209,18 @@ static int key_gate_open(struct ipcq *q, uint32_t e)
 
 /* K4: tell consumers that a closed key gate may have opened (a keyed entry
  * freed, a slot released) while entries are parked. */
+static void key_moved(struct ipcq *q);
+
+/* A keyed entry freed (after its L3): one fewer held (KH2), and K4. */
+static void key_freed(struct ipcq *q)
+{
+	/* KH2: RMW after the L3 that freed the entry; a crash before it
+	 * leaves the count high, which only makes G2 read the pool */
+	hint_dec(&q->ctl->key_held);
+	key_moved(q); /* the next of its key may go */
+}
+
+
 static void key_moved(struct ipcq *q)
 {
 	/* K4: full fence: our release (R2) or free (L3) before the look at
@@ -276,8 +298,12 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(past));
 	ipcq__store_relaxed(&l->flags, (uint8_t)(sflags & (IPCQ_MSG_REPLAYED | IPCQ_SLOT_F_REDELIVERED |
 							   IPCQ_SLOT_F_KEYED)));
-	if (IPCQ_UNLIKELY(sflags & IPCQ_SLOT_F_KEYED))
+	if (IPCQ_UNLIKELY(sflags & IPCQ_SLOT_F_KEYED)) {
 		ipcq__store_relaxed(&l->key, ipcq__load_relaxed(ipcq__slot_key(q, s)));
+		/* KH1: RMW before our L1 (and so before our R2): whoever sees
+		 * the release in G1 sees this entry counted (G2) */
+		ipcq__fetch_add(&q->ctl->key_held, 1u);
+	}
 	ipcq__store_relaxed(&l->move_side, 0u);
 	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
@@ -423,7 +449,7 @@ IPCQ_COLD static void lease_expired(struct ipcq *q, struct ipcq_shm_lease *l, ui
 	/* L3: dropped: back to free, next generation; pairs with L2 */
 	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 	if (lf & IPCQ_LEASE_F_KEYED)
-		key_moved(q); /* the next of its key may go */
+		key_freed(q);
 }
 
 /* Is not-before time nb still ahead?  Reads the clock once per pass
@@ -706,7 +732,7 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 	if (!ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w)))
 		return -ESTALE;
 	if (IPCQ_UNLIKELY(lf & IPCQ_LEASE_F_KEYED))
-		key_moved(q); /* the next of its key may go */
+		key_freed(q);
 	q->in_flight--;
 	ipcq__count(q, IPCQ_CTR_ACKS, 1);
 	return 0;
@@ -739,7 +765,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 	/* L3: the message is in the side ring now (S1 done) */
 	ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w));
 	if (lf & IPCQ_LEASE_F_KEYED)
-		key_moved(q); /* the next of its key may go */
+		key_freed(q);
 	return 0;
 }
 

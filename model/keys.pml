@@ -31,6 +31,9 @@
  *   OLD_NO_K3      the parker does not look at its gate again after it is
  *                  counted: a gate opened by an acker that saw no parked
  *                  entry stays unseen, and the consumers wait for ever
+ *   OLD_LATE_KH1   an entry is counted in key_held after its release (R2)
+ *                  instead of before its L1: G2 skips the pool while a
+ *                  message of the key sits in it uncounted
  */
 
 #ifndef CRASHES
@@ -80,6 +83,7 @@ byte key_parked;                /* K2: entries parked */
 byte delayed;                   /* entries given back but not due (parked) */
 byte redeliverable;             /* L7: entries given back */
 byte gen;                       /* control.delayed_gen, bumped by K4 */
+byte key_held;                  /* KH1/KH2: entries holding a keyed message */
 
 /* the lease pool: state word (state, owner, generation) and the fields the
  * filler stores before L1 */
@@ -191,8 +195,15 @@ inline key_gate(e) {
 	:: else -> skip
 	fi;
 #endif
-	/* G2: no other entry, OWNED or REDELIVER, holds key k from below p */
+	/* G2: no other entry, OWNED or REDELIVER, holds key k from below p;
+	 * read only when key_held counts another entry than ours */
 	j2 = 0;
+#ifndef NO_KEY_HELD
+	if
+	:: open -> OP(if :: key_held <= 1 -> j2 = NLEASE :: else -> skip fi)  /* KH1 */
+	:: else -> skip
+	fi;
+#endif
 	do
 	:: open && j2 < NLEASE ->
 		if
@@ -343,7 +354,10 @@ again:
 			goto wait
 		:: else -> skip
 		fi;
-		/* lease_fill(): L1 */
+		/* lease_fill(): KH1, then L1 */
+#ifndef OLD_LATE_KH1
+		OP(key_held++);
+#endif
 		OP(lkey[e] = skey[s]; lsrc[e] = p; lmsg[e] = smsg[s];
 		   lredel[e] = adopted; lparked[e] = false;
 		   lst[e] = E_OWNED;
@@ -351,6 +365,9 @@ again:
 		/* R2: the release */
 		OP(spos[s] = p + CAP; sst[s] = S_FREE; sown[s] = NONE;
 		   printf("@%d R2 releases position %d\n", me, p));
+#ifdef OLD_LATE_KH1
+		OP(key_held++);
+#endif
 		key_moved();                            /* a slot released */
 		/* crash point key.gate: here, as before every OP */
 		key_gate(e);
@@ -403,6 +420,7 @@ deliver:
 			OP(lst[e] = E_FREE; lgen[e] = (lgen[e] + 1) % 4; lown[e] = NONE;
 			   acked[m] = true; done++; holder[m] = 0;
 			   printf("@%d ack: L3 entry %d (message %d)\n", me, e, m));
+			OP(HINT_DEC(key_held));             /* KH2 */
 			key_moved()
 		fi;
 		goto next;
