@@ -154,5 +154,12 @@ check fan '[ $rc = 0 ]' 'has fan "sent 100000 messages to 2 groups"' \
 	'has fan "dashboard received [0-9]+ messages, missed [0-9]+ in [0-9]+ gaps: 100000 in all"' \
 	'[ -n "$(missed)" ] && [ "$(missed)" = "$(dropped)" ]' 'gone $q'
 
+q=$tag.acct
+run acct accounts "$q" 20000 3; rc=$?
+check acct '[ $rc = 0 ]' \
+	'has acct "sent 20000 orders for 4 accounts; each account.s orders applied in order: yes"' \
+	'[ $(grep -c "worker [123] applied [0-9]* orders" $log/acct) = 3 ]' \
+	'[ $(sum acct "worker [123] applied" 4) = 20000 ]' 'gone $q'
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
