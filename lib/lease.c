@@ -507,9 +507,33 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		if (not_due(ipcq__load_relaxed(&l->not_before_ns), &now, &due))
 			continue;
 		/* a keyed message whose gate is closed waits (a look: a gate
-		 * once open stays open, and the CAS below decides) */
-		if (IPCQ_UNLIKELY(q->keyed) && !key_gate_open(q, e))
+		 * once open stays open, and the CAS below decides).  One given
+		 * back unparked (recovered from a holder that died before its
+		 * gate: never delivered, since a delivered message's gate is
+		 * open) is taken and parked, so that it counts as waiting and
+		 * consumers sleep instead of looking at it again and again */
+		if (IPCQ_UNLIKELY(q->keyed) && !key_gate_open(q, e)) {
+			/* relaxed: a look; the CAS decides */
+			if (ipcq__load_relaxed(&l->flags) & IPCQ_LEASE_F_PARKED)
+				continue;
+			/* L6: REDELIVER -> OWNED(us) */
+			uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
+			if (!ipcq__cas(&l->state, w, mine))
+				continue;
+			/* the look above may be stale (the entry taken, delivered
+			 * and given back since, under the same word): ask again
+			 * now that it is ours.  Closed: never delivered; park it
+			 * (park() counts it given back again).  Open: L4, back as
+			 * it was, still counted; the next look takes it */
+			if (!key_gate_open(q, e)) {
+				/* RMW: one fewer given back */
+				hint_dec(&q->ctl->redeliverable);
+				park(q, e);
+			} else {
+				ipcq__cas(&l->state, mine, w);
+			}
 			continue;
+		}
 		/* relaxed: a look before the take; the CAS below decides, and
 		 * the length is read again, once, when the entry is ours */
 		uint32_t len = ipcq__load_relaxed(&l->len);

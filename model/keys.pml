@@ -31,6 +31,10 @@
  *   OLD_NO_K3      the parker does not look at its gate again after it is
  *                  counted: a gate opened by an acker that saw no parked
  *                  entry stays unseen, and the consumers wait for ever
+ *   OLD_STALE_PARK a consumer parks an entry given back unparked on the
+ *                  verdict of its look, without asking again once it holds
+ *                  it: a message taken, delivered and nacked meanwhile is
+ *                  parked, and its next delivery loses the redelivered mark
  *   OLD_LATE_KH1   an entry is counted in key_held after its release (R2)
  *                  instead of before its L1: G2 skips the pool while a
  *                  message of the key sits in it uncounted
@@ -292,7 +296,41 @@ again:
 						:: took -> break
 						:: else -> skip
 						fi
-					:: else -> skip
+					:: else ->
+#ifndef OLD_NO_REPARK
+						/* closed, and given back unparked (its
+						 * holder died before its gate): L6, then
+						 * park it */
+						if
+						:: !lparked[j] ->       /* a look */
+							OP(if           /* L6 */
+							   :: lst[j] == E_REDELIVER && lgen[j] == wgen ->
+								lst[j] = E_OWNED; lown[j] = me; took = true
+							   :: else -> skip
+							   fi);
+							if
+							:: took ->
+								/* ours: ask again (the look may be stale) */
+#ifndef OLD_STALE_PARK
+								key_gate(e);
+#else
+								open = false;
+#endif
+								if
+								:: !open ->
+									OP(HINT_DEC(redeliverable));
+									goto park
+								:: else ->
+									OP(lst[e] = E_REDELIVER; lown[e] = NONE);  /* L4: back */
+									took = false
+								fi
+							:: else -> skip
+							fi
+						:: else -> skip
+						fi
+#else
+						skip
+#endif
 					fi
 				:: else -> skip
 				fi;
@@ -373,7 +411,7 @@ again:
 		key_gate(e);
 		if
 		:: !open ->
-			/* park(e) */
+park:			/* park(e) */
 			OP(lparked[e] = true; printf("@%d gate closed: parks entry %d\n", me, e));
 			OP(key_parked++; delayed++);        /* K2 */
 			OP(lst[e] = E_REDELIVER; lown[e] = NONE;  /* L4 */

@@ -249,6 +249,35 @@ static void holder_killed(const char *point)
 	CHECK_OK(ipcq_close(p));
 }
 
+/* A consumer killed between its fill and its gate (key.gate) while its key
+ * is busy: recovery gives message 2 back unparked; the next look parks it
+ * (it waits, counted, so waiting consumers sleep), and the ack of message
+ * 1 lets it go as a first delivery: it never was delivered. */
+static void gate_dead_busy(void)
+{
+	struct ipcq *p = make_queue(CAP, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	send_key(p, 0, 1, 3);
+	uint64_t t1 = expect(c, 1, 3, 1, IPCQ_NOWAIT);
+	send_key(p, 0, 2, 3);
+	kill_point = "key.gate";
+	t_reap_killed(t_spawn(dying_holder, NULL), SIGKILL);
+	struct ipcq_recovery rep;
+	CHECK(ipcq_recover(c, &rep) > 0);
+	struct ipcq_info in = t_info(p);
+	CHECK(in.redeliverable == 1 && in.key_waiting == 0 && in.delayed == 0);
+	expect_none(c); /* its gate is closed: the look parks it */
+	in = t_info(p);
+	CHECK(in.redeliverable == 1 && in.key_waiting == 1);
+	expect_none(c);
+	CHECK_OK(ipcq_ack(c, t1));
+	CHECK_OK(ipcq_ack(c, expect(c, 2, 3, 1, IPCQ_NOWAIT)));
+	CHECK(t_info(p).redeliverable == 0);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
 static int dying_parker(void *arg)
 {
 	(void)arg;
@@ -476,6 +505,7 @@ int main(void)
 		frozen_before_lease();
 		holder_killed("key.gate");
 		parker_killed();
+		gate_dead_busy();
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
 	}
