@@ -13,6 +13,7 @@
                                         print "interrupted" and exit 0
 """
 
+import signal
 import sys
 
 import ipcq
@@ -42,6 +43,10 @@ def ack_hold(name, acks, hold):
 
 
 def block_recv(name):
+    # Ctrl-C raises KeyboardInterrupt even when this process was started
+    # with SIGINT ignored (as a shell's background job inherits it), for
+    # then Python installs no handler of its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with ipcq.Queue.open(name) as q:
         q.attach(consumer=True, name="py-blocked")
         print("ready")
