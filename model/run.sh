@@ -77,7 +77,6 @@ keys-old-nolook|test|deadlock|fail:invalid end state|-DNO_GRACE_LOOK -DNMSG=2 -D
 keys-old-latekh|test|safety|fail:acked|-DOLD_LATE_KH1 -DNMSG=2 -DNLEASE=2 -DCRASHES=0 -DNACKS=0|per-key order, old rule: an entry counted in key_held after its release (R2), not before its L1: the pool look is skipped while a message of the key is in it uncounted
 keys-old-stalepark|test|safety|fail:lredel|-DOLD_STALE_PARK -DNMSG=2 -DNLEASE=2 -DCRASHES=0|per-key order, old rule: an entry given back unparked is parked on the verdict of the look, not asked again once held: a message delivered and nacked meanwhile loses its redelivered mark
 keys-full|full|safety|pass|-DNLEASE=2 -DCRASHES=0|per-key order: 3 messages of one key over two laps, lease pool of 2, a nack, no crash
-keys-two-keys|full|safety|pass|-DNLEASE=2 -DKEY2=1 -DCRASHES=0|per-key order: keys K K J, as keys-full: J passes the parked K
 EOF
 }
 
