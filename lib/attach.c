@@ -47,7 +47,7 @@ static void group_leave(struct ipcq *q)
 	q->gw = NULL;
 	q->group = -1;
 	q->lossy = 0;
-	q->recv_odd = q->expire_side || q->keyed;
+	ipcq__recv_odd_set(q);
 }
 
 /* In the child: drop our reference to every lock description and forget
@@ -205,7 +205,7 @@ static int group_join(struct ipcq *q, struct ipcq_shm_participant *p, const char
 	q->group = g;
 	q->group_gen = gen;
 	q->lossy = st == IPCQ_GRP_LOSSY;
-	q->recv_odd = q->expire_side || q->lossy || q->keyed;
+	ipcq__recv_odd_set(q);
 	q->deqp = &q->groups[g].deq;
 	q->gw = q->lossy ? NULL : q->gwords + (uint64_t)g * q->capacity;
 	q->gap = 0;

@@ -709,6 +709,13 @@ struct ipcq {
 	char name[IPCQ_NAME_MAX + 1];
 };
 
+/* Set recv_odd from what sends receives down the slow road: expiry to
+ * the side ring, a lossy group, keys (at open, group join and leave). */
+static inline void ipcq__recv_odd_set(struct ipcq *q)
+{
+	q->recv_odd = q->expire_side || q->lossy || q->keyed;
+}
+
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
 {
 	return (struct ipcq_shm_slot *)(q->ring + (pos & q->mask) * q->slot_size);

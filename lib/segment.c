@@ -499,7 +499,7 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->take_odd = q->expiry || h->max_groups;
 	q->expire_side = (h->flags & IPCQ_CF_EXPIRED_TO_SIDE) != 0 && h->side_capacity;
 	q->keyed = (h->flags & IPCQ_CF_KEYED) != 0;
-	q->recv_odd = q->expire_side || q->keyed;
+	ipcq__recv_odd_set(q);
 	q->ttl_ns = (uint64_t)h->ttl_ms * 1000000u;
 	q->adopted = -1;
 	q->capacity = h->capacity;
