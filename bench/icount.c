@@ -7,12 +7,14 @@
  * path, per message, with no cache misses or waits to blur it.
  *
  *   icount MODE ITERS      MODE: single | batch | ack | zerocopy | group1 | group4
- *                                | keyed | ack-keyed
+ *                                | keyed | ack-keyed | prio | ack-prio
  *
  * groupN: a queue with consumer groups, N durable groups of one consumer
  * handle each; a message is one send and N receives.  keyed, ack-keyed: a
  * queue with per-key order (IPCQ_CF_KEYED), each message sent with a key
- * (one of 8 in turn) and received in fast or ack mode.
+ * (one of 8 in turn) and received in fast or ack mode.  prio, ack-prio: a
+ * queue with 4 priority lanes, each message sent at priority i % 4 and
+ * received in fast or ack mode.
  */
 #include <ipcq.h>
 #include <stdio.h>
@@ -32,13 +34,13 @@ static int fail(const char *what, int rc)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed ITERS\n");
+		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed|prio|ack-prio ITERS\n");
 		return 2;
 	}
 	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4", "keyed",
-				"ack-keyed" };
+				"ack-keyed", "prio", "ack-prio" };
 	int mode = -1;
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++)
 		if (strcmp(argv[1], modes[i]) == 0)
 			mode = i;
 	if (mode < 0) {
@@ -53,11 +55,13 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = MSG;
 	int ngroups = mode == 4 ? 1 : mode == 5 ? 4 : 0;
 	cfg.max_groups = (uint32_t)ngroups;
-	int keyed = mode >= 6;
+	int keyed = mode == 6 || mode == 7, prio = mode >= 8;
 	if (keyed)
 		cfg.flags = IPCQ_CF_KEYED;
+	if (prio)
+		cfg.priorities = 4;
 	struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
-	so.flags = IPCQ_SEND_F_KEY;
+	so.flags = keyed ? IPCQ_SEND_F_KEY : 0;
 	struct ipcq *p, *c, *gc[4];
 	int rc = ipcq_create(name, &cfg, &p);
 	if (rc < 0)
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
 	o.wait_strategy = IPCQ_WAIT_BUSY_POLL;
 	if ((rc = ipcq_attach(p, IPCQ_ROLE_PRODUCER, &o)) < 0)
 		return fail("attach producer", rc);
-	if (mode == 1 || mode == 7)
+	if (mode == 1 || mode == 7 || mode == 9)
 		o.flags = IPCQ_ATTACH_ACK;
 	if (!ngroups && (rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, &o)) < 0)
 		return fail("attach consumer", rc);
@@ -103,8 +107,11 @@ int main(int argc, char **argv)
 				return fail("recv", rc);
 			if (info.token && (rc = ipcq_ack(c, info.token)) < 0)
 				return fail("ack", rc);
-		} else if (keyed) {
-			so.key = (uint64_t)(i & 7);
+		} else if (keyed || prio) {
+			if (keyed)
+				so.key = (uint64_t)(i & 7);
+			else
+				so.priority = (uint32_t)(i & 3);
 			if ((rc = ipcq_send_ex(p, in[0], MSG, &so, IPCQ_FOREVER)) < 0)
 				return fail("send_ex", rc);
 			if ((rc = ipcq_recv(c, out[0], MSG, &info, IPCQ_FOREVER)) != MSG)

@@ -154,12 +154,24 @@ check fan '[ $rc = 0 ]' 'has fan "sent 100000 messages to 2 groups"' \
 	'has fan "dashboard received [0-9]+ messages, missed [0-9]+ in [0-9]+ gaps: 100000 in all"' \
 	'[ -n "$(missed)" ] && [ "$(missed)" = "$(dropped)" ]' 'gone $q'
 
+# 9. Per-key order: forked ack-mode workers apply each account's orders in
+#    order.
 q=$tag.acct
 run acct accounts "$q" 20000 3; rc=$?
 check acct '[ $rc = 0 ]' \
 	'has acct "sent 20000 orders for 4 accounts; each account.s orders applied in order: yes"' \
 	'[ $(grep -c "worker [123] applied [0-9]* orders" $log/acct) = 3 ]' \
 	'[ $(sum acct "worker [123] applied" 4) = 20000 ]' 'gone $q'
+
+# 10. Priority lanes: a forked gateway sends 1000 new orders at priority 0,
+#     then 50 cancels at priority 1; received once it has exited, the
+#     cancels come first but for the starvation guard's share.
+q=$tag.prio
+run prio priorities "$q" 1000 50; rc=$?
+check prio '[ $rc = 0 ]' \
+	'has prio "gateway sent 1000 new orders at priority 0, then 50 cancels at priority 1"' \
+	'has prio "all 50 cancels within the first [0-9]+ messages, [0-9]+ new orders before the last of them \(the guard allows [0-9]+\), then [0-9]+ new orders"' \
+	'has prio "each lane in order, none lost or repeated"' 'gone $q'
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -307,6 +307,27 @@ struct ipcq_config {
 	 * consumers of one group share its messages.  See ipcq_group_create().
 	 */
 	uint32_t max_groups;
+	/**
+	 * Priority lanes, 0..IPCQ_PRIORITIES_MAX.  0 or 1 (the default): one
+	 * lane, every message in one FIFO ring.  N > 1: N rings of capacity
+	 * slots each, priority 0 (the lowest, the default of a send) to
+	 * N - 1 (the highest), chosen per message with ipcq_send_ex().  A
+	 * receive takes from the highest lane that has a message, except
+	 * for the starvation guard (priority_share).  Order is kept per
+	 * producer within a lane; a message of a higher lane overtakes the
+	 * lower lanes' messages.  Not with consumer groups, IPCQ_CF_KEYED or
+	 * watermarks (-ENOTSUP).
+	 */
+	uint32_t priorities;
+	/**
+	 * The starvation guard of a queue with priorities: the percentage of
+	 * receives, 0..50, that serve the lanes below the highest non-empty
+	 * one first, in turn (one receive in 100 / priority_share, per
+	 * consumer handle), so that low lanes keep moving under a flood of
+	 * high ones.  0: strict priority (a low lane waits while any higher
+	 * one has a message).  IPCQ_CONFIG_INIT: 10.
+	 */
+	uint32_t priority_share;
 };
 
 /** Config flag: messages can expire (a queue ttl_ms, or a time to live per
@@ -352,7 +373,7 @@ struct ipcq_config {
 		sizeof(struct ipcq_config), 1024u, 1024u, 0600u,          \
 		IPCQ_WAIT_ADAPTIVE, 200u, 20u, 64u, IPCQ_AUTO, 5u,        \
 		IPCQ_NUMA_ANY, 0u, 0u, 0u, IPCQ_AUTO, 10000u, 64u,        \
-		0u, 0u, 2u, 0u, 0u                                        \
+		0u, 0u, 2u, 0u, 0u, 0u, 10u                               \
 	}
 
 /**
@@ -636,6 +657,9 @@ IPCQ_API int ipcq_detach(struct ipcq *q);
 /* Consumer groups (fan-out)                                           */
 /* ------------------------------------------------------------------ */
 
+/** Most priority lanes a queue can have (ipcq_config.priorities). */
+#define IPCQ_PRIORITIES_MAX 8
+
 /** Most groups a queue can have (ipcq_config.max_groups). */
 #define IPCQ_GROUPS_MAX 64
 /** Longest group name, without the NUL: letters, digits, '.', '_', '-'. */
@@ -785,6 +809,9 @@ struct ipcq_msginfo {
 #define IPCQ_MSG_KEYED 0x8u
 /** A lossy group missed messages just before this one (msginfo.gap says how many). */
 #define IPCQ_MSG_GAP 0x4u
+/** The priority a message was sent with (0 lowest), from msginfo flags:
+ *  bits 16-18, 0 on a queue without priorities (ipcq_config.priorities). */
+#define IPCQ_MSG_PRIORITY(flags) (((flags) >> 16) & 0x7u)
 
 /**
  * ipcq_send - enqueue one message.
@@ -825,14 +852,18 @@ struct ipcq_send_opts {
 	/** With IPCQ_SEND_F_KEY: the message's key (any value; an account or
 	 *  an instrument).  The queue must have IPCQ_CF_KEYED. */
 	uint64_t key;
-	uint64_t reserved[5]; /**< must be zero */
+	/** The message's priority lane, 0 (the lowest, the default) to
+	 *  ipcq_config.priorities - 1 (the highest). */
+	uint32_t priority;
+	uint32_t reserved32;  /**< must be zero */
+	uint64_t reserved[4]; /**< must be zero */
 };
 
 /** Send option flag: the message has a key (send_opts.key). */
 #define IPCQ_SEND_F_KEY 0x1u
 
 /** Initializer of struct ipcq_send_opts: no option. */
-#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, 0, { 0, 0, 0, 0, 0 } }
+#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, 0, 0u, 0u, { 0, 0, 0, 0 } }
 
 /**
  * ipcq_send_ex - ipcq_send() with options (@opts NULL: none).
@@ -844,9 +875,14 @@ struct ipcq_send_opts {
  * @opts->key with IPCQ_SEND_F_KEY: the message's key; in ack mode the
  * messages of one key are delivered one at a time, in order (see
  * IPCQ_CF_KEYED).
+ * @opts->priority: the lane, 0..priorities - 1 (ipcq_config.priorities);
+ * a receive takes the highest lane first.  When that lane is full, the
+ * send waits (or fails, or drops that lane's oldest message) as the
+ * handle's full policy says, whatever room the other lanes have.
  * Returns and errors: as ipcq_send(), and -EINVAL for a bad @opts (size,
  * flags, reserved, a time to live out of range, or one on a queue without
- * IPCQ_CF_EXPIRY, a key on a queue without IPCQ_CF_KEYED).
+ * IPCQ_CF_EXPIRY, a key on a queue without IPCQ_CF_KEYED, a priority not
+ * below the queue's priorities).
  */
 IPCQ_API int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 			  const struct ipcq_send_opts *opts, int64_t timeout_ns);
@@ -1370,6 +1406,13 @@ struct ipcq_info {
 	uint32_t groups;            /**< groups that exist (durable and lossy) */
 	uint32_t key_waiting;       /**< of redeliverable: waiting for the message before them of their key (IPCQ_CF_KEYED) */
 	uint32_t flags;             /**< IPCQ_CF_* the queue was created with */
+	uint32_t priorities;        /**< priority lanes (1: a queue without priorities) */
+	uint32_t priority_share;    /**< starvation guard, percent (ipcq_config.priority_share) */
+	/** Per lane (index = priority, the first priorities entries): positions
+	 *  claimed by producers and by consumers; a lane's depth is the
+	 *  difference.  enqueued, dequeued and depth above are the sums. */
+	uint64_t lane_enqueued[IPCQ_PRIORITIES_MAX];
+	uint64_t lane_dequeued[IPCQ_PRIORITIES_MAX];
 };
 
 /**

@@ -43,7 +43,7 @@ static void atfork_parent(void)
  * (Plain stores to the handle: called from the fork handler too.) */
 static void group_leave(struct ipcq *q)
 {
-	q->deqp = &q->ctl->deq;
+	q->deqp = q->ldeq;
 	q->gw = NULL;
 	q->group = -1;
 	q->lossy = 0;

@@ -74,11 +74,11 @@ static int holder_lock(const struct ipcq *q, uint32_t idx)
 }
 
 /* Highest sequence of stream (idx + 1), incarnation gen, among the
- * messages in the ring. */
-static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
+ * messages in the current lane's ring. */
+static uint64_t lane_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 {
 	/* acquire: the slots are read after the cursor (pairs with P1) */
-	uint64_t enq = ipcq__load_acquire(&q->ctl->enq), best = 0;
+	uint64_t enq = ipcq__load_acquire(q->enqp), best = 0;
 	uint64_t p = enq > q->capacity ? enq - q->capacity : 0;
 	for (; p < enq; p++) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, p);
@@ -103,6 +103,20 @@ static uint64_t ring_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		if (stream == idx + 1 && sgen == gen && pseq > best)
 			best = pseq;
 	}
+	return best;
+}
+
+/* The same over every lane (a queue with priorities); lane 0's view after. */
+static uint64_t ring_max(struct ipcq *q, uint32_t idx, uint32_t gen)
+{
+	uint64_t best = 0;
+	for (uint32_t l = 0; l < q->lanes; l++) {
+		ipcq__lane_use(q, l);
+		uint64_t m = lane_max(q, idx, gen);
+		if (m > best)
+			best = m;
+	}
+	ipcq__lane_use(q, 0);
 	return best;
 }
 

@@ -198,7 +198,7 @@ int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags)
 	memcpy(grp->name, name, strlen(name));
 	if (flags & IPCQ_GROUP_LOSSY) {
 		/* seq_cst: the newest position, in the order of the claims */
-		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
+		uint64_t enq = ipcq__load_seq_cst(q->enqp);
 		uint64_t S = (flags & IPCQ_GROUP_FROM_OLDEST) ? oldest_lossy(q, enq) : enq;
 		/* relaxed: published by the state's store-release */
 		ipcq__store_relaxed(&grp->deq, S);
@@ -216,7 +216,7 @@ int ipcq_group_create(struct ipcq *q, const char *name, uint32_t flags)
 		/* G2: the floor word the generation is raised from */
 		uint64_t fw = ipcq__load_acquire(&q->ctl->floor);
 		/* seq_cst: after the floor; the floor is never above it */
-		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
+		uint64_t enq = ipcq__load_seq_cst(q->enqp);
 		uint64_t f = enq - ((enq - fw) & IPCQ_SEQ_POS);
 		uint64_t S = (flags & IPCQ_GROUP_FROM_OLDEST) ? f : enq;
 		init_durable(q, (uint32_t)g, S);
@@ -320,7 +320,7 @@ int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n)
 	if (!q->max_groups)
 		return 0;
 	/* acquire: a snapshot; the cursors below are read after it */
-	uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+	uint64_t enq = ipcq__load_acquire(q->enqp);
 	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
 	for (uint32_t g = 0; g < q->max_groups; g++) {
 		const struct ipcq_shm_group *grp = &q->groups[g];

@@ -21,6 +21,9 @@
  *   off_dedup         dedup_capacity x struct ipcq_shm_dedup
  *   off_groups        max_groups x struct ipcq_shm_group  (0: no groups)
  *   off_gwords        max_groups x capacity group words (uint64_t)
+ *   off_lanes         (priorities - 1) x struct ipcq_shm_lane: the cursors of
+ *                     lanes 1.. (lane 0's are control.enq and control.deq);
+ *                     lane l's slots are the ring's l-th run of capacity
  *   total_size
  *
  * Who writes what:
@@ -57,7 +60,7 @@
 
 #define IPCQ_LINE 128u
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 6u
+#define IPCQ_LAYOUT_VERSION 7u
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -114,7 +117,10 @@ struct ipcq_shm_header {
 	uint32_t max_groups;       /* 0: no groups (the classic protocol) */
 	uint64_t off_groups;       /* max_groups x struct ipcq_shm_group */
 	uint64_t off_gwords;       /* max_groups x capacity group words */
-	uint64_t reserved[8];
+	uint32_t priorities;       /* lanes, 1..IPCQ_PRIORITIES_MAX */
+	uint32_t priority_share;   /* starvation guard, percent 0..50 */
+	uint64_t off_lanes;        /* (priorities - 1) x struct ipcq_shm_lane */
+	uint64_t reserved[6];
 };
 
 /* The IPCQ_CF_* flags this build knows. */
@@ -206,6 +212,19 @@ enum {
 	IPCQ_QCTR_COUNT_
 };
 
+/*
+ * The cursors of priority lane l >= 1 (lane 0's are control.enq and
+ * control.deq): the same words with the same writers, each on its own
+ * line.  A lane is a ring of its own: its slots, its cursors; everything
+ * else (waiting, leases, the side ring, dedup) is the queue's.
+ */
+struct ipcq_shm_lane {
+	uint64_t enq;          /* producers (CAS) */
+	uint8_t pad0[IPCQ_LINE - 8];
+	uint64_t deq;          /* consumers (CAS) */
+	uint8_t pad1[IPCQ_LINE - 8];
+};
+
 /* ---- participant table --------------------------------------------------- */
 
 enum {
@@ -222,6 +241,13 @@ enum {
 	IPCQ_OP_ENQUEUE = 1, /* claiming/writing [pos, pos + n) as producer */
 	IPCQ_OP_DEQUEUE = 2, /* claiming/reading [pos, pos + n) as consumer */
 };
+/* The op word of a work record carries the lane of its positions in bits
+ * 8-15 (IPCQ_OP_ENQUEUE | lane << IPCQ_OP_LANE_SHIFT), stored with it in
+ * one word: a record names its lane exactly when it names its op.  Lane 0
+ * is the plain op, as on a queue without priorities. */
+#define IPCQ_OP_LANE_SHIFT 8
+#define IPCQ_OP_KIND(op) ((op) & 0xffu)
+#define IPCQ_OP_LANE(op) ((op) >> IPCQ_OP_LANE_SHIFT)
 
 enum {
 	IPCQ_CTR_SENT,       /* messages enqueued */
@@ -465,7 +491,11 @@ struct ipcq_shm_lease {
 	/* IPCQ_CF_KEYED: the message's key (IPCQ_LEASE_F_KEYED), stored by
 	 * the filler before L1 */
 	uint64_t key;
-	uint64_t reserved_l[4];
+	/* a queue with priorities: the lane src_pos is a position of, stored
+	 * by the filler before L1 */
+	uint32_t lane;
+	uint32_t reserved_l32;
+	uint64_t reserved_l[3];
 };
 
 struct ipcq_shm_side {
@@ -533,6 +563,8 @@ _Static_assert(sizeof(struct ipcq_shm_dedup) == 2 * IPCQ_LINE, "dedup entry is t
 #define IPCQ_SIDE_HDR ((uint32_t)sizeof(struct ipcq_shm_side))
 
 _Static_assert(sizeof(struct ipcq_shm_header) <= IPCQ_HEADER_SIZE, "header fits its page");
+_Static_assert(sizeof(struct ipcq_shm_lane) == 2 * IPCQ_LINE, "a lane's cursors: a line each");
+_Static_assert(IPCQ_PRIORITIES_MAX <= 255, "a lane fits the op word's bits 8-15");
 _Static_assert(offsetof(struct ipcq_shm_control, deq) - offsetof(struct ipcq_shm_control, enq) == IPCQ_LINE,
 	       "cursors 128 bytes apart");
 _Static_assert(offsetof(struct ipcq_shm_control, data_waiters) % IPCQ_LINE == 0, "data wait line");
@@ -705,15 +737,50 @@ struct ipcq {
 	uint64_t room_end;      /* producer, groups: positions below it were
 				 * seen free of every durable group */
 	uint64_t gap;           /* lossy: missed before the next delivery */
+	/* priority lanes (lanes > 1; see ipcq__lane_use()).  The ring view
+	 * above (ring, enqp, ldeq, deqp, op_enq, op_deq) is of the current
+	 * lane, lane 0 between calls; a call that works on another lane
+	 * selects it and selects lane 0 again before it returns. */
+	uint32_t lanes;         /* 1: a queue without priorities */
+	uint32_t priority_share; /* the header's, bounded at open */
+	uint32_t lane;          /* the current lane */
+	uint8_t *ring0;         /* lane 0's first slot */
+	struct ipcq_shm_lane *lane_ctl; /* lanes 1..: lane_ctl[l - 1] */
+	uint64_t *enqp;         /* the current lane's enq (control.enq for 0) */
+	uint64_t *ldeq;         /* the current lane's deq (control.deq for 0) */
+	uint32_t op_enq;        /* IPCQ_OP_ENQUEUE and IPCQ_OP_DEQUEUE with the */
+	uint32_t op_deq;        /* current lane (IPCQ_OP_LANE_SHIFT) */
+	uint32_t guard_every;   /* starvation guard: one receive in guard_every
+				 * (0: strict priority) */
+	uint32_t guard_tick;    /* receives since the last guard turn */
+	uint32_t guard_lane;    /* the guard turn's next start lane */
+	uint32_t adopted_lane;  /* the lane of adopted */
+	uint32_t zc_send_lane;  /* the lane of the open reservation */
+	uint32_t zc_recv_lane;  /* the lane of the peeked run */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
 	char name[IPCQ_NAME_MAX + 1];
 };
 
 /* Set recv_odd from what sends receives down the slow road: expiry to
- * the side ring, a lossy group, keys (at open, group join and leave). */
+ * the side ring, a lossy group, keys, priority lanes (at open, group join
+ * and leave). */
 static inline void ipcq__recv_odd_set(struct ipcq *q)
 {
-	q->recv_odd = q->expire_side || q->lossy || q->keyed;
+	q->recv_odd = q->expire_side || q->lossy || q->keyed || q->lanes > 1;
+}
+
+/* Make lane l the handle's current lane: its slots, cursors and the op
+ * codes of its work records.  l < q->lanes (the callers' bound). */
+static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
+{
+	q->lane = l;
+	q->ring = q->ring0 + (uint64_t)l * q->capacity * q->slot_size;
+	q->enqp = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
+	q->ldeq = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+	if (!q->groups)
+		q->deqp = q->ldeq;
+	q->op_enq = (uint32_t)IPCQ_OP_ENQUEUE | l << IPCQ_OP_LANE_SHIFT;
+	q->op_deq = (uint32_t)IPCQ_OP_DEQUEUE | l << IPCQ_OP_LANE_SHIFT;
 }
 
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
@@ -827,6 +894,13 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 
 /* ring.c: declared in ring.h, the ring layer's interface */
 
+/* ring.c, priority lanes: the order a receive looks at them in, the
+ * guard's bookkeeping after a delivery, and whether all are empty. */
+IPCQ_HIDDEN unsigned ipcq__lane_order(const struct ipcq *q, uint32_t order[IPCQ_PRIORITIES_MAX],
+				      int *guard);
+IPCQ_HIDDEN void ipcq__lane_served(struct ipcq *q, int guard);
+IPCQ_HIDDEN int ipcq__lanes_empty(const struct ipcq *q);
+
 /* The slowest consumer position: control.deq, or on a queue with groups
  * the least cursor of the durable groups (enq when there is none).
  * seq_cst loads: wait.c and pressure.c use it in the total order of the
@@ -834,7 +908,7 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 static inline uint64_t ipcq__slowest(const struct ipcq *q)
 {
 	if (!q->gwords)
-		return ipcq__load_seq_cst(&q->ctl->deq);
+		return ipcq__load_seq_cst(q->ldeq);
 	uint64_t m = UINT64_MAX;
 	for (uint32_t g = 0; g < q->max_groups; g++) {
 		/* acquire: pairs with the creator's store-release of the state */
@@ -844,7 +918,7 @@ static inline uint64_t ipcq__slowest(const struct ipcq *q)
 		if (d < m)
 			m = d;
 	}
-	return m != UINT64_MAX ? m : ipcq__load_seq_cst(&q->ctl->enq);
+	return m != UINT64_MAX ? m : ipcq__load_seq_cst(q->enqp);
 }
 
 /* group.c */

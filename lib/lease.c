@@ -313,6 +313,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 			    q->expiry ? ipcq__load_relaxed(&t->deadline_ns) : (uint64_t)0);
 	ipcq__store_relaxed(&l->group, q->gw ? (uint32_t)q->group + 1 : 0u);
 	ipcq__store_relaxed(&l->group_gen, q->group_gen);
+	ipcq__store_relaxed(&l->lane, q->lane);
 	if (len)
 		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */
@@ -422,6 +423,9 @@ static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
 			m->flags |= IPCQ_MSG_KEYED;
 			m->key = ipcq__load_relaxed(&l->key);
 		}
+		if (IPCQ_UNLIKELY(q->lanes > 1))
+			/* relaxed: as len above; shown, never used as an index */
+			m->flags |= (ipcq__load_relaxed(&l->lane) & 0x7u) << 16;
 	}
 	q->in_flight++;
 	ipcq__count(q, IPCQ_CTR_RECV, 1);
@@ -706,16 +710,43 @@ again:
 	return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 }
 
+/*
+ * A queue with priorities: the adopted message's lane first, then the
+ * lanes in the order of ipcq__lane_order(), until one gives a message.
+ * Messages given back (nack, recovery) are taken first on any lane, as
+ * lease_recv() looks at the pool before the ring.
+ */
+IPCQ_COLD static int lease_recv_lanes(struct ipcq *q, void *buf, size_t cap,
+				      struct ipcq_msginfo *info, uint64_t *need, const void **ptr)
+{
+	uint32_t order[IPCQ_PRIORITIES_MAX];
+	int guard, rc = -EAGAIN;
+	unsigned k = ipcq__lane_order(q, order, &guard);
+
+	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
+		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
+		rc = lease_recv(q, buf, cap, info, need, ptr);
+	}
+	ipcq__lane_use(q, 0);
+	if (rc >= 0)
+		ipcq__lane_served(q, guard);
+	return rc;
+}
+
 int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		     uint64_t *need)
 {
+	if (IPCQ_UNLIKELY(q->lanes > 1))
+		return lease_recv_lanes(q, buf, cap, info, need, NULL);
 	return lease_recv(q, buf, cap, info, need, NULL);
 }
 
 int ipcq__lease_recv_peek(struct ipcq *q, struct ipcq_zmsg *m)
 {
 	uint64_t need;
-	int rc = lease_recv(q, NULL, SIZE_MAX, &m->info, &need, &m->data);
+	int rc = IPCQ_UNLIKELY(q->lanes > 1)
+		? lease_recv_lanes(q, NULL, SIZE_MAX, &m->info, &need, &m->data)
+		: lease_recv(q, NULL, SIZE_MAX, &m->info, &need, &m->data);
 	if (rc >= 0)
 		m->len = (size_t)rc;
 	return rc;
@@ -913,8 +944,9 @@ int ipcq__lease_holds(const struct ipcq *q, uint64_t pos, int32_t g)
 		 * before L1 */
 		uint64_t w = ipcq__load_acquire(&l->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
+		/* relaxed: src_pos, group and lane as the comment says */
 		if ((st == IPCQ_ENT_OWNED || st == IPCQ_ENT_REDELIVER) &&
-		    ipcq__load_relaxed(&l->src_pos) == pos &&
+		    ipcq__load_relaxed(&l->src_pos) == pos && ipcq__load_relaxed(&l->lane) == q->lane &&
 		    (g < 0 || ipcq__load_relaxed(&l->group) == (uint32_t)g + 1))
 			return 1;
 	}
@@ -929,7 +961,7 @@ static int release_source(struct ipcq *q, uint64_t pos, int32_t g)
 	/* g: the lease's durable group, -1 without groups */
 	uint64_t *word = g >= 0 ? ipcq__gword(q, (uint32_t)g, pos) : &ipcq__slot(q, pos)->seq;
 	/* seq_cst: pairs with C1, as in resolve_claimed() (recovery.c) */
-	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
+	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : q->ldeq);
 	if (deq <= pos || deq - pos > q->capacity)
 		return 0;
 	for (int tries = 0; tries < 4; tries++) {
@@ -1035,8 +1067,15 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		/* the message is in the lease: its source slot, if the dead
 		 * had not released it yet, is released before anyone can get
 		 * the lease */
-		if (release_source(q, src, g))
-			rep->completed++;
+		/* relaxed: ours since L9, as src; a lane past the queue's is
+		 * corrupt and has no slot to release */
+		uint32_t lane = ipcq__load_relaxed(&l->lane), was = q->lane;
+		if (lane < q->lanes) {
+			ipcq__lane_use(q, lane);
+			if (release_source(q, src, g))
+				rep->completed++;
+			ipcq__lane_use(q, was);
+		}
 		/* relaxed: ours since L9; the dead stored them before its
 		 * side claim (S5), and it is dead */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),

@@ -72,7 +72,7 @@ int ipcq__pressure_after_send(struct ipcq *q, uint64_t end)
 				 * we see their claims here, or their B9 sees B7. */
 				uint64_t d = ipcq__slowest(q);
 				/* relaxed: other producers' claims count too */
-				uint64_t e = ipcq__load_relaxed(&c->enq);
+				uint64_t e = ipcq__load_relaxed(q->enqp);
 				q->cached_deq = d;
 				if ((e > end ? e : end) - d < q->low_watermark)
 					ipcq__pressure_clear(q);
@@ -102,7 +102,7 @@ void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end)
 	if (q->cached_enq - end >= q->low_watermark)
 		return;
 	/* relaxed: a fresher lower bound of enq */
-	q->cached_enq = ipcq__load_relaxed(&c->enq);
+	q->cached_enq = ipcq__load_relaxed(q->enqp);
 	if (q->cached_enq - end >= q->low_watermark)
 		return;
 	ipcq__pressure_clear(q);

@@ -58,6 +58,10 @@
  *    was moved on; otherwise adopted by a live consumer.
  *  - leases and side-ring entries: lease.c and side.c.
  *
+ * On a queue with priority lanes every rule holds per lane: a record
+ * covers positions of the lane its op word names (ring.c), a lease holds
+ * position p of its own lane, and a pass acts on each dead record's lane.
+ *
  * On a queue with groups (ring.c, "Groups") the same rules hold per
  * durable group, with the group's word in place of the consumer half of
  * the slot word (unreleased p == p) and the group's cursor in place of
@@ -132,8 +136,9 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 			continue; /* a record of another group's position */
 		struct rec_snapshot r;
 		snap(q, e, &r);
-		if (producer ? r.prod_op == IPCQ_OP_ENQUEUE && covers(r.prod_pos, r.prod_n, p)
-			     : r.cons_op == IPCQ_OP_DEQUEUE && covers(r.cons_pos, r.cons_n, p))
+		/* the op word names the lane: a record of the current lane's p */
+		if (producer ? r.prod_op == q->op_enq && covers(r.prod_pos, r.prod_n, p)
+			     : r.cons_op == q->op_deq && covers(r.cons_pos, r.cons_n, p))
 			if (!ipcq__dead_now(q, i, also_dead))
 				return 1;
 	}
@@ -173,7 +178,7 @@ static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g)
 			/* the claimer is one of the dead whose record covers p */
 			struct rec_snapshot r;
 			snap(q, e, &r);
-			if (r.cons_op != IPCQ_OP_DEQUEUE || !covers(r.cons_pos, r.cons_n, p))
+			if (r.cons_op != q->op_deq || !covers(r.cons_pos, r.cons_n, p))
 				continue;
 		}
 		/* relaxed: a dead owner's move record, stored before its side
@@ -192,7 +197,7 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 	/* seq_cst: after the record reads, in the order of the claim CASes;
 	 * pairs with P1 (ring.h): reading its value or a later one makes
 	 * the claimer's record visible to live_covers() */
-	uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
+	uint64_t enq = ipcq__load_seq_cst(q->enqp);
 	if (enq <= p || enq - p > q->capacity)
 		return 0; /* never claimed, or a lap ago: done long since */
 	/* A1 (as in ipcq__ring_claim_send()); the CAS below decides */
@@ -221,7 +226,7 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	uint64_t unreleased = ipcq__seq_pos(g >= 0 ? p : p + 1);
 
 	/* seq_cst: as in skip_orphan(); pairs with C1 (ring.h) */
-	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
+	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : q->ldeq);
 	if (deq <= p || deq - p > q->capacity)
 		return 0; /* never claimed, or a lap ago: done long since */
 	/* A2: pairs with R1 (ring.h) or R5 (or R2g/T1 of the group word);
@@ -254,7 +259,7 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	ipcq__store_relaxed(&q->me->cons_pos, p);
 	ipcq__store_relaxed(&q->me->cons_n, 1u);
 	ipcq__store_relaxed(&q->me->move_side, 0u);
-	ipcq__store_relaxed(&q->me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
+	ipcq__store_relaxed(&q->me->cons_op, q->op_deq);
 	IPCQ_CRASHPOINT("recover.checked");
 	uint64_t mine = ipcq__seq_adopted(w, (uint32_t)q->index);
 	/* T1: the adoption; fails if the owner released, or another adopter
@@ -269,6 +274,7 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	IPCQ_CRASHPOINT("recover.adopted");
 	q->adopted = (int64_t)p;
 	q->adopted_seq = mine;
+	q->adopted_lane = q->lane;
 	rep->redelivered++;
 	ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
 	return 1;
@@ -289,6 +295,7 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 	struct ipcq_recovery local;
 	uint8_t *dead;
 	int acted = 0, any = 0;
+	uint32_t was = q->lane; /* a sender's lane, given back after each record */
 
 	if (q->readonly)
 		return -EPERM;
@@ -318,13 +325,21 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		dead[i] = 1;
 		any = 1;
 		int before = acted;
-		if (r.prod_op == IPCQ_OP_ENQUEUE)
+		/* each record on the lane its op word names (a lane past
+		 * the queue's is corrupt: nothing to do) */
+		if (IPCQ_OP_KIND(r.prod_op) == IPCQ_OP_ENQUEUE && IPCQ_OP_LANE(r.prod_op) < q->lanes) {
+			ipcq__lane_use(q, IPCQ_OP_LANE(r.prod_op));
 			for (uint32_t k = 0; k < r.prod_n; k++)
 				acted += skip_orphan(q, r.prod_pos + k, also_dead, rep);
+		}
 		int32_t g = entry_group(q, e);
-		if (r.cons_op == IPCQ_OP_DEQUEUE && g != IPCQ__NO_GROUP)
+		if (IPCQ_OP_KIND(r.cons_op) == IPCQ_OP_DEQUEUE && IPCQ_OP_LANE(r.cons_op) < q->lanes &&
+		    g != IPCQ__NO_GROUP) {
+			ipcq__lane_use(q, IPCQ_OP_LANE(r.cons_op));
 			for (uint32_t k = 0; k < r.cons_n; k++)
 				acted += resolve_claimed(q, r.cons_pos + k, adopt, also_dead, rep, g);
+		}
+		ipcq__lane_use(q, was);
 		if (acted > before)
 			dead[i] = 2; /* some of its work taken over */
 	}
@@ -362,23 +377,28 @@ out:
 int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 {
 	struct rec_snapshot r;
+	int rc = 0;
+	uint32_t was = q->lane;
 	snap(q, &q->parts[i], &r);
-	if (r.prod_op == IPCQ_OP_ENQUEUE) {
+	if (IPCQ_OP_KIND(r.prod_op) == IPCQ_OP_ENQUEUE && IPCQ_OP_LANE(r.prod_op) < q->lanes) {
+		ipcq__lane_use(q, IPCQ_OP_LANE(r.prod_op));
 		/* seq_cst (pairs with P1) and A1: as in skip_orphan() */
-		uint64_t enq = ipcq__load_seq_cst(&q->ctl->enq);
+		uint64_t enq = ipcq__load_seq_cst(q->enqp);
 		for (uint32_t k = 0; k < r.prod_n; k++) {
 			uint64_t p = r.prod_pos + k;
 			if (enq <= p || enq - p > q->capacity)
 				continue;
 			uint64_t w = ipcq__load_acquire(&ipcq__slot(q, p)->seq);
 			if (w == ipcq__seq_pos(p) || (q->gwords && ipcq__gslot_free(q, w, p)))
-				return 0;
+				goto out;
 		}
 	}
 	int32_t g = entry_group(q, &q->parts[i]);
-	if (r.cons_op == IPCQ_OP_DEQUEUE && g != IPCQ__NO_GROUP) {
+	if (IPCQ_OP_KIND(r.cons_op) == IPCQ_OP_DEQUEUE && IPCQ_OP_LANE(r.cons_op) < q->lanes &&
+	    g != IPCQ__NO_GROUP) {
+		ipcq__lane_use(q, IPCQ_OP_LANE(r.cons_op));
 		/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
-		uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : &q->ctl->deq);
+		uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : q->ldeq);
 		for (uint32_t k = 0; k < r.cons_n; k++) {
 			uint64_t p = r.cons_pos + k;
 			if (deq <= p || deq - p > q->capacity)
@@ -390,7 +410,7 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 			 * claimer's, or adopted by this entry) */
 			if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(g >= 0 ? p : p + 1) &&
 			    (o == 0 || o == i + 1))
-				return 0;
+				goto out;
 		}
 	}
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
@@ -398,16 +418,19 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 		uint64_t w = ipcq__load_acquire(&ipcq__lease(q, e)->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
 		if ((st == IPCQ_ENT_RESERVED || st == IPCQ_ENT_OWNED) && IPCQ_ENT_OWNER(w) == i)
-			return 0;
+			goto out;
 	}
 	for (uint32_t j = 0; j < q->side_capacity; j++) {
 		/* S2: pairs with S5/S7 (side.c) */
 		uint64_t w = ipcq__load_acquire(&ipcq__side(q, j)->state);
 		uint32_t st = IPCQ_ENT_STATE(w);
 		if ((st == IPCQ_ENT_WRITING || st == IPCQ_ENT_TAKING) && IPCQ_ENT_OWNER(w) == i)
-			return 0;
+			goto out;
 	}
-	return 1;
+	rc = 1;
+out:
+	ipcq__lane_use(q, was);
+	return rc;
 }
 
 /*

@@ -146,7 +146,7 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 				continue;
 			/* acquire: a later lap's claims are ordered before its
 			 * mark, which A2 read */
-			uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+			uint64_t enq = ipcq__load_acquire(q->enqp);
 			uint64_t to = enq > q->capacity ? enq - q->capacity : 0;
 			if (to <= pos)
 				return -EBADMSG; /* a later lap without its claim: corrupt */
@@ -228,10 +228,37 @@ IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ip
 	return (int)got;
 }
 
+/*
+ * A queue with priorities: try the lanes in the order of
+ * ipcq__lane_order() (the highest first, but for the guard's turns) until
+ * one gives messages; each message's info says its lane.
+ */
+IPCQ_COLD static int recv_lanes(struct ipcq *q, struct ipcq_buf *bufs,
+				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	uint32_t order[IPCQ_PRIORITIES_MAX];
+	int guard, rc = -EAGAIN;
+	unsigned k = ipcq__lane_order(q, order, &guard);
+
+	for (unsigned i = 0; i < k && rc == -EAGAIN; i++) {
+		ipcq__lane_use(q, order[i]);
+		rc = q->expire_side ? try_recv_one(q, bufs, infos, need)
+				    : try_recv_n(q, bufs, infos, n, need);
+		for (int j = 0; infos && j < rc; j++)
+			infos[j].flags |= order[i] << 16;
+	}
+	ipcq__lane_use(q, 0);
+	if (rc > 0)
+		ipcq__lane_served(q, guard);
+	return rc;
+}
+
 static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
 	if (IPCQ_UNLIKELY(q->recv_odd)) {
+		if (q->lanes > 1)
+			return recv_lanes(q, bufs, infos, n, need);
 		int rc = q->lossy ? lossy_recv(q, bufs, infos, n, need)
 			: q->expire_side ? try_recv_one(q, bufs, infos, need)
 					 : try_recv_n(q, bufs, infos, n, need);
@@ -246,8 +273,8 @@ static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
  * Deliver the slot this handle adopted from a dead consumer (fast mode).
  * The adoption CAS (recovery.c) made it ours; our record covers it.
  */
-IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
-				     struct ipcq_msginfo *m, uint64_t *need)
+IPCQ_COLD static int deliver_adopted_here(struct ipcq *q, struct ipcq_buf *b,
+					  struct ipcq_msginfo *m, uint64_t *need)
 {
 	uint64_t pos = (uint64_t)q->adopted;
 	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
@@ -290,6 +317,21 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	if (ipcq__load_seq_cst(&q->ctl->space_waiters))
 		ipcq__wake_space(q);
 	return bad ? -EBADMSG : 1;
+}
+
+/* The adopted message, on its lane (priorities), lane 0's view after. */
+IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
+				     struct ipcq_msginfo *m, uint64_t *need)
+{
+	uint32_t lane = q->adopted_lane;
+	if (q->lanes == 1)
+		return deliver_adopted_here(q, b, m, need);
+	ipcq__lane_use(q, lane);
+	int rc = deliver_adopted_here(q, b, m, need);
+	ipcq__lane_use(q, 0);
+	if (rc > 0 && m)
+		m->flags |= lane << 16;
+	return rc;
 }
 
 /* One receive attempt in either mode. */
@@ -403,8 +445,9 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 	return rc;
 }
 
-/* One attempt of ipcq_peek(): -EAGAIN when there is nothing to claim. */
-static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+/* One attempt of ipcq_peek() on the current lane: -EAGAIN when there is
+ * nothing to claim. */
+static IPCQ_INLINE int peek_here(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
 {
 	uint64_t pos, need = 0;
 	unsigned nmsg, b = 0;
@@ -482,6 +525,7 @@ again:
 		b++;
 	}
 	q->zc_recv_pos = pos;
+	q->zc_recv_lane = q->lane;
 	q->zc_recv_n = (uint32_t)k;
 	q->zc_recv_ack = 0;
 	if (b == 0) {
@@ -492,6 +536,33 @@ again:
 	ipcq__count(q, IPCQ_CTR_RECV, b);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
 	return bad ? -EBADMSG : (int)b;
+}
+
+/* A queue with priorities, fast mode: the adopted message's lane, then
+ * the lanes in ipcq__lane_order(). */
+IPCQ_COLD static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+{
+	uint32_t order[IPCQ_PRIORITIES_MAX];
+	int guard, rc = -EAGAIN;
+	unsigned k = ipcq__lane_order(q, order, &guard);
+	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
+		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
+		rc = peek_here(q, msgs, n);
+	}
+	for (int j = 0; j < rc; j++)
+		msgs[j].info.flags |= q->lane << 16;
+	ipcq__lane_use(q, 0);
+	if (rc > 0)
+		ipcq__lane_served(q, guard);
+	return rc;
+}
+
+/* One attempt of ipcq_peek() (ack mode: lease.c takes the lanes). */
+static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+{
+	if (IPCQ_UNLIKELY(q->lanes > 1) && !q->ack)
+		return peek_lanes(q, msgs, n);
+	return peek_here(q, msgs, n);
 }
 
 int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeout_ns)
@@ -521,10 +592,8 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 	return rc;
 }
 
-int ipcq_release(struct ipcq *q)
+static IPCQ_INLINE int release_here(struct ipcq *q)
 {
-	if (!q || !q->zc_recv_n)
-		return -EINVAL;
 	unsigned k = q->zc_recv_n;
 	q->zc_recv_n = 0;
 	if (q->zc_recv_ack)
@@ -542,4 +611,24 @@ int ipcq_release(struct ipcq *q)
 	if (q->keyed)
 		ipcq__lease_key_moved(q); /* slots released */
 	return 0;
+}
+
+/* A queue with priorities: on the peeked run's lane, and back on the lane
+ * the caller was on (peek_here() releases a run of passed slots itself). */
+IPCQ_COLD static int release_lanes(struct ipcq *q)
+{
+	uint32_t was = q->lane;
+	ipcq__lane_use(q, q->zc_recv_lane);
+	int rc = release_here(q);
+	ipcq__lane_use(q, was);
+	return rc;
+}
+
+int ipcq_release(struct ipcq *q)
+{
+	if (!q || !q->zc_recv_n)
+		return -EINVAL;
+	if (IPCQ_UNLIKELY(q->lanes > 1))
+		return release_lanes(q);
+	return release_here(q);
 }

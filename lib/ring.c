@@ -6,7 +6,20 @@
  * and publishing a copy on behalf of another.
  *
  * Owns: control.enq, control.deq and every slot of the main ring; the work
- * records (prod_*, cons_*) of the caller's participant entry.
+ * records (prod_*, cons_*) of the caller's participant entry; the cursors
+ * of the priority lanes.
+ *
+ * Priority lanes (ipcq_config.priorities > 1): each lane is a ring of its
+ * own, with the protocol below unchanged: its slots (the ring's l-th run of
+ * capacity slots), its cursors (lane 0's are control.enq/deq, lane l's in
+ * struct ipcq_shm_lane).  Nothing synchronizes between lanes.  The one
+ * thing added is the lane in each work record: the op word names it
+ * (IPCQ_OP_LANE()), written in the same store as the op, so a record that
+ * covers position p covers p of that lane only, and recovery (recovery.c)
+ * acts on the lane the record names; a lease names the lane of its source
+ * slot (lease.lane) the same way.  A handle works on one lane at a time
+ * (ipcq__lane_use(): the current lane's slots, cursors and op codes), lane
+ * 0 between calls; a receive looks at the lanes in ipcq__lane_order().
  *
  * The scheme is Dmitry Vyukov's bounded MPMC queue with a sequence word per
  * slot and 64-bit positions that never wrap in practice (2^64 messages at
@@ -223,7 +236,7 @@ uint64_t ipcq__group_floor(const struct ipcq *q)
 	/* acquire: read after the floor; the floor is never above enq, and
 	 * never a lap below the positions claimed (claims stay below
 	 * floor + capacity), so the 44 bits place it */
-	uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+	uint64_t enq = ipcq__load_acquire(q->enqp);
 	return enq - ((enq - fw) & IPCQ_SEQ_POS);
 }
 
@@ -261,7 +274,7 @@ uint64_t ipcq__group_advance_floor(struct ipcq *q)
 	/* G2: as in ipcq__group_floor(); the word we CAS from */
 	uint64_t fw = ipcq__load_acquire(&q->ctl->floor);
 	/* acquire: as in ipcq__group_floor() */
-	uint64_t enq = ipcq__load_acquire(&q->ctl->enq);
+	uint64_t enq = ipcq__load_acquire(q->enqp);
 	uint64_t f = enq - ((enq - fw) & IPCQ_SEQ_POS), m = UINT64_MAX;
 
 	for (uint32_t g = 0; g < q->max_groups; g++) {
@@ -293,4 +306,54 @@ int ipcq__group_room(struct ipcq *q, uint64_t pos)
 	if (f + q->capacity > q->room_end)
 		q->room_end = f + q->capacity;
 	return pos < q->room_end;
+}
+
+/* ---- priority lanes ------------------------------------------------------ */
+
+/*
+ * The order in which a receive looks at the lanes: the highest first,
+ * except on a guard turn (one receive in guard_every), which starts at
+ * guard_lane, goes down to lane 0 and then takes the lanes above it, so
+ * that each lower lane in turn is served first now and then.  Returns
+ * the count (q->lanes); *guard says whether this is a guard turn, to be
+ * passed to ipcq__lane_served() once a message was delivered.
+ */
+unsigned ipcq__lane_order(const struct ipcq *q, uint32_t order[IPCQ_PRIORITIES_MAX], int *guard)
+{
+	uint32_t n = q->lanes, top = n - 1, start = top, i = 0;
+
+	*guard = q->guard_every && q->guard_tick + 1 >= q->guard_every;
+	if (*guard)
+		start = q->guard_lane < top ? q->guard_lane : top - 1;
+	for (uint32_t l = start + 1; l-- > 0;)
+		order[i++] = l;
+	for (uint32_t l = top; l > start; l--)
+		order[i++] = l;
+	return n;
+}
+
+/* A receive of this handle delivered (guard: on a guard turn). */
+void ipcq__lane_served(struct ipcq *q, int guard)
+{
+	if (!guard) {
+		q->guard_tick++;
+		return;
+	}
+	q->guard_tick = 0;
+	q->guard_lane = q->guard_lane ? q->guard_lane - 1 : q->lanes - 2;
+}
+
+/* Is every lane empty (nothing claimed by producers beyond the consumers'
+ * cursor)?  seq_cst loads: in the total order of the claim CASes, as the
+ * re-check of a sleeping consumer (W3 in wait.c) needs. */
+int ipcq__lanes_empty(const struct ipcq *q)
+{
+	for (uint32_t l = 0; l < q->lanes; l++) {
+		uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
+		uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+		/* seq_cst: W3, pairs with P1 of the lane's producers */
+		if (ipcq__load_seq_cst(e) > ipcq__load_seq_cst(d))
+			return 0;
+	}
+	return 1;
 }

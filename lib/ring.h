@@ -87,13 +87,13 @@ static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
 	 * below (P1) */
 	ipcq__store_relaxed(&me->prod_pos, pos);
 	ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
-	ipcq__store_relaxed(&me->prod_op, (uint32_t)IPCQ_OP_ENQUEUE);
+	ipcq__store_relaxed(&me->prod_op, q->op_enq);
 	IPCQ_CRASHPOINT("send.before_claim");
 	/* P1: the claim; seq_cst.  Its release half orders the record above
 	 * before it (seen through the seq_cst enq load of skip_orphan() in
 	 * recovery.c) and sits in one total order with W1/W3 of a sleeping
 	 * consumer (wait.c) */
-	return ipcq__cas(&q->ctl->enq, pos, pos + k);
+	return ipcq__cas(q->enqp, pos, pos + k);
 }
 
 /* Groups: may the producer of pos claim a slot whose word is seq?  The
@@ -122,7 +122,6 @@ static inline uint64_t *ipcq__gword(const struct ipcq *q, uint32_t g, uint64_t p
  */
 static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint64_t *pos_out)
 {
-	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
 	struct ipcq_shm_slot *s0;
 	uint64_t pos, seq;
@@ -130,7 +129,7 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 	int rc, recorded = 0;
 
 	/* relaxed: only a hint; A1 and P1 decide */
-	pos = ipcq__load_relaxed(&c->enq);
+	pos = ipcq__load_relaxed(q->enqp);
 	for (;;) {
 		s0 = ipcq__slot(q, pos);
 		/* A1: pairs with R1 (or R5) of the producer of the previous
@@ -150,11 +149,11 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 			if (ipcq__claim_enq(q, pos, k))
 				break;
 			/* relaxed: retry with a fresher hint */
-			pos = ipcq__load_relaxed(&c->enq);
+			pos = ipcq__load_relaxed(q->enqp);
 		} else if (ipcq__seq_dif(seq, pos) < 0) {
 			rc = -EAGAIN; /* the previous lap is still being written */
 			goto unclaimed;
-		} else if ((rc = ipcq__catch_up(&c->enq, &pos)) < 0) {
+		} else if ((rc = ipcq__catch_up(q->enqp, &pos)) < 0) {
 			goto unclaimed; /* another producer got pos, yet enq did not move */
 		}
 	}
@@ -185,14 +184,13 @@ unclaimed:
  */
 static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_t *pos_out)
 {
-	struct ipcq_shm_control *c = q->ctl;
 	struct ipcq_shm_participant *me = q->me;
 	uint64_t pos, seq;
 	unsigned k;
 	int rc, recorded = 0;
 
 	/* relaxed: only a hint; A1 and P1 decide */
-	pos = ipcq__load_relaxed(&c->enq);
+	pos = ipcq__load_relaxed(q->enqp);
 	for (;;) {
 		/* A1: pairs with R2 of the consumer of the previous lap */
 		seq = ipcq__load_acquire(&ipcq__slot(q, pos)->seq);
@@ -207,7 +205,7 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 			if (ipcq__claim_enq(q, pos, k))
 				break;
 			/* relaxed: retry with a fresher hint */
-			pos = ipcq__load_relaxed(&c->enq);
+			pos = ipcq__load_relaxed(q->enqp);
 		} else if (IPCQ_UNLIKELY(q->gwords)) {
 			/* a queue with groups past its first lap (the first lap
 			 * is the same in both protocols: the slots are free, the
@@ -219,7 +217,7 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 		} else if (dif <= 0) {
 			rc = -EAGAIN; /* the slot still holds the previous lap */
 			goto unclaimed;
-		} else if ((rc = ipcq__catch_up(&c->enq, &pos)) < 0) {
+		} else if ((rc = ipcq__catch_up(q->enqp, &pos)) < 0) {
 			goto unclaimed; /* another producer got pos, yet enq did not move */
 		}
 	}
@@ -424,7 +422,7 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 			/* relaxed: published by the release half of C1 */
 			ipcq__store_relaxed(&me->cons_pos, pos);
 			ipcq__store_relaxed(&me->cons_n, (uint32_t)k);
-			ipcq__store_relaxed(&me->cons_op, (uint32_t)IPCQ_OP_DEQUEUE);
+			ipcq__store_relaxed(&me->cons_op, q->op_deq);
 			recorded = 1;
 			IPCQ_CRASHPOINT("recv.before_claim");
 			/* C1: the claim; seq_cst.  Its release half orders the record above

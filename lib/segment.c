@@ -68,6 +68,7 @@ struct layout {
 	uint64_t off_dedup;
 	uint64_t off_groups;
 	uint64_t off_gwords;
+	uint64_t off_lanes;
 	uint64_t total;
 };
 
@@ -115,6 +116,8 @@ uint32_t ipcq__format_signature(void)
 		offsetof(struct ipcq_shm_control, floor),
 		offsetof(struct ipcq_shm_participant, group),
 		offsetof(struct ipcq_shm_lease, group),
+		sizeof(struct ipcq_shm_lane),
+		offsetof(struct ipcq_shm_lease, lane),
 		IPCQ_LINE,
 		IPCQ_HEADER_SIZE,
 		_Alignof(uint64_t),
@@ -136,7 +139,7 @@ static int is_pow2(uint32_t v)
 /* The layout of a queue with these parameters; -EFBIG if too large. */
 static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_parts,
 			  uint32_t leases, uint32_t side, uint32_t dedup, uint32_t groups,
-			  uint32_t flags, struct layout *l)
+			  uint32_t flags, uint32_t lanes, struct layout *l)
 {
 	/* a keyed queue's slots have a key word before the tail */
 	uint32_t key = (flags & IPCQ_CF_KEYED) ? 8 : 0;
@@ -148,13 +151,16 @@ static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_part
 	l->off_ring = round_up(l->off_participants +
 				       (uint64_t)max_parts * sizeof(struct ipcq_shm_participant),
 			       IPCQ_LINE);
-	l->off_leases = round_up(l->off_ring + (uint64_t)capacity * l->slot_size, IPCQ_LINE);
+	/* lane l's slots are the l-th run of capacity slots */
+	l->off_leases = round_up(l->off_ring + (uint64_t)lanes * capacity * l->slot_size, IPCQ_LINE);
 	l->off_side = round_up(l->off_leases + (uint64_t)leases * l->lease_size, IPCQ_LINE);
 	l->off_dedup = round_up(l->off_side + (uint64_t)side * l->side_size, IPCQ_LINE);
 	l->off_groups = round_up(l->off_dedup + (uint64_t)dedup * sizeof(struct ipcq_shm_dedup),
 				 IPCQ_LINE);
 	l->off_gwords = l->off_groups + (uint64_t)groups * sizeof(struct ipcq_shm_group);
-	l->total = round_up(l->off_gwords + (uint64_t)groups * capacity * sizeof(uint64_t), 4096);
+	l->off_lanes = round_up(l->off_gwords + (uint64_t)groups * capacity * sizeof(uint64_t),
+				IPCQ_LINE);
+	l->total = round_up(l->off_lanes + (uint64_t)(lanes - 1) * sizeof(struct ipcq_shm_lane), 4096);
 	return l->total > IPCQ_SEGMENT_MAX ? -EFBIG : 0;
 }
 
@@ -385,6 +391,22 @@ IPCQ_COLD static int check_config(const struct ipcq_config *c)
 		ipcq__errdetail("max_groups %u is above %u", c->max_groups, IPCQ_GROUPS_MAX);
 		return -EINVAL;
 	}
+	if (c->priorities > IPCQ_PRIORITIES_MAX) {
+		ipcq__errdetail("priorities %u is above %u", c->priorities, IPCQ_PRIORITIES_MAX);
+		return -EINVAL;
+	}
+	if (c->priority_share > 50) {
+		ipcq__errdetail("priority_share %u%% is above 50%% (0: strict priority)",
+				c->priority_share);
+		return -EINVAL;
+	}
+	if (c->priorities > 1 && (c->max_groups || (c->flags & IPCQ_CF_KEYED) ||
+				  c->high_watermark)) {
+		ipcq__errdetail("priorities with %s are not supported",
+				c->max_groups ? "consumer groups (max_groups)"
+				: (c->flags & IPCQ_CF_KEYED) ? "IPCQ_CF_KEYED" : "watermarks");
+		return -ENOTSUP;
+	}
 	return 0;
 }
 
@@ -470,7 +492,7 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->hdr = (struct ipcq_shm_header *)m->base;
 	q->ctl = (struct ipcq_shm_control *)(m->base + h->off_control);
 	q->parts = (struct ipcq_shm_participant *)(m->base + h->off_participants);
-	q->ring = m->base + h->off_ring;
+	q->ring0 = m->base + h->off_ring;
 	q->leases = m->base + h->off_leases;
 	q->side = m->base + h->off_side;
 	q->dedup_tab = m->base + h->off_dedup;
@@ -513,6 +535,15 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->default_wait.strategy = h->wait_strategy;
 	q->default_wait.spin = h->spin_count;
 	q->default_wait.yield = h->yield_count;
+	/* priority lanes: lane 0's view (the whole ring without them) */
+	q->lanes = h->priorities;
+	q->priority_share = h->priority_share;
+	if (h->priorities > 1)
+		q->lane_ctl = (struct ipcq_shm_lane *)(void *)(m->base + h->off_lanes);
+	q->guard_every = h->priority_share ? (100u + h->priority_share / 2) / h->priority_share : 0;
+	q->guard_lane = q->lanes > 1 ? q->lanes - 2 : 0;
+	ipcq__lane_use(q, 0);
+	ipcq__recv_odd_set(q);
 }
 
 static void handle_free(struct ipcq *q)
@@ -574,6 +605,10 @@ static void header_fill(struct ipcq_shm_header *h, const struct ipcq_config *c,
 	}
 	h->high_watermark = c->high_watermark;
 	h->low_watermark = c->low_watermark;
+	h->priorities = c->priorities;
+	h->priority_share = c->priorities > 1 ? c->priority_share : 0;
+	if (c->priorities > 1)
+		h->off_lanes = l->off_lanes;
 }
 
 /* ---- building a segment before it has a name ----------------------------- */
@@ -771,8 +806,11 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	rc = ipcq__numa_resolve(c.numa_node, &c.numa_node);
 	if (rc)
 		return rc;
+	if (c.priorities == 0)
+		c.priorities = 1;
 	rc = layout_compute(c.capacity, c.max_msg_size, c.max_participants, c.lease_capacity,
-			    c.side_capacity, c.dedup_capacity, c.max_groups, c.flags, &l);
+			    c.side_capacity, c.dedup_capacity, c.max_groups, c.flags, c.priorities,
+			    &l);
 	if (rc) {
 		ipcq__errdetail("the segment would be %llu bytes, above IPCQ_SEGMENT_MAX (%llu): "
 				"lower capacity, max_msg_size, lease_capacity or side_capacity",
@@ -825,8 +863,12 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	memcpy(m->base, &h, sizeof(h));
 	handle_bind(q, m, &h);
 	/* every slot free for the producer of its first lap: seq == index */
-	for (uint64_t i = 0; i < c.capacity; i++)
-		ipcq__slot(q, i)->seq = i;
+	for (uint32_t ln = 0; ln < c.priorities; ln++) {
+		ipcq__lane_use(q, ln);
+		for (uint64_t i = 0; i < c.capacity; i++)
+			ipcq__slot(q, i)->seq = i;
+	}
+	ipcq__lane_use(q, 0);
 	/* (group words are written by each group's creation) */
 	/* The segment gets its name only now; a link never replaces. */
 	if (named) {
@@ -951,8 +993,15 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 		return bad_field("max_groups", h->max_groups);
 	if (h->max_groups && (h->flags & IPCQ_CF_KEYED))
 		return bad_field("flags", h->flags);
+	if (h->priorities < 1 || h->priorities > IPCQ_PRIORITIES_MAX)
+		return bad_field("priorities", h->priorities);
+	if (h->priority_share > 50)
+		return bad_field("priority_share", h->priority_share);
+	if (h->priorities > 1 && (h->max_groups || (h->flags & IPCQ_CF_KEYED) || h->high_watermark))
+		return bad_field("priorities", h->priorities);
 	if (layout_compute(h->capacity, h->max_msg_size, h->max_participants, h->lease_capacity,
-			   h->side_capacity, h->dedup_capacity, h->max_groups, h->flags, &l)) {
+			   h->side_capacity, h->dedup_capacity, h->max_groups, h->flags,
+			   h->priorities, &l)) {
 		ipcq__errdetail("segment header: its tables would be %llu bytes, above "
 				"IPCQ_SEGMENT_MAX (corrupt segment)", (unsigned long long)l.total);
 		return -EBADMSG;
@@ -963,6 +1012,7 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 	    h->off_leases != l.off_leases || h->off_side != l.off_side ||
 	    h->off_dedup != l.off_dedup ||
 	    (h->max_groups && (h->off_groups != l.off_groups || h->off_gwords != l.off_gwords)) ||
+	    (h->priorities > 1 && h->off_lanes != l.off_lanes) ||
 	    h->total_size != l.total) {
 		ipcq__errdetail("segment header: sizes and offsets do not match its capacity, "
 				"message size and table sizes (corrupt segment)");

@@ -166,10 +166,23 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 	if (opts->ttl_ns && !q->expiry)
 		return ipcq__refuse(-EINVAL, "a time to live on a queue created without "
 				    "IPCQ_CF_EXPIRY (or a ttl_ms)");
+	/* an older caller's struct ends before the priority: lane 0 */
+	uint32_t prio = opts->size >= offsetof(struct ipcq_send_opts, priority) + sizeof(uint32_t)
+		? opts->priority : 0;
+	if (opts->size >= offsetof(struct ipcq_send_opts, reserved) && opts->reserved32)
+		return ipcq__refuse(-EINVAL, "send options reserved32 must be zero");
+	if (prio >= q->lanes)
+		return ipcq__refuse(-EINVAL, "priority %u: the queue has %u lane%s (priorities "
+				    "0..%u)", prio, q->lanes, q->lanes == 1 ? "" : "s", q->lanes - 1);
 	q->send_ttl_ns = (uint64_t)opts->ttl_ns;
 	q->send_keyed = (opts->flags & IPCQ_SEND_F_KEY) != 0;
 	q->send_key = q->send_keyed ? opts->key : 0;
+	/* the lane's ring for this send, lane 0's again after it */
+	if (prio)
+		ipcq__lane_use(q, prio);
 	int rc = ipcq_send(q, data, len, timeout_ns);
+	if (prio)
+		ipcq__lane_use(q, 0);
 	q->send_ttl_ns = 0;
 	q->send_keyed = 0;
 	return rc;

@@ -173,6 +173,32 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
 	if (info->depth > q->capacity)
 		info->depth = q->capacity; /* a busy queue moved too fast for us */
+	info->priorities = q->lanes;
+	info->priority_share = q->lanes > 1 ? q->priority_share : 0;
+	info->lane_enqueued[0] = info->enqueued;
+	info->lane_dequeued[0] = info->enqueued - info->depth;
+	for (uint32_t l = 1; l < q->lanes; l++) {
+		/* copies, as lane 0's above: deq, enq, deq again */
+		for (int tries = 0;; tries++) {
+			uint64_t d, e, d2;
+			if ((rc = seg_u64(q, &q->lane_ctl[l - 1].deq, &d)) ||
+			    (rc = seg_u64(q, &q->lane_ctl[l - 1].enq, &e)) ||
+			    (rc = seg_u64(q, &q->lane_ctl[l - 1].deq, &d2)))
+				return rc;
+			info->lane_enqueued[l] = e;
+			info->lane_dequeued[l] = d;
+			if (d == d2 || tries == 16)
+				break;
+		}
+		uint64_t e = info->lane_enqueued[l], d = info->lane_dequeued[l];
+		uint64_t depth = e > d ? e - d : 0;
+		if (depth > q->capacity)
+			depth = q->capacity;
+		info->lane_dequeued[l] = e - depth;
+		info->enqueued += e;
+		info->dequeued += e - depth;
+		info->depth += depth;
+	}
 	info->participant_index = q->index;
 	uint32_t alive = 0;
 	/* copies: a count for people; the lock says who is alive */

@@ -134,11 +134,15 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	int32_t v = ipcq__load_acquire(futex);
 	/* W3: re-check after announcing, in the same total order as the
 	 * waker's claim CAS (P1/C1) */
-	uint64_t e = ipcq__load_seq_cst(&c->enq);
+	uint64_t e = ipcq__load_seq_cst(q->enqp);
 	/* seq_cst: the consumer's own cursor (its group's), or for space the
 	 * slowest one (every durable group's, on a queue with groups) */
 	uint64_t d = is_data ? ipcq__load_seq_cst(q->deqp) : ipcq__slowest(q);
 	int nothing_started = is_data ? e <= d : (e > d && e - d >= q->capacity);
+	/* priority lanes: a consumer waits for data in any lane (W3 for
+	 * each lane's cursors) */
+	if (is_data && nothing_started && q->lanes > 1)
+		nothing_started = ipcq__lanes_empty(q);
 	/* W4: ack-mode consumers also take messages given back (nack, dead
 	 * consumers): the giver bumps redeliverable (L7), then reads the
 	 * waiter count (L8, seq_cst), as a producer does after its claim;

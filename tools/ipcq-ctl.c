@@ -709,6 +709,16 @@ static void qrow_read(struct qrow *r, const char *name)
 	ipcq_close(q);
 }
 
+/* Priority lanes of a queue (1 for one without; info.size as returned
+ * says whether the library filled the field). */
+static uint32_t lanes_of(const struct ipcq_info *in)
+{
+	if (in->size < offsetof(struct ipcq_info, priorities) + sizeof(in->priorities) ||
+	    in->priorities < 2)
+		return 1;
+	return in->priorities;
+}
+
 static const char *owner_name(char *buf, size_t n, uid_t uid)
 {
 	struct passwd *pw = getpwuid(uid);
@@ -767,10 +777,11 @@ static int cmd_list(int json)
 				printf(" }");
 				continue;
 			}
-			printf(", \"capacity\": %u, \"depth\": %" PRIu64 ", \"max_msg_size_bytes\": %u"
+			printf(", \"capacity\": %u, \"priorities\": %u, \"depth\": %" PRIu64
+			       ", \"max_msg_size_bytes\": %u"
 			       ", \"participants_alive\": %u, \"side_depth\": %u, \"side_capacity\": %u"
 			       ", \"leased\": %u, \"segment_size_bytes\": %" PRIu64,
-			       in->capacity, in->depth, in->max_msg_size, in->participants,
+			       in->capacity, lanes_of(in), in->depth, in->max_msg_size, in->participants,
 			       in->side_depth, in->side_capacity, in->leased, in->segment_size);
 			double a = since_realtime(in->created_ns);
 			if (a >= 0)
@@ -797,7 +808,9 @@ static int cmd_list(int json)
 				printf("%-*s %-41s %-10s %4s\n", namew, r->name, short_err(r), own, mode);
 				continue;
 			}
-			snprintf(dc, sizeof(dc), "%" PRIu64 "/%u", in->depth, in->capacity);
+			/* every lane's slots on a queue with priorities */
+			snprintf(dc, sizeof(dc), "%" PRIu64 "/%" PRIu64, in->depth,
+				 (uint64_t)in->capacity * lanes_of(in));
 			snprintf(side, sizeof(side), "%u/%u", in->side_depth, in->side_capacity);
 			printf("%-*s %15s %5u %9s %9s %-10s %4s\n", namew, r->name, dc,
 			       in->participants, side, fmt_secs(a, sizeof(a), since_realtime(in->created_ns)),
@@ -992,6 +1005,11 @@ static void create_usage(FILE *f)
 		"      --max-groups N        room for N consumer groups, 0..64 (default 0: no\n"
 		"                            groups, every message goes to one consumer); add\n"
 		"                            groups with 'ipcq-ctl group create'\n"
+		"      --priorities N        priority lanes, 0..8 (default 0: one lane); N > 1:\n"
+		"                            N rings of capacity slots, a receive takes the highest\n"
+		"                            lane first (not with --max-groups or watermarks)\n"
+		"      --priority-share PCT  starvation guard: percent of receives, 0..50, that\n"
+		"                            serve the lower lanes first (default 10; 0: strict)\n"
 		"      --json                print the new queue's figures as JSON\n"
 		"\n"
 		"What a producer does when the ring is full is chosen by each producer when it\n"
@@ -1176,6 +1194,12 @@ static int cmd_create(int argc, char **argv)
 		} else if (!strcmp(a, "--max-groups")) {
 			bad = parse_u32(val, 0, &cfg.max_groups);
 			rule = "0..64";
+		} else if (!strcmp(a, "--priorities")) {
+			bad = parse_u32(val, 0, &cfg.priorities);
+			rule = "0..8";
+		} else if (!strcmp(a, "--priority-share")) {
+			bad = parse_u32(val, 0, &cfg.priority_share);
+			rule = "percent, 0..50";
 		} else {
 			fprintf(stderr, PROG ": create: unknown option '%s'\n", a);
 			return bad_usage("see 'ipcq-ctl create --help'");
@@ -1214,11 +1238,13 @@ static int cmd_create(int argc, char **argv)
 		       ", \"wait_strategy\": \"%s\", \"max_participants\": %u, \"side_capacity\": %u"
 		       ", \"lease_capacity\": %u, \"max_deliveries\": %u, \"high_watermark\": %u"
 		       ", \"low_watermark\": %u, \"grace_us\": %u, \"dedup_capacity\": %u"
-		       ", \"max_groups\": %u, \"numa_node\": ",
+		       ", \"max_groups\": %u, \"priorities\": %u, \"priority_share\": %u"
+		       ", \"numa_node\": ",
 		       in.capacity, in.max_msg_size, in.slot_size, in.segment_size, in.mode & 0777,
 		       wait_name(in.wait_strategy), in.max_participants, in.side_capacity,
 		       in.lease_capacity, in.max_deliveries, in.high_watermark, in.low_watermark,
-		       in.grace_us, in.dedup_capacity, cfg.max_groups);
+		       in.grace_us, in.dedup_capacity, cfg.max_groups, in.priorities > 1 ? in.priorities : 1,
+		       in.priority_share);
 		if (node >= 0)
 			printf("%d }\n", node);
 		else
@@ -1236,6 +1262,14 @@ static int cmd_create(int argc, char **argv)
 	if (cfg.max_groups)
 		printf("  room for %u consumer groups (none yet: '" PROG " group create %s GROUP')\n",
 		       cfg.max_groups, name);
+	if (in.priorities > 1) {
+		printf("  %u priority lanes of %u slots (0 lowest, %u highest), ", in.priorities,
+		       in.capacity, in.priorities - 1);
+		if (in.priority_share)
+			printf("starvation guard %u%%\n", in.priority_share);
+		else
+			printf("strict priority (no starvation guard)\n");
+	}
 	if (node >= 0)
 		printf("  memory bound to NUMA node %d\n", node);
 	else

@@ -519,6 +519,34 @@ static double part_rate(const struct qmon *m, const struct ipcq_participant_stat
 	return b >= a ? (double)(b - a) / dt : NAN;
 }
 
+/*
+ * The priority lanes of a queue that has them (ipcq_info.priorities > 1),
+ * 0 for one without: also 0 when the library filled less of struct
+ * ipcq_info than the lane arrays (info.size, as it returns it).
+ */
+static unsigned lanes_of(const struct ipcq_info *in)
+{
+	if (in->size < offsetof(struct ipcq_info, lane_dequeued) + sizeof(in->lane_dequeued) ||
+	    in->priorities < 2)
+		return 0;
+	return in->priorities > IPCQ_PRIORITIES_MAX ? IPCQ_PRIORITIES_MAX : in->priorities;
+}
+
+/* Messages waiting or being written in lane @p (its two positions are read
+ * a little apart: never below 0). */
+static uint64_t lane_depth(const struct ipcq_info *in, unsigned p)
+{
+	return in->lane_enqueued[p] > in->lane_dequeued[p]
+		       ? in->lane_enqueued[p] - in->lane_dequeued[p] : 0;
+}
+
+/* Slots of the whole queue: capacity per lane times the lanes. */
+static uint64_t slots_of(const struct ipcq_info *in)
+{
+	unsigned lanes = lanes_of(in);
+	return (uint64_t)in->capacity * (lanes ? lanes : 1);
+}
+
 static void derive(const struct qmon *m, struct derived *d)
 {
 	const struct ipcq_stats *c = &m->cur.st;
@@ -551,8 +579,8 @@ static void derive(const struct qmon *m, struct derived *d)
 	d->velocity = ((double)c->info.depth - (double)p->info.depth) / d->dt;
 	/* at the current rates: the net flow fills or drains the backlog */
 	double net = d->in_rate - d->out_rate;
-	if (net > 0 && c->info.capacity >= c->info.depth)
-		d->to_full_s = (double)(c->info.capacity - c->info.depth) / net;
+	if (net > 0 && slots_of(&c->info) >= c->info.depth)
+		d->to_full_s = (double)(slots_of(&c->info) - c->info.depth) / net;
 	if (net < 0 && c->info.depth)
 		d->to_drain_s = (double)c->info.depth / -net;
 }
@@ -906,14 +934,31 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 		double up = (double)now.tv_sec - (double)t;
 		bprintf(b, "  created %s (up %s)\n", when, fmt_dur(a, sizeof(a), up));
 	}
-	double fill = in->capacity ? 100.0 * (double)in->depth / in->capacity : 0;
-	bprintf(b, "depth      %" PRIu64 " / %u (%.1f%%)   in flight %u of %u leases   "
+	unsigned lanes = lanes_of(in);
+	uint64_t slots = slots_of(in);
+	double fill = slots ? 100.0 * (double)in->depth / (double)slots : 0;
+	bprintf(b, "depth      %" PRIu64 " / %" PRIu64 " (%.1f%%)   in flight %u of %u leases   "
 		   "redeliverable %u (%u waiting for a retry delay",
-		in->depth, in->capacity, fill, in->leased, in->lease_capacity, in->redeliverable,
+		in->depth, slots, fill, in->leased, in->lease_capacity, in->redeliverable,
 		in->delayed);
 	if (in->flags & IPCQ_CF_KEYED)
 		bprintf(b, ", %u for their key", in->key_waiting);
 	bput(b, ")\n");
+	if (lanes) {
+		/* highest priority first, as a receive takes them */
+		bput(b, "lanes     ");
+		for (unsigned p = lanes; p-- > 0;)
+			bprintf(b, " %u:%" PRIu64, p, lane_depth(in, p));
+		bprintf(b, " (depth by priority, %u slots each, ", in->capacity);
+		if (in->priority_share)
+			bprintf(b, "guard %u%%)\n", in->priority_share);
+		else
+			bput(b, "no guard: strict)\n");
+		bput(b, "           enqueued");
+		for (unsigned p = lanes; p-- > 0;)
+			bprintf(b, " %u:%s", p, fmt_u64(a, sizeof(a), in->lane_enqueued[p]));
+		bputc(b, '\n');
+	}
 	bprintf(b, "rates      in %s/s   out %s/s", fmt_num(a, sizeof(a), d.in_rate),
 		fmt_num(c, sizeof(c), d.out_rate));
 	if (d.have_rates)
@@ -1031,10 +1076,10 @@ static void text_list(struct buf *b, struct qmon *ms, size_t n, int width)
 		struct derived d;
 		derive(m, &d);
 		t[L_NAME][0] = '\0'; /* the name is printed from m->name: it may be long */
-		fmt_u64(t[L_CAP], 48, in->capacity);
+		fmt_u64(t[L_CAP], 48, slots_of(in)); /* every lane's slots */
 		fmt_u64(t[L_DEPTH], 48, in->depth);
 		snprintf(t[L_FILL], 48, "%.1f",
-			 in->capacity ? 100.0 * (double)in->depth / in->capacity : 0.0);
+			 slots_of(in) ? 100.0 * (double)in->depth / (double)slots_of(in) : 0.0);
 		fmt_u64(t[L_FLIGHT], 48, in->leased);
 		fmt_u64(t[L_SIDE], 48, in->side_depth);
 		fmt_num(t[L_IN], 48, d.in_rate);
@@ -1197,6 +1242,23 @@ static void json_groups(struct jw *j, const struct qmon *m)
 	jw_close(j, ']');
 }
 
+/* "priority_share" and "lanes" of a queue with priorities: one object per
+ * lane, the index of the array its priority. */
+static void json_lanes(struct jw *j, const struct ipcq_info *in)
+{
+	jw_u64(j, "priority_share", in->priority_share);
+	jw_open(j, "lanes", '[');
+	for (unsigned p = 0; p < lanes_of(in); p++) {
+		jw_open(j, NULL, '{');
+		jw_u64(j, "priority", p);
+		jw_u64(j, "enqueued", in->lane_enqueued[p]);
+		jw_u64(j, "dequeued", in->lane_dequeued[p]);
+		jw_u64(j, "depth", lane_depth(in, p));
+		jw_close(j, '}');
+	}
+	jw_close(j, ']');
+}
+
 static void json_queue(struct jw *j, const struct qmon *m)
 {
 	const struct ipcq_stats *st = &m->cur.st;
@@ -1231,6 +1293,9 @@ static void json_queue(struct jw *j, const struct qmon *m)
 	jw_u64(j, "key_waiting", in->key_waiting);
 	jw_u64(j, "max_deliveries", in->max_deliveries);
 	jw_u64(j, "grace_us", in->grace_us);
+	jw_u64(j, "priorities", lanes_of(in) ? lanes_of(in) : 1);
+	if (lanes_of(in))
+		json_lanes(j, in);
 
 	jw_open(j, "rates", '{');
 	jw_dbl(j, "interval_seconds", d.have_rates ? d.dt : NAN);
@@ -1433,6 +1498,7 @@ QGET(q_lease_cap, st->info.lease_capacity)
 QGET(q_redeliverable, st->info.redeliverable)
 QGET(q_delayed, st->info.delayed)
 QGET(q_key_waiting, st->info.key_waiting)
+QGET(q_priorities, lanes_of(&st->info) ? lanes_of(&st->info) : 1)
 QGET(q_side_depth, st->info.side_depth)
 QGET(q_side_cap, st->info.side_capacity)
 QGET(q_enq, st->info.enqueued)
@@ -1472,7 +1538,7 @@ struct qmetric {
 };
 
 static const struct qmetric qmetrics[] = {
-	{ "ipcq_queue_capacity", "gauge", "Slots in the ring.", q_capacity },
+	{ "ipcq_queue_capacity", "gauge", "Slots in the ring (of each lane on a queue with priorities).", q_capacity },
 	{ "ipcq_queue_max_message_size_bytes", "gauge", "Largest message the queue accepts.", q_max_msg },
 	{ "ipcq_queue_segment_size_bytes", "gauge", "Size of the shared-memory segment.", q_segment },
 	{ "ipcq_queue_depth", "gauge", "Messages waiting or being written (enqueued - dequeued).", q_depth },
@@ -1481,6 +1547,7 @@ static const struct qmetric qmetrics[] = {
 	{ "ipcq_queue_redeliverable", "gauge", "Messages waiting to be delivered again.", q_redeliverable },
 	{ "ipcq_queue_retry_delayed", "gauge", "Of those, messages waiting for their retry delay.", q_delayed },
 	{ "ipcq_queue_key_waiting", "gauge", "Of those, messages waiting for the one before them of their key (per-key order).", q_key_waiting },
+	{ "ipcq_queue_priorities", "gauge", "Priority lanes (1: a queue without priorities).", q_priorities },
 	{ "ipcq_queue_side_depth", "gauge", "Entries in the poison side ring.", q_side_depth },
 	{ "ipcq_queue_side_capacity", "gauge", "Capacity of the poison side ring.", q_side_cap },
 	{ "ipcq_queue_enqueued_total", "counter", "Ring positions claimed by producers.", q_enq },
@@ -1571,6 +1638,55 @@ static void prom_part_labels(struct buf *b, const struct qmon *m,
 	prom_label(b, "pid", pid, 0);
 }
 
+/* The metrics of priority lanes, only when some queue has them: the guard
+ * per queue, and per lane (label priority) its depth and positions. */
+static void prom_lanes(struct buf *b, const struct qmon *ms, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "ipcq_queue_lane_depth", "gauge",
+		  "Messages waiting or being written in one priority lane." },
+		{ "ipcq_queue_lane_enqueued_total", "counter",
+		  "Positions of one priority lane claimed by producers." },
+		{ "ipcq_queue_lane_dequeued_total", "counter",
+		  "Positions of one priority lane claimed by consumers." },
+	};
+	int any = 0;
+
+	for (size_t i = 0; i < n; i++)
+		any |= ms[i].q && !ms[i].err && ms[i].cur.valid && lanes_of(&ms[i].cur.st.info);
+	if (!any)
+		return;
+	prom_head(b, "ipcq_queue_priority_share", "gauge",
+		  "Starvation guard of a queue with priorities: percent of receives that serve the lower lanes first.");
+	for (size_t i = 0; i < n; i++) {
+		if (!ms[i].q || ms[i].err || !ms[i].cur.valid || !lanes_of(&ms[i].cur.st.info))
+			continue;
+		bput(b, "ipcq_queue_priority_share{");
+		prom_label(b, "queue", ms[i].name, 1);
+		bprintf(b, "} %u\n", ms[i].cur.st.info.priority_share);
+	}
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		prom_head(b, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < n; i++) {
+			const struct ipcq_info *in = &ms[i].cur.st.info;
+			if (!ms[i].q || ms[i].err || !ms[i].cur.valid)
+				continue;
+			for (unsigned p = 0; p < lanes_of(in); p++) {
+				char prio[16];
+				uint64_t v = f == 0 ? lane_depth(in, p)
+					   : f == 1 ? in->lane_enqueued[p] : in->lane_dequeued[p];
+				snprintf(prio, sizeof(prio), "%u", p);
+				bprintf(b, "%s{", fams[f].name);
+				prom_label(b, "queue", ms[i].name, 1);
+				prom_label(b, "priority", prio, 0);
+				bprintf(b, "} %" PRIu64 "\n", v);
+			}
+		}
+	}
+}
+
 static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 {
 	static const char *const states[2] = { "dead", "alive" };
@@ -1599,6 +1715,7 @@ static void prom_all(struct buf *b, struct qmon *ms, size_t n)
 				prom_sample(b, k, &ms[i], &ms[i].cur.groups[g]);
 		}
 	}
+	prom_lanes(b, ms, n);
 	prom_head(b, "ipcq_queue_side_entries", "gauge", "Side-ring entries by reason.");
 	for (size_t i = 0; i < n; i++) {
 		if (!ms[i].q || ms[i].err || !ms[i].cur.valid)

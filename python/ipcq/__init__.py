@@ -53,7 +53,7 @@ __all__ = [
     "SEND_OK", "SEND_PRESSURE", "SEND_DUPLICATE", "MSG_REDELIVERED", "MSG_REPLAYED",
     "REASON_NACKED", "REASON_MAX_DELIVERIES", "REASON_CONSUMER_CRASHED",
     "REASON_EXPIRED", "REASON_REFUSED", "REASON_TOO_LARGE",
-    "CF_EXPIRY", "CF_EXPIRED_TO_SIDE", "CF_KEYED", "MSG_KEYED",
+    "CF_EXPIRY", "CF_EXPIRED_TO_SIDE", "CF_KEYED", "MSG_KEYED", "PRIORITIES_MAX",
     "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
 ]
 
@@ -152,6 +152,7 @@ REASON_TOO_LARGE = _lib.IPCQ_REASON_TOO_LARGE
 CF_EXPIRY = _lib.IPCQ_CF_EXPIRY
 CF_EXPIRED_TO_SIDE = _lib.IPCQ_CF_EXPIRED_TO_SIDE
 CF_KEYED = _lib.IPCQ_CF_KEYED
+PRIORITIES_MAX = _lib.IPCQ_PRIORITIES_MAX
 AUTO = _lib.IPCQ_AUTO
 POISON_ALL = _lib.IPCQ_POISON_ALL
 NUMA_ANY = _lib.IPCQ_NUMA_ANY
@@ -254,6 +255,28 @@ def _blocking(fn, args, timeout):
 
 # ---- records ----------------------------------------------------------------
 
+def _msg_priority(flags):
+    """The priority a message was sent with, from its flags (as
+    IPCQ_MSG_PRIORITY(): bits 16-18)."""
+    return (flags >> 16) & 0x7
+
+
+def _info_record(cdata):
+    """struct ipcq_info as a dict (_record), its lane arrays cut to the
+    queue's lanes, and "lanes": each lane's depth, index = priority (one
+    lane, the whole depth, on a queue without priorities)."""
+    out = _record(cdata)
+    n = out["priorities"]
+    if n > 1:
+        enq, deq = out["lane_enqueued"][:n], out["lane_dequeued"][:n]
+        out["lane_enqueued"], out["lane_dequeued"] = enq, deq
+        out["lanes"] = [max(e - d, 0) for e, d in zip(enq, deq)]
+    else:
+        out["lane_enqueued"], out["lane_dequeued"] = [out["enqueued"]], [out["dequeued"]]
+        out["lanes"] = [out["depth"]]
+    return out
+
+
 def _record(cdata):
     """A struct as a dict of its fields (arrays as lists, nested structs as
     dicts, char arrays as str); reserved fields left out."""
@@ -277,10 +300,11 @@ class MsgInfo:
     """What a receive tells besides the payload (struct ipcq_msginfo):
     len, seq, enqueue_ns, producer, deliveries, flags, stream, token, gap
     (a lossy group: messages missed just before this one), key (the
-    message's key, or None: sent without one)."""
+    message's key, or None: sent without one), priority (the lane it was
+    sent to, 0 the lowest; 0 on a queue without priorities)."""
 
     __slots__ = ("len", "seq", "enqueue_ns", "producer", "deliveries", "flags",
-                 "stream", "token", "gap", "key")
+                 "stream", "token", "gap", "key", "priority")
 
     def __init__(self, c):
         self.len = c.len
@@ -293,6 +317,7 @@ class MsgInfo:
         self.token = c.token
         self.gap = c.gap
         self.key = c.key if c.flags & MSG_KEYED else None
+        self.priority = _msg_priority(c.flags)
 
     @property
     def redelivered(self):
@@ -442,8 +467,11 @@ class Queue:
         low_watermark, lease_capacity, grace_us, dedup_capacity,
         retry_base_us, retry_factor, retry_max_us, ttl_ms, flags (CF_EXPIRY,
         CF_EXPIRED_TO_SIDE, CF_KEYED), max_groups (consumer groups, see
-        group_create()); the others keep their defaults.  Raises Error
-        (EEXIST, EINVAL with its detail...)."""
+        group_create()), priorities (priority lanes, 2..PRIORITIES_MAX; see
+        send_priority()) and priority_share (their starvation guard,
+        percent, 0..50; 0 strict); the others keep their defaults.  Raises
+        Error (EEXIST, EINVAL with its detail, ENOTSUP priorities with
+        max_groups, CF_KEYED or watermarks...)."""
         cfg = _ffi.new("struct ipcq_config *")
         _lib.ipcq_config_init(cfg)
         fields = {f for f, _ in _ffi.typeof(cfg[0]).fields} - {"size", "reserved"}
@@ -605,6 +633,24 @@ class Queue:
         opts.size = _ffi.sizeof("struct ipcq_send_opts")
         opts.flags = _lib.IPCQ_SEND_F_KEY
         opts.key = key
+        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        if rc < 0:
+            _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
+        return rc
+
+    def send_priority(self, data, priority, timeout=None):
+        """Enqueue one message into priority lane priority, 0 (the lowest,
+        where send() goes) to the queue's priorities - 1 (ipcq_send_ex
+        with opts.priority); the queue must be created with priorities=N.
+        A receive takes the highest lane that has a message first, but for
+        the starvation guard (priority_share); MsgInfo.priority tells the
+        lane.  When the lane is full the send waits, fails or drops as
+        send() does, whatever room the other lanes have.  Returns as
+        send()."""
+        buf = _ffi.from_buffer(data)
+        opts = _ffi.new("struct ipcq_send_opts *")
+        opts.size = _ffi.sizeof("struct ipcq_send_opts")
+        opts.priority = priority
         rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
         if rc < 0:
             _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
@@ -782,11 +828,14 @@ class Queue:
     # -- inspection --
 
     def info(self):
-        """The queue's shape and state as a dict (ipcq_info)."""
+        """The queue's shape and state as a dict (ipcq_info).  "lanes" is
+        each priority lane's depth, index = priority (a queue without
+        priorities: one lane); lane_enqueued and lane_dequeued have one
+        entry per lane."""
         info = _ffi.new("struct ipcq_info *")
         info.size = _ffi.sizeof(info[0])
         _check(_lib.ipcq_info(self._h(), info), "ipcq_info")
-        return _record(info[0])
+        return _info_record(info[0])
 
     def stats(self):
         """A snapshot of every counter as a dict (ipcq_stats): the queue's
@@ -798,6 +847,7 @@ class Queue:
         parts = _ffi.new("struct ipcq_participant_stats[]", room)
         n = _check(_lib.ipcq_stats(self._h(), st, parts, room), "ipcq_stats")
         out = _record(st[0])
+        out["info"] = _info_record(st[0].info)
         out["participant_stats"] = [_record(parts[i]) for i in range(n)]
         return out
 

@@ -25,6 +25,7 @@ CDEF = """
 #define IPCQ_MSG_GAP 4
 #define IPCQ_MSG_KEYED 8
 #define IPCQ_SEND_F_KEY 1
+#define IPCQ_PRIORITIES_MAX 8
 #define IPCQ_GROUPS_MAX 64
 #define IPCQ_GROUP_NAME_MAX 31
 #define IPCQ_GROUP_LOSSY 1
@@ -74,6 +75,8 @@ struct ipcq_config {
 	uint32_t retry_factor;
 	uint32_t ttl_ms;
 	uint32_t max_groups;
+	uint32_t priorities;
+	uint32_t priority_share;
 };
 
 struct ipcq;
@@ -96,7 +99,9 @@ struct ipcq_send_opts {
 	uint32_t flags;
 	int64_t ttl_ns;
 	uint64_t key;
-	uint64_t reserved[5];
+	uint32_t priority;
+	uint32_t reserved32;
+	uint64_t reserved[4];
 };
 
 struct ipcq_buf {
@@ -201,6 +206,10 @@ struct ipcq_info {
 	uint32_t groups;
 	uint32_t key_waiting;
 	uint32_t flags;
+	uint32_t priorities;
+	uint32_t priority_share;
+	uint64_t lane_enqueued[8];
+	uint64_t lane_dequeued[8];
 };
 
 struct ipcq_participant_stats {

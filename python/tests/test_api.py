@@ -186,6 +186,59 @@ def test_per_key_order(qname):
         assert e.value.errno == errno.EINVAL and "IPCQ_CF_KEYED" in str(e.value)
 
 
+def test_priority_lanes(qname):
+    """send_priority(): with the guard off (priority_share=0) a receive
+    takes the highest lane first, each lane in send order; MsgInfo.priority
+    and info()["lanes"] tell the lanes; send() goes to lane 0."""
+    with ipcq.Queue.create(qname, capacity=16, priorities=4, priority_share=0) as q:
+        q.attach(producer=True, consumer=True)
+        info = q.info()
+        assert info["priorities"] == 4 and info["priority_share"] == 0
+        for i in range(10):
+            for prio in range(4):
+                assert q.send_priority(b"%d-%d" % (prio, i), prio, timeout=0) == ipcq.SEND_OK
+        info = q.info()
+        assert info["lanes"] == [10, 10, 10, 10] and info["depth"] == 40
+        assert info["lane_enqueued"] == [10, 10, 10, 10]
+        got = [q.recv_msg(timeout=0) for _ in range(40)]
+        for k, m in enumerate(got):
+            prio, i = 3 - k // 10, k % 10
+            assert m.data == b"%d-%d" % (prio, i), (k, m.data)
+            assert m.info.priority == prio
+            assert ipcq._msg_priority(m.info.flags) == prio
+        with pytest.raises(ipcq.WouldBlock):
+            q.recv(timeout=0)
+        info = q.info()
+        assert info["lanes"] == [0, 0, 0, 0] and info["lane_dequeued"] == [10, 10, 10, 10]
+        q.send(b"plain")
+        q.send_priority(b"top", 3)
+        assert q.info()["lanes"] == [1, 0, 0, 1]
+        m = q.recv_msg(timeout=0)
+        assert m.data == b"top" and m.info.priority == 3
+        m = q.recv_msg(timeout=0)
+        assert m.data == b"plain" and m.info.priority == 0
+        with pytest.raises(ipcq.Error) as e:
+            q.send_priority(b"x", 4)
+        assert e.value.errno == errno.EINVAL
+    ipcq.unlink(qname)
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True, consumer=True)
+        assert q.info()["priorities"] <= 1
+        q.send_priority(b"low", 0)
+        m = q.recv_msg(timeout=0)
+        assert m.data == b"low" and m.info.priority == 0
+        assert q.info()["lanes"] == [0]
+        with pytest.raises(ipcq.Error) as e:
+            q.send_priority(b"x", 1)
+        assert e.value.errno == errno.EINVAL
+    ipcq.unlink(qname)
+    for bad in ({"max_groups": 2}, {"flags": ipcq.CF_KEYED},
+                {"high_watermark": 8, "low_watermark": 4}):
+        with pytest.raises(ipcq.Error) as e:
+            ipcq.Queue.create(qname, capacity=16, priorities=2, **bad)
+        assert e.value.errno == errno.ENOTSUP, bad
+
+
 def test_consumer_groups(qname):
     with ipcq.Queue.create(qname, capacity=8, max_msg_size=64, max_groups=3) as q:
         assert q.group_create("audit") == 0
