@@ -1247,7 +1247,10 @@ struct ipcq_poison {
 	 *  other groups received it as usual); 0 for a queue without groups
 	 *  or a message put there by its producer (ipcq_poison_put()). */
 	uint32_t group;
-	uint32_t reserved;
+	/** A queue with priorities: the lane it came from, where
+	 *  ipcq_poison_replay() puts it back; 0 otherwise (and for a message
+	 *  put there by ipcq_poison_put()). */
+	uint32_t priority;
 };
 
 /** Every entry, for ipcq_poison_replay() and ipcq_poison_purge(). */

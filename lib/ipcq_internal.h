@@ -518,6 +518,9 @@ struct ipcq_shm_side {
  * byte of its flags: the header is full. */
 #define IPCQ_SIDE_F_GROUP_SHIFT 24
 #define IPCQ_SIDE_GROUP(f) ((uint32_t)(f) >> IPCQ_SIDE_F_GROUP_SHIFT)
+/* The priority lane it came from sits in bits 16-23 (replayed there). */
+#define IPCQ_SIDE_F_LANE_SHIFT 16
+#define IPCQ_SIDE_LANE(f) (((uint32_t)(f) >> IPCQ_SIDE_F_LANE_SHIFT) & 0xffu)
 
 /* A replay of this entry was cut short by its replayer's death: the
  * message may have been delivered once already. */
@@ -781,6 +784,18 @@ static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
 		q->deqp = q->ldeq;
 	q->op_enq = (uint32_t)IPCQ_OP_ENQUEUE | l << IPCQ_OP_LANE_SHIFT;
 	q->op_deq = (uint32_t)IPCQ_OP_DEQUEUE | l << IPCQ_OP_LANE_SHIFT;
+}
+
+/* A look, not a promise: has lane l a position claimed by a producer and
+ * not yet by a consumer?  Lets a receive pass an empty lane without a
+ * claim attempt.  relaxed: a stale "empty" only makes the caller look
+ * again later, and a consumer about to sleep checks every lane in the
+ * total order of the claims (ipcq__lanes_empty(), W3 in wait.c). */
+static inline int ipcq__lane_busy(const struct ipcq *q, uint32_t l)
+{
+	uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
+	uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+	return ipcq__load_relaxed(e) != ipcq__load_relaxed(d);
 }
 
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
@@ -1057,6 +1072,7 @@ struct ipcq__poison_src {
 	uint32_t last_consumer; /* participant index of the last consumer that had it */
 	uint32_t flags;         /* IPCQ_SIDE_F_* the entry starts with */
 	uint32_t group;         /* the group it was received in (index + 1), 0 none */
+	uint32_t lane;          /* the priority lane it came from */
 	uint64_t pseq;
 	uint64_t first_ns;
 	uint32_t *move_side; /* the source's move record, written before the claim */

@@ -724,6 +724,10 @@ IPCQ_COLD static int lease_recv_lanes(struct ipcq *q, void *buf, size_t cap,
 	unsigned k = ipcq__lane_order(q, order, &guard);
 
 	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
+		/* an empty lane is passed, but for the last: one look at the
+		 * pool of given-back messages is always taken */
+		if (i && i < k && !ipcq__lane_busy(q, order[i - 1]))
+			continue;
 		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
 		rc = lease_recv(q, buf, cap, info, need, ptr);
 	}
@@ -807,6 +811,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 		.stream = ipcq__load_relaxed(&l->stream),
 		.last_consumer = ipcq__load_relaxed(&l->last_consumer),
 		.group = q->gwords ? ipcq__load_relaxed(&l->group) : 0u,
+		.lane = ipcq__load_relaxed(&l->lane),
 		.pseq = ipcq__load_relaxed(&l->pseq),
 		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),
 		.move_side = &l->move_side,

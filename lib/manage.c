@@ -127,9 +127,13 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		 * (the others had it), if that group still exists; to all
 		 * of them if not */
 		uint32_t target = p.group && ipcq__group_exists(q, p.group - 1) ? p.group : 0;
+		/* a queue with priorities: back to the lane it came from
+		 * (bounded by the read of the entry) */
+		ipcq__lane_use(q, p.priority);
 		int sent = ipcq__publish_copy(q, (const uint8_t *)e + IPCQ_SIDE_HDR, (uint32_t)p.len,
 					      (uint16_t)p.producer, p.stream, p.seq, p.first_ns,
 					      IPCQ_MSG_REPLAYED, again, target, &pos);
+		ipcq__lane_use(q, 0);
 		if (sent <= 0) {
 			/* S8: ring full: put it back (by CAS, as S1 would:
 			 * FULL for the next replayer, whose S7 pairs with it) */

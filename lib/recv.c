@@ -241,6 +241,8 @@ IPCQ_COLD static int recv_lanes(struct ipcq *q, struct ipcq_buf *bufs,
 	unsigned k = ipcq__lane_order(q, order, &guard);
 
 	for (unsigned i = 0; i < k && rc == -EAGAIN; i++) {
+		if (!ipcq__lane_busy(q, order[i]))
+			continue;
 		ipcq__lane_use(q, order[i]);
 		rc = q->expire_side ? try_recv_one(q, bufs, infos, need)
 				    : try_recv_n(q, bufs, infos, n, need);
@@ -546,6 +548,8 @@ IPCQ_COLD static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned
 	int guard, rc = -EAGAIN;
 	unsigned k = ipcq__lane_order(q, order, &guard);
 	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
+		if (i && !ipcq__lane_busy(q, order[i - 1]))
+			continue;
 		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
 		rc = peek_here(q, msgs, n);
 	}

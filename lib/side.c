@@ -71,7 +71,8 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_GROUP_SHIFT) - 1)) |
+	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_LANE_SHIFT) - 1)) |
+					       ((src->lane & 0xffu) << IPCQ_SIDE_F_LANE_SHIFT) |
 					       (src->group << IPCQ_SIDE_F_GROUP_SHIFT));
 	uint32_t lc = src->last_consumer < q->max_participants ? src->last_consumer : (uint32_t)q->index;
 	ipcq__store_relaxed(&e->last_consumer, lc);
@@ -174,9 +175,13 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	p->reason = ipcq__load_relaxed(&e->reason);
 	p->last_consumer = ipcq__load_relaxed(&e->last_consumer);
 	p->last_consumer_pid = ipcq__load_relaxed(&e->last_consumer_pid);
-	p->group = IPCQ_SIDE_GROUP(ipcq__load_relaxed(&e->flags));
+	uint32_t f = ipcq__load_relaxed(&e->flags);
+	p->group = IPCQ_SIDE_GROUP(f);
 	if (p->group > q->max_groups)
 		p->group = 0; /* corrupt: no such group */
+	p->priority = IPCQ_SIDE_LANE(f);
+	if (p->priority >= q->lanes)
+		p->priority = 0; /* corrupt: no such lane */
 	p->stream = ipcq__load_relaxed(&e->stream);
 	*w_out = w;
 	return 1;
@@ -335,6 +340,7 @@ static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned 
 		.stream = ipcq__load_relaxed(&t->stream),
 		.last_consumer = (uint32_t)q->index,
 		.group = q->gw ? (uint32_t)q->group + 1 : 0u,
+		.lane = q->lane,
 		.pseq = ipcq__load_relaxed(&t->pseq),
 		.first_ns = ipcq__load_relaxed(&t->enqueue_ns),
 		.move_side = &q->me->move_side,

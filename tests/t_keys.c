@@ -428,14 +428,6 @@ static int consumer(void *arg)
 	return 0;
 }
 
-/* Half the consumers die at a named point, at a random pass. */
-static unsigned next_arm(unsigned *seed)
-{
-	if (rand_r(seed) % 2)
-		return 0;
-	return 1 + (unsigned)rand_r(seed) % (unsigned)(T_NELEM(points) * 40);
-}
-
 static void random_kills(void)
 {
 	struct ipcq *q = make_queue(64, 32);
@@ -446,33 +438,12 @@ static void random_kills(void)
 		cons[i] = t_spawn(consumer, NULL);
 	for (unsigned i = 0; i < NPROD; i++)
 		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
-	unsigned seed = (unsigned)t_now_ns(), kills = 0, points_hit = 0;
+	struct t_kill_crew crew = { cons, NCONS, consumer, T_NELEM(points), 60, &sh->done,
+				     NPROD * sh->n, &sh->bad, (unsigned)t_now_ns(), 0, 0 };
+	unsigned seed = crew.seed;
 	printf("random kills: seed %u\n", seed);
 	uint64_t target = NPROD * sh->n;
-	while (__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target && !sh->bad) {
-		struct timespec ts = { 0, (long)(200000 + rand_r(&seed) % 3000000) };
-		nanosleep(&ts, NULL); /* when to strike next: any time is right */
-		/* a consumer that died at its named point is replaced */
-		for (unsigned k = 0; k < NCONS; k++) {
-			int st;
-			if (waitpid(cons[k], &st, WNOHANG) == cons[k]) {
-				t_kids_forget_(cons[k]);
-				if (!WIFSIGNALED(st) && sh->done < target)
-					T_FAIL("a consumer exited early");
-				points_hit += WIFSIGNALED(st);
-				cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
-			}
-		}
-		if (kills < 60 && __atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target) {
-			unsigned k = (unsigned)rand_r(&seed) % NCONS;
-			kill(cons[k], SIGKILL);
-			int st;
-			waitpid(cons[k], &st, 0);
-			t_kids_forget_(cons[k]);
-			cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
-			kills++;
-		}
-	}
+	t_kill_crew_run(&crew);
 	for (unsigned i = 0; i < NPROD; i++)
 		CHECK(t_reap(prods[i]) == 0);
 	for (unsigned i = 0; i < NCONS; i++)
@@ -488,7 +459,7 @@ static void random_kills(void)
 		}
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages, "
 	       "each key in order, %llu delivered again (flagged)\n",
-	       kills, points_hit, (unsigned long long)target, (unsigned long long)again);
+	       crew.kills, crew.points_hit, (unsigned long long)target, (unsigned long long)again);
 	struct ipcq_info in = t_info(q);
 	CHECK(in.key_waiting == 0 && in.depth == 0);
 	CHECK_OK(ipcq_close(q));

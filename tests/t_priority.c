@@ -1,4 +1,4 @@
-/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
+/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
 #include "testutil.h"
 
 enum { MAXLEN = 64, CAP = 16, NPROD = 2, NCONS = 3, NLANES = 3 };
@@ -236,6 +236,34 @@ static void ack_batch_peek_full(void)
 	CHECK_OK(ipcq_close(p));
 }
 
+/* A message poisoned on lane 2 keeps its lane in the side ring, and a
+ * replay puts it back there: it overtakes lane 0 again. */
+static void poison_replay_lane(void)
+{
+	struct ipcq *p = make_queue(CAP, 3, 0, 8);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	CHECK_OK(send_prio(p, 0, 1, 2, IPCQ_NOWAIT));
+	CHECK_OK(ipcq_nack(c, expect(c, 0, 1, 2, 1, IPCQ_NOWAIT), IPCQ_NACK_POISON));
+	struct ipcq_poison e[2];
+	CHECK_RC(ipcq_poison_list(p, 0, e, 2), 1);
+	CHECK(e[0].priority == 2 && e[0].seq == 1);
+	CHECK_OK(send_prio(p, 0, 2, 0, IPCQ_NOWAIT));
+	CHECK_RC(ipcq_poison_replay(p, e[0].id), 1);
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	CHECK(ipcq_recv(c, buf, sizeof(buf), &mi, IPCQ_NOWAIT) > 0);
+	uint32_t prod;
+	uint64_t seq;
+	t_header(buf, &prod, &seq);
+	CHECK(seq == 1 && IPCQ_MSG_PRIORITY(mi.flags) == 2 && (mi.flags & IPCQ_MSG_REPLAYED));
+	CHECK_OK(ipcq_ack(c, mi.token));
+	CHECK_OK(ipcq_ack(c, expect(c, 0, 2, 0, 1, IPCQ_NOWAIT)));
+	expect_none(c);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
 static int frozen_producer(void *arg)
 {
 	(void)arg;
@@ -405,14 +433,6 @@ static int consumer(void *arg)
 	return 0;
 }
 
-/* Half the consumers die at a named point, at a random pass. */
-static unsigned next_arm(unsigned *seed)
-{
-	if (rand_r(seed) % 2)
-		return 0;
-	return 1 + (unsigned)rand_r(seed) % (unsigned)(T_NELEM(points) * 40);
-}
-
 static void random_kills(void)
 {
 	struct ipcq *q = make_queue(32, NLANES, 10, 32);
@@ -423,32 +443,12 @@ static void random_kills(void)
 		cons[i] = t_spawn(consumer, NULL);
 	for (unsigned i = 0; i < NPROD; i++)
 		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
-	unsigned seed = (unsigned)t_now_ns(), kills = 0, points_hit = 0;
+	struct t_kill_crew crew = { cons, NCONS, consumer, T_NELEM(points), 60, &sh->done,
+				     NPROD * sh->n, &sh->bad, (unsigned)t_now_ns(), 0, 0 };
+	unsigned seed = crew.seed;
 	printf("random kills: seed %u\n", seed);
 	uint64_t target = NPROD * sh->n;
-	while (__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target && !sh->bad) {
-		struct timespec ts = { 0, (long)(200000 + rand_r(&seed) % 3000000) };
-		nanosleep(&ts, NULL); /* when to strike next: any time is right */
-		for (unsigned k = 0; k < NCONS; k++) {
-			int st;
-			if (waitpid(cons[k], &st, WNOHANG) == cons[k]) {
-				t_kids_forget_(cons[k]);
-				if (!WIFSIGNALED(st) && sh->done < target)
-					T_FAIL("a consumer exited early");
-				points_hit += WIFSIGNALED(st);
-				cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
-			}
-		}
-		if (kills < 60 && __atomic_load_n(&sh->done, __ATOMIC_SEQ_CST) < target) {
-			unsigned k = (unsigned)rand_r(&seed) % NCONS;
-			kill(cons[k], SIGKILL);
-			int st;
-			waitpid(cons[k], &st, 0);
-			t_kids_forget_(cons[k]);
-			cons[k] = t_spawn(consumer, (void *)(uintptr_t)next_arm(&seed));
-			kills++;
-		}
-	}
+	t_kill_crew_run(&crew);
 	for (unsigned i = 0; i < NPROD; i++)
 		CHECK(t_reap(prods[i]) == 0);
 	for (unsigned i = 0; i < NCONS; i++)
@@ -464,7 +464,7 @@ static void random_kills(void)
 		}
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages "
 	       "over %u lanes, each with its priority, %llu delivered again (flagged)\n",
-	       kills, points_hit, (unsigned long long)target, NLANES, (unsigned long long)again);
+	       crew.kills, crew.points_hit, (unsigned long long)target, NLANES, (unsigned long long)again);
 	struct ipcq_info in = t_info(q);
 	CHECK(in.depth == 0 && in.leased == 0);
 	CHECK_OK(ipcq_close(q));
@@ -477,6 +477,7 @@ int main(void)
 	strict_order();
 	guard_share();
 	ack_batch_peek_full();
+	poison_replay_lane();
 	if (T_HAVE_POINTS) {
 		frozen_producer_lane();
 		frozen_consumer_lane();

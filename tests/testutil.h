@@ -1832,4 +1832,66 @@ static inline void t_numa_all_on(struct ipcq *q, int node, const char *who)
 	free(on);
 }
 
+/* ------------------------------------------------------------------ */
+/* Consumers killed at random while the work goes on                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A crew of consumer processes, killed at random and replaced until the
+ * work is done: every 0.2-3.2 ms (any time is right), a consumer that
+ * died at its named point is replaced, and while fewer than max_kills
+ * kills were made one consumer, picked at random, is SIGKILLed and
+ * replaced.  Half the replacements are armed to die at a named point at a
+ * random pass (t_kill_crew_arm(): 0 none, else 1 + point + npoints *
+ * (pass - 1), for the consumer to decode).  Stops when *done reaches
+ * target or *bad is set; counts the kills made and the deaths at points.
+ */
+struct t_kill_crew {
+	pid_t *cons;              /* n consumers, started by the caller */
+	unsigned n;
+	int (*consumer)(void *);  /* started with (void *)(uintptr_t)arm */
+	unsigned npoints;         /* named points a consumer may be armed with */
+	unsigned max_kills;
+	const uint64_t *done;     /* progress, shared with the consumers */
+	uint64_t target;
+	const int *bad;
+	unsigned seed, kills, points_hit;
+};
+
+static inline unsigned t_kill_crew_arm(struct t_kill_crew *k)
+{
+	if (rand_r(&k->seed) % 2)
+		return 0;
+	return 1 + (unsigned)rand_r(&k->seed) % (k->npoints * 40);
+}
+
+static inline void t_kill_crew_run(struct t_kill_crew *k)
+{
+	while (__atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target &&
+	       !__atomic_load_n(k->bad, __ATOMIC_SEQ_CST)) {
+		struct timespec ts = { 0, (long)(200000 + rand_r(&k->seed) % 3000000) };
+		nanosleep(&ts, NULL); /* when to strike next: any time is right */
+		/* a consumer that died at its named point is replaced */
+		for (unsigned i = 0; i < k->n; i++) {
+			int st;
+			if (waitpid(k->cons[i], &st, WNOHANG) == k->cons[i]) {
+				t_kids_forget_(k->cons[i]);
+				if (!WIFSIGNALED(st) && __atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target)
+					T_FAIL("a consumer exited early (status 0x%x)", st);
+				k->points_hit += WIFSIGNALED(st);
+				k->cons[i] = t_spawn(k->consumer, (void *)(uintptr_t)t_kill_crew_arm(k));
+			}
+		}
+		if (k->kills < k->max_kills && __atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target) {
+			unsigned i = (unsigned)rand_r(&k->seed) % k->n;
+			kill(k->cons[i], SIGKILL);
+			int st;
+			waitpid(k->cons[i], &st, 0);
+			t_kids_forget_(k->cons[i]);
+			k->cons[i] = t_spawn(k->consumer, (void *)(uintptr_t)t_kill_crew_arm(k));
+			k->kills++;
+		}
+	}
+}
+
 #endif

@@ -153,7 +153,7 @@ struct ipcq_poison {
 	uint32_t last_consumer_pid;
 	uint32_t stream;
 	uint32_t group;
-	uint32_t reserved;
+	uint32_t priority;
 };
 
 struct ipcq_group_info {
