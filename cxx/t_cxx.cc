@@ -366,6 +366,35 @@ void groups()
 
 } // namespace
 
+/* send_options: a priority and a key through ipcq_send_ex(); a bad one
+ * fails both ways. */
+void send_options()
+{
+	const char *name = t_qname("opts");
+	ipcqpp::config cfg = small_config(16);
+	cfg.priorities = 3;
+	cfg.priority_share = 0;
+	ipcqpp::queue q = ipcqpp::queue::create(name, cfg);
+	q.attach(ipcqpp::producer | ipcqpp::consumer);
+	CHECK(q.send("low") == ipcqpp::send_result::ok);
+	CHECK(q.send("high", ipcqpp::send_options::at_priority(2)) == ipcqpp::send_result::ok);
+	CHECK(q.send("mid", ipcqpp::send_options::at_priority(1)) == ipcqpp::send_result::ok);
+	std::error_code ec;
+	q.send("none", ipcqpp::send_options::at_priority(3), ipcqpp::nowait, ec);
+	CHECK(ec == std::errc::invalid_argument);
+	q.send("key", ipcqpp::send_options::with_key(7), ipcqpp::nowait, ec);
+	CHECK(ec == std::errc::invalid_argument); /* the queue is not keyed */
+	const char *want[] = { "high", "mid", "low" };
+	for (uint32_t i = 0; i < 3; i++) {
+		char buf[16];
+		ipcqpp::msginfo info;
+		std::optional<std::size_t> n = q.recv(buf, &info, ipcqpp::nowait);
+		CHECK(n && std::string(buf, *n) == want[i] && ipcqpp::priority_of(info) == 2 - i);
+	}
+	CHECK(q.info().priorities == 3 && q.info().depth == 0);
+	ipcqpp::unlink(name);
+}
+
 int main()
 {
 	try {
@@ -375,6 +404,7 @@ int main()
 		errors_both_ways();
 		zero_copy_and_named();
 		groups();
+		send_options();
 	} catch (const std::exception &e) {
 		T_FAIL("unexpected exception: %s", e.what());
 	}

@@ -204,8 +204,32 @@ struct attach_options : ipcq_attach_opts {
 	attach_options() noexcept : ipcq_attach_opts() { ipcq_attach_opts_init(this); }
 };
 
+/** Send options: struct ipcq_send_opts with nothing set (IPCQ_SEND_OPTS_INIT);
+ *  set ttl_ns, key (with flags = IPCQ_SEND_F_KEY) or priority before send(). */
+struct send_options : ipcq_send_opts {
+	send_options() noexcept : ipcq_send_opts() { size = sizeof(ipcq_send_opts); }
+	/** A message at priority @p (a queue with config::priorities > 1). */
+	static send_options at_priority(uint32_t p) noexcept
+	{
+		send_options o;
+		o.priority = p;
+		return o;
+	}
+	/** A message with key @k (a queue with IPCQ_CF_KEYED). */
+	static send_options with_key(uint64_t k) noexcept
+	{
+		send_options o;
+		o.flags = IPCQ_SEND_F_KEY;
+		o.key = k;
+		return o;
+	}
+};
+
 /** A receive's metadata (struct ipcq_msginfo). */
 using msginfo = ipcq_msginfo;
+
+/** The priority a message was sent with (IPCQ_MSG_PRIORITY of its flags). */
+inline uint32_t priority_of(const msginfo &m) noexcept { return IPCQ_MSG_PRIORITY(m.flags); }
 
 /** What a successful send did: ok, ok above the high watermark, or not
  *  enqueued because it was a named producer's duplicate. */
@@ -431,6 +455,22 @@ public:
 	send_result send(const_bytes msg, std::chrono::nanoseconds timeout, std::error_code &ec) noexcept
 	{
 		int rc = detail::set(ec, ipcq_send(q_, msg.data(), msg.size(), detail::ns(timeout)));
+		return static_cast<send_result>(rc < 0 ? 0 : rc);
+	}
+	/** ipcq_send_ex(): one message with options (a time to live, a key, a
+	 *  priority); throws on any error (-ETIMEDOUT included). */
+	send_result send(const_bytes msg, const send_options &opts,
+			 std::chrono::nanoseconds timeout = forever)
+	{
+		return static_cast<send_result>(detail::check(
+			ipcq_send_ex(q_, msg.data(), msg.size(), &opts, detail::ns(timeout)),
+			"ipcq_send_ex", true));
+	}
+	/** ipcq_send_ex(), reporting through @ec (ok is returned on failure). */
+	send_result send(const_bytes msg, const send_options &opts, std::chrono::nanoseconds timeout,
+			 std::error_code &ec) noexcept
+	{
+		int rc = detail::set(ec, ipcq_send_ex(q_, msg.data(), msg.size(), &opts, detail::ns(timeout)));
 		return static_cast<send_result>(rc < 0 ? 0 : rc);
 	}
 	/** ipcq_send_seq(): a named producer's message with its own sequence. */
