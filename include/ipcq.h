@@ -1629,7 +1629,7 @@ struct ipcq_slot_view {
 	uint32_t deliveries;   /**< deliveries it has had so far (0: never delivered; saturates at 255) */
 	uint32_t flags;        /**< IPCQ_MSG_*: REDELIVERED (delivered before), REPLAYED */
 	uint32_t adopter;      /**< participant index + 1 of the consumer that adopted it from a dead one, 0 none */
-	uint32_t reserved0;
+	uint32_t priority;     /**< the lane looked at (ipcq_browse_lane(); 0 for ipcq_browse()) */
 	uint64_t reserved[4];
 };
 
@@ -1681,6 +1681,17 @@ struct ipcq_slot_view {
  */
 IPCQ_API int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 			 struct ipcq_slot_view *view);
+
+/**
+ * ipcq_browse_lane - ipcq_browse() on the ring of priority lane @priority
+ * of a queue with priorities (ipcq_config.priorities); ipcq_browse() is
+ * lane 0.  The messages waiting in lane p are at positions
+ * ipcq_info()'s lane_dequeued[p] .. lane_enqueued[p] - 1.  view->priority
+ * says the lane.  Returns, errors and concurrency: as ipcq_browse(), and
+ * -EINVAL for a priority not below the queue's priorities.
+ */
+IPCQ_API int ipcq_browse_lane(struct ipcq *q, uint32_t priority, uint64_t pos, void *buf,
+			      size_t cap, struct ipcq_slot_view *view);
 
 /* ------------------------------------------------------------------ */
 /* NUMA                                                                */

@@ -93,6 +93,12 @@ static int browse_read(const struct ipcq *q, const void *at, void *dst, size_t l
 int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 		struct ipcq_slot_view *view)
 {
+	return ipcq_browse_lane(q, 0, pos, buf, cap, view);
+}
+
+int ipcq_browse_lane(struct ipcq *q, uint32_t priority, uint64_t pos, void *buf, size_t cap,
+		     struct ipcq_slot_view *view)
+{
 	struct ipcq_shm_slot h;
 	struct ipcq_shm_slot_tail tl;
 	uint64_t seq1, seq2, enq, deq;
@@ -106,8 +112,19 @@ int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 	view->size = sz;
 	view->pos = pos;
 	view->state = IPCQ_SLOT_EMPTY;
+	if (priority >= q->lanes) {
+		ipcq__errdetail("priority %u: the queue has %u lane%s", priority, q->lanes,
+				q->lanes == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	view->priority = priority;
 
-	const struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* the lane's slot, from the handle's validated copies (the handle's
+	 * current lane is another thread's business: not used here) */
+	const struct ipcq_shm_slot *s = (const struct ipcq_shm_slot *)(
+		q->ring0 + ((uint64_t)priority * q->capacity + (pos & q->mask)) * q->slot_size);
+	uint64_t *enqp = priority ? &q->lane_ctl[priority - 1].enq : &q->ctl->enq;
+	uint64_t *deqp = priority ? &q->lane_ctl[priority - 1].deq : &q->ctl->deq;
 	/* B1: a copy of the slot word (pread: see the top of this file) */
 	if ((rc = browse_read(q, &s->seq, &seq1, sizeof(seq1))))
 		return rc;
@@ -140,8 +157,8 @@ int ipcq_browse(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
 			return -EAGAIN;
 	}
 	/* copies of the cursors after the slot: a snapshot for people */
-	if ((rc = browse_read(q, &q->ctl->deq, &deq, sizeof(deq))) ||
-	    (rc = browse_read(q, &q->ctl->enq, &enq, sizeof(enq))))
+	if ((rc = browse_read(q, deqp, &deq, sizeof(deq))) ||
+	    (rc = browse_read(q, enqp, &enq, sizeof(enq))))
 		return rc;
 	/* Positions far from the cursors are decided by the cursors: the
 	 * slot word holds positions modulo 2^44 and means something only

@@ -1,4 +1,4 @@
-/* Threads of one process, each with its own handle on the same queue (P/C 1/1, 2/2, 4/4), single and batch calls, every wait strategy: every byte, order, none lost or duplicated (run under TSan too). */
+/* Threads of one process, each with its own handle on the same queue (P/C 1/1, 2/2, 4/4), single and batch calls, every wait strategy, a queue with 4 priority lanes: every byte, order (per producer, and per lane), none lost or duplicated (run under TSan too). */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -42,6 +42,22 @@ int main(void)
 			.spin_count = w[i].spin,
 			.yield_count = w[i].yield,
 			.threads = 1,
+		};
+		t_mp_run(&m);
+	}
+	/* priority lanes: each message at priority seq % 4 */
+	for (unsigned i = 1; i < 3; i++) {
+		struct t_mp m = {
+			.label = "thr_mpmc priorities",
+			.producers = pc[i],
+			.consumers = pc[i],
+			.msgs = t_count(200000, 10000) / pc[i],
+			.min_len = 8,
+			.max_len = 48,
+			.capacity = 8,
+			.max_msg_size = 64,
+			.threads = 1,
+			.priorities = 4,
 		};
 		t_mp_run(&m);
 	}

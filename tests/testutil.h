@@ -1054,6 +1054,9 @@ struct t_mp {
 	uint32_t spin_count, yield_count;
 	int threads;                     /* threads instead of processes */
 	int shared_handle;               /* 1/1 threads: one handle, both roles */
+	uint32_t priorities;             /* > 1: priority lanes (strict), message
+					  * seq at priority seq % priorities; order
+					  * checked per producer and lane */
 };
 
 struct t_mp_state {
@@ -1120,7 +1123,13 @@ static inline int t_mp_producer_(void *arg)
 		if (nb == 1) {
 			uint32_t len = t_msg_len(a->id, seq, c->min_len, c->max_len);
 			t_fill(mem, len, a->id, seq);
-			CHECK_RC(ipcq_send(q, mem, len, IPCQ_FOREVER), 0);
+			if (c->priorities > 1) {
+				struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+				o.priority = (uint32_t)(seq % c->priorities);
+				CHECK_RC(ipcq_send_ex(q, mem, len, &o, IPCQ_FOREVER), 0);
+			} else {
+				CHECK_RC(ipcq_send(q, mem, len, IPCQ_FOREVER), 0);
+			}
 			seq++;
 			continue;
 		}
@@ -1162,10 +1171,16 @@ static inline void t_mp_check_(struct t_mp_state *st, unsigned cons, uint64_t *l
 	if (seq < 1 || seq > c->msgs)
 		T_FAIL("consumer %u: producer %u: sequence %" PRIu64 " out of 1..%" PRIu64, cons, p,
 		       seq, c->msgs);
-	if (seq <= last[p])
+	/* the order is per producer, and per lane on a queue with lanes */
+	unsigned lane = c->priorities > 1 ? (unsigned)(seq % c->priorities) : 0;
+	if (c->priorities > 1 && IPCQ_MSG_PRIORITY(info->flags) != lane)
+		T_FAIL("consumer %u: producer %u seq %" PRIu64 ": priority %u, sent at %u", cons, p,
+		       seq, IPCQ_MSG_PRIORITY(info->flags), lane);
+	uint64_t *lastp = &last[p * IPCQ_PRIORITIES_MAX + lane];
+	if (seq <= *lastp)
 		T_FAIL("consumer %u: producer %u: sequence %" PRIu64 " after %" PRIu64
-		       " (per-producer order broken)", cons, p, seq, last[p]);
-	last[p] = seq;
+		       " (per-producer order broken)", cons, p, seq, *lastp);
+	*lastp = seq;
 	if (info->len != len)
 		T_FAIL("consumer %u: info.len %" PRIu64 " but %zu bytes received", cons, info->len, len);
 	uint32_t want = t_msg_len(p, seq, c->min_len, c->max_len);
@@ -1195,7 +1210,7 @@ static inline int t_mp_consumer_(void *arg)
 	struct ipcq_buf *bufs = (struct ipcq_buf *)calloc(nb, sizeof(*bufs));
 	struct ipcq_msginfo *infos = (struct ipcq_msginfo *)calloc(nb, sizeof(*infos));
 	uint8_t *mem = (uint8_t *)malloc(nb * room);
-	uint64_t last[T_MP_MAX] = { 0 };
+	uint64_t last[T_MP_MAX * IPCQ_PRIORITIES_MAX] = { 0 };
 	uint64_t got = 0, partial = 0;
 	CHECK(bufs != NULL && infos != NULL && mem != NULL);
 	pthread_barrier_wait(st->start);
@@ -1263,6 +1278,8 @@ static inline void t_mp_run(const struct t_mp *c)
 	if (c->queue_strategy != 0)
 		cfg.wait_strategy = c->queue_strategy;
 	cfg.max_participants = np + nc + 2;
+	cfg.priorities = c->priorities;
+	cfg.priority_share = 0; /* strict: the pills, in lane 0, come last */
 	struct ipcq *ctl = t_create(name, &cfg);
 	CHECK_RC(ipcq_attach(ctl, IPCQ_ROLE_PRODUCER, NULL), 0);
 

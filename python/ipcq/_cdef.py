@@ -317,6 +317,7 @@ int ipcq_numa_node(struct ipcq *q);
 NOT_BOUND = {
     "ipcq_list": "a C callback; Python lists /dev/shm itself (ipcq.list_queues)",
     "ipcq_browse": "a debugging read for ipcq-ctl peek and tail",
+    "ipcq_browse_lane": "the same, on one priority lane",
     "ipcq_numa_placement": "ipcq-stat shows it",
     "ipcq_pin_thread": "pins a C thread; os.sched_setaffinity does it in Python",
     "ipcq_app_counter_set": "a C participant's own counters; ipcq-stat shows them",
