@@ -914,7 +914,22 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 IPCQ_HIDDEN unsigned ipcq__lane_order(const struct ipcq *q, uint32_t order[IPCQ_PRIORITIES_MAX],
 				      int *guard);
 IPCQ_HIDDEN void ipcq__lane_served(struct ipcq *q, int guard);
-IPCQ_HIDDEN int ipcq__lanes_empty(const struct ipcq *q);
+
+/* Is every lane empty (nothing claimed by producers beyond the consumers'
+ * cursor)?  seq_cst loads: in the total order of the claim CASes, as the
+ * re-check of a sleeping consumer (W3 in wait.c) needs.  Inline: wait.c
+ * sits below the ring layer. */
+static inline int ipcq__lanes_empty(const struct ipcq *q)
+{
+	for (uint32_t l = 0; l < q->lanes; l++) {
+		uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
+		uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+		/* seq_cst: W3, pairs with P1 of the lane's producers */
+		if (ipcq__load_seq_cst(e) > ipcq__load_seq_cst(d))
+			return 0;
+	}
+	return 1;
+}
 
 /* The slowest consumer position: control.deq, or on a queue with groups
  * the least cursor of the durable groups (enq when there is none).

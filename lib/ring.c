@@ -342,18 +342,3 @@ void ipcq__lane_served(struct ipcq *q, int guard)
 	q->guard_tick = 0;
 	q->guard_lane = q->guard_lane ? q->guard_lane - 1 : q->lanes - 2;
 }
-
-/* Is every lane empty (nothing claimed by producers beyond the consumers'
- * cursor)?  seq_cst loads: in the total order of the claim CASes, as the
- * re-check of a sleeping consumer (W3 in wait.c) needs. */
-int ipcq__lanes_empty(const struct ipcq *q)
-{
-	for (uint32_t l = 0; l < q->lanes; l++) {
-		uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
-		uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
-		/* seq_cst: W3, pairs with P1 of the lane's producers */
-		if (ipcq__load_seq_cst(e) > ipcq__load_seq_cst(d))
-			return 0;
-	}
-	return 1;
-}
