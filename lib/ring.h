@@ -247,77 +247,120 @@ unclaimed:
  * published message is recorded (a named producer's last accepted
  * sequence, with the handle's copy in q->last_seq), or NULL.
  */
+/* R1 for the message at pos (slot s), the i-th of its run, and the note
+ * of its sequence for a named producer (note NULL: anonymous). */
+static IPCQ_INLINE void publish_at(struct ipcq *q, struct ipcq_shm_slot *s, uint64_t pos,
+				   unsigned i, uint64_t *note, uint64_t pseq)
+{
+	/* R1: publishes header and payload; pairs with A2 */
+	ipcq__store_release(&s->seq, ipcq__seq_pos(pos + 1));
+	if (i == 0) IPCQ_CRASHPOINT("send.published_unrecorded");
+	if (note) {
+		/* accepted: record it for the name (relaxed: only the holder
+		 * writes it; a takeover does not rely on it alone, see
+		 * dedup.c) */
+		ipcq__store_relaxed(note, pseq);
+		q->last_seq = pseq;
+		if (i == 0)
+			IPCQ_CRASHPOINT("send.dedup_recorded");
+	}
+}
+
+/* What every message of a publish shares: the time, the deadline, the
+ * sender's identity (ipcq__ring_publish()). */
+struct ipcq__pub {
+	const struct ipcq_buf *msgs;
+	const size_t *lens;
+	const struct ipcq__send_meta *meta;
+	uint64_t seq0;
+	uint64_t now;
+	uint64_t deadline;
+	uint32_t expiry;
+};
+
+/* Write the i-th message of a publish into slot s (position pos + i, ours
+ * since P1); returns its length, its sequence in *pseq_out. */
+static IPCQ_INLINE uint32_t slot_fill(struct ipcq *q, struct ipcq_shm_slot *s, unsigned i,
+				      const struct ipcq__pub *p, uint64_t *pseq_out)
+{
+	const struct ipcq__send_meta *meta = p->meta;
+	uint32_t len = (uint32_t)(p->msgs ? p->msgs[i].len : p->lens[i]);
+	/* relaxed: consumers read these only after A2, or
+	 * speculatively before a claim that will then fail */
+	uint64_t pseq = meta ? meta->pseq : p->seq0 ? p->seq0 + i : q->next_pseq++;
+	uint32_t stream = meta ? meta->stream : (uint32_t)(q->dedup + 1);
+	struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
+	ipcq__store_relaxed(&s->len, len);
+	ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
+	ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
+	/* (a replay that may have been delivered once carries the
+	 * redelivered flag in meta->flags) */
+	const uint8_t sf = (uint8_t)((meta ? meta->flags & ~(IPCQ_SLOT_F_STREAM | IPCQ_SLOT_F_KEYED) : 0u) |
+				     (stream ? IPCQ_SLOT_F_STREAM : 0u) |
+				     (meta && meta->target ? IPCQ_SLOT_F_TARGET : 0u));
+	ipcq__store_relaxed(&s->flags, sf);
+	if (IPCQ_UNLIKELY(q->send_keyed) && !meta) { /* a replay has no key */
+		/* relaxed: as the fields above */
+		ipcq__store_relaxed(&s->flags, (uint8_t)(sf | IPCQ_SLOT_F_KEYED));
+		ipcq__store_relaxed(ipcq__slot_key(q, s), q->send_key);
+	}
+	ipcq__store_relaxed(&t->pseq, pseq);
+	ipcq__store_relaxed(&t->enqueue_ns, p->now);
+	ipcq__store_relaxed(&t->stream, stream);
+	ipcq__store_relaxed(&t->stream_gen, meta ? meta->target : q->dedup_gen);
+	if (IPCQ_UNLIKELY(p->expiry))
+		ipcq__store_relaxed(&t->deadline_ns, p->deadline);
+	if (p->msgs && len)
+		memcpy((uint8_t *)s + IPCQ_SLOT_HDR, p->msgs[i].data, len);
+	if (i == 0)
+		IPCQ_CRASHPOINT("send.written");
+	*pseq_out = pseq;
+	return len;
+}
+
 static IPCQ_INLINE void ipcq__ring_publish(struct ipcq *q, uint64_t pos, unsigned k, unsigned used,
 					   const struct ipcq_buf *msgs, const size_t *lens,
 					   const struct ipcq__send_meta *meta, uint64_t seq0,
 					   uint64_t *note)
 {
 	struct ipcq_shm_control *c = q->ctl;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, pseq;
+	struct ipcq__pub p = { msgs, lens, meta, seq0, 0, 0, q->expiry };
 
 	/* P2: pairs with W1 of a sleeping consumer (see wait.c); after P1 */
 	uint32_t waiters = ipcq__load_seq_cst(&c->data_waiters);
-	uint64_t now = meta ? meta->enqueue_ns : ipcq__coarse_now();
-	uint64_t deadline = 0;
-	const uint32_t expiry = q->expiry; /* once: the stores below may alias */
-	if (IPCQ_UNLIKELY(expiry) && !meta) {
+	p.now = meta ? meta->enqueue_ns : ipcq__coarse_now();
+	if (IPCQ_UNLIKELY(p.expiry) && !meta) {
 		/* the send's time to live, or the queue's (a copy published
 		 * on another's behalf, a replay, never expires) */
 		uint64_t ttl = q->send_ttl_ns ? q->send_ttl_ns : q->ttl_ns;
 		if (ttl)
-			deadline = ipcq__now_ns(CLOCK_MONOTONIC) + ttl;
+			p.deadline = ipcq__now_ns(CLOCK_MONOTONIC) + ttl;
 	}
 	IPCQ_DEBUG_YIELD();
-	for (unsigned i = 0; i < k; i++) {
-		struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
-		if (i >= used) {
-			/* R1 for an unused reservation: consumers pass it */
-			ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1) | IPCQ_SEQ_SKIP);
-			continue;
+	if (IPCQ_LIKELY(k == 1 && used == 1)) {
+		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+		bytes = slot_fill(q, s, 0, &p, &pseq);
+		publish_at(q, s, pos, 0, note, pseq);
+	} else {
+		/* A run: every message is written first, then each is
+		 * published, in order, so that consumers find the run
+		 * published at once and claim it with one CAS instead of
+		 * taking it a message at a time right behind the stores.
+		 * The notes follow the publishes: a name's record never
+		 * names a message that is not published yet. */
+		for (unsigned i = 0; i < k; i++) {
+			struct ipcq_shm_slot *s = ipcq__slot(q, pos + i);
+			if (i >= used) {
+				/* R1 for an unused reservation: consumers pass it */
+				ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1) | IPCQ_SEQ_SKIP);
+				continue;
+			}
+			bytes += slot_fill(q, s, i, &p, &pseq);
 		}
-		uint32_t len = (uint32_t)(msgs ? msgs[i].len : lens[i]);
-		/* relaxed: consumers read these only after A2, or
-		 * speculatively before a claim that will then fail */
-		uint64_t pseq = meta ? meta->pseq : seq0 ? seq0 + i : q->next_pseq++;
-		uint32_t stream = meta ? meta->stream : (uint32_t)(q->dedup + 1);
-		struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
-		ipcq__store_relaxed(&s->len, len);
-		ipcq__store_relaxed(&s->producer, meta ? meta->producer : (uint16_t)q->index);
-		ipcq__store_relaxed(&s->deliveries, meta ? meta->deliveries : (uint8_t)0);
-		/* (a replay that may have been delivered once carries the
-		 * redelivered flag in meta->flags) */
-		const uint8_t sf = (uint8_t)((meta ? meta->flags & ~(IPCQ_SLOT_F_STREAM | IPCQ_SLOT_F_KEYED) : 0u) |
-					     (stream ? IPCQ_SLOT_F_STREAM : 0u) |
-					     (meta && meta->target ? IPCQ_SLOT_F_TARGET : 0u));
-		ipcq__store_relaxed(&s->flags, sf);
-		if (IPCQ_UNLIKELY(q->send_keyed) && !meta) { /* a replay has no key */
-			/* relaxed: as the fields above */
-			ipcq__store_relaxed(&s->flags, (uint8_t)(sf | IPCQ_SLOT_F_KEYED));
-			ipcq__store_relaxed(ipcq__slot_key(q, s), q->send_key);
-		}
-		ipcq__store_relaxed(&t->pseq, pseq);
-		ipcq__store_relaxed(&t->enqueue_ns, now);
-		ipcq__store_relaxed(&t->stream, stream);
-		ipcq__store_relaxed(&t->stream_gen, meta ? meta->target : q->dedup_gen);
-		if (IPCQ_UNLIKELY(expiry))
-			ipcq__store_relaxed(&t->deadline_ns, deadline);
-		if (msgs && len)
-			memcpy((uint8_t *)s + IPCQ_SLOT_HDR, msgs[i].data, len);
-		bytes += len;
-		if (i == 0)
-			IPCQ_CRASHPOINT("send.written");
-		/* R1: publishes header and payload; pairs with A2 */
-		ipcq__store_release(&s->seq, ipcq__seq_pos(pos + i + 1));
-		if (i == 0) IPCQ_CRASHPOINT("send.published_unrecorded");
-		if (note) {
-			/* accepted: record it for the name (relaxed: only the
-			 * holder writes it; a takeover does not rely on it
-			 * alone, see dedup.c) */
-			ipcq__store_relaxed(note, pseq);
-			q->last_seq = pseq;
-			if (i == 0)
-				IPCQ_CRASHPOINT("send.dedup_recorded");
-		}
+		for (unsigned i = 0; i < used; i++)
+			publish_at(q, ipcq__slot(q, pos + i), pos + i, i, note,
+				   meta ? meta->pseq : seq0 + i);
 	}
 	IPCQ_CRASHPOINT("send.published");
 	/* R4: the record goes idle only after the publish is visible;

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <sys/syscall.h>
 
+#include <stdarg.h>
+
 #include "testutil.h"
 
 /*
@@ -105,6 +107,35 @@ static inline struct s_run s_tool_run(const char *tool, const char *a1, const ch
 	for (int i = 0; i < 5 && args[i]; i++)
 		argv[n++] = (char *)args[i];
 	return s_exec(argv);
+}
+
+/* Run a tool with a NULL-terminated list of arguments (at most 38). */
+static inline struct s_run s_tool_runv(const char *tool, ...)
+{
+	char *argv[40] = { 0 };
+	va_list ap;
+	int n = 0;
+	argv[n++] = (char *)s_tool(tool);
+	va_start(ap, tool);
+	for (const char *a; n < 39 && (a = va_arg(ap, const char *));)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	return s_exec(argv);
+}
+
+/* Wait up to 30 s for @want in the output file @fo of a running tool
+ * (tail -f, stat -w); 1 if it came.  @out gets what was read. */
+static inline int s_wait_output(int fo, char *out, size_t cap, const char *want)
+{
+	for (int i = 0; i < 3000; i++) {
+		ssize_t got = pread(fo, out, cap - 1, 0);
+		out[got > 0 ? got : 0] = '\0';
+		if (strstr(out, want))
+			return 1;
+		struct timespec ts = { 0, 10000000 }; /* a poll of the file, not a settle */
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 static inline void s_run_free(struct s_run *r)

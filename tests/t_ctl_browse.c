@@ -4,19 +4,7 @@
 #include <stdarg.h>
 #include <sys/syscall.h>
 
-/* Run a tool with a NULL-terminated argument list. */
-static struct s_run run(const char *tool, ...)
-{
-	char *argv[40] = { 0 };
-	va_list ap;
-	int n = 0;
-	argv[n++] = (char *)s_tool(tool);
-	va_start(ap, tool);
-	for (const char *a; n < 39 && (a = va_arg(ap, const char *));)
-		argv[n++] = (char *)a;
-	va_end(ap);
-	return s_exec(argv);
-}
+#define run s_tool_runv
 
 static int count_of(const char *hay, const char *needle)
 {
@@ -160,19 +148,7 @@ static pid_t tail_start(const char *name, int *fo, int *fe)
 	return pid;
 }
 
-/* Wait up to 30 s for @want in the output of tail; 1 if it came. */
-static int tail_wait_for(int fo, char *out, size_t cap, const char *want)
-{
-	for (int i = 0; i < 3000; i++) {
-		ssize_t got = pread(fo, out, cap - 1, 0);
-		out[got > 0 ? got : 0] = '\0';
-		if (strstr(out, want))
-			return 1;
-		struct timespec ts = { 0, 10000000 };
-		nanosleep(&ts, NULL);
-	}
-	return 0;
-}
+#define tail_wait_for s_wait_output
 
 static const char *g_stuck_name;
 

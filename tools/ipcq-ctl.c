@@ -1,10 +1,10 @@
 /*
  * ipcq-ctl - manage ipcq queues: list them, create one from the command
- * line, look at the messages of the main ring without consuming them (peek,
- * tail), remove abandoned queues (gc), the poison side ring (list, dump,
- * replay, purge), crash recovery on demand, removing a queue's name,
- * retiring a producer name from the deduplication table, consumer groups
- * (create, remove, list).
+ * line, look at the messages of the main ring (each priority lane's)
+ * without consuming them (peek, tail), remove abandoned queues (gc), the
+ * poison side ring (list, dump, replay, purge), crash recovery on demand,
+ * removing a queue's name, retiring a producer name from the
+ * deduplication table, consumer groups (create, remove, list).
  *
  * Uses the public API only.  Commands that only read (list, peek, tail,
  * poison list, poison dump, group list) open the queue read-only; the others open it
@@ -40,13 +40,18 @@ static void usage(FILE *f)
 		"\n"
 		"  list [--json]                 the queues on this machine, one line each\n"
 		"  create NAME [OPTIONS]         create a queue (ipcq-ctl create --help: the options)\n"
-		"  peek NAME [-n N] [-b BYTES]   the next N messages waiting (default 10, at least 1),\n"
+		"  peek NAME [-n N] [-b BYTES] [-p N]\n"
+		"                                the next N messages waiting (default 10, at least 1),\n"
 		"                                not consumed; -n is also --count, -b --bytes (bytes\n"
-		"                                of payload shown, default 16, at most 65536)\n"
-		"  tail NAME [-n N] [-b BYTES] [-f]\n"
+		"                                of payload shown, default 16, at most 65536); on a\n"
+		"                                queue with priority lanes every lane, the highest\n"
+		"                                first and N over them all, or with -p (--priority)\n"
+		"                                only lane N\n"
+		"  tail NAME [-n N] [-b BYTES] [-p N] [-f]\n"
 		"                                the newest N messages still in the ring (default 10);\n"
-		"                                -f (--follow) follows new ones until interrupted;\n"
-		"                                -n/--count and -b/--bytes as for peek\n"
+		"                                -f (--follow) follows new ones until interrupted; on\n"
+		"                                a queue with priority lanes one lane: -p N, default\n"
+		"                                the highest; -n, -b and -p as for peek\n"
 		"  gc [--older-than DURATION] [--dry-run] [-v] [PATTERN...]\n"
 		"                                remove abandoned queues (those whose names match a\n"
 		"                                PATTERN, a shell glob, if given): no live participant,\n"
@@ -1279,26 +1284,26 @@ static int cmd_create(int argc, char **argv)
 
 /* ---- peek and tail ------------------------------------------------------------ */
 
-static int browse_guarded(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+static int browse_guarded(struct ipcq *q, uint32_t lane, uint64_t pos, void *buf, size_t cap,
 			  struct ipcq_slot_view *v)
 {
 	if (sigsetjmp(g_bus_jmp, 1))
 		return -EBADMSG;
 	g_bus_armed = 1;
-	int rc = ipcq_browse(q, pos, buf, cap, v);
+	int rc = ipcq_browse_lane(q, lane, pos, buf, cap, v);
 	g_bus_armed = 0;
 	return rc;
 }
 
-/* ipcq_browse(), again while the slot changes under it (a few times). */
-static int browse_settled(struct ipcq *q, uint64_t pos, void *buf, size_t cap,
+/* ipcq_browse_lane(), again while the slot changes under it (a few times). */
+static int browse_settled(struct ipcq *q, uint32_t lane, uint64_t pos, void *buf, size_t cap,
 			  struct ipcq_slot_view *v)
 {
 	int rc;
 	for (int tries = 0;; tries++) {
 		memset(v, 0, sizeof(*v));
 		v->size = sizeof(*v);
-		rc = browse_guarded(q, pos, buf, cap, v);
+		rc = browse_guarded(q, lane, pos, buf, cap, v);
 		if (rc != -EAGAIN || tries == 8)
 			return rc;
 	}
@@ -1321,7 +1326,11 @@ struct browse_opts {
 	long n;           /* messages */
 	size_t bytes;     /* payload bytes shown */
 	int follow;
+	long prio;        /* -p: the one lane looked at; -1 without -p */
 };
+
+#define PEEK_USAGE "usage: peek NAME [-n N] [-b BYTES] [-p N]"
+#define TAIL_USAGE "usage: tail NAME [-n N] [-b BYTES] [-p N] [-f]"
 
 static int parse_browse_opts(const char *cmd, int argc, char **argv, const char **name,
 			     struct browse_opts *o)
@@ -1329,6 +1338,7 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 	o->n = 10;
 	o->bytes = 16;
 	o->follow = 0;
+	o->prio = -1;
 	*name = NULL;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -1336,6 +1346,13 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 			if (strcmp(cmd, "tail") != 0)
 				return bad_usage("-f goes with tail");
 			o->follow = 1;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--priority")) {
+			uint32_t v;
+			if (i + 1 >= argc || parse_u32(argv[i + 1], 0, &v))
+				return bad_usage("-p needs a priority lane (0 lowest; below the "
+						 "queue's priorities)");
+			i++;
+			o->prio = v;
 		} else if (!strcmp(a, "-n") || !strcmp(a, "-b") || !strcmp(a, "--count") ||
 			   !strcmp(a, "--bytes")) {
 			uint32_t v;
@@ -1354,8 +1371,7 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 				o->bytes = v;
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, PROG ": %s: unknown option '%s'\n", cmd, a);
-			return bad_usage(!strcmp(cmd, "tail") ? "usage: tail NAME [-n N] [-b BYTES] [-f]"
-							      : "usage: peek NAME [-n N] [-b BYTES]");
+			return bad_usage(!strcmp(cmd, "tail") ? TAIL_USAGE : PEEK_USAGE);
 		} else if (*name) {
 			return bad_usage("one queue name only");
 		} else {
@@ -1363,8 +1379,7 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 		}
 	}
 	if (!*name)
-		return bad_usage(!strcmp(cmd, "tail") ? "usage: tail NAME [-n N] [-b BYTES] [-f]"
-						      : "usage: peek NAME [-n N] [-b BYTES]");
+		return bad_usage(!strcmp(cmd, "tail") ? TAIL_USAGE : PEEK_USAGE);
 	return 0;
 }
 
@@ -1404,7 +1419,10 @@ static void print_msg(const struct ipcq_slot_view *v, const unsigned char *buf, 
 		hexdump(buf, got);
 }
 
-static int open_browse(const char *name, struct ipcq **q, struct ipcq_info *info)
+/* Open @name read-only and read its info; refuse a -p the queue has no
+ * lane for. */
+static int open_browse(const char *cmd, const char *name, const struct browse_opts *o,
+		       struct ipcq **q, struct ipcq_info *info)
 {
 	if (open_queue(name, 1, q))
 		return -1;
@@ -1417,6 +1435,58 @@ static int open_browse(const char *name, struct ipcq **q, struct ipcq_info *info
 		return -1;
 	}
 	g_want_size = info->segment_size;
+	uint32_t lanes = lanes_of(info);
+	if (o->prio >= (long)lanes) {
+		char why[128 + IPCQ_NAME_MAX];
+		if (lanes == 1)
+			snprintf(why, sizeof(why), "%s: -p %ld: %s has no priority lanes (only -p 0)",
+				 cmd, o->prio, name);
+		else
+			snprintf(why, sizeof(why), "%s: -p %ld: %s has %u priority lanes: -p 0..%u",
+				 cmd, o->prio, name, lanes, lanes - 1);
+		ipcq_close(*q);
+		bad_usage(why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The positions of lane @lane: its messages waiting are at *deq .. *end - 1
+ * (the queue's positions on a queue without lanes). */
+static void lane_window(const struct ipcq_info *in, uint32_t lane, uint64_t *deq, uint64_t *end)
+{
+	if (lanes_of(in) == 1) {
+		*deq = in->dequeued;
+		*end = in->enqueued;
+	} else {
+		*deq = in->lane_dequeued[lane];
+		*end = in->lane_enqueued[lane];
+	}
+}
+
+/* peek: the messages waiting at positions @deq .. @end - 1 of @lane, while
+ * fewer than -n are shown; the column header before the first.  0, or the
+ * error of a read. */
+static int peek_lane(struct ipcq *q, uint32_t lane, uint64_t deq, uint64_t end,
+		     const struct browse_opts *o, unsigned char *buf, unsigned *shown,
+		     unsigned *changed)
+{
+	struct ipcq_slot_view v;
+	unsigned here = 0;
+
+	for (uint64_t pos = deq; pos < end && *shown < (unsigned long)o->n; pos++) {
+		int rc = browse_settled(q, lane, pos, buf, o->bytes, &v);
+		if (rc == -EAGAIN || rc == -ENOENT) {
+			*changed += rc == -EAGAIN || v.state == IPCQ_SLOT_GONE;
+			continue; /* received meanwhile, a skip, or still being written */
+		}
+		if (rc < 0)
+			return rc;
+		if (here++ == 0)
+			print_msg_header();
+		print_msg(&v, buf, (size_t)rc, o->bytes);
+		(*shown)++;
+	}
 	return 0;
 }
 
@@ -1426,39 +1496,69 @@ static int cmd_peek(int argc, char **argv)
 	const char *name;
 	struct ipcq *q;
 	struct ipcq_info info;
-	struct ipcq_slot_view v;
 	unsigned shown = 0, changed = 0;
+	int rc = 0;
 
 	if (parse_browse_opts("peek", argc, argv, &name, &o))
 		return 1;
-	if (open_browse(name, &q, &info))
+	if (open_browse("peek", name, &o, &q, &info))
 		return 1;
 	unsigned char *buf = malloc(o.bytes ? o.bytes : 1);
 	if (!buf) {
 		ipcq_close(q);
 		return fail(name, NULL, -ENOMEM);
 	}
-	uint64_t end = info.enqueued;
-	for (uint64_t pos = info.dequeued; pos < end && shown < (unsigned long)o.n; pos++) {
-		int rc = browse_settled(q, pos, buf, o.bytes, &v);
-		if (rc == -EAGAIN || rc == -ENOENT) {
-			changed += rc == -EAGAIN || v.state == IPCQ_SLOT_GONE;
-			continue; /* received meanwhile, a skip, or still being written */
+	uint32_t lanes = lanes_of(&info);
+	if (lanes == 1) {
+		uint64_t deq, end;
+		lane_window(&info, 0, &deq, &end);
+		rc = peek_lane(q, 0, deq, end, &o, buf, &shown, &changed);
+		if (rc == 0 && shown == 0)
+			printf("%s: no message waiting (depth %" PRIu64 ")\n", name, info.depth);
+		else if (rc == 0)
+			printf("%u of %" PRIu64 " waiting shown (positions %" PRIu64 "..%" PRIu64
+			       "); nothing was consumed\n", shown, info.depth, deq, end);
+	} else {
+		/* highest lane first, as a receive takes them (the starvation
+		 * guard aside); -n counts over the lanes */
+		uint32_t hi = o.prio >= 0 ? (uint32_t)o.prio : lanes - 1;
+		uint32_t lo = o.prio >= 0 ? (uint32_t)o.prio : 0;
+		uint64_t waiting = 0;
+		for (uint32_t l = hi + 1; l-- > lo && rc == 0;) {
+			uint64_t deq, end;
+			lane_window(&info, l, &deq, &end);
+			uint64_t w = end > deq ? end - deq : 0;
+			waiting += w;
+			if (!w) {
+				printf("priority %u: 0 waiting\n", l);
+				continue;
+			}
+			printf("priority %u: %" PRIu64 " waiting (positions %" PRIu64 "..%" PRIu64 ")",
+			       l, w, deq, end - 1);
+			if (shown >= (unsigned long)o.n) {
+				printf(", not shown (-n %ld)\n", o.n);
+				continue;
+			}
+			printf("\n");
+			rc = peek_lane(q, l, deq, end, &o, buf, &shown, &changed);
 		}
-		if (rc < 0) {
-			free(buf);
-			ipcq_close(q);
-			return fail(name, "reading the ring", rc);
-		}
-		if (shown++ == 0)
-			print_msg_header();
-		print_msg(&v, buf, (size_t)rc, o.bytes);
+		if (rc == 0 && shown == 0 && o.prio >= 0)
+			printf("%s: no message waiting at priority %ld (queue depth %" PRIu64 ")\n",
+			       name, o.prio, info.depth);
+		else if (rc == 0 && shown == 0)
+			printf("%s: no message waiting (depth %" PRIu64 ")\n", name, info.depth);
+		else if (rc == 0 && o.prio >= 0)
+			printf("%u of %" PRIu64 " waiting at priority %ld shown; nothing was consumed\n",
+			       shown, waiting, o.prio);
+		else if (rc == 0)
+			printf("%u of %" PRIu64 " waiting shown, %u priority lanes; nothing was "
+			       "consumed\n", shown, waiting, lanes);
 	}
-	if (shown == 0)
-		printf("%s: no message waiting (depth %" PRIu64 ")\n", name, info.depth);
-	else
-		printf("%u of %" PRIu64 " waiting shown (positions %" PRIu64 "..%" PRIu64
-		       "); nothing was consumed\n", shown, info.depth, info.dequeued, end);
+	if (rc < 0) {
+		free(buf);
+		ipcq_close(q);
+		return fail(name, "reading the ring", rc);
+	}
 	if (changed)
 		printf("%u received while being read\n", changed);
 	free(buf);
@@ -1486,24 +1586,28 @@ static int cmd_tail(int argc, char **argv)
 
 	if (parse_browse_opts("tail", argc, argv, &name, &o))
 		return 1;
-	if (open_browse(name, &q, &info))
+	if (open_browse("tail", name, &o, &q, &info))
 		return 1;
 	unsigned char *buf = malloc(o.bytes ? o.bytes : 1);
 	if (!buf) {
 		ipcq_close(q);
 		return fail(name, NULL, -ENOMEM);
 	}
+	/* one lane of a queue with lanes: -p, or the highest */
+	uint32_t lanes = lanes_of(&info);
+	uint32_t lane = o.prio >= 0 ? (uint32_t)o.prio : lanes - 1;
 	/*
-	 * The newest n positions, those still in the ring: none below
-	 * dequeued (received, or being received, before tail looked) nor
-	 * below end - capacity (their slots hold later laps).  A position
-	 * of this window found gone was still waiting when tail looked: a
-	 * message missed.
+	 * The newest n positions of the lane, those still in its ring: none
+	 * below its dequeued (received, or being received, before tail
+	 * looked) nor below end - capacity (their slots hold later laps;
+	 * capacity is per lane).  A position of this window found gone was
+	 * still waiting when tail looked: a message missed.
 	 */
-	uint64_t end = info.enqueued;
+	uint64_t deq, end;
+	lane_window(&info, lane, &deq, &end);
 	uint64_t pos = end > (uint64_t)o.n ? end - (uint64_t)o.n : 0;
-	if (pos < info.dequeued)
-		pos = info.dequeued;
+	if (pos < deq)
+		pos = deq;
 	if (end > info.capacity && pos < end - info.capacity)
 		pos = end - info.capacity;
 	if (pos > end)
@@ -1521,10 +1625,12 @@ static int cmd_tail(int argc, char **argv)
 		sigaction(SIGPIPE, &sa, NULL);
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	}
+	if (lanes > 1)
+		printf("priority %u of %u%s\n", lane, lanes, o.prio >= 0 ? "" : " (use -p to choose)");
 	print_msg_header();
 	for (;;) {
 		for (; pos < end && !g_stop; pos++) {
-			rc = browse_settled(q, pos, buf, o.bytes, &v);
+			rc = browse_settled(q, lane, pos, buf, o.bytes, &v);
 			if (rc >= 0) {
 				print_msg(&v, buf, (size_t)rc, o.bytes);
 				shown++;
@@ -1580,12 +1686,14 @@ static int cmd_tail(int argc, char **argv)
 			ipcq_close(q);
 			return fail(name, "reading the queue", rc);
 		}
-		end = info.enqueued;
+		lane_window(&info, lane, &deq, &end);
 	}
 	if (missed)
 		printf("%" PRIu64 " message%s received before %s could be read (tail never "
 		       "consumes: it reads what is still in the ring)\n", missed,
 		       missed == 1 ? "" : "s", missed == 1 ? "it" : "they");
+	else if (!shown && !o.follow && lanes > 1)
+		printf("%s: no message in the ring of priority %u\n", name, lane);
 	else if (!shown && !o.follow)
 		printf("%s: no message in the ring\n", name);
 	if (unpublished)
