@@ -1,4 +1,4 @@
-/* t_ctl_lanes: ipcq-ctl peek and tail on a queue with priority lanes: peek shows every lane, highest first, each under a "priority N: K waiting (positions A..B)" line, -n counted over the lanes, -p/--priority one lane only, a lane the queue lacks refused as bad usage; tail follows one lane (the highest by default, saying so; -p another), its window that lane's positions and per-lane capacity, tail -f -p shows only that lane's new messages; on a queue without lanes -p 0 is accepted with unchanged output and any other -p refused. */
+/* t_ctl_lanes: ipcq-ctl peek and tail on a queue with priority lanes: peek shows every lane, highest first, each under a "priority N: K waiting (positions A..B)" line, -n counted over the lanes, -p/--priority one lane only, a lane the queue lacks refused as bad usage; tail follows one lane (the highest by default, saying so; -p another), its window that lane's positions and per-lane capacity, tail -f -p shows only that lane's new messages; poison list shows each entry's lane (PRIO); on a queue without lanes -p 0 is accepted with unchanged output and any other -p refused. */
 #include "statutil.h"
 
 #include <stdarg.h>
@@ -221,6 +221,33 @@ static void no_lanes(void)
 	ipcq_close(q);
 }
 
+/* poison list: a PRIO column on a queue with lanes, the lane each entry
+ * came from (and goes back to on replay) */
+static void poison_prio(void)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.priorities = LANES;
+	cfg.priority_share = 0;
+	cfg.lease_capacity = 4;
+	const char *name = t_qname("ctllanes_poison");
+	struct ipcq *q = t_create(name, &cfg);
+	struct ipcq *p = t_open_attach(name, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *c = t_ack_consumer(name, 2);
+	char buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	send_at(p, 2, "bad-hi");
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), &mi, IPCQ_NOWAIT), 6);
+	CHECK_OK(ipcq_nack(c, mi.token, IPCQ_NACK_POISON));
+	struct s_run r = run("ipcq-ctl", "poison", "list", name, NULL);
+	const char *row = strstr(r.out, "\n");
+	S_EXPECT(r.status == 0 && strstr(r.out, "POISONED PRIO\n") && row &&
+		 strstr(row, "    2\n") && strstr(r.out, "1 entry"), r);
+	s_run_free(&r);
+	ipcq_close(c);
+	ipcq_close(p);
+	ipcq_close(q);
+}
+
 int main(void)
 {
 	struct ipcq_config cfg = t_config(CAP, MAXLEN);
@@ -335,6 +362,7 @@ int main(void)
 	tail_follow_lane(name, p);
 	lane_window();
 	no_lanes();
+	poison_prio();
 
 	ipcq_close(c);
 	ipcq_close(p);

@@ -317,6 +317,9 @@ static int cmd_poison_list(const char *name)
 			gw = (int)strlen(gs.g[i].name);
 	if (gw && gw < 5)
 		gw = 5;
+	/* a queue with priority lanes: a PRIO column, the lane each came from
+	 * (and goes back to on replay) */
+	int lanes = info.priorities > 1;
 	for (;;) {
 		rc = list_guarded(q, after, e, 64);
 		if (rc < 0) {
@@ -328,18 +331,23 @@ static int cmd_poison_list(const char *name)
 		for (int i = 0; i < rc; i++) {
 			char a1[32], a2[32], grp[48];
 			if (total++ == 0)
-				printf("%8s %-16s %5s %8s %10s %5s %6s %14s %10s %10s%s%-*s\n", "ID",
+				printf("%8s %-16s %5s %8s %10s %5s %6s %14s %10s %10s%s%-*s%s\n", "ID",
 				       "REASON", "DELIV", "LEN", "SEQ", "PROD", "STREAM", "LAST-CONSUMER",
-				       "ENQUEUED", "POISONED", gw ? " " : "", gw, gw ? "GROUP" : "");
+				       "ENQUEUED", "POISONED", gw ? " " : "", gw, gw ? "GROUP" : "",
+				       lanes ? " PRIO" : "");
 			char lc[32];
 			snprintf(lc, sizeof(lc), "%u (pid %u)", e[i].last_consumer,
 				 e[i].last_consumer_pid);
+			char prio[16] = "";
+			if (lanes)
+				snprintf(prio, sizeof(prio), " %4u", e[i].priority);
 			printf("%8" PRIu64 " %-16s %5u %8" PRIu64 " %10" PRIu64 " %5u %6u %14s %10s %10s"
-			       "%s%s\n",
+			       "%s%s%s\n",
 			       e[i].id, reason_str(e[i].reason), e[i].deliveries, e[i].len, e[i].seq,
 			       e[i].producer, e[i].stream, lc, age(a1, sizeof(a1), e[i].first_ns),
 			       age(a2, sizeof(a2), e[i].last_ns), gw || e[i].group ? " " : "",
-			       gw || e[i].group ? entry_group(grp, sizeof(grp), &gs, e[i].group) : "");
+			       gw || e[i].group ? entry_group(grp, sizeof(grp), &gs, e[i].group) : "",
+			       prio);
 			after = e[i].id;
 		}
 	}
