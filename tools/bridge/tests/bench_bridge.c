@@ -4,7 +4,14 @@
  * JetStream -> bridge in -> queue B, at 64 B and 1 KiB.  A producer
  * process keeps A full; a consumer process drains B.  Each figure is the
  * bridge's own count (its application counters) over the time between its
- * first message and its last, so connecting is not counted.
+ * first message and its last, so connecting is not counted.  Beside the
+ * out-bridge, in the same run, what a program would do without ipcq: the
+ * NATS C client's own asynchronous publish (js_PublishMsgAsync, at most
+ * 1024 in flight as the bridge's window, each message with the bridge's
+ * four headers set through natsMsgHeader_Set, Nats-Msg-Id among them),
+ * from its first publish to its last PubAck; the ratio out / client says
+ * what the bridge's hop costs beyond the client's.  "client, id": the
+ * same with Nats-Msg-Id alone, what the three headers of ipcq cost.
  *
  *   make bridge-bench            BENCH_N=messages per run (default 200000)
  */
@@ -49,6 +56,90 @@ static int consumer(void *arg)
 	}
 	ipcq_close(q);
 	return 0;
+}
+
+/* The client's own publish: messages PubAcked, and failed (atomic). */
+struct client_run {
+	uint64_t acked, failed;
+	double rate;
+};
+static struct client_run *g_client;
+static int g_client_bare; /* the client's publish with Nats-Msg-Id alone */
+
+static void client_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	(void)js;
+	(void)pae;
+	(void)closure;
+	__atomic_fetch_add(pa ? &g_client->acked : &g_client->failed, 1, __ATOMIC_RELAXED);
+	natsMsg_Destroy(msg);
+}
+
+/* A child: publish g_n messages of g_len bytes to @url with the client
+ * alone, into a stream of its own; the rate in g_client->rate. */
+static int client_peer(void *arg)
+{
+	const char *url = arg;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsOptions jo;
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	char payload[1024], id[64], num[24], stream[32], subject[32];
+	const char *subjects[1] = { subject };
+
+	memset(payload, 'x', sizeof(payload));
+	snprintf(stream, sizeof(stream), "CLIENT%u%s", g_len, g_client_bare ? "B" : "");
+	snprintf(subject, sizeof(subject), "client%u%s", g_len, g_client_bare ? "b" : "");
+	if (natsConnection_ConnectTo(&nc, url) != NATS_OK)
+		return 2;
+	jsOptions_Init(&jo);
+	jo.Wait = 5000;
+	jo.PublishAsync.MaxPending = 1024;
+	jo.PublishAsync.AckHandler = client_ack;
+	if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+		return 3;
+	jsStreamConfig_Init(&sc);
+	sc.Name = stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_FileStorage;
+	if (js_AddStream(&si, js, &sc, NULL, &jerr) != NATS_OK)
+		return 4;
+	jsStreamInfo_Destroy(si);
+	uint64_t t0 = t_now_ns();
+	for (uint64_t i = 1; i <= g_n; i++) {
+		natsMsg *m = NULL;
+		natsStatus st = natsMsg_Create(&m, subject, NULL, payload, (int)g_len);
+		snprintf(id, sizeof(id), "%s/p0/%" PRIu64, stream, i);
+		if (st == NATS_OK)
+			st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+		if (st == NATS_OK && !g_client_bare)
+			st = natsMsgHeader_Set(m, "Ipcq-Producer", "p0");
+		snprintf(num, sizeof(num), "%" PRIu64, i);
+		if (st == NATS_OK && !g_client_bare)
+			st = natsMsgHeader_Set(m, "Ipcq-Seq", num);
+		if (st == NATS_OK && !g_client_bare)
+			st = natsMsgHeader_Set(m, "Ipcq-Deliveries", "1");
+		if (st == NATS_OK)
+			st = js_PublishMsgAsync(js, &m, NULL);
+		natsMsg_Destroy(m); /* NULL once the library took it */
+		if (st != NATS_OK)
+			return 5;
+	}
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = 30000;
+	if (js_PublishAsyncComplete(js, &po) != NATS_OK)
+		return 6;
+	uint64_t t1 = t_now_ns();
+	g_client->rate = (double)g_n / ((double)(t1 - t0) / 1e9);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	return __atomic_load_n(&g_client->failed, __ATOMIC_RELAXED) ||
+		       __atomic_load_n(&g_client->acked, __ATOMIC_RELAXED) != g_n
+		? 7 : 0;
 }
 
 /* Counter @counter of participant @who, 0 while not there. */
@@ -98,7 +189,9 @@ int main(void)
 	g_n = env ? strtoull(env, NULL, 10) : 200000;
 	printf("ipcq-bridge over loopback, nats-server -js (file storage), %" PRIu64 " messages a run\n",
 	       g_n);
-	printf("%-8s %14s %14s\n", "size", "out msg/s", "in msg/s");
+	g_client = t_shared(sizeof(*g_client));
+	printf("%-8s %12s %12s %12s %10s %12s\n", "size", "out msg/s", "in msg/s", "client msg/s",
+	       "out/client", "client, id");
 	for (unsigned s = 0; s < T_NELEM(sizes); s++) {
 		static struct bt_server srv;
 		struct ipcq_config ca = t_config(8192, 1024), cb = t_config(8192, 1024);
@@ -133,7 +226,18 @@ int main(void)
 		double in = run_bridge(in_argv, qb, who, "forwarded", log);
 		if (t_reap(cons) != 0)
 			T_FAIL("consumer failed");
-		printf("%-8u %14.0f %14.0f\n", g_len, out, in);
+		double client[2];
+		for (g_client_bare = 0; g_client_bare < 2; g_client_bare++) {
+			memset(g_client, 0, sizeof(*g_client));
+			pid_t cl = t_spawn(client_peer, srv.url);
+			int crc = t_reap(cl);
+			if (crc != 0)
+				T_FAIL("the client's own publish failed (%d; %" PRIu64 " acked, %" PRIu64
+				       " failed)", crc, g_client->acked, g_client->failed);
+			client[g_client_bare] = g_client->rate;
+		}
+		printf("%-8u %12.0f %12.0f %12.0f %9.2fx %12.0f\n", g_len, out, in, client[0],
+		       out / client[0], client[1]);
 		fflush(stdout);
 		bt_server_stop(&srv, SIGTERM);
 		bt_server_rm();
