@@ -476,7 +476,7 @@ struct ipcq_shm_lease {
 			       * IPCQ_SLOT_F_REDELIVERED once delivered */
 	uint32_t move_side;   /* side entry + 1 being written from here, 0 none */
 	uint32_t move_gen;
-	uint64_t leased_ns;
+	uint64_t reserved_t;   /* zero */
 	uint32_t last_consumer; /* participant index of the last holder */
 	uint32_t stream;
 	/* line 2: not delivered again before this CLOCK_MONOTONIC time (a

@@ -305,7 +305,6 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 		ipcq__fetch_add(&q->ctl->key_held, 1u);
 	}
 	ipcq__store_relaxed(&l->move_side, 0u);
-	ipcq__store_relaxed(&l->leased_ns, ipcq__now_ns(CLOCK_MONOTONIC_COARSE));
 	ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
 	ipcq__store_relaxed(&l->stream, ipcq__load_relaxed(&t->stream));
 	ipcq__store_relaxed(&l->not_before_ns, 0u);
