@@ -619,6 +619,16 @@ int ipcq__lease_take_redeliverable(struct ipcq *q, void *buf, size_t cap,
 	return take_redeliverable(q, buf, cap, info, need, NULL);
 }
 
+/* A keyed message just leased into e, held by us: parked when the one
+ * before it of its key is not done yet (1: the caller looks again). */
+static int parked_behind_key(struct ipcq *q, uint32_t e)
+{
+	if (key_gate_open(q, e))
+		return 0;
+	park(q, e);
+	return 1;
+}
+
 /* Receive one message into a lease: copied to buf, or (buf NULL) pointed
  * to by *ptr. */
 static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
@@ -678,10 +688,8 @@ again:
 		ipcq__consume_adopted(q);
 		if (IPCQ_UNLIKELY(q->keyed)) {
 			key_moved(q); /* a slot released */
-			if (!key_gate_open(q, (uint32_t)e)) {
-				park(q, (uint32_t)e);
+			if (parked_behind_key(q, (uint32_t)e))
 				goto again;
-			}
 		}
 		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
@@ -690,10 +698,8 @@ again:
 		key_moved(q); /* slots released */
 		if (rc > 0) {
 			IPCQ_CRASHPOINT("key.gate");
-			if (!key_gate_open(q, (uint32_t)e)) {
-				park(q, (uint32_t)e);
+			if (parked_behind_key(q, (uint32_t)e))
 				goto again;
-			}
 		}
 	}
 	if (rc <= 0) {
