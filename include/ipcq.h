@@ -30,7 +30,9 @@
  *   same handle, different threads
  *       ipcq_send* from at most one thread at a time, ipcq_recv* from at
  *       most one thread at a time; one sender and one receiver thread may
- *       share a handle attached in both roles.  ipcq_info may run at any
+ *       share a handle attached in both roles (not on a queue with
+ *       priority lanes, whose handle works on one lane at a time: there,
+ *       a thread each needs a handle each).  ipcq_info may run at any
  *       time.  ipcq_attach, ipcq_detach and ipcq_close must not run
  *       concurrently with anything else on that handle.
  *   ordering guarantees
@@ -316,7 +318,9 @@ struct ipcq_config {
 	 * for the starvation guard (priority_share).  Order is kept per
 	 * producer within a lane; a message of a higher lane overtakes the
 	 * lower lanes' messages.  Not with consumer groups, IPCQ_CF_KEYED or
-	 * watermarks (-ENOTSUP).
+	 * watermarks (-ENOTSUP).  A handle works on one lane at a time, so a
+	 * sender thread and a receiver thread need a handle each (the
+	 * synchronization table at the top of this file).
 	 */
 	uint32_t priorities;
 	/**

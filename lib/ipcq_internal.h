@@ -774,7 +774,7 @@ static inline void ipcq__recv_odd_set(struct ipcq *q)
 
 /* Make lane l the handle's current lane: its slots, cursors and the op
  * codes of its work records.  l < q->lanes (the callers' bound). */
-static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
+static inline void ipcq__lane_set(struct ipcq *q, uint32_t l)
 {
 	q->lane = l;
 	q->ring = q->ring0 + (uint64_t)l * q->capacity * q->slot_size;
@@ -784,6 +784,16 @@ static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
 		q->deqp = q->ldeq;
 	q->op_enq = (uint32_t)IPCQ_OP_ENQUEUE | l << IPCQ_OP_LANE_SHIFT;
 	q->op_deq = (uint32_t)IPCQ_OP_DEQUEUE | l << IPCQ_OP_LANE_SHIFT;
+}
+
+/* ipcq__lane_set() when l is not the current lane already.  On a queue
+ * without lanes the view is never written after the handle is bound, so
+ * a sender and a receiver thread sharing the handle never race on it.
+ * (On a queue with lanes they may not share it: ipcq.h.) */
+static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
+{
+	if (l != q->lane)
+		ipcq__lane_set(q, l);
 }
 
 /* A look, not a promise: has lane l a position claimed by a producer and

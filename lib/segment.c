@@ -542,7 +542,7 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 		q->lane_ctl = (struct ipcq_shm_lane *)(void *)(m->base + h->off_lanes);
 	q->guard_every = h->priority_share ? (100u + h->priority_share / 2) / h->priority_share : 0;
 	q->guard_lane = q->lanes > 1 ? q->lanes - 2 : 0;
-	ipcq__lane_use(q, 0);
+	ipcq__lane_set(q, 0);
 	ipcq__recv_odd_set(q);
 }
 
@@ -864,7 +864,7 @@ int ipcq_create(const char *name, const struct ipcq_config *cfg, struct ipcq **o
 	handle_bind(q, m, &h);
 	/* every slot free for the producer of its first lap: seq == index */
 	for (uint32_t ln = 0; ln < c.priorities; ln++) {
-		ipcq__lane_use(q, ln);
+		ipcq__lane_set(q, ln);
 		for (uint64_t i = 0; i < c.capacity; i++)
 			ipcq__slot(q, i)->seq = i;
 	}
