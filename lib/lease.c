@@ -798,6 +798,9 @@ int ipcq_ack(struct ipcq *q, uint64_t token)
 	if (IPCQ_UNLIKELY(lf & IPCQ_LEASE_F_KEYED))
 		key_freed(q);
 	q->in_flight--;
+	/* the next lease goes into the entry just freed: its lines are still
+	 * in this CPU's cache, and no other consumer's hint points at it */
+	q->lease_hint = (uint32_t)((token >> 32) - 1);
 	ipcq__count(q, IPCQ_CTR_ACKS, 1);
 	return 0;
 }
