@@ -49,7 +49,7 @@
  * attaches under: the target then takes it over from its dead holder. */
 #define FZ_PRODUCER_NAME "fz-named"
 
-enum { FZ_NCONFIGS = 5, FZ_NSTATES = 8, FZ_NBASES = FZ_NCONFIGS * FZ_NSTATES };
+enum { FZ_NCONFIGS = 6, FZ_NSTATES = 8, FZ_NBASES = FZ_NCONFIGS * FZ_NSTATES };
 enum { FZ_NREGIONS = 8 };
 
 static const char *const fz_state_names[FZ_NSTATES] = {
@@ -84,6 +84,11 @@ static struct ipcq_config fz_config(unsigned c)
 		cfg.capacity = 4, cfg.max_msg_size = 32, cfg.max_participants = 5;
 		cfg.lease_capacity = 4, cfg.side_capacity = 4, cfg.dedup_capacity = 2;
 		cfg.max_deliveries = 2, cfg.max_groups = 3;
+		break;
+	case 5: /* three priority lanes, messages in each (fz_send_some()) */
+		cfg.capacity = 4, cfg.max_msg_size = 32, cfg.max_participants = 5;
+		cfg.lease_capacity = 4, cfg.side_capacity = 4, cfg.dedup_capacity = 2;
+		cfg.max_deliveries = 2, cfg.priorities = 3, cfg.priority_share = 25;
 		break;
 	default: /* few, large slots */
 		cfg.capacity = 4, cfg.max_msg_size = 3000, cfg.max_participants = 3;
@@ -139,7 +144,9 @@ static void fz_send_some(struct ipcq *p, const struct ipcq_config *cfg, unsigned
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = (size_t)((seed + i) * 13 % (cfg->max_msg_size + 1));
 		fz_pattern(buf, len, seed + i);
-		(void)ipcq_send(p, buf, len, IPCQ_NOWAIT);
+		struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+		o.priority = cfg->priorities > 1 ? (uint32_t)((seed + i) % cfg->priorities) : 0;
+		(void)ipcq_send_ex(p, buf, len, &o, IPCQ_NOWAIT);
 	}
 }
 

@@ -269,9 +269,10 @@ static void fz_check_span(struct fz_run *r, struct ipcq *q, const void *data, si
 			  int lease, const char *what)
 {
 	const uint8_t *p = data, *base = q->base;
-	const uint8_t *tab = lease ? q->leases : q->ring;
+	/* the ring: every priority lane's slots, lane 0's first */
+	const uint8_t *tab = lease ? q->leases : q->ring0;
 	uint64_t esize = lease ? q->lease_size : q->slot_size;
-	uint64_t n = lease ? q->lease_capacity : q->capacity;
+	uint64_t n = lease ? q->lease_capacity : (uint64_t)q->capacity * q->lanes;
 	uint64_t hdr = lease ? IPCQ_LEASE_HDR : IPCQ_SLOT_HDR;
 	FZ_CHECK(len <= r->max_msg, "%s: length %zu above max_msg_size %u", what, len, r->max_msg);
 	FZ_CHECK(p >= base && p <= base + q->size && len <= (size_t)(base + q->size - p),
@@ -312,7 +313,15 @@ static void fz_info(struct fz_run *r, struct ipcq *q)
 	fz_check_rc(rc, "ipcq_info");
 	if (rc < 0)
 		return;
-	FZ_CHECK(info.depth <= info.capacity, "depth %llu", (unsigned long long)info.depth);
+	/* each priority lane holds capacity at most; the totals are sums */
+	FZ_CHECK(info.priorities >= 1 && info.priorities <= IPCQ_PRIORITIES_MAX, "priorities %u",
+		 info.priorities);
+	FZ_CHECK(info.depth <= (uint64_t)info.capacity * info.priorities, "depth %llu",
+		 (unsigned long long)info.depth);
+	for (uint32_t l = 0; l < info.priorities && l < IPCQ_PRIORITIES_MAX; l++)
+		FZ_CHECK(info.lane_enqueued[l] - info.lane_dequeued[l] <= info.capacity,
+			 "lane %u depth %llu", l,
+			 (unsigned long long)(info.lane_enqueued[l] - info.lane_dequeued[l]));
 	FZ_CHECK(info.side_depth <= info.side_capacity, "side depth %u of %u", info.side_depth,
 		 info.side_capacity);
 	FZ_CHECK(info.leased + info.redeliverable <= info.lease_capacity, "leases %u+%u of %u",
