@@ -849,7 +849,7 @@ IPCQ_API int ipcq_send(struct ipcq *q, const void *data, size_t len,
 /** Options of one send (ipcq_send_ex()); start from IPCQ_SEND_OPTS_INIT. */
 struct ipcq_send_opts {
 	uint32_t size;      /**< sizeof(struct ipcq_send_opts) */
-	uint32_t flags;     /**< IPCQ_SEND_F_KEY, or 0 */
+	uint32_t flags;     /**< IPCQ_SEND_F_KEY, IPCQ_SEND_F_SEQ, or 0 */
 	/** Time to live in nanoseconds, 1..2^31 ms; 0: the queue's ttl_ms.
 	 *  The queue must have IPCQ_CF_EXPIRY. */
 	int64_t ttl_ns;
@@ -860,14 +860,21 @@ struct ipcq_send_opts {
 	 *  ipcq_config.priorities - 1 (the highest). */
 	uint32_t priority;
 	uint32_t reserved32;  /**< must be zero */
-	uint64_t reserved[4]; /**< must be zero */
+	/** With IPCQ_SEND_F_SEQ: the sequence number, as ipcq_send_seq()'s
+	 *  (a named producer; 1 to 2^56 - 1). */
+	uint64_t seq;
+	uint64_t reserved[3]; /**< must be zero */
 };
 
 /** Send option flag: the message has a key (send_opts.key). */
 #define IPCQ_SEND_F_KEY 0x1u
+/** Send option flag: the application's own sequence number (send_opts.seq),
+ *  as ipcq_send_seq(): a named producer's message with a time to live, a
+ *  key or a priority. */
+#define IPCQ_SEND_F_SEQ 0x2u
 
 /** Initializer of struct ipcq_send_opts: no option. */
-#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, 0, 0u, 0u, { 0, 0, 0, 0 } }
+#define IPCQ_SEND_OPTS_INIT { sizeof(struct ipcq_send_opts), 0u, 0, 0, 0u, 0u, 0, { 0, 0, 0 } }
 
 /**
  * ipcq_send_ex - ipcq_send() with options (@opts NULL: none).
@@ -883,6 +890,10 @@ struct ipcq_send_opts {
  * a receive takes the highest lane first.  When that lane is full, the
  * send waits (or fails, or drops that lane's oldest message) as the
  * handle's full policy says, whatever room the other lanes have.
+ * @opts->seq with IPCQ_SEND_F_SEQ: the message's sequence number, as
+ * ipcq_send_seq() takes it: a handle attached with IPCQ_ATTACH_DEDUP
+ * (-EPERM otherwise), 1 to 2^56 - 1, and a number not above the last
+ * one accepted under the name is a duplicate (IPCQ_SEND_DUPLICATE).
  * Returns and errors: as ipcq_send(), and -EINVAL for a bad @opts (size,
  * flags, reserved, a time to live out of range, or one on a queue without
  * IPCQ_CF_EXPIRY, a key on a queue without IPCQ_CF_KEYED, a priority not

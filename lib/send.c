@@ -152,9 +152,13 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 	for (size_t i = 0; i < nres; i++)
 		if (opts->reserved[i])
 			return ipcq__refuse(-EINVAL, "send options reserved[%zu] must be zero", i);
-	if (opts->flags & ~IPCQ_SEND_F_KEY)
+	const uint32_t known = IPCQ_SEND_F_KEY | IPCQ_SEND_F_SEQ;
+	if (opts->flags & ~known)
 		return ipcq__refuse(-EINVAL, "send options flags 0x%x: unknown bits 0x%x",
-				    opts->flags, opts->flags & ~IPCQ_SEND_F_KEY);
+				    opts->flags, opts->flags & ~known);
+	if ((opts->flags & IPCQ_SEND_F_SEQ) &&
+	    opts->size < offsetof(struct ipcq_send_opts, seq) + sizeof(opts->seq))
+		return ipcq__refuse(-EINVAL, "send options size %u has no seq field", opts->size);
 	if ((opts->flags & IPCQ_SEND_F_KEY) && !q->keyed)
 		return ipcq__refuse(-EINVAL, "a key on a queue created without IPCQ_CF_KEYED");
 	if (opts->size < offsetof(struct ipcq_send_opts, key) + sizeof(opts->key) &&
@@ -180,7 +184,8 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 	/* the lane's ring for this send, lane 0's again after it */
 	if (prio)
 		ipcq__lane_use(q, prio);
-	int rc = ipcq_send(q, data, len, timeout_ns);
+	int rc = (opts->flags & IPCQ_SEND_F_SEQ) ? ipcq_send_seq(q, opts->seq, data, len, timeout_ns)
+						 : ipcq_send(q, data, len, timeout_ns);
 	if (prio)
 		ipcq__lane_use(q, 0);
 	q->send_ttl_ns = 0;

@@ -102,9 +102,9 @@ static void test_config(void)
 	o.flags = 1;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
 	o.flags = 0;
-	o.reserved[3] = 1;
+	o.reserved[2] = 1;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
-	o.reserved[3] = 0;
+	o.reserved[2] = 0;
 	o.size = 4;
 	CHECK_RC(ipcq_send_ex(q, "x", 1, &o, IPCQ_NOWAIT), -EINVAL);
 	CHECK(t_info(q).depth == 0);

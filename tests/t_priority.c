@@ -1,4 +1,4 @@
-/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
+/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a named producer's own sequence numbers go with a priority (IPCQ_SEND_F_SEQ); a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
 #include "testutil.h"
 
 enum { MAXLEN = 64, CAP = 16, NPROD = 2, NCONS = 3, NLANES = 3 };
@@ -264,6 +264,51 @@ static void poison_replay_lane(void)
 	CHECK_OK(ipcq_close(p));
 }
 
+/* A named producer's own sequence numbers with a priority
+ * (IPCQ_SEND_F_SEQ): accepted in order, a replay refused as a duplicate,
+ * the priority kept; an anonymous producer may not. */
+static void seq_with_priority(void)
+{
+	struct ipcq *q = make_queue(CAP, 2, 0, 0);
+	struct ipcq_attach_opts ao = IPCQ_ATTACH_OPTS_INIT;
+	ao.flags = IPCQ_ATTACH_DEDUP;
+	ao.name = "bridge.in";
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, &ao);
+	struct ipcq *anon = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	uint8_t m[MAXLEN];
+	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+	o.flags = IPCQ_SEND_F_SEQ;
+	o.seq = 10;
+	o.priority = 0;
+	size_t len = t_fill(m, 20, 0, 10);
+	CHECK_RC(ipcq_send_ex(p, m, len, &o, IPCQ_NOWAIT), 0);
+	o.seq = 11;
+	o.priority = 1;
+	len = t_fill(m, 20, 0, 11);
+	CHECK_RC(ipcq_send_ex(p, m, len, &o, IPCQ_NOWAIT), 0);
+	CHECK_RC(ipcq_send_ex(p, m, len, &o, IPCQ_NOWAIT), IPCQ_SEND_DUPLICATE);
+	o.seq = 0;
+	CHECK_RC(ipcq_send_ex(p, m, len, &o, IPCQ_NOWAIT), -EINVAL);
+	o.seq = 12;
+	CHECK_RC(ipcq_send_ex(anon, m, len, &o, IPCQ_NOWAIT), -EPERM);
+	uint64_t last = 0;
+	CHECK_OK(ipcq_last_seq(p, &last));
+	CHECK(last == 11);
+	/* the higher lane first; each with the name's own sequence */
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), &mi, IPCQ_NOWAIT), 20);
+	CHECK(mi.seq == 11 && IPCQ_MSG_PRIORITY(mi.flags) == 1 && mi.stream != 0);
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), &mi, IPCQ_NOWAIT), 20);
+	CHECK(mi.seq == 10 && IPCQ_MSG_PRIORITY(mi.flags) == 0);
+	expect_none(c);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(anon));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
 static int frozen_producer(void *arg)
 {
 	(void)arg;
@@ -478,6 +523,7 @@ int main(void)
 	guard_share();
 	ack_batch_peek_full();
 	poison_replay_lane();
+	seq_with_priority();
 	if (T_HAVE_POINTS) {
 		frozen_producer_lane();
 		frozen_consumer_lane();

@@ -101,7 +101,8 @@ struct ipcq_send_opts {
 	uint64_t key;
 	uint32_t priority;
 	uint32_t reserved32;
-	uint64_t reserved[4];
+	uint64_t seq;
+	uint64_t reserved[3];
 };
 
 struct ipcq_buf {

@@ -14,6 +14,11 @@
  * running, a message JetStream delivers again (its ack wait ran out while
  * the queue was full) is recognised by its sequence and only acked.
  *
+ * A message an out-bridge sent with an Ipcq-Priority header goes into the
+ * lane of that priority on a queue with priority lanes (cut to its highest
+ * lane), into lane 0 otherwise; ipcq_send_ex() with IPCQ_SEND_F_SEQ keeps
+ * the stream sequence as its sequence all the same.
+ *
  * Refused messages (larger than the queue's max_msg_size, or delivered
  * --max-deliver times without the queue taking them) go to the queue's
  * side ring with ipcq_poison_put(),
@@ -265,19 +270,39 @@ static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
 	return -1;
 }
 
+/* The lane of a message on a queue of @lanes priority lanes: its
+ * Ipcq-Priority header (an out-bridge's), cut to the highest lane; 0
+ * without the header, on a queue without lanes, or for a value that is
+ * not a number. */
+static uint32_t priority_of(natsMsg *msg, uint32_t lanes)
+{
+	const char *v = NULL;
+	if (lanes < 2 || natsMsgHeader_Get(msg, "Ipcq-Priority", &v) != NATS_OK || !v)
+		return 0;
+	char *end;
+	unsigned long p = strtoul(v, &end, 10);
+	if (end == v || *end)
+		return 0;
+	return p >= lanes ? lanes - 1 : (uint32_t)p;
+}
+
 /* Put one message into the queue; 0 when the queue has it, -1 to stop. */
 static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
-		   uint32_t max_msg_size)
+		   uint32_t max_msg_size, uint32_t lanes)
 {
 	const void *data = natsMsg_GetData(msg);
 	int len = natsMsg_GetDataLength(msg);
+	struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
+	so.flags = IPCQ_SEND_F_SEQ;
+	so.seq = seq;
+	so.priority = priority_of(msg, lanes);
 
 	if ((uint32_t)len > max_msg_size)
 		return refuse(b, msg, seq, ndeliv, IPCQ_REASON_TOO_LARGE, "too-large");
 	if (b->o.max_deliver && ndeliv > b->o.max_deliver)
 		return refuse(b, msg, seq, ndeliv, IPCQ_REASON_MAX_DELIVERIES, "max-deliver");
 	while (!bridge_stop) {
-		int rc = ipcq_send_seq(b->q, seq, data, (size_t)len, 100000000ll);
+		int rc = ipcq_send_ex(b->q, data, (size_t)len, &so, 100000000ll);
 		if (rc == IPCQ_SEND_DUPLICATE) {
 			bridge_count(b, BC_DUPLICATES, 1);
 			return 0;
@@ -409,7 +434,7 @@ int bridge_in(struct bridge *b)
 			}
 			if (seq <= last) {
 				bridge_count(b, BC_DUPLICATES, 1);
-			} else if (deliver(b, m, seq, nd, info.max_msg_size) < 0) {
+			} else if (deliver(b, m, seq, nd, info.max_msg_size, info.priorities) < 0) {
 				break;
 			} else {
 				last = seq;

@@ -48,7 +48,7 @@ struct rec {
 	uint64_t token;       /* the ipcq lease */
 	uint64_t t_pub;
 	uint64_t seq;
-	uint32_t producer, stream, deliveries;
+	uint32_t producer, stream, deliveries, priority;
 	unsigned state;
 	uint32_t hlen, len;   /* data: the header block, then the payload */
 	size_t cap;
@@ -62,6 +62,7 @@ struct rec {
  *   Ipcq-Producer: <producer>\r\n
  *   Ipcq-Seq: <seq>\r\n
  *   Ipcq-Deliveries: <deliveries>\r\n
+ *   Ipcq-Priority: <priority>\r\n         (a priority above 0 only)
  *   \r\n
  *
  * written once per message when it is received, and handed whole to the
@@ -190,6 +191,10 @@ static uint32_t put_header(const struct out *o, const struct rec *r, char *p)
 	p = put_u64(p, r->seq);
 	p = PUT_LIT(p, "\r\nIpcq-Deliveries: ");
 	p = put_u64(p, r->deliveries);
+	if (r->priority) {
+		p = PUT_LIT(p, "\r\nIpcq-Priority: ");
+		p = put_u64(p, r->priority);
+	}
 	p = PUT_LIT(p, "\r\n\r\n");
 	return (uint32_t)(p - start);
 }
@@ -324,6 +329,7 @@ static int take(struct out *o, const void *buf, int len, const struct ipcq_msgin
 	r->producer = mi->producer;
 	r->stream = mi->stream;
 	r->deliveries = mi->deliveries;
+	r->priority = IPCQ_MSG_PRIORITY(mi->flags);
 	r->hlen = put_header(o, r, r->data);
 	memcpy(r->data + r->hlen, buf, (size_t)len);
 	r->len = (uint32_t)len;
@@ -541,7 +547,7 @@ int bridge_out(struct bridge *b)
 	o->subject_len = (int)strlen(b->o.subject);
 	o->hdr_pre_len = (size_t)snprintf(o->hdr_pre, sizeof(o->hdr_pre), "NATS/1.0\r\nNats-Msg-Id: %s/",
 					  b->o.queue);
-	if (o->hdr_pre_len + 130 > HDR_MAX) { /* the rest of a header takes 125 at most */
+	if (o->hdr_pre_len + 150 > HDR_MAX) { /* the rest of a header takes 143 at most */
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
