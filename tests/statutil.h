@@ -138,6 +138,33 @@ static inline int s_wait_output(int fo, char *out, size_t cap, const char *want)
 	return 0;
 }
 
+/* Does Prometheus text @out declare metric family @name of @type once,
+ * with its HELP line before its TYPE line? */
+static inline int s_prom_family(const char *out, const char *name, const char *type)
+{
+	char t[160], h[160];
+	snprintf(t, sizeof(t), "\n# TYPE %s %s\n", name, type);
+	snprintf(h, sizeof(h), "\n# HELP %s ", name);
+	const char *at = strstr(out, t), *help = strstr(out, h);
+	return at && !strstr(at + 1, t) && help && help < at;
+}
+
+/* Stop a running tool with SIGTERM: it must exit 0. */
+static inline void s_stop_clean(pid_t pid)
+{
+	int st;
+	CHECK(kill(pid, SIGTERM) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Kill a running tool and reap it (before failing a test). */
+static inline void s_kill_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 static inline void s_run_free(struct s_run *r)
 {
 	free(r->out);

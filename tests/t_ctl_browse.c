@@ -117,14 +117,10 @@ static void tail_follow(const char *name, struct ipcq *p)
 		nanosleep(&ts, NULL);
 	}
 	if (!strstr(out, "|follow-me|")) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		s_kill_reap(pid);
 		T_FAIL("tail -f did not show the new message; output:\n%s", out);
 	}
-	CHECK(kill(pid, SIGTERM) == 0);
-	int st;
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_stop_clean(pid);
 	close(fo);
 	close(fe);
 }
@@ -183,8 +179,7 @@ static void tail_follow_stuck(void)
 	int fo, fe, st;
 	pid_t pid = tail_start(g_stuck_name, &fo, &fe);
 	if (!tail_wait_for(fo, out, sizeof(out), "POS")) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		s_kill_reap(pid);
 		T_FAIL("tail -f printed no header; output:\n%s", out);
 	}
 	pid_t child = t_fork(producer_dies_writing, NULL);
@@ -195,13 +190,10 @@ static void tail_follow_stuck(void)
 	snprintf(want, sizeof(want), "recover %s", g_stuck_name);
 	if (!tail_wait_for(fo, out, sizeof(out), "|after-crash|") ||
 	    (crashed && !tail_wait_for(fo, out, sizeof(out), want))) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		s_kill_reap(pid);
 		T_FAIL("tail -f stopped at an unpublished slot; output:\n%s", out);
 	}
-	CHECK(kill(pid, SIGTERM) == 0);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_stop_clean(pid);
 	tail_wait_for(fo, out, sizeof(out), "\n");
 	if (crashed) {
 		CHECK(strstr(out, "0 unpublished for ") != NULL);

@@ -73,7 +73,6 @@ static void tail_follow_lane(const char *name, struct ipcq *p)
 	CHECK(fo >= 0 && fe >= 0);
 	const char *tool = s_tool("ipcq-ctl");
 	char out[8192];
-	int st;
 	fflush(NULL);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
@@ -84,21 +83,17 @@ static void tail_follow_lane(const char *name, struct ipcq *p)
 		_exit(127);
 	}
 	if (!tail_wait_for(fo, out, sizeof(out), "POS")) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		s_kill_reap(pid);
 		T_FAIL("tail -f -p 0 printed no header; output:\n%s", out);
 	}
 	/* the header is out: tail has read the cursors */
 	send_at(p, 2, "hi-new");
 	send_at(p, 0, "lo-new");
 	if (!tail_wait_for(fo, out, sizeof(out), "|lo-new|")) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		s_kill_reap(pid);
 		T_FAIL("tail -f -p 0 did not show the new message of lane 0; output:\n%s", out);
 	}
-	CHECK(kill(pid, SIGTERM) == 0);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_stop_clean(pid);
 	tail_wait_for(fo, out, sizeof(out), "\n");
 	if (strncmp(out, "priority 0 of 3\n", 16) != 0 || strstr(out, "hi-new") ||
 	    strstr(out, "lo-2")) {

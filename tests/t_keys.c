@@ -332,18 +332,9 @@ static void pool_full(void)
 
 /* ---- random kills ---------------------------------------------------- */
 
-enum { NPROD = 2, NKEYS = 8, NCONS = 3 };
+enum { NPROD = T_KILL_PRODUCERS, NKEYS = 8, NCONS = 3 };
 
-struct shared {
-	uint64_t n;                      /* messages per producer */
-	/* per message: 0 not seen, 1 delivered (being worked), 2 done */
-	uint8_t state[NPROD][1 << 16];
-	uint32_t deliveries[NPROD][1 << 16];
-	uint64_t done;                   /* messages acked (atomic) */
-	int bad;
-	char why[256];
-};
-static struct shared *sh;
+static struct t_kill_ledger *sh;
 
 static uint64_t key_of(uint32_t prod, uint64_t seq)
 {
@@ -358,17 +349,6 @@ static int producer(void *arg)
 		send_key(p, id, s, key_of(id, s));
 	CHECK_OK(ipcq_close(p));
 	return 0;
-}
-
-__attribute__((format(printf, 1, 2)))
-static void fail_shared(const char *fmt, ...)
-{
-	if (__atomic_exchange_n(&sh->bad, 1, __ATOMIC_SEQ_CST))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
-	va_end(ap);
 }
 
 static const char *const points[] = { "key.gate", "key.parked", "ack.filling", "ack.leased",
@@ -387,7 +367,7 @@ static int consumer(void *arg)
 		if (rc == -ETIMEDOUT)
 			continue;
 		if (rc < 0) {
-			fail_shared("consumer: recv %d (%s)", rc, ipcq_strerror(rc));
+			t_kill_fail(sh, "consumer: recv %d (%s)", rc, ipcq_strerror(rc));
 			return 1;
 		}
 		uint32_t prod;
@@ -395,17 +375,17 @@ static int consumer(void *arg)
 		t_header(buf, &prod, &seq);
 		if (prod >= NPROD || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, prod, seq) ||
 		    mi.key != key_of(prod, seq)) {
-			fail_shared("message %u/%llu corrupt or with a wrong key %llu", prod,
+			t_kill_fail(sh, "message %u/%llu corrupt or with a wrong key %llu", prod,
 				    (unsigned long long)seq, (unsigned long long)mi.key);
 			return 1;
 		}
 		uint8_t st = __atomic_load_n(&sh->state[prod][seq], __ATOMIC_SEQ_CST);
 		if (st && !(mi.flags & IPCQ_MSG_REDELIVERED))
-			fail_shared("message %u/%llu delivered again unflagged (state %u)", prod,
+			t_kill_fail(sh, "message %u/%llu delivered again unflagged (state %u)", prod,
 				    (unsigned long long)seq, st);
 		/* the one before it of its key is done */
 		if (seq > NKEYS && __atomic_load_n(&sh->state[prod][seq - NKEYS], __ATOMIC_SEQ_CST) != 2)
-			fail_shared("message %u/%llu delivered before %llu of its key was done", prod,
+			t_kill_fail(sh, "message %u/%llu delivered before %llu of its key was done", prod,
 				    (unsigned long long)seq, (unsigned long long)(seq - NKEYS));
 		__atomic_store_n(&sh->state[prod][seq], 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
@@ -419,7 +399,7 @@ static int consumer(void *arg)
 		}
 		rc = ipcq_ack(c, mi.token);
 		if (rc < 0) {
-			fail_shared("ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
+			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
 				    ipcq_strerror(rc));
 			return 1;
 		}
@@ -433,30 +413,10 @@ static void random_kills(void)
 	struct ipcq *q = make_queue(64, 32);
 	sh = t_shared(sizeof(*sh));
 	sh->n = t_count(40000, 12000);
-	pid_t prods[NPROD], cons[NCONS];
-	for (unsigned i = 0; i < NCONS; i++)
-		cons[i] = t_spawn(consumer, NULL);
-	for (unsigned i = 0; i < NPROD; i++)
-		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
-	struct t_kill_crew crew = { cons, NCONS, consumer, T_NELEM(points), 60, &sh->done,
-				     NPROD * sh->n, &sh->bad, (unsigned)t_now_ns(), 0, 0 };
-	unsigned seed = crew.seed;
-	printf("random kills: seed %u\n", seed);
-	uint64_t target = NPROD * sh->n;
-	t_kill_crew_run(&crew);
-	for (unsigned i = 0; i < NPROD; i++)
-		CHECK(t_reap(prods[i]) == 0);
-	for (unsigned i = 0; i < NCONS; i++)
-		t_reap(cons[i]);
-	if (sh->bad)
-		T_FAIL("random kills (seed %u): %s", seed, sh->why);
-	uint64_t again = 0;
-	for (uint32_t p = 0; p < NPROD; p++)
-		for (uint64_t s = 1; s <= sh->n; s++) {
-			if (sh->state[p][s] != 2)
-				T_FAIL("message %u/%llu never delivered", p, (unsigned long long)s);
-			again += sh->deliveries[p][s] - 1;
-		}
+	pid_t cons[NCONS];
+	struct t_kill_crew crew = { .cons = cons, .n = NCONS, .consumer = consumer,
+				    .npoints = T_NELEM(points), .max_kills = 60 };
+	uint64_t target = NPROD * sh->n, again = t_kill_run(sh, &crew, producer);
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages, "
 	       "each key in order, %llu delivered again (flagged)\n",
 	       crew.kills, crew.points_hit, (unsigned long long)target, (unsigned long long)again);

@@ -1,7 +1,7 @@
 /* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a named producer's own sequence numbers go with a priority (IPCQ_SEND_F_SEQ); a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
 #include "testutil.h"
 
-enum { MAXLEN = 64, CAP = 16, NPROD = 2, NCONS = 3, NLANES = 3 };
+enum { MAXLEN = 64, CAP = 16, NPROD = T_KILL_PRODUCERS, NCONS = 3, NLANES = 3 };
 #define GRACE_US 2000u
 #define SEC 1000000000ll
 
@@ -388,30 +388,11 @@ static void frozen_consumer_lane(void)
 
 /* ---- random kills --------------------------------------------------------- */
 
-struct shared {
-	uint64_t n;                      /* messages per producer */
-	uint8_t state[NPROD][1 << 15];   /* 0 not seen, 2 done */
-	uint32_t deliveries[NPROD][1 << 15];
-	uint64_t done;                   /* messages acked the first time (atomic) */
-	int bad;
-	char why[256];
-};
-static struct shared *sh;
+static struct t_kill_ledger *sh;
 
 static uint32_t prio_of(uint32_t prod, uint64_t seq)
 {
 	return (uint32_t)((seq * 7 + prod) % NLANES);
-}
-
-__attribute__((format(printf, 1, 2)))
-static void fail_shared(const char *fmt, ...)
-{
-	if (__atomic_exchange_n(&sh->bad, 1, __ATOMIC_SEQ_CST))
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
-	va_end(ap);
 }
 
 static int producer(void *arg)
@@ -423,7 +404,7 @@ static int producer(void *arg)
 		while ((rc = send_prio(p, id, s, prio_of(id, s), SEC)) == -ETIMEDOUT)
 			;
 		if (rc < 0) {
-			fail_shared("send %u/%llu: %d (%s)", id, (unsigned long long)s, rc,
+			t_kill_fail(sh, "send %u/%llu: %d (%s)", id, (unsigned long long)s, rc,
 				    ipcq_strerror(rc));
 			return 1;
 		}
@@ -448,7 +429,7 @@ static int consumer(void *arg)
 		if (rc == -ETIMEDOUT)
 			continue;
 		if (rc < 0) {
-			fail_shared("consumer: recv %d (%s)", rc, ipcq_strerror(rc));
+			t_kill_fail(sh, "consumer: recv %d (%s)", rc, ipcq_strerror(rc));
 			return 1;
 		}
 		uint32_t prod;
@@ -456,20 +437,20 @@ static int consumer(void *arg)
 		t_header(buf, &prod, &seq);
 		if (prod >= NPROD || seq < 1 || seq > sh->n || t_verify(buf, (size_t)rc, prod, seq) ||
 		    IPCQ_MSG_PRIORITY(mi.flags) != prio_of(prod, seq)) {
-			fail_shared("message %u/%llu corrupt or with a wrong priority %u", prod,
+			t_kill_fail(sh, "message %u/%llu corrupt or with a wrong priority %u", prod,
 				    (unsigned long long)seq, IPCQ_MSG_PRIORITY(mi.flags));
 			return 1;
 		}
 		uint8_t st = __atomic_load_n(&sh->state[prod][seq], __ATOMIC_SEQ_CST);
 		if (st && !(mi.flags & IPCQ_MSG_REDELIVERED))
-			fail_shared("message %u/%llu delivered again unflagged", prod,
+			t_kill_fail(sh, "message %u/%llu delivered again unflagged", prod,
 				    (unsigned long long)seq);
 		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
 		if (__atomic_exchange_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST) != 2)
 			__atomic_fetch_add(&sh->done, 1, __ATOMIC_SEQ_CST);
 		rc = ipcq_ack(c, mi.token);
 		if (rc < 0) {
-			fail_shared("ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
+			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
 				    ipcq_strerror(rc));
 			return 1;
 		}
@@ -483,30 +464,10 @@ static void random_kills(void)
 	struct ipcq *q = make_queue(32, NLANES, 10, 32);
 	sh = t_shared(sizeof(*sh));
 	sh->n = t_count(30000, 10000);
-	pid_t prods[NPROD], cons[NCONS];
-	for (unsigned i = 0; i < NCONS; i++)
-		cons[i] = t_spawn(consumer, NULL);
-	for (unsigned i = 0; i < NPROD; i++)
-		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
-	struct t_kill_crew crew = { cons, NCONS, consumer, T_NELEM(points), 60, &sh->done,
-				     NPROD * sh->n, &sh->bad, (unsigned)t_now_ns(), 0, 0 };
-	unsigned seed = crew.seed;
-	printf("random kills: seed %u\n", seed);
-	uint64_t target = NPROD * sh->n;
-	t_kill_crew_run(&crew);
-	for (unsigned i = 0; i < NPROD; i++)
-		CHECK(t_reap(prods[i]) == 0);
-	for (unsigned i = 0; i < NCONS; i++)
-		t_reap(cons[i]);
-	if (sh->bad)
-		T_FAIL("random kills (seed %u): %s", seed, sh->why);
-	uint64_t again = 0;
-	for (uint32_t p = 0; p < NPROD; p++)
-		for (uint64_t s = 1; s <= sh->n; s++) {
-			if (sh->state[p][s] != 2)
-				T_FAIL("message %u/%llu never delivered", p, (unsigned long long)s);
-			again += sh->deliveries[p][s] - 1;
-		}
+	pid_t cons[NCONS];
+	struct t_kill_crew crew = { .cons = cons, .n = NCONS, .consumer = consumer,
+				    .npoints = T_NELEM(points), .max_kills = 60 };
+	uint64_t target = NPROD * sh->n, again = t_kill_run(sh, &crew, producer);
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages "
 	       "over %u lanes, each with its priority, %llu delivered again (flagged)\n",
 	       crew.kills, crew.points_hit, (unsigned long long)target, NLANES, (unsigned long long)again);

@@ -313,14 +313,8 @@ static void check_prom(const char *name, const struct want *w, unsigned nw, uint
 	struct s_run r = s_tool_run("ipcq-stat", "--prometheus", name, NULL, NULL, NULL);
 	double lo = 0.05, hi = age_bound(batch_at);
 	S_EXPECT(r.status == 0, r);
-	for (size_t f = 0; f < T_NELEM(fams); f++) {
-		char t[160], h[160];
-		snprintf(t, sizeof(t), "\n# TYPE %s %s\n", fams[f][0], fams[f][1]);
-		snprintf(h, sizeof(h), "\n# HELP %s ", fams[f][0]);
-		const char *at = strstr(r.out, t);
-		/* once, HELP just before TYPE */
-		S_EXPECT(at && !strstr(at + 1, t) && strstr(r.out, h) && strstr(r.out, h) < at, r);
-	}
+	for (size_t f = 0; f < T_NELEM(fams); f++)
+		S_EXPECT(s_prom_family(r.out, fams[f][0], fams[f][1]), r);
 	for (unsigned i = 0; i < nw; i++) {
 		char v[32];
 		prom_expect(&r, name, "ipcq_group_lossy", w[i].name,

@@ -119,14 +119,8 @@ static void check_prom(const char *name)
 	struct s_run r = s_tool_run("ipcq-stat", "--prometheus", name, NULL, NULL, NULL);
 
 	S_EXPECT(r.status == 0, r);
-	for (size_t f = 0; f < T_NELEM(fams); f++) {
-		char t[160], h[160];
-		snprintf(t, sizeof(t), "\n# TYPE %s %s\n", fams[f][0], fams[f][1]);
-		snprintf(h, sizeof(h), "\n# HELP %s ", fams[f][0]);
-		const char *at = strstr(r.out, t);
-		/* once, HELP just before TYPE */
-		S_EXPECT(at && !strstr(at + 1, t) && strstr(r.out, h) && strstr(r.out, h) < at, r);
-	}
+	for (size_t f = 0; f < T_NELEM(fams); f++)
+		S_EXPECT(s_prom_family(r.out, fams[f][0], fams[f][1]), r);
 	snprintf(line, sizeof(line), "\nipcq_queue_priorities{queue=\"%s\"} %u\n", name, LANES);
 	expect_in(&r, line, "ipcq-stat --prometheus NAME");
 	snprintf(line, sizeof(line), "\nipcq_queue_priority_share{queue=\"%s\"} 0\n", name);

@@ -1911,4 +1911,70 @@ static inline void t_kill_crew_run(struct t_kill_crew *k)
 	}
 }
 
+/*
+ * The ledger of a random-kill run over T_KILL_PRODUCERS producers of up to
+ * 1 << 16 messages each, in memory shared by every process: per message a
+ * state (0 not seen; the test's own states up to 2, done) and a delivery
+ * count; messages done (atomic); the first failure a process saw.
+ */
+enum { T_KILL_PRODUCERS = 2 };
+struct t_kill_ledger {
+	uint64_t n;                      /* messages per producer */
+	uint64_t done;                   /* messages done the first time (atomic) */
+	int bad;
+	char why[256];
+	uint8_t state[T_KILL_PRODUCERS][1 << 16];
+	uint32_t deliveries[T_KILL_PRODUCERS][1 << 16];
+};
+
+/* The first failure is kept (@l->why); a process then stops. */
+__attribute__((format(printf, 2, 3), unused))
+static void t_kill_fail(struct t_kill_ledger *l, const char *fmt, ...)
+{
+	if (__atomic_exchange_n(&l->bad, 1, __ATOMIC_SEQ_CST))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(l->why, sizeof(l->why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Spawn the consumers (@crew->cons, @crew->n of them, unarmed) and the
+ * T_KILL_PRODUCERS @producer processes (argument: the index), kill
+ * consumers until every message is done (t_kill_crew_run()), reap
+ * everyone, and fail unless every message of @l is done.  Returns how many
+ * deliveries were repeats.  @crew's counts, seed and targets are set here.
+ */
+static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *crew,
+				  int (*producer)(void *))
+{
+	pid_t prods[T_KILL_PRODUCERS];
+	for (unsigned i = 0; i < crew->n; i++)
+		crew->cons[i] = t_spawn(crew->consumer, NULL);
+	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
+		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
+	crew->done = &l->done;
+	crew->target = T_KILL_PRODUCERS * l->n;
+	crew->bad = &l->bad;
+	crew->seed = (unsigned)t_now_ns();
+	crew->kills = crew->points_hit = 0;
+	printf("random kills: seed %u\n", crew->seed);
+	t_kill_crew_run(crew);
+	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
+		CHECK(t_reap(prods[i]) == 0);
+	for (unsigned i = 0; i < crew->n; i++)
+		t_reap(crew->cons[i]);
+	if (l->bad)
+		T_FAIL("random kills (seed %u): %s", crew->seed, l->why);
+	uint64_t again = 0;
+	for (uint32_t p = 0; p < T_KILL_PRODUCERS; p++)
+		for (uint64_t s = 1; s <= l->n; s++) {
+			if (l->state[p][s] != 2)
+				T_FAIL("message %u/%llu never delivered", p, (unsigned long long)s);
+			again += l->deliveries[p][s] - 1;
+		}
+	return again;
+}
+
 #endif
