@@ -123,8 +123,7 @@ int ipcq_browse_lane(struct ipcq *q, uint32_t priority, uint64_t pos, void *buf,
 	 * current lane is another thread's business: not used here) */
 	const struct ipcq_shm_slot *s = (const struct ipcq_shm_slot *)(
 		q->ring0 + ((uint64_t)priority * q->capacity + (pos & q->mask)) * q->slot_size);
-	uint64_t *enqp = priority ? &q->lane_ctl[priority - 1].enq : &q->ctl->enq;
-	uint64_t *deqp = priority ? &q->lane_ctl[priority - 1].deq : &q->ctl->deq;
+	uint64_t *enqp = ipcq__lane_enq(q, priority), *deqp = ipcq__lane_deq(q, priority);
 	/* B1: a copy of the slot word (pread: see the top of this file) */
 	if ((rc = browse_read(q, &s->seq, &seq1, sizeof(seq1))))
 		return rc;

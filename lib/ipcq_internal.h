@@ -772,14 +772,26 @@ static inline void ipcq__recv_odd_set(struct ipcq *q)
 	q->recv_odd = q->expire_side || q->lossy || q->keyed || q->lanes > 1;
 }
 
+/* The cursors of lane l (l < q->lanes): lane 0's are control.enq and
+ * control.deq, lane l's are lane_ctl[l - 1]'s. */
+static inline uint64_t *ipcq__lane_enq(const struct ipcq *q, uint32_t l)
+{
+	return l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
+}
+
+static inline uint64_t *ipcq__lane_deq(const struct ipcq *q, uint32_t l)
+{
+	return l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+}
+
 /* Make lane l the handle's current lane: its slots, cursors and the op
  * codes of its work records.  l < q->lanes (the callers' bound). */
 static inline void ipcq__lane_set(struct ipcq *q, uint32_t l)
 {
 	q->lane = l;
 	q->ring = q->ring0 + (uint64_t)l * q->capacity * q->slot_size;
-	q->enqp = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
-	q->ldeq = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
+	q->enqp = ipcq__lane_enq(q, l);
+	q->ldeq = ipcq__lane_deq(q, l);
 	if (!q->groups)
 		q->deqp = q->ldeq;
 	q->op_enq = (uint32_t)IPCQ_OP_ENQUEUE | l << IPCQ_OP_LANE_SHIFT;
@@ -803,9 +815,7 @@ static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
  * total order of the claims (ipcq__lanes_empty(), W3 in wait.c). */
 static inline int ipcq__lane_busy(const struct ipcq *q, uint32_t l)
 {
-	uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
-	uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
-	return ipcq__load_relaxed(e) != ipcq__load_relaxed(d);
+	return ipcq__load_relaxed(ipcq__lane_enq(q, l)) != ipcq__load_relaxed(ipcq__lane_deq(q, l));
 }
 
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)
@@ -919,11 +929,12 @@ IPCQ_HIDDEN void ipcq__crashpoint(const char *name);
 
 /* ring.c: declared in ring.h, the ring layer's interface */
 
-/* ring.c, priority lanes: the order a receive looks at them in, the
- * guard's bookkeeping after a delivery, and whether all are empty. */
-IPCQ_HIDDEN unsigned ipcq__lane_order(const struct ipcq *q, uint32_t order[IPCQ_PRIORITIES_MAX],
-				      int *guard);
-IPCQ_HIDDEN void ipcq__lane_served(struct ipcq *q, int guard);
+/* ring.c, priority lanes: a receive's tries, lane by lane, in the order
+ * of the lanes and the guard (and below, whether all are empty). */
+#define IPCQ__LANES_ADOPTED 0x1u   /* the adopted message's lane first */
+#define IPCQ__LANES_LOOK_LAST 0x2u /* the last lane tried even when empty */
+IPCQ_HIDDEN int ipcq__lanes_try(struct ipcq *q, unsigned how,
+				int (*try_lane)(struct ipcq *q, void *ctx), void *ctx, uint32_t *lane);
 
 /* Is every lane empty (nothing claimed by producers beyond the consumers'
  * cursor)?  seq_cst loads: in the total order of the claim CASes, as the
@@ -932,10 +943,8 @@ IPCQ_HIDDEN void ipcq__lane_served(struct ipcq *q, int guard);
 static inline int ipcq__lanes_empty(const struct ipcq *q)
 {
 	for (uint32_t l = 0; l < q->lanes; l++) {
-		uint64_t *e = l ? &q->lane_ctl[l - 1].enq : &q->ctl->enq;
-		uint64_t *d = l ? &q->lane_ctl[l - 1].deq : &q->ctl->deq;
 		/* seq_cst: W3, pairs with P1 of the lane's producers */
-		if (ipcq__load_seq_cst(e) > ipcq__load_seq_cst(d))
+		if (ipcq__load_seq_cst(ipcq__lane_enq(q, l)) > ipcq__load_seq_cst(ipcq__lane_deq(q, l)))
 			return 0;
 	}
 	return 1;

@@ -715,31 +715,35 @@ again:
 	return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 }
 
+/* A receive into a lease on the current lane (ipcq__lanes_try()'s step). */
+struct lane_lease {
+	void *buf;
+	size_t cap;
+	struct ipcq_msginfo *info;
+	uint64_t *need;
+	const void **ptr;
+};
+
+static int lease_recv_lane(struct ipcq *q, void *ctx)
+{
+	struct lane_lease *c = ctx;
+	return lease_recv(q, c->buf, c->cap, c->info, c->need, c->ptr);
+}
+
 /*
  * A queue with priorities: the adopted message's lane first, then the
- * lanes in the order of ipcq__lane_order(), until one gives a message.
- * Messages given back (nack, recovery) are taken first on any lane, as
- * lease_recv() looks at the pool before the ring.
+ * lanes in the order of ipcq__lanes_try().  Messages given back (nack,
+ * recovery) are taken first on any lane, as lease_recv() looks at the
+ * pool before the ring; so the last lane is looked at even when empty.
+ * The message's lane is in its lease (hand_out()).
  */
 IPCQ_COLD static int lease_recv_lanes(struct ipcq *q, void *buf, size_t cap,
 				      struct ipcq_msginfo *info, uint64_t *need, const void **ptr)
 {
-	uint32_t order[IPCQ_PRIORITIES_MAX];
-	int guard, rc = -EAGAIN;
-	unsigned k = ipcq__lane_order(q, order, &guard);
-
-	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
-		/* an empty lane is passed, but for the last: one look at the
-		 * pool of given-back messages is always taken */
-		if (i && i < k && !ipcq__lane_busy(q, order[i - 1]))
-			continue;
-		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
-		rc = lease_recv(q, buf, cap, info, need, ptr);
-	}
-	ipcq__lane_use(q, 0);
-	if (rc >= 0)
-		ipcq__lane_served(q, guard);
-	return rc;
+	struct lane_lease c = { buf, cap, info, need, ptr };
+	uint32_t lane;
+	return ipcq__lanes_try(q, IPCQ__LANES_ADOPTED | IPCQ__LANES_LOOK_LAST, lease_recv_lane, &c,
+			       &lane);
 }
 
 int ipcq__lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,

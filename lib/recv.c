@@ -228,30 +228,31 @@ IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ip
 	return (int)got;
 }
 
-/*
- * A queue with priorities: try the lanes in the order of
- * ipcq__lane_order() (the highest first, but for the guard's turns) until
- * one gives messages; each message's info says its lane.
- */
+/* A copying receive on the current lane (ipcq__lanes_try()'s step). */
+struct lane_recv {
+	struct ipcq_buf *bufs;
+	struct ipcq_msginfo *infos;
+	unsigned n;
+	uint64_t *need;
+};
+
+static int recv_lane(struct ipcq *q, void *ctx)
+{
+	struct lane_recv *c = ctx;
+	return q->expire_side ? try_recv_one(q, c->bufs, c->infos, c->need)
+			      : try_recv_n(q, c->bufs, c->infos, c->n, c->need);
+}
+
+/* A queue with priorities: the lanes in the order of ipcq__lanes_try();
+ * each message's info says its lane. */
 IPCQ_COLD static int recv_lanes(struct ipcq *q, struct ipcq_buf *bufs,
 				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
-	uint32_t order[IPCQ_PRIORITIES_MAX];
-	int guard, rc = -EAGAIN;
-	unsigned k = ipcq__lane_order(q, order, &guard);
-
-	for (unsigned i = 0; i < k && rc == -EAGAIN; i++) {
-		if (!ipcq__lane_busy(q, order[i]))
-			continue;
-		ipcq__lane_use(q, order[i]);
-		rc = q->expire_side ? try_recv_one(q, bufs, infos, need)
-				    : try_recv_n(q, bufs, infos, n, need);
-		for (int j = 0; infos && j < rc; j++)
-			infos[j].flags |= order[i] << 16;
-	}
-	ipcq__lane_use(q, 0);
-	if (rc > 0)
-		ipcq__lane_served(q, guard);
+	struct lane_recv c = { bufs, infos, n, need };
+	uint32_t lane;
+	int rc = ipcq__lanes_try(q, 0, recv_lane, &c, &lane);
+	for (int j = 0; infos && j < rc; j++)
+		infos[j].flags |= lane << 16;
 	return rc;
 }
 
@@ -540,24 +541,27 @@ again:
 	return bad ? -EBADMSG : (int)b;
 }
 
+/* A peek on the current lane (ipcq__lanes_try()'s step). */
+struct lane_peek {
+	struct ipcq_zmsg *msgs;
+	unsigned n;
+};
+
+static int peek_lane(struct ipcq *q, void *ctx)
+{
+	struct lane_peek *c = ctx;
+	return peek_here(q, c->msgs, c->n);
+}
+
 /* A queue with priorities, fast mode: the adopted message's lane, then
- * the lanes in ipcq__lane_order(). */
+ * the lanes in the order of ipcq__lanes_try(). */
 IPCQ_COLD static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
 {
-	uint32_t order[IPCQ_PRIORITIES_MAX];
-	int guard, rc = -EAGAIN;
-	unsigned k = ipcq__lane_order(q, order, &guard);
-	for (unsigned i = q->adopted >= 0 ? 0 : 1; i <= k && rc == -EAGAIN; i++) {
-		if (i && !ipcq__lane_busy(q, order[i - 1]))
-			continue;
-		ipcq__lane_use(q, i ? order[i - 1] : q->adopted_lane);
-		rc = peek_here(q, msgs, n);
-	}
+	struct lane_peek c = { msgs, n };
+	uint32_t lane;
+	int rc = ipcq__lanes_try(q, IPCQ__LANES_ADOPTED, peek_lane, &c, &lane);
 	for (int j = 0; j < rc; j++)
-		msgs[j].info.flags |= q->lane << 16;
-	ipcq__lane_use(q, 0);
-	if (rc > 0)
-		ipcq__lane_served(q, guard);
+		msgs[j].info.flags |= lane << 16;
 	return rc;
 }
 

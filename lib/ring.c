@@ -19,7 +19,7 @@
  * acts on the lane the record names; a lease names the lane of its source
  * slot (lease.lane) the same way.  A handle works on one lane at a time
  * (ipcq__lane_use(): the current lane's slots, cursors and op codes), lane
- * 0 between calls; a receive looks at the lanes in ipcq__lane_order().
+ * 0 between calls; a receive looks at the lanes in ipcq__lanes_try().
  *
  * The scheme is Dmitry Vyukov's bounded MPMC queue with a sequence word per
  * slot and 64-bit positions that never wrap in practice (2^64 messages at
@@ -311,34 +311,54 @@ int ipcq__group_room(struct ipcq *q, uint64_t pos)
 /* ---- priority lanes ------------------------------------------------------ */
 
 /*
- * The order in which a receive looks at the lanes: the highest first,
- * except on a guard turn (one receive in guard_every), which starts at
- * guard_lane, goes down to lane 0 and then takes the lanes above it, so
- * that each lower lane in turn is served first now and then.  Returns
- * the count (q->lanes); *guard says whether this is a guard turn, to be
- * passed to ipcq__lane_served() once a message was delivered.
+ * A receive on a queue with priority lanes: call @try_lane on one lane
+ * after another, with the lane made current, until it gives something
+ * other than -EAGAIN.
+ *
+ * The order: with IPCQ__LANES_ADOPTED, the lane of a message adopted from
+ * a dead consumer first; then the highest lane first, except on a guard
+ * turn (one receive in guard_every), which starts at guard_lane, goes
+ * down to lane 0 and then takes the lanes above it, so that each lower
+ * lane in turn is served first now and then.  An empty lane is passed by
+ * a look at its cursors (ipcq__lane_busy()), but for the last one with
+ * IPCQ__LANES_LOOK_LAST (ack mode: each try also looks at the pool of
+ * given-back messages, which must be looked at once).
+ *
+ * Returns what the last try returned, *lane the lane it was on; the
+ * handle is back on lane 0.  A success (>= 0) counts for the guard.
  */
-unsigned ipcq__lane_order(const struct ipcq *q, uint32_t order[IPCQ_PRIORITIES_MAX], int *guard)
+int ipcq__lanes_try(struct ipcq *q, unsigned how, int (*try_lane)(struct ipcq *q, void *ctx),
+		    void *ctx, uint32_t *lane)
 {
-	uint32_t n = q->lanes, top = n - 1, start = top, i = 0;
+	uint32_t order[IPCQ_PRIORITIES_MAX + 1], k = 0, top = q->lanes - 1, start = top;
+	int guard = q->guard_every && q->guard_tick + 1 >= q->guard_every, rc = -EAGAIN;
 
-	*guard = q->guard_every && q->guard_tick + 1 >= q->guard_every;
-	if (*guard)
+	if ((how & IPCQ__LANES_ADOPTED) && q->adopted >= 0)
+		order[k++] = q->adopted_lane;
+	uint32_t first = k; /* the lanes in turn start here */
+	if (guard)
 		start = q->guard_lane < top ? q->guard_lane : top - 1;
 	for (uint32_t l = start + 1; l-- > 0;)
-		order[i++] = l;
+		order[k++] = l;
 	for (uint32_t l = top; l > start; l--)
-		order[i++] = l;
-	return n;
-}
-
-/* A receive of this handle delivered (guard: on a guard turn). */
-void ipcq__lane_served(struct ipcq *q, int guard)
-{
+		order[k++] = l;
+	*lane = 0;
+	for (uint32_t i = 0; i < k && rc == -EAGAIN; i++) {
+		int look = i < first || ((how & IPCQ__LANES_LOOK_LAST) && i == k - 1);
+		if (!look && !ipcq__lane_busy(q, order[i]))
+			continue;
+		ipcq__lane_use(q, order[i]);
+		*lane = order[i];
+		rc = try_lane(q, ctx);
+	}
+	ipcq__lane_use(q, 0);
+	if (rc < 0)
+		return rc;
 	if (!guard) {
 		q->guard_tick++;
-		return;
+	} else {
+		q->guard_tick = 0;
+		q->guard_lane = q->guard_lane ? q->guard_lane - 1 : q->lanes - 2;
 	}
-	q->guard_tick = 0;
-	q->guard_lane = q->guard_lane ? q->guard_lane - 1 : q->lanes - 2;
+	return rc;
 }

@@ -135,6 +135,45 @@ int ipcq_info(struct ipcq *q, struct ipcq_info *out)
 	return 0;
 }
 
+/* The consumers' cursor of lane l: deq_copy() for lane 0, the lane's
+ * own for the others. */
+static int deq_of(const struct ipcq *q, uint32_t l, uint64_t *v)
+{
+	return l ? seg_u64(q, ipcq__lane_deq(q, l), v) : deq_copy(q, v);
+}
+
+/*
+ * A snapshot of lane l's two cursors, which keep moving.  deq never passes
+ * enq, and enq never runs more than capacity ahead of deq; copying deq,
+ * enq, deq again and keeping a pair whose deq did not move gives a depth
+ * within [0, capacity] when the copies are in call order, and
+ * lane_depth()'s clamp bounds it when they are not (pread orders nothing;
+ * it pairs with no store).
+ */
+static int lane_copy(const struct ipcq *q, uint32_t l, uint64_t *e, uint64_t *d)
+{
+	int rc;
+	for (int tries = 0;; tries++) {
+		uint64_t d1, d2;
+		if ((rc = deq_of(q, l, &d1)) || (rc = seg_u64(q, ipcq__lane_enq(q, l), e)) ||
+		    (rc = deq_of(q, l, &d2)))
+			return rc;
+		if (d1 == UINT64_MAX)
+			d1 = d2 = *e; /* groups, none durable: nothing waits */
+		*d = d1;
+		if (d1 == d2 || tries == 16)
+			return 0;
+	}
+}
+
+/* Messages waiting in a lane with cursors e and d: never below 0, never
+ * above the lane's capacity (a busy queue moved too fast for us). */
+static uint64_t lane_depth(const struct ipcq *q, uint64_t e, uint64_t d)
+{
+	uint64_t depth = e > d ? e - d : 0;
+	return depth > q->capacity ? q->capacity : depth;
+}
+
 static int info_fill(struct ipcq *q, struct ipcq_info *info)
 {
 	struct ipcq_shm_header h;
@@ -152,51 +191,24 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->mode = h.mode;
 	info->segment_size = q->size;
 	info->created_ns = h.created_ns;
-	/* A snapshot of two cursors that keep moving.  deq never passes enq,
-	 * and enq never runs more than capacity ahead of deq; copying deq,
-	 * enq, deq again and keeping a pair whose deq did not move gives a
-	 * depth within [0, capacity] when the copies are in call order, and
-	 * the clamp below bounds it when they are not (pread orders nothing;
-	 * it pairs with no store). */
-	for (int tries = 0;; tries++) {
-		uint64_t d, e, d2;
-		if ((rc = deq_copy(q, &d)) || (rc = seg_u64(q, &q->ctl->enq, &e)) ||
-		    (rc = deq_copy(q, &d2)))
-			return rc;
-		if (d == UINT64_MAX)
-			d = d2 = e; /* groups, none durable: nothing waits */
-		info->dequeued = d;
-		info->enqueued = e;
-		if (d == d2 || tries == 16)
-			break;
-	}
-	info->depth = info->enqueued > info->dequeued ? info->enqueued - info->dequeued : 0;
-	if (info->depth > q->capacity)
-		info->depth = q->capacity; /* a busy queue moved too fast for us */
+	uint64_t le, ld;
+	if ((rc = lane_copy(q, 0, &le, &ld)))
+		return rc;
+	info->enqueued = le;
+	info->dequeued = ld;
+	info->depth = lane_depth(q, le, ld);
 	info->priorities = q->lanes;
 	info->priority_share = q->lanes > 1 ? q->priority_share : 0;
-	info->lane_enqueued[0] = info->enqueued;
-	info->lane_dequeued[0] = info->enqueued - info->depth;
+	info->lane_enqueued[0] = le;
+	info->lane_dequeued[0] = le - info->depth;
 	for (uint32_t l = 1; l < q->lanes; l++) {
-		/* copies, as lane 0's above: deq, enq, deq again */
-		for (int tries = 0;; tries++) {
-			uint64_t d, e, d2;
-			if ((rc = seg_u64(q, &q->lane_ctl[l - 1].deq, &d)) ||
-			    (rc = seg_u64(q, &q->lane_ctl[l - 1].enq, &e)) ||
-			    (rc = seg_u64(q, &q->lane_ctl[l - 1].deq, &d2)))
-				return rc;
-			info->lane_enqueued[l] = e;
-			info->lane_dequeued[l] = d;
-			if (d == d2 || tries == 16)
-				break;
-		}
-		uint64_t e = info->lane_enqueued[l], d = info->lane_dequeued[l];
-		uint64_t depth = e > d ? e - d : 0;
-		if (depth > q->capacity)
-			depth = q->capacity;
-		info->lane_dequeued[l] = e - depth;
-		info->enqueued += e;
-		info->dequeued += e - depth;
+		if ((rc = lane_copy(q, l, &le, &ld)))
+			return rc;
+		uint64_t depth = lane_depth(q, le, ld);
+		info->lane_enqueued[l] = le;
+		info->lane_dequeued[l] = le - depth;
+		info->enqueued += le;
+		info->dequeued += le - depth;
 		info->depth += depth;
 	}
 	info->participant_index = q->index;
