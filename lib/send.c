@@ -173,7 +173,8 @@ int ipcq_send_ex(struct ipcq *q, const void *data, size_t len,
 	/* an older caller's struct ends before the priority: lane 0 */
 	uint32_t prio = opts->size >= offsetof(struct ipcq_send_opts, priority) + sizeof(uint32_t)
 		? opts->priority : 0;
-	if (opts->size >= offsetof(struct ipcq_send_opts, reserved) && opts->reserved32)
+	if (opts->size >= offsetof(struct ipcq_send_opts, reserved32) + sizeof(opts->reserved32) &&
+	    opts->reserved32)
 		return ipcq__refuse(-EINVAL, "send options reserved32 must be zero");
 	if (prio >= q->lanes)
 		return ipcq__refuse(-EINVAL, "priority %u: the queue has %u lane%s (priorities "
