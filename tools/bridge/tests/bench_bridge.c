@@ -13,7 +13,12 @@
  * what the bridge's hop costs beyond the client's.  "client, id": the
  * same with Nats-Msg-Id alone, what the three headers of ipcq cost.
  *
- *   make bridge-bench            BENCH_N=messages per run (default 200000)
+ * Each round runs every case at both sizes, on a fresh server; the
+ * summary gives each figure's median over the rounds with its range, and
+ * the goals' verdicts (out at 64 B at least 150 k msg/s, in 100 k).
+ *
+ *   make bridge-bench    BENCH_N=messages per run (default 200000)
+ *                        BENCH_ROUNDS=rounds (default 3, at most 15)
  */
 #include "bridgetest.h"
 
@@ -182,66 +187,141 @@ static double run_bridge(const char *const *argv, const char *qname, const char 
 	return (double)g_n / ((double)(t1 - t0) / 1e9);
 }
 
-int main(void)
-{
-	static const uint32_t sizes[] = { 64, 1024 };
-	const char *env = getenv("BENCH_N");
-	g_n = env ? strtoull(env, NULL, 10) : 200000;
-	printf("ipcq-bridge over loopback, nats-server -js (file storage), %" PRIu64 " messages a run\n",
-	       g_n);
-	g_client = t_shared(sizeof(*g_client));
-	printf("%-8s %12s %12s %12s %10s %12s\n", "size", "out msg/s", "in msg/s", "client msg/s",
-	       "out/client", "client, id");
-	for (unsigned s = 0; s < T_NELEM(sizes); s++) {
-		static struct bt_server srv;
-		struct ipcq_config ca = t_config(8192, 1024), cb = t_config(8192, 1024);
-		char qa[96], qb[96], log[128], n[32], stream[32];
-		memset(&srv, 0, sizeof(srv));
-		g_len = sizes[s];
-		snprintf(qa, sizeof(qa), "%s", t_qname("bench"));
-		snprintf(qb, sizeof(qb), "%s", t_qname("bench"));
-		ca.lease_capacity = 2048;
-		ipcq_close(t_create(qa, &ca));
-		ipcq_close(t_create(qb, &cb));
-		bt_server_start(&srv);
-		snprintf(log, sizeof(log), "%s/bridges.log", srv.dir);
-		snprintf(n, sizeof(n), "%" PRIu64, g_n);
-		snprintf(stream, sizeof(stream), "BENCH%u", g_len);
+/* One round at one size, on a server of its own: out, in, and the
+ * client's own publish with four headers and with the Msg-Id alone; in
+ * odd rounds the client runs first, so that neither side always finds
+ * the machine as the other left it. */
+struct figures {
+	double out, in, client, client_id;
+};
 
+static struct figures round_at(uint32_t len, unsigned round)
+{
+	static struct bt_server srv;
+	struct ipcq_config ca = t_config(8192, 1024), cb = t_config(8192, 1024);
+	struct figures f;
+	char qa[96], qb[96], log[128], n[32], stream[32], who[64];
+	memset(&srv, 0, sizeof(srv));
+	g_len = len;
+	snprintf(qa, sizeof(qa), "%s", t_qname("bench"));
+	snprintf(qb, sizeof(qb), "%s", t_qname("bench"));
+	ca.lease_capacity = 2048;
+	ipcq_close(t_create(qa, &ca));
+	ipcq_close(t_create(qb, &cb));
+	bt_server_start(&srv);
+	snprintf(log, sizeof(log), "%s/bridges.log", srv.dir);
+	snprintf(n, sizeof(n), "%" PRIu64, g_n);
+	snprintf(stream, sizeof(stream), "BENCH%u", g_len);
+
+	for (int pass = 0; pass < 2; pass++) {
+		if ((pass == 0) == (round % 2 == 1)) {
+			for (g_client_bare = 0; g_client_bare < 2; g_client_bare++) {
+				memset(g_client, 0, sizeof(*g_client));
+				pid_t cl = t_spawn(client_peer, srv.url);
+				int crc = t_reap(cl);
+				if (crc != 0)
+					T_FAIL("the client's own publish failed (%d; %" PRIu64
+					       " acked, %" PRIu64 " failed)",
+					       crc, g_client->acked, g_client->failed);
+				*(g_client_bare ? &f.client_id : &f.client) = g_client->rate;
+			}
+			continue;
+		}
 		g_q = qa;
 		pid_t prod = t_spawn(producer, NULL);
-		const char *out_argv[] = { "ipcq-bridge", "out", qa, "-s", srv.url, "--subject", "bench",
-					   "--stream", stream, "--create", "--window", "1024", "-n", n,
-					   NULL };
-		double out = run_bridge(out_argv, qa, "bridge.out", "acked", log);
+		const char *out_argv[] = { "ipcq-bridge", "out", qa, "-s", srv.url, "--subject",
+					   "bench", "--stream", stream, "--create", "--window",
+					   "1024", "-n", n, NULL };
+		f.out = run_bridge(out_argv, qa, "bridge.out", "acked", log);
 		if (t_reap(prod) != 0)
 			T_FAIL("producer failed");
 
 		g_q = qb;
 		pid_t cons = t_spawn(consumer, NULL);
-		char who[64];
 		snprintf(who, sizeof(who), "bridge.%s.ipcq", stream);
-		const char *in_argv[] = { "ipcq-bridge", "in", qb, "-s", srv.url, "--stream", stream,
-					  "--batch", "1024", "-n", n, NULL };
-		double in = run_bridge(in_argv, qb, who, "forwarded", log);
+		const char *in_argv[] = { "ipcq-bridge", "in", qb, "-s", srv.url, "--stream",
+					  stream, "--batch", "1024", "-n", n, NULL };
+		f.in = run_bridge(in_argv, qb, who, "forwarded", log);
 		if (t_reap(cons) != 0)
 			T_FAIL("consumer failed");
-		double client[2];
-		for (g_client_bare = 0; g_client_bare < 2; g_client_bare++) {
-			memset(g_client, 0, sizeof(*g_client));
-			pid_t cl = t_spawn(client_peer, srv.url);
-			int crc = t_reap(cl);
-			if (crc != 0)
-				T_FAIL("the client's own publish failed (%d; %" PRIu64 " acked, %" PRIu64
-				       " failed)", crc, g_client->acked, g_client->failed);
-			client[g_client_bare] = g_client->rate;
-		}
-		printf("%-8u %12.0f %12.0f %12.0f %9.2fx %12.0f\n", g_len, out, in, client[0],
-		       out / client[0], client[1]);
-		fflush(stdout);
-		bt_server_stop(&srv, SIGTERM);
-		bt_server_rm();
-		bt_server_last_ = NULL;
 	}
+	bt_server_stop(&srv, SIGTERM);
+	bt_server_rm();
+	bt_server_last_ = NULL;
+	ipcq_unlink(qa);
+	ipcq_unlink(qb);
+	return f;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* "median (min-max)" of @v[0..n) into @out, in thousands or, for a
+ * @ratio, as is; the median. */
+static double summary(double *v, unsigned n, int ratio, char *out, size_t size)
+{
+	double scale = ratio ? 1 : 1e3;
+	qsort(v, n, sizeof(*v), cmp_double);
+	double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	snprintf(out, size, ratio ? "%.2fx (%.2f-%.2f)" : "%.1f k (%.1f-%.1f)", med / scale,
+		 v[0] / scale, v[n - 1] / scale);
+	return med;
+}
+
+#define MAX_ROUNDS 15
+
+int main(void)
+{
+	static const uint32_t sizes[] = { 64, 1024 };
+	static struct figures fig[T_NELEM(sizes)][MAX_ROUNDS];
+	const char *env = getenv("BENCH_N"), *renv = getenv("BENCH_ROUNDS");
+	unsigned rounds = renv ? (unsigned)strtoul(renv, NULL, 10) : 3;
+	double out64 = 0, in64 = 0;
+	g_n = env ? strtoull(env, NULL, 10) : 200000;
+	if (rounds < 1 || rounds > MAX_ROUNDS)
+		T_FAIL("BENCH_ROUNDS: 1 to %d", MAX_ROUNDS);
+	printf("ipcq-bridge over loopback, nats-server -js (file storage), %" PRIu64
+	       " messages a run, %u rounds, sizes interleaved in each\n",
+	       g_n, rounds);
+	g_client = t_shared(sizeof(*g_client));
+	printf("%-6s %-5s %10s %10s %12s %10s %12s\n", "round", "size", "out msg/s", "in msg/s",
+	       "client msg/s", "out/client", "client, id");
+	for (unsigned r = 0; r < rounds; r++)
+		for (unsigned s = 0; s < T_NELEM(sizes); s++) {
+			struct figures f = round_at(sizes[s], r);
+			fig[s][r] = f;
+			printf("%-6u %-5u %10.0f %10.0f %12.0f %9.2fx %12.0f\n", r + 1, sizes[s],
+			       f.out, f.in, f.client, f.out / f.client, f.client_id);
+			fflush(stdout);
+		}
+
+	printf("\nmedian (min-max) of %u rounds, msg/s\n", rounds);
+	printf("%-5s %-26s %-26s %-26s %-22s %-26s\n", "size", "out", "in", "client", "out/client",
+	       "client, id");
+	for (unsigned s = 0; s < T_NELEM(sizes); s++) {
+		double v[MAX_ROUNDS];
+		char c[5][64];
+		double med[5];
+		for (int k = 0; k < 5; k++) {
+			for (unsigned r = 0; r < rounds; r++) {
+				const struct figures *f = &fig[s][r];
+				v[r] = k == 0 ? f->out : k == 1 ? f->in : k == 2 ? f->client
+				     : k == 3 ? f->client_id : f->out / f->client;
+			}
+			med[k] = summary(v, rounds, k == 4, c[k], sizeof(c[k]));
+		}
+		printf("%-5u %-26s %-26s %-26s %-22s %-26s\n", sizes[s], c[0], c[1], c[2], c[4], c[3]);
+		if (sizes[s] == 64) {
+			out64 = med[0];
+			in64 = med[1];
+		}
+	}
+	printf("goal: out at 64 B at least 150 k msg/s: median %.1f k, %s\n", out64 / 1e3,
+	       out64 >= 150e3 ? "met" : "MISSED");
+	printf("goal: in at 64 B at least 100 k msg/s: median %.1f k, %s\n", in64 / 1e3,
+	       in64 >= 100e3 ? "met" : "MISSED");
 	return 0;
 }
