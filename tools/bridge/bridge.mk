@@ -49,7 +49,7 @@ bridge-test: deps
 	IPCQ_BRIDGE=$(BRIDGE_B)/ipcq-bridge TEST_TIMEOUT=180 \
 		tests/run.sh $(BRIDGE_B)/bridge-tests
 
-# BENCH_N: messages per run (200000).  A release build: build/release, or
+# BENCH_N: messages per run (200000); BENCH_ROUNDS: rounds (3).  A release build: build/release, or
 # B given on the command line.
 ifeq ($(origin B),command line)
 BRIDGE_BENCH_B := $(B)
