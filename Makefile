@@ -239,6 +239,7 @@ test: deps
 	model/run.sh $(MODEL_QUICK)
 	$(MAKE) --no-print-directory build-tests V=asan
 	tests/layers.sh build/asan/lib >/dev/null
+	tests/mutate.sh --apply-only
 	$(MAKE) --no-print-directory examples-test V=asan
 	tests/run.sh build/asan/tests
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
@@ -270,7 +271,8 @@ stress: deps
 # tests/mutants/LIST is applied to a scratch copy of the tree (never to
 # this one), built V=asan, and run against the tests named for it, a
 # minute at most (MUTATE_LIMIT); each must be killed.  MUTANTS="a b" runs
-# some only.  Not part of make test.
+# some only.  Not part of make test, which checks only that every patch
+# still applies (tests/mutate.sh --apply-only).
 MUTANTS ?=
 .PHONY: mutate
 mutate: deps

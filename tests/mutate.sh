@@ -1,6 +1,8 @@
 #!/bin/sh
 # Mutation check: the tests must fail when lib/ is wrong.
 #   tests/mutate.sh [NAME...]
+#   tests/mutate.sh --apply-only [NAME...]   (make test: only check that each
+#                                            patch still applies to lib/)
 # For each mutant of tests/mutants/LIST (or only the NAMEs given): a copy
 # of the source tree (tracked and untracked files, not the ignored ones:
 # the working tree as it is now, never changed) gets the mutant's patch,
@@ -20,6 +22,12 @@ list="$root/tests/mutants/LIST"
 limit=${MUTATE_LIMIT:-60}
 make=${MAKE:-make}
 [ -r "$list" ] || { echo "mutate: no $list" >&2; exit 2; }
+
+apply_only=0
+if [ "${1:-}" = --apply-only ]; then
+	apply_only=1
+	shift
+fi
 
 scratch=${MUTATE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ipcq-mutate.XXXXXX")} || exit 2
 mkdir -p "$scratch" || exit 2
@@ -43,6 +51,24 @@ else
 	cp "$sel.all" "$sel"
 fi
 [ -s "$sel" ] || { echo "mutate: no mutants" >&2; exit 2; }
+
+# --apply-only: does each patch still apply to the tree as it is?  (A
+# change of lib/ that moves a mutant's lines leaves it unrunnable.)
+if [ $apply_only = 1 ]; then
+	bad=0 n=0
+	while read -r name tests desc; do
+		n=$((n + 1))
+		if ! patch -p1 -s -t -N --fuzz=1 --dry-run -d "$root" \
+			< "$root/tests/mutants/$name.patch" > "$scratch/patch.log" 2>&1; then
+			printf 'mutate: %s does not apply to lib/ any more: refresh %s\n' \
+				"$name" "tests/mutants/$name.patch" >&2
+			bad=$((bad + 1))
+		fi
+	done < "$sel"
+	echo "mutants: $((n - bad)) of $n apply"
+	[ $bad -eq 0 ]
+	exit
+fi
 
 # The tree as it is now, without build outputs.
 base="$scratch/base"
