@@ -1493,7 +1493,9 @@ struct ipcq_participant_stats {
 	uint64_t received, received_bytes, recv_calls;
 	uint64_t full;           /**< sends that found the ring full */
 	uint64_t empty;          /**< receives that found it empty */
-	uint64_t blocked_ns;     /**< time spent waiting in blocking calls */
+	uint64_t blocked_ns;     /**< time spent waiting in blocking calls (a wait
+				  *  of a few µs is timed with the coarse clock:
+				  *  right on average over many, not one by one) */
 	uint64_t sleeps, wakes;  /**< futex sleeps and wakes */
 	uint64_t acks, nacks;
 	uint64_t redeliveries;   /**< messages it received again */

@@ -58,7 +58,8 @@
 #include "ipcq.h"
 #include "atomic_internal.h"
 
-#define IPCQ_LINE 128u
+#define IPCQ_LINE 128u /* hot words apart: adjacent-line prefetch couples pairs */
+#define IPCQ_CL 64u     /* one cache line: slots are multiples of it */
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
 #define IPCQ_LAYOUT_VERSION 7u
 #define IPCQ_HEADER_SIZE 4096u
@@ -1180,9 +1181,11 @@ IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_a
 struct ipcq__waiter {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 	int64_t timeout_ns;
-	uint64_t started_ns;
+	uint64_t started_ns;  /* CLOCK_MONOTONIC */
+	uint64_t coarse_ns;   /* CLOCK_MONOTONIC_COARSE, for a short wait */
 	uint32_t round;
 	uint32_t midop;
+	uint32_t gave_cpu;    /* it yielded or slept */
 };
 IPCQ_HIDDEN void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns);
 IPCQ_HIDDEN void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w);

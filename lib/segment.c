@@ -143,7 +143,7 @@ static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_part
 {
 	/* a keyed queue's slots have a key word before the tail */
 	uint32_t key = (flags & IPCQ_CF_KEYED) ? 8 : 0;
-	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + key + IPCQ_SLOT_TAIL, 64);
+	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + key + IPCQ_SLOT_TAIL, IPCQ_CL);
 	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
 	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, 64);
 	l->off_control = IPCQ_HEADER_SIZE;

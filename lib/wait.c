@@ -54,19 +54,37 @@
 #define MIDOP_SLEEP_NS 50000
 #define MIDOP_NAP_MAX_NS 1000000
 
+/*
+ * The time blocked (IPCQ_CTR_BLOCKED_NS).  The end of a wait is on the
+ * latency path (the message has arrived, the caller waits for it), and
+ * CLOCK_MONOTONIC costs 25 ns there on a virtual machine (kvm-clock), the
+ * coarse clock 5.  So a wait that ends within its first 64 rounds without
+ * a yield or a sleep (a few microseconds at most) is timed with the
+ * coarse clock at both ends: a tick (1-4 ms) falls inside a wait of
+ * length d with probability d / tick, so the sum over many such waits is
+ * right on average, though one of them counts 0 or a tick.  Any longer
+ * wait has read the precise clock already, and is timed with it.
+ */
 void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 {
 	w->timeout_ns = timeout_ns;
+	w->coarse_ns = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
 	w->started_ns = ipcq__now_ns(CLOCK_MONOTONIC);
 	w->deadline_ns = timeout_ns > 0 ? w->started_ns + (uint64_t)timeout_ns : 0;
 	w->round = 0;
 	w->midop = 0;
+	w->gave_cpu = 0;
 }
 
 void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 {
-	if (q->me)
-		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns);
+	if (!q->me)
+		return;
+	uint64_t t = w->round < 64 && !w->gave_cpu
+		? ipcq__now_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
+		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
+	if (t) /* a short wait mostly counts 0: no atomic add then */
+		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, t);
 }
 
 /* 0 while time is left, -ETIMEDOUT after the deadline. */
@@ -100,6 +118,8 @@ static int wait_midop(struct ipcq__waiter *w)
 {
 	uint64_t left;
 	uint32_t n = ++w->midop;
+
+	w->gave_cpu = 1;
 
 	if (n < MIDOP_YIELDS) {
 		sched_yield();
@@ -187,20 +207,27 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 
 	switch (q->wait_strategy) {
 	case IPCQ_WAIT_BUSY_POLL:
-		/* yield now and then: a preempted peer must be able to run */
-		if (q->spin_count == 0 || round % q->spin_count == q->spin_count - 1)
+		/* yield now and then: a preempted peer must be able to run.
+		 * The clock is read after a yield and every 64 rounds, not at
+		 * each: a round is the poll's period, and a message that
+		 * arrives during a clock read (25 ns) waits for it. */
+		if (q->spin_count == 0 || round % q->spin_count == q->spin_count - 1) {
 			sched_yield();
-		else
-			ipcq__cpu_relax();
-		return (round & 63) == 63 || w->deadline_ns ? check_deadline(w, &left) : 0;
+			w->gave_cpu = 1;
+			return check_deadline(w, &left);
+		}
+		ipcq__cpu_relax();
+		return (round & 63) == 63 ? check_deadline(w, &left) : 0;
 	case IPCQ_WAIT_YIELD:
 		sched_yield();
+		w->gave_cpu = 1;
 		return check_deadline(w, &left);
 	default:
 		if (round < q->spin_count) {
 			ipcq__cpu_relax();
 			return (round & 63) == 63 ? check_deadline(w, &left) : 0;
 		}
+		w->gave_cpu = 1;
 		if (round < q->spin_count + q->yield_count) {
 			sched_yield();
 			return check_deadline(w, &left);
