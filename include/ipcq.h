@@ -174,7 +174,9 @@ enum ipcq_wait_strategy {
 	 * Never sleep: poll with the CPU's pause instruction, calling
 	 * sched_yield() every spin_count polls so that a preempted peer on
 	 * an overcommitted machine still gets to run.  Lowest latency;
-	 * burns a core while waiting.
+	 * burns a core while waiting.  The clock is read after each yield
+	 * and every 64 polls, not at each, so a timeout may end a few
+	 * microseconds late.
 	 */
 	IPCQ_WAIT_BUSY_POLL = 2,
 	/** Poll with sched_yield() only; never sleeps on a futex. */
