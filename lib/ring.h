@@ -404,7 +404,7 @@ static IPCQ_INLINE int ipcq__ring_send(struct ipcq *q, const struct ipcq_buf *ms
  * spans two lines, and the second line's miss cost about 100 ns of a
  * 900 ns round trip between two far cores.  A hint only: no ordering,
  * nothing relies on it; len is unchecked here (a wrong one only fetches
- * a line of this slot or the next).
+ * a line of this slot or the next, and a prefetch never faults).
  */
 static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct ipcq_shm_slot *s,
 					    uint32_t len)
