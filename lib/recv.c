@@ -413,6 +413,7 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		return -EALREADY; /* messages are peeked: release them first */
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
+	q->want_tail = q->tail_always | (info != NULL);
 	rc = recv_once(q, &b, info, 1, &need);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
@@ -440,6 +441,7 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 	for (unsigned i = 0; i < n; i++)
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
+	q->want_tail = q->tail_always | (infos != NULL);
 	rc = recv_once(q, msgs, infos, n, &need);
 	if (rc == -EAGAIN)
 		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
@@ -588,6 +590,7 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 		return -EALREADY;
 	if (n > q->capacity)
 		n = q->capacity;
+	q->want_tail = 1; /* a peek fills every message's info */
 	rc = peek_once(q, msgs, n);
 	if (rc != -EAGAIN)
 		return rc;

@@ -398,13 +398,16 @@ static IPCQ_INLINE int ipcq__ring_send(struct ipcq *q, const struct ipcq_buf *ms
 /*
  * The lines of a published slot s past its first, asked for as soon as
  * A2 has seen it published: the rest of a payload longer than the first
- * line holds, and the tail (read for the message info and for a named
- * producer's message).  Without it each is a miss of its own, after the
- * first line's, while the claim (C1) and the copy wait: a 64-byte message
- * spans two lines, and the second line's miss cost about 100 ns of a
- * 900 ns round trip between two far cores.  A hint only: no ordering,
- * nothing relies on it; len is unchecked here (a wrong one only fetches
- * a line of this slot or the next, and a prefetch never faults).
+ * line holds, and the tail when this receive reads it (a msginfo, ack
+ * mode, a queue whose messages expire or have groups, a named producer's
+ * message).  Without it each is a miss of its own, after the first
+ * line's, while the claim (C1) and the copy wait: a 64-byte message spans
+ * two lines, and the second line's miss cost about 100 ns of a 900 ns
+ * round trip between two far cores.  A tail nobody reads is left alone:
+ * fetched, it would cost the producer an invalidation a lap later.  A
+ * hint only: no ordering, nothing relies on it; len and flags are
+ * unchecked here (wrong ones only fetch a line of this slot or the next,
+ * and a prefetch never faults).
  */
 static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct ipcq_shm_slot *s,
 					    uint32_t len)
@@ -412,7 +415,9 @@ static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct i
 	const char *c = (const char *)s;
 	if (len > IPCQ_CL - IPCQ_SLOT_HDR)
 		__builtin_prefetch(c + IPCQ_CL, 0, 3);
-	if (q->slot_size > IPCQ_CL)
+	/* relaxed: a hint (the flags of this lap, A2 has seen it) */
+	if (q->slot_size > IPCQ_CL &&
+	    (q->want_tail || (ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_STREAM)))
 		__builtin_prefetch(c + q->slot_size - IPCQ_SLOT_TAIL, 0, 3);
 }
 
