@@ -94,7 +94,8 @@ static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
 	struct recv_ctx c = { bufs, infos };
 	uint64_t bytes, end;
 	int bad;
-	int rc = ipcq__ring_take(q, bufs, n, need, take_copy, &c, &bad, &bytes, &end);
+	int rc = ipcq__ring_take(q, bufs, n, need, q->tail_always | (infos != NULL), take_copy, &c,
+				 &bad, &bytes, &end);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
@@ -413,7 +414,6 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		return -EALREADY; /* messages are peeked: release them first */
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
-	q->want_tail = q->tail_always | (info != NULL);
 	rc = recv_once(q, &b, info, 1, &need);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
@@ -441,7 +441,6 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 	for (unsigned i = 0; i < n; i++)
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
-	q->want_tail = q->tail_always | (infos != NULL);
 	rc = recv_once(q, msgs, infos, n, &need);
 	if (rc == -EAGAIN)
 		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
@@ -491,7 +490,8 @@ again:
 		k = 1;
 	} else {
 		/* one position per claim where a move names it (try_recv()) */
-		k = ipcq__ring_claim_recv(q, NULL, q->expire_side ? 1 : n, &need, &pos, &nmsg);
+		/* tail 1: a peek fills every message's info */
+		k = ipcq__ring_claim_recv(q, NULL, q->expire_side ? 1 : n, &need, 1, &pos, &nmsg);
 		if (k < 0)
 			return k;
 		q->zc_recv_seq = 0;
@@ -590,7 +590,6 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 		return -EALREADY;
 	if (n > q->capacity)
 		n = q->capacity;
-	q->want_tail = 1; /* a peek fills every message's info */
 	rc = peek_once(q, msgs, n);
 	if (rc != -EAGAIN)
 		return rc;

@@ -410,14 +410,14 @@ static IPCQ_INLINE int ipcq__ring_send(struct ipcq *q, const struct ipcq_buf *ms
  * and a prefetch never faults).
  */
 static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct ipcq_shm_slot *s,
-					    uint32_t len)
+					    uint32_t len, int tail)
 {
 	const char *c = (const char *)s;
 	if (len > IPCQ_CL - IPCQ_SLOT_HDR)
 		__builtin_prefetch(c + IPCQ_CL, 0, 3);
 	/* relaxed: a hint (the flags of this lap, A2 has seen it) */
 	if (q->slot_size > IPCQ_CL &&
-	    (q->want_tail || (ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_STREAM)))
+	    (tail || (ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_STREAM)))
 		__builtin_prefetch(c + q->slot_size - IPCQ_SLOT_TAIL, 0, 3);
 }
 
@@ -427,10 +427,11 @@ static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct i
  * positions k claimed (skips included) and in *msgs the number of real
  * messages among them, -EAGAIN when empty, -ENOBUFS when the first message
  * does not fit (*need says how much room it needs), -EBADMSG when the
- * cursors are corrupt.
+ * cursors are corrupt.  tail: the caller will read the slots' tails
+ * (ipcq__slot_prefetch()).
  */
 static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_buf *bufs,
-					      unsigned n, uint64_t *need, uint64_t *pos_out,
+					      unsigned n, uint64_t *need, int tail, uint64_t *pos_out,
 					      unsigned *msgs)
 {
 	uint64_t *deq = q->deqp; /* control.deq, or the group's cursor */
@@ -451,7 +452,7 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 			if (!(seq & IPCQ_SEQ_SKIP)) {
 				/* relaxed: a speculative read, re-checked below */
 				uint32_t len = ipcq__load_relaxed(&s->len);
-				ipcq__slot_prefetch(q, s, len);
+				ipcq__slot_prefetch(q, s, len, tail);
 				if (IPCQ_UNLIKELY(len > q->max_msg_size)) {
 					/* impossible (a corrupt segment): claim it
 					 * alone, release it, report -EBADMSG */
@@ -600,11 +601,13 @@ typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s,
  * caller's pressure rule.  Slots that recovery published in place of a
  * dead producer's message (IPCQ_SEQ_SKIP) are claimed and released like
  * the others, and passed.  @take is a constant at every call site, so the
- * compiler inlines it.
+ * compiler inlines it.  tail: @take reads the slots' tails (a msginfo,
+ * ack mode, a queue with expiry or groups; a named producer's message
+ * is known by its flags).
  */
 static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
-				       uint64_t *need, ipcq__take_fn take, void *ctx, int *bad,
-				       uint64_t *bytes, uint64_t *end)
+				       uint64_t *need, int tail, ipcq__take_fn take, void *ctx,
+				       int *bad, uint64_t *bytes, uint64_t *end)
 {
 	uint64_t pos;
 	unsigned b, nmsg;
@@ -614,7 +617,7 @@ static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bu
 	*bytes = 0;
 	*end = 0;
 again:
-	k = ipcq__ring_claim_recv(q, bufs, n, need, &pos, &nmsg);
+	k = ipcq__ring_claim_recv(q, bufs, n, need, tail, &pos, &nmsg);
 	if (k < 0)
 		return k;
 	*end = pos + (uint64_t)k;
