@@ -364,7 +364,6 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->roles = roles;
 	q->next_pseq = 1;
 	q->ack = !!(o.flags & IPCQ_ATTACH_ACK);
-	q->tail_always = q->ack || q->take_odd;
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;

@@ -94,7 +94,9 @@ static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
 	struct recv_ctx c = { bufs, infos };
 	uint64_t bytes, end;
 	int bad;
-	int rc = ipcq__ring_take(q, bufs, n, need, q->tail_always | (infos != NULL), take_copy, &c,
+	/* the tail is read for the infos, and on a queue with expiry or
+	 * groups (take_copy()); ack mode never comes here (recv_once()) */
+	int rc = ipcq__ring_take(q, bufs, n, need, q->take_odd | (infos != NULL), take_copy, &c,
 				 &bad, &bytes, &end);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
