@@ -144,8 +144,8 @@ static int layout_compute(uint32_t capacity, uint32_t max_msg, uint32_t max_part
 	/* a keyed queue's slots have a key word before the tail */
 	uint32_t key = (flags & IPCQ_CF_KEYED) ? 8 : 0;
 	l->slot_size = (uint32_t)round_up((uint64_t)IPCQ_SLOT_HDR + max_msg + key + IPCQ_SLOT_TAIL, IPCQ_CL);
-	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, 64);
-	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, 64);
+	l->lease_size = (uint32_t)round_up((uint64_t)IPCQ_LEASE_HDR + max_msg, IPCQ_CL);
+	l->side_size = (uint32_t)round_up((uint64_t)IPCQ_SIDE_HDR + max_msg, IPCQ_CL);
 	l->off_control = IPCQ_HEADER_SIZE;
 	l->off_participants = l->off_control + sizeof(struct ipcq_shm_control);
 	l->off_ring = round_up(l->off_participants +

@@ -53,14 +53,16 @@
 #define MIDOP_YIELDS 64
 #define MIDOP_SLEEP_NS 50000
 #define MIDOP_NAP_MAX_NS 1000000
+/* A spinning wait reads the clock once in this many rounds (a power of 2). */
+#define CLOCK_ROUNDS 64u
 
 /*
  * The time blocked (IPCQ_CTR_BLOCKED_NS).  The end of a wait is on the
  * latency path (the message has arrived, the caller waits for it), and
  * CLOCK_MONOTONIC costs 25 ns there on a virtual machine (kvm-clock), the
- * coarse clock 5.  So a wait that ends within its first 64 rounds without
- * a yield or a sleep (a few microseconds at most) is timed with the
- * coarse clock at both ends: a tick (1-4 ms) falls inside a wait of
+ * coarse clock 5.  So a wait that ends within its first CLOCK_ROUNDS
+ * rounds without a yield or a sleep (a few microseconds at most) is timed
+ * with the coarse clock at both ends: a tick (1-4 ms) falls inside a wait of
  * length d with probability d / tick, so the sum over many such waits is
  * right on average, though one of them counts 0 or a tick.  Any longer
  * wait has read the precise clock already, and is timed with it.
@@ -80,11 +82,17 @@ void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 {
 	if (!q->me)
 		return;
-	uint64_t t = w->round < 64 && !w->gave_cpu
+	uint64_t t = w->round < CLOCK_ROUNDS && !w->gave_cpu
 		? ipcq__now_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
 		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
 	if (t) /* a short wait mostly counts 0: no atomic add then */
 		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, t);
+}
+
+/* Is this spinning round one that reads the clock? */
+static inline int clock_round(uint32_t round)
+{
+	return (round & (CLOCK_ROUNDS - 1)) == CLOCK_ROUNDS - 1;
 }
 
 /* 0 while time is left, -ETIMEDOUT after the deadline. */
@@ -217,7 +225,7 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 			return check_deadline(w, &left);
 		}
 		ipcq__cpu_relax();
-		return (round & 63) == 63 ? check_deadline(w, &left) : 0;
+		return clock_round(round) ? check_deadline(w, &left) : 0;
 	case IPCQ_WAIT_YIELD:
 		sched_yield();
 		w->gave_cpu = 1;
@@ -225,7 +233,7 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 	default:
 		if (round < q->spin_count) {
 			ipcq__cpu_relax();
-			return (round & 63) == 63 ? check_deadline(w, &left) : 0;
+			return clock_round(round) ? check_deadline(w, &left) : 0;
 		}
 		w->gave_cpu = 1;
 		if (round < q->spin_count + q->yield_count) {
