@@ -159,6 +159,8 @@ struct options {
 	int do_throughput, do_latency;
 	uint64_t close_ns;	  /* regime threshold on the cache-line floor's p50 */
 	char only[256];		  /* comma-separated transport names, empty: all */
+	const char *strategy;	  /* only cases that wait this way, NULL: all */
+	unsigned batch;		  /* only throughput cases of this batch, 0: all */
 	const char *csv_path;
 };
 
@@ -1280,6 +1282,18 @@ static int selected(const struct transport *t)
 	return 0;
 }
 
+/* A case of the runs asked for: its transport, wait strategy and batch. */
+static int var_selected(const struct variant *v)
+{
+	const char *wait = v->strat >= 0 ? strategies[v->strat].name : v->wait_name;
+
+	if (!selected(v->t))
+		return 0;
+	if (opt.strategy && strcmp(opt.strategy, wait))
+		return 0;
+	return !opt.batch || opt.batch == v->batch;
+}
+
 static void make_case(struct tcase *tc, const struct variant *v, unsigned pc, unsigned size,
 		      int latency)
 {
@@ -1431,14 +1445,14 @@ static void run_plan(void)
 		reserved_ns += (N_FLOOR_VARIANTS + 1) * lat_case_ns();
 		for (z = 0; z < N_LAT_SIZES; z++)
 			for (v = 0; latency_wanted(lat_sizes[z]) && v < N_LAT_VARIANTS; v++)
-				if (selected(lat_variants[v].t))
+				if (var_selected(&lat_variants[v]))
 					reserved_ns += lat_case_ns();
 	}
 	if (opt.do_throughput)
 		for (v = 0; v < N_TP_VARIANTS; v++) {
 			const struct variant *var = &tp_variants[v];
 
-			if (!selected(var->t))
+			if (!var_selected(var))
 				continue;
 			for (p = 0; p < 3; p++) {
 				unsigned pc = all_pcs[p];
@@ -1478,7 +1492,7 @@ static void run_plan(void)
 	}
 	for (z = 0; z < N_LAT_SIZES; z++)
 		for (v = 0; latency_wanted(lat_sizes[z]) && v < N_LAT_VARIANTS; v++)
-			if (selected(lat_variants[v].t))
+			if (var_selected(&lat_variants[v]))
 				(void)run_lat_case(&lat_variants[v], lat_sizes[z], NULL);
 	i = run_lat_case(&floor_variants[0], FLOOR_WORD_SIZE, "again after the latency cases");
 	if (i >= 0) {
@@ -1855,6 +1869,10 @@ static void usage(FILE *f)
 		"  --pc N             only N producers / N consumers (1, 2 or 4)\n"
 		"  --size N           only N-byte messages: 16 (latency only), 64 (both),\n"
 		"                     1024 or 16384 (throughput only)\n"
+		"  --strategy NAME    only cases that wait this way: busy_poll, adaptive,\n"
+		"                     yield (ipcq's strategies; the polling peers count as\n"
+		"                     busy_poll) or block (pipe, socketpair, the mqueues)\n"
+		"  --batch N          only throughput cases of batch N (1 or 32)\n"
 		"  --duration-ms N    measuring time per throughput case (default 500), after\n"
 		"                     a warm-up of a quarter of it + 20 ms\n"
 		"  --latency-ms N     per latency case, after a 10%% warm-up (default 1000)\n"
@@ -1893,6 +1911,8 @@ static int parse_options(int argc, char **argv)
 		{ "tests", required_argument, NULL, 't' },
 		{ "pc", required_argument, NULL, 'p' },
 		{ "size", required_argument, NULL, 'z' },
+		{ "strategy", required_argument, NULL, 's' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "latency-ms", required_argument, NULL, 'l' },
 		{ "repeat", required_argument, NULL, 'r' },
@@ -1958,6 +1978,19 @@ static int parse_options(int argc, char **argv)
 			    (v != 16 && v != 64 && v != 1024 && v != 16384))
 				goto bad;
 			opt.size = (unsigned)v;
+			break;
+		case 's':
+			for (i = 0; i < N_STRATEGIES; i++)
+				if (!strcmp(optarg, strategies[i].name))
+					break;
+			if (i == N_STRATEGIES && strcmp(optarg, "block"))
+				goto bad;
+			opt.strategy = optarg;
+			break;
+		case 'b':
+			if (parse_uint(optarg, 1, 32, &v) || (v != 1 && v != 32))
+				goto bad;
+			opt.batch = (unsigned)v;
 			break;
 		case 'd':
 			if (parse_uint(optarg, 1, 600000, &v))
