@@ -179,7 +179,14 @@ enum ipcq_wait_strategy {
 	 * microseconds late.
 	 */
 	IPCQ_WAIT_BUSY_POLL = 2,
-	/** Poll with sched_yield() only; never sleeps on a futex. */
+	/**
+	 * Poll spin_count times with the CPU's pause instruction, then
+	 * call sched_yield() before every further poll; never sleeps on a
+	 * futex, so a peer never makes a FUTEX_WAKE system call.  The
+	 * spins catch a peer that is running on another core (a yield
+	 * there would cost a context switch on an overcommitted machine);
+	 * the yields then give the CPU to whoever needs it.
+	 */
 	IPCQ_WAIT_YIELD = 3,
 };
 
@@ -216,7 +223,7 @@ struct ipcq_config {
 	uint32_t mode;
 	/** Default wait strategy of handles on this queue (enum ipcq_wait_strategy, not DEFAULT). Default ADAPTIVE. */
 	uint32_t wait_strategy;
-	/** Adaptive/busy-poll: polls before yielding, 0..1000000.  Default 200. */
+	/** Polls before yielding (adaptive, yield) or between yields (busy-poll), 0..1000000.  Default 200. */
 	uint32_t spin_count;
 	/** Adaptive: sched_yield() calls before sleeping, 0..1000000.  Default 20. */
 	uint32_t yield_count;

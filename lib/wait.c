@@ -227,6 +227,13 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 		ipcq__cpu_relax();
 		return clock_round(round) ? check_deadline(w, &left) : 0;
 	case IPCQ_WAIT_YIELD:
+		/* spin first: a peer running on another core finishes within
+		 * the spins, where a yield on an overcommitted machine is a
+		 * context switch to another waiter that finds nothing either */
+		if (round < q->spin_count) {
+			ipcq__cpu_relax();
+			return clock_round(round) ? check_deadline(w, &left) : 0;
+		}
 		sched_yield();
 		w->gave_cpu = 1;
 		return check_deadline(w, &left);
