@@ -1186,6 +1186,11 @@ struct ipcq__waiter {
 	uint32_t round;
 	uint32_t midop;
 	uint32_t gave_cpu;    /* it yielded or slept */
+	/* A word whose change is what the waiter waits for (the slot a
+	 * consumer waits on), or NULL: a spinning round then polls it alone
+	 * (wait.c, spin()).  A hint; the caller's own checks decide. */
+	uint64_t *watch;
+	uint64_t watch_seen;  /* its value when the caller last looked */
 };
 IPCQ_HIDDEN void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns);
 IPCQ_HIDDEN void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w);

@@ -370,8 +370,35 @@ static int data_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns
 	return 0;
 }
 
+/*
+ * What a spinning wait may poll alone (ipcq__waiter.watch): the word of
+ * the slot at the cursor, while it says the slot is not yet published.
+ * Its producer's publish changes it (R1), and so does anything else that
+ * could let this consumer on: a skip by recovery (R5), or another
+ * consumer's claim, which needs the publish first.  Not for the receives
+ * that wait for more than the ring's next slot: ack mode (messages given
+ * back), a dead consumer's adopted message, priority lanes, lossy
+ * groups, expiry and keys (recv_odd).
+ */
+static void data_watch(struct ipcq *q, struct ipcq__waiter *w)
+{
+	w->watch = NULL;
+	if (q->recv_odd || q->ack || q->adopted >= 0)
+		return;
+	/* relaxed: hints for the spin; the next claim (A2, C1) decides */
+	uint64_t d = ipcq__load_relaxed(q->deqp);
+	struct ipcq_shm_slot *s = ipcq__slot(q, d);
+	/* relaxed: as above */
+	uint64_t seq = ipcq__load_relaxed(&s->seq);
+	if (ipcq__seq_dif(seq, d + 1) < 0) {
+		w->watch = &s->seq;
+		w->watch_seen = seq;
+	}
+}
+
 static int data_round(struct ipcq *q, struct ipcq__waiter *w)
 {
+	data_watch(q, w);
 	int rc = ipcq__wait_data(q, w);
 	if (rc < 0)
 		return rc;

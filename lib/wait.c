@@ -76,6 +76,7 @@ void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 	w->round = 0;
 	w->midop = 0;
 	w->gave_cpu = 0;
+	w->watch = NULL;
 }
 
 void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
@@ -93,6 +94,36 @@ void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 static inline int clock_round(uint32_t round)
 {
 	return (round & (CLOCK_ROUNDS - 1)) == CLOCK_ROUNDS - 1;
+}
+
+static int check_deadline(const struct ipcq__waiter *w, uint64_t *left);
+
+/*
+ * Spinning round @round, the last that may spin before a yield being
+ * @last.  With a watched word (ipcq__waiter.watch) the round goes on
+ * polling that word alone while it holds what the caller saw, up to the
+ * next clock round or @last, each poll counted as a round: a poll then
+ * costs a load and a pause, as in a hand-written ring, instead of a pass
+ * through the receive path, and a message that arrives is seen that much
+ * sooner.  The caller's next attempt decides what the change means.
+ */
+static int spin(struct ipcq__waiter *w, uint32_t round, uint32_t last)
+{
+	uint64_t left;
+
+	ipcq__cpu_relax();
+	if (w->watch) {
+		uint32_t end = round | (CLOCK_ROUNDS - 1); /* the next clock round */
+		if (end > last)
+			end = last;
+		/* relaxed: a hint only; the caller's claim (A2) decides */
+		while (round < end && ipcq__load_relaxed(w->watch) == w->watch_seen) {
+			ipcq__cpu_relax();
+			round++;
+		}
+		w->round = round + 1;
+	}
+	return clock_round(round) ? check_deadline(w, &left) : 0;
 }
 
 /* 0 while time is left, -ETIMEDOUT after the deadline. */
@@ -224,24 +255,20 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 			w->gave_cpu = 1;
 			return check_deadline(w, &left);
 		}
-		ipcq__cpu_relax();
-		return clock_round(round) ? check_deadline(w, &left) : 0;
+		/* up to the round before the next yield */
+		return spin(w, round, round - round % q->spin_count + q->spin_count - 2);
 	case IPCQ_WAIT_YIELD:
 		/* spin first: a peer running on another core finishes within
 		 * the spins, where a yield on an overcommitted machine is a
 		 * context switch to another waiter that finds nothing either */
-		if (round < q->spin_count) {
-			ipcq__cpu_relax();
-			return clock_round(round) ? check_deadline(w, &left) : 0;
-		}
+		if (round < q->spin_count)
+			return spin(w, round, q->spin_count - 1);
 		sched_yield();
 		w->gave_cpu = 1;
 		return check_deadline(w, &left);
 	default:
-		if (round < q->spin_count) {
-			ipcq__cpu_relax();
-			return clock_round(round) ? check_deadline(w, &left) : 0;
-		}
+		if (round < q->spin_count)
+			return spin(w, round, q->spin_count - 1);
 		w->gave_cpu = 1;
 		if (round < q->spin_count + q->yield_count) {
 			sched_yield();
