@@ -160,7 +160,13 @@ IPCQ_API const char *ipcq_errdetail(void);
 #define IPCQ_NOWAIT ((int64_t)0)
 #define IPCQ_FOREVER ((int64_t)-1)
 
-/** Wait strategies: what a blocking call does while it cannot proceed. */
+/**
+ * Wait strategies: what a blocking call does while it cannot proceed.
+ * A consumer's poll, while it waits for the ring's next message, is a
+ * load of that slot's word and a pause (so spin_count polls last about
+ * spin_count pause instructions: some 4 µs at 200 on a CPU whose pause
+ * takes 60 cycles at 2.7 GHz); a producer's poll is a send attempt.
+ */
 enum ipcq_wait_strategy {
 	/** Use the queue's default (only valid in struct ipcq_attach_opts). */
 	IPCQ_WAIT_DEFAULT = 0,
@@ -182,7 +188,7 @@ enum ipcq_wait_strategy {
 	/**
 	 * Poll spin_count times with the CPU's pause instruction, then
 	 * call sched_yield() before every further poll; never sleeps on a
-	 * futex, so a peer never makes a FUTEX_WAKE system call.  The
+	 * futex, so no peer makes a FUTEX_WAKE system call for it.  The
 	 * spins catch a peer that is running on another core (a yield
 	 * there would cost a context switch on an overcommitted machine);
 	 * the yields then give the CPU to whoever needs it.

@@ -687,7 +687,7 @@ struct ipcq {
 	uint32_t take_odd;       /* expiry or groups: a claimed message may be
 				  * one to pass (ipcq__slot_expired()) */
 	uint32_t expire_side;    /* IPCQ_CF_EXPIRED_TO_SIDE */
-	uint32_t recv_odd;       /* expire_side, lossy or keyed: receives take the
+	uint32_t recv_odd;       /* expire_side, lossy, keyed or lanes: receives take the
 				  * slow road (one test on the hot path) */
 	uint64_t ttl_ns;         /* the queue's time to live, 0 none */
 	uint64_t send_ttl_ns;    /* of the send in progress (ipcq_send_ex()) */

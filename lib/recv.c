@@ -378,7 +378,7 @@ static int data_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns
  * consumer's claim, which needs the publish first.  Not for the receives
  * that wait for more than the ring's next slot: ack mode (messages given
  * back), a dead consumer's adopted message, priority lanes, lossy
- * groups, expiry and keys (recv_odd).
+ * groups, expiry to the side ring and keys (recv_odd).
  */
 static void data_watch(struct ipcq *q, struct ipcq__waiter *w)
 {
