@@ -622,7 +622,8 @@ struct ipcq_shm_group {
 	uint8_t pad1[IPCQ_LINE - 8];
 	/* Durable: every position below it is released by the group (its
 	 * word says so).  Moved forward by CAS, by a scan of the words
-	 * (ipcq__group_advance_tail()). */
+	 * (ipcq__group_advance_tail()): by a member every IPCQ__TAIL_EVERY
+	 * positions, by a producer that finds the ring full. */
 	uint64_t tail;
 	uint8_t pad2[IPCQ_LINE - 8];
 	/* Lossy: messages missed (atomic add by members).  Rare. */

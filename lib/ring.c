@@ -105,7 +105,10 @@
  * the adoption count is g's redelivery count), == pos + capacity once
  * released (R2g).  A group's tail says that every position below it is
  * released by the group; it moves only over released positions, by a scan
- * of the words and a CAS (G1, ipcq__group_advance_tail()).  The floor
+ * of the words and a CAS (G1, ipcq__group_advance_tail()), taken by the
+ * member that releases the last position of each run of IPCQ__TAIL_EVERY
+ * (64) and by a producer that finds the ring full, so the producer's scan
+ * is short and reads lines the members wrote a while ago.  The floor
  * word is the minimum of the durable groups' tails, with a generation
  * (G3, ipcq__group_advance_floor()); a producer claims pos only when
  * pos < floor + capacity, and keeps the bound in its handle (room_end), so

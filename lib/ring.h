@@ -525,6 +525,19 @@ unclaimed:
 	return rc;
 }
 
+/*
+ * Groups: the member that releases the last position of each run of
+ * IPCQ__TAIL_EVERY moves its durable group's tail (G1), so that the tail
+ * trails the group's releases by about that many positions.  A producer
+ * that finds the ring full then scans a few words per group instead of a
+ * lap of them (capacity / 8 lines per group, each written by a member
+ * since); the member's own scan reads words it has just written, and the
+ * tail's line is read by a producer once a lap.  A scan that stops at a
+ * position another member still holds is taken further by the next run's
+ * mover, or by the producer.
+ */
+#define IPCQ__TAIL_EVERY 64u
+
 /* Release the slot of position pos, which we claimed with C1 (word
  * ipcq__seq_pos(pos + 1), with the skip bit it had) or adopted (word
  * `held`, nonzero).  R2: a CAS from exactly the word its owner holds, so
@@ -538,11 +551,15 @@ static IPCQ_INLINE void ipcq__ring_release_at(struct ipcq *q, struct ipcq_shm_sl
 		 * (with an owner tag once adopted) */
 		if (!held)
 			held = ipcq__seq_pos(pos);
-		/* R2g: the group is done with the slot; pairs with G1 of a
-		 * producer that moves the group's tail over it */
+		/* R2g: the group is done with the slot; pairs with G1 of
+		 * whoever moves the group's tail over it */
 		if (IPCQ_UNLIKELY(!ipcq__cas(&q->gw[pos & q->mask], held,
 					    ipcq__seq_pos(pos + q->capacity))))
 			ipcq__qcount(q, IPCQ_QCTR_RELEASE_LOST, 1);
+		/* the last of a run of IPCQ__TAIL_EVERY positions: move the
+		 * tail (pos + 1 was claimed, so enq >= pos + 1) */
+		if (IPCQ_UNLIKELY((pos & (IPCQ__TAIL_EVERY - 1)) == IPCQ__TAIL_EVERY - 1))
+			(void)ipcq__group_advance_tail(q, (uint32_t)q->group, pos + 1);
 		return;
 	}
 	if (!held)

@@ -19,7 +19,8 @@
  *  - Each durable group has a tail: every position below it is released
  *    by the group.  Whoever advances it scans the group words from it and
  *    moves it by CAS over released positions only (advance_tail): a
- *    consumer after its release, a producer that finds the ring full.
+ *    consumer after its release (or not: the C code's does after some
+ *    releases only), a producer that finds the ring full.
  *  - The floor word holds (position, generation) in one word: the minimum
  *    of the durable groups' tails as of that generation; its position only
  *    moves forward.  A producer claims p only when p < FPOS(floor) + CAP
@@ -457,7 +458,12 @@ inline after_release(p)
 	   :: else
 	   fi)
 #else
-	advance_tail(mygrp)
+	/* the C code's member moves the tail only after releasing
+	 * the last position of a run of IPCQ__TAIL_EVERY: here it may, or not */
+	if
+	:: advance_tail(mygrp)
+	:: skip
+	fi
 #endif
 }
 
