@@ -301,7 +301,7 @@ icount: deps
 # (wake-ups alone) and its six old rules (about 9 minutes).  make model-test runs the whole
 # bounded set (about 20 minutes), make model the large configurations too
 # (an hour or more, ~20 GB).
-MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-mark \
+MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tail groups-old-wordcheck \
 	groups-create-newest groups-old-nogen groups-old-noretry \
 	keys-order keys-wake keys-old-nog1 keys-old-g2owned keys-old-nok3 keys-old-nolook keys-old-latekh keys-old-stalepark
 .PHONY: model model-test

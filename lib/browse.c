@@ -57,6 +57,13 @@
  * value the word never held, so B4 differs from it (-EAGAIN) unless it
  * names no message, and then the cursors decide the state, a snapshot.
  *
+ * On a queue with groups the slot word is the producers' alone and keeps
+ * the old lap's "published" until the new lap's publish: a writer of the
+ * next lap claims (P1, a CAS of enq) before F1 and its data stores, so a
+ * copy that read any of them finds, after B3, enq past pos + capacity
+ * (B5 below), and the copy is not reported.  enq only grows, and a
+ * piecewise copy of it errs only by a whole lap or more, as above.
+ *
  * The cursors (enq, deq) are copied after the slot to tell a message
  * waiting from one being received, and an unpublished position being
  * written from one not yet claimed: a snapshot, for people.
@@ -168,6 +175,12 @@ int ipcq_browse_lane(struct ipcq *q, uint32_t priority, uint64_t pos, void *buf,
 	}
 	if (pos >= enq && pos - enq >= q->capacity) {
 		view->state = IPCQ_SLOT_EMPTY;
+		return -ENOENT;
+	}
+	/* B5: a later lap claimed the slot (after B3: its writer may have
+	 * written under our copy) */
+	if (pos < enq && enq - pos > q->capacity) {
+		view->state = IPCQ_SLOT_GONE;
 		return -ENOENT;
 	}
 	if (dif == 1 && (seq1 & IPCQ_SEQ_SKIP)) {

@@ -89,7 +89,8 @@ static uint64_t lane_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		/* acquire: these reads happen before the re-check below; a
 		 * value of a later lap pairs with F1 of its producer
 		 * (ipcq__ring_claim_send() in ring.h), so the re-check then sees the
-		 * word changed */
+		 * word changed (with groups: the cursor past p + capacity, as
+		 * the word changes only at that lap's publish) */
 		const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
 		uint32_t stream = ipcq__load_acquire(&t->stream);
 		uint32_t sgen = ipcq__load_acquire(&t->stream_gen);
@@ -100,6 +101,8 @@ static uint64_t lane_max(const struct ipcq *q, uint32_t idx, uint32_t gen)
 		 * its CAS-max (D2): the consumed_max load below sees it */
 		if (ipcq__load_acquire(&s->seq) != seq)
 			continue; /* released meanwhile: consumed_max covers it */
+		if (q->gwords && ipcq__ring_overrun(q, p))
+			continue; /* groups: a later lap claimed it, as above */
 		if (stream == idx + 1 && sgen == gen && pseq > best)
 			best = pseq;
 	}

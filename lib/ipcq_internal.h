@@ -61,7 +61,7 @@
 #define IPCQ_LINE 128u /* hot words apart: adjacent-line prefetch couples pairs */
 #define IPCQ_CL 64u     /* one cache line: slots are multiples of it */
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 7u
+#define IPCQ_LAYOUT_VERSION 8u /* 8: groups: producers no longer mark a slot before writing it */
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 

@@ -67,8 +67,8 @@
  * the slot word (unreleased p == p) and the group's cursor in place of
  * control.deq: a dead member's claim is adopted by a live member of the
  * same group, and its records count only for that group.  A producer's
- * claimed, unpublished slot shows the previous lap published (claimed,
- * not marked yet) or p (marked).  A group removed, or made again, since
+ * claimed, unpublished slot shows the previous lap published, or p on
+ * the first lap.  A group removed, or made again, since
  * the dead member joined it (another generation) owns nothing any more.
  */
 #include <errno.h>
@@ -203,7 +203,7 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 	/* A1 (as in ipcq__ring_claim_send()); the CAS below decides */
 	uint64_t w = ipcq__load_acquire(&s->seq);
 	if (w != ipcq__seq_pos(p) && !(q->gwords && ipcq__gslot_free(q, w, p)))
-		return 0; /* published, or a later lap (groups: or claimed, not marked) */
+		return 0; /* published, or a later lap */
 	if (live_covers(q, p, 1, also_dead, -1)) {
 		rep->pending++;
 		return 0;

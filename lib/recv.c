@@ -120,12 +120,22 @@ IPCQ_COLD static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
 
 /*
  * A member of a lossy group reads without owning (ring.c, "Groups"): claim
- * pos by the group's cursor (C1), copy, and keep the copy only if the slot
- * word did not change meanwhile (F2).  One message into b; 1, -EAGAIN,
- * -ENOBUFS.  What it misses (overwritten under it, or passed when it found
- * itself a lap behind) is counted in the group and told with the next
- * message (msginfo.gap).
+ * pos by the group's cursor (C1), copy, and keep the copy only if no
+ * producer of a later lap has claimed the slot meanwhile (F2, then the
+ * cursor).  One message into b; 1, -EAGAIN, -ENOBUFS.  What it misses
+ * (overwritten under it, or passed when it found itself a lap behind) is
+ * counted in the group and told with the next message (msginfo.gap).
  */
+static void lossy_jump(struct ipcq *q, uint64_t *deq, uint64_t from, uint64_t to)
+{
+	/* C1 for the jump: one member counts it */
+	if (ipcq__cas(deq, from, to)) {
+		/* RMW: a counter for monitors */
+		ipcq__fetch_add(&q->groups[q->group].dropped, to - from);
+		q->gap += to - from;
+	}
+}
+
 IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct ipcq_msginfo *m,
 				    uint64_t *need)
 {
@@ -147,18 +157,13 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 			 * the ring, counting what is passed */
 			if (ipcq__load_relaxed(deq) != pos)
 				continue;
-			/* acquire: a later lap's claims are ordered before its
-			 * mark, which A2 read */
+			/* acquire: a later lap's claim is ordered before its
+			 * publish, which A2 read */
 			uint64_t enq = ipcq__load_acquire(q->enqp);
 			uint64_t to = enq > q->capacity ? enq - q->capacity : 0;
 			if (to <= pos)
 				return -EBADMSG; /* a later lap without its claim: corrupt */
-			/* C1 for the jump: one member counts it */
-			if (ipcq__cas(deq, pos, to)) {
-				/* RMW: a counter for monitors */
-				ipcq__fetch_add(&grp->dropped, to - pos);
-				q->gap += to - pos;
-			}
+			lossy_jump(q, deq, pos, to);
 			continue;
 		}
 		uint32_t len = 0;
@@ -168,9 +173,15 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 			if (len > q->max_msg_size || len > b->len) {
 				/* F2: pairs with F1 of a later lap's producer */
 				ipcq__fence_acquire();
-				/* relaxed: ordered by F2 */
-				if (ipcq__load_relaxed(&s->seq) != seq)
-					continue; /* overwritten: look again */
+				if (ipcq__ring_overrun(q, pos)) {
+					/* being overwritten: a lap behind */
+					/* relaxed: the CAS decides */
+					uint64_t enq = ipcq__load_relaxed(q->enqp);
+					if (enq < pos)
+						return -EBADMSG; /* a cursor behind a published slot */
+					lossy_jump(q, deq, pos, enq - q->capacity);
+					continue;
+				}
 				if (len > q->max_msg_size)
 					return -EBADMSG;
 				*need = len;
@@ -186,11 +197,11 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 			continue; /* a dead producer's claim: passed */
 		struct ipcq_buf out = *b;
 		deliver(q, s, &out, m, 0, &(int){ 0 });
-		/* F2: the copy before the re-check; pairs with F1 of a later
-		 * lap's producer, which marked the word (G0) before its data */
+		/* F2: the copy before the look at the cursor; pairs with F1 of
+		 * a later lap's producer, which claims before its data */
 		ipcq__fence_acquire();
-		/* relaxed: ordered by F2; unchanged: the copy is pos's */
-		if (ipcq__load_relaxed(&s->seq) != seq) {
+		if (ipcq__ring_overrun(q, pos)) {
+			/* overwritten under us: lost */
 			/* RMW: a counter for monitors */
 			ipcq__fetch_add(&grp->dropped, (uint64_t)1);
 			q->gap++;

@@ -95,9 +95,11 @@
  * receives every message, so no consumer may write the slot word: it
  * belongs to the producers.
  *
- *     s.seq == pos              first lap: free; later: marked (G0) by the
- *                               producer of pos, which is writing it
- *     s.seq == pos + 1          published (or skipped: the skip bit)
+ *     s.seq == pos              first lap: free
+ *     s.seq == pos + 1          published (or skipped: the skip bit); it
+ *                               stays so while the producer of
+ *                               pos + capacity writes the slot, up to its
+ *                               publish
  *
  * Each durable group g has a word per slot, gw[g][s], with the consumer
  * half of the classic slot word: == pos while g has not released pos
@@ -120,8 +122,8 @@
  *      published (or first lap free)         record (pos, n) in own entry
  *   pos < room_end, or G2/G3 (below)         C1 CAS g.deq pos -> pos + n
  *   record, P1 CAS enq                       copy out
- *   G0 store s.seq = pos (the mark)          R2g CAS gw[g][s] pos -> pos + cap
- *   F1, write, R1 store-release pos + 1      R4
+ *   F1, write, R1 store-release pos + 1      R2g CAS gw[g][s] pos -> pos + cap
+ *                                            R4
  *
  *   G1  load-acquire of gw[g][s] == t + cap while scanning from the tail
  *       (pairs with R2g: the group's reads of the slot are done), then a
@@ -133,12 +135,20 @@
  *       durable), so a minimum computed without the new group never lands
  *
  * A lossy group holds no space and owns nothing: a member claims pos by
- * the group's cursor (C1), copies the message, and checks the slot word
- * again after an acquire fence (F2): a producer of a later lap marks the
- * word (G0) before F1 and its data stores, so a copy that read any of
- * them sees the word changed, and is counted as lost instead of
- * delivered.  A member that finds its cursor a lap or more behind jumps
- * to the oldest position still in the ring and counts what it passed.
+ * the group's cursor (C1), copies the message, and after an acquire fence
+ * (F2) loads enq (ipcq__ring_overrun()): the producer of pos + capacity
+ * claims (P1) before F1 and its data stores, so a copy that read any of
+ * them finds enq past pos + capacity, and is counted as lost instead of
+ * delivered.  The slot word would not tell: it keeps "published" until
+ * that producer's publish.  (Producers once marked the word before
+ * writing, so that a re-check of the word sufficed; to a caught-up
+ * reader polling the slot, the mark cost a second transfer of its line
+ * per message, about half of a group's rate at batch 1.)  The dedup
+ * scan and ipcq_browse() decide the same way; a durable member's look at
+ * a slot's length before its claim goes by its group's cursor (still at
+ * pos: the group has not released pos, so no later lap has claimed it).
+ * A member that finds its cursor a lap or more behind jumps to the
+ * oldest position still in the ring and counts what it passed.
  */
 #include <sched.h>
 #include <stdlib.h>

@@ -97,15 +97,29 @@ static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
 }
 
 /* Groups: may the producer of pos claim a slot whose word is seq?  The
- * first lap's slot is free (seq == pos, or marked by another claimer of
- * pos, whose cursor CAS then beats ours); a later lap's shows the previous
- * lap published or skipped.  The durable groups' releases are the floor's
- * business, not the slot word's. */
+ * first lap's slot is free (seq == pos); a later lap's shows the previous
+ * lap published or skipped.  Either way another producer may have claimed
+ * pos and be writing it: the cursor CAS (P1) decides.  The durable
+ * groups' releases are the floor's business, not the slot word's. */
 static inline int ipcq__gslot_free(const struct ipcq *q, uint64_t seq, uint64_t pos)
 {
 	if (pos < q->capacity)
 		return seq == ipcq__seq_pos(pos);
 	return (seq & ~IPCQ_SEQ_SKIP) == ipcq__seq_pos(pos - q->capacity + 1);
+}
+
+/* Has a producer of a later lap claimed the slot of position pos?  For a
+ * reader that copied pos without owning it (a lossy group's member, the
+ * dedup scan), after its acquire fence (F2): the producer of
+ * pos + capacity claims (P1) before F1 and its data stores, so a copy
+ * that read any of them finds the cursor past that position; a cursor not
+ * past it means the copy is of pos.  On a queue with groups the slot word
+ * cannot tell: it keeps the old lap's value until the new lap's publish.
+ * A cursor behind pos (corrupt) reads as overrun. */
+static inline int ipcq__ring_overrun(const struct ipcq *q, uint64_t pos)
+{
+	/* relaxed: ordered after the copy by the caller's F2 */
+	return ipcq__load_relaxed(q->enqp) - pos > q->capacity;
 }
 
 /* The word a consumer of group g releases position pos in. */
@@ -118,7 +132,9 @@ static inline uint64_t *ipcq__gword(const struct ipcq *q, uint32_t g, uint64_t p
  * The claim of a queue with groups: as ipcq__ring_claim_send(), but the
  * slot word says only whether the previous lap's producer is done, and
  * the floor whether every durable group has released the previous lap.
- * Each claimed slot is marked (G0) before anything is written to it.
+ * The slot word keeps showing the previous lap until the publish (R1): a
+ * reader that does not own the slot tells a copy of pos from a copy of a
+ * later lap by the cursor (F1 below, ring.c "Groups").
  */
 static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint64_t *pos_out)
 {
@@ -157,15 +173,11 @@ static inline int ipcq__ring_claim_send_groups(struct ipcq *q, unsigned n, uint6
 			goto unclaimed; /* another producer got pos, yet enq did not move */
 		}
 	}
-	/* G0: the mark, before any store of this lap's data (F1 below
-	 * orders them); a lossy reader's re-check (F2) of a slot whose data
-	 * it read from this lap sees the mark or later */
-	ipcq__store_relaxed(&s0->seq, ipcq__seq_pos(pos));
-	for (unsigned i = 1; i < k; i++)
-		/* G0 for each slot of the run */
-		ipcq__store_relaxed(&ipcq__slot(q, pos + i)->seq, ipcq__seq_pos(pos + i));
-	/* F1: the data stores that follow stay after the claim and the marks;
-	 * pairs with F2 of a reader that re-checks the slot word */
+	/* F1: the data stores that follow stay after the claim (P1); pairs
+	 * with F2 of a reader that does not own the slot and loads the
+	 * cursor after its copy (ipcq__ring_overrun()): a copy of
+	 * pos - capacity that read any of our stores finds the cursor past
+	 * pos */
 	ipcq__fence_release();
 	IPCQ_CRASHPOINT("send.claimed");
 	*pos_out = pos;
@@ -208,8 +220,8 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 			pos = ipcq__load_relaxed(q->enqp);
 		} else if (IPCQ_UNLIKELY(q->gwords)) {
 			/* a queue with groups past its first lap (the first lap
-			 * is the same in both protocols: the slots are free, the
-			 * floor is no bound yet and a mark would change nothing) */
+			 * is the same in both protocols: the slots are free and
+			 * the floor is no bound yet) */
 			if (recorded)
 				/* R4: the lost claim's record goes first */
 				ipcq__store_release(&me->prod_op, (uint32_t)IPCQ_OP_IDLE);
@@ -460,11 +472,18 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 				} else if (bufs && IPCQ_UNLIKELY(len > bufs[0].len)) {
 					/* F2: the length before the re-check of the
 					 * slot word; pairs with F1 of the producer of
-					 * a later lap (ipcq__ring_claim_send()) */
+					 * a later lap (ipcq__ring_claim_send(),
+					 * _groups()) */
 					ipcq__fence_acquire();
 					/* relaxed: ordered by F2; unchanged means
-					 * len was pos's */
-					if (ipcq__load_relaxed(&s->seq) == seq) {
+					 * len was pos's.  With groups the word stays
+					 * while a later lap is written: the group's
+					 * cursor still at pos means the group has not
+					 * released pos, so no later lap could claim
+					 * it (a read of such a lap's bytes, through
+					 * F1, would show the cursor moved) */
+					if (ipcq__load_relaxed(&s->seq) == seq &&
+					    (!q->gwords || ipcq__load_relaxed(deq) == pos)) {
 						*need = len;
 						rc = -ENOBUFS;
 						goto unclaimed;

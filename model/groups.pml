@@ -7,10 +7,11 @@
  * (OP()), and a process may crash instead of taking any step.  What this
  * model adds to ipcq.pml's rules:
  *
- *  - The slot word belongs to the producers: == p free (first lap) or
- *    being written (G0), == p + 1 published (with the skip bit).  It is
- *    never "released": a slot is free for position p + CAP once every
- *    durable group has released p.
+ *  - The slot word belongs to the producers: == p free (first lap),
+ *    == p + 1 published (with the skip bit).  It is never "released": a
+ *    slot is free for position p + CAP once every durable group has
+ *    released p, and it keeps showing p + 1 while the producer of p + CAP
+ *    writes it, up to that producer's publish.
  *  - Each durable group g has a word per slot, gw[g][s], with the consumer
  *    half of the single-group slot word: == p (position bits) while group
  *    g has not released p (owner tag 0: the claimer by the group's cursor
@@ -38,12 +39,11 @@
  *    perhaps with a minimum taken before the group was present), it
  *    stores present = 0 and starts again.  A producer's floor CAS that
  *    began before present = 1 was visible fails on the generation.
- *  - Before it writes a slot a producer marks it (G0: slot word = p), so
- *    that a lossy group's reader, which reads without owning (copy, then
- *    check the slot word again), sees the word change.
  *  - A lossy group holds no space: it claims by its own cursor, copies,
- *    checks the word again, and counts what was overwritten under it or
- *    what it skipped when it found itself a lap behind.
+ *    then loads enq: the copy is of p only if enq <= p + CAP (no producer
+ *    of a later lap has claimed the slot: a producer claims before it
+ *    writes).  It counts what was overwritten under it or what it
+ *    skipped when it found itself a lap behind.
  *
  * Participants: producer P (entry 0, NM messages); consumers A1, A2 of
  * durable group 0 (entries 1, 2); consumers B1, B2 of durable group 1
@@ -54,14 +54,16 @@
  * RPASSES times, at any moment.
  *
  * Old rules, each shown to fail (model/run.sh groups-old-tail,
- * groups-old-mark):
+ * groups-old-wordcheck, ...):
  *   OLD_TAIL  a consumer moves its group's tail to just past the position
  *             it released (tail = max(tail, p + 1)) instead of scanning:
  *             with two consumers in a group, the producer then overwrites
  *             a message the slower one has not consumed.
- *   OLD_MARK  the producer writes the payload without marking the slot
- *             first (no G0): a lossy reader takes the new lap's payload
- *             for the old lap's message.
+ *   OLD_WORDCHECK  the lossy reader re-checks the slot word after its
+ *             copy instead of loading enq (right only while producers
+ *             marked the word, slot word = p, before writing; they no
+ *             longer do): it takes the new lap's payload for the old
+ *             lap's message.
  *   OLD_NOGEN   (LATE_B) the creator stores present = 1 and does not CAS
  *             the floor, and advance_floor's CAS compares the position
  *             only: a producer that took the minimum before the group was
@@ -365,10 +367,7 @@ inline claim_send()
 
 inline publish_send()
 {
-#ifndef OLD_MARK
-	OP(seq[pos % CAP] = SW(pos, 0); T("@%d G0 marks %d\n", me, pos));    /* G0 */
-#endif
-	/* payload (F1 before it: the mark is seen first) */
+	/* payload (F1 before it: after the claim, P1) */
 	OP(g = 0;
 	   do
 	   :: g < NGD -> assert(!made[g] || pos < start[g] + CAP || rel[g * NP + pos - CAP]); g++
@@ -682,9 +681,15 @@ proctype lossy()
 		:: ok && SSKIP(w) -> d_step { lskip++ }
 		:: ok && !SSKIP(w) ->
 			OP(m = smsg[pos % CAP]);                /* copy */
+#ifdef OLD_WORDCHECK
 			OP(w2 = seq[pos % CAP]);                /* F2, the word again */
 			if
 			:: w2 == w ->
+#else
+			OP(e = enq);                            /* F2, then the cursor */
+			if
+			:: e <= pos + CAP ->
+#endif
 				d_step {
 					assert(posmsg[pos] == m);       /* the message of pos */
 					ldel++;

@@ -1,4 +1,4 @@
-/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes; a lossy reader frozen between claim and copy (lossy.claimed) while the producer laps it reports the gap, not the wrong message; a member of one group killed holding a claim (recv.copied) is adopted in its group, never by another; a creator killed at group.durable leaves a half-made group that the next group call removes. */
+/* Consumer groups at named points: a member frozen between copy and release (recv.copied) holds its slot while the other member of its group and another group go past it, so the producer stops a lap later, exactly there; a group's creator frozen after making the group durable (group.durable) already holds space, and when its generation CAS then fails it starts again from the newest position; a producer killed a lap on between claim and publish (send.claimed, send.written) leaves a skip that every group passes; a lossy reader frozen between claim and copy (lossy.claimed) while the producer laps it reports the gap, not the wrong message; a lossy reader that copies a slot while the next lap's producer is frozen between its write and its publish (send.written) counts the copy lost, though the slot word has not changed; a member of one group killed holding a claim (recv.copied) is adopted in its group, never by another; a creator killed at group.durable leaves a half-made group that the next group call removes. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -203,17 +203,24 @@ static int frozen_reader(void *arg)
 	return 0;
 }
 
-/* A lossy reader frozen between its claim and its copy, while the
- * producer laps it: its re-check sees the slot changed, and it reports
- * what it missed instead of the wrong message. */
-static void lossy_reader_lapped(void)
+/* A queue named for @test with durable group A and lossy group tap. */
+static struct ipcq *with_tap(const char *test)
 {
 	struct ipcq_config cfg = t_config(CAP, MAXLEN);
 	cfg.max_groups = 2;
-	qn = t_qname("groups_lap");
+	qn = t_qname(test);
 	struct ipcq *q = t_create(qn, &cfg);
 	CHECK_RC(ipcq_group_create(q, "A", 0), 0);
 	CHECK_RC(ipcq_group_create(q, "tap", IPCQ_GROUP_LOSSY), 1);
+	return q;
+}
+
+/* A lossy reader frozen between its claim and its copy, while the
+ * producer laps it: after its copy it finds the cursor a lap on, and it
+ * reports what it missed instead of the wrong message. */
+static void lossy_reader_lapped(void)
+{
+	struct ipcq *q = with_tap("groups_lap");
 	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
 	struct ipcq *a = member("A");
 	t_send_pattern(p, MAXLEN, 1);
@@ -226,6 +233,52 @@ static void lossy_reader_lapped(void)
 	}
 	t_resume(r);
 	CHECK(t_reap(r) == 0);
+	CHECK_OK(ipcq_close(a));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+}
+
+static int frozen_writer(void *arg)
+{
+	(void)arg;
+	t_freeze_at("send.written", 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	t_send_pattern(p, MAXLEN, CAP + 1); /* stops inside, unpublished */
+	CHECK_OK(ipcq_close(p));
+	return 0;
+}
+
+/* A producer of the second lap frozen after writing the first slot's
+ * payload, before its publish: the slot word still says "message 1,
+ * published" (producers do not mark a slot before writing it), so a
+ * lossy reader that copies position 0 now copies message CAP + 1's
+ * bytes under an unchanged word.  It must find the cursor past position
+ * CAP, count the copy lost, and deliver message 2 with a gap of 1. */
+static void lossy_reader_over_writer(void)
+{
+	struct ipcq *q = with_tap("groups_wr");
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *a = member("A"), *l = member("tap");
+	for (uint64_t s = 1; s <= CAP; s++)
+		t_send_pattern(p, MAXLEN, s);
+	for (uint64_t s = 1; s <= CAP; s++)
+		expect(a, s);
+	pid_t w = t_spawn(frozen_writer, NULL);
+	t_wait_stopped(w, 30, "producer at send.written");
+	uint8_t buf[MAXLEN];
+	struct ipcq_msginfo mi;
+	int rc = ipcq_recv(l, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+	if (rc != (int)t_msg_len(0, 2, 0, MAXLEN) || t_verify(buf, (size_t)rc, 0, 2) != 0 ||
+	    !(mi.flags & IPCQ_MSG_GAP) || mi.gap != 1)
+		T_FAIL("lossy reader over a writer: rc %d, flags 0x%x, gap %llu (expected message 2, "
+		       "gap 1)", rc, mi.flags, (unsigned long long)mi.gap);
+	for (uint64_t s = 3; s <= CAP; s++)
+		expect(l, s);
+	t_resume(w);
+	CHECK(t_reap(w) == 0);
+	expect(l, CAP + 1);
+	expect(a, CAP + 1);
+	CHECK_OK(ipcq_close(l));
 	CHECK_OK(ipcq_close(a));
 	CHECK_OK(ipcq_close(p));
 	CHECK_OK(ipcq_close(q));
@@ -327,9 +380,10 @@ int main(void)
 	producer_dies_claimed("send.claimed");
 	producer_dies_claimed("send.written");
 	lossy_reader_lapped();
+	lossy_reader_over_writer();
 	adoption_stays_in_group();
 	creator_dies_midway();
 	printf("groups at named points: recv.copied, group.durable, send.claimed, send.written, "
-	       "lossy.claimed\n");
+	       "lossy.claimed, send.written under a lossy reader\n");
 	return 0;
 }
