@@ -126,14 +126,24 @@ IPCQ_COLD static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
  * (overwritten under it, or passed when it found itself a lap behind) is
  * counted in the group and told with the next message (msginfo.gap).
  */
-static void lossy_jump(struct ipcq *q, uint64_t *deq, uint64_t from, uint64_t to)
+/* A lap or more behind at pos: jump to the oldest position still in the
+ * ring, counting what is passed.  0, or -EBADMSG when the cursor is not a
+ * lap past pos (a later lap without its claim: corrupt). */
+static int lossy_jump(struct ipcq *q, uint64_t *deq, uint64_t pos)
 {
+	/* acquire: a later lap's claim is ordered before its publish and
+	 * its data, which the caller read */
+	uint64_t enq = ipcq__load_acquire(q->enqp);
+	uint64_t to = enq > q->capacity ? enq - q->capacity : 0;
+	if (to <= pos)
+		return -EBADMSG;
 	/* C1 for the jump: one member counts it */
-	if (ipcq__cas(deq, from, to)) {
+	if (ipcq__cas(deq, pos, to)) {
 		/* RMW: a counter for monitors */
-		ipcq__fetch_add(&q->groups[q->group].dropped, to - from);
-		q->gap += to - from;
+		ipcq__fetch_add(&q->groups[q->group].dropped, to - pos);
+		q->gap += to - pos;
 	}
+	return 0;
 }
 
 IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct ipcq_msginfo *m,
@@ -141,6 +151,7 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 {
 	struct ipcq_shm_group *grp = &q->groups[q->group];
 	uint64_t *deq = q->deqp;
+	int rc;
 
 	for (;;) {
 		/* relaxed: a hint; A2 and C1 decide */
@@ -157,13 +168,8 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 			 * the ring, counting what is passed */
 			if (ipcq__load_relaxed(deq) != pos)
 				continue;
-			/* acquire: a later lap's claim is ordered before its
-			 * publish, which A2 read */
-			uint64_t enq = ipcq__load_acquire(q->enqp);
-			uint64_t to = enq > q->capacity ? enq - q->capacity : 0;
-			if (to <= pos)
-				return -EBADMSG; /* a later lap without its claim: corrupt */
-			lossy_jump(q, deq, pos, to);
+			if ((rc = lossy_jump(q, deq, pos)) < 0)
+				return rc;
 			continue;
 		}
 		uint32_t len = 0;
@@ -175,11 +181,8 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 				ipcq__fence_acquire();
 				if (ipcq__ring_overrun(q, pos)) {
 					/* being overwritten: a lap behind */
-					/* relaxed: the CAS decides */
-					uint64_t enq = ipcq__load_relaxed(q->enqp);
-					if (enq < pos)
-						return -EBADMSG; /* a cursor behind a published slot */
-					lossy_jump(q, deq, pos, enq - q->capacity);
+					if ((rc = lossy_jump(q, deq, pos)) < 0)
+						return rc;
 					continue;
 				}
 				if (len > q->max_msg_size)
