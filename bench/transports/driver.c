@@ -78,6 +78,11 @@
  * Latency: a pinger and a ponger process (pinned to two CPUs) exchange one
  * message at a time (16 B, then 64 B) over two channels of the transport;
  * every round trip, after a warm-up, goes into a log-linear histogram.
+ * The cases take turns: --latency-rounds rounds (default 20), each running
+ * every case for its share of the time (in reverse order every other
+ * round), and a case's rounds merged into one histogram, so that the
+ * host's bursts of noise fall on all of them alike and one run's tail
+ * ratios compare like with like.
  * The floor runs first (the cache line, then the hand-off) and the cache
  * line again after the last latency case.  The cache line's p50 names the
  * regime the run saw: close (under --close-ns, default 150 ns: the two
@@ -118,6 +123,7 @@
 #define LAT_DEPTH 64
 #define LAT_WARMUP_DIV 10
 #define LAT_WARMUP_MIN 1000
+#define SLOW_X 20		/* a round trip this many times the p50: the host interrupted it */
 #define PAYLOAD_BUDGET (1u << 20) /* queue depth * message size at most (1 MiB) */
 
 enum { PHASE_WARM = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
@@ -153,6 +159,7 @@ struct options {
 	uint64_t duration_ns;	  /* measuring time of a throughput case */
 	uint64_t warmup_ns;	  /* before it */
 	uint64_t lat_duration_ns; /* measuring time of a latency case, after a 10 % warm-up */
+	unsigned lat_rounds;	  /* ... split into this many rounds, the cases in turn */
 	uint64_t cap_ns;	  /* how long a case may run past its measuring time */
 	uint64_t budget_ns;	  /* no case starts after this much time */
 	unsigned repeat;
@@ -534,6 +541,7 @@ struct result {
 	uint64_t msgs;
 	double seconds;
 	uint64_t p50, p99, p999, max;
+	double slow_share;	/* latency: share of round trips over SLOW_X times the p50 */
 	char status[10];	/* ok, capped, n/a, skipped, FAIL, HANG */
 	char note[NOTE_LEN];
 };
@@ -1127,7 +1135,25 @@ out:
 	return ret;
 }
 
-static void run_latency(struct tcase *tc, struct result *r)
+/* The share of @h's values above @v (bucket resolution). */
+static double hist_share_above(const struct bench_hist *h, uint64_t v)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
+		if (bench_hist_bucket_high(i) > v)
+			n += h->buckets[i];
+	return h->count ? (double)n / (double)h->count : 0.0;
+}
+
+/*
+ * One slice of a latency case: @dur_ns of round trips after a warm-up of a
+ * tenth of it.  @r gets the slice's percentiles; @hist, when not NULL, a
+ * copy of its histogram (for merging the rounds).
+ */
+static void run_latency(struct tcase *tc, struct result *r, uint64_t dur_ns,
+			struct bench_hist *hist)
 {
 	pid_t pids[2] = { 0, 0 };
 	int status[2] = { 0, 0 };
@@ -1147,7 +1173,7 @@ static void run_latency(struct tcase *tc, struct result *r)
 		goto cleanup;
 	}
 	bench_hist_init(&tc->sh->hist);
-	tc->sh->lat_ns = opt.lat_duration_ns;
+	tc->sh->lat_ns = dur_ns;
 	bench_barrier_init(&tc->sh->barrier, 3);
 	pids[0] = bench_fork(pinger_main, tc);
 	pids[1] = pids[0] > 0 ? bench_fork(ponger_main, tc) : -1;
@@ -1166,7 +1192,7 @@ static void run_latency(struct tcase *tc, struct result *r)
 		bench_kill_all(pids, status, 2);
 		ok = 0;
 	} else {
-		limit = opt.lat_duration_ns + opt.lat_duration_ns / LAT_WARMUP_DIV + opt.cap_ns;
+		limit = dur_ns + dur_ns / LAT_WARMUP_DIV + opt.cap_ns;
 		if (bench_wait_all(pids, status, 2, bench_now_ns() + limit)) {
 			fprintf(stderr, "bench: [%s] not finished %.1f s after the measuring time: "
 				"aborted\n", tc->label, opt.cap_ns / 1e9);
@@ -1186,6 +1212,9 @@ static void run_latency(struct tcase *tc, struct result *r)
 		r->p99 = bench_hist_percentile(&tc->sh->hist, 99.0);
 		r->p999 = bench_hist_percentile(&tc->sh->hist, 99.9);
 		r->max = tc->sh->hist.max;
+		r->slow_share = hist_share_above(&tc->sh->hist, r->p50 * SLOW_X);
+		if (hist)
+			*hist = tc->sh->hist;
 	}
 verdict:
 	if (hang) {
@@ -1401,7 +1430,7 @@ static int any_latency_wanted(void)
 /* The time a latency case takes, at most, when it goes well. */
 static uint64_t lat_case_ns(void)
 {
-	return opt.lat_duration_ns * 11 / 10 + 300000000ull;
+	return opt.lat_duration_ns * 11 / 10 + 300000000ull + (opt.lat_rounds - 1) * 100000000ull;
 }
 
 /*
@@ -1441,11 +1470,107 @@ static int run_lat_case(const struct variant *var, unsigned size, const char *no
 		emit_skipped(&tc);
 		return -1;
 	}
-	run_latency(&tc, &r);
+	run_latency(&tc, &r, opt.lat_duration_ns, NULL);
 	if (note && usable(&r) && !r.note[0])
 		snprintf(r.note, sizeof(r.note), "%s", note);
 	emit_result(&r);
 	return n_results > 0 && usable(&results[n_results - 1]) ? (int)n_results - 1 : -1;
+}
+
+/*
+ * The latency cases, in opt.lat_rounds rounds: each round runs every case
+ * for its share of the measuring time, in the listed order in odd rounds and
+ * in reverse in even ones, and each case's histograms are merged.  A burst
+ * of noise from the host (a vCPU descheduled for tens of microseconds)
+ * then falls on every case alike instead of on whichever case ran through
+ * it, so that one run's p99.9 ratios mean what they say.  A case that fails
+ * in any round is reported with that round's failure.
+ */
+struct lat_slot {
+	const struct variant *var;
+	unsigned size;
+	struct result r;	/* the last slice's, or its failure */
+	struct bench_hist h;	/* the merged rounds */
+	double seconds;
+	unsigned rounds;	/* slices that measured */
+	int failed, capped;
+};
+
+static void hist_merge(struct bench_hist *acc, const struct bench_hist *h)
+{
+	unsigned i;
+
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
+		acc->buckets[i] += h->buckets[i];
+	acc->count += h->count;
+	acc->sum += h->sum;
+	if (h->count && h->min < acc->min)
+		acc->min = h->min;
+	if (h->max > acc->max)
+		acc->max = h->max;
+}
+
+static void run_lat_rounds(struct lat_slot *s, unsigned n)
+{
+	static struct bench_hist h;
+	uint64_t slice = opt.lat_duration_ns / opt.lat_rounds;
+	unsigned k, j;
+
+	for (j = 0; j < n; j++) {
+		bench_hist_init(&s[j].h);
+		s[j].seconds = 0;
+		s[j].rounds = 0;
+		s[j].failed = s[j].capped = 0;
+		memset(&s[j].r, 0, sizeof(s[j].r));
+	}
+	for (k = 0; k < opt.lat_rounds; k++)
+		for (j = 0; j < n; j++) {
+			struct lat_slot *c = &s[k % 2 ? n - 1 - j : j];
+			struct tcase tc;
+			struct result r;
+
+			if (c->failed)
+				continue;
+			make_case(&tc, c->var, 1, c->size, 1);
+			if (!within_budget(slice * 11 / 10 + 300000000ull)) {
+				if (!c->rounds) {
+					init_result(&c->r, &tc);
+					snprintf(c->r.status, sizeof(c->r.status), "skipped");
+					snprintf(c->r.note, sizeof(c->r.note),
+						 "time budget (--budget-s) spent");
+					c->failed = 1;
+				}
+				continue;
+			}
+			run_latency(&tc, &r, slice, &h);
+			c->r = r;
+			if (!usable(&r)) {
+				c->failed = 1;
+				continue;
+			}
+			hist_merge(&c->h, &h);
+			c->seconds += r.seconds;
+			c->rounds++;
+			c->capped |= !strcmp(r.status, "capped");
+		}
+	for (j = 0; j < n; j++) {
+		struct result *r = &s[j].r;
+
+		if (!s[j].failed) {
+			r->msgs = s[j].h.count;
+			r->seconds = s[j].seconds;
+			r->p50 = bench_hist_percentile(&s[j].h, 50.0);
+			r->p99 = bench_hist_percentile(&s[j].h, 99.0);
+			r->p999 = bench_hist_percentile(&s[j].h, 99.9);
+			r->max = s[j].h.max;
+			r->slow_share = hist_share_above(&s[j].h, r->p50 * SLOW_X);
+			snprintf(r->status, sizeof(r->status), "%s", s[j].capped ? "capped" : "ok");
+			if (s[j].rounds < opt.lat_rounds)
+				snprintf(r->note, sizeof(r->note), "%u of %u rounds (time budget)",
+					 s[j].rounds, opt.lat_rounds);
+		}
+		emit_result(r);
+	}
 }
 
 static void latency_summary(unsigned first);
@@ -1454,8 +1579,9 @@ static const struct result *find(const char *test, const char *transport, const 
 
 static void run_plan(void)
 {
+	static struct lat_slot slots[N_LAT_SIZES * N_LAT_VARIANTS];
 	struct tcase tc;
-	unsigned v, p, z, lat_first;
+	unsigned v, p, z, lat_first, n;
 	int i;
 
 	if (any_latency_wanted()) {
@@ -1507,10 +1633,14 @@ static void run_plan(void)
 		regime.p50 = results[regime.floor_idx].p50;
 		regime.close = regime.p50 < opt.close_ns;
 	}
+	n = 0;
 	for (z = 0; z < N_LAT_SIZES; z++)
 		for (v = 0; latency_wanted(lat_sizes[z]) && v < N_LAT_VARIANTS; v++)
-			if (var_selected(&lat_variants[v]))
-				(void)run_lat_case(&lat_variants[v], lat_sizes[z], NULL);
+			if (var_selected(&lat_variants[v]) && n < N_LAT_SIZES * N_LAT_VARIANTS) {
+				slots[n].var = &lat_variants[v];
+				slots[n++].size = lat_sizes[z];
+			}
+	run_lat_rounds(slots, n);
 	i = run_lat_case(&floor_variants[0], FLOOR_WORD_SIZE, "again after the latency cases");
 	if (i >= 0) {
 		regime.floor_after_idx = i;
@@ -1554,6 +1684,17 @@ static void latency_summary(unsigned first)
 		       (unsigned long long)fl->p999);
 	else
 		printf("  one cache line bounced between the two processes: not measured\n");
+	if (fl) {
+		double per_s = fl->slow_share * rate(fl);
+
+		printf("  host interruptions: %.3f %% of the cache line's round trips took over "
+		       "%dx its p50 (%llu ns), about %.0f a second\n", fl->slow_share * 100.0,
+		       SLOW_X, (unsigned long long)(fl->p50 * SLOW_X), per_s);
+		if (per_s > 0)
+			printf("    (a case doing fewer than %.2f M round trips a second has more than "
+			       "0.1 %% of them interrupted: its p99.9 is then the host's)\n",
+			       per_s * 1000.0 / 1e6);
+	}
 	if (ho)
 		printf("  64-byte hand-off each way (payload line + flag line): p50 %llu ns, "
 		       "p99 %llu ns, p99.9 %llu ns\n", (unsigned long long)ho->p50,
@@ -1695,8 +1836,14 @@ static void lat_ratio(const char *what, const struct result *a, const struct res
 	if (a && b) {
 		va = pct == 50 ? a->p50 : a->p999;
 		vb = pct == 50 ? b->p50 : b->p999;
-		snprintf(detail, sizeof(detail), "%s %llu vs %llu ns", pct == 50 ? "p50" : "p99.9",
-			 (unsigned long long)va, (unsigned long long)vb);
+		if (pct == 50)
+			snprintf(detail, sizeof(detail), "p50 %llu vs %llu ns",
+				 (unsigned long long)va, (unsigned long long)vb);
+		else
+			snprintf(detail, sizeof(detail),
+				 "p99.9 %llu vs %llu ns; over %dx p50: %.3f vs %.3f %%",
+				 (unsigned long long)va, (unsigned long long)vb, SLOW_X,
+				 a->slow_share * 100.0, b->slow_share * 100.0);
 	}
 	goal_line(what, a, b, multiple(va, vb), goal, 0, detail);
 }
@@ -1899,6 +2046,9 @@ static void usage(FILE *f)
 		"  --duration-ms N    measuring time per throughput case (default 500), after\n"
 		"                     a warm-up of a quarter of it + 20 ms\n"
 		"  --latency-ms N     per latency case, after a 10%% warm-up (default 1000)\n"
+		"  --latency-rounds N the latency cases take turns: N rounds (default 20),\n"
+		"                     each running every case for 1/N of its time, and\n"
+		"                     each case's rounds merged (the floor runs whole)\n"
 		"  --repeat N         throughput runs per case, the median is reported (default 3)\n"
 		"  --cap-s N          how long a case may run past its measuring time before it\n"
 		"                     is aborted and its achieved rate reported (default 5)\n"
@@ -1940,6 +2090,7 @@ static int parse_options(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "latency-ms", required_argument, NULL, 'l' },
+		{ "latency-rounds", required_argument, NULL, 'R' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "cap-s", required_argument, NULL, 'w' },
 		{ "budget-s", required_argument, NULL, 'B' },
@@ -1958,6 +2109,7 @@ static int parse_options(int argc, char **argv)
 	memset(&opt, 0, sizeof(opt));
 	opt.duration_ns = 500ull * 1000000;
 	opt.lat_duration_ns = 1000ull * 1000000;
+	opt.lat_rounds = 20;
 	opt.cap_ns = 5ull * 1000000000;
 	opt.budget_ns = 840ull * 1000000000;
 	opt.repeat = 3;
@@ -2028,6 +2180,11 @@ static int parse_options(int argc, char **argv)
 				goto bad;
 			opt.lat_duration_ns = v * 1000000;
 			set_l = 1;
+			break;
+		case 'R':
+			if (parse_uint(optarg, 1, 50, &v))
+				goto bad;
+			opt.lat_rounds = (unsigned)v;
 			break;
 		case 'r':
 			if (parse_uint(optarg, 1, MAX_REPEAT, &v))
@@ -2137,11 +2294,13 @@ int main(int argc, char **argv)
 	if (!csv)
 		return 2;
 	printf("transports: ipcq %s, %d CPUs, load average %.2f, pid %d; throughput %.0f ms per "
-	       "case (median of %u; %s), latency %.0f ms per case (%s), cap %.1f s, budget %.0f s\n",
+	       "case (median of %u; %s), latency %.0f ms per case in %u rounds (%s), cap %.1f s, "
+	       "budget %.0f s\n",
 	       ipcq_version_string(), bench_cpu_count(), bench_loadavg(), (int)getpid(),
 	       opt.duration_ns / 1e6, opt.repeat,
 	       pin_latency ? "one CPU each where there are enough" : "not pinned",
-	       opt.lat_duration_ns / 1e6, pin_latency ? "pinned to 2 CPUs" : "not pinned",
+	       opt.lat_duration_ns / 1e6, opt.lat_rounds,
+	       pin_latency ? "pinned to 2 CPUs" : "not pinned",
 	       opt.cap_ns / 1e9,
 	       opt.budget_ns / 1e9);
 	print_builtin();
