@@ -615,6 +615,29 @@ enum ipcq_full_policy {
  */
 #define IPCQ_ATTACH_ACK 0x1u
 
+/**
+ * Late release (copying consumers, fast mode): ipcq_recv() and
+ * ipcq_recv_batch() return before they release the slots of the messages
+ * they return, and the handle releases them when its next receive call
+ * starts (ipcq_recv(), ipcq_recv_batch(), ipcq_peek()), or at
+ * ipcq_release(), ipcq_detach() or ipcq_close().  A release writes the
+ * slot's cache line, which the producer wrote and reads again: done late,
+ * that transfer leaves the round trip of a consumer that answers each
+ * message (it is done while the consumer waits for the next one).
+ *
+ * While held, the slots of the last receive hold producers back when they
+ * come round to them a lap later, as peeked slots do (ipcq_peek()); a
+ * consumer that keeps receiving releases them at once.  A consumer that
+ * dies holding them has them delivered again to another consumer, with
+ * their delivery count raised and IPCQ_MSG_REDELIVERED, as a consumer
+ * killed between claim and release always has: late release extends that
+ * cover over the caller's handling of the message (at least once for the
+ * last receive, flagged), and a detach or close releases them (no
+ * redelivery).  Not with IPCQ_ATTACH_ACK, nor on a queue with consumer
+ * groups, priorities or IPCQ_CF_EXPIRED_TO_SIDE (-EINVAL at attach).
+ */
+#define IPCQ_ATTACH_LATE_RELEASE 0x4u
+
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
@@ -1024,7 +1047,9 @@ IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
  * identifies it for ipcq_ack()/ipcq_nack(), and messages given back by a
  * nack or left by a dead consumer are delivered before new ones.
  * A message that a dead consumer had claimed is delivered again to the
- * next consumer that receives, flagged IPCQ_MSG_REDELIVERED.
+ * next consumer that receives, flagged IPCQ_MSG_REDELIVERED.  With
+ * IPCQ_ATTACH_LATE_RELEASE the call first releases what the handle's last
+ * receive kept, and returns before it releases this message's slot.
  *
  * Errors: -EPERM not attached as consumer, -ENOBUFS @cap is smaller than
  * the next message (the message stays queued, untouched, and info->len
@@ -1131,11 +1156,14 @@ IPCQ_API int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n,
 		       int64_t timeout_ns);
 
 /**
- * ipcq_release - give back the slots of the last ipcq_peek().
+ * ipcq_release - give back the slots of the last ipcq_peek(), or of the
+ * last receive of a handle attached with IPCQ_ATTACH_LATE_RELEASE.
  *
  * Fast mode: frees the slots for producers; the data pointers become
  * invalid.  Ack mode: nothing to do (ack or nack each message); returns 0.
- * Errors: -EINVAL nothing peeked.
+ * Late release: frees the slots the last ipcq_recv() or ipcq_recv_batch()
+ * kept (the next receive would have); returns 0.  Does not block.
+ * Errors: -EINVAL nothing peeked or kept.
  */
 IPCQ_API int ipcq_release(struct ipcq *q);
 

@@ -68,6 +68,8 @@ static void atfork_child(void)
 		q->dedup = -1;
 		q->zc_send_n = 0;
 		q->zc_recv_n = 0;
+		q->late = 0;
+		q->held_n = 0; /* the parent's claim: the parent releases it */
 	}
 	attached = NULL;
 	pthread_mutex_unlock(&attached_lock);
@@ -116,9 +118,10 @@ static int check_opts(const struct ipcq_attach_opts *o)
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
 		return ipcq__refuse(-EINVAL, "spin_count %u, yield_count %u: each at most 1000000, "
 				    "or UINT32_MAX for the queue's", o->spin_count, o->yield_count);
-	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP))
-		return ipcq__refuse(-EINVAL, "flags 0x%x: only IPCQ_ATTACH_ACK (0x1) and "
-				    "IPCQ_ATTACH_DEDUP (0x2) exist", o->flags);
+	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP | IPCQ_ATTACH_LATE_RELEASE))
+		return ipcq__refuse(-EINVAL, "flags 0x%x: only IPCQ_ATTACH_ACK (0x1), "
+				    "IPCQ_ATTACH_DEDUP (0x2) and IPCQ_ATTACH_LATE_RELEASE (0x4) exist",
+				    o->flags);
 	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
 		return ipcq__refuse(-EINVAL, "full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) "
 				    "or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy);
@@ -173,6 +176,20 @@ static int check_roles(const struct ipcq *q, unsigned roles, const struct ipcq_a
 	if ((o->flags & IPCQ_ATTACH_ACK) && (o->prefetch < 1 || o->prefetch > q->lease_capacity))
 		return ipcq__refuse(-EINVAL, "prefetch %u is not in [1, lease_capacity %u]",
 				    o->prefetch, q->lease_capacity);
+	/* late release: a copying consumer of a queue whose receives release
+	 * what they claimed in one run of one lane */
+	if ((o->flags & IPCQ_ATTACH_LATE_RELEASE) && !consumer)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_LATE_RELEASE needs the consumer role");
+	if ((o->flags & IPCQ_ATTACH_LATE_RELEASE) && (o->flags & IPCQ_ATTACH_ACK))
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_LATE_RELEASE: not with IPCQ_ATTACH_ACK "
+				    "(an ack-mode consumer releases each slot into its lease)");
+	if ((o->flags & IPCQ_ATTACH_LATE_RELEASE) &&
+	    (q->max_groups || q->lanes > 1 || q->expire_side))
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_LATE_RELEASE: not on a queue with %s",
+				    q->max_groups ? "consumer groups (a group's release writes "
+						    "no slot line)"
+				    : q->lanes > 1 ? "priorities"
+						   : "IPCQ_CF_EXPIRED_TO_SIDE");
 	/* groups: a consumer names one, on a queue that has them */
 	if (consumer && q->max_groups && !o->group)
 		return ipcq__refuse(-EINVAL, "the queue has consumer groups: a consumer names the "
@@ -364,6 +381,8 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->roles = roles;
 	q->next_pseq = 1;
 	q->ack = !!(o.flags & IPCQ_ATTACH_ACK);
+	q->late = !!(o.flags & IPCQ_ATTACH_LATE_RELEASE);
+	q->held_n = 0;
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;
@@ -424,7 +443,7 @@ int ipcq_detach(struct ipcq *q)
 	 * messages are released, unacknowledged ones are delivered again */
 	if (q->zc_send_n)
 		ipcq_commit(q, NULL, 0);
-	if (q->zc_recv_n)
+	if (q->zc_recv_n || q->held_n)
 		ipcq_release(q);
 	if (q->ack)
 		ipcq__lease_release_all(q);
@@ -439,6 +458,7 @@ int ipcq_detach(struct ipcq *q)
 	}
 	q->adopted = -1;
 	q->ack = 0;
+	q->late = 0;
 	group_leave(q);
 	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */

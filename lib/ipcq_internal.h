@@ -726,6 +726,11 @@ struct ipcq {
 	uint64_t zc_recv_pos;
 	uint32_t zc_recv_waiters;
 	int zc_recv_ack;        /* the peek was an ack-mode lease */
+	/* late release (IPCQ_ATTACH_LATE_RELEASE): the run the last receive
+	 * returned, claimed by C1 and still covered by our record */
+	uint32_t late;          /* the handle releases late */
+	uint32_t held_n;        /* 0: nothing held */
+	uint64_t held_pos;
 	uint64_t zc_recv_seq;   /* the adopted slot word of a peeked adopted
 				 * message; 0: the run was claimed by C1 */
 	/* groups (max_groups > 0) */

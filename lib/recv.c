@@ -457,6 +457,8 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 		return -EALREADY; /* messages are peeked: release them first */
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
+	if (IPCQ_UNLIKELY(q->held_n))
+		ipcq__ring_release_held(q); /* late release: the last receive's run */
 	rc = recv_once(q, &b, info, 1, &need);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
@@ -484,6 +486,8 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 	for (unsigned i = 0; i < n; i++)
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
+	if (IPCQ_UNLIKELY(q->held_n))
+		ipcq__ring_release_held(q); /* late release: the last receive's run */
 	rc = recv_once(q, msgs, infos, n, &need);
 	if (rc == -EAGAIN)
 		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
@@ -631,6 +635,8 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 		return -ENOTSUP; /* a lossy group's reads own nothing to peek at */
 	if (q->zc_recv_n)
 		return -EALREADY;
+	if (q->held_n)
+		ipcq__ring_release_held(q); /* late release: the last receive's run */
 	if (n > q->capacity)
 		n = q->capacity;
 	rc = peek_once(q, msgs, n);
@@ -679,6 +685,10 @@ IPCQ_COLD static int release_lanes(struct ipcq *q)
 
 int ipcq_release(struct ipcq *q)
 {
+	if (q && !q->zc_recv_n && q->held_n) {
+		ipcq__ring_release_held(q); /* late release: the last receive's run */
+		return 0;
+	}
 	if (!q || !q->zc_recv_n)
 		return -EINVAL;
 	if (IPCQ_UNLIKELY(q->lanes > 1))

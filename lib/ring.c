@@ -50,6 +50,13 @@
  *   R4 store-release record = idle           wake producers if C2 saw any
  *   wake consumers if P2 saw any
  *
+ * Late release (IPCQ_ATTACH_LATE_RELEASE): a receive returns to its caller
+ * between its copy and R2, keeping its record over the claim; R2 and R4
+ * are made by ipcq__ring_release_held() when the handle's next receive,
+ * peek, ipcq_release(), detach or close starts.  The steps and their order
+ * are unchanged (model/README.md); the producer of the next lap waits at
+ * A1 meanwhile, as for any claimed, unreleased slot.
+ *
  * A claim that is lost (the CAS fails and the ring turns out full or
  * empty) clears its record before returning (R4 on that path too): a
  * record left over would cover a position another process owns and hold
@@ -222,6 +229,22 @@ void ipcq__release_adopted(struct ipcq *q)
 	/* R4: idle only after the release is visible; pairs with snap() */
 	ipcq__store_release(&q->me->cons_op, (uint32_t)IPCQ_OP_IDLE);
 	q->adopted = -1;
+}
+
+void ipcq__ring_release_held(struct ipcq *q)
+{
+	uint64_t pos = q->held_pos;
+	uint32_t k = q->held_n;
+
+	q->held_n = 0;
+	for (uint32_t i = 0; i < k; i++)
+		/* R2, as in ipcq__ring_take(): pairs with A1 */
+		ipcq__ring_release(q, pos + i, 0);
+	/* C2 after the releases rather than after the claim: pairs with W1
+	 * (wait.c).  Nothing relies on its order: as for an adopted slot
+	 * (recv.c), a producer that needs these slots saw deq past them and
+	 * never sleeps on the futex for them */
+	ipcq__ring_recv_done(q, ipcq__ring_space_waiters(q));
 }
 
 /* Publish one message with the header of another producer's (a replay). */

@@ -680,7 +680,21 @@ again:
 		}
 		if (i == 0)
 			IPCQ_CRASHPOINT("recv.copied");
-		ipcq__ring_release_at(q, s, pos + i, 0);
+		if (IPCQ_LIKELY(!q->late))
+			ipcq__ring_release_at(q, s, pos + i, 0);
+	}
+	if (IPCQ_UNLIKELY(q->late)) {
+		if (b) {
+			/* late release (IPCQ_ATTACH_LATE_RELEASE): the run
+			 * stays ours, our record covering it, until the
+			 * handle's next receive (ipcq__ring_release_held()) */
+			q->held_pos = pos;
+			q->held_n = (uint32_t)k;
+			return (int)b;
+		}
+		/* nothing to return: released now, before another claim */
+		for (unsigned i = 0; i < (unsigned)k; i++)
+			ipcq__ring_release(q, pos + i, 0);
 	}
 	ipcq__ring_recv_done(q, waiters);
 	if (IPCQ_UNLIKELY(*bad && b == 0))
@@ -691,6 +705,10 @@ again:
 }
 
 /* ring.c */
+/* Late release: release the run the last receive kept (q->held_n slots
+ * from q->held_pos, claimed by C1), clear the record (R4) and wake
+ * producers that sleep for space. */
+IPCQ_HIDDEN void ipcq__ring_release_held(struct ipcq *q);
 /* Publish one message on behalf of another (a replay from the side ring). */
 IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
 				   uint16_t producer, uint32_t stream, uint64_t pseq,

@@ -1,4 +1,4 @@
-/* A live participant is never robbed, however slow: a consumer stopped holding a claim (inside ipcq_recv or ipcq_peek), peeked slots, or ack-mode leases sits through many recovery passes of the others and keeps what it holds; resumed, it completes normally, and every message arrives once, never redelivered. */
+/* A live participant is never robbed, however slow: a consumer stopped holding a claim (inside ipcq_recv or ipcq_peek), peeked slots, the slots of its last receive (IPCQ_ATTACH_LATE_RELEASE: the producer stops a lap on, at them), or ack-mode leases sits through many recovery passes of the others and keeps what it holds; resumed, it completes normally, and every message arrives once, never redelivered. */
 #include "testutil.h"
 
 #define GRACE_US 2000u
@@ -23,6 +23,8 @@ enum how {
 	H_PEEK_CLAIMED, /* frozen in ipcq_peek after its claim */
 	H_PEEK_HELD,    /* stopped after ipcq_peek returned, before ipcq_release */
 	H_LEASE_HELD,   /* stopped holding unacknowledged leases */
+	H_LATE_HELD,    /* stopped after ipcq_recv_batch returned, its slots unreleased
+			 * (IPCQ_ATTACH_LATE_RELEASE) */
 };
 
 struct scen {
@@ -90,6 +92,8 @@ static struct ipcq *consumer_handle(void)
 {
 	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
 	o.flags = st->ack ? IPCQ_ATTACH_ACK : 0;
+	if (st->how == H_LATE_HELD)
+		o.flags = IPCQ_ATTACH_LATE_RELEASE;
 	o.prefetch = 8;
 	return t_open_attach(st->name, IPCQ_ROLE_CONSUMER, &o);
 }
@@ -142,6 +146,25 @@ static int victim(void *arg)
 		for (int i = 0; i < n; i++)
 			victim_got(check_msg(z[i].data, z[i].len, &z[i].info, "resumed victim"));
 		CHECK_RC(ipcq_release(q), 0);
+		break;
+	}
+	case H_LATE_HELD: {
+		struct ipcq_buf b[4];
+		struct ipcq_msginfo mis[4];
+		for (int i = 0; i < 4; i++)
+			b[i] = (struct ipcq_buf){ copy[i], MAXLEN };
+		int n = ipcq_recv_batch(q, b, mis, 4, IPCQ_FOREVER);
+		CHECK(n >= 1 && n <= 4);
+		for (int i = 0; i < n; i++)
+			victim_got(check_msg(copy[i], b[i].len, &mis[i], "victim"));
+		st->held = (unsigned)n;
+		raise(SIGSTOP);
+		/* resumed: the next receive releases the run first */
+		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
+		if (rc >= 0)
+			victim_got(check_msg(buf, (size_t)rc, &mi, "resumed victim"));
+		else
+			CHECK_RC(rc, -EAGAIN);
 		break;
 	}
 	case H_LEASE_HELD: {
@@ -254,7 +277,9 @@ static void run(const struct scen *sc)
 	/* the victim takes the first messages and stops there */
 	pid_t v = t_spawn(victim, NULL);
 	t_wait_stopped(v, 20, "victim");
-	unsigned held_ring = sc->how != H_LEASE_HELD; /* it holds ring slots */
+	/* it holds ring slots that it has not received yet (a held lease's
+	 * or late-released slot's message is in vseq, checked below) */
+	unsigned held_ring = sc->how != H_LEASE_HELD && sc->how != H_LATE_HELD;
 	struct ipcq_info in0 = t_info(pq);
 	if (in0.dequeued == 0)
 		T_FAIL("[%s] the victim stopped without a claim", cur);
@@ -305,6 +330,11 @@ static void run(const struct scen *sc)
 		t_poll_pause(&round);
 	}
 	uint64_t stopped_ns = t_now_ns() - t0;
+	/* late release: the victim's slots, the ring's first, stayed its own,
+	 * so the producer stopped a lap on, right there */
+	if (sc->how == H_LATE_HELD && sent != CAP)
+		T_FAIL("[%s] %" PRIu64 " messages sent while the victim held the first %u slots:"
+		       " expected the producer to stop at %u", cur, sent, st->held, CAP);
 
 	/* resumed, the victim completes normally */
 	t_resume(v);
@@ -349,6 +379,7 @@ int main(void)
 		{ "ipcq_peek, frozen after its claim", H_PEEK_CLAIMED, 0, 1 },
 		{ "stopped holding peeked slots", H_PEEK_HELD, 0, 0 },
 		{ "ack, stopped holding 3 leases", H_LEASE_HELD, 1, 0 },
+		{ "late release, stopped holding its last batch", H_LATE_HELD, 0, 0 },
 	};
 	unsetenv("IPCQ_CRASH");
 	unsetenv("IPCQ_FREEZE");

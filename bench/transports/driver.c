@@ -1282,6 +1282,7 @@ static const struct variant lat_variants[] = {
 	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 1, 0 },
+	{ &t_ipcq, "late", S_BUSY, NULL, T_LATE, 1, 1, 0 },
 	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_pipe, "stream", -1, "block", 0, 1, 1, 0 },
 	{ &t_sock, "seqpacket", -1, "block", 0, 1, 1, 0 },
@@ -1442,15 +1443,19 @@ static struct {
 	int have_after, close_after;	/* after them */
 	uint64_t p50, p50_after;
 	int floor_idx, floor_after_idx, handoff_idx; /* in results[], -1 when none */
-} regime = { 0, 0, 0, 0, 0, 0, -1, -1, -1 };
+	int moved;			/* a latency case's rounds straddled two regimes */
+} regime = { 0, 0, 0, 0, 0, 0, -1, -1, -1, 0 };
 
-/* "close", "far", "close then far", ..., "unknown" (no cache-line floor); no commas (CSV). */
+/* "close", "far", "close then far", ..., "mixed" (a case's rounds differ
+ * twofold), "unknown" (no cache-line floor); no commas (CSV). */
 static const char *regime_name(void)
 {
 	static char buf[32];
 
 	if (!regime.have)
 		return "unknown";
+	if (regime.moved)
+		return "mixed"; /* a case's rounds straddled both */
 	if (regime.have_after && regime.close_after != regime.close) {
 		snprintf(buf, sizeof(buf), "%s then %s", regime.close ? "close" : "far",
 			 regime.close_after ? "close" : "far");
@@ -1493,6 +1498,7 @@ struct lat_slot {
 	struct bench_hist h;	/* the merged rounds */
 	double seconds;
 	unsigned rounds;	/* slices that measured */
+	uint64_t lo, hi;	/* the lowest and highest p50 of a round */
 	int failed, capped;
 };
 
@@ -1520,6 +1526,8 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 		bench_hist_init(&s[j].h);
 		s[j].seconds = 0;
 		s[j].rounds = 0;
+		s[j].lo = UINT64_MAX;
+		s[j].hi = 0;
 		s[j].failed = s[j].capped = 0;
 		memset(&s[j].r, 0, sizeof(s[j].r));
 	}
@@ -1551,6 +1559,8 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 			hist_merge(&c->h, &h);
 			c->seconds += r.seconds;
 			c->rounds++;
+			c->lo = r.p50 < c->lo ? r.p50 : c->lo;
+			c->hi = r.p50 > c->hi ? r.p50 : c->hi;
 			c->capped |= !strcmp(r.status, "capped");
 		}
 	for (j = 0; j < n; j++) {
@@ -1565,9 +1575,18 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 			r->max = s[j].h.max;
 			r->slow_share = hist_share_above(&s[j].h, r->p50 * SLOW_X);
 			snprintf(r->status, sizeof(r->status), "%s", s[j].capped ? "capped" : "ok");
+			r->note[0] = 0;
 			if (s[j].rounds < opt.lat_rounds)
 				snprintf(r->note, sizeof(r->note), "%u of %u rounds (time budget)",
 					 s[j].rounds, opt.lat_rounds);
+			else if (s[j].hi > 2 * s[j].lo)
+				/* a round twice as slow as another: the host moved the
+				 * vCPUs (close and far) during the run */
+				snprintf(r->note, sizeof(r->note), "REGIME MOVED: round p50 %llu to "
+					 "%llu ns; rerun", (unsigned long long)s[j].lo,
+					 (unsigned long long)s[j].hi);
+			if (s[j].hi > 2 * s[j].lo)
+				regime.moved = 1;
 		}
 		emit_result(r);
 	}
@@ -1712,6 +1731,10 @@ static void latency_summary(unsigned first)
 			       ? " (unchanged)"
 			       : ": the regime CHANGED during the latency cases; their ratios straddle "
 				 "it, rerun");
+	if (regime.moved)
+		printf("  the regime MOVED during the latency cases: a case's rounds differ by "
+		       "more than 2x in p50 (see its note); the merged figures mix both "
+		       "regimes: rerun\n");
 	if (!pin_latency)
 		printf("  (--no-pin: the processes were not pinned; the floor may not be the "
 		       "machine's)\n");
@@ -2007,6 +2030,40 @@ static void print_group_ratios(void)
 		snprintf(prefix, sizeof(prefix), "1/1 64 B batch %u", b);
 		if (g || q)
 			info_ratios(prefix, g, q, ring, 0);
+	}
+}
+
+/*
+ * ipcq with late release (IPCQ_ATTACH_LATE_RELEASE) beside the default
+ * receive, the SPSC ring and rte_ring MP/MC: what taking the release out
+ * of the round trip gives.  No goals (the goals are the default receive's).
+ */
+static void print_late_ratios(void)
+{
+	static const struct {
+		const char *transport, *mode, *label;
+	} peer[] = {
+		{ "ipcq", "fast", "ipcq" },
+		{ "ring", "spsc", "SPSC ring" },
+		{ "rte_ring", "mpmc", "rte_ring MP/MC" },
+	};
+	char what[96];
+
+	if (!selected(&t_ipcq))
+		return;
+	printf("\nLate release (consumers attached with IPCQ_ATTACH_LATE_RELEASE) beside the "
+	       "default receive, the SPSC ring and rte_ring MP/MC (busy_poll, no goals; "
+	       "regime: %s)\n", regime_name());
+	for (unsigned z = N_LAT_SIZES; z-- > 0;) {
+		const struct result *l = find("latency", "ipcq", "late", "busy_poll", 1, 1,
+					      lat_sizes[z]);
+
+		for (unsigned k = 0; l && k < sizeof(peer) / sizeof(peer[0]); k++) {
+			snprintf(what, sizeof(what), "round trip %u B ipcq late / %s", lat_sizes[z],
+				 peer[k].label);
+			info_ratio(what, l, find("latency", peer[k].transport, peer[k].mode,
+						 "busy_poll", 1, 1, lat_sizes[z]));
+		}
 	}
 }
 
@@ -2308,6 +2365,7 @@ int main(int argc, char **argv)
 	run_plan();
 	print_ratios();
 	print_group_ratios();
+	print_late_ratios();
 	fclose(csv);
 	printf("\n%s in %.1f s (load average now %.2f); CSV: %s\n",
 	       any_failure ? "FAILED" : "done", (bench_now_ns() - run_start_ns) / 1e9,

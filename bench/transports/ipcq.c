@@ -9,6 +9,10 @@
  *             adaptive, yield)
  *   ack       consumers attached with IPCQ_ATTACH_ACK, each message
  *             acknowledged with ipcq_ack after it is checked
+ *   late      fast mode, consumers attached with IPCQ_ATTACH_LATE_RELEASE:
+ *             each receive releases the slots of the one before, so a
+ *             consumer that answers releases while it waits (latency
+ *             cases, busy_poll)
  *   zerocopy  ipcq_reserve/ipcq_commit: the producer stamps the check words
  *             in the slot; ipcq_peek/ipcq_release: the consumer checks them
  *             there (nothing is copied)
@@ -114,6 +118,10 @@ static int ipcq_t_open(struct ep *ep)
 	o.name = ep->role == ROLE_SEND ? "bench-producer" : "bench-consumer";
 	if (ep->role == ROLE_RECV && (tc->flags & T_ACK))
 		o.flags = IPCQ_ATTACH_ACK;
+#ifdef IPCQ_ATTACH_LATE_RELEASE
+	if (ep->role == ROLE_RECV && (tc->flags & T_LATE))
+		o.flags = IPCQ_ATTACH_LATE_RELEASE;
+#endif
 #ifdef IPCQ_GROUPS_MAX
 	if (ep->role == ROLE_RECV && is_group(tc))
 		o.group = BENCH_GROUP;

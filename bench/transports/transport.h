@@ -105,6 +105,7 @@ struct ep {
 #define T_ZC 0x2u	/* ipcq: zero copy */
 #define T_HTS 0x4u	/* rte_ring: HTS mode */
 #define T_SPSC 0x8u	/* ck_ring: the SPSC functions */
+#define T_LATE 0x10u	/* ipcq: consumers attached with IPCQ_ATTACH_LATE_RELEASE */
 
 #define T_NA 1		/* create(): this case cannot run, tc->note says why */
 
