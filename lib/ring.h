@@ -658,6 +658,8 @@ again:
 		return k;
 	*end = pos + (uint64_t)k;
 	uint32_t waiters = ipcq__ring_space_waiters(q);
+	/* late release: the run is released by the next receive (below) */
+	const uint32_t late = q->late;
 	IPCQ_DEBUG_YIELD();
 	b = 0;
 	for (unsigned i = 0; i < (unsigned)k; i++) {
@@ -669,7 +671,8 @@ again:
 			 * reported */
 			if (IPCQ_UNLIKELY(ipcq__load_relaxed(&s->len) > q->max_msg_size)) {
 				*bad = 1;
-				ipcq__ring_release_at(q, s, pos + i, 0);
+				if (!late)
+					ipcq__ring_release_at(q, s, pos + i, 0);
 				continue;
 			}
 			uint32_t got = take(q, s, pos + i, b, ctx, bad);
@@ -680,10 +683,10 @@ again:
 		}
 		if (i == 0)
 			IPCQ_CRASHPOINT("recv.copied");
-		if (IPCQ_LIKELY(!q->late))
+		if (IPCQ_LIKELY(!late))
 			ipcq__ring_release_at(q, s, pos + i, 0);
 	}
-	if (IPCQ_UNLIKELY(q->late)) {
+	if (IPCQ_UNLIKELY(late)) {
 		if (b) {
 			/* late release (IPCQ_ATTACH_LATE_RELEASE): the run
 			 * stays ours, our record covering it, until the
