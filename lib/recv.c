@@ -87,9 +87,12 @@ static IPCQ_INLINE uint32_t take_copy(struct ipcq *q, const struct ipcq_shm_slot
  * out.  Returns the count, -EAGAIN when empty, -ENOBUFS when the first
  * message does not fit (*need says how much room it needs), -EBADMSG when
  * a slot held an impossible length (corrupt segment; the slot is released).
+ * late: a constant, the handle releases late (its slots kept, see
+ * ipcq__ring_take()).
  */
-static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
-				  struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+static IPCQ_INLINE int try_recv_mode(struct ipcq *q, struct ipcq_buf *bufs,
+				     struct ipcq_msginfo *infos, unsigned n, uint64_t *need,
+				     const int late)
 {
 	struct recv_ctx c = { bufs, infos };
 	uint64_t bytes, end;
@@ -97,13 +100,27 @@ static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
 	/* the tail is read for the infos, and on a queue with expiry or
 	 * groups (take_copy()); ack mode never comes here (recv_once()) */
 	int rc = ipcq__ring_take(q, bufs, n, need, q->take_odd | (infos != NULL), take_copy, &c,
-				 &bad, &bytes, &end);
+				 &bad, &bytes, &end, late);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
 		return rc;
 	ipcq__count3(q, IPCQ_CTR_RECV, (uint64_t)rc, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
 	return bad ? -EBADMSG : rc;
+}
+
+IPCQ_COLD static int try_recv_late(struct ipcq *q, struct ipcq_buf *bufs,
+				   struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	return try_recv_mode(q, bufs, infos, n, need, 1);
+}
+
+static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
+				  struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+{
+	if (IPCQ_UNLIKELY(q->late))
+		return try_recv_late(q, bufs, infos, n, need);
+	return try_recv_mode(q, bufs, infos, n, need, 0);
 }
 
 /* On a queue that moves expired messages to the side ring: a move names

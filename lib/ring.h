@@ -639,11 +639,14 @@ typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s,
  * the others, and passed.  @take is a constant at every call site, so the
  * compiler inlines it.  tail: @take reads the slots' tails (a msginfo,
  * ack mode, a queue with expiry or groups; a named producer's message
- * is known by its flags).
+ * is known by its flags).  late: a constant at each call site, 1 for a
+ * handle with late release (IPCQ_ATTACH_LATE_RELEASE): a run that returns
+ * messages is kept, claimed and covered by our record, for
+ * ipcq__ring_release_held().
  */
 static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
 				       uint64_t *need, int tail, ipcq__take_fn take, void *ctx,
-				       int *bad, uint64_t *bytes, uint64_t *end)
+				       int *bad, uint64_t *bytes, uint64_t *end, const int late)
 {
 	uint64_t pos;
 	unsigned b, nmsg;
@@ -658,8 +661,6 @@ again:
 		return k;
 	*end = pos + (uint64_t)k;
 	uint32_t waiters = ipcq__ring_space_waiters(q);
-	/* late release: the run is released by the next receive (below) */
-	const uint32_t late = q->late;
 	IPCQ_DEBUG_YIELD();
 	b = 0;
 	for (unsigned i = 0; i < (unsigned)k; i++) {

@@ -42,7 +42,8 @@ static int drop_oldest(struct ipcq *q)
 {
 	uint64_t need, bytes, end;
 	int bad;
-	int rc = ipcq__ring_take(q, NULL, 1, &need, 0, take_discard, NULL, &bad, &bytes, &end);
+	int rc = ipcq__ring_take(q, NULL, 1, &need, 0, take_discard, NULL, &bad, &bytes,
+				 &end, 0);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc > 0)
