@@ -519,7 +519,7 @@ class Queue:
 
     def attach(self, producer=False, consumer=False, *, ack=False, dedup=False,
                name=None, prefetch=None, wait=None, spin_count=None,
-               yield_count=None, full_policy=None, group=None):
+               yield_count=None, full_policy=None, group=None, late_release=False):
         """Join the queue (ipcq_attach) as producer and/or consumer.
 
         ack: ack-mode consumer (IPCQ_ATTACH_ACK), holding at most prefetch
@@ -529,7 +529,8 @@ class Queue:
         spin_count, yield_count: overrides of the queue's; full_policy:
         FULL_BLOCK, FULL_FAIL or FULL_DROP_OLDEST.  group: the consumer
         group to receive in, required on a queue made with max_groups.
-        Raises Error with the
+        late_release: a receive keeps its message's slot until the next
+        receive or release() (IPCQ_ATTACH_LATE_RELEASE).  Raises Error with the
         library's detail (EINVAL, EBUSY a live process holds the name, ...)."""
         roles = (_lib.IPCQ_ROLE_PRODUCER if producer else 0) | \
                 (_lib.IPCQ_ROLE_CONSUMER if consumer else 0)
@@ -540,7 +541,8 @@ class Queue:
         cgroup = _ffi.new("char[]", group.encode()) if group is not None else _ffi.NULL
         opts.group = cgroup
         opts.flags = (_lib.IPCQ_ATTACH_ACK if ack else 0) | \
-                     (_lib.IPCQ_ATTACH_DEDUP if dedup else 0)
+                     (_lib.IPCQ_ATTACH_DEDUP if dedup else 0) | \
+                     (_lib.IPCQ_ATTACH_LATE_RELEASE if late_release else 0)
         for field, value in (("prefetch", prefetch), ("wait_strategy", wait),
                              ("spin_count", spin_count), ("yield_count", yield_count),
                              ("full_policy", full_policy)):
@@ -553,6 +555,12 @@ class Queue:
             self._rbuf = _ffi.new("char[]", self._cap)
             self._rview = _ffi.buffer(self._rbuf)
         return self
+
+    def release(self):
+        """A consumer attached with late_release: give back the slots its
+        last receive kept (ipcq_release; the next receive would have).
+        Raises Error (EINVAL) when nothing is kept."""
+        _check(_lib.ipcq_release(self._h()), "ipcq_release")
 
     def detach(self):
         """Leave the participant table (ipcq_detach); the handle stays open."""

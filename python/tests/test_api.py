@@ -115,6 +115,32 @@ def test_stats_as_dict(qname):
         assert qname in ipcq.list_queues()
 
 
+def test_late_release_holds_until_next_receive(qname):
+    """late_release: a receive keeps its slot until the next receive or
+    release(); meanwhile a full ring stays full."""
+    with ipcq.Queue.create(qname, capacity=4) as q:
+        q.attach(producer=True)
+        with ipcq.Queue.open(qname) as c:
+            c.attach(consumer=True, late_release=True)
+            for i in range(4):
+                q.send(b"m%d" % i)
+            assert c.recv() == b"m0"
+            with pytest.raises(ipcq.Error) as e:
+                q.send(b"x", timeout=0)
+            assert e.value.errno == errno.EAGAIN
+            c.release()
+            q.send(b"m4", timeout=0)
+            assert c.recv() == b"m1"
+            with pytest.raises(ipcq.Error):
+                q.send(b"x", timeout=0)
+            assert c.recv() == b"m2"
+            q.send(b"m5", timeout=0)
+            with pytest.raises(ipcq.Error) as e:
+                c.release()
+                c.release()
+            assert e.value.errno == errno.EINVAL
+
+
 def test_expiry_and_delayed_retry(qname):
     """send_ttl(): a message past its time to live is never delivered, and
     goes to the side ring on a queue that keeps expired ones; nack(delay=)
