@@ -193,11 +193,11 @@ static void killed_holder(int close_it)
 /* Random kills: NCONS late-release consumers, each spending a while on
  * every message, one killed and replaced every KILL_EVERY messages sent,
  * at whatever it was doing. */
-enum { NCONS = 3, KILL_EVERY = 97 };
+enum { NCONS = 3, KILL_EVERY = 97, MAXN = 1 << 19 };
 
 struct shared {
-	uint32_t first[1 << 16];   /* unflagged deliveries of each sequence */
-	uint32_t again[1 << 16];   /* flagged ones */
+	uint32_t first[MAXN];      /* unflagged deliveries of each sequence */
+	uint32_t again[MAXN];      /* flagged ones */
 	uint64_t total;
 	int stop;
 };
@@ -221,7 +221,7 @@ static int consumer(void *arg)
 		uint32_t pr;
 		uint64_t seq;
 		t_header(buf, &pr, &seq);
-		if (pr != 0 || seq < 1 || seq >= (1 << 16) ||
+		if (pr != 0 || seq < 1 || seq >= MAXN ||
 		    (size_t)rc != t_msg_len(0, seq, 16, MAXLEN) || t_verify(buf, (size_t)rc, 0, seq))
 			T_FAIL("consumer: a message that was never sent (seq %" PRIu64 ", %d bytes)",
 			       seq, rc);
@@ -256,6 +256,8 @@ static int all_arrived(uint64_t n)
 static void random_kills(void)
 {
 	uint64_t n = t_count(20000, 6000);
+	if (n >= MAXN)
+		n = MAXN - 1;
 	struct ipcq_config cfg = t_config(16, MAXLEN);
 	cfg.grace_us = GRACE_US;
 	cfg.max_participants = 16;
