@@ -160,6 +160,7 @@ struct options {
 	uint64_t warmup_ns;	  /* before it */
 	uint64_t lat_duration_ns; /* measuring time of a latency case, after a 10 % warm-up */
 	unsigned lat_rounds;	  /* ... split into this many rounds, the cases in turn */
+	int show_rounds;	  /* --show-rounds: each round's p50 of each case */
 	uint64_t cap_ns;	  /* how long a case may run past its measuring time */
 	uint64_t budget_ns;	  /* no case starts after this much time */
 	unsigned repeat;
@@ -1559,6 +1560,10 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 			hist_merge(&c->h, &h);
 			c->seconds += r.seconds;
 			c->rounds++;
+			if (opt.show_rounds)
+				printf("round %2u  %-10s %-9s %5u B  p50 %6llu ns\n", k + 1,
+				       c->var->t->name, c->var->mode, c->size,
+				       (unsigned long long)r.p50);
 			c->lo = r.p50 < c->lo ? r.p50 : c->lo;
 			c->hi = r.p50 > c->hi ? r.p50 : c->hi;
 			c->capped |= !strcmp(r.status, "capped");
@@ -2106,6 +2111,8 @@ static void usage(FILE *f)
 		"  --latency-rounds N the latency cases take turns: N rounds (default 20),\n"
 		"                     each running every case for 1/N of its time, and\n"
 		"                     each case's rounds merged (the floor runs whole)\n"
+		"  --show-rounds      print each round's p50 of each latency case (the\n"
+		"                     regime can move for a few rounds: see them side by side)\n"
 		"  --repeat N         throughput runs per case, the median is reported (default 3)\n"
 		"  --cap-s N          how long a case may run past its measuring time before it\n"
 		"                     is aborted and its achieved rate reported (default 5)\n"
@@ -2148,6 +2155,7 @@ static int parse_options(int argc, char **argv)
 		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "latency-ms", required_argument, NULL, 'l' },
 		{ "latency-rounds", required_argument, NULL, 'R' },
+		{ "show-rounds", no_argument, NULL, 'S' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "cap-s", required_argument, NULL, 'w' },
 		{ "budget-s", required_argument, NULL, 'B' },
@@ -2237,6 +2245,9 @@ static int parse_options(int argc, char **argv)
 				goto bad;
 			opt.lat_duration_ns = v * 1000000;
 			set_l = 1;
+			break;
+		case 'S':
+			opt.show_rounds = 1;
 			break;
 		case 'R':
 			if (parse_uint(optarg, 1, 50, &v))
