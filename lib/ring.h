@@ -614,6 +614,11 @@ static IPCQ_INLINE uint32_t ipcq__ring_space_waiters(struct ipcq *q)
 	return ipcq__load_seq_cst(&q->ctl->space_waiters);
 }
 
+/* ring.c: late release: release the run the last receive kept (q->held_n
+ * slots from q->held_pos, claimed by C1), clear the record (R4) and wake
+ * producers that sleep for space. */
+IPCQ_HIDDEN void ipcq__ring_release_held(struct ipcq *q);
+
 /*
  * What a consumer does with each real message it claimed: @take copies
  * slot s (position pos, ours since C1) where the caller wants it, as the
@@ -688,19 +693,17 @@ again:
 			ipcq__ring_release_at(q, s, pos + i, 0);
 	}
 	if (IPCQ_UNLIKELY(late)) {
-		if (b) {
-			/* late release (IPCQ_ATTACH_LATE_RELEASE): the run
-			 * stays ours, our record covering it, until the
-			 * handle's next receive (ipcq__ring_release_held()) */
-			q->held_pos = pos;
-			q->held_n = (uint32_t)k;
+		/* late release (IPCQ_ATTACH_LATE_RELEASE): the run stays ours,
+		 * our record covering it, until the handle's next receive */
+		q->held_pos = pos;
+		q->held_n = (uint32_t)k;
+		if (b)
 			return (int)b;
-		}
 		/* nothing to return: released now, before another claim */
-		for (unsigned i = 0; i < (unsigned)k; i++)
-			ipcq__ring_release(q, pos + i, 0);
+		ipcq__ring_release_held(q);
+	} else {
+		ipcq__ring_recv_done(q, waiters);
 	}
-	ipcq__ring_recv_done(q, waiters);
 	if (IPCQ_UNLIKELY(*bad && b == 0))
 		return -EBADMSG; /* a corrupt slot, released */
 	if (IPCQ_UNLIKELY(b == 0))
@@ -709,10 +712,6 @@ again:
 }
 
 /* ring.c */
-/* Late release: release the run the last receive kept (q->held_n slots
- * from q->held_pos, claimed by C1), clear the record (R4) and wake
- * producers that sleep for space. */
-IPCQ_HIDDEN void ipcq__ring_release_held(struct ipcq *q);
 /* Publish one message on behalf of another (a replay from the side ring). */
 IPCQ_HIDDEN int ipcq__publish_copy(struct ipcq *q, const void *payload, uint32_t len,
 				   uint16_t producer, uint32_t stream, uint64_t pseq,
