@@ -19,7 +19,8 @@
  *   histogram       struct bench_hist: log-linear buckets (HdrHistogram-like:
  *                   for each power of two, 32 linear sub-buckets, so any
  *                   value is reported within 1/32 = 3.1 % of its true
- *                   value), percentiles and max
+ *                   value), percentiles and max; bench_hist_merge(),
+ *                   bench_hist_share_above()
  *   CSV             bench_csv_open() (creates the directory), bench_csv_row()
  *
  * Nothing here knows about ipcq.
@@ -402,6 +403,34 @@ static BENCH_UNUSED uint64_t bench_hist_percentile(const struct bench_hist *h, d
 		}
 	}
 	return h->max;
+}
+
+/* Add @h's values to @acc (histograms of the rounds of one case). */
+static BENCH_UNUSED void bench_hist_merge(struct bench_hist *acc, const struct bench_hist *h)
+{
+	unsigned i;
+
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
+		acc->buckets[i] += h->buckets[i];
+	acc->count += h->count;
+	acc->sum += h->sum;
+	if (h->count && h->min < acc->min)
+		acc->min = h->min;
+	if (h->max > acc->max)
+		acc->max = h->max;
+}
+
+/* The share of @h's values above @v (bucket resolution: a bucket counts
+ * when its highest value is above @v). */
+static BENCH_UNUSED double bench_hist_share_above(const struct bench_hist *h, uint64_t v)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
+		if (bench_hist_bucket_high(i) > v)
+			n += h->buckets[i];
+	return h->count ? (double)n / (double)h->count : 0.0;
 }
 
 static BENCH_UNUSED double bench_hist_mean(const struct bench_hist *h)

@@ -1136,18 +1136,6 @@ out:
 	return ret;
 }
 
-/* The share of @h's values above @v (bucket resolution). */
-static double hist_share_above(const struct bench_hist *h, uint64_t v)
-{
-	uint64_t n = 0;
-	unsigned i;
-
-	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
-		if (bench_hist_bucket_high(i) > v)
-			n += h->buckets[i];
-	return h->count ? (double)n / (double)h->count : 0.0;
-}
-
 /*
  * One slice of a latency case: @dur_ns of round trips after a warm-up of a
  * tenth of it.  @r gets the slice's percentiles; @hist, when not NULL, a
@@ -1213,7 +1201,7 @@ static void run_latency(struct tcase *tc, struct result *r, uint64_t dur_ns,
 		r->p99 = bench_hist_percentile(&tc->sh->hist, 99.0);
 		r->p999 = bench_hist_percentile(&tc->sh->hist, 99.9);
 		r->max = tc->sh->hist.max;
-		r->slow_share = hist_share_above(&tc->sh->hist, r->p50 * SLOW_X);
+		r->slow_share = bench_hist_share_above(&tc->sh->hist, r->p50 * SLOW_X);
 		if (hist)
 			*hist = tc->sh->hist;
 	}
@@ -1377,13 +1365,19 @@ static int within_budget(uint64_t ns)
 	return bench_now_ns() - run_start_ns + ns + reserved_ns <= opt.budget_ns;
 }
 
+/* @r: @tc not run, the time budget being spent. */
+static void skipped_result(struct result *r, const struct tcase *tc)
+{
+	init_result(r, tc);
+	snprintf(r->status, sizeof(r->status), "skipped");
+	snprintf(r->note, sizeof(r->note), "time budget (--budget-s) spent");
+}
+
 static void emit_skipped(struct tcase *tc)
 {
 	struct result r;
 
-	init_result(&r, tc);
-	snprintf(r.status, sizeof(r.status), "skipped");
-	snprintf(r.note, sizeof(r.note), "time budget (--budget-s) spent");
+	skipped_result(&r, tc);
 	emit_result(&r);
 }
 
@@ -1503,20 +1497,6 @@ struct lat_slot {
 	int failed, capped;
 };
 
-static void hist_merge(struct bench_hist *acc, const struct bench_hist *h)
-{
-	unsigned i;
-
-	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
-		acc->buckets[i] += h->buckets[i];
-	acc->count += h->count;
-	acc->sum += h->sum;
-	if (h->count && h->min < acc->min)
-		acc->min = h->min;
-	if (h->max > acc->max)
-		acc->max = h->max;
-}
-
 static void run_lat_rounds(struct lat_slot *s, unsigned n)
 {
 	static struct bench_hist h;
@@ -1543,10 +1523,7 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 			make_case(&tc, c->var, 1, c->size, 1);
 			if (!within_budget(slice * 11 / 10 + 300000000ull)) {
 				if (!c->rounds) {
-					init_result(&c->r, &tc);
-					snprintf(c->r.status, sizeof(c->r.status), "skipped");
-					snprintf(c->r.note, sizeof(c->r.note),
-						 "time budget (--budget-s) spent");
+					skipped_result(&c->r, &tc);
 					c->failed = 1;
 				}
 				continue;
@@ -1557,7 +1534,7 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 				c->failed = 1;
 				continue;
 			}
-			hist_merge(&c->h, &h);
+			bench_hist_merge(&c->h, &h);
 			c->seconds += r.seconds;
 			c->rounds++;
 			if (opt.show_rounds)
@@ -1572,26 +1549,27 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 		struct result *r = &s[j].r;
 
 		if (!s[j].failed) {
+			/* a round twice as slow as another: the host moved the
+			 * vCPUs (close and far) during the run */
+			int moved = s[j].hi > 2 * s[j].lo;
+
 			r->msgs = s[j].h.count;
 			r->seconds = s[j].seconds;
 			r->p50 = bench_hist_percentile(&s[j].h, 50.0);
 			r->p99 = bench_hist_percentile(&s[j].h, 99.0);
 			r->p999 = bench_hist_percentile(&s[j].h, 99.9);
 			r->max = s[j].h.max;
-			r->slow_share = hist_share_above(&s[j].h, r->p50 * SLOW_X);
+			r->slow_share = bench_hist_share_above(&s[j].h, r->p50 * SLOW_X);
 			snprintf(r->status, sizeof(r->status), "%s", s[j].capped ? "capped" : "ok");
 			r->note[0] = 0;
 			if (s[j].rounds < opt.lat_rounds)
 				snprintf(r->note, sizeof(r->note), "%u of %u rounds (time budget)",
 					 s[j].rounds, opt.lat_rounds);
-			else if (s[j].hi > 2 * s[j].lo)
-				/* a round twice as slow as another: the host moved the
-				 * vCPUs (close and far) during the run */
+			else if (moved)
 				snprintf(r->note, sizeof(r->note), "REGIME MOVED: round p50 %llu to "
 					 "%llu ns; rerun", (unsigned long long)s[j].lo,
 					 (unsigned long long)s[j].hi);
-			if (s[j].hi > 2 * s[j].lo)
-				regime.moved = 1;
+			regime.moved |= moved;
 		}
 		emit_result(r);
 	}
