@@ -52,6 +52,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -823,6 +824,41 @@ static inline void ipcq__lane_use(struct ipcq *q, uint32_t l)
 static inline int ipcq__lane_busy(const struct ipcq *q, uint32_t l)
 {
 	return ipcq__load_relaxed(ipcq__lane_enq(q, l)) != ipcq__load_relaxed(ipcq__lane_deq(q, l));
+}
+
+/*
+ * Copy a payload between a slot and a caller's buffer (the two never
+ * overlap).  Up to 64 bytes it is done inline, by fixed-size moves that
+ * may overlap each other inside [0, len) and never reach past it: the
+ * compiler makes them plain loads and stores, where a call of memcpy()
+ * costs the call and the registers saved around it, on both sides of a
+ * round trip.  Longer payloads go to memcpy().
+ */
+static IPCQ_INLINE void ipcq__copy(void *dst, const void *src, size_t len)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (IPCQ_UNLIKELY(len > 64)) {
+		memcpy(d, s, len);
+	} else if (len >= 16) {
+		memcpy(d, s, 16);
+		memcpy(d + len - 16, s + len - 16, 16);
+		if (len > 32) {
+			memcpy(d + 16, s + 16, 16);
+			memcpy(d + len - 32, s + len - 32, 16);
+		}
+	} else if (len >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + len - 8, s + len - 8, 8);
+	} else if (len >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + len - 4, s + len - 4, 4);
+	} else if (len) {
+		d[0] = s[0];
+		d[len / 2] = s[len / 2];
+		d[len - 1] = s[len - 1];
+	}
 }
 
 static inline struct ipcq_shm_slot *ipcq__slot(const struct ipcq *q, uint64_t pos)

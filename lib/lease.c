@@ -313,8 +313,7 @@ uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t e, const struct ipcq_shm_slot
 	ipcq__store_relaxed(&l->group, q->gw ? (uint32_t)q->group + 1 : 0u);
 	ipcq__store_relaxed(&l->group_gen, q->group_gen);
 	ipcq__store_relaxed(&l->lane, q->lane);
-	if (len)
-		memcpy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	ipcq__copy((uint8_t *)l + IPCQ_LEASE_HDR, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	/* relaxed: RESERVED by us; only we move it on while we live */
 	uint32_t gen = IPCQ_ENT_GEN(ipcq__load_relaxed(&l->state));
 	IPCQ_CRASHPOINT("ack.filling");
@@ -400,8 +399,8 @@ static int hand_out(struct ipcq *q, uint32_t e, uint32_t len, void *buf,
 	struct ipcq_shm_lease *l = ipcq__lease(q, e);
 	/* len: loaded once by the caller and bounded by max_msg_size and the
 	 * caller's buffer; never read again from the entry */
-	if (buf && len)
-		memcpy(buf, (const uint8_t *)l + IPCQ_LEASE_HDR, len);
+	if (buf)
+		ipcq__copy(buf, (const uint8_t *)l + IPCQ_LEASE_HDR, len);
 	if (ptr)
 		*ptr = (const uint8_t *)l + IPCQ_LEASE_HDR;
 	if (m) {

@@ -27,8 +27,8 @@ static IPCQ_INLINE uint32_t deliver(struct ipcq *q, const struct ipcq_shm_slot *
 		*bad = 1; /* changed under us: only a corrupt segment */
 		len = 0;
 	}
-	if (len && b->data)
-		memcpy(b->data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
+	if (b->data)
+		ipcq__copy(b->data, (const uint8_t *)s + IPCQ_SLOT_HDR, len);
 	b->len = len;
 	if (m) {
 		m->len = len;

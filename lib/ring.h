@@ -322,8 +322,8 @@ static IPCQ_INLINE uint32_t slot_fill(struct ipcq *q, struct ipcq_shm_slot *s, u
 	ipcq__store_relaxed(&t->stream_gen, meta ? meta->target : q->dedup_gen);
 	if (IPCQ_UNLIKELY(p->expiry))
 		ipcq__store_relaxed(&t->deadline_ns, p->deadline);
-	if (p->msgs && len)
-		memcpy((uint8_t *)s + IPCQ_SLOT_HDR, p->msgs[i].data, len);
+	if (p->msgs)
+		ipcq__copy((uint8_t *)s + IPCQ_SLOT_HDR, p->msgs[i].data, len);
 	if (i == 0)
 		IPCQ_CRASHPOINT("send.written");
 	*pseq_out = pseq;

@@ -129,6 +129,46 @@ static void test_sizes(void)
 	/* NULL data with a length */
 	CHECK_RC(ipcq_send(q, NULL, 1, IPCQ_NOWAIT), -EINVAL);
 	CHECK(t_info(q).depth == 0);
+
+	/* every length from 0 to the maximum, each byte its own value,
+	 * into a buffer one byte longer whose last byte must stay as it
+	 * was: short copies are made by moves that overlap each other */
+	for (size_t len = 0; len <= MAX; len++) {
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(i * 7 + len);
+		CHECK_RC(ipcq_send(q, buf, len, IPCQ_NOWAIT), 0);
+		memset(out, 0xee, sizeof(out));
+		CHECK_RC(ipcq_recv(q, out, len + 1 > MAX ? MAX : len + 1, NULL, IPCQ_NOWAIT), (int)len);
+		for (size_t i = 0; i < len; i++)
+			CHECK(out[i] == (uint8_t)(i * 7 + len));
+		CHECK(out[len] == 0xee);
+	}
+	finish(q, name);
+}
+
+/* The same lengths through ack mode, whose lease keeps a copy of its own. */
+static void test_sizes_ack(void)
+{
+	const char *name = t_qname("sra");
+	struct ipcq_config cfg = t_config(CAP, MAX);
+	struct ipcq *q = t_create(name, &cfg);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	uint8_t buf[MAX + 1], out[MAX + 1];
+	struct ipcq_msginfo info;
+
+	o.flags = IPCQ_ATTACH_ACK;
+	CHECK_RC(ipcq_attach(q, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, &o), 0);
+	for (size_t len = 0; len <= MAX; len++) {
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(i * 5 + len);
+		CHECK_RC(ipcq_send(q, buf, len, IPCQ_NOWAIT), 0);
+		memset(out, 0xee, sizeof(out));
+		CHECK_RC(ipcq_recv(q, out, len + 1 > MAX ? MAX : len + 1, &info, IPCQ_NOWAIT), (int)len);
+		for (size_t i = 0; i < len; i++)
+			CHECK(out[i] == (uint8_t)(i * 5 + len));
+		CHECK(out[len] == 0xee);
+		CHECK_RC(ipcq_ack(q, info.token), 0);
+	}
 	finish(q, name);
 }
 
@@ -254,6 +294,7 @@ int main(void)
 {
 	test_fifo_and_info();
 	test_seq_per_producer();
+	test_sizes_ack();
 	test_sizes();
 	test_nobufs();
 	test_nowait();
