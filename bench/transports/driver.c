@@ -106,6 +106,10 @@
  * API failure), HANG.  FAIL or HANG make the exit status 1; a missed
  * performance goal does not (it is printed as MISSED).
  *
+ * --tests cost runs none of that: each transport's send and receive in one
+ * process, to time the calls alone (see "Cost" below; a table of its own,
+ * no CSV).
+ *
  * Output: a table on stdout, the floor, the regime and the multiples, the
  * goals as ratios marked met or MISSED, and CSV (default
  * bench/results/bench.csv; the latency rows are written after the last
@@ -166,7 +170,8 @@ struct options {
 	unsigned repeat;
 	unsigned capacity;
 	unsigned pc, size;	  /* 0: all */
-	int do_throughput, do_latency;
+	int do_throughput, do_latency, do_cost;
+	uint64_t cost_ns;	/* --tests cost: per case and round */
 	uint64_t close_ns;	  /* regime threshold on the cache-line floor's p50 */
 	char only[256];		  /* comma-separated transport names, empty: all */
 	const char *strategy;	  /* only cases that wait this way, NULL: all */
@@ -1579,6 +1584,234 @@ static void latency_summary(unsigned first);
 static const struct result *find(const char *test, const char *transport, const char *mode,
 				 const char *strategy, unsigned batch, unsigned pc, unsigned size);
 
+/* ------------------------------------------------------------------ */
+/* Cost: a send and a receive in one process                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What a transport's own calls cost with no other process (--tests cost):
+ * one process, pinned to one CPU, opens both ends of one channel and sends
+ * and receives one message at a time, checking each, for --cost-ms after a
+ * warm-up of a tenth of it.  Nothing waits and no cache line moves between
+ * CPUs, so the time per pair is the work of the calls themselves.  A round
+ * trip pays it twice (one pair each way) on top of moving its lines, and
+ * where lines move cheaply (two vCPUs that share a cache) it is most of
+ * the round trip.  The cases take turns over COST_ROUNDS rounds; the
+ * table has each case's median and least time per pair.
+ */
+static const struct variant cost_variants[] = {
+	{ &t_ring, "spsc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
+	{ &t_ipcq, "late", S_BUSY, NULL, T_LATE, 1, 1, 0 },
+	{ &t_ipcq, "ack", S_BUSY, NULL, T_ACK, 1, 1, 0 },
+	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
+	{ &t_rte, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 1, 0 },
+	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
+	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
+	{ &t_boost, "mq", -1, "block", 0, 1, 1, 0 },
+	{ &t_mq, "mq", -1, "block", 0, 1, 1, 0 },
+	{ &t_pipe, "stream", -1, "block", 0, 1, 1, 0 },
+	{ &t_sock, "seqpacket", -1, "block", 0, 1, 1, 0 },
+};
+#define N_COST_VARIANTS (sizeof(cost_variants) / sizeof(cost_variants[0]))
+#define COST_ROUNDS 5
+
+/* Written by the child that runs the cost cases, read by the parent. */
+struct cost_out {
+	double ns[N_COST_VARIANTS][COST_ROUNDS];	/* per pair; 0: not run */
+	int state[N_COST_VARIANTS];	/* 0 not run, 1 ok, T_NA, -errno, COST_BAD */
+	char why[N_COST_VARIANTS][WHY_LEN];
+};
+#define COST_BAD 2	/* a message failed its check */
+
+struct cost_ctx {
+	uint64_t want;
+	int bad;
+};
+
+static int cost_deliver(struct ep *ep, const unsigned char *p, size_t len, uint64_t libseq)
+{
+	struct cost_ctx *cc = ep->ctx;
+
+	(void)libseq;
+	if (len != ep->tc->size || !stamp_ok(p, len, 1, cc->want))
+		cc->bad = 1;
+	cc->want++;
+	return 0;
+}
+
+/* One round of variant @v: ns per pair into @out, or the state. */
+static void cost_round(const struct variant *v, unsigned size, unsigned vi, unsigned round,
+		       struct cost_out *out)
+{
+	struct tcase tc;
+	struct ep se, re;
+	struct cost_ctx cc = { 0, 0 };
+	uint64_t seq = 0, t0 = 0, n0 = 0, t_warm, t_end, now;
+	int rc;
+
+	make_case(&tc, v, 1, size, 0);
+	rc = case_setup(&tc);
+	if (rc != 0) {
+		out->state[vi] = rc;
+		snprintf(out->why[vi], WHY_LEN, "%s", rc == T_NA ? tc.note : err_str(rc));
+		goto teardown;
+	}
+	if ((rc = ep_open(&se, &tc, 0, ROLE_SEND, 1)) < 0) {
+		out->state[vi] = rc;
+		snprintf(out->why[vi], WHY_LEN, "open (send): %s", err_str(rc));
+		goto teardown;
+	}
+	if ((rc = ep_open(&re, &tc, 0, ROLE_RECV, 1)) < 0) {
+		out->state[vi] = rc;
+		snprintf(out->why[vi], WHY_LEN, "open (receive): %s", err_str(rc));
+		ep_close(&se);
+		goto teardown;
+	}
+	re.deliver = cost_deliver;
+	re.ctx = &cc;
+	t_warm = bench_now_ns() + opt.cost_ns / 10;
+	t_end = 0;
+	for (;;) {
+		if ((rc = tc.t->send(&se, 1, seq, 1)) != 1 || (rc = tc.t->recv(&re, 1)) != 1) {
+			out->state[vi] = rc < 0 ? rc : -EIO;
+			snprintf(out->why[vi], WHY_LEN, "pair %llu: %s", (unsigned long long)seq,
+				 rc < 0 ? err_str(rc) : "nothing moved");
+			break;
+		}
+		seq++;
+		if (cc.bad || cc.want != seq) {
+			out->state[vi] = COST_BAD;
+			snprintf(out->why[vi], WHY_LEN, "message %llu failed its check",
+				 (unsigned long long)seq - 1);
+			break;
+		}
+		if (seq % 256)
+			continue;
+		now = bench_now_ns();
+		if (!t_end) {
+			if (now >= t_warm) {
+				t0 = now;
+				n0 = seq;
+				t_end = now + opt.cost_ns;
+			}
+		} else if (now >= t_end) {
+			out->ns[vi][round] = (double)(now - t0) / (double)(seq - n0);
+			if (!out->state[vi])
+				out->state[vi] = 1;
+			break;
+		}
+	}
+	ep_close(&re);
+	ep_close(&se);
+teardown:
+	case_teardown(&tc);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median (into *med) and least of the rounds of variant @vi that ran. */
+static int cost_stats(const struct cost_out *out, unsigned vi, double *med, double *least)
+{
+	double v[COST_ROUNDS];
+	unsigned i, n = 0;
+
+	if (out->state[vi] != 1)
+		return 0;
+	for (i = 0; i < COST_ROUNDS; i++)
+		if (out->ns[vi][i] > 0)
+			v[n++] = out->ns[vi][i];
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*least = v[0];
+	return 1;
+}
+
+static void run_cost(void)
+{
+	struct cost_out *out = bench_shm_alloc(sizeof(*out));
+	unsigned size = opt.size ? opt.size : 64, vi, r, ring = N_COST_VARIANTS, rte = N_COST_VARIANTS;
+	double med, least, ref_ring = 0, ref_rte = 0, x;
+	int status = 0, cpu;
+	pid_t pid;
+
+	if (!out) {
+		fprintf(stderr, "transports: cost: no shared memory\n");
+		any_failure = 1;
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		/* the child pins itself, so that the parent stays as it was */
+		cpu = bench_pin_nth_cpu(bench_cpu_count() - 1);
+		for (r = 0; r < COST_ROUNDS; r++)
+			for (vi = 0; vi < N_COST_VARIANTS; vi++) {
+				/* every other round in reverse, as the latency rounds */
+				unsigned k = r % 2 ? N_COST_VARIANTS - 1 - vi : vi;
+
+				if (var_selected(&cost_variants[k]) && out->state[k] <= 1)
+					cost_round(&cost_variants[k], size, k, r, out);
+			}
+		_exit(cpu < 0 ? 3 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 2) {
+		fprintf(stderr, "transports: cost: the measuring process failed\n");
+		any_failure = 1;
+		bench_shm_free(out, sizeof(*out));
+		return;
+	}
+	printf("\nCost of a send and a receive in one process, %u B, one message at a time "
+	       "(%s; %.0f ms per case and round, %d rounds taking turns; every message checked):\n",
+	       size, WEXITSTATUS(status) == 3 ? "not pinned" : "pinned to one CPU",
+	       opt.cost_ns / 1e6, COST_ROUNDS);
+	for (vi = 0; vi < N_COST_VARIANTS; vi++) {
+		if (cost_variants[vi].t == &t_ring && cost_stats(out, vi, &med, &least))
+			ring = vi, ref_ring = med;
+		if (cost_variants[vi].t == &t_rte && !(cost_variants[vi].flags & T_HTS) &&
+		    cost_stats(out, vi, &med, &least))
+			rte = vi, ref_rte = med;
+	}
+	printf("  %-10s %-10s %-10s %12s %12s %16s %16s\n", "transport", "mode", "strategy",
+	       "ns/pair p50", "least", "over SPSC ring", "over rte_ring");
+	for (vi = 0; vi < N_COST_VARIANTS; vi++) {
+		const struct variant *v = &cost_variants[vi];
+		const char *wait = v->strat >= 0 ? strategies[v->strat].name : v->wait_name;
+
+		if (!out->state[vi])
+			continue;
+		printf("  %-10s %-10s %-10s ", v->t->name, v->mode, wait);
+		if (!cost_stats(out, vi, &med, &least)) {
+			printf("%12s  %s\n", out->state[vi] == T_NA ? "n/a" : "FAIL", out->why[vi]);
+			if (out->state[vi] != T_NA)
+				any_failure = 1;
+			continue;
+		}
+		printf("%12.1f %12.1f", med, least);
+		x = ring < N_COST_VARIANTS && ref_ring > 0 ? med / ref_ring : 0;
+		if (x > 0)
+			printf(" %15.2fx", x);
+		else
+			printf(" %16s", "-");
+		x = rte < N_COST_VARIANTS && ref_rte > 0 ? med / ref_rte : 0;
+		if (x > 0)
+			printf(" %15.2fx", x);
+		else
+			printf(" %16s", "-");
+		printf("\n");
+	}
+	bench_shm_free(out, sizeof(*out));
+}
+
 static void run_plan(void)
 {
 	static struct lat_slot slots[N_LAT_SIZES * N_LAT_VARIANTS];
@@ -1586,6 +1819,10 @@ static void run_plan(void)
 	unsigned v, p, z, lat_first, n;
 	int i;
 
+	if (opt.do_cost) {
+		run_cost();
+		return;
+	}
 	if (any_latency_wanted()) {
 		reserved_ns += (N_FLOOR_VARIANTS + 1) * lat_case_ns();
 		for (z = 0; z < N_LAT_SIZES; z++)
@@ -2075,7 +2312,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"                     (the ratios need ipcq and the peer they name)\n"
-		"  --tests KIND       throughput | latency (default both)\n"
+		"  --tests KIND       throughput | latency (default both), or cost: the\n"
+		"                     time of a send and a receive in one process (on its\n"
+		"                     own; 64 B unless --size says 16, 1024 or 16384)\n"
+		"  --cost-ms N        per cost case and round (default 200; 5 rounds)\n"
 		"  --pc N             only N producers / N consumers (1, 2 or 4)\n"
 		"  --size N           only N-byte messages: 16 (latency only), 64 (both),\n"
 		"                     1024 or 16384 (throughput only)\n"
@@ -2141,6 +2381,7 @@ static int parse_options(int argc, char **argv)
 		{ "no-pin", no_argument, NULL, 'n' },
 		{ "close-ns", required_argument, NULL, 'C' },
 		{ "csv", required_argument, NULL, 'f' },
+		{ "cost-ms", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2153,6 +2394,7 @@ static int parse_options(int argc, char **argv)
 	opt.duration_ns = 500ull * 1000000;
 	opt.lat_duration_ns = 1000ull * 1000000;
 	opt.lat_rounds = 20;
+	opt.cost_ns = 200ull * 1000000;
 	opt.cap_ns = 5ull * 1000000000;
 	opt.budget_ns = 840ull * 1000000000;
 	opt.repeat = 3;
@@ -2185,6 +2427,8 @@ static int parse_options(int argc, char **argv)
 				opt.do_latency = 0;
 			else if (!strcmp(optarg, "latency"))
 				opt.do_throughput = 0;
+			else if (!strcmp(optarg, "cost"))
+				opt.do_throughput = opt.do_latency = 0, opt.do_cost = 1;
 			else
 				goto bad;
 			break;
@@ -2265,6 +2509,11 @@ static int parse_options(int argc, char **argv)
 			break;
 		case 'f':
 			opt.csv_path = optarg;
+			break;
+		case 'k':
+			if (parse_uint(optarg, 10, 60000, &v))
+				goto bad;
+			opt.cost_ns = v * 1000000;
 			break;
 		case 'h':
 			usage(stdout);
@@ -2352,9 +2601,11 @@ int main(int argc, char **argv)
 	print_builtin();
 	print_table_header();
 	run_plan();
-	print_ratios();
-	print_group_ratios();
-	print_late_ratios();
+	if (!opt.do_cost) {
+		print_ratios();
+		print_group_ratios();
+		print_late_ratios();
+	}
 	fclose(csv);
 	printf("\n%s in %.1f s (load average now %.2f); CSV: %s\n",
 	       any_failure ? "FAILED" : "done", (bench_now_ns() - run_start_ns) / 1e9,
