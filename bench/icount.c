@@ -7,7 +7,7 @@
  * path, per message, with no cache misses or waits to blur it.
  *
  *   icount MODE ITERS      MODE: single | batch | ack | zerocopy | group1 | group4
- *                                | keyed | ack-keyed | prio | ack-prio
+ *                                | keyed | ack-keyed | prio | ack-prio | late
  *
  * groupN: a queue with consumer groups, N durable groups of one consumer
  * handle each; a message is one send and N receives.  keyed, ack-keyed: a
@@ -34,11 +34,11 @@ static int fail(const char *what, int rc)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed|prio|ack-prio ITERS\n");
+		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed|prio|ack-prio|late ITERS\n");
 		return 2;
 	}
 	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4", "keyed",
-				"ack-keyed", "prio", "ack-prio" };
+				"ack-keyed", "prio", "ack-prio", "late" };
 	int mode = -1;
 	for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++)
 		if (strcmp(argv[1], modes[i]) == 0)
@@ -55,7 +55,8 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = MSG;
 	int ngroups = mode == 4 ? 1 : mode == 5 ? 4 : 0;
 	cfg.max_groups = (uint32_t)ngroups;
-	int keyed = mode == 6 || mode == 7, prio = mode >= 8;
+	int keyed = mode == 6 || mode == 7, prio = mode == 8 || mode == 9, late = mode == 10;
+	int plain = mode <= 1 || late; /* one ipcq_send and one ipcq_recv */
 	if (keyed)
 		cfg.flags = IPCQ_CF_KEYED;
 	if (prio)
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
 		return fail("attach producer", rc);
 	if (mode == 1 || mode == 7 || mode == 9)
 		o.flags = IPCQ_ATTACH_ACK;
+	if (late)
+		o.flags = IPCQ_ATTACH_LATE_RELEASE;
 	if (!ngroups && (rc = ipcq_attach(c, IPCQ_ROLE_CONSUMER, &o)) < 0)
 		return fail("attach consumer", rc);
 	static char in[BATCH][MSG], out[BATCH][MSG];
@@ -100,7 +103,7 @@ int main(int argc, char **argv)
 			for (int g = 0; g < ngroups; g++)
 				if ((rc = ipcq_recv(gc[g], out[0], MSG, &info, IPCQ_FOREVER)) != MSG)
 					return fail("group recv", rc);
-		} else if (mode <= 1) {
+		} else if (plain) {
 			if ((rc = ipcq_send(p, in[0], MSG, IPCQ_FOREVER)) < 0)
 				return fail("send", rc);
 			if ((rc = ipcq_recv(c, out[0], MSG, &info, IPCQ_FOREVER)) != MSG)

@@ -68,6 +68,9 @@
 
 #if defined(__GNUC__)
 #define IPCQ_COLD __attribute__((cold, noinline))
+/* A path of its own that is hot for the handles that take it (kept out of
+ * the common path, not optimised for size as a cold one is). */
+#define IPCQ_NOINLINE __attribute__((noinline))
 #define IPCQ_LIKELY(x) __builtin_expect(!!(x), 1)
 #define IPCQ_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define IPCQ_HIDDEN __attribute__((visibility("hidden")))
