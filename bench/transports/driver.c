@@ -1620,10 +1620,11 @@ static const struct variant cost_variants[] = {
 /* Written by the child that runs the cost cases, read by the parent. */
 struct cost_out {
 	double ns[N_COST_VARIANTS][COST_ROUNDS];	/* per pair; 0: not run */
-	int state[N_COST_VARIANTS];	/* 0 not run, 1 ok, T_NA, -errno, COST_BAD */
+	int state[N_COST_VARIANTS];	/* 0 not run, COST_OK, T_NA, COST_BAD, -errno */
 	char why[N_COST_VARIANTS][WHY_LEN];
 };
-#define COST_BAD 2	/* a message failed its check */
+#define COST_BAD 2	/* a message failed its check (T_NA is 1) */
+#define COST_OK 3
 
 struct cost_ctx {
 	uint64_t want;
@@ -1699,14 +1700,15 @@ static void cost_round(const struct variant *v, unsigned size, unsigned vi, unsi
 		} else if (now >= t_end) {
 			out->ns[vi][round] = (double)(now - t0) / (double)(seq - n0);
 			if (!out->state[vi])
-				out->state[vi] = 1;
+				out->state[vi] = COST_OK;
 			break;
 		}
 	}
 	ep_close(&re);
 	ep_close(&se);
 teardown:
-	case_teardown(&tc);
+	if (tc.sh)
+		case_teardown(&tc);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1722,7 +1724,7 @@ static int cost_stats(const struct cost_out *out, unsigned vi, double *med, doub
 	double v[COST_ROUNDS];
 	unsigned i, n = 0;
 
-	if (out->state[vi] != 1)
+	if (out->state[vi] != COST_OK)
 		return 0;
 	for (i = 0; i < COST_ROUNDS; i++)
 		if (out->ns[vi][i] > 0)
@@ -1758,7 +1760,8 @@ static void run_cost(void)
 				/* every other round in reverse, as the latency rounds */
 				unsigned k = r % 2 ? N_COST_VARIANTS - 1 - vi : vi;
 
-				if (var_selected(&cost_variants[k]) && out->state[k] <= 1)
+				if (var_selected(&cost_variants[k]) &&
+				    (!out->state[k] || out->state[k] == COST_OK))
 					cost_round(&cost_variants[k], size, k, r, out);
 			}
 		_exit(cpu < 0 ? 3 : 0);
