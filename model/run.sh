@@ -7,8 +7,8 @@
 #   model/run.sh            the bounded set (make model-test): a few minutes
 #   model/run.sh full       the bounded set and the large configurations
 #                           (make model): half an hour or more, ~20 GB
-#   model/run.sh NAME...    the named configurations only (the one of the
-#                           set huge, all, only so: it does not complete)
+#   model/run.sh NAME...    the named configurations only; the set huge
+#                           (all) runs only so, as it does not complete
 #   model/run.sh list       the configurations and what each checks
 #
 # Every search is exhaustive (-DCOLLAPSE compresses states; no bit-state
@@ -51,7 +51,7 @@ old-all-consumers|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHABLE=12 -D
 old-all-two|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=12 -DREATTACH=0|all old rules, two consumer crashes
 attach-same-tag|test|safety|fail:hold\[gk\]|-DATTACH_KEEPS_GEN -DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|an attacher that takes leases over under the dead holder's own tag (generation raised only at the takeover): two recoverers own one lease
 all-no-replace|full|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACH=0|2 producers, fast and ack consumer, recoverer; anyone dies at any step, and no process takes the dead entry over
-all|huge|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACHABLE=31|as all-no-replace, and the dead entry may be taken over: run by name only (model/run.sh all), it does not complete within 20 GB (model/README.md)
+all|huge|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACHABLE=31|as all-no-replace, and the dead entry may be taken over: run by name only (model/run.sh all), it does not complete within MEMLIM (model/README.md)
 laps|full|safety|pass|-DM0=2 -DM1=0 -DCRASHABLE=28 -DREATTACHABLE=12|2 messages through both consumers and the recoverer; any consumer or the recoverer dies, consumers replaced
 two-crashes-reattach|full|safety|pass|-DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=28 -DREATTACH=1 -DREATTACHABLE=12 -DMAXDEL=1|two crashes among consumers and recoverer, one replacement
 progress-full|full|progress|pass|-DLIVENESS -DM0=1 -DM1=0 -DCRASHABLE=21 -DREATTACHABLE=21|progress: producer, fast consumer or recoverer dies and may be replaced, the ack consumer keeps receiving

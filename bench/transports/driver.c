@@ -1742,9 +1742,20 @@ static void run_cost(void)
 	struct cost_out *out = bench_shm_alloc(sizeof(*out));
 	unsigned size = opt.size ? opt.size : 64, vi, r, ring = N_COST_VARIANTS, rte = N_COST_VARIANTS;
 	double med, least, ref_ring = 0, ref_rte = 0, x;
-	int status = 0, cpu;
+	int status = 0, cpu, left;
+	char why[64];
 	pid_t pid;
 
+	for (vi = 0; vi < N_COST_VARIANTS && !var_selected(&cost_variants[vi]); vi++)
+		;
+	if (vi == N_COST_VARIANTS) {
+		fprintf(stderr, "transports: cost: no case selected (the cost cases are single "
+			"calls, one of each transport's modes)\n");
+		any_failure = 1;
+		if (out)
+			bench_shm_free(out, sizeof(*out));
+		return;
+	}
 	if (!out) {
 		fprintf(stderr, "transports: cost: no shared memory\n");
 		any_failure = 1;
@@ -1754,7 +1765,7 @@ static void run_cost(void)
 	pid = fork();
 	if (pid == 0) {
 		/* the child pins itself, so that the parent stays as it was */
-		cpu = bench_pin_nth_cpu(bench_cpu_count() - 1);
+		cpu = pin_latency ? bench_pin_nth_cpu(bench_cpu_count() - 1) : -1;
 		for (r = 0; r < COST_ROUNDS; r++)
 			for (vi = 0; vi < N_COST_VARIANTS; vi++) {
 				/* every other round in reverse, as the latency rounds */
@@ -1766,10 +1777,31 @@ static void run_cost(void)
 			}
 		_exit(cpu < 0 ? 3 : 0);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 2) {
-		fprintf(stderr, "transports: cost: the measuring process failed\n");
+	if (pid < 0) {
+		fprintf(stderr, "transports: cost: fork: %s\n", strerror(errno));
 		any_failure = 1;
+		bench_shm_free(out, sizeof(*out));
+		return;
+	}
+	/* Every case's calls are bounded waits, but a transport that lost a
+	 * message would wait for it for ever: the child gets its time, a
+	 * second a case for setting up, and 10 s more, then it is a HANG. */
+	track_pids(&pid, 1);
+	left = bench_wait_all(&pid, &status, 1, bench_now_ns() + 10000000000ull +
+			      (uint64_t)COST_ROUNDS * N_COST_VARIANTS *
+			      (opt.cost_ns + opt.cost_ns / 10 + 1000000000ull));
+	if (left) {
+		bench_kill_all(&pid, &status, 1);
+		fprintf(stderr, "transports: cost: HANG: the measuring process did not finish "
+			"in its time, killed\n");
+		any_failure = 1;
+	} else if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
+		fprintf(stderr, "transports: cost: the measuring process failed (%s)\n",
+			bench_status_str(status, why, sizeof(why)));
+		any_failure = 1;
+	}
+	track_pids(NULL, 0);
+	if (left || !WIFEXITED(status)) {
 		bench_shm_free(out, sizeof(*out));
 		return;
 	}
@@ -2426,6 +2458,8 @@ static int parse_options(int argc, char **argv)
 			snprintf(opt.only, sizeof(opt.only), "%s", optarg);
 			break;
 		case 't':
+			opt.do_throughput = opt.do_latency = 1;
+			opt.do_cost = 0;
 			if (!strcmp(optarg, "throughput"))
 				opt.do_latency = 0;
 			else if (!strcmp(optarg, "latency"))
@@ -2588,8 +2622,9 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	csv = bench_csv_open(opt.csv_path, csv_header);
-	if (!csv)
+	/* --tests cost writes no CSV (and leaves an earlier run's alone) */
+	csv = opt.do_cost ? NULL : bench_csv_open(opt.csv_path, csv_header);
+	if (!csv && !opt.do_cost)
 		return 2;
 	printf("transports: ipcq %s, %d CPUs, load average %.2f, pid %d; throughput %.0f ms per "
 	       "case (median of %u; %s), latency %.0f ms per case in %u rounds (%s), cap %.1f s, "
@@ -2602,16 +2637,18 @@ int main(int argc, char **argv)
 	       opt.cap_ns / 1e9,
 	       opt.budget_ns / 1e9);
 	print_builtin();
-	print_table_header();
+	if (!opt.do_cost)
+		print_table_header();
 	run_plan();
 	if (!opt.do_cost) {
 		print_ratios();
 		print_group_ratios();
 		print_late_ratios();
 	}
-	fclose(csv);
+	if (csv)
+		fclose(csv);
 	printf("\n%s in %.1f s (load average now %.2f); CSV: %s\n",
 	       any_failure ? "FAILED" : "done", (bench_now_ns() - run_start_ns) / 1e9,
-	       bench_loadavg(), opt.csv_path);
+	       bench_loadavg(), csv ? opt.csv_path : "none");
 	return any_failure ? 1 : 0;
 }
