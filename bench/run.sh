@@ -16,7 +16,8 @@
 #                             for latency rows, each percentile as a
 #                             multiple of the cache-line floor and of the
 #                             SPSC ring (columns 19-25)
-#   bench.txt                 the table and the ratios as printed
+#   bench.txt                 the table and the ratios as printed, then
+#                             the cost table (transports --tests cost)
 #   throughput_64.png, throughput_1024.png, throughput_16384.png,
 #   latency.png               when gnuplot is installed (else a note)
 # Exit status: that of the programs (1 when a case failed its checks or
@@ -37,6 +38,17 @@ start=$(date +%s)
 { "$prog" "$@" --csv "$csv"; echo $? > "$status_file"; } 2>&1 | tee "$txt"
 rc=$(cat "$status_file" 2>/dev/null || echo 1)
 rm -f "$status_file"
+
+# Then the cost of each transport's calls alone, in one process (--tests
+# cost: a table of its own, into bench.txt too), unless ARGS chose tests.
+case " $* " in
+*" --tests"*) ;;
+*)
+	{ "$prog" "$@" --tests cost; echo $? > "$status_file"; } 2>&1 | tee -a "$txt"
+	rc_cost=$(cat "$status_file" 2>/dev/null || echo 1)
+	rm -f "$status_file"
+	[ "$rc" = 0 ] && rc=$rc_cost ;;
+esac
 
 
 # ---- plots ----------------------------------------------------------------

@@ -2340,7 +2340,8 @@ static void usage(FILE *f)
 		"  met or MISSED.  Exit status 1 when a case failed its checks or hung.\n"
 		"options:\n"
 		"  --quick            smoke run, about a minute: 100 ms per throughput case,\n"
-		"                     150 ms per latency case, cap 1.5 s, budget 240 s\n"
+		"                     150 ms per latency case, 20 ms per cost case, cap 1.5 s,\n"
+		"                     budget 240 s\n"
 		"  --only NAME[,...]  transports:");
 	for (i = 0; i < N_TRANSPORTS; i++)
 		fprintf(f, " %s", all_transports[i]->name);
@@ -2421,7 +2422,7 @@ static int parse_options(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
-	int ch, quick = 0, set_d = 0, set_l = 0, set_r = 0, set_w = 0, set_b = 0;
+	int ch, quick = 0, set_d = 0, set_l = 0, set_r = 0, set_w = 0, set_b = 0, set_k = 0;
 	unsigned i;
 	char *tok, *save, buf[256];
 
@@ -2551,6 +2552,7 @@ static int parse_options(int argc, char **argv)
 			if (parse_uint(optarg, 10, 60000, &v))
 				goto bad;
 			opt.cost_ns = v * 1000000;
+			set_k = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -2575,6 +2577,8 @@ static int parse_options(int argc, char **argv)
 			opt.cap_ns = 1500ull * 1000000;
 		if (!set_b)
 			opt.budget_ns = 240ull * 1000000000;
+		if (!set_k)
+			opt.cost_ns = 20ull * 1000000;
 	}
 	opt.warmup_ns = opt.duration_ns / 4 + 20000000ull;
 	return 0;
