@@ -737,8 +737,8 @@ static int lease_recv_lane(struct ipcq *q, void *ctx)
  * pool before the ring; so the last lane is looked at even when empty.
  * The message's lane is in its lease (hand_out()).
  */
-IPCQ_COLD static int lease_recv_lanes(struct ipcq *q, void *buf, size_t cap,
-				      struct ipcq_msginfo *info, uint64_t *need, const void **ptr)
+IPCQ_NOINLINE static int lease_recv_lanes(struct ipcq *q, void *buf, size_t cap,
+					  struct ipcq_msginfo *info, uint64_t *need, const void **ptr)
 {
 	struct lane_lease c = { buf, cap, info, need, ptr };
 	uint32_t lane;

@@ -128,8 +128,8 @@ static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
 /* On a queue that moves expired messages to the side ring: a move names
  * one position in our record, so one claim takes one position
  * (ipcq__expire_slot()). */
-IPCQ_COLD static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
-				  struct ipcq_msginfo *infos, uint64_t *need)
+IPCQ_NOINLINE static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
+				      struct ipcq_msginfo *infos, uint64_t *need)
 {
 	int rc = try_recv_n(q, bufs, infos, 1, need);
 	/* relaxed: the claim is released; the move, if any, is over */
@@ -165,8 +165,8 @@ static int lossy_jump(struct ipcq *q, uint64_t *deq, uint64_t pos)
 	return 0;
 }
 
-IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct ipcq_msginfo *m,
-				    uint64_t *need)
+IPCQ_NOINLINE static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct ipcq_msginfo *m,
+					uint64_t *need)
 {
 	struct ipcq_shm_group *grp = &q->groups[q->group];
 	uint64_t *deq = q->deqp;
@@ -244,8 +244,8 @@ IPCQ_COLD static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, struct i
 	}
 }
 
-IPCQ_COLD static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
-				unsigned n, uint64_t *need)
+IPCQ_NOINLINE static int lossy_recv(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+				    unsigned n, uint64_t *need)
 {
 	uint64_t bytes = 0;
 	unsigned got = 0;
@@ -281,8 +281,8 @@ static int recv_lane(struct ipcq *q, void *ctx)
 
 /* A queue with priorities: the lanes in the order of ipcq__lanes_try();
  * each message's info says its lane. */
-IPCQ_COLD static int recv_lanes(struct ipcq *q, struct ipcq_buf *bufs,
-				struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
+IPCQ_NOINLINE static int recv_lanes(struct ipcq *q, struct ipcq_buf *bufs,
+				    struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
 	struct lane_recv c = { bufs, infos, n, need };
 	uint32_t lane;
@@ -446,8 +446,8 @@ static int data_round(struct ipcq *q, struct ipcq__waiter *w)
 	return 0;
 }
 
-IPCQ_COLD static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
-			       unsigned n, uint64_t *need, int64_t timeout_ns)
+IPCQ_NOINLINE static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
+				   unsigned n, uint64_t *need, int64_t timeout_ns)
 {
 	struct ipcq__waiter w;
 	int rc = data_begin(q, &w, timeout_ns);
@@ -623,7 +623,7 @@ static int peek_lane(struct ipcq *q, void *ctx)
 
 /* A queue with priorities, fast mode: the adopted message's lane, then
  * the lanes in the order of ipcq__lanes_try(). */
-IPCQ_COLD static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
+IPCQ_NOINLINE static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
 {
 	struct lane_peek c = { msgs, n };
 	uint32_t lane;
@@ -693,7 +693,7 @@ static IPCQ_INLINE int release_here(struct ipcq *q)
 
 /* A queue with priorities: on the peeked run's lane, and back on the lane
  * the caller was on (peek_here() releases a run of passed slots itself). */
-IPCQ_COLD static int release_lanes(struct ipcq *q)
+IPCQ_NOINLINE static int release_lanes(struct ipcq *q)
 {
 	uint32_t was = q->lane;
 	ipcq__lane_use(q, q->zc_recv_lane);
