@@ -412,7 +412,7 @@ static void random_kills(void)
 {
 	struct ipcq *q = make_queue(64, 32);
 	sh = t_shared(sizeof(*sh));
-	sh->n = t_count(40000, 12000);
+	sh->n = t_kill_count(40000, 12000);
 	pid_t cons[NCONS];
 	struct t_kill_crew crew = { .cons = cons, .n = NCONS, .consumer = consumer,
 				    .npoints = T_NELEM(points), .max_kills = 60 };
