@@ -957,7 +957,17 @@ IPCQ_HIDDEN IPCQ_COLD int ipcq__refuse(int rc, const char *fmt, ...)
 /* segment.c */
 IPCQ_HIDDEN uint32_t ipcq__format_signature(void);
 IPCQ_HIDDEN int ipcq__check_name(const char *name);
+/* A clock's time in ns.  ipcq__clock_ns() is the same, inline (through
+ * the vDSO with no call of our own), for the end of a wait, which a
+ * receive that waited pays on its way out; elsewhere the call keeps the
+ * callers' paths short. */
 IPCQ_HIDDEN uint64_t ipcq__now_ns(int clock);
+static inline uint64_t ipcq__clock_ns(int clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 IPCQ_HIDDEN int ipcq__open_segment(const char *name, int readonly, struct ipcq **out);
 /* Unmap and free a handle (ipcq_close() once it is detached). */
@@ -1097,7 +1107,7 @@ IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, in
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
 struct ipcq__waiter;
 /* Time for a recovery pass in a wait (side: 0 sending, 1 receiving)? */
-IPCQ_HIDDEN int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side);
+IPCQ_HIDDEN int ipcq__recovery_due_now(struct ipcq *q, int side);
 
 /* lease.c */
 IPCQ_HIDDEN uint32_t ipcq__lease_fill(struct ipcq *q, uint32_t lease,
@@ -1237,8 +1247,33 @@ struct ipcq__waiter {
 	uint64_t *watch;
 	uint64_t watch_seen;  /* its value when the caller last looked */
 };
+/* A spinning wait reads the clock once in this many rounds (a power of 2). */
+#define IPCQ__CLOCK_ROUNDS 64u
 IPCQ_HIDDEN void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns);
-IPCQ_HIDDEN void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w);
+
+/* The end of a wait: its time into IPCQ_CTR_BLOCKED_NS (see "The time
+ * blocked" in wait.c).  Inline: a receive that waited runs it between the
+ * message's arrival and its return. */
+static inline void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
+{
+	if (!q->me)
+		return;
+	uint64_t t = w->round < IPCQ__CLOCK_ROUNDS && !w->gave_cpu
+		? ipcq__clock_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
+		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
+	if (t) /* a short wait mostly counts 0: no atomic add then */
+		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, t);
+}
+
+/* recovery.c: is a recovery pass due in this round of a wait (the grace
+ * period passed since our last one)?  A busy-poll wait looks at the clock
+ * once in 64 rounds only; the look itself is ipcq__recovery_due_now(). */
+static inline int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
+{
+	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
+		return 0;
+	return ipcq__recovery_due_now(q, side);
+}
 /* Wait until data may be available (consumer side) / space (producer). */
 IPCQ_HIDDEN int ipcq__wait_data(struct ipcq *q, struct ipcq__waiter *w);
 IPCQ_HIDDEN int ipcq__wait_space(struct ipcq *q, struct ipcq__waiter *w);

@@ -439,12 +439,11 @@ out:
  * counted across calls: a consumer that only ever waits a little (timeouts
  * shorter than the grace period) must still, now and then, look for the
  * messages that dead consumers claimed, which nobody else can deliver.
- * Busy-polling waiters look at the clock only every 64 rounds.
+ * Busy-polling waiters look only every 64 rounds (the inline
+ * ipcq__recovery_due() in ipcq_internal.h, which calls this).
  */
-int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
+int ipcq__recovery_due_now(struct ipcq *q, int side)
 {
-	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
-		return 0;
 	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
 	if (now - q->last_recovery_ns[side] < q->grace_ns)
 		return 0;

@@ -74,9 +74,7 @@ struct layout {
 
 uint64_t ipcq__now_ns(int clock)
 {
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return ipcq__clock_ns(clock);
 }
 
 static uint64_t round_up(uint64_t v, uint64_t a)

@@ -53,8 +53,8 @@
 #define MIDOP_YIELDS 64
 #define MIDOP_SLEEP_NS 50000
 #define MIDOP_NAP_MAX_NS 1000000
-/* A spinning wait reads the clock once in this many rounds (a power of 2). */
-#define CLOCK_ROUNDS 64u
+/* A spinning wait reads the clock once in this many rounds. */
+#define CLOCK_ROUNDS IPCQ__CLOCK_ROUNDS
 
 /*
  * The time blocked (IPCQ_CTR_BLOCKED_NS).  The end of a wait is on the
@@ -79,16 +79,7 @@ void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 	w->watch = NULL;
 }
 
-void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
-{
-	if (!q->me)
-		return;
-	uint64_t t = w->round < CLOCK_ROUNDS && !w->gave_cpu
-		? ipcq__now_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
-		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
-	if (t) /* a short wait mostly counts 0: no atomic add then */
-		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, t);
-}
+/* ipcq__wait_end(): inline, in ipcq_internal.h. */
 
 /* Is this spinning round one that reads the clock? */
 static inline int clock_round(uint32_t round)
