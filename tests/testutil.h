@@ -1933,7 +1933,7 @@ __attribute__((unused))
 static uint64_t t_kill_count(uint64_t release, uint64_t sanitized)
 {
 	uint64_t n = t_count(release, sanitized);
-	return n < T_KILL_MAX_N ? n : T_KILL_MAX_N;
+	return n < (uint64_t)T_KILL_MAX_N ? n : (uint64_t)T_KILL_MAX_N;
 }
 
 /* The first failure is kept (@l->why); a process then stops. */
