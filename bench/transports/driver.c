@@ -1584,6 +1584,15 @@ static void latency_summary(unsigned first);
 static const struct result *find(const char *test, const char *transport, const char *mode,
 				 const char *strategy, unsigned batch, unsigned pc, unsigned size);
 
+/* A multiple in a column @w wide, "-" when there is none (x 0). */
+static void print_multiple_w(double x, int w)
+{
+	if (x > 0)
+		printf(" %*.2fx", w - 1, x);
+	else
+		printf(" %*s", w, "-");
+}
+
 /* ------------------------------------------------------------------ */
 /* Cost: a send and a receive in one process                           */
 /* ------------------------------------------------------------------ */
@@ -1740,8 +1749,8 @@ static int cost_stats(const struct cost_out *out, unsigned vi, double *med, doub
 static void run_cost(void)
 {
 	struct cost_out *out = bench_shm_alloc(sizeof(*out));
-	unsigned size = opt.size ? opt.size : 64, vi, r, ring = N_COST_VARIANTS, rte = N_COST_VARIANTS;
-	double med, least, ref_ring = 0, ref_rte = 0, x;
+	unsigned size = opt.size ? opt.size : 64, vi, r;
+	double med, least, ref_ring = 0, ref_rte = 0;
 	int status = 0, cpu, left;
 	char why[64];
 	pid_t pid;
@@ -1811,10 +1820,10 @@ static void run_cost(void)
 	       opt.cost_ns / 1e6, COST_ROUNDS);
 	for (vi = 0; vi < N_COST_VARIANTS; vi++) {
 		if (cost_variants[vi].t == &t_ring && cost_stats(out, vi, &med, &least))
-			ring = vi, ref_ring = med;
+			ref_ring = med;
 		if (cost_variants[vi].t == &t_rte && !(cost_variants[vi].flags & T_HTS) &&
 		    cost_stats(out, vi, &med, &least))
-			rte = vi, ref_rte = med;
+			ref_rte = med;
 	}
 	printf("  %-10s %-10s %-10s %12s %12s %16s %16s\n", "transport", "mode", "strategy",
 	       "ns/pair p50", "least", "over SPSC ring", "over rte_ring");
@@ -1832,16 +1841,8 @@ static void run_cost(void)
 			continue;
 		}
 		printf("%12.1f %12.1f", med, least);
-		x = ring < N_COST_VARIANTS && ref_ring > 0 ? med / ref_ring : 0;
-		if (x > 0)
-			printf(" %15.2fx", x);
-		else
-			printf(" %16s", "-");
-		x = rte < N_COST_VARIANTS && ref_rte > 0 ? med / ref_rte : 0;
-		if (x > 0)
-			printf(" %15.2fx", x);
-		else
-			printf(" %16s", "-");
+		print_multiple_w(ref_ring > 0 ? med / ref_ring : 0, 16);
+		print_multiple_w(ref_rte > 0 ? med / ref_rte : 0, 16);
 		printf("\n");
 	}
 	bench_shm_free(out, sizeof(*out));
@@ -1933,10 +1934,7 @@ static double multiple(uint64_t a, uint64_t b)
 
 static void print_multiple(double x)
 {
-	if (x > 0)
-		printf(" %7.2fx", x);
-	else
-		printf(" %8s", "-");
+	print_multiple_w(x, 8);
 }
 
 /*
