@@ -958,7 +958,8 @@ IPCQ_HIDDEN IPCQ_COLD int ipcq__refuse(int rc, const char *fmt, ...)
 IPCQ_HIDDEN uint32_t ipcq__format_signature(void);
 IPCQ_HIDDEN int ipcq__check_name(const char *name);
 /* A clock's time in ns.  ipcq__clock_ns() is the same, inline (through
- * the vDSO with no call of our own), for the end of a wait, which a
+ * the vDSO with no call of our own), for the two hot paths that read a
+ * clock: a send's enqueue timestamp and the end of a wait, which a
  * receive that waited pays on its way out; elsewhere the call keeps the
  * callers' paths short. */
 IPCQ_HIDDEN uint64_t ipcq__now_ns(int clock);

@@ -32,9 +32,7 @@ IPCQ_HIDDEN void ipcq__debug_yield(void);
  * through the vDSO without a call of our own on the hot path. */
 static inline uint64_t ipcq__coarse_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return ipcq__clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 /* Metadata of a message published on behalf of another (replay). */
