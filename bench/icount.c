@@ -34,11 +34,11 @@ static int fail(const char *what, int rc)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed|prio|ack-prio|late ITERS\n");
+		fprintf(stderr, "usage: icount single|batch|ack|zerocopy|group1|group4|keyed|ack-keyed|prio|ack-prio|late|sole ITERS\n");
 		return 2;
 	}
 	const char *modes[] = { "single", "ack", "batch", "zerocopy", "group1", "group4", "keyed",
-				"ack-keyed", "prio", "ack-prio", "late" };
+				"ack-keyed", "prio", "ack-prio", "late", "sole" };
 	int mode = -1;
 	for (int i = 0; i < (int)(sizeof(modes) / sizeof(modes[0])); i++)
 		if (strcmp(argv[1], modes[i]) == 0)
@@ -55,8 +55,8 @@ int main(int argc, char **argv)
 	cfg.max_msg_size = MSG;
 	int ngroups = mode == 4 ? 1 : mode == 5 ? 4 : 0;
 	cfg.max_groups = (uint32_t)ngroups;
-	int keyed = mode == 6 || mode == 7, prio = mode == 8 || mode == 9, late = mode == 10;
-	int plain = mode <= 1 || late; /* one ipcq_send and one ipcq_recv */
+	int keyed = mode == 6 || mode == 7, prio = mode == 8 || mode == 9, late = mode == 10, sole = mode == 11;
+	int plain = mode <= 1 || late || sole; /* one ipcq_send and one ipcq_recv */
 	if (keyed)
 		cfg.flags = IPCQ_CF_KEYED;
 	if (prio)
@@ -84,6 +84,8 @@ int main(int argc, char **argv)
 	}
 	o.group = NULL;
 	o.wait_strategy = IPCQ_WAIT_BUSY_POLL;
+	if (sole)
+		o.flags = IPCQ_ATTACH_SOLE; /* both handles: claims by store */
 	if ((rc = ipcq_attach(p, IPCQ_ROLE_PRODUCER, &o)) < 0)
 		return fail("attach producer", rc);
 	if (mode == 1 || mode == 7 || mode == 9)

@@ -14,7 +14,7 @@ total() { # MODE ITERS OUT
 		sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 echo "instructions per message, 64 B, send + receive in one process (callgrind):"
-for mode in single ack zerocopy batch group1 group4 keyed ack-keyed prio ack-prio late; do
+for mode in single ack zerocopy batch group1 group4 keyed ack-keyed prio ack-prio late sole; do
 	n=20000
 	per=1
 	[ "$mode" = batch ] && { n=1000; per=32; }

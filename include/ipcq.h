@@ -638,6 +638,37 @@ enum ipcq_full_policy {
  */
 #define IPCQ_ATTACH_LATE_RELEASE 0x4u
 
+/**
+ * Sole producer and/or sole consumer: the handle is the queue's only
+ * producer (with IPCQ_ROLE_PRODUCER) and/or its only consumer (with
+ * IPCQ_ROLE_CONSUMER), as rte_ring's SP/SC modes or Aeron's exclusive
+ * publication.  It then claims ring positions with a plain store of the
+ * cursor instead of a locked compare-and-swap: a send and a receive
+ * between two sole handles take one locked instruction where two shared
+ * ones take three.  Crash recovery, ack mode, batches, zero copy,
+ * priorities, dedup names and late release work as for any handle.
+ *
+ * Exclusive for as long as the handle is attached: the queue has a seat
+ * for its producers and one for its consumers (an OFD lock, which the
+ * kernel drops when the process dies).  A sole handle holds its seat
+ * alone; every other producer (consumer) holds it shared, and so does a
+ * producer with IPCQ_FULL_DROP_OLDEST on the consumers' seat, as its
+ * discard claims like a consumer.  So a sole attach while another handle
+ * of that role is attached, or an attach of that role while a sole one
+ * is, fails with -EBUSY, and ipcq_poison_replay() through a handle that
+ * is not a producer of the queue fails with -EBUSY while a sole producer
+ * is attached.  A sole handle that dies leaves its seat to the next one
+ * that attaches (its unfinished message recovered as any other's).
+ *
+ * A process that attaches a sole handle registers for
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), and a waiter of the queue
+ * that goes to sleep calls it once first (see lib/wait.c); where the
+ * kernel refuses membarrier, a sole handle fences its claims instead (no
+ * gain, same guarantees).  Not for a consumer of a queue with consumer
+ * groups (-EINVAL; a sole producer of such a queue is fine).
+ */
+#define IPCQ_ATTACH_SOLE 0x8u
+
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \
 		sizeof(struct ipcq_attach_opts), IPCQ_WAIT_DEFAULT,        \
@@ -674,8 +705,11 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * role, a dedup table and a name, IPCQ_FULL_DROP_OLDEST the producer role
  * alone and a queue without groups; a consumer of a queue with groups
  * names its group in opts.group, and of a queue without names none; a
- * lossy group takes no IPCQ_ATTACH_ACK); the -errno of opening the lock
- * descriptor; -ENOLCK the kernel refused the lock; -EUSERS the
+ * lossy group takes no IPCQ_ATTACH_ACK, IPCQ_ATTACH_SOLE no consumer
+ * of a queue with groups); the -errno of opening the lock descriptor;
+ * -EBUSY a seat is taken (IPCQ_ATTACH_SOLE: a sole producer or consumer
+ * is attached, or the handle asked for a seat others share); -ENOLCK
+ * the kernel refused the lock; -EUSERS the
  * participant table is full (all entries held by live processes or by
  * the unfinished work of dead ones); -ENOENT no group of that name; -EBUSY
  * a live process holds the producer name; -ENOSPC the dedup table is full
@@ -1367,7 +1401,9 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * Returns how many entries were replayed.  Errors: -EINVAL, -EPERM
  * read-only handle, -ENOENT no such entry, -EMSGSIZE the entry holds a
  * message cut to max_msg_size (IPCQ_REASON_TOO_LARGE, which IPCQ_POISON_ALL
- * passes over), -EAGAIN the main ring is full (nothing replayed), and the
+ * passes over), -EAGAIN the main ring is full (nothing replayed), -EBUSY
+ * a sole producer (IPCQ_ATTACH_SOLE) is attached and @q is not it (replay
+ * through the sole producer's handle, or once it has detached), and the
  * errors of the temporary ipcq_attach().
  * Does not block.
  */

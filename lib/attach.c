@@ -70,6 +70,8 @@ static void atfork_child(void)
 		q->zc_recv_n = 0;
 		q->late = 0;
 		q->held_n = 0; /* the parent's claim: the parent releases it */
+		q->sole = 0;
+		q->seats = 0;
 	}
 	attached = NULL;
 	pthread_mutex_unlock(&attached_lock);
@@ -118,10 +120,11 @@ static int check_opts(const struct ipcq_attach_opts *o)
 	    (o->yield_count != UINT32_MAX && o->yield_count > 1000000))
 		return ipcq__refuse(-EINVAL, "spin_count %u, yield_count %u: each at most 1000000, "
 				    "or UINT32_MAX for the queue's", o->spin_count, o->yield_count);
-	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP | IPCQ_ATTACH_LATE_RELEASE))
+	if (o->flags & ~(IPCQ_ATTACH_ACK | IPCQ_ATTACH_DEDUP | IPCQ_ATTACH_LATE_RELEASE |
+			 IPCQ_ATTACH_SOLE))
 		return ipcq__refuse(-EINVAL, "flags 0x%x: only IPCQ_ATTACH_ACK (0x1), "
-				    "IPCQ_ATTACH_DEDUP (0x2) and IPCQ_ATTACH_LATE_RELEASE (0x4) exist",
-				    o->flags);
+				    "IPCQ_ATTACH_DEDUP (0x2), IPCQ_ATTACH_LATE_RELEASE (0x4) and "
+				    "IPCQ_ATTACH_SOLE (0x8) exist", o->flags);
 	if (o->full_policy > IPCQ_FULL_DROP_OLDEST)
 		return ipcq__refuse(-EINVAL, "full_policy %u: IPCQ_FULL_BLOCK (0), IPCQ_FULL_FAIL (1) "
 				    "or IPCQ_FULL_DROP_OLDEST (2)", o->full_policy);
@@ -197,6 +200,10 @@ static int check_roles(const struct ipcq *q, unsigned roles, const struct ipcq_a
 	if (consumer && !q->max_groups && o->group)
 		return ipcq__refuse(-EINVAL, "opts.group %s: the queue has no consumer groups "
 				    "(made with max_groups 0)", o->group);
+	/* a group's members claim by the group's cursor, which has no seat */
+	if ((o->flags & IPCQ_ATTACH_SOLE) && consumer && q->max_groups)
+		return ipcq__refuse(-EINVAL, "IPCQ_ATTACH_SOLE: not for a consumer of a queue with "
+				    "consumer groups (a sole producer of it is fine)");
 	if (q->max_groups && o->full_policy == IPCQ_FULL_DROP_OLDEST)
 		return ipcq__refuse(-EINVAL, "IPCQ_FULL_DROP_OLDEST: not on a queue with groups "
 				    "(a lossy group is the way to let a reader fall behind)");
@@ -245,14 +252,53 @@ static void settle(struct ipcq *q)
 	ipcq__recover_scan(q, NULL, 0, -1);
 }
 
+/*
+ * Take the seats of the cursors the handle may write (see
+ * IPCQ_ATTACH_SOLE in ipcq.h): the producers' for a producer, the
+ * consumers' for a consumer and for a drop-oldest producer (its discard
+ * claims by deq); exclusive for the role the handle is sole in.  On the
+ * lock descriptor fd, so they go with it (detach, death).  0, or -EBUSY
+ * with the reason told.
+ */
+static int take_seats(struct ipcq *q, int fd, unsigned roles, const struct ipcq_attach_opts *o,
+		      unsigned *seats)
+{
+	int sole = (o->flags & IPCQ_ATTACH_SOLE) != 0;
+	int want_deq = (roles & IPCQ_ROLE_CONSUMER) || o->full_policy == IPCQ_FULL_DROP_OLDEST;
+
+	*seats = 0;
+	for (unsigned seat = IPCQ__SEAT_ENQ; seat <= IPCQ__SEAT_DEQ; seat <<= 1) {
+		int role = seat == IPCQ__SEAT_ENQ ? (roles & IPCQ_ROLE_PRODUCER) != 0
+						  : (roles & IPCQ_ROLE_CONSUMER) != 0;
+		if (seat == IPCQ__SEAT_ENQ ? !role : !want_deq)
+			continue;
+		int excl = sole && role;
+		int rc = ipcq__ofd_lock(fd, ipcq__seat_off(q, seat), excl ? F_WRLCK : F_RDLCK, 0);
+		const char *who = seat == IPCQ__SEAT_ENQ ? "producer" : "consumer";
+		if (rc == -EBUSY)
+			return excl ? ipcq__refuse(-EBUSY, "IPCQ_ATTACH_SOLE: another %s is attached "
+						   "(a sole %s has the queue's %ss' seat alone)",
+						   who, who, who)
+				    : ipcq__refuse(-EBUSY, "the queue has a sole %s "
+						   "(IPCQ_ATTACH_SOLE) attached: no other %s "
+						   "may attach while it is", who, who);
+		if (rc)
+			return ipcq__refuse(rc, "locking the %ss' seat of the segment failed (%s)",
+					    who, ipcq_strerror(rc));
+		*seats |= seat;
+	}
+	return 0;
+}
+
 int ipcq_attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts)
 {
-	return ipcq__attach(q, roles, opts, NULL);
+	return ipcq__attach(q, roles, opts, NULL, 1);
 }
 
 int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
-		 struct ipcq_recovery *rep)
+		 struct ipcq_recovery *rep, int seated)
 {
+	unsigned seats = 0;
 	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
 	uint32_t i;
 	int rc, fd;
@@ -291,6 +337,15 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		return ipcq__refuse(fd, "could not open a second descriptor of the segment for "
 				    "the liveness lock (/proc/self/fd/%d: %s)", q->fd,
 				    ipcq_strerror(fd));
+	if (seated && (rc = take_seats(q, fd, roles, &o, &seats)) != 0) {
+		close(fd);
+		return rc;
+	}
+	if (o.flags & IPCQ_ATTACH_SOLE) {
+		/* sleepers fence us from now on (W1b in wait.c); seq_cst RMW:
+		 * before our first claim, in one order with their W1 */
+		(void)ipcq__xchg(&q->ctl->sole, 1u);
+	}
 
 	for (i = 0; i < q->max_participants; i++) {
 		rc = ipcq__ofd_lock(fd, ipcq__lock_off(q, i), F_WRLCK, 0);
@@ -383,6 +438,16 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->ack = !!(o.flags & IPCQ_ATTACH_ACK);
 	q->late = !!(o.flags & IPCQ_ATTACH_LATE_RELEASE);
 	q->held_n = 0;
+	q->seats = seats;
+	q->sole = 0;
+	if (o.flags & IPCQ_ATTACH_SOLE) {
+		/* claims by store: nobody else writes our cursors while we
+		 * hold their seats */
+		q->sole = ((roles & IPCQ_ROLE_PRODUCER) ? IPCQ__SOLE_ENQ : 0u) |
+			  ((roles & IPCQ_ROLE_CONSUMER) ? IPCQ__SOLE_DEQ : 0u);
+		if (ipcq__sole_register() < 0)
+			q->sole |= IPCQ__SOLE_FENCE;
+	}
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;
@@ -459,6 +524,8 @@ int ipcq_detach(struct ipcq *q)
 	q->adopted = -1;
 	q->ack = 0;
 	q->late = 0;
+	q->sole = 0;
+	q->seats = 0;
 	group_leave(q);
 	q->dedup = -1;
 	/* closing the only descriptor of the lock's description drops it */

@@ -62,7 +62,7 @@
 #define IPCQ_LINE 128u /* hot words apart: adjacent-line prefetch couples pairs */
 #define IPCQ_CL 64u     /* one cache line: slots are multiples of it */
 #define IPCQ_MAGIC 0x3130514350495f5full /* "__IPCQ01" little-endian */
-#define IPCQ_LAYOUT_VERSION 8u /* 8: groups: producers no longer mark a slot before writing it */
+#define IPCQ_LAYOUT_VERSION 9u /* 9: sole producers and consumers (control.sole, the seats) */
 #define IPCQ_HEADER_SIZE 4096u
 #define IPCQ_PATH_PREFIX "/dev/shm/ipcq."
 
@@ -140,17 +140,24 @@ struct ipcq_shm_header {
 /* ---- control block: one hot word per 128-byte line ---------------------- */
 
 struct ipcq_shm_control {
-	/* Next position a producer claims.  Written by producers (CAS). */
+	/* Next position a producer claims.  Written by producers (CAS), or
+	 * by the sole producer (store).  The byte after it is the producers'
+	 * seat (an OFD lock, nothing stored; attach.c). */
 	uint64_t enq;
 	uint8_t pad0[IPCQ_LINE - 8];
-	/* Next position a consumer claims.  Written by consumers (CAS). */
+	/* Next position a consumer claims.  Written by consumers (CAS), or
+	 * by the sole consumer (store).  The byte after it is the consumers'
+	 * seat. */
 	uint64_t deq;
 	uint8_t pad1[IPCQ_LINE - 8];
 	/* Consumers sleeping for data: counter (consumers), futex word
-	 * (bumped by producers before FUTEX_WAKE). */
+	 * (bumped by producers before FUTEX_WAKE).  sole: 1 once a sole
+	 * producer or consumer has attached (set by its attach, never
+	 * cleared): sleepers then fence the sole handles (wait.c, W1b). */
 	uint32_t data_waiters;
 	int32_t data_futex;
-	uint8_t pad2[IPCQ_LINE - 8];
+	uint32_t sole;
+	uint8_t pad2[IPCQ_LINE - 12];
 	/* Producers sleeping for space: counter (producers), futex word
 	 * (bumped by consumers). */
 	uint32_t space_waiters;
@@ -764,6 +771,8 @@ struct ipcq {
 	uint64_t *ldeq;         /* the current lane's deq (control.deq for 0) */
 	uint32_t op_enq;        /* IPCQ_OP_ENQUEUE and IPCQ_OP_DEQUEUE with the */
 	uint32_t op_deq;        /* current lane (IPCQ_OP_LANE_SHIFT) */
+	uint32_t sole;          /* IPCQ__SOLE_*: claims by store (IPCQ_ATTACH_SOLE) */
+	uint32_t seats;         /* IPCQ__SEAT_*: the seats the handle holds */
 	uint32_t guard_every;   /* starvation guard: one receive in guard_every
 				 * (0: strict priority) */
 	uint32_t guard_tick;    /* receives since the last guard turn */
@@ -1218,7 +1227,7 @@ IPCQ_HIDDEN int ipcq__dead_now(const struct ipcq *q, uint32_t i, int32_t also_de
  * answer is the owner's lock and generation's, decided now. */
 IPCQ_HIDDEN int ipcq__ent_owner_dead(const struct ipcq *q, uint64_t w, const uint8_t *dead,
 				     int32_t also_dead);
-/* One-byte OFD write locks: take (type F_WRLCK, -EBUSY when another
+/* One-byte OFD locks: take (type F_WRLCK, or F_RDLCK shared; -EBUSY when another
  * description holds it; wait: block until free) or drop (F_UNLCK); and
  * whether another description holds one (1, 0, -errno). */
 IPCQ_HIDDEN int ipcq__ofd_lock(int fd, off_t off, short type, int wait);
@@ -1229,9 +1238,28 @@ static inline off_t ipcq__lock_off(const struct ipcq *q, uint32_t i)
 	return (off_t)((const uint8_t *)&q->parts[i] - q->base);
 }
 
-/* attach.c: ipcq_attach(), with the recovery it does added to @rep */
+/* Seats (IPCQ_ATTACH_SOLE): the byte after a cursor, locked by every
+ * handle that may write that cursor, shared (F_RDLCK) by those that claim
+ * by CAS, exclusive (F_WRLCK) by the sole one that claims by store. */
+enum {
+	IPCQ__SEAT_ENQ = 1u,    /* the producers' seat (control.enq's byte) */
+	IPCQ__SEAT_DEQ = 2u,    /* the consumers' seat (control.deq's byte) */
+};
+enum {
+	IPCQ__SOLE_ENQ = 1u,    /* P1 is a store: the handle is the sole producer */
+	IPCQ__SOLE_DEQ = 2u,    /* C1 is a store: the sole consumer */
+	IPCQ__SOLE_FENCE = 4u,  /* no membarrier here: fence after each such store */
+};
+static inline off_t ipcq__seat_off(const struct ipcq *q, unsigned seat)
+{
+	const uint64_t *c = seat == IPCQ__SEAT_ENQ ? &q->ctl->enq : &q->ctl->deq;
+	return (off_t)((const uint8_t *)(c + 1) - q->base);
+}
+
+/* attach.c: ipcq_attach(), with the recovery it does added to @rep;
+ * seated 0: a management call's participant, which takes no seat */
 IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *opts,
-			     struct ipcq_recovery *rep);
+			     struct ipcq_recovery *rep, int seated);
 
 /* wait.c */
 struct ipcq__waiter {
@@ -1280,5 +1308,9 @@ IPCQ_HIDDEN int ipcq__wait_data(struct ipcq *q, struct ipcq__waiter *w);
 IPCQ_HIDDEN int ipcq__wait_space(struct ipcq *q, struct ipcq__waiter *w);
 IPCQ_HIDDEN void ipcq__wake_data(struct ipcq *q);
 IPCQ_HIDDEN void ipcq__wake_space(struct ipcq *q);
+/* Register this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+ * (once; a sole handle's attach): 0, or -errno when the kernel refuses,
+ * and the sole handle then fences its claims. */
+IPCQ_HIDDEN int ipcq__sole_register(void);
 
 #endif

@@ -8,6 +8,7 @@
  * producer; attach.c) and detaches after.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "ring.h"
@@ -32,7 +33,10 @@ static int ensure_attached(struct ipcq *q, struct ipcq_recovery *rep, int *temp)
 		return -EPERM;
 	if (q->index >= 0)
 		return 0;
-	int rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, rep);
+	/* seatless: a management call does not keep a sole producer or
+	 * consumer out, and takes a seat itself only for what it writes
+	 * (replay_seat()) */
+	int rc = ipcq__attach(q, IPCQ_ROLE_PRODUCER, NULL, rep, 0);
 	if (rc == 0)
 		*temp = 1;
 	return rc;
@@ -71,6 +75,24 @@ int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report)
 	return actions > INT32_MAX ? INT32_MAX : (int)actions;
 }
 
+/* A replay claims positions by the producers' CAS: it needs their seat
+ * (shared), which a handle attached as a producer holds already.  1 when
+ * taken here (dropped by the caller), 0 when held, or -EBUSY: a sole
+ * producer is attached. */
+static int replay_seat(struct ipcq *q)
+{
+	if (q->seats & IPCQ__SEAT_ENQ)
+		return 0;
+	int rc = ipcq__ofd_lock(q->lock_fd, ipcq__seat_off(q, IPCQ__SEAT_ENQ), F_RDLCK, 0);
+	if (rc == -EBUSY)
+		return ipcq__refuse(-EBUSY, "the queue has a sole producer (IPCQ_ATTACH_SOLE): "
+				    "replay through its handle, or once it has detached");
+	if (rc)
+		return ipcq__refuse(rc, "locking the producers' seat failed (%s)",
+				    ipcq_strerror(rc));
+	return 1;
+}
+
 int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 {
 	struct ipcq_poison p;
@@ -82,6 +104,12 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 	rc = ensure_attached(q, NULL, &temp);
 	if (rc)
 		return rc;
+	int seat = replay_seat(q);
+	if (seat < 0) {
+		if (temp)
+			ipcq_detach(q);
+		return seat;
+	}
 	/* a mover that died after its entry became FULL and before it
 	 * released its source: finish that release first, so that the
 	 * replayed copy is the only one (attaching recovered already) */
@@ -149,6 +177,8 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 		if (id != IPCQ_POISON_ALL)
 			break;
 	}
+	if (seat)
+		(void)ipcq__ofd_lock(q->lock_fd, ipcq__seat_off(q, IPCQ__SEAT_ENQ), F_UNLCK, 0);
 	if (temp)
 		ipcq_detach(q);
 	return done ? done : rc;

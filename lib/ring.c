@@ -5,7 +5,8 @@
  * protocol and the cold steps: releases for the dead and for adopters,
  * and publishing a copy on behalf of another.
  *
- * Owns: control.enq, control.deq and every slot of the main ring; the work
+ * Owns: control.enq, control.deq (claimed by CAS, or by the store of a sole
+ * producer or consumer, see below) and every slot of the main ring; the work
  * records (prod_*, cons_*) of the caller's participant entry; the cursors
  * of the priority lanes.
  *
@@ -88,6 +89,16 @@
  * without a fence on the hot path: P2/C2 are seq_cst loads after the claim
  * CAS in the single total order of seq_cst operations, and a producer makes
  * a FUTEX_WAKE system call only when P2 saw a sleeper.
+ *
+ * Sole producers and consumers (IPCQ_ATTACH_SOLE): P1s / C1s replace P1 /
+ * C1 with a store-release of the cursor.  The handle holds the cursor's
+ * seat alone (attach.c), so nobody else writes it and the position it
+ * loaded is still the cursor's; the release orders the record before the
+ * store as the CAS's release half did.  What the store does not give is
+ * the order before P2/C2: a sleeper's membarrier gives it (W1b, wait.c),
+ * or, where the kernel refuses membarrier, a full fence after the store.
+ * The SPIN model has the store claim (SOLE_P, SOLE_C in model/ipcq.pml),
+ * and a variant without the seat fails.
  *
  * The work record is written before the claim (ordered by the CAS's full
  * barrier) and cleared after the publish/release (R4, a release store, so a

@@ -87,11 +87,45 @@ static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
 	ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
 	ipcq__store_relaxed(&me->prod_op, q->op_enq);
 	IPCQ_CRASHPOINT("send.before_claim");
+	if (q->sole & IPCQ__SOLE_ENQ) {
+		/* P1s: the sole producer's claim (IPCQ_ATTACH_SOLE).  Its
+		 * exclusive seat makes it the cursor's only writer, so the
+		 * position it loaded is free to take with a store.  Release:
+		 * orders the record above before it, as P1's release half does
+		 * (skip_orphan() in recovery.c).  Nothing orders it before P2's
+		 * load on this side: a sleeper's membarrier does (W1b in
+		 * wait.c), or the fence below where the kernel refused it */
+		ipcq__store_release(q->enqp, pos + k);
+		if (IPCQ_UNLIKELY(q->sole & IPCQ__SOLE_FENCE))
+			ipcq__fence(); /* P1s then P2, as a CAS would order them */
+		return 1;
+	}
 	/* P1: the claim; seq_cst.  Its release half orders the record above
 	 * before it (seen through the seq_cst enq load of skip_orphan() in
 	 * recovery.c) and sits in one total order with W1/W3 of a sleeping
 	 * consumer (wait.c) */
 	return ipcq__cas(q->enqp, pos, pos + k);
+}
+
+/* C1 of ipcq__ring_claim_recv(): 1 when the claim of [pos, pos + k) on
+ * cursor deq won. */
+static IPCQ_INLINE int ipcq__claim_deq(struct ipcq *q, uint64_t *deq, uint64_t pos, unsigned k)
+{
+	if (q->sole & IPCQ__SOLE_DEQ) {
+		/* C1s: the sole consumer's claim, a store (as P1s in
+		 * ipcq__claim_enq()): release, for the record before it
+		 * (resolve_claimed() in recovery.c); its order before C2 is a
+		 * sleeping producer's membarrier (W1b), or the fence */
+		ipcq__store_release(deq, pos + k);
+		if (IPCQ_UNLIKELY(q->sole & IPCQ__SOLE_FENCE))
+			ipcq__fence(); /* C1s then C2, as a CAS would order them */
+		return 1;
+	}
+	/* C1: the claim; seq_cst.  Its release half orders the record
+	 * before it (seen through the seq_cst deq load of resolve_claimed()
+	 * in recovery.c) and sits in one total order with W1/W3 of a
+	 * sleeping producer (wait.c) */
+	return ipcq__cas(deq, pos, pos + k);
 }
 
 /* Groups: may the producer of pos claim a slot whose word is seq?  The
@@ -199,7 +233,8 @@ static IPCQ_INLINE int ipcq__ring_claim_send(struct ipcq *q, unsigned n, uint64_
 	unsigned k;
 	int rc, recorded = 0;
 
-	/* relaxed: only a hint; A1 and P1 decide */
+	/* relaxed: only a hint; A1 and P1 decide (exact for the sole
+	 * producer, the cursor's only writer) */
 	pos = ipcq__load_relaxed(q->enqp);
 	for (;;) {
 		/* A1: pairs with R2 of the consumer of the previous lap */
@@ -450,7 +485,8 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 	unsigned k, b;
 	int rc, recorded = 0;
 
-	/* relaxed: only a hint; A2 and C1 decide */
+	/* relaxed: only a hint; A2 and C1 decide (exact for the sole
+	 * consumer) */
 	pos = ipcq__load_relaxed(deq);
 	for (;;) {
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
@@ -515,11 +551,8 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 			ipcq__store_relaxed(&me->cons_op, q->op_deq);
 			recorded = 1;
 			IPCQ_CRASHPOINT("recv.before_claim");
-			/* C1: the claim; seq_cst.  Its release half orders the record above
-			 * before it (seen through the seq_cst deq load of
-			 * resolve_claimed() in recovery.c) and sits in one total
-			 * order with W1/W3 of a sleeping producer (wait.c) */
-			if (ipcq__cas(deq, pos, pos + k))
+			/* C1 (or C1s): the claim */
+			if (ipcq__claim_deq(q, deq, pos, k))
 				break;
 			/* relaxed: retry with a fresher hint */
 			pos = ipcq__load_relaxed(deq);

@@ -37,11 +37,34 @@
  * side is the mirror image (consumers claim with CAS on deq, then read
  * space_waiters, label C2 in ring.h and recv.c).  W4: an ack-mode consumer also
  * re-checks control.redeliverable, against L7/L8 in lease.c.
+ *
+ * Sole producers and consumers (IPCQ_ATTACH_SOLE) claim with a plain
+ * store (P1s, C1s in ring.h), and a store may wait in its CPU's store
+ * buffer while the load after it (P2, C2) reads the waiter count: both
+ * sides could then miss each other.  Their locked instruction is moved to
+ * the side that is slow anyway, the sleeper's (an asymmetric barrier, as
+ * liburcu's and folly's): W1b, after W1 and before W3, is
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which makes every running
+ * thread of the processes registered for it (each process that attached a
+ * sole handle, ipcq__sole_register()) pass a full barrier before it
+ * returns.  If the sole handle's P2 ran after that barrier, it sees W1
+ * (a locked RMW, visible before the call); if it ran before, P1s was
+ * visible at the barrier, so W3 sees it.  The sleeper calls it only on a
+ * queue whose control.sole is set (its seq_cst load after W1 sees a sole
+ * attach whose xchg came first; an attach after it is ordered before that
+ * handle's first claim by the xchg, whose P2 then sees W1).  Where the
+ * call fails, the sleeper sleeps a millisecond at a time; where the sole
+ * handle's registration failed, it fences after its store instead.
  */
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
 #include <time.h>
+
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <urcu/futex.h>
 
@@ -53,6 +76,52 @@
 #define MIDOP_YIELDS 64
 #define MIDOP_SLEEP_NS 50000
 #define MIDOP_NAP_MAX_NS 1000000
+/* A sleeper that could not fence the sole handles (W1b) sleeps at most
+ * this long at a time. */
+#define SOLE_POLL_NS 1000000
+
+/* (the commands are an enum of <linux/membarrier.h>, the call has no
+ * libc wrapper) */
+#ifdef __NR_membarrier
+static long membarrier_call(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0, 0);
+}
+#else
+static long membarrier_call(int cmd)
+{
+	(void)cmd;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+/* The registration belongs to the process (its address space): a child
+ * made by fork() registers again at its own sole attach. */
+static pthread_mutex_t sole_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t sole_pid;
+static int sole_rc;
+
+int ipcq__sole_register(void)
+{
+	pid_t me = getpid();
+	pthread_mutex_lock(&sole_lock);
+	if (sole_pid != me) {
+		sole_rc = membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0
+				  ? 0 : (errno ? -errno : -ENOSYS);
+		sole_pid = me;
+	}
+	int rc = sole_rc;
+	pthread_mutex_unlock(&sole_lock);
+	return rc;
+}
+
+/* W1b: 0 when every registered process passed a full barrier. */
+static int sole_barrier(void)
+{
+	return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 ? 0 : -1;
+}
+
 /* A spinning wait reads the clock once in this many rounds. */
 #define CLOCK_ROUNDS IPCQ__CLOCK_ROUNDS
 
@@ -179,6 +248,10 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	 * after its claim (P2 in ring.h for data, C2 in ring.h and recv.c
 	 * for space) */
 	ipcq__fetch_add(waiters, 1u);
+	/* W1b: a queue with a sole handle: make its claim store visible, or
+	 * its next P2/C2 see W1 (see the top of this file).  seq_cst: after
+	 * W1, in one order with the xchg of a sole attach */
+	int fenced = !ipcq__load_seq_cst(&c->sole) || sole_barrier() == 0;
 	/* W2: the futex value before the re-check; pairs with the waker's
 	 * increment of the futex word, which follows its publish/release */
 	int32_t v = ipcq__load_acquire(futex);
@@ -213,6 +286,9 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	/* and no later than a delayed message we know of falls due */
 	if (due_in && left > due_in)
 		left = due_in;
+	/* W1b failed: a sole handle's wake may be lost; look again soon */
+	if (!fenced && left > SOLE_POLL_NS)
+		left = SOLE_POLL_NS;
 	ts.tv_sec = (time_t)(left / 1000000000ull);
 	ts.tv_nsec = (long)(left % 1000000000ull);
 	tsp = &ts;

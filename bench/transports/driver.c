@@ -1277,6 +1277,7 @@ static const struct variant lat_variants[] = {
 	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "late", S_BUSY, NULL, T_LATE, 1, 1, 0 },
+	{ &t_ipcq, "sole", S_BUSY, NULL, T_SOLE, 1, 1, 0 },
 	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_pipe, "stream", -1, "block", 0, 1, 1, 0 },
 	{ &t_sock, "seqpacket", -1, "block", 0, 1, 1, 0 },
@@ -1284,6 +1285,7 @@ static const struct variant lat_variants[] = {
 	{ &t_boost, "mq", -1, "block", 0, 1, 1, 0 },
 	{ &t_rte, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
 	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 1, 0 },
+	{ &t_rte, "spsc", -1, "busy_poll", T_SOLE, 1, 1, 0 },
 	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
 	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
 };
@@ -1612,10 +1614,12 @@ static const struct variant cost_variants[] = {
 	{ &t_ring, "spsc", -1, "busy_poll", 0, 1, 1, 0 },
 	{ &t_ipcq, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_ipcq, "late", S_BUSY, NULL, T_LATE, 1, 1, 0 },
+	{ &t_ipcq, "sole", S_BUSY, NULL, T_SOLE, 1, 1, 0 },
 	{ &t_ipcq, "ack", S_BUSY, NULL, T_ACK, 1, 1, 0 },
 	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 1, 0 },
 	{ &t_rte, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
 	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 1, 0 },
+	{ &t_rte, "spsc", -1, "busy_poll", T_SOLE, 1, 1, 0 },
 	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 1, 0 },
 	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
 	{ &t_boost, "mq", -1, "block", 0, 1, 1, 0 },
@@ -1821,12 +1825,13 @@ static void run_cost(void)
 	for (vi = 0; vi < N_COST_VARIANTS; vi++) {
 		if (cost_variants[vi].t == &t_ring && cost_stats(out, vi, &med, &least))
 			ref_ring = med;
-		if (cost_variants[vi].t == &t_rte && !(cost_variants[vi].flags & T_HTS) &&
+		/* MP/MC: neither HTS nor SP/SC */
+		if (cost_variants[vi].t == &t_rte && !(cost_variants[vi].flags & (T_HTS | T_SOLE)) &&
 		    cost_stats(out, vi, &med, &least))
 			ref_rte = med;
 	}
 	printf("  %-10s %-10s %-10s %12s %12s %16s %16s\n", "transport", "mode", "strategy",
-	       "ns/pair p50", "least", "over SPSC ring", "over rte_ring");
+	       "ns/pair p50", "least", "over SPSC ring", "over rte MP/MC");
 	for (vi = 0; vi < N_COST_VARIANTS; vi++) {
 		const struct variant *v = &cost_variants[vi];
 		const char *wait = v->strat >= 0 ? strategies[v->strat].name : v->wait_name;
@@ -2286,38 +2291,59 @@ static void print_group_ratios(void)
 	}
 }
 
-/*
- * ipcq with late release (IPCQ_ATTACH_LATE_RELEASE) beside the default
- * receive, the SPSC ring and rte_ring MP/MC: what taking the release out
- * of the round trip gives.  No goals (the goals are the default receive's).
- */
-static void print_late_ratios(void)
+struct mode_peer {
+	const char *transport, *mode, *label;
+};
+
+/* The round trips of ipcq in @mode beside @peers (busy_poll, both sizes;
+ * no goals: the goals are the default receive's). */
+static void print_mode_ratios(const char *mode, const char *title, const struct mode_peer *peer,
+			      unsigned npeers)
 {
-	static const struct {
-		const char *transport, *mode, *label;
-	} peer[] = {
-		{ "ipcq", "fast", "ipcq" },
-		{ "ring", "spsc", "SPSC ring" },
-		{ "rte_ring", "mpmc", "rte_ring MP/MC" },
-	};
 	char what[96];
 
 	if (!selected(&t_ipcq))
 		return;
-	printf("\nLate release (consumers attached with IPCQ_ATTACH_LATE_RELEASE) beside the "
-	       "default receive, the SPSC ring and rte_ring MP/MC (busy_poll, no goals; "
-	       "regime: %s)\n", regime_name());
+	printf("\n%s (busy_poll, no goals; regime: %s)\n", title, regime_name());
 	for (unsigned z = N_LAT_SIZES; z-- > 0;) {
-		const struct result *l = find("latency", "ipcq", "late", "busy_poll", 1, 1,
+		const struct result *l = find("latency", "ipcq", mode, "busy_poll", 1, 1,
 					      lat_sizes[z]);
 
-		for (unsigned k = 0; l && k < sizeof(peer) / sizeof(peer[0]); k++) {
-			snprintf(what, sizeof(what), "round trip %u B ipcq late / %s", lat_sizes[z],
-				 peer[k].label);
+		for (unsigned k = 0; l && k < npeers; k++) {
+			snprintf(what, sizeof(what), "round trip %u B ipcq %s / %s", lat_sizes[z],
+				 mode, peer[k].label);
 			info_ratio(what, l, find("latency", peer[k].transport, peer[k].mode,
 						 "busy_poll", 1, 1, lat_sizes[z]));
 		}
 	}
+}
+
+/*
+ * ipcq with late release (IPCQ_ATTACH_LATE_RELEASE) beside the default
+ * receive, the SPSC ring and rte_ring MP/MC: what taking the release out
+ * of the round trip gives.  ipcq with a sole producer and consumer
+ * (IPCQ_ATTACH_SOLE) beside the same and rte_ring in its own SP/SC mode.
+ */
+static void print_late_ratios(void)
+{
+	static const struct mode_peer late[] = {
+		{ "ipcq", "fast", "ipcq" },
+		{ "ring", "spsc", "SPSC ring" },
+		{ "rte_ring", "mpmc", "rte_ring MP/MC" },
+	};
+	static const struct mode_peer sole[] = {
+		{ "ipcq", "fast", "ipcq" },
+		{ "ring", "spsc", "SPSC ring" },
+		{ "rte_ring", "mpmc", "rte_ring MP/MC" },
+		{ "rte_ring", "spsc", "rte_ring SP/SC" },
+	};
+
+	print_mode_ratios("late", "Late release (consumers attached with "
+			  "IPCQ_ATTACH_LATE_RELEASE) beside the default receive, the SPSC ring "
+			  "and rte_ring MP/MC", late, sizeof(late) / sizeof(late[0]));
+	print_mode_ratios("sole", "Sole producer and consumer (IPCQ_ATTACH_SOLE: claims by "
+			  "store) beside the default, the SPSC ring and rte_ring MP/MC and SP/SC",
+			  sole, sizeof(sole) / sizeof(sole[0]));
 }
 
 /* ------------------------------------------------------------------ */

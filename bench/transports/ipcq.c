@@ -122,6 +122,11 @@ static int ipcq_t_open(struct ep *ep)
 	if (ep->role == ROLE_RECV && (tc->flags & T_LATE))
 		o.flags = IPCQ_ATTACH_LATE_RELEASE;
 #endif
+#ifdef IPCQ_ATTACH_SOLE
+	/* the channel's only producer and only consumer: claims by store */
+	if (tc->flags & T_SOLE)
+		o.flags |= IPCQ_ATTACH_SOLE;
+#endif
 #ifdef IPCQ_GROUPS_MAX
 	if (ep->role == ROLE_RECV && is_group(tc))
 		o.group = BENCH_GROUP;

@@ -73,6 +73,9 @@ static int rte_t_create(struct tcase *tc)
 
 	if (tc->flags & T_HTS)
 		flags |= RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ;
+	/* single producer, single consumer: rte_ring's own fast path */
+	if (tc->flags & T_SOLE)
+		flags |= RING_F_SP_ENQ | RING_F_SC_DEQ;
 	lay.data_off = 256;
 	if (rte_elem_mode(tc)) {
 		lay.free_off = lay.pool_off = 0;

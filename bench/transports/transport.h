@@ -106,6 +106,7 @@ struct ep {
 #define T_HTS 0x4u	/* rte_ring: HTS mode */
 #define T_SPSC 0x8u	/* ck_ring: the SPSC functions */
 #define T_LATE 0x10u	/* ipcq: consumers attached with IPCQ_ATTACH_LATE_RELEASE */
+#define T_SOLE 0x20u	/* ipcq: both ends attached with IPCQ_ATTACH_SOLE; rte_ring: SP/SC */
 
 #define T_NA 1		/* create(): this case cannot run, tc->note says why */
 

@@ -1,0 +1,436 @@
+/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at each named point of its claim and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
+#include "ipcq.h"
+#include "testutil.h"
+
+enum { MAXLEN = 64, NPOINTS = 8 };
+
+struct shared {
+	uint64_t n;              /* messages 1..n */
+	uint32_t deliveries[4096 + 1];
+	uint32_t unflagged[4096 + 1];
+	uint64_t received;
+	int done;
+};
+
+static struct shared *sh;
+static const char *qname;
+
+static struct ipcq_attach_opts sole_opts(uint32_t flags, uint32_t strategy)
+{
+	struct ipcq_attach_opts o = t_opts(strategy, strategy == IPCQ_WAIT_ADAPTIVE ? 0u : UINT32_MAX,
+					   strategy == IPCQ_WAIT_ADAPTIVE ? 0u : UINT32_MAX);
+	o.flags = IPCQ_ATTACH_SOLE | flags;
+	if (flags & IPCQ_ATTACH_ACK)
+		o.prefetch = 4;
+	return o;
+}
+
+static int attach_rc(struct ipcq *q, unsigned roles, uint32_t flags, uint32_t full_policy)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = flags;
+	o.full_policy = full_policy;
+	return ipcq_attach(q, roles, &o);
+}
+
+static struct ipcq *open_q(void)
+{
+	struct ipcq *q = NULL;
+	CHECK_OK(ipcq_open(qname, &q));
+	return q;
+}
+
+/* ---- the seats --------------------------------------------------------- */
+
+static void seats(void)
+{
+	const char *name = t_qname("sole_seats");
+	struct ipcq_config cfg = t_config(16, MAXLEN);
+	cfg.lease_capacity = 8;
+	cfg.side_capacity = 4;
+	struct ipcq *c = t_create(name, &cfg);
+	qname = name;
+	struct ipcq *sp = open_q(), *p2 = open_q(), *sc = open_q(), *c2 = open_q(), *m = open_q();
+
+	/* a sole producer keeps other producers out, not consumers */
+	CHECK_RC(attach_rc(sp, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), 0);
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER, 0, 0), -EBUSY);
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), -EBUSY);
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY);
+	/* a refused attach changes nothing: the handle is still unattached */
+	CHECK_RC(ipcq_send(p2, "x", 1, IPCQ_NOWAIT), -EPERM);
+	CHECK_RC(attach_rc(c2, IPCQ_ROLE_CONSUMER, 0, 0), 0);
+	/* so does a sole consumer beside shared ones */
+	CHECK_RC(attach_rc(sc, IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), -EBUSY);
+	CHECK_RC(ipcq_detach(c2), 0);
+	CHECK_RC(attach_rc(sc, IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	CHECK_RC(attach_rc(c2, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY);
+	/* a drop-oldest producer claims by deq: the consumers' seat too */
+	CHECK_RC(ipcq_detach(sp), 0);
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER, 0, IPCQ_FULL_DROP_OLDEST), -EBUSY);
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER, 0, 0), 0);
+	/* a sole producer while a shared one is attached */
+	CHECK_RC(attach_rc(sp, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), -EBUSY);
+	CHECK_RC(ipcq_detach(p2), 0);
+
+	/* a sole handle with both roles, and messages through it */
+	CHECK_RC(ipcq_detach(sc), 0);
+	CHECK_RC(attach_rc(sp, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	char buf[MAXLEN];
+	for (int i = 0; i < 40; i++) { /* laps of the 16-slot ring */
+		CHECK_RC(ipcq_send(sp, &i, sizeof(i), IPCQ_NOWAIT), 0);
+		CHECK_RC(ipcq_recv(sp, buf, sizeof(buf), NULL, IPCQ_NOWAIT), (int)sizeof(i));
+		if (memcmp(buf, &i, sizeof(i)))
+			T_FAIL("sole handle: message %d came back wrong", i);
+	}
+
+	/* management: recovery on an unattached handle takes no seat; a
+	 * replay needs the producers' seat, so only the sole producer's own
+	 * handle replays */
+	CHECK_RC(ipcq_recover(m, NULL), 0);
+	CHECK_RC(ipcq_poison_put(sp, "poison", 6, IPCQ_REASON_NACKED, 0, 0), 0);
+	CHECK_RC(ipcq_poison_replay(m, IPCQ_POISON_ALL), -EBUSY);
+	CHECK_RC(attach_rc(m, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* sp is the sole consumer too */
+	CHECK_RC(ipcq_poison_replay(sp, IPCQ_POISON_ALL), 1);
+	CHECK_RC(ipcq_recv(sp, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 6);
+	CHECK_RC(ipcq_close(sp), 0);
+	/* the seats went with the detach */
+	CHECK_RC(attach_rc(p2, IPCQ_ROLE_PRODUCER, 0, 0), 0);
+	CHECK_RC(attach_rc(c2, IPCQ_ROLE_CONSUMER, 0, 0), 0);
+	CHECK_RC(ipcq_poison_put(p2, "again", 5, IPCQ_REASON_NACKED, 0, 0), 0);
+	CHECK_RC(ipcq_poison_replay(m, IPCQ_POISON_ALL), 1); /* temporary attach, seat shared */
+	CHECK_RC(ipcq_recv(c2, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 5);
+	CHECK_RC(ipcq_close(p2), 0);
+	CHECK_RC(ipcq_close(c2), 0);
+	CHECK_RC(ipcq_close(m), 0);
+	CHECK_RC(ipcq_close(sc), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+
+	/* groups: a sole producer yes, a sole consumer no */
+	name = t_qname("sole_groups");
+	cfg = t_config(16, MAXLEN);
+	cfg.max_groups = 2;
+	c = t_create(name, &cfg);
+	CHECK_RC(ipcq_group_create(c, "g", 0), 0);
+	qname = name;
+	sp = open_q();
+	sc = open_q();
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = IPCQ_ATTACH_SOLE;
+	o.group = "g";
+	CHECK_RC(ipcq_attach(sc, IPCQ_ROLE_CONSUMER, &o), -EINVAL);
+	CHECK_RC(attach_rc(sp, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), 0);
+	o.flags = 0;
+	CHECK_RC(ipcq_attach(sc, IPCQ_ROLE_CONSUMER, &o), 0);
+	for (int i = 0; i < 40; i++) {
+		CHECK_RC(ipcq_send(sp, &i, sizeof(i), IPCQ_NOWAIT), 0);
+		CHECK_RC(ipcq_recv(sc, buf, sizeof(buf), NULL, IPCQ_NOWAIT), (int)sizeof(i));
+		if (memcmp(buf, &i, sizeof(i)))
+			T_FAIL("group: message %d came back wrong", i);
+	}
+	CHECK_RC(ipcq_close(sp), 0);
+	CHECK_RC(ipcq_close(sc), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+}
+
+/* ---- forked sole pairs --------------------------------------------------- */
+
+struct pair {
+	const char *label;
+	uint32_t strategy;
+	uint32_t cflags;         /* the consumer's flags besides IPCQ_ATTACH_SOLE */
+	unsigned batch;          /* > 1: batches of up to this many */
+	uint32_t capacity;
+};
+
+static const struct pair *cur;
+
+static int pair_producer(void *arg)
+{
+	(void)arg;
+	struct ipcq_attach_opts o = sole_opts(0, cur->strategy);
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_PRODUCER, &o);
+	uint8_t bufs[32][MAXLEN];
+	for (uint64_t s = 1; s <= sh->n;) {
+		if (cur->batch > 1) {
+			struct ipcq_buf b[32];
+			unsigned k = (unsigned)(s % cur->batch) + 1;
+			if (k > sh->n - s + 1)
+				k = (unsigned)(sh->n - s + 1);
+			for (unsigned i = 0; i < k; i++)
+				b[i] = (struct ipcq_buf){ bufs[i],
+							  t_fill(bufs[i], t_msg_len(0, s + i, 16, MAXLEN), 0,
+								 s + i) };
+			int rc = ipcq_send_batch(q, b, k, IPCQ_FOREVER);
+			if (rc <= 0)
+				T_FAIL("%s: ipcq_send_batch: %d (%s)", cur->label, rc, ipcq_strerror(rc));
+			s += (uint64_t)rc;
+		} else {
+			size_t len = t_fill(bufs[0], t_msg_len(0, s, 16, MAXLEN), 0, s);
+			CHECK_OK(ipcq_send(q, bufs[0], len, IPCQ_FOREVER));
+			s++;
+		}
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+static void take(const void *buf, int rc, const struct ipcq_msginfo *mi, uint64_t *last)
+{
+	uint32_t p;
+	uint64_t seq;
+	t_check_msg(buf, rc, 1, sh->n, last, cur->label, &p, &seq);
+	if (rc != (int)t_msg_len(0, seq, 16, MAXLEN))
+		T_FAIL("%s: message %llu has %d bytes", cur->label, (unsigned long long)seq, rc);
+	if (mi && mi->seq != seq)
+		T_FAIL("%s: msginfo seq %llu for message %llu", cur->label,
+		       (unsigned long long)mi->seq, (unsigned long long)seq);
+	sh->received++;
+}
+
+static int pair_consumer(void *arg)
+{
+	(void)arg;
+	struct ipcq_attach_opts o = sole_opts(cur->cflags, cur->strategy);
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_CONSUMER, &o);
+	uint64_t last[1] = { 0 };
+	uint8_t bufs[32][MAXLEN];
+	while (sh->received < sh->n) {
+		if (cur->batch > 1) {
+			struct ipcq_buf b[32];
+			struct ipcq_msginfo mi[32];
+			for (unsigned i = 0; i < cur->batch; i++)
+				b[i] = (struct ipcq_buf){ bufs[i], MAXLEN };
+			int rc = ipcq_recv_batch(q, b, mi, cur->batch, IPCQ_FOREVER);
+			if (rc <= 0)
+				T_FAIL("%s: ipcq_recv_batch: %d (%s)", cur->label, rc, ipcq_strerror(rc));
+			for (int i = 0; i < rc; i++)
+				take(bufs[i], (int)b[i].len, &mi[i], last);
+		} else {
+			struct ipcq_msginfo mi;
+			int rc = ipcq_recv(q, bufs[0], MAXLEN, &mi, IPCQ_FOREVER);
+			take(bufs[0], rc, &mi, last);
+			if (cur->cflags & IPCQ_ATTACH_ACK)
+				CHECK_OK(ipcq_ack(q, mi.token));
+		}
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+static void pairs(void)
+{
+	static const struct pair list[] = {
+		{ "busy-poll", IPCQ_WAIT_BUSY_POLL, 0, 1, 1024 },
+		{ "adaptive, sleeping at once, ring of 8", IPCQ_WAIT_ADAPTIVE, 0, 1, 8 },
+		{ "yield, batches of 32", IPCQ_WAIT_YIELD, 0, 32, 64 },
+		{ "adaptive, batches of 7, ring of 8", IPCQ_WAIT_ADAPTIVE, 0, 7, 8 },
+		{ "ack mode, adaptive", IPCQ_WAIT_ADAPTIVE, IPCQ_ATTACH_ACK, 1, 16 },
+		{ "late release, busy-poll, ring of 8", IPCQ_WAIT_BUSY_POLL, IPCQ_ATTACH_LATE_RELEASE, 1, 8 },
+	};
+	for (size_t i = 0; i < T_NELEM(list); i++) {
+		cur = &list[i];
+		qname = t_qname("sole_pair");
+		struct ipcq_config cfg = t_config(cur->capacity, MAXLEN);
+		cfg.lease_capacity = 8;
+		struct ipcq *c = t_create(qname, &cfg);
+		sh->n = t_count(200000, 20000);
+		sh->received = 0;
+		pid_t pc = t_spawn(pair_consumer, NULL);
+		pid_t pp = t_spawn(pair_producer, NULL);
+		if (t_reap_watch(pp, t_limit(120), "sole producer") ||
+		    t_reap_watch(pc, t_limit(120), "sole consumer"))
+			T_FAIL("%s: a process failed", cur->label);
+		struct ipcq_info in = t_info(c);
+		if (in.depth != 0)
+			T_FAIL("%s: depth %llu after all was received", cur->label,
+			       (unsigned long long)in.depth);
+		CHECK_RC(ipcq_close(c), 0);
+		CHECK_RC(ipcq_unlink(qname), 0);
+		printf("pair %s: %llu messages, in order\n", cur->label, (unsigned long long)sh->n);
+	}
+}
+
+/* ---- kills and a freeze at the named points ------------------------------ */
+
+static const char *point;
+
+/* A named sole producer: resumes after the last accepted sequence. */
+static int named_producer(void *arg)
+{
+	int crash = arg != NULL;
+	if (crash)
+		t_crash_at(point, 3);
+	struct ipcq_attach_opts o = sole_opts(IPCQ_ATTACH_DEDUP, IPCQ_WAIT_ADAPTIVE);
+	o.name = "sole";
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_PRODUCER, &o);
+	uint64_t s;
+	CHECK_OK(ipcq_last_seq(q, &s));
+	uint8_t buf[MAXLEN];
+	for (s++; s <= sh->n; s++) {
+		size_t len = t_fill(buf, t_msg_len(0, s, 16, MAXLEN), 0, s);
+		CHECK_RC(ipcq_send_seq(q, s, buf, len, IPCQ_FOREVER), 0);
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+/* A sole consumer in fast mode; crash != NULL: dies at point. */
+static int sole_consumer(void *arg)
+{
+	if (arg)
+		t_crash_at(point, 3);
+	struct ipcq_attach_opts o = sole_opts(0, IPCQ_WAIT_ADAPTIVE);
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_CONSUMER, &o);
+	uint8_t buf[MAXLEN];
+	for (;;) {
+		uint64_t total = 0;
+		for (uint64_t s = 1; s <= sh->n; s++)
+			total += sh->deliveries[s] ? 1 : 0;
+		if (total == sh->n)
+			break;
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, 100 * 1000000ll);
+		if (rc == -ETIMEDOUT)
+			continue;
+		uint32_t p;
+		uint64_t seq;
+		t_check_msg(buf, rc, 1, sh->n, NULL, "sole consumer", &p, &seq);
+		sh->deliveries[seq]++;
+		if (sh->deliveries[seq] > 1 && !(mi.flags & IPCQ_MSG_REDELIVERED))
+			sh->unflagged[seq]++;
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+static void check_ledger(const char *what)
+{
+	for (uint64_t s = 1; s <= sh->n; s++) {
+		if (sh->deliveries[s] == 0)
+			T_FAIL("%s: message %llu lost", what, (unsigned long long)s);
+		if (sh->unflagged[s])
+			T_FAIL("%s: message %llu delivered again without the redelivered flag", what,
+			       (unsigned long long)s);
+	}
+}
+
+static void kills(void)
+{
+	/* the producer's points (a named producer: exactly once) */
+	static const char *const ppoints[] = { "send.before_claim", "send.claimed", "send.written",
+					       "send.published_unrecorded", "send.published" };
+	/* the consumer's points before its release (fast mode redelivers
+	 * what a consumer claimed and did not release) */
+	static const char *const cpoints[] = { "recv.before_claim", "recv.claimed", "recv.copied" };
+	struct ipcq_config cfg = t_config(8, MAXLEN);
+	cfg.dedup_capacity = 4;
+	cfg.grace_us = 2000;
+	for (size_t i = 0; i < T_NELEM(ppoints) + T_NELEM(cpoints); i++) {
+		int prod = i < T_NELEM(ppoints);
+		point = prod ? ppoints[i] : cpoints[i - T_NELEM(ppoints)];
+		qname = t_qname("sole_kill");
+		struct ipcq *c = t_create(qname, &cfg);
+		memset(sh, 0, sizeof(*sh));
+		sh->n = 200;
+		pid_t cons = prod ? t_spawn(sole_consumer, NULL) : t_spawn(sole_consumer, (void *)1);
+		pid_t p1 = t_spawn(named_producer, prod ? (void *)1 : NULL);
+		if (prod) {
+			t_wait_crashed(p1, t_limit(30), "sole producer");
+			/* its seat is free: a new sole producer takes over */
+			pid_t p2 = t_spawn(named_producer, NULL);
+			if (t_reap_watch(p2, t_limit(60), "new sole producer"))
+				T_FAIL("%s: the new sole producer failed", point);
+			if (t_reap_watch(cons, t_limit(60), "sole consumer"))
+				T_FAIL("%s: the consumer failed", point);
+			for (uint64_t s = 1; s <= sh->n; s++)
+				if (sh->deliveries[s] != 1)
+					T_FAIL("%s: message %llu delivered %u times (a named producer's "
+					       "are exactly once)", point, (unsigned long long)s,
+					       sh->deliveries[s]);
+		} else {
+			t_wait_crashed(cons, t_limit(30), "sole consumer");
+			pid_t c2 = t_spawn(sole_consumer, NULL);
+			if (t_reap_watch(p1, t_limit(60), "producer") ||
+			    t_reap_watch(c2, t_limit(60), "new sole consumer"))
+				T_FAIL("%s: a process failed", point);
+		}
+		check_ledger(point);
+		CHECK_RC(ipcq_close(c), 0);
+		CHECK_RC(ipcq_unlink(qname), 0);
+		printf("killed at %s, replaced: all %llu delivered%s\n", point,
+		       (unsigned long long)sh->n, prod ? " once each" : ", again only flagged");
+	}
+}
+
+/* Frozen at send.claimed (alive, between P1s and its publish): its seat
+ * and its slot stay its own; once killed, both go to the next. */
+static int frozen_producer(void *arg)
+{
+	(void)arg;
+	t_freeze_at("send.claimed", 1);
+	struct ipcq_attach_opts o = sole_opts(0, IPCQ_WAIT_ADAPTIVE);
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_PRODUCER, &o);
+	uint8_t buf[MAXLEN];
+	size_t len = t_fill(buf, 20, 0, 1);
+	ipcq_send(q, buf, len, IPCQ_FOREVER);
+	return 3; /* never: frozen, then killed */
+}
+
+static void freeze(void)
+{
+	qname = t_qname("sole_freeze");
+	struct ipcq_config cfg = t_config(8, MAXLEN);
+	cfg.grace_us = 1000;
+	struct ipcq *c = t_create(qname, &cfg);
+	pid_t fp = t_spawn(frozen_producer, NULL);
+	t_wait_stopped(fp, t_limit(30), "frozen sole producer");
+	struct ipcq *q = open_q(), *cons = open_q();
+	CHECK_RC(attach_rc(q, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), -EBUSY);
+	CHECK_RC(attach_rc(q, IPCQ_ROLE_PRODUCER, 0, 0), -EBUSY);
+	CHECK_RC(attach_rc(cons, IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	/* a live producer's claim is not taken over, however long it sits */
+	struct ipcq_recovery rep = { .size = sizeof(rep) };
+	CHECK_RC(ipcq_recover(cons, &rep), 0);
+	if (rep.skipped)
+		T_FAIL("freeze: recovery skipped a live sole producer's claim");
+	uint8_t buf[MAXLEN];
+	CHECK_RC(ipcq_recv(cons, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+	/* dead: its seat is free, its claim skipped, the ring moves on */
+	kill(fp, SIGKILL);
+	t_reap_killed(fp, SIGKILL);
+	CHECK_RC(attach_rc(q, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), 0);
+	for (int i = 0; i < 20; i++) {
+		size_t len = t_fill(buf, 24, 0, (uint64_t)i + 2);
+		CHECK_RC(ipcq_send(q, buf, len, IPCQ_FOREVER), 0);
+		uint64_t last[1] = { (uint64_t)i + 1 };
+		uint32_t p;
+		uint64_t seq;
+		int rc = ipcq_recv(cons, buf, sizeof(buf), NULL, 5 * 1000000000ll);
+		t_check_msg(buf, rc, 1, 100, last, "after the freeze", &p, &seq);
+		if (seq != (uint64_t)i + 2)
+			T_FAIL("freeze: message %llu where %d was sent", (unsigned long long)seq, i + 2);
+	}
+	CHECK_RC(ipcq_close(q), 0);
+	CHECK_RC(ipcq_close(cons), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(qname), 0);
+	printf("frozen at send.claimed: seat and slot kept while alive, taken over once dead\n");
+}
+
+int main(void)
+{
+	sh = t_shared(sizeof(*sh));
+	seats();
+	printf("seats: sole and shared producers and consumers exclude each other\n");
+	pairs();
+#if T_HAVE_POINTS
+	kills();
+	freeze();
+#else
+	printf("no crash points in this build: kills and the freeze skipped\n");
+#endif
+	return 0;
+}
