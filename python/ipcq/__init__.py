@@ -519,7 +519,8 @@ class Queue:
 
     def attach(self, producer=False, consumer=False, *, ack=False, dedup=False,
                name=None, prefetch=None, wait=None, spin_count=None,
-               yield_count=None, full_policy=None, group=None, late_release=False):
+               yield_count=None, full_policy=None, group=None, late_release=False,
+               sole=False):
         """Join the queue (ipcq_attach) as producer and/or consumer.
 
         ack: ack-mode consumer (IPCQ_ATTACH_ACK), holding at most prefetch
@@ -530,8 +531,11 @@ class Queue:
         FULL_BLOCK, FULL_FAIL or FULL_DROP_OLDEST.  group: the consumer
         group to receive in, required on a queue made with max_groups.
         late_release: a receive keeps its message's slot until the next
-        receive or release() (IPCQ_ATTACH_LATE_RELEASE).  Raises Error with the
-        library's detail (EINVAL, EBUSY a live process holds the name, ...)."""
+        receive or release() (IPCQ_ATTACH_LATE_RELEASE).  sole: the queue's
+        only producer and/or consumer, claiming without a locked instruction
+        (IPCQ_ATTACH_SOLE); others of that role get EBUSY while it is
+        attached.  Raises Error with the library's detail (EINVAL, EBUSY a
+        live process holds the name or the seat, ...)."""
         roles = (_lib.IPCQ_ROLE_PRODUCER if producer else 0) | \
                 (_lib.IPCQ_ROLE_CONSUMER if consumer else 0)
         opts = _ffi.new("struct ipcq_attach_opts *")
@@ -542,7 +546,8 @@ class Queue:
         opts.group = cgroup
         opts.flags = (_lib.IPCQ_ATTACH_ACK if ack else 0) | \
                      (_lib.IPCQ_ATTACH_DEDUP if dedup else 0) | \
-                     (_lib.IPCQ_ATTACH_LATE_RELEASE if late_release else 0)
+                     (_lib.IPCQ_ATTACH_LATE_RELEASE if late_release else 0) | \
+                     (_lib.IPCQ_ATTACH_SOLE if sole else 0)
         for field, value in (("prefetch", prefetch), ("wait_strategy", wait),
                              ("spin_count", spin_count), ("yield_count", yield_count),
                              ("full_policy", full_policy)):

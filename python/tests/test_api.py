@@ -115,6 +115,25 @@ def test_stats_as_dict(qname):
         assert qname in ipcq.list_queues()
 
 
+def test_sole_producer_keeps_others_out(qname):
+    """sole: the queue's only producer; another producer gets EBUSY until
+    it detaches, and messages pass as usual."""
+    with ipcq.Queue.create(qname, capacity=8) as q:
+        q.attach(producer=True, sole=True)
+        with ipcq.Queue.open(qname) as other, ipcq.Queue.open(qname) as c:
+            with pytest.raises(ipcq.Error) as e:
+                other.attach(producer=True)
+            assert e.value.errno == errno.EBUSY
+            c.attach(consumer=True, sole=True)
+            for i in range(20):
+                q.send(b"s%d" % i)
+                assert c.recv() == b"s%d" % i
+            q.detach()
+            other.attach(producer=True)
+            other.send(b"after")
+            assert c.recv() == b"after"
+
+
 def test_late_release_holds_until_next_receive(qname):
     """late_release: a receive keeps its slot until the next receive or
     release(); meanwhile a full ring stays full."""
