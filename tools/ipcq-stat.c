@@ -1397,6 +1397,7 @@ static void json_queue(struct jw *j, const struct qmon *m)
 		jw_bool(j, "alive", p->alive);
 		jw_bool(j, "ack_mode", (p->flags & IPCQ_ATTACH_ACK) != 0);
 		jw_bool(j, "dedup", (p->flags & IPCQ_ATTACH_DEDUP) != 0);
+		jw_bool(j, "sole", (p->flags & IPCQ_ATTACH_SOLE) != 0);
 		jw_u64(j, "stream", p->stream);
 		jw_u64(j, "attach_ns", p->attach_ns);
 		jw_u64(j, "sent", p->sent);
