@@ -31,6 +31,14 @@
  * The old rules (the released code before the fix) are kept behind
  * OLD_RULE1, OLD_RULE2, OLD_RULE3 (OLD_RULES sets all three); see
  * model/README.md for what each one breaks.
+ *
+ * The sole attach mode (IPCQ_ATTACH_SOLE): SOLE_P makes every producer's
+ * claim, SOLE_C the fast consumer C's, a plain store of the cursor (P1s,
+ * C1s: pos + 1) instead of the CAS (P1, C1).  That is right only under
+ * the seat (an exclusive OFD lock against every other producer, or
+ * consumer, which holds it shared): the configurations give the cursor
+ * one live claimer, a dead one replaced on its entry.  Those with two
+ * (sole-noseat-*) are the rule without the seat, and fail.
  */
 
 /* ---- configuration (spin -DNAME=value) --------------------------------- */
@@ -325,11 +333,19 @@ inline claim_send()
 		OP(prod_pos[me] = pos; prod_op[me] = BUSY;      /* record */
 		   T("@%d prod record = %d\n", me, pos));
 		/* send.before_claim */
+#ifdef SOLE_P
+		/* P1s (ipcq__claim_enq): a sole producer's claim, the store
+		 * enq = pos + 1, no compare.  Right only because the seat makes
+		 * the holder enq's only writer: enq is still the pos its hint
+		 * load read. */
+		OP(enq = pos + 1; ok = 1; T("@%d P1s stores enq = %d\n", me, pos + 1));
+#else
 		/* P1; a lost CAS retries from the cursor's new value */
 		OP(if
 		   :: enq == pos -> enq++; ok = 1; T("@%d P1 claims %d\n", me, pos)
 		   :: else -> ok = 0; T("@%d P1 lost %d\n", me, pos); pos = enq
 		   fi);
+#endif
 		/* a lost P1 retries from the cursor value it read */
 		if
 		:: ok -> break
@@ -375,6 +391,19 @@ inline claim_recv()
 		OP(cons_pos[me] = pos; cons_op[me] = BUSY;      /* record */
 		   T("@%d cons record = %d\n", me, pos));
 		/* recv.before_claim */
+#ifdef SOLE_C
+		if
+		:: me == E_C ->
+			/* C1s (ipcq__claim_deq): the sole consumer's claim, the
+			 * store deq = pos + 1, no compare.  Right only because the
+			 * seat makes the holder deq's only writer: deq is still the
+			 * pos its hint load read.  (D, where present, keeps the
+			 * CAS: sole-noseat-consumers.) */
+			OP(deq = pos + 1; ok = 1;       /* C1s */
+			   T("@%d C1s stores deq = %d (skip %d)\n", me, pos + 1, WSKIP(w));
+			   if :: !WSKIP(w) -> acquire(smsg[pos % CAP]) :: else fi)
+		:: else ->
+#endif
 		OP(if
 		   :: deq == pos -> deq++; ok = 1;      /* C1 */
 			T("@%d C1 claims %d (skip %d)\n", me, pos, WSKIP(w));
@@ -382,6 +411,9 @@ inline claim_recv()
 		   :: else -> ok = 0; T("@%d C1 lost %d\n", me, pos);
 			pos = deq                       /* lost: retry from the new value */
 		   fi);
+#ifdef SOLE_C
+		fi;
+#endif
 		if
 		:: ok -> break
 		:: else

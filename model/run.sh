@@ -50,6 +50,12 @@ old-all-producers|test|safety|fail:.|-DOLD_RULES -DM0=2 -DM1=0 -DWITH_D=0 -DCRAS
 old-all-consumers|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|all old rules, consumer crashes
 old-all-two|test|safety|fail:.|-DOLD_RULES -DM0=1 -DM1=0 -DCRASHES=2 -DCRASHABLE=12 -DREATTACH=0|all old rules, two consumer crashes
 attach-same-tag|test|safety|fail:hold\[gk\]|-DATTACH_KEEPS_GEN -DM0=1 -DM1=0 -DCRASHABLE=12 -DREATTACHABLE=12|an attacher that takes leases over under the dead holder's own tag (generation raised only at the takeover): two recoverers own one lease
+sole-producer|test|safety|pass|-DSOLE_P -DM0=3 -DM1=0 -DWITH_D=0 -DCRASHABLE=1 -DREATTACHABLE=1|sole producer (IPCQ_ATTACH_SOLE: P1s, a store claim; 3 messages, 2 laps), fast consumer, recoverer; the producer dies at any step, a new process takes its entry (and the seat) over while the recoverer is mid-pass
+sole-consumer|test|safety|pass|-DSOLE_C -DM0=2 -DM1=0 -DWITH_D=0 -DCRASHABLE=4 -DREATTACHABLE=4|sole fast consumer (C1s, a store claim; no other consumer claims), producer, recoverer; the consumer dies at any step, a new process takes its entry (and the seat) over
+sole-both|test|safety|pass|-DSOLE_P -DSOLE_C -DM0=2 -DM1=0 -DWITH_D=0 -DCRASHABLE=21 -DREATTACHABLE=21|sole producer and sole fast consumer, recoverer; any of the three dies at any step and is replaced
+sole-noseat-producers|test|safety|fail:seq\[\(pos%2\)\]==|-DSOLE_P -DM0=1 -DM1=1 -DWITH_D=0 -DCRASHES=0|old rule: store claims without the seat: both producers claim one position by store, and the second publish overwrites the first
+sole-noseat-consumers|test|safety|fail:hold\[gk\]!=smsg|-DSOLE_C -DM0=1 -DM1=0 -DCRASHES=0|old rule: a store claim without the seat: C claims by store while D claims by CAS, and both take one message
+sole-producer-ack|full|safety|pass|-DSOLE_P -DM0=2 -DM1=0 -DCRASHABLE=1 -DREATTACHABLE=1|as sole-producer (2 messages), with the ack consumer D as well
 all-no-replace|full|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACH=0|2 producers, fast and ack consumer, recoverer; anyone dies at any step, and no process takes the dead entry over
 all|huge|safety|pass|-DM0=1 -DM1=1 -DCRASHABLE=31 -DREATTACHABLE=31|as all-no-replace, and the dead entry may be taken over: run by name only (model/run.sh all), it does not complete within MEMLIM (model/README.md)
 laps|full|safety|pass|-DM0=2 -DM1=0 -DCRASHABLE=28 -DREATTACHABLE=12|2 messages through both consumers and the recoverer; any consumer or the recoverer dies, consumers replaced
