@@ -1,4 +1,4 @@
-/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at each named point of its claim and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
+/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at random and at each named point of its claim, and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -365,6 +365,99 @@ static void kills(void)
 	}
 }
 
+/* Random kills: a sole named producer and a sole ack-mode consumer, each
+ * SIGKILLed at random moments and started again (taking the seat over),
+ * until every message was received: each at least once, again only
+ * flagged (the producer's name makes the ring's copies exactly once). */
+static int killed_consumer(void *arg)
+{
+	(void)arg;
+	struct ipcq_attach_opts o = sole_opts(IPCQ_ATTACH_ACK, IPCQ_WAIT_ADAPTIVE);
+	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_CONSUMER, &o);
+	uint8_t buf[MAXLEN];
+	while (!__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST)) {
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, 20 * 1000000ll);
+		if (rc == -ETIMEDOUT)
+			continue;
+		uint32_t p;
+		uint64_t seq;
+		t_check_msg(buf, rc, 1, sh->n, NULL, "killed consumer", &p, &seq);
+		if (__atomic_add_fetch(&sh->deliveries[seq], 1, __ATOMIC_SEQ_CST) > 1 &&
+		    !(mi.flags & IPCQ_MSG_REDELIVERED))
+			sh->unflagged[seq]++;
+		else if (sh->deliveries[seq] == 1)
+			__atomic_add_fetch(&sh->received, 1, __ATOMIC_SEQ_CST);
+		CHECK_OK(ipcq_ack(q, mi.token));
+	}
+	CHECK_OK(ipcq_close(q));
+	return 0;
+}
+
+static void random_kills(void)
+{
+	qname = t_qname("sole_random");
+	struct ipcq_config cfg = t_config(16, MAXLEN);
+	cfg.dedup_capacity = 4;
+	cfg.lease_capacity = 8;
+	cfg.grace_us = 2000;
+	struct ipcq *c = t_create(qname, &cfg);
+	memset(sh, 0, sizeof(*sh));
+	sh->n = 4096;
+	uint32_t rng = 2463534242u;
+	pid_t pp = t_spawn(named_producer, NULL), pc = t_spawn(killed_consumer, NULL);
+	unsigned kills[2] = { 0, 0 }, rounds = t_stress() ? 400 : 60;
+	for (unsigned r = 0; r < rounds; r++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 17;
+		rng ^= rng << 5;
+		/* the kill schedule: a random moment of the traffic */
+		struct timespec ts = { 0, (long)(rng % 3000) * 1000 };
+		nanosleep(&ts, NULL);
+		int prod = (rng >> 12) & 1;
+		pid_t *victim = prod ? &pp : &pc;
+		int st;
+		if (!*victim)
+			continue; /* the producer is done */
+		if (waitpid(*victim, &st, WNOHANG) == *victim) {
+			/* the producer finished: start no other */
+			if (!prod || !t_status_ok(*victim, st))
+				T_FAIL("random kills: the %s ended by itself (%s)",
+				       prod ? "producer" : "consumer", t_status_str(st));
+			t_kids_forget_(*victim);
+			*victim = 0;
+			continue;
+		}
+		kill(*victim, SIGKILL);
+		while (waitpid(*victim, &st, 0) < 0)
+			if (errno != EINTR)
+				T_FAIL("waitpid: %s", strerror(errno));
+		t_kids_forget_(*victim);
+		if (prod && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+			*victim = 0; /* it finished just before the kill */
+			continue;
+		}
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+			T_FAIL("random kills: the %s ended by itself (%s)", prod ? "producer" : "consumer",
+			       t_status_str(st));
+		kills[prod]++;
+		*victim = t_spawn(prod ? named_producer : killed_consumer, NULL);
+	}
+	if (pp && t_reap_watch(pp, t_limit(60), "sole producer"))
+		T_FAIL("random kills: the producer failed");
+	T_AWAIT(__atomic_load_n(&sh->received, __ATOMIC_SEQ_CST) == sh->n, t_limit(60));
+	__atomic_store_n(&sh->done, 1, __ATOMIC_SEQ_CST);
+	if (t_reap_watch(pc, t_limit(60), "sole consumer"))
+		T_FAIL("random kills: the consumer failed");
+	check_ledger("random kills");
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(qname), 0);
+	/* (how many of each depends on the timing; kills() below kills each at
+	 * every named point of its claim) */
+	printf("random kills: the sole producer killed %u times, the sole consumer %u times, all "
+	       "%llu delivered, again only flagged\n", kills[1], kills[0], (unsigned long long)sh->n);
+}
+
 /* Frozen at send.claimed (alive, between P1s and its publish): its seat
  * and its slot stay its own; once killed, both go to the next. */
 static int frozen_producer(void *arg)
@@ -426,6 +519,7 @@ int main(void)
 	seats();
 	printf("seats: sole and shared producers and consumers exclude each other\n");
 	pairs();
+	random_kills();
 #if T_HAVE_POINTS
 	kills();
 	freeze();
