@@ -277,6 +277,30 @@ static int named_producer(void *arg)
 	return 0;
 }
 
+/* Receive messages of the named producer until all sh->n arrived at least
+ * once (or sh->done), noting each delivery in the ledger; ack: acknowledge
+ * each after noting it. */
+static void receive_ledger(struct ipcq *q, int ack, const char *who)
+{
+	uint8_t buf[MAXLEN];
+	while (__atomic_load_n(&sh->received, __ATOMIC_SEQ_CST) < sh->n &&
+	       !__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST)) {
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, 20 * 1000000ll);
+		if (rc == -ETIMEDOUT)
+			continue;
+		uint32_t p;
+		uint64_t seq;
+		t_check_msg(buf, rc, 1, sh->n, NULL, who, &p, &seq);
+		if (__atomic_add_fetch(&sh->deliveries[seq], 1, __ATOMIC_SEQ_CST) == 1)
+			__atomic_add_fetch(&sh->received, 1, __ATOMIC_SEQ_CST);
+		else if (!(mi.flags & IPCQ_MSG_REDELIVERED))
+			sh->unflagged[seq]++;
+		if (ack)
+			CHECK_OK(ipcq_ack(q, mi.token));
+	}
+}
+
 /* A sole consumer in fast mode; crash != NULL: dies at point. */
 static int sole_consumer(void *arg)
 {
@@ -284,24 +308,7 @@ static int sole_consumer(void *arg)
 		t_crash_at(point, 3);
 	struct ipcq_attach_opts o = sole_opts(0, IPCQ_WAIT_ADAPTIVE);
 	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_CONSUMER, &o);
-	uint8_t buf[MAXLEN];
-	for (;;) {
-		uint64_t total = 0;
-		for (uint64_t s = 1; s <= sh->n; s++)
-			total += sh->deliveries[s] ? 1 : 0;
-		if (total == sh->n)
-			break;
-		struct ipcq_msginfo mi;
-		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, 100 * 1000000ll);
-		if (rc == -ETIMEDOUT)
-			continue;
-		uint32_t p;
-		uint64_t seq;
-		t_check_msg(buf, rc, 1, sh->n, NULL, "sole consumer", &p, &seq);
-		sh->deliveries[seq]++;
-		if (sh->deliveries[seq] > 1 && !(mi.flags & IPCQ_MSG_REDELIVERED))
-			sh->unflagged[seq]++;
-	}
+	receive_ledger(q, 0, "sole consumer");
 	CHECK_OK(ipcq_close(q));
 	return 0;
 }
@@ -374,22 +381,9 @@ static int killed_consumer(void *arg)
 	(void)arg;
 	struct ipcq_attach_opts o = sole_opts(IPCQ_ATTACH_ACK, IPCQ_WAIT_ADAPTIVE);
 	struct ipcq *q = t_open_attach(qname, IPCQ_ROLE_CONSUMER, &o);
-	uint8_t buf[MAXLEN];
-	while (!__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST)) {
-		struct ipcq_msginfo mi;
-		int rc = ipcq_recv(q, buf, sizeof(buf), &mi, 20 * 1000000ll);
-		if (rc == -ETIMEDOUT)
-			continue;
-		uint32_t p;
-		uint64_t seq;
-		t_check_msg(buf, rc, 1, sh->n, NULL, "killed consumer", &p, &seq);
-		if (__atomic_add_fetch(&sh->deliveries[seq], 1, __ATOMIC_SEQ_CST) > 1 &&
-		    !(mi.flags & IPCQ_MSG_REDELIVERED))
-			sh->unflagged[seq]++;
-		else if (sh->deliveries[seq] == 1)
-			__atomic_add_fetch(&sh->received, 1, __ATOMIC_SEQ_CST);
-		CHECK_OK(ipcq_ack(q, mi.token));
-	}
+	receive_ledger(q, 1, "killed consumer");
+	/* all arrived: stay (holding the seat) until the parent says */
+	T_AWAIT(__atomic_load_n(&sh->done, __ATOMIC_SEQ_CST), t_limit(60));
 	CHECK_OK(ipcq_close(q));
 	return 0;
 }
