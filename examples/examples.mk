@@ -6,7 +6,7 @@
 #                         several), its output checked
 
 EXAMPLES := hello producer consumer worker_pool named_producer backpressure \
-	zerocopy monitor fanout accounts priorities
+	zerocopy monitor fanout accounts priorities pingpong
 EXAMPLE_BIN := $(EXAMPLES:%=$(B)/examples/%)
 
 .PHONY: examples examples-test

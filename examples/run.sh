@@ -173,5 +173,16 @@ check prio '[ $rc = 0 ]' \
 	'has prio "all 50 cancels within the first [0-9]+ messages, [0-9]+ new orders before the last of them \(the guard allows [0-9]+\), then [0-9]+ new orders"' \
 	'has prio "each lane in order, none lost or repeated"' 'gone $q'
 
+# 11. A gateway and its worker, one order at a time through two queues with
+#     a sole producer and a sole consumer each: every fill matches its
+#     order, and a second producer is refused while the gateway holds the
+#     seat.
+q=$tag.pp
+run pp pingpong "$q" 20000; rc=$?
+check pp '[ $rc = 0 ]' \
+	'has pp "a second producer of $q.req: refused \(-EBUSY\), the gateway is its sole producer"' \
+	'has pp "20000 round trips, every fill matched its order: p50 [0-9]+ ns"' \
+	'gone $q.req' 'gone $q.rep'
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

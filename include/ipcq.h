@@ -663,8 +663,8 @@ enum ipcq_full_policy {
  * A process that attaches a sole handle registers for
  * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), and a waiter of the queue
  * that goes to sleep calls it once first (see lib/wait.c); where the
- * kernel refuses membarrier, a sole handle fences its claims instead (no
- * gain, same guarantees).  Not for a consumer of a queue with consumer
+ * kernel refuses membarrier, a sole handle keeps its seat and claims by
+ * CAS (no gain, same guarantees).  Not for a consumer of a queue with consumer
  * groups (-EINVAL; a sole producer of such a queue is fine).
  */
 #define IPCQ_ATTACH_SOLE 0x8u

@@ -440,14 +440,13 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->held_n = 0;
 	q->seats = seats;
 	q->sole = 0;
-	if (o.flags & IPCQ_ATTACH_SOLE) {
-		/* claims by store: nobody else writes our cursors while we
-		 * hold their seats */
+	/* claims by store: nobody else writes our cursors while we hold their
+	 * seats.  Where the kernel refuses membarrier, a sleeper could miss
+	 * the store (W1b in wait.c): the CAS then stays, which orders it as
+	 * well as a fence after the store would, and costs less here */
+	if ((o.flags & IPCQ_ATTACH_SOLE) && ipcq__sole_register() == 0)
 		q->sole = ((roles & IPCQ_ROLE_PRODUCER) ? IPCQ__SOLE_ENQ : 0u) |
 			  ((roles & IPCQ_ROLE_CONSUMER) ? IPCQ__SOLE_DEQ : 0u);
-		if (ipcq__sole_register() < 0)
-			q->sole |= IPCQ__SOLE_FENCE;
-	}
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;

@@ -1248,7 +1248,6 @@ enum {
 enum {
 	IPCQ__SOLE_ENQ = 1u,    /* P1 is a store: the handle is the sole producer */
 	IPCQ__SOLE_DEQ = 2u,    /* C1 is a store: the sole consumer */
-	IPCQ__SOLE_FENCE = 4u,  /* no membarrier here: fence after each such store */
 };
 static inline off_t ipcq__seat_off(const struct ipcq *q, unsigned seat)
 {
@@ -1310,7 +1309,7 @@ IPCQ_HIDDEN void ipcq__wake_data(struct ipcq *q);
 IPCQ_HIDDEN void ipcq__wake_space(struct ipcq *q);
 /* Register this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
  * (once; a sole handle's attach): 0, or -errno when the kernel refuses,
- * and the sole handle then fences its claims. */
+ * and the sole handle then claims by CAS (it keeps its seat). */
 IPCQ_HIDDEN int ipcq__sole_register(void);
 
 #endif

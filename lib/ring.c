@@ -95,8 +95,8 @@
  * seat alone (attach.c), so nobody else writes it and the position it
  * loaded is still the cursor's; the release orders the record before the
  * store as the CAS's release half did.  What the store does not give is
- * the order before P2/C2: a sleeper's membarrier gives it (W1b, wait.c),
- * or, where the kernel refuses membarrier, a full fence after the store.
+ * the order before P2/C2: a sleeper's membarrier gives it (W1b, wait.c);
+ * where the kernel refuses membarrier the sole handle claims by CAS.
  * The SPIN model has the store claim (SOLE_P, SOLE_C in model/ipcq.pml),
  * and a variant without the seat fails.
  *

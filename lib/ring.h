@@ -94,10 +94,8 @@ static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
 		 * orders the record above before it, as P1's release half does
 		 * (skip_orphan() in recovery.c).  Nothing orders it before P2's
 		 * load on this side: a sleeper's membarrier does (W1b in
-		 * wait.c), or the fence below where the kernel refused it */
+		 * wait.c) */
 		ipcq__store_release(q->enqp, pos + k);
-		if (IPCQ_UNLIKELY(q->sole & IPCQ__SOLE_FENCE))
-			ipcq__fence(); /* P1s then P2, as a CAS would order them */
 		return 1;
 	}
 	/* P1: the claim; seq_cst.  Its release half orders the record above
@@ -115,10 +113,8 @@ static IPCQ_INLINE int ipcq__claim_deq(struct ipcq *q, uint64_t *deq, uint64_t p
 		/* C1s: the sole consumer's claim, a store (as P1s in
 		 * ipcq__claim_enq()): release, for the record before it
 		 * (resolve_claimed() in recovery.c); its order before C2 is a
-		 * sleeping producer's membarrier (W1b), or the fence */
+		 * sleeping producer's membarrier (W1b) */
 		ipcq__store_release(deq, pos + k);
-		if (IPCQ_UNLIKELY(q->sole & IPCQ__SOLE_FENCE))
-			ipcq__fence(); /* C1s then C2, as a CAS would order them */
 		return 1;
 	}
 	/* C1: the claim; seq_cst.  Its release half orders the record

@@ -54,11 +54,12 @@
  * attach whose xchg came first; an attach after it is ordered before that
  * handle's first claim by the xchg, whose P2 then sees W1).  Where the
  * call fails, the sleeper sleeps a millisecond at a time; where the sole
- * handle's registration failed, it fences after its store instead.
+ * handle's registration failed, it claims by CAS instead (attach.c).
  */
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <linux/membarrier.h>
@@ -85,6 +86,14 @@
 #ifdef __NR_membarrier
 static long membarrier_call(int cmd)
 {
+#if defined(IPCQ_DEBUG)
+	/* debug builds: a kernel that refuses it, for the tests of what
+	 * sole handles and sleepers do then (IPCQ_DEBUG_NO_MEMBARRIER=1) */
+	if (getenv("IPCQ_DEBUG_NO_MEMBARRIER")) {
+		errno = ENOSYS;
+		return -1;
+	}
+#endif
 	return syscall(__NR_membarrier, cmd, 0, 0);
 }
 #else
