@@ -1,4 +1,4 @@
-/* Two threads hand a token back and forth through two queues, always sleeping on the futex (adaptive, spin 0, yield 0), with a grace period (60 s) far longer than the test: no lost wake-up, or the watchdog reports the stalled round trip (run under TSan too). */
+/* Two threads hand a token back and forth through two queues, always sleeping on the futex (adaptive, spin 0, yield 0), with a grace period (60 s) far longer than the test: no lost wake-up, or the watchdog reports the stalled round trip; once with shared handles, once with sole ones (IPCQ_ATTACH_SOLE: claims by store, the sleepers' membarrier) (run under TSan too). */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -66,15 +66,19 @@ static uint64_t sleeps_of(struct ipcq *q)
 	T_FAIL("ipcq_stats does not list participant %d", me);
 }
 
-int main(void)
+/* One game; sole: every handle attached with IPCQ_ATTACH_SOLE (claims by
+ * store; the sleepers' membarrier keeps the wake-ups, wait.c W1b). */
+static void game(int sole)
 {
-	const char *a = t_qname("tpa"), *b = t_qname("tpb");
+	const char *a = t_qname(sole ? "tsa" : "tpa"), *b = t_qname(sole ? "tsb" : "tpb");
 	struct ipcq_config cfg = t_config(2, 8);
 	cfg.spin_count = cfg.yield_count = 0;
 	cfg.grace_us = GRACE_US;
 	struct ipcq *qa = t_create(a, &cfg), *qb = t_create(b, &cfg);
 	uint64_t rounds = t_count(100000, 10000);
 	struct ipcq_attach_opts o = t_opts(IPCQ_WAIT_ADAPTIVE, 0, 0);
+	if (sole)
+		o.flags = IPCQ_ATTACH_SOLE;
 	sides[0] = (struct side){ t_open_attach(b, IPCQ_ROLE_CONSUMER, &o),
 				  t_open_attach(a, IPCQ_ROLE_PRODUCER, &o), rounds, 1, 0 };
 	sides[1] = (struct side){ t_open_attach(a, IPCQ_ROLE_CONSUMER, &o),
@@ -90,8 +94,9 @@ int main(void)
 	/* the receives slept on the futex: the test exercised the wake-ups
 	 * it checks */
 	uint64_t sleeps = sleeps_of(sides[0].in) + sleeps_of(sides[1].in);
-	printf("thread ping-pong: %" PRIu64 " round trips in %.2f s, %" PRIu64 " futex sleeps of"
-	       " the receives\n", rounds, (double)(t_now_ns() - t0) / 1e9, sleeps);
+	printf("thread ping-pong%s: %" PRIu64 " round trips in %.2f s, %" PRIu64 " futex sleeps of"
+	       " the receives\n", sole ? " (sole handles)" : "", rounds,
+	       (double)(t_now_ns() - t0) / 1e9, sleeps);
 	CHECK(sleeps > 0);
 	for (int i = 0; i < 2; i++) {
 		CHECK_RC(ipcq_close(sides[i].in), 0);
@@ -101,5 +106,11 @@ int main(void)
 	CHECK_RC(ipcq_close(qb), 0);
 	CHECK_RC(ipcq_unlink(a), 0);
 	CHECK_RC(ipcq_unlink(b), 0);
+}
+
+int main(void)
+{
+	game(0);
+	game(1);
 	return 0;
 }
