@@ -646,7 +646,10 @@ enum ipcq_full_policy {
  * cursor instead of a locked compare-and-swap: a send and a receive
  * between two sole handles take one locked instruction where two shared
  * ones take three.  Crash recovery, ack mode, batches, zero copy,
- * priorities, dedup names and late release work as for any handle.
+ * priorities, dedup names and late release work as for any handle.  On
+ * a queue with watermarks a sole consumer keeps the seat but claims by
+ * CAS (the pressure's clear relies on the consumer's claim being locked),
+ * so there only the producer's side gains.
  *
  * Exclusive for as long as the handle is attached: the queue has a seat
  * for its producers and one for its consumers (an OFD lock, which the
@@ -657,7 +660,8 @@ enum ipcq_full_policy {
  * of that role is attached, or an attach of that role while a sole one
  * is, fails with -EBUSY, and ipcq_poison_replay() through a handle that
  * is not a producer of the queue fails with -EBUSY while a sole producer
- * is attached.  A sole handle that dies leaves its seat to the next one
+ * is attached (a replay holds the producers' seat shared while it runs:
+ * a sole producer attaching meanwhile gets -EBUSY, and may try again).  A sole handle that dies leaves its seat to the next one
  * that attaches (its unfinished message recovered as any other's).
  *
  * A process that attaches a sole handle registers for

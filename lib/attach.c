@@ -341,11 +341,6 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		close(fd);
 		return rc;
 	}
-	if (o.flags & IPCQ_ATTACH_SOLE) {
-		/* sleepers fence us from now on (W1b in wait.c); seq_cst RMW:
-		 * before our first claim, in one order with their W1 */
-		(void)ipcq__xchg(&q->ctl->sole, 1u);
-	}
 
 	for (i = 0; i < q->max_participants; i++) {
 		rc = ipcq__ofd_lock(fd, ipcq__lock_off(q, i), F_WRLCK, 0);
@@ -440,13 +435,6 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 	q->held_n = 0;
 	q->seats = seats;
 	q->sole = 0;
-	/* claims by store: nobody else writes our cursors while we hold their
-	 * seats.  Where the kernel refuses membarrier, a sleeper could miss
-	 * the store (W1b in wait.c): the CAS then stays, which orders it as
-	 * well as a fence after the store would, and costs less here */
-	if ((o.flags & IPCQ_ATTACH_SOLE) && ipcq__sole_register() == 0)
-		q->sole = ((roles & IPCQ_ROLE_PRODUCER) ? IPCQ__SOLE_ENQ : 0u) |
-			  ((roles & IPCQ_ROLE_CONSUMER) ? IPCQ__SOLE_DEQ : 0u);
 	q->prefetch = o.prefetch;
 	q->in_flight = 0;
 	q->adopted = -1;
@@ -486,6 +474,26 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 			ipcq_detach(q);
 			return rc;
 		}
+	}
+	/* last: nothing above claims, and an attach that failed leaves
+	 * control.sole as it was */
+	/* claims by store: nobody else writes our cursors while we hold their
+	 * seats.  Where the kernel refuses membarrier, a sleeper could miss
+	 * the store (W1b in wait.c): the CAS then stays, which orders it as
+	 * well as a fence after the store would, and costs less here.  A
+	 * consumer of a queue with watermarks keeps its CAS too: a consumer's
+	 * look at the pressure (B9 in pressure.c) relies on its claim being
+	 * a locked instruction, against a producer's B7/B8 */
+	if ((o.flags & IPCQ_ATTACH_SOLE) && ipcq__sole_register() == 0) {
+		uint32_t sole = ((roles & IPCQ_ROLE_PRODUCER) ? IPCQ__SOLE_ENQ : 0u) |
+				((roles & IPCQ_ROLE_CONSUMER) && !q->high_watermark
+					 ? IPCQ__SOLE_DEQ : 0u);
+		/* sleepers fence us from now on (W1b in wait.c); seq_cst RMW:
+		 * before our first claim, in one order with their W1.  Set
+		 * only by a handle that claims by store: it is never cleared */
+		if (sole)
+			(void)ipcq__xchg(&q->ctl->sole, 1u);
+		q->sole = sole;
 	}
 	return 0;
 }

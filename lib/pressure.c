@@ -89,7 +89,8 @@ void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end)
 
 	/* B9: seq_cst after the claim CAS (C1), against B7/B8 of a producer
 	 * setting the pressure; on x86 a plain load, so the common case, no
-	 * pressure, still costs this one load */
+	 * pressure, still costs this one load.  (A sole consumer of a queue
+	 * with watermarks claims by CAS for this: attach.c) */
 	if (!ipcq__load_seq_cst(&c->pressure))
 		return;
 	if (q->gwords)

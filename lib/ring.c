@@ -100,8 +100,8 @@
  * The SPIN model has the store claim (SOLE_P, SOLE_C in model/ipcq.pml),
  * and a variant without the seat fails.
  *
- * The work record is written before the claim (ordered by the CAS's full
- * barrier) and cleared after the publish/release (R4, a release store, so a
+ * The work record is written before the claim (ordered by the release
+ * half of the CAS, or by the sole handle's store-release) and cleared after the publish/release (R4, a release store, so a
  * record seen idle means the slot work is visible).  Crash recovery reads
  * these records to tell a dead participant's claim from a live one's.
  *

@@ -76,13 +76,13 @@ static IPCQ_INLINE int ipcq__catch_up(uint64_t *cursor, uint64_t *pos)
 	return 0;
 }
 
-/* Record [pos, pos + k) as the producer's work, then claim it (P1);
- * 1 when the claim CAS won. */
+/* Record [pos, pos + k) as the producer's work, then claim it (P1, or
+ * the sole producer's P1s); 1 when the claim won. */
 static IPCQ_INLINE int ipcq__claim_enq(struct ipcq *q, uint64_t pos, unsigned k)
 {
 	struct ipcq_shm_participant *me = q->me;
 	/* relaxed: published to recovery by the release half of the CAS
-	 * below (P1) */
+	 * below (P1), or by the store-release (P1s) */
 	ipcq__store_relaxed(&me->prod_pos, pos);
 	ipcq__store_relaxed(&me->prod_n, (uint32_t)k);
 	ipcq__store_relaxed(&me->prod_op, q->op_enq);

@@ -2,6 +2,12 @@
 #include "ipcq.h"
 #include "testutil.h"
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+
+/* White box: the handle's claim mode and control.sole (lib/). */
+#include "ipcq_internal.h"
+
 enum { MAXLEN = 64, NPOINTS = 8 };
 
 struct shared {
@@ -131,6 +137,99 @@ static void seats(void)
 	}
 	CHECK_RC(ipcq_close(sp), 0);
 	CHECK_RC(ipcq_close(sc), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+}
+
+/* Does this kernel offer what sole handles need (and is it not refused
+ * on purpose, IPCQ_DEBUG_NO_MEMBARRIER)? */
+static int membarrier_here(void)
+{
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	       (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+	       !getenv("IPCQ_DEBUG_NO_MEMBARRIER");
+}
+
+#if defined(IPCQ_DEBUG)
+/* In a child, with membarrier refused: a sole attach keeps its seat and
+ * claims by CAS, and control.sole stays clear. */
+static int sole_without_membarrier(void *arg)
+{
+	(void)arg;
+	setenv("IPCQ_DEBUG_NO_MEMBARRIER", "1", 1);
+	struct ipcq *x = open_q(), *y = open_q();
+	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	CHECK(x->sole == 0 && ipcq__load_relaxed(&x->ctl->sole) == 0);
+	CHECK_RC(attach_rc(y, IPCQ_ROLE_PRODUCER, 0, 0), -EBUSY);
+	CHECK_RC(ipcq_send(x, "m", 1, IPCQ_NOWAIT), 0);
+	char buf[8];
+	CHECK_RC(ipcq_recv(x, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 1);
+	CHECK_RC(ipcq_close(y), 0);
+	CHECK_RC(ipcq_close(x), 0);
+	return 0;
+}
+#endif
+
+/* The claim mode each attach gets (white box: the handle's sole bits and
+ * control.sole): store claims where membarrier is offered, the CAS where
+ * it is refused (debug builds) and for the consumer of a queue with
+ * watermarks; control.sole set only by a handle that claims by store,
+ * never by an attach that failed. */
+static void modes(void)
+{
+	const char *name = t_qname("sole_modes");
+	struct ipcq_config cfg = t_config(16, MAXLEN);
+	cfg.max_participants = 2;
+	struct ipcq *c = t_create(name, &cfg);
+	qname = name;
+	struct ipcq *a = open_q(), *b = open_q(), *x = open_q();
+	CHECK_RC(attach_rc(a, IPCQ_ROLE_CONSUMER, 0, 0), 0);
+	CHECK_RC(attach_rc(b, IPCQ_ROLE_CONSUMER, 0, 0), 0);
+	/* the table is full: the sole attach fails, and leaves no trace */
+	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER, IPCQ_ATTACH_SOLE, 0), -EUSERS);
+	CHECK(x->sole == 0 && ipcq__load_relaxed(&x->ctl->sole) == 0);
+	CHECK_RC(ipcq_close(b), 0);
+	CHECK_RC(ipcq_close(a), 0);
+	if (membarrier_here()) {
+		CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+		CHECK(x->sole == (IPCQ__SOLE_ENQ | IPCQ__SOLE_DEQ));
+		CHECK(ipcq__load_relaxed(&x->ctl->sole) == 1);
+		printf("modes: sole handles claim by store here\n");
+	} else {
+		printf("modes: membarrier refused here: sole handles claim by CAS\n");
+	}
+#if defined(IPCQ_DEBUG)
+	/* a kernel that refuses membarrier: the seat, not the store */
+	CHECK_RC(ipcq_close(x), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+	name = t_qname("sole_modes_nomb");
+	c = t_create(name, &cfg);
+	qname = name;
+	/* the registration is kept per process: ask in a child */
+	if (t_reap(t_spawn(sole_without_membarrier, NULL)) != 0)
+		T_FAIL("modes: a sole attach without membarrier");
+	x = open_q();
+#endif
+	/* watermarks: the sole consumer claims by CAS, the producer by store */
+	CHECK_RC(ipcq_close(x), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+	name = t_qname("sole_modes_wm");
+	cfg = t_config(16, MAXLEN);
+	cfg.high_watermark = 12;
+	cfg.low_watermark = 4;
+	c = t_create(name, &cfg);
+	qname = name;
+	x = open_q();
+	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	if (membarrier_here())
+		CHECK(x->sole == IPCQ__SOLE_ENQ);
+	struct ipcq *y = open_q();
+	CHECK_RC(attach_rc(y, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* the seat stays */
+	CHECK_RC(ipcq_close(y), 0);
+	CHECK_RC(ipcq_close(x), 0);
 	CHECK_RC(ipcq_close(c), 0);
 	CHECK_RC(ipcq_unlink(name), 0);
 }
@@ -520,6 +619,7 @@ int main(void)
 	sh = t_shared(sizeof(*sh));
 	seats();
 	printf("seats: sole and shared producers and consumers exclude each other\n");
+	modes();
 	pairs();
 	random_kills();
 #if T_HAVE_POINTS
