@@ -39,6 +39,13 @@ static int attach_rc(struct ipcq *q, unsigned roles, uint32_t flags, uint32_t fu
 	return ipcq_attach(q, roles, &o);
 }
 
+/* Close the creator's handle @c of queue @name and remove the queue. */
+static void drop_queue(struct ipcq *c, const char *name)
+{
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_unlink(name), 0);
+}
+
 static struct ipcq *open_q(void)
 {
 	struct ipcq *q = NULL;
@@ -110,8 +117,7 @@ static void seats(void)
 	CHECK_RC(ipcq_close(c2), 0);
 	CHECK_RC(ipcq_close(m), 0);
 	CHECK_RC(ipcq_close(sc), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(name), 0);
+	drop_queue(c, name);
 
 	/* groups: a sole producer yes, a sole consumer no */
 	name = t_qname("sole_groups");
@@ -137,8 +143,7 @@ static void seats(void)
 	}
 	CHECK_RC(ipcq_close(sp), 0);
 	CHECK_RC(ipcq_close(sc), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(name), 0);
+	drop_queue(c, name);
 }
 
 /* Does this kernel offer what sole handles need (and is it not refused
@@ -202,8 +207,7 @@ static void modes(void)
 #if defined(IPCQ_DEBUG)
 	/* a kernel that refuses membarrier: the seat, not the store */
 	CHECK_RC(ipcq_close(x), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(name), 0);
+	drop_queue(c, name);
 	name = t_qname("sole_modes_nomb");
 	c = t_create(name, &cfg);
 	qname = name;
@@ -214,8 +218,7 @@ static void modes(void)
 #endif
 	/* watermarks: the sole consumer claims by CAS, the producer by store */
 	CHECK_RC(ipcq_close(x), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(name), 0);
+	drop_queue(c, name);
 	name = t_qname("sole_modes_wm");
 	cfg = t_config(16, MAXLEN);
 	cfg.high_watermark = 12;
@@ -230,8 +233,7 @@ static void modes(void)
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* the seat stays */
 	CHECK_RC(ipcq_close(y), 0);
 	CHECK_RC(ipcq_close(x), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(name), 0);
+	drop_queue(c, name);
 }
 
 /* ---- forked sole pairs --------------------------------------------------- */
@@ -354,8 +356,7 @@ static void pairs(void)
 		if (in.depth != 0)
 			T_FAIL("%s: depth %llu after all was received", cur->label,
 			       (unsigned long long)in.depth);
-		CHECK_RC(ipcq_close(c), 0);
-		CHECK_RC(ipcq_unlink(qname), 0);
+		drop_queue(c, qname);
 		printf("pair %s: %llu messages, in order\n", cur->label, (unsigned long long)sh->n);
 	}
 }
@@ -472,8 +473,7 @@ static void kills(void)
 				T_FAIL("%s: a process failed", point);
 		}
 		check_ledger(point);
-		CHECK_RC(ipcq_close(c), 0);
-		CHECK_RC(ipcq_unlink(qname), 0);
+		drop_queue(c, qname);
 		printf("killed at %s, replaced: all %llu delivered%s\n", point,
 		       (unsigned long long)sh->n, prod ? " once each" : ", again only flagged");
 	}
@@ -551,8 +551,7 @@ static void random_kills(void)
 	if (t_reap_watch(pc, t_limit(60), "sole consumer"))
 		T_FAIL("random kills: the consumer failed");
 	check_ledger("random kills");
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(qname), 0);
+	drop_queue(c, qname);
 	/* (how many of each depends on the timing; kills() below kills each at
 	 * every named point of its claim) */
 	printf("random kills: the sole producer killed %u times, the sole consumer %u times, all "
@@ -609,8 +608,7 @@ static void freeze(void)
 	}
 	CHECK_RC(ipcq_close(q), 0);
 	CHECK_RC(ipcq_close(cons), 0);
-	CHECK_RC(ipcq_close(c), 0);
-	CHECK_RC(ipcq_unlink(qname), 0);
+	drop_queue(c, qname);
 	printf("frozen at send.claimed: seat and slot kept while alive, taken over once dead\n");
 }
 
