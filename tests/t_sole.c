@@ -1,4 +1,4 @@
-/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at random and at each named point of its claim, and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
+/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; a sole handle on a queue with priority lanes and in zero copy; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at random and at each named point of its claim, and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -232,6 +232,66 @@ static void modes(void)
 	struct ipcq *y = open_q();
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* the seat stays */
 	CHECK_RC(ipcq_close(y), 0);
+	CHECK_RC(ipcq_close(x), 0);
+	drop_queue(c, name);
+}
+
+/* A sole handle (both roles) on a queue with priority lanes, and in zero
+ * copy: each lane's cursor claimed by store, laps of a small ring, every
+ * message back in its lane's order. */
+static void lanes_and_zerocopy(void)
+{
+	const char *name = t_qname("sole_lanes");
+	struct ipcq_config cfg = t_config(8, MAXLEN);
+	cfg.priorities = 2;
+	cfg.priority_share = 0; /* strict: lane 1 first */
+	struct ipcq *c = t_create(name, &cfg);
+	qname = name;
+	struct ipcq *x = open_q();
+	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	uint32_t v, got;
+	for (uint32_t lap = 0; lap < 20; lap++) {
+		for (uint32_t i = 0; i < 6; i++) { /* 3 in each lane */
+			struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
+			so.priority = i & 1;
+			v = lap * 100 + i;
+			CHECK_RC(ipcq_send_ex(x, &v, sizeof(v), &so, IPCQ_NOWAIT), 0);
+		}
+		for (uint32_t k = 0; k < 6; k++) {
+			/* lane 1 (odd i) first, each lane in order */
+			uint32_t want = lap * 100 + (k < 3 ? 2 * k + 1 : 2 * (k - 3));
+			CHECK_RC(ipcq_recv(x, &got, sizeof(got), NULL, IPCQ_NOWAIT), (int)sizeof(got));
+			if (got != want)
+				T_FAIL("lanes: lap %u, message %u where %u was due", lap, got, want);
+		}
+	}
+	CHECK_RC(ipcq_close(x), 0);
+	drop_queue(c, name);
+
+	name = t_qname("sole_zc");
+	cfg = t_config(8, MAXLEN);
+	c = t_create(name, &cfg);
+	qname = name;
+	x = open_q();
+	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
+	for (uint32_t i = 0; i < 50; i++) { /* runs of 3 on a ring of 8 */
+		void *bufs[3];
+		size_t lens[3] = { 4, 4, 4 };
+		CHECK_RC(ipcq_reserve(x, 3, bufs, IPCQ_NOWAIT), 3);
+		for (uint32_t k = 0; k < 3; k++) {
+			v = i * 3 + k;
+			memcpy(bufs[k], &v, sizeof(v));
+		}
+		CHECK_RC(ipcq_commit(x, lens, 3), 0);
+		struct ipcq_zmsg z[3];
+		CHECK_RC(ipcq_peek(x, z, 3, IPCQ_NOWAIT), 3);
+		for (uint32_t k = 0; k < 3; k++) {
+			memcpy(&got, z[k].data, sizeof(got));
+			if (z[k].len != 4 || got != i * 3 + k)
+				T_FAIL("zero copy: %u where %u was committed", got, i * 3 + k);
+		}
+		CHECK_RC(ipcq_release(x), 0);
+	}
 	CHECK_RC(ipcq_close(x), 0);
 	drop_queue(c, name);
 }
@@ -618,6 +678,8 @@ int main(void)
 	seats();
 	printf("seats: sole and shared producers and consumers exclude each other\n");
 	modes();
+	lanes_and_zerocopy();
+	printf("lanes and zero copy: every message in its order\n");
 	pairs();
 	random_kills();
 #if T_HAVE_POINTS
