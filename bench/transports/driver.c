@@ -1251,6 +1251,8 @@ static const struct variant tp_variants[] = {
 	{ &t_ipcq, "fast", S_ADAPTIVE, NULL, 0, 32, 0, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 1, 0, 0 },
 	{ &t_ipcq, "fast", S_YIELD, NULL, 0, 32, 0, 0 },
+	{ &t_ipcq, "sole", S_BUSY, NULL, T_SOLE, 1, 1, 0 },
+	{ &t_ipcq, "sole", S_BUSY, NULL, T_SOLE, 32, 1, 0 },
 	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 1, 0, 0 },
 	{ &t_ipcq_group, "fast", S_BUSY, NULL, 0, 32, 0, 0 },
 	{ &t_ipcq, "ack", S_BUSY, NULL, T_ACK, 1, 0, 0 },
@@ -1267,6 +1269,8 @@ static const struct variant tp_variants[] = {
 	{ &t_rte, "mpmc", -1, "busy_poll", 0, 32, 0, 0 },
 	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 1, 0, 0 },
 	{ &t_rte, "hts", -1, "busy_poll", T_HTS, 32, 0, 0 },
+	{ &t_rte, "spsc", -1, "busy_poll", T_SOLE, 1, 1, 0 },
+	{ &t_rte, "spsc", -1, "busy_poll", T_SOLE, 32, 1, 0 },
 	{ &t_ck, "mpmc", -1, "busy_poll", 0, 1, 0, 0 },
 	{ &t_ck, "spsc", -1, "busy_poll", T_SPSC, 1, 1, 0 },
 };
