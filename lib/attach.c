@@ -252,40 +252,50 @@ static void settle(struct ipcq *q)
 	ipcq__recover_scan(q, NULL, 0, -1);
 }
 
+/* Take @seat (IPCQ__SEAT_*) on the lock descriptor @fd: exclusive for a
+ * sole handle (@excl), shared otherwise.  0, or -EBUSY with the reason
+ * told. */
+static int take_seat(struct ipcq *q, int fd, unsigned seat, int excl)
+{
+	const char *who = seat == IPCQ__SEAT_ENQ ? "producer" : "consumer";
+	int rc = ipcq__ofd_lock(fd, ipcq__seat_off(q, seat), excl ? F_WRLCK : F_RDLCK, 0);
+	if (rc == -EBUSY)
+		return excl ? ipcq__refuse(-EBUSY, "IPCQ_ATTACH_SOLE: another %s is attached "
+					   "(a sole %s has the queue's %ss' seat alone)",
+					   who, who, who)
+			    : ipcq__refuse(-EBUSY, "the queue has a sole %s (IPCQ_ATTACH_SOLE) "
+					   "attached: no other %s may attach while it is", who, who);
+	if (rc)
+		return ipcq__refuse(rc, "locking the %ss' seat of the segment failed (%s)", who,
+				    ipcq_strerror(rc));
+	return 0;
+}
+
 /*
  * Take the seats of the cursors the handle may write (see
  * IPCQ_ATTACH_SOLE in ipcq.h): the producers' for a producer, the
  * consumers' for a consumer and for a drop-oldest producer (its discard
  * claims by deq); exclusive for the role the handle is sole in.  On the
- * lock descriptor fd, so they go with it (detach, death).  0, or -EBUSY
- * with the reason told.
+ * lock descriptor fd, so they go with it (detach, death).  0 with *seats
+ * set, or -EBUSY.
  */
 static int take_seats(struct ipcq *q, int fd, unsigned roles, const struct ipcq_attach_opts *o,
 		      unsigned *seats)
 {
 	int sole = (o->flags & IPCQ_ATTACH_SOLE) != 0;
-	int want_deq = (roles & IPCQ_ROLE_CONSUMER) || o->full_policy == IPCQ_FULL_DROP_OLDEST;
+	int consumer = (roles & IPCQ_ROLE_CONSUMER) != 0;
+	int rc;
 
 	*seats = 0;
-	for (unsigned seat = IPCQ__SEAT_ENQ; seat <= IPCQ__SEAT_DEQ; seat <<= 1) {
-		int role = seat == IPCQ__SEAT_ENQ ? (roles & IPCQ_ROLE_PRODUCER) != 0
-						  : (roles & IPCQ_ROLE_CONSUMER) != 0;
-		if (seat == IPCQ__SEAT_ENQ ? !role : !want_deq)
-			continue;
-		int excl = sole && role;
-		int rc = ipcq__ofd_lock(fd, ipcq__seat_off(q, seat), excl ? F_WRLCK : F_RDLCK, 0);
-		const char *who = seat == IPCQ__SEAT_ENQ ? "producer" : "consumer";
-		if (rc == -EBUSY)
-			return excl ? ipcq__refuse(-EBUSY, "IPCQ_ATTACH_SOLE: another %s is attached "
-						   "(a sole %s has the queue's %ss' seat alone)",
-						   who, who, who)
-				    : ipcq__refuse(-EBUSY, "the queue has a sole %s "
-						   "(IPCQ_ATTACH_SOLE) attached: no other %s "
-						   "may attach while it is", who, who);
-		if (rc)
-			return ipcq__refuse(rc, "locking the %ss' seat of the segment failed (%s)",
-					    who, ipcq_strerror(rc));
-		*seats |= seat;
+	if (roles & IPCQ_ROLE_PRODUCER) {
+		if ((rc = take_seat(q, fd, IPCQ__SEAT_ENQ, sole)) != 0)
+			return rc;
+		*seats |= IPCQ__SEAT_ENQ;
+	}
+	if (consumer || o->full_policy == IPCQ_FULL_DROP_OLDEST) {
+		if ((rc = take_seat(q, fd, IPCQ__SEAT_DEQ, sole && consumer)) != 0)
+			return rc;
+		*seats |= IPCQ__SEAT_DEQ;
 	}
 	return 0;
 }
@@ -475,10 +485,9 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 			return rc;
 		}
 	}
-	/* last: nothing above claims, and an attach that failed leaves
-	 * control.sole as it was */
-	/* claims by store: nobody else writes our cursors while we hold their
-	 * seats.  Where the kernel refuses membarrier, a sleeper could miss
+	/* Last, as nothing above claims and an attach that failed must leave
+	 * control.sole as it was: claims by store, as nobody else writes our
+	 * cursors while we hold their seats.  Where the kernel refuses membarrier, a sleeper could miss
 	 * the store (W1b in wait.c): the CAS then stays, which orders it as
 	 * well as a fence after the store would, and costs less here.  A
 	 * consumer of a queue with watermarks keeps its CAS too: a consumer's

@@ -152,8 +152,9 @@ struct ipcq_shm_control {
 	uint8_t pad1[IPCQ_LINE - 8];
 	/* Consumers sleeping for data: counter (consumers), futex word
 	 * (bumped by producers before FUTEX_WAKE).  sole: 1 once a sole
-	 * producer or consumer has attached (set by its attach, never
-	 * cleared): sleepers then fence the sole handles (wait.c, W1b). */
+	 * producer or consumer that claims by store has attached (set by its
+	 * attach, never cleared): sleepers then fence the sole handles
+	 * (wait.c, W1b). */
 	uint32_t data_waiters;
 	int32_t data_futex;
 	uint32_t sole;

@@ -101,8 +101,9 @@
  * and a variant without the seat fails.
  *
  * The work record is written before the claim (ordered by the release
- * half of the CAS, or by the sole handle's store-release) and cleared after the publish/release (R4, a release store, so a
- * record seen idle means the slot work is visible).  Crash recovery reads
+ * half of the CAS, or by the sole handle's store-release) and cleared
+ * after the publish/release (R4, a release store, so a record seen idle
+ * means the slot work is visible).  Crash recovery reads
  * these records to tell a dead participant's claim from a live one's.
  *
  * Everything read from a slot is bounded again before use: a length above
