@@ -8,7 +8,7 @@
 /* White box: the handle's claim mode and control.sole (lib/). */
 #include "ipcq_internal.h"
 
-enum { MAXLEN = 64, NPOINTS = 8 };
+enum { MAXLEN = 64 };
 
 struct shared {
 	uint64_t n;              /* messages 1..n */
