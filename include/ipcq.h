@@ -15,8 +15,10 @@
  *    rule) after the calls that check their input.
  *  - Handles are opaque and made through out-parameters.
  *  - Timeouts are in nanoseconds: IPCQ_NOWAIT (0) never blocks, IPCQ_FOREVER
- *    (-1) blocks until the call can complete, any positive value blocks at
- *    most that long and then fails with -ETIMEDOUT.
+ *    (-1) blocks until the call can complete, any positive value blocks
+ *    that long and then fails with -ETIMEDOUT.  A wait looks at the clock
+ *    only every 64 polls and after each yield or sleep, and counts its
+ *    time from its first look, so it may end a few microseconds late.
  *  - A NULL handle or out-parameter, or a timeout below -1, is -EINVAL for
  *    every call that takes one.
  *  - Nothing in the library prints, exits or raises a signal.
@@ -181,8 +183,7 @@ enum ipcq_wait_strategy {
 	 * sched_yield() every spin_count polls so that a preempted peer on
 	 * an overcommitted machine still gets to run.  Lowest latency;
 	 * burns a core while waiting.  The clock is read after each yield
-	 * and every 64 polls, not at each, so a timeout may end a few
-	 * microseconds late.
+	 * and every 64 polls, not at each (see timeouts, above).
 	 */
 	IPCQ_WAIT_BUSY_POLL = 2,
 	/**
@@ -581,7 +582,10 @@ enum ipcq_full_policy {
 	/**
 	 * Lossy queues (telemetry) only: discard the oldest waiting message
 	 * to make room, and count it (the producer's "dropped" counter).
-	 * Never the default.  Only for a handle attached as producer and not
+	 * Only the message in the slot the send needs is discarded: while a
+	 * consumer is reading the oldest one (a copy, a peek, a late
+	 * release), the send waits for that release as its timeout allows,
+	 * and drops nothing.  Never the default.  Only for a handle attached as producer and not
 	 * as consumer (IPCQ_ROLE_PRODUCER alone): the discard claims the
 	 * message through the handle's consumer-side work record, which a
 	 * handle that also receives uses for its own receives.  ipcq_attach()

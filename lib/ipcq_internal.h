@@ -1263,9 +1263,9 @@ IPCQ_HIDDEN int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_a
 
 /* wait.c */
 struct ipcq__waiter {
-	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none (yet) */
 	int64_t timeout_ns;
-	uint64_t started_ns;  /* CLOCK_MONOTONIC */
+	uint64_t started_ns;  /* CLOCK_MONOTONIC at the first look; 0 before */
 	uint64_t coarse_ns;   /* CLOCK_MONOTONIC_COARSE, for a short wait */
 	uint32_t round;
 	uint32_t midop;
@@ -1279,6 +1279,9 @@ struct ipcq__waiter {
 /* A spinning wait reads the clock once in this many rounds (a power of 2). */
 #define IPCQ__CLOCK_ROUNDS 64u
 IPCQ_HIDDEN void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns);
+/* -ETIMEDOUT when the wait's deadline passed, else 0 (a look at the
+ * clock, the first of which starts the wait's time: see wait.c). */
+IPCQ_HIDDEN int ipcq__wait_timed_out(struct ipcq__waiter *w);
 
 /* The end of a wait: its time into IPCQ_CTR_BLOCKED_NS (see "The time
  * blocked" in wait.c).  Inline: a receive that waited runs it between the
@@ -1287,7 +1290,7 @@ static inline void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 {
 	if (!q->me)
 		return;
-	uint64_t t = w->round < IPCQ__CLOCK_ROUNDS && !w->gave_cpu
+	uint64_t t = (w->round < IPCQ__CLOCK_ROUNDS && !w->gave_cpu) || !w->started_ns
 		? ipcq__clock_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
 		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
 	if (t) /* a short wait mostly counts 0: no atomic add then */
@@ -1295,11 +1298,14 @@ static inline void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 }
 
 /* recovery.c: is a recovery pass due in this round of a wait (the grace
- * period passed since our last one)?  A busy-poll wait looks at the clock
- * once in 64 rounds only; the look itself is ipcq__recovery_due_now(). */
+ * period passed since our last one)?  A spinning wait (busy-poll, or any
+ * strategy before its first yield) looks at the clock once in 64 rounds
+ * only: the round that ends a wait runs between a message's arrival and
+ * its delivery.  The look itself is ipcq__recovery_due_now(). */
 static inline int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 {
-	if (q->wait_strategy == IPCQ_WAIT_BUSY_POLL && (w->round & 63) != 0)
+	if ((w->round & (IPCQ__CLOCK_ROUNDS - 1)) != 0 &&
+	    (q->wait_strategy == IPCQ_WAIT_BUSY_POLL || !w->gave_cpu))
 		return 0;
 	return ipcq__recovery_due_now(q, side);
 }

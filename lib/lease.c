@@ -350,7 +350,7 @@ static int ring_to_lease(struct ipcq *q, uint32_t e, size_t cap, uint64_t *need)
 	uint64_t bytes, end;
 	int bad;
 	int rc = ipcq__ring_take(q, &b, 1, need, 1, take_into_lease, &e, &bad, &bytes, &end,
-				 0);
+				 0, 0);
 	if (IPCQ_UNLIKELY(q->expire_side))
 		/* relaxed: released; an expired message's move is over */
 		ipcq__store_relaxed(&q->me->move_side, 0u);

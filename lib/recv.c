@@ -100,7 +100,7 @@ static IPCQ_INLINE int try_recv_mode(struct ipcq *q, struct ipcq_buf *bufs,
 	/* the tail is read for the infos, and on a queue with expiry or
 	 * groups (take_copy()); ack mode never comes here (recv_once()) */
 	int rc = ipcq__ring_take(q, bufs, n, need, q->take_odd | (infos != NULL), take_copy, &c,
-				 &bad, &bytes, &end, late);
+				 &bad, &bytes, &end, late, 0);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc < 0)
@@ -557,7 +557,8 @@ again:
 	} else {
 		/* one position per claim where a move names it (try_recv()) */
 		/* tail 1: a peek fills every message's info */
-		k = ipcq__ring_claim_recv(q, NULL, q->expire_side ? 1 : n, &need, 1, &pos, &nmsg);
+		k = ipcq__ring_claim_recv(q, NULL, q->expire_side ? 1 : n, &need, 1, &pos, &nmsg,
+					  0);
 		if (k < 0)
 			return k;
 		q->zc_recv_seq = 0;

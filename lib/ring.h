@@ -469,11 +469,13 @@ static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct i
  * messages among them, -EAGAIN when empty, -ENOBUFS when the first message
  * does not fit (*need says how much room it needs), -EBADMSG when the
  * cursors are corrupt.  tail: the caller will read the slots' tails
- * (ipcq__slot_prefetch()).
+ * (ipcq__slot_prefetch()).  only: 0, or position + 1 of the one position
+ * the caller may claim (a drop-oldest producer, send.c): -EAGAIN when the
+ * cursor is elsewhere (C1, a CAS from that position, makes it exact).
  */
 static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_buf *bufs,
 					      unsigned n, uint64_t *need, int tail, uint64_t *pos_out,
-					      unsigned *msgs)
+					      unsigned *msgs, uint64_t only)
 {
 	uint64_t *deq = q->deqp; /* control.deq, or the group's cursor */
 	struct ipcq_shm_participant *me = q->me;
@@ -485,6 +487,10 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 	 * consumer) */
 	pos = ipcq__load_relaxed(deq);
 	for (;;) {
+		if (IPCQ_UNLIKELY(only) && pos != only - 1) {
+			rc = -EAGAIN;
+			goto unclaimed;
+		}
 		struct ipcq_shm_slot *s = ipcq__slot(q, pos);
 		/* A2: pairs with R1 of the producer of pos (or with the
 		 * skip CAS of recovery, R5 in recovery.c) */
@@ -674,11 +680,13 @@ typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s,
  * is known by its flags).  late: a constant at each call site, 1 for a
  * handle with late release (IPCQ_ATTACH_LATE_RELEASE): a run that returns
  * messages is kept, claimed and covered by our record, for
- * ipcq__ring_release_held().
+ * ipcq__ring_release_held().  only: as for ipcq__ring_claim_recv() (0 at
+ * every call site but drop-oldest's).
  */
 static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
 				       uint64_t *need, int tail, ipcq__take_fn take, void *ctx,
-				       int *bad, uint64_t *bytes, uint64_t *end, const int late)
+				       int *bad, uint64_t *bytes, uint64_t *end, const int late,
+				       uint64_t only)
 {
 	uint64_t pos;
 	unsigned b, nmsg;
@@ -688,7 +696,7 @@ static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bu
 	*bytes = 0;
 	*end = 0;
 again:
-	k = ipcq__ring_claim_recv(q, bufs, n, need, tail, &pos, &nmsg);
+	k = ipcq__ring_claim_recv(q, bufs, n, need, tail, &pos, &nmsg, only);
 	if (k < 0)
 		return k;
 	*end = pos + (uint64_t)k;

@@ -35,15 +35,28 @@ static uint32_t take_discard(struct ipcq *q, const struct ipcq_shm_slot *s, uint
 	return ipcq__load_relaxed(&s->len);
 }
 
-/* Drop-oldest: discard the message at the head to make room.  1 when one
- * was dropped, -EAGAIN when the head is not ready (being written, or
- * claimed by a consumer that has not released it yet). */
+/*
+ * Drop-oldest: discard the message in the slot the next send needs, to
+ * make room.  That slot holds position enq - capacity, which is the head
+ * (deq) while nobody has claimed it.  Once a consumer has (it is being
+ * read, peeked or kept for a late release), room comes with that
+ * consumer's release, and dropping the messages after it would only lose
+ * them.  So the head is dropped only when it is that position, and
+ * claimed only as that position (C1, a CAS from it).  1 when one was
+ * dropped, -EAGAIN when the slot is not ours to empty (being written,
+ * claimed by a consumer, or the cursors moved meanwhile).
+ */
 static int drop_oldest(struct ipcq *q)
 {
 	uint64_t need, bytes, end;
 	int bad;
+	/* relaxed: hints; the claim of exactly that position decides */
+	uint64_t e = ipcq__load_relaxed(q->enqp);
+	uint64_t d = ipcq__load_relaxed(q->deqp);
+	if (d + q->capacity != e)
+		return -EAGAIN;
 	int rc = ipcq__ring_take(q, NULL, 1, &need, 0, take_discard, NULL, &bad, &bytes,
-				 &end, 0);
+				 &end, 0, d + 1);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
 	if (rc > 0)
@@ -84,7 +97,7 @@ static int space_round(struct ipcq *q, struct ipcq__waiter *w)
 		if (drop_oldest(q) < 0) {
 			if (w->timeout_ns == IPCQ_NOWAIT)
 				return -EAGAIN;
-			if (w->deadline_ns && ipcq__now_ns(CLOCK_MONOTONIC) >= w->deadline_ns)
+			if (ipcq__wait_timed_out(w))
 				return -ETIMEDOUT;
 			sched_yield();
 		}

@@ -194,9 +194,12 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	uint64_t le, ld;
 	if ((rc = lane_copy(q, 0, &le, &ld)))
 		return rc;
-	info->enqueued = le;
-	info->dequeued = ld;
+	/* dequeued from the clamped depth, as for the other lanes: a pair
+	 * that a busy queue moved under every try still gives figures with
+	 * depth == enqueued - dequeued, each within what the cursors passed */
 	info->depth = lane_depth(q, le, ld);
+	info->enqueued = le;
+	info->dequeued = le - info->depth;
 	info->priorities = q->lanes;
 	info->priority_share = q->lanes > 1 ? q->priority_share : 0;
 	info->lane_enqueued[0] = le;

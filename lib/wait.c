@@ -135,22 +135,33 @@ static int sole_barrier(void)
 #define CLOCK_ROUNDS IPCQ__CLOCK_ROUNDS
 
 /*
- * The time blocked (IPCQ_CTR_BLOCKED_NS).  The end of a wait is on the
- * latency path (the message has arrived, the caller waits for it), and
- * CLOCK_MONOTONIC costs 25 ns there on a virtual machine (kvm-clock), the
- * coarse clock 5.  So a wait that ends within its first CLOCK_ROUNDS
- * rounds without a yield or a sleep (a few microseconds at most) is timed
- * with the coarse clock at both ends: a tick (1-4 ms) falls inside a wait of
- * length d with probability d / tick, so the sum over many such waits is
- * right on average, though one of them counts 0 or a tick.  Any longer
- * wait has read the precise clock already, and is timed with it.
+ * The clock in a wait.  A consumer that answers each message (a round
+ * trip) starts waiting moments before the next message arrives, so the
+ * start of a wait is on the latency path as much as its end: what runs
+ * before the first poll delays the notice of a message that arrives
+ * meanwhile.  CLOCK_MONOTONIC costs 25 ns on a virtual machine (kvm-clock,
+ * and the TSC behind the vDSO's ordering), the coarse clock 5-7.  So a
+ * wait begins with the coarse clock only, and reads the precise one at
+ * its first look at the deadline (a clock round, a yield, a sleep):
+ * check_deadline() takes that as the start, and the deadline counts from
+ * it.  A timeout may so end the time of up to CLOCK_ROUNDS polls (a few
+ * microseconds) late, as ipcq.h says.
+ *
+ * The time blocked (IPCQ_CTR_BLOCKED_NS).  A wait that ends within its
+ * first CLOCK_ROUNDS rounds without a yield or a sleep (a few microseconds
+ * at most) is timed with the coarse clock at both ends: a tick (1-4 ms)
+ * falls inside a wait of length d with probability d / tick, so the sum
+ * over many such waits is right on average, though one of them counts 0 or
+ * a tick.  Any longer wait has read the precise clock at its first look,
+ * and is timed from there (the polls before it, a few microseconds, are
+ * not counted).
  */
 void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 {
 	w->timeout_ns = timeout_ns;
 	w->coarse_ns = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
-	w->started_ns = ipcq__now_ns(CLOCK_MONOTONIC);
-	w->deadline_ns = timeout_ns > 0 ? w->started_ns + (uint64_t)timeout_ns : 0;
+	w->started_ns = 0; /* at the first look at the clock */
+	w->deadline_ns = 0;
 	w->round = 0;
 	w->midop = 0;
 	w->gave_cpu = 0;
@@ -165,7 +176,7 @@ static inline int clock_round(uint32_t round)
 	return (round & (CLOCK_ROUNDS - 1)) == CLOCK_ROUNDS - 1;
 }
 
-static int check_deadline(const struct ipcq__waiter *w, uint64_t *left);
+static int check_deadline(struct ipcq__waiter *w, uint64_t *left);
 
 /*
  * Spinning round @round, the last that may spin before a yield being
@@ -180,29 +191,49 @@ static int spin(struct ipcq__waiter *w, uint32_t round, uint32_t last)
 {
 	uint64_t left;
 
-	ipcq__cpu_relax();
 	if (w->watch) {
 		uint32_t end = round | (CLOCK_ROUNDS - 1); /* the next clock round */
 		if (end > last)
 			end = last;
-		/* relaxed: a hint only; the caller's claim (A2) decides */
+		/* poll, then pause: a pause before the first poll (up to 140
+		 * cycles on recent x86) would delay the notice of a message
+		 * that arrived while the wait began.
+		 * relaxed: a hint only; the caller's claim (A2) decides */
 		while (round < end && ipcq__load_relaxed(w->watch) == w->watch_seen) {
 			ipcq__cpu_relax();
 			round++;
 		}
 		w->round = round + 1;
+	} else {
+		ipcq__cpu_relax();
 	}
 	return clock_round(round) ? check_deadline(w, &left) : 0;
 }
 
-/* 0 while time is left, -ETIMEDOUT after the deadline. */
-static int check_deadline(const struct ipcq__waiter *w, uint64_t *left)
+int ipcq__wait_timed_out(struct ipcq__waiter *w)
 {
+	uint64_t left;
+	return check_deadline(w, &left);
+}
+
+/* 0 while time is left, -ETIMEDOUT after the deadline.  The first call
+ * of a wait reads the precise clock and starts the wait's time there
+ * (see "The clock in a wait" above). */
+static int check_deadline(struct ipcq__waiter *w, uint64_t *left)
+{
+	uint64_t now = 0;
+	if (IPCQ_UNLIKELY(!w->started_ns)) {
+		now = ipcq__now_ns(CLOCK_MONOTONIC);
+		w->started_ns = now ? now : 1;
+		if (w->timeout_ns > 0)
+			w->deadline_ns = w->started_ns + (uint64_t)w->timeout_ns;
+	}
 	if (!w->deadline_ns) {
 		*left = 0;
 		return 0;
 	}
-	uint64_t now = ipcq__now_ns(CLOCK_MONOTONIC);
+	if (now == 0)
+		now = ipcq__now_ns(CLOCK_MONOTONIC);
 	if (now >= w->deadline_ns)
 		return -ETIMEDOUT;
 	*left = w->deadline_ns - now;

@@ -101,6 +101,19 @@ static int32_t index_of(struct ipcq *q)
 	return t_info(q).participant_index;
 }
 
+/* A drop-oldest producer on queue @name, which it fills (@cap zero-copy
+ * messages 1.. of @len bytes); *idx gets its participant index. */
+static struct ipcq *full_dropper(const char *name, unsigned cap, size_t len, int32_t *idx)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.full_policy = IPCQ_FULL_DROP_OLDEST;
+	struct ipcq *pd = t_open_attach(name, IPCQ_ROLE_PRODUCER, &o);
+	*idx = index_of(pd);
+	for (unsigned i = 0; i < cap; i++)
+		send_zc(pd, i + 1, 1, 1, len);
+	return pd;
+}
+
 /* ---- argument and role errors ------------------------------------------- */
 
 static void test_errors(void)
@@ -438,18 +451,39 @@ static void test_full(void)
 	}
 	/* full policy DROP_OLDEST: a reserve on a full ring drops the oldest */
 	{
-		struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
-		o.full_policy = IPCQ_FULL_DROP_OLDEST;
-		struct ipcq *pd = t_open_attach(name, IPCQ_ROLE_PRODUCER, &o);
-		int32_t di = index_of(pd);
-		for (unsigned i = 0; i < CAP; i++)
-			send_zc(pd, i + 1, 1, 1, 17);
+		int32_t di;
+		struct ipcq *pd = full_dropper(name, CAP, 17, &di);
 		CHECK_RC(ipcq_reserve(pd, 1, bufs, IPCQ_NOWAIT), 1);
 		size_t len = 17;
 		t_fill(bufs[0], len, TP, CAP + 1);
 		CHECK_RC(ipcq_commit(pd, &len, 1), 0);
 		/* message 1 was dropped */
 		peek_expect(c, CAP, CAP, 2, 17, di);
+		CHECK_RC(ipcq_close(pd), 0);
+	}
+	/* DROP_OLDEST while the oldest is being read (peeked): the slot a
+	 * send needs is that reader's, so a send waits for the read as its
+	 * timeout allows, and drops nothing (dropping the messages after it
+	 * would not make room) */
+	{
+		int32_t di;
+		struct ipcq *pd = full_dropper(name, CAP, 18, &di);
+		struct ipcq_zmsg zm[1];
+		CHECK_RC(ipcq_peek(c, zm, 1, IPCQ_NOWAIT), 1);
+		check_msg(zm[0].data, zm[0].len, &zm[0].info, 1, 18, di);
+		uint8_t b[18];
+		t_fill(b, sizeof(b), TP, CAP + 1);
+		CHECK_RC(ipcq_send(pd, b, sizeof(b), IPCQ_NOWAIT), -EAGAIN);
+		uint64_t w0 = t_now_ns();
+		CHECK_RC(ipcq_send(pd, b, sizeof(b), 20 * MS), -ETIMEDOUT);
+		CHECK(t_now_ns() - w0 >= 20 * MS);
+		CHECK(t_dropped_total(pd) == 0);
+		CHECK_RC(ipcq_release(c), 0);
+		/* the read is over: the send goes in, nothing dropped */
+		CHECK_RC(ipcq_send(pd, b, sizeof(b), IPCQ_NOWAIT), 0);
+		for (unsigned i = 1; i <= CAP; i++)
+			recv_expect(c, i + 1, 18, di);
+		CHECK(t_dropped_total(pd) == 0);
 		CHECK_RC(ipcq_close(pd), 0);
 	}
 	expect_empty(c);

@@ -342,6 +342,22 @@ static inline struct ipcq_attach_opts t_opts(uint32_t strategy, uint32_t spin, u
 }
 
 /* Open a queue and attach the new handle in @roles; @opts NULL for defaults. */
+/* Messages discarded by drop-oldest so far, all of @q's participants
+ * together (up to 64 of them). */
+static inline uint64_t t_dropped_total(struct ipcq *q)
+{
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[64];
+	uint64_t sum = 0;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
+	CHECK(n >= 0);
+	for (int i = 0; i < n && i < (int)T_NELEM(ps); i++)
+		sum += ps[i].dropped;
+	return sum;
+}
+
 static inline struct ipcq *t_open_attach(const char *name, unsigned roles,
 					 const struct ipcq_attach_opts *opts)
 {

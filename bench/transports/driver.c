@@ -1549,9 +1549,11 @@ static void run_lat_rounds(struct lat_slot *s, unsigned n)
 			c->seconds += r.seconds;
 			c->rounds++;
 			if (opt.show_rounds)
-				printf("round %2u  %-10s %-9s %5u B  p50 %6llu ns\n", k + 1,
-				       c->var->t->name, c->var->mode, c->size,
-				       (unsigned long long)r.p50);
+				printf("round %2u  %-10s %-9s %-9s %5u B  p50 %6llu ns\n", k + 1,
+				       c->var->t->name, c->var->mode,
+				       c->var->strat >= 0 ? strategies[c->var->strat].name
+							  : c->var->wait_name,
+				       c->size, (unsigned long long)r.p50);
 			c->lo = r.p50 < c->lo ? r.p50 : c->lo;
 			c->hi = r.p50 > c->hi ? r.p50 : c->hi;
 			c->capped |= !strcmp(r.status, "capped");

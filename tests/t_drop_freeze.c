@@ -1,0 +1,72 @@
+/* Drop-oldest at a named point: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives), waits for the release as its timeout allows, and once the peek is released its next send discards nothing either. */
+#include "testutil.h"
+
+enum { CAP = 8, MAXLEN = 64 };
+
+static const char *qn;
+
+/* Receive the next message and check it is t_send_pattern()'s seq. */
+static void expect(struct ipcq *c, uint64_t seq)
+{
+	uint8_t buf[MAXLEN];
+	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
+	if (rc != (int)t_msg_len(0, seq, 0, MAXLEN) || t_verify(buf, (size_t)rc, 0, seq) != 0)
+		T_FAIL("expected message %llu, got rc %d (%s)", (unsigned long long)seq, rc,
+		       rc < 0 ? ipcq_strerror(rc) : "a message");
+}
+
+static int frozen_dropper(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recv.before_claim", 1);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.full_policy = IPCQ_FULL_DROP_OLDEST;
+	struct ipcq *d = t_open_attach(qn, IPCQ_ROLE_PRODUCER, &o);
+	uint8_t buf[MAXLEN];
+	size_t len = t_msg_len(1, 1, 0, MAXLEN);
+	t_fill(buf, len, 1, 1);
+	/* the ring is full: the discard stops before its claim; resumed,
+	 * the head is being read, so it waits out its timeout */
+	CHECK_RC(ipcq_send(d, buf, len, 50 * 1000000ll), -ETIMEDOUT);
+	CHECK(t_dropped_total(d) == 0);
+	CHECK_OK(ipcq_close(d));
+	return 0;
+}
+
+int main(void)
+{
+	if (!T_HAVE_POINTS) {
+		printf("named points are compiled only into debug builds (asan, tsan)\n");
+		return T_SKIP;
+	}
+	unsetenv("IPCQ_CRASH");
+	unsetenv("IPCQ_FREEZE");
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	qn = t_qname("drop_frz");
+	struct ipcq *q = t_create(qn, &cfg);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	for (uint64_t s = 1; s <= CAP; s++)
+		t_send_pattern(p, MAXLEN, s);
+	pid_t pid = t_spawn(frozen_dropper, NULL);
+	t_wait_stopped(pid, 30, "drop-oldest producer at recv.before_claim");
+	/* the consumer takes the head the dropper has recorded */
+	struct ipcq_zmsg m[1];
+	CHECK_RC(ipcq_peek(c, m, 1, IPCQ_NOWAIT), 1);
+	CHECK(m[0].len == t_msg_len(0, 1, 0, MAXLEN) && t_verify(m[0].data, m[0].len, 0, 1) == 0);
+	t_resume(pid);
+	CHECK(t_reap(pid) == 0);
+	CHECK(t_dropped_total(q) == 0);
+	CHECK_OK(ipcq_release(c));
+	/* every message after the one that was read is still there */
+	for (uint64_t s = 2; s <= CAP; s++)
+		expect(c, s);
+	uint8_t buf[MAXLEN];
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+	ipcq_unlink(qn);
+	printf("t_drop_freeze ok\n");
+	return 0;
+}
