@@ -1266,7 +1266,8 @@ struct ipcq__waiter {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none (yet) */
 	int64_t timeout_ns;
 	uint64_t started_ns;  /* CLOCK_MONOTONIC at the first look; 0 before */
-	uint64_t coarse_ns;   /* CLOCK_MONOTONIC_COARSE, for a short wait */
+	uint64_t coarse_ns;   /* CLOCK_MONOTONIC_COARSE before the first pause,
+			       * for a short wait; 0 before */
 	uint32_t round;
 	uint32_t midop;
 	uint32_t gave_cpu;    /* it yielded or slept */
@@ -1290,9 +1291,11 @@ static inline void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
 {
 	if (!q->me)
 		return;
-	uint64_t t = (w->round < IPCQ__CLOCK_ROUNDS && !w->gave_cpu) || !w->started_ns
-		? ipcq__clock_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns
-		: ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
+	uint64_t t;
+	if ((w->round < IPCQ__CLOCK_ROUNDS && !w->gave_cpu) || !w->started_ns)
+		t = w->coarse_ns ? ipcq__clock_ns(CLOCK_MONOTONIC_COARSE) - w->coarse_ns : 0;
+	else
+		t = ipcq__now_ns(CLOCK_MONOTONIC) - w->started_ns;
 	if (t) /* a short wait mostly counts 0: no atomic add then */
 		ipcq__count_shared(q, IPCQ_CTR_BLOCKED_NS, t);
 }

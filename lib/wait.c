@@ -141,25 +141,26 @@ static int sole_barrier(void)
  * before the first poll delays the notice of a message that arrives
  * meanwhile.  CLOCK_MONOTONIC costs 25 ns on a virtual machine (kvm-clock,
  * and the TSC behind the vDSO's ordering), the coarse clock 5-7.  So a
- * wait begins with the coarse clock only, and reads the precise one at
- * its first look at the deadline (a clock round, a yield, a sleep):
- * check_deadline() takes that as the start, and the deadline counts from
- * it.  A timeout may so end the time of up to CLOCK_ROUNDS polls (a few
- * microseconds) late, as ipcq.h says.
+ * wait polls first, reads the coarse clock before its first pause
+ * (coarse_start()), and the precise one at its first look at the deadline
+ * (a clock round, a yield, a sleep): check_deadline() takes that as the
+ * start, and the deadline counts from it.  A timeout may so end the time
+ * of up to CLOCK_ROUNDS polls (a few microseconds) late, as ipcq.h says.
  *
  * The time blocked (IPCQ_CTR_BLOCKED_NS).  A wait that ends within its
  * first CLOCK_ROUNDS rounds without a yield or a sleep (a few microseconds
  * at most) is timed with the coarse clock at both ends: a tick (1-4 ms)
  * falls inside a wait of length d with probability d / tick, so the sum
- * over many such waits is right on average, though one of them counts 0 or
- * a tick.  Any longer wait has read the precise clock at its first look,
- * and is timed from there (the polls before it, a few microseconds, are
- * not counted).
+ * over many such waits is right on average, though one of them counts 0
+ * or a tick.  A wait that its first poll ends has no coarse start and
+ * counts 0 (it lasted a poll).  Any longer wait has read the precise
+ * clock at its first look, and is timed from there (the polls before it,
+ * a few microseconds, are not counted).
  */
 void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 {
 	w->timeout_ns = timeout_ns;
-	w->coarse_ns = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
+	w->coarse_ns = 0;  /* at the first pause (coarse_start()) */
 	w->started_ns = 0; /* at the first look at the clock */
 	w->deadline_ns = 0;
 	w->round = 0;
@@ -169,6 +170,17 @@ void ipcq__wait_begin(struct ipcq__waiter *w, int64_t timeout_ns)
 }
 
 /* ipcq__wait_end(): inline, in ipcq_internal.h. */
+
+/* The coarse start of a wait, read before its first pause: a wait that
+ * its first poll ends (the message came while it began) has none, and
+ * counts 0, as it would but for a tick. */
+static inline void coarse_start(struct ipcq__waiter *w)
+{
+	if (IPCQ_UNLIKELY(!w->coarse_ns)) {
+		uint64_t t = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
+		w->coarse_ns = t ? t : 1;
+	}
+}
 
 /* Is this spinning round one that reads the clock? */
 static inline int clock_round(uint32_t round)
@@ -200,11 +212,13 @@ static int spin(struct ipcq__waiter *w, uint32_t round, uint32_t last)
 		 * that arrived while the wait began.
 		 * relaxed: a hint only; the caller's claim (A2) decides */
 		while (round < end && ipcq__load_relaxed(w->watch) == w->watch_seen) {
+			coarse_start(w);
 			ipcq__cpu_relax();
 			round++;
 		}
 		w->round = round + 1;
 	} else {
+		coarse_start(w);
 		ipcq__cpu_relax();
 	}
 	return clock_round(round) ? check_deadline(w, &left) : 0;
