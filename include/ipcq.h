@@ -676,6 +676,15 @@ enum ipcq_full_policy {
  * groups (-EINVAL; a sole producer of such a queue is fine).
  */
 #define IPCQ_ATTACH_SOLE 0x8u
+/**
+ * In ipcq_participant_stats.flags only, never an attach flag: the handle
+ * is a sole producer (IPCQ_PART_SOLE_STORE_ENQ) or consumer
+ * (IPCQ_PART_SOLE_STORE_DEQ) that claims its positions by store.  A sole
+ * handle without the bit holds its seat but claims by CAS: the kernel
+ * refused membarrier, or (a consumer) the queue has watermarks.
+ */
+#define IPCQ_PART_SOLE_STORE_ENQ 0x10000u
+#define IPCQ_PART_SOLE_STORE_DEQ 0x20000u
 
 #define IPCQ_ATTACH_OPTS_INIT                                              \
 	{                                                                  \

@@ -503,6 +503,10 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		if (sole)
 			(void)ipcq__xchg(&q->ctl->sole, 1u);
 		q->sole = sole;
+		/* relaxed: for people (ipcq_stats()); nothing decides by it */
+		ipcq__store_relaxed(&q->me->flags,
+				    o.flags | (sole & IPCQ__SOLE_ENQ ? IPCQ_PART_SOLE_STORE_ENQ : 0u) |
+					    (sole & IPCQ__SOLE_DEQ ? IPCQ_PART_SOLE_STORE_DEQ : 0u));
 	}
 	return 0;
 }

@@ -156,6 +156,24 @@ static int membarrier_here(void)
 	       !getenv("IPCQ_DEBUG_NO_MEMBARRIER");
 }
 
+/* The flags ipcq_stats() shows for handle x's own entry. */
+static uint32_t stats_flags(struct ipcq *x)
+{
+	struct ipcq_info info = t_info(x);
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[8];
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(x, &st, ps, T_NELEM(ps));
+	CHECK(n >= 0);
+	for (int i = 0; i < n && i < (int)T_NELEM(ps); i++)
+		if ((int32_t)ps[i].index == info.participant_index)
+			return ps[i].flags;
+	T_FAIL("no stats entry for participant %d", info.participant_index);
+}
+
+#define STORE_BITS (IPCQ_PART_SOLE_STORE_ENQ | IPCQ_PART_SOLE_STORE_DEQ)
+
 #if defined(IPCQ_DEBUG)
 /* In a child, with membarrier refused: a sole attach keeps its seat and
  * claims by CAS, and control.sole stays clear. */
@@ -166,6 +184,7 @@ static int sole_without_membarrier(void *arg)
 	struct ipcq *x = open_q(), *y = open_q();
 	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
 	CHECK(x->sole == 0 && ipcq__load_relaxed(&x->ctl->sole) == 0);
+	CHECK((stats_flags(x) & (IPCQ_ATTACH_SOLE | STORE_BITS)) == IPCQ_ATTACH_SOLE);
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_PRODUCER, 0, 0), -EBUSY);
 	CHECK_RC(ipcq_send(x, "m", 1, IPCQ_NOWAIT), 0);
 	char buf[8];
@@ -200,6 +219,7 @@ static void modes(void)
 		CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
 		CHECK(x->sole == (IPCQ__SOLE_ENQ | IPCQ__SOLE_DEQ));
 		CHECK(ipcq__load_relaxed(&x->ctl->sole) == 1);
+		CHECK((stats_flags(x) & STORE_BITS) == STORE_BITS);
 		printf("modes: sole handles claim by store here\n");
 	} else {
 		printf("modes: membarrier refused here: sole handles claim by CAS\n");
@@ -227,8 +247,10 @@ static void modes(void)
 	qname = name;
 	x = open_q();
 	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
-	if (membarrier_here())
+	if (membarrier_here()) {
 		CHECK(x->sole == IPCQ__SOLE_ENQ);
+		CHECK((stats_flags(x) & STORE_BITS) == IPCQ_PART_SOLE_STORE_ENQ);
+	}
 	struct ipcq *y = open_q();
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* the seat stays */
 	CHECK_RC(ipcq_close(y), 0);

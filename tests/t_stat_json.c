@@ -398,6 +398,49 @@ static void check_queue(const struct jv *q, const char *name, unsigned n_send, u
 	CHECK(jnum(c, "sent") == 0);
 }
 
+/* A sole producer: "sole", and how it claims as the library says
+ * (IPCQ_PART_SOLE_STORE_ENQ in ipcq_stats(): by store where the kernel
+ * offers membarrier, by CAS otherwise); a shared consumer: not sole. */
+static void sole_claims(void)
+{
+	const char *name = t_qname("sj-sole");
+	struct ipcq_config cfg = t_config(16, 64);
+	struct ipcq *q = t_create(name, &cfg);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = IPCQ_ATTACH_SOLE;
+	o.name = "solo";
+	struct ipcq *p = t_open_attach(name, IPCQ_ROLE_PRODUCER, &o);
+	struct ipcq_attach_opts oc = IPCQ_ATTACH_OPTS_INIT;
+	oc.name = "shared";
+	struct ipcq *c = t_open_attach(name, IPCQ_ROLE_CONSUMER, &oc);
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[4];
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
+	CHECK(n == 2);
+	int by_store = -1;
+	for (int i = 0; i < n; i++)
+		if (strcmp(ps[i].name, "solo") == 0)
+			by_store = (ps[i].flags & IPCQ_PART_SOLE_STORE_ENQ) != 0;
+	CHECK(by_store >= 0);
+	struct s_run r = s_tool_run("ipcq-stat", "--json", "-i", "0.05", name, NULL);
+	S_EXPECT(r.status == 0, r);
+	struct jv *v = json_parse(r.out);
+	const struct jv *jp = jpart(v, "solo");
+	CHECK(jbool(jp, "sole") == 1);
+	CHECK(jbool(jp, "sole_store_enq") == by_store);
+	CHECK(jbool(jp, "sole_store_deq") == 0);
+	CHECK(jbool(jpart(v, "shared"), "sole") == 0);
+	jv_free(v);
+	s_run_free(&r);
+	printf("sole producer: claims by %s\n", by_store ? "store" : "CAS");
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+	ipcq_unlink(name);
+}
+
 int main(void)
 {
 	const unsigned n_send = 20, n_recv = 7;
@@ -491,6 +534,8 @@ int main(void)
 	r = s_tool_run("ipcq-stat", "--version", NULL, NULL, NULL, NULL);
 	S_EXPECT(r.status == 0 && strstr(r.out, ipcq_version_string()), r);
 	s_run_free(&r);
+
+	sole_claims();
 
 	/* the monitor never wrote: the queue's figures are as the participants left them */
 	struct ipcq_info info = t_info(s.q);

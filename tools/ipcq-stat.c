@@ -1398,6 +1398,11 @@ static void json_queue(struct jw *j, const struct qmon *m)
 		jw_bool(j, "ack_mode", (p->flags & IPCQ_ATTACH_ACK) != 0);
 		jw_bool(j, "dedup", (p->flags & IPCQ_ATTACH_DEDUP) != 0);
 		jw_bool(j, "sole", (p->flags & IPCQ_ATTACH_SOLE) != 0);
+		/* a sole handle's claims: by store, or by CAS where it fell back */
+		if (p->flags & IPCQ_ATTACH_SOLE) {
+			jw_bool(j, "sole_store_enq", (p->flags & IPCQ_PART_SOLE_STORE_ENQ) != 0);
+			jw_bool(j, "sole_store_deq", (p->flags & IPCQ_PART_SOLE_STORE_DEQ) != 0);
+		}
 		jw_u64(j, "stream", p->stream);
 		jw_u64(j, "attach_ns", p->attach_ns);
 		jw_u64(j, "sent", p->sent);

@@ -55,6 +55,7 @@ __all__ = [
     "REASON_EXPIRED", "REASON_REFUSED", "REASON_TOO_LARGE",
     "CF_EXPIRY", "CF_EXPIRED_TO_SIDE", "CF_KEYED", "MSG_KEYED", "PRIORITIES_MAX",
     "AUTO", "POISON_ALL", "NUMA_ANY", "NUMA_LOCAL",
+    "PART_SOLE_STORE_ENQ", "PART_SOLE_STORE_DEQ",
 ]
 
 _TREE = _Path(__file__).resolve().parents[2]
@@ -138,6 +139,10 @@ SEND_OK = 0
 SEND_PRESSURE = _lib.IPCQ_SEND_PRESSURE
 SEND_DUPLICATE = _lib.IPCQ_SEND_DUPLICATE
 MSG_REDELIVERED = _lib.IPCQ_MSG_REDELIVERED
+# in a participant_stats record's "flags": a sole handle that claims by
+# store (without the bit it claims by CAS; see ipcq_attach(3))
+PART_SOLE_STORE_ENQ = _lib.IPCQ_PART_SOLE_STORE_ENQ
+PART_SOLE_STORE_DEQ = _lib.IPCQ_PART_SOLE_STORE_DEQ
 MSG_REPLAYED = _lib.IPCQ_MSG_REPLAYED
 MSG_GAP = _lib.IPCQ_MSG_GAP
 MSG_KEYED = _lib.IPCQ_MSG_KEYED

@@ -125,6 +125,11 @@ def test_sole_producer_keeps_others_out(qname):
                 other.attach(producer=True)
             assert e.value.errno == errno.EBUSY
             c.attach(consumer=True, sole=True)
+            # how each claims: by store, or by CAS where membarrier is refused
+            store = [p["flags"] & (ipcq.PART_SOLE_STORE_ENQ | ipcq.PART_SOLE_STORE_DEQ)
+                     for p in q.stats()["participant_stats"]]
+            assert sorted(store) in ([0, 0], sorted([ipcq.PART_SOLE_STORE_ENQ,
+                                                     ipcq.PART_SOLE_STORE_DEQ]))
             for i in range(20):
                 q.send(b"s%d" % i)
                 assert c.recv() == b"s%d" % i
