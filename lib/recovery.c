@@ -439,8 +439,9 @@ out:
  * counted across calls: a consumer that only ever waits a little (timeouts
  * shorter than the grace period) must still, now and then, look for the
  * messages that dead consumers claimed, which nobody else can deliver.
- * Busy-polling waiters look only every 64 rounds (the inline
- * ipcq__recovery_due() in ipcq_internal.h, which calls this).
+ * A spinning wait calls this only in its clock rounds (every 64), or when
+ * its coarse start says a grace period may have passed (the inline
+ * ipcq__recovery_due() in ipcq_internal.h).
  */
 int ipcq__recovery_due_now(struct ipcq *q, int side)
 {

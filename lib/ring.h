@@ -470,8 +470,9 @@ static IPCQ_INLINE void ipcq__slot_prefetch(const struct ipcq *q, const struct i
  * does not fit (*need says how much room it needs), -EBADMSG when the
  * cursors are corrupt.  tail: the caller will read the slots' tails
  * (ipcq__slot_prefetch()).  only: 0, or position + 1 of the one position
- * the caller may claim (a drop-oldest producer, send.c): -EAGAIN when the
- * cursor is elsewhere (C1, a CAS from that position, makes it exact).
+ * the caller may claim, alone (a drop-oldest producer, send.c): -EAGAIN
+ * when the cursor is elsewhere (C1, a CAS from that position, makes it
+ * exact).
  */
 static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_buf *bufs,
 					      unsigned n, uint64_t *need, int tail, uint64_t *pos_out,
@@ -530,7 +531,8 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 				}
 			}
 			b = seq & IPCQ_SEQ_SKIP ? 0 : 1;
-			for (k = 1; !single && b < n && k < q->capacity; k++) {
+			/* (only: that position alone, a skip included) */
+			for (k = 1; !single && !only && b < n && k < q->capacity; k++) {
 				struct ipcq_shm_slot *t = ipcq__slot(q, pos + k);
 				/* A2 for each slot of the run */
 				uint64_t ts = ipcq__load_acquire(&t->seq);
@@ -681,7 +683,8 @@ typedef uint32_t (*ipcq__take_fn)(struct ipcq *q, const struct ipcq_shm_slot *s,
  * handle with late release (IPCQ_ATTACH_LATE_RELEASE): a run that returns
  * messages is kept, claimed and covered by our record, for
  * ipcq__ring_release_held().  only: as for ipcq__ring_claim_recv() (0 at
- * every call site but drop-oldest's).
+ * every call site but drop-oldest's), and then 0 is returned when that
+ * position was a skip.
  */
 static IPCQ_INLINE int ipcq__ring_take(struct ipcq *q, const struct ipcq_buf *bufs, unsigned n,
 				       uint64_t *need, int tail, ipcq__take_fn take, void *ctx,
@@ -741,8 +744,11 @@ again:
 	}
 	if (IPCQ_UNLIKELY(*bad && b == 0))
 		return -EBADMSG; /* a corrupt slot, released */
-	if (IPCQ_UNLIKELY(b == 0))
+	if (IPCQ_UNLIKELY(b == 0)) {
+		if (only)
+			return 0; /* that position was a skip: passed, released */
 		goto again; /* only passed-over slots */
+	}
 	return (int)b;
 }
 

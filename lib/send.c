@@ -43,8 +43,10 @@ static uint32_t take_discard(struct ipcq *q, const struct ipcq_shm_slot *s, uint
  * consumer's release, and dropping the messages after it would only lose
  * them.  So the head is dropped only when it is that position, and
  * claimed only as that position (C1, a CAS from it).  1 when one was
- * dropped, -EAGAIN when the slot is not ours to empty (being written,
- * claimed by a consumer, or the cursors moved meanwhile).
+ * dropped, 0 when the slot held a skip (recovery's, in place of a dead
+ * producer's message): passed, the room is made and nothing dropped;
+ * -EAGAIN when the slot is not ours to empty (being written, claimed by a
+ * consumer, or the cursors moved meanwhile).
  */
 static int drop_oldest(struct ipcq *q)
 {
@@ -53,8 +55,8 @@ static int drop_oldest(struct ipcq *q)
 	/* relaxed: hints; the claim of exactly that position decides */
 	uint64_t e = ipcq__load_relaxed(q->enqp);
 	uint64_t d = ipcq__load_relaxed(q->deqp);
-	if (d + q->capacity != e)
-		return -EAGAIN;
+	if (d + q->capacity != e || d + 1 == 0)
+		return -EAGAIN; /* (d + 1 == 0: corrupt; `only` 0 would mean any) */
 	int rc = ipcq__ring_take(q, NULL, 1, &need, 0, take_discard, NULL, &bad, &bytes,
 				 &end, 0, d + 1);
 	if (end && q->high_watermark)
@@ -100,6 +102,7 @@ static int space_round(struct ipcq *q, struct ipcq__waiter *w)
 			if (ipcq__wait_timed_out(w))
 				return -ETIMEDOUT;
 			sched_yield();
+			w->gave_cpu = 1; /* timed with the precise clock */
 		}
 	} else {
 		int rc = ipcq__wait_space(q, w);

@@ -230,6 +230,16 @@ int ipcq__wait_timed_out(struct ipcq__waiter *w)
 	return check_deadline(w, &left);
 }
 
+/* Before a yield or a nap, which may last a time slice: the wait's
+ * precise start, if it has none yet, so that the time counts against
+ * the deadline and as time blocked. */
+static inline void clock_start(struct ipcq__waiter *w)
+{
+	uint64_t left;
+	if (IPCQ_UNLIKELY(!w->started_ns))
+		(void)check_deadline(w, &left);
+}
+
 /* 0 while time is left, -ETIMEDOUT after the deadline.  The first call
  * of a wait reads the precise clock and starts the wait's time there
  * (see "The clock in a wait" above). */
@@ -272,6 +282,7 @@ static int wait_midop(struct ipcq__waiter *w)
 	uint64_t left;
 	uint32_t n = ++w->midop;
 
+	clock_start(w);
 	w->gave_cpu = 1;
 
 	if (n < MIDOP_YIELDS) {
@@ -372,6 +383,7 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 		 * each: a round is the poll's period, and a message that
 		 * arrives during a clock read (25 ns) waits for it. */
 		if (q->spin_count == 0 || round % q->spin_count == q->spin_count - 1) {
+			clock_start(w);
 			sched_yield();
 			w->gave_cpu = 1;
 			return check_deadline(w, &left);
@@ -384,12 +396,14 @@ static int wait_common(struct ipcq *q, struct ipcq__waiter *w, int is_data)
 		 * context switch to another waiter that finds nothing either */
 		if (round < q->spin_count)
 			return spin(w, round, q->spin_count - 1);
+		clock_start(w);
 		sched_yield();
 		w->gave_cpu = 1;
 		return check_deadline(w, &left);
 	default:
 		if (round < q->spin_count)
 			return spin(w, round, q->spin_count - 1);
+		clock_start(w);
 		w->gave_cpu = 1;
 		if (round < q->spin_count + q->yield_count) {
 			sched_yield();

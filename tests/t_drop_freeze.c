@@ -1,4 +1,4 @@
-/* Drop-oldest at a named point: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives), waits for the release as its timeout allows, and once the peek is released its next send discards nothing either. */
+/* Drop-oldest at named points: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives) and waits for the release as its timeout allows; and a head that is a skip (a producer killed at send.claimed, recovered) is passed to make room, at once and with nothing discarded. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -15,22 +15,81 @@ static void expect(struct ipcq *c, uint64_t seq)
 		       rc < 0 ? ipcq_strerror(rc) : "a message");
 }
 
+static void expect_empty(struct ipcq *c)
+{
+	uint8_t buf[MAXLEN];
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+}
+
+/* A producer with the drop-oldest policy on queue qn. */
+static struct ipcq *dropper(void)
+{
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.full_policy = IPCQ_FULL_DROP_OLDEST;
+	return t_open_attach(qn, IPCQ_ROLE_PRODUCER, &o);
+}
+
+/* Send t_fill()'s message @seq of @producer; ipcq_send()'s result. */
+static int send_one(struct ipcq *d, uint32_t producer, uint64_t seq, int64_t timeout_ns)
+{
+	uint8_t buf[MAXLEN];
+	size_t len = t_msg_len(producer, seq, 0, MAXLEN);
+	t_fill(buf, len, producer, seq);
+	return ipcq_send(d, buf, len, timeout_ns);
+}
+
 static int frozen_dropper(void *arg)
 {
 	(void)arg;
 	t_freeze_at("recv.before_claim", 1);
-	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
-	o.full_policy = IPCQ_FULL_DROP_OLDEST;
-	struct ipcq *d = t_open_attach(qn, IPCQ_ROLE_PRODUCER, &o);
-	uint8_t buf[MAXLEN];
-	size_t len = t_msg_len(1, 1, 0, MAXLEN);
-	t_fill(buf, len, 1, 1);
+	struct ipcq *d = dropper();
 	/* the ring is full: the discard stops before its claim; resumed,
 	 * the head is being read, so it waits out its timeout */
-	CHECK_RC(ipcq_send(d, buf, len, 50 * 1000000ll), -ETIMEDOUT);
+	CHECK_RC(send_one(d, 1, 1, 50 * 1000000ll), -ETIMEDOUT);
 	CHECK(t_dropped_total(d) == 0);
 	CHECK_OK(ipcq_close(d));
 	return 0;
+}
+
+static int dies_claimed(void *arg)
+{
+	(void)arg;
+	t_crash_at("send.claimed", 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	t_send_pattern(p, MAXLEN, 1);
+	T_FAIL("not killed at send.claimed");
+}
+
+/* The head is a skip (its producer died between claim and publish, and
+ * recovery published the skip): the slot the send needs is emptied by
+ * passing it, and the send goes in at once, IPCQ_NOWAIT, dropping none. */
+static void skip_at_head(void)
+{
+	struct ipcq_config cfg = t_config(4, MAXLEN);
+	qn = t_qname("drop_skip");
+	struct ipcq *q = t_create(qn, &cfg);
+	t_reap_killed(t_spawn(dies_claimed, NULL), SIGKILL);
+	struct ipcq_recovery rep;
+	memset(&rep, 0, sizeof(rep));
+	rep.size = sizeof(rep);
+	CHECK(ipcq_recover(q, &rep) >= 0);
+	CHECK(rep.skipped == 1);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	for (uint64_t s = 2; s <= 4; s++)
+		t_send_pattern(p, MAXLEN, s);
+	CHECK_RC(ipcq_send(p, "x", 1, IPCQ_NOWAIT), -EAGAIN); /* full */
+	struct ipcq *d = dropper();
+	CHECK_RC(send_one(d, 0, 5, IPCQ_NOWAIT), 0);
+	CHECK(t_dropped_total(q) == 0);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	for (uint64_t s = 2; s <= 5; s++)
+		expect(c, s);
+	expect_empty(c);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(d));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+	ipcq_unlink(qn);
 }
 
 int main(void)
@@ -61,12 +120,12 @@ int main(void)
 	/* every message after the one that was read is still there */
 	for (uint64_t s = 2; s <= CAP; s++)
 		expect(c, s);
-	uint8_t buf[MAXLEN];
-	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+	expect_empty(c);
 	CHECK_OK(ipcq_close(c));
 	CHECK_OK(ipcq_close(p));
 	CHECK_OK(ipcq_close(q));
 	ipcq_unlink(qn);
+	skip_at_head();
 	printf("t_drop_freeze ok\n");
 	return 0;
 }

@@ -478,6 +478,8 @@ static void test_full(void)
 		CHECK_RC(ipcq_send(pd, b, sizeof(b), 20 * MS), -ETIMEDOUT);
 		CHECK(t_now_ns() - w0 >= 20 * MS);
 		CHECK(t_dropped_total(pd) == 0);
+		/* and that wait counts as time blocked */
+		CHECK(t_my_stats(pd).blocked_ns >= 20 * MS);
 		CHECK_RC(ipcq_release(c), 0);
 		/* the read is over: the send goes in, nothing dropped */
 		CHECK_RC(ipcq_send(pd, b, sizeof(b), IPCQ_NOWAIT), 0);

@@ -342,6 +342,25 @@ static inline struct ipcq_attach_opts t_opts(uint32_t strategy, uint32_t spin, u
 }
 
 /* Open a queue and attach the new handle in @roles; @opts NULL for defaults. */
+/* The figures of @q's own participant entry (ipcq_stats()). */
+static inline struct ipcq_participant_stats t_my_stats(struct ipcq *q)
+{
+	struct ipcq_info info;
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	CHECK(ipcq_info(q, &info) == 0);
+	struct ipcq_stats st;
+	struct ipcq_participant_stats ps[64];
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
+	CHECK(n >= 0);
+	for (int i = 0; i < n && i < (int)T_NELEM(ps); i++)
+		if ((int32_t)ps[i].index == info.participant_index)
+			return ps[i];
+	T_FAIL("no stats entry for participant %d", info.participant_index);
+}
+
 /* Messages discarded by drop-oldest so far, all of @q's participants
  * together (up to 64 of them). */
 static inline uint64_t t_dropped_total(struct ipcq *q)
