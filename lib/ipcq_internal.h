@@ -687,9 +687,6 @@ struct ipcq {
 	uint32_t low_watermark;
 	int32_t numa_node;
 	uint64_t grace_ns;
-	/* the coarse clock's resolution (a tick), for a look at the grace
-	 * period from a wait's coarse start (ipcq__recovery_due()) */
-	uint64_t coarse_res_ns;
 	uint64_t retry_base_ns;  /* retry backoff (header, bounded at open) */
 	uint64_t retry_max_ns;
 	uint32_t retry_factor;
@@ -1307,19 +1304,17 @@ static inline void ipcq__wait_end(struct ipcq *q, struct ipcq__waiter *w)
  * period passed since our last one)?  The look itself,
  * ipcq__recovery_due_now(), reads the precise clock.  A spinning round
  * (busy-poll, or any strategy before its first yield) that is not a clock
- * round first asks the wait's coarse start, which costs no clock read: the
- * round that ends a wait runs between a message's arrival and its
- * delivery.  The coarse clock lags the precise one by less than its
- * resolution, so while that start plus the resolution is short of our
- * last pass plus the grace period, no pass is due (but for the few
- * microseconds of the wait so far); a wait that its first poll ended has
- * no coarse start and looks no further. */
+ * round asks the wait's coarse start instead, which costs no clock read:
+ * the round that ends a wait runs between a message's arrival and its
+ * delivery.  The coarse clock is never ahead of the precise one, so once
+ * that start is a grace period past our last pass, a pass is due (a tick,
+ * 1-4 ms, later than the precise clock would say); a wait that its first
+ * poll ended has no coarse start and looks no further. */
 static inline int ipcq__recovery_due(struct ipcq *q, const struct ipcq__waiter *w, int side)
 {
 	if ((w->round & (IPCQ__CLOCK_ROUNDS - 1)) != 0 &&
 	    (q->wait_strategy == IPCQ_WAIT_BUSY_POLL || !w->gave_cpu) &&
-	    (!w->coarse_ns ||
-	     w->coarse_ns + q->coarse_res_ns < q->last_recovery_ns[side] + q->grace_ns))
+	    (!w->coarse_ns || w->coarse_ns < q->last_recovery_ns[side] + q->grace_ns))
 		return 0;
 	return ipcq__recovery_due_now(q, side);
 }

@@ -512,13 +512,6 @@ static void handle_bind(struct ipcq *q, struct ipcq_map *m, const struct ipcq_sh
 	q->max_deliveries = h->max_deliveries;
 	q->numa_node = h->numa_node;
 	q->grace_ns = (uint64_t)h->grace_us * 1000;
-	{
-		struct timespec res;
-		/* a tick (1-4 ms); 10 ms where the kernel does not say */
-		q->coarse_res_ns = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0
-			? (uint64_t)res.tv_sec * 1000000000ull + (uint64_t)res.tv_nsec
-			: 10000000ull;
-	}
 	q->retry_base_ns = (uint64_t)h->retry_base_us * 1000;
 	q->retry_max_ns = (uint64_t)h->retry_max_us * 1000;
 	q->retry_factor = h->retry_factor;
