@@ -17,7 +17,7 @@ static void pass_time(uint64_t ns)
 static void deadline_from_first_look(void)
 {
 	struct ipcq__waiter w;
-	ipcq__wait_begin(&w, (int64_t)(5 * MS));
+	ipcq__wait_begin(&w, (int64_t)(300 * MS));
 	/* nothing read yet: no start, no deadline, no coarse start */
 	CHECK(w.started_ns == 0 && w.deadline_ns == 0 && w.coarse_ns == 0);
 	uint64_t before = ipcq__now_ns(CLOCK_MONOTONIC);
@@ -25,11 +25,11 @@ static void deadline_from_first_look(void)
 	uint64_t after = ipcq__now_ns(CLOCK_MONOTONIC);
 	/* the first look started it: the deadline counts from there */
 	CHECK(w.started_ns >= before && w.started_ns <= after);
-	CHECK(w.deadline_ns == w.started_ns + 5 * MS);
+	CHECK(w.deadline_ns == w.started_ns + 300 * MS);
 	uint64_t start = w.started_ns;
 	CHECK_RC(ipcq__wait_timed_out(&w), 0);
 	CHECK(w.started_ns == start); /* later looks keep it */
-	pass_time(6 * MS);
+	pass_time(301 * MS);
 	CHECK_RC(ipcq__wait_timed_out(&w), -ETIMEDOUT);
 	/* IPCQ_FOREVER: started, never a deadline */
 	ipcq__wait_begin(&w, IPCQ_FOREVER);
@@ -41,12 +41,12 @@ static void recovery_looks(void)
 {
 	const char *name = t_qname("wait_rules");
 	struct ipcq_config cfg = t_config(8, 64);
-	cfg.grace_us = 100000; /* 100 ms */
+	cfg.grace_us = 500000; /* 500 ms: far longer than any stall between two checks */
 	struct ipcq *c = t_create(name, &cfg);
 	struct ipcq *q = t_open_attach(name, IPCQ_ROLE_CONSUMER, NULL);
 	struct ipcq__waiter w;
 	ipcq__wait_begin(&w, IPCQ_FOREVER);
-	CHECK(q->grace_ns == 100 * MS);
+	CHECK(q->grace_ns == 500 * MS);
 	/* a spinning round, not a clock round */
 	w.round = 5;
 	w.gave_cpu = 0;
@@ -75,7 +75,7 @@ static void recovery_looks(void)
 	CHECK(ipcq__recovery_due(q, &w, 1) == 0);
 	/* once the grace period has passed, a clock round finds it due with
 	 * no coarse start at all */
-	pass_time(101 * MS);
+	pass_time(501 * MS);
 	w.coarse_ns = 0;
 	CHECK(ipcq__recovery_due(q, &w, 1) == 1);
 	CHECK(q->last_recovery_ns[1] > last + q->grace_ns);
@@ -83,7 +83,7 @@ static void recovery_looks(void)
 	last = q->last_recovery_ns[1];
 	w.round = 7;
 	w.coarse_ns = last + q->grace_ns;
-	pass_time(101 * MS);
+	pass_time(501 * MS);
 	CHECK(ipcq__recovery_due(q, &w, 1) == 1);
 	CHECK_OK(ipcq_close(q));
 	CHECK_OK(ipcq_close(c));
