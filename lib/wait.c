@@ -235,9 +235,8 @@ int ipcq__wait_timed_out(struct ipcq__waiter *w)
  * the deadline and as time blocked. */
 static inline void clock_start(struct ipcq__waiter *w)
 {
-	uint64_t left;
 	if (IPCQ_UNLIKELY(!w->started_ns))
-		(void)check_deadline(w, &left);
+		(void)ipcq__wait_timed_out(w);
 }
 
 /* 0 while time is left, -ETIMEDOUT after the deadline.  The first call

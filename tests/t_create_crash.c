@@ -258,12 +258,7 @@ static void try_private_shm(void)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("crash points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	unsetenv("IPCQ_NO_TMPFILE");
 	try_private_shm();
 	printf("%s /dev/shm\n", private_shm ? "private" : "shared");

@@ -246,12 +246,7 @@ static void run(enum where w)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("crash points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	sh = (struct shared *)t_shared(sizeof(*sh));
 	t_watchdog(t_limit(60), "t_dedup_takeover", NULL);
 	run(IN_RING);

@@ -94,12 +94,7 @@ static void skip_at_head(void)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("named points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	struct ipcq_config cfg = t_config(CAP, MAXLEN);
 	qn = t_qname("drop_frz");
 	struct ipcq *q = t_create(qn, &cfg);

@@ -370,10 +370,7 @@ static void creator_dies_midway(void)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("named points exist only in debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
+	t_need_points();
 	t_watchdog(t_limit(60), "t_groups_freeze", NULL);
 	member_frozen_before_release();
 	creator_frozen_before_generation();

@@ -250,12 +250,7 @@ static void run(enum variant v)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("freeze and crash points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	st = (struct state *)t_shared(sizeof(*st));
 	t_watchdog(t_limit(60), "t_race_lost_claim", NULL);
 	int any = 0;

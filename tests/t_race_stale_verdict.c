@@ -82,12 +82,7 @@ static int kid(void *arg)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("freeze and crash points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	t_watchdog(t_limit(60), "t_race_stale_verdict", NULL);
 	uint64_t t0 = t_now_ns();
 	st = (struct state *)t_shared(sizeof(*st));

@@ -84,12 +84,7 @@ static int kid(void *arg)
 
 int main(void)
 {
-	if (!T_HAVE_POINTS) {
-		printf("crash points are compiled only into debug builds (asan, tsan)\n");
-		return T_SKIP;
-	}
-	unsetenv("IPCQ_CRASH");
-	unsetenv("IPCQ_FREEZE");
+	t_need_points();
 	t_watchdog(t_limit(60), "t_race_two_records", NULL);
 	uint64_t t0 = t_now_ns();
 	int failed = 0;

@@ -156,12 +156,6 @@ static int membarrier_here(void)
 	       !getenv("IPCQ_DEBUG_NO_MEMBARRIER");
 }
 
-/* The flags ipcq_stats() shows for handle x's own entry. */
-static uint32_t stats_flags(struct ipcq *x)
-{
-	return t_my_stats(x).flags;
-}
-
 #define STORE_BITS (IPCQ_PART_SOLE_STORE_ENQ | IPCQ_PART_SOLE_STORE_DEQ)
 
 #if defined(IPCQ_DEBUG)
@@ -174,7 +168,7 @@ static int sole_without_membarrier(void *arg)
 	struct ipcq *x = open_q(), *y = open_q();
 	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
 	CHECK(x->sole == 0 && ipcq__load_relaxed(&x->ctl->sole) == 0);
-	CHECK((stats_flags(x) & (IPCQ_ATTACH_SOLE | STORE_BITS)) == IPCQ_ATTACH_SOLE);
+	CHECK((t_my_stats(x).flags & (IPCQ_ATTACH_SOLE | STORE_BITS)) == IPCQ_ATTACH_SOLE);
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_PRODUCER, 0, 0), -EBUSY);
 	CHECK_RC(ipcq_send(x, "m", 1, IPCQ_NOWAIT), 0);
 	char buf[8];
@@ -209,7 +203,7 @@ static void modes(void)
 		CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
 		CHECK(x->sole == (IPCQ__SOLE_ENQ | IPCQ__SOLE_DEQ));
 		CHECK(ipcq__load_relaxed(&x->ctl->sole) == 1);
-		CHECK((stats_flags(x) & STORE_BITS) == STORE_BITS);
+		CHECK((t_my_stats(x).flags & STORE_BITS) == STORE_BITS);
 		printf("modes: sole handles claim by store here\n");
 	} else {
 		printf("modes: membarrier refused here: sole handles claim by CAS\n");
@@ -239,7 +233,7 @@ static void modes(void)
 	CHECK_RC(attach_rc(x, IPCQ_ROLE_PRODUCER | IPCQ_ROLE_CONSUMER, IPCQ_ATTACH_SOLE, 0), 0);
 	if (membarrier_here()) {
 		CHECK(x->sole == IPCQ__SOLE_ENQ);
-		CHECK((stats_flags(x) & STORE_BITS) == IPCQ_PART_SOLE_STORE_ENQ);
+		CHECK((t_my_stats(x).flags & STORE_BITS) == IPCQ_PART_SOLE_STORE_ENQ);
 	}
 	struct ipcq *y = open_q();
 	CHECK_RC(attach_rc(y, IPCQ_ROLE_CONSUMER, 0, 0), -EBUSY); /* the seat stays */

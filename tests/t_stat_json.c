@@ -413,17 +413,9 @@ static void sole_claims(void)
 	struct ipcq_attach_opts oc = IPCQ_ATTACH_OPTS_INIT;
 	oc.name = "shared";
 	struct ipcq *c = t_open_attach(name, IPCQ_ROLE_CONSUMER, &oc);
-	struct ipcq_stats st;
 	struct ipcq_participant_stats ps[4];
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
-	CHECK(n == 2);
-	int by_store = -1;
-	for (int i = 0; i < n; i++)
-		if (strcmp(ps[i].name, "solo") == 0)
-			by_store = (ps[i].flags & IPCQ_PART_SOLE_STORE_ENQ) != 0;
-	CHECK(by_store >= 0);
+	CHECK(t_parts(q, ps, T_NELEM(ps)) == 2);
+	int by_store = (t_my_stats(p).flags & IPCQ_PART_SOLE_STORE_ENQ) != 0;
 	struct s_run r = s_tool_run("ipcq-stat", "--json", "-i", "0.05", name, NULL);
 	S_EXPECT(r.status == 0, r);
 	struct jv *v = json_parse(r.out);

@@ -342,41 +342,6 @@ static inline struct ipcq_attach_opts t_opts(uint32_t strategy, uint32_t spin, u
 }
 
 /* Open a queue and attach the new handle in @roles; @opts NULL for defaults. */
-/* The figures of @q's own participant entry (ipcq_stats()). */
-static inline struct ipcq_participant_stats t_my_stats(struct ipcq *q)
-{
-	struct ipcq_info info;
-	memset(&info, 0, sizeof(info));
-	info.size = sizeof(info);
-	CHECK(ipcq_info(q, &info) == 0);
-	struct ipcq_stats st;
-	struct ipcq_participant_stats ps[64];
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
-	CHECK(n >= 0);
-	for (int i = 0; i < n && i < (int)T_NELEM(ps); i++)
-		if ((int32_t)ps[i].index == info.participant_index)
-			return ps[i];
-	T_FAIL("no stats entry for participant %d", info.participant_index);
-}
-
-/* Messages discarded by drop-oldest so far, all of @q's participants
- * together (up to 64 of them). */
-static inline uint64_t t_dropped_total(struct ipcq *q)
-{
-	struct ipcq_stats st;
-	struct ipcq_participant_stats ps[64];
-	uint64_t sum = 0;
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	int n = ipcq_stats(q, &st, ps, T_NELEM(ps));
-	CHECK(n >= 0);
-	for (int i = 0; i < n && i < (int)T_NELEM(ps); i++)
-		sum += ps[i].dropped;
-	return sum;
-}
-
 static inline struct ipcq *t_open_attach(const char *name, unsigned roles,
 					 const struct ipcq_attach_opts *opts)
 {
@@ -424,6 +389,43 @@ static inline struct ipcq_stats t_stats(struct ipcq *q)
 	st.size = sizeof(st);
 	CHECK_RC(ipcq_stats(q, &st, NULL, 0), 0);
 	return st;
+}
+
+/* The participants' ipcq_stats() records of @q into ps[0..n): how many
+ * it wrote (an error fails the test). */
+static inline int t_parts(struct ipcq *q, struct ipcq_participant_stats *ps, unsigned n)
+{
+	struct ipcq_stats st;
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	int got = ipcq_stats(q, &st, ps, n);
+	if (got < 0)
+		T_FAIL("ipcq_stats: %d (%s)", got, ipcq_strerror(got));
+	return got;
+}
+
+/* The figures of @q's own participant entry. */
+static inline struct ipcq_participant_stats t_my_stats(struct ipcq *q)
+{
+	int32_t me = t_info(q).participant_index;
+	struct ipcq_participant_stats ps[64];
+	int n = t_parts(q, ps, T_NELEM(ps));
+	for (int i = 0; i < n; i++)
+		if ((int32_t)ps[i].index == me)
+			return ps[i];
+	T_FAIL("no stats entry for participant %d", me);
+}
+
+/* Messages discarded by drop-oldest so far, all of @q's participants
+ * together (up to 64 of them). */
+static inline uint64_t t_dropped_total(struct ipcq *q)
+{
+	struct ipcq_participant_stats ps[64];
+	uint64_t sum = 0;
+	int n = t_parts(q, ps, T_NELEM(ps));
+	for (int i = 0; i < n; i++)
+		sum += ps[i].dropped;
+	return sum;
 }
 
 /* A reproducible length in [min, max] for message (producer, seq). */
@@ -712,6 +714,19 @@ static inline void t_reap_killed(pid_t pid, int sig)
 #define T_HAVE_POINTS 0
 #endif
 
+/* At the start of a test that needs named points: skip (exit 77) in a
+ * build without them; clear any point armed in the environment. */
+static inline void t_need_points(void)
+{
+	if (!T_HAVE_POINTS) {
+		printf("crash and freeze points are compiled only into debug builds "
+		       "(asan, tsan)\n");
+		exit(T_SKIP);
+	}
+	unsetenv("IPCQ_CRASH");
+	unsetenv("IPCQ_FREEZE");
+}
+
 /*
  * In a child, before its first ipcq call: SIGKILL itself at the @pass-th
  * pass (1 = first) of @point (t_crash_at), or SIGSTOP there (t_freeze_at)
@@ -928,16 +943,11 @@ static inline int t_reap_watch(pid_t pid, unsigned secs, const char *what)
 static inline int t_part_stats(struct ipcq *q, pid_t pid, struct ipcq_participant_stats *out)
 {
 	enum { MAXP = 256 };
-	struct ipcq_stats s;
 	struct ipcq_participant_stats *ps =
 		(struct ipcq_participant_stats *)calloc(MAXP, sizeof(*ps));
 	int found = 0;
 	CHECK(ps != NULL);
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	int n = ipcq_stats(q, &s, ps, MAXP);
-	if (n < 0)
-		T_FAIL("ipcq_stats: %d (%s)", n, ipcq_strerror(n));
+	int n = t_parts(q, ps, MAXP);
 	for (int i = 0; i < n; i++)
 		if (ps[i].pid == (uint32_t)pid && ps[i].alive) {
 			*out = ps[i];
