@@ -928,7 +928,9 @@ struct ipcq_msginfo {
  * Errors: -EPERM not attached as producer, -EMSGSIZE @len > max_msg_size,
  * -EINVAL @data NULL with @len > 0, -EAGAIN full and IPCQ_NOWAIT (or
  * IPCQ_FULL_FAIL), -ETIMEDOUT still full after @timeout_ns, -EINTR a
- * signal interrupted a sleep, -EBADMSG the segment's cursors are corrupt.
+ * signal interrupted a sleep, -EBADMSG the segment's cursors are corrupt,
+ * -EOVERFLOW a named producer whose last accepted sequence is 2^56 - 1
+ * (its numbers are used up).
  * On any error nothing was enqueued.
  * Blocks only as @timeout_ns allows.  See the synchronization table.
  */
@@ -1072,6 +1074,7 @@ IPCQ_API int ipcq_wait_pressure(struct ipcq *q, int64_t timeout_ns);
  *
  * Enqueues as many of msgs[0..n-1], in order, as there is room for, at
  * least one, and returns how many (1..n).  The caller resends the rest.
+ * A named producer's batch stops where its sequence numbers end (2^56 - 1).
  *
  * Errors: as ipcq_send(); -EMSGSIZE if any of the first min(n, capacity)
  * messages is too long (then nothing is sent), -EINVAL @n is 0.

@@ -693,6 +693,8 @@ struct ipcq {
 	uint64_t due_local;      /* the earliest not-before time this handle saw
 				  * among delayed leases (UINT64_MAX: none) */
 	uint64_t seen_gen;       /* control.delayed_gen at that scan */
+	uint32_t empty_polls;    /* IPCQ_NOWAIT receives that found nothing
+				  * (every 16th looks for recovery: recv.c) */
 	uint32_t look_pool;      /* ack mode: look at the lease pool at the next
 				  * receive whatever the hints say (set once per
 				  * grace period of waiting) */
@@ -1111,6 +1113,8 @@ IPCQ_HIDDEN void ipcq__consume_adopted(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__pressure_after_send(struct ipcq *q, uint64_t end);
 IPCQ_HIDDEN void ipcq__pressure_after_recv(struct ipcq *q, uint64_t end);
 IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
+/* Off if the depth is under the low watermark (pressure.c, B10-B12). */
+IPCQ_HIDDEN void ipcq__pressure_recheck(struct ipcq *q);
 
 /* recovery.c */
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,

@@ -391,14 +391,27 @@ static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct i
 
 /*
  * Waiting for data, in rounds, shared by the copying and zero-copy
- * receives: data_begin() counts the empty event (-EAGAIN for IPCQ_NOWAIT),
- * each data_round() waits once and runs recovery when it is due.
+ * receives: data_begin() counts the empty event (-EAGAIN for IPCQ_NOWAIT,
+ * or 1 after a recovery pass: try once more), each data_round() waits once
+ * and runs recovery when it is due.
  */
+static void data_recover(struct ipcq *q);
+
 static int data_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_ns)
 {
 	ipcq__count(q, IPCQ_CTR_EMPTY, 1);
-	if (timeout_ns == IPCQ_NOWAIT)
+	if (timeout_ns == IPCQ_NOWAIT) {
+		/* A consumer that only polls must still, now and then, take
+		 * over what dead consumers claimed: nobody else delivers it.
+		 * Every 16th empty poll asks whether a grace period passed
+		 * since the handle's last look (a clock read); after a look
+		 * the caller tries once more (1). */
+		if ((++q->empty_polls & 15u) == 0 && ipcq__recovery_due_now(q, 1)) {
+			data_recover(q);
+			return 1;
+		}
 		return -EAGAIN;
+	}
 	ipcq__wait_begin(w, timeout_ns);
 	return 0;
 }
@@ -435,15 +448,20 @@ static int data_round(struct ipcq *q, struct ipcq__waiter *w)
 	int rc = ipcq__wait_data(q, w);
 	if (rc < 0)
 		return rc;
-	/* stuck past the grace period: take over what the dead left
-	 * (adopting one of their claimed messages, if any) */
-	if (ipcq__recovery_due(q, w, 1)) {
-		ipcq__recover_scan(q, NULL, 1, -1);
-		/* and a look at the lease pool that trusts no hint: a giver
-		 * killed before its count (L7) left an entry uncounted */
-		q->look_pool = (uint32_t)q->ack;
-	}
+	/* stuck past the grace period: take over what the dead left */
+	if (ipcq__recovery_due(q, w, 1))
+		data_recover(q);
 	return 0;
+}
+
+/* A receive's recovery pass: what the dead left, adopting one of their
+ * claimed messages (if any) for this handle's next delivery. */
+static void data_recover(struct ipcq *q)
+{
+	ipcq__recover_scan(q, NULL, 1, -1);
+	/* and a look at the lease pool that trusts no hint: a giver
+	 * killed before its count (L7) left an entry uncounted */
+	q->look_pool = (uint32_t)q->ack;
 }
 
 IPCQ_NOINLINE static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
@@ -452,6 +470,8 @@ IPCQ_NOINLINE static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct
 	struct ipcq__waiter w;
 	int rc = data_begin(q, &w, timeout_ns);
 
+	if (rc == 1)
+		return recv_once(q, bufs, infos, n, need);
 	if (rc)
 		return rc;
 	while ((rc = data_round(q, &w)) == 0 &&
@@ -663,6 +683,8 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 	if (rc != -EAGAIN)
 		return rc;
 	rc = data_begin(q, &w, timeout_ns);
+	if (rc == 1)
+		return peek_once(q, msgs, n);
 	if (rc)
 		return rc;
 	while ((rc = data_round(q, &w)) == 0 && (rc = peek_once(q, msgs, n)) == -EAGAIN)

@@ -131,6 +131,22 @@ IPCQ_COLD static int send_slow(struct ipcq *q, const struct ipcq_buf *msgs, unsi
 	return rc;
 }
 
+/* A named producer's sequences end at IPCQ_SEQ_MAX: of n messages, how
+ * many still get one (the library's own numbering, last_seq + 1 on). */
+static unsigned seq_room(const struct ipcq *q, unsigned n)
+{
+	uint64_t left = q->last_seq < IPCQ_SEQ_MAX ? IPCQ_SEQ_MAX - q->last_seq : 0;
+	return left < n ? (unsigned)left : n;
+}
+
+IPCQ_COLD static int seq_used_up(const struct ipcq *q)
+{
+	(void)q;
+	return ipcq__refuse(-EOVERFLOW, "the producer name's sequence numbers are used up "
+			    "(its last accepted is 2^56 - 1); remove the name (ipcq_dedup_remove) "
+			    "to start it again from 1");
+}
+
 int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 {
 	struct ipcq_buf b = { (void *)(uintptr_t)data, len };
@@ -147,6 +163,8 @@ int ipcq_send(struct ipcq *q, const void *data, size_t len, int64_t timeout_ns)
 	if (IPCQ_UNLIKELY(!data && len))
 		return -EINVAL;
 	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	if (IPCQ_UNLIKELY(seq0 > IPCQ_SEQ_MAX))
+		return seq_used_up(q);
 	rc = ipcq__ring_send(q, &b, 1, NULL, seq0, dedup_note(q, seq0), &pos);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = send_slow(q, &b, 1, seq0, timeout_ns, &pos);
@@ -265,6 +283,8 @@ int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs, unsigned n, int
 			return -EINVAL;
 	}
 	uint64_t pos, seq0 = q->dedup >= 0 ? q->last_seq + 1 : 0;
+	if (seq0 && (n = seq_room(q, n)) == 0)
+		return seq_used_up(q);
 	rc = ipcq__ring_send(q, msgs, n, NULL, seq0, dedup_note(q, seq0), &pos);
 	if (rc == -EAGAIN)
 		rc = send_slow(q, msgs, n, seq0, timeout_ns, &pos);
@@ -288,6 +308,8 @@ int ipcq_reserve(struct ipcq *q, unsigned n, void **bufs, int64_t timeout_ns)
 		return -EALREADY;
 	if (n > q->capacity)
 		n = q->capacity;
+	if (q->dedup >= 0 && (n = seq_room(q, n)) == 0)
+		return seq_used_up(q);
 	k = ipcq__ring_claim_send(q, n, &pos);
 	if (k == -EAGAIN) {
 		/* full: wait (or drop) as a copying send would, claiming

@@ -599,6 +599,50 @@ static void remove_reuse(struct shm *s)
 	CHECK_RC(ipcq_close(ctl), 0);
 }
 
+/* The end of a name's sequence numbers (2^56 - 1): the library's own
+ * numbering stops there, with -EOVERFLOW, and a batch is cut to what is
+ * left; nothing past it is ever accepted. */
+static void seq_end(void)
+{
+	const char *qn = t_qname("dedup");
+	struct ipcq_config cfg = qconfig(4);
+	struct ipcq *ctl = t_create(qn, &cfg);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	struct ipcq *p = named_ok(qn, "end");
+	const uint64_t max = (1ull << 56) - 1;
+	uint8_t buf[MAXLEN];
+	struct ipcq_buf b[4];
+	void *z[2];
+
+	for (unsigned i = 0; i < T_NELEM(b); i++)
+		b[i] = (struct ipcq_buf){ buf, 16 };
+	t_fill(buf, 16, 7, 1);
+	CHECK_RC(send_seq(p, 7, max - 2), 0);
+	/* two numbers left: a batch of 4 takes two */
+	CHECK_RC(ipcq_send_batch(p, b, 4, IPCQ_NOWAIT), 2);
+	CHECK_RC(last_seq(p) == max, 1);
+	CHECK_RC(ipcq_send(p, buf, 16, IPCQ_NOWAIT), -EOVERFLOW);
+	CHECK_RC(ipcq_send_batch(p, b, 4, IPCQ_NOWAIT), -EOVERFLOW);
+	CHECK_RC(ipcq_reserve(p, 2, z, IPCQ_NOWAIT), -EOVERFLOW);
+	CHECK_RC(send_seq(p, 7, max), IPCQ_SEND_DUPLICATE);
+	CHECK_RC(last_seq(p) == max, 1);
+	struct ipcq_msginfo m;
+	for (uint64_t want = max - 2; want <= max; want++) {
+		CHECK_RC(ipcq_recv(c, buf, sizeof(buf), &m, IPCQ_NOWAIT) >= 0, 1);
+		CHECK_RC(m.seq == want, 1);
+	}
+	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
+	/* a successor learns the end too, and is refused the same way */
+	CHECK_RC(ipcq_close(p), 0);
+	p = named_ok(qn, "end");
+	CHECK_RC(last_seq(p) == max, 1);
+	CHECK_RC(ipcq_send(p, buf, 16, IPCQ_NOWAIT), -EOVERFLOW);
+	CHECK_RC(ipcq_close(p), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_close(ctl), 0);
+	printf("end of the sequence numbers: ok\n");
+}
+
 /* Attaches that must be refused, leaving the handle unattached. */
 static void bad_attach(void)
 {
@@ -650,6 +694,7 @@ int main(void)
 	crashpoints(s);
 	table(s);
 	bad_attach();
+	seq_end();
 	remove_reuse(s);
 	t_watchdog(0, NULL, NULL);
 	munmap(s, sizeof(*s));
