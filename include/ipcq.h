@@ -246,7 +246,9 @@ struct ipcq_config {
 	uint32_t side_capacity;
 	/**
 	 * Deliveries a message gets before it is quarantined in the side ring
-	 * instead of being delivered again, 1..255.  Default 5.
+	 * instead of being delivered again, 1..255.  Default 5.  In a
+	 * consumer group a message's deaths are counted up to 63: there a
+	 * value above 63 acts as 63.
 	 */
 	uint32_t max_deliveries;
 	/**

@@ -415,10 +415,17 @@ static inline uint32_t ipcq__seq_owner(uint64_t seq)
 	return (uint32_t)((seq & IPCQ_SEQ_OWNER) >> IPCQ_SEQ_OWNER_SHIFT);
 }
 
-/* The word of a message adopted by entry idx from the word w. */
+/* The adoption count of a slot word (a group's count of its dead). */
+#define IPCQ_SEQ_ADOPT_MAX 63u
+
+/* The word of a message adopted by entry idx from the word w: its
+ * adoption count goes 1, 2, ... 63, then 1 again, never back to 0 (the
+ * claimer's), so that each adoption writes a word unlike the last (T1),
+ * and an adopted message always reads as one (ipcq__adopted_raise()). */
 static inline uint64_t ipcq__seq_adopted(uint64_t w, uint32_t idx)
 {
-	uint64_t n = (w + (1ull << IPCQ_SEQ_ADOPT_SHIFT)) & IPCQ_SEQ_ADOPT;
+	uint64_t c = (w & IPCQ_SEQ_ADOPT) >> IPCQ_SEQ_ADOPT_SHIFT;
+	uint64_t n = (c >= IPCQ_SEQ_ADOPT_MAX ? 1u : c + 1) << IPCQ_SEQ_ADOPT_SHIFT;
 	return (w & (IPCQ_SEQ_POS | IPCQ_SEQ_SKIP)) | n |
 	       ((uint64_t)(idx + 1) << IPCQ_SEQ_OWNER_SHIFT);
 }

@@ -219,6 +219,10 @@ uint8_t ipcq__adopted_raise(struct ipcq *q, struct ipcq_shm_slot *s, uint64_t he
 		/* a group's count is its word's adoption count: the slot is
 		 * every group's, and only its producer writes it */
 		uint32_t n = (uint32_t)((held & IPCQ_SEQ_ADOPT) >> IPCQ_SEQ_ADOPT_SHIFT);
+		/* the count's last value: 63 deaths or more (it goes round
+		 * after it), as many as max_deliveries can ask for here */
+		if (n == IPCQ_SEQ_ADOPT_MAX)
+			return 255;
 		/* relaxed: published by R1, read after our adoption CAS */
 		n += ipcq__load_relaxed(&s->deliveries);
 		return (uint8_t)(n > 255 ? 255 : n);

@@ -545,8 +545,10 @@ inline resolve_claimed(p, g)
 					OP(cons_pos[me] = p; cons_grp[me] = g; cons_op[me] = BUSY);
 					OP(if                   /* T1: the adoption */
 					   :: gw[g * CAP + p % CAP] == gx ->
-						gw[g * CAP + p % CAP] = GW(p, me + 1, (GCNT(gx) + 1) % 4);
-						adopted_w = GW(p, me + 1, (GCNT(gx) + 1) % 4);
+						/* the count goes 1..3, then 1 again: never
+						 * back to the claimer's 0 (ipcq__seq_adopted) */
+						gw[g * CAP + p % CAP] = GW(p, me + 1, GCNT(gx) % 3 + 1);
+						adopted_w = GW(p, me + 1, GCNT(gx) % 3 + 1);
 						adopted_p = p; have_adopted = 1; acted = 1;
 						assert(hold[me] == 0); hold[me] = smsg[p % CAP];
 						T("@%d group %d T1 adopts %d\n", me, g, p)
