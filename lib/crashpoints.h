@@ -40,6 +40,8 @@
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \
 	X("group.durable", 'G')       /* a new group durable, generation not raised */ \
 	X("lossy.claimed", 'G')       /* a lossy reader's claim made, nothing copied */ \
+	X("lossy.checked", 'G')       /* a lossy reader's copy found this lap's */ \
+	X("lossy.noted", 'G')         /* a lossy reader noted a named producer's message consumed */ \
 	X("key.gate", 'Y')            /* keyed lease OWNED, slot released, gate not yet looked at */ \
 	X("key.parked", 'Y')          /* keyed lease parked, gate not yet re-checked */
 

@@ -154,9 +154,11 @@ int ipcq__dedup_attach(struct ipcq *q, const char *name, void (*settle)(struct i
 		settle(q);
 		/* relaxed: gen changes only under the table lock, which we hold */
 		last = ring_max(q, (uint32_t)idx, ipcq__load_relaxed(&e->gen));
-		/* acquire: after the ring scan; pairs with the CAS-max of the
-		 * consumer that released a slot the scan found released */
-		uint64_t cmw = ipcq__load_acquire(&e->consumed_max);
+		/* seq_cst: after the ring scan; pairs with the CAS-max (D2) of
+		 * the consumer that released a slot the scan found released,
+		 * and of a lossy reader whose slot a later lap's claim (P1,
+		 * after D2 in the order of the locked operations) took */
+		uint64_t cmw = ipcq__load_seq_cst(&e->consumed_max);
 		uint64_t cm = (cmw >> 56) == (ipcq__load_relaxed(&e->gen) & 0xff) ? cmw & IPCQ_SEQ_MAX : 0;
 		/* relaxed: its only writer, the old holder, is gone (we hold
 		 * its lock) */

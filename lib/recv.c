@@ -219,20 +219,43 @@ IPCQ_NOINLINE static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, stru
 			continue; /* a dead producer's claim: passed */
 		struct ipcq_buf out = *b;
 		deliver(q, s, &out, m, 0, &(int){ 0 });
-		/* F2: the copy before the look at the cursor; pairs with F1 of
+		/* With the copy, before F2, everything else the delivery is
+		 * decided on: whether the message is for another group, its
+		 * deadline, and a named producer's stream and sequence.  The
+		 * overrun check below tells whether they were this lap's. */
+		int elsewhere = ipcq__slot_elsewhere(q, s);
+		const struct ipcq_shm_slot_tail *t = ipcq__slot_tail(q, s);
+		/* relaxed: as the copy (speculative, checked after F2) */
+		uint64_t deadline = q->expiry ? ipcq__load_relaxed(&t->deadline_ns) : 0;
+		uint32_t stream = (ipcq__load_relaxed(&s->flags) & IPCQ_SLOT_F_STREAM)
+			? ipcq__load_relaxed(&t->stream) : 0;
+		uint32_t sgen = stream ? ipcq__load_relaxed(&t->stream_gen) : 0;
+		uint64_t pseq = stream ? ipcq__load_relaxed(&t->pseq) : 0;
+		/* F2: the reads before the look at the cursor; pairs with F1 of
 		 * a later lap's producer, which claims before its data */
 		ipcq__fence_acquire();
-		if (ipcq__ring_overrun(q, pos)) {
-			/* overwritten under us: lost */
-			/* RMW: a counter for monitors */
-			ipcq__fetch_add(&grp->dropped, (uint64_t)1);
-			q->gap++;
+		if (ipcq__ring_overrun(q, pos))
+			goto lost;
+		IPCQ_CRASHPOINT("lossy.checked");
+		if (IPCQ_UNLIKELY(elsewhere))
+			continue; /* a replay for another group */
+		if (IPCQ_UNLIKELY(deadline) && ipcq__now_ns(CLOCK_MONOTONIC) >= deadline) {
+			ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
 			continue;
 		}
-		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
-			if (!ipcq__slot_elsewhere(q, s))
-				ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
-			continue;
+		if (stream) {
+			/* A named producer's message: noted consumed (D2, a full
+			 * barrier) while the slot still holds it, and delivered
+			 * only if it still does after the note.  A takeover of
+			 * the name then finds it in the ring, or, once a later
+			 * lap has taken the slot (after our note in the order of
+			 * the locked operations), finds the note (dedup.c). */
+			ipcq__dedup_consumed(q, stream, sgen, pseq);
+			IPCQ_CRASHPOINT("lossy.noted");
+			/* seq_cst: after the note's CAS in their one order, as
+			 * a later lap's claim (P1) is */
+			if (ipcq__load_seq_cst(q->enqp) - pos > q->capacity)
+				goto lost;
 		}
 		b->len = out.len;
 		if (m && q->gap) {
@@ -241,6 +264,11 @@ IPCQ_NOINLINE static int lossy_recv_one(struct ipcq *q, struct ipcq_buf *b, stru
 		}
 		q->gap = 0;
 		return 1;
+	lost:
+		/* overwritten under us: lost */
+		/* RMW: a counter for monitors */
+		ipcq__fetch_add(&grp->dropped, (uint64_t)1);
+		q->gap++;
 	}
 }
 
