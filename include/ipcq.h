@@ -615,7 +615,9 @@ enum ipcq_full_policy {
  * lease pool and hands out a token (msginfo.token); the message stays there
  * until ipcq_ack() frees it or ipcq_nack() gives it back.  If the consumer
  * dies, every message it held is delivered again (delivery count raised),
- * or quarantined in the side ring once it has had max_deliveries.
+ * or quarantined in the side ring once it has had max_deliveries; so is a
+ * message left unacknowledged by a clean detach or close (reason
+ * IPCQ_REASON_MAX_DELIVERIES; with the side ring full, delivered again).
  * At-least-once: a message is delivered again only after a crash or a nack,
  * and the consumer is told (deliveries, IPCQ_MSG_REDELIVERED).
  */
@@ -1103,7 +1105,9 @@ IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
  * identifies it for ipcq_ack()/ipcq_nack(), and messages given back by a
  * nack or left by a dead consumer are delivered before new ones.
  * A message that a dead consumer had claimed is delivered again to the
- * next consumer that receives, flagged IPCQ_MSG_REDELIVERED.  With
+ * next consumer that receives, flagged IPCQ_MSG_REDELIVERED (a consumer
+ * that only polls with IPCQ_NOWAIT looks for such messages once in 16
+ * empty polls, at most once a grace period).  With
  * IPCQ_ATTACH_LATE_RELEASE the call first releases what the handle's last
  * receive kept, and returns before it releases this message's slot.
  *
@@ -1112,8 +1116,10 @@ IPCQ_API int ipcq_send_batch(struct ipcq *q, const struct ipcq_buf *msgs,
  * says how much room it needs), -EINVAL @buf NULL with @cap > 0,
  * -EAGAIN empty and IPCQ_NOWAIT, -ETIMEDOUT still empty after
  * @timeout_ns, -EINTR a signal interrupted a sleep, -EBUSY (ack mode) the
- * handle holds prefetch unacknowledged messages or the lease pool is
- * exhausted: ack or nack first, -EBADMSG a slot or lease held an
+ * handle holds prefetch unacknowledged messages, or holds at least one
+ * and the lease pool has no free entry: ack or nack first (a handle that
+ * holds none waits instead, as for an empty queue, until an entry is
+ * freed or a message given back falls due), -EBADMSG a slot or lease held an
  * impossible length (above max_msg_size: only a corrupt segment has one;
  * that message is dropped, its slot or lease released, and the next call
  * gets the message after it).
@@ -1337,7 +1343,7 @@ IPCQ_API int ipcq_recover(struct ipcq *q, struct ipcq_recovery *report);
 /** Why a message is in the side ring. */
 enum ipcq_reason {
 	IPCQ_REASON_NACKED = 1,          /**< a consumer nacked it as poison */
-	IPCQ_REASON_MAX_DELIVERIES = 2,  /**< nacked for requeue after max_deliveries */
+	IPCQ_REASON_MAX_DELIVERIES = 2,  /**< given back (nacked for requeue, or left at a detach) after max_deliveries */
 	IPCQ_REASON_CONSUMER_CRASHED = 3,/**< its consumers died holding it, max_deliveries times */
 	IPCQ_REASON_EXPIRED = 4,         /**< its time to live passed (IPCQ_CF_EXPIRED_TO_SIDE) */
 	IPCQ_REASON_REFUSED = 5,         /**< its producer refused it (ipcq_poison_put()) */
