@@ -926,7 +926,8 @@ struct ipcq_msginfo {
  * and the wait strategy (IPCQ_FULL_BLOCK), fail (IPCQ_FULL_FAIL), or drop
  * the oldest message (IPCQ_FULL_DROP_OLDEST; while the oldest is still
  * being written or read it waits for that as @timeout_ns allows, and with
- * IPCQ_NOWAIT returns -EAGAIN).  The hot path takes no lock
+ * IPCQ_NOWAIT returns -EAGAIN; a claim on it of a consumer that died is
+ * taken over and dropped, counted, once a grace period).  The hot path takes no lock
  * and makes no system call.
  *
  * Errors: -EPERM not attached as producer, -EMSGSIZE @len > max_msg_size,
@@ -1051,6 +1052,10 @@ IPCQ_API int ipcq_dedup_remove(struct ipcq *q, const char *name);
  *
  * Returns 1 or 0 (always 0 for a queue without watermarks), or -EINVAL.
  * One load of a word that changes only on transitions.  Never blocks.
+ * It reports the word as last set: a pressure left by a consumer killed
+ * between its claim and its look stays 1 until ipcq_wait_pressure(), a
+ * recovery pass (any attach, ipcq_recover()) or ipcq_group_remove()
+ * re-evaluates it.
  */
 IPCQ_API int ipcq_pressure(struct ipcq *q);
 
@@ -1062,6 +1067,13 @@ IPCQ_API int ipcq_pressure(struct ipcq *q);
  *
  * Returns 0 when the pressure is off.  Sleeps on a futex (no spinning);
  * woken by the consumer that brings the depth below the low watermark.
+ * Each round, before it sleeps and after each wake (it sleeps at most a
+ * grace period), it re-evaluates the depth itself and clears a pressure
+ * whose cause is gone (a consumer killed between its claim and its look
+ * at the pressure), so it returns 0 once the depth is under the low
+ * watermark; IPCQ_NOWAIT does the same check once.  A read-only handle
+ * (ipcq_open_readonly()) cannot announce itself to the waker: it looks
+ * again every millisecond instead of sleeping on the futex.
  * Errors: -EINVAL, -EAGAIN under pressure and IPCQ_NOWAIT, -ETIMEDOUT,
  * -EINTR.  May run concurrently with anything.
  */

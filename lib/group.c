@@ -269,6 +269,9 @@ int ipcq_group_remove(struct ipcq *q, const char *name)
 	ipcq__store_release(&grp->state, (uint32_t)IPCQ_GRP_FREE);
 	/* what its dead members held goes with it */
 	ipcq__lease_drop_group(q, (uint32_t)g, gen);
+	/* the pressure follows the slowest durable group's depth: it may
+	 * have been this one's, and no claim comes with its fall */
+	ipcq__pressure_recheck(q);
 	rc = 0;
 out:
 	ipcq__group_unlock(q);

@@ -1124,6 +1124,9 @@ IPCQ_HIDDEN void ipcq__pressure_clear(struct ipcq *q);
 IPCQ_HIDDEN void ipcq__pressure_recheck(struct ipcq *q);
 
 /* recovery.c */
+/* ipcq__recover_scan()'s adopt: 0 none, 1 a consumer's (delivered again
+ * by its next receive), IPCQ__ADOPT_TO_DROP a drop-oldest producer's. */
+#define IPCQ__ADOPT_TO_DROP 2
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);

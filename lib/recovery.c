@@ -248,8 +248,10 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 		ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
 		return 1;
 	}
-	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER) || q->adopted >= 0 || q->index < 0 ||
-	    q->index == also_dead || g != (q->gw ? q->group : -1)) {
+	/* adopt 2: a drop-oldest producer's, which adopts to drop (send.c) */
+	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER || adopt == IPCQ__ADOPT_TO_DROP) ||
+	    q->adopted >= 0 || q->index < 0 || q->index == also_dead ||
+	    g != (q->gw ? q->group : -1)) {
 		rep->pending++;
 		return 0;
 	}
@@ -275,8 +277,10 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	q->adopted = (int64_t)p;
 	q->adopted_seq = mine;
 	q->adopted_lane = q->lane;
-	rep->redelivered++;
-	ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
+	if (adopt != IPCQ__ADOPT_TO_DROP) {
+		rep->redelivered++;
+		ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
+	}
 	return 1;
 }
 
@@ -364,6 +368,9 @@ int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt, int
 		if (q->keyed)
 			ipcq__lease_key_moved(q);
 	}
+	/* a dead consumer may have died between its claim and its look at
+	 * the pressure (B9, pressure.c), whether or not we acted for it */
+	ipcq__pressure_recheck(q);
 out:
 	free(dead);
 	return acted;

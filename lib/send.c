@@ -66,6 +66,18 @@ static int drop_oldest(struct ipcq *q)
 	return rc;
 }
 
+/* Drop-oldest: drop the message we adopted from a dead consumer (its
+ * claim held the oldest slot, or the next of its run): noted consumed for
+ * its named producer, released, counted dropped. */
+IPCQ_COLD static void drop_adopted(struct ipcq *q)
+{
+	uint32_t was = q->lane;
+	ipcq__lane_use(q, q->adopted_lane);
+	ipcq__consume_adopted(q);
+	ipcq__lane_use(q, was);
+	ipcq__count_shared(q, IPCQ_CTR_DROPPED, 1);
+}
+
 /*
  * Waiting for room, in rounds, shared by the copying and zero-copy sends.
  * space_begin() counts the full event and applies the full policy (-EAGAIN
@@ -90,25 +102,42 @@ static int space_begin(struct ipcq *q, struct ipcq__waiter *w, int64_t timeout_n
 	return 0;
 }
 
+/* A round of a drop-oldest send: drop the oldest message, or wait (by a
+ * yield: nobody would wake us) while it is still being written or read,
+ * within the caller's time.  A dead consumer's claim on it is adopted and
+ * dropped, once a grace period as any recovery pass: the policy must not
+ * wait for a consumer that may never come. */
+static int drop_round(struct ipcq *q, struct ipcq__waiter *w)
+{
+	if (drop_oldest(q) >= 0)
+		return 0;
+	if (ipcq__recovery_due_now(q, 0)) {
+		if (ipcq__recover_scan(q, NULL, IPCQ__ADOPT_TO_DROP, -1) > 0)
+			ipcq__wake_data(q);
+		if (q->adopted >= 0) {
+			drop_adopted(q);
+			/* the dead claim's run may hold the next oldest too:
+			 * the next round may look again at once */
+			q->last_recovery_ns[0] = 0;
+			return 0;
+		}
+	}
+	if (w->timeout_ns == IPCQ_NOWAIT)
+		return -EAGAIN;
+	if (ipcq__wait_timed_out(w))
+		return -ETIMEDOUT;
+	sched_yield();
+	w->gave_cpu = 1; /* timed with the precise clock */
+	return 0;
+}
+
 static int space_round(struct ipcq *q, struct ipcq__waiter *w)
 {
-	if (q->full_policy == IPCQ_FULL_DROP_OLDEST) {
-		/* the oldest is being written or read: let that process
-		 * finish (no sleep: nobody would wake us), within the
-		 * caller's time */
-		if (drop_oldest(q) < 0) {
-			if (w->timeout_ns == IPCQ_NOWAIT)
-				return -EAGAIN;
-			if (ipcq__wait_timed_out(w))
-				return -ETIMEDOUT;
-			sched_yield();
-			w->gave_cpu = 1; /* timed with the precise clock */
-		}
-	} else {
-		int rc = ipcq__wait_space(q, w);
-		if (rc < 0)
-			return rc;
-	}
+	if (q->full_policy == IPCQ_FULL_DROP_OLDEST)
+		return drop_round(q, w);
+	int rc = ipcq__wait_space(q, w);
+	if (rc < 0)
+		return rc;
 	/* stuck past the grace period: a dead consumer may hold the slot we
 	 * need; a live consumer will adopt it once woken, so wake them */
 	if (ipcq__recovery_due(q, w, 0) && ipcq__recover_scan(q, NULL, 0, -1) > 0)

@@ -1,4 +1,4 @@
-/* Drop-oldest at named points: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives) and waits for the release as its timeout allows; and a head that is a skip (a producer killed at send.claimed, recovered) is passed to make room, at once and with nothing discarded. */
+/* Drop-oldest at named points: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives) and waits for the release as its timeout allows; a head that is a skip (a producer killed at send.claimed, recovered) is passed to make room, at once and with nothing discarded; and a head claimed by a consumer killed at recv.claimed or recv.copied (one message or a batch of two) is adopted and dropped, one per send, at once, counted, the rest surviving in order. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -92,6 +92,57 @@ static void skip_at_head(void)
 	ipcq_unlink(qn);
 }
 
+/* The only consumer, killed holding the oldest @n messages (a batch
+ * receive, at @point). */
+struct holder {
+	const char *point;
+	unsigned n;
+};
+
+static int dies_holding(void *arg)
+{
+	const struct holder *h = arg;
+	t_crash_at(h->point, 1);
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	uint8_t buf[4][MAXLEN];
+	struct ipcq_buf b[4];
+	for (unsigned i = 0; i < 4; i++)
+		b[i] = (struct ipcq_buf){ buf[i], MAXLEN };
+	int rc = ipcq_recv_batch(c, b, NULL, h->n, IPCQ_NOWAIT);
+	T_FAIL("receive returned %d instead of dying at %s", rc, h->point);
+}
+
+/* The head is claimed by a consumer that died: a drop-oldest send does
+ * not wait for a consumer that may never come; it adopts the dead claim
+ * and drops it, at once (IPCQ_NOWAIT), one message per send, counted,
+ * and everything after it survives in order. */
+static void dead_reader_at_head(struct holder *h, const char *point, unsigned n)
+{
+	struct ipcq_config cfg = t_config(4, MAXLEN);
+	qn = t_qname("drop_dead");
+	struct ipcq *q = t_create(qn, &cfg);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	for (uint64_t s = 1; s <= 4; s++)
+		t_send_pattern(p, MAXLEN, s);
+	*h = (struct holder){ point, n };
+	t_reap_killed(t_spawn(dies_holding, h), SIGKILL);
+	struct ipcq *d = dropper();
+	for (uint64_t s = 5; s < 5 + n; s++)
+		CHECK_RC(send_one(d, 0, s, IPCQ_NOWAIT), 0);
+	if (t_dropped_total(q) != n)
+		T_FAIL("%s, %u held: %llu dropped", point, n, (unsigned long long)t_dropped_total(q));
+	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	for (uint64_t s = 1 + n; s < 5 + n; s++)
+		expect(c, s);
+	expect_empty(c);
+	printf("drop-oldest past a consumer killed at %s holding %u: ok\n", point, n);
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(d));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+	ipcq_unlink(qn);
+}
+
 int main(void)
 {
 	t_need_points();
@@ -121,6 +172,10 @@ int main(void)
 	CHECK_OK(ipcq_close(q));
 	ipcq_unlink(qn);
 	skip_at_head();
+	struct holder *h = t_shared(sizeof(*h));
+	dead_reader_at_head(h, "recv.claimed", 1);
+	dead_reader_at_head(h, "recv.copied", 1);
+	dead_reader_at_head(h, "recv.claimed", 2);
 	printf("t_drop_freeze ok\n");
 	return 0;
 }
