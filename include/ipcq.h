@@ -1638,7 +1638,7 @@ struct ipcq_stats {
 	uint64_t now_ns;         /**< CLOCK_MONOTONIC_COARSE when taken */
 	uint64_t oldest_ns;      /**< enqueue time of the oldest waiting message, 0 if none */
 	uint64_t recoveries, skipped, redelivered, completed, poisoned, freed;
-	uint64_t side_full;      /**< moves to the side ring refused */
+	uint64_t side_full;      /**< moves to the side ring refused (full or absent), each counted once */
 	uint64_t takeovers;      /**< producer names taken over from the dead */
 	uint32_t side_by_reason[4]; /**< side-ring entries by enum ipcq_reason (index 0 unused) */
 	int32_t numa_node;       /**< node asked for at create (IPCQ_NUMA_ANY: none) */

@@ -31,7 +31,8 @@
 	X("ack.adopted_leased", 'A')  /* adopted message leased, slot not released */ \
 	X("ack.acking", 'A')          /* in ipcq_ack before the free */          \
 	X("nack.start", 'A')          /* in ipcq_nack before anything */         \
-	X("side.claimed", 'A')        /* side entry claimed, not written */      \
+	X("side.before_claim", 'A')   /* free side entry seen, claim CAS not yet made (no move record) */ \
+	X("side.claimed", 'A')        /* side entry claimed and recorded, not written */ \
 	X("side.written", 'A')        /* side entry FULL, source not freed */    \
 	X("recover.lease_taken", 'A') /* a dead consumer's lease taken over */   \
 	X("lease.given_back", 'A')    /* a lease given back (L4), not yet counted (L7) */ \

@@ -1190,7 +1190,8 @@ struct ipcq__poison_src {
 	uint32_t lane;          /* the priority lane it came from */
 	uint64_t pseq;
 	uint64_t first_ns;
-	uint32_t *move_side; /* the source's move record, written before the claim */
+	uint32_t *move_side; /* the source's move record, written after the claim (S5):
+			      * it names an entry the mover owns */
 	uint32_t *move_gen;
 };
 IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src);

@@ -443,10 +443,9 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 IPCQ_COLD static void lease_expired(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w)
 {
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+	/* a full side ring drops it, counted by ipcq__side_insert() */
 	if (q->expire_side && lease_to_side(q, l, w, IPCQ_REASON_EXPIRED) == 0)
 		return;
-	if (q->expire_side)
-		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 	/* relaxed: ours until the CAS below */
 	uint8_t lf = ipcq__load_relaxed(&l->flags);
 	/* L3: dropped: back to free, next generation; pairs with L2 */
@@ -599,8 +598,16 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		/* relaxed: OWNED by us since L6.  A parked message was never
 		 * delivered: this is its first delivery. */
 		if (!(lf & IPCQ_LEASE_F_PARKED)) {
-			ipcq__store_relaxed(&l->deliveries,
-					    ipcq__deliveries_inc(ipcq__load_relaxed(&l->deliveries)));
+			uint8_t past = ipcq__load_relaxed(&l->deliveries);
+			/* it had max_deliveries (given back by a detach that
+			 * found the side ring full): quarantined where the side
+			 * ring has room now, else delivered again, its count
+			 * telling the story */
+			if (past >= q->max_deliveries &&
+			    lease_to_side(q, l, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
+					  IPCQ_REASON_MAX_DELIVERIES) == 0)
+				continue;
+			ipcq__store_relaxed(&l->deliveries, ipcq__deliveries_inc(past));
 			ipcq__store_relaxed(&l->flags, (uint8_t)(lf | IPCQ_SLOT_F_REDELIVERED));
 		}
 		ipcq__store_relaxed(&l->last_consumer, (uint32_t)q->index);
@@ -650,11 +657,23 @@ again:
 	}
 	e = reserve(q);
 	if (e < 0) {
-		/* a pool full of messages waiting for their keys: wait for an
-		 * ack (relaxed: a hint) */
+		/* No free entry.  A look at the pool that trusts no hint: a
+		 * giver killed between its L4 and its count (L7) left an entry
+		 * that the hints above do not show, and a pool full of them
+		 * would fail every receive */
+		rc = take_redeliverable(q, buf, cap, info, need, ptr);
+		if (rc != -EAGAIN)
+			return rc;
+		/* Nothing due: messages waiting out a retry delay or their
+		 * keys, or leases held by others.  Only a handle that holds
+		 * some itself can free one (ack or nack first); one that holds
+		 * none waits, no longer than the earliest not-before time
+		 * take_redeliverable() kept (ipcq__lease_due(), W4).  A pool
+		 * full of messages waiting for their keys waits for an ack
+		 * (relaxed: a hint) */
 		if (IPCQ_UNLIKELY(q->keyed) && ipcq__load_relaxed(&q->ctl->key_parked))
 			return -EAGAIN;
-		return e;
+		return q->in_flight ? e : -EAGAIN;
 	}
 	if (q->adopted >= 0) {
 		/* a message adopted from a dead consumer goes first */
@@ -673,6 +692,12 @@ again:
 			*need = len;
 			return -ENOBUFS;
 		}
+		/* noted consumed for its named producer before it leaves the
+		 * slot (into the lease or the side ring), as take_into_lease()
+		 * does: recovery of a crash after that releases the slot as
+		 * moved on, without noting it, and a takeover of the name would
+		 * then read a last sequence below this message's */
+		ipcq__note_consumed(q, s);
 		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
 			unreserve(q, (uint32_t)e);
 			ipcq__expire_adopted(q, pos);
@@ -936,7 +961,10 @@ int ipcq_nack_delay(struct ipcq *q, uint64_t token, int64_t delay_ns)
 	return nack(q, token, IPCQ_NACK_REQUEUE, delay_ns);
 }
 
-/* Clean detach: every lease we hold is delivered again. */
+/* Clean detach: every lease we hold is delivered again, or quarantined
+ * (reason MAX_DELIVERIES, as a nack would) once it has had max_deliveries;
+ * with the side ring full it is given back, and its next taker tries the
+ * side ring again (take_redeliverable()). */
 void ipcq__lease_release_all(struct ipcq *q)
 {
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
@@ -945,10 +973,15 @@ void ipcq__lease_release_all(struct ipcq *q)
 		uint64_t w = ipcq__load_acquire(&l->state);
 		if (IPCQ_ENT_TAG(w) != ipcq__tag(q))
 			continue;
-		if (IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED)
+		if (IPCQ_ENT_STATE(w) == IPCQ_ENT_OWNED) {
+			/* relaxed: OWNED by us; only we move it on */
+			if (ipcq__load_relaxed(&l->deliveries) >= q->max_deliveries &&
+			    lease_to_side(q, l, w, IPCQ_REASON_MAX_DELIVERIES) == 0)
+				continue;
 			make_redeliverable(q, l, w);
-		else if (IPCQ_ENT_STATE(w) == IPCQ_ENT_RESERVED)
+		} else if (IPCQ_ENT_STATE(w) == IPCQ_ENT_RESERVED) {
 			unreserve(q, e);
+		}
 	}
 	q->in_flight = 0;
 }
@@ -1093,8 +1126,9 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				rep->completed++;
 			ipcq__lane_use(q, was);
 		}
-		/* relaxed: ours since L9; the dead stored them before its
-		 * side claim (S5), and it is dead */
+		/* relaxed: ours since L9; the dead stored them after its
+		 * side claim (S5), so they name an entry it owned, and it is
+		 * dead */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&l->move_side),
 				     ipcq__load_relaxed(&l->move_gen))) {
 			/* it had been moved to the side ring already: L3 */
@@ -1114,7 +1148,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				 * pass takes it over again (L9, which pairs
 				 * with this) and retries */
 				ipcq__cas(&l->state, mine, w);
-				ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+				/* side_full: counted by ipcq__side_insert() */
 				rep->pending++;
 			}
 			continue;

@@ -181,7 +181,7 @@ static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g)
 			if (r.cons_op != q->op_deq || !covers(r.cons_pos, r.cons_n, p))
 				continue;
 		}
-		/* relaxed: a dead owner's move record, stored before its side
+		/* relaxed: a dead owner's move record, stored after its side
 		 * claim (S5 in side.c); read now, at the moment of acting */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&e->move_side),
 				     ipcq__load_relaxed(&e->move_gen)))

@@ -10,13 +10,22 @@
  *   FREE(g) --insert--> WRITING(w,g) --S1--> FULL(g) --purge--> FREE(g+1)
  *   FULL(g) --replay--> TAKING(r,g) --published--> FREE(g+1)
  *
- * A mover names the entry (index, generation) in its own source record
- * before it claims it, and frees its source only after S1.  Recovery of a
- * dead mover asks ipcq__side_moved(): FULL or TAKING with that generation
- * means the move is done (free the source), anything else means it is not
- * (keep the source; a WRITING(dead) entry is freed).  So a message is never
- * lost and never quarantined twice.  A dead replayer's TAKING entry goes
- * back to FULL: replay is at-least-once.
+ * A mover claims a free entry (S5) and only then names it, (index,
+ * generation), in its own source record; it frees its source only after
+ * S1.  Recovery of a dead mover asks ipcq__side_moved(): FULL or TAKING
+ * with that generation means the move is done (free the source), anything
+ * else means it is not (keep the source; a WRITING(dead) entry is freed).
+ * The record comes after the claim because a record names an entry that
+ * the mover owns, or owned: written before the claim, it could name a
+ * FREE entry at the generation that another mover then claims and fills
+ * (our claim lost, or never made: we died first), and recovery would take
+ * that mover's FULL entry for ours and free our source, losing our
+ * message.  A mover dead between its claim and its record leaves a
+ * WRITING(dead) entry, freed, and a source that recovery redelivers.  So a
+ * message is never lost and never quarantined twice.  A dead replayer's
+ * TAKING entry goes back to FULL: replay is at-least-once.  (The model
+ * checks the order: model/ipcq.pml, side-race; the record before the
+ * claim fails there, side-old-record.)
  *
  * Labels: S1 FULL by release, S2 acquire loads of a state word, S3 back
  * to FREE by CAS, S4 the fence of ipcq_poison_peek(), S5 the insert's
@@ -43,17 +52,22 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 		w = ipcq__load_acquire(&e->state);
 		if (IPCQ_ENT_STATE(w) != IPCQ_ENT_FREE)
 			continue;
-		/* relaxed: ordered before the claim by the CAS's release half;
-		 * a recoverer reads them after it found us dead (K1) */
-		ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
-		ipcq__store_relaxed(src->move_side, j + 1);
-		/* S5: the claim FREE -> WRITING(us); one wins; its release half
-		 * after the move record above (ipcq__side_moved() reads it) */
+		IPCQ_CRASHPOINT("side.before_claim");
+		/* S5: the claim FREE -> WRITING(us); one wins; pairs with S2 of
+		 * the other movers and of ipcq__side_recover().  Our move
+		 * record is written only after it: see the top of this file */
 		if (ipcq__cas(&e->state, w, IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_WRITING)))
 			break;
 	}
 	if (j == q->side_capacity)
 		goto full;
+	/* relaxed: our move record, naming the entry we own since S5; read
+	 * only by a recoverer that found us dead (K1, registry.c).  Until S1
+	 * below the entry is WRITING(us), which ipcq__side_moved() never
+	 * takes for a finished move, so the order of the two stores does not
+	 * matter */
+	ipcq__store_relaxed(src->move_gen, IPCQ_ENT_GEN(w));
+	ipcq__store_relaxed(src->move_side, j + 1);
 	/* F1 for the side ring: the entry's data stores stay after the
 	 * claim; pairs with S4 of ipcq_poison_peek() */
 	ipcq__fence_release();
@@ -90,6 +104,7 @@ full:
 	/* relaxed: our own record; no move is under way, and a stale one
 	 * would name an entry another mover fills at that generation */
 	ipcq__store_relaxed(src->move_side, 0u);
+	/* the one count of this refusal: callers do not count it again */
 	ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 	return -ENOSPC;
 }
@@ -322,9 +337,10 @@ int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reaso
 }
 
 /* Copy the message of slot s (ours: claimed, or adopted) into the side
- * ring with our move record naming the entry (S5), so that recovery of a
- * crash before the slot's release finds the move done and only releases
- * it.  0, or -ENOSPC (side ring full or absent). */
+ * ring with our move record naming the entry once we own it (S5), so that
+ * recovery of a crash before the slot's release finds the move done and
+ * only releases it.  0, or -ENOSPC (side ring full or absent, counted by
+ * ipcq__side_insert()). */
 static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned reason,
 			uint8_t deliveries)
 {
@@ -384,10 +400,10 @@ IPCQ_COLD void ipcq__expire_slot(struct ipcq *q, const struct ipcq_shm_slot *s)
 	if (ipcq__slot_elsewhere(q, s))
 		return; /* another group's replay: passed, nothing to count */
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
-	/* relaxed: the slot is ours since C1 */
-	if (q->expire_side &&
-	    slot_to_side(q, s, IPCQ_REASON_EXPIRED, ipcq__load_relaxed(&s->deliveries)) < 0)
-		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
+	/* relaxed: the slot is ours since C1; a full side ring drops it,
+	 * counted as side_full by ipcq__side_insert() */
+	if (q->expire_side)
+		(void)slot_to_side(q, s, IPCQ_REASON_EXPIRED, ipcq__load_relaxed(&s->deliveries));
 }
 
 /* The same for the adopted slot at pos: moved (or dropped) and released. */
@@ -398,9 +414,8 @@ IPCQ_COLD void ipcq__expire_adopted(struct ipcq *q, uint64_t pos)
 		return;
 	}
 	ipcq__qcount(q, IPCQ_QCTR_EXPIRED, 1);
+	/* a full side ring drops it, counted by ipcq__side_insert() */
 	if (q->expire_side && ipcq__quarantine_slot(q, pos, IPCQ_REASON_EXPIRED) == 0)
 		return;
-	if (q->expire_side)
-		ipcq__qcount(q, IPCQ_QCTR_SIDE_FULL, 1);
 	ipcq__consume_adopted(q);
 }

@@ -556,30 +556,73 @@ inline try_recv()
 /* side.c                                                                   */
 /* ======================================================================== */
 
+/* The move record: written after the claim (S5), so that it names an
+ * entry the mover owns (WRITING(me) until S1), at the generation its claim
+ * took.  OLD_SIDE_RECORD keeps the old rule, the record written before the
+ * claim: it may then name a FREE entry at the generation that another
+ * mover claims and fills (our claim lost, or never made: we died first),
+ * and side_moved() takes that mover's FULL entry for our move.  Two
+ * relaxed stores, two steps. */
+#define SIDE_RECORD(gv, sv) \
+	OP(gv = mvg); \
+	OP(sv = j + 1; T("@%d move record: side entry %d, generation %d\n", me, j, mvg))
+
+/* side_insert: the entries in turn: S2, then S5 (the claim) on a FREE one;
+ * the move record in gv/sv (our participant entry, or the lease's);
+ * ok = 0 when full (the record cleared). */
+#ifdef OLD_SIDE_RECORD
+#define SIDE_CLAIM(gv, sv) \
+	ok = 0; \
+	j = 0; \
+	do \
+	:: j < NS -> \
+		OP(ss = sst[j]; mvg = sgen[j]);                 /* S2 */ \
+		if \
+		:: ss == S_FREE -> \
+			SIDE_RECORD(gv, sv);                    /* the old rule: first */ \
+			OP(if                                   /* S5 */ \
+			   :: sst[j] == S_FREE && sgen[j] == mvg -> \
+				sst[j] = S_WRITING; sown[j] = me; sogen[j] = gen[me]; ok = 1 \
+			   :: else \
+			   fi); \
+			if :: ok -> break :: else fi \
+		:: else \
+		fi; \
+		j++ \
+	:: else -> break \
+	od
+#else
+#define SIDE_CLAIM(gv, sv) \
+	ok = 0; \
+	j = 0; \
+	do \
+	:: j < NS -> \
+		OP(ss = sst[j]; mvg = sgen[j]);                 /* S2 */ \
+		if \
+		:: ss == S_FREE -> \
+			/* side.before_claim */ \
+			OP(if                                   /* S5 */ \
+			   :: sst[j] == S_FREE && sgen[j] == mvg -> \
+				sst[j] = S_WRITING; sown[j] = me; sogen[j] = gen[me]; ok = 1 \
+			   :: else \
+			   fi); \
+			if :: ok -> break :: else fi \
+		:: else \
+		fi; \
+		j++ \
+	:: else -> break \
+	od; \
+	if \
+	:: ok -> SIDE_RECORD(gv, sv)                    /* ours: WRITING(me) */ \
+	:: else \
+	fi
+#endif
+
 /* side_insert, for the adopted slot (move record in our entry): m goes to
  * a side entry; ok = 0 when full. */
 inline side_insert_entry()
 {
-	ok = 0;
-	j = 0;
-	do
-	:: j < NS ->
-		/* S2, and the move record if the entry is free */
-		OP(ss = sst[j]; mvg = sgen[j];
-		   if :: ss == S_FREE -> move_gen[me] = mvg; move_side[me] = j + 1 :: else fi);
-		if
-		:: ss == S_FREE ->
-			OP(if                           /* S5 */
-			   :: sst[j] == S_FREE && sgen[j] == mvg ->
-				sst[j] = S_WRITING; sown[j] = me; sogen[j] = gen[me]; ok = 1
-			   :: else
-			   fi);
-			if :: ok -> break :: else fi
-		:: else
-		fi;
-		j++
-	:: else -> break
-	od;
+	SIDE_CLAIM(move_gen[me], move_side[me]);
 	if
 	:: ok ->
 		/* side.claimed; data, then S1 */
@@ -594,26 +637,7 @@ inline side_insert_entry()
 /* side_insert for a lease e we own (move record in the lease). */
 inline side_insert_lease()
 {
-	ok = 0;
-	j = 0;
-	do
-	:: j < NS ->
-		/* S2, and the move record if the entry is free */
-		OP(ss = sst[j]; mvg = sgen[j];
-		   if :: ss == S_FREE -> lmgen[e] = mvg; lmove[e] = j + 1 :: else fi);
-		if
-		:: ss == S_FREE ->
-			OP(if
-			   :: sst[j] == S_FREE && sgen[j] == mvg ->
-				sst[j] = S_WRITING; sown[j] = me; sogen[j] = gen[me]; ok = 1
-			   :: else
-			   fi);
-			if :: ok -> break :: else fi
-		:: else
-		fi;
-		j++
-	:: else -> break
-	od;
+	SIDE_CLAIM(lmgen[e], lmove[e]);
 	if
 	:: ok ->
 		OP(assert(!quar[lmsg[e]]); smq[j] = lmsg[e]; sst[j] = S_FULL;
@@ -1258,7 +1282,10 @@ scan: \
  * move (timeout), changed nothing: the system is stuck for good.  Then no
  * producer may be waiting for room, and every published message must have
  * been delivered or quarantined (one still waiting in a REDELIVER lease is
- * excused only when no ack-mode consumer is left alive to take it). */
+ * excused only when no ack-mode consumer is left alive to take it); and
+ * one due again (may: its holder died, or it was given back) was
+ * delivered since, or is quarantined, or a lease or the ring still holds
+ * it (a dead holder's lease left pending while the side ring is full). */
 inline stuck_check()
 {
 #ifndef NO_STUCK_CHECK
@@ -1275,6 +1302,15 @@ inline stuck_check()
 			:: else -> break
 			od;
 			assert(!sent[gk] || delivered[gk] > 0 || quar[gk] || (ok && !ack_alive));
+			/* one whose holder died (or that was given back) since
+			 * its last delivery is still somewhere: a lease, the
+			 * ring or the side ring (a lost move is caught here) */
+			e = 0;
+			do
+			:: e < NL -> ok = ok || ((lst[e] == L_OWNED || lst[e] == L_REDELIVER) && lmsg[e] == gk); e++
+			:: else -> break
+			od;
+			assert(!sent[gk] || !may[gk] || quar[gk] || ok || RING_HOLDS(gk));
 			gk++
 		:: else -> break
 		od;
