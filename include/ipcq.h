@@ -516,8 +516,10 @@ IPCQ_API int ipcq_close(struct ipcq *q);
  * when the last one closes it.  Only a regular file is removed.
  *
  * Errors: -EINVAL bad name, -ENAMETOOLONG, -ENOENT no such queue, -EACCES
- * no permission, -EPERM the name is not a regular file (a symbolic link or
- * a directory is never removed).  Does not block.
+ * no permission: the file belongs to another user (/dev/shm is sticky:
+ * only its owner or root may remove it) or /dev/shm is not writable,
+ * ipcq_errdetail() says which; -EPERM the name is not a regular file (a
+ * symbolic link or a directory is never removed).  Does not block.
  */
 IPCQ_API int ipcq_unlink(const char *name);
 
@@ -854,6 +856,8 @@ struct ipcq_group_info {
  * Returns the number of groups (which may exceed @n: only @n are written),
  * 0 for a queue without groups, or -EINVAL.  Reads without writing: a
  * snapshot, each group's figures read a little apart.  Never blocks.
+ * Each name is NUL-terminated and printable: a byte outside printable
+ * ASCII (0x20..0x7e) read from the segment is given as '?'.
  */
 IPCQ_API int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n);
 
@@ -1636,7 +1640,8 @@ struct ipcq_stats {
 	uint32_t participants;   /**< entries in use (alive or with unfinished work) */
 	struct ipcq_info info;   /**< as ipcq_info() (info.size is set for you) */
 	uint64_t now_ns;         /**< CLOCK_MONOTONIC_COARSE when taken */
-	uint64_t oldest_ns;      /**< enqueue time of the oldest waiting message, 0 if none */
+	uint64_t oldest_ns;      /**< enqueue time of the oldest waiting message (over every
+				  *   priority lane), 0 if none */
 	uint64_t recoveries, skipped, redelivered, completed, poisoned, freed;
 	uint64_t side_full;      /**< moves to the side ring refused (full or absent), each counted once */
 	uint64_t takeovers;      /**< producer names taken over from the dead */

@@ -337,6 +337,9 @@ int ipcq_group_list(struct ipcq *q, struct ipcq_group_info *out, unsigned n)
 			struct ipcq_group_info *gi = &out[count];
 			memset(gi, 0, sizeof(*gi));
 			memcpy(gi->name, grp->name, sizeof(gi->name) - 1);
+			for (size_t k = 0; k < sizeof(gi->name) && gi->name[k]; k++)
+				if ((unsigned char)gi->name[k] < 0x20 || (unsigned char)gi->name[k] > 0x7e)
+					gi->name[k] = '?'; /* untrusted bytes: printable only */
 			gi->index = g;
 			/* relaxed: snapshots for people; each bounded below */
 			gi->flags = ipcq__load_relaxed(&grp->flags);

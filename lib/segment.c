@@ -1186,7 +1186,20 @@ int ipcq_unlink(const char *name)
 				: S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
 		return -EPERM;
 	}
-	if (unlink(path) < 0)
-		return -errno;
+	if (unlink(path) < 0) {
+		rc = -errno;
+		/* /dev/shm is sticky: only the file's owner (or root) may
+		 * remove it, and the kernel says EPERM */
+		if (rc == -EPERM && st.st_uid != geteuid()) {
+			ipcq__errdetail("%s belongs to another user (uid %u; this process runs as "
+					"uid %u): only its owner or root can remove it",
+					path, (unsigned)st.st_uid, (unsigned)geteuid());
+			return -EACCES;
+		}
+		if (rc == -EACCES)
+			ipcq__errdetail("no write permission on %s: %s cannot be removed", SHM_DIR,
+					path);
+		return rc;
+	}
 	return 0;
 }

@@ -338,6 +338,46 @@ static void participant(struct ipcq *q, uint32_t i, const struct ipcq_shm_partic
 	o->pressure_off = c[IPCQ_CTR_PRESSURE_OFF];
 }
 
+/* The slot of position @pos of lane @l (l < q->lanes). */
+static const struct ipcq_shm_slot *lane_slot(const struct ipcq *q, uint32_t l, uint64_t pos)
+{
+	return (const struct ipcq_shm_slot *)(q->ring0 +
+					      ((uint64_t)l * q->capacity + (pos & q->mask)) * q->slot_size);
+}
+
+/*
+ * The enqueue time of the message at lane @l's consumers' cursor, 0 when
+ * none is published there.  Consumers move the cursor while we look: a
+ * few tries.  Copies in call order (pread pairs with no store): the slot
+ * after the cursor, its time stamp between two copies of its word; an
+ * unchanged word means the time was most likely that position's, and a
+ * wrong pick is a wrong age, for people.
+ */
+static int lane_oldest(const struct ipcq *q, uint32_t l, uint64_t *t)
+{
+	int rc;
+
+	*t = 0;
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t deq, seq, seq2, when;
+		if ((rc = deq_of(q, l, &deq)))
+			return rc;
+		const struct ipcq_shm_slot *s = lane_slot(q, l, deq);
+		if ((rc = seg_u64(q, &s->seq, &seq)))
+			return rc;
+		if ((seq & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(deq + 1))
+			continue;
+		if ((rc = seg_u64(q, &ipcq__slot_tail(q, s)->enqueue_ns, &when)) ||
+		    (rc = seg_u64(q, &s->seq, &seq2)))
+			return rc;
+		if (seq2 == seq) {
+			*t = when;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_stats *parts,
 	       unsigned nparts)
 {
@@ -353,27 +393,16 @@ int ipcq_stats(struct ipcq *q, struct ipcq_stats *st, struct ipcq_participant_st
 	if (rc)
 		return rc;
 	st->now_ns = ipcq__now_ns(CLOCK_MONOTONIC_COARSE);
-	/* the oldest waiting message: the one at deq, if published */
-	/* consumers move deq while we look: a few tries */
-	for (int tries = 0; tries < 8 && st->info.depth; tries++) {
-		uint64_t deq, seq, t, seq2;
-		/* copies in call order (pread pairs with no store): the slot
-		 * after the cursor, its time stamp between two copies of its
-		 * word; an unchanged word means t was most likely deq's, and a
-		 * wrong pick is a wrong age, for people */
-		if ((rc = deq_copy(q, &deq)))
-			return rc;
-		struct ipcq_shm_slot *s = ipcq__slot(q, deq);
-		if ((rc = seg_u64(q, &s->seq, &seq)))
-			return rc;
-		if ((seq & ~IPCQ_SEQ_SKIP) != ipcq__seq_pos(deq + 1))
+	/* the oldest waiting message: of each lane with messages waiting, the
+	 * one at its consumers' cursor (if published); the oldest of those */
+	for (uint32_t l = 0; l < q->lanes && l < IPCQ_PRIORITIES_MAX; l++) {
+		uint64_t t;
+		if (st->info.lane_enqueued[l] == st->info.lane_dequeued[l])
 			continue;
-		if ((rc = seg_u64(q, &ipcq__slot_tail(q, s)->enqueue_ns, &t)) || (rc = seg_u64(q, &s->seq, &seq2)))
+		if ((rc = lane_oldest(q, l, &t)))
 			return rc;
-		if (seq2 == seq) {
+		if (t && (!st->oldest_ns || t < st->oldest_ns))
 			st->oldest_ns = t;
-			break;
-		}
 	}
 	uint64_t qc[sizeof(q->ctl->qctr) / sizeof(q->ctl->qctr[0])];
 	/* counters for people */

@@ -206,6 +206,49 @@ int main(void)
 		ipcq_close(g);
 	}
 
+	/* names no producer can have: said, nothing opened */
+	r = ctl("dedup", "remove", g_name, "");
+	S_EXPECT(r.status == 1 && r.out[0] == '\0' && strstr(r.err, ": dedup remove: the producer "
+		 "name is empty (a producer name is 1..47 bytes)\n"), r);
+	s_run_free(&r);
+	{
+		char longname[101];
+		memset(longname, 'n', 100);
+		longname[100] = '\0';
+		r = ctl("dedup", "remove", g_name, longname);
+		S_EXPECT(r.status == 1 && r.out[0] == '\0' && strstr(r.err, ": dedup remove: "
+			 "producer name too long: 100 bytes, at most 47\n"), r);
+		s_run_free(&r);
+	}
+
+	/* replay all with only entries left that no replay takes (cut to
+	 * max_msg_size): said so, not "the main ring filled up" */
+	{
+		char big[100];
+		memset(big, 'b', sizeof(big));
+		CHECK_OK(ipcq_poison_put(p, big, sizeof(big), IPCQ_REASON_TOO_LARGE, 0, 0));
+		CHECK_OK(ipcq_poison_put(p, big, sizeof(big), IPCQ_REASON_TOO_LARGE, 0, 0));
+		CHECK_OK(ipcq_poison_put(p, "refused", 7, IPCQ_REASON_REFUSED, 0, 0));
+		char want[512];
+		r = ctl("poison", "replay", g_name, "all");
+		snprintf(want, sizeof(want), "%s: replayed 1 entry\n%s: 2 entries are never replayed: "
+			 "too large (cut to the queue's max message size when they were put in the "
+			 "side ring); 'ipcq-ctl poison dump' shows, 'ipcq-ctl poison purge' removes "
+			 "them\n", g_name, g_name);
+		S_EXPECT(r.status == 0 && strcmp(r.out, want) == 0, r);
+		s_run_free(&r);
+		recv_expect(c, "refused", 1);
+		r = ctl("poison", "replay", g_name, "all");
+		snprintf(want, sizeof(want), "%s: replayed 0 entries\n%s: 2 entries are never "
+			 "replayed: too large", g_name, g_name);
+		S_EXPECT(r.status == 0 && strncmp(r.out, want, strlen(want)) == 0 &&
+			 !strstr(r.out, "filled up"), r);
+		s_run_free(&r);
+		r = ctl("poison", "purge", g_name, "all");
+		S_EXPECT(r.status == 0 && strstr(r.out, "purged 2 entries"), r);
+		s_run_free(&r);
+	}
+
 	/* a missing queue and a corrupt one */
 	const char *missing = t_qname("ctl-missing");
 	r = ctl("recover", missing, NULL, NULL);

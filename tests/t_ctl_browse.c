@@ -207,6 +207,66 @@ static void tail_follow_stuck(void)
 	ipcq_close(q);
 }
 
+/*
+ * tail -f that falls more than a ring behind (stopped while a consumer
+ * takes three laps): at its next look it goes on at the oldest position a
+ * slot may hold, says how many it passed, and counts them at the end.
+ */
+static void tail_follow_skip(void)
+{
+	struct ipcq_config cfg = t_config(4, 64);
+	const char *name = t_qname("ctlskip");
+	struct ipcq *q = t_create(name, &cfg);
+	struct ipcq *p = t_open_attach(name, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *c = t_open_attach(name, IPCQ_ROLE_CONSUMER, NULL);
+	char out[8192], m[64];
+	int fo, fe;
+	pid_t pid = tail_start(name, &fo, &fe);
+	if (!tail_wait_for(fo, out, sizeof(out), "POS")) {
+		s_kill_reap(pid);
+		T_FAIL("tail -f printed no header; output:\n%s", out);
+	}
+	CHECK_OK(ipcq_send(p, "before", 6, IPCQ_NOWAIT));
+	if (!tail_wait_for(fo, out, sizeof(out), "|before|")) {
+		s_kill_reap(pid);
+		T_FAIL("tail -f did not show the first message; output:\n%s", out);
+	}
+	CHECK(kill(pid, SIGSTOP) == 0);
+	t_wait_stopped(pid, 30, "tail -f");
+	CHECK(ipcq_recv(c, m, sizeof(m), NULL, IPCQ_NOWAIT) == 6);
+	/* positions 1..12: three laps of the ring, each received */
+	for (int lap = 0; lap < 3; lap++) {
+		for (int i = 0; i < 4; i++)
+			CHECK_OK(ipcq_send(p, "lost", 4, IPCQ_NOWAIT));
+		for (int i = 0; i < 4; i++)
+			CHECK(ipcq_recv(c, m, sizeof(m), NULL, IPCQ_NOWAIT) == 4);
+	}
+	t_resume(pid);
+	if (!tail_wait_for(fo, out, sizeof(out), "skipped to here")) {
+		s_kill_reap(pid);
+		T_FAIL("tail -f did not skip ahead after falling behind; output:\n%s", out);
+	}
+	CHECK_OK(ipcq_send(p, "after", 5, IPCQ_NOWAIT));
+	if (!tail_wait_for(fo, out, sizeof(out), "|after|")) {
+		s_kill_reap(pid);
+		T_FAIL("tail -f did not go on after falling behind; output:\n%s", out);
+	}
+	s_stop_clean(pid);
+	tail_wait_for(fo, out, sizeof(out), "could be read");
+	/* 1..8 passed at once; 9..12 each found received */
+	if (!strstr(out, "         9 skipped to here: 8 messages passed before tail could read "
+			 "them (more than the ring holds arrived since its last look)\n") ||
+	    !strstr(out, "\n12 messages received before they could be read") ||
+	    strstr(out, "|lost|"))
+		T_FAIL("tail -f did not say what it passed; output:\n%s", out);
+	close(fo);
+	close(fe);
+	ipcq_close(c);
+	ipcq_close(p);
+	ipcq_close(q);
+	CHECK_OK(ipcq_unlink(name));
+}
+
 int main(void)
 {
 	struct s_run r;
@@ -215,7 +275,10 @@ int main(void)
 	browse_api(t_qname("browse"));
 
 	/* ---- create with options, checked through ipcq_info ---- */
-	const char *qn = t_qname("ctlcreate");
+	/* kept: t_qname() reuses its buffers after eight names */
+	static char qn_kept[96];
+	snprintf(qn_kept, sizeof(qn_kept), "%s", t_qname("ctlcreate"));
+	const char *qn = qn_kept;
 	t_cleanup(qn);
 	r = run("ipcq-ctl", "create", qn, "-c", "64", "-s", "200", "--mode", "0640",
 		"--side-capacity", "8", "--max-deliveries", "3", "--lease-capacity", "16",
@@ -347,6 +410,7 @@ int main(void)
 	s_run_free(&r);
 	tail_follow(qn, p);
 	tail_follow_stuck();
+	tail_follow_skip();
 
 	/* tail -n larger than the ring: what consumers received long before
 	 * tail started is not counted as missed */
@@ -482,6 +546,24 @@ int main(void)
 	r = run("ipcq-ctl", "list", NULL);
 	S_EXPECT(r.status == 0 && strstr(r.out, "others may read or write"), r);
 	s_run_free(&r);
+	/* a directory and a symbolic link of mode 0777 under queue names:
+	 * the type is the reason, not the mode */
+	{
+		const char *dir = t_qname("ctldir"), *lnk = t_qname("ctllink");
+		CHECK(mkdir(t_shm_path(dir), 0700) == 0 && chmod(t_shm_path(dir), 0777) == 0);
+		CHECK(symlink(t_shm_path(qn), t_shm_path(lnk)) == 0);
+		r = run("ipcq-ctl", "list", NULL);
+		S_EXPECT(r.status == 0, r);
+		const char *names[2] = { dir, lnk }, *why[2] = { "not a regular file", "symbolic link" };
+		for (int k = 0; k < 2; k++) {
+			const char *row = strstr(r.out, names[k]);
+			size_t len = row ? strcspn(row, "\n") : 0;
+			S_EXPECT(row && memmem(row, len, why[k], strlen(why[k])) &&
+				 !memmem(row, len, "others may", 10), r);
+		}
+		s_run_free(&r);
+		CHECK(rmdir(t_shm_path(dir)) == 0 && unlink(t_shm_path(lnk)) == 0);
+	}
 
 	ipcq_close(c);
 	ipcq_close(p);

@@ -477,16 +477,41 @@ static int cmd_poison_change(const char *name, const char *ids, int replay)
 		return fail(name, replay ? "replay" : "purge", rc);
 	printf("%s: %s %d entr%s\n", name, replay ? "replayed" : "purged", rc, rc == 1 ? "y" : "ies");
 	if (replay && id == IPCQ_POISON_ALL) {
-		/* replay stops at the first entry the main ring has no room for */
+		/*
+		 * Replay stops at the first entry the main ring has no room
+		 * for, and passes over the entries cut to max_msg_size
+		 * (too-large), which no replay takes: say which remain.
+		 */
 		struct ipcq *r;
-		struct ipcq_poison e;
+		struct ipcq_poison e[64];
+		uint64_t after = 0, waiting = 0, too_large = 0;
 		if (ipcq_open_flags(name, IPCQ_OPEN_READONLY | g_owner_flag, &r) == 0) {
-			int left = list_guarded(r, 0, &e, 1);
-			if (left > 0)
-				printf("%s: entries remain in the side ring (the main ring filled up); "
-				       "run again later\n", name);
+			int n;
+			while ((n = list_guarded(r, after, e, 64)) > 0) {
+				uint64_t was = after;
+				for (int i = 0; i < n && i < 64; i++) {
+					if (e[i].reason == IPCQ_REASON_TOO_LARGE)
+						too_large++;
+					else
+						waiting++;
+					if (e[i].id > after)
+						after = e[i].id;
+				}
+				if (n < 64 || after == was)
+					break;
+			}
 			ipcq_close(r);
 		}
+		if (waiting)
+			printf("%s: %" PRIu64 " entr%s remain%s in the side ring (the main ring "
+			       "filled up); run again later\n", name, waiting, waiting == 1 ? "y" : "ies",
+			       waiting == 1 ? "s" : "");
+		if (too_large)
+			printf("%s: %" PRIu64 " entr%s never replayed: too large (cut to the "
+			       "queue's max message size when %s put in the side ring); '" PROG
+			       " poison dump' shows, '" PROG " poison purge' removes %s\n",
+			       name, too_large, too_large == 1 ? "y is" : "ies are",
+			       too_large == 1 ? "it was" : "they were", too_large == 1 ? "it" : "them");
 	}
 	return 0;
 }
@@ -530,11 +555,27 @@ static int cmd_sweep(void)
 	return 0;
 }
 
+/*
+ * A refused ipcq_unlink(): -EACCES is another user's file (or a /dev/shm
+ * not writable), and the library's detail says which; no option of this
+ * tool changes who may remove a file, so none is suggested.
+ */
+static int unlink_fail(const char *name, const char *what, int rc)
+{
+	const char *detail = ipcq_errdetail();
+
+	if (rc != -EACCES)
+		return fail(name, what, rc);
+	fprintf(stderr, PROG ": %s: %s%s%s%s%s\n", name, what ? what : "", what ? ": " : "",
+		ipcq_strerror(rc), detail[0] ? ": " : "", detail);
+	return 1;
+}
+
 static int cmd_unlink(const char *name)
 {
 	int rc = ipcq_unlink(name);
 	if (rc < 0)
-		return fail(name, NULL, rc);
+		return unlink_fail(name, NULL, rc);
 	printf("%s: unlinked (processes that have it open keep using it)\n", name);
 	return 0;
 }
@@ -544,6 +585,17 @@ static int cmd_dedup_remove(const char *name, const char *producer)
 	struct ipcq *q;
 	int rc;
 
+	/* a name no producer can have: said before the queue is opened */
+	if (!producer[0]) {
+		fprintf(stderr, PROG ": %s: dedup remove: the producer name is empty (a producer "
+				"name is 1..%d bytes)\n", name, IPCQ_PARTICIPANT_NAME_MAX);
+		return 1;
+	}
+	if (strlen(producer) > IPCQ_PARTICIPANT_NAME_MAX) {
+		fprintf(stderr, PROG ": %s: dedup remove: producer name too long: %zu bytes, at "
+				"most %d\n", name, strlen(producer), IPCQ_PARTICIPANT_NAME_MAX);
+		return 1;
+	}
 	if (open_queue(name, 0, &q))
 		return 1;
 	rc = ipcq_dedup_remove(q, producer);
@@ -746,6 +798,9 @@ static const char *owner_name(char *buf, size_t n, uid_t uid)
 static const char *short_err(const struct qrow *r)
 {
 	if (r->err == -EPERM && r->have_stat) {
+		/* the type first: a link's or a directory's mode says nothing */
+		if (!S_ISREG(r->st.st_mode))
+			return "not a regular file";
 		if (r->st.st_mode & (S_IROTH | S_IWOTH))
 			return "refused: others may read or write it";
 		if (r->st.st_uid != geteuid())
@@ -1696,6 +1751,20 @@ static int cmd_tail(int argc, char **argv)
 			return fail(name, "reading the queue", rc);
 		}
 		lane_window(&info, lane, &deq, &end);
+		/*
+		 * More than a lap arrived since the last look: the positions
+		 * below end - capacity are in no slot any more (their slots
+		 * hold later laps).  Go on at the oldest one a slot may still
+		 * hold, and say how many were passed.
+		 */
+		if (end > info.capacity && pos < end - info.capacity) {
+			uint64_t skip = end - info.capacity - pos;
+			pos = end - info.capacity;
+			missed += skip;
+			printf("%10" PRIu64 " skipped to here: %" PRIu64 " message%s passed before "
+			       "tail could read %s (more than the ring holds arrived since its last "
+			       "look)\n", pos, skip, skip == 1 ? "" : "s", skip == 1 ? "it" : "them");
+		}
 	}
 	if (missed)
 		printf("%" PRIu64 " message%s received before %s could be read (tail never "
@@ -1835,7 +1904,7 @@ static int cmd_gc(int argc, char **argv)
 		if (rc == -ENOENT)
 			continue; /* removed by someone else meanwhile */
 		if (rc < 0) {
-			fail(r.name, "cannot remove", rc);
+			unlink_fail(r.name, "cannot remove", rc);
 			errors++;
 			continue;
 		}

@@ -18,6 +18,13 @@
  * (ipcq_group_list()) for the group's lag velocity.  A snapshot is a set
  * of recent values of words other processes keep changing, not one
  * instant, so a rate over a short interval is an estimate.
+ *
+ * A queue is followed by its file, not only by its name: before each
+ * snapshot the file's identity (st_dev, st_ino) is compared with the one
+ * the handle was opened on.  A queue removed and made again under the same
+ * name is reopened (and the frame says so; its rates start over), and a
+ * queue whose file is gone is shown as gone until one of that name
+ * appears again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -91,6 +98,12 @@ struct qmon {
 	uint64_t numa_at_ns;
 	int numa_done;
 	int listed;             /* seen in the latest ipcq_list() */
+	/* the identity of the file the handle was opened on (id_ok: known) */
+	dev_t dev;
+	ino_t ino;
+	int id_ok;
+	int gone;               /* the file is gone: no handle, err -ENOENT */
+	int reopened;           /* this frame: reopened on a new file of the name */
 };
 
 /* What the two snapshots say together. */
@@ -451,11 +464,14 @@ static int sample_guarded(struct qmon *m, struct snap *s, int want_numa)
 	return rc;
 }
 
+static void qmon_follow(struct qmon *m);
+
 /* Take a new snapshot; the current one becomes the previous one. */
 static void qmon_sample(struct qmon *m, int want_numa)
 {
 	struct snap t;
 
+	qmon_follow(m);
 	if (!m->q)
 		return;
 	t = m->prev;
@@ -468,14 +484,96 @@ static void qmon_sample(struct qmon *m, int want_numa)
 		m->err = 0;
 }
 
+/* The identity of the file of queue @name: 0, or -errno of lstat(). */
+static int file_id(const char *name, struct stat *st)
+{
+	char path[64 + IPCQ_NAME_MAX];
+
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	return lstat(path, st) == 0 ? 0 : -errno;
+}
+
+/*
+ * Open m->name (m->q is NULL) and learn which file the handle is on: the
+ * file is looked at before and after the open, and a file replaced in
+ * between is opened again.  A file replaced at every try is followed by
+ * its name only (id_ok 0).
+ */
+static int qmon_attach(struct qmon *m)
+{
+	struct stat a, b;
+
+	m->id_ok = 0;
+	for (int tries = 0;; tries++) {
+		int ra = file_id(m->name, &a);
+		m->err = ipcq_open_flags(m->name, g_open_flags, &m->q);
+		if (m->err < 0) {
+			m->q = NULL;
+			return m->err;
+		}
+		int rb = file_id(m->name, &b);
+		if (!ra && !rb && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			m->dev = b.st_dev;
+			m->ino = b.st_ino;
+			m->id_ok = 1;
+			return 0;
+		}
+		if (tries == 3)
+			return 0;
+		ipcq_close(m->q);
+		m->q = NULL;
+	}
+}
+
 static int qmon_open(struct qmon *m, const char *name)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", name);
-	m->err = ipcq_open_flags(name, g_open_flags, &m->q);
-	if (m->err < 0)
-		m->q = NULL;
-	return m->err;
+	return qmon_attach(m);
+}
+
+/* Close the handle; the snapshots (their buffers kept) describe nothing. */
+static void qmon_detach(struct qmon *m)
+{
+	ipcq_close(m->q);
+	m->q = NULL;
+	m->cur.valid = 0;
+	m->prev.valid = 0;
+	m->numa_done = 0;
+	m->id_ok = 0;
+}
+
+/*
+ * Before a snapshot: is the handle still on the file of its name?  A file
+ * that is gone closes the handle (the queue is shown as gone); a file of
+ * another identity, a queue made again, is opened in its place and
+ * m->reopened says so for the next frame.  A queue that could not be
+ * opened is tried again.
+ */
+static void qmon_follow(struct qmon *m)
+{
+	struct stat st;
+	int rc = file_id(m->name, &st);
+
+	if (rc == -ENOENT) {
+		if (m->q)
+			qmon_detach(m);
+		m->gone = 1;
+		m->err = -ENOENT;
+		return;
+	}
+	if (m->q && (rc || !m->id_ok || (st.st_dev == m->dev && st.st_ino == m->ino)))
+		return; /* the same file (or one that cannot be told apart) */
+	int had = m->q != NULL || m->gone;
+	if (m->q)
+		qmon_detach(m);
+	if (qmon_attach(m) == -ENOENT) {
+		m->gone = 1; /* gone again between the look and the open */
+		return;
+	}
+	m->gone = 0;
+	if (had && m->q)
+		m->reopened = 1;
 }
 
 static void qmon_close(struct qmon *m)
@@ -917,8 +1015,16 @@ static void text_queue(struct buf *b, const struct qmon *m, int width)
 	struct derived d;
 	char a[32], c[32], e[32], f[32];
 
+	if (m->gone) {
+		bprintf(b, "queue %s: gone (removed from /dev/shm); shown again if it is made again\n",
+			m->name);
+		return;
+	}
 	derive(m, &d);
 	bprintf(b, "queue %s\n", m->name);
+	if (m->reopened)
+		bput(b, "  reopened: the queue was removed and made again; this is the new one "
+			"(its rates start over)\n");
 	bprintf(b, "  capacity %u slots of %s (max message %s), segment %s, mode %04o, wait %s\n",
 		in->capacity, fmt_bytes(a, sizeof(a), in->slot_size),
 		fmt_bytes(c, sizeof(c), in->max_msg_size), fmt_bytes(e, sizeof(e), in->segment_size),
@@ -1067,6 +1173,11 @@ static void text_list(struct buf *b, struct qmon *ms, size_t n, int width)
 		char t[L_N][48];
 		int first = 1;
 
+		if (m->gone) {
+			cols_cell(b, &c[L_NAME], &first, m->name);
+			bput(b, " gone (removed from /dev/shm)\n");
+			continue;
+		}
 		if (!m->q || m->err || !m->cur.valid) {
 			cols_cell(b, &c[L_NAME], &first, m->name);
 			bprintf(b, " error: %s\n", ipcq_strerror(m->err));
@@ -1101,6 +1212,10 @@ static void text_list(struct buf *b, struct qmon *ms, size_t n, int width)
 	}
 	if (n == 0)
 		bput(b, "(no queues in /dev/shm)\n");
+	for (size_t i = 0; i < n; i++)
+		if (ms[i].reopened)
+			bprintf(b, "%s: removed and made again: reopened (its rates start over)\n",
+				ms[i].name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1268,6 +1383,13 @@ static void json_queue(struct jw *j, const struct qmon *m)
 
 	jw_open(j, NULL, '{');
 	jw_str(j, "name", m->name);
+	if (m->gone) {
+		jw_bool(j, "gone", 1);
+		jw_str(j, "error", ipcq_strerror(m->err));
+		jw_i64(j, "errno", -m->err);
+		jw_close(j, '}');
+		return;
+	}
 	if (!m->q || m->err || !m->cur.valid) {
 		jw_str(j, "error", ipcq_strerror(m->err));
 		jw_i64(j, "errno", -m->err);
@@ -1275,6 +1397,8 @@ static void json_queue(struct jw *j, const struct qmon *m)
 		return;
 	}
 	derive(m, &d);
+	if (m->reopened)
+		jw_bool(j, "reopened", 1);
 	jw_u64(j, "capacity", in->capacity);
 	jw_u64(j, "max_msg_size_bytes", in->max_msg_size);
 	jw_u64(j, "slot_size_bytes", in->slot_size);
@@ -2270,7 +2394,7 @@ static int run_watch(const struct options *o, struct qset *s, int single)
 			break;
 		}
 		sample_all(s, 1);
-		if (single && s->m[0].err) {
+		if (single && s->m[0].err && !s->m[0].gone) {
 			rc = s->m[0].err;
 			break;
 		}
@@ -2298,6 +2422,8 @@ static int run_watch(const struct options *o, struct qset *s, int single)
 				quit = 1;
 		}
 		free(b.p);
+		for (size_t i = 0; i < s->n; i++)
+			s->m[i].reopened = 0; /* said once */
 		if (o->count && ++frames >= o->count)
 			break;
 		if (!quit)

@@ -273,11 +273,14 @@ static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
 /* The lane of a message on a queue of @lanes priority lanes: its
  * Ipcq-Priority header (an out-bridge's), cut to the highest lane; 0
  * without the header, on a queue without lanes, or for a value that is
- * not a number. */
+ * not a number: digits only (strtoul() alone would take a sign, white
+ * space, and "-1" as the highest lane). */
 static uint32_t priority_of(natsMsg *msg, uint32_t lanes)
 {
 	const char *v = NULL;
 	if (lanes < 2 || natsMsgHeader_Get(msg, "Ipcq-Priority", &v) != NATS_OK || !v)
+		return 0;
+	if (*v < '0' || *v > '9')
 		return 0;
 	char *end;
 	unsigned long p = strtoul(v, &end, 10);

@@ -102,11 +102,11 @@ static void usage(FILE *f)
 	      "      --group NAME        out, a queue with consumer groups: the group to read in\n"
 	      "                          (bridge; made durable, from the oldest message, if missing)\n"
 	      "      --create            create the stream when missing (subjects SUBJ and SUBJ.dlq)\n"
-	      "      --duplicates SECS   duplicate window of a created stream (120)\n"
+	      "      --duplicates SECS   duplicate window of a created stream (120; at most a year)\n"
 	      "      --max-msgs N        MaxMsgs of a created stream, discard new (none)\n"
 	      "      --replicas N        replicas of a created stream in a cluster (1)\n"
 	      "  -w, --window N          out: publishes awaiting their PubAck (256)\n"
-	      "      --pub-timeout MS    out: a PubAck not back by then is retried (5000)\n"
+	      "      --pub-timeout MS    out: a PubAck not back by then is retried (5000; at most a day)\n"
 	      "      --dlq               out: forward the side ring to SUBJ.dlq and purge it\n"
 	      "      --dlq SUBJ          in: publish too-large messages (whole) and those the side\n"
 	      "                          ring cannot take to SUBJ\n"
@@ -116,6 +116,10 @@ static void usage(FILE *f)
 	      "  -v, --verbose           say what happens on stderr\n",
 	      f);
 }
+
+/* The largest --duplicates (seconds) and --pub-timeout (milliseconds). */
+#define DUP_MAX_S (365 * 86400)
+#define PUBTO_MAX_MS (86400 * 1000)
 
 static int parse_i64(const char *s, int64_t min, int64_t *out)
 {
@@ -204,6 +208,17 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 			    ((c == 'w' || c == 'b' || c == O_MAXDELIVER) && v > 65536) ||
 			    (c == O_REPLICAS && v > 5)) {
 				fprintf(stderr, "ipcq-bridge: bad number '%s'\n", optarg);
+				return -1;
+			}
+			/* both become nanoseconds: bounded well inside 64 bits */
+			if (c == O_DUP && v > DUP_MAX_S) {
+				fprintf(stderr, "ipcq-bridge: --duplicates %s: out of range: 1..%d "
+						"seconds (a year)\n", optarg, DUP_MAX_S);
+				return -1;
+			}
+			if (c == O_PUBTO && v > PUBTO_MAX_MS) {
+				fprintf(stderr, "ipcq-bridge: --pub-timeout %s: out of range: 1..%d "
+						"milliseconds (a day)\n", optarg, PUBTO_MAX_MS);
 				return -1;
 			}
 			if (c == O_DUP) o->dup_window_s = v;

@@ -358,6 +358,9 @@ static const char *reason_name(uint32_t reason)
 	case IPCQ_REASON_NACKED: return "nacked";
 	case IPCQ_REASON_MAX_DELIVERIES: return "max-deliveries";
 	case IPCQ_REASON_CONSUMER_CRASHED: return "consumer-crashed";
+	case IPCQ_REASON_EXPIRED: return "expired";
+	case IPCQ_REASON_REFUSED: return "refused";
+	case IPCQ_REASON_TOO_LARGE: return "too-large";
 	default: return "unknown";
 	}
 }

@@ -1,4 +1,4 @@
-/* t_bridge_poison: a message quarantined in A's side ring reaches <subject>.dlq with Ipcq-Reason: nacked (ipcq-bridge out --dlq) and leaves the side ring; a message larger than B's max_msg_size goes into B's side ring (reason too-large, cut to max_msg_size, the stream sequence as its sequence, the bridge's producer) and whole to the in-bridge's --dlq subject with Ipcq-Reason: too-large, while the messages around it go on into B in order. */
+/* t_bridge_poison: a message quarantined in A's side ring reaches <subject>.dlq with Ipcq-Reason: nacked (ipcq-bridge out --dlq), and the entries its producer put there with Ipcq-Reason: refused and too-large (each reason by its name), and they leave the side ring; a message larger than B's max_msg_size goes into B's side ring (reason too-large, cut to max_msg_size, the stream sequence as its sequence, the bridge's producer) and whole to the in-bridge's --dlq subject with Ipcq-Reason: too-large, while the messages around it go on into B in order. */
 #include "bridgetest.h"
 
 #define N 20          /* messages of the flow */
@@ -9,12 +9,16 @@ static uint32_t len_of(uint64_t seq)
 	return seq == BIG ? 300 : 16 + (uint32_t)(seq % 40);
 }
 
-/* The messages on p.a.dlq, each checked: the poison (nacked) and the big
- * one (too-large).  Returns how many there are. */
-static int count_dlq(jsCtx *js, int *nacked, int *large)
+static char g_cut[2000]; /* put as too large into A: its first 1024 bytes are kept */
+
+/* The messages on p.a.dlq, each checked: the poison (nacked), the big
+ * one (too-large), and the two A's producer put into A's side ring
+ * (refused, too-large cut to A's max_msg_size): each reason by its name.
+ * Returns how many there are. */
+static int count_dlq(jsCtx *js, int *nacked, int *large, int *put)
 {
-	*nacked = *large = 0;
-	for (uint64_t seq = 1; seq <= N + 4; seq++) {
+	*nacked = *large = *put = 0;
+	for (uint64_t seq = 1; seq <= N + 8; seq++) {
 		natsMsg *m = NULL;
 		if (js_GetMsg(&m, js, "POISON", seq, NULL, NULL) != NATS_OK)
 			continue;
@@ -31,12 +35,18 @@ static int count_dlq(jsCtx *js, int *nacked, int *large)
 			else if (!strcmp(why, "too-large") && (uint32_t)len == len_of(BIG) && p == 0 &&
 				 s == BIG && !t_verify(data, (size_t)len, 0, BIG))
 				(*large)++;
+			else if (!strcmp(why, "refused") && len == 200 && p == 9 && s == 2 &&
+				 !t_verify(data, 200, 9, 2))
+				(*put)++;
+			else if (!strcmp(why, "too-large") && len == 1024 && p == 9 && s == 3 &&
+				 !memcmp(data, g_cut, 1024))
+				(*put)++;
 			else
 				T_FAIL("p.a.dlq: unexpected message (reason '%s', %d bytes)", why, len);
 		}
 		natsMsg_Destroy(m);
 	}
-	return *nacked + *large;
+	return *nacked + *large + *put;
 }
 
 int main(void)
@@ -72,6 +82,12 @@ int main(void)
 	CHECK_RC(ipcq_nack(ac, mi.token, IPCQ_NACK_POISON), 1);
 	CHECK_OK(ipcq_close(ac));
 	CHECK(t_info(a).side_depth == 1);
+	/* Two more, put there by the producer: refused, and too large (cut) */
+	t_fill(buf, 200, 9, 2);
+	CHECK_OK(ipcq_poison_put(a, buf, 200, IPCQ_REASON_REFUSED, 2, 0));
+	t_fill(g_cut, sizeof(g_cut), 9, 3);
+	CHECK_OK(ipcq_poison_put(a, g_cut, sizeof(g_cut), IPCQ_REASON_TOO_LARGE, 3, 0));
+	CHECK(t_info(a).side_depth == 3);
 
 	/* The flow, with one message too large for B. */
 	for (uint64_t seq = 1; seq <= N; seq++) {
@@ -136,10 +152,10 @@ int main(void)
 	}
 	CHECK_RC(ipcq_poison_replay(b, pe[0].id), -EMSGSIZE);
 
-	/* Both refused messages are on p.a.dlq with their reasons. */
-	int nacked = 0, large = 0;
-	T_AWAIT(count_dlq(c.js, &nacked, &large) == 2, 30);
-	CHECK(nacked == 1 && large == 1);
+	/* Every refused message is on p.a.dlq with its reason. */
+	int nacked = 0, large = 0, put = 0;
+	T_AWAIT(count_dlq(c.js, &nacked, &large, &put) == 4, 30);
+	CHECK(nacked == 1 && large == 1 && put == 2);
 	bt_disconnect(&c);
 	CHECK(ipcq_recv(b, buf, sizeof(buf), &mi, IPCQ_NOWAIT) == -EAGAIN);
 

@@ -1,4 +1,4 @@
-/* t_bridge_priority: priorities across the hop: queue A with two priority lanes -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with two lanes; a message sent at priority 1 carries the header Ipcq-Priority: 1 in the stream (one at priority 0 none) and arrives in B's lane 1, each message once, byte for byte, the stream sequence as its sequence; into a queue C without lanes the same stream arrives in its one lane. */
+/* t_bridge_priority: priorities across the hop: queue A with two priority lanes -> ipcq-bridge out -> JetStream -> ipcq-bridge in -> queue B with two lanes; a message sent at priority 1 carries the header Ipcq-Priority: 1 in the stream (one at priority 0 none) and arrives in B's lane 1, each message once, byte for byte, the stream sequence as its sequence; into a queue C without lanes the same stream arrives in its one lane; into a queue D of four lanes, hand-made Ipcq-Priority values arrive in lane 0 when they are not plain digits ("-1", "+2", "x", "") and in the highest lane above it. */
 #include "bridgetest.h"
 
 enum { N = 200, MAXLEN = 64 };
@@ -41,16 +41,80 @@ static void check_queue(const char *qname, uint32_t lanes)
 	CHECK_OK(ipcq_close(c));
 }
 
+/* Ipcq-Priority values put in the stream by hand, and the lane of a
+ * 4-lane queue each must reach: a sign or anything but
+ * digits is lane 0; a number above the lanes is the highest. */
+static const struct {
+	const char *value, *lane;
+} odd[] = {
+	{ "-1", "0" }, { "+2", "0" }, { "x", "0" }, { "", "0" },
+	{ "-99999999999999999999", "0" }, { "2", "2" }, { "99999999999999999999", "3" },
+};
+
+/* Publish each of odd[] to prio.a, its header set, its payload
+ * "VALUE=LANE"; then read them, all N + T_NELEM(odd) of the stream, into
+ * the 4-lane queue @qd through an in-bridge. */
+static void odd_priorities(const struct bt_server *srv, const char *qd, const char *log)
+{
+	struct bt_js c = bt_connect(srv);
+	for (size_t i = 0; i < T_NELEM(odd); i++) {
+		char body[64];
+		natsMsg *m = NULL;
+		jsPubAck *ack = NULL;
+		jsErrCode jerr = 0;
+		snprintf(body, sizeof(body), "%s=%s", odd[i].value, odd[i].lane);
+		CHECK(natsMsg_Create(&m, "prio.a", NULL, body, (int)strlen(body)) == NATS_OK);
+		CHECK(natsMsgHeader_Set(m, "Ipcq-Priority", odd[i].value) == NATS_OK);
+		natsStatus st = js_PublishMsg(&ack, c.js, m, NULL, &jerr);
+		if (st != NATS_OK)
+			T_FAIL("publish '%s': %s (%d)", body, natsStatus_GetText(st), (int)jerr);
+		jsPubAck_Destroy(ack);
+		natsMsg_Destroy(m);
+	}
+	bt_disconnect(&c);
+	char n[16];
+	snprintf(n, sizeof(n), "%d", N + (int)T_NELEM(odd));
+	const char *in_d[] = { "ipcq-bridge", "in", qd, "-s", srv->url, "--stream", "PRIO",
+			       "--subject", "prio.a", "--consumer", "toD", "-n", n, NULL };
+	if (t_reap(bt_bridge(in_d, log)) != 0) {
+		bt_show_log(log);
+		T_FAIL("in-bridge to D failed");
+	}
+	struct ipcq *d = t_open_attach(qd, IPCQ_ROLE_CONSUMER, NULL);
+	unsigned found = 0;
+	for (int i = 0; i < N + (int)T_NELEM(odd); i++) {
+		char buf[MAXLEN + 1];
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(d, buf, MAXLEN, &mi, IPCQ_NOWAIT);
+		if (rc < 0)
+			T_FAIL("D: message %d: %s", i + 1, ipcq_strerror(rc));
+		buf[rc] = '\0';
+		const char *eq = memchr(buf, '=', (size_t)rc);
+		if (mi.seq <= N || !eq)
+			continue; /* one of the flow's */
+		char lane[8];
+		snprintf(lane, sizeof(lane), "%u", IPCQ_MSG_PRIORITY(mi.flags));
+		if (strcmp(eq + 1, lane) != 0)
+			T_FAIL("D: Ipcq-Priority '%.*s' reached lane %s", (int)(eq - buf), buf, lane);
+		found++;
+	}
+	if (found != T_NELEM(odd))
+		T_FAIL("D: %u of the %zu hand-made messages", found, T_NELEM(odd));
+	CHECK_OK(ipcq_close(d));
+}
+
 int main(void)
 {
 	static struct bt_server srv;
-	char qa[96], qb[96], qc[96], log[128], n[16];
+	char qa[96], qb[96], qc[96], qd[96], log[128], n[16];
 
 	t_watchdog(t_limit(90), "t_bridge_priority", NULL);
 	snprintf(qa, sizeof(qa), "%s", t_qname("bprio_a"));
 	snprintf(qb, sizeof(qb), "%s", t_qname("bprio_b"));
 	snprintf(qc, sizeof(qc), "%s", t_qname("bprio_c"));
+	snprintf(qd, sizeof(qd), "%s", t_qname("bprio_d"));
 	struct ipcq *a = lanes_queue(qa, 2), *b = lanes_queue(qb, 2), *cq = lanes_queue(qc, 1);
+	struct ipcq *dq = lanes_queue(qd, 4);
 	bt_server_start(&srv);
 	snprintf(log, sizeof(log), "%s/bridges.log", srv.dir);
 	snprintf(n, sizeof(n), "%d", N);
@@ -105,6 +169,8 @@ int main(void)
 	CHECK(t_info(b).depth == N && t_info(cq).depth == N);
 	check_queue(qb, 2);
 	check_queue(qc, 1);
+	odd_priorities(&srv, qd, log);
+	CHECK_OK(ipcq_close(dq));
 	CHECK_OK(ipcq_close(p));
 	CHECK_OK(ipcq_close(a));
 	CHECK_OK(ipcq_close(b));
