@@ -1439,6 +1439,13 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * process dies in the middle, an entry may be delivered twice (at least
  * once, never lost), the second time flagged as a redelivery.
  *
+ * An entry whose mover has not yet freed the message's source is not
+ * replayed yet: the consumer that nacked it to poison, quarantined it or
+ * found it expired still holds its lease or ring slot.  A mover that died
+ * there has its source freed first, by a recovery pass, and the entry is
+ * then replayed.  A live mover's entry is passed over by IPCQ_POISON_ALL
+ * (it stays listed: call again) and refused for its id.
+ *
  * On an unattached handle the call attaches as a producer for its
  * duration.
  *
@@ -1447,8 +1454,9 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * message cut to max_msg_size (IPCQ_REASON_TOO_LARGE, which IPCQ_POISON_ALL
  * passes over), -EAGAIN the main ring is full (nothing replayed), -EBUSY
  * a sole producer (IPCQ_ATTACH_SOLE) is attached and @q is not it (replay
- * through the sole producer's handle, or once it has detached), and the
- * errors of the temporary ipcq_attach().
+ * through the sole producer's handle, or once it has detached),
+ * -EINPROGRESS the entry's mover has not yet freed its source (try again
+ * shortly), and the errors of the temporary ipcq_attach().
  * Does not block.
  */
 IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
@@ -1456,11 +1464,21 @@ IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);
 /**
  * ipcq_poison_purge - delete side-ring entries.
  *
- * @q:  a writable handle.
+ * @q:  a writable handle (attached or not).
  * @id: one entry, or IPCQ_POISON_ALL.
  *
+ * An entry whose mover has not yet freed the message's source is not
+ * deleted yet, as in ipcq_poison_replay(): a dead mover's source is freed
+ * first (the message is then gone for good); a live mover's entry is
+ * passed over by IPCQ_POISON_ALL (it stays listed) and refused for its
+ * id.  On an unattached handle the call attaches as a producer for its
+ * duration (freeing a dead mover's lease takes it over, which names its
+ * new owner).
+ *
  * Returns how many were deleted.  Errors: -EINVAL, -EPERM read-only handle,
- * -ENOENT no such entry.  Does not block.
+ * -ENOENT no such entry, -EINPROGRESS the entry's mover has not yet freed
+ * its source (try again shortly), and the errors of the temporary
+ * ipcq_attach().  Does not block.
  */
 IPCQ_API int ipcq_poison_purge(struct ipcq *q, uint64_t id);
 

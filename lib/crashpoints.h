@@ -23,6 +23,7 @@
 	X("recv.released", 'C')       /* released, record not yet idle */        \
 	X("recv.adopted_copied", 'C') /* redelivered copy made, not released */  \
 	X("recover.skipped", 'C')     /* a dead producer's slot skipped */       \
+	X("recover.owner_dead", 'C')  /* a claimed slot's owner found dead, moved on? not yet asked */ \
 	X("recover.checked", 'C')     /* a slot's owner found dead, CAS not made */ \
 	X("recover.adopted", 'C')     /* a dead consumer's slot adopted */       \
 	X("ack.reserved", 'A')        /* lease reserved, ring not claimed */     \

@@ -108,6 +108,9 @@ const char *ipcq_strerror(int err)
 			   "has live consumers, or (ack mode) the prefetch limit or lease pool is "
 			   "exhausted (ack or nack first)";
 	case ESTALE: return "not a lease held by this handle (already acked, nacked, or someone else's)";
+	case EINPROGRESS: return "a side-ring entry is still being moved in (its mover has not yet "
+				 "freed the message's source): try again shortly";
+	case EOVERFLOW: return "the producer name's sequence numbers are used up (2^56 - 1)";
 	default: return "unknown error";
 	}
 }

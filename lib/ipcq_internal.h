@@ -1130,6 +1130,9 @@ IPCQ_HIDDEN void ipcq__pressure_recheck(struct ipcq *q);
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);
 IPCQ_HIDDEN int ipcq__entry_resolved(struct ipcq *q, uint32_t i);
+/* Side entry j, FULL at the generation of w: 0 when no mover still holds
+ * the source it moved from (dead movers settled first), 1 when one does. */
+IPCQ_HIDDEN int ipcq__side_settle(struct ipcq *q, uint32_t j, uint64_t w);
 struct ipcq__waiter;
 /* Time for a recovery pass in a wait (side: 0 sending, 1 receiving)? */
 IPCQ_HIDDEN int ipcq__recovery_due_now(struct ipcq *q, int side);
@@ -1198,6 +1201,9 @@ IPCQ_HIDDEN int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src 
 IPCQ_HIDDEN int ipcq__side_moved(const struct ipcq *q, uint32_t move_side, uint32_t move_gen);
 IPCQ_HIDDEN int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				   struct ipcq_recovery *rep);
+/* Entry j: 1 when FULL, with *p and its state word *w (S2), else 0. */
+IPCQ_HIDDEN int ipcq__side_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p,
+				uint64_t *w);
 /* The FULL entry with id: its index, *p and its state word *w, or -ENOENT. */
 IPCQ_HIDDEN int ipcq__side_find(const struct ipcq *q, uint64_t id, struct ipcq_poison *p,
 				uint64_t *w);

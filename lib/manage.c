@@ -1,11 +1,13 @@
 /*
  * manage.c - the management calls that compose several layers: closing a
  * handle, recovering a queue on demand, and replaying quarantined
- * messages into the main ring.
+ * messages into the main ring or purging them (each entry's mover settled
+ * first: ipcq__side_settle()).
  *
- * Recovery and replay name their actor in the state words they change, so
- * an unattached handle attaches for the length of the call (as a
- * producer; attach.c) and detaches after.
+ * Recovery, replay and purge name their actor in the state words they
+ * change (a purge may take a dead mover's lease over), so an unattached
+ * handle attaches for the length of the call (as a producer; attach.c)
+ * and detaches after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,11 +112,6 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 			ipcq_detach(q);
 		return seat;
 	}
-	/* a mover that died after its entry became FULL and before it
-	 * released its source: finish that release first, so that the
-	 * replayed copy is the only one (attaching recovered already) */
-	if (!temp)
-		ipcq__recover_scan(q, NULL, 0, -1);
 	for (;;) {
 		int j;
 		if (id == IPCQ_POISON_ALL) {
@@ -141,9 +138,23 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 			after = p.id;
 			continue;
 		}
+		/* its mover's source first: freed if the mover died (a dead
+		 * mover's finished move would look unfinished once the entry
+		 * is taken, and its message come twice); a live mover's entry
+		 * is passed over until it has freed its source.  After S2 (in
+		 * ipcq__side_find()): see ipcq__side_settle() */
+		if (ipcq__side_settle(q, (uint32_t)j, w)) {
+			if (id != IPCQ_POISON_ALL) {
+				rc = -EINPROGRESS;
+				break;
+			}
+			after = p.id;
+			continue;
+		}
 		uint64_t taking = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_TAKING);
 		/* S7: FULL -> TAKING(us); one replayer wins; S2 (in ipcq__side_find())
-		 * made the payload visible */
+		 * made the payload visible.  It fails if the entry changed
+		 * since S2, so the settling above was of this generation */
 		if (!ipcq__cas(&e->state, w, taking))
 			continue; /* someone else got it; look again */
 		IPCQ_CRASHPOINT("replay.taking");
@@ -182,4 +193,38 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 	if (temp)
 		ipcq_detach(q);
 	return done ? done : rc;
+}
+
+int ipcq_poison_purge(struct ipcq *q, uint64_t id)
+{
+	struct ipcq_poison p;
+	uint64_t w;
+	int done = 0, busy = 0, temp, rc;
+
+	if (!q)
+		return -EINVAL;
+	/* an entry's dead mover is settled by a recovery pass, which takes
+	 * its lease over: that names us */
+	rc = ensure_attached(q, NULL, &temp);
+	if (rc)
+		return rc;
+	for (uint32_t j = 0; j < q->side_capacity; j++) {
+		if (!ipcq__side_read(q, j, &p, &w) || (id != IPCQ_POISON_ALL && p.id != id))
+			continue;
+		/* its mover's source first, as in ipcq_poison_replay() */
+		if (ipcq__side_settle(q, j, w)) {
+			busy++;
+		} else if (ipcq__cas(&ipcq__side(q, j)->state, w, IPCQ_ENT_FREED(w))) {
+			/* S3: pairs with S2 of the next writer; fails if the
+			 * entry changed since S2 (the settling was of w) */
+			done++;
+		}
+		if (id != IPCQ_POISON_ALL)
+			break;
+	}
+	if (temp)
+		ipcq_detach(q);
+	if (!done && id != IPCQ_POISON_ALL)
+		return busy ? -EINPROGRESS : -ENOENT;
+	return done;
 }

@@ -40,7 +40,13 @@
  *  - A message is "moved on" when a lease holds it (any lease in state
  *    OWNED or REDELIVER whose src_pos is p) or when the owner's move
  *    record names a side-ring entry that holds it: then the slot is only
- *    released.  Otherwise a live consumer adopts it and delivers it again
+ *    released.  The owner is the adopter the slot names, or (claimed with
+ *    the cursor) one of the dead whose record covers p: a live
+ *    participant's record that covers p is a claim it lost, and its move
+ *    record may be of another message.  A side entry is not purged or
+ *    replayed while a mover into it still holds its source
+ *    (ipcq__side_settle()), so the entry a dead mover's record names is
+ *    still FULL at its generation when recovery asks.  Otherwise a live consumer adopts it and delivers it again
  *    with its delivery count raised, or quarantines it after
  *    max_deliveries.  Lease recovery releases the source slot of a lease
  *    it takes over before it makes the lease deliverable again, so a lease
@@ -115,15 +121,25 @@ static int covers(uint64_t start, uint32_t n, uint64_t p)
 	return p >= start && p - start < n;
 }
 
+/* The entries found dead with a record covering a position (indices
+ * below IPCQ_PARTICIPANTS_MAX, which bounds max_participants). */
+struct dead_cover {
+	uint64_t bit[IPCQ_PARTICIPANTS_MAX / 64];
+};
+
 /*
  * Does a live participant's record cover p (producer or consumer side)?
  * Every entry is looked at, whatever an earlier look said of it: the
  * record first, then the lock, so that a record read is the holder's the
  * lock check is about (an attacher takes the lock before it writes).
+ * When none does, *dc (if given) holds the entries whose record covered p
+ * and whose lock was free: the claimer of p is among them.
  */
 static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t also_dead,
-		       int32_t g)
+		       int32_t g, struct dead_cover *dc)
 {
+	if (dc)
+		memset(dc, 0, sizeof(*dc));
 	for (uint32_t i = 0; i < q->max_participants; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
 		/* acquire: pairs with E1 (attach.c); an entry being set up
@@ -138,27 +154,44 @@ static int live_covers(const struct ipcq *q, uint64_t p, int producer, int32_t a
 		snap(q, e, &r);
 		/* the op word names the lane: a record of the current lane's p */
 		if (producer ? r.prod_op == q->op_enq && covers(r.prod_pos, r.prod_n, p)
-			     : r.cons_op == q->op_deq && covers(r.cons_pos, r.cons_n, p))
+			     : r.cons_op == q->op_deq && covers(r.cons_pos, r.cons_n, p)) {
 			if (!ipcq__dead_now(q, i, also_dead))
 				return 1;
+			if (dc && i < IPCQ_PARTICIPANTS_MAX)
+				dc->bit[i / 64] |= (uint64_t)1 << (i % 64);
+		}
 	}
 	return 0;
 }
 
-/* Is the owner of the claimed, unreleased message p, slot word w, alive? */
+/* Is the owner of the claimed, unreleased message p, slot word w, alive?
+ * (o == 0: *dc as live_covers() says) */
 static int owner_alive(const struct ipcq *q, uint64_t w, uint64_t p, int32_t also_dead,
-		       int32_t g)
+		       int32_t g, struct dead_cover *dc)
 {
 	uint32_t o = ipcq__seq_owner(w);
 	if (o == 0)
-		return live_covers(q, p, 0, also_dead, g);
+		return live_covers(q, p, 0, also_dead, g, dc);
 	if (o - 1 >= q->max_participants)
 		return 0; /* corrupt: nobody can hold it */
 	return !ipcq__dead_now(q, o - 1, also_dead);
 }
 
-/* Had the (dead) owner of message p, slot word w, moved it on already? */
-static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g)
+/*
+ * Had the (dead) owner of message p, slot word w, moved it on already?
+ * Its move record says, read now.  Owner field i + 1: entry i, the
+ * adopter owner_alive() found dead.  Owner field 0: the claimer, one of
+ * the entries dc holds, whose record covered p when owner_alive() found
+ * their lock free.  Those records no longer change: a dead process never
+ * comes back, and its entry is not taken over while p names it
+ * (ipcq__entry_resolved(): an attacher that locks it meanwhile only
+ * recovers it, and unlocks).  A participant whose record covers p now but
+ * did not then is none of them: it lost its claim on p (a cursor read
+ * before the claimer's) or is trying to adopt p, and its move record may
+ * name its move of another message, which would be taken for p's.
+ */
+static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g,
+		    const struct dead_cover *dc)
 {
 	/* in a group the skip bit is in the slot word (acquire: pairs with
 	 * R1/R5; it cannot change while the group holds p) */
@@ -167,22 +200,14 @@ static int moved_on(const struct ipcq *q, uint64_t w, uint64_t p, int32_t g)
 	if (ipcq__lease_holds(q, p, g))
 		return 1;
 	uint32_t o = ipcq__seq_owner(w);
-	for (uint32_t i = 0; i < q->max_participants; i++) {
+	for (uint32_t i = 0; i < q->max_participants && i < IPCQ_PARTICIPANTS_MAX; i++) {
 		const struct ipcq_shm_participant *e = &q->parts[i];
-		if (o ? i != o - 1 : 0)
+		if (o ? i != o - 1 : !(dc->bit[i / 64] >> (i % 64) & 1))
 			continue;
-		/* relaxed: as in live_covers() */
-		if (!o && g >= 0 && ipcq__load_relaxed(&e->group) != (uint32_t)g + 1)
-			continue;
-		if (!o) {
-			/* the claimer is one of the dead whose record covers p */
-			struct rec_snapshot r;
-			snap(q, e, &r);
-			if (r.cons_op != q->op_deq || !covers(r.cons_pos, r.cons_n, p))
-				continue;
-		}
 		/* relaxed: a dead owner's move record, stored after its side
-		 * claim (S5 in side.c); read now, at the moment of acting */
+		 * claim (S5 in side.c); read now, at the moment of acting,
+		 * after its lock was found free (K1, registry.c: the dead's
+		 * stores are visible then) */
 		if (ipcq__side_moved(q, ipcq__load_relaxed(&e->move_side),
 				     ipcq__load_relaxed(&e->move_gen)))
 			return 1;
@@ -204,7 +229,7 @@ static int skip_orphan(struct ipcq *q, uint64_t p, int32_t also_dead, struct ipc
 	uint64_t w = ipcq__load_acquire(&s->seq);
 	if (w != ipcq__seq_pos(p) && !(q->gwords && ipcq__gslot_free(q, w, p)))
 		return 0; /* published, or a later lap */
-	if (live_covers(q, p, 1, also_dead, -1)) {
+	if (live_covers(q, p, 1, also_dead, -1, NULL)) {
 		rep->pending++;
 		return 0;
 	}
@@ -234,11 +259,13 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 	uint64_t w = ipcq__load_acquire(word);
 	if ((w & IPCQ_SEQ_POS) != unreleased)
 		return 0; /* released already */
-	if (owner_alive(q, w, p, also_dead, g)) {
+	struct dead_cover dc;
+	if (owner_alive(q, w, p, also_dead, g, &dc)) {
 		rep->pending++;
 		return 0;
 	}
-	if (moved_on(q, w, p, g)) {
+	IPCQ_CRASHPOINT("recover.owner_dead");
+	if (moved_on(q, w, p, g, &dc)) {
 		IPCQ_CRASHPOINT("recover.checked");
 		/* nothing to deliver (a skip), or the dead had already moved
 		 * the message on: finish its release */
@@ -381,6 +408,40 @@ out:
  * process may take the entry: its index is no longer named by any slot,
  * lease or side-ring entry that is still in progress.
  */
+/*
+ * Does the consumer record r of entry i still cover a claimed, unreleased
+ * slot that is i's own (claimed with the cursor, or adopted by entry i)?
+ */
+static int cons_holds(struct ipcq *q, uint32_t i, const struct rec_snapshot *r)
+{
+	int32_t g = entry_group(q, &q->parts[i]);
+	if (IPCQ_OP_KIND(r->cons_op) != IPCQ_OP_DEQUEUE || IPCQ_OP_LANE(r->cons_op) >= q->lanes ||
+	    g == IPCQ__NO_GROUP)
+		return 0;
+	int rc = 0;
+	uint32_t was = q->lane;
+	ipcq__lane_use(q, IPCQ_OP_LANE(r->cons_op));
+	/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
+	uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : q->ldeq);
+	for (uint32_t k = 0; k < r->cons_n; k++) {
+		uint64_t p = r->cons_pos + k;
+		if (deq <= p || deq - p > q->capacity)
+			continue;
+		uint64_t w = ipcq__load_acquire(g >= 0 ? ipcq__gword(q, (uint32_t)g, p)
+						       : &ipcq__slot(q, p)->seq);
+		uint32_t o = ipcq__seq_owner(w);
+		/* still unreleased, and still this holder's (the claimer's,
+		 * or adopted by this entry) */
+		if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(g >= 0 ? p : p + 1) &&
+		    (o == 0 || o == i + 1)) {
+			rc = 1;
+			break;
+		}
+	}
+	ipcq__lane_use(q, was);
+	return rc;
+}
+
 int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 {
 	struct rec_snapshot r;
@@ -400,26 +461,8 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 				goto out;
 		}
 	}
-	int32_t g = entry_group(q, &q->parts[i]);
-	if (IPCQ_OP_KIND(r.cons_op) == IPCQ_OP_DEQUEUE && IPCQ_OP_LANE(r.cons_op) < q->lanes &&
-	    g != IPCQ__NO_GROUP) {
-		ipcq__lane_use(q, IPCQ_OP_LANE(r.cons_op));
-		/* seq_cst (pairs with C1) and A2: as in resolve_claimed() */
-		uint64_t deq = ipcq__load_seq_cst(g >= 0 ? &q->groups[g].deq : q->ldeq);
-		for (uint32_t k = 0; k < r.cons_n; k++) {
-			uint64_t p = r.cons_pos + k;
-			if (deq <= p || deq - p > q->capacity)
-				continue;
-			uint64_t w = ipcq__load_acquire(g >= 0 ? ipcq__gword(q, (uint32_t)g, p)
-							       : &ipcq__slot(q, p)->seq);
-			uint32_t o = ipcq__seq_owner(w);
-			/* still unreleased, and still this holder's (the
-			 * claimer's, or adopted by this entry) */
-			if ((w & IPCQ_SEQ_POS) == ipcq__seq_pos(g >= 0 ? p : p + 1) &&
-			    (o == 0 || o == i + 1))
-				goto out;
-		}
-	}
+	if (cons_holds(q, i, &r))
+		goto out;
 	for (uint32_t e = 0; e < q->lease_capacity; e++) {
 		/* L2: pairs with L1/L5/L6 (lease.c) */
 		uint64_t w = ipcq__load_acquire(&ipcq__lease(q, e)->state);
@@ -437,6 +480,101 @@ int ipcq__entry_resolved(struct ipcq *q, uint32_t i)
 	rc = 1;
 out:
 	ipcq__lane_use(q, was);
+	return rc;
+}
+
+/*
+ * Side-ring entry j, seen FULL at the generation of w by an acquire load
+ * of its state (S2), is about to be taken: purged (S3) or replayed (S7).
+ * Its mover frees its source (a ring slot, or a lease) only after S1, and
+ * recovery of a mover that died in between asks ipcq__side_moved(j, g):
+ * FULL (or TAKING) at g means done.  Once the entry is taken its
+ * generation moves on, the move looks unfinished, and the source would be
+ * delivered again: a purged message back, a replayed one twice.  So no
+ * mover may hold its source any more when the entry is taken.
+ *
+ * The movers are found by their move records naming (j + 1, g): a
+ * participant's (move_side, move_gen), an OWNED lease's.  Each was
+ * written after its mover's claim (S5) and before its S1, which our S2
+ * read (through S6/S7/S8 too: RMWs and a release store of the same
+ * word), so all of them are visible here; and none can appear while the
+ * entry stays FULL at g (a claim needs it FREE, at another generation).
+ * A record read, then the lock: a mover found dead no longer changes it.
+ *  - a live mover (stopped or slow between its S1 and the free of its
+ *    source, or a recoverer between its L9 and its L3): the caller passes
+ *    the entry over for now;
+ *  - a dead one that still holds its source (its consumer record covers
+ *    its unreleased slot, or its lease is OWNED): settled here by a
+ *    recovery pass, which finds its move done and frees the source
+ *    (moved_on(), ipcq__lease_recover(): it needs an attached handle to
+ *    take a lease over), then looked at again.
+ * A participant's record names a finished move until it is cleared after
+ * the release (ipcq__quarantine_slot(), try_recv_one()): a dead one is
+ * asked whether it still holds its slot; a lease's, until the lease is
+ * freed (L3) or filled again (the fill clears it).
+ *
+ * Returns 0 when no mover holds its source (take the entry), 1 when one
+ * still does (a live one, or a dead one this pass could not settle).
+ */
+int ipcq__side_settle(struct ipcq *q, uint32_t j, uint64_t w)
+{
+	uint32_t g = IPCQ_ENT_GEN(w);
+	/* every owner asked by its lock (ipcq__ent_owner_dead()'s filter off) */
+	uint8_t *ask = malloc(q->max_participants ? q->max_participants : 1);
+	if (!ask)
+		return 1;
+	memset(ask, 1, q->max_participants);
+	int rc = 1;
+	for (int round = 0; round < 2; round++) {
+		int live = 0, dead = 0;
+		for (uint32_t i = 0; i < q->max_participants && !live; i++) {
+			const struct ipcq_shm_participant *e = &q->parts[i];
+			/* acquire: pairs with E1 (attach.c); FREE or DETACHED
+			 * has no move under way (an attacher clears the record) */
+			uint32_t st = ipcq__load_acquire(&e->state);
+			if (st != IPCQ_PART_ACTIVE && st != IPCQ_PART_RECOVERING)
+				continue;
+			/* relaxed: stored before the mover's S1, which our S2
+			 * read; a record read 0 was cleared after the release */
+			if (ipcq__load_relaxed(&e->move_side) != j + 1 ||
+			    ipcq__load_relaxed(&e->move_gen) != g)
+				continue;
+			if (!ipcq__dead_now(q, i, -1)) {
+				live = 1;
+				continue;
+			}
+			struct rec_snapshot r;
+			snap(q, e, &r);
+			if (cons_holds(q, i, &r))
+				dead = 1;
+		}
+		for (uint32_t e = 0; e < q->lease_capacity && !live; e++) {
+			struct ipcq_shm_lease *l = ipcq__lease(q, e);
+			/* L2: pairs with L1/L6/L9; the record below was stored
+			 * after the fill (L1) by the lease's owner */
+			uint64_t lw = ipcq__load_acquire(&l->state);
+			if (IPCQ_ENT_STATE(lw) != IPCQ_ENT_OWNED)
+				continue;
+			/* relaxed: as the participants' records above; a fill
+			 * (a new message) clears it before its L1 */
+			if (ipcq__load_relaxed(&l->move_side) != j + 1 ||
+			    ipcq__load_relaxed(&l->move_gen) != g)
+				continue;
+			if (ipcq__ent_owner_dead(q, lw, ask, -1))
+				dead = 1;
+			else
+				live = 1;
+		}
+		if (live)
+			break;
+		if (!dead) {
+			rc = 0;
+			break;
+		}
+		if (round == 0 && q->index >= 0)
+			(void)ipcq__recover_scan(q, NULL, 0, -1);
+	}
+	free(ask);
 	return rc;
 }
 

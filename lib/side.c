@@ -27,6 +27,13 @@
  * checks the order: model/ipcq.pml, side-race; the record before the
  * claim fails there, side-old-record.)
  *
+ * A purge or a replay moves the generation on, after which a finished move
+ * into the entry would look unfinished to the recovery of its mover.  So
+ * neither takes a FULL entry whose mover still holds its source
+ * (ipcq__side_settle() in recovery.c, called from manage.c): a dead
+ * mover's source is freed first, a live mover's entry is passed over
+ * until it has freed it (model: side-take; side-old-take fails).
+ *
  * Labels: S1 FULL by release, S2 acquire loads of a state word, S3 back
  * to FREE by CAS, S4 the fence of ipcq_poison_peek(), S5 the insert's
  * claim, S6 recovery's takeover of TAKING(dead), S7 a replay's take.
@@ -202,6 +209,11 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	return 1;
 }
 
+int ipcq__side_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, uint64_t *w)
+{
+	return poison_read(q, j, p, w);
+}
+
 static int by_id(const void *a, const void *b)
 {
 	const struct ipcq_poison *x = a, *y = b;
@@ -272,31 +284,6 @@ int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap, struct 
 	if (ipcq__load_relaxed(&e->state) != w)
 		return -ENOENT;
 	return (int)p.len;
-}
-
-int ipcq_poison_purge(struct ipcq *q, uint64_t id)
-{
-	struct ipcq_poison p;
-	uint64_t w;
-	int done = 0;
-
-	if (!q)
-		return -EINVAL;
-	if (q->readonly)
-		return -EPERM;
-	for (uint32_t j = 0; j < q->side_capacity; j++) {
-		if (!poison_read(q, j, &p, &w) || (id != IPCQ_POISON_ALL && p.id != id))
-			continue;
-		/* S3: pairs with S2 of the next writer */
-		if (ipcq__cas(&ipcq__side(q, j)->state, w,
-			      IPCQ_ENT_FREED(w)))
-			done++;
-		if (id != IPCQ_POISON_ALL)
-			break;
-	}
-	if (!done && id != IPCQ_POISON_ALL)
-		return -ENOENT;
-	return done;
 }
 
 int ipcq_poison_put(struct ipcq *q, const void *data, size_t len, unsigned reason,
@@ -373,6 +360,13 @@ static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned 
 int ipcq__quarantine_slot(struct ipcq *q, uint64_t pos, unsigned reason)
 {
 	struct ipcq_shm_slot *s = ipcq__slot(q, pos);
+	/* Noted consumed for its named producer before it leaves the slot:
+	 * once it is FULL in the side ring, our death makes recovery only
+	 * release the slot (moved on), and no one notes it then, so the
+	 * name's next holder would take its replay for a new message.
+	 * Noting it again in ipcq__consume_adopted() below is harmless (the
+	 * note only raises the consumed mark) */
+	ipcq__note_consumed(q, s);
 	/* relaxed: ours since the adoption (a group's count is its word's) */
 	int rc = slot_to_side(q, s, reason,
 			     q->gw ? ipcq__adopted_raise(q, s, q->adopted_seq)

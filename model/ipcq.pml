@@ -30,7 +30,11 @@
  *
  * The old rules (the released code before the fix) are kept behind
  * OLD_RULE1, OLD_RULE2, OLD_RULE3 (OLD_RULES sets all three); see
- * model/README.md for what each one breaks.
+ * model/README.md for what each one breaks.  So are those of the side
+ * ring: OLD_SIDE_RECORD (the move record before the claim),
+ * OLD_MOVED_ON_LIVE (moved_on asks a live participant's move record) and
+ * OLD_SIDE_TAKE (a purge or replay that does not settle the mover first;
+ * SIDE_TAKE=N lets R try N of them).
  *
  * The sole attach mode (IPCQ_ATTACH_SOLE): SOLE_P makes every producer's
  * claim, SOLE_C the fast consumer C's, a plain store of the cursor (P1s,
@@ -161,6 +165,11 @@ byte sst[NS]; byte sown[NS]; byte sogen[NS]; byte sgen[NS]; byte smq[NS];
 /* ---- ghost state (not in the C code) ---------------------------------- */
 
 byte crashes = CRASHES;
+#ifdef SIDE_TAKE
+byte takes = SIDE_TAKE;         /* purges or replays of side entry 0 that R tries */
+bit taken[NM + 1];              /* its side entry was purged or replayed: the
+                                   message never comes from its old source */
+#endif
 #ifdef EXPIRE
 byte expiries = 1;              /* claimed messages found expired (budget) */
 #endif
@@ -171,6 +180,8 @@ bit may[NM + 1];                /* a delivery is expected now: set by the
                                    a process that held the message */
 bit sent[NM + 1];               /* published (R1) */
 bit quar[NM + 1];               /* in the side ring */
+bit xdrop[NM + 1];              /* found expired with the side ring full:
+                                   dropped, counted (quar set too) */
 byte mpos[NM + 1];              /* the position it was published at */
 byte hold[NE];                  /* message a live process owns as consumer */
 byte rhold[NE];                 /* message of a lease it took over (L9) */
@@ -252,6 +263,10 @@ inline deliver_ghost(m, fl)
 	assert(m != 0);
 	T("@%d DELIVERS msg %d flagged %d (delivered before: %d)\n", me, m, fl, delivered[m]);
 	assert(may[m]);                 /* delivered again only after a crash or a nack */
+#ifdef SIDE_TAKE
+	assert(!taken[m]);              /* a purged (or replayed) message is not
+	                                   delivered again from its source */
+#endif
 	may[m] = 0;
 	if
 	:: delivered[m] == 0 && !quar[m] -> unacc--
@@ -290,7 +305,7 @@ inline assert_one_copy(m)
 	lc = 0; mv = 0; isdead = 0; anydead = 0; res = 0; acted = 0; pending = 0; \
 	m = 0; past = 0; d = 0; ls = 0; lo = 0; log = 0; lsp = 0; mvs = 0; mvg = 0; \
 	ss = 0; fl = 0; rp_op = 0; rp_pos = 0; rc_op = 0; rc_pos = 0; r_mvs = 0; \
-	r_mvg = 0; gk = 0; \
+	r_mvg = 0; gk = 0; sbusy = 0; sneed = 0; sround = 0; tgen = 0; dcov = 0; \
 	k = 0; do :: k < NE -> dead[k] = 0; k++ :: else -> break od; k = 0
 
 #define LOCALS \
@@ -305,6 +320,7 @@ inline assert_one_copy(m)
 	byte m, past, d, ls, lo, log, lsp, mvs, mvg, ss; \
 	bit fl; \
 	byte rp_op, rp_pos, rc_op, rc_pos, r_mvs, r_mvg; \
+	bit sbusy, sneed, sround; byte tgen; byte dcov; \
 	byte mylease = NONE; \
 	byte ret; \
 	SNAP_LOCALS \
@@ -527,7 +543,7 @@ inline try_recv()
 			side_insert_entry();
 			if
 			:: !ok ->       /* side ring full: dropped, counted */
-				d_step { quar[m] = 1; if :: delivered[m] == 0 -> unacc-- :: else fi }
+				d_step { quar[m] = 1; xdrop[m] = 1; if :: delivered[m] == 0 -> unacc-- :: else fi }
 			:: else
 			fi;
 #ifdef OLD_EXPIRE_CLEAR
@@ -626,7 +642,10 @@ inline side_insert_entry()
 	if
 	:: ok ->
 		/* side.claimed; data, then S1 */
-		OP(assert(!quar[m]); smq[j] = m; sst[j] = S_FULL;
+		/* never quarantined twice; but a message dropped as expired
+		 * (side ring full) whose consumer died before its release is
+		 * adopted again, and may find room then */
+		OP(assert(!quar[m] || xdrop[m]); smq[j] = m; sst[j] = S_FULL;
 		   T("@%d S1 side entry %d holds msg %d\n", me, j, m);
 		   quar[m] = 1; if :: delivered[m] == 0 -> unacc-- :: else fi)
 	:: else ->
@@ -657,6 +676,102 @@ inline side_moved()
 	:: else -> mv = 0
 	fi
 }
+
+#ifdef SIDE_TAKE
+/*
+ * ipcq_poison_purge() / ipcq_poison_replay() of side entry 0 (manage.c),
+ * by R.  The take is one CAS, FULL(g) -> FREE(g + 1): a purge's S3, or a
+ * replay's S7 (FULL -> TAKING, which side_moved takes for FULL) followed by
+ * its S3 once published; the replayed copy itself is not modelled (it is
+ * a new message to the ring), only that the old source never delivers the
+ * message again (taken[]).  Before it, ipcq__side_settle(): the movers
+ * whose records name (0, g), a participant's record then its lock (a live
+ * one: pass the entry over; a dead one: does it still hold its slot?), an
+ * OWNED lease's record then its owner (live: pass over; dead: holds it).
+ * A dead holder is settled by a recovery pass (adopt 0), then looked at
+ * again.  OLD_SIDE_TAKE takes the entry without looking.
+ */
+inline settle()
+{
+	sround = 0;
+	do
+	:: sbusy = 0; sneed = 0;
+	   k = 0;
+	   do
+	   :: k < NE && !sbusy ->
+		OP(ok = (attached[k] && move_side[k] == 1 && move_gen[k] == tgen));    /* record */
+		if
+		:: ok ->
+			OP(isdead = (k == also_dead || !alive[k]));      /* then its lock */
+			if
+			:: !isdead -> sbusy = 1
+			:: else ->
+				/* cons_holds(): a dead one's record no longer
+				 * changes, and its slot only goes from held to
+				 * released, so one step (a stale read only says
+				 * held) */
+				OP(sneed = sneed || (cons_op[k] == BUSY && deq > cons_pos[k] &&
+				   deq - cons_pos[k] <= CAP &&
+				   WPOS(seq[cons_pos[k] % CAP]) == cons_pos[k] + 1 &&
+				   (WTAG(seq[cons_pos[k] % CAP]) == 0 || WTAG(seq[cons_pos[k] % CAP]) == k + 1)))
+			fi
+		:: else
+		fi;
+		k++
+	   :: else -> break
+	   od;
+	   e = 0;
+	   do
+	   :: e < NL && !sbusy ->
+		OP(ls = lst[e]; lo = lown[e]; log = logen[e]);          /* L2 */
+		if
+		:: ls == L_OWNED ->
+			OP(ok = (lmove[e] == 1 && lmgen[e] == tgen));   /* record */
+			if
+			:: ok ->
+				owner_dead();
+				if :: isdead -> sneed = 1 :: else -> sbusy = 1 fi
+			:: else
+			fi
+		:: else
+		fi;
+		e++
+	   :: else -> break
+	   od;
+	   if
+	   :: sbusy || !sneed -> break
+	   :: !sbusy && sneed && sround == 0 ->
+		/* a recovery pass settles the dead, then look again */
+		sround = 1; adopt = 0;
+		ret = 4; goto scan;
+r4:		skip
+	   :: !sbusy && sneed && sround == 1 -> sbusy = 1; break
+	   fi
+	od
+}
+
+inline side_take()
+{
+	OP(ss = sst[0]; tgen = sgen[0]);                                /* S2 */
+	if
+	:: ss == S_FULL ->
+#ifndef OLD_SIDE_TAKE
+		settle();
+#endif
+		if
+		:: !sbusy ->
+			OP(if                                           /* S3 / S7 */
+			   :: sst[0] == S_FULL && sgen[0] == tgen ->
+				sst[0] = S_FREE; sgen[0] = (sgen[0] + 1) % 4; taken[smq[0]] = 1;
+				T("@%d takes side entry 0 (msg %d): purged or replayed\n", me, smq[0])
+			   :: else
+			   fi)
+		:: else -> T("@%d passes side entry 0 over: its mover still holds its source\n", me)
+		fi
+	:: else
+	fi
+}
+#endif
 
 /* ======================================================================== */
 /* lease.c                                                                  */
@@ -936,6 +1051,7 @@ inline side_recover()
 inline live_covers(prodside)
 {
 	lc = 0;
+	dcov = 0;
 	k = 0;
 #ifdef OLD_RULE1
 	do
@@ -958,7 +1074,8 @@ inline live_covers(prodside)
 		   od);
 		if
 		:: k < NE ->
-			OP(lc = !(k == also_dead || !alive[k]));   /* then its lock, now */
+			OP(lc = !(k == also_dead || !alive[k]);    /* then its lock, now */
+			   if :: !lc -> dcov = dcov | (1 << k) :: else fi);   /* dead: kept */
 			k++
 		:: else
 		fi
@@ -1032,7 +1149,17 @@ inline moved_on()
 			k = 0;
 			do
 			:: k < NE && !mv ->
+#if defined(OLD_MOVED_ON_LIVE) || defined(OLD_RULE1)
+				/* old: every record that covers p now, alive or dead */
 				OP(ok = (cons_op[k] == BUSY && cons_pos[k] == p));
+#else
+				/* only those live_covers() found dead with a
+				 * record covering p (dcov): their records no
+				 * longer change.  One that covers p now but did
+				 * not then lost its claim, or is adopting, and
+				 * its move record may be of another message */
+				ok = (dcov >> k) & 1;
+#endif
 				if
 				:: ok ->
 					OP(mvs = move_side[k]; mvg = move_gen[k]);
@@ -1274,7 +1401,11 @@ scan: \
 
 #define BACK1 if :: ret == 1 -> goto r1 fi
 #define BACK12 if :: ret == 1 -> goto r1 :: ret == 2 -> goto r2 fi
+#if defined(SIDE_TAKE) && !defined(OLD_SIDE_TAKE)
+#define BACK13 if :: ret == 1 -> goto r1 :: ret == 3 -> goto r3 :: ret == 4 -> goto r4 fi
+#else
 #define BACK13 if :: ret == 1 -> goto r1 :: ret == 3 -> goto r3 fi
+#endif
 
 /* ---- the end state ------------------------------------------------------ */
 
@@ -1497,6 +1628,12 @@ r3:		skip;
 		:: have_adopted -> deliver_adopted()
 		:: else
 		fi
+#ifdef SIDE_TAKE
+	:: takes > 0 ->
+		d_step { takes--; CLEAR_TEMPS };
+		side_take();
+		d_step { CLEAR_TEMPS }
+#endif
 	:: else -> break
 	od;
 finish:

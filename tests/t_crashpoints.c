@@ -775,6 +775,7 @@ int main(int argc, char **argv)
 				sc[n++] = (struct scen){ p, K_SKIP2, 0 };
 				sc[n++] = (struct scen){ p, K_SKIP2, 1 };
 			} else if (strcmp(p, "recover.adopted") == 0 ||
+				   strcmp(p, "recover.owner_dead") == 0 ||
 				   strcmp(p, "recover.checked") == 0) {
 				sc[n++] = (struct scen){ p, K_ADOPT2, 0 };
 				sc[n++] = (struct scen){ p, K_ADOPT2, 1 };

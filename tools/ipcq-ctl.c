@@ -476,11 +476,12 @@ static int cmd_poison_change(const char *name, const char *ids, int replay)
 	if (rc < 0)
 		return fail(name, replay ? "replay" : "purge", rc);
 	printf("%s: %s %d entr%s\n", name, replay ? "replayed" : "purged", rc, rc == 1 ? "y" : "ies");
-	if (replay && id == IPCQ_POISON_ALL) {
+	if (id == IPCQ_POISON_ALL) {
 		/*
 		 * Replay stops at the first entry the main ring has no room
 		 * for, and passes over the entries cut to max_msg_size
-		 * (too-large), which no replay takes: say which remain.
+		 * (too-large), which no replay takes; both pass over an entry
+		 * a consumer is still moving in: say which remain.
 		 */
 		struct ipcq *r;
 		struct ipcq_poison e[64];
@@ -490,7 +491,7 @@ static int cmd_poison_change(const char *name, const char *ids, int replay)
 			while ((n = list_guarded(r, after, e, 64)) > 0) {
 				uint64_t was = after;
 				for (int i = 0; i < n && i < 64; i++) {
-					if (e[i].reason == IPCQ_REASON_TOO_LARGE)
+					if (replay && e[i].reason == IPCQ_REASON_TOO_LARGE)
 						too_large++;
 					else
 						waiting++;
@@ -503,9 +504,10 @@ static int cmd_poison_change(const char *name, const char *ids, int replay)
 			ipcq_close(r);
 		}
 		if (waiting)
-			printf("%s: %" PRIu64 " entr%s remain%s in the side ring (the main ring "
-			       "filled up); run again later\n", name, waiting, waiting == 1 ? "y" : "ies",
-			       waiting == 1 ? "s" : "");
+			printf("%s: %" PRIu64 " entr%s remain%s in the side ring (%s a consumer "
+			       "is still moving it in); run again later\n", name, waiting,
+			       waiting == 1 ? "y" : "ies", waiting == 1 ? "s" : "",
+			       replay ? "the main ring filled up, or" : "added meanwhile, or");
 		if (too_large)
 			printf("%s: %" PRIu64 " entr%s never replayed: too large (cut to the "
 			       "queue's max message size when %s put in the side ring); '" PROG
