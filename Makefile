@@ -81,7 +81,7 @@ SHARED := $(B)/libipcq.so.$(VERSION)
 
 TEST_SRC := $(sort $(wildcard tests/t_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TEST_COMMON := tests/testutil.h tests/statutil.h tests/holders.h
+TEST_COMMON := tests/testutil.h tests/statutil.h tests/holders.h tests/sideutil.h
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/%)
 DEMO_BIN := $(B)/ipcq-demo

@@ -1380,8 +1380,10 @@ struct ipcq_poison {
 	uint32_t last_consumer_pid;
 	uint32_t stream;        /**< named producer's dedup index + 1, or 0 */
 	/** A queue with groups: the group it was taken from, index + 1 (the
-	 *  other groups received it as usual); 0 for a queue without groups
-	 *  or a message put there by its producer (ipcq_poison_put()). */
+	 *  other groups received it as usual); 0 for a queue without groups,
+	 *  a message put there by its producer (ipcq_poison_put()), or once
+	 *  that group was removed and another made at its index (a replay
+	 *  then goes to every group). */
 	uint32_t group;
 	/** A queue with priorities: the lane it came from, where
 	 *  ipcq_poison_replay() puts it back; 0 otherwise (and for a message

@@ -538,6 +538,16 @@ struct ipcq_shm_side {
  * byte of its flags: the header is full. */
 #define IPCQ_SIDE_F_GROUP_SHIFT 24
 #define IPCQ_SIDE_GROUP(f) ((uint32_t)(f) >> IPCQ_SIDE_F_GROUP_SHIFT)
+/* That group's incarnation when the entry was written, bits 8-15:
+ * 0x80 | (gen & 0x7f), or 0 where unknown, so that a group removed and
+ * made again at the same index is not taken for the one the message was
+ * taken from (ipcq__side_ggen()). */
+#define IPCQ_SIDE_F_GGEN_SHIFT 8
+#define IPCQ_SIDE_GGEN(f) (((uint32_t)(f) >> IPCQ_SIDE_F_GGEN_SHIFT) & 0xffu)
+static inline uint32_t ipcq__side_ggen(uint32_t gen)
+{
+	return 0x80u | (gen & 0x7fu);
+}
 /* The priority lane it came from sits in bits 16-23 (replayed there). */
 #define IPCQ_SIDE_F_LANE_SHIFT 16
 #define IPCQ_SIDE_LANE(f) (((uint32_t)(f) >> IPCQ_SIDE_F_LANE_SHIFT) & 0xffu)

@@ -92,7 +92,12 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_LANE_SHIFT) - 1)) |
+	/* the group's incarnation now (relaxed: a member holds it, so it is
+	 * not made again meanwhile; a gen for people and for replay) */
+	uint32_t ggen = src->group && src->group <= q->max_groups
+		? ipcq__side_ggen(ipcq__load_relaxed(&q->groups[src->group - 1].gen)) : 0u;
+	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_GGEN_SHIFT) - 1)) |
+					       (ggen << IPCQ_SIDE_F_GGEN_SHIFT) |
 					       ((src->lane & 0xffu) << IPCQ_SIDE_F_LANE_SHIFT) |
 					       (src->group << IPCQ_SIDE_F_GROUP_SHIFT));
 	uint32_t lc = src->last_consumer < q->max_participants ? src->last_consumer : (uint32_t)q->index;
@@ -201,6 +206,11 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	p->group = IPCQ_SIDE_GROUP(f);
 	if (p->group > q->max_groups)
 		p->group = 0; /* corrupt: no such group */
+	/* relaxed: a snapshot; the replay looks again at its publish */
+	uint32_t ggen = IPCQ_SIDE_GGEN(f);
+	if (p->group && (ggen & 0x80u) &&
+	    ggen != ipcq__side_ggen(ipcq__load_relaxed(&q->groups[p->group - 1].gen)))
+		p->group = 0; /* that group was removed, its index taken since: every group's */
 	p->priority = IPCQ_SIDE_LANE(f);
 	if (p->priority >= q->lanes)
 		p->priority = 0; /* corrupt: no such lane */

@@ -1,86 +1,6 @@
 /* A move to the side ring names its entry only once it owns it: a mover frozen at side.before_claim while another mover fills that free entry at the same generation, then killed (an ack consumer's nack to poison; a fast consumer's expired message), loses nothing: recovery redelivers (or moves) the dead mover's message and keeps the other one; resumed instead, its claim fails (-ENOSPC) and it keeps the message; and a refused move is counted once in side_full (nack, lease recovery, expiry). */
 #include "testutil.h"
-
-enum { MAXLEN = 64 };
-
-static const char *qn;
-
-/* Message (0, seq) of the test pattern. */
-static void put(struct ipcq *p, uint64_t seq)
-{
-	uint8_t buf[MAXLEN];
-	size_t len = t_msg_len(0, seq, 16, MAXLEN);
-	t_fill(buf, len, 0, seq);
-	CHECK_RC(ipcq_send(p, buf, len, IPCQ_NOWAIT), 0);
-}
-
-/* Is buf[0..rc) message (0, seq)? */
-static int is_msg(const void *buf, int rc, uint64_t seq)
-{
-	return rc == (int)t_msg_len(0, seq, 16, MAXLEN) && t_verify(buf, (size_t)rc, 0, seq) == 0;
-}
-
-/* Receive the next message, which must be (0, seq); its info. */
-static struct ipcq_msginfo get(struct ipcq *c, uint64_t seq)
-{
-	uint8_t buf[MAXLEN];
-	struct ipcq_msginfo mi;
-	memset(&mi, 0, sizeof(mi));
-	int rc = ipcq_recv(c, buf, sizeof(buf), &mi, IPCQ_NOWAIT);
-	if (rc < 0)
-		T_FAIL("expected message %" PRIu64 ", got %d (%s): the message is lost", seq, rc,
-		       ipcq_strerror(rc));
-	if (!is_msg(buf, rc, seq))
-		T_FAIL("expected message %" PRIu64 ", got another (len %d)", seq, rc);
-	return mi;
-}
-
-static void expect_empty(struct ipcq *c)
-{
-	uint8_t buf[MAXLEN];
-	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
-}
-
-/* The side ring holds exactly the messages seqs[0..n) of the pattern (a
- * seq of 0 stands for the "filler" put by put_filler()), in that order. */
-static void expect_side(struct ipcq *q, const uint64_t *seqs, unsigned n)
-{
-	struct ipcq_poison e[8];
-	int got = ipcq_poison_list(q, 0, e, T_NELEM(e));
-	CHECK_OK(got);
-	if ((unsigned)got != n)
-		T_FAIL("side ring holds %d entries, expected %u", got, n);
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t buf[MAXLEN];
-		int rc = ipcq_poison_peek(q, e[i].id, buf, sizeof(buf), NULL);
-		CHECK_OK(rc);
-		if (seqs[i] == 0 ? rc != 6 || memcmp(buf, "filler", 6) != 0 : !is_msg(buf, rc, seqs[i]))
-			T_FAIL("side entry %u is not message %" PRIu64, i, seqs[i]);
-	}
-}
-
-static void put_filler(struct ipcq *p)
-{
-	CHECK_RC(ipcq_poison_put(p, "filler", 6, IPCQ_REASON_REFUSED, 0, 0), 0);
-}
-
-static struct ipcq_recovery recover(struct ipcq *q)
-{
-	struct ipcq_recovery rep;
-	memset(&rep, 0, sizeof(rep));
-	rep.size = sizeof(rep);
-	CHECK(ipcq_recover(q, &rep) >= 0);
-	return rep;
-}
-
-static struct ipcq_config ack_config(void)
-{
-	struct ipcq_config cfg = t_config(8, MAXLEN);
-	cfg.side_capacity = 1;
-	cfg.lease_capacity = 8;
-	cfg.max_deliveries = 5;
-	return cfg;
-}
+#include "sideutil.h"
 
 /* ---- an ack consumer's nack to poison ------------------------------------ */
 
@@ -91,7 +11,7 @@ static int nacker(void *arg)
 {
 	t_freeze_at("side.before_claim", 1);
 	struct ipcq *c = t_ack_consumer(qn, 4);
-	struct ipcq_msginfo mi = get(c, 1);
+	struct ipcq_msginfo mi = get(c, 1, IPCQ_NOWAIT);
 	int rc = ipcq_nack(c, mi.token, IPCQ_NACK_POISON);
 	if (!arg)
 		T_FAIL("nack returned %d: not frozen at side.before_claim", rc);
@@ -103,7 +23,8 @@ static int nacker(void *arg)
 
 static void nack_race(int resume)
 {
-	struct ipcq_config cfg = ack_config();
+	struct ipcq_config cfg = ack_config(1);
+	cfg.max_deliveries = 5;
 	qn = t_qname(resume ? "sidemv_nr" : "sidemv_nk");
 	struct ipcq *q = t_create(qn, &cfg);
 	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
@@ -114,7 +35,7 @@ static void nack_race(int resume)
 	 * free, at the same generation */
 	put(p, 2);
 	struct ipcq *w = t_ack_consumer(qn, 4);
-	struct ipcq_msginfo mi = get(w, 2);
+	struct ipcq_msginfo mi = get(w, 2, IPCQ_NOWAIT);
 	CHECK_RC(ipcq_nack(w, mi.token, IPCQ_NACK_POISON), 1);
 	uint64_t full0 = t_stats(q).side_full;
 	if (resume) {
@@ -126,22 +47,19 @@ static void nack_race(int resume)
 		t_reap_killed(v, SIGKILL);
 		struct ipcq_recovery rep = recover(q);
 		/* message 1 comes back, not taken for moved */
-		mi = get(w, 1);
+		mi = get(w, 1, IPCQ_NOWAIT);
 		CHECK(rep.redelivered == 1 && rep.completed == 0);
 		CHECK(t_stats(q).side_full == full0);
 	}
 	/* message 1 comes back, flagged; message 2 is in the side ring */
 	if (resume)
-		mi = get(w, 1);
+		mi = get(w, 1, IPCQ_NOWAIT);
 	CHECK(mi.deliveries == 2 && (mi.flags & IPCQ_MSG_REDELIVERED));
 	CHECK_OK(ipcq_ack(w, mi.token));
-	expect_empty(w);
+	expect_empty(w, IPCQ_NOWAIT, NULL);
 	const uint64_t side[] = { 2 };
 	expect_side(q, side, 1);
-	CHECK_OK(ipcq_close(w));
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(w, p, q);
 }
 
 /* ---- a fast consumer's expired message (its move record is in its
@@ -152,11 +70,7 @@ static void nack_race(int resume)
 static int expirer(void *arg)
 {
 	(void)arg;
-	t_freeze_at("side.before_claim", 1);
-	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
-	uint8_t buf[MAXLEN];
-	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
-	T_FAIL("recv returned %d: not frozen at side.before_claim", rc);
+	recv_stops_at("side.before_claim", 0, IPCQ_NOWAIT);
 }
 
 static void expiry_race(void)
@@ -180,15 +94,12 @@ static void expiry_race(void)
 	struct ipcq_recovery rep = recover(c);
 	CHECK(rep.completed == 0);
 	/* the dead consumer's claim is adopted, found expired, and moved */
-	expect_empty(c);
+	expect_empty(c, IPCQ_NOWAIT, NULL);
 	const uint64_t side[] = { 0, 1 };
 	expect_side(q, side, 2);
 	struct ipcq_stats st = t_stats(q);
 	CHECK(st.side_expired == 1 && st.side_full == 0);
-	CHECK_OK(ipcq_close(c));
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(c, p, q);
 }
 
 /* ---- side_full: one refused move, one count ------------------------------ */
@@ -197,7 +108,7 @@ static int dies_leased(void *arg)
 {
 	(void)arg;
 	struct ipcq *c = t_ack_consumer(qn, 4);
-	get(c, 1);
+	get(c, 1, IPCQ_NOWAIT);
 	raise(SIGKILL);
 	return 1;
 }
@@ -206,7 +117,7 @@ static int dies_leased(void *arg)
  * (L10: left pending). */
 static void full_lease_recovery(void)
 {
-	struct ipcq_config cfg = ack_config();
+	struct ipcq_config cfg = ack_config(1);
 	cfg.max_deliveries = 1;
 	qn = t_qname("sidemv_fl");
 	struct ipcq *q = t_create(qn, &cfg);
@@ -225,9 +136,7 @@ static void full_lease_recovery(void)
 	const uint64_t side[] = { 1 };
 	expect_side(q, side, 1);
 	CHECK(t_stats(q).side_full == full0 + 1);
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(NULL, p, q);
 }
 
 /* An expired message meets a full side ring: dropped, counted once. */
@@ -245,15 +154,12 @@ static void full_expiry(void)
 	usleep(20 * 1000);
 	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
 	uint64_t full0 = t_stats(q).side_full;
-	expect_empty(c);
+	expect_empty(c, IPCQ_NOWAIT, NULL);
 	struct ipcq_stats st = t_stats(q);
 	CHECK(st.expired == 1 && st.side_full == full0 + 1);
 	const uint64_t side[] = { 0 };
 	expect_side(q, side, 1);
-	CHECK_OK(ipcq_close(c));
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(c, p, q);
 }
 
 int main(void)

@@ -1,91 +1,11 @@
 /* A finished move to the side ring stays finished: recovery takes only a dead participant's move record for a dead claimer's (a live consumer that lost its claim on the position and moves another message is not it); a purge or replay of an entry whose mover died before freeing its source frees that source first (nothing comes back), and passes over an entry whose live mover has not freed it yet (-EINPROGRESS for one id); a quarantined adopted message is noted consumed for its named producer before it leaves the slot. */
 #define T_INTERNALS
 #include "testutil.h"
-
-enum { MAXLEN = 64 };
+#include "sideutil.h"
 
 /* Receives wait this long: many grace periods (10 ms), so that a dead
  * consumer's claim is adopted and delivered, or shown not to be there. */
 #define WAIT_NS (200 * 1000000LL)
-
-static const char *qn;
-
-/* Message (0, seq) of the test pattern, with a time to live (0: none). */
-static void put_ttl(struct ipcq *p, uint64_t seq, int64_t ttl_ns)
-{
-	uint8_t buf[MAXLEN];
-	size_t len = t_msg_len(0, seq, 16, MAXLEN);
-	t_fill(buf, len, 0, seq);
-	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
-	o.ttl_ns = ttl_ns;
-	CHECK_RC(ipcq_send_ex(p, buf, len, ttl_ns ? &o : NULL, IPCQ_NOWAIT), 0);
-}
-
-static void put(struct ipcq *p, uint64_t seq)
-{
-	put_ttl(p, seq, 0);
-}
-
-static int is_msg(const void *buf, int rc, uint64_t seq)
-{
-	return rc == (int)t_msg_len(0, seq, 16, MAXLEN) && t_verify(buf, (size_t)rc, 0, seq) == 0;
-}
-
-/* Receive the next message, which must be (0, seq); its info. */
-static struct ipcq_msginfo get(struct ipcq *c, uint64_t seq)
-{
-	uint8_t buf[MAXLEN];
-	struct ipcq_msginfo mi;
-	memset(&mi, 0, sizeof(mi));
-	/* a wait of a few grace periods: a dead consumer's claim is adopted */
-	int rc = ipcq_recv(c, buf, sizeof(buf), &mi, WAIT_NS);
-	if (rc < 0)
-		T_FAIL("expected message %" PRIu64 ", got %d (%s): the message is lost", seq, rc,
-		       ipcq_strerror(rc));
-	if (!is_msg(buf, rc, seq))
-		T_FAIL("expected message %" PRIu64 ", got another (len %d)", seq, rc);
-	return mi;
-}
-
-/* Nothing more to receive: the message is not delivered again. */
-static void expect_empty(struct ipcq *c, const char *what)
-{
-	uint8_t buf[MAXLEN];
-	struct ipcq_msginfo mi;
-	memset(&mi, 0, sizeof(mi));
-	int rc = ipcq_recv(c, buf, sizeof(buf), &mi, WAIT_NS);
-	if (rc >= 0)
-		T_FAIL("%s: a message came (len %d, deliveries %u, flags 0x%x)", what, rc,
-		       mi.deliveries, mi.flags);
-	CHECK_RC(rc, -ETIMEDOUT);
-}
-
-/* The side ring holds exactly the messages seqs[0..n) of the pattern, in
- * that order. */
-static void expect_side(struct ipcq *q, const uint64_t *seqs, unsigned n)
-{
-	struct ipcq_poison e[8];
-	int got = ipcq_poison_list(q, 0, e, T_NELEM(e));
-	CHECK_OK(got);
-	if ((unsigned)got != n)
-		T_FAIL("side ring holds %d entries, expected %u", got, n);
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t buf[MAXLEN];
-		int rc = ipcq_poison_peek(q, e[i].id, buf, sizeof(buf), NULL);
-		CHECK_OK(rc);
-		if (!is_msg(buf, rc, seqs[i]))
-			T_FAIL("side entry %u is not message %" PRIu64, i, seqs[i]);
-	}
-}
-
-static struct ipcq_recovery recover(struct ipcq *q)
-{
-	struct ipcq_recovery rep;
-	memset(&rep, 0, sizeof(rep));
-	rep.size = sizeof(rep);
-	CHECK(ipcq_recover(q, &rep) >= 0);
-	return rep;
-}
 
 /* The participant entry of process pid, and its offset in the segment. */
 static uint64_t part_off(const char *name, pid_t pid)
@@ -110,11 +30,7 @@ static uint64_t part_off(const char *name, pid_t pid)
 static int dies_claimed(void *arg)
 {
 	(void)arg;
-	t_crash_at("recv.claimed", 1);
-	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
-	uint8_t buf[MAXLEN];
-	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
-	T_FAIL("recv returned %d: not killed at recv.claimed", rc);
+	recv_stops_at("recv.claimed", 1, IPCQ_NOWAIT);
 }
 
 /* ipcq_recover(), stopped where it has found the owner of position 0 dead
@@ -125,10 +41,7 @@ static int recoverer(void *arg)
 	t_freeze_at("recover.owner_dead", 1);
 	struct ipcq *r;
 	CHECK_OK(ipcq_open(qn, &r));
-	struct ipcq_recovery rep;
-	memset(&rep, 0, sizeof(rep));
-	rep.size = sizeof(rep);
-	CHECK(ipcq_recover(r, &rep) >= 0);
+	recover(r);
 	CHECK_OK(ipcq_close(r));
 	return 0;
 }
@@ -194,27 +107,16 @@ static void live_mover_not_claimer(void)
 	struct ipcq_recovery rep = recover(w);
 	CHECK(rep.completed == 0);
 	if (!*got1) {
-		struct ipcq_msginfo mi = get(w, 1);
+		struct ipcq_msginfo mi = get(w, 1, WAIT_NS);
 		CHECK(mi.deliveries == 2 && (mi.flags & IPCQ_MSG_REDELIVERED));
 	}
-	expect_empty(w, "after message 1");
+	expect_empty(w, WAIT_NS, "after message 1");
 	const uint64_t side[] = { 2 };
 	expect_side(q, side, 1);
-	CHECK_OK(ipcq_close(w));
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(w, p, q);
 }
 
 /* ---- 2. purge and replay settle the mover's source first ---------------- */
-
-static struct ipcq_config ack_config(void)
-{
-	struct ipcq_config cfg = t_config(8, MAXLEN);
-	cfg.side_capacity = 4;
-	cfg.lease_capacity = 8;
-	return cfg;
-}
 
 /* An ack consumer nacks message 1 to poison and stops (@arg NULL: dies)
  * at side.written: the entry is FULL, its lease still OWNED. */
@@ -225,7 +127,7 @@ static int nacker(void *arg)
 	else
 		t_crash_at("side.written", 1);
 	struct ipcq *c = t_ack_consumer(qn, 4);
-	struct ipcq_msginfo mi = get(c, 1);
+	struct ipcq_msginfo mi = get(c, 1, WAIT_NS);
 	CHECK_RC(ipcq_nack(c, mi.token, IPCQ_NACK_POISON), 1);
 	if (!arg)
 		T_FAIL("nack returned: not killed at side.written");
@@ -238,11 +140,7 @@ static int nacker(void *arg)
 static int expirer_dies(void *arg)
 {
 	(void)arg;
-	t_crash_at("side.written", 1);
-	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
-	uint8_t buf[MAXLEN];
-	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
-	T_FAIL("recv returned %d: not killed at side.written", rc);
+	recv_stops_at("side.written", 1, IPCQ_NOWAIT);
 }
 
 /* The one side entry's id. */
@@ -293,14 +191,14 @@ static void after_take(struct ipcq *q, enum how h, int ack)
 	struct ipcq *w = ack ? t_ack_consumer(qn, 4) : t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
 	recover(w);
 	if (h == REPLAY_ALL || h == REPLAY_ONE) {
-		struct ipcq_msginfo mi = get(w, 1);
+		struct ipcq_msginfo mi = get(w, 1, WAIT_NS);
 		if (!(mi.flags & IPCQ_MSG_REPLAYED))
 			T_FAIL("%s: message 1 came back from its source (flags 0x%x), not replayed",
 			       how_name(h), mi.flags);
 		if (ack)
 			CHECK_OK(ipcq_ack(w, mi.token));
 	}
-	expect_empty(w, how_name(h));
+	expect_empty(w, WAIT_NS, how_name(h));
 	struct ipcq_poison e[2];
 	CHECK_RC(ipcq_poison_list(q, 0, e, T_NELEM(e)), 0);
 	CHECK_OK(ipcq_close(w));
@@ -310,7 +208,7 @@ static void after_take(struct ipcq *q, enum how h, int ack)
  * source first. */
 static void dead_mover(enum how h, int ack)
 {
-	struct ipcq_config cfg = ack_config();
+	struct ipcq_config cfg = ack_config(4);
 	if (!ack)
 		cfg.flags = IPCQ_CF_EXPIRY | IPCQ_CF_EXPIRED_TO_SIDE;
 	qn = t_qname(ack ? "settle_da" : "settle_df");
@@ -327,9 +225,7 @@ static void dead_mover(enum how h, int ack)
 	uint64_t id = only_entry(q);
 	CHECK_RC(take(p, h, id), 1);
 	after_take(q, h, ack);
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(NULL, p, q);
 }
 
 /* The mover is alive between S1 and the free of its source: the take
@@ -337,7 +233,7 @@ static void dead_mover(enum how h, int ack)
  * next take takes it. */
 static void live_mover(enum how h, int die)
 {
-	struct ipcq_config cfg = ack_config();
+	struct ipcq_config cfg = ack_config(4);
 	qn = t_qname(die ? "settle_lk" : "settle_lr");
 	struct ipcq *q = t_create(qn, &cfg);
 	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
@@ -360,9 +256,7 @@ static void live_mover(enum how h, int die)
 	}
 	CHECK_RC(take(p, h, id), 1);
 	after_take(q, h, 1);
-	CHECK_OK(ipcq_close(p));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(NULL, p, q);
 }
 
 /* ---- 3. a quarantined adopted message is noted consumed ----------------- */
@@ -384,11 +278,7 @@ static int holder(void *arg)
 /* A fast consumer killed at @arg (a point name). */
 static int cons_dies(void *arg)
 {
-	t_crash_at((const char *)arg, 1);
-	struct ipcq *c = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
-	uint8_t buf[MAXLEN];
-	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, 5000 * 1000000LL);
-	T_FAIL("recv returned %d: not killed at %s", rc, (const char *)arg);
+	recv_stops_at((const char *)arg, 1, 5000 * 1000000LL);
 }
 
 static void quarantine_noted(void)
@@ -420,13 +310,10 @@ static void quarantine_noted(void)
 	CHECK_RC(ipcq_send_seq(h, 1, buf, len, IPCQ_NOWAIT), IPCQ_SEND_DUPLICATE);
 	struct ipcq *w = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
 	recover(w);
-	expect_empty(w, "after the quarantine");
+	expect_empty(w, WAIT_NS, "after the quarantine");
 	const uint64_t side[] = { 1 };
 	expect_side(q, side, 1);
-	CHECK_OK(ipcq_close(w));
-	CHECK_OK(ipcq_close(h));
-	CHECK_OK(ipcq_close(q));
-	ipcq_unlink(qn);
+	finish(w, h, q);
 }
 
 /* With an argument, only that part: moved_on, dead, live or noted. */
