@@ -466,8 +466,10 @@ IPCQ_API int ipcq_create(const char *name, const struct ipcq_config *cfg,
  * no permission, -ELOOP the name is a symbolic link, -EPERM the segment is
  * owned by another user, is readable or writable by others (anybody could
  * read every message or corrupt it), or is not a regular file, -EPROTO a
- * segment of another ipcq layout version or build (foreign), -EBADMSG the
- * segment is corrupt or truncated, -ENOMEM.  ipcq_errdetail() tells which
+ * segment of another ipcq layout version or build (foreign), or with a
+ * feature bit this build does not know (a newer one's), -EBADMSG the
+ * segment is corrupt or truncated (a reserved header word not zero
+ * included), -ENOMEM.  ipcq_errdetail() tells which
  * check refused it (the owner's uid, the mode, the header field).
  * Does not block.  May run concurrently with anything.
  */

@@ -972,6 +972,20 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 		return bad_field("retry_factor", h->retry_factor);
 	if (h->flags & ~IPCQ_CF_KNOWN)
 		return bad_field("flags", h->flags);
+	if (h->features) {
+		ipcq__errdetail("feature bits 0x%llx, which this build does not know: made by a "
+				"newer ipcq (use that version's library and tools)",
+				(unsigned long long)h->features);
+		return -EPROTO;
+	}
+	for (unsigned i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++)
+		if (h->reserved[i]) {
+			ipcq__errdetail("segment header: reserved[%u] = 0x%llx is not zero "
+					"(corrupt segment)", i, (unsigned long long)h->reserved[i]);
+			return -EBADMSG;
+		}
+	if (h->mode != 0600 && h->mode != 0640 && h->mode != 0660)
+		return bad_field("mode", h->mode);
 	if (h->ttl_ms > IPCQ_TTL_MAX_MS)
 		return bad_field("ttl_ms", h->ttl_ms);
 	if (h->numa_node != IPCQ_NUMA_ANY && (h->numa_node < 0 || h->numa_node > 1023)) {

@@ -1,5 +1,6 @@
-/* ipcq_open on corrupt, truncated, foreign and random segments: -EBADMSG or -EPROTO, never a crash or a hang, also when every word of a segment is mutated in turn. */
+/* ipcq_open on corrupt, truncated, foreign and random segments: -EBADMSG or -EPROTO (an unknown feature bit too; a reserved word not zero or an impossible mode is corruption), never a crash or a hang, also when every word of a segment is mutated in turn. */
 #include "ipcq.h"
+#define T_INTERNALS 1
 #include "testutil.h"
 
 enum { CAP = 8, MAX = 64 };
@@ -112,6 +113,27 @@ static void test_known_cases(void)
 		restore();
 		patch(8, &versions[i], 4);
 		expect_open(-EPROTO, "foreign layout version");
+	}
+
+	/* fields this build must see zero, or one of the modes it makes: a
+	 * feature bit it does not know is a newer layout (-EPROTO, with the
+	 * reason), a reserved word or an impossible mode is corruption */
+	const uint64_t feat = 1;
+	restore();
+	patch(offsetof(struct ipcq_shm_header, features), &feat, 8);
+	expect_open(-EPROTO, "an unknown feature bit");
+	CHECK(strstr(ipcq_errdetail(), "feature bits 0x1") != NULL);
+	for (size_t i = 0; i < 6; i++) {
+		const uint64_t one = 1ull << (7 * i);
+		restore();
+		patch(offsetof(struct ipcq_shm_header, reserved) + 8 * i, &one, 8);
+		expect_open(-EBADMSG, "a reserved word not zero");
+	}
+	const uint32_t modes[] = { 0, 0777, 04600, 0644 };
+	for (size_t i = 0; i < 4; i++) {
+		restore();
+		patch(offsetof(struct ipcq_shm_header, mode), &modes[i], 4);
+		expect_open(-EBADMSG, "an impossible mode");
 	}
 
 	/* a segment that is the header only, the rest zeros or garbage */
