@@ -843,7 +843,9 @@ struct ipcq_group_info {
 			    *   is overwritten, and counted as dropped once the
 			    *   group's next receive jumps over it) */
 	uint64_t oldest_ns; /**< age of its oldest unreceived message (CLOCK_MONOTONIC_COARSE), 0 none */
-	uint64_t dropped;  /**< lossy: messages it missed */
+	uint64_t dropped;  /**< lossy: positions it missed (a jump counts every position
+			    *   passed, a dead producer's skip or another group's replay
+			    *   among them, as msginfo.gap does) */
 	uint64_t created_ns; /**< CLOCK_REALTIME */
 	uint32_t holding;  /**< 1: the slowest durable group, holding producers back (when the ring is full) */
 	uint32_t reserved[3];
@@ -896,9 +898,10 @@ struct ipcq_msginfo {
 	uint32_t stream;
 	/** Ack mode: the lease token to pass to ipcq_ack()/ipcq_nack(); 0 otherwise. */
 	uint64_t token;
-	/** Lossy groups: how many messages the group missed just before this
-	 *  one (overwritten before it read them); IPCQ_MSG_GAP is set with it.
-	 *  0 otherwise. */
+	/** Lossy groups: how many positions the group missed just before this
+	 *  one (overwritten before it read them: messages, and any dead
+	 *  producer's skip or other group's replay among them); IPCQ_MSG_GAP
+	 *  is set with it.  0 otherwise. */
 	uint64_t gap;
 	/** The message's key (IPCQ_MSG_KEYED set), 0 otherwise. */
 	uint64_t key;
