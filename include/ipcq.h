@@ -1081,8 +1081,10 @@ IPCQ_API int ipcq_pressure(struct ipcq *q);
  * whose cause is gone (a consumer killed between its claim and its look
  * at the pressure), so it returns 0 once the depth is under the low
  * watermark; IPCQ_NOWAIT does the same check once.  A read-only handle
- * (ipcq_open_readonly()) cannot announce itself to the waker: it looks
- * again every millisecond instead of sleeping on the futex.
+ * (ipcq_open_readonly()) writes nothing: it neither announces itself to
+ * the waker nor clears a stale pressure; it looks again every
+ * millisecond instead of sleeping, and returns 0 once a writable handle
+ * (a waiter, a consumer, a recovery pass) has cleared it.
  * Errors: -EINVAL, -EAGAIN under pressure and IPCQ_NOWAIT, -ETIMEDOUT,
  * -EINTR.  May run concurrently with anything.
  */

@@ -231,15 +231,18 @@ void ipcq__dedup_consumed(struct ipcq *q, uint32_t stream, uint32_t gen, uint64_
 		return; /* anonymous, or a corrupt stream number */
 	uint64_t *cm = &ipcq__dedup(q, stream - 1)->consumed_max;
 	uint64_t want = IPCQ_CM(gen, seq);
-	/* relaxed first look: the CAS below decides */
-	uint64_t cur = ipcq__load_relaxed(cm);
+	/* acquire: when the mark is already as high, no CAS of ours orders
+	 * it; reading another's CAS-max (D2) with acquire puts that CAS
+	 * before what follows (our release R2, a lossy reader's look at the
+	 * cursor), as our own CAS would be */
+	uint64_t cur = ipcq__load_acquire(cm);
 	/* D2: CAS-max within our incarnation (top byte), a full barrier
 	 * before the release of the slot (R2), so that a takeover that sees
 	 * the slot released sees this; a retired name's message fails on the
 	 * top byte and changes nothing */
 	while ((cur >> 56) == (gen & 0xff) && want > cur && !ipcq__cas(cm, cur, want))
-		/* relaxed: re-read for the next try */
-		cur = ipcq__load_relaxed(cm);
+		/* acquire: as the first look */
+		cur = ipcq__load_acquire(cm);
 }
 
 int ipcq_last_seq(struct ipcq *q, uint64_t *seq)

@@ -1200,6 +1200,7 @@ struct ipcq__poison_src {
 	uint32_t last_consumer; /* participant index of the last consumer that had it */
 	uint32_t flags;         /* IPCQ_SIDE_F_* the entry starts with */
 	uint32_t group;         /* the group it was received in (index + 1), 0 none */
+	uint32_t group_gen;     /* that group's incarnation then (its gen) */
 	uint32_t lane;          /* the priority lane it came from */
 	uint64_t pseq;
 	uint64_t first_ns;

@@ -848,6 +848,7 @@ static int lease_to_side(struct ipcq *q, struct ipcq_shm_lease *l, uint64_t w, u
 		.stream = ipcq__load_relaxed(&l->stream),
 		.last_consumer = ipcq__load_relaxed(&l->last_consumer),
 		.group = q->gwords ? ipcq__load_relaxed(&l->group) : 0u,
+		.group_gen = ipcq__load_relaxed(&l->group_gen),
 		.lane = ipcq__load_relaxed(&l->lane),
 		.pseq = ipcq__load_relaxed(&l->pseq),
 		.first_ns = ipcq__load_relaxed(&l->enqueue_ns),

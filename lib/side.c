@@ -92,10 +92,10 @@ int ipcq__side_insert(struct ipcq *q, const struct ipcq__poison_src *src)
 	ipcq__store_relaxed(&e->deliveries, src->deliveries); /* saturated at 255 */
 	ipcq__store_relaxed(&e->reason, src->reason);
 	ipcq__store_relaxed(&e->stream, src->stream);
-	/* the group's incarnation now (relaxed: a member holds it, so it is
-	 * not made again meanwhile; a gen for people and for replay) */
-	uint32_t ggen = src->group && src->group <= q->max_groups
-		? ipcq__side_ggen(ipcq__load_relaxed(&q->groups[src->group - 1].gen)) : 0u;
+	/* the incarnation of the group the message was received in (the
+	 * receiver's, or the lease's: a recoverer need not be its member) */
+	uint32_t ggen = src->group && src->group <= q->max_groups ? ipcq__side_ggen(src->group_gen)
+								    : 0u;
 	ipcq__store_relaxed(&e->flags, (src->flags & ((1u << IPCQ_SIDE_F_GGEN_SHIFT) - 1)) |
 					       (ggen << IPCQ_SIDE_F_GGEN_SHIFT) |
 					       ((src->lane & 0xffu) << IPCQ_SIDE_F_LANE_SHIFT) |
@@ -206,7 +206,7 @@ static int poison_read(const struct ipcq *q, uint32_t j, struct ipcq_poison *p, 
 	p->group = IPCQ_SIDE_GROUP(f);
 	if (p->group > q->max_groups)
 		p->group = 0; /* corrupt: no such group */
-	/* relaxed: a snapshot; the replay looks again at its publish */
+	/* relaxed: a snapshot of the group's gen, read as the entry is */
 	uint32_t ggen = IPCQ_SIDE_GGEN(f);
 	if (p->group && (ggen & 0x80u) &&
 	    ggen != ipcq__side_ggen(ipcq__load_relaxed(&q->groups[p->group - 1].gen)))
@@ -353,6 +353,7 @@ static int slot_to_side(struct ipcq *q, const struct ipcq_shm_slot *s, unsigned 
 		.stream = ipcq__load_relaxed(&t->stream),
 		.last_consumer = (uint32_t)q->index,
 		.group = q->gw ? (uint32_t)q->group + 1 : 0u,
+		.group_gen = q->group_gen,
 		.lane = q->lane,
 		.pseq = ipcq__load_relaxed(&t->pseq),
 		.first_ns = ipcq__load_relaxed(&t->enqueue_ns),
