@@ -343,7 +343,11 @@ static uint32_t take_into_lease(struct ipcq *q, const struct ipcq_shm_slot *s, u
 }
 
 /* Claim the next message of the ring (one that fits cap) into lease e,
- * which we hold RESERVED: 1, or what ipcq__ring_take() returns. */
+ * which we hold RESERVED: 1, or what ipcq__ring_take() returns.  On a
+ * queue with keys, K4 when slots were released (a claim made), and not
+ * when the ring was empty: a look at an empty ring that told every
+ * consumer that a gate may have opened would keep the consumers that wait
+ * for a key polling. */
 static int ring_to_lease(struct ipcq *q, uint32_t e, size_t cap, uint64_t *need)
 {
 	struct ipcq_buf b = { NULL, cap };
@@ -356,6 +360,8 @@ static int ring_to_lease(struct ipcq *q, uint32_t e, size_t cap, uint64_t *need)
 		ipcq__store_relaxed(&q->me->move_side, 0u);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
+	if (IPCQ_UNLIKELY(q->keyed) && end)
+		key_moved(q); /* slots released */
 	return rc;
 }
 
@@ -701,12 +707,16 @@ again:
 		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
 			unreserve(q, (uint32_t)e);
 			ipcq__expire_adopted(q, pos);
+			if (q->keyed)
+				key_moved(q); /* a slot released */
 			return -EAGAIN;
 		}
 		uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 		if (past >= q->max_deliveries &&
 		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
 			unreserve(q, (uint32_t)e);
+			if (q->keyed)
+				key_moved(q); /* a slot released */
 			return -EAGAIN;
 		}
 		len = ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
@@ -719,13 +729,10 @@ again:
 		return hand_out(q, (uint32_t)e, len, buf, info, ptr);
 	}
 	rc = ring_to_lease(q, (uint32_t)e, cap, need);
-	if (IPCQ_UNLIKELY(q->keyed)) {
-		key_moved(q); /* slots released */
-		if (rc > 0) {
-			IPCQ_CRASHPOINT("key.gate");
-			if (parked_behind_key(q, (uint32_t)e))
-				goto again;
-		}
+	if (IPCQ_UNLIKELY(q->keyed) && rc > 0) {
+		IPCQ_CRASHPOINT("key.gate");
+		if (parked_behind_key(q, (uint32_t)e))
+			goto again;
 	}
 	if (rc <= 0) {
 		unreserve(q, (uint32_t)e);

@@ -103,6 +103,8 @@ static IPCQ_INLINE int try_recv_mode(struct ipcq *q, struct ipcq_buf *bufs,
 				 &bad, &bytes, &end, late, 0);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
+	if (IPCQ_UNLIKELY(q->keyed) && end)
+		ipcq__lease_key_moved(q); /* slots released */
 	if (rc < 0)
 		return rc;
 	ipcq__count3(q, IPCQ_CTR_RECV, (uint64_t)rc, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
@@ -326,14 +328,20 @@ static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 	if (IPCQ_UNLIKELY(q->recv_odd)) {
 		if (q->lanes > 1)
 			return recv_lanes(q, bufs, infos, n, need);
-		int rc = q->lossy ? lossy_recv(q, bufs, infos, n, need)
+		return q->lossy ? lossy_recv(q, bufs, infos, n, need)
 			: q->expire_side ? try_recv_one(q, bufs, infos, need)
 					 : try_recv_n(q, bufs, infos, n, need);
-		if (q->keyed)
-			ipcq__lease_key_moved(q); /* slots released */
-		return rc;
 	}
 	return try_recv_n(q, bufs, infos, n, need);
+}
+
+/* The adopted message left its slot without a delivery (expired, or
+ * quarantined): the slot is released, which may open a parked message's key
+ * gate (G1): K4, as after every release. */
+IPCQ_COLD static void adopted_gone(struct ipcq *q)
+{
+	if (q->keyed)
+		ipcq__lease_key_moved(q);
 }
 
 /*
@@ -357,6 +365,7 @@ IPCQ_COLD static int deliver_adopted_here(struct ipcq *q, struct ipcq_buf *b,
 	}
 	if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
 		ipcq__expire_adopted(q, pos);
+		adopted_gone(q);
 		return -EAGAIN;
 	}
 	uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
@@ -365,8 +374,10 @@ IPCQ_COLD static int deliver_adopted_here(struct ipcq *q, struct ipcq_buf *b,
 		 * side ring full it would block the ring for good, so it is
 		 * delivered again instead, its count telling the story (and
 		 * the side-full counter too). */
-		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+		if (ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
+			adopted_gone(q);
 			return -EAGAIN;
+		}
 	}
 	deliver(q, s, b, m, group_lost(q, q->adopted_seq), &bad);
 	IPCQ_CRASHPOINT("recv.adopted_copied");
@@ -593,12 +604,15 @@ again:
 		}
 		if (IPCQ_UNLIKELY(ipcq__slot_expired(q, s))) {
 			ipcq__expire_adopted(q, pos);
+			adopted_gone(q);
 			goto again;
 		}
 		uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 		if (past >= q->max_deliveries &&
-		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0)
+		    ipcq__quarantine_slot(q, pos, IPCQ_REASON_CONSUMER_CRASHED) == 0) {
+			adopted_gone(q);
 			goto again;
+		}
 		q->zc_recv_seq = q->adopted_seq;
 		q->adopted = -1;
 		k = 1;
@@ -682,6 +696,15 @@ IPCQ_NOINLINE static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsi
 	return rc;
 }
 
+/* Late release: the last receive's run, released outside a receive (whose
+ * receive path looks at the keys itself): K4. */
+static void release_held(struct ipcq *q)
+{
+	ipcq__ring_release_held(q);
+	if (q->keyed)
+		ipcq__lease_key_moved(q); /* slots released */
+}
+
 /* One attempt of ipcq_peek() (ack mode: lease.c takes the lanes). */
 static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
 {
@@ -704,7 +727,7 @@ int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n, int64_t timeou
 	if (q->zc_recv_n)
 		return -EALREADY;
 	if (q->held_n)
-		ipcq__ring_release_held(q); /* late release: the last receive's run */
+		release_held(q);
 	if (n > q->capacity)
 		n = q->capacity;
 	rc = peek_once(q, msgs, n);
@@ -756,7 +779,7 @@ IPCQ_NOINLINE static int release_lanes(struct ipcq *q)
 int ipcq_release(struct ipcq *q)
 {
 	if (q && !q->zc_recv_n && q->held_n) {
-		ipcq__ring_release_held(q); /* late release: the last receive's run */
+		release_held(q);
 		return 0;
 	}
 	if (!q || !q->zc_recv_n)

@@ -1,4 +1,4 @@
-/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released); 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
 #include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
@@ -182,6 +182,17 @@ static int frozen_filler(void *arg)
 	return 0;
 }
 
+static int frozen_filler_any(void *arg)
+{
+	(void)arg;
+	t_freeze_at("ack.filling", 1);
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	uint8_t buf[MAXLEN];
+	int rc = ipcq_recv(c, buf, sizeof(buf), NULL, 10 * SEC);
+	fprintf(stderr, "filler: ipcq_recv returned %d without stopping\n", rc);
+	return 3;
+}
+
 /* A consumer frozen between its claim of message 1 and its lease: message
  * 2 of the same key waits (every earlier position must be released
  * first), message 3 of another key goes past. */
@@ -305,6 +316,84 @@ static void parker_killed(void)
 	expect_none(c);
 	CHECK_OK(ipcq_ack(c, t1));
 	CHECK_OK(ipcq_ack(c, expect(c, 2, 3, 1, IPCQ_NOWAIT)));
+	CHECK_OK(ipcq_close(c));
+	CHECK_OK(ipcq_close(p));
+}
+
+/* ---- an adopted message that leaves without a delivery --------------- */
+
+static int parked_waiter(void *arg)
+{
+	(void)arg;
+	struct ipcq *c = t_ack_consumer(qn, 4);
+	/* parks message 2 behind 1 and sleeps: a waiter wakes by itself only
+	 * once a grace period (a minute here) */
+	CHECK_OK(ipcq_ack(c, expect(c, 2, 5, 1, 20 * SEC)));
+	CHECK_OK(ipcq_close(c));
+	return 0;
+}
+
+/* The futex sleeps of the participant of process pid so far. */
+static uint64_t sleeps_of(struct ipcq *q, pid_t pid)
+{
+	struct ipcq_participant_stats ps[16];
+	int n = t_parts(q, ps, T_NELEM(ps));
+	for (int i = 0; i < n; i++)
+		if (ps[i].pid == (uint32_t)pid)
+			return ps[i].sleeps;
+	return 0;
+}
+
+/* A consumer dies between its claim of message 1 and its lease; message 2
+ * of the same key is parked by a waiting consumer.  A consumer that
+ * attaches adopts 1, and 1 leaves without a delivery: quarantined (its
+ * max_deliveries reached) or expired.  Its slot is released, so 2's key
+ * gate is open: the waiter is told at once (K4), not at its next look a
+ * grace period later.  With an ack-mode or a fast-mode adopter. */
+static void adopted_gone(int ack, int expire)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED | (expire ? IPCQ_CF_EXPIRY : 0u);
+	cfg.lease_capacity = 8;
+	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
+	cfg.max_deliveries = expire ? 100 : 1;
+	qn = t_qname("keys");
+	struct ipcq *p = t_create(qn, &cfg);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	uint8_t m[MAXLEN];
+	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
+	o.flags = IPCQ_SEND_F_KEY;
+	o.key = 5;
+	o.ttl_ns = expire ? 2 * SEC : 0;
+	uint64_t deadline = t_now_ns() + (uint64_t)o.ttl_ns;
+	CHECK(ipcq_send_ex(p, m, t_fill(m, 24, 0, 1), &o, IPCQ_NOWAIT) >= 0);
+	o.ttl_ns = 0;
+	CHECK(ipcq_send_ex(p, m, t_fill(m, 24, 0, 2), &o, IPCQ_NOWAIT) >= 0);
+	pid_t filler = t_spawn(frozen_filler_any, NULL);
+	t_wait_stopped(filler, 30, "consumer at ack.filling");
+	pid_t waiter = t_spawn(parked_waiter, NULL);
+	T_AWAIT(t_info(p).key_waiting == 1 && sleeps_of(p, waiter) > 0, 30);
+	if (expire)
+		T_AWAIT(t_now_ns() > deadline, 30);
+	kill(filler, SIGKILL);
+	t_reap_killed(filler, SIGKILL);
+	/* attaching adopts message 1; its recovery wakes the waiter, which
+	 * finds 2's gate still closed (1 is in the adopter's hands) and goes
+	 * back to sleep */
+	uint64_t slept = sleeps_of(p, waiter);
+	struct ipcq *c = ack ? t_ack_consumer(qn, 4)
+			     : t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	T_AWAIT(sleeps_of(p, waiter) > slept, 30);
+	CHECK(t_await_sleeping(waiter, 30));
+	/* the receive lets 1 go */
+	expect_none(c);
+	struct ipcq_stats st = t_stats(p);
+	if (expire)
+		CHECK(st.expired == 1 && t_info(p).side_depth == 0);
+	else
+		CHECK(st.expired == 0 && t_info(p).side_depth == 1 &&
+		      st.side_by_reason[IPCQ_REASON_CONSUMER_CRASHED] == 1);
+	CHECK(t_reap(waiter) == 0); /* it got message 2, a first delivery */
 	CHECK_OK(ipcq_close(c));
 	CHECK_OK(ipcq_close(p));
 }
@@ -437,6 +526,8 @@ int main(void)
 		holder_killed("key.gate");
 		parker_killed();
 		gate_dead_busy();
+		for (int i = 0; i < 4; i++)
+			adopted_gone(i & 1, i >> 1);
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
 	}
