@@ -1,4 +1,4 @@
-/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
 #include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
@@ -398,6 +398,39 @@ static void adopted_gone(int ack, int expire)
 	CHECK_OK(ipcq_close(p));
 }
 
+/* A fast-mode consumer that releases late (IPCQ_ATTACH_LATE_RELEASE) keeps
+ * message 1's slot after its receive; message 2 of the same key waits,
+ * parked by a sleeping ack-mode consumer.  The kept run given back by
+ * ipcq_release() (close: closing) opens 2's gate: the waiter is told at
+ * once (K4). */
+static void late_release_wakes(int by_close)
+{
+	struct ipcq_config cfg = t_config(CAP, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED;
+	cfg.lease_capacity = 8;
+	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
+	qn = t_qname("keys");
+	struct ipcq *p = t_create(qn, &cfg);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq_attach_opts lo = IPCQ_ATTACH_OPTS_INIT;
+	lo.flags = IPCQ_ATTACH_LATE_RELEASE;
+	struct ipcq *late = t_open_attach(qn, IPCQ_ROLE_CONSUMER, &lo);
+	send_key(p, 0, 1, 5);
+	expect(late, 1, 5, 1, IPCQ_NOWAIT); /* its slot stays claimed */
+	send_key(p, 0, 2, 5);
+	pid_t waiter = t_spawn(parked_waiter, NULL);
+	T_AWAIT(t_info(p).key_waiting == 1 && sleeps_of(p, waiter) > 0, 30);
+	CHECK(t_await_sleeping(waiter, 30));
+	if (by_close)
+		CHECK_OK(ipcq_close(late));
+	else
+		CHECK_OK(ipcq_release(late));
+	CHECK(t_reap(waiter) == 0); /* it got message 2 */
+	if (!by_close)
+		CHECK_OK(ipcq_close(late));
+	CHECK_OK(ipcq_close(p));
+}
+
 /* Waiting messages fill the pool: a receive waits for an ack instead of
  * failing with -EBUSY. */
 static void pool_full(void)
@@ -528,6 +561,8 @@ int main(void)
 		gate_dead_busy();
 		for (int i = 0; i < 4; i++)
 			adopted_gone(i & 1, i >> 1);
+		late_release_wakes(0);
+		late_release_wakes(1);
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
 	}
