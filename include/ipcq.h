@@ -1465,7 +1465,9 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * a sole producer (IPCQ_ATTACH_SOLE) is attached and @q is not it (replay
  * through the sole producer's handle, or once it has detached),
  * -EINPROGRESS the entry's mover has not yet freed its source (try again
- * shortly), and the errors of the temporary ipcq_attach().
+ * shortly), -EALREADY a reservation is open on @q (ipcq_reserve(): commit
+ * it first; the replay would claim through the record that covers it),
+ * and the errors of the temporary ipcq_attach().
  * Does not block.
  */
 IPCQ_API int ipcq_poison_replay(struct ipcq *q, uint64_t id);

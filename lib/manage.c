@@ -103,6 +103,12 @@ int ipcq_poison_replay(struct ipcq *q, uint64_t id)
 
 	if (!q)
 		return -EINVAL;
+	/* the replay claims through our producer record: an open reservation's
+	 * claim, which that record covers, would lose its cover, and a death
+	 * before its commit would leave its slot unpublished for good */
+	if (q->zc_send_n)
+		return ipcq__refuse(-EALREADY, "a reservation is open on this handle: "
+				    "ipcq_commit() it first");
 	rc = ensure_attached(q, NULL, &temp);
 	if (rc)
 		return rc;

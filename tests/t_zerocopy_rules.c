@@ -1,4 +1,4 @@
-/* Zero copy and copying calls do not mix on one handle while a reservation or peek is open, and detach or close gives both up without wedging the queue. */
+/* Zero copy and copying calls do not mix on one handle while a reservation or peek is open (a replay from the side ring neither), and detach or close gives both up without wedging the queue. */
 #include "testutil.h"
 
 static struct ipcq *attach(const char *name, unsigned roles)
@@ -30,6 +30,11 @@ int main(void)
 	CHECK_RC(ipcq_send(p, "x", 1, IPCQ_NOWAIT), -EALREADY);
 	struct ipcq_buf one = { (void *)"y", 1 };
 	CHECK_RC(ipcq_send_batch(p, &one, 1, IPCQ_NOWAIT), -EALREADY);
+	/* a replay from the side ring too: it claims through the record
+	 * that covers the reservation */
+	CHECK(ipcq_poison_put(p, "sd", 2, IPCQ_REASON_NACKED, 0, 1) >= 0);
+	CHECK_RC(ipcq_poison_replay(p, IPCQ_POISON_ALL), -EALREADY);
+	CHECK(t_info(p).side_depth == 1);
 	memcpy(bufs[0], "zc1", 3);
 	CHECK_RC(ipcq_commit(p, &len, 1), 0);
 	CHECK_RC(ipcq_send(p, "cp2", 3, IPCQ_NOWAIT), 0);
@@ -44,6 +49,10 @@ int main(void)
 	CHECK_RC(ipcq_release(r), 0);
 	CHECK_RC(ipcq_recv(r, b, sizeof(b), NULL, IPCQ_NOWAIT), 3);
 	CHECK(memcmp(b, "cp2", 3) == 0);
+	/* committed: the replay goes */
+	CHECK_RC(ipcq_poison_replay(p, IPCQ_POISON_ALL), 1);
+	CHECK_RC(ipcq_recv(r, b, sizeof(b), NULL, IPCQ_NOWAIT), 2);
+	CHECK(memcmp(b, "sd", 2) == 0 && t_info(p).side_depth == 0);
 
 	/* close with a reservation open gives it up: consumers pass the
 	 * slots, the ring keeps turning for laps */
