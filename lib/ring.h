@@ -531,6 +531,11 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 				}
 			}
 			b = seq & IPCQ_SEQ_SKIP ? 0 : 1;
+			/* the smallest of bufs[0..b]: where a message may land
+			 * when messages before it are passed over at the copy
+			 * (expired, another group's: take_copy()), on a queue
+			 * whose claims may hold such (take_odd) */
+			size_t room = bufs ? bufs[0].len : 0;
 			/* (only: that position alone, a skip included) */
 			for (k = 1; !single && !only && b < n && k < q->capacity; k++) {
 				struct ipcq_shm_slot *t = ipcq__slot(q, pos + k);
@@ -542,8 +547,18 @@ static IPCQ_INLINE int ipcq__ring_claim_recv(struct ipcq *q, const struct ipcq_b
 					/* relaxed: after A2 of t; stale only if t was
 					 * released meanwhile, and then C1 fails */
 					uint32_t tl = ipcq__load_relaxed(&t->len);
-					if (tl > q->max_msg_size || (bufs && tl > bufs[b].len))
+					if (tl > q->max_msg_size)
 						break; /* a corrupt one is claimed alone */
+					if (bufs) {
+						size_t fits = bufs[b].len;
+						if (IPCQ_UNLIKELY(q->take_odd)) {
+							if (fits < room)
+								room = fits;
+							fits = room;
+						}
+						if (tl > fits)
+							break;
+					}
 					b++;
 				}
 			}

@@ -1,4 +1,4 @@
-/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch, zero-copy or ack-mode receive, nor after a retry delay, nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED; bad settings are refused. */
+/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch (a later message never landing in a buffer too small for it), zero-copy or ack-mode receive, nor after a retry delay, nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED; bad settings are refused. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -139,6 +139,21 @@ static void test_drop(void)
 	CHECK(got_seq(b[0], (int)bufs[0].len) == 6 && got_seq(b[1], (int)bufs[1].len) == 8);
 	expect_none(c, IPCQ_NOWAIT);
 
+	/* a batch with buffers of different sizes: a message is claimed only
+	 * if it fits every buffer it may land in once the expired ones before
+	 * it are passed over (21 would go into bufs[0] after 20) */
+	uint32_t len20 = t_msg_len(0, 20, 16, MAX), len21 = t_msg_len(0, 21, 16, MAX);
+	CHECK(len20 < len21);
+	send_ttls(p, 20, (const int64_t[]){ GONE, HOUR }, 2);
+	for (unsigned i = 1; i < 4; i++)
+		bufs[i].len = MAX;
+	bufs[0].len = len21 - 1; /* 20 fits, 21 not */
+	struct ipcq_msginfo mi[4];
+	CHECK_RC(ipcq_recv_batch(c, bufs, mi, 4, IPCQ_NOWAIT), -ENOBUFS);
+	CHECK(mi[0].len == len21);
+	CHECK(recv_one(c, IPCQ_NOWAIT, NULL) == 21);
+	expect_none(c, IPCQ_NOWAIT);
+
 	/* zero copy */
 	send_ttl(p, 9, GONE);
 	send_ttl(p, 10, HOUR);
@@ -148,7 +163,7 @@ static void test_drop(void)
 	CHECK_OK(ipcq_release(c));
 	expect_none(c, IPCQ_NOWAIT);
 	struct ipcq_stats st = t_stats(p);
-	CHECK(st.expired == 5 && st.side_expired == 0 && t_info(p).side_depth == 0);
+	CHECK(st.expired == 6 && st.side_expired == 0 && t_info(p).side_depth == 0);
 	ipcq_close(c);
 	ipcq_close(p);
 }
