@@ -36,8 +36,11 @@ errno, the library's sentence (ipcq_strerror) and its detail
 """
 
 import errno as _errno
+import functools as _functools
 import os as _os
+import threading as _threading
 import time as _time
+import weakref as _weakref
 from pathlib import Path as _Path
 
 from ._cdef import CDEF as _CDEF
@@ -233,10 +236,14 @@ def _slice(timeout):
     return ns if ns < _SLICE_NS else _SLICE_NS, _monotonic_ns() + ns
 
 
-def _keep_waiting(fn, args, deadline):
-    """Call fn(*args, slice) until it does something other than time out
-    or get interrupted, or the deadline passes.  Between two calls the
-    interpreter runs pending signal handlers: KeyboardInterrupt leaves here."""
+def _keep_waiting(queue, fn, args, deadline):
+    """Call fn(handle, *args, slice) until it does something other than
+    time out or get interrupted, or the deadline passes.  Each slice takes
+    queue's handle afresh: once the queue is closed (by another thread, or
+    by a signal handler) the next slice raises its closed error.  The
+    caller is a call in flight (Queue._calls), which keeps the handle
+    alive until it returns.  Between two calls the interpreter runs
+    pending signal handlers: KeyboardInterrupt leaves here."""
     while True:
         if deadline is None:
             t = _SLICE_NS
@@ -245,17 +252,37 @@ def _keep_waiting(fn, args, deadline):
             if t <= 0:
                 return _ETIMEDOUT
             t = min(t, _SLICE_NS)
-        rc = fn(*args, t)
+        rc = fn(queue._h(), *args, t)
         if rc != _ETIMEDOUT and rc != _EINTR:
             return rc
 
 
-def _blocking(fn, args, timeout):
+def _blocking(queue, fn, args, timeout):
+    """fn(handle, *args, timeout) in slices; from a call in flight."""
     t, deadline = _slice(timeout)
-    rc = fn(*args, t)
+    rc = fn(queue._h(), *args, t)
     if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
-        rc = _keep_waiting(fn, args, deadline)
+        rc = _keep_waiting(queue, fn, args, deadline)
     return rc
+
+
+def _in_flight(method):
+    """Run a Queue method as a call in flight: a close() meanwhile (from
+    another thread, or from a signal handler between two slices) leaves
+    the handle to it, and the last call in flight to return frees it.
+    The hot calls (send, recv, recv_into, peek, ack, the zero-copy
+    releases) do the same inline."""
+    @_functools.wraps(method)
+    def call(self, *args, **kw):
+        calls = self._calls
+        calls.append(None)
+        try:
+            return method(self, *args, **kw)
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
+    return call
 
 
 # ---- records ----------------------------------------------------------------
@@ -359,25 +386,57 @@ def _token(x):
 
 # ---- zero copy --------------------------------------------------------------
 
+# What .data or .buf becomes when its view cannot be released (something
+# holds an export of it): a released view, so that using it raises
+# ValueError as a released one does.
+_GONE = memoryview(b"")
+_GONE.release()
+_ref = _weakref.ref
+
+
+def _let_go(view):
+    """Release view, a memoryview into the queue, and return what stands
+    for it afterwards: view itself, released, or _GONE where an export of
+    it is still held (np.frombuffer(view), pickle.PickleBuffer(view)):
+    Python cannot revoke that, and it must not be used any more."""
+    try:
+        view.release()
+        return view
+    except BufferError:
+        return _GONE
+
+
+def _track(queue, obj):
+    """Enter obj (a Peeked or Reservation) in queue's open views, which
+    close() releases; the entry goes when obj is garbage."""
+    views = queue._views
+    views.add(_ref(obj, views.discard))
+
+
 class Peeked:
     """A message read in place (Queue.peek()), a context manager.
 
     .data is a read-only memoryview of the payload inside the queue, valid
-    until release() (the end of the with block), which releases it too
-    (using it afterwards raises ValueError).  Python cannot revoke what was
-    made from it meanwhile (np.frombuffer(m.data), memoryview(m.data)):
-    such views must not be used after release(), when the slot may already
-    hold another message.  .address is
-    the payload's address, .info its MsgInfo, .token its lease token in ack
-    mode (ack or nack it, before or after release)."""
+    until release() (the end of the with block) or the Queue's close(),
+    which release it too (using it afterwards raises ValueError).  Python
+    cannot revoke what was made from it meanwhile (np.frombuffer(m.data),
+    a slice or memoryview(m.data), pickle.PickleBuffer(m.data)): such
+    views must not be used after the block, when the slot may already hold
+    another message (or, after close(), is no longer mapped); copy what
+    must outlive it (bytes(m.data), array.copy()).  Holding them does not
+    make release() fail: the slot is given back all the same, and .data
+    is released.  .address is the payload's address, .info its MsgInfo,
+    .token its lease token in ack mode (ack or nack it, before or after
+    release)."""
 
-    __slots__ = ("_queue", "data", "info", "address")
+    __slots__ = ("_queue", "data", "info", "address", "__weakref__")
 
     def __init__(self, queue, zmsg):
         self._queue = queue
         self.address = int(_ffi.cast("uintptr_t", zmsg.data))
         self.data = memoryview(_ffi.buffer(zmsg.data, zmsg.len)).toreadonly()
         self.info = MsgInfo(zmsg.info)
+        _track(queue, self)
 
     @property
     def token(self):
@@ -385,12 +444,21 @@ class Peeked:
         return self.info.token
 
     def release(self):
-        """Give the slot back (ipcq_release) and release .data."""
-        if self._queue is None:
+        """Give the slot back (ipcq_release) and release .data.  After the
+        Queue's close(), which gave the slot back, it does nothing more."""
+        q = self._queue
+        if q is None:
             return
-        q, self._queue = self._queue, None
-        _check(_lib.ipcq_release(q._h()), "ipcq_release")
-        self.data.release()
+        self._queue = None
+        try:
+            q._give_back()
+        finally:
+            self.data = _let_go(self.data)
+
+    def _close(self):
+        """The Queue closes: release .data (the close gives the slot back)."""
+        self._queue = None
+        self.data = _let_go(self.data)
 
     def __enter__(self):
         return self
@@ -405,16 +473,19 @@ class Reservation:
     .buf is a writable memoryview of max_msg_size bytes inside the queue;
     .address its address.  commit(n) publishes the first n bytes as one
     message and returns SEND_OK or SEND_PRESSURE; leaving the with block
-    without commit() gives the slot up (consumers pass it).  Either way
-    .buf is released; views made from it must not be used afterwards."""
+    without commit() gives the slot up (consumers pass it), and so does
+    the Queue's close().  Either way .buf is released (using it afterwards
+    raises ValueError); views made from it (np.frombuffer(w.buf)) must not
+    be used afterwards, and holding them does not make commit() fail."""
 
-    __slots__ = ("_queue", "buf", "address", "_lens")
+    __slots__ = ("_queue", "buf", "address", "_lens", "__weakref__")
 
     def __init__(self, queue, ptr, size):
         self._queue = queue
         self.address = int(_ffi.cast("uintptr_t", ptr))
         self.buf = memoryview(_ffi.buffer(ptr, size))
         self._lens = _ffi.new("size_t[1]")
+        _track(queue, self)
 
     def commit(self, nbytes):
         """Publish the first nbytes of .buf (ipcq_commit)."""
@@ -425,13 +496,19 @@ class Reservation:
         self._finish(0, 0)
 
     def _finish(self, n, nbytes):
-        if self._queue is None:
+        q = self._queue
+        if q is None:
             raise Error(-_errno.EINVAL, "ipcq_commit", "the reservation is closed")
         self._lens[0] = nbytes
-        rc = _check(_lib.ipcq_commit(self._queue._h(), self._lens, n), "ipcq_commit")
+        rc = q._commit(self._lens, n)   # a refused commit leaves it open
         self._queue = None
-        self.buf.release()
+        self.buf = _let_go(self.buf)
         return rc
+
+    def _close(self):
+        """The Queue closes: release .buf (the close gives the slot up)."""
+        self._queue = None
+        self.buf = _let_go(self.buf)
 
     def __enter__(self):
         return self
@@ -448,7 +525,8 @@ class Queue:
     joined with attach(), let go with close() or the end of a with block.
     A handle belongs to the process that made it: a child of fork() opens
     its own.  One thread sends and one thread receives on a handle at a
-    time (the C library's synchronization table)."""
+    time (the C library's synchronization table); close() may come from
+    any thread at any time (see close())."""
 
     def __init__(self, handle, name):
         """Use Queue.create() or Queue.open()."""
@@ -460,6 +538,19 @@ class Queue:
         self._info = _ffi.new("struct ipcq_msginfo *")
         self._zmsg = _ffi.new("struct ipcq_zmsg *")
         self._detail_on_send = False
+        # The calls in flight on the handle, one entry each.  list.append()
+        # and list.pop() are atomic (under the GIL, and under the list's
+        # own lock without it), so the hot calls count themselves without
+        # taking _lock; a call reads _q only after its entry is in.
+        self._calls = []
+        # The handle close() took while calls were in flight: the last of
+        # them to return frees it (_free).
+        self._dying = None
+        # Orders close() and the frees: exactly one ipcq_close().
+        self._lock = _threading.RLock()
+        # Weak references to the open Peeked and Reservation objects,
+        # whose views close() releases.
+        self._views = set()
 
     # -- lifetime --
 
@@ -500,10 +591,37 @@ class Queue:
 
     def close(self):
         """Detach if attached, unmap and free the handle (ipcq_close).  The
-        queue stays; see unlink().  Closing twice does nothing."""
-        if self._q != _NULL_Q:
-            q, self._q = self._q, _NULL_Q
-            _lib.ipcq_close(q)
+        queue stays; see unlink().  Closing twice does nothing.
+
+        Every open Peeked and Reservation is released (their .data and .buf
+        raise ValueError afterwards; the close gives their slots back).
+        Any thread may close a Queue, at any time: a call that another
+        thread has in progress on it keeps the handle until it returns (a
+        blocking call at the end of its current slice, within 50 ms) and
+        raises Error (EINVAL, "the handle is closed"), as every later call
+        does; the handle is freed (and the participant detached) when the
+        last such call returns, at once when there is none."""
+        with self._lock:
+            h = self._q
+            if h == _NULL_Q:
+                return
+            self._q = _NULL_Q
+            self._dying = h
+        # A peek or reserve in flight that misses this snapshot finds the
+        # handle gone and releases its own view (peek(), reserve()).
+        for r in list(self._views):
+            obj = r()
+            if obj is not None:
+                obj._close()
+        self._free()
+
+    def _free(self):
+        """ipcq_close() of the handle close() took, once no call is in flight."""
+        with self._lock:
+            if self._calls or self._dying is None:
+                return
+            h, self._dying = self._dying, None
+        _lib.ipcq_close(h)
 
     def __enter__(self):
         return self
@@ -518,10 +636,35 @@ class Queue:
             pass
 
     def _h(self):
+        """The handle, or the closed error.  From a call in flight only."""
         if self._q == _NULL_Q:
             raise Error(-_errno.EINVAL, self.name, "the handle is closed")
         return self._q
 
+    def _fail(self, rc, call, with_detail=False):
+        """Raise rc from call as Error; the closed error when the handle
+        is gone (the library refuses a NULL handle with -EINVAL)."""
+        if rc == _EINVAL and self._q == _NULL_Q:
+            self._h()
+        _raise(rc, call, with_detail)
+
+    @_in_flight
+    def _give_back(self):
+        """ipcq_release() for Peeked.release(); nothing once closed (the
+        close gave the slots back)."""
+        rc = _lib.ipcq_release(self._q)
+        if rc < 0 and self._q != _NULL_Q:
+            _raise(rc, "ipcq_release")
+
+    @_in_flight
+    def _commit(self, lens, n):
+        """ipcq_commit() for Reservation.commit() and cancel()."""
+        rc = _lib.ipcq_commit(self._q, lens, n)
+        if rc < 0:
+            self._fail(rc, "ipcq_commit")
+        return rc
+
+    @_in_flight
     def attach(self, producer=False, consumer=False, *, ack=False, dedup=False,
                name=None, prefetch=None, wait=None, spin_count=None,
                yield_count=None, full_policy=None, group=None, late_release=False,
@@ -566,18 +709,21 @@ class Queue:
             self._rview = _ffi.buffer(self._rbuf)
         return self
 
+    @_in_flight
     def release(self):
         """A consumer attached with late_release: give back the slots its
         last receive kept (ipcq_release; the next receive would have).
         Raises Error (EINVAL) when nothing is kept."""
         _check(_lib.ipcq_release(self._h()), "ipcq_release")
 
+    @_in_flight
     def detach(self):
         """Leave the participant table (ipcq_detach); the handle stays open."""
         _check(_lib.ipcq_detach(self._h()), "ipcq_detach")
 
     # -- consumer groups --
 
+    @_in_flight
     def group_create(self, name, lossy=False, from_oldest=False):
         """Add a consumer group (ipcq_group_create): every group receives
         every message, its consumers share them.  lossy: it never holds
@@ -588,10 +734,12 @@ class Queue:
         return _check(_lib.ipcq_group_create(self._h(), name.encode(), flags),
                       "ipcq_group_create", True)
 
+    @_in_flight
     def group_remove(self, name):
         """Remove a consumer group with no live consumer (ipcq_group_remove)."""
         _check(_lib.ipcq_group_remove(self._h(), name.encode()), "ipcq_group_remove", True)
 
+    @_in_flight
     def groups(self):
         """The queue's groups (ipcq_group_list), each a dict of struct
         ipcq_group_info's fields."""
@@ -607,7 +755,7 @@ class Queue:
     # -- sending --
 
     def _send_error(self, rc, call):
-        _raise(rc, call, rc == _EAGAIN and self._detail_on_send)
+        self._fail(rc, call, rc == _EAGAIN and self._detail_on_send)
 
     def send(self, data, timeout=None):
         """Enqueue one message (ipcq_send).  data: anything with the buffer
@@ -620,14 +768,24 @@ class Queue:
         if type(data) is not bytes:
             data = _from_buffer(data)
         t, deadline = _FOREVER if timeout is None else _slice(timeout)
-        rc = _send(self._q, data, len(data), t)
-        if rc < 0:
-            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
-                rc = _keep_waiting(_send, (self._h(), data, len(data)), deadline)
+        # A call in flight, as _in_flight makes one, inline; a closed
+        # handle (NULL) is refused by the library with -EINVAL.
+        calls = self._calls
+        calls.append(None)
+        try:
+            rc = _send(self._q, data, len(data), t)
             if rc < 0:
-                self._send_error(rc, "ipcq_send")
-        return rc
+                if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                    rc = _keep_waiting(self, _send, (data, len(data)), deadline)
+                if rc < 0:
+                    self._send_error(rc, "ipcq_send")
+            return rc
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
 
+    @_in_flight
     def send_ttl(self, data, ttl, timeout=None):
         """Enqueue one message that is never delivered after ttl seconds
         from now (ipcq_send_ex with a time to live); the queue must be
@@ -636,11 +794,12 @@ class Queue:
         opts = _ffi.new("struct ipcq_send_opts *")
         opts.size = _ffi.sizeof("struct ipcq_send_opts")
         opts.ttl_ns = max(1, int(ttl * 1e9))
-        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        rc = _blocking(self, _lib.ipcq_send_ex, (buf, len(buf), opts), timeout)
         if rc < 0:
             _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
         return rc
 
+    @_in_flight
     def send_key(self, data, key, timeout=None):
         """Enqueue one message with a key, any integer in [0, 2**64)
         (ipcq_send_ex with IPCQ_SEND_F_KEY); the queue must be created
@@ -651,11 +810,12 @@ class Queue:
         opts.size = _ffi.sizeof("struct ipcq_send_opts")
         opts.flags = _lib.IPCQ_SEND_F_KEY
         opts.key = key
-        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        rc = _blocking(self, _lib.ipcq_send_ex, (buf, len(buf), opts), timeout)
         if rc < 0:
             _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
         return rc
 
+    @_in_flight
     def send_priority(self, data, priority, timeout=None):
         """Enqueue one message into priority lane priority, 0 (the lowest,
         where send() goes) to the queue's priorities - 1 (ipcq_send_ex
@@ -669,32 +829,35 @@ class Queue:
         opts = _ffi.new("struct ipcq_send_opts *")
         opts.size = _ffi.sizeof("struct ipcq_send_opts")
         opts.priority = priority
-        rc = _blocking(_lib.ipcq_send_ex, (self._h(), buf, len(buf), opts), timeout)
+        rc = _blocking(self, _lib.ipcq_send_ex, (buf, len(buf), opts), timeout)
         if rc < 0:
             _raise(rc, "ipcq_send_ex", rc == _EINVAL or self._detail_on_send)
         return rc
 
+    @_in_flight
     def send_seq(self, seq, data, timeout=None):
         """Enqueue one message of a named producer with the application's
         sequence number (ipcq_send_seq).  Returns SEND_OK, SEND_PRESSURE, or
         SEND_DUPLICATE when seq is not above last_seq() (nothing enqueued)."""
         buf = _ffi.from_buffer(data)
-        rc = _blocking(_lib.ipcq_send_seq, (self._h(), seq, buf, len(buf)), timeout)
+        rc = _blocking(self, _lib.ipcq_send_seq, (seq, buf, len(buf)), timeout)
         if rc < 0:
             self._send_error(rc, "ipcq_send_seq")
         return rc
 
+    @_in_flight
     def send_batch(self, messages, timeout=None):
         """Enqueue as many of messages (a sequence of buffers), in order, as
         there is room for with one atomic claim (ipcq_send_batch); returns
         how many (at least 1).  The caller sends the rest again."""
         bufs = [_ffi.from_buffer(m) for m in messages]
         arr = _ffi.new("struct ipcq_buf[]", [(b, len(b)) for b in bufs])
-        rc = _blocking(_lib.ipcq_send_batch, (self._h(), arr, len(bufs)), timeout)
+        rc = _blocking(self, _lib.ipcq_send_batch, (arr, len(bufs)), timeout)
         if rc < 0:
             self._send_error(rc, "ipcq_send_batch")
         return rc
 
+    @_in_flight
     def last_seq(self):
         """The last sequence the queue accepted under this named producer's
         name (ipcq_last_seq): where a restarted producer resumes."""
@@ -702,17 +865,20 @@ class Queue:
         _check(_lib.ipcq_last_seq(self._h(), out), "ipcq_last_seq")
         return out[0]
 
+    @_in_flight
     def dedup_remove(self, name):
         """Retire a producer name from the dedup table (ipcq_dedup_remove)."""
         _check(_lib.ipcq_dedup_remove(self._h(), name.encode()), "ipcq_dedup_remove")
 
+    @_in_flight
     def pressure(self):
         """True while the queue is above its high watermark (ipcq_pressure)."""
         return bool(_check(_lib.ipcq_pressure(self._h()), "ipcq_pressure"))
 
+    @_in_flight
     def wait_pressure(self, timeout=None):
         """Wait until the queue is no longer under pressure (ipcq_wait_pressure)."""
-        _check(_blocking(_lib.ipcq_wait_pressure, (self._h(),), timeout),
+        _check(_blocking(self, _lib.ipcq_wait_pressure, (), timeout),
                "ipcq_wait_pressure")
 
     # -- receiving --
@@ -721,14 +887,21 @@ class Queue:
         """Dequeue one message (ipcq_recv) and return its payload as bytes;
         last_info tells its metadata (and its lease token in ack mode)."""
         t, deadline = _FOREVER if timeout is None else _slice(timeout)
-        rc = _recv(self._q, self._rbuf, self._cap, self._info, t)
-        if rc < 0:
-            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
-                rc = _keep_waiting(_recv, (self._h(), self._rbuf, self._cap, self._info),
-                                   deadline)
+        calls = self._calls
+        calls.append(None)
+        try:
+            rc = _recv(self._q, self._rbuf, self._cap, self._info, t)
             if rc < 0:
-                _raise(rc, "ipcq_recv")
-        return self._rview[:rc]
+                if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                    rc = _keep_waiting(self, _recv, (self._rbuf, self._cap, self._info),
+                                       deadline)
+                if rc < 0:
+                    self._fail(rc, "ipcq_recv")
+            return self._rview[:rc]
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
 
     def recv_into(self, buffer, timeout=None):
         """Dequeue one message straight into buffer (a writable buffer: a
@@ -738,15 +911,20 @@ class Queue:
         # from_buffer's arguments by position: a keyword costs ~0.2 us.
         buf = _from_buffer("char[]", buffer, True)
         t, deadline = _FOREVER if timeout is None else _slice(timeout)
-        rc = _recv(self._q, buf, len(buf), self._info, t)
-        if rc < 0:
-            # A closed handle raises here, as in the other blocking calls.
-            args = (self._h(), buf, len(buf), self._info)
-            if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
-                rc = _keep_waiting(_recv, args, deadline)
+        calls = self._calls
+        calls.append(None)
+        try:
+            rc = _recv(self._q, buf, len(buf), self._info, t)
             if rc < 0:
-                _raise(rc, "ipcq_recv")
-        return rc
+                if (rc == _ETIMEDOUT or rc == _EINTR) and deadline != 0:
+                    rc = _keep_waiting(self, _recv, (buf, len(buf), self._info), deadline)
+                if rc < 0:
+                    self._fail(rc, "ipcq_recv")
+            return rc
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
 
     def recv_msg(self, timeout=None):
         """recv() that returns a Message: its data and its MsgInfo."""
@@ -762,29 +940,57 @@ class Queue:
     def peek(self, timeout=None):
         """Claim the next message and read it in place (ipcq_peek): returns
         a Peeked, a context manager whose .data is a memoryview into the
-        queue, valid until its release()."""
-        rc = _blocking(_lib.ipcq_peek, (self._h(), self._zmsg, 1), timeout)
-        if rc < 0:
-            _raise(rc, "ipcq_peek")
-        return Peeked(self, self._zmsg)
+        queue, valid until its release() or close()."""
+        calls = self._calls
+        calls.append(None)
+        try:
+            rc = _blocking(self, _lib.ipcq_peek, (self._zmsg, 1), timeout)
+            if rc < 0:
+                self._fail(rc, "ipcq_peek")
+            peeked = Peeked(self, self._zmsg)
+            if self._q == _NULL_Q:
+                # closed meanwhile, maybe after close() released the open
+                # views: this one goes too (the close gives its slot back)
+                peeked._close()
+                self._h()
+            return peeked
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
 
+    @_in_flight
     def reserve(self, timeout=None):
         """Claim a slot to write one message in place (ipcq_reserve):
         returns a Reservation, a context manager whose .buf is a writable
         memoryview of max_msg_size bytes inside the queue; commit(n) sends."""
         ptr = _ffi.new("void *[1]")
-        rc = _blocking(_lib.ipcq_reserve, (self._h(), 1, ptr), timeout)
+        rc = _blocking(self, _lib.ipcq_reserve, (1, ptr), timeout)
         if rc < 0:
             self._send_error(rc, "ipcq_reserve")
-        return Reservation(self, ptr[0], self.info()["max_msg_size"])
+        res = Reservation(self, ptr[0], self.info()["max_msg_size"])
+        if self._q == _NULL_Q:
+            res._close()    # as in peek()
+            self._h()
+        return res
 
     # -- ack mode --
 
     def ack(self, token):
         """The message is processed: free its lease (ipcq_ack).  token: a
         MsgInfo.token, or a Message, MsgInfo or Peeked."""
-        _check(_lib.ipcq_ack(self._h(), _token(token)), "ipcq_ack")
+        calls = self._calls
+        calls.append(None)
+        try:
+            rc = _lib.ipcq_ack(self._q, _token(token))
+            if rc < 0:
+                self._fail(rc, "ipcq_ack")
+        finally:
+            calls.pop()
+            if self._dying is not None:
+                self._free()
 
+    @_in_flight
     def nack(self, token, action=NACK_REQUEUE, delay=None):
         """Give the message back unprocessed (ipcq_nack): NACK_REQUEUE
         delivers it again (after the queue's retry backoff, or, with delay
@@ -797,6 +1003,7 @@ class Queue:
             return _check(rc, "ipcq_nack_delay") == 1
         return _check(_lib.ipcq_nack(self._h(), _token(token), action), "ipcq_nack") == 1
 
+    @_in_flight
     def recover(self):
         """Take over the unfinished work of dead participants now
         (ipcq_recover); returns its report as a dict."""
@@ -809,6 +1016,7 @@ class Queue:
 
     # -- the poison side ring --
 
+    @_in_flight
     def poison_list(self, after=0):
         """Every side-ring entry with an id above after, oldest first, as
         dicts (ipcq_poison_list): id, len, seq, first_ns, last_ns,
@@ -822,29 +1030,34 @@ class Queue:
                 return out
             after = page[n - 1].id
 
+    @_in_flight
     def poison_peek(self, entry_id):
         """The payload of one side-ring entry, as bytes (ipcq_poison_peek)."""
         info = _ffi.new("struct ipcq_poison *")
-        rc = _lib.ipcq_poison_peek(self._h(), entry_id, _ffi.NULL, 0, info)
+        h = self._h()
+        rc = _lib.ipcq_poison_peek(h, entry_id, _ffi.NULL, 0, info)
         while rc == -_errno.ENOBUFS:
             buf = _ffi.new("char[]", info.len)
-            rc = _lib.ipcq_poison_peek(self._q, entry_id, buf, info.len, info)
+            rc = _lib.ipcq_poison_peek(h, entry_id, buf, info.len, info)
             if rc >= 0:
                 return _ffi.unpack(buf, rc)
         _check(rc, "ipcq_poison_peek")
         return b""
 
+    @_in_flight
     def poison_replay(self, entry_id=POISON_ALL):
         """Put side-ring entries back into the main ring (ipcq_poison_replay);
         returns how many."""
         return _check(_lib.ipcq_poison_replay(self._h(), entry_id), "ipcq_poison_replay", True)
 
+    @_in_flight
     def poison_purge(self, entry_id=POISON_ALL):
         """Delete side-ring entries (ipcq_poison_purge); returns how many."""
         return _check(_lib.ipcq_poison_purge(self._h(), entry_id), "ipcq_poison_purge")
 
     # -- inspection --
 
+    @_in_flight
     def info(self):
         """The queue's shape and state as a dict (ipcq_info).  "lanes" is
         each priority lane's depth, index = priority (a queue without
@@ -855,6 +1068,7 @@ class Queue:
         _check(_lib.ipcq_info(self._h(), info), "ipcq_info")
         return _info_record(info[0])
 
+    @_in_flight
     def stats(self):
         """A snapshot of every counter as a dict (ipcq_stats): the queue's
         figures, "info" (as info()), and "participant_stats", one dict per
@@ -869,6 +1083,7 @@ class Queue:
         out["participant_stats"] = [_record(parts[i]) for i in range(n)]
         return out
 
+    @_in_flight
     def numa_node(self):
         """The NUMA node the queue is bound to, or NUMA_ANY (ipcq_numa_node)."""
         return _check(_lib.ipcq_numa_node(self._h()), "ipcq_numa_node")
