@@ -25,12 +25,25 @@
  * as the bridge's producer, with the stream sequence as their sequence
  * and JetStream's delivery count: reason IPCQ_REASON_MAX_DELIVERIES, or
  * IPCQ_REASON_TOO_LARGE (the first max_msg_size bytes; the whole message
- * stays in the stream at that sequence).  A bridge killed after the put
- * and before the ack finds the entry there again (same stream and
- * sequence) and does not put it twice.  With --dlq, a too-large message
+ * stays in the stream at that sequence).  With --dlq, a too-large message
  * also goes whole to that subject, with the header Ipcq-Reason, and so
- * does any refused message the side ring has no room for; without it,
- * such a message is left in the stream and reported.
+ * does any refused message the side ring has no room for; without it, or
+ * when no stream takes that subject any more (no responders), such a
+ * message is left in the stream and reported.  At start, a stream must
+ * take the --dlq subject.
+ *
+ * A refused message is not in the queue's dedup table: what says that
+ * the bridge is done with it is the consumer's ack floor, for which its
+ * ack is sent at once and waited for.  Every message up to the ack floor
+ * was taken by the queue or refused.  At a start the bridge resumes after
+ * the higher of the queue's last sequence and the old consumer's ack
+ * floor, when the consumer was made for this queue: its description names
+ * the queue (its creation time), the bridge's stream in it and the last
+ * sequence the queue had then (a queue made again, a name removed from
+ * its dedup table, falls back to its own last sequence).  A bridge killed
+ * after the put and before the ack lands fetches the message again, finds
+ * the entry there (same stream and sequence) and does not put it twice;
+ * only an entry purged or replayed meanwhile is put again.
  *
  * Delivery counts: JetStream counts the deliveries of a message per
  * consumer (NumDelivered), and the bridge makes its consumer again at each
@@ -69,22 +82,39 @@ static struct {
 	uint64_t seen;  /* the count of its last delivery the bridge got, or 0 */
 } g_carry;
 
+/* The queue as the consumer's description names it: made at
+ * g_created (ipcq_info().created_ns), the bridge's name its stream g_stream. */
+static uint64_t g_created;
+static uint32_t g_stream;
+
 #define CARRY_FMT "ipcq-bridge: the first message after stream sequence %" PRIu64 \
 	" was delivered %" PRIu64 " times before"
 #define CARRY_SCAN "ipcq-bridge: the first message after stream sequence %" SCNu64 \
 	" was delivered %" SCNu64 " times before"
+#define QUEUE_FMT "; queue made at %" PRIu64 ", stream %" PRIu32 ", accepted up to %" PRIu64
+#define QUEUE_SCAN "; queue made at %" SCNu64 ", stream %" SCNu32 ", accepted up to %" SCNu64
 
-/* The deliveries of the first message after @last that the consumer there
- * now carries and made; 0 on success, -1 when they could not be read. */
-static int carried(struct bridge *b, uint64_t last, uint64_t *n)
+/*
+ * The first time: where the consumer made before stopped, and the
+ * deliveries of the first message after it that it carries and made.
+ * @last comes in as the queue's last sequence, and is raised to the
+ * consumer's ack floor (and its start) when the consumer was made for this
+ * queue (made at the same time, the name the same stream, its last
+ * sequence not below the one then): every message up to the ack floor was
+ * taken by the queue or refused, and those after the queue's last were
+ * refused.  Afterwards (this bridge made the consumer): what it noted.
+ * 0 on success, -1 when the consumer could not be read.
+ */
+static int carried(struct bridge *b, uint64_t *last, uint64_t *n)
 {
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
 	natsStatus s;
-	uint64_t l, k;
+	uint64_t l, k, made, acc;
+	uint32_t stream;
 
 	if (g_carry.known) {
-		*n = g_carry.last != last ? 0 : g_carry.seen > g_carry.n ? g_carry.seen : g_carry.n;
+		*n = g_carry.last != *last ? 0 : g_carry.seen > g_carry.n ? g_carry.seen : g_carry.n;
 		return 0;
 	}
 	s = js_GetConsumerInfo(&ci, b->js, b->o.stream, b->o.consumer, NULL, &jerr);
@@ -95,26 +125,39 @@ static int carried(struct bridge *b, uint64_t last, uint64_t *n)
 	if (s != NATS_OK)
 		return -1;
 	*n = 0;
-	if (ci->Config && ci->Config->Description &&
-	    sscanf(ci->Config->Description, CARRY_SCAN, &l, &k) == 2 && l == last)
+	const char *d = ci->Config ? ci->Config->Description : NULL;
+	int at = 0;
+	if (d && sscanf(d, CARRY_SCAN "%n", &l, &k, &at) == 2 && at > 0 &&
+	    sscanf(d + at, QUEUE_SCAN, &made, &stream, &acc) == 3 && made == g_created &&
+	    g_stream && stream == g_stream && *last >= acc) {
+		uint64_t done = ci->AckFloor.Stream > l ? ci->AckFloor.Stream : l;
+		if (done > *last) {
+			bridge_log(b, "stream sequences %" PRIu64 " to %" PRIu64 " were refused before",
+				   *last + 1, done);
+			*last = done;
+		}
+	}
+	if (d && sscanf(d, CARRY_SCAN, &l, &k) == 2 && l == *last)
 		*n = k;
 	/* it delivered past the queue's last: the first message after it too */
-	if (ci->Delivered.Stream > last)
+	if (ci->Delivered.Stream > *last)
 		(*n)++;
 	jsConsumerInfo_Destroy(ci);
 	return 0;
 }
 
-/* The consumer again, starting right after what the queue accepted. */
-static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub)
+/* The consumer again, starting right after @last: what the queue took or
+ * refused (raised, the first time, by what the consumer made before
+ * refused). */
+static int make_consumer(struct bridge *b, uint64_t *last, natsSubscription **sub)
 {
 	jsConsumerConfig cc;
 	jsConsumerInfo *ci = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus s;
-	char desc[160];
-	uint64_t carry = 0;
+	char desc[256];
+	uint64_t carry = 0, acc = 0;
 
 	for (unsigned tries = 0; !bridge_stop; tries++) {
 		jerr = 0;
@@ -132,22 +175,24 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 			return -1;
 	}
 	g_carry.known = 1;
-	g_carry.last = last;
+	g_carry.last = *last;
 	g_carry.n = carry;
 	g_carry.seen = 0;
 	if (carry)
 		bridge_log(b, "the first message after stream sequence %" PRIu64
-			   " was delivered %" PRIu64 " times before", last, carry);
-	snprintf(desc, sizeof(desc), CARRY_FMT, last, carry);
+			   " was delivered %" PRIu64 " times before", *last, carry);
+	if (ipcq_last_seq(b->q, &acc) < 0)
+		acc = 0;
+	snprintf(desc, sizeof(desc), CARRY_FMT QUEUE_FMT, *last, carry, g_created, g_stream, acc);
 	jsConsumerConfig_Init(&cc);
 	cc.Durable = b->o.consumer;
 	cc.Description = desc;
 	cc.AckPolicy = js_AckAll;
 	cc.FilterSubject = b->o.subject;
 	cc.MaxAckPending = (int64_t)b->o.batch * 4;
-	if (last) {
+	if (*last) {
 		cc.DeliverPolicy = js_DeliverByStartSequence;
-		cc.OptStartSeq = last + 1;
+		cc.OptStartSeq = *last + 1;
 	}
 	/* The stream may not be there yet (its out-bridge makes it): wait. */
 	for (unsigned tries = 0; !bridge_stop; tries++) {
@@ -178,7 +223,7 @@ static int make_consumer(struct bridge *b, uint64_t last, natsSubscription **sub
 }
 
 /* Drop the subscription, make the consumer again after @last. */
-static int restart_consumer(struct bridge *b, uint64_t last, natsSubscription **sub)
+static int restart_consumer(struct bridge *b, uint64_t *last, natsSubscription **sub)
 {
 	natsSubscription_Destroy(*sub);
 	*sub = NULL;
@@ -188,8 +233,6 @@ static int restart_consumer(struct bridge *b, uint64_t last, natsSubscription **
 
 /* The bridge's stream in the queue (its name's dedup index + 1), as side
  * entries record it; 0 when not found. */
-static uint32_t g_stream;
-
 static uint32_t own_stream(struct bridge *b, const struct ipcq_info *info)
 {
 	struct ipcq_stats st = { .size = sizeof(st) };
@@ -222,7 +265,9 @@ static int in_side(struct bridge *b, uint64_t seq)
 }
 
 /* A message the queue cannot take: to its side ring, and to --dlq when
- * the side ring cannot keep all of it; else reported. */
+ * the side ring cannot keep all of it; else reported.  1 when done with
+ * it, -1 to stop.  A --dlq subject that no stream takes (no responders)
+ * leaves the message as without --dlq: in the side ring, or reported. */
 static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv, unsigned why,
 		  const char *reason)
 {
@@ -240,7 +285,7 @@ static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
 		if (rc < 0)
 			fprintf(stderr, "ipcq-bridge: stream %s sequence %" PRIu64 " left in the stream\n",
 				b->o.stream, seq);
-		return 0;
+		return 1;
 	}
 	snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.stream, b->o.consumer, seq);
 	snprintf(num, sizeof(num), "%" PRIu64, seq);
@@ -260,7 +305,13 @@ static int refuse(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
 		natsMsg_Destroy(m);
 		jsPubAck_Destroy(pa);
 		if (s == NATS_OK)
-			return 0;
+			return 1;
+		if (s == NATS_NO_RESPONDERS) {
+			fprintf(stderr, "ipcq-bridge: dlq %s: no stream takes it (no responders); "
+					"stream %s sequence %" PRIu64 " %s\n", b->o.dlq, b->o.stream, seq,
+				rc == 0 ? "stays in the side ring" : "left in the stream");
+			return 1;
+		}
 		bridge_log(b, "dlq %s: %s; again", b->o.dlq, natsStatus_GetText(s));
 		bridge_count(b, BC_RETRIED, 1);
 		bridge_sleep_ms(100);
@@ -289,7 +340,8 @@ static uint32_t priority_of(natsMsg *msg, uint32_t lanes)
 	return p >= lanes ? lanes - 1 : (uint32_t)p;
 }
 
-/* Put one message into the queue; 0 when the queue has it, -1 to stop. */
+/* Put one message into the queue; 0 when the queue has it, 1 when it was
+ * refused (refuse()), -1 to stop. */
 static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv,
 		   uint32_t max_msg_size, uint32_t lanes)
 {
@@ -324,6 +376,34 @@ static int deliver(struct bridge *b, natsMsg *msg, uint64_t seq, uint64_t ndeliv
 	return -1;
 }
 
+/* --dlq: a stream must take the subject, else refused messages would wait
+ * for one for ever.  0 when one does, -1 when none does (or stopped). */
+static int check_dlq(struct bridge *b)
+{
+	for (unsigned tries = 0; !bridge_stop; tries++) {
+		jsStreamNamesList *list = NULL;
+		jsOptions jo;
+		jsErrCode jerr = 0;
+		jsOptions_Init(&jo);
+		jo.Stream.Info.SubjectsFilter = b->o.dlq;
+		natsStatus s = js_StreamNames(&list, b->js, &jo, &jerr);
+		int n = list ? list->Count : 0;
+		jsStreamNamesList_Destroy(list);
+		if (s == NATS_OK && n > 0)
+			return 0;
+		if (s == NATS_OK || s == NATS_NOT_FOUND) {
+			fprintf(stderr, "ipcq-bridge: --dlq=%s: no stream takes that subject\n", b->o.dlq);
+			return -1;
+		}
+		if (tries % 100 == 0)
+			bridge_log(b, "streams of %s: %s; trying again", b->o.dlq, natsStatus_GetText(s));
+		bridge_sleep_ms(100);
+		if (bridge_reconnect_if_closed(b) < 0)
+			return -1;
+	}
+	return -1;
+}
+
 int bridge_in(struct bridge *b)
 {
 	struct ipcq_attach_opts ao = IPCQ_ATTACH_OPTS_INIT;
@@ -331,7 +411,7 @@ int bridge_in(struct bridge *b)
 	natsSubscription *sub = NULL;
 	char name[IPCQ_PARTICIPANT_NAME_MAX + 2];
 	uint64_t last = 0, total = 0;
-	int rc;
+	int rc, failed = 0;
 
 	if ((size_t)snprintf(name, sizeof(name), "bridge.%s.%s", b->o.stream, b->o.consumer) >
 	    IPCQ_PARTICIPANT_NAME_MAX) {
@@ -357,14 +437,20 @@ int bridge_in(struct bridge *b)
 	if (rc < 0)
 		return -1;
 	g_stream = own_stream(b, &info);
+	g_created = info.created_ns;
+	bridge_log(b, "the queue accepted up to stream sequence %" PRIu64, last);
+	if (make_consumer(b, &last, &sub) < 0)
+		return bridge_stop ? 0 : -1;
 	bridge_log(b, "resuming after stream sequence %" PRIu64, last);
-	if (make_consumer(b, last, &sub) < 0)
-		return -1;
+	if (b->o.dlq && check_dlq(b) < 0) {
+		natsSubscription_Destroy(sub);
+		return bridge_stop ? 0 : -1;
+	}
 
 	for (uint64_t next_cons = 1; !bridge_stop && !(b->o.count && total >= (uint64_t)b->o.count);) {
 		natsMsgList list = { 0 };
 		jsErrCode jerr = 0;
-		natsMsg *ack = NULL;
+		natsMsg *ack = NULL, *acked = NULL;
 		int resync = 0;
 		uint64_t t0;
 		natsStatus s;
@@ -382,8 +468,10 @@ int bridge_in(struct bridge *b)
 		if (natsSubscription_GetPending(sub, &pending, NULL) == NATS_OK && pending > 0) {
 			bridge_log(b, "%d deliveries of an ended fetch: starting again after stream sequence %" PRIu64,
 				   pending, last);
-			if (restart_consumer(b, last, &sub) < 0)
+			if (restart_consumer(b, &last, &sub) < 0) {
+				failed = 1;
 				break;
+			}
 			next_cons = 1;
 			continue;
 		}
@@ -398,8 +486,10 @@ int bridge_in(struct bridge *b)
 				/* connect again; the consumer starts again after last */
 				natsSubscription_Destroy(sub);
 				sub = NULL;
-				if (bridge_reconnect_if_closed(b) < 0 || make_consumer(b, last, &sub) < 0)
+				if (bridge_reconnect_if_closed(b) < 0 || make_consumer(b, &last, &sub) < 0) {
+					failed = 1;
 					break;
+				}
 				next_cons = 1;
 			} else {
 				bridge_sleep_ms(50);
@@ -411,8 +501,14 @@ int bridge_in(struct bridge *b)
 		for (int i = 0; i < list.Count && !bridge_stop; i++) {
 			jsMsgMetaData *meta = NULL;
 			natsMsg *m = list.Msgs[i];
-			if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
-				continue;
+			/* (nothing after a message the bridge cannot place is acked:
+			 * the ack floor says what the queue took or refused) */
+			if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+				bridge_log(b, "a delivery without its metadata: starting again after stream sequence %" PRIu64,
+					   last);
+				resync = 1;
+				break;
+			}
 			uint64_t seq = meta->Sequence.Stream, nd = meta->NumDelivered;
 			uint64_t cseq = meta->Sequence.Consumer;
 			jsMsgMetaData_Destroy(meta);
@@ -435,27 +531,41 @@ int bridge_in(struct bridge *b)
 				if (seq > last)
 					g_carry.seen = nd;
 			}
+			int d = 0;
 			if (seq <= last) {
 				bridge_count(b, BC_DUPLICATES, 1);
-			} else if (deliver(b, m, seq, nd, info.max_msg_size, info.priorities) < 0) {
+			} else if ((d = deliver(b, m, seq, nd, info.max_msg_size, info.priorities)) < 0) {
+				failed = !bridge_stop;
 				break;
 			} else {
 				last = seq;
 				total++;
 			}
 			ack = m;
+			/* A refused message is acked at once and waited for: the
+			 * consumer's ack floor is what a restarted bridge resumes
+			 * after, beyond the queue's last sequence (see the top). */
+			if (d == 1 && natsMsg_AckSync(m, NULL, NULL) == NATS_OK) {
+				bridge_count(b, BC_ACKED, 1);
+				acked = m;
+			}
 		}
 		/* AckAll: the last message the queue has settles the batch */
-		if (ack && natsMsg_Ack(ack, NULL) == NATS_OK)
+		if (ack && ack != acked && natsMsg_Ack(ack, NULL) == NATS_OK)
 			bridge_count(b, BC_ACKED, 1);
 		bridge_set(b, BC_INFLIGHT, 0);
 		natsMsgList_Destroy(&list);
+		if (failed)
+			break;
 		if (resync) {
-			if (restart_consumer(b, last, &sub) < 0)
+			if (restart_consumer(b, &last, &sub) < 0) {
+				failed = 1;
 				break;
+			}
 			next_cons = 1;
 		}
 	}
 	natsSubscription_Destroy(sub);
-	return 0;
+	/* an error, not a stop: exit status 1, for a supervisor to restart it */
+	return failed && !bridge_stop ? -1 : 0;
 }

@@ -2,7 +2,8 @@
  * ipcq-bridge - join a local ipcq queue to a NATS JetStream stream.
  *
  *   ipcq-bridge out QUEUE --subject SUBJ [options]   queue -> JetStream
- *   ipcq-bridge in QUEUE --stream NAME [options]     JetStream -> queue
+ *   ipcq-bridge in QUEUE --stream NAME --subject SUBJ [options]
+ *                                                    JetStream -> queue
  *
  * This file: options, the connection (the client reconnects by itself,
  * forever), the stream (made with --create), signals and counters.  The
@@ -94,9 +95,10 @@ static void on_disconnected(natsConnection *nc, void *arg)
 static void usage(FILE *f)
 {
 	fputs("usage: ipcq-bridge out QUEUE --subject SUBJ [options]\n"
-	      "       ipcq-bridge in QUEUE --stream NAME [options]\n"
+	      "       ipcq-bridge in QUEUE --stream NAME --subject SUBJ [options]\n"
 	      "  -s, --server URL        NATS server(s), comma-separated (nats://127.0.0.1:4222)\n"
 	      "      --subject SUBJ      out: subject to publish to; in: filter of the consumer\n"
+	      "                          (it must not take the --dlq subject nor SUBJ.dlq)\n"
 	      "      --stream NAME       the JetStream stream (in: required; out: with --create)\n"
 	      "      --consumer NAME     in: durable consumer name (ipcq)\n"
 	      "      --group NAME        out, a queue with consumer groups: the group to read in\n"
@@ -109,7 +111,7 @@ static void usage(FILE *f)
 	      "      --pub-timeout MS    out: a PubAck not back by then is retried (5000; at most a day)\n"
 	      "      --dlq               out: forward the side ring to SUBJ.dlq and purge it\n"
 	      "      --dlq SUBJ          in: publish too-large messages (whole) and those the side\n"
-	      "                          ring cannot take to SUBJ\n"
+	      "                          ring cannot take to SUBJ (a stream must take SUBJ)\n"
 	      "  -b, --batch N           in: messages per fetch (256)\n"
 	      "      --max-deliver N     in: deliveries after which a message is refused (10)\n"
 	      "  -n, --count N           stop after N messages\n"
@@ -120,6 +122,25 @@ static void usage(FILE *f)
 /* The largest --duplicates (seconds) and --pub-timeout (milliseconds). */
 #define DUP_MAX_S (365 * 86400)
 #define PUBTO_MAX_MS (86400 * 1000)
+
+/* Does the subject filter @filter (tokens separated by '.'; '*' takes one
+ * token, a last '>' one or more) take the subject @subj? */
+static int subject_matches(const char *filter, const char *subj)
+{
+	for (;;) {
+		const char *fe = strchr(filter, '.'), *se = strchr(subj, '.');
+		size_t fl = fe ? (size_t)(fe - filter) : strlen(filter);
+		size_t sl = se ? (size_t)(se - subj) : strlen(subj);
+		if (fl == 1 && filter[0] == '>' && !fe)
+			return sl > 0;
+		if (!(fl == 1 && filter[0] == '*') && (fl != sl || memcmp(filter, subj, fl)))
+			return 0;
+		if (!fe || !se)
+			return !fe && !se;
+		filter = fe + 1;
+		subj = se + 1;
+	}
+}
 
 static int parse_i64(const char *s, int64_t min, int64_t *out)
 {
@@ -245,6 +266,24 @@ static int parse_args(int argc, char **argv, struct bridge_opts *o)
 	}
 	if (o->dir == BRIDGE_IN && !o->stream) {
 		fprintf(stderr, "ipcq-bridge: in needs --stream\n");
+		return -1;
+	}
+	/* Without a filter the consumer would take every subject of the
+	 * stream, the <subject>.dlq of an out-bridge --dlq among them. */
+	if (o->dir == BRIDGE_IN && !o->subject) {
+		fprintf(stderr, "ipcq-bridge: in needs --subject (the consumer's filter: the subject "
+				"the out-bridge publishes to)\n");
+		return -1;
+	}
+	if (o->dlq && (strchr(o->dlq, '*') || strchr(o->dlq, '>') || !*o->dlq)) {
+		fprintf(stderr, "ipcq-bridge: --dlq=%s: a subject to publish to, without wildcards\n",
+			o->dlq);
+		return -1;
+	}
+	/* what is dead-lettered must not come back into the queue */
+	if (o->dlq && subject_matches(o->subject, o->dlq)) {
+		fprintf(stderr, "ipcq-bridge: --dlq=%s is taken by the consumer's filter --subject %s: "
+				"refused messages would come back\n", o->dlq, o->subject);
 		return -1;
 	}
 	if (o->create && (!o->stream || !o->subject)) {

@@ -24,9 +24,12 @@
  *
  * Producer identity in the Msg-Id: a named producer is n<dedup index>,
  * stable as long as the name stays in the queue's dedup table; an
- * anonymous one is p<participant index>, whose sequence starts again at 1
- * when another process takes the entry, so only named producers give ids
- * that never repeat.
+ * anonymous one is p<participant index>-<enqueue time>: its sequence
+ * starts again at 1 when another process takes the entry, and the
+ * message's enqueue time (CLOCK_MONOTONIC_COARSE, kept by every
+ * redelivery) tells the two apart, unless the second process sends the
+ * same sequence number within the same tick of that clock (a few ms) as
+ * the first did.  Only named producers give ids that never repeat.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +51,7 @@ struct rec {
 	uint64_t token;       /* the ipcq lease */
 	uint64_t t_pub;
 	uint64_t seq;
+	uint64_t born;        /* enqueue time: an anonymous producer's id */
 	uint32_t producer, stream, deliveries, priority;
 	unsigned state;
 	uint32_t hlen, len;   /* data: the header block, then the payload */
@@ -58,7 +62,7 @@ struct rec {
 /* The header block of a message, as the NATS protocol has it:
  *
  *   NATS/1.0\r\n
- *   Nats-Msg-Id: <queue>/<producer>/<seq>\r\n
+ *   Nats-Msg-Id: <queue>/<producer>[-<enqueue time>]/<seq>\r\n
  *   Ipcq-Producer: <producer>\r\n
  *   Ipcq-Seq: <seq>\r\n
  *   Ipcq-Deliveries: <deliveries>\r\n
@@ -70,7 +74,9 @@ struct rec {
  * declare it), which sends such a block as it is: the headers API would
  * allocate a hash table, and a key and a value per header, for each
  * message, and walk them again to send it. */
-#define HDR_FIXED 160
+/* all but the queue's name, each number at its widest: 10 + 13 + 1 +
+ * (11 + 1 + 20) + 1 + 20 + 17 + 11 + 12 + 20 + 19 + 10 + 17 + 10 + 4 = 197 */
+#define HDR_FIXED 200
 #define HDR_MAX (IPCQ_NAME_MAX + HDR_FIXED)
 
 natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply,
@@ -183,6 +189,10 @@ static uint32_t put_header(const struct out *o, const struct rec *r, char *p)
 	pe = put_u64(pe, r->stream ? r->stream - 1 : r->producer);
 	p = put_str(p, o->hdr_pre, o->hdr_pre_len);
 	p = put_str(p, prod, (size_t)(pe - prod));
+	if (!r->stream) {
+		*p++ = '-';
+		p = put_u64(p, r->born);
+	}
 	*p++ = '/';
 	p = put_u64(p, r->seq);
 	p = PUT_LIT(p, "\r\nIpcq-Producer: ");
@@ -327,6 +337,7 @@ static int take(struct out *o, const void *buf, int len, const struct ipcq_msgin
 	r->token = mi->token;
 	r->seq = mi->seq;
 	r->producer = mi->producer;
+	r->born = mi->enqueue_ns;
 	r->stream = mi->stream;
 	r->deliveries = mi->deliveries;
 	r->priority = IPCQ_MSG_PRIORITY(mi->flags);

@@ -1,4 +1,4 @@
-/* t_bridge_opts: ipcq-bridge refuses, with exit status 2 (bad usage) and a message that gives the range, a --duplicates window or a --pub-timeout too large to be counted in nanoseconds (or of no use), and accepts the largest of each; nothing is connected to. */
+/* t_bridge_opts: ipcq-bridge refuses, with exit status 2 (bad usage) and a message that gives the range, a --duplicates window or a --pub-timeout too large to be counted in nanoseconds (or of no use), and accepts the largest of each; it refuses an in-bridge without --subject, and a --dlq subject with wildcards or taken by the consumer's filter (what is dead-lettered would come back); nothing is connected to. */
 #include "bridgetest.h"
 
 /* Run ipcq-bridge with @argv (NULL-terminated, after the program name);
@@ -46,6 +46,19 @@ static void refused(const char *opt, const char *value, const char *want)
 		T_FAIL("%s %s: status %d, stderr:\n%s\n(want '%s')", opt, value, rc, err, want);
 }
 
+/* `in` with @a and @b after the queue and the stream (NULL: none) must be
+ * refused with @want. */
+static void refused_in(const char *a, const char *b, const char *want)
+{
+	char err[2048];
+	const char *argv[] = { "in", t_qname("bopts"), "-s", "nats://127.0.0.1:1", "--stream", "S",
+			       a, b, NULL };
+	int rc = run_bridge(argv, err, sizeof(err));
+	if (rc != 2 || !strstr(err, want))
+		T_FAIL("in %s %s: status %d, stderr:\n%s\n(want '%s')", a ? a : "", b ? b : "", rc,
+		       err, want);
+}
+
 int main(void)
 {
 	t_watchdog(t_limit(60), "t_bridge_opts", NULL);
@@ -57,6 +70,20 @@ int main(void)
 		"ipcq-bridge: --pub-timeout 20000000000000: out of range: 1..86400000 milliseconds "
 		"(a day)\n");
 	refused("--pub-timeout", "86400001", "--pub-timeout 86400001: out of range");
+	/* in: without a filter the consumer would take the out-bridge's
+	 * <subject>.dlq too; what is dead-lettered must not come back */
+	refused_in(NULL, NULL, "in needs --subject");
+	refused_in("--subject=o.a", "--dlq=o.a", "is taken by the consumer's filter");
+	refused_in("--subject=o.>", "--dlq=o.dead", "--dlq=o.dead is taken by the consumer's filter");
+	refused_in("--subject=o.*", "--dlq=o.dead", "is taken by the consumer's filter");
+	refused_in("--subject=o.a", "--dlq=o.*", "--dlq=o.*: a subject to publish to, without wildcards");
+	/* a --dlq subject beside the filter parses: the run then fails on its queue */
+	char err_in[2048];
+	const char *in_ok[] = { "in", t_qname("bopts"), "-s", "nats://127.0.0.1:1", "--stream", "S",
+				"--subject=o.a", "--dlq=o.a.dlq", NULL };
+	run_bridge(in_ok, err_in, sizeof(err_in));
+	if (strstr(err_in, "--dlq") || strstr(err_in, "--subject"))
+		T_FAIL("--subject=o.a --dlq=o.a.dlq refused:\n%s", err_in);
 	/* the largest of each parses: the run then fails on its queue, not on them */
 	char err[2048];
 	const char *argv[] = { "out", t_qname("bopts"), "-s", "nats://127.0.0.1:1", "--subject",
