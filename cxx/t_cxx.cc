@@ -3,7 +3,8 @@
 // the set, each producer's order, every byte), a C++ ack-mode consumer
 // killed (SIGKILL) while it holds messages, which another consumer gets
 // again, flagged; errors as exceptions and as std::error_code; zero copy
-// and named producers through the wrapper.
+// and named producers through the wrapper; peeked and reservation objects
+// that outlive or follow their queue object.
 #include "ipcq.hpp"
 
 #include <array>
@@ -336,6 +337,61 @@ void zero_copy_and_named()
 	ipcqpp::unlink(name);
 }
 
+// A peeked or a reservation follows its queue object when either moves,
+// and is given back by the queue's close() or destruction: none outlives
+// the handle (ASan finds a use after free otherwise).
+void views_and_queue_lifetimes()
+{
+	const char *name = t_qname("views");
+	ipcqpp::queue q = ipcqpp::queue::create(name, small_config(16));
+	q.attach(ipcqpp::producer | ipcqpp::consumer);
+	for (const char *m : { "a", "b", "c", "d" })
+		q.send(m);
+	{
+		std::optional<ipcqpp::peeked> m = q.peek(ipcqpp::nowait);
+		CHECK(m && m->view() == "a");
+		ipcqpp::queue moved = std::move(q);
+		ipcqpp::peeked kept = std::move(*m);
+		m.reset(); // moved from: nothing to give back
+		kept.release(); // through the queue object it now lives in
+		std::optional<ipcqpp::peeked> next = moved.peek(ipcqpp::nowait);
+		CHECK(next && next->view() == "b");
+		q = std::move(moved);
+	} // next released here, through q
+	std::optional<ipcqpp::peeked> m = q.peek(ipcqpp::nowait);
+	CHECK(m && m->view() == "c");
+	{
+		ipcqpp::queue p = ipcqpp::queue::open(name);
+		p.attach(ipcqpp::producer);
+		std::optional<ipcqpp::reservation> r = p.reserve(ipcqpp::nowait);
+		CHECK(r);
+		memcpy(r->data(), "late", 4);
+		p.close(); // gives the reservation up
+		try {
+			r->commit(4);
+			T_FAIL("a commit after the queue's close() did not throw");
+		} catch (const ipcqpp::error &e) {
+			CHECK(e.code() == std::errc::invalid_argument);
+		}
+		std::optional<ipcqpp::reservation> r2;
+		{
+			ipcqpp::queue p2 = ipcqpp::queue::open(name);
+			p2.attach(ipcqpp::producer);
+			r2 = p2.reserve(ipcqpp::nowait);
+			CHECK(r2);
+		} // p2 destroyed first: r2 given up
+		r2.reset();
+	}
+	q.close(); // m given back first
+	m.reset();
+	ipcqpp::queue c = ipcqpp::queue::open(name);
+	c.attach(ipcqpp::consumer);
+	std::optional<std::string> got = c.recv_string(ipcqpp::nowait);
+	CHECK(got && *got == "d"); // nothing of the reservations
+	CHECK(!c.recv_string(ipcqpp::nowait));
+	ipcqpp::unlink(name);
+}
+
 void groups()
 {
 	const char *name = t_qname("grp");
@@ -403,6 +459,7 @@ int main()
 		killed_ack_consumer();
 		errors_both_ways();
 		zero_copy_and_named();
+		views_and_queue_lifetimes();
 		groups();
 		send_options();
 	} catch (const std::exception &e) {

@@ -242,21 +242,28 @@ enum class nack_action : unsigned { requeue = IPCQ_NACK_REQUEUE, poison = IPCQ_N
 inline constexpr unsigned producer = IPCQ_ROLE_PRODUCER;
 inline constexpr unsigned consumer = IPCQ_ROLE_CONSUMER;
 
+class queue;
+
 /** Slots reserved for writing in place (queue::reserve()); move-only.
- *  Destroyed without commit(), it gives the slots up (consumers pass them). */
+ *  Destroyed without commit(), it gives the slots up (consumers pass them),
+ *  and so does its queue's close(), destruction or release(), after which
+ *  data() must not be used and commit() throws (EINVAL).  It refers to its
+ *  queue object: moving either keeps the two tied. */
 class reservation {
 public:
 	reservation(reservation &&o) noexcept
-		: q_(std::exchange(o.q_, nullptr)), buf_(o.buf_), cap_(o.cap_)
+		: owner_(std::exchange(o.owner_, nullptr)), buf_(o.buf_), cap_(o.cap_)
 	{
+		relink();
 	}
 	reservation &operator=(reservation &&o) noexcept
 	{
 		if (this != &o) {
 			cancel();
-			q_ = std::exchange(o.q_, nullptr);
+			owner_ = std::exchange(o.owner_, nullptr);
 			buf_ = o.buf_;
 			cap_ = o.cap_;
+			relink();
 		}
 		return *this;
 	}
@@ -271,45 +278,60 @@ public:
 	/** Publish the first @len bytes (ipcq_commit); throws ipcqpp::error. */
 	send_result commit(std::size_t len)
 	{
-		int rc = detail::check(ipcq_commit(q_, &len, 1), "ipcq_commit");
-		q_ = nullptr;
+		int rc = detail::check(ipcq_commit(handle(), &len, 1), "ipcq_commit");
+		unlink();
 		return static_cast<send_result>(rc);
 	}
 	/** The same, reporting through @ec. */
 	send_result commit(std::size_t len, std::error_code &ec) noexcept
 	{
-		int rc = detail::set(ec, ipcq_commit(q_, &len, 1));
+		int rc = detail::set(ec, ipcq_commit(handle(), &len, 1));
 		if (rc >= 0)
-			q_ = nullptr;
+			unlink();
 		return static_cast<send_result>(rc < 0 ? 0 : rc);
 	}
 	/** Give the slot up unpublished (also what the destructor does). */
 	void cancel() noexcept
 	{
-		if (q_)
-			(void)ipcq_commit(std::exchange(q_, nullptr), nullptr, 0);
+		if (ipcq *q = handle()) {
+			unlink();
+			(void)ipcq_commit(q, nullptr, 0);
+		}
 	}
 
 private:
 	friend class queue;
-	reservation(ipcq *q, void *buf, std::size_t cap) noexcept : q_(q), buf_(buf), cap_(cap) {}
-	ipcq *q_;
+	reservation(queue *owner, void *buf, std::size_t cap) noexcept
+		: owner_(owner), buf_(buf), cap_(cap)
+	{
+		relink();
+	}
+	inline ipcq *handle() const noexcept;
+	inline void relink() noexcept;
+	inline void unlink() noexcept;
+	queue *owner_;
 	void *buf_;
 	std::size_t cap_;
 };
 
 /** A message read in place (queue::peek()); move-only.  data() stays valid
  *  until release() or destruction (fast mode: the slot is given back), or,
- *  in ack mode, until the message is acked or nacked. */
+ *  in ack mode, until the message is acked or nacked; its queue's close(),
+ *  destruction or release() release it first.  It refers to its queue
+ *  object: moving either keeps the two tied. */
 class peeked {
 public:
-	peeked(peeked &&o) noexcept : q_(std::exchange(o.q_, nullptr)), msg_(o.msg_) {}
+	peeked(peeked &&o) noexcept : owner_(std::exchange(o.owner_, nullptr)), msg_(o.msg_)
+	{
+		relink();
+	}
 	peeked &operator=(peeked &&o) noexcept
 	{
 		if (this != &o) {
 			release();
-			q_ = std::exchange(o.q_, nullptr);
+			owner_ = std::exchange(o.owner_, nullptr);
 			msg_ = o.msg_;
+			relink();
 		}
 		return *this;
 	}
@@ -331,14 +353,19 @@ public:
 	/** Give the slot back (ipcq_release); data() is invalid afterwards. */
 	void release() noexcept
 	{
-		if (q_)
-			(void)ipcq_release(std::exchange(q_, nullptr));
+		if (ipcq *q = handle()) {
+			unlink();
+			(void)ipcq_release(q);
+		}
 	}
 
 private:
 	friend class queue;
-	peeked(ipcq *q, const ipcq_zmsg &m) noexcept : q_(q), msg_(m) {}
-	ipcq *q_;
+	peeked(queue *owner, const ipcq_zmsg &m) noexcept : owner_(owner), msg_(m) { relink(); }
+	inline ipcq *handle() const noexcept;
+	inline void relink() noexcept;
+	inline void unlink() noexcept;
+	queue *owner_;
 	ipcq_zmsg msg_;
 };
 
@@ -349,13 +376,21 @@ public:
 	queue() noexcept = default;
 	/** Take ownership of a handle from the C API. */
 	explicit queue(ipcq *q) noexcept : q_(q) { cache(); }
-	queue(queue &&o) noexcept : q_(std::exchange(o.q_, nullptr)), max_msg_(o.max_msg_) {}
+	queue(queue &&o) noexcept
+		: q_(std::exchange(o.q_, nullptr)), max_msg_(o.max_msg_),
+		  res_(std::exchange(o.res_, nullptr)), peek_(std::exchange(o.peek_, nullptr))
+	{
+		adopt();
+	}
 	queue &operator=(queue &&o) noexcept
 	{
 		if (this != &o) {
 			close();
 			q_ = std::exchange(o.q_, nullptr);
 			max_msg_ = o.max_msg_;
+			res_ = std::exchange(o.res_, nullptr);
+			peek_ = std::exchange(o.peek_, nullptr);
+			adopt();
 		}
 		return *this;
 	}
@@ -392,9 +427,11 @@ public:
 		return queue(q);
 	}
 
-	/** ipcq_close() now (the destructor does it otherwise). */
+	/** ipcq_close() now (the destructor does it otherwise), after giving
+	 *  back the open peeked and reservation, if any. */
 	void close() noexcept
 	{
+		end_views();
 		if (q_)
 			(void)ipcq_close(std::exchange(q_, nullptr));
 	}
@@ -402,8 +439,13 @@ public:
 	explicit operator bool() const noexcept { return q_ != nullptr; }
 	/** The C handle, for calls this header does not wrap. */
 	ipcq *native_handle() const noexcept { return q_; }
-	/** Give up ownership of the C handle (the caller closes it). */
-	ipcq *release() noexcept { return std::exchange(q_, nullptr); }
+	/** Give up ownership of the C handle (the caller closes it), after
+	 *  giving back the open peeked and reservation, if any. */
+	ipcq *release() noexcept
+	{
+		end_views();
+		return std::exchange(q_, nullptr);
+	}
 	/** The queue's largest message (max_msg_size). */
 	std::size_t max_msg_size() const noexcept { return max_msg_; }
 
@@ -534,7 +576,7 @@ public:
 		if (rc == -ETIMEDOUT || rc == -EAGAIN)
 			return std::nullopt;
 		detail::check(rc, "ipcq_reserve", true);
-		return reservation(q_, buf, max_msg_);
+		return reservation(this, buf, max_msg_);
 	}
 	/** ipcq_peek() of one message: nothing when none came in time. */
 	std::optional<peeked> peek(std::chrono::nanoseconds timeout = forever)
@@ -544,7 +586,7 @@ public:
 		if (rc == -ETIMEDOUT || rc == -EAGAIN)
 			return std::nullopt;
 		detail::check(rc, "ipcq_peek");
-		return peeked(q_, m);
+		return peeked(this, m);
 	}
 
 	/** ipcq_ack(): the message of @token is processed. */
@@ -627,9 +669,52 @@ private:
 		if (q_ && ipcq_info(q_, &i) == 0)
 			max_msg_ = i.max_msg_size;
 	}
+	/* The open reservation and peeked (one of each at most: the C API
+	 * holds one of each per handle), told here where this object is. */
+	void adopt() noexcept
+	{
+		if (res_)
+			res_->owner_ = this;
+		if (peek_)
+			peek_->owner_ = this;
+	}
+	void end_views() noexcept
+	{
+		if (peek_)
+			peek_->release();
+		if (res_)
+			res_->cancel();
+	}
+	friend class reservation;
+	friend class peeked;
 	ipcq *q_ = nullptr;
 	std::size_t max_msg_ = 0;
+	reservation *res_ = nullptr; /* the open reservation, written by the sender */
+	peeked *peek_ = nullptr;     /* the open peeked, written by the receiver */
 };
+
+inline ipcq *reservation::handle() const noexcept { return owner_ ? owner_->q_ : nullptr; }
+inline void reservation::relink() noexcept
+{
+	if (owner_)
+		owner_->res_ = this;
+}
+inline void reservation::unlink() noexcept
+{
+	if (owner_)
+		std::exchange(owner_, nullptr)->res_ = nullptr;
+}
+inline ipcq *peeked::handle() const noexcept { return owner_ ? owner_->q_ : nullptr; }
+inline void peeked::relink() noexcept
+{
+	if (owner_)
+		owner_->peek_ = this;
+}
+inline void peeked::unlink() noexcept
+{
+	if (owner_)
+		std::exchange(owner_, nullptr)->peek_ = nullptr;
+}
 
 /** ipcq_unlink(): remove a queue's name. */
 inline void unlink(std::string_view name)
