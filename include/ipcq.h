@@ -1165,7 +1165,9 @@ IPCQ_API int ipcq_recv(struct ipcq *q, void *buf, size_t cap,
  * it receives one message per call (returns 1).
  *
  * Errors: as ipcq_recv(); -ENOBUFS when the first message does not fit
- * msgs[0] (infos[0].len, if given, says the needed room).
+ * msgs[0] (infos[0].len, if given, says the needed room); -EBADMSG as
+ * ipcq_recv(), where a corrupt message taken with others (its length
+ * changed after the claim) drops the whole claim with it.
  */
 IPCQ_API int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs,
 			     struct ipcq_msginfo *infos, unsigned n,
@@ -1234,7 +1236,8 @@ struct ipcq_zmsg {
  * ipcq_recv() and data points into its lease.  While messages are peeked,
  * the copying receives of this handle fail with -EALREADY; ipcq_detach()
  * and ipcq_close() release them.
- * Errors: as ipcq_recv_batch() (no -ENOBUFS); -EALREADY messages are still
+ * Errors: as ipcq_recv_batch() (no -ENOBUFS; after -EBADMSG nothing is
+ * peeked: the claim's messages were dropped); -EALREADY messages are still
  * peeked.
  */
 IPCQ_API int ipcq_peek(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n,

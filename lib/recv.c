@@ -667,9 +667,16 @@ again:
 		ipcq_release(q);
 		goto again;
 	}
+	if (IPCQ_UNLIKELY(bad)) {
+		/* a length changed after the claim (only a corrupt segment):
+		 * after an error the caller holds nothing, so the claim's
+		 * messages are dropped with it */
+		ipcq_release(q);
+		return -EBADMSG;
+	}
 	ipcq__count(q, IPCQ_CTR_RECV, b);
 	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
-	return bad ? -EBADMSG : (int)b;
+	return (int)b;
 }
 
 /* A peek on the current lane (ipcq__lanes_try()'s step). */

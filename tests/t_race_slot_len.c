@@ -1,4 +1,4 @@
-/* A ring slot whose length is impossible (above max_msg_size, up to 0xffffffff) is refused with -EBADMSG and released, in fast and ack mode: the receive after it gets the next message intact, and the ring keeps moving. */
+/* A ring slot whose length is impossible (above max_msg_size, up to 0xffffffff) is refused with -EBADMSG and released, in fast and ack mode: the receive after it gets the next message intact, and the ring keeps moving; a peek over a length that turns impossible after its claim returns -EBADMSG holding nothing, and the next peek gets the message after its claim. */
 #define T_INTERNALS 1
 #include "testutil.h"
 
@@ -116,6 +116,69 @@ static void run(uint32_t bad_len, size_t cap, int ack)
 	fflush(stdout);
 }
 
+/* A peek of three whose middle message's length turns impossible after
+ * the claim (the consumer frozen right after its claim CAS): -EBADMSG, and
+ * the handle holds nothing afterwards (the claim's messages are dropped
+ * with it), so that the next peek gets the message after them. */
+static const char *peek_name;
+
+static int peeker(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recv.claimed", 1);
+	struct ipcq *c = t_open_attach(peek_name, IPCQ_ROLE_CONSUMER, NULL);
+	struct ipcq_zmsg z[3];
+	int rc = ipcq_peek(c, z, 3, IPCQ_NOWAIT);
+	if (rc != -EBADMSG) {
+		fprintf(stderr, "peek over the changed length returned %d (%s)\n", rc, rc_str(rc));
+		return 1;
+	}
+	rc = ipcq_release(c);
+	if (rc != -EINVAL) {
+		fprintf(stderr, "after -EBADMSG the handle still holds its claim (release %d)\n", rc);
+		return 1;
+	}
+	rc = ipcq_peek(c, z, 3, IPCQ_NOWAIT);
+	uint32_t p;
+	uint64_t seq = 0;
+	if (rc == 1 && z[0].len == LEN)
+		t_header(z[0].data, &p, &seq);
+	if (rc != 1 || seq != 4 || t_verify(z[0].data, LEN, 0, 4) != 0) {
+		fprintf(stderr, "the next peek returned %d (%s), message %" PRIu64
+				": expected message 4 alone, intact\n", rc, rc_str(rc), seq);
+		return 1;
+	}
+	CHECK_RC(ipcq_release(c), 0);
+	CHECK_RC(ipcq_close(c), 0);
+	return 0;
+}
+
+static void run_peek_changed(void)
+{
+	const char *label = "peek, a length changed after the claim";
+	peek_name = t_qname("slotlenpk");
+	struct ipcq_config cfg = t_config(CAP, MAX);
+	struct ipcq *p = t_create(peek_name, &cfg);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	for (uint64_t s = 1; s <= 4; s++)
+		send_one(p, s);
+	pid_t pid = t_spawn(peeker, NULL);
+	/* it claimed 1 to 3 (not 4: a peek of three) and sits after its CAS */
+	t_wait_stopped(pid, 20, "peeker");
+	struct t_peek pk;
+	t_peek_open(&pk, peek_name);
+	uint64_t off = pk.h.off_ring + pk.h.slot_size + offsetof(struct ipcq_shm_slot, len);
+	t_peek_close(&pk);
+	uint32_t bad_len = MAX + 1000;
+	t_poke(peek_name, off, &bad_len, sizeof(bad_len));
+	t_resume(pid);
+	if (t_reap(pid) != 0)
+		SOFT_FAIL("a peek over a length changed after its claim: see above");
+	CHECK_RC(ipcq_close(p), 0);
+	CHECK_RC(ipcq_unlink(peek_name), 0);
+	printf("%-50s %s\n", label, failed ? "FAILED" : "ok");
+}
+
 int main(void)
 {
 	t_watchdog(t_limit(30), "t_race_slot_len", NULL);
@@ -134,6 +197,13 @@ int main(void)
 	for (unsigned i = 0; i < T_NELEM(runs); i++) {
 		failed = 0;
 		run(runs[i].len, runs[i].cap, runs[i].ack);
+		any |= failed;
+	}
+	if (T_HAVE_POINTS) { /* freeze points: debug builds */
+		failed = 0;
+		unsetenv("IPCQ_CRASH");
+		unsetenv("IPCQ_FREEZE");
+		run_peek_changed();
 		any |= failed;
 	}
 	return any ? 1 : 0;
