@@ -302,7 +302,8 @@ icount: deps
 # (claims by store) with crashes and the two rules without the seat, which
 # must fail, the side-ring move record written before its claim, and
 # purges and replays of a side entry with and without settling its mover,
-# the old rules of which must fail (about 12 minutes).  make model-test
+# the old rules of which must fail, and an expired message's move record
+# cleared before the receive's next claim, and kept (about 13 minutes).  make model-test
 # runs the whole
 # bounded set (about 20 minutes), make model the large configurations too
 # (an hour or more, ~20 GB).
@@ -310,7 +311,7 @@ MODEL_QUICK := two-crashes progress-r old1 old2 old3 groups-lossy groups-old-tai
 	groups-create-newest groups-old-nogen groups-old-noretry \
 	keys-order keys-wake keys-old-nog1 keys-old-g2owned keys-old-nok3 keys-old-nolook keys-old-latekh keys-old-stalepark \
 	sole-both sole-noseat-producers sole-noseat-consumers side-old-record \
-	side-take side-old-take
+	side-take side-old-take expire-again expire-old-again
 .PHONY: model model-test
 model: deps
 	model/run.sh full

@@ -129,14 +129,25 @@ static IPCQ_INLINE int try_recv_n(struct ipcq *q, struct ipcq_buf *bufs,
 
 /* On a queue that moves expired messages to the side ring: a move names
  * one position in our record, so one claim takes one position
- * (ipcq__expire_slot()). */
+ * (ipcq__expire_slot()), and a batch is a claim per message, up to @n
+ * (one for a late-release handle, whose claim stays held).  A claim that
+ * fails after messages were received ends the batch (-ENOBUFS: the message
+ * stays queued; -EBADMSG: the corrupt one was dropped, as ipcq_recv()
+ * would). */
 IPCQ_NOINLINE static int try_recv_one(struct ipcq *q, struct ipcq_buf *bufs,
-				      struct ipcq_msginfo *infos, uint64_t *need)
+				      struct ipcq_msginfo *infos, unsigned n, uint64_t *need)
 {
-	int rc = try_recv_n(q, bufs, infos, 1, need);
-	/* relaxed: the claim is released; the move, if any, is over */
-	ipcq__store_relaxed(&q->me->move_side, 0u);
-	return rc;
+	unsigned got = 0;
+	for (;;) {
+		int rc = try_recv_n(q, bufs + got, infos ? infos + got : NULL, 1, need);
+		/* relaxed: the claim is released; the move, if any, is over */
+		ipcq__store_relaxed(&q->me->move_side, 0u);
+		if (rc < 0)
+			return got ? (int)got : rc;
+		got += (unsigned)rc;
+		if (got >= n || q->late)
+			return (int)got;
+	}
 }
 
 /*
@@ -305,7 +316,7 @@ struct lane_recv {
 static int recv_lane(struct ipcq *q, void *ctx)
 {
 	struct lane_recv *c = ctx;
-	return q->expire_side ? try_recv_one(q, c->bufs, c->infos, c->need)
+	return q->expire_side ? try_recv_one(q, c->bufs, c->infos, c->n, c->need)
 			      : try_recv_n(q, c->bufs, c->infos, c->n, c->need);
 }
 
@@ -329,7 +340,7 @@ static IPCQ_INLINE int try_recv(struct ipcq *q, struct ipcq_buf *bufs,
 		if (q->lanes > 1)
 			return recv_lanes(q, bufs, infos, n, need);
 		return q->lossy ? lossy_recv(q, bufs, infos, n, need)
-			: q->expire_side ? try_recv_one(q, bufs, infos, need)
+			: q->expire_side ? try_recv_one(q, bufs, infos, n, need)
 					 : try_recv_n(q, bufs, infos, n, need);
 	}
 	return try_recv_n(q, bufs, infos, n, need);

@@ -762,6 +762,12 @@ again:
 	if (IPCQ_UNLIKELY(b == 0)) {
 		if (only)
 			return 0; /* that position was a skip: passed, released */
+		if (IPCQ_UNLIKELY(q->expire_side))
+			/* relaxed: released; an expired message's move is over,
+			 * and the record must not name it over the next claim
+			 * (recovery would take that claim for moved: the model's
+			 * expire-old-again) */
+			ipcq__store_relaxed(&q->me->move_side, 0u);
 		goto again; /* only passed-over slots */
 	}
 	return (int)b;

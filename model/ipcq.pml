@@ -559,13 +559,21 @@ inline try_recv()
 		release_slot(PUB_W(pos) + WSKIP(w), 1); /* R2 */
 		OP(cons_op[me] = IDLE);                 /* R4 */
 		if
+#ifdef OLD_EXPIRE_AGAIN
+		:: mv -> mv = 0                         /* the old rule: the record kept over the next claim */
+#else
 		:: mv -> OP(move_side[me] = 0); mv = 0  /* expired: the move is over; again */
+#endif
 		:: !mv && WSKIP(w) -> skip              /* a passed-over slot: again */
 		:: else -> break
 		fi
 	   :: else -> break
 	   fi
 	od
+#ifdef OLD_EXPIRE_AGAIN
+	;
+	OP(move_side[me] = 0)                           /* cleared once the receive is over */
+#endif
 }
 
 /* ======================================================================== */

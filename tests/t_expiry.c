@@ -1,4 +1,4 @@
-/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch (a later message never landing in a buffer too small for it), zero-copy or ack-mode receive, nor after a retry delay, nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED; bad settings are refused. */
+/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch (a later message never landing in a buffer too small for it), zero-copy or ack-mode receive, nor after a retry delay, nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED (a batch still returning several), and a consumer killed right after the claim that follows such a move has that message delivered again, not taken for moved; bad settings are refused. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -181,9 +181,9 @@ static void test_side(void)
 	for (unsigned i = 0; i < 4; i++)
 		bufs[i] = (struct ipcq_buf){ b[i], MAX };
 	/* one claim at a time, but a batch still returns both */
-	CHECK_RC(ipcq_recv_batch(c, bufs, NULL, 4, IPCQ_NOWAIT), 1);
+	CHECK_RC(ipcq_recv_batch(c, bufs, NULL, 4, IPCQ_NOWAIT), 2);
 	CHECK(got_seq(b[0], (int)bufs[0].len) == 2);
-	CHECK(recv_one(c, IPCQ_NOWAIT, NULL) == 4);
+	CHECK(got_seq(b[1], (int)bufs[1].len) == 4);
 	expect_none(c, IPCQ_NOWAIT);
 	struct ipcq_poison ps[4];
 	CHECK_RC(ipcq_poison_list(p, 0, ps, 4), 2);
@@ -278,6 +278,47 @@ static void test_killed_holder(void)
 }
 
 #if T_HAVE_POINTS
+static int next_claim_crash(void *arg)
+{
+	struct victim *v = arg;
+	/* the second claim of the receive: the message after the expired one */
+	setenv("IPCQ_CRASH", "recv.claimed:2", 1);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.flags = v->holding ? IPCQ_ATTACH_ACK : 0;
+	struct ipcq *c = t_open_attach(v->name, IPCQ_ROLE_CONSUMER, &o);
+	uint8_t buf[MAX];
+	ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT);
+	return 3; /* the crash point should have killed us */
+}
+
+/* IPCQ_CF_EXPIRED_TO_SIDE: a receive moves an expired message to the side
+ * ring and, in the same call, claims the next one; killed right after that
+ * claim, its consumer's move record must not make recovery take the next
+ * message for moved: it is delivered again, flagged (fast and ack mode). */
+static void test_side_next_claim_crash(int ack)
+{
+	const char *name;
+	struct ipcq *p = make_queue(&name, IPCQ_CF_EXPIRED_TO_SIDE, 0);
+	struct victim *v = t_shared(sizeof(*v));
+	v->name = name;
+	v->holding = ack; /* (read by the child as its mode) */
+	send_ttls(p, 1, (const int64_t[]){ GONE, HOUR }, 2);
+	pid_t pid = t_fork(next_claim_crash, v);
+	CHECK(t_wait(pid) != 0);
+	CHECK(t_info(p).side_depth == 1);
+	struct ipcq *c = t_open_attach(name, IPCQ_ROLE_CONSUMER, NULL);
+	struct ipcq_msginfo mi;
+	/* its wait adopts the dead consumer's claim after the grace period */
+	CHECK(recv_one(c, 2000 * (int64_t)MS, &mi) == 2);
+	CHECK(mi.flags & IPCQ_MSG_REDELIVERED);
+	expect_none(c, IPCQ_NOWAIT);
+	struct ipcq_poison ps[2];
+	CHECK_RC(ipcq_poison_list(p, 0, ps, 2), 1);
+	CHECK(ps[0].reason == IPCQ_REASON_EXPIRED && ps[0].seq == 1);
+	ipcq_close(c);
+	ipcq_close(p);
+}
+
 static int fast_crash(void *arg)
 {
 	struct victim *v = arg;
@@ -325,6 +366,8 @@ int main(void)
 	test_killed_holder();
 #if T_HAVE_POINTS
 	test_adopted();
+	test_side_next_claim_crash(0);
+	test_side_next_claim_crash(1);
 #endif
 	printf("ok\n");
 	return 0;

@@ -6,6 +6,33 @@
 enum { OWNER = 65534, OTHER = 65533 };
 
 static const char *name;
+static char ctl[PATH_MAX]; /* ipcq-ctl, copied where uid OTHER can run it */
+
+/* Copy the tool into a fresh directory that every user can enter: the
+ * build tree may sit under a directory only root can (mktemp -d). */
+static void copy_tool(char *dir)
+{
+	const char *src = s_tool("ipcq-ctl");
+	if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
+		T_FAIL("mkdtemp %s: %s", dir, strerror(errno));
+	snprintf(ctl, sizeof(ctl), "%s/ipcq-ctl", dir);
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int out = open(ctl, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	CHECK(in >= 0 && out >= 0);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		CHECK(write(out, buf, (size_t)n) == n);
+	CHECK(n == 0);
+	close(in);
+	CHECK(close(out) == 0);
+}
+
+static struct s_run run_ctl(const char *a, const char *b, const char *c)
+{
+	char *argv[] = { ctl, (char *)a, (char *)b, (char *)c, NULL };
+	return s_exec(argv);
+}
 
 /* Runs as uid OTHER. */
 static int other_user(void *arg)
@@ -26,10 +53,10 @@ static int other_user(void *arg)
 
 	char line[1024];
 	snprintf(line, sizeof(line), "ipcq-ctl: %s: %s: %s\n", name, ipcq_strerror(-EACCES), want);
-	r = s_tool_runv("ipcq-ctl", "unlink", name, NULL);
+	r = run_ctl("unlink", name, NULL);
 	S_EXPECT(r.status == 1 && r.out[0] == '\0' && strcmp(r.err, line) == 0, r);
 	s_run_free(&r);
-	r = s_tool_runv("ipcq-ctl", "unlink", "--any-owner", name, NULL);
+	r = run_ctl("unlink", "--any-owner", name);
 	S_EXPECT(r.status == 1 && strcmp(r.err, line) == 0, r);
 	s_run_free(&r);
 	CHECK(t_shm_exists(name));
@@ -48,8 +75,11 @@ int main(void)
 	ipcq_close(t_create(name, &cfg));
 	CHECK(chown(t_shm_path(name), OWNER, OWNER) == 0);
 
+	char dir[] = "/tmp/ipcq-unown.XXXXXX";
+	copy_tool(dir);
 	pid_t pid = t_fork(other_user, NULL);
 	CHECK(t_wait(pid) == 0);
+	CHECK(unlink(ctl) == 0 && rmdir(dir) == 0);
 
 	/* its owner (root here) removes it */
 	CHECK(chown(t_shm_path(name), 0, 0) == 0);
