@@ -591,7 +591,10 @@ enum ipcq_full_policy {
 	 * Only the message in the slot the send needs is discarded: while a
 	 * consumer is reading the oldest one (a copy, a peek, a late
 	 * release), the send waits for that release as its timeout allows,
-	 * and drops nothing.  Never the default.  Only for a handle attached as producer and not
+	 * and drops nothing.  A consumer that died holding the oldest one is
+	 * not waited for: that message is dropped (a dead consumer's claim
+	 * of any other message is left to be delivered again).  Never the
+	 * default.  Only for a handle attached as producer and not
 	 * as consumer (IPCQ_ROLE_PRODUCER alone): the discard claims the
 	 * message through the handle's consumer-side work record, which a
 	 * handle that also receives uses for its own receives.  ipcq_attach()

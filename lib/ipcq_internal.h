@@ -798,6 +798,8 @@ struct ipcq {
 	uint32_t guard_tick;    /* receives since the last guard turn */
 	uint32_t guard_lane;    /* the guard turn's next start lane */
 	uint32_t adopted_lane;  /* the lane of adopted */
+	uint64_t drop_pos;      /* drop-oldest: the one position it may adopt to drop */
+	uint32_t drop_lane;     /* (on this lane) */
 	uint32_t zc_send_lane;  /* the lane of the open reservation */
 	uint32_t zc_recv_lane;  /* the lane of the peeked run */
 	struct ipcq *next_attached; /* list of attached handles (fork handling) */
@@ -1135,7 +1137,9 @@ IPCQ_HIDDEN void ipcq__pressure_recheck(struct ipcq *q);
 
 /* recovery.c */
 /* ipcq__recover_scan()'s adopt: 0 none, 1 a consumer's (delivered again
- * by its next receive), IPCQ__ADOPT_TO_DROP a drop-oldest producer's. */
+ * by its next receive), IPCQ__ADOPT_TO_DROP a drop-oldest producer's, of
+ * position q->drop_pos on lane q->drop_lane only (the oldest: any other
+ * dead claim is left to the consumers, to be delivered again). */
 #define IPCQ__ADOPT_TO_DROP 2
 IPCQ_HIDDEN int ipcq__recover_scan(struct ipcq *q, struct ipcq_recovery *rep, int adopt,
 				   int32_t also_dead);

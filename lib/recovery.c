@@ -275,8 +275,10 @@ static int resolve_claimed(struct ipcq *q, uint64_t p, int adopt, int32_t also_d
 		ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
 		return 1;
 	}
-	/* adopt 2: a drop-oldest producer's, which adopts to drop (send.c) */
+	/* adopt 2: a drop-oldest producer's, which adopts to drop (send.c)
+	 * the oldest position alone */
 	if (!adopt || !(q->roles & IPCQ_ROLE_CONSUMER || adopt == IPCQ__ADOPT_TO_DROP) ||
+	    (adopt == IPCQ__ADOPT_TO_DROP && (p != q->drop_pos || q->lane != q->drop_lane)) ||
 	    q->adopted >= 0 || q->index < 0 || q->index == also_dead ||
 	    g != (q->gw ? q->group : -1)) {
 		rep->pending++;

@@ -67,8 +67,9 @@ static int drop_oldest(struct ipcq *q)
 }
 
 /* Drop-oldest: drop the message we adopted from a dead consumer (its
- * claim held the oldest slot, or the next of its run): noted consumed for
- * its named producer, released, counted dropped. */
+ * claim held the oldest slot; the next of its run is the oldest at the
+ * next round): noted consumed for its named producer, released, counted
+ * dropped. */
 IPCQ_COLD static void drop_adopted(struct ipcq *q)
 {
 	uint32_t was = q->lane;
@@ -112,6 +113,11 @@ static int drop_round(struct ipcq *q, struct ipcq__waiter *w)
 	if (drop_oldest(q) >= 0)
 		return 0;
 	if (ipcq__recovery_due_now(q, 0)) {
+		/* relaxed: which position is the oldest, for the scan to adopt
+		 * that one alone; stale only if a send made room meanwhile,
+		 * and then that position was released and is not adopted */
+		q->drop_pos = ipcq__load_relaxed(q->enqp) - q->capacity;
+		q->drop_lane = q->lane;
 		if (ipcq__recover_scan(q, NULL, IPCQ__ADOPT_TO_DROP, -1) > 0)
 			ipcq__wake_data(q);
 		if (q->adopted >= 0) {

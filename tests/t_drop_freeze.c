@@ -1,4 +1,4 @@
-/* Drop-oldest at named points: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives) and waits for the release as its timeout allows; a head that is a skip (a producer killed at send.claimed, recovered) is passed to make room, at once and with nothing discarded; and a head claimed by a consumer killed at recv.claimed or recv.copied (one message or a batch of two) is adopted and dropped, one per send, at once, counted, the rest surviving in order. */
+/* Drop-oldest at named points: a drop-oldest producer frozen at recv.before_claim, its discard of the head recorded, while a consumer peeks that head; resumed, its claim of exactly that position fails and it discards nothing (the message after the one being read survives) and waits for the release as its timeout allows; a head that is a skip (a producer killed at send.claimed, recovered) is passed to make room, at once and with nothing discarded; and a head claimed by a consumer killed at recv.claimed or recv.copied (one message or a batch of two) is adopted and dropped, one per send, at once, counted, the rest surviving in order; a dead consumer's claim that is not the oldest (a live one reads the head) is not dropped but delivered again. */
 #include "testutil.h"
 
 enum { CAP = 8, MAXLEN = 64 };
@@ -143,6 +143,54 @@ static void dead_reader_at_head(struct holder *h, const char *point, unsigned n)
 	ipcq_unlink(qn);
 }
 
+/* The head is being read by a live consumer and the message after it is
+ * claimed by a consumer that died: a drop-oldest send drops neither (the
+ * dead claim is not the oldest: it is delivered again), and fails as its
+ * timeout allows. */
+static void dead_reader_behind_live(struct holder *h)
+{
+	struct ipcq_config cfg = t_config(4, MAXLEN);
+	qn = t_qname("drop_behind");
+	struct ipcq *q = t_create(qn, &cfg);
+	struct ipcq *p = t_open_attach(qn, IPCQ_ROLE_PRODUCER, NULL);
+	struct ipcq *live = t_open_attach(qn, IPCQ_ROLE_CONSUMER, NULL);
+	for (uint64_t s = 1; s <= 4; s++)
+		t_send_pattern(p, MAXLEN, s);
+	struct ipcq_zmsg m[1];
+	CHECK_RC(ipcq_peek(live, m, 1, IPCQ_NOWAIT), 1);
+	CHECK(t_verify(m[0].data, m[0].len, 0, 1) == 0);
+	*h = (struct holder){ "recv.claimed", 1 };
+	t_reap_killed(t_spawn(dies_holding, h), SIGKILL); /* it held message 2 */
+	struct ipcq *d = dropper();
+	CHECK_RC(send_one(d, 1, 1, IPCQ_NOWAIT), -EAGAIN);
+	CHECK(t_dropped_total(q) == 0);
+	CHECK_OK(ipcq_release(live));
+	/* 2 (delivered again, after the grace period), 3 and 4, each once */
+	unsigned seen = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t buf[MAXLEN];
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(live, buf, sizeof(buf), &mi, 5000 * 1000000ll);
+		uint32_t prod;
+		uint64_t seq = 0;
+		if (rc >= 16)
+			t_header(buf, &prod, &seq);
+		if (rc < 16 || seq < 2 || seq > 4 || (seen >> seq & 1) ||
+		    t_verify(buf, (size_t)rc, 0, seq) != 0 || (seq == 2) != !!(mi.flags & IPCQ_MSG_REDELIVERED))
+			T_FAIL("receive %u after the refused drop: rc %d, message %llu, flags %#x", i,
+			       rc, (unsigned long long)seq, mi.flags);
+		seen |= 1u << seq;
+	}
+	expect_empty(live);
+	CHECK(t_dropped_total(q) == 0);
+	printf("drop-oldest behind a live reader, a dead one holding the next: ok\n");
+	CHECK_OK(ipcq_close(live));
+	CHECK_OK(ipcq_close(d));
+	CHECK_OK(ipcq_close(p));
+	CHECK_OK(ipcq_close(q));
+	ipcq_unlink(qn);
+}
+
 int main(void)
 {
 	t_need_points();
@@ -176,6 +224,7 @@ int main(void)
 	dead_reader_at_head(h, "recv.claimed", 1);
 	dead_reader_at_head(h, "recv.copied", 1);
 	dead_reader_at_head(h, "recv.claimed", 2);
+	dead_reader_behind_live(h);
 	printf("t_drop_freeze ok\n");
 	return 0;
 }
