@@ -589,9 +589,9 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
  * nothing to claim. */
 static IPCQ_INLINE int peek_here(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)
 {
-	uint64_t pos, need = 0;
+	uint64_t pos, need = 0, bytes = 0;
 	unsigned nmsg, b = 0;
-	int k, bad = 0;
+	int k, bad = 0, adopted = 0;
 
 	if (q->ack) {
 		/* ack mode: the message is leased; data points into it */
@@ -626,6 +626,7 @@ again:
 		}
 		q->zc_recv_seq = q->adopted_seq;
 		q->adopted = -1;
+		adopted = 1;
 		k = 1;
 	} else {
 		/* one position per claim where a move names it (try_recv()) */
@@ -667,6 +668,7 @@ again:
 		deliver(q, s, &out, &msgs[b].info, i == 0 ? group_lost(q, q->zc_recv_seq) : 0, &bad);
 		msgs[b].data = (const uint8_t *)s + IPCQ_SLOT_HDR;
 		msgs[b].len = out.len;
+		bytes += out.len;
 		b++;
 	}
 	q->zc_recv_pos = pos;
@@ -676,6 +678,7 @@ again:
 	if (b == 0) {
 		/* only passed-over slots: give them back and look again */
 		ipcq_release(q);
+		adopted = 0;
 		goto again;
 	}
 	if (IPCQ_UNLIKELY(bad)) {
@@ -685,8 +688,9 @@ again:
 		ipcq_release(q);
 		return -EBADMSG;
 	}
-	ipcq__count(q, IPCQ_CTR_RECV, b);
-	ipcq__count(q, IPCQ_CTR_RECV_CALLS, 1);
+	ipcq__count3(q, IPCQ_CTR_RECV, b, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
+	if (IPCQ_UNLIKELY(adopted))
+		ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
 	return (int)b;
 }
 

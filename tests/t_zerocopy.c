@@ -567,6 +567,9 @@ static void test_peek_release(void)
 	for (unsigned i = 0; i < 3; i++)
 		CHECK(m[i].info.token == 0 && m[i].info.stream == 0);
 	CHECK(m[0].data != m[1].data && m[1].data != m[2].data);
+	/* counted as a copying receive counts: messages, bytes, one call */
+	struct ipcq_participant_stats cs = t_my_stats(c);
+	CHECK(cs.received == 3 && cs.received_bytes == 16 + 64 + 17 && cs.recv_calls == 1);
 	/* one peek at a time, from any receive call's point of view */
 	CHECK_RC(ipcq_peek(c, m2, 1, IPCQ_NOWAIT), -EALREADY);
 	CHECK_RC(ipcq_peek(c, m2, 1, IPCQ_FOREVER), -EALREADY);
