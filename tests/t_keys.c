@@ -1,4 +1,4 @@
-/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot or a drop-oldest send drops the dead claim; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
 #include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
@@ -431,6 +431,43 @@ static void late_release_wakes(int by_close)
 	CHECK_OK(ipcq_close(p));
 }
 
+/* A consumer dies between its claim of message 1 and its lease; message 2
+ * of the same key is parked by a waiting consumer; the ring (capacity 2)
+ * is full.  A drop-oldest send adopts the dead claim and drops 1: its slot
+ * is released, so 2's gate is open, and the send's publish wakes the
+ * waiter at once, not at its next look a grace period later. */
+static void drop_wakes(void)
+{
+	struct ipcq_config cfg = t_config(2, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED;
+	cfg.lease_capacity = 8;
+	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
+	qn = t_qname("keys");
+	struct ipcq *p = t_create(qn, &cfg);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	send_key(p, 0, 1, 5);
+	send_key(p, 0, 2, 5);
+	pid_t filler = t_spawn(frozen_filler_any, NULL);
+	t_wait_stopped(filler, 30, "consumer at ack.filling");
+	pid_t waiter = t_spawn(parked_waiter, NULL);
+	T_AWAIT(t_info(p).key_waiting == 1 && sleeps_of(p, waiter) > 0, 30);
+	CHECK(t_await_sleeping(waiter, 30));
+	kill(filler, SIGKILL);
+	t_reap_killed(filler, SIGKILL);
+	struct ipcq_attach_opts o = IPCQ_ATTACH_OPTS_INIT;
+	o.full_policy = IPCQ_FULL_DROP_OLDEST;
+	struct ipcq *d = t_open_attach(qn, IPCQ_ROLE_PRODUCER, &o);
+	uint8_t m[MAXLEN];
+	struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
+	so.flags = IPCQ_SEND_F_KEY;
+	so.key = 6;
+	CHECK(ipcq_send_ex(d, m, t_fill(m, 24, 1, 1), &so, IPCQ_NOWAIT) >= 0);
+	CHECK(t_dropped_total(p) == 1);
+	CHECK(t_reap(waiter) == 0); /* it got message 2, a first delivery */
+	CHECK_OK(ipcq_close(d));
+	CHECK_OK(ipcq_close(p));
+}
+
 /* Waiting messages fill the pool: a receive waits for an ack instead of
  * failing with -EBUSY. */
 static void pool_full(void)
@@ -563,6 +600,7 @@ int main(void)
 			adopted_gone(i & 1, i >> 1);
 		late_release_wakes(0);
 		late_release_wakes(1);
+		drop_wakes();
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
 	}
