@@ -1449,8 +1449,11 @@ IPCQ_API int ipcq_poison_peek(struct ipcq *q, uint64_t id, void *buf, size_t cap
  * count reset, and is flagged IPCQ_MSG_REPLAYED.  On a queue with
  * consumer groups it goes back to the group it was taken from only
  * (ipcq_poison.group; the other groups had it), or to every group if that
- * one was removed meanwhile.  Replay stops at the
- * first entry for which the main ring has no room.  If the replaying
+ * one was removed meanwhile.  On a queue with priority lanes it goes back
+ * to its lane.  A side entry keeps no key: on a keyed queue
+ * (IPCQ_CF_KEYED) a replayed message has none (IPCQ_MSG_KEYED clear), and
+ * is delivered without waiting for the messages of its old key.  Replay
+ * stops at the first entry for which the main ring has no room.  If the replaying
  * process dies in the middle, an entry may be delivered twice (at least
  * once, never lost), the second time flagged as a redelivery.
  *
