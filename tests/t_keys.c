@@ -1,4 +1,4 @@
-/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot or a drop-oldest send drops the dead claim; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; fast mode carries keys; bad settings refused. */
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot or a drop-oldest send drops the dead claim; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; a message replayed from the side ring comes back without its key; fast mode carries keys; bad settings refused. */
 #include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
@@ -166,6 +166,13 @@ static void order_and_spread(void)
 	expect_none(c2);
 	CHECK_RC(ipcq_nack(c1, t1, IPCQ_NACK_POISON), 1);
 	CHECK_OK(ipcq_ack(c2, expect(c2, 7, 5, 1, IPCQ_NOWAIT)));
+	/* replayed, 6 comes back without its key (a side entry keeps none):
+	 * it goes past 8 of key 5, which c1 holds */
+	send_key(p, 0, 8, 5);
+	t1 = expect(c1, 8, 5, 1, IPCQ_NOWAIT);
+	CHECK_RC(ipcq_poison_replay(p, IPCQ_POISON_ALL), 1);
+	CHECK_OK(ipcq_ack(c2, expect(c2, 6, 0, 1, IPCQ_NOWAIT)));
+	CHECK_OK(ipcq_ack(c1, t1));
 	CHECK_OK(ipcq_close(c1));
 	CHECK_OK(ipcq_close(c2));
 	CHECK_OK(ipcq_close(p));
@@ -460,7 +467,7 @@ static void drop_wakes(void)
 	uint8_t m[MAXLEN];
 	struct ipcq_send_opts so = IPCQ_SEND_OPTS_INIT;
 	so.flags = IPCQ_SEND_F_KEY;
-	so.key = 6;
+	so.key = 5; /* behind 2: the waiter's only message is 2 */
 	CHECK(ipcq_send_ex(d, m, t_fill(m, 24, 1, 1), &so, IPCQ_NOWAIT) >= 0);
 	CHECK(t_dropped_total(p) == 1);
 	CHECK(t_reap(waiter) == 0); /* it got message 2, a first delivery */
