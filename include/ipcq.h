@@ -1559,7 +1559,7 @@ struct ipcq_info {
 	uint32_t max_participants;  /**< participant table size */
 	uint32_t participants;      /**< entries held by live processes */
 	uint32_t wait_strategy;     /**< queue default */
-	uint32_t mode;              /**< permission bits of the segment */
+	uint32_t mode;              /**< permission bits of the segment file now */
 	uint64_t segment_size;      /**< bytes */
 	uint64_t enqueued;          /**< positions claimed by producers so far */
 	uint64_t dequeued;          /**< positions claimed by consumers so far */

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,7 +189,10 @@ static int info_fill(struct ipcq *q, struct ipcq_info *info)
 	info->slot_size = q->slot_size;
 	info->max_participants = q->max_participants;
 	info->wait_strategy = q->default_wait.strategy;
-	info->mode = h.mode;
+	/* the file's mode now (a chmod after the create changes it), or the
+	 * mode the creator asked for when it cannot be read */
+	struct stat fs;
+	info->mode = fstat(q->fd, &fs) == 0 ? (uint32_t)(fs.st_mode & 07777) : h.mode;
 	info->segment_size = q->size;
 	info->created_ns = h.created_ns;
 	uint64_t le, ld;

@@ -145,6 +145,10 @@ static void test_modes(void)
 			T_FAIL("mode 0%o asked (umask 022), segment has 0%o", modes[i],
 			       st.st_mode & 07777);
 		CHECK(t_info(q).mode == modes[i]);
+		/* ipcq_info() tells the file's mode, a later chmod included */
+		CHECK(chmod(t_shm_path(name), 0600) == 0);
+		CHECK(t_info(q).mode == 0600);
+		CHECK(chmod(t_shm_path(name), modes[i]) == 0);
 		struct ipcq *q2 = NULL;
 		CHECK_RC(ipcq_open(name, &q2), 0);
 		CHECK_RC(ipcq_close(q2), 0);
