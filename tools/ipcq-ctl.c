@@ -1081,6 +1081,20 @@ static void create_usage(FILE *f)
 		"                            lane first (not with --max-groups or watermarks)\n"
 		"      --priority-share PCT  starvation guard: percent of receives, 0..50, that\n"
 		"                            serve the lower lanes first (default 10; 0: strict)\n"
+		"      --ttl MS              time to live of every message, milliseconds,\n"
+		"                            0..2147483648 (default 0: none); turns on --expiry\n"
+		"      --expiry              messages can expire (a time to live per message,\n"
+		"                            given by its send); receives then read the clock\n"
+		"      --expired-to-side     an expired message goes to the side ring instead of\n"
+		"                            being dropped (needs a side ring)\n"
+		"      --keyed               per-key order: the messages of a key are delivered in\n"
+		"                            order and, in ack mode, one at a time (not with\n"
+		"                            --max-groups or --priorities)\n"
+		"      --retry-base DURATION ack-mode retry backoff: a requeued message waits\n"
+		"                            this long after its first delivery (default 0: at\n"
+		"                            once; at most 1h; suffixes as for --grace)\n"
+		"      --retry-max DURATION  the longest backoff (default 0: --retry-base, unscaled)\n"
+		"      --retry-factor N      the backoff grows N times per delivery, 1..16 (default 2)\n"
 		"      --json                print the new queue's figures as JSON\n"
 		"\n"
 		"What a producer does when the ring is full is chosen by each producer when it\n"
@@ -1117,8 +1131,9 @@ static int parse_u32(const char *s, int suffixes, uint32_t *out)
 	return 0;
 }
 
-/* A grace period: "250us", "10ms", "1s", a bare number of microseconds. */
-static int parse_grace_us(const char *s, uint32_t *out)
+/* A duration in microseconds (grace, retry backoff): "250us", "10ms", "1s",
+ * "2m", a bare number of microseconds. */
+static int parse_duration_us(const char *s, uint32_t *out)
 {
 	char *end;
 	double v;
@@ -1155,6 +1170,55 @@ static const char *wait_name(uint32_t w)
 	}
 }
 
+/* The options of create that set one uint32_t field of struct ipcq_config. */
+enum { OPT_NUM, OPT_SUFFIX, OPT_AUTO, OPT_DURATION };
+
+struct create_opt {
+	const char *shrt, *name;
+	size_t off;
+	int kind;               /* a number, with K/M/G suffixes, also 'auto', a duration */
+	const char *rule;       /* for a value the tool cannot read */
+};
+
+#define CF(f) offsetof(struct ipcq_config, f)
+
+static const struct create_opt create_opts[] = {
+	{ "-c", "--capacity", CF(capacity), OPT_SUFFIX, "a power of two, 2..16777216" },
+	{ "-s", "--max-msg-size", CF(max_msg_size), OPT_SUFFIX, "bytes, 1..16M, K and M suffixes" },
+	{ NULL, "--spin", CF(spin_count), OPT_NUM, "0..1000000" },
+	{ NULL, "--yield", CF(yield_count), OPT_NUM, "0..1000000" },
+	{ NULL, "--max-participants", CF(max_participants), OPT_NUM, "1..4096" },
+	{ NULL, "--side-capacity", CF(side_capacity), OPT_AUTO, "0, a power of two or 'auto'" },
+	{ NULL, "--max-deliveries", CF(max_deliveries), OPT_NUM, "1..255" },
+	{ NULL, "--lease-capacity", CF(lease_capacity), OPT_AUTO,
+	  "0, a number of entries or 'auto'" },
+	{ NULL, "--high-watermark", CF(high_watermark), OPT_NUM,
+	  "messages; 1 <= low < high <= capacity" },
+	{ NULL, "--low-watermark", CF(low_watermark), OPT_NUM,
+	  "messages; 1 <= low < high <= capacity" },
+	{ NULL, "--grace", CF(grace_us), OPT_DURATION, "a duration, 100us..60s" },
+	{ NULL, "--dedup-capacity", CF(dedup_capacity), OPT_NUM, "0..4096" },
+	{ NULL, "--max-groups", CF(max_groups), OPT_NUM, "0..64" },
+	{ NULL, "--priorities", CF(priorities), OPT_NUM, "0..8" },
+	{ NULL, "--priority-share", CF(priority_share), OPT_NUM, "percent, 0..50" },
+	{ NULL, "--ttl", CF(ttl_ms), OPT_NUM, "milliseconds, 0..2147483648" },
+	{ NULL, "--retry-base", CF(retry_base_us), OPT_DURATION, "a duration, 0..1h" },
+	{ NULL, "--retry-max", CF(retry_max_us), OPT_DURATION,
+	  "a duration, 0..1h, at least --retry-base" },
+	{ NULL, "--retry-factor", CF(retry_factor), OPT_NUM, "1..16" },
+};
+
+#undef CF
+
+static const struct create_opt *create_opt_find(const char *a)
+{
+	for (size_t i = 0; i < sizeof(create_opts) / sizeof(create_opts[0]); i++)
+		if ((create_opts[i].shrt && !strcmp(a, create_opts[i].shrt)) ||
+		    !strcmp(a, create_opts[i].name))
+			return &create_opts[i];
+	return NULL;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	struct ipcq_config cfg = IPCQ_CONFIG_INIT;
@@ -1183,6 +1247,17 @@ static int cmd_create(int argc, char **argv)
 			json = 1;
 			continue;
 		}
+		uint32_t flag = !strcmp(a, "--expiry") ? IPCQ_CF_EXPIRY
+				: !strcmp(a, "--expired-to-side") ? IPCQ_CF_EXPIRED_TO_SIDE
+				: !strcmp(a, "--keyed") ? IPCQ_CF_KEYED : 0;
+		if (flag && val) {
+			fprintf(stderr, PROG ": create: %s takes no value\n", a);
+			return bad_usage("see 'ipcq-ctl create --help'");
+		}
+		if (flag) {
+			cfg.flags |= flag;
+			continue;
+		}
 		if (!val) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, PROG ": create: %s needs a value\n", a);
@@ -1192,12 +1267,16 @@ static int cmd_create(int argc, char **argv)
 		}
 		int bad = 0;
 		const char *rule = NULL;
-		if (!strcmp(a, "-c") || !strcmp(a, "--capacity")) {
-			bad = parse_u32(val, 1, &cfg.capacity);
-			rule = "a power of two, 2..16777216";
-		} else if (!strcmp(a, "-s") || !strcmp(a, "--max-msg-size")) {
-			bad = parse_u32(val, 1, &cfg.max_msg_size);
-			rule = "bytes, 1..16M, K and M suffixes";
+		const struct create_opt *co = create_opt_find(a);
+		if (co) {
+			uint32_t *field = (uint32_t *)((char *)&cfg + co->off);
+			rule = co->rule;
+			if (co->kind == OPT_DURATION)
+				bad = parse_duration_us(val, field);
+			else if (co->kind == OPT_AUTO && !strcmp(val, "auto"))
+				*field = IPCQ_AUTO;
+			else
+				bad = parse_u32(val, co->kind != OPT_NUM, field);
 		} else if (!strcmp(a, "-m") || !strcmp(a, "--mode")) {
 			char *end;
 			errno = 0;
@@ -1226,51 +1305,6 @@ static int cmd_create(int argc, char **argv)
 				cfg.wait_strategy = IPCQ_WAIT_YIELD;
 			else
 				bad = 1;
-		} else if (!strcmp(a, "--spin")) {
-			bad = parse_u32(val, 0, &cfg.spin_count);
-			rule = "0..1000000";
-		} else if (!strcmp(a, "--yield")) {
-			bad = parse_u32(val, 0, &cfg.yield_count);
-			rule = "0..1000000";
-		} else if (!strcmp(a, "--max-participants")) {
-			bad = parse_u32(val, 0, &cfg.max_participants);
-			rule = "1..4096";
-		} else if (!strcmp(a, "--side-capacity")) {
-			rule = "0, a power of two or 'auto'";
-			if (!strcmp(val, "auto"))
-				cfg.side_capacity = IPCQ_AUTO;
-			else
-				bad = parse_u32(val, 1, &cfg.side_capacity);
-		} else if (!strcmp(a, "--max-deliveries")) {
-			bad = parse_u32(val, 0, &cfg.max_deliveries);
-			rule = "1..255";
-		} else if (!strcmp(a, "--lease-capacity")) {
-			rule = "0, a number of entries or 'auto'";
-			if (!strcmp(val, "auto"))
-				cfg.lease_capacity = IPCQ_AUTO;
-			else
-				bad = parse_u32(val, 1, &cfg.lease_capacity);
-		} else if (!strcmp(a, "--high-watermark")) {
-			bad = parse_u32(val, 0, &cfg.high_watermark);
-			rule = "messages; 1 <= low < high <= capacity";
-		} else if (!strcmp(a, "--low-watermark")) {
-			bad = parse_u32(val, 0, &cfg.low_watermark);
-			rule = "messages; 1 <= low < high <= capacity";
-		} else if (!strcmp(a, "--grace")) {
-			bad = parse_grace_us(val, &cfg.grace_us);
-			rule = "a duration, 100us..60s";
-		} else if (!strcmp(a, "--dedup-capacity")) {
-			bad = parse_u32(val, 0, &cfg.dedup_capacity);
-			rule = "0..4096";
-		} else if (!strcmp(a, "--max-groups")) {
-			bad = parse_u32(val, 0, &cfg.max_groups);
-			rule = "0..64";
-		} else if (!strcmp(a, "--priorities")) {
-			bad = parse_u32(val, 0, &cfg.priorities);
-			rule = "0..8";
-		} else if (!strcmp(a, "--priority-share")) {
-			bad = parse_u32(val, 0, &cfg.priority_share);
-			rule = "percent, 0..50";
 		} else {
 			fprintf(stderr, PROG ": create: unknown option '%s'\n", a);
 			return bad_usage("see 'ipcq-ctl create --help'");
@@ -1301,6 +1335,9 @@ static int cmd_create(int argc, char **argv)
 	ipcq_close(q);
 	if (rc < 0)
 		return fail(name, "created, but reading it back", rc);
+	/* ipcq_info() has no ttl_ms or retry_factor: what was asked, the
+	 * library's default for a factor of 0 */
+	uint32_t retry_factor = cfg.retry_factor ? cfg.retry_factor : 2;
 	if (json) {
 		printf("{ \"name\": ");
 		json_str(name);
@@ -1310,12 +1347,17 @@ static int cmd_create(int argc, char **argv)
 		       ", \"lease_capacity\": %u, \"max_deliveries\": %u, \"high_watermark\": %u"
 		       ", \"low_watermark\": %u, \"grace_us\": %u, \"dedup_capacity\": %u"
 		       ", \"max_groups\": %u, \"priorities\": %u, \"priority_share\": %u"
+		       ", \"ttl_ms\": %u, \"expiry\": %s, \"expired_to_side\": %s, \"keyed\": %s"
+		       ", \"retry_base_us\": %u, \"retry_max_us\": %u, \"retry_factor\": %u"
 		       ", \"numa_node\": ",
 		       in.capacity, in.max_msg_size, in.slot_size, in.segment_size, in.mode & 0777,
 		       wait_name(in.wait_strategy), in.max_participants, in.side_capacity,
 		       in.lease_capacity, in.max_deliveries, in.high_watermark, in.low_watermark,
 		       in.grace_us, in.dedup_capacity, cfg.max_groups, in.priorities > 1 ? in.priorities : 1,
-		       in.priority_share);
+		       in.priority_share, cfg.ttl_ms, in.flags & IPCQ_CF_EXPIRY ? "true" : "false",
+		       in.flags & IPCQ_CF_EXPIRED_TO_SIDE ? "true" : "false",
+		       in.flags & IPCQ_CF_KEYED ? "true" : "false", in.retry_base_us, in.retry_max_us,
+		       retry_factor);
 		if (node >= 0)
 			printf("%d }\n", node);
 		else
@@ -1330,6 +1372,25 @@ static int cmd_create(int argc, char **argv)
 	       in.max_deliveries, in.dedup_capacity, in.grace_us);
 	if (in.high_watermark)
 		printf("  watermarks high %u, low %u\n", in.high_watermark, in.low_watermark);
+	if (in.flags & IPCQ_CF_EXPIRY) {
+		printf("  messages expire: ");
+		if (cfg.ttl_ms)
+			printf("time to live %ums", cfg.ttl_ms);
+		else
+			printf("no time to live but the one a send gives");
+		printf(", then %s\n", in.flags & IPCQ_CF_EXPIRED_TO_SIDE ? "moved to the side ring"
+									 : "dropped");
+	}
+	if (in.flags & IPCQ_CF_KEYED)
+		printf("  keyed: the messages of a key are delivered in order\n");
+	if (in.retry_base_us) {
+		if (in.retry_max_us)
+			printf("  retry backoff %uus, x%u per delivery, at most %uus\n",
+			       in.retry_base_us, retry_factor, in.retry_max_us);
+		else
+			printf("  retry backoff %uus every time (no --retry-max: the base is the "
+			       "cap)\n", in.retry_base_us);
+	}
 	if (cfg.max_groups)
 		printf("  room for %u consumer groups (none yet: '" PROG " group create %s GROUP')\n",
 		       cfg.max_groups, name);
