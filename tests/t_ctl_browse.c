@@ -366,8 +366,9 @@ int main(void)
 	s_run_free(&r);
 	CHECK_RC(ipcq_recv(c, buf, sizeof(buf), NULL, IPCQ_NOWAIT), 5);
 	r = run("ipcq-ctl", "peek", qn, NULL);
+	/* positions 1 and 2 wait: the range printed is inclusive */
 	S_EXPECT(r.status == 0 && !strstr(r.out, "msg-0") && strstr(r.out, "|msg-1..|") &&
-		 strstr(r.out, "2 of 2 waiting"), r);
+		 strstr(r.out, "2 of 2 waiting shown (positions 1..2); nothing was consumed\n"), r);
 	{
 		/* the row of msg-1: position 1, ready, sequence 2, length 7 */
 		char *l = strstr(r.out, "|msg-1..|");
@@ -393,7 +394,8 @@ int main(void)
 	r = run("ipcq-ctl", "peek", qn, "--count", "1", "--bytes", "32", NULL);
 	S_EXPECT(r.status == 0 && strstr(r.out, "|msg-1..|") && !strstr(r.out, "msg-2"), r);
 	s_run_free(&r);
-	/* peek -n 0 is refused; tail -n 0 shows nothing */
+	/* peek -n 0 is refused, and so is tail -n 0 without -f (it would show
+	 * nothing of a queue that has messages) */
 	r = run("ipcq-ctl", "peek", qn, "-n", "0", NULL);
 	S_EXPECT(r.status == 1 && strstr(r.err, "-n 0") && strstr(r.err, "1 or more") &&
 		 !strstr(r.out, "depth"), r);
@@ -402,7 +404,18 @@ int main(void)
 	S_EXPECT(r.status == 1 && strstr(r.err, "1 or more"), r);
 	s_run_free(&r);
 	r = run("ipcq-ctl", "tail", qn, "-n", "0", NULL);
-	S_EXPECT(r.status == 0 && !strstr(r.out, "msg-"), r);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "-n 0 without -f") &&
+		 strstr(r.err, "--help"), r);
+	s_run_free(&r);
+	r = run("ipcq-ctl", "tail", qn, "--count", "0", NULL);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "-n 0 without -f"), r);
+	s_run_free(&r);
+	/* a count that is no number: the rule of the command */
+	r = run("ipcq-ctl", "peek", qn, "-n", "-1", NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "(1 or more)") && !strstr(r.err, "0 or more"), r);
+	s_run_free(&r);
+	r = run("ipcq-ctl", "tail", qn, "-n", "-1", NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "(1 or more; 0 with -f: only new ones)"), r);
 	s_run_free(&r);
 	/* a longer dump with -b */
 	r = run("ipcq-ctl", "peek", qn, "-n", "1", "-b", "0", NULL);

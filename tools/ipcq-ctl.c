@@ -48,8 +48,9 @@ static void usage(FILE *f)
 		"                                first and N over them all, or with -p (--priority)\n"
 		"                                only lane N\n"
 		"  tail NAME [-n N] [-b BYTES] [-p N] [-f]\n"
-		"                                the newest N messages still in the ring (default 10);\n"
-		"                                -f (--follow) follows new ones until interrupted; on\n"
+		"                                the newest N messages still in the ring (default 10;\n"
+		"                                0 only with -f, for new ones only); -f (--follow)\n"
+		"                                follows new ones until interrupted; on\n"
 		"                                a queue with priority lanes one lane: -p N, default\n"
 		"                                the highest; -n, -b and -p as for peek\n"
 		"  gc [--older-than DURATION] [--dry-run] [-v] [PATTERN...]\n"
@@ -1484,9 +1485,12 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 			   !strcmp(a, "--bytes")) {
 			uint32_t v;
 			if (i + 1 >= argc || parse_u32(argv[i + 1], 0, &v))
-				return bad_usage(a[1] == 'n' || a[2] == 'c'
-							 ? "-n needs a number of messages (0 or more)"
-							 : "-b needs a number of bytes (0..65536)");
+				return bad_usage(a[1] != 'n' && a[2] != 'c'
+							 ? "-b needs a number of bytes (0..65536)"
+						 : strcmp(cmd, "tail") != 0
+							 ? "-n needs a number of messages (1 or more)"
+							 : "-n needs a number of messages (1 or more; 0 "
+							   "with -f: only new ones)");
 			i++;
 			if ((a[1] == 'n' || a[2] == 'c') && v == 0 && strcmp(cmd, "tail") != 0)
 				return bad_usage("peek: -n 0 shows nothing; -n needs 1 or more messages");
@@ -1507,6 +1511,9 @@ static int parse_browse_opts(const char *cmd, int argc, char **argv, const char 
 	}
 	if (!*name)
 		return bad_usage(!strcmp(cmd, "tail") ? TAIL_USAGE : PEEK_USAGE);
+	if (o->n == 0 && !o->follow)
+		return bad_usage("tail: -n 0 without -f shows nothing; -n needs 1 or more "
+				 "messages, or -f to follow only new ones");
 	return 0;
 }
 
@@ -1644,7 +1651,7 @@ static int cmd_peek(int argc, char **argv)
 			printf("%s: no message waiting (depth %" PRIu64 ")\n", name, info.depth);
 		else if (rc == 0)
 			printf("%u of %" PRIu64 " waiting shown (positions %" PRIu64 "..%" PRIu64
-			       "); nothing was consumed\n", shown, info.depth, deq, end);
+			       "); nothing was consumed\n", shown, info.depth, deq, end - 1);
 	} else {
 		/* highest lane first, as a receive takes them (the starvation
 		 * guard aside); -n counts over the lanes */
