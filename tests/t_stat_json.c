@@ -520,6 +520,24 @@ int main(void)
 	r = s_tool_run("ipcq-stat", "--bogus", NULL, NULL, NULL, NULL);
 	S_EXPECT(r.status == 1 && strstr(r.err, "--bogus"), r);
 	s_run_free(&r);
+	/* bad usage, not the last option silently taken or ignored */
+	r = s_tool_run("ipcq-stat", "--json", "--prometheus", name, NULL, NULL);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "one format at a time") &&
+		 strstr(r.err, "--help"), r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "-p", "-j", NULL, NULL, NULL);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "one format at a time"), r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--json", "-j", name, NULL, NULL);
+	S_EXPECT(r.status == 0, r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--json", "-n", "2", name, NULL);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "-n (--count)") &&
+		 strstr(r.err, "-w"), r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--count=1", NULL, NULL, NULL, NULL);
+	S_EXPECT(r.status == 1 && !r.out[0] && strstr(r.err, "-n (--count)"), r);
+	s_run_free(&r);
 	r = s_tool_run("ipcq-stat", "--help", NULL, NULL, NULL, NULL);
 	S_EXPECT(r.status == 0 && strstr(r.out, "usage"), r);
 	s_run_free(&r);

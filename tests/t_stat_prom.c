@@ -332,8 +332,28 @@ int main(void)
 	r = s_tool_run("ipcq-stat", "--prometheus", "--watch", NULL, NULL, NULL);
 	S_EXPECT(r.status == 1, r);
 	s_run_free(&r);
-	r = s_tool_run("ipcq-stat", "--prometheus", t_qname("sp-missing"), NULL, NULL, NULL);
-	S_EXPECT(r.status == 1 && strstr(r.err, "no such queue"), r);
+	/* a named queue that cannot be read: exit 1, and its series says 0,
+	 * as in the list, so that a textfile collector keeps it */
+	const char *missing = t_qname("sp-missing");
+	char want[160];
+	snprintf(want, sizeof(want), "ipcq_queue_up{queue=\"%s\"} 0\n", missing);
+	r = s_tool_run("ipcq-stat", "--prometheus", missing, NULL, NULL, NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, "no such queue") && strstr(r.out, want) &&
+		 !strncmp(r.out, "# HELP ipcq_queue_up ", 21) &&
+		 strstr(r.out, "\n# TYPE ipcq_queue_up gauge\n"), r);
+	s_run_free(&r);
+	const char *garbage = t_qname("sp-garbage");
+	s_make_garbage(garbage);
+	snprintf(want, sizeof(want), "ipcq_queue_up{queue=\"%s\"} 0\n", garbage);
+	r = s_tool_run("ipcq-stat", "-p", garbage, NULL, NULL, NULL);
+	S_EXPECT(r.status == 1 && strstr(r.err, garbage) && strstr(r.out, want), r);
+	s_run_free(&r);
+	r = s_tool_run("ipcq-stat", "--prometheus", NULL, NULL, NULL, NULL);
+	S_EXPECT(r.status == 0 && strstr(r.out, want), r);
+	s_run_free(&r);
+	/* text and JSON say nothing on stdout for it */
+	r = s_tool_run("ipcq-stat", "--json", garbage, NULL, NULL, NULL);
+	S_EXPECT(r.status == 1 && !r.out[0], r);
 	s_run_free(&r);
 
 	s_scene_end(&s);

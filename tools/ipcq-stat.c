@@ -1817,16 +1817,22 @@ static void prom_lanes(struct buf *b, const struct qmon *ms, size_t n)
 	}
 }
 
-static void prom_all(struct buf *b, struct qmon *ms, size_t n)
+/* ipcq_queue_up: 1 for each queue that could be read, 0 for the others. */
+static void prom_up(struct buf *b, const struct qmon *ms, size_t n)
 {
-	static const char *const states[2] = { "dead", "alive" };
-
 	prom_head(b, "ipcq_queue_up", "gauge", "1 when the queue could be read, 0 otherwise.");
 	for (size_t i = 0; i < n; i++) {
 		bput(b, "ipcq_queue_up{");
 		prom_label(b, "queue", ms[i].name, 1);
 		bprintf(b, "} %d\n", ms[i].q && !ms[i].err && ms[i].cur.valid);
 	}
+}
+
+static void prom_all(struct buf *b, struct qmon *ms, size_t n)
+{
+	static const char *const states[2] = { "dead", "alive" };
+
+	prom_up(b, ms, n);
 	/* the group metrics only when some queue has groups */
 	int groups = 0;
 	for (size_t i = 0; i < n; i++)
@@ -2184,10 +2190,11 @@ static void usage(FILE *f)
 		"  -w, --watch [SECS]  refresh in place every SECS seconds (default 1; 0.01..86400,\n"
 		"                      0 for the fastest, 0.01) until q\n"
 		"  -i, --interval SECS time between the two samples of a rate (default 0.2)\n"
-		"  -n, --count N       with --watch: stop after N refreshes\n"
+		"  -n, --count N       with --watch: stop after N refreshes (refused without it)\n"
 		"  -j, --json          JSON: one object per queue, an array without NAME\n"
 		"                      (with --watch: one compact document per line and refresh)\n"
-		"  -p, --prometheus    Prometheus text exposition format 0.0.4\n"
+		"  -p, --prometheus    Prometheus text exposition format 0.0.4 (not with --json);\n"
+		"                      a NAME that cannot be read still gives ipcq_queue_up 0\n"
 		"      --any-owner     open queues of other users too (refused by default:\n"
 		"                      their owner controls what this program reads)\n"
 		"  -h, --help          this help\n"
@@ -2253,10 +2260,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf(PROG " %d.%d.%d (library %s)\n", IPCQ_VERSION_MAJOR, IPCQ_VERSION_MINOR,
 			       IPCQ_VERSION_PATCH, ipcq_version_string());
 			exit(0);
-		} else if (strcmp(a, "-j") == 0 || strcmp(a, "--json") == 0) {
-			o->format = FMT_JSON;
-		} else if (strcmp(a, "-p") == 0 || strcmp(a, "--prometheus") == 0) {
-			o->format = FMT_PROM;
+		} else if (strcmp(a, "-j") == 0 || strcmp(a, "--json") == 0 ||
+			   strcmp(a, "-p") == 0 || strcmp(a, "--prometheus") == 0) {
+			enum format f = a[1] == 'j' || a[2] == 'j' ? FMT_JSON : FMT_PROM;
+			if (o->format != FMT_TEXT && o->format != f)
+				return bad_usage("%s", "--json and --prometheus: one format at a time");
+			o->format = f;
 		} else if (strcmp(a, "--any-owner") == 0 && !val) {
 			o->any_owner = 1;
 		} else if (strcmp(a, "-w") == 0 || strcmp(a, "--watch") == 0) {
@@ -2290,6 +2299,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->format == FMT_PROM && o->watch)
 		return bad_usage("%s", "--prometheus is a one-shot format; scrape it instead of --watch");
+	if (o->count && !o->watch)
+		return bad_usage("%s", "-n (--count) counts the refreshes of --watch: give -w too");
 	return 0;
 }
 
@@ -2326,6 +2337,34 @@ static void sample_all(struct qset *s, int want_numa)
 		qmon_sample(&s->m[i], want_numa);
 }
 
+/* Why queue @name could not be opened or read, on stderr. */
+static void print_err(const char *name, int err, uint64_t want)
+{
+	char hint[1024];
+
+	fprintf(stderr, PROG ": %s: %s%s\n", name, ipcq_strerror(err),
+		err_hint(hint, sizeof(hint), name, err, want));
+}
+
+/*
+ * A named queue that cannot be read: the error on stderr and, with
+ * --prometheus, its ipcq_queue_up 0 on stdout (as the list gives it), so
+ * that a textfile collector keeps the series.  Returns 1, the exit status.
+ */
+static int queue_failed(const struct options *o, struct qmon *m, int err, uint64_t want)
+{
+	print_err(m->name, err, want);
+	if (o->format == FMT_PROM) {
+		struct buf b = { 0 };
+		prom_up(&b, m, 1);
+		if (b.p)
+			fputs(b.p, stdout);
+		free(b.p);
+		fflush(stdout);
+	}
+	return 1;
+}
+
 static int run_once(const struct options *o, struct qset *s, int single)
 {
 	struct buf b = { 0 };
@@ -2339,13 +2378,8 @@ static int run_once(const struct options *o, struct qset *s, int single)
 			;
 		sample_all(s, 0);
 	}
-	if (single && s->m[0].err) {
-		char hint[1024];
-		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(s->m[0].err),
-			err_hint(hint, sizeof(hint), s->m[0].name, s->m[0].err,
-				 s->m[0].prev.st.info.segment_size));
-		return 1;
-	}
+	if (single && s->m[0].err)
+		return queue_failed(o, &s->m[0], s->m[0].err, s->m[0].prev.st.info.segment_size);
 	if (isatty(STDOUT_FILENO))
 		term_size(&cols, &rows);
 	render(&b, o, s, single, cols, 1);
@@ -2432,10 +2466,7 @@ static int run_watch(const struct options *o, struct qset *s, int single)
 	if (tty)
 		term_leave();
 	if (rc < 0) {
-		char hint[1024];
-		fprintf(stderr, PROG ": %s: %s%s\n", s->m[0].name, ipcq_strerror(rc),
-			err_hint(hint, sizeof(hint), s->m[0].name, rc,
-				 s->m[0].prev.st.info.segment_size));
+		print_err(s->m[0].name, rc, s->m[0].prev.st.info.segment_size);
 		rc = 1;
 	}
 	if (g_quit_sig) {
@@ -2464,9 +2495,7 @@ int main(int argc, char **argv)
 			die_oom();
 		rc = qmon_open(&s.m[0], o.name);
 		if (rc < 0) {
-			char hint[1024];
-			fprintf(stderr, PROG ": %s: %s%s\n", o.name, ipcq_strerror(rc),
-				err_hint(hint, sizeof(hint), o.name, rc, 0));
+			queue_failed(&o, &s.m[0], rc, 0);
 			free(s.m);
 			return 1;
 		}
