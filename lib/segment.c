@@ -1030,9 +1030,15 @@ IPCQ_COLD static int header_check(const struct ipcq_shm_header *h, uint64_t file
 				"message size and table sizes (corrupt segment)");
 		return -EBADMSG;
 	}
-	if (file_size != h->total_size) {
+	if (file_size < h->total_size) {
 		ipcq__errdetail("the segment file is %llu bytes, its header says %llu: truncated or "
 				"corrupt", (unsigned long long)file_size,
+				(unsigned long long)h->total_size);
+		return -EBADMSG;
+	}
+	if (file_size > h->total_size) {
+		ipcq__errdetail("the segment file is %llu bytes, larger than the %llu its header "
+				"says: grown or corrupt", (unsigned long long)file_size,
 				(unsigned long long)h->total_size);
 		return -EBADMSG;
 	}

@@ -517,6 +517,23 @@ int main(void)
 		 (strstr(r.err, "corrupt") || strstr(r.err, "incompatible")), r);
 	s_run_free(&r);
 
+	/* a file larger than its header says: grown, not truncated */
+	{
+		const char *grown = t_qname("sj-grown");
+		struct ipcq_config gc = t_config(8, 64);
+		ipcq_close(t_create(grown, &gc));
+		CHECK(truncate(t_shm_path(grown), 200000) == 0);
+		r = s_tool_run("ipcq-stat", grown, NULL, NULL, NULL, NULL);
+		S_EXPECT(r.status == 1 && strstr(r.err, grown) &&
+			 strstr(r.err, "the segment file is 200000 bytes, larger than the") &&
+			 strstr(r.err, "grown or corrupt") && !strstr(r.err, "truncated or corrupt"), r);
+		s_run_free(&r);
+		r = s_tool_run("ipcq-ctl", "peek", grown, NULL, NULL, NULL);
+		S_EXPECT(r.status == 1 && strstr(r.err, "grown or corrupt") &&
+			 !strstr(r.err, "segment truncated"), r);
+		s_run_free(&r);
+	}
+
 	r = s_tool_run("ipcq-stat", "--bogus", NULL, NULL, NULL, NULL);
 	S_EXPECT(r.status == 1 && strstr(r.err, "--bogus"), r);
 	s_run_free(&r);
