@@ -43,6 +43,29 @@ static inline const char *s_tool(const char *name)
 	return p;
 }
 
+/*
+ * Copy tool @name into directory @dir (made by the caller, one every user
+ * can enter: the build tree may sit under a directory only root can), for
+ * a test that runs it as another user; @to (PATH_MAX) gets its path.
+ */
+static inline void s_tool_copy(const char *name, const char *dir, char *to)
+{
+	const char *src = s_tool(name);
+	snprintf(to, PATH_MAX, "%s/%s", dir, name);
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (in < 0 || out < 0)
+		T_FAIL("copy %s to %s: %s", src, to, strerror(errno));
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			T_FAIL("write %s: %s", to, strerror(errno));
+	if (n != 0 || close(out) != 0)
+		T_FAIL("copy %s: %s", to, strerror(errno));
+	close(in);
+}
+
 /* What a tool run left. */
 struct s_run {
 	int status;     /* exit status, or 128 + signal */

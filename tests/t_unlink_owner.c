@@ -8,24 +8,12 @@ enum { OWNER = 65534, OTHER = 65533 };
 static const char *name;
 static char ctl[PATH_MAX]; /* ipcq-ctl, copied where uid OTHER can run it */
 
-/* Copy the tool into a fresh directory that every user can enter: the
- * build tree may sit under a directory only root can (mktemp -d). */
+/* The tool, copied into a fresh directory that every user can enter. */
 static void copy_tool(char *dir)
 {
-	const char *src = s_tool("ipcq-ctl");
 	if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
 		T_FAIL("mkdtemp %s: %s", dir, strerror(errno));
-	snprintf(ctl, sizeof(ctl), "%s/ipcq-ctl", dir);
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	int out = open(ctl, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
-	CHECK(in >= 0 && out >= 0);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		CHECK(write(out, buf, (size_t)n) == n);
-	CHECK(n == 0);
-	close(in);
-	CHECK(close(out) == 0);
+	s_tool_copy("ipcq-ctl", dir, ctl);
 }
 
 static struct s_run run_ctl(const char *a, const char *b, const char *c)

@@ -98,6 +98,24 @@ static uint32_t g_owner_flag;
 /* The segment size of the queue being read, once known (for messages). */
 static uint64_t g_want_size;
 
+/*
+ * Was opening @name refused (@rc) because another user owns its segment,
+ * a private regular file?  Then *uid is that user.  The library's detail
+ * names the flag IPCQ_OPEN_ANY_OWNER; this tool's option is --any-owner.
+ */
+static int refused_owner(const char *name, int rc, unsigned *uid)
+{
+	char path[64 + IPCQ_NAME_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	if (rc != -EPERM || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & (S_IROTH | S_IWOTH)) || st.st_uid == geteuid())
+		return 0;
+	*uid = (unsigned)st.st_uid;
+	return 1;
+}
+
 /* What the segment file of @name shows, for a refusal or a damaged queue. */
 static void explain(const char *name, int rc)
 {
@@ -106,8 +124,9 @@ static void explain(const char *name, int rc)
 
 	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
 	if (rc == -EACCES) {
-		fprintf(stderr, PROG ": run as the queue's owner (or a member of its group "
-				"for a 0640/0660 queue)\n");
+		fprintf(stderr, PROG ": run as the queue's owner, or as a member of its group for a "
+				"0640/0660 queue (with --any-owner too: the queue is another "
+				"user's)\n");
 	} else if (rc == -EPERM && lstat(path, &st) == 0) {
 		if (!S_ISREG(st.st_mode))
 			fprintf(stderr, PROG ": %s: not a regular file\n", name);
@@ -118,10 +137,6 @@ static void explain(const char *name, int rc)
 					"(0640 or 0660 to share it with the group); otherwise remove it "
 					"with '" PROG " unlink %s'\n",
 				name, (unsigned)(st.st_mode & 0777), path, name);
-		else if (st.st_uid != geteuid())
-			fprintf(stderr, PROG ": %s: owned by uid %u, not by you (uid %u); --any-owner "
-					"works on it if you trust that user\n",
-				name, (unsigned)st.st_uid, (unsigned)geteuid());
 	} else if (rc == -EBADMSG && g_want_size && lstat(path, &st) == 0 &&
 		   (uint64_t)st.st_size < g_want_size) {
 		fprintf(stderr, PROG ": %s: segment truncated: the file is %lld bytes, the queue "
@@ -133,7 +148,15 @@ static void explain(const char *name, int rc)
 static int fail(const char *name, const char *what, int rc)
 {
 	const char *detail = ipcq_errdetail();
+	unsigned uid;
 
+	if (refused_owner(name, rc, &uid)) {
+		fprintf(stderr, PROG ": %s: %s%soperation not permitted: the queue is owned by uid "
+				"%u, not by you (uid %u); --any-owner works on it if you trust that "
+				"user\n", name, what ? what : "", what ? ": " : "", uid,
+			(unsigned)geteuid());
+		return 1;
+	}
 	fprintf(stderr, PROG ": %s: %s%s%s%s%s\n", name, what ? what : "", what ? ": " : "",
 		ipcq_strerror(rc), detail[0] ? ": " : "", detail);
 	explain(name, rc);

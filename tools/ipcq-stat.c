@@ -158,45 +158,63 @@ static void die_oom(void)
 }
 
 /*
- * A hint for an error of opening or reading queue @name, into @buf: for
- * -EPERM and -EBADMSG, what the segment file shows (the library says only
- * which kind of refusal it was).  @want: the segment size the queue had
- * when it was last read, 0 if unknown.
+ * The owner of queue @name's segment, when opening it was refused (@err)
+ * because another user owns it, a private regular file; -1 otherwise.
+ * The library's detail names the flag IPCQ_OPEN_ANY_OWNER; this tool's
+ * option is --any-owner.
+ */
+static long refused_owner(const char *name, int err)
+{
+	char path[64 + IPCQ_NAME_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
+	if (err != -EPERM || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & (S_IROTH | S_IWOTH)) || st.st_uid == geteuid())
+		return -1;
+	return (long)st.st_uid;
+}
+
+/*
+ * A hint for an error of opening or reading queue @name, into @buf: the
+ * library's detail of the failed call when it gave one, then what the
+ * segment file shows and what to do (for -EACCES, -EPERM and -EBADMSG).
+ * @want: the segment size the queue had when it was last read, 0 if
+ * unknown.  Another user's queue is said by print_err() in full.
  */
 static const char *err_hint(char *buf, size_t n, const char *name, int err, uint64_t want)
 {
 	char path[64 + IPCQ_NAME_MAX];
 	struct stat st;
-	/* the library's detail of the failed call, when it gave one, says it all */
-	static char detail[1200];
+	const char *detail = ipcq_errdetail();
+	size_t l;
 
 	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
-	if (ipcq_errdetail()[0]) {
-		/* a segment others may write: what to do about it, too */
-		if (err == -EPERM && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (st.st_mode & (S_IROTH | S_IWOTH)))
-			snprintf(detail, sizeof(detail), ": %s; if you trust its contents, its owner "
-				 "can run 'chmod 0600 %s', else remove it: 'ipcq-ctl unlink %s'",
-				 ipcq_errdetail(), path, name);
-		else
-			snprintf(detail, sizeof(detail), ": %s", ipcq_errdetail());
-		return detail;
-	}
-	buf[0] = '\0';
+	int have = lstat(path, &st) == 0;
+
+	/* the library's detail of the failed call, when it gave one, says what
+	 * was wrong; the hints below say what to do */
+	snprintf(buf, n, "%s%s", detail[0] ? ": " : "", detail);
+	l = strlen(buf);
 	switch (-err) {
 	case ENOENT:
-		snprintf(buf, n, " (ipcq-stat with no name lists the queues)");
+		if (!detail[0])
+			snprintf(buf, n, " (ipcq-stat with no name lists the queues)");
 		break;
 	case EACCES:
-		snprintf(buf, n, " (run as the queue's owner, or as a member of its group for a "
-				 "0640/0660 queue)");
+		snprintf(buf + l, n - l, " (run as the queue's owner, or as a member of its group "
+					 "for a 0640/0660 queue, with --any-owner too: the queue "
+					 "is another user's)");
 		break;
 	case EPROTO:
-		snprintf(buf, n, " (made by another ipcq version or build: use that build's ipcq-stat)");
+		if (!detail[0])
+			snprintf(buf, n, " (made by another ipcq version or build: use that build's "
+					 "ipcq-stat)");
 		break;
 	case EBADMSG:
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && want &&
-		    (uint64_t)st.st_size < want)
+		if (detail[0])
+			break;
+		if (have && S_ISREG(st.st_mode) && want && (uint64_t)st.st_size < want)
 			snprintf(buf, n, " (segment truncated: the file is %lld bytes, the queue needs "
 					 "%" PRIu64 "; processes attached to it die of SIGBUS)",
 				 (long long)st.st_size, want);
@@ -204,19 +222,14 @@ static const char *err_hint(char *buf, size_t n, const char *name, int err, uint
 			snprintf(buf, n, " (not a queue this build can read)");
 		break;
 	case EPERM:
-		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			snprintf(buf, n, " (refused: not a regular file)");
-		else if (st.st_mode & (S_IROTH | S_IWOTH))
-			snprintf(buf, n, " (refused: mode 0%03o, others may read or write it; if you "
-					 "trust its contents, its owner can run 'chmod 0600 %s', else "
-					 "remove it: 'ipcq-ctl unlink %s')",
+		if (have && S_ISREG(st.st_mode) && (st.st_mode & (S_IROTH | S_IWOTH)))
+			snprintf(buf + l, n - l, " (refused: mode 0%03o, others may read or write it; "
+						 "if you trust its contents, its owner can run 'chmod "
+						 "0600 %s', else remove it: 'ipcq-ctl unlink %s')",
 				 (unsigned)(st.st_mode & 0777), path, name);
-		else if (st.st_uid != geteuid())
-			snprintf(buf, n, " (refused: owned by uid %u, not by you (uid %u); --any-owner "
-					 "opens it if you trust that user)",
-				 (unsigned)st.st_uid, (unsigned)geteuid());
-		else
-			snprintf(buf, n, " (refused)");
+		else if (!detail[0])
+			snprintf(buf, n, " (refused%s)",
+				 have && S_ISREG(st.st_mode) ? "" : ": not a regular file");
 		break;
 	default:
 		break;
@@ -1179,8 +1192,13 @@ static void text_list(struct buf *b, struct qmon *ms, size_t n, int width)
 			continue;
 		}
 		if (!m->q || m->err || !m->cur.valid) {
+			long uid = refused_owner(m->name, m->err);
 			cols_cell(b, &c[L_NAME], &first, m->name);
-			bprintf(b, " error: %s\n", ipcq_strerror(m->err));
+			if (uid >= 0)
+				bprintf(b, " error: operation not permitted: owned by uid %ld "
+					   "(--any-owner opens it)\n", uid);
+			else
+				bprintf(b, " error: %s\n", ipcq_strerror(m->err));
 			continue;
 		}
 		const struct ipcq_info *in = &m->cur.st.info;
@@ -1391,8 +1409,11 @@ static void json_queue(struct jw *j, const struct qmon *m)
 		return;
 	}
 	if (!m->q || m->err || !m->cur.valid) {
+		struct stat fst;
 		jw_str(j, "error", ipcq_strerror(m->err));
 		jw_i64(j, "errno", -m->err);
+		if (file_id(m->name, &fst) == 0)
+			jw_u64(j, "owner_uid", fst.st_uid);
 		jw_close(j, '}');
 		return;
 	}
@@ -2340,8 +2361,15 @@ static void sample_all(struct qset *s, int want_numa)
 /* Why queue @name could not be opened or read, on stderr. */
 static void print_err(const char *name, int err, uint64_t want)
 {
-	char hint[1024];
+	char hint[1400];
+	long uid = refused_owner(name, err);
 
+	if (uid >= 0) {
+		fprintf(stderr, PROG ": %s: operation not permitted: the queue is owned by uid %ld, "
+				"not by you (uid %u); --any-owner opens it if you trust that user\n",
+			name, uid, (unsigned)geteuid());
+		return;
+	}
 	fprintf(stderr, PROG ": %s: %s%s\n", name, ipcq_strerror(err),
 		err_hint(hint, sizeof(hint), name, err, want));
 }
