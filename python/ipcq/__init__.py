@@ -38,7 +38,6 @@ errno, the library's sentence (ipcq_strerror) and its detail
 import errno as _errno
 import functools as _functools
 import os as _os
-import threading as _threading
 import time as _time
 import weakref as _weakref
 from pathlib import Path as _Path
@@ -270,8 +269,7 @@ def _in_flight(method):
     """Run a Queue method as a call in flight: a close() meanwhile (from
     another thread, or from a signal handler between two slices) leaves
     the handle to it, and the last call in flight to return frees it.
-    The hot calls (send, recv, recv_into, peek, ack, the zero-copy
-    releases) do the same inline."""
+    The hot calls (send, recv, recv_into, peek, ack) do the same inline."""
     @_functools.wraps(method)
     def call(self, *args, **kw):
         calls = self._calls
@@ -280,7 +278,7 @@ def _in_flight(method):
             return method(self, *args, **kw)
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
     return call
 
@@ -406,11 +404,17 @@ def _let_go(view):
         return _GONE
 
 
-def _track(queue, obj):
-    """Enter obj (a Peeked or Reservation) in queue's open views, which
-    close() releases; the entry goes when obj is garbage."""
+def _track(queue, obj, view):
+    """Enter obj (a Peeked or Reservation) and view, its memoryview into
+    the queue, in queue's open views, which close() and detach() release;
+    each entry goes when its object is garbage.  The view on its own too:
+    it may outlive obj (q.peek().data)."""
     views = queue._views
-    views.add(_ref(obj, views.discard))
+    for o in (obj, view):
+        # by id: a memoryview into the queue is not hashable; the entry
+        # goes when o dies, before its id can be another object's
+        k = id(o)
+        views[k] = _ref(o, lambda r, k=k: views.pop(k, None))
 
 
 class Peeked:
@@ -436,7 +440,7 @@ class Peeked:
         self.address = int(_ffi.cast("uintptr_t", zmsg.data))
         self.data = memoryview(_ffi.buffer(zmsg.data, zmsg.len)).toreadonly()
         self.info = MsgInfo(zmsg.info)
-        _track(queue, self)
+        _track(queue, self, self.data)
 
     @property
     def token(self):
@@ -456,7 +460,8 @@ class Peeked:
             self.data = _let_go(self.data)
 
     def _close(self):
-        """The Queue closes: release .data (the close gives the slot back)."""
+        """The Queue closes or detaches: release .data (the slot is given
+        back by it)."""
         self._queue = None
         self.data = _let_go(self.data)
 
@@ -485,7 +490,7 @@ class Reservation:
         self.address = int(_ffi.cast("uintptr_t", ptr))
         self.buf = memoryview(_ffi.buffer(ptr, size))
         self._lens = _ffi.new("size_t[1]")
-        _track(queue, self)
+        _track(queue, self, self.buf)
 
     def commit(self, nbytes):
         """Publish the first nbytes of .buf (ipcq_commit)."""
@@ -506,7 +511,8 @@ class Reservation:
         return rc
 
     def _close(self):
-        """The Queue closes: release .buf (the close gives the slot up)."""
+        """The Queue closes or detaches: release .buf (the slot is given up
+        by it)."""
         self._queue = None
         self.buf = _let_go(self.buf)
 
@@ -531,6 +537,11 @@ class Queue:
     def __init__(self, handle, name):
         """Use Queue.create() or Queue.open()."""
         self._q = handle
+        # The handle until it is freed: list.pop() hands it to exactly one
+        # _free(), whoever calls it (close(), the last call in flight, a
+        # close() re-entered from a signal handler, __del__).
+        self._box = [handle]
+        self._closed = False
         self.name = name
         self._cap = 0
         self._rbuf = None
@@ -539,18 +550,13 @@ class Queue:
         self._zmsg = _ffi.new("struct ipcq_zmsg *")
         self._detail_on_send = False
         # The calls in flight on the handle, one entry each.  list.append()
-        # and list.pop() are atomic (under the GIL, and under the list's
-        # own lock without it), so the hot calls count themselves without
-        # taking _lock; a call reads _q only after its entry is in.
+        # and list.pop() are atomic (under the GIL), so the calls count
+        # themselves without a lock; a call reads _q only after its entry
+        # is in, and close() sets _q to NULL before it looks at them.
         self._calls = []
-        # The handle close() took while calls were in flight: the last of
-        # them to return frees it (_free).
-        self._dying = None
-        # Orders close() and the frees: exactly one ipcq_close().
-        self._lock = _threading.RLock()
-        # Weak references to the open Peeked and Reservation objects,
-        # whose views close() releases.
-        self._views = set()
+        # Weak references to the open Peeked and Reservation objects and
+        # to their memoryviews, which close() and detach() release, by id.
+        self._views = {}
 
     # -- lifetime --
 
@@ -601,26 +607,44 @@ class Queue:
         raises Error (EINVAL, "the handle is closed"), as every later call
         does; the handle is freed (and the participant detached) when the
         last such call returns, at once when there is none."""
-        with self._lock:
-            h = self._q
-            if h == _NULL_Q:
-                return
-            self._q = _NULL_Q
-            self._dying = h
-        # A peek or reserve in flight that misses this snapshot finds the
-        # handle gone and releases its own view (peek(), reserve()).
-        for r in list(self._views):
+        if not self._box:
+            return
+        self._q = _NULL_Q       # every call from now on finds it closed
+        self._closed = True
+        # a call in flight itself while it releases the views, so that a
+        # call of another thread that returns meanwhile does not free the
+        # handle under them
+        calls = self._calls
+        calls.append(None)
+        try:
+            # A peek or reserve in flight that misses this snapshot finds
+            # the handle gone and releases its own view (peek(), reserve()).
+            self._let_views_go()
+        finally:
+            calls.pop()
+            self._free()
+
+    def _let_views_go(self):
+        """Release every open Peeked and Reservation, and their memoryviews."""
+        views = list(self._views.values())
+        for r in views:
             obj = r()
-            if obj is not None:
+            if obj is not None and not isinstance(obj, memoryview):
                 obj._close()
-        self._free()
+        for r in views:
+            obj = r()
+            if isinstance(obj, memoryview):
+                _let_go(obj)
 
     def _free(self):
-        """ipcq_close() of the handle close() took, once no call is in flight."""
-        with self._lock:
-            if self._calls or self._dying is None:
-                return
-            h, self._dying = self._dying, None
+        """ipcq_close() of the handle once it is closed and no call is in
+        flight."""
+        if self._calls or not self._closed:
+            return
+        try:
+            h = self._box.pop()
+        except IndexError:
+            return      # freed already
         _lib.ipcq_close(h)
 
     def __enter__(self):
@@ -630,7 +654,10 @@ class Queue:
         self.close()
 
     def __del__(self):
+        # No call is in flight now (each holds the Queue); an entry left
+        # by an exception between its append and its try is stale.
         try:
+            self._calls.clear()
             self.close()
         except Exception:
             pass
@@ -718,8 +745,11 @@ class Queue:
 
     @_in_flight
     def detach(self):
-        """Leave the participant table (ipcq_detach); the handle stays open."""
+        """Leave the participant table (ipcq_detach); the handle stays open.
+        Open Peeked and Reservation objects are released, as by close():
+        the detach gives their slots back."""
         _check(_lib.ipcq_detach(self._h()), "ipcq_detach")
+        self._let_views_go()
 
     # -- consumer groups --
 
@@ -782,7 +812,7 @@ class Queue:
             return rc
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
 
     @_in_flight
@@ -900,7 +930,7 @@ class Queue:
             return self._rview[:rc]
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
 
     def recv_into(self, buffer, timeout=None):
@@ -923,7 +953,7 @@ class Queue:
             return rc
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
 
     def recv_msg(self, timeout=None):
@@ -956,7 +986,7 @@ class Queue:
             return peeked
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
 
     @_in_flight
@@ -987,7 +1017,7 @@ class Queue:
                 self._fail(rc, "ipcq_ack")
         finally:
             calls.pop()
-            if self._dying is not None:
+            if self._closed:
                 self._free()
 
     @_in_flight

@@ -5,6 +5,7 @@ still exports does not make release() or commit() fail."""
 
 import errno
 import pickle
+import signal
 import threading
 
 import pytest
@@ -89,3 +90,64 @@ def test_exported_view_does_not_fail_release(qname):
             assert w.commit(5) == ipcq.SEND_OK
         held.release()
         assert q.recv(timeout=0) == b"three"
+
+
+def test_view_outlives_its_peeked(qname):
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True, consumer=True)
+        q.send(b"kept")
+        data = q.peek(timeout=0).data     # the Peeked itself is garbage
+        assert bytes(data) == b"kept"
+        buf = q.reserve(timeout=0).buf
+        q.close()
+        with pytest.raises(ValueError):
+            bytes(data)
+        with pytest.raises(ValueError):
+            buf[0] = 1
+
+
+def test_detach_releases_views(qname):
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        q.attach(producer=True, consumer=True)
+        for m in (b"one", b"two", b"three"):
+            q.send(m)
+        m1 = q.peek(timeout=0)
+        w1 = q.reserve(timeout=0)
+        q.detach()      # gives m1's slot back and w1's up
+        with pytest.raises(ValueError):
+            bytes(m1.data)
+        with pytest.raises(ValueError):
+            w1.buf[0]
+        q.attach(producer=True, consumer=True)
+        m2 = q.peek(timeout=0)
+        assert bytes(m2.data) == b"two"
+        m1.release()    # its slot went with the detach: not m2's
+        with pytest.raises(ipcq.Error) as e:
+            q.peek(timeout=0)
+        assert e.value.errno == errno.EALREADY
+        assert bytes(m2.data) == b"two"
+        m2.release()
+        with q.reserve(timeout=0) as w2:
+            with pytest.raises(ipcq.Error):
+                w1.commit(1)    # closed by the detach: not w2's
+            w2.buf[:4] = b"four"
+            assert w2.commit(4) == ipcq.SEND_OK
+        assert q.recv(timeout=0) == b"three"
+        assert q.recv(timeout=0) == b"four"
+
+
+def test_close_from_a_signal_handler(qname):
+    with ipcq.Queue.create(qname, capacity=16) as q:
+        c = ipcq.Queue.open(qname)
+        c.attach(consumer=True)
+        old = signal.signal(signal.SIGALRM, lambda *a: c.close())
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            with pytest.raises(ipcq.Error) as e:
+                c.recv()        # waits for ever, in slices
+            assert e.value.errno == errno.EINVAL
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        assert q.info()["participants"] == 0
+        c.close()
