@@ -389,6 +389,32 @@ void views_and_queue_lifetimes()
 	std::optional<std::string> got = c.recv_string(ipcqpp::nowait);
 	CHECK(got && *got == "d"); // nothing of the reservations
 	CHECK(!c.recv_string(ipcqpp::nowait));
+	{
+		// a detach gives the open peeked back too: a stale one must not
+		// release the next peek's slot, nor outlive the queue
+		ipcqpp::queue d = ipcqpp::queue::open(name);
+		d.attach(ipcqpp::producer | ipcqpp::consumer);
+		d.send("e");
+		d.send("f");
+		std::optional<ipcqpp::peeked> stale = d.peek(ipcqpp::nowait);
+		CHECK(stale);
+		std::optional<ipcqpp::reservation> stale_r = d.reserve(ipcqpp::nowait);
+		CHECK(stale_r);
+		d.detach();
+		d.attach(ipcqpp::producer | ipcqpp::consumer);
+		std::optional<ipcqpp::peeked> fresh = d.peek(ipcqpp::nowait);
+		std::optional<ipcqpp::reservation> fresh_r = d.reserve(ipcqpp::nowait);
+		CHECK(fresh && fresh_r);
+		stale.reset();
+		stale_r.reset();
+		memcpy(fresh_r->data(), "g", 1);
+		CHECK(fresh_r->commit(1) == ipcqpp::send_result::ok);
+		fresh.reset(); // its own slot, given back once
+		d.detach();
+	}
+	got = c.recv_string(ipcqpp::nowait);
+	CHECK(got && *got == "g");
+	CHECK(!c.recv_string(ipcqpp::nowait));
 	ipcqpp::unlink(name);
 }
 

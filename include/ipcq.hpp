@@ -459,8 +459,13 @@ public:
 	{
 		detail::set(ec, ipcq_attach(q_, roles, &opts));
 	}
-	/** ipcq_detach(). */
-	void detach() { detail::check(ipcq_detach(q_), "ipcq_detach"); }
+	/** ipcq_detach(), after giving back the open peeked and reservation,
+	 *  if any (the detach would give them back under them). */
+	void detach()
+	{
+		end_views();
+		detail::check(ipcq_detach(q_), "ipcq_detach");
+	}
 
 	/** ipcq_group_create(): a consumer group (IPCQ_GROUP_* flags); its index. */
 	int group_create(const char *name, uint32_t flags = 0)
