@@ -591,7 +591,7 @@ static IPCQ_INLINE int peek_here(struct ipcq *q, struct ipcq_zmsg *msgs, unsigne
 {
 	uint64_t pos, need = 0, bytes = 0;
 	unsigned nmsg, b = 0;
-	int k, bad = 0, adopted = 0;
+	int k, bad = 0;
 
 	if (q->ack) {
 		/* ack mode: the message is leased; data points into it */
@@ -626,7 +626,6 @@ again:
 		}
 		q->zc_recv_seq = q->adopted_seq;
 		q->adopted = -1;
-		adopted = 1;
 		k = 1;
 	} else {
 		/* one position per claim where a move names it (try_recv()) */
@@ -678,7 +677,6 @@ again:
 	if (b == 0) {
 		/* only passed-over slots: give them back and look again */
 		ipcq_release(q);
-		adopted = 0;
 		goto again;
 	}
 	if (IPCQ_UNLIKELY(bad)) {
@@ -689,7 +687,7 @@ again:
 		return -EBADMSG;
 	}
 	ipcq__count3(q, IPCQ_CTR_RECV, b, bytes, 1); /* RECV, RECV_BYTES, RECV_CALLS */
-	if (IPCQ_UNLIKELY(adopted))
+	if (IPCQ_UNLIKELY(q->zc_recv_seq)) /* an adopted message (its word) */
 		ipcq__count(q, IPCQ_CTR_REDELIVERIES, 1);
 	return (int)b;
 }
