@@ -351,6 +351,24 @@ static uint64_t sleeps_of(struct ipcq *q, pid_t pid)
 	return 0;
 }
 
+/* A keyed queue (with @flags) on which nobody looks at the lease pool by
+ * itself during a test (a grace period of a minute): a parked message is
+ * let go by a wake-up, or not at all.  max_deliveries 0: the default.
+ * Attached as producer. */
+static struct ipcq *quiet_queue(uint32_t cap, uint32_t flags, uint32_t max_deliveries)
+{
+	struct ipcq_config cfg = t_config(cap, MAXLEN);
+	cfg.flags = IPCQ_CF_KEYED | flags;
+	cfg.lease_capacity = 8;
+	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
+	if (max_deliveries)
+		cfg.max_deliveries = max_deliveries;
+	qn = t_qname("keys");
+	struct ipcq *p = t_create(qn, &cfg);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	return p;
+}
+
 /* A consumer dies between its claim of message 1 and its lease; message 2
  * of the same key is parked by a waiting consumer.  A consumer that
  * attaches adopts 1, and 1 leaves without a delivery: quarantined (its
@@ -359,14 +377,7 @@ static uint64_t sleeps_of(struct ipcq *q, pid_t pid)
  * grace period later.  With an ack-mode or a fast-mode adopter. */
 static void adopted_gone(int ack, int expire)
 {
-	struct ipcq_config cfg = t_config(CAP, MAXLEN);
-	cfg.flags = IPCQ_CF_KEYED | (expire ? IPCQ_CF_EXPIRY : 0u);
-	cfg.lease_capacity = 8;
-	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
-	cfg.max_deliveries = expire ? 100 : 1;
-	qn = t_qname("keys");
-	struct ipcq *p = t_create(qn, &cfg);
-	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *p = quiet_queue(CAP, expire ? IPCQ_CF_EXPIRY : 0u, expire ? 100 : 1);
 	uint8_t m[MAXLEN];
 	struct ipcq_send_opts o = IPCQ_SEND_OPTS_INIT;
 	o.flags = IPCQ_SEND_F_KEY;
@@ -412,13 +423,7 @@ static void adopted_gone(int ack, int expire)
  * once (K4). */
 static void late_release_wakes(int by_close)
 {
-	struct ipcq_config cfg = t_config(CAP, MAXLEN);
-	cfg.flags = IPCQ_CF_KEYED;
-	cfg.lease_capacity = 8;
-	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
-	qn = t_qname("keys");
-	struct ipcq *p = t_create(qn, &cfg);
-	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *p = quiet_queue(CAP, 0, 0);
 	struct ipcq_attach_opts lo = IPCQ_ATTACH_OPTS_INIT;
 	lo.flags = IPCQ_ATTACH_LATE_RELEASE;
 	struct ipcq *late = t_open_attach(qn, IPCQ_ROLE_CONSUMER, &lo);
@@ -445,13 +450,7 @@ static void late_release_wakes(int by_close)
  * waiter at once, not at its next look a grace period later. */
 static void drop_wakes(void)
 {
-	struct ipcq_config cfg = t_config(2, MAXLEN);
-	cfg.flags = IPCQ_CF_KEYED;
-	cfg.lease_capacity = 8;
-	cfg.grace_us = 60000000u; /* nobody looks by itself during the test */
-	qn = t_qname("keys");
-	struct ipcq *p = t_create(qn, &cfg);
-	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *p = quiet_queue(2, 0, 0);
 	send_key(p, 0, 1, 5);
 	send_key(p, 0, 2, 5);
 	pid_t filler = t_spawn(frozen_filler_any, NULL);
