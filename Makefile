@@ -143,7 +143,7 @@ $(B) $(B)/lib $(B)/tests $(B)/bench:
 
 tools: $(TOOL_BIN)
 
-$(B)/%: tools/%.c tools/sigbus.h $(STATIC) include/ipcq.h
+$(B)/%: tools/%.c tools/sigbus.h tools/owner.h $(STATIC) include/ipcq.h
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(SANLD) $(LIBS)
 
 $(B)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) | $(B)/tests

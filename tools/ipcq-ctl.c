@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ipcq.h"
+#include "owner.h"
 
 #define PROG "ipcq-ctl"
 
@@ -98,24 +99,6 @@ static uint32_t g_owner_flag;
 /* The segment size of the queue being read, once known (for messages). */
 static uint64_t g_want_size;
 
-/*
- * Was opening @name refused (@rc) because another user owns its segment,
- * a private regular file?  Then *uid is that user.  The library's detail
- * names the flag IPCQ_OPEN_ANY_OWNER; this tool's option is --any-owner.
- */
-static int refused_owner(const char *name, int rc, unsigned *uid)
-{
-	char path[64 + IPCQ_NAME_MAX];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
-	if (rc != -EPERM || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & (S_IROTH | S_IWOTH)) || st.st_uid == geteuid())
-		return 0;
-	*uid = (unsigned)st.st_uid;
-	return 1;
-}
-
 /* What the segment file of @name shows, for a refusal or a damaged queue. */
 static void explain(const char *name, int rc)
 {
@@ -148,11 +131,11 @@ static void explain(const char *name, int rc)
 static int fail(const char *name, const char *what, int rc)
 {
 	const char *detail = ipcq_errdetail();
-	unsigned uid;
+	long uid = refused_owner(name, rc);
 
-	if (refused_owner(name, rc, &uid)) {
+	if (uid >= 0) {
 		fprintf(stderr, PROG ": %s: %s%soperation not permitted: the queue is owned by uid "
-				"%u, not by you (uid %u); --any-owner works on it if you trust that "
+				"%ld, not by you (uid %u); --any-owner works on it if you trust that "
 				"user\n", name, what ? what : "", what ? ": " : "", uid,
 			(unsigned)geteuid());
 		return 1;

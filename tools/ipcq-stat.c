@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "ipcq.h"
+#include "owner.h"
 
 #define PROG "ipcq-stat"
 #define MAX_NODES 64            /* NUMA nodes shown */
@@ -155,24 +156,6 @@ static void die_oom(void)
 {
 	fprintf(stderr, PROG ": out of memory\n");
 	exit(1);
-}
-
-/*
- * The owner of queue @name's segment, when opening it was refused (@err)
- * because another user owns it, a private regular file; -1 otherwise.
- * The library's detail names the flag IPCQ_OPEN_ANY_OWNER; this tool's
- * option is --any-owner.
- */
-static long refused_owner(const char *name, int err)
-{
-	char path[64 + IPCQ_NAME_MAX];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/shm/ipcq.%s", name);
-	if (err != -EPERM || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & (S_IROTH | S_IWOTH)) || st.st_uid == geteuid())
-		return -1;
-	return (long)st.st_uid;
 }
 
 /*
