@@ -127,8 +127,8 @@ static int carried(struct bridge *b, uint64_t *last, uint64_t *n)
 	*n = 0;
 	const char *d = ci->Config ? ci->Config->Description : NULL;
 	int at = 0;
-	if (d && sscanf(d, CARRY_SCAN "%n", &l, &k, &at) == 2 && at > 0 &&
-	    sscanf(d + at, QUEUE_SCAN, &made, &stream, &acc) == 3 && made == g_created &&
+	int said = d && sscanf(d, CARRY_SCAN "%n", &l, &k, &at) == 2 && at > 0;
+	if (said && sscanf(d + at, QUEUE_SCAN, &made, &stream, &acc) == 3 && made == g_created &&
 	    g_stream && stream == g_stream && *last >= acc) {
 		uint64_t done = ci->AckFloor.Stream > l ? ci->AckFloor.Stream : l;
 		if (done > *last) {
@@ -137,7 +137,7 @@ static int carried(struct bridge *b, uint64_t *last, uint64_t *n)
 			*last = done;
 		}
 	}
-	if (d && sscanf(d, CARRY_SCAN, &l, &k) == 2 && l == *last)
+	if (said && l == *last)
 		*n = k;
 	/* it delivered past the queue's last: the first message after it too */
 	if (ci->Delivered.Stream > *last)
