@@ -3,8 +3,8 @@
  * that kill a process at each one in turn (IPCQ_CRASH) or freeze it there
  * (IPCQ_FREEZE).  Keep in step with the IPCQ_CRASHPOINT() calls in lib/.
  * X(name, role) with role P (producer side), D (named producer), C
- * (consumer side), A (ack-mode consumer), R (management), K (creator), G (groups)
- * or Y (per-key order).
+ * (consumer side), A (ack-mode consumer), R (management), K (creator), G (groups),
+ * Y (per-key order) or L (priority lanes: t_priority).
  */
 #ifndef IPCQ_CRASHPOINTS_H
 #define IPCQ_CRASHPOINTS_H
@@ -37,6 +37,7 @@
 	X("side.written", 'A')        /* side entry FULL, source not freed */    \
 	X("recover.lease_taken", 'A') /* a dead consumer's lease taken over */   \
 	X("lease.given_back", 'A')    /* a lease given back (L4), not yet counted (L7) */ \
+	X("ack.adopted_waits", 'L')   /* adopted message, no free lease entry for it */ \
 	X("replay.taking", 'R')       /* side entry taken for replay */          \
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \

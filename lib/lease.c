@@ -677,6 +677,10 @@ again:
 		 * take_redeliverable() kept (ipcq__lease_due(), W4).  A pool
 		 * full of messages waiting for their keys waits for an ack
 		 * (relaxed: a hint) */
+		if (q->adopted >= 0)
+			/* the adopted message waits for an entry, first in
+			 * line (ipcq__lanes_try() keeps it so on its lane) */
+			IPCQ_CRASHPOINT("ack.adopted_waits");
 		if (IPCQ_UNLIKELY(q->keyed) && ipcq__load_relaxed(&q->ctl->key_parked))
 			return -EAGAIN;
 		return q->in_flight ? e : -EAGAIN;

@@ -376,6 +376,11 @@ int ipcq__group_room(struct ipcq *q, uint64_t pos)
  * IPCQ__LANES_LOOK_LAST (ack mode: each try also looks at the pool of
  * given-back messages, which must be looked at once).
  *
+ * A try on the adopted message's lane that leaves it adopted (ack mode:
+ * no free lease entry for it) ends the receive: -EAGAIN.  The adopted
+ * message goes first, and it is a position of its own lane: a try on
+ * another lane would read that position there (lease_recv()).
+ *
  * Returns what the last try returned, *lane the lane it was on; the
  * handle is back on lane 0.  A success (>= 0) counts for the guard.
  */
@@ -402,6 +407,8 @@ int ipcq__lanes_try(struct ipcq *q, unsigned how, int (*try_lane)(struct ipcq *q
 		ipcq__lane_use(q, order[i]);
 		*lane = order[i];
 		rc = try_lane(q, ctx);
+		if (i < first && q->adopted >= 0)
+			break; /* still adopted: it goes first, on its lane */
 	}
 	ipcq__lane_use(q, 0);
 	if (rc < 0)

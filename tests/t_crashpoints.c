@@ -804,6 +804,8 @@ int main(int argc, char **argv)
 			break; /* the groups' points: t_groups_freeze */
 		case 'Y':
 			break; /* per-key order's points: t_keys */
+		case 'L':
+			break; /* priority lanes' points: t_priority */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);

@@ -554,14 +554,9 @@ static int consumer(void *arg)
 				    (unsigned long long)seq, (unsigned long long)(seq - NKEYS));
 		__atomic_store_n(&sh->state[prod][seq], 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
-		/* done before the ack: whoever gets the next of the key after
-		 * the ack sees it */
-		if (st != 2) {
-			__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
-			__atomic_fetch_add(&sh->done, 1, __ATOMIC_SEQ_CST);
-		} else {
-			__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
-		}
+		/* done (tallied) before the ack: whoever gets the next of the
+		 * key after the ack sees it */
+		__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
 		rc = ipcq_ack(c, mi.token);
 		if (rc < 0) {
 			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,

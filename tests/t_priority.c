@@ -1,4 +1,4 @@
-/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a named producer's own sequence numbers go with a priority (IPCQ_SEND_F_SEQ); a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
+/* Priority lanes (ipcq_config.priorities): a receive takes the highest lane that has a message, each lane in per-producer order, the starvation guard serves the lower lanes one receive in 100 / priority_share, exactly; ack mode, batch and zero-copy receives take lanes the same way; a full lane refuses while others accept; a message poisoned on a lane is replayed onto it; a named producer's own sequence numbers go with a priority (IPCQ_SEND_F_SEQ); a producer frozen at send.claimed on lane 1 holds lane 1 back and nothing else, and once killed its slot is skipped on its own lane; a consumer frozen at recv.claimed on lane 2 holds only its message, which recovery gives back on lane 2, flagged; an ack consumer that adopted a lane-1 message and found no free lease entry (frozen at ack.adopted_waits) delivers that message once an entry is free, not what lane 0 holds at its position; ack consumers killed at random and at named points while 2 producers send over 3 lanes: every message delivered with its priority, a second delivery always flagged; bad settings refused. */
 #include "testutil.h"
 
 enum { MAXLEN = 64, CAP = 16, NPROD = T_KILL_PRODUCERS, NCONS = 3, NLANES = 3 };
@@ -386,6 +386,56 @@ static void frozen_consumer_lane(void)
 	CHECK_OK(ipcq_close(p));
 }
 
+static int adopter(void *arg)
+{
+	(void)arg;
+	t_freeze_at("ack.adopted_waits", 1);
+	struct ipcq *c = t_ack_consumer(qn, 2);
+	/* adopts the dead consumer's lane-1 message, stops when it finds no
+	 * free lease entry for it; resumed, it must deliver that message,
+	 * not what lane 0 holds at the same position */
+	CHECK_OK(ipcq_ack(c, expect(c, 0, 1, 1, 2, 5 * SEC)));
+	CHECK_OK(ipcq_close(c));
+	return 0;
+}
+
+/* Ack mode: a consumer that adopted a dead consumer's message on lane 1
+ * and found every lease entry taken (ack.adopted_waits) goes on with that
+ * message once an entry is free, and reads nothing of lane 0 for it: the
+ * message at the same position of lane 0 was delivered already, and the
+ * adopted one must come out once, flagged, with its priority. */
+static void adopted_waits_for_lease(void)
+{
+	struct ipcq *p = make_queue(CAP, 2, 0, 2);
+	CHECK_RC(ipcq_attach(p, IPCQ_ROLE_PRODUCER, NULL), 0);
+	struct ipcq *h = t_ack_consumer(qn, 2);
+	CHECK_OK(send_prio(p, 0, 1, 1, IPCQ_NOWAIT));
+	pid_t dead = t_spawn(frozen_consumer, NULL);
+	t_wait_stopped(dead, 30, "consumer at recv.claimed");
+	kill(dead, SIGKILL);
+	t_reap_killed(dead, SIGKILL);
+	/* lane 0, positions 0 and 1: h takes both lease entries */
+	CHECK_OK(send_prio(p, 0, 2, 0, IPCQ_NOWAIT));
+	CHECK_OK(send_prio(p, 0, 3, 0, IPCQ_NOWAIT));
+	CHECK_OK(send_prio(p, 0, 4, 0, IPCQ_NOWAIT));
+	uint64_t t2 = expect(h, 0, 2, 0, 1, IPCQ_NOWAIT);
+	uint64_t t3 = expect(h, 0, 3, 0, 1, IPCQ_NOWAIT);
+	pid_t kid = t_spawn(adopter, NULL);
+	t_wait_stopped(kid, 30, "consumer at ack.adopted_waits");
+	CHECK_OK(ipcq_ack(h, t2)); /* an entry free */
+	t_resume(kid);
+	int st = t_wait_end(kid, 30, "the adopting consumer");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		T_FAIL("the adopting consumer %s", t_status_str(st));
+	CHECK_OK(ipcq_ack(h, t3));
+	CHECK_OK(ipcq_ack(h, expect(h, 0, 4, 0, 1, IPCQ_NOWAIT)));
+	expect_none(h);
+	struct ipcq_info in = t_info(p);
+	CHECK(in.depth == 0 && in.leased == 0);
+	CHECK_OK(ipcq_close(h));
+	CHECK_OK(ipcq_close(p));
+}
+
 /* ---- random kills --------------------------------------------------------- */
 
 static struct t_kill_ledger *sh;
@@ -414,7 +464,8 @@ static int producer(void *arg)
 }
 
 static const char *const points[] = { "recv.claimed", "ack.filling", "ack.leased", "ack.acking",
-				      "recover.lease_taken", "recover.adopted" };
+				      "recover.lease_taken", "recover.adopted", "ack.adopted_leased",
+				      "ack.adopted_waits" };
 
 static int consumer(void *arg)
 {
@@ -446,8 +497,7 @@ static int consumer(void *arg)
 			t_kill_fail(sh, "message %u/%llu delivered again unflagged", prod,
 				    (unsigned long long)seq);
 		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
-		if (__atomic_exchange_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST) != 2)
-			__atomic_fetch_add(&sh->done, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST); /* tallied */
 		rc = ipcq_ack(c, mi.token);
 		if (rc < 0) {
 			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
@@ -488,6 +538,7 @@ int main(void)
 	if (T_HAVE_POINTS) {
 		frozen_producer_lane();
 		frozen_consumer_lane();
+		adopted_waits_for_lease();
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");
 	}

@@ -1899,14 +1899,46 @@ static inline void t_numa_all_on(struct ipcq *q, int node, const char *who)
 /* ------------------------------------------------------------------ */
 
 /*
+ * The ledger of a random-kill run over T_KILL_PRODUCERS producers of up to
+ * 1 << 16 messages each, in memory shared by every process: per message a
+ * state (0 not seen; the test's own states up to 2, done) and a delivery
+ * count; the first failure a process saw; and how many messages are done.
+ * Consumers store states alone: a count of their own, kept beside the
+ * state, would miss the message of a consumer killed between the two.
+ * The crew's runner counts the states (t_kill_tally()) and alone writes
+ * done, which the consumers read to know when to stop.
+ */
+enum { T_KILL_PRODUCERS = 2, T_KILL_MAX_N = (1 << 16) - 1 };
+struct t_kill_ledger {
+	uint64_t n;                      /* messages per producer, at most T_KILL_MAX_N */
+	uint64_t done;                   /* messages in state 2 (atomic; the runner's) */
+	int bad;
+	char why[256];
+	uint8_t state[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];     /* by sequence, 1 to n */
+	uint32_t deliveries[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];
+};
+
+/* Count the messages done (state 2) into l->done; returns the count. */
+static inline uint64_t t_kill_tally(struct t_kill_ledger *l)
+{
+	uint64_t c = 0;
+	for (uint32_t p = 0; p < T_KILL_PRODUCERS; p++)
+		for (uint64_t s = 1; s <= l->n; s++)
+			c += __atomic_load_n(&l->state[p][s], __ATOMIC_RELAXED) == 2;
+	__atomic_store_n(&l->done, c, __ATOMIC_SEQ_CST);
+	return c;
+}
+
+/*
  * A crew of consumer processes, killed at random and replaced until the
  * work is done: every 0.2-3.2 ms (any time is right), a consumer that
  * died at its named point is replaced, and while fewer than max_kills
  * kills were made one consumer, picked at random, is SIGKILLed and
  * replaced.  Half the replacements are armed to die at a named point at a
  * random pass (t_kill_crew_arm(): 0 none, else 1 + point + npoints *
- * (pass - 1), for the consumer to decode).  Stops when *done reaches
- * target or *bad is set; counts the kills made and the deaths at points.
+ * (pass - 1), for the consumer to decode).  Tallies the ledger each round
+ * and stops when its done count reaches target or its bad is set; counts
+ * the kills made and the deaths at points.
  */
 struct t_kill_crew {
 	pid_t *cons;              /* n consumers, started by the caller */
@@ -1914,9 +1946,8 @@ struct t_kill_crew {
 	int (*consumer)(void *);  /* started with (void *)(uintptr_t)arm */
 	unsigned npoints;         /* named points a consumer may be armed with */
 	unsigned max_kills;
-	const uint64_t *done;     /* progress, shared with the consumers */
+	struct t_kill_ledger *l;  /* progress, shared with the consumers */
 	uint64_t target;
-	const int *bad;
 	unsigned seed, kills, points_hit;
 };
 
@@ -1929,8 +1960,7 @@ static inline unsigned t_kill_crew_arm(struct t_kill_crew *k)
 
 static inline void t_kill_crew_run(struct t_kill_crew *k)
 {
-	while (__atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target &&
-	       !__atomic_load_n(k->bad, __ATOMIC_SEQ_CST)) {
+	while (t_kill_tally(k->l) < k->target && !__atomic_load_n(&k->l->bad, __ATOMIC_SEQ_CST)) {
 		struct timespec ts = { 0, (long)(200000 + rand_r(&k->seed) % 3000000) };
 		nanosleep(&ts, NULL); /* when to strike next: any time is right */
 		/* a consumer that died at its named point is replaced */
@@ -1938,13 +1968,13 @@ static inline void t_kill_crew_run(struct t_kill_crew *k)
 			int st;
 			if (waitpid(k->cons[i], &st, WNOHANG) == k->cons[i]) {
 				t_kids_forget_(k->cons[i]);
-				if (!WIFSIGNALED(st) && __atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target)
+				if (!WIFSIGNALED(st) && t_kill_tally(k->l) < k->target)
 					T_FAIL("a consumer exited early (status 0x%x)", st);
 				k->points_hit += WIFSIGNALED(st);
 				k->cons[i] = t_spawn(k->consumer, (void *)(uintptr_t)t_kill_crew_arm(k));
 			}
 		}
-		if (k->kills < k->max_kills && __atomic_load_n(k->done, __ATOMIC_SEQ_CST) < k->target) {
+		if (k->kills < k->max_kills && t_kill_tally(k->l) < k->target) {
 			unsigned i = (unsigned)rand_r(&k->seed) % k->n;
 			kill(k->cons[i], SIGKILL);
 			int st;
@@ -1955,22 +1985,6 @@ static inline void t_kill_crew_run(struct t_kill_crew *k)
 		}
 	}
 }
-
-/*
- * The ledger of a random-kill run over T_KILL_PRODUCERS producers of up to
- * 1 << 16 messages each, in memory shared by every process: per message a
- * state (0 not seen; the test's own states up to 2, done) and a delivery
- * count; messages done (atomic); the first failure a process saw.
- */
-enum { T_KILL_PRODUCERS = 2, T_KILL_MAX_N = (1 << 16) - 1 };
-struct t_kill_ledger {
-	uint64_t n;                      /* messages per producer, at most T_KILL_MAX_N */
-	uint64_t done;                   /* messages done the first time (atomic) */
-	int bad;
-	char why[256];
-	uint8_t state[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];     /* by sequence, 1 to n */
-	uint32_t deliveries[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];
-};
 
 /* t_count() for a random-kill run: no more messages than the ledger holds
  * (IPCQ_STRESS=1 multiplies the count past it). */
@@ -1993,6 +2007,41 @@ static void t_kill_fail(struct t_kill_ledger *l, const char *fmt, ...)
 	va_end(ap);
 }
 
+static inline struct t_kill_ledger **t_kill_ledger_now_(void)
+{
+	static struct t_kill_ledger *l;
+	return &l;
+}
+
+/* The watchdog's report during t_kill_run(): messages done of the target,
+ * then the first 16 not done, each with its state and delivery count. */
+static inline void t_kill_report_(void)
+{
+	struct t_kill_ledger *l = *t_kill_ledger_now_();
+	unsigned shown = 0;
+	t_say("random kills: done ");
+	t_say_u64(__atomic_load_n(&l->done, __ATOMIC_SEQ_CST));
+	t_say(" of ");
+	t_say_u64(T_KILL_PRODUCERS * l->n);
+	t_say("\n");
+	for (uint32_t p = 0; p < T_KILL_PRODUCERS; p++)
+		for (uint64_t s = 1; s <= l->n && shown < 16; s++) {
+			uint8_t st = __atomic_load_n(&l->state[p][s], __ATOMIC_SEQ_CST);
+			if (st == 2)
+				continue;
+			t_say("  not done: ");
+			t_say_u64(p);
+			t_say("/");
+			t_say_u64(s);
+			t_say(" state ");
+			t_say_u64(st);
+			t_say(" deliveries ");
+			t_say_u64(__atomic_load_n(&l->deliveries[p][s], __ATOMIC_SEQ_CST));
+			t_say("\n");
+			shown++;
+		}
+}
+
 /*
  * Spawn the consumers (@crew->cons, @crew->n of them, unarmed) and the
  * T_KILL_PRODUCERS @producer processes (argument: the index), kill
@@ -2008,13 +2057,17 @@ static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *c
 		crew->cons[i] = t_spawn(crew->consumer, NULL);
 	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
 		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
-	crew->done = &l->done;
+	crew->l = l;
 	crew->target = T_KILL_PRODUCERS * l->n;
-	crew->bad = &l->bad;
 	crew->seed = (unsigned)t_now_ns();
 	crew->kills = crew->points_hit = 0;
 	printf("random kills: seed %u\n", crew->seed);
+	fflush(stdout);
+	*t_kill_ledger_now_() = l;
+	void (*report)(void) = t_kids_()->report;
+	t_kids_()->report = t_kill_report_; /* a hang names what is missing */
 	t_kill_crew_run(crew);
+	t_kids_()->report = report;
 	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
 		CHECK(t_reap(prods[i]) == 0);
 	for (unsigned i = 0; i < crew->n; i++)
