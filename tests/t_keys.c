@@ -521,7 +521,7 @@ static const char *const points[] = { "key.gate", "key.parked", "ack.filling", "
 
 static int consumer(void *arg)
 {
-	unsigned arm = (unsigned)(uintptr_t)arg; /* 0: none; else point and pass */
+	unsigned arm = t_kill_arm(arg), seat = t_kill_seat(arg); /* arm 0: none; else point and pass */
 	if (arm && T_HAVE_POINTS)
 		t_crash_at(points[(arm - 1) % T_NELEM(points)], 1 + (arm - 1) / T_NELEM(points));
 	struct ipcq *c = t_ack_consumer(qn, 2);
@@ -557,7 +557,7 @@ static int consumer(void *arg)
 		/* done (tallied) before the ack: whoever gets the next of the
 		 * key after the ack sees it */
 		__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST);
-		rc = ipcq_ack(c, mi.token);
+		rc = t_kill_ack(sh, seat, c, prod, seq, mi.token);
 		if (rc < 0) {
 			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
 				    ipcq_strerror(rc));
@@ -566,6 +566,11 @@ static int consumer(void *arg)
 	}
 	CHECK_OK(ipcq_close(c));
 	return 0;
+}
+
+static int wrong_key(const struct ipcq_msginfo *mi, uint32_t prod, uint64_t seq)
+{
+	return mi->key != key_of(prod, seq);
 }
 
 static void random_kills(void)
@@ -577,11 +582,15 @@ static void random_kills(void)
 	struct t_kill_crew crew = { .cons = cons, .n = NCONS, .consumer = consumer,
 				    .npoints = T_NELEM(points), .max_kills = 60 };
 	uint64_t target = NPROD * sh->n, again = t_kill_run(sh, &crew, producer);
+	struct ipcq *c = t_ack_consumer(qn, 1);
+	uint64_t swept = t_kill_sweep(sh, c, MAXLEN, wrong_key);
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages, "
-	       "each key in order, %llu delivered again (flagged)\n",
-	       crew.kills, crew.points_hit, (unsigned long long)target, (unsigned long long)again);
+	       "each key in order, %llu delivered again (flagged), %llu left by the dead\n",
+	       crew.kills, crew.points_hit, (unsigned long long)target, (unsigned long long)again,
+	       (unsigned long long)swept);
+	CHECK_OK(ipcq_close(c));
 	struct ipcq_info in = t_info(q);
-	CHECK(in.key_waiting == 0 && in.depth == 0);
+	CHECK(in.key_waiting == 0 && in.depth == 0 && in.leased == 0 && in.redeliverable == 0);
 	CHECK_OK(ipcq_close(q));
 }
 

@@ -223,8 +223,10 @@ int main(void)
 			t_reap_killed(pid[i], SIGKILL);
 	for (unsigned p = 0; p < NP; p++)
 		t_ledger_producer_died(st->l, p);
+	/* the consumers killed here; those that died at their points (all
+	 * before a release) left their messages to be delivered again */
 	for (unsigned i = 0; i < n; i++)
-		if (!roles[i].prod)
+		if (!roles[i].prod && !roles[i].crash)
 			t_ledger_consumer_died(st->l, roles[i].id, roles[i].ack);
 
 	/* Phase 2: a new process finds the orphan consistent. */
@@ -286,7 +288,7 @@ int main(void)
 		sent_before += t_ledger_sent(st->l, p);
 	printf("recovered: %" PRIu64 " messages acknowledged before the deaths all arrived"
 	       " (%" PRIu64 " went down with dead fast consumers)\n", sent_before, lost);
-	CHECK(lost <= 2); /* two fast consumers died, one message each at most */
+	CHECK(lost <= 1); /* one fast consumer was killed, with one message at most */
 
 	/* New traffic, both ways: this process sends to new consumer
 	 * processes (fast and ack), a new producer process sends to us. */

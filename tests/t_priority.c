@@ -469,7 +469,7 @@ static const char *const points[] = { "recv.claimed", "ack.filling", "ack.leased
 
 static int consumer(void *arg)
 {
-	unsigned arm = (unsigned)(uintptr_t)arg; /* 0: none; else point and pass */
+	unsigned arm = t_kill_arm(arg), seat = t_kill_seat(arg); /* arm 0: none; else point and pass */
 	if (arm && T_HAVE_POINTS)
 		t_crash_at(points[(arm - 1) % T_NELEM(points)], 1 + (arm - 1) / T_NELEM(points));
 	struct ipcq *c = t_ack_consumer(qn, 2);
@@ -498,7 +498,7 @@ static int consumer(void *arg)
 				    (unsigned long long)seq);
 		__atomic_fetch_add(&sh->deliveries[prod][seq], 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&sh->state[prod][seq], 2, __ATOMIC_SEQ_CST); /* tallied */
-		rc = ipcq_ack(c, mi.token);
+		rc = t_kill_ack(sh, seat, c, prod, seq, mi.token);
 		if (rc < 0) {
 			t_kill_fail(sh, "ack of %u/%llu: %d (%s)", prod, (unsigned long long)seq, rc,
 				    ipcq_strerror(rc));
@@ -507,6 +507,11 @@ static int consumer(void *arg)
 	}
 	CHECK_OK(ipcq_close(c));
 	return 0;
+}
+
+static int wrong_priority(const struct ipcq_msginfo *mi, uint32_t prod, uint64_t seq)
+{
+	return IPCQ_MSG_PRIORITY(mi->flags) != prio_of(prod, seq);
 }
 
 static void random_kills(void)
@@ -518,11 +523,15 @@ static void random_kills(void)
 	struct t_kill_crew crew = { .cons = cons, .n = NCONS, .consumer = consumer,
 				    .npoints = T_NELEM(points), .max_kills = 60 };
 	uint64_t target = NPROD * sh->n, again = t_kill_run(sh, &crew, producer);
+	struct ipcq *c = t_ack_consumer(qn, 1);
+	uint64_t swept = t_kill_sweep(sh, c, MAXLEN, wrong_priority);
 	printf("random kills: %u consumers killed at random, %u at named points; %llu messages "
-	       "over %u lanes, each with its priority, %llu delivered again (flagged)\n",
-	       crew.kills, crew.points_hit, (unsigned long long)target, NLANES, (unsigned long long)again);
+	       "over %u lanes, each with its priority, %llu delivered again (flagged), %llu left "
+	       "by the dead\n", crew.kills, crew.points_hit, (unsigned long long)target, NLANES,
+	       (unsigned long long)again, (unsigned long long)swept);
+	CHECK_OK(ipcq_close(c));
 	struct ipcq_info in = t_info(q);
-	CHECK(in.depth == 0 && in.leased == 0);
+	CHECK(in.depth == 0 && in.leased == 0 && in.redeliverable == 0);
 	CHECK_OK(ipcq_close(q));
 }
 

@@ -1444,6 +1444,7 @@ struct t_cell {
 	uint16_t rgot;    /* receptions flagged IPCQ_MSG_REPLAYED */
 	uint8_t doubt;    /* deaths of its producer while sending it (each may add a copy) */
 	uint8_t lost_ok;  /* went down with a dead consumer after leaving the queue */
+	uint8_t ack_doubt; /* its consumer died acknowledging it: the ack may have happened */
 };
 
 struct t_ledger {
@@ -1640,25 +1641,41 @@ static inline int t_ledger_ack(struct t_ledger *l, struct ipcq *q, unsigned slot
 	return rc;
 }
 
-/* After the death of the consumer of @slot: a message it had taken out of
- * the queue (fast mode, copied into its buffer) or was acknowledging, and
- * that nobody has processed, may be gone with it. */
+/* The cell of message (p, seq) if it was attempted, else NULL. */
+static inline struct t_cell *t_ledger_cell_of(struct t_ledger *l, uint32_t p, uint64_t seq)
+{
+	if (p < l->np && seq >= 1 && seq <= __atomic_load_n(&l->attempt[p], __ATOMIC_SEQ_CST))
+		return t_ledger_cell(l, p, seq);
+	return NULL;
+}
+
+/*
+ * After the death of the consumer of @slot (one that died outside the
+ * library, or in ipcq_ack(): a death at a point before the release leaves
+ * its message to be delivered again, and is not for this).  The message
+ * in its buffer was received, counted or not (a kill may fall between the
+ * receive and the count): a later copy must be flagged.  In fast mode it
+ * left the queue and, unprocessed, went down with the consumer.  A message
+ * it was acknowledging (ack mode) may or may not have been acknowledged.
+ */
 static inline void t_ledger_consumer_died(struct t_ledger *l, unsigned slot, int ack)
 {
 	uint32_t p = 0;
 	uint64_t seq = 0;
-	if (ack) {
-		uint64_t v = __atomic_exchange_n(&l->ack_pend[slot], 0, __ATOMIC_SEQ_CST);
-		p = (uint32_t)(v >> 48);
-		seq = v & ((1ull << 48) - 1);
-	} else {
-		t_header(t_ledger_buf(l, slot), &p, &seq);
+	t_header(t_ledger_buf(l, slot), &p, &seq);
+	struct t_cell *c = t_ledger_cell_of(l, p, seq);
+	if (c) {
+		uint16_t zero = 0;
+		__atomic_compare_exchange_n(&c->got, &zero, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		if (!ack && __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0)
+			__atomic_store_n(&c->lost_ok, 1, __ATOMIC_SEQ_CST);
 	}
 	memset(t_ledger_buf(l, slot), 0, 16);
-	if (p < l->np && seq >= 1 && seq <= __atomic_load_n(&l->attempt[p], __ATOMIC_SEQ_CST)) {
-		struct t_cell *c = t_ledger_cell(l, p, seq);
-		if (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0)
-			__atomic_store_n(&c->lost_ok, 1, __ATOMIC_SEQ_CST);
+	if (ack) {
+		uint64_t v = __atomic_exchange_n(&l->ack_pend[slot], 0, __ATOMIC_SEQ_CST);
+		c = t_ledger_cell_of(l, (uint32_t)(v >> 48), v & ((1ull << 48) - 1));
+		if (c && __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0)
+			__atomic_store_n(&c->ack_doubt, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -1673,7 +1690,8 @@ static inline int t_ledger_all_done(const struct t_ledger *l, uint64_t *cursor)
 		while (cursor[p] <= sent) {
 			const struct t_cell *c = t_ledger_cell(l, p, cursor[p]);
 			if (__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) == 0 &&
-			    !__atomic_load_n(&c->lost_ok, __ATOMIC_SEQ_CST))
+			    !__atomic_load_n(&c->lost_ok, __ATOMIC_SEQ_CST) &&
+			    !__atomic_load_n(&c->ack_doubt, __ATOMIC_SEQ_CST))
 				return 0;
 			cursor[p]++;
 		}
@@ -1688,7 +1706,7 @@ static inline void t_ledger_print_missing(const struct t_ledger *l, unsigned max
 	for (uint32_t p = 0; p < l->np; p++)
 		for (uint64_t s = 1; s <= t_ledger_sent(l, p); s++) {
 			const struct t_cell *c = t_ledger_cell(l, p, s);
-			if (c->done || c->lost_ok)
+			if (c->done || c->lost_ok || c->ack_doubt)
 				continue;
 			if (n++ < max)
 				fprintf(stderr, "  missing: producer %u seq %" PRIu64 " (received %u times,"
@@ -1703,9 +1721,10 @@ static inline void t_ledger_print_missing(const struct t_ledger *l, unsigned max
  * processed exactly once (more only where an anonymous producer resent a
  * message it was never told was sent, once per death while sending it, or
  * a dying replay put it back twice); none
- * lost except one that went down with a dead consumer; nothing beyond what
+ * lost except one that went down with a dead fast consumer, or one whose
+ * consumer died in its ack (which may have freed it); nothing beyond what
  * was attempted.  Returns the number of violations (printed), and in
- * *lost the messages that went down with dead consumers.
+ * *lost the messages that went down with dead fast consumers.
  */
 static inline unsigned t_ledger_check(const struct t_ledger *l, const char *label, uint64_t *lost)
 {
@@ -1721,9 +1740,9 @@ static inline unsigned t_ledger_check(const struct t_ledger *l, const char *labe
 			if (c->rgot >= 2 && c->rgot > dmax)
 				dmax = c->rgot;
 			if (s <= sent) {
-				if (c->done == 0 && !c->lost_ok)
+				if (c->done == 0 && !c->lost_ok && !c->ack_doubt)
 					why = "acknowledged to its producer but never received";
-				else if (c->done == 0)
+				else if (c->done == 0 && c->lost_ok)
 					nlost++;
 				else if (c->done > dmax)
 					why = "processed more than once";
@@ -1901,20 +1920,29 @@ static inline void t_numa_all_on(struct ipcq *q, int node, const char *who)
 /*
  * The ledger of a random-kill run over T_KILL_PRODUCERS producers of up to
  * 1 << 16 messages each, in memory shared by every process: per message a
- * state (0 not seen; the test's own states up to 2, done) and a delivery
- * count; the first failure a process saw; and how many messages are done.
- * Consumers store states alone: a count of their own, kept beside the
- * state, would miss the message of a consumer killed between the two.
- * The crew's runner counts the states (t_kill_tally()) and alone writes
- * done, which the consumers read to know when to stop.
+ * state (0 not seen; the test's own states up to 2, done), a delivery
+ * count and whether it was acknowledged; per seat of the consumer crew
+ * the ack it is in the middle of; the first failure a process saw; and
+ * how many messages are done.
+ *
+ * Each record is one store, so that a consumer killed between any two
+ * leaves nothing half-counted: consumers store states and acks alone, and
+ * the crew's runner counts the states (t_kill_tally()) and alone writes
+ * done, which the consumers read to know when to stop.  An ack is noted in
+ * the seat before the call (t_kill_ack()): a consumer killed inside it
+ * leaves the message "maybe acknowledged" (the library may or may not
+ * have freed its lease), which the runner marks when it reaps the seat.
  */
-enum { T_KILL_PRODUCERS = 2, T_KILL_MAX_N = (1 << 16) - 1 };
+enum { T_KILL_PRODUCERS = 2, T_KILL_MAX_N = (1 << 16) - 1, T_KILL_SEATS = 8 };
+enum { T_KILL_ACKED = 1, T_KILL_MAYBE_ACKED = 2 };
 struct t_kill_ledger {
 	uint64_t n;                      /* messages per producer, at most T_KILL_MAX_N */
 	uint64_t done;                   /* messages in state 2 (atomic; the runner's) */
 	int bad;
 	char why[256];
+	uint64_t acking[T_KILL_SEATS];   /* 1 + (producer << 32 | seq) being acked, 0 none */
 	uint8_t state[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];     /* by sequence, 1 to n */
+	uint8_t acked[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];     /* T_KILL_ACKED, _MAYBE_ACKED */
 	uint32_t deliveries[T_KILL_PRODUCERS][T_KILL_MAX_N + 1];
 };
 
@@ -1929,21 +1957,49 @@ static inline uint64_t t_kill_tally(struct t_kill_ledger *l)
 	return c;
 }
 
+/* A crew consumer's acknowledgement of message (p, s) through @c, from
+ * seat @seat: noted before the call, recorded after a success. */
+__attribute__((unused))
+static int t_kill_ack(struct t_kill_ledger *l, unsigned seat, struct ipcq *c, uint32_t p,
+		      uint64_t s, uint64_t token)
+{
+	__atomic_store_n(&l->acking[seat], 1 + ((uint64_t)p << 32 | s), __ATOMIC_SEQ_CST);
+	int rc = ipcq_ack(c, token);
+	if (rc == 0)
+		__atomic_store_n(&l->acked[p][s], T_KILL_ACKED, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&l->acking[seat], 0, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+/* The consumer of @seat is gone (reaped): an ack it was in the middle of
+ * may have happened. */
+static inline void t_kill_seat_gone(struct t_kill_ledger *l, unsigned seat)
+{
+	uint64_t a = __atomic_exchange_n(&l->acking[seat], 0, __ATOMIC_SEQ_CST);
+	if (!a--)
+		return;
+	uint32_t p = (uint32_t)(a >> 32);
+	uint64_t s = a & 0xffffffffu;
+	if (p < T_KILL_PRODUCERS && s >= 1 && s <= l->n && !l->acked[p][s])
+		l->acked[p][s] = T_KILL_MAYBE_ACKED;
+}
+
 /*
  * A crew of consumer processes, killed at random and replaced until the
  * work is done: every 0.2-3.2 ms (any time is right), a consumer that
  * died at its named point is replaced, and while fewer than max_kills
  * kills were made one consumer, picked at random, is SIGKILLed and
- * replaced.  Half the replacements are armed to die at a named point at a
- * random pass (t_kill_crew_arm(): 0 none, else 1 + point + npoints *
- * (pass - 1), for the consumer to decode).  Tallies the ledger each round
- * and stops when its done count reaches target or its bad is set; counts
- * the kills made and the deaths at points.
+ * replaced.  Each consumer is started with its seat (t_kill_seat())
+ * and, for half the replacements, a named point to die at, at a random
+ * pass (t_kill_arm(): 0 none, else 1 + point + npoints * (pass - 1), for
+ * the consumer to decode).  Tallies the ledger each round and stops when
+ * its done count reaches target or its bad is set; counts the kills made
+ * and the deaths at points.
  */
 struct t_kill_crew {
-	pid_t *cons;              /* n consumers, started by the caller */
+	pid_t *cons;              /* n consumers (at most T_KILL_SEATS), one per seat */
 	unsigned n;
-	int (*consumer)(void *);  /* started with (void *)(uintptr_t)arm */
+	int (*consumer)(void *);  /* started with t_kill_crew_arg() */
 	unsigned npoints;         /* named points a consumer may be armed with */
 	unsigned max_kills;
 	struct t_kill_ledger *l;  /* progress, shared with the consumers */
@@ -1951,11 +2007,23 @@ struct t_kill_crew {
 	unsigned seed, kills, points_hit;
 };
 
-static inline unsigned t_kill_crew_arm(struct t_kill_crew *k)
+/* A crew consumer's argument: its seat and its arming. */
+static inline unsigned t_kill_seat(void *arg)
 {
-	if (rand_r(&k->seed) % 2)
-		return 0;
-	return 1 + (unsigned)rand_r(&k->seed) % (k->npoints * 40);
+	return (unsigned)((uintptr_t)arg >> 24);
+}
+
+static inline unsigned t_kill_arm(void *arg)
+{
+	return (unsigned)((uintptr_t)arg & 0xffffffu);
+}
+
+static inline void *t_kill_crew_arg(struct t_kill_crew *k, unsigned seat, int armed)
+{
+	unsigned arm = 0;
+	if (armed && rand_r(&k->seed) % 2 == 0)
+		arm = 1 + (unsigned)rand_r(&k->seed) % (k->npoints * 40);
+	return (void *)(uintptr_t)((uintptr_t)seat << 24 | arm);
 }
 
 static inline void t_kill_crew_run(struct t_kill_crew *k)
@@ -1968,10 +2036,11 @@ static inline void t_kill_crew_run(struct t_kill_crew *k)
 			int st;
 			if (waitpid(k->cons[i], &st, WNOHANG) == k->cons[i]) {
 				t_kids_forget_(k->cons[i]);
+				t_kill_seat_gone(k->l, i);
 				if (!WIFSIGNALED(st) && t_kill_tally(k->l) < k->target)
 					T_FAIL("a consumer exited early (status 0x%x)", st);
 				k->points_hit += WIFSIGNALED(st);
-				k->cons[i] = t_spawn(k->consumer, (void *)(uintptr_t)t_kill_crew_arm(k));
+				k->cons[i] = t_spawn(k->consumer, t_kill_crew_arg(k, i, 1));
 			}
 		}
 		if (k->kills < k->max_kills && t_kill_tally(k->l) < k->target) {
@@ -1980,7 +2049,8 @@ static inline void t_kill_crew_run(struct t_kill_crew *k)
 			int st;
 			waitpid(k->cons[i], &st, 0);
 			t_kids_forget_(k->cons[i]);
-			k->cons[i] = t_spawn(k->consumer, (void *)(uintptr_t)t_kill_crew_arm(k));
+			t_kill_seat_gone(k->l, i);
+			k->cons[i] = t_spawn(k->consumer, t_kill_crew_arg(k, i, 1));
 			k->kills++;
 		}
 	}
@@ -1995,16 +2065,26 @@ static uint64_t t_kill_count(uint64_t release, uint64_t sanitized)
 	return n < (uint64_t)T_KILL_MAX_N ? n : (uint64_t)T_KILL_MAX_N;
 }
 
-/* The first failure is kept (@l->why); a process then stops. */
+/* The first failure is kept (@l->why); a process then stops.  The reason
+ * is written before bad is raised: a process killed in between leaves no
+ * failure without its reason. */
 __attribute__((format(printf, 2, 3), unused))
 static void t_kill_fail(struct t_kill_ledger *l, const char *fmt, ...)
 {
-	if (__atomic_exchange_n(&l->bad, 1, __ATOMIC_SEQ_CST))
-		return;
+	static char why[sizeof(l->why)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(l->why, sizeof(l->why), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	if (__atomic_load_n(&l->bad, __ATOMIC_SEQ_CST))
+		return;
+	/* the first writer's reason wins: a CAS on the reason's first byte */
+	char z = 0;
+	if (!__atomic_compare_exchange_n(&l->why[0], &z, why[0] ? why[0] : '?', 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	memcpy(l->why + 1, why + 1, sizeof(why) - 1);
+	__atomic_store_n(&l->bad, 1, __ATOMIC_SEQ_CST);
 }
 
 static inline struct t_kill_ledger **t_kill_ledger_now_(void)
@@ -2048,19 +2128,21 @@ static inline void t_kill_report_(void)
  * consumers until every message is done (t_kill_crew_run()), reap
  * everyone, and fail unless every message of @l is done.  Returns how many
  * deliveries were repeats.  @crew's counts, seed and targets are set here.
+ * What the dead still hold is taken afterwards by t_kill_sweep().
  */
 static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *crew,
 				  int (*producer)(void *))
 {
 	pid_t prods[T_KILL_PRODUCERS];
-	for (unsigned i = 0; i < crew->n; i++)
-		crew->cons[i] = t_spawn(crew->consumer, NULL);
-	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
-		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
+	CHECK(crew->n <= T_KILL_SEATS);
 	crew->l = l;
 	crew->target = T_KILL_PRODUCERS * l->n;
 	crew->seed = (unsigned)t_now_ns();
 	crew->kills = crew->points_hit = 0;
+	for (unsigned i = 0; i < crew->n; i++)
+		crew->cons[i] = t_spawn(crew->consumer, t_kill_crew_arg(crew, i, 0));
+	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
+		prods[i] = t_spawn(producer, (void *)(uintptr_t)i);
 	printf("random kills: seed %u\n", crew->seed);
 	fflush(stdout);
 	*t_kill_ledger_now_() = l;
@@ -2070,8 +2152,10 @@ static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *c
 	t_kids_()->report = report;
 	for (unsigned i = 0; i < T_KILL_PRODUCERS; i++)
 		CHECK(t_reap(prods[i]) == 0);
-	for (unsigned i = 0; i < crew->n; i++)
+	for (unsigned i = 0; i < crew->n; i++) {
 		t_reap(crew->cons[i]);
+		t_kill_seat_gone(l, i);
+	}
 	if (l->bad)
 		T_FAIL("random kills (seed %u): %s", crew->seed, l->why);
 	uint64_t again = 0;
@@ -2082,6 +2166,56 @@ static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *c
 			again += l->deliveries[p][s] - 1;
 		}
 	return again;
+}
+
+/*
+ * After t_kill_run(): ack-mode consumer @c takes what the dead left in
+ * the queue (the leases of consumers killed before their ack, their
+ * claims), each message a second delivery: flagged, of a message done
+ * before, and passed by @check (0: right) if not NULL.  It acknowledges
+ * each, and ends when nothing is left: no message waiting, leased or
+ * given back, and no work of the dead pending (ipcq_recover()).  Then
+ * every message must have been acknowledged (or its consumer died in its
+ * ack): a lease of the dead that recovery dropped instead of giving back
+ * fails here.  Returns how many messages it took.
+ */
+static inline uint64_t t_kill_sweep(struct t_kill_ledger *l, struct ipcq *c, size_t maxlen,
+				    int (*check)(const struct ipcq_msginfo *mi, uint32_t p, uint64_t s))
+{
+	uint8_t *buf = malloc(maxlen ? maxlen : 1);
+	uint64_t took = 0;
+	CHECK(buf != NULL);
+	for (;;) {
+		struct ipcq_recovery rep;
+		memset(&rep, 0, sizeof(rep));
+		rep.size = sizeof(rep);
+		CHECK(ipcq_recover(c, &rep) >= 0);
+		struct ipcq_info in = t_info(c);
+		if (in.depth == 0 && in.leased == 0 && in.redeliverable == 0 && rep.pending == 0)
+			break;
+		struct ipcq_msginfo mi;
+		int rc = ipcq_recv(c, buf, maxlen, &mi, 20 * 1000000ll);
+		if (rc == -ETIMEDOUT)
+			continue;
+		uint32_t p;
+		uint64_t s;
+		t_check_msg(buf, rc, T_KILL_PRODUCERS, l->n, NULL, "sweep", &p, &s);
+		if (l->state[p][s] != 2 || !(mi.flags & IPCQ_MSG_REDELIVERED))
+			T_FAIL("sweep: message %u/%llu (state %u, flags 0x%x) was not a flagged second "
+			       "delivery", p, (unsigned long long)s, l->state[p][s], mi.flags);
+		if (check && check(&mi, p, s))
+			T_FAIL("sweep: message %u/%llu is not as sent", p, (unsigned long long)s);
+		CHECK_OK(ipcq_ack(c, mi.token));
+		l->acked[p][s] = T_KILL_ACKED;
+		took++;
+	}
+	free(buf);
+	for (uint32_t p = 0; p < T_KILL_PRODUCERS; p++)
+		for (uint64_t s = 1; s <= l->n; s++)
+			if (!l->acked[p][s])
+				T_FAIL("message %u/%llu delivered and never acknowledged, nor given back "
+				       "when its consumer died", p, (unsigned long long)s);
+	return took;
 }
 
 #endif
