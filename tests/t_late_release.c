@@ -1,4 +1,4 @@
-/* Late release (IPCQ_ATTACH_LATE_RELEASE): bad combinations are refused and change nothing; a receive keeps its slots until the handle's next receive, ipcq_release() or close, so the producer stops a lap on at them; a consumer killed holding them has them delivered again, flagged, and one that closes has them released, not redelivered; consumers killed at random while a producer sends: every message arrives, and a message arrives unflagged at most once. */
+/* Late release (IPCQ_ATTACH_LATE_RELEASE): bad combinations are refused and change nothing; a receive keeps its slots until the handle's next receive, ipcq_release() or close, so the producer stops a lap on at them; a consumer killed holding them has them delivered again, flagged, and one that closes has them released, not redelivered; consumers killed at random while a producer sends: every message arrives, one held by a consumer killed arrives again (flagged), and a message arrives unflagged at most once. */
 #include "testutil.h"
 
 enum { CAP = 4, MAXLEN = 64 };
@@ -198,6 +198,9 @@ enum { NCONS = 3, KILL_EVERY = 97, MAXN = 1 << 19 };
 struct shared {
 	uint32_t first[MAXN];      /* unflagged deliveries of each sequence */
 	uint32_t again[MAXN];      /* flagged ones */
+	uint32_t back[MAXN];       /* kills of a consumer holding it: as many flagged */
+	uint64_t holding[NCONS];   /* per consumer: the sequence it holds, 0 none
+				    * (or in a receive, which may release it) */
 	uint64_t total;
 	int stop;
 };
@@ -207,12 +210,15 @@ static const char *kname;
 
 static int consumer(void *arg)
 {
-	(void)arg;
+	unsigned seat = (unsigned)(uintptr_t)arg;
 	struct ipcq_attach_opts o = late_opts();
 	struct ipcq *c = t_open_attach(kname, IPCQ_ROLE_CONSUMER, &o);
 	uint8_t buf[MAXLEN];
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
 		struct ipcq_msginfo mi;
+		/* the receive releases what we hold: a kill from here on may
+		 * or may not leave it to come again */
+		__atomic_store_n(&sh->holding[seat], 0, __ATOMIC_SEQ_CST);
 		int rc = ipcq_recv(c, buf, sizeof(buf), &mi, 3 * GRACE_US * 1000ll);
 		if (rc == -ETIMEDOUT)
 			continue;
@@ -234,6 +240,7 @@ static int consumer(void *arg)
 		if (flagged)
 			__atomic_add_fetch(&sh->again[seq], 1, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&sh->total, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sh->holding[seat], seq, __ATOMIC_SEQ_CST);
 		/* the handling of the message, its slot held: most kills land
 		 * here (a busy wait of 10 to 40 us, not a sleep) */
 		uint64_t until = t_now_ns() + 10000 + (seq * 7919) % 30000;
@@ -244,12 +251,15 @@ static int consumer(void *arg)
 	return 0;
 }
 
+/* Has every message arrived, and one held by a killed consumer arrived
+ * again (flagged) after each such kill? */
 static int all_arrived(uint64_t n)
 {
-	for (uint64_t s = 1; s <= n; s++)
-		if (!__atomic_load_n(&sh->first[s], __ATOMIC_SEQ_CST) &&
-		    !__atomic_load_n(&sh->again[s], __ATOMIC_SEQ_CST))
+	for (uint64_t s = 1; s <= n; s++) {
+		uint32_t again = __atomic_load_n(&sh->again[s], __ATOMIC_SEQ_CST);
+		if ((!__atomic_load_n(&sh->first[s], __ATOMIC_SEQ_CST) && !again) || again < sh->back[s])
 			return 0;
+	}
 	return 1;
 }
 
@@ -266,9 +276,9 @@ static void random_kills(void)
 	struct ipcq *p = t_open_attach(kname, IPCQ_ROLE_PRODUCER, NULL);
 	sh = (struct shared *)t_shared(sizeof(*sh));
 	pid_t c[NCONS];
-	unsigned kills = 0;
+	unsigned kills = 0, held_at_kill = 0;
 	for (unsigned i = 0; i < NCONS; i++)
-		c[i] = t_spawn(consumer, NULL);
+		c[i] = t_spawn(consumer, (void *)(uintptr_t)i);
 	uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
 	for (uint64_t s = 1; s <= n; s++) {
 		uint8_t buf[MAXLEN];
@@ -280,7 +290,13 @@ static void random_kills(void)
 			unsigned v = (unsigned)(x % NCONS);
 			kill(c[v], SIGKILL);
 			t_reap_killed(c[v], SIGKILL);
-			c[v] = t_spawn(consumer, NULL);
+			/* killed holding a message's slot: it comes again */
+			uint64_t held = __atomic_exchange_n(&sh->holding[v], 0, __ATOMIC_SEQ_CST);
+			if (held && held < MAXN) {
+				sh->back[held]++;
+				held_at_kill++;
+			}
+			c[v] = t_spawn(consumer, (void *)(uintptr_t)v);
 			kills++;
 		}
 	}
@@ -295,8 +311,9 @@ static void random_kills(void)
 	struct ipcq_stats st = t_stats(q);
 	if (st.info.depth)
 		T_FAIL("depth %" PRIu64 " after every message arrived", st.info.depth);
-	printf("random kills: %" PRIu64 " messages, %u consumers killed, %" PRIu64
-	       " redelivered (flagged), none unflagged twice\n", n, kills, again);
+	printf("random kills: %" PRIu64 " messages, %u consumers killed (%u holding a message, "
+	       "each delivered again), %" PRIu64 " redelivered (flagged), none unflagged twice\n",
+	       n, kills, held_at_kill, again);
 	CHECK_RC(ipcq_close(p), 0);
 	CHECK_RC(ipcq_close(q), 0);
 }
