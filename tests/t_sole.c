@@ -1,4 +1,4 @@
-/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; a sole handle on a queue with priority lanes and in zero copy; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at random and at each named point of its claim, and replaced by a new sole one: nothing lost, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
+/* Sole producers and consumers (IPCQ_ATTACH_SOLE): the seats keep every other producer (consumer) out and are freed by detach or death; a sole handle on a queue with priority lanes and in zero copy; forked sole pairs in every wait strategy, with batches, ack mode, late release and a small ring, every message checked in order; a sole producer or consumer killed at random and at each named point of its claim, and replaced by a new sole one: nothing lost, a message the ack consumer held unacked when killed delivered again, a redelivery only flagged; a sole producer frozen mid-send keeps its seat and its slot until it dies. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -15,6 +15,8 @@ struct shared {
 	uint32_t deliveries[4096 + 1];
 	uint32_t unflagged[4096 + 1];
 	uint64_t received;
+	uint64_t holding;        /* ack: the sequence the consumer holds unacked, 0 none */
+	uint32_t back[4096 + 1]; /* kills of the consumer holding it: as many again */
 	int done;
 };
 
@@ -466,12 +468,23 @@ static void receive_ledger(struct ipcq *q, int ack, const char *who)
 		uint32_t p;
 		uint64_t seq;
 		t_check_msg(buf, rc, 1, sh->n, NULL, who, &p, &seq);
+		/* ack: held until the ack; a kill from here to the ack must
+		 * bring it again (a kill in the ack may or may not) */
+		if (ack)
+			__atomic_store_n(&sh->holding, seq, __ATOMIC_SEQ_CST);
 		if (__atomic_add_fetch(&sh->deliveries[seq], 1, __ATOMIC_SEQ_CST) == 1)
 			__atomic_add_fetch(&sh->received, 1, __ATOMIC_SEQ_CST);
 		else if (!(mi.flags & IPCQ_MSG_REDELIVERED))
 			sh->unflagged[seq]++;
-		if (ack)
+		if (ack) {
+			/* the handling of the message, held: a busy wait of 5
+			 * to 25 us, where kills land */
+			uint64_t until = t_now_ns() + 5000 + (seq * 7919) % 20000;
+			while (t_now_ns() < until)
+				;
+			__atomic_store_n(&sh->holding, 0, __ATOMIC_SEQ_CST);
 			CHECK_OK(ipcq_ack(q, mi.token));
+		}
 	}
 }
 
@@ -561,12 +574,13 @@ static int killed_consumer(void *arg)
 	return 0;
 }
 
-/* Messages delivered at least once, by the ledger. */
+/* Messages delivered at least once, and once more after each kill of
+ * the consumer holding them, by the ledger. */
 static uint64_t arrived(void)
 {
 	uint64_t c = 0;
 	for (uint64_t s = 1; s <= sh->n; s++)
-		c += __atomic_load_n(&sh->deliveries[s], __ATOMIC_SEQ_CST) != 0;
+		c += __atomic_load_n(&sh->deliveries[s], __ATOMIC_SEQ_CST) > sh->back[s];
 	return c;
 }
 
@@ -582,7 +596,7 @@ static void random_kills(void)
 	sh->n = 4096;
 	uint32_t rng = 2463534242u;
 	pid_t pp = t_spawn(named_producer, NULL), pc = t_spawn(killed_consumer, NULL);
-	unsigned kills[2] = { 0, 0 }, rounds = t_stress() ? 400 : 60;
+	unsigned kills[2] = { 0, 0 }, rounds = t_stress() ? 400 : 60, held_at_kill = 0;
 	for (unsigned r = 0; r < rounds; r++) {
 		rng ^= rng << 13;
 		rng ^= rng >> 17;
@@ -617,6 +631,11 @@ static void random_kills(void)
 			T_FAIL("random kills: the %s ended by itself (%s)", prod ? "producer" : "consumer",
 			       t_status_str(st));
 		kills[prod]++;
+		uint64_t held = prod ? 0 : __atomic_exchange_n(&sh->holding, 0, __ATOMIC_SEQ_CST);
+		if (held && held <= sh->n) {
+			sh->back[held]++; /* killed holding it: it comes again */
+			held_at_kill++;
+		}
 		*victim = t_spawn(prod ? named_producer : killed_consumer, NULL);
 	}
 	if (pp && t_reap_watch(pp, t_limit(60), "sole producer"))
@@ -632,8 +651,9 @@ static void random_kills(void)
 	drop_queue(c, qname);
 	/* (how many of each depends on the timing; kills() below kills each at
 	 * every named point of its claim) */
-	printf("random kills: the sole producer killed %u times, the sole consumer %u times, all "
-	       "%llu delivered, again only flagged\n", kills[1], kills[0], (unsigned long long)sh->n);
+	printf("random kills: the sole producer killed %u times, the sole consumer %u times (%u "
+	       "holding a message, each delivered again), all %llu delivered, again only flagged\n",
+	       kills[1], kills[0], held_at_kill, (unsigned long long)sh->n);
 }
 
 /* Frozen at send.claimed (alive, between P1s and its publish): its seat
