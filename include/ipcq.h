@@ -721,7 +721,15 @@ IPCQ_API int ipcq_attach_opts_init(struct ipcq_attach_opts *opts);
  * whose holder died is reused.  Attaching runs a recovery pass; a consumer
  * also adopts a message that a dead consumer had claimed and not released,
  * and its first receive delivers it (flagged redelivered) ahead of newer
- * ones, so a restarted consumer takes up its predecessor's message at once.
+ * ones and of messages given back, so a restarted consumer takes up its
+ * predecessor's message at once.  Until that receive (in ack mode: one
+ * that finds a lease entry free, made while the handle holds fewer
+ * messages than its prefetch) the message keeps its ring slot, as any
+ * claimed message does:
+ * a consumer that attaches and does not receive holds one slot, and the
+ * producers stop a lap on at it.  An adopted message that expired or has
+ * max_deliveries goes to the side ring at that receive, which then
+ * returns the next message.
  *
  * With IPCQ_ATTACH_DEDUP the handle takes the producer name opts->name
  * (see IPCQ_ATTACH_DEDUP); the table lock is held briefly while it does.

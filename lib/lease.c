@@ -653,9 +653,13 @@ static int lease_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo
 		return -EBUSY;
 again:
 	/* a hint; the entry's state word decides.  Once per grace period
-	 * of waiting, a look whatever the hints say (hint_dec()) */
-	if ((IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) ||
-	    IPCQ_UNLIKELY(q->look_pool)) {
+	 * of waiting, a look whatever the hints say (hint_dec()).  Not
+	 * while a message adopted from a dead consumer waits: it goes
+	 * first, as it holds its ring slot, and so the producers, until it
+	 * moves into a lease */
+	if (q->adopted < 0 &&
+	    ((IPCQ_UNLIKELY(ipcq__load_relaxed(&q->ctl->redeliverable)) && ipcq__lease_due(q, NULL)) ||
+	     IPCQ_UNLIKELY(q->look_pool))) {
 		q->look_pool = 0;
 		rc = take_redeliverable(q, buf, cap, info, need, ptr);
 		if (rc != -EAGAIN)
@@ -666,7 +670,8 @@ again:
 		/* No free entry.  A look at the pool that trusts no hint: a
 		 * giver killed between its L4 and its count (L7) left an entry
 		 * that the hints above do not show, and a pool full of them
-		 * would fail every receive */
+		 * would fail every receive (an adopted message too: taking
+		 * one of them is how an entry comes free for it) */
 		rc = take_redeliverable(q, buf, cap, info, need, ptr);
 		if (rc != -EAGAIN)
 			return rc;
@@ -713,7 +718,7 @@ again:
 			ipcq__expire_adopted(q, pos);
 			if (q->keyed)
 				key_moved(q); /* a slot released */
-			return -EAGAIN;
+			goto again; /* gone without a delivery: the next one */
 		}
 		uint8_t past = ipcq__adopted_raise(q, s, q->adopted_seq);
 		if (past >= q->max_deliveries &&
@@ -721,7 +726,7 @@ again:
 			unreserve(q, (uint32_t)e);
 			if (q->keyed)
 				key_moved(q); /* a slot released */
-			return -EAGAIN;
+			goto again;
 		}
 		len = ipcq__lease_fill(q, (uint32_t)e, s, pos, 1);
 		ipcq__consume_adopted(q);

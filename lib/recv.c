@@ -434,8 +434,13 @@ static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct i
 		bufs[0].len = (size_t)rc;
 		return 1;
 	}
-	if (IPCQ_UNLIKELY(q->adopted >= 0))
-		return deliver_adopted(q, &bufs[0], infos, need);
+	if (IPCQ_UNLIKELY(q->adopted >= 0)) {
+		int rc = deliver_adopted(q, &bufs[0], infos, need);
+		/* -EAGAIN: it left without a delivery (expired, quarantined):
+		 * the ring's next, as if it had not been there */
+		if (rc != -EAGAIN)
+			return rc;
+	}
 	return try_recv(q, bufs, infos, n, need);
 }
 
@@ -531,6 +536,16 @@ IPCQ_NOINLINE static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct
 	return rc;
 }
 
+/* Late release: the last receive's run, released before the next receive,
+ * a peek, ipcq_release() or the close: K4 on a queue with keys (the next
+ * receive may claim nothing, and a gate it opened must be told). */
+static void release_held(struct ipcq *q)
+{
+	ipcq__ring_release_held(q);
+	if (q->keyed)
+		ipcq__lease_key_moved(q); /* slots released */
+}
+
 int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 	      int64_t timeout_ns)
 {
@@ -547,7 +562,7 @@ int ipcq_recv(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 	if (IPCQ_UNLIKELY(!buf && cap))
 		return -EINVAL;
 	if (IPCQ_UNLIKELY(q->held_n))
-		ipcq__ring_release_held(q); /* late release: the last receive's run */
+		release_held(q); /* late release: the last receive's run */
 	rc = recv_once(q, &b, info, 1, &need);
 	if (IPCQ_UNLIKELY(rc == -EAGAIN))
 		rc = recv_slow(q, &b, info, 1, &need, timeout_ns);
@@ -576,7 +591,7 @@ int ipcq_recv_batch(struct ipcq *q, struct ipcq_buf *msgs, struct ipcq_msginfo *
 		if (!msgs[i].data && msgs[i].len)
 			return -EINVAL;
 	if (IPCQ_UNLIKELY(q->held_n))
-		ipcq__ring_release_held(q); /* late release: the last receive's run */
+		release_held(q); /* late release: the last receive's run */
 	rc = recv_once(q, msgs, infos, n, &need);
 	if (rc == -EAGAIN)
 		rc = recv_slow(q, msgs, infos, n, &need, timeout_ns);
@@ -716,14 +731,6 @@ IPCQ_NOINLINE static int peek_lanes(struct ipcq *q, struct ipcq_zmsg *msgs, unsi
 	return rc;
 }
 
-/* Late release: the last receive's run, released outside a receive (whose
- * receive path looks at the keys itself): K4. */
-static void release_held(struct ipcq *q)
-{
-	ipcq__ring_release_held(q);
-	if (q->keyed)
-		ipcq__lease_key_moved(q); /* slots released */
-}
 
 /* One attempt of ipcq_peek() (ack mode: lease.c takes the lanes). */
 static int peek_once(struct ipcq *q, struct ipcq_zmsg *msgs, unsigned n)

@@ -338,6 +338,11 @@ static int sleep_on(struct ipcq *q, struct ipcq__waiter *w, uint32_t *waiters, i
 	if (is_data && q->ack && ipcq__load_seq_cst(&c->redeliverable) &&
 	    ipcq__lease_due(q, &due_in))
 		nothing_started = 0;
+	/* a message adopted from a dead consumer that waits for a free
+	 * lease entry (ack mode): the ack that frees one wakes nobody, so
+	 * look again soon (wait_midop()) rather than sleep */
+	if (is_data && q->adopted >= 0)
+		nothing_started = 0;
 	if (!nothing_started) {
 		/* RMW: withdraw W1; a waker that still counts us wakes in vain */
 		ipcq__fetch_add(waiters, (uint32_t)-1);

@@ -1,4 +1,4 @@
-/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot or a drop-oldest send drops the dead claim; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; a message replayed from the side ring comes back without its key; fast mode carries keys; bad settings refused. */
+/* Per-key order (IPCQ_CF_KEYED): in ack mode the messages of one key are delivered one at a time in the order they entered the queue, while other keys flow past a busy one; a message requeued, or held by a consumer SIGKILLed (also at the named points key.gate and key.parked), keeps its place before the next of its key; a consumer frozen between its claim and its lease (ack.filling) holds the next of its key back (the rule that needs every earlier position released), and when it dies and its message is adopted and then quarantined or expired, the parked next of its key is let go at once, as it is when a late-releasing consumer gives back its kept slot (ipcq_release(), its close, or its next receive that claims nothing) or a drop-oldest send drops the dead claim; 3 ack consumers killed at random while 2 producers send 8 keys each: every message delivered, each key in order, never two of a key at once, a second delivery always flagged; a message replayed from the side ring comes back without its key; fast mode carries keys; bad settings refused. */
 #include "statutil.h"
 
 enum { MAXLEN = 64, CAP = 16 };
@@ -419,9 +419,10 @@ static void adopted_gone(int ack, int expire)
 /* A fast-mode consumer that releases late (IPCQ_ATTACH_LATE_RELEASE) keeps
  * message 1's slot after its receive; message 2 of the same key waits,
  * parked by a sleeping ack-mode consumer.  The kept run given back by
- * ipcq_release() (close: closing) opens 2's gate: the waiter is told at
- * once (K4). */
-static void late_release_wakes(int by_close)
+ * ipcq_release(), the close, or the handle's next receive (which finds
+ * nothing to claim) opens 2's gate: the waiter is told at once (K4). */
+enum { BY_RELEASE, BY_CLOSE, BY_RECEIVE };
+static void late_release_wakes(int how)
 {
 	struct ipcq *p = quiet_queue(CAP, 0, 0);
 	struct ipcq_attach_opts lo = IPCQ_ATTACH_OPTS_INIT;
@@ -433,12 +434,15 @@ static void late_release_wakes(int by_close)
 	pid_t waiter = t_spawn(parked_waiter, NULL);
 	T_AWAIT(t_info(p).key_waiting == 1 && sleeps_of(p, waiter) > 0, 30);
 	CHECK(t_await_sleeping(waiter, 30));
-	if (by_close)
+	uint8_t buf[MAXLEN];
+	if (how == BY_CLOSE)
 		CHECK_OK(ipcq_close(late));
-	else
+	else if (how == BY_RELEASE)
 		CHECK_OK(ipcq_release(late));
+	else
+		CHECK_RC(ipcq_recv(late, buf, sizeof(buf), NULL, IPCQ_NOWAIT), -EAGAIN);
 	CHECK(t_reap(waiter) == 0); /* it got message 2 */
-	if (!by_close)
+	if (how != BY_CLOSE)
 		CHECK_OK(ipcq_close(late));
 	CHECK_OK(ipcq_close(p));
 }
@@ -608,8 +612,9 @@ int main(void)
 		gate_dead_busy();
 		for (int i = 0; i < 4; i++)
 			adopted_gone(i & 1, i >> 1);
-		late_release_wakes(0);
-		late_release_wakes(1);
+		late_release_wakes(BY_RELEASE);
+		late_release_wakes(BY_CLOSE);
+		late_release_wakes(BY_RECEIVE);
 		drop_wakes();
 	} else {
 		printf("named points exist only in debug builds (asan, tsan): skipped those\n");

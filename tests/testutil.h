@@ -2182,7 +2182,7 @@ static inline uint64_t t_kill_run(struct t_kill_ledger *l, struct t_kill_crew *c
 static inline uint64_t t_kill_sweep(struct t_kill_ledger *l, struct ipcq *c, size_t maxlen,
 				    int (*check)(const struct ipcq_msginfo *mi, uint32_t p, uint64_t s))
 {
-	uint8_t *buf = malloc(maxlen ? maxlen : 1);
+	uint8_t *buf = (uint8_t *)malloc(maxlen ? maxlen : 1);
 	uint64_t took = 0;
 	CHECK(buf != NULL);
 	for (;;) {
