@@ -375,6 +375,13 @@ int ipcq__attach(struct ipcq *q, unsigned roles, const struct ipcq_attach_opts *
 		/* relaxed: a filter for others; they decide on the lock, which
 		 * we hold, and act only by CAS */
 		ipcq__store_relaxed(&q->parts[i].state, (uint32_t)IPCQ_PART_RECOVERING);
+		/* a new incarnation before we act in its name: our takeovers
+		 * (L9, S-takeovers) write a tag that differs from the dead's,
+		 * so that a recoverer that read the dead's word before our
+		 * lock fails its CAS instead of taking over what we took.
+		 * relaxed: ordered for others by our lock, as the bump below */
+		ipcq__store_relaxed(&q->parts[i].generation,
+				    ipcq__load_relaxed(&q->parts[i].generation) + 1);
 		q->index = (int32_t)i;
 		q->me = &q->parts[i];
 		ipcq__recover_scan(q, rep, 0, (int32_t)i);

@@ -4,7 +4,8 @@
  * (IPCQ_FREEZE).  Keep in step with the IPCQ_CRASHPOINT() calls in lib/.
  * X(name, role) with role P (producer side), D (named producer), C
  * (consumer side), A (ack-mode consumer), R (management), K (creator), G (groups),
- * Y (per-key order) or L (priority lanes: t_priority).
+ * Y (per-key order), L (priority lanes: t_priority) or X (recoverers racing:
+ * t_lease_pool).
  */
 #ifndef IPCQ_CRASHPOINTS_H
 #define IPCQ_CRASHPOINTS_H
@@ -38,6 +39,7 @@
 	X("recover.lease_taken", 'A') /* a dead consumer's lease taken over */   \
 	X("lease.given_back", 'A')    /* a lease given back (L4), not yet counted (L7) */ \
 	X("ack.adopted_waits", 'L')   /* adopted message, no free lease entry for it */ \
+	X("recover.lease_taking", 'X') /* a dead consumer's lease seen, takeover CAS not made */ \
 	X("replay.taking", 'R')       /* side entry taken for replay */          \
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \

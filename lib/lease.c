@@ -1105,6 +1105,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			 * the message; L3 frees it */
 			if (ipcq__cas(&l->state, w, IPCQ_ENT_FREED(w))) {
 				rep->freed++;
+				ipcq__qcount(q, IPCQ_QCTR_FREED, 1);
 				acted++;
 			}
 			continue;
@@ -1114,7 +1115,10 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		if (q->index < 0)
 			continue;
 		uint64_t mine = IPCQ_ENT(IPCQ_ENT_GEN(w), ipcq__tag(q), IPCQ_ENT_OWNED);
-		/* L9: the takeover; one recoverer wins; its acquire half reads
+		IPCQ_CRASHPOINT("recover.lease_taking");
+		/* L9: the takeover; one recoverer wins (our tag is not the
+		 * dead's: an attacher recovering its entry's dead holder made
+		 * a new incarnation first, attach.c); its acquire half reads
 		 * from the dead owner's L1/L6 and so sees the message.  What
 		 * the dead stored after that (move record, raised count) is
 		 * seen through K1 (registry.c): we found its lock free */
@@ -1129,6 +1133,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			/* its group was removed: the message went with it (L3) */
 			ipcq__cas(&l->state, mine, IPCQ_ENT_FREED(w));
 			rep->freed++;
+			ipcq__qcount(q, IPCQ_QCTR_FREED, 1);
 			continue;
 		}
 		/* the message is in the lease: its source slot, if the dead
@@ -1139,8 +1144,10 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 		uint32_t lane = ipcq__load_relaxed(&l->lane), was = q->lane;
 		if (lane < q->lanes) {
 			ipcq__lane_use(q, lane);
-			if (release_source(q, src, g))
+			if (release_source(q, src, g)) {
 				rep->completed++;
+				ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
+			}
 			ipcq__lane_use(q, was);
 		}
 		/* relaxed: ours since L9; the dead stored them after its
@@ -1151,6 +1158,7 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			/* it had been moved to the side ring already: L3 */
 			ipcq__cas(&l->state, mine, IPCQ_ENT_FREED(w));
 			rep->completed++;
+			ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
 			continue;
 		}
 		/* relaxed: ours since L9 */

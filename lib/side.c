@@ -154,6 +154,7 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			 * the message */
 			if (ipcq__cas(&e->state, w, IPCQ_ENT_FREED(w))) {
 				rep->freed++;
+				ipcq__qcount(q, IPCQ_QCTR_FREED, 1);
 				acted++;
 				dead[owner] = 2;
 			}
@@ -170,6 +171,7 @@ int ipcq__side_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 				/* S1 for the re-filled entry */
 				ipcq__store_release(&e->state, IPCQ_ENT(IPCQ_ENT_GEN(w), 0, IPCQ_ENT_FULL));
 				rep->completed++;
+				ipcq__qcount(q, IPCQ_QCTR_COMPLETED, 1);
 				acted++;
 				dead[owner] = 2;
 			}

@@ -806,6 +806,8 @@ int main(int argc, char **argv)
 			break; /* per-key order's points: t_keys */
 		case 'L':
 			break; /* priority lanes' points: t_priority */
+		case 'X':
+			break; /* recoverers racing: t_lease_pool */
 		default:
 			T_FAIL("crash point %s: unknown role '%c': teach this test about it", p,
 			       points[i].role);

@@ -1,4 +1,4 @@
-/* The lease pool of ack mode when it has no free entry: a receive takes a message given back by a consumer SIGKILLed before it counted it (lease.given_back); a pool full of delayed messages makes a receiver that holds none wait until the first falls due; -EBUSY only for a handle that holds leases; a message adopted from a dead consumer and leased counts as consumed for its named producer's takeover; a clean detach quarantines a message that has had max_deliveries. */
+/* The lease pool of ack mode when it has no free entry: a receive takes a message given back by a consumer SIGKILLed before it counted it (lease.given_back); a pool full of delayed messages makes a receiver that holds none wait until the first falls due; -EBUSY only for a handle that holds leases; a message adopted from a dead consumer and leased counts as consumed for its named producer's takeover; a clean detach quarantines a message that has had max_deliveries; of two recoverers of one dead consumer's lease, one frozen before its takeover and the other attaching on the dead's entry, only one takes it over (the side ring gets the message once); what recovery reports freed and completed, the queue's statistics count. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -395,6 +395,141 @@ static void test_detach_past_max(void)
 	printf("a detach quarantines a lease that has had max_deliveries\n");
 }
 
+/* Two recoverers of one dead consumer's lease: B (ipcq_recover() of an
+ * attached handle) has read the dead's lease word and is frozen before
+ * its takeover CAS (recover.lease_taking); A attaches on the dead's entry
+ * and takes the lease over first (frozen at recover.lease_taken).  B's
+ * CAS must fail: the lease is A's.  (A took it over under the dead's own
+ * tag, a CAS that changed nothing, and B's CAS then succeeded: both moved
+ * the message to the side ring.) */
+static const char *race_q;
+static int *race_go;
+
+static int recoverer(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recover.lease_taking", 1); /* armed before the first call */
+	struct ipcq *b = t_open_attach(race_q, IPCQ_ROLE_PRODUCER, NULL);
+	T_AWAIT(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 2, 30); /* the holder died */
+	struct ipcq_recovery rep;
+	memset(&rep, 0, sizeof(rep));
+	rep.size = sizeof(rep);
+	CHECK(ipcq_recover(b, &rep) >= 0);
+	CHECK_RC(ipcq_close(b), 0);
+	return 0;
+}
+
+static int attacher(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recover.lease_taken", 1);
+	struct ipcq *a = t_ack_consumer(race_q, 1); /* recovers the dead's entry first */
+	CHECK_RC(ipcq_close(a), 0);
+	return 0;
+}
+
+static int hold_and_wait(void *arg)
+{
+	struct ipcq *c = t_ack_consumer((const char *)arg, 1);
+	uint64_t s;
+	take(c, IPCQ_NOWAIT, &s, "holder");
+	CHECK(s == 1);
+	__atomic_store_n(race_go, 1, __ATOMIC_SEQ_CST); /* holding it */
+	for (unsigned round = 0;;)
+		t_poll_pause(&round); /* until killed */
+	return 1;
+}
+
+static void test_two_recoverers(void)
+{
+	struct ipcq_config cfg = t_config(8, MAX);
+	cfg.lease_capacity = 1;
+	cfg.side_capacity = 4;
+	cfg.max_deliveries = 1; /* the dead's message goes to the side ring */
+	struct ipcq *p = make_queue(&race_q, "pool_race", &cfg);
+	race_go = t_shared(sizeof(*race_go));
+	pid_t b = t_spawn(recoverer, NULL);
+	send_seq(p, 1);
+	pid_t d = t_spawn(hold_and_wait, (void *)race_q);
+	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST), 30);
+	kill(d, SIGKILL);
+	t_reap_killed(d, SIGKILL);
+	__atomic_store_n(race_go, 2, __ATOMIC_SEQ_CST);
+	t_wait_stopped(b, 30, "recoverer at recover.lease_taking");
+	pid_t a = t_spawn(attacher, NULL);
+	t_wait_stopped(a, 30, "attacher at recover.lease_taken");
+	t_resume(b);
+	CHECK(t_wait_end(b, 30, "recoverer") == 0);
+	/* the one entry is A's until it is done: a receive finds it taken
+	 * (B had freed it, and the message received here was then the one
+	 * A moved to the side ring as the dead's) */
+	send_seq(p, 2);
+	struct ipcq *c = t_ack_consumer(race_q, 1);
+	expect_empty(c);
+	t_resume(a);
+	CHECK(t_wait_end(a, 30, "attacher") == 0);
+	const uint64_t one = 1;
+	side_holds(p, &one, 1, IPCQ_REASON_CONSUMER_CRASHED, 1);
+	CHECK_OK(ipcq_ack(c, take_seq(c, IPCQ_NOWAIT, 2, 1, "after the race").token));
+	CHECK_RC(ipcq_poison_purge(p, IPCQ_POISON_ALL), 1);
+	got[1] = 1; /* delivered once, to the holder (in its process) */
+	all_done(p, 2, "two recoverers");
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_close(p), 0);
+	printf("two recoverers of one lease: one takes it over, the other's CAS fails\n");
+}
+
+/* What recovery reports freed and completed (ipcq_recover()) is what the
+ * queue's counters say (ipcq_stats(): they stayed 0). */
+static const char *cnt_q;
+
+static int die_at(void *arg)
+{
+	t_crash_at((const char *)arg, 1);
+	struct ipcq *c = t_ack_consumer(cnt_q, 1);
+	uint64_t s;
+	struct ipcq_msginfo mi = take(c, IPCQ_NOWAIT, &s, "dying"); /* ack.reserved: dies here */
+	ipcq_nack(c, mi.token, IPCQ_NACK_POISON);                  /* side.written: here */
+	return 1;
+}
+
+static void test_recovery_counted(void)
+{
+	struct ipcq_config cfg = t_config(8, MAX);
+	cfg.lease_capacity = 4;
+	cfg.side_capacity = 4;
+	struct ipcq *p = make_queue(&cnt_q, "pool_counted", &cfg);
+	static const char *const points[] = { "ack.reserved", "side.written" };
+	uint64_t freed = 0, completed = 0;
+	for (unsigned i = 0; i < T_NELEM(points); i++) {
+		send_seq(p, i + 1);
+		pid_t k = t_spawn(die_at, (void *)points[i]);
+		t_reap_killed(k, SIGKILL);
+		struct ipcq_recovery rep;
+		memset(&rep, 0, sizeof(rep));
+		rep.size = sizeof(rep);
+		CHECK(ipcq_recover(p, &rep) > 0);
+		freed += rep.freed;
+		completed += rep.completed;
+	}
+	struct ipcq_stats st = t_stats(p);
+	if (freed < 1 || completed < 1 || st.freed != freed || st.completed != completed)
+		T_FAIL("recovery reported freed %" PRIu64 " completed %" PRIu64 "; the queue counts "
+		       "freed %" PRIu64 " completed %" PRIu64, freed, completed, st.freed,
+		       st.completed);
+	/* the first died before its claim: the second took 1 and poisoned it */
+	const uint64_t one = 1;
+	side_holds(p, &one, 1, IPCQ_REASON_NACKED, 1);
+	CHECK_RC(ipcq_poison_purge(p, IPCQ_POISON_ALL), 1);
+	struct ipcq *c = t_ack_consumer(cnt_q, 1);
+	CHECK_OK(ipcq_ack(c, take_seq(c, IPCQ_NOWAIT, 2, 1, "after the deaths").token));
+	got[1] = 1; /* delivered once, to the dead (in its process) */
+	all_done(p, 2, "recovery counted");
+	CHECK_RC(ipcq_close(c), 0);
+	CHECK_RC(ipcq_close(p), 0);
+	printf("recovery's freed and completed are counted in the queue's statistics\n");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -404,6 +539,8 @@ static const struct {
 	{ "delayed", test_delayed_pool },
 	{ "dedup", test_adopted_lease_dedup },
 	{ "detach", test_detach_past_max },
+	{ "race", test_two_recoverers },
+	{ "counted", test_recovery_counted },
 };
 
 /* Every scenario, or (by hand) those named on the command line. */
