@@ -61,6 +61,10 @@ static int drop_oldest(struct ipcq *q)
 				 &end, 0, d + 1);
 	if (end && q->high_watermark)
 		ipcq__pressure_after_recv(q, end);
+	if (IPCQ_UNLIKELY(q->keyed) && end)
+		/* a slot released: a gate it kept closed may open (K4); the
+		 * publish that follows may be a reservation's, much later */
+		ipcq__lease_key_moved(q);
 	if (rc > 0)
 		ipcq__count_shared(q, IPCQ_CTR_DROPPED, (uint64_t)rc);
 	return rc;
@@ -76,6 +80,8 @@ IPCQ_COLD static void drop_adopted(struct ipcq *q)
 	ipcq__lane_use(q, q->adopted_lane);
 	ipcq__consume_adopted(q);
 	ipcq__lane_use(q, was);
+	if (IPCQ_UNLIKELY(q->keyed))
+		ipcq__lease_key_moved(q); /* a slot released (K4) */
 	ipcq__count_shared(q, IPCQ_CTR_DROPPED, 1);
 }
 
