@@ -423,6 +423,19 @@ IPCQ_COLD static int deliver_adopted(struct ipcq *q, struct ipcq_buf *b,
 	return rc;
 }
 
+/* A fast-mode receive with an adopted message: that one first; if it left
+ * without a delivery (expired, quarantined: -EAGAIN), the ring's next, as
+ * if it had not been there. */
+IPCQ_COLD static int recv_adopted(struct ipcq *q, struct ipcq_buf *bufs,
+						struct ipcq_msginfo *infos, unsigned n,
+						uint64_t *need)
+{
+	int rc = deliver_adopted(q, &bufs[0], infos, need);
+	if (rc != -EAGAIN)
+		return rc;
+	return try_recv(q, bufs, infos, n, need);
+}
+
 /* One receive attempt in either mode. */
 static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct ipcq_msginfo *infos,
 		     unsigned n, uint64_t *need)
@@ -434,13 +447,8 @@ static IPCQ_INLINE int recv_once(struct ipcq *q, struct ipcq_buf *bufs, struct i
 		bufs[0].len = (size_t)rc;
 		return 1;
 	}
-	if (IPCQ_UNLIKELY(q->adopted >= 0)) {
-		int rc = deliver_adopted(q, &bufs[0], infos, need);
-		/* -EAGAIN: it left without a delivery (expired, quarantined):
-		 * the ring's next, as if it had not been there */
-		if (rc != -EAGAIN)
-			return rc;
-	}
+	if (IPCQ_UNLIKELY(q->adopted >= 0))
+		return recv_adopted(q, bufs, infos, n, need);
 	return try_recv(q, bufs, infos, n, need);
 }
 
@@ -539,7 +547,7 @@ IPCQ_NOINLINE static int recv_slow(struct ipcq *q, struct ipcq_buf *bufs, struct
 /* Late release: the last receive's run, released before the next receive,
  * a peek, ipcq_release() or the close: K4 on a queue with keys (the next
  * receive may claim nothing, and a gate it opened must be told). */
-static void release_held(struct ipcq *q)
+IPCQ_COLD static void release_held(struct ipcq *q)
 {
 	ipcq__ring_release_held(q);
 	if (q->keyed)
