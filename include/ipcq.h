@@ -1666,7 +1666,8 @@ struct ipcq_participant_stats {
 				  *  of a few µs is timed with the coarse clock:
 				  *  right on average over many, not one by one) */
 	uint64_t sleeps, wakes;  /**< futex sleeps and wakes */
-	uint64_t acks, nacks;
+	uint64_t acks;           /**< messages it acknowledged */
+	uint64_t nacks;          /**< messages it gave back or quarantined by ipcq_nack() (a nack refused, -ENOSPC, is not one) */
 	uint64_t redeliveries;   /**< messages it received again */
 	uint64_t poisoned;       /**< messages it moved to the side ring */
 	uint64_t recoveries;     /**< recovery actions it performed */

@@ -944,7 +944,6 @@ static int nack(struct ipcq *q, uint64_t token, unsigned action, int64_t delay_n
 	l = owned_entry(q, token, &w);
 	if (!l)
 		return -ESTALE;
-	ipcq__count(q, IPCQ_CTR_NACKS, 1);
 	IPCQ_CRASHPOINT("nack.start");
 	/* relaxed: OWNED by us (owned_entry()) */
 	if (action == IPCQ_NACK_POISON ||
@@ -954,14 +953,16 @@ static int nack(struct ipcq *q, uint64_t token, unsigned action, int64_t delay_n
 		int rc = lease_to_side(q, l, w, reason);
 		if (rc < 0) {
 			ipcq__count_shared(q, IPCQ_CTR_SIDE_FULL, 1);
-			return rc;
+			return rc; /* refused: the lease stays, and no nack is counted */
 		}
+		ipcq__count(q, IPCQ_CTR_NACKS, 1);
 		q->in_flight--;
 		return 1;
 	}
 	uint64_t d = delay_ns >= 0 ? (uint64_t)delay_ns
 		: q->retry_base_ns ? backoff_ns(q, ipcq__load_relaxed(&l->deliveries)) : 0;
 	give_back(q, l, w, d ? ipcq__now_ns(CLOCK_MONOTONIC) + d : 0);
+	ipcq__count(q, IPCQ_CTR_NACKS, 1);
 	q->in_flight--;
 	return 0;
 }

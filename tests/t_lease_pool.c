@@ -377,7 +377,9 @@ static void test_detach_past_max(void)
 	c = t_ack_consumer(name, 4);
 	struct ipcq_msginfo m = take_seq(c, IPCQ_NOWAIT, 1, 1, "side full");
 	CHECK_RC(ipcq_nack(c, m.token, IPCQ_NACK_POISON), 1);
-	take_seq(c, IPCQ_NOWAIT, 2, 1, "side full");
+	m = take_seq(c, IPCQ_NOWAIT, 2, 1, "side full");
+	CHECK_RC(ipcq_nack(c, m.token, IPCQ_NACK_POISON), -ENOSPC); /* refused: still held */
+	CHECK(t_my_stats(c).nacks == 1);
 	CHECK_RC(ipcq_close(c), 0); /* side ring full: given back */
 	CHECK(t_info(p).redeliverable == 1);
 	c = t_ack_consumer(name, 4);
