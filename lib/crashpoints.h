@@ -40,6 +40,7 @@
 	X("lease.given_back", 'A')    /* a lease given back (L4), not yet counted (L7) */ \
 	X("ack.adopted_waits", 'L')   /* adopted message, no free lease entry for it */ \
 	X("recover.lease_taking", 'X') /* a dead consumer's lease seen, takeover CAS not made */ \
+	X("recover.lease_giving", 'X') /* a dead consumer's lease taken over, not yet given back (L4) */ \
 	X("replay.taking", 'R')       /* side entry taken for replay */          \
 	X("replay.published", 'R')    /* replayed, side entry not freed */       \
 	X("create.reserved", 'K')     /* segment reserved, not yet named */      \

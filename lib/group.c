@@ -267,6 +267,10 @@ int ipcq_group_remove(struct ipcq *q, const char *name)
 	 * floor mover counts the group, and recovery leaves its members'
 	 * work alone (ipcq__durable_group()) */
 	ipcq__store_release(&grp->state, (uint32_t)IPCQ_GRP_FREE);
+	/* GR1: full fence, the state above before the drop pass's look at
+	 * the pool; pairs with GR1 of lease recovery (lease.c): an entry a
+	 * recoverer gives back after this pass is dropped by that recoverer */
+	ipcq__fence();
 	/* what its dead members held goes with it */
 	ipcq__lease_drop_group(q, (uint32_t)g, gen);
 	/* the pressure follows the slowest durable group's depth: it may

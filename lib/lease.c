@@ -1179,9 +1179,26 @@ int ipcq__lease_recover(struct ipcq *q, uint8_t *dead, int32_t also_dead,
 			}
 			continue;
 		}
+		/* relaxed: ours since L9 (the group's generation it was
+		 * received in; after our L4 the entry may be refilled) */
+		uint32_t ggen = ipcq__load_relaxed(&l->group_gen);
+		IPCQ_CRASHPOINT("recover.lease_giving");
 		make_redeliverable(q, l, mine);
 		rep->redelivered++;
 		ipcq__qcount(q, IPCQ_QCTR_REDELIVERED, 1);
+		if (g >= 0) {
+			/* GR1: full fence, our L4 before the look at the group;
+			 * pairs with GR1 of ipcq_group_remove(): a remove whose
+			 * drop pass missed our entry (still OWNED) is seen
+			 * here, and the entry goes with the group as that
+			 * pass would have let it */
+			ipcq__fence();
+			if (ipcq__durable_group(q, (uint32_t)g + 1, ggen) == IPCQ__NO_GROUP) {
+				int n = ipcq__lease_drop_group(q, (uint32_t)g, ggen);
+				rep->freed += (uint64_t)n;
+				ipcq__qcount(q, IPCQ_QCTR_FREED, (uint64_t)n);
+			}
+		}
 	}
 	return acted;
 }

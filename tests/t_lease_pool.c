@@ -1,4 +1,4 @@
-/* The lease pool of ack mode when it has no free entry: a receive takes a message given back by a consumer SIGKILLed before it counted it (lease.given_back); a pool full of delayed messages makes a receiver that holds none wait until the first falls due; -EBUSY only for a handle that holds leases; a message adopted from a dead consumer and leased counts as consumed for its named producer's takeover; a clean detach quarantines a message that has had max_deliveries; of two recoverers of one dead consumer's lease, one frozen before its takeover and the other attaching on the dead's entry, only one takes it over (the side ring gets the message once); what recovery reports freed and completed, the queue's statistics count. */
+/* The lease pool of ack mode when it has no free entry: a receive takes a message given back by a consumer SIGKILLed before it counted it (lease.given_back); a pool full of delayed messages makes a receiver that holds none wait until the first falls due; -EBUSY only for a handle that holds leases; a message adopted from a dead consumer and leased counts as consumed for its named producer's takeover; a clean detach quarantines a message that has had max_deliveries; of two recoverers of one dead consumer's lease, one frozen before its takeover and the other attaching on the dead's entry, only one takes it over (the side ring gets the message once); what recovery reports freed and completed, the queue's statistics count; a group removed while a recoverer gives its dead member's lease back takes the lease with it. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -532,6 +532,70 @@ static void test_recovery_counted(void)
 	printf("recovery's freed and completed are counted in the queue's statistics\n");
 }
 
+/* A dead group member's lease, taken over by a recoverer frozen before it
+ * gives it back (recover.lease_giving), while the group is removed: the
+ * remove's drop pass finds the entry still OWNED, and the recoverer,
+ * resumed, must drop it with the group.  (It gave it back under the
+ * removed group, where nobody could take or free it: the pool lost the
+ * entry for good.) */
+static const char *grp_q;
+static int *grp_go;
+
+static int group_recoverer(void *arg)
+{
+	(void)arg;
+	t_freeze_at("recover.lease_giving", 1);
+	struct ipcq *r = t_open_attach(grp_q, IPCQ_ROLE_PRODUCER, NULL);
+	T_AWAIT(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 1, 30); /* the member died */
+	struct ipcq_recovery rep;
+	memset(&rep, 0, sizeof(rep));
+	rep.size = sizeof(rep);
+	CHECK(ipcq_recover(r, &rep) > 0);
+	CHECK(rep.freed == 1);
+	CHECK_RC(ipcq_close(r), 0);
+	return 0;
+}
+
+static int member_holds(void *arg)
+{
+	(void)arg;
+	struct ipcq *c = t_group_consumer(grp_q, "g", IPCQ_ATTACH_ACK);
+	uint64_t s;
+	take(c, IPCQ_NOWAIT, &s, "member");
+	CHECK(s == 1);
+	__atomic_store_n(grp_go, 2, __ATOMIC_SEQ_CST); /* holding it */
+	for (unsigned round = 0;;)
+		t_poll_pause(&round); /* until killed */
+	return 1;
+}
+
+static void test_group_removed_mid_recovery(void)
+{
+	struct ipcq_config cfg = t_config(8, MAX);
+	cfg.lease_capacity = 4;
+	cfg.max_groups = 1;
+	struct ipcq *p = make_queue(&grp_q, "pool_group", &cfg);
+	CHECK_RC(ipcq_group_create(p, "g", 0), 0);
+	grp_go = t_shared(sizeof(*grp_go));
+	pid_t r = t_spawn(group_recoverer, NULL);
+	send_seq(p, 1);
+	pid_t d = t_spawn(member_holds, NULL);
+	T_AWAIT_KIDS(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 2, 30);
+	kill(d, SIGKILL);
+	t_reap_killed(d, SIGKILL);
+	__atomic_store_n(grp_go, 1, __ATOMIC_SEQ_CST);
+	t_wait_stopped(r, 30, "recoverer at recover.lease_giving");
+	CHECK_RC(ipcq_group_remove(p, "g"), 0);
+	t_resume(r);
+	CHECK(t_wait_end(r, 30, "recoverer") == 0);
+	struct ipcq_info in = t_info(p);
+	if (in.leased || in.redeliverable)
+		T_FAIL("group removed during recovery: leased %u redeliverable %u left", in.leased,
+		       in.redeliverable);
+	CHECK_RC(ipcq_close(p), 0);
+	printf("a group removed while a recoverer gives its dead member's lease back: dropped\n");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -543,6 +607,7 @@ static const struct {
 	{ "detach", test_detach_past_max },
 	{ "race", test_two_recoverers },
 	{ "counted", test_recovery_counted },
+	{ "group", test_group_removed_mid_recovery },
 };
 
 /* Every scenario, or (by hand) those named on the command line. */
