@@ -430,16 +430,21 @@ static int attacher(void *arg)
 	return 0;
 }
 
-static int hold_and_wait(void *arg)
+/* Receive message 1 with c, say so (*flag = v) and hold it until killed. */
+static int hold_until_killed(struct ipcq *c, int *flag, int v)
 {
-	struct ipcq *c = t_ack_consumer((const char *)arg, 1);
 	uint64_t s;
 	take(c, IPCQ_NOWAIT, &s, "holder");
 	CHECK(s == 1);
-	__atomic_store_n(race_go, 1, __ATOMIC_SEQ_CST); /* holding it */
+	__atomic_store_n(flag, v, __ATOMIC_SEQ_CST);
 	for (unsigned round = 0;;)
-		t_poll_pause(&round); /* until killed */
+		t_poll_pause(&round);
 	return 1;
+}
+
+static int hold_and_wait(void *arg)
+{
+	return hold_until_killed(t_ack_consumer((const char *)arg, 1), race_go, 1);
 }
 
 static void test_two_recoverers(void)
@@ -559,14 +564,7 @@ static int group_recoverer(void *arg)
 static int member_holds(void *arg)
 {
 	(void)arg;
-	struct ipcq *c = t_group_consumer(grp_q, "g", IPCQ_ATTACH_ACK);
-	uint64_t s;
-	take(c, IPCQ_NOWAIT, &s, "member");
-	CHECK(s == 1);
-	__atomic_store_n(grp_go, 2, __ATOMIC_SEQ_CST); /* holding it */
-	for (unsigned round = 0;;)
-		t_poll_pause(&round); /* until killed */
-	return 1;
+	return hold_until_killed(t_group_consumer(grp_q, "g", IPCQ_ATTACH_ACK), grp_go, 2);
 }
 
 static void test_group_removed_mid_recovery(void)
