@@ -475,6 +475,19 @@ static int not_due(uint64_t nb, uint64_t *now, uint64_t *due)
 	return 1;
 }
 
+/* A look (relaxed, before the take) at whether entry l's message is past
+ * its deadline; reads the clock once per pass (*now, 0 until then). */
+static int look_expired(const struct ipcq *q, const struct ipcq_shm_lease *l, uint64_t *now)
+{
+	/* relaxed: a look; the taker reads it again once the entry is ours */
+	uint64_t dl = q->expiry ? ipcq__load_relaxed(&l->deadline_ns) : 0;
+	if (!dl)
+		return 0;
+	if (!*now)
+		*now = ipcq__now_ns(CLOCK_MONOTONIC);
+	return *now >= dl;
+}
+
 /*
  * Take an entry given back (REDELIVER) that is due: its not-before time
  * (a retry delay) is 0 or past.  Entries not yet due are passed, and the
@@ -490,7 +503,7 @@ static int not_due(uint64_t nb, uint64_t *now, uint64_t *due)
 static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq_msginfo *info,
 			      uint64_t *need, const void **ptr)
 {
-	uint64_t now = 0, due = UINT64_MAX, gen = 0;
+	uint64_t now = 0, due = UINT64_MAX, gen = 0, tnow = 0; /* tnow: expiry looks alone */
 	/* relaxed: a hint; each entry's state word decides */
 	if (ipcq__load_relaxed(&q->ctl->delayed)) {
 		/* acquire: the gives counted here are seen by the look below;
@@ -543,9 +556,11 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			continue;
 		}
 		/* relaxed: a look before the take; the CAS below decides, and
-		 * the length is read again, once, when the entry is ours */
+		 * the length is read again, once, when the entry is ours.  One
+		 * that expired is taken (and dropped below) whatever its
+		 * length: it is never delivered, so no buffer is too small */
 		uint32_t len = ipcq__load_relaxed(&l->len);
-		if (len <= q->max_msg_size && len > cap) {
+		if (len <= q->max_msg_size && len > cap && !look_expired(q, l, &tnow)) {
 			/* F2: the length before the re-check of the state;
 			 * pairs with F1 of reserve() (a refill of the entry) */
 			ipcq__fence_acquire();
@@ -585,6 +600,13 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 		}
 		/* RMW: one fewer waiting; consumers only use it as a hint */
 		hint_dec(&q->ctl->redeliverable);
+		/* relaxed: OWNED by us since L6 */
+		uint64_t dl = q->expiry ? ipcq__load_relaxed(&l->deadline_ns) : 0;
+		if (IPCQ_UNLIKELY(dl) && ipcq__now_ns(CLOCK_MONOTONIC) >= dl) {
+			/* expired while given back: never delivered again */
+			lease_expired(q, l, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED));
+			continue;
+		}
 		/* relaxed: OWNED by us since L6; loaded once, bounded here */
 		len = ipcq__load_relaxed(&l->len);
 		if (len > q->max_msg_size || len > cap) {
@@ -593,13 +615,6 @@ static int take_redeliverable(struct ipcq *q, void *buf, size_t cap, struct ipcq
 			ipcq__cas(&l->state, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED),
 				  IPCQ_ENT_FREED(w));
 			return -EBADMSG;
-		}
-		/* relaxed: OWNED by us since L6 */
-		uint64_t dl = q->expiry ? ipcq__load_relaxed(&l->deadline_ns) : 0;
-		if (IPCQ_UNLIKELY(dl) && ipcq__now_ns(CLOCK_MONOTONIC) >= dl) {
-			/* expired while given back: never delivered again */
-			lease_expired(q, l, IPCQ_ENT(egen, ipcq__tag(q), IPCQ_ENT_OWNED));
-			continue;
 		}
 		/* relaxed: OWNED by us since L6.  A parked message was never
 		 * delivered: this is its first delivery. */

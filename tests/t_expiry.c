@@ -1,4 +1,4 @@
-/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch (a later message never landing in a buffer too small for it), zero-copy or ack-mode receive, nor after a retry delay, nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED (a batch still returning several), and a consumer killed right after the claim that follows such a move has that message delivered again, not taken for moved; bad settings are refused. */
+/* Expiry: a message past its time to live (the queue's ttl_ms, or ipcq_send_ex's ttl_ns) is never delivered, by a copying, batch (a later message never landing in a buffer too small for it), zero-copy or ack-mode receive, nor after a retry delay (nor refused for its length when it comes back expired to a small buffer), nor after its consumer was SIGKILLed holding it; it is dropped and counted, or moved to the side ring with reason EXPIRED (a batch still returning several), and a consumer killed right after the claim that follows such a move has that message delivered again, not taken for moved; bad settings are refused. */
 #include "ipcq.h"
 #include "testutil.h"
 
@@ -230,6 +230,29 @@ static void test_ack(uint32_t flags)
 	ipcq_close(p);
 }
 
+/* A message given back (nack) that expires meanwhile, received into a
+ * buffer too small for it: dropped as expired (-EAGAIN, nothing left),
+ * not refused for its length (-ENOBUFS: a larger buffer would only have
+ * found it expired). */
+static void test_expired_small_buffer(void)
+{
+	const char *name;
+	struct ipcq *p = make_queue(&name, IPCQ_CF_EXPIRY, 0);
+	struct ipcq *c = t_ack_consumer(name, 4);
+	struct ipcq_msginfo mi;
+	uint64_t deadline = t_now_ns() + 200 * MS;
+	send_ttl(p, 1, (int64_t)(200 * MS)); /* t_msg_len(0, 1, 16, MAX) bytes, above 16 */
+	CHECK(recv_one(c, IPCQ_NOWAIT, &mi) == 1 && mi.len > 16);
+	CHECK_OK(ipcq_nack(c, mi.token, IPCQ_NACK_REQUEUE));
+	T_AWAIT(t_now_ns() > deadline, 30);
+	uint8_t small[16];
+	CHECK_RC(ipcq_recv(c, small, sizeof(small), NULL, IPCQ_NOWAIT), -EAGAIN);
+	struct ipcq_info in = t_info(p);
+	CHECK(in.redeliverable == 0 && in.leased == 0 && t_stats(p).expired == 1);
+	ipcq_close(c);
+	ipcq_close(p);
+}
+
 struct victim {
 	const char *name;
 	int holding;
@@ -363,6 +386,7 @@ int main(void)
 	test_side();
 	test_ack(IPCQ_CF_EXPIRY);
 	test_ack(IPCQ_CF_EXPIRED_TO_SIDE);
+	test_expired_small_buffer();
 	test_killed_holder();
 #if T_HAVE_POINTS
 	test_adopted();
