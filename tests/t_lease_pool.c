@@ -412,6 +412,7 @@ static int recoverer(void *arg)
 	(void)arg;
 	t_freeze_at("recover.lease_taking", 1); /* armed before the first call */
 	struct ipcq *b = t_open_attach(race_q, IPCQ_ROLE_PRODUCER, NULL);
+	__atomic_store_n(race_go, 3, __ATOMIC_SEQ_CST); /* attached: the holder may start */
 	T_AWAIT(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 2, 30); /* the holder died */
 	struct ipcq_recovery rep;
 	memset(&rep, 0, sizeof(rep));
@@ -456,9 +457,12 @@ static void test_two_recoverers(void)
 	struct ipcq *p = make_queue(&race_q, "pool_race", &cfg);
 	race_go = t_shared(sizeof(*race_go));
 	pid_t b = t_spawn(recoverer, NULL);
+	/* B attached before the holder dies: else its attach would find the
+	 * dead entry first and recover it there, and A none */
+	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 3, 30);
 	send_seq(p, 1);
 	pid_t d = t_spawn(hold_and_wait, (void *)race_q);
-	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST), 30);
+	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 1, 30);
 	kill(d, SIGKILL);
 	t_reap_killed(d, SIGKILL);
 	__atomic_store_n(race_go, 2, __ATOMIC_SEQ_CST);
@@ -551,6 +555,7 @@ static int group_recoverer(void *arg)
 	(void)arg;
 	t_freeze_at("recover.lease_giving", 1);
 	struct ipcq *r = t_open_attach(grp_q, IPCQ_ROLE_PRODUCER, NULL);
+	__atomic_store_n(grp_go, 3, __ATOMIC_SEQ_CST); /* attached: the member may start */
 	T_AWAIT(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 1, 30); /* the member died */
 	struct ipcq_recovery rep;
 	memset(&rep, 0, sizeof(rep));
@@ -576,6 +581,9 @@ static void test_group_removed_mid_recovery(void)
 	CHECK_RC(ipcq_group_create(p, "g", 0), 0);
 	grp_go = t_shared(sizeof(*grp_go));
 	pid_t r = t_spawn(group_recoverer, NULL);
+	/* attached before the member dies (its attach would otherwise hold
+	 * the dead member's entry, and the remove count it live) */
+	T_AWAIT_KIDS(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 3, 30);
 	send_seq(p, 1);
 	pid_t d = t_spawn(member_holds, NULL);
 	T_AWAIT_KIDS(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 2, 30);
