@@ -405,21 +405,52 @@ static void test_detach_past_max(void)
  * tag, a CAS that changed nothing, and B's CAS then succeeded: both moved
  * the message to the side ring.) */
 static const char *race_q;
-static int *race_go;
+/* shared with the children of the two scenarios below */
+static int *race_go; /* RACE_ATTACHED, then RACE_HOLDING, then RACE_DEAD */
+enum { RACE_HOLDING = 1, RACE_DEAD = 2, RACE_ATTACHED = 3 };
+
+/* A recoverer of queue *name (an attached producer, so that it attaches
+ * before the holder dies: else its attach would recover the dead entry
+ * itself), frozen at @point of its ipcq_recover() after the death;
+ * @freed: the entries its report must say it freed (-1: not checked). */
+struct recov {
+	const char *point;
+	const char **name;
+	int freed;
+};
 
 static int recoverer(void *arg)
 {
-	(void)arg;
-	t_freeze_at("recover.lease_taking", 1); /* armed before the first call */
-	struct ipcq *b = t_open_attach(race_q, IPCQ_ROLE_PRODUCER, NULL);
-	__atomic_store_n(race_go, 3, __ATOMIC_SEQ_CST); /* attached: the holder may start */
-	T_AWAIT(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 2, 30); /* the holder died */
+	const struct recov *rv = arg;
+	t_freeze_at(rv->point, 1); /* armed before the first call */
+	struct ipcq *b = t_open_attach(*rv->name, IPCQ_ROLE_PRODUCER, NULL);
+	__atomic_store_n(race_go, RACE_ATTACHED, __ATOMIC_SEQ_CST);
+	T_AWAIT(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == RACE_DEAD, 30);
 	struct ipcq_recovery rep;
 	memset(&rep, 0, sizeof(rep));
 	rep.size = sizeof(rep);
-	CHECK(ipcq_recover(b, &rep) >= 0);
+	int acted = ipcq_recover(b, &rep);
+	CHECK(acted >= 0);
+	if (rv->freed >= 0)
+		CHECK(acted > 0 && rep.freed == (uint64_t)rv->freed);
 	CHECK_RC(ipcq_close(b), 0);
 	return 0;
+}
+
+/* Start the recoverer, then the holder, and kill the holder once it holds
+ * message 1; returns the recoverer, frozen at its point. */
+static pid_t recoverer_frozen(struct recov *rv, int (*holder)(void *), void *arg)
+{
+	race_go = t_shared(sizeof(*race_go));
+	pid_t r = t_spawn(recoverer, rv);
+	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == RACE_ATTACHED, 30);
+	pid_t d = t_spawn(holder, arg);
+	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == RACE_HOLDING, 30);
+	kill(d, SIGKILL);
+	t_reap_killed(d, SIGKILL);
+	__atomic_store_n(race_go, RACE_DEAD, __ATOMIC_SEQ_CST);
+	t_wait_stopped(r, 30, rv->point);
+	return r;
 }
 
 static int attacher(void *arg)
@@ -445,7 +476,7 @@ static int hold_until_killed(struct ipcq *c, int *flag, int v)
 
 static int hold_and_wait(void *arg)
 {
-	return hold_until_killed(t_ack_consumer((const char *)arg, 1), race_go, 1);
+	return hold_until_killed(t_ack_consumer((const char *)arg, 1), race_go, RACE_HOLDING);
 }
 
 static void test_two_recoverers(void)
@@ -455,18 +486,9 @@ static void test_two_recoverers(void)
 	cfg.side_capacity = 4;
 	cfg.max_deliveries = 1; /* the dead's message goes to the side ring */
 	struct ipcq *p = make_queue(&race_q, "pool_race", &cfg);
-	race_go = t_shared(sizeof(*race_go));
-	pid_t b = t_spawn(recoverer, NULL);
-	/* B attached before the holder dies: else its attach would find the
-	 * dead entry first and recover it there, and A none */
-	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 3, 30);
 	send_seq(p, 1);
-	pid_t d = t_spawn(hold_and_wait, (void *)race_q);
-	T_AWAIT_KIDS(__atomic_load_n(race_go, __ATOMIC_SEQ_CST) == 1, 30);
-	kill(d, SIGKILL);
-	t_reap_killed(d, SIGKILL);
-	__atomic_store_n(race_go, 2, __ATOMIC_SEQ_CST);
-	t_wait_stopped(b, 30, "recoverer at recover.lease_taking");
+	static struct recov rv = { "recover.lease_taking", &race_q, -1 };
+	pid_t b = recoverer_frozen(&rv, hold_and_wait, (void *)race_q);
 	pid_t a = t_spawn(attacher, NULL);
 	t_wait_stopped(a, 30, "attacher at recover.lease_taken");
 	t_resume(b);
@@ -548,28 +570,12 @@ static void test_recovery_counted(void)
  * removed group, where nobody could take or free it: the pool lost the
  * entry for good.) */
 static const char *grp_q;
-static int *grp_go;
-
-static int group_recoverer(void *arg)
-{
-	(void)arg;
-	t_freeze_at("recover.lease_giving", 1);
-	struct ipcq *r = t_open_attach(grp_q, IPCQ_ROLE_PRODUCER, NULL);
-	__atomic_store_n(grp_go, 3, __ATOMIC_SEQ_CST); /* attached: the member may start */
-	T_AWAIT(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 1, 30); /* the member died */
-	struct ipcq_recovery rep;
-	memset(&rep, 0, sizeof(rep));
-	rep.size = sizeof(rep);
-	CHECK(ipcq_recover(r, &rep) > 0);
-	CHECK(rep.freed == 1);
-	CHECK_RC(ipcq_close(r), 0);
-	return 0;
-}
 
 static int member_holds(void *arg)
 {
 	(void)arg;
-	return hold_until_killed(t_group_consumer(grp_q, "g", IPCQ_ATTACH_ACK), grp_go, 2);
+	return hold_until_killed(t_group_consumer(grp_q, "g", IPCQ_ATTACH_ACK), race_go,
+				 RACE_HOLDING);
 }
 
 static void test_group_removed_mid_recovery(void)
@@ -579,18 +585,11 @@ static void test_group_removed_mid_recovery(void)
 	cfg.max_groups = 1;
 	struct ipcq *p = make_queue(&grp_q, "pool_group", &cfg);
 	CHECK_RC(ipcq_group_create(p, "g", 0), 0);
-	grp_go = t_shared(sizeof(*grp_go));
-	pid_t r = t_spawn(group_recoverer, NULL);
-	/* attached before the member dies (its attach would otherwise hold
-	 * the dead member's entry, and the remove count it live) */
-	T_AWAIT_KIDS(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 3, 30);
 	send_seq(p, 1);
-	pid_t d = t_spawn(member_holds, NULL);
-	T_AWAIT_KIDS(__atomic_load_n(grp_go, __ATOMIC_SEQ_CST) == 2, 30);
-	kill(d, SIGKILL);
-	t_reap_killed(d, SIGKILL);
-	__atomic_store_n(grp_go, 1, __ATOMIC_SEQ_CST);
-	t_wait_stopped(r, 30, "recoverer at recover.lease_giving");
+	/* the recoverer attached first: else its attach would hold the dead
+	 * member's entry, and the remove count it live */
+	static struct recov rv = { "recover.lease_giving", &grp_q, 1 };
+	pid_t r = recoverer_frozen(&rv, member_holds, NULL);
 	CHECK_RC(ipcq_group_remove(p, "g"), 0);
 	t_resume(r);
 	CHECK(t_wait_end(r, 30, "recoverer") == 0);
